@@ -1,0 +1,116 @@
+//! SHA-256 digests as a type: 32 bytes that travel as 64 lowercase hex characters.
+//!
+//! Every checksum in Lading (document checksum, transition checksum, leaf hash, Merkle node)
+//! is a [`Digest`]. Parsing refuses anything but exactly 64 lowercase hex digits, so two
+//! spellings of one digest can never both be accepted.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest as _, Sha256};
+
+/// A SHA-256 digest.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Digest(pub [u8; 32]);
+
+/// Why a digest did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a SHA-256 digest is 64 lowercase hexadecimal characters")]
+pub struct DigestParseError;
+
+impl Digest {
+    /// SHA-256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(Sha256::digest(bytes).into())
+    }
+
+    /// SHA-256 of the concatenation of `parts`, without building the concatenation.
+    pub fn of_parts(parts: &[&[u8]]) -> Self {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update(part);
+        }
+        Self(hasher.finalize().into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Builds a digest from a 32-byte slice (as stored in the database).
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, DigestParseError> {
+        <[u8; 32]>::try_from(bytes)
+            .map(Self)
+            .map_err(|_| DigestParseError)
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl FromStr for Digest {
+    type Err = DigestParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(DigestParseError);
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| DigestParseError)?;
+        Ok(Self(out))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", self.to_hex())
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_abc_matches_fips_180_2() {
+        assert_eq!(
+            Digest::of(b"abc").to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn parts_hash_like_the_concatenation() {
+        assert_eq!(Digest::of_parts(&[b"a", b"bc"]), Digest::of(b"abc"));
+    }
+
+    #[test]
+    fn parse_refuses_uppercase_short_and_non_hex() {
+        let good = Digest::of(b"x").to_hex();
+        assert_eq!(good.parse::<Digest>(), Ok(Digest::of(b"x")));
+        assert!(good.to_uppercase().parse::<Digest>().is_err());
+        assert!(good[..63].parse::<Digest>().is_err());
+        assert!(format!("{}g", &good[..63]).parse::<Digest>().is_err());
+    }
+}
