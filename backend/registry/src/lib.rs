@@ -1,1 +1,222 @@
-//! placeholder
+//! The registry's write path and its proofs.
+//!
+//! A submission goes through two stages:
+//! 1. [`verify`]: stateless checks — the JWS parses, the payload is canonical and valid, the
+//!    kid is registered to the payload's actor and the signature verifies. These run in
+//!    parallel on a pool of threads the size of the machine.
+//! 2. [`sequencer`]: one thread checks the verified submissions against the ledger, orders them,
+//!    and writes each batch in one transaction. A submission is answered only after its batch
+//!    has committed with `synchronous_commit = on` (group commit).
+//!
+//! Checkpoints are signed by the sequencer (see [`checkpoints`]); proofs are built on demand
+//! from stored block roots and leaf hashes.
+
+pub mod checkpoints;
+pub mod parties;
+pub mod refusal;
+mod sequencer;
+pub mod verify;
+
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use lading_domain::jws::SigningKey;
+use lading_domain::Digest;
+use lading_store::models::EntryKind;
+use lading_store::{ledger, Store, StoreError};
+use rayon::prelude::*;
+use tokio::sync::oneshot;
+
+pub use checkpoints::{CheckpointBook, ProofAnswer, PublishedCheckpoint};
+pub use parties::PartyBook;
+pub use refusal::Refusal;
+pub use verify::Expect;
+
+use sequencer::{Job, Sequencer};
+
+/// How the registry batches and seals.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Entries per Merkle block. Fixed for the life of a ledger.
+    pub block_size: u64,
+    /// Largest number of submissions written in one transaction.
+    pub max_batch: usize,
+    /// How often a new checkpoint is signed while the ledger grows.
+    pub checkpoint_interval: Duration,
+    /// Documents kept in the sequencer's memory before it starts over.
+    pub document_cache: usize,
+    /// Threads verifying signatures (0 = one per core).
+    pub verify_threads: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            block_size: lading_domain::merkle::BLOCK_SIZE,
+            max_batch: 4096,
+            checkpoint_interval: Duration::from_millis(500),
+            document_cache: 500_000,
+            verify_threads: 0,
+        }
+    }
+}
+
+/// What the registry answers for an accepted (or already accepted) submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub index: u64,
+    pub leaf_hash: Digest,
+    pub kind: EntryKind,
+    pub document_reference: Option<String>,
+    /// The document's state right after this transition (transitions only).
+    pub state: Option<serde_json::Value>,
+    /// True when these exact bytes were already on the ledger: nothing new was written.
+    pub duplicate: bool,
+}
+
+/// Why the registry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot start the verifier pool: {0}")]
+    Threads(String),
+    #[error("the ledger and its stored checkpoints disagree: {0}")]
+    Inconsistent(String),
+}
+
+/// A running registry. Cloning shares it; dropping the last clone (or [`Registry::shutdown`])
+/// lets the sequencer finish its batch, sign a last checkpoint and stop.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jobs: Mutex<Option<Sender<Job>>>,
+    sequencer: Mutex<Option<JoinHandle<()>>>,
+    verifiers: rayon::ThreadPool,
+    book: PartyBook,
+    checkpoints: CheckpointBook,
+    store: Store,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("checkpoints", &self.inner.checkpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// Loads the party registry and the ledger's Merkle state, and starts the sequencer.
+    pub fn start(store: Store, signer: SigningKey, config: RegistryConfig) -> Result<Self, RegistryError> {
+        let book = PartyBook::load(store.clone())?;
+        let latest = {
+            let mut conn = store.conn()?;
+            ledger::latest_checkpoint(&mut conn)?
+                .map(|row| checkpoints::published_from_row(&row))
+                .transpose()?
+        };
+        let checkpoints = CheckpointBook::new(config.block_size, latest);
+        let verifiers = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.verify_threads)
+            .thread_name(|i| format!("lading-verify-{i}"))
+            .build()
+            .map_err(|e| RegistryError::Threads(e.to_string()))?;
+        let sequencer = Sequencer::start(
+            store.clone(),
+            book.clone(),
+            checkpoints.clone(),
+            signer,
+            config,
+        )?;
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("lading-sequencer".into())
+            .spawn(move || sequencer.run(rx))
+            .map_err(|e| RegistryError::Threads(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                jobs: Mutex::new(Some(tx)),
+                sequencer: Mutex::new(Some(handle)),
+                verifiers,
+                book,
+                checkpoints,
+                store,
+            }),
+        })
+    }
+
+    /// Verifies and sequences `items` (each a compact JWS); one outcome per item, in order.
+    /// A refused item refuses nothing else.
+    pub async fn submit(&self, items: Vec<String>, expect: Expect) -> Vec<Result<Receipt, Refusal>> {
+        let count = items.len();
+        let verified = self.verify_all(items, expect).await;
+        let (reply, answer) = oneshot::channel();
+        let sent = {
+            let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            match jobs.as_ref() {
+                Some(jobs) => jobs.send(Job { items: verified, reply }).is_ok(),
+                None => false,
+            }
+        };
+        let stopped = || vec![Err(Refusal::unavailable("the registry is shutting down")); count];
+        if !sent {
+            return stopped();
+        }
+        answer.await.unwrap_or_else(|_| stopped())
+    }
+
+    /// [`Self::submit`] for one item.
+    pub async fn submit_one(&self, item: String, expect: Expect) -> Result<Receipt, Refusal> {
+        self.submit(vec![item], expect)
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(Refusal::unavailable("no answer")))
+    }
+
+    async fn verify_all(&self, items: Vec<String>, expect: Expect) -> Vec<Result<verify::Verified, Refusal>> {
+        let (tx, rx) = oneshot::channel();
+        let book = self.inner.book.clone();
+        self.inner.verifiers.spawn(move || {
+            let verified: Vec<_> = items
+                .into_par_iter()
+                .with_min_len(16)
+                .map(|item| verify::verify(&book, item, expect))
+                .collect();
+            let _ = tx.send(verified);
+        });
+        rx.await
+            .unwrap_or_else(|_| vec![Err(Refusal::unavailable("verifier stopped"))])
+    }
+
+    pub fn latest_checkpoint(&self) -> Option<PublishedCheckpoint> {
+        self.inner.checkpoints.latest()
+    }
+
+    /// Blocking: see [`CheckpointBook::prove`].
+    pub fn prove(&self, index: u64, size: Option<u64>) -> Result<ProofAnswer, Refusal> {
+        self.inner.checkpoints.prove(&self.inner.store, index, size)
+    }
+
+    pub fn parties(&self) -> &PartyBook {
+        &self.inner.book
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Stops taking submissions, lets the sequencer finish and sign a last checkpoint.
+    pub fn shutdown(&self) {
+        self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self.inner.sequencer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}

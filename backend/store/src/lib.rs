@@ -1,1 +1,88 @@
-//! placeholder
+//! PostgreSQL storage for the Lading registry, through diesel.
+//!
+//! The store knows tables and queries, not rules: the registry decides what may be written and
+//! hands the store whole batches, which are written in one short transaction. Values cross this
+//! boundary as plain rows (strings, bytes, JSON); the registry turns them back into domain types.
+//!
+//! Diesel is blocking: callers run these functions on a thread of their own (the sequencer's
+//! thread, or `web::block` in the HTTP face), never on an async worker.
+
+pub mod error;
+pub mod ledger;
+pub mod models;
+pub mod parties;
+pub mod reads;
+pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::time::Duration;
+
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub use error::StoreError;
+
+/// The migrations, compiled into the binary and run at start.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// A pool of connections to the registry database.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+    url: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL holds a password: never print it.
+        f.debug_struct("Store")
+            .field("pool_size", &self.pool.max_size())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connects a pool of `size` connections; fails fast if the database cannot be reached.
+    pub fn connect(url: &str, size: u32) -> Result<Self, StoreError> {
+        let manager = ConnectionManager::<PgConnection>::new(url);
+        let pool = Pool::builder()
+            .max_size(size)
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)?;
+        Ok(Self {
+            pool,
+            url: url.to_owned(),
+        })
+    }
+
+    pub fn conn(&self) -> Result<PgPooled, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// A connection of its own, outside the pool: the sequencer holds one for its whole life.
+    pub fn dedicated_connection(&self) -> Result<PgConnection, StoreError> {
+        let mut conn = PgConnection::establish(&self.url)?;
+        ledger::prepare_writer_session(&mut conn)?;
+        Ok(conn)
+    }
+
+    /// Applies every pending migration; safe to call at each start.
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        run_migrations(&mut conn)
+    }
+}
+
+/// Applies every pending migration on `conn` and returns how many ran.
+pub fn run_migrations(conn: &mut PgConnection) -> Result<usize, StoreError> {
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(applied.len())
+}

@@ -1,0 +1,236 @@
+//! The registry's published checkpoints and what proofs are built from.
+//!
+//! The sequencer signs a checkpoint when the ledger has grown and the checkpoint interval has
+//! passed, and stores it before publishing it here. Proofs are built against stored
+//! checkpoints only, so every proof the registry hands out can be checked against a signature
+//! the registry will show again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use lading_domain::checkpoint::Checkpoint;
+use lading_domain::merkle::{BlockTree, CheckpointTree, InclusionProof};
+use lading_domain::Digest;
+use lading_store::models::CheckpointRow;
+use lading_store::{ledger, Store, StoreError};
+
+use crate::refusal::Refusal;
+
+/// A checkpoint as signed and stored.
+#[derive(Debug, Clone)]
+pub struct PublishedCheckpoint {
+    pub checkpoint: Checkpoint,
+    /// The compact JWS the registry signed.
+    pub signed: String,
+}
+
+/// An inclusion proof with everything needed to check it offline.
+#[derive(Debug, Clone)]
+pub struct ProofAnswer {
+    pub proof: InclusionProof,
+    pub leaf_hash: Digest,
+    pub checkpoint: PublishedCheckpoint,
+}
+
+/// Bounded caches: a proof request costs memory lookups once its trees are built.
+const TREE_CACHE: usize = 64;
+
+#[derive(Debug, Default)]
+struct State {
+    latest: Option<PublishedCheckpoint>,
+    sealed_roots: Vec<Digest>,
+}
+
+#[derive(Default)]
+struct Trees {
+    checkpoints: HashMap<u64, Arc<CheckpointTree>>,
+    /// Keyed by (block number, leaf count): an open block cut at different sizes differs.
+    blocks: HashMap<(u64, u64), Arc<BlockTree>>,
+}
+
+/// Shared between the sequencer (which publishes) and the readers (which prove).
+#[derive(Clone)]
+pub struct CheckpointBook {
+    state: Arc<RwLock<State>>,
+    trees: Arc<Mutex<Trees>>,
+    block_size: u64,
+}
+
+impl std::fmt::Debug for CheckpointBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointBook")
+            .field("latest", &self.latest().map(|c| c.checkpoint.size))
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckpointBook {
+    pub(crate) fn new(block_size: u64, latest: Option<PublishedCheckpoint>) -> Self {
+        Self {
+            state: Arc::new(RwLock::new(State {
+                latest,
+                sealed_roots: Vec::new(),
+            })),
+            trees: Arc::default(),
+            block_size,
+        }
+    }
+
+    pub fn latest(&self) -> Option<PublishedCheckpoint> {
+        self.read().latest.clone()
+    }
+
+    pub(crate) fn publish(&self, checkpoint: PublishedCheckpoint) {
+        self.write().latest = Some(checkpoint);
+    }
+
+    pub(crate) fn set_sealed_roots(&self, roots: Vec<Digest>) {
+        self.write().sealed_roots = roots;
+    }
+
+    pub(crate) fn extend_sealed_roots(&self, roots: &[Digest]) {
+        if !roots.is_empty() {
+            self.write().sealed_roots.extend_from_slice(roots);
+        }
+    }
+
+    /// Builds the inclusion proof of entry `index` against the stored checkpoint of `size`
+    /// (the latest when `None`). Blocking: reads leaf hashes from the database on a cache miss.
+    pub fn prove(&self, store: &Store, index: u64, size: Option<u64>) -> Result<ProofAnswer, Refusal> {
+        let checkpoint = match size {
+            None => self.latest().ok_or_else(|| Refusal::Rule {
+                code: "unknown_checkpoint",
+                detail: "no checkpoint has been signed yet".into(),
+            })?,
+            Some(size) => {
+                let mut conn = store.conn().map_err(Refusal::unavailable)?;
+                let row = ledger::checkpoint_at(&mut conn, size)
+                    .map_err(Refusal::unavailable)?
+                    .ok_or_else(|| Refusal::Rule {
+                        code: "unknown_checkpoint",
+                        detail: format!("no checkpoint of size {size} was signed"),
+                    })?;
+                published_from_row(&row).map_err(Refusal::unavailable)?
+            }
+        };
+        let size = checkpoint.checkpoint.size;
+        if index >= size {
+            return Err(Refusal::Rule {
+                code: "entry_not_in_checkpoint",
+                detail: format!("entry {index} is not in the checkpoint of size {size}"),
+            });
+        }
+        let tree = self.checkpoint_tree(store, size).map_err(Refusal::unavailable)?;
+        if tree.root() != checkpoint.checkpoint.root {
+            return Err(Refusal::unavailable(format!(
+                "the stored checkpoint of size {size} does not match the stored entries"
+            )));
+        }
+        let range = tree.block_entries(index).ok_or_else(|| Refusal::Rule {
+            code: "entry_not_in_checkpoint",
+            detail: format!("entry {index} is not in the checkpoint of size {size}"),
+        })?;
+        let block = self.block_tree(store, range).map_err(Refusal::unavailable)?;
+        let proof = tree.prove(index, &block).map_err(Refusal::unavailable)?;
+        let leaf_hash = block
+            .leaf(index % self.block_size)
+            .ok_or_else(|| Refusal::unavailable("leaf missing from its block"))?;
+        Ok(ProofAnswer {
+            proof,
+            leaf_hash,
+            checkpoint,
+        })
+    }
+
+    fn checkpoint_tree(&self, store: &Store, size: u64) -> Result<Arc<CheckpointTree>, StoreError> {
+        if let Some(tree) = self.lock_trees().checkpoints.get(&size) {
+            return Ok(tree.clone());
+        }
+        let full = size / self.block_size;
+        let mut roots: Vec<Digest> = {
+            let state = self.read();
+            state
+                .sealed_roots
+                .get(..usize::try_from(full).unwrap_or(usize::MAX))
+                .map(<[Digest]>::to_vec)
+                .ok_or_else(|| StoreError::Corrupt {
+                    table: "blocks",
+                    detail: format!("checkpoint of size {size} is beyond the sealed blocks"),
+                })?
+        };
+        if size % self.block_size != 0 {
+            let open = self.block_tree(store, full * self.block_size..size)?;
+            roots.push(open.root());
+        }
+        let tree = Arc::new(
+            CheckpointTree::from_block_roots(self.block_size, size, &roots)
+                .map_err(|e| StoreError::Corrupt { table: "blocks", detail: e.to_string() })?,
+        );
+        let mut trees = self.lock_trees();
+        if trees.checkpoints.len() >= TREE_CACHE {
+            trees.checkpoints.clear();
+        }
+        trees.checkpoints.insert(size, tree.clone());
+        Ok(tree)
+    }
+
+    fn block_tree(&self, store: &Store, range: std::ops::Range<u64>) -> Result<Arc<BlockTree>, StoreError> {
+        let key = (range.start / self.block_size, range.end - range.start);
+        if let Some(tree) = self.lock_trees().blocks.get(&key) {
+            return Ok(tree.clone());
+        }
+        let mut conn = store.conn()?;
+        let leaves = ledger::leaf_hashes(&mut conn, range.start, range.end)?
+            .iter()
+            .map(|l| Digest::from_slice(l))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Corrupt { table: "ledger_entries", detail: e.to_string() })?;
+        if leaves.len() as u64 != range.end - range.start {
+            return Err(StoreError::Corrupt {
+                table: "ledger_entries",
+                detail: format!("entries {range:?} are not all stored"),
+            });
+        }
+        let tree = Arc::new(
+            BlockTree::build(&leaves)
+                .map_err(|e| StoreError::Corrupt { table: "blocks", detail: e.to_string() })?,
+        );
+        let mut trees = self.lock_trees();
+        if trees.blocks.len() >= TREE_CACHE {
+            trees.blocks.clear();
+        }
+        trees.blocks.insert(key, tree.clone());
+        Ok(tree)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_trees(&self) -> std::sync::MutexGuard<'_, Trees> {
+        self.trees.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Rebuilds a published checkpoint from its stored row (the signed JWS is the source of truth).
+pub(crate) fn published_from_row(row: &CheckpointRow) -> Result<PublishedCheckpoint, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "checkpoints",
+        detail,
+    };
+    let signed = lading_domain::checkpoint::SignedCheckpoint::parse(&row.signed)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let checkpoint = signed.checkpoint().clone();
+    if checkpoint.size as i64 != row.size || checkpoint.root.0.as_slice() != row.root.as_slice() {
+        return Err(corrupt(format!("checkpoint {} differs from its signature", row.size)));
+    }
+    Ok(PublishedCheckpoint {
+        checkpoint,
+        signed: row.signed.clone(),
+    })
+}
+

@@ -1,0 +1,92 @@
+//! Why the registry refused a submission. Every variant has a stable `code` that clients can
+//! match on; the HTTP face turns it into problem+json with the matching status. Nothing refused
+//! reaches the ledger.
+
+use lading_domain::Digest;
+
+/// A submission the registry will not sequence, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    /// The bytes are not a well-formed compact JWS, or its header is not what Lading signs.
+    #[error("{code}: {detail}")]
+    Malformed { code: &'static str, detail: String },
+    /// The payload broke a field rule; `pointer` is the JSON Pointer of the field.
+    #[error("invalid field {pointer}: {detail}")]
+    InvalidField {
+        code: &'static str,
+        pointer: String,
+        detail: String,
+    },
+    #[error("no key with kid {kid} is registered")]
+    UnknownKey { kid: String },
+    #[error("key {kid} has been revoked")]
+    RevokedKey { kid: String },
+    #[error("the signature does not verify with key {kid}")]
+    BadSignature { kid: String },
+    #[error("key {kid} belongs to {owner}, but the payload's actor is {actor}")]
+    KeyNotActor {
+        kid: String,
+        owner: String,
+        actor: String,
+    },
+    #[error("document {reference} is not on the ledger")]
+    UnknownDocument { reference: String },
+    #[error("document {reference} has already been issued")]
+    DocumentExists { reference: String },
+    #[error("previous transition checksum {given} is not the head of {reference} ({head})")]
+    WrongPrevious {
+        reference: String,
+        given: String,
+        head: Digest,
+    },
+    #[error("transition {given} of {reference} already has a successor: this is a double spend")]
+    DoubleSpend { reference: String, given: String },
+    /// A rule of the bill-of-lading state machine or of shipment events.
+    #[error("{detail}")]
+    Rule { code: &'static str, detail: String },
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The registry could not make the submission durable; nothing was acknowledged, and
+    /// resubmitting the same bytes is safe.
+    #[error("the ledger is unavailable: {detail}")]
+    Unavailable { detail: String },
+}
+
+impl Refusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed { code, .. } | Self::InvalidField { code, .. } | Self::Rule { code, .. } => {
+                code
+            }
+            Self::UnknownKey { .. } => "unknown_key",
+            Self::RevokedKey { .. } => "revoked_key",
+            Self::BadSignature { .. } => "bad_signature",
+            Self::KeyNotActor { .. } => "key_not_actor",
+            Self::UnknownDocument { .. } => "unknown_document",
+            Self::DocumentExists { .. } => "document_exists",
+            Self::WrongPrevious { .. } => "wrong_previous_checksum",
+            Self::DoubleSpend { .. } => "double_spend",
+            Self::TooLarge { .. } => "body_too_large",
+            Self::Unavailable { .. } => "ledger_unavailable",
+        }
+    }
+
+    /// The JSON Pointer of the offending field, when there is one.
+    pub fn pointer(&self) -> Option<&str> {
+        match self {
+            Self::InvalidField { pointer, .. } => Some(pointer),
+            _ => None,
+        }
+    }
+
+    /// Whether the same submission may succeed later (the client should retry).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+
+    pub(crate) fn unavailable(e: impl std::fmt::Display) -> Self {
+        Self::Unavailable {
+            detail: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,632 @@
+//! The one writer. Submissions arrive already verified (form, key, signature); the sequencer
+//! checks each against the ledger as it stands — duplicates, chain heads, the state machine —
+//! orders the accepted ones, and writes them in one transaction per batch (group commit).
+//! Nothing is acknowledged before its batch is durable.
+//!
+//! Its state in memory (document heads, the Merkle accumulator, the ledger size) only ever
+//! moves after a commit; when a write fails, it is reloaded from the database, so memory never
+//! runs ahead of what is on disk.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use diesel::pg::PgConnection;
+use lading_domain::checkpoint::Checkpoint;
+use lading_domain::event::SignedEvent;
+use lading_domain::ids::Timestamp;
+use lading_domain::jws::SigningKey;
+use lading_domain::merkle::LedgerTree;
+use lading_domain::state::{DocumentState, RuleViolation};
+use lading_domain::transition::{Action, SignedTransition};
+use lading_domain::Digest;
+use lading_store::ledger::{self, AppendBatch};
+use lading_store::models::{
+    AccessRow, BlockRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate,
+    EntryKind, EntryRow, TransitionRow,
+};
+use lading_store::{Store, StoreError};
+use tokio::sync::oneshot;
+
+use crate::checkpoints::{CheckpointBook, PublishedCheckpoint};
+use crate::parties::PartyBook;
+use crate::refusal::Refusal;
+use crate::verify::{Verified, VerifiedBody};
+use crate::{Receipt, RegistryConfig};
+
+pub(crate) type Outcome = Result<Receipt, Refusal>;
+
+/// One request's submissions, answered together.
+pub(crate) struct Job {
+    pub items: Vec<Result<Verified, Refusal>>,
+    pub reply: oneshot::Sender<Vec<Outcome>>,
+}
+
+/// What the sequencer remembers of a document between batches.
+#[derive(Debug, Clone)]
+struct DocEntry {
+    state: DocumentState,
+    carrier: String,
+    port_of_loading: String,
+    port_of_discharge: String,
+    head_idx: i64,
+}
+
+pub(crate) struct Sequencer {
+    store: Store,
+    conn: Option<PgConnection>,
+    book: PartyBook,
+    checkpoints: CheckpointBook,
+    signer: SigningKey,
+    config: RegistryConfig,
+    docs: HashMap<String, DocEntry>,
+    acc: LedgerTree,
+    last_checkpoint: Instant,
+}
+
+/// The changes one batch makes, kept apart from the sequencer's state until the commit.
+#[derive(Default)]
+struct Draft {
+    rows: AppendBatch,
+    docs: HashMap<String, DocEntry>,
+    /// Documents issued in this batch: the transport document and the ISSUE's index.
+    new_docs: HashMap<String, (serde_json::Value, i64)>,
+    /// Transition checksums accepted in this batch, per document (to spot double spends
+    /// within one batch).
+    checksums: HashMap<String, HashSet<Digest>>,
+    access: HashSet<(String, String)>,
+    leaves: HashMap<Digest, usize>,
+}
+
+impl Sequencer {
+    pub(crate) fn start(
+        store: Store,
+        book: PartyBook,
+        checkpoints: CheckpointBook,
+        signer: SigningKey,
+        config: RegistryConfig,
+    ) -> Result<Self, StoreError> {
+        let mut conn = store.dedicated_connection()?;
+        let acc = load_accumulator(&mut conn, config.block_size)?;
+        checkpoints.set_sealed_roots(acc.sealed_roots().to_vec());
+        Ok(Self {
+            store,
+            conn: Some(conn),
+            book,
+            checkpoints,
+            signer,
+            config,
+            docs: HashMap::new(),
+            acc,
+            last_checkpoint: Instant::now(),
+        })
+    }
+
+    /// Runs until every sender is gone, then seals a last checkpoint.
+    pub(crate) fn run(mut self, jobs: Receiver<Job>) {
+        loop {
+            let first = match jobs.recv_timeout(self.config.checkpoint_interval) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.checkpoint_if_due(false);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut count = first.items.len();
+            let mut batch = vec![first];
+            while count < self.config.max_batch {
+                match jobs.try_recv() {
+                    Ok(job) => {
+                        count += job.items.len();
+                        batch.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.process(batch);
+            self.checkpoint_if_due(false);
+        }
+        self.checkpoint_if_due(true);
+        tracing::info!(size = self.acc.size(), "sequencer stopped");
+    }
+
+    fn process(&mut self, jobs: Vec<Job>) {
+        let mut outcomes: Vec<Vec<Option<Outcome>>> =
+            jobs.iter().map(|j| vec![None; j.items.len()]).collect();
+        match self.sequence(&jobs, &mut outcomes) {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "batch not written; reloading ledger state");
+                let refusal = Refusal::unavailable("the batch could not be made durable; resubmit");
+                for slot in outcomes.iter_mut().flatten() {
+                    if matches!(slot, Some(Ok(_)) | None) {
+                        *slot = Some(Err(refusal.clone()));
+                    }
+                }
+                self.recover();
+            }
+        }
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let answers = outcome
+                .into_iter()
+                .map(|o| o.unwrap_or_else(|| Err(Refusal::unavailable("not sequenced"))))
+                .collect();
+            // The submitter may have gone away; its entries are durable all the same.
+            let _ = job.reply.send(answers);
+        }
+    }
+
+    fn conn(&mut self) -> Result<&mut PgConnection, StoreError> {
+        if self.conn.is_none() {
+            self.conn = Some(self.store.dedicated_connection()?);
+        }
+        self.conn.as_mut().ok_or(StoreError::Migration("no connection".into()))
+    }
+
+    /// Orders and writes one batch; fills `outcomes`. On `Err` nothing was written.
+    fn sequence(&mut self, jobs: &[Job], outcomes: &mut [Vec<Option<Outcome>>]) -> Result<(), StoreError> {
+        let items: Vec<(usize, usize, &Verified)> = jobs
+            .iter()
+            .enumerate()
+            .flat_map(|(j, job)| {
+                job.items
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(i, item)| item.as_ref().ok().map(|v| (j, i, v)))
+            })
+            .collect();
+        for (j, job) in jobs.iter().enumerate() {
+            for (i, item) in job.items.iter().enumerate() {
+                if let Err(refusal) = item {
+                    outcomes[j][i] = Some(Err(refusal.clone()));
+                }
+            }
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+
+        let leaves: Vec<Vec<u8>> = items.iter().map(|(_, _, v)| v.leaf.0.to_vec()).collect();
+        let existing: HashMap<Digest, ledger::ExistingEntry> =
+            ledger::entries_by_leaf_hash(self.conn()?, &leaves)?
+                .into_iter()
+                .filter_map(|e| Digest::from_slice(&e.leaf_hash).ok().map(|d| (d, e)))
+                .collect();
+        self.preload_documents(&items)?;
+
+        let size = self.acc.size();
+        let mut draft = Draft {
+            rows: AppendBatch {
+                expected_size: size,
+                ..AppendBatch::default()
+            },
+            ..Draft::default()
+        };
+        let now = Utc::now();
+        // (job, item, position in the batch) of each accepted entry, and of in-batch repeats.
+        let mut accepted: Vec<(usize, usize, usize)> = Vec::new();
+        let mut repeats: Vec<(usize, usize, usize)> = Vec::new();
+        for &(j, i, v) in &items {
+            if let Some(found) = existing.get(&v.leaf) {
+                outcomes[j][i] = Some(receipt_of_existing(found, v.leaf));
+                continue;
+            }
+            if let Some(&pos) = draft.leaves.get(&v.leaf) {
+                repeats.push((j, i, pos));
+                continue;
+            }
+            let idx = size + draft.rows.entries.len() as u64;
+            let result = match &v.body {
+                VerifiedBody::Transition(t) => self.draft_transition(&mut draft, t, idx),
+                VerifiedBody::Event(e) => self.draft_event(&mut draft, v, e),
+            };
+            match result {
+                Ok(()) => {
+                    let pos = draft.rows.entries.len();
+                    draft.rows.entries.push(entry_row(v, idx, now));
+                    draft.leaves.insert(v.leaf, pos);
+                    accepted.push((j, i, pos));
+                }
+                Err(refusal) => outcomes[j][i] = Some(Err(refusal)),
+            }
+        }
+        if draft.rows.entries.is_empty() {
+            return Ok(());
+        }
+
+        let mut acc = self.acc.clone();
+        let mut sealed = Vec::new();
+        for entry in &draft.rows.entries {
+            let leaf = Digest::from_slice(&entry.leaf_hash)
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            if let Some(root) = acc.push(leaf) {
+                let block_no = acc.sealed_roots().len() as u64 - 1;
+                sealed.push(root);
+                draft.rows.sealed_blocks.push(BlockRow {
+                    block_no: to_i64(block_no),
+                    block_size: i32::try_from(self.config.block_size).unwrap_or(i32::MAX),
+                    root: root.0.to_vec(),
+                    sealed_at: now,
+                });
+            }
+        }
+        self.finish_rows(&mut draft)?;
+
+        ledger::append(self.conn()?, &draft.rows)?;
+
+        // Durable: now memory may move, and the submitters may hear of it.
+        self.acc = acc;
+        self.checkpoints.extend_sealed_roots(&sealed);
+        if self.docs.len() > self.config.document_cache {
+            self.docs.clear();
+        }
+        self.docs.extend(draft.docs);
+        let mut states: HashMap<i64, &serde_json::Value> = draft
+            .rows
+            .transitions
+            .iter()
+            .map(|t| (t.idx, &t.state_after))
+            .collect();
+        let receipts: Vec<Receipt> = draft
+            .rows
+            .entries
+            .iter()
+            .map(|e| Receipt {
+                index: e.idx as u64,
+                leaf_hash: Digest::from_slice(&e.leaf_hash).unwrap_or_default(),
+                kind: EntryKind::parse(&e.kind).unwrap_or(EntryKind::Event),
+                document_reference: e.document_ref.clone(),
+                state: states.remove(&e.idx).cloned(),
+                duplicate: false,
+            })
+            .collect();
+        for (j, i, pos) in accepted {
+            outcomes[j][i] = Some(Ok(receipts[pos].clone()));
+        }
+        for (j, i, pos) in repeats {
+            outcomes[j][i] = Some(Ok(Receipt {
+                duplicate: true,
+                ..receipts[pos].clone()
+            }));
+        }
+        Ok(())
+    }
+
+    /// Loads the heads of the batch's documents that are not in memory yet.
+    fn preload_documents(&mut self, items: &[(usize, usize, &Verified)]) -> Result<(), StoreError> {
+        let missing: Vec<&str> = items
+            .iter()
+            .filter_map(|(_, _, v)| match &v.body {
+                VerifiedBody::Transition(t) => Some(t.payload().document_reference.as_str()),
+                VerifiedBody::Event(e) => e.payload().document_reference.as_ref().map(|r| r.as_str()),
+            })
+            .filter(|r| !self.docs.contains_key(*r))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let heads: Vec<DocumentHead> = {
+            let conn = self.conn()?;
+            ledger::document_heads(conn, &missing)?
+        };
+        for head in heads {
+            let state: DocumentState = serde_json::from_value(head.state)
+                .map_err(|e| StoreError::Corrupt { table: "documents", detail: e.to_string() })?;
+            self.docs.insert(
+                head.reference,
+                DocEntry {
+                    state,
+                    carrier: head.carrier,
+                    port_of_loading: head.port_of_loading,
+                    port_of_discharge: head.port_of_discharge,
+                    head_idx: head.head_idx,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn doc<'a>(&'a self, draft: &'a Draft, reference: &str) -> Option<&'a DocEntry> {
+        draft.docs.get(reference).or_else(|| self.docs.get(reference))
+    }
+
+    fn draft_transition(
+        &mut self,
+        draft: &mut Draft,
+        t: &SignedTransition,
+        idx: u64,
+    ) -> Result<(), Refusal> {
+        let payload = t.payload();
+        let reference = payload.document_reference.as_str().to_owned();
+        let checksum = t.checksum();
+        let entry = if payload.action == Action::Issue {
+            if self.doc(draft, &reference).is_some() {
+                return Err(Refusal::DocumentExists { reference });
+            }
+            let document = payload.transport_document.as_ref().ok_or_else(|| Refusal::Malformed {
+                code: "invalid_payload",
+                detail: "ISSUE carries the transport document".into(),
+            })?;
+            let state = DocumentState::issue(payload, checksum).map_err(rule_refusal)?;
+            for party in document.named_parties() {
+                draft.access.insert((reference.clone(), party.to_string()));
+            }
+            let json = serde_json::to_value(document).map_err(Refusal::unavailable)?;
+            draft.new_docs.insert(reference.clone(), (json, to_i64(idx)));
+            DocEntry {
+                state,
+                carrier: document.carrier().to_string(),
+                port_of_loading: document.port_of_loading().to_string(),
+                port_of_discharge: document.port_of_discharge().to_string(),
+                head_idx: to_i64(idx),
+            }
+        } else {
+            let current = self
+                .doc(draft, &reference)
+                .ok_or_else(|| Refusal::UnknownDocument {
+                    reference: reference.clone(),
+                })?
+                .clone();
+            let state = match current.state.apply(payload, checksum) {
+                Ok(state) => state,
+                Err(violation @ RuleViolation::WrongPrevious { .. }) => {
+                    let given = payload.previous_transition_checksum.unwrap_or_default();
+                    let in_batch = draft.checksums.get(&reference).is_some_and(|s| s.contains(&given));
+                    let on_ledger = !in_batch
+                        && ledger::is_transition_of(
+                            self.conn().map_err(Refusal::unavailable)?,
+                            &reference,
+                            &given.0,
+                        )
+                        .map_err(Refusal::unavailable)?;
+                    if in_batch || on_ledger {
+                        return Err(Refusal::DoubleSpend {
+                            reference,
+                            given: given.to_hex(),
+                        });
+                    }
+                    return Err(rule_refusal(violation));
+                }
+                Err(violation) => return Err(rule_refusal(violation)),
+            };
+            DocEntry {
+                state,
+                head_idx: to_i64(idx),
+                ..current
+            }
+        };
+        draft.access.insert((reference.clone(), payload.actor.to_string()));
+        if let Some(recipient) = &payload.recipient {
+            draft.access.insert((reference.clone(), recipient.to_string()));
+        }
+        let state_after = serde_json::to_value(&entry.state).map_err(Refusal::unavailable)?;
+        draft.rows.transitions.push(TransitionRow {
+            idx: to_i64(idx),
+            document_ref: reference.clone(),
+            checksum: checksum.0.to_vec(),
+            previous_checksum: payload.previous_transition_checksum.map(|d| d.0.to_vec()),
+            action: payload.action.as_str().to_owned(),
+            actor: payload.actor.to_string(),
+            recipient: payload.recipient.as_ref().map(|r| r.to_string()),
+            state_after,
+        });
+        draft.checksums.entry(reference.clone()).or_default().insert(checksum);
+        draft.docs.insert(reference, entry);
+        Ok(())
+    }
+
+    fn draft_event(&mut self, draft: &mut Draft, v: &Verified, e: &SignedEvent) -> Result<(), Refusal> {
+        let payload = e.payload();
+        let actor = self
+            .book
+            .party(payload.actor.as_str())
+            .ok_or_else(|| Refusal::UnknownKey { kid: v.kid.clone() })?;
+        let doc = match &payload.document_reference {
+            Some(reference) => Some(
+                self.doc(draft, reference.as_str())
+                    .ok_or_else(|| Refusal::UnknownDocument {
+                        reference: reference.to_string(),
+                    })?
+                    .clone(),
+            ),
+            None => None,
+        };
+        let view = doc.as_ref().map(|d| lading_domain::event::DocumentView {
+            carrier: d.carrier.clone(),
+            port_of_loading: d.port_of_loading.clone(),
+            port_of_discharge: d.port_of_discharge.clone(),
+            parties: d.state.parties(),
+        });
+        e.payload()
+            .check_actor(&actor, view.as_ref())
+            .map_err(|violation| Refusal::Rule {
+                code: violation.code(),
+                detail: violation.to_string(),
+            })?;
+        Ok(())
+    }
+
+    /// Turns the draft's documents and access set into rows.
+    fn finish_rows(&self, draft: &mut Draft) -> Result<(), StoreError> {
+        for (reference, entry) in &draft.docs {
+            let state = serde_json::to_value(&entry.state)
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            let head_idx = entry.head_idx;
+            if let Some((document, issued_idx)) = draft.new_docs.get(reference) {
+                draft.rows.new_documents.push(DocumentRow {
+                    reference: reference.clone(),
+                    checksum: entry.state.document_checksum.0.to_vec(),
+                    carrier: entry.carrier.clone(),
+                    port_of_loading: entry.port_of_loading.clone(),
+                    port_of_discharge: entry.port_of_discharge.clone(),
+                    document: document.clone(),
+                    status: entry.state.status.as_str().to_owned(),
+                    possessor: entry.state.possessor.to_string(),
+                    head_checksum: entry.state.head.0.to_vec(),
+                    head_idx,
+                    issued_idx: *issued_idx,
+                    state,
+                });
+            } else {
+                draft.rows.updated_documents.push(DocumentStateUpdate {
+                    reference: reference.clone(),
+                    status: entry.state.status.as_str().to_owned(),
+                    possessor: entry.state.possessor.to_string(),
+                    head_checksum: entry.state.head.0.to_vec(),
+                    head_idx,
+                    state,
+                });
+            }
+        }
+        draft.rows.access = draft
+            .access
+            .drain()
+            .map(|(document_ref, party_id)| AccessRow {
+                document_ref,
+                party_id,
+            })
+            .collect();
+        Ok(())
+    }
+
+    /// After a failed write: forget what memory holds and read the ledger again.
+    fn recover(&mut self) {
+        self.conn = None;
+        self.docs.clear();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let reloaded = self
+                .conn()
+                .and_then(|conn| load_accumulator(conn, self.config.block_size));
+            match reloaded {
+                Ok(acc) => {
+                    self.checkpoints.set_sealed_roots(acc.sealed_roots().to_vec());
+                    self.acc = acc;
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reload the ledger; retrying");
+                    self.conn = None;
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Signs and stores a checkpoint when the ledger grew and the interval has passed
+    /// (or always, with `force`, when the ledger grew).
+    fn checkpoint_if_due(&mut self, force: bool) {
+        let size = self.acc.size();
+        let published = self.checkpoints.latest().map(|c| c.checkpoint.size);
+        if published == Some(size) || (size == 0 && published.is_some()) {
+            return;
+        }
+        if !force && self.last_checkpoint.elapsed() < self.config.checkpoint_interval {
+            return;
+        }
+        self.last_checkpoint = Instant::now();
+        let checkpoint = Checkpoint {
+            size,
+            root: self.acc.root(),
+            time: Timestamp::now(),
+            block_size: u32::try_from(self.config.block_size).unwrap_or(u32::MAX),
+        };
+        let signed = checkpoint.sign(&self.signer);
+        let row = CheckpointRow {
+            size: to_i64(size),
+            root: checkpoint.root.0.to_vec(),
+            block_size: i32::try_from(self.config.block_size).unwrap_or(i32::MAX),
+            signed: signed.clone(),
+            created_at: Utc::now(),
+        };
+        let stored = self.conn().and_then(|conn| ledger::insert_checkpoint(conn, &row));
+        match stored {
+            Ok(()) => self.checkpoints.publish(PublishedCheckpoint { checkpoint, signed }),
+            Err(e) => {
+                tracing::error!(error = %e, "checkpoint not stored; will retry");
+                self.conn = None;
+            }
+        }
+    }
+}
+
+fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTree, StoreError> {
+    let size = ledger::ledger_size(conn)?;
+    let blocks = ledger::block_roots(conn)?;
+    let roots = blocks
+        .iter()
+        .map(|b| Digest::from_slice(&b.root))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt { table: "blocks", detail: e.to_string() })?;
+    let sealed = roots.len() as u64 * block_size;
+    if sealed > size || size - sealed >= block_size {
+        return Err(StoreError::Corrupt {
+            table: "blocks",
+            detail: format!("{} sealed blocks do not match a ledger of {size} entries", roots.len()),
+        });
+    }
+    let open = ledger::leaf_hashes(conn, sealed, size)?
+        .iter()
+        .map(|l| Digest::from_slice(l))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt { table: "ledger_entries", detail: e.to_string() })?;
+    LedgerTree::restore(block_size, roots, open).map_err(|e| StoreError::Corrupt {
+        table: "blocks",
+        detail: e.to_string(),
+    })
+}
+
+fn entry_row(v: &Verified, idx: u64, now: chrono::DateTime<Utc>) -> EntryRow {
+    let (kind, document_ref, equipment_ref, actor) = match &v.body {
+        VerifiedBody::Transition(t) => (
+            EntryKind::Transition,
+            Some(t.payload().document_reference.to_string()),
+            None,
+            t.payload().actor.to_string(),
+        ),
+        VerifiedBody::Event(e) => (
+            EntryKind::Event,
+            e.payload().document_reference.as_ref().map(|r| r.to_string()),
+            e.payload().equipment_reference.as_ref().map(|c| c.to_string()),
+            e.payload().actor.to_string(),
+        ),
+    };
+    EntryRow {
+        idx: to_i64(idx),
+        kind: kind.as_str().to_owned(),
+        signed: v.signed.as_bytes().to_vec(),
+        leaf_hash: v.leaf.0.to_vec(),
+        document_ref,
+        equipment_ref,
+        actor,
+        kid: v.kid.clone(),
+        received_at: now,
+    }
+}
+
+fn receipt_of_existing(found: &ledger::ExistingEntry, leaf: Digest) -> Outcome {
+    Ok(Receipt {
+        index: found.idx as u64,
+        leaf_hash: leaf,
+        kind: EntryKind::parse(&found.kind).unwrap_or(EntryKind::Event),
+        document_reference: found.document_ref.clone(),
+        state: found.state_after.clone(),
+        duplicate: true,
+    })
+}
+
+fn rule_refusal(violation: RuleViolation) -> Refusal {
+    Refusal::Rule {
+        code: violation.code(),
+        detail: violation.to_string(),
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,10 @@
+DROP TABLE checkpoints;
+DROP TABLE blocks;
+DROP TABLE document_access;
+DROP TABLE documents;
+DROP TABLE transitions;
+DROP TABLE ledger_entries;
+DROP TABLE ledger_head;
+DROP TABLE party_keys;
+DROP TABLE parties;
+DROP FUNCTION lading_refuse_change();

@@ -1,0 +1,31 @@
+//! The store's one error type. Callers map `NotFound` to their own "not found" and treat the
+//! rest as unexpected (logged, answered as 500/503 without details).
+
+/// What went wrong talking to PostgreSQL.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// The ledger's size in the database is not what the writer expected: another writer is
+    /// using this database, or the writer's view is stale. Nothing was written.
+    #[error("ledger head moved: expected size {expected}, the database has {found}")]
+    HeadMoved { expected: u64, found: u64 },
+    /// A stored value does not parse back into its type: the row was altered outside Lading.
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(table: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self::Corrupt {
+            table,
+            detail: detail.to_string(),
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The write path's queries: one batch per transaction, and the look-ups the sequencer makes
+//! before it orders a batch.
+//!
+//! A batch is written with `COPY` (entries, transitions) and a few set-based statements, inside
+//! one transaction committed with `synchronous_commit = on`: when [`append`] returns `Ok`, every
+//! row of the batch is on disk. The `ledger_head` row is moved with a compare-and-set, so a
+//! second writer on the same database fails instead of interleaving indexes.
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Bytea, Int8, Jsonb, Text};
+
+use crate::models::{
+    AccessRow, BlockRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate, EntryRow,
+    TransitionRow,
+};
+use crate::schema::{
+    blocks, checkpoints, document_access, documents, ledger_entries, ledger_head, transitions,
+};
+use crate::StoreError;
+
+/// Everything one batch writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct AppendBatch {
+    /// The ledger size the writer built this batch on.
+    pub expected_size: u64,
+    pub entries: Vec<EntryRow>,
+    pub transitions: Vec<TransitionRow>,
+    /// Documents issued in this batch, with their state at the end of the batch.
+    pub new_documents: Vec<DocumentRow>,
+    /// Documents that existed before this batch and moved in it (one row per document).
+    pub updated_documents: Vec<DocumentStateUpdate>,
+    pub access: Vec<AccessRow>,
+    pub sealed_blocks: Vec<BlockRow>,
+}
+
+/// Session settings for the one writer: durability is not negotiable.
+pub fn prepare_writer_session(conn: &mut PgConnection) -> Result<(), StoreError> {
+    diesel::sql_query("SET synchronous_commit = on").execute(conn)?;
+    Ok(())
+}
+
+pub fn ledger_size(conn: &mut PgConnection) -> Result<u64, StoreError> {
+    let size: i64 = ledger_head::table.select(ledger_head::size).first(conn)?;
+    u64::try_from(size).map_err(|_| StoreError::corrupt("ledger_head", "negative size"))
+}
+
+/// Writes a batch durably, or nothing at all.
+pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreError> {
+    let new_size = batch.expected_size + batch.entries.len() as u64;
+    conn.transaction::<_, StoreError, _>(|conn| {
+        let moved = diesel::update(ledger_head::table)
+            .filter(ledger_head::size.eq(to_i64(batch.expected_size)))
+            .set(ledger_head::size.eq(to_i64(new_size)))
+            .execute(conn)?;
+        if moved != 1 {
+            let found = ledger_size(conn)?;
+            return Err(StoreError::HeadMoved {
+                expected: batch.expected_size,
+                found,
+            });
+        }
+        if !batch.entries.is_empty() {
+            diesel::copy_from(ledger_entries::table)
+                .from_insertable(&batch.entries)
+                .execute(conn)?;
+        }
+        if !batch.new_documents.is_empty() {
+            diesel::insert_into(documents::table)
+                .values(&batch.new_documents)
+                .execute(conn)?;
+        }
+        if !batch.transitions.is_empty() {
+            diesel::copy_from(transitions::table)
+                .from_insertable(&batch.transitions)
+                .execute(conn)?;
+        }
+        if !batch.updated_documents.is_empty() {
+            update_documents(conn, &batch.updated_documents)?;
+        }
+        if !batch.access.is_empty() {
+            diesel::insert_into(document_access::table)
+                .values(&batch.access)
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        if !batch.sealed_blocks.is_empty() {
+            diesel::insert_into(blocks::table)
+                .values(&batch.sealed_blocks)
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// One set-based UPDATE for all moved documents, instead of a round trip per document.
+fn update_documents(
+    conn: &mut PgConnection,
+    updates: &[DocumentStateUpdate],
+) -> Result<(), StoreError> {
+    let references: Vec<&str> = updates.iter().map(|u| u.reference.as_str()).collect();
+    let statuses: Vec<&str> = updates.iter().map(|u| u.status.as_str()).collect();
+    let possessors: Vec<&str> = updates.iter().map(|u| u.possessor.as_str()).collect();
+    let heads: Vec<&[u8]> = updates.iter().map(|u| u.head_checksum.as_slice()).collect();
+    let head_idxs: Vec<i64> = updates.iter().map(|u| u.head_idx).collect();
+    let states: Vec<&serde_json::Value> = updates.iter().map(|u| &u.state).collect();
+    let updated = diesel::sql_query(
+        "UPDATE documents AS d SET status = v.status, possessor = v.possessor, \
+         head_checksum = v.head_checksum, head_idx = v.head_idx, state = v.state \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::int8[], $6::jsonb[]) \
+         AS v(reference, status, possessor, head_checksum, head_idx, state) \
+         WHERE d.reference = v.reference",
+    )
+    .bind::<Array<Text>, _>(references)
+    .bind::<Array<Text>, _>(statuses)
+    .bind::<Array<Text>, _>(possessors)
+    .bind::<Array<Bytea>, _>(heads)
+    .bind::<Array<Int8>, _>(head_idxs)
+    .bind::<Array<Jsonb>, _>(states)
+    .execute(conn)?;
+    if updated != updates.len() {
+        return Err(StoreError::corrupt(
+            "documents",
+            format!(
+                "expected to move {} documents, moved {updated}",
+                updates.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An entry already on the ledger, found by its leaf hash: what an exact resubmission answers.
+#[derive(Debug, Clone, Queryable)]
+pub struct ExistingEntry {
+    pub idx: i64,
+    pub leaf_hash: Vec<u8>,
+    pub kind: String,
+    pub document_ref: Option<String>,
+    pub state_after: Option<serde_json::Value>,
+}
+
+pub fn entries_by_leaf_hash(
+    conn: &mut PgConnection,
+    leaf_hashes: &[Vec<u8>],
+) -> Result<Vec<ExistingEntry>, StoreError> {
+    if leaf_hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(ledger_entries::table
+        .left_join(transitions::table)
+        .filter(ledger_entries::leaf_hash.eq_any(leaf_hashes))
+        .select((
+            ledger_entries::idx,
+            ledger_entries::leaf_hash,
+            ledger_entries::kind,
+            ledger_entries::document_ref,
+            transitions::state_after.nullable(),
+        ))
+        .load(conn)?)
+}
+
+/// The sequencer's view of these documents, for those that exist.
+pub fn document_heads(
+    conn: &mut PgConnection,
+    references: &[&str],
+) -> Result<Vec<DocumentHead>, StoreError> {
+    if references.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(documents::table
+        .filter(documents::reference.eq_any(references))
+        .select(DocumentHead::as_select())
+        .load(conn)?)
+}
+
+/// Whether `checksum` names a transition of `reference` (used to tell a double spend from a
+/// transition that names an unknown parent).
+pub fn is_transition_of(
+    conn: &mut PgConnection,
+    reference: &str,
+    checksum: &[u8],
+) -> Result<bool, StoreError> {
+    use diesel::dsl::exists;
+    Ok(diesel::select(exists(
+        transitions::table
+            .filter(transitions::document_ref.eq(reference))
+            .filter(transitions::checksum.eq(checksum)),
+    ))
+    .get_result(conn)?)
+}
+
+/// Roots of all sealed blocks, in order.
+pub fn block_roots(conn: &mut PgConnection) -> Result<Vec<BlockRow>, StoreError> {
+    Ok(blocks::table
+        .order(blocks::block_no.asc())
+        .select(BlockRow::as_select())
+        .load(conn)?)
+}
+
+/// Leaf hashes of entries `[from, to)`, in order.
+pub fn leaf_hashes(
+    conn: &mut PgConnection,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    Ok(ledger_entries::table
+        .filter(ledger_entries::idx.ge(to_i64(from)))
+        .filter(ledger_entries::idx.lt(to_i64(to)))
+        .order(ledger_entries::idx.asc())
+        .select(ledger_entries::leaf_hash)
+        .load(conn)?)
+}
+
+pub fn entry(conn: &mut PgConnection, idx: u64) -> Result<Option<EntryRow>, StoreError> {
+    Ok(ledger_entries::table
+        .find(to_i64(idx))
+        .select(EntryRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert_checkpoint(conn: &mut PgConnection, row: &CheckpointRow) -> Result<(), StoreError> {
+    diesel::insert_into(checkpoints::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn latest_checkpoint(conn: &mut PgConnection) -> Result<Option<CheckpointRow>, StoreError> {
+    Ok(checkpoints::table
+        .order(checkpoints::size.desc())
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn checkpoint_at(
+    conn: &mut PgConnection,
+    size: u64,
+) -> Result<Option<CheckpointRow>, StoreError> {
+    Ok(checkpoints::table
+        .find(to_i64(size))
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Indexes are u64 in the domain and BIGINT in PostgreSQL; a ledger never reaches 2^63 entries.
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,149 @@
+//! Rows as diesel reads and writes them. Digests travel as `Vec<u8>` here; `lading_domain::Digest`
+//! wraps them at the edges.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::schema::{
+    blocks, checkpoints, document_access, documents, ledger_entries, parties, party_keys,
+    transitions,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = parties)]
+pub struct PartyRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub ports: Vec<Option<String>>,
+    pub token_sha256: Option<Vec<u8>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = party_keys)]
+pub struct PartyKeyRow {
+    pub kid: String,
+    pub party_id: String,
+    pub public_key: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The two kinds of ledger entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Transition,
+    Event,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transition => "transition",
+            Self::Event => "event",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "transition" => Some(Self::Transition),
+            "event" => Some(Self::Event),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ledger_entries, treat_none_as_default_value = false)]
+pub struct EntryRow {
+    pub idx: i64,
+    pub kind: String,
+    pub signed: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+    pub document_ref: Option<String>,
+    pub equipment_ref: Option<String>,
+    pub actor: String,
+    pub kid: String,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = transitions, treat_none_as_default_value = false)]
+pub struct TransitionRow {
+    pub idx: i64,
+    pub document_ref: String,
+    pub checksum: Vec<u8>,
+    pub previous_checksum: Option<Vec<u8>>,
+    pub action: String,
+    pub actor: String,
+    pub recipient: Option<String>,
+    pub state_after: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = documents)]
+pub struct DocumentRow {
+    pub reference: String,
+    pub checksum: Vec<u8>,
+    pub carrier: String,
+    pub port_of_loading: String,
+    pub port_of_discharge: String,
+    pub document: serde_json::Value,
+    pub status: String,
+    pub possessor: String,
+    pub head_checksum: Vec<u8>,
+    pub head_idx: i64,
+    pub issued_idx: i64,
+    pub state: serde_json::Value,
+}
+
+/// A document's mutable columns, as the sequencer moves them after a transition.
+#[derive(Debug, Clone)]
+pub struct DocumentStateUpdate {
+    pub reference: String,
+    pub status: String,
+    pub possessor: String,
+    pub head_checksum: Vec<u8>,
+    pub head_idx: i64,
+    pub state: serde_json::Value,
+}
+
+/// What the sequencer needs of a document to check the next transition or event: everything
+/// but the (large) transport document itself.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = documents)]
+pub struct DocumentHead {
+    pub reference: String,
+    pub carrier: String,
+    pub port_of_loading: String,
+    pub port_of_discharge: String,
+    pub head_idx: i64,
+    pub state: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = document_access)]
+pub struct AccessRow {
+    pub document_ref: String,
+    pub party_id: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = blocks)]
+pub struct BlockRow {
+    pub block_no: i64,
+    pub block_size: i32,
+    pub root: Vec<u8>,
+    pub sealed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = checkpoints)]
+pub struct CheckpointRow {
+    pub size: i64,
+    pub root: Vec<u8>,
+    pub block_size: i32,
+    pub signed: String,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,87 @@
+//! The party registry: who exists, their keys, and the hashes of their API tokens.
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+
+use crate::models::{PartyKeyRow, PartyRow};
+use crate::schema::{parties, party_keys};
+use crate::StoreError;
+
+/// Creates the party or brings its name, role, ports and token up to date.
+pub fn upsert_party(conn: &mut PgConnection, row: &PartyRow) -> Result<(), StoreError> {
+    diesel::insert_into(parties::table)
+        .values(row)
+        .on_conflict(parties::id)
+        .do_update()
+        .set((
+            parties::name.eq(&row.name),
+            parties::role.eq(&row.role),
+            parties::ports.eq(&row.ports),
+            parties::token_sha256.eq(&row.token_sha256),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Registers a key. A kid is bound to one party and one public key forever: registering the
+/// same kid with another key or party fails.
+pub fn add_key(conn: &mut PgConnection, row: &PartyKeyRow) -> Result<(), StoreError> {
+    let inserted = diesel::insert_into(party_keys::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    if inserted == 0 {
+        let existing: PartyKeyRow = party_keys::table
+            .find(&row.kid)
+            .select(PartyKeyRow::as_select())
+            .first(conn)?;
+        if existing.party_id != row.party_id || existing.public_key != row.public_key {
+            return Err(StoreError::corrupt(
+                "party_keys",
+                format!("kid {} is already bound to another key", row.kid),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn all_parties(conn: &mut PgConnection) -> Result<Vec<PartyRow>, StoreError> {
+    Ok(parties::table
+        .order(parties::id.asc())
+        .select(PartyRow::as_select())
+        .load(conn)?)
+}
+
+pub fn all_keys(conn: &mut PgConnection) -> Result<Vec<PartyKeyRow>, StoreError> {
+    Ok(party_keys::table
+        .select(PartyKeyRow::as_select())
+        .load(conn)?)
+}
+
+pub fn key(conn: &mut PgConnection, kid: &str) -> Result<Option<PartyKeyRow>, StoreError> {
+    Ok(party_keys::table
+        .find(kid)
+        .select(PartyKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn party(conn: &mut PgConnection, id: &str) -> Result<Option<PartyRow>, StoreError> {
+    Ok(parties::table
+        .find(id)
+        .select(PartyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The party whose bearer token hashes to `token_sha256`.
+pub fn party_by_token(
+    conn: &mut PgConnection,
+    token_sha256: &[u8],
+) -> Result<Option<PartyRow>, StoreError> {
+    Ok(parties::table
+        .filter(parties::token_sha256.eq(token_sha256))
+        .select(PartyRow::as_select())
+        .first(conn)
+        .optional()?)
+}

@@ -1,0 +1,118 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    blocks (block_no) {
+        block_no -> Int8,
+        block_size -> Int4,
+        root -> Bytea,
+        sealed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    checkpoints (size) {
+        size -> Int8,
+        root -> Bytea,
+        block_size -> Int4,
+        signed -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    document_access (party_id, document_ref) {
+        document_ref -> Text,
+        party_id -> Text,
+    }
+}
+
+diesel::table! {
+    documents (reference) {
+        reference -> Text,
+        checksum -> Bytea,
+        carrier -> Text,
+        port_of_loading -> Text,
+        port_of_discharge -> Text,
+        document -> Jsonb,
+        status -> Text,
+        possessor -> Text,
+        head_checksum -> Bytea,
+        head_idx -> Int8,
+        issued_idx -> Int8,
+        state -> Jsonb,
+    }
+}
+
+diesel::table! {
+    ledger_entries (idx) {
+        idx -> Int8,
+        kind -> Text,
+        signed -> Bytea,
+        leaf_hash -> Bytea,
+        document_ref -> Nullable<Text>,
+        equipment_ref -> Nullable<Text>,
+        actor -> Text,
+        kid -> Text,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ledger_head (singleton) {
+        singleton -> Bool,
+        size -> Int8,
+    }
+}
+
+diesel::table! {
+    parties (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        ports -> Array<Nullable<Text>>,
+        token_sha256 -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    party_keys (kid) {
+        kid -> Text,
+        party_id -> Text,
+        public_key -> Bytea,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    transitions (idx) {
+        idx -> Int8,
+        document_ref -> Text,
+        checksum -> Bytea,
+        previous_checksum -> Nullable<Bytea>,
+        action -> Text,
+        actor -> Text,
+        recipient -> Nullable<Text>,
+        state_after -> Jsonb,
+    }
+}
+
+diesel::joinable!(document_access -> documents (document_ref));
+diesel::joinable!(documents -> parties (carrier));
+diesel::joinable!(ledger_entries -> parties (actor));
+diesel::joinable!(ledger_entries -> party_keys (kid));
+diesel::joinable!(party_keys -> parties (party_id));
+diesel::joinable!(transitions -> ledger_entries (idx));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    blocks,
+    checkpoints,
+    document_access,
+    documents,
+    ledger_entries,
+    ledger_head,
+    parties,
+    party_keys,
+    transitions,
+);
