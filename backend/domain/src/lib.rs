@@ -4,6 +4,38 @@
 //! Nothing here performs I/O. The store, the registry and the faces build on these types, and a
 //! third-party verifier can be written from the rules documented in these modules and the README.
 
+pub mod canonical;
+pub mod checkpoint;
 pub mod digest;
+pub mod document;
+pub mod event;
+pub mod ids;
+pub mod jws;
+pub mod merkle;
+pub mod party;
+pub mod state;
+pub mod transition;
 
+pub use canonical::{canonicalize, is_canonical, to_canonical_vec, CanonicalError};
+pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint, CHECKPOINT_TYP};
 pub use digest::Digest;
+pub use document::{DocumentError, DocumentFields, TransportDocument};
+pub use event::{
+    DocumentView, EventCode, EventDraft, EventError, EventKind, ShipmentEvent, SignedEvent,
+    EVENT_TYP,
+};
+pub use ids::{
+    ContainerNumber, Date, DocumentReference, HsCode, IdError, KeyId, NonEmptyText, PartyId,
+    PositiveDecimal, Timestamp, UnLocode,
+};
+pub use jws::{CompactJws, Jwk, JwkError, JwsError, SigningKey, VerifyingKey};
+pub use merkle::{
+    verify_inclusion, BlockTree, CheckpointTree, InclusionProof, LedgerTree, MerkleError,
+    ProofError,
+};
+pub use party::{entitled, Party, Role};
+pub use state::{Chain, DocumentState, RuleViolation, Status, SurrenderKind};
+pub use transition::{
+    Action, ReasonCode, SignedTransition, TransitionDraft, TransitionError, TransitionPayload,
+    TRANSITION_TYP,
+};

@@ -110,7 +110,7 @@ impl CheckpointBook {
                         code: "unknown_checkpoint",
                         detail: format!("no checkpoint of size {size} was signed"),
                     })?;
-                published_from_row(&row).map_err(Refusal::unavailable)?
+                published(&row).map_err(Refusal::unavailable)?
             }
         };
         let size = checkpoint.checkpoint.size;
@@ -217,7 +217,7 @@ impl CheckpointBook {
 }
 
 /// Rebuilds a published checkpoint from its stored row (the signed JWS is the source of truth).
-pub(crate) fn published_from_row(row: &CheckpointRow) -> Result<PublishedCheckpoint, StoreError> {
+pub fn published(row: &CheckpointRow) -> Result<PublishedCheckpoint, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
         table: "checkpoints",
         detail,

@@ -118,7 +118,7 @@ impl Registry {
         let latest = {
             let mut conn = store.conn()?;
             ledger::latest_checkpoint(&mut conn)?
-                .map(|row| checkpoints::published_from_row(&row))
+                .map(|row| checkpoints::published(&row))
                 .transpose()?
         };
         let checkpoints = CheckpointBook::new(config.block_size, latest);

@@ -1,0 +1,49 @@
+//! Party authentication for reads: `Authorization: Bearer <token>`.
+//!
+//! The registry stores only the SHA-256 of each party's token. Signed submissions need no
+//! token — the signature is the authority — but every read of a document does.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{web, FromRequest, HttpRequest};
+use lading_domain::party::Party;
+use lading_domain::Digest;
+
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// The party making the request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Party);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned());
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = token.filter(|t| !t.is_empty()).ok_or(ApiError::Unauthenticated)?;
+            let state = state.ok_or_else(|| ApiError::unexpected("application state missing"))?;
+            let hash = Digest::of(token.as_bytes());
+            let store = state.registry.store().clone();
+            let row = web::block(move || {
+                let mut conn = store.conn()?;
+                lading_store::parties::party_by_token(&mut conn, &hash.0)
+            })
+            .await
+            .map_err(ApiError::unexpected)?
+            .map_err(ApiError::unexpected)?
+            .ok_or(ApiError::Unauthenticated)?;
+            let party = lading_registry::parties::party_from_row(&row).map_err(ApiError::unexpected)?;
+            Ok(Caller(party))
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! The API's one error type, answered as RFC 7807 problem+json.
+//!
+//! Rules for the whole HTTP face:
+//! - every refusal carries a stable `code` naming the rule that was broken; `type` is
+//!   `urn:lading:problem:<code>`, so clients can match either;
+//! - a field error names the field with a JSON Pointer in `pointer`;
+//! - unexpected failures are logged with their cause and answered as a bare 500/503, never
+//!   with internal details;
+//! - "not found" and "not yours" are the same answer (404), so nothing leaks about documents a
+//!   party may not see.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use lading_registry::Refusal;
+use serde::Serialize;
+
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 7807 problem document.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+}
+
+/// Everything a handler can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("missing or unknown bearer token")]
+    Unauthenticated,
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("expected Content-Type {expected}")]
+    UnsupportedMediaType { expected: &'static str },
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("not ready: {0}")]
+    NotReady(String),
+    /// Logged with its cause; the client sees only a 500.
+    #[error("internal error")]
+    Unexpected(String),
+}
+
+impl ApiError {
+    pub fn unexpected(e: impl std::fmt::Display) -> Self {
+        Self::Unexpected(e.to_string())
+    }
+
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let (code, pointer) = match self {
+            Self::Refused(r) => (r.code(), r.pointer().map(str::to_owned)),
+            Self::BadRequest { code, .. } => (*code, None),
+            Self::Unauthenticated => ("unauthenticated", None),
+            Self::NotFound { .. } => ("not_found", None),
+            Self::UnsupportedMediaType { .. } => ("unsupported_media_type", None),
+            Self::TooLarge { .. } => ("body_too_large", None),
+            Self::NotReady(_) => ("not_ready", None),
+            Self::Unexpected(_) => ("internal_error", None),
+        };
+        let detail = match self {
+            Self::Unexpected(_) => "the registry hit an unexpected error; it has been logged".into(),
+            other => other.to_string(),
+        };
+        Problem {
+            type_uri: format!("urn:lading:problem:{code}"),
+            title: status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_owned(),
+            pointer,
+        }
+    }
+}
+
+/// The HTTP status of each refusal code: 400 for what does not parse, 409 for conflicts with
+/// the ledger's history, 422 for what parses but breaks a rule or fails its signature.
+pub fn refusal_status(refusal: &Refusal) -> StatusCode {
+    match refusal {
+        Refusal::Malformed { .. } | Refusal::InvalidField { .. } => StatusCode::BAD_REQUEST,
+        Refusal::UnknownKey { .. }
+        | Refusal::RevokedKey { .. }
+        | Refusal::BadSignature { .. }
+        | Refusal::KeyNotActor { .. }
+        | Refusal::UnknownDocument { .. }
+        | Refusal::Rule { .. } => match refusal.code() {
+            "unknown_checkpoint" | "entry_not_in_checkpoint" => StatusCode::NOT_FOUND,
+            "wrong_previous_checksum" => StatusCode::CONFLICT,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        },
+        Refusal::DocumentExists { .. } | Refusal::WrongPrevious { .. } | Refusal::DoubleSpend { .. } => {
+            StatusCode::CONFLICT
+        }
+        Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Refusal::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Refused(r) => refusal_status(r),
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Unexpected(cause) => tracing::error!(%cause, "request failed"),
+            Self::Refused(r @ Refusal::Unavailable { .. }) => tracing::warn!(refusal = %r, "submission not sequenced"),
+            _ => {}
+        }
+        let problem = self.problem();
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        if matches!(self, Self::Unauthenticated) {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.json(problem)
+    }
+}

@@ -1,0 +1,89 @@
+//! Checkpoints and inclusion proofs. Public: they reveal hashes, never cargo.
+
+use actix_web::{web, HttpResponse};
+use lading_registry::{PublishedCheckpoint, Refusal};
+use serde::{Deserialize, Serialize};
+
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// A signed checkpoint: its fields, and the compact JWS that carries them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointAnswer {
+    pub size: u64,
+    pub root: String,
+    pub time: String,
+    pub block_size: u32,
+    /// Compact JWS over the canonical checkpoint payload, signed by the registry key.
+    pub signed: String,
+}
+
+impl From<PublishedCheckpoint> for CheckpointAnswer {
+    fn from(p: PublishedCheckpoint) -> Self {
+        Self {
+            size: p.checkpoint.size,
+            root: p.checkpoint.root.to_hex(),
+            time: p.checkpoint.time.to_string(),
+            block_size: p.checkpoint.block_size,
+            signed: p.signed,
+        }
+    }
+}
+
+pub async fn latest(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let checkpoint = state.registry.latest_checkpoint().ok_or_else(|| ApiError::NotFound {
+        what: "checkpoint (none signed yet)".into(),
+    })?;
+    Ok(HttpResponse::Ok().json(CheckpointAnswer::from(checkpoint)))
+}
+
+pub async fn at_size(state: web::Data<AppState>, size: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+    let size = size.into_inner();
+    let store = state.registry.store().clone();
+    let row = web::block(move || {
+        let mut conn = store.conn()?;
+        lading_store::ledger::checkpoint_at(&mut conn, size)
+    })
+    .await
+    .map_err(ApiError::unexpected)?
+    .map_err(ApiError::unexpected)?
+    .ok_or_else(|| ApiError::NotFound {
+        what: format!("checkpoint of size {size}"),
+    })?;
+    let published = lading_registry::checkpoints::published(&row).map_err(ApiError::unexpected)?;
+    Ok(HttpResponse::Ok().json(CheckpointAnswer::from(published)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProofQuery {
+    pub size: Option<u64>,
+}
+
+/// Everything a verifier needs besides the entry's signed bytes (which it has, or can hash).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProofAnswer {
+    pub leaf_hash: String,
+    pub proof: lading_domain::merkle::InclusionProof,
+    pub checkpoint: CheckpointAnswer,
+}
+
+pub async fn proof(
+    state: web::Data<AppState>,
+    index: web::Path<u64>,
+    query: web::Query<ProofQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let index = index.into_inner();
+    let size = query.size;
+    let registry = state.registry.clone();
+    let answer = web::block(move || registry.prove(index, size))
+        .await
+        .map_err(ApiError::unexpected)?
+        .map_err(|r: Refusal| ApiError::Refused(r))?;
+    Ok(HttpResponse::Ok().json(ProofAnswer {
+        leaf_hash: answer.leaf_hash.to_hex(),
+        proof: answer.proof,
+        checkpoint: answer.checkpoint.into(),
+    }))
+}

@@ -1,0 +1,169 @@
+//! `GET /v1/documents/{reference}` and its chain and events, for entitled parties only.
+//! A document the caller may not see is answered exactly like one that does not exist.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, SecondsFormat, Utc};
+use lading_domain::Digest;
+use serde::Serialize;
+
+use crate::auth::Caller;
+use crate::problem::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentAnswer {
+    pub reference: String,
+    pub document_checksum: String,
+    pub status: String,
+    pub possessor: String,
+    pub head_checksum: String,
+    pub head_index: i64,
+    pub issued_index: i64,
+    pub state: serde_json::Value,
+    pub transport_document: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainEntry {
+    pub index: i64,
+    pub leaf_hash: String,
+    pub checksum: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_checksum: Option<String>,
+    pub action: String,
+    pub actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    pub received_at: String,
+    /// The compact JWS as signed.
+    pub signed: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEntry {
+    pub index: i64,
+    pub leaf_hash: String,
+    pub actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equipment_reference: Option<String>,
+    pub received_at: String,
+    pub signed: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Digest::from_slice(bytes).map(|d| d.to_hex()).unwrap_or_default()
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn not_found(reference: &str) -> ApiError {
+    ApiError::NotFound {
+        what: format!("document {reference}"),
+    }
+}
+
+/// Runs `read` on a blocking thread after checking that `caller` may see `reference`.
+async fn entitled<T: Send + 'static>(
+    state: &AppState,
+    caller: &Caller,
+    reference: String,
+    read: impl FnOnce(&mut diesel::PgConnection, lading_store::models::DocumentRow) -> Result<T, lading_store::StoreError>
+        + Send
+        + 'static,
+) -> Result<T, ApiError> {
+    let store = state.registry.store().clone();
+    let party = caller.0.id.to_string();
+    let missing = not_found(&reference);
+    web::block(move || {
+        let mut conn = store.conn()?;
+        match lading_store::reads::document_for_party(&mut conn, &reference, &party)? {
+            Some(doc) => read(&mut conn, doc).map(Some),
+            None => Ok(None),
+        }
+    })
+    .await
+    .map_err(ApiError::unexpected)?
+    .map_err(ApiError::unexpected)?
+    .ok_or(missing)
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    reference: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let doc = entitled(&state, &caller, reference.into_inner(), |_, doc| Ok(doc)).await?;
+    Ok(HttpResponse::Ok().json(DocumentAnswer {
+        document_checksum: hex(&doc.checksum),
+        head_checksum: hex(&doc.head_checksum),
+        reference: doc.reference,
+        status: doc.status,
+        possessor: doc.possessor,
+        head_index: doc.head_idx,
+        issued_index: doc.issued_idx,
+        state: doc.state,
+        transport_document: doc.document,
+    }))
+}
+
+pub async fn transitions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    reference: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let reference = reference.into_inner();
+    let chain = entitled(&state, &caller, reference.clone(), |conn, doc| {
+        lading_store::reads::chain(conn, &doc.reference)
+    })
+    .await?;
+    let transitions: Vec<ChainEntry> = chain
+        .into_iter()
+        .map(|(entry, t)| ChainEntry {
+            index: entry.idx,
+            leaf_hash: hex(&entry.leaf_hash),
+            checksum: hex(&t.checksum),
+            previous_checksum: t.previous_checksum.as_deref().map(hex),
+            action: t.action,
+            actor: t.actor,
+            recipient: t.recipient,
+            received_at: time(entry.received_at),
+            signed: String::from_utf8_lossy(&entry.signed).into_owned(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "reference": reference,
+        "transitions": transitions,
+    })))
+}
+
+pub async fn events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    reference: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let reference = reference.into_inner();
+    let rows = entitled(&state, &caller, reference.clone(), |conn, doc| {
+        lading_store::reads::document_events(conn, &doc.reference)
+    })
+    .await?;
+    let events: Vec<EventEntry> = rows
+        .into_iter()
+        .map(|entry| EventEntry {
+            index: entry.idx,
+            leaf_hash: hex(&entry.leaf_hash),
+            actor: entry.actor,
+            equipment_reference: entry.equipment_ref,
+            received_at: time(entry.received_at),
+            signed: String::from_utf8_lossy(&entry.signed).into_owned(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "reference": reference,
+        "events": events,
+    })))
+}

@@ -1,0 +1,16 @@
+//! `POST /v1/events`: a signed shipment event, under the same rules as a transition.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use lading_registry::Expect;
+
+use crate::problem::ApiError;
+use crate::routes::transitions::submit_one;
+use crate::AppState;
+
+pub async fn submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    submit_one(state, req, payload, Expect::Event).await
+}

@@ -1,0 +1,38 @@
+//! One module per resource; the URL tells you the file.
+
+pub mod checkpoints;
+pub mod documents;
+pub mod events;
+pub mod health;
+pub mod transitions;
+
+use lading_registry::Receipt;
+use serde::Serialize;
+
+/// The answer for an accepted (or already accepted) ledger entry.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryAnswer {
+    pub index: u64,
+    pub leaf_hash: String,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_reference: Option<String>,
+    /// The document's state right after this transition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<serde_json::Value>,
+    pub duplicate: bool,
+}
+
+impl From<Receipt> for EntryAnswer {
+    fn from(r: Receipt) -> Self {
+        Self {
+            index: r.index,
+            leaf_hash: r.leaf_hash.to_hex(),
+            kind: r.kind.as_str(),
+            document_reference: r.document_reference,
+            state: r.state,
+            duplicate: r.duplicate,
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! `POST /v1/transitions` and `POST /v1/transitions/batch`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use lading_registry::{Expect, Refusal};
+use serde::Serialize;
+
+use crate::body::{jws_text, read_limited, require_media_type, MAX_BATCH_BYTES, MAX_BATCH_ITEMS, MAX_ITEM_BYTES};
+use crate::problem::{refusal_status, ApiError, Problem};
+use crate::routes::EntryAnswer;
+use crate::AppState;
+
+/// Media type of one compact JWS (RFC 7515 §9.2.1).
+pub const JOSE: &str = "application/jose";
+
+/// One signed transition: `201` when it was added, `200` with the same answer when these
+/// exact bytes were already on the ledger.
+pub async fn submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    submit_one(state, req, payload, Expect::Transition).await
+}
+
+pub(crate) async fn submit_one(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    expect: Expect,
+) -> Result<HttpResponse, ApiError> {
+    require_media_type(&req, JOSE)?;
+    let body = read_limited(payload, MAX_ITEM_BYTES).await?;
+    let jws = jws_text(&body)?;
+    let receipt = state.registry.submit_one(jws, expect).await?;
+    let status = if receipt.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(HttpResponse::build(status).json(EntryAnswer::from(receipt)))
+}
+
+/// One item's outcome in a batch.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItem {
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<EntryAnswer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchAnswer {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub refused: usize,
+    pub results: Vec<BatchItem>,
+}
+
+/// A JSON array of compact JWS; one result per item, in order. A refused item refuses
+/// nothing else, so the answer is `200` whenever the batch itself could be read.
+pub async fn submit_batch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    require_media_type(&req, "application/json")?;
+    let body = read_limited(payload, MAX_BATCH_BYTES).await?;
+    let items: Vec<String> = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+        code: "malformed_batch",
+        detail: format!("the body must be a JSON array of compact JWS strings: {e}"),
+    })?;
+    if items.len() > MAX_BATCH_ITEMS {
+        return Err(ApiError::BadRequest {
+            code: "batch_too_large",
+            detail: format!("at most {MAX_BATCH_ITEMS} items per batch, got {}", items.len()),
+        });
+    }
+    let outcomes = state.registry.submit(items, Expect::Transition).await;
+    Ok(HttpResponse::Ok().json(batch_answer(outcomes)))
+}
+
+fn batch_answer(outcomes: Vec<Result<lading_registry::Receipt, Refusal>>) -> BatchAnswer {
+    let mut answer = BatchAnswer {
+        accepted: 0,
+        duplicates: 0,
+        refused: 0,
+        results: Vec::with_capacity(outcomes.len()),
+    };
+    for outcome in outcomes {
+        answer.results.push(match outcome {
+            Ok(receipt) => {
+                let status = if receipt.duplicate {
+                    answer.duplicates += 1;
+                    200
+                } else {
+                    answer.accepted += 1;
+                    201
+                };
+                BatchItem {
+                    status,
+                    entry: Some(receipt.into()),
+                    problem: None,
+                }
+            }
+            Err(refusal) => {
+                answer.refused += 1;
+                let status = refusal_status(&refusal).as_u16();
+                BatchItem {
+                    status,
+                    entry: None,
+                    problem: Some(ApiError::Refused(refusal).problem()),
+                }
+            }
+        });
+    }
+    answer
+}

@@ -1,0 +1,676 @@
+//! Compact JWS (RFC 7515) with EdDSA over Ed25519 (RFC 8037), and Ed25519 JWKs.
+//!
+//! What Lading accepts as a signed object (`CompactJws::parse`):
+//! - exactly three parts separated by `.`: `BASE64URL(header) . BASE64URL(payload) .
+//!   BASE64URL(signature)`, base64url without padding and with zero trailing bits (RFC 4648
+//!   §3.5), so each byte string has one spelling;
+//! - the header is a JSON object without duplicate `alg`/`kid`/`typ` members, whose `alg` is
+//!   `"EdDSA"` (else `unsupported_algorithm`) and whose `kid` is a key id (1 to 128 of
+//!   `[A-Za-z0-9._:-]`); `typ`, when present, is a string; `crit` and `b64` are refused (no
+//!   extensions, no unencoded payloads);
+//! - the payload is not empty (no detached payloads);
+//! - the signature decodes to exactly 64 bytes.
+//!
+//! Verification is Ed25519 over the ASCII bytes `BASE64URL(header) "." BASE64URL(payload)`,
+//! in the strict form (`verify_strict`: non-canonical `S` and small-order keys or `R` are
+//! refused), with the key named by `kid`.
+//!
+//! The checksum of a signed object is SHA-256 over the ASCII bytes of its compact form.
+//!
+//! Lading signs with the protected header `{"alg":"EdDSA","kid":<kid>,"typ":<typ>}` written in
+//! RFC 8785 canonical form. Typed payloads (transitions, events, checkpoints) add two rules,
+//! checked by their modules: `typ` must be the expected media type and the payload bytes must
+//! be RFC 8785 canonical JSON.
+//!
+//! JWK (RFC 7517/8037): `{"kty":"OKP","crv":"Ed25519","x":b64url(32 bytes),"d"?:b64url(32
+//! bytes),"kid":...,"use"?:"sig","alg"?:"EdDSA","lading_test_key"?:bool}`. Other members are
+//! ignored. When `d` is present, `x` must be its public key. Keys marked
+//! `"lading_test_key": true` are fixtures: production configurations refuse them.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::Signer as _;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::canonical::{canonicalize, parse_canonical};
+use crate::digest::Digest;
+use crate::ids::KeyId;
+
+/// Why a compact JWS was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwsError {
+    #[error("malformed JWS: {0}")]
+    Malformed(String),
+    #[error("unsupported JWS algorithm {0:?} (only EdDSA)")]
+    UnsupportedAlgorithm(String),
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("no usable key for kid {0:?}")]
+    UnknownKey(String),
+}
+
+impl JwsError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed_jws",
+            Self::UnsupportedAlgorithm(_) => "unsupported_algorithm",
+            Self::BadSignature => "bad_signature",
+            Self::UnknownKey(_) => "unknown_key",
+        }
+    }
+}
+
+/// Why a JWK was refused or cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwkError {
+    #[error("invalid JWK: {0}")]
+    Invalid(String),
+    #[error("the JWK has no private part (d)")]
+    MissingPrivateKey,
+}
+
+impl JwkError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid_jwk",
+            Self::MissingPrivateKey => "missing_private_key",
+        }
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(part: &str, what: &str) -> Result<Vec<u8>, String> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|e| format!("{what} is not unpadded base64url: {e}"))
+}
+
+fn unb64_32(s: &str, what: &str) -> Result<[u8; 32], JwkError> {
+    let bytes = unb64(s, what).map_err(JwkError::Invalid)?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| JwkError::Invalid(format!("{what} must be 32 bytes")))
+}
+
+/// An Ed25519 JSON Web Key, public or private.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Jwk {
+    kid: KeyId,
+    x: [u8; 32],
+    d: Option<[u8; 32]>,
+    test_key: bool,
+}
+
+impl Jwk {
+    /// A fresh private key from the operating system's random source.
+    pub fn generate(kid: KeyId, test_key: bool) -> Self {
+        let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+        Self::from_signing_key(&SigningKey { kid, key }, test_key)
+    }
+
+    pub fn from_signing_key(key: &SigningKey, test_key: bool) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            x: key.key.verifying_key().to_bytes(),
+            d: Some(key.key.to_bytes()),
+            test_key,
+        }
+    }
+
+    pub fn from_verifying_key(key: &VerifyingKey, test_key: bool) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            x: key.key.to_bytes(),
+            d: None,
+            test_key,
+        }
+    }
+
+    /// The same key without its private part.
+    pub fn to_public(&self) -> Self {
+        Self {
+            d: None,
+            ..self.clone()
+        }
+    }
+
+    pub fn kid(&self) -> &KeyId {
+        &self.kid
+    }
+
+    pub fn is_private(&self) -> bool {
+        self.d.is_some()
+    }
+
+    /// True for fixture keys (`"lading_test_key": true`), which production must refuse.
+    pub fn is_test_key(&self) -> bool {
+        self.test_key
+    }
+
+    pub fn public_key_bytes(&self) -> &[u8; 32] {
+        &self.x
+    }
+
+    pub fn signing_key(&self) -> Result<SigningKey, JwkError> {
+        let d = self.d.ok_or(JwkError::MissingPrivateKey)?;
+        Ok(SigningKey {
+            kid: self.kid.clone(),
+            key: ed25519_dalek::SigningKey::from_bytes(&d),
+        })
+    }
+
+    pub fn verifying_key(&self) -> Result<VerifyingKey, JwkError> {
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.x)
+            .map_err(|_| JwkError::Invalid("x is not an Ed25519 public key".into()))?;
+        Ok(VerifyingKey {
+            kid: self.kid.clone(),
+            key,
+        })
+    }
+
+    /// RFC 7638 thumbprint: base64url(SHA-256(`{"crv":"Ed25519","kty":"OKP","x":...}`)).
+    pub fn thumbprint(&self) -> String {
+        let members = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64(&self.x));
+        b64(Digest::of(members.as_bytes()).as_bytes())
+    }
+}
+
+impl fmt::Debug for Jwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jwk")
+            .field("kid", &self.kid)
+            .field("x", &b64(&self.x))
+            .field("private", &self.d.is_some())
+            .field("test_key", &self.test_key)
+            .finish()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawJwk {
+    kty: String,
+    crv: String,
+    x: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    d: Option<String>,
+    kid: String,
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    use_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lading_test_key: Option<bool>,
+}
+
+impl TryFrom<RawJwk> for Jwk {
+    type Error = JwkError;
+
+    fn try_from(raw: RawJwk) -> Result<Self, JwkError> {
+        if raw.kty != "OKP" || raw.crv != "Ed25519" {
+            return Err(JwkError::Invalid("only kty OKP with crv Ed25519".into()));
+        }
+        if raw.use_.as_deref().is_some_and(|u| u != "sig") {
+            return Err(JwkError::Invalid("use must be \"sig\"".into()));
+        }
+        if raw.alg.as_deref().is_some_and(|a| a != "EdDSA") {
+            return Err(JwkError::Invalid("alg must be \"EdDSA\"".into()));
+        }
+        let kid: KeyId = raw.kid.parse().map_err(|e: crate::ids::IdError| JwkError::Invalid(e.to_string()))?;
+        let x = unb64_32(&raw.x, "x")?;
+        ed25519_dalek::VerifyingKey::from_bytes(&x)
+            .map_err(|_| JwkError::Invalid("x is not an Ed25519 public key".into()))?;
+        let d = raw.d.as_deref().map(|d| unb64_32(d, "d")).transpose()?;
+        if let Some(d) = d {
+            let derived = ed25519_dalek::SigningKey::from_bytes(&d).verifying_key().to_bytes();
+            if derived != x {
+                return Err(JwkError::Invalid("x is not the public key of d".into()));
+            }
+        }
+        Ok(Self {
+            kid,
+            x,
+            d,
+            test_key: raw.lading_test_key.unwrap_or(false),
+        })
+    }
+}
+
+impl Serialize for Jwk {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RawJwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: b64(&self.x),
+            d: self.d.map(|d| b64(&d)),
+            kid: self.kid.to_string(),
+            use_: Some("sig".into()),
+            alg: Some("EdDSA".into()),
+            lading_test_key: self.test_key.then_some(true),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Jwk {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawJwk::deserialize(deserializer)?;
+        Self::try_from(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A private Ed25519 key with the `kid` it signs under.
+#[derive(Debug, Clone)]
+pub struct SigningKey {
+    pub kid: KeyId,
+    pub key: ed25519_dalek::SigningKey,
+}
+
+impl SigningKey {
+    pub fn new(kid: KeyId, key: ed25519_dalek::SigningKey) -> Self {
+        Self { kid, key }
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey {
+            kid: self.kid.clone(),
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// Signs `payload` under Lading's canonical header `{"alg":"EdDSA","kid":..,"typ":..}`.
+    pub fn sign_compact(&self, payload: &[u8], typ: &str) -> String {
+        let header = serde_json::json!({"alg": "EdDSA", "kid": self.kid.as_str(), "typ": typ});
+        self.sign_with_header(&canonicalize(&header), payload)
+    }
+
+    /// Signs with the header bytes given verbatim (for test vectors; no checks on the header).
+    pub fn sign_with_header(&self, header_json: &[u8], payload: &[u8]) -> String {
+        let mut out = b64(header_json);
+        out.push('.');
+        out.push_str(&b64(payload));
+        let signature = self.key.sign(out.as_bytes());
+        out.push('.');
+        out.push_str(&b64(&signature.to_bytes()));
+        out
+    }
+}
+
+/// A public Ed25519 key with its `kid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyingKey {
+    pub kid: KeyId,
+    pub key: ed25519_dalek::VerifyingKey,
+}
+
+impl VerifyingKey {
+    pub fn new(kid: KeyId, key: ed25519_dalek::VerifyingKey) -> Self {
+        Self { kid, key }
+    }
+
+    /// Checks that `jws` names this key and that its signature verifies (strictly).
+    pub fn verify(&self, jws: &CompactJws) -> Result<(), JwsError> {
+        if jws.kid() != &self.kid {
+            return Err(JwsError::UnknownKey(jws.kid().to_string()));
+        }
+        self.verify_signature(jws.signing_input(), jws.signature())
+    }
+
+    /// Raw strict Ed25519 verification, ignoring any `kid`.
+    pub fn verify_signature(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), JwsError> {
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        self.key
+            .verify_strict(message, &signature)
+            .map_err(|_| JwsError::BadSignature)
+    }
+}
+
+/// Header members Lading interprets; parsing into a struct also refuses duplicates of them.
+#[derive(Deserialize)]
+struct KnownHeader {
+    alg: Option<Value>,
+    kid: Option<Value>,
+    typ: Option<Value>,
+    crit: Option<IgnoredAny>,
+    b64: Option<IgnoredAny>,
+}
+
+/// A parsed, well-formed compact JWS whose signature has not been checked yet.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CompactJws {
+    compact: String,
+    signing_input_len: usize,
+    header: Map<String, Value>,
+    kid: KeyId,
+    typ: Option<String>,
+    payload: Vec<u8>,
+    signature: [u8; 64],
+}
+
+impl CompactJws {
+    pub fn parse(s: &str) -> Result<Self, JwsError> {
+        let malformed = |m: &str| JwsError::Malformed(m.to_owned());
+        let mut parts = s.split('.');
+        let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed("a compact JWS has exactly three parts"));
+        };
+        let header_bytes = unb64(h, "header").map_err(JwsError::Malformed)?;
+        let header: Map<String, Value> = serde_json::from_slice(&header_bytes)
+            .map_err(|_| malformed("the header is not a JSON object"))?;
+        let known: KnownHeader = serde_json::from_slice(&header_bytes)
+            .map_err(|e| JwsError::Malformed(format!("header: {e}")))?;
+        match known.alg {
+            Some(Value::String(alg)) if alg == "EdDSA" => {}
+            Some(Value::String(alg)) => return Err(JwsError::UnsupportedAlgorithm(alg)),
+            Some(_) => return Err(malformed("header alg must be a string")),
+            None => return Err(malformed("header has no alg")),
+        }
+        if known.crit.is_some() {
+            return Err(malformed("header crit is not supported"));
+        }
+        if known.b64.is_some() {
+            return Err(malformed("header b64 is not supported"));
+        }
+        let kid = match known.kid {
+            Some(Value::String(kid)) => kid
+                .parse::<KeyId>()
+                .map_err(|e| JwsError::Malformed(format!("header kid: {e}")))?,
+            Some(_) => return Err(malformed("header kid must be a string")),
+            None => return Err(malformed("header has no kid")),
+        };
+        let typ = match known.typ {
+            Some(Value::String(typ)) => Some(typ),
+            Some(_) => return Err(malformed("header typ must be a string")),
+            None => None,
+        };
+        if p.is_empty() {
+            return Err(malformed("detached (empty) payloads are not supported"));
+        }
+        let payload = unb64(p, "payload").map_err(JwsError::Malformed)?;
+        let signature = unb64(sig, "signature").map_err(JwsError::Malformed)?;
+        let signature = <[u8; 64]>::try_from(signature.as_slice())
+            .map_err(|_| malformed("an Ed25519 signature is 64 bytes"))?;
+        Ok(Self {
+            compact: s.to_owned(),
+            signing_input_len: h.len() + 1 + p.len(),
+            header,
+            kid,
+            typ,
+            payload,
+            signature,
+        })
+    }
+
+    pub fn header(&self) -> &Map<String, Value> {
+        &self.header
+    }
+
+    pub fn kid(&self) -> &KeyId {
+        &self.kid
+    }
+
+    pub fn typ(&self) -> Option<&str> {
+        self.typ.as_deref()
+    }
+
+    pub fn payload_bytes(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The bytes the signature covers: `BASE64URL(header) "." BASE64URL(payload)`.
+    pub fn signing_input(&self) -> &[u8] {
+        &self.compact.as_bytes()[..self.signing_input_len]
+    }
+
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.compact
+    }
+
+    /// SHA-256 of the compact serialisation's ASCII bytes.
+    pub fn checksum(&self) -> Digest {
+        Digest::of(self.compact.as_bytes())
+    }
+}
+
+impl fmt::Debug for CompactJws {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompactJws")
+            .field("kid", &self.kid)
+            .field("typ", &self.typ)
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
+}
+
+impl fmt::Display for CompactJws {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.compact)
+    }
+}
+
+/// Why a typed, canonical-JSON signed object could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EnvelopeError {
+    Jws(JwsError),
+    WrongType { expected: &'static str, found: Option<String> },
+    NonCanonical,
+}
+
+/// Parses `compact`, checks its `typ` and that its payload is canonical JSON, and returns the
+/// parsed payload. The signature is not checked.
+pub(crate) fn open_envelope(
+    compact: &str,
+    typ: &'static str,
+) -> Result<(CompactJws, Value), EnvelopeError> {
+    let jws = CompactJws::parse(compact).map_err(EnvelopeError::Jws)?;
+    if jws.typ() != Some(typ) {
+        return Err(EnvelopeError::WrongType {
+            expected: typ,
+            found: jws.typ().map(str::to_owned),
+        });
+    }
+    let value = parse_canonical(jws.payload_bytes()).map_err(|_| EnvelopeError::NonCanonical)?;
+    Ok((jws, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const RFC8037_D: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    const RFC8037_X: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    const RFC8037_JWS: &str = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+
+    fn rfc_key() -> SigningKey {
+        let mut d = [0u8; 32];
+        hex::decode_to_slice(RFC8037_D, &mut d).unwrap();
+        SigningKey::new("rfc8037".parse().unwrap(), ed25519_dalek::SigningKey::from_bytes(&d))
+    }
+
+    fn kid(s: &str) -> KeyId {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn rfc8037_a1_keys_and_a3_thumbprint() {
+        let key = rfc_key();
+        assert_eq!(hex::encode(key.key.verifying_key().to_bytes()), RFC8037_X);
+        let jwk = Jwk::from_signing_key(&key, false);
+        let v = serde_json::to_value(&jwk).unwrap();
+        assert_eq!(v["x"], "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+        assert_eq!(v["d"], "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A");
+        assert_eq!(jwk.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    }
+
+    #[test]
+    fn rfc8037_a4_signature() {
+        let key = rfc_key();
+        let jws = key.sign_with_header(br#"{"alg":"EdDSA"}"#, b"Example of Ed25519 signing");
+        assert_eq!(jws, RFC8037_JWS);
+        // A.5: verification of the same object.
+        let parts: Vec<&str> = RFC8037_JWS.split('.').collect();
+        let sig = <[u8; 64]>::try_from(URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).unwrap();
+        let input = format!("{}.{}", parts[0], parts[1]);
+        assert!(key.verifying_key().verify_signature(input.as_bytes(), &sig).is_ok());
+        assert_eq!(
+            key.verifying_key().verify_signature(b"other", &sig),
+            Err(JwsError::BadSignature)
+        );
+        // That object has no kid, which Lading requires.
+        assert_eq!(CompactJws::parse(RFC8037_JWS).unwrap_err().code(), "malformed_jws");
+    }
+
+    #[test]
+    fn sign_parse_verify_round_trip() {
+        let key = Jwk::generate(kid("shipper-acme:1"), true).signing_key().unwrap();
+        let compact = key.sign_compact(b"{\"a\":1}", "lading-test+jws");
+        let jws = CompactJws::parse(&compact).unwrap();
+        assert_eq!(jws.kid().as_str(), "shipper-acme:1");
+        assert_eq!(jws.typ(), Some("lading-test+jws"));
+        assert_eq!(jws.payload_bytes(), b"{\"a\":1}");
+        assert_eq!(jws.as_str(), compact);
+        assert_eq!(jws.checksum(), Digest::of(compact.as_bytes()));
+        let header_b64 = compact.split('.').next().unwrap();
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(header_b64).unwrap(),
+            br#"{"alg":"EdDSA","kid":"shipper-acme:1","typ":"lading-test+jws"}"#
+        );
+        assert!(jws.signing_input().starts_with(header_b64.as_bytes()));
+        key.verifying_key().verify(&jws).unwrap();
+
+        let other = Jwk::generate(kid("shipper-acme:1"), true).signing_key().unwrap();
+        assert_eq!(other.verifying_key().verify(&jws), Err(JwsError::BadSignature));
+        let wrong_kid = Jwk::generate(kid("other"), true).signing_key().unwrap();
+        assert_eq!(wrong_kid.verifying_key().verify(&jws).unwrap_err().code(), "unknown_key");
+    }
+
+    #[test]
+    fn tampering_breaks_the_signature() {
+        let key = Jwk::generate(kid("k1"), false).signing_key().unwrap();
+        let compact = key.sign_compact(b"payload-1", "t");
+        let mut parts: Vec<String> = compact.split('.').map(str::to_owned).collect();
+        parts[1] = b64(b"payload-2");
+        let forged = CompactJws::parse(&parts.join(".")).unwrap();
+        assert_eq!(key.verifying_key().verify(&forged), Err(JwsError::BadSignature));
+    }
+
+    fn with_header(header: Value) -> String {
+        let key = rfc_key();
+        key.sign_with_header(&serde_json::to_vec(&header).unwrap(), b"x")
+    }
+
+    #[test]
+    fn header_rules() {
+        let ok = with_header(json!({"alg": "EdDSA", "kid": "k"}));
+        assert!(CompactJws::parse(&ok).is_ok());
+        let cases = [
+            (json!({"alg": "ES256", "kid": "k"}), "unsupported_algorithm"),
+            (json!({"alg": "none", "kid": "k"}), "unsupported_algorithm"),
+            (json!({"kid": "k"}), "malformed_jws"),
+            (json!({"alg": "EdDSA"}), "malformed_jws"),
+            (json!({"alg": "EdDSA", "kid": "bad kid"}), "malformed_jws"),
+            (json!({"alg": "EdDSA", "kid": "k", "crit": ["exp"]}), "malformed_jws"),
+            (json!({"alg": "EdDSA", "kid": "k", "b64": false}), "malformed_jws"),
+            (json!({"alg": "EdDSA", "kid": "k", "typ": 1}), "malformed_jws"),
+            (json!(["alg"]), "malformed_jws"),
+        ];
+        for (header, code) in cases {
+            let e = CompactJws::parse(&with_header(header.clone())).unwrap_err();
+            assert_eq!(e.code(), code, "{header}");
+        }
+        let dup = rfc_key().sign_with_header(br#"{"alg":"EdDSA","kid":"k","alg":"EdDSA"}"#, b"x");
+        assert_eq!(CompactJws::parse(&dup).unwrap_err().code(), "malformed_jws");
+    }
+
+    #[test]
+    fn encoding_rules() {
+        let ok = with_header(json!({"alg": "EdDSA", "kid": "k"}));
+        let parts: Vec<&str> = ok.split('.').collect();
+        let bad = [
+            format!("{}.{}", parts[0], parts[1]),
+            format!("{ok}.x"),
+            format!("{}..{}", parts[0], parts[2]),
+            format!("{}.{}=.{}", parts[0], parts[1], parts[2]),
+            format!("{}.{}.{}", parts[0], parts[1], &parts[2][..80]),
+            format!("{}.{}+.{}", parts[0], parts[1], parts[2]),
+            // "eA" decodes to "x", "eB" has non-zero trailing bits: a second spelling, refused.
+            format!("{}.eB.{}", parts[0], parts[2]),
+        ];
+        assert_eq!(parts[1], "eA");
+        for s in bad {
+            assert_eq!(CompactJws::parse(&s).unwrap_err().code(), "malformed_jws", "{s}");
+        }
+    }
+
+    #[test]
+    fn jwk_serde_and_checks() {
+        let jwk = Jwk::generate(kid("carrier-oceanic:2026"), true);
+        let text = serde_json::to_string(&jwk).unwrap();
+        let back: Jwk = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, jwk);
+        assert!(back.is_test_key());
+        assert!(back.is_private());
+        let public = jwk.to_public();
+        assert!(!public.is_private());
+        assert_eq!(public.signing_key().unwrap_err().code(), "missing_private_key");
+        assert_eq!(public.verifying_key().unwrap(), jwk.signing_key().unwrap().verifying_key());
+        let v = serde_json::to_value(&public).unwrap();
+        assert!(v.get("d").is_none());
+        assert_eq!(v["kty"], "OKP");
+        assert_eq!(v["lading_test_key"], true);
+        let prod = Jwk::generate(kid("k"), false);
+        assert!(serde_json::to_value(&prod).unwrap().get("lading_test_key").is_none());
+        assert!(!prod.is_test_key());
+
+        let mut v = serde_json::to_value(&jwk).unwrap();
+        v["d"] = json!(b64(&[7u8; 32]));
+        let e = serde_json::from_value::<Jwk>(v).unwrap_err();
+        assert!(e.to_string().contains("not the public key of d"), "{e}");
+        for (member, value) in [
+            ("kty", json!("EC")),
+            ("crv", json!("X25519")),
+            ("x", json!("AAAA")),
+            ("use", json!("enc")),
+            ("alg", json!("ES256")),
+            ("kid", json!("")),
+        ] {
+            let mut v = serde_json::to_value(&public).unwrap();
+            v[member] = value;
+            assert!(serde_json::from_value::<Jwk>(v).is_err(), "{member}");
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_the_private_key() {
+        let jwk = Jwk::from_signing_key(&rfc_key(), false);
+        let printed = format!("{jwk:?}");
+        assert!(!printed.contains("nWGxne"));
+        assert!(printed.contains("11qYAYKx"));
+    }
+
+    #[test]
+    fn envelope_checks_type_and_canonical_payload() {
+        let key = rfc_key();
+        let good = key.sign_compact(br#"{"a":1,"b":2}"#, "lading-x+jws");
+        let (jws, value) = open_envelope(&good, "lading-x+jws").unwrap();
+        assert_eq!(value, json!({"a": 1, "b": 2}));
+        assert_eq!(jws.as_str(), good);
+        assert!(matches!(
+            open_envelope(&good, "lading-y+jws"),
+            Err(EnvelopeError::WrongType { .. })
+        ));
+        let spaced = key.sign_compact(br#"{"b":2,"a":1}"#, "lading-x+jws");
+        assert_eq!(open_envelope(&spaced, "lading-x+jws").unwrap_err(), EnvelopeError::NonCanonical);
+    }
+}

@@ -1,0 +1,1089 @@
+//! Merkle blocks, checkpoint roots and inclusion proofs.
+//!
+//! The ledger is an append-only list of entries numbered from 0. Each entry is committed to by its
+//! *leaf hash*; a registry checkpoint signs the *root* over all leaf hashes of a ledger prefix of
+//! `size` entries. This module defines the tree exactly, so that anyone can recompute a root or
+//! verify an inclusion proof offline without this code.
+//!
+//! # Hashes
+//!
+//! `H` is SHA-256. `‖` is byte concatenation. Digests are 32 bytes and travel in JSON as 64
+//! lowercase hexadecimal characters.
+//!
+//! - **Leaf hash** of an entry: `H(0x00 ‖ signed bytes)`, where the signed bytes are the ASCII
+//!   bytes of the entry's compact JWS (`header.payload.signature`).
+//! - **Node hash** of two children: `H(0x01 ‖ left ‖ right)` (65 bytes hashed).
+//!
+//! The two prefixes keep leaves and inner nodes apart (as in RFC 6962), so no inner node can be
+//! passed off as a leaf.
+//!
+//! # Complete binary Merkle tree (CBMT)
+//!
+//! The root of a list `L[0..n)` of `n ≥ 1` digests is computed on an array `T` of `2n − 1` nodes:
+//!
+//! 1. `T[n − 1 + j] = L[j]` for `j` in `0..n` (the list occupies the last `n` positions, in order);
+//! 2. for `i` from `n − 2` down to `0`: `T[i] = node(T[2i + 1], T[2i + 2])`;
+//! 3. the root is `T[0]`.
+//!
+//! So a single digest is its own root, and with 3 digests the root is
+//! `node(node(L[1], L[2]), L[0])`: this is *not* the RFC 6962 shape. It is the layout of the
+//! `merkle-cbt` crate, which this module uses to build trees.
+//!
+//! # Blocks and the ledger root
+//!
+//! The ledger is cut into blocks of `B` entries (`B` = [`BLOCK_SIZE`] = 1024 for Lading ledgers,
+//! carried in every checkpoint and proof; any `1 ≤ B ≤ 2³² − 1` is valid). For a ledger of `S`
+//! entries:
+//!
+//! - block `k` holds entries `[k·B, min((k+1)·B, S))`; there are `m = ⌈S / B⌉` blocks;
+//! - block `k` has `n_k = B` leaves if `k < ⌊S / B⌋` (a *sealed* block), otherwise
+//!   `n_k = S mod B` (the *open* block, present only when `S mod B ≠ 0`);
+//! - the **block root** of block `k` is the CBMT root of its `n_k` leaf hashes, in entry order;
+//! - the **ledger root** is the CBMT root of the `m` block roots, in block order;
+//! - the root of the empty ledger (`S = 0`) is 32 zero bytes.
+//!
+//! Consequences: while `S ≤ B` the ledger root is the block root of block 0; for `S = 1` it is
+//! the leaf hash of entry 0. A sealed block's root never changes, so it is computed once.
+//!
+//! The root alone does not commit to `S` or `B`: the signed checkpoint does. A verifier therefore
+//! takes the root from the checkpoint whose size equals the proof's `size`. (If a proof's `size`
+//! is altered but every path position stays the same, it still verifies against the original
+//! root; what it proves, that the leaf is entry `index` of the tree with that root, stays true.)
+//!
+//! # Inclusion proofs
+//!
+//! An [`InclusionProof`] for entry `i` of a ledger of `S` entries is the JSON object
+//!
+//! ```json
+//! { "index": i, "size": S, "blockSize": B, "leafPath": ["<hex>", ...], "blockPath": ["<hex>", ...] }
+//! ```
+//!
+//! where, with `k = ⌊i / B⌋` and `j = i mod B`, `leafPath` holds the lemmas of leaf `j` in the
+//! CBMT of block `k` (`n_k` leaves) and `blockPath` the lemmas of block root `k` in the CBMT of the
+//! `m` block roots. The lemmas of list position `j` among `n` are, starting at `p = n − 1 + j`
+//! and while `p > 0`: `T[p + 1]` if `p` is odd, else `T[p − 1]` (the sibling), then
+//! `p = (p − 1) / 2`. They are listed from the leaf up to the root.
+//!
+//! **Verification** of a proof against a leaf hash `h` and a checkpoint root `R`
+//! ([`verify_inclusion`]):
+//!
+//! 1. Reject if `B = 0` or `i ≥ S`.
+//! 2. Compute `k`, `j`, `m` and `n_k` as above.
+//! 3. The lemma count of position `j` among `n` is `d(n, j) = ⌊log₂(n + j)⌋` (the depth of
+//!    node `n − 1 + j`). Reject unless `leafPath` has exactly `d(n_k, j)` lemmas and `blockPath`
+//!    exactly `d(m, k)`.
+//! 4. Fold the leaf path: `node = h`, `p = n_k − 1 + j`; for each lemma in order:
+//!    if `p` is odd, `node = node(node, lemma)`, else `node = node(lemma, node)`;
+//!    then `p = (p − 1) / 2`. After the last lemma `p = 0` and `node` is the block root.
+//! 5. Fold the block path the same way, starting from that block root with `p = m − 1 + k`.
+//! 6. Accept if and only if the result equals `R`.
+//!
+//! (Positions can exceed 2⁶⁴ when `B = 1`; compute them in 128-bit integers.)
+
+use std::fmt;
+use std::ops::Range;
+
+use merkle_cbt::merkle_tree::{Merge, MerkleTree, CBMT};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// Entries per block in Lading ledgers. Functions take the block size as a parameter, because
+/// checkpoints and proofs carry their own.
+pub const BLOCK_SIZE: u64 = 1024;
+
+/// First byte hashed for a leaf.
+pub const LEAF_PREFIX: u8 = 0x00;
+
+/// First byte hashed for an inner node.
+pub const NODE_PREFIX: u8 = 0x01;
+
+/// Root of the empty ledger.
+pub const EMPTY_ROOT: Digest = Digest([0; 32]);
+
+/// Largest block size: proofs carry it as a 32-bit number.
+const MAX_BLOCK_SIZE: u64 = u32::MAX as u64;
+
+type Cbmt = CBMT<Digest, Digest>;
+
+/// `H(0x00 ‖ signed)`: the leaf hash of an entry, from the ASCII bytes of its compact JWS.
+pub fn leaf_hash(signed: &[u8]) -> Digest {
+    Digest::of_parts(&[&[LEAF_PREFIX], signed])
+}
+
+/// `H(0x01 ‖ left ‖ right)`: the hash of an inner node.
+pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
+    Digest::of_parts(&[&[NODE_PREFIX], &left.0, &right.0])
+}
+
+/// Lets `merkle-cbt` build our trees with [`node_hash`] as its merge.
+impl Merge for Digest {
+    type Item = Digest;
+
+    fn merge(left: &Digest, right: &Digest) -> Digest {
+        node_hash(left, right)
+    }
+}
+
+/// CBMT root of `nodes` (see the module docs); [`EMPTY_ROOT`] for an empty list.
+pub fn merkle_root(nodes: &[Digest]) -> Digest {
+    Cbmt::build_merkle_root(nodes)
+}
+
+/// Why a Merkle structure could not be built or a proof could not be produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MerkleError {
+    #[error("block size must be between 1 and 4294967295, got {0}")]
+    InvalidBlockSize(u64),
+    #[error("a block has at least one leaf")]
+    EmptyBlock,
+    #[error("the open block must hold fewer than {block_size} leaves, got {leaves}")]
+    OpenBlockFull { block_size: u64, leaves: u64 },
+    #[error("a ledger of {size} entries has {expected} blocks, got {actual} block roots")]
+    BlockCountMismatch {
+        size: u64,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("entry {index} is not in a ledger of {size} entries")]
+    IndexOutOfRange { index: u64, size: u64 },
+    #[error("the block tree given is not block {block} of the ledger at size {size}")]
+    WrongBlock { block: u64, size: u64 },
+}
+
+impl MerkleError {
+    /// Stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidBlockSize(_) => "merkle_invalid_block_size",
+            Self::EmptyBlock => "merkle_empty_block",
+            Self::OpenBlockFull { .. } => "merkle_open_block_full",
+            Self::BlockCountMismatch { .. } => "merkle_block_count_mismatch",
+            Self::IndexOutOfRange { .. } => "merkle_index_out_of_range",
+            Self::WrongBlock { .. } => "merkle_wrong_block",
+        }
+    }
+}
+
+/// Why an inclusion proof was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    #[error("the proof's block size is 0")]
+    InvalidBlockSize,
+    #[error("entry {index} is not in a ledger of {size} entries")]
+    IndexOutOfRange { index: u64, size: u64 },
+    #[error("the leaf path must have {expected} lemmas, it has {actual}")]
+    LeafPathLength { expected: usize, actual: usize },
+    #[error("the block path must have {expected} lemmas, it has {actual}")]
+    BlockPathLength { expected: usize, actual: usize },
+    #[error("the proof does not lead to the checkpoint root")]
+    RootMismatch,
+}
+
+impl ProofError {
+    /// Stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidBlockSize => "proof_invalid_block_size",
+            Self::IndexOutOfRange { .. } => "proof_index_out_of_range",
+            Self::LeafPathLength { .. } => "proof_leaf_path_length",
+            Self::BlockPathLength { .. } => "proof_block_path_length",
+            Self::RootMismatch => "proof_root_mismatch",
+        }
+    }
+}
+
+/// Proof that entry `index` is in the ledger of `size` entries; see the module docs.
+///
+/// A proof is a claim from outside, so its fields are open; [`verify_inclusion`] checks all of
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub size: u64,
+    pub block_size: u32,
+    pub leaf_path: Vec<Digest>,
+    pub block_path: Vec<Digest>,
+}
+
+/// Verifies `proof` for the entry with `leaf_hash` against a checkpoint `root`, following the
+/// steps of the module docs. `root` must be the root of the checkpoint of size `proof.size`.
+pub fn verify_inclusion(
+    proof: &InclusionProof,
+    leaf_hash: Digest,
+    root: Digest,
+) -> Result<(), ProofError> {
+    let block_size = u64::from(proof.block_size);
+    if block_size == 0 {
+        return Err(ProofError::InvalidBlockSize);
+    }
+    if proof.index >= proof.size {
+        return Err(ProofError::IndexOutOfRange {
+            index: proof.index,
+            size: proof.size,
+        });
+    }
+    let block = proof.index / block_size;
+    let leaf = proof.index % block_size;
+    let block_count = proof.size.div_ceil(block_size);
+    let leaf_count = leaves_in_block(proof.size, block_size, block);
+
+    let expected = path_len(leaf_count, leaf);
+    if proof.leaf_path.len() != expected {
+        return Err(ProofError::LeafPathLength {
+            expected,
+            actual: proof.leaf_path.len(),
+        });
+    }
+    let expected = path_len(block_count, block);
+    if proof.block_path.len() != expected {
+        return Err(ProofError::BlockPathLength {
+            expected,
+            actual: proof.block_path.len(),
+        });
+    }
+
+    let block_root = fold_path(leaf_count, leaf, leaf_hash, &proof.leaf_path);
+    let computed = fold_path(block_count, block, block_root, &proof.block_path);
+    if computed == root {
+        Ok(())
+    } else {
+        Err(ProofError::RootMismatch)
+    }
+}
+
+/// `⌊log₂(n + j)⌋`: the depth of node `n − 1 + j`, i.e. its number of lemmas.
+fn path_len(n: u64, j: u64) -> usize {
+    let position_plus_one = u128::from(n) + u128::from(j);
+    (u128::BITS - 1 - position_plus_one.leading_zeros()) as usize
+}
+
+/// Step 4 of the verification: climbs from position `n − 1 + j` to the root.
+fn fold_path(n: u64, j: u64, start: Digest, lemmas: &[Digest]) -> Digest {
+    let mut position = u128::from(n) + u128::from(j) - 1;
+    let mut node = start;
+    for lemma in lemmas {
+        node = if position % 2 == 1 {
+            node_hash(&node, lemma)
+        } else {
+            node_hash(lemma, &node)
+        };
+        position = position.saturating_sub(1) / 2;
+    }
+    node
+}
+
+/// Number of leaves of block `block` in a ledger of `size` entries (0 past the end).
+fn leaves_in_block(size: u64, block_size: u64, block: u64) -> u64 {
+    match block.checked_mul(block_size) {
+        Some(start) if start < size => (size - start).min(block_size),
+        _ => 0,
+    }
+}
+
+fn check_block_size(block_size: u64) -> Result<u64, MerkleError> {
+    if (1..=MAX_BLOCK_SIZE).contains(&block_size) {
+        Ok(block_size)
+    } else {
+        Err(MerkleError::InvalidBlockSize(block_size))
+    }
+}
+
+/// Lemmas of list position `j` in a CBMT node array of `n` leaves, leaf to root.
+fn lemmas(nodes: &[Digest], n: u64, j: u64) -> Option<Vec<Digest>> {
+    if j >= n {
+        return None;
+    }
+    let mut position = usize::try_from(n - 1 + j).ok()?;
+    let mut path = Vec::with_capacity(path_len(n, j));
+    while position > 0 {
+        let sibling = if position % 2 == 1 {
+            position + 1
+        } else {
+            position - 1
+        };
+        path.push(*nodes.get(sibling)?);
+        position = (position - 1) / 2;
+    }
+    Some(path)
+}
+
+/// The whole tree of one block, kept in memory so that proofs for its entries are cheap.
+pub struct BlockTree {
+    tree: MerkleTree<Digest, Digest>,
+    leaf_count: u64,
+}
+
+impl BlockTree {
+    /// Builds the tree of a block from its leaf hashes, in entry order.
+    pub fn build(leaves: &[Digest]) -> Result<Self, MerkleError> {
+        if leaves.is_empty() {
+            return Err(MerkleError::EmptyBlock);
+        }
+        Ok(Self {
+            tree: Cbmt::build_merkle_tree(leaves),
+            leaf_count: leaves.len() as u64,
+        })
+    }
+
+    pub fn root(&self) -> Digest {
+        self.tree.root()
+    }
+
+    pub fn leaf_count(&self) -> u64 {
+        self.leaf_count
+    }
+
+    /// Leaf hash at position `j` of the block.
+    pub fn leaf(&self, j: u64) -> Option<Digest> {
+        if j >= self.leaf_count {
+            return None;
+        }
+        let position = usize::try_from(self.leaf_count - 1 + j).ok()?;
+        self.tree.nodes().get(position).copied()
+    }
+
+    /// Lemmas of leaf `j`, leaf to root; `None` if the block has no leaf `j`.
+    pub fn path(&self, j: u64) -> Option<Vec<Digest>> {
+        lemmas(self.tree.nodes(), self.leaf_count, j)
+    }
+}
+
+impl fmt::Debug for BlockTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockTree")
+            .field("leaf_count", &self.leaf_count)
+            .field("root", &self.root())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The tree over the block roots of one checkpoint: build it once, then prove many entries
+/// against it.
+pub struct CheckpointTree {
+    block_size: u64,
+    size: u64,
+    tree: MerkleTree<Digest, Digest>,
+}
+
+impl CheckpointTree {
+    /// Builds the tree of the ledger of `size` entries from its `⌈size / block_size⌉` block
+    /// roots (the last one being the open block's root when `size` is not a multiple).
+    pub fn from_block_roots(
+        block_size: u64,
+        size: u64,
+        block_roots: &[Digest],
+    ) -> Result<Self, MerkleError> {
+        let block_size = check_block_size(block_size)?;
+        let expected = size.div_ceil(block_size);
+        if block_roots.len() as u64 != expected {
+            return Err(MerkleError::BlockCountMismatch {
+                size,
+                expected,
+                actual: block_roots.len() as u64,
+            });
+        }
+        Ok(Self {
+            block_size,
+            size,
+            tree: Cbmt::build_merkle_tree(block_roots),
+        })
+    }
+
+    pub fn block_size(&self) -> u64 {
+        self.block_size
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The checkpoint root ([`EMPTY_ROOT`] for size 0).
+    pub fn root(&self) -> Digest {
+        self.tree.root()
+    }
+
+    pub fn block_count(&self) -> u64 {
+        self.size.div_ceil(self.block_size)
+    }
+
+    pub fn block_root(&self, block: u64) -> Option<Digest> {
+        if block >= self.block_count() {
+            return None;
+        }
+        let position = usize::try_from(self.block_count() - 1 + block).ok()?;
+        self.tree.nodes().get(position).copied()
+    }
+
+    /// The entries whose leaf hashes make the [`BlockTree`] that [`Self::prove`] needs for
+    /// `index` (its block, cut at this checkpoint's size).
+    pub fn block_entries(&self, index: u64) -> Option<Range<u64>> {
+        if index >= self.size {
+            return None;
+        }
+        let start = index / self.block_size * self.block_size;
+        Some(start..self.size.min(start + self.block_size))
+    }
+
+    /// Proves entry `index`; `block_tree` must be built from the leaf hashes of
+    /// [`Self::block_entries`]`(index)`.
+    pub fn prove(&self, index: u64, block_tree: &BlockTree) -> Result<InclusionProof, MerkleError> {
+        if index >= self.size {
+            return Err(MerkleError::IndexOutOfRange {
+                index,
+                size: self.size,
+            });
+        }
+        let block = index / self.block_size;
+        let wrong_block = MerkleError::WrongBlock {
+            block,
+            size: self.size,
+        };
+        if block_tree.leaf_count() != leaves_in_block(self.size, self.block_size, block)
+            || Some(block_tree.root()) != self.block_root(block)
+        {
+            return Err(wrong_block);
+        }
+        let leaf_path = block_tree
+            .path(index % self.block_size)
+            .ok_or_else(|| wrong_block.clone())?;
+        let block_path = lemmas(self.tree.nodes(), self.block_count(), block).ok_or(wrong_block)?;
+        Ok(InclusionProof {
+            index,
+            size: self.size,
+            block_size: u32::try_from(self.block_size)
+                .map_err(|_| MerkleError::InvalidBlockSize(self.block_size))?,
+            leaf_path,
+            block_path,
+        })
+    }
+}
+
+impl fmt::Debug for CheckpointTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckpointTree")
+            .field("block_size", &self.block_size)
+            .field("size", &self.size)
+            .field("root", &self.root())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The growing ledger: the roots of its sealed blocks plus the leaf hashes of its open block.
+///
+/// A block's root is computed once, when its last leaf is pushed; the root of the ledger then
+/// costs one tree over the block roots (about `size / block_size` node hashes) plus the open
+/// block's tree, never a pass over all leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerTree {
+    block_size: u64,
+    sealed: Vec<Digest>,
+    open: Vec<Digest>,
+}
+
+impl LedgerTree {
+    /// The empty ledger.
+    pub fn new(block_size: u64) -> Result<Self, MerkleError> {
+        Self::restore(block_size, Vec::new(), Vec::new())
+    }
+
+    /// Resumes a ledger from stored block roots and the leaf hashes of its open block.
+    pub fn restore(
+        block_size: u64,
+        sealed_roots: Vec<Digest>,
+        open_leaves: Vec<Digest>,
+    ) -> Result<Self, MerkleError> {
+        let block_size = check_block_size(block_size)?;
+        if open_leaves.len() as u64 >= block_size {
+            return Err(MerkleError::OpenBlockFull {
+                block_size,
+                leaves: open_leaves.len() as u64,
+            });
+        }
+        Ok(Self {
+            block_size,
+            sealed: sealed_roots,
+            open: open_leaves,
+        })
+    }
+
+    pub fn block_size(&self) -> u64 {
+        self.block_size
+    }
+
+    /// Number of entries.
+    pub fn size(&self) -> u64 {
+        self.sealed.len() as u64 * self.block_size + self.open.len() as u64
+    }
+
+    pub fn sealed_roots(&self) -> &[Digest] {
+        &self.sealed
+    }
+
+    pub fn open_leaves(&self) -> &[Digest] {
+        &self.open
+    }
+
+    /// Appends an entry's leaf hash. Returns the block root when this leaf sealed a block, so
+    /// the caller can store it.
+    pub fn push(&mut self, leaf: Digest) -> Option<Digest> {
+        self.open.push(leaf);
+        if (self.open.len() as u64) < self.block_size {
+            return None;
+        }
+        let root = merkle_root(&self.open);
+        self.open.clear();
+        self.sealed.push(root);
+        Some(root)
+    }
+
+    /// The root of the whole ledger.
+    pub fn root(&self) -> Digest {
+        if self.open.is_empty() {
+            return merkle_root(&self.sealed);
+        }
+        let mut roots = Vec::with_capacity(self.sealed.len() + 1);
+        roots.extend_from_slice(&self.sealed);
+        roots.push(merkle_root(&self.open));
+        merkle_root(&roots)
+    }
+
+    /// The root of the first `size` entries, when it can be computed from what is held: `size`
+    /// is a multiple of the block size or falls in the open block. Otherwise `None`: rebuild
+    /// that block from its leaf hashes and use [`CheckpointTree::from_block_roots`].
+    pub fn root_at(&self, size: u64) -> Option<Digest> {
+        if size == self.size() {
+            return Some(self.root());
+        }
+        self.block_roots_at(size).map(|roots| merkle_root(&roots))
+    }
+
+    /// The tree over the current block roots, to prove many entries against one checkpoint.
+    pub fn checkpoint_tree(&self) -> CheckpointTree {
+        let mut roots = Vec::with_capacity(self.sealed.len() + 1);
+        roots.extend_from_slice(&self.sealed);
+        if !self.open.is_empty() {
+            roots.push(merkle_root(&self.open));
+        }
+        CheckpointTree {
+            block_size: self.block_size,
+            size: self.size(),
+            tree: Cbmt::build_merkle_tree(&roots),
+        }
+    }
+
+    /// [`Self::checkpoint_tree`] for the first `size` entries, under the condition of
+    /// [`Self::root_at`].
+    pub fn checkpoint_tree_at(&self, size: u64) -> Option<CheckpointTree> {
+        let roots = self.block_roots_at(size)?;
+        Some(CheckpointTree {
+            block_size: self.block_size,
+            size,
+            tree: Cbmt::build_merkle_tree(&roots),
+        })
+    }
+
+    fn block_roots_at(&self, size: u64) -> Option<Vec<Digest>> {
+        if size > self.size() {
+            return None;
+        }
+        let full = usize::try_from(size / self.block_size).ok()?;
+        let rest = usize::try_from(size % self.block_size).ok()?;
+        if rest == 0 {
+            return self.sealed.get(..full).map(<[Digest]>::to_vec);
+        }
+        if full != self.sealed.len() {
+            return None;
+        }
+        let mut roots = Vec::with_capacity(full + 1);
+        roots.extend_from_slice(&self.sealed);
+        roots.push(merkle_root(self.open.get(..rest)?));
+        Some(roots)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hex(s: &str) -> Digest {
+        s.parse().unwrap()
+    }
+
+    fn entry(i: u64) -> Digest {
+        leaf_hash(format!("entry-{i}").as_bytes())
+    }
+
+    /// The module-doc definition, with a plain node array.
+    fn spec_root(list: &[Digest]) -> Digest {
+        let n = list.len();
+        if n == 0 {
+            return EMPTY_ROOT;
+        }
+        let mut t = vec![EMPTY_ROOT; n - 1];
+        t.extend_from_slice(list);
+        for i in (0..n - 1).rev() {
+            t[i] = node_hash(&t[2 * i + 1], &t[2 * i + 2]);
+        }
+        t[0]
+    }
+
+    fn spec_ledger_root(leaves: &[Digest], block_size: u64) -> Digest {
+        let roots: Vec<Digest> = leaves.chunks(block_size as usize).map(spec_root).collect();
+        spec_root(&roots)
+    }
+
+    fn ledger(block_size: u64, size: u64) -> LedgerTree {
+        let mut ledger = LedgerTree::new(block_size).unwrap();
+        for i in 0..size {
+            ledger.push(entry(i));
+        }
+        ledger
+    }
+
+    fn block_tree(block_size: u64, size: u64, index: u64) -> BlockTree {
+        let start = index / block_size * block_size;
+        let leaves: Vec<Digest> = (start..size.min(start + block_size)).map(entry).collect();
+        BlockTree::build(&leaves).unwrap()
+    }
+
+    fn prove(ledger: &LedgerTree, checkpoint: &CheckpointTree, index: u64) -> InclusionProof {
+        checkpoint
+            .prove(
+                index,
+                &block_tree(ledger.block_size(), checkpoint.size(), index),
+            )
+            .unwrap()
+    }
+
+    // Expected values computed with Python's hashlib, independently of this code.
+    #[test]
+    fn hashes_match_independent_computation() {
+        assert_eq!(
+            leaf_hash(b""),
+            hex("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
+        );
+        assert_eq!(
+            leaf_hash(b"entry-0"),
+            hex("40766b2033429026f53d54502679a839706b4741f8dcaf3a8bba5f41b5ffe075")
+        );
+        assert_eq!(
+            node_hash(&Digest([0x11; 32]), &Digest([0x22; 32])),
+            hex("1d8f52d3ec81ac02cd97cb3281523be47af850c0f0295af866f04bc245f46bbf")
+        );
+        assert_eq!(
+            <Digest as Merge>::merge(&Digest([0x11; 32]), &Digest([0x22; 32])),
+            node_hash(&Digest([0x11; 32]), &Digest([0x22; 32]))
+        );
+        // Three leaves: node(node(L1, L2), L0).
+        assert_eq!(
+            merkle_root(&[entry(0), entry(1), entry(2)]),
+            hex("62b347cd0b4073ed6ee88fe319b7b86e732d319e95bb20ef0dd14985dc6140ed")
+        );
+    }
+
+    #[test]
+    fn small_roots_follow_the_definition() {
+        assert_eq!(ledger(4, 0).root(), EMPTY_ROOT);
+        assert_eq!(ledger(4, 0).root(), Digest([0; 32]));
+        assert_eq!(ledger(4, 1).root(), entry(0));
+        assert_eq!(ledger(4, 2).root(), node_hash(&entry(0), &entry(1)));
+        let block0 = node_hash(
+            &node_hash(&entry(0), &entry(1)),
+            &node_hash(&entry(2), &entry(3)),
+        );
+        assert_eq!(ledger(4, 4).root(), block0);
+        assert_eq!(ledger(4, 5).root(), node_hash(&block0, &entry(4)));
+    }
+
+    #[test]
+    fn paths_equal_merkle_cbt_lemmas() {
+        for n in 1..40u64 {
+            let leaves: Vec<Digest> = (0..n).map(entry).collect();
+            let tree = BlockTree::build(&leaves).unwrap();
+            let cbmt = Cbmt::build_merkle_tree(&leaves);
+            for j in 0..n {
+                let proof = cbmt.build_proof(&[j as u32]).unwrap();
+                assert_eq!(tree.path(j).unwrap(), proof.lemmas(), "n={n} j={j}");
+                assert_eq!(tree.leaf(j), Some(leaves[j as usize]));
+            }
+            assert_eq!(tree.path(n), None);
+            assert_eq!(tree.leaf(n), None);
+            assert_eq!(tree.leaf_count(), n);
+            assert_eq!(tree.root(), spec_root(&leaves));
+        }
+        assert_eq!(
+            BlockTree::build(&[]).unwrap_err().code(),
+            "merkle_empty_block"
+        );
+    }
+
+    #[test]
+    fn push_seals_each_full_block_once() {
+        let mut ledger = LedgerTree::new(3).unwrap();
+        let mut sealed = Vec::new();
+        for i in 0..10 {
+            if let Some(root) = ledger.push(entry(i)) {
+                sealed.push((i, root));
+            }
+        }
+        let blocks: Vec<Digest> = (0..3)
+            .map(|k| merkle_root(&[entry(3 * k), entry(3 * k + 1), entry(3 * k + 2)]))
+            .collect();
+        assert_eq!(sealed, vec![(2, blocks[0]), (5, blocks[1]), (8, blocks[2])]);
+        assert_eq!(ledger.sealed_roots(), blocks.as_slice());
+        assert_eq!(ledger.open_leaves(), &[entry(9)]);
+        assert_eq!(ledger.size(), 10);
+    }
+
+    #[test]
+    fn sealed_roots_are_taken_as_stored() {
+        // Synthetic roots that no leaves produce: the root must be built from them as given.
+        let roots = vec![Digest([1; 32]), Digest([2; 32])];
+        let ledger = LedgerTree::restore(4, roots.clone(), vec![entry(8)]).unwrap();
+        assert_eq!(ledger.size(), 9);
+        assert_eq!(ledger.root(), spec_root(&[roots[0], roots[1], entry(8)]));
+        assert_eq!(ledger.root_at(8), Some(spec_root(&roots)));
+    }
+
+    #[test]
+    fn root_at_answers_exactly_when_the_blocks_are_held() {
+        let block_size = 4;
+        let full = ledger(block_size, 14);
+        let leaves: Vec<Digest> = (0..14).map(entry).collect();
+        for size in 0..=16u64 {
+            let available = size <= 14 && (size % block_size == 0 || size >= 12);
+            let expected = available.then(|| spec_ledger_root(&leaves[..size as usize], 4));
+            assert_eq!(full.root_at(size), expected, "size {size}");
+            assert_eq!(
+                full.checkpoint_tree_at(size).map(|c| (c.size(), c.root())),
+                expected.map(|root| (size, root)),
+                "size {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn block_size_must_fit_a_proof() {
+        assert_eq!(
+            LedgerTree::new(0).unwrap_err(),
+            MerkleError::InvalidBlockSize(0)
+        );
+        assert_eq!(
+            LedgerTree::new(1 << 32).unwrap_err().code(),
+            "merkle_invalid_block_size"
+        );
+        assert!(LedgerTree::new(u64::from(u32::MAX)).is_ok());
+        assert_eq!(
+            CheckpointTree::from_block_roots(0, 0, &[])
+                .unwrap_err()
+                .code(),
+            "merkle_invalid_block_size"
+        );
+    }
+
+    #[test]
+    fn restore_refuses_a_full_open_block() {
+        assert_eq!(
+            LedgerTree::restore(2, vec![], vec![entry(0), entry(1)]).unwrap_err(),
+            MerkleError::OpenBlockFull {
+                block_size: 2,
+                leaves: 2
+            }
+        );
+        assert!(LedgerTree::restore(2, vec![], vec![entry(0)]).is_ok());
+    }
+
+    #[test]
+    fn checkpoint_tree_needs_one_root_per_block() {
+        let roots = [entry(0), entry(1)];
+        assert!(CheckpointTree::from_block_roots(4, 5, &roots).is_ok());
+        assert!(CheckpointTree::from_block_roots(4, 8, &roots).is_ok());
+        for size in [4, 9] {
+            assert_eq!(
+                CheckpointTree::from_block_roots(4, size, &roots)
+                    .unwrap_err()
+                    .code(),
+                "merkle_block_count_mismatch"
+            );
+        }
+        let empty = CheckpointTree::from_block_roots(4, 0, &[]).unwrap();
+        assert_eq!(empty.root(), EMPTY_ROOT);
+        assert_eq!(empty.block_entries(0), None);
+    }
+
+    #[test]
+    fn checkpoint_tree_matches_ledger_and_stored_roots() {
+        let ledger = ledger(4, 10);
+        let checkpoint = ledger.checkpoint_tree();
+        assert_eq!(checkpoint.root(), ledger.root());
+        assert_eq!(checkpoint.size(), 10);
+        assert_eq!(checkpoint.block_size(), 4);
+        assert_eq!(checkpoint.block_count(), 3);
+        assert_eq!(checkpoint.block_root(0), Some(ledger.sealed_roots()[0]));
+        assert_eq!(
+            checkpoint.block_root(2),
+            Some(merkle_root(&[entry(8), entry(9)]))
+        );
+        assert_eq!(checkpoint.block_root(3), None);
+        assert_eq!(checkpoint.block_entries(5), Some(4..8));
+        assert_eq!(checkpoint.block_entries(9), Some(8..10));
+        assert_eq!(checkpoint.block_entries(10), None);
+        let rebuilt = CheckpointTree::from_block_roots(
+            4,
+            10,
+            &[
+                ledger.sealed_roots()[0],
+                ledger.sealed_roots()[1],
+                merkle_root(ledger.open_leaves()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(rebuilt.root(), ledger.root());
+    }
+
+    #[test]
+    fn prove_refuses_the_wrong_block_or_index() {
+        let ledger = ledger(4, 10);
+        let checkpoint = ledger.checkpoint_tree();
+        let err = checkpoint.prove(10, &block_tree(4, 10, 9)).unwrap_err();
+        assert_eq!(
+            err,
+            MerkleError::IndexOutOfRange {
+                index: 10,
+                size: 10
+            }
+        );
+        assert_eq!(err.code(), "merkle_index_out_of_range");
+        // Block 1 given for an entry of block 0 (same leaf count, other root).
+        let err = checkpoint.prove(1, &block_tree(4, 10, 5)).unwrap_err();
+        assert_eq!(err, MerkleError::WrongBlock { block: 0, size: 10 });
+        assert_eq!(err.code(), "merkle_wrong_block");
+        // The open block cut at another size.
+        let err = checkpoint.prove(8, &block_tree(4, 11, 8)).unwrap_err();
+        assert_eq!(err, MerkleError::WrongBlock { block: 2, size: 10 });
+    }
+
+    #[test]
+    fn verify_rejects_malformed_proofs_with_their_codes() {
+        let ledger = ledger(4, 10);
+        let root = ledger.root();
+        let good = prove(&ledger, &ledger.checkpoint_tree(), 5);
+        assert_eq!(verify_inclusion(&good, entry(5), root), Ok(()));
+
+        let zero = InclusionProof {
+            block_size: 0,
+            ..good.clone()
+        };
+        assert_eq!(
+            verify_inclusion(&zero, entry(5), root).unwrap_err().code(),
+            "proof_invalid_block_size"
+        );
+        let outside = InclusionProof {
+            index: 10,
+            ..good.clone()
+        };
+        assert_eq!(
+            verify_inclusion(&outside, entry(5), root),
+            Err(ProofError::IndexOutOfRange {
+                index: 10,
+                size: 10
+            })
+        );
+        let mut long_leaf = good.clone();
+        long_leaf.leaf_path.push(root);
+        assert_eq!(
+            verify_inclusion(&long_leaf, entry(5), root),
+            Err(ProofError::LeafPathLength {
+                expected: 2,
+                actual: 3
+            })
+        );
+        let mut short_block = good.clone();
+        short_block.block_path.pop();
+        assert_eq!(
+            verify_inclusion(&short_block, entry(5), root)
+                .unwrap_err()
+                .code(),
+            "proof_block_path_length"
+        );
+        assert_eq!(
+            verify_inclusion(&good, entry(6), root).unwrap_err().code(),
+            "proof_root_mismatch"
+        );
+    }
+
+    #[test]
+    fn verify_handles_positions_beyond_64_bits() {
+        // Block size 1 and a huge size: the block position m − 1 + k exceeds u64::MAX. The
+        // lengths are checked before any hashing, so a short path is refused, not overflowed.
+        let proof = InclusionProof {
+            index: u64::MAX - 1,
+            size: u64::MAX,
+            block_size: 1,
+            leaf_path: vec![],
+            block_path: vec![],
+        };
+        assert_eq!(
+            verify_inclusion(&proof, entry(0), EMPTY_ROOT),
+            Err(ProofError::BlockPathLength {
+                expected: 64,
+                actual: 0
+            })
+        );
+        let proof = InclusionProof {
+            block_path: vec![EMPTY_ROOT; 64],
+            ..proof
+        };
+        assert_eq!(
+            verify_inclusion(&proof, entry(0), EMPTY_ROOT),
+            Err(ProofError::RootMismatch)
+        );
+    }
+
+    #[test]
+    fn proof_json_is_camel_case_with_hex_digests() {
+        let ledger = ledger(4, 5);
+        let proof = prove(&ledger, &ledger.checkpoint_tree(), 4);
+        let json = serde_json::to_value(&proof).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "index": 4,
+                "size": 5,
+                "blockSize": 4,
+                "leafPath": [],
+                "blockPath": [ledger.sealed_roots()[0].to_hex()],
+            })
+        );
+        let back: InclusionProof = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, proof);
+        let mut extra = json;
+        extra["leafHash"] = serde_json::json!(entry(4).to_hex());
+        assert!(serde_json::from_value::<InclusionProof>(extra).is_err());
+    }
+
+    #[test]
+    fn error_codes_are_distinct_snake_case() {
+        let codes = [
+            MerkleError::InvalidBlockSize(0).code(),
+            MerkleError::EmptyBlock.code(),
+            MerkleError::OpenBlockFull {
+                block_size: 1,
+                leaves: 1,
+            }
+            .code(),
+            MerkleError::BlockCountMismatch {
+                size: 0,
+                expected: 0,
+                actual: 1,
+            }
+            .code(),
+            MerkleError::IndexOutOfRange { index: 0, size: 0 }.code(),
+            MerkleError::WrongBlock { block: 0, size: 0 }.code(),
+            ProofError::InvalidBlockSize.code(),
+            ProofError::IndexOutOfRange { index: 0, size: 0 }.code(),
+            ProofError::LeafPathLength {
+                expected: 0,
+                actual: 1,
+            }
+            .code(),
+            ProofError::BlockPathLength {
+                expected: 0,
+                actual: 1,
+            }
+            .code(),
+            ProofError::RootMismatch.code(),
+        ];
+        let unique: std::collections::BTreeSet<_> = codes.iter().collect();
+        assert_eq!(unique.len(), codes.len());
+        assert!(codes
+            .iter()
+            .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+    }
+
+    /// Path positions of entry `index` at `size`: (leaf count, block count).
+    fn shape(block_size: u64, size: u64, index: u64) -> (u64, u64) {
+        (
+            leaves_in_block(size, block_size, index / block_size),
+            size.div_ceil(block_size),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn incremental_root_equals_spec_root(block_size in 1u64..=9, size in 0u64..=70) {
+            let leaves: Vec<Digest> = (0..size).map(entry).collect();
+            let mut ledger = LedgerTree::new(block_size).unwrap();
+            prop_assert_eq!(ledger.root(), EMPTY_ROOT);
+            for (i, leaf) in leaves.iter().enumerate() {
+                ledger.push(*leaf);
+                prop_assert_eq!(ledger.root(), spec_ledger_root(&leaves[..=i], block_size));
+            }
+            prop_assert_eq!(ledger.checkpoint_tree().root(), ledger.root());
+        }
+
+        #[test]
+        fn every_proof_verifies_and_tampering_fails(
+            block_size in 1u64..=9,
+            size in 1u64..=70,
+            pick in any::<prop::sample::Index>(),
+            other in any::<prop::sample::Index>(),
+            bit in 0usize..256,
+        ) {
+            let ledger = ledger(block_size, size);
+            let root = ledger.root();
+            let checkpoint = ledger.checkpoint_tree();
+            for index in 0..size {
+                let proof = prove(&ledger, &checkpoint, index);
+                prop_assert_eq!(verify_inclusion(&proof, entry(index), root), Ok(()));
+            }
+
+            let index = pick.index(size as usize) as u64;
+            let proof = prove(&ledger, &checkpoint, index);
+            prop_assert!(verify_inclusion(&proof, entry(index + 1), root).is_err());
+            let mut other_root = root;
+            other_root.0[bit / 8] ^= 1 << (bit % 8);
+            prop_assert_eq!(
+                verify_inclusion(&proof, entry(index), other_root),
+                Err(ProofError::RootMismatch)
+            );
+            let lemma_count = proof.leaf_path.len() + proof.block_path.len();
+            for lemma in 0..lemma_count {
+                let mut bad = proof.clone();
+                let target = if lemma < bad.leaf_path.len() {
+                    &mut bad.leaf_path[lemma]
+                } else {
+                    &mut bad.block_path[lemma - proof.leaf_path.len()]
+                };
+                target.0[bit / 8] ^= 1 << (bit % 8);
+                prop_assert_eq!(
+                    verify_inclusion(&bad, entry(index), root),
+                    Err(ProofError::RootMismatch)
+                );
+            }
+
+            let wrong_index = other.index(size as usize + 2) as u64;
+            if wrong_index != index {
+                let bad = InclusionProof { index: wrong_index, ..proof.clone() };
+                prop_assert!(verify_inclusion(&bad, entry(index), root).is_err());
+            }
+
+            // A wrong size fails unless it leaves both path positions unchanged (see module docs).
+            for wrong_size in (0..size + 2 * block_size + 2).filter(|s| *s != size) {
+                let bad = InclusionProof { size: wrong_size, ..proof.clone() };
+                let same_shape = index < wrong_size
+                    && shape(block_size, wrong_size, index) == shape(block_size, size, index);
+                prop_assert_eq!(
+                    verify_inclusion(&bad, entry(index), root).is_ok(),
+                    same_shape,
+                    "wrong size {}", wrong_size
+                );
+            }
+        }
+    }
+}

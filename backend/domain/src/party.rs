@@ -1,0 +1,128 @@
+//! Parties and who is entitled to see a document.
+//!
+//! A party is *entitled* to a transport document (may receive its full ledger entries, see
+//! its events, find it in exports) when any of these holds:
+//! - it is named by the document: `carrier`, `shipper`, `consignee`, `endorsee` or one of
+//!   `notifyParties`;
+//! - it appears in the document's chain as actor or recipient of any transition (every
+//!   possessor and every endorsee is such a recipient);
+//! - it is a customs authority whose `ports` include the document's `portOfLoading` or
+//!   `portOfDischarge`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::document::TransportDocument;
+use crate::ids::{NonEmptyText, PartyId, UnLocode};
+
+/// What a party is in the trade; it decides which events it may sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Carrier,
+    Shipper,
+    FreightForwarder,
+    Bank,
+    Consignee,
+    CustomsAuthority,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Carrier => "carrier",
+            Role::Shipper => "shipper",
+            Role::FreightForwarder => "freight_forwarder",
+            Role::Bank => "bank",
+            Role::Consignee => "consignee",
+            Role::CustomsAuthority => "customs_authority",
+        }
+    }
+}
+
+/// A participant of the ledger. `ports` is the jurisdiction of a customs authority (empty for
+/// other roles).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    pub id: PartyId,
+    pub name: NonEmptyText,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<UnLocode>,
+}
+
+impl Party {
+    /// A customs authority whose jurisdiction includes `port`.
+    pub fn is_customs_for(&self, port: &UnLocode) -> bool {
+        self.role == Role::CustomsAuthority && self.ports.contains(port)
+    }
+}
+
+/// Whether `party` may see `doc`, given every actor and recipient of its chain.
+pub fn entitled(party: &Party, doc: &TransportDocument, chain_parties: &[PartyId]) -> bool {
+    doc.named_parties().contains(&&party.id)
+        || chain_parties.contains(&party.id)
+        || party.is_customs_for(doc.port_of_loading())
+        || party.is_customs_for(doc.port_of_discharge())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::sample_json;
+    use serde_json::json;
+
+    fn party(id: &str, role: Role, ports: &[&str]) -> Party {
+        Party {
+            id: id.parse().unwrap(),
+            name: "Some Party".parse().unwrap(),
+            role,
+            ports: ports.iter().map(|p| p.parse().unwrap()).collect(),
+        }
+    }
+
+    fn doc() -> TransportDocument {
+        TransportDocument::from_json(&sample_json()).unwrap()
+    }
+
+    #[test]
+    fn named_parties_are_entitled() {
+        let d = doc();
+        for (id, role) in [
+            ("carrier-oceanic", Role::Carrier),
+            ("shipper-acme", Role::Shipper),
+            ("consignee-globex", Role::Consignee),
+            ("bank-north", Role::Bank),
+        ] {
+            assert!(entitled(&party(id, role, &[]), &d, &[]), "{id}");
+        }
+        assert!(!entitled(&party("bank-south", Role::Bank, &[]), &d, &[]));
+    }
+
+    #[test]
+    fn chain_parties_are_entitled() {
+        let bank = party("bank-south", Role::Bank, &[]);
+        assert!(entitled(&bank, &doc(), &["bank-south".parse().unwrap()]));
+    }
+
+    #[test]
+    fn customs_only_for_their_ports() {
+        let d = doc();
+        assert!(entitled(&party("customs-nl", Role::CustomsAuthority, &["NLRTM", "NLAMS"]), &d, &[]));
+        assert!(entitled(&party("customs-sg", Role::CustomsAuthority, &["SGSIN"]), &d, &[]));
+        assert!(!entitled(&party("customs-de", Role::CustomsAuthority, &["DEHAM"]), &d, &[]));
+        // Ports on a non-customs party grant nothing.
+        assert!(!entitled(&party("forwarder-x", Role::FreightForwarder, &["NLRTM"]), &d, &[]));
+    }
+
+    #[test]
+    fn party_serde() {
+        let v = json!({"id": "customs-nl", "name": "Douane", "role": "customs_authority", "ports": ["NLRTM"]});
+        let p: Party = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(p.role, Role::CustomsAuthority);
+        assert_eq!(serde_json::to_value(&p).unwrap(), v);
+        assert!(serde_json::from_value::<Party>(json!({"id": "x", "name": "X", "role": "bank"})).is_err());
+        assert!(serde_json::from_value::<Party>(json!({"id": "xy", "name": "X", "role": "pirate"})).is_err());
+        assert_eq!(Role::FreightForwarder.as_str(), "freight_forwarder");
+    }
+}

@@ -1,0 +1,232 @@
+//! The command line.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use lading_domain::checkpoint::SignedCheckpoint;
+use lading_domain::jws::Jwk;
+use lading_domain::merkle::{leaf_hash, verify_inclusion, InclusionProof};
+use lading_domain::Digest;
+use serde::Deserialize;
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "lading", version, about = "A registry of electronic bills of lading with Merkle checkpoints")]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./lading.toml when it exists.
+    #[arg(long, global = true, env = "LADING_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the registry over HTTPS (needs a signing key and a TLS certificate).
+    Serve,
+    /// Run a complete local registry with sample parties and bills of lading: embedded
+    /// PostgreSQL, self-signed TLS, TEST keys from fixtures/. Data is kept in --data-dir.
+    Demo {
+        /// Where the demo keeps its database and TLS material.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address to serve on (loopback only by default).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        bind: std::net::SocketAddr,
+    },
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Import a party registry (parties.json with public JWKs) and optional API tokens.
+    ImportParties {
+        file: PathBuf,
+        /// JSON object: party id -> bearer token.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
+    /// Generate an Ed25519 key pair as OKP JWKs: <out> (private, 0600) and <out>.pub.
+    Keygen {
+        /// The key id (kid) to put in the JWKs and in every JWS header.
+        #[arg(long)]
+        kid: String,
+        /// Where to write the private JWK; the public one goes to <out>.pub.
+        #[arg(long)]
+        out: PathBuf,
+        /// Mark the key as a TEST key (refused by non-demo registries).
+        #[arg(long)]
+        test: bool,
+    },
+    /// Sign a transition or event payload (JSON file, or - for stdin) with a private JWK.
+    /// Prints the compact JWS. The payload is checked and canonicalised (RFC 8785) first.
+    Sign {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, value_enum, default_value_t = Kind::Transition)]
+        kind: Kind,
+        payload: PathBuf,
+    },
+    /// Verify an inclusion proof offline: the proof answer of GET /v1/entries/{i}/proof, the
+    /// registry's public JWK, and the entry (its compact JWS) or its leaf hash.
+    VerifyProof {
+        /// The JSON answer of GET /v1/entries/{index}/proof.
+        #[arg(long)]
+        proof: PathBuf,
+        /// The registry's public key (GET /v1/registry/key).
+        #[arg(long)]
+        registry_key: PathBuf,
+        /// File holding the entry's compact JWS.
+        #[arg(long, conflicts_with = "leaf_hash")]
+        entry: Option<PathBuf>,
+        /// The entry's leaf hash, hex.
+        #[arg(long)]
+        leaf_hash: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Kind {
+    Transition,
+    Event,
+}
+
+impl Cli {
+    pub fn run(self) -> Result<()> {
+        let config = || Config::load(self.config.as_deref());
+        match &self.command {
+            Command::Serve => crate::serve::serve(config()?),
+            Command::Demo { data_dir, bind } => {
+                let mut config = config()?;
+                if let Some(dir) = data_dir {
+                    config.data_dir = dir.clone();
+                }
+                config.server.bind = *bind;
+                crate::demo::run(config)
+            }
+            Command::Migrate => {
+                let config = config()?;
+                let db = crate::database::Database::open(&config)?;
+                let store = lading_store::Store::connect(&db.url, 1)?;
+                let applied = store.migrate()?;
+                println!("applied {applied} migration(s)");
+                drop(store);
+                db.close()
+            }
+            Command::ImportParties { file, tokens } => {
+                let config = config()?;
+                let db = crate::database::Database::open(&config)?;
+                let store = lading_store::Store::connect(&db.url, 1)?;
+                store.migrate()?;
+                let parties: crate::parties::PartyFile = read_json(file)?;
+                let tokens = match tokens {
+                    Some(path) => read_json(path)?,
+                    None => Default::default(),
+                };
+                let n = crate::parties::import(&store, &parties, &tokens, config.registry.allow_test_keys)?;
+                println!("imported {n} parties");
+                drop(store);
+                db.close()
+            }
+            Command::Keygen { kid, out, test } => keygen(kid, out, *test),
+            Command::Sign { key, kind, payload } => sign(key, *kind, payload),
+            Command::VerifyProof {
+                proof,
+                registry_key,
+                entry,
+                leaf_hash,
+            } => verify_proof(proof, registry_key, entry.as_deref(), leaf_hash.as_deref()),
+        }
+    }
+}
+
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = read_input(path)?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON of the expected shape", path.display()))
+}
+
+fn read_input(path: &Path) -> Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn keygen(kid: &str, out: &Path, test: bool) -> Result<()> {
+    let kid = kid.parse().map_err(|e| anyhow::anyhow!("invalid kid {kid:?}: {e}"))?;
+    let jwk = Jwk::generate(kid, test);
+    let public_path = PathBuf::from(format!("{}.pub", out.display()));
+    crate::tls::write_private(out, serde_json::to_string_pretty(&jwk)?.as_bytes())?;
+    std::fs::write(&public_path, serde_json::to_string_pretty(&jwk.to_public())?)?;
+    println!("private key: {}\npublic key:  {}", out.display(), public_path.display());
+    Ok(())
+}
+
+fn sign(key: &Path, kind: Kind, payload: &Path) -> Result<()> {
+    let jwk: Jwk = read_json(key)?;
+    let signer = jwk.signing_key().context("the JWK cannot sign (is it the private key?)")?;
+    let value: serde_json::Value = read_json(payload)?;
+    let compact = match kind {
+        Kind::Transition => {
+            let payload: lading_domain::transition::TransitionPayload =
+                serde_json::from_value(value).context("not a valid transition payload")?;
+            payload.sign(&signer)
+        }
+        Kind::Event => {
+            let payload: lading_domain::event::ShipmentEvent =
+                serde_json::from_value(value).context("not a valid shipment event")?;
+            payload.sign(&signer)
+        }
+    };
+    println!("{compact}");
+    Ok(())
+}
+
+/// The parts of a proof answer the verifier reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProofFile {
+    proof: InclusionProof,
+    checkpoint: CheckpointField,
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckpointField {
+    signed: String,
+}
+
+fn verify_proof(proof: &Path, registry_key: &Path, entry: Option<&Path>, leaf: Option<&str>) -> Result<()> {
+    let answer: ProofFile = read_json(proof)?;
+    let jwk: Jwk = read_json(registry_key)?;
+    let key = jwk.verifying_key().context("the registry key is not a valid Ed25519 JWK")?;
+    let leaf = match (entry, leaf) {
+        (Some(path), _) => leaf_hash(read_input(path)?.trim().as_bytes()),
+        (None, Some(hex)) => hex.parse::<Digest>().map_err(|e| anyhow::anyhow!("--leaf-hash: {e}"))?,
+        (None, None) => bail!("give the entry (--entry) or its leaf hash (--leaf-hash)"),
+    };
+    let signed = SignedCheckpoint::parse(&answer.checkpoint.signed).context("the checkpoint is not a valid JWS")?;
+    let checkpoint = signed
+        .verify(&key)
+        .context("the checkpoint's signature does not verify with the registry key")?;
+    if checkpoint.size != answer.proof.size || checkpoint.block_size != answer.proof.block_size {
+        bail!(
+            "the proof is for size {} (block size {}), the checkpoint is of size {} (block size {})",
+            answer.proof.size,
+            answer.proof.block_size,
+            checkpoint.size,
+            checkpoint.block_size
+        );
+    }
+    verify_inclusion(&answer.proof, leaf, checkpoint.root).context("the inclusion proof does not verify")?;
+    println!(
+        "OK: entry {} (leaf {leaf}) is in the ledger of {} entries, root {}, signed {} by {}",
+        answer.proof.index,
+        checkpoint.size,
+        checkpoint.root,
+        checkpoint.time,
+        jwk.kid()
+    );
+    Ok(())
+}

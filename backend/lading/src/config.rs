@@ -1,0 +1,209 @@
+//! Configuration: a TOML file (`--config`, default `lading.toml` when present), then
+//! environment overrides (`LADING_*`), then command-line flags.
+//!
+//! ```toml
+//! data_dir = "lading-data"          # embedded PostgreSQL and generated TLS material
+//!
+//! [server]
+//! bind = "127.0.0.1:8443"
+//! tls_cert = "/etc/lading/registry.crt.pem"   # PEM chain
+//! tls_key = "/etc/lading/registry.key.pem"    # PEM private key
+//! workers = 2
+//!
+//! [database]
+//! url = "postgres://lading:...@db.example:5432/lading"   # absent: the embedded cluster
+//! pool_size = 16
+//!
+//! [registry]
+//! signing_key = "/etc/lading/registry.jwk"   # private OKP JWK; fixture TEST keys are refused
+//! block_size = 1024
+//! checkpoint_interval_ms = 500
+//! max_batch = 4096
+//! allow_test_keys = false                    # only for test deployments
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub registry: RegistrySection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: Option<String>,
+    pub pool_size: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrySection {
+    pub signing_key: Option<PathBuf>,
+    pub block_size: u64,
+    pub checkpoint_interval_ms: u64,
+    pub max_batch: usize,
+    pub allow_test_keys: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("lading-data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            registry: RegistrySection::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tls_cert: None,
+            tls_key: None,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+impl Default for RegistrySection {
+    fn default() -> Self {
+        Self {
+            signing_key: None,
+            block_size: lading_domain::merkle::BLOCK_SIZE,
+            checkpoint_interval_ms: 500,
+            max_batch: 4096,
+            allow_test_keys: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (or `lading.toml` if it exists), then applies `LADING_*` overrides.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None if Path::new("lading.toml").exists() => Self::from_file(Path::new("lading.toml"))?,
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Environment overrides, one variable per setting.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{name}={value:?} is not valid: {e}"))
+        }
+        if let Some(v) = var("LADING_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("LADING_BIND") {
+            self.server.bind = parse("LADING_BIND", v)?;
+        }
+        if let Some(v) = var("LADING_TLS_CERT") {
+            self.server.tls_cert = Some(v.into());
+        }
+        if let Some(v) = var("LADING_TLS_KEY") {
+            self.server.tls_key = Some(v.into());
+        }
+        if let Some(v) = var("LADING_WORKERS") {
+            self.server.workers = parse("LADING_WORKERS", v)?;
+        }
+        if let Some(v) = var("LADING_DATABASE_URL") {
+            self.database.url = Some(v);
+        }
+        if let Some(v) = var("LADING_POOL_SIZE") {
+            self.database.pool_size = Some(parse("LADING_POOL_SIZE", v)?);
+        }
+        if let Some(v) = var("LADING_SIGNING_KEY") {
+            self.registry.signing_key = Some(v.into());
+        }
+        if let Some(v) = var("LADING_CHECKPOINT_INTERVAL_MS") {
+            self.registry.checkpoint_interval_ms = parse("LADING_CHECKPOINT_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = var("LADING_MAX_BATCH") {
+            self.registry.max_batch = parse("LADING_MAX_BATCH", v)?;
+        }
+        if let Some(v) = var("LADING_ALLOW_TEST_KEYS") {
+            self.registry.allow_test_keys = parse("LADING_ALLOW_TEST_KEYS", v)?;
+        }
+        if self.registry.block_size == 0 || self.registry.max_batch == 0 {
+            bail!("registry.block_size and registry.max_batch must be positive");
+        }
+        Ok(())
+    }
+
+    pub fn registry_config(&self) -> lading_registry::RegistryConfig {
+        lading_registry::RegistryConfig {
+            block_size: self.registry.block_size,
+            max_batch: self.registry.max_batch,
+            checkpoint_interval: std::time::Duration::from_millis(self.registry.checkpoint_interval_ms),
+            ..lading_registry::RegistryConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut config: Config = toml::from_str(
+            "data_dir = \"/srv/lading\"\n[server]\nbind = \"127.0.0.1:9000\"\n[registry]\nmax_batch = 10\n",
+        )
+        .unwrap();
+        config
+            .apply_env(|name| match name {
+                "LADING_BIND" => Some("127.0.0.1:9443".into()),
+                "LADING_DATABASE_URL" => Some("postgres://x@h/db".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.server.bind.port(), 9443);
+        assert_eq!(config.database.url.as_deref(), Some("postgres://x@h/db"));
+        assert_eq!(config.data_dir, PathBuf::from("/srv/lading"));
+        assert_eq!(config.registry.max_batch, 10);
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_values_are_refused() {
+        assert!(toml::from_str::<Config>("[server]\nbnid = \"x\"\n").is_err());
+        let mut config = Config::default();
+        let err = config
+            .apply_env(|name| (name == "LADING_WORKERS").then(|| "many".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("LADING_WORKERS"));
+    }
+}

@@ -1,0 +1,82 @@
+//! Importing the party registry (`parties.json`) and API tokens into the database.
+//!
+//! `parties.json` lists each party with its role, its customs ports and its public keys as OKP
+//! JWKs. Keys marked `"lading_test_key": true` (the fixtures') are refused unless the
+//! configuration explicitly allows test keys — the demo does, a production registry must not.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use lading_domain::jws::Jwk;
+use lading_domain::Digest;
+use lading_store::models::{PartyKeyRow, PartyRow};
+use lading_store::Store;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyFile {
+    pub parties: Vec<PartyEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyEntry {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    #[serde(default)]
+    pub ports: Vec<String>,
+    pub keys: Vec<Jwk>,
+}
+
+/// Bearer tokens per party id (the demo's are in `fixtures/tokens.json`).
+pub type Tokens = BTreeMap<String, String>;
+
+pub fn import(store: &Store, file: &PartyFile, tokens: &Tokens, allow_test_keys: bool) -> Result<usize> {
+    let mut conn = store.conn()?;
+    for entry in &file.parties {
+        if lading_registry::parties::role_from_name(&entry.role).is_none() {
+            bail!("party {}: unknown role {:?}", entry.id, entry.role);
+        }
+        let row = PartyRow {
+            id: entry.id.clone(),
+            name: entry.name.clone(),
+            role: entry.role.clone(),
+            ports: entry.ports.iter().cloned().map(Some).collect(),
+            token_sha256: tokens.get(&entry.id).map(|t| Digest::of(t.as_bytes()).0.to_vec()),
+            created_at: Utc::now(),
+        };
+        // Parse the row back as the registry will, so a bad id or port fails here.
+        lading_registry::parties::party_from_row(&row)
+            .with_context(|| format!("party {}", entry.id))?;
+        lading_store::parties::upsert_party(&mut conn, &row)?;
+        for jwk in &entry.keys {
+            if jwk.is_test_key() && !allow_test_keys {
+                bail!(
+                    "key {} of {} is a TEST key (lading_test_key); refusing it outside the demo \
+                     (set registry.allow_test_keys only for test deployments)",
+                    jwk.kid(),
+                    entry.id
+                );
+            }
+            if jwk.is_private() {
+                bail!("key {} of {} is a private key; parties.json holds public keys only", jwk.kid(), entry.id);
+            }
+            jwk.verifying_key()
+                .with_context(|| format!("key {} of {}", jwk.kid(), entry.id))?;
+            lading_store::parties::add_key(
+                &mut conn,
+                &PartyKeyRow {
+                    kid: jwk.kid().to_string(),
+                    party_id: entry.id.clone(),
+                    public_key: jwk.public_key_bytes().to_vec(),
+                    created_at: Utc::now(),
+                    revoked_at: None,
+                },
+            )?;
+        }
+    }
+    Ok(file.parties.len())
+}

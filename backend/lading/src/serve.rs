@@ -1,0 +1,91 @@
+//! `lading serve`: the production registry.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use lading_api::AppState;
+use lading_domain::jws::{Jwk, SigningKey};
+use lading_registry::Registry;
+use lading_store::Store;
+
+use crate::config::Config;
+use crate::database::Database;
+
+/// Loads the registry's private signing key, refusing fixture TEST keys unless allowed.
+pub fn load_signing_key(config: &Config) -> Result<(SigningKey, Jwk)> {
+    let path = config
+        .registry
+        .signing_key
+        .as_ref()
+        .context("registry.signing_key (or LADING_SIGNING_KEY) must name the registry's private JWK; make one with `lading keygen`")?;
+    let jwk: Jwk = crate::cli::read_json(path)?;
+    if jwk.is_test_key() && !config.registry.allow_test_keys {
+        bail!(
+            "{} is a TEST key (lading_test_key); a registry outside the demo refuses it",
+            path.display()
+        );
+    }
+    let signer = jwk.signing_key().context("the registry signing key must be a private OKP JWK")?;
+    Ok((signer, jwk.to_public()))
+}
+
+pub fn serve(config: Config) -> Result<()> {
+    let (signer, public) = load_signing_key(&config)?;
+    let (Some(cert), Some(key)) = (&config.server.tls_cert, &config.server.tls_key) else {
+        bail!("server.tls_cert and server.tls_key (or LADING_TLS_CERT/LADING_TLS_KEY) are required: Lading serves HTTPS only");
+    };
+    let tls = crate::tls::server_config(cert, key)?;
+    let db = Database::open(&config)?;
+    let result = run(&config, &db, signer, public, tls, |base| {
+        tracing::info!(%base, "registry listening");
+        Ok(())
+    }, None);
+    let closed = db.close();
+    result.and(closed)
+}
+
+/// Runs the registry until SIGINT/SIGTERM, then stops it in order: the HTTP server (no new
+/// requests), the sequencer (finishes its batch and signs a last checkpoint), the pool.
+pub fn run(
+    config: &Config,
+    db: &Database,
+    signer: SigningKey,
+    public: Jwk,
+    tls: Arc<rustls::ServerConfig>,
+    on_start: impl FnOnce(&str) -> Result<()>,
+    preload: Option<&(dyn Fn(&Registry) -> Result<()> + Sync)>,
+) -> Result<()> {
+    let pool_size = config.database.pool_size.unwrap_or(16);
+    let store = Store::connect(&db.url, pool_size).context("cannot connect to the database")?;
+    let applied = store.migrate()?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrated");
+    }
+    let registry = Registry::start(store, signer, config.registry_config())?;
+    on_start_registry(&registry);
+    if let Some(preload) = preload {
+        if let Err(e) = preload(&registry) {
+            registry.shutdown();
+            return Err(e);
+        }
+    }
+    let state = AppState {
+        registry: registry.clone(),
+        registry_key: public,
+    };
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(async {
+        let (server, addr) = lading_api::https_server(state, config.server.bind, tls, config.server.workers)
+            .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+        on_start(&format!("https://{addr}"))?;
+        server.await.context("the HTTP server failed")
+    });
+    registry.shutdown();
+    result
+}
+
+fn on_start_registry(registry: &Registry) {
+    if let Some(c) = registry.latest_checkpoint() {
+        tracing::info!(size = c.checkpoint.size, root = %c.checkpoint.root, "resuming from checkpoint");
+    }
+}

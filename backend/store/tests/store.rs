@@ -1,0 +1,261 @@
+//! The store against a real PostgreSQL (a throwaway cluster per test process, a fresh
+//! database per test).
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_migrations::MigrationHarness;
+use lading_store::ledger::{self, AppendBatch};
+use lading_store::models::*;
+use lading_store::testing::TestDatabase;
+use lading_store::{parties, reads, StoreError, MIGRATIONS};
+
+fn party(id: &str, role: &str, ports: &[&str]) -> PartyRow {
+    PartyRow {
+        id: id.into(),
+        name: format!("{id} (TEST)"),
+        role: role.into(),
+        ports: ports.iter().map(|p| Some(p.to_string())).collect(),
+        token_sha256: None,
+        created_at: Utc::now(),
+    }
+}
+
+fn seed_parties(conn: &mut PgConnection) {
+    for p in [
+        party("carrier-a", "carrier", &[]),
+        party("shipper-a", "shipper", &[]),
+        party("shipper-b", "shipper", &[]),
+        party("customs-nl", "customs_authority", &["NLRTM"]),
+        party("customs-sg", "customs_authority", &["SGSIN"]),
+    ] {
+        parties::upsert_party(conn, &p).unwrap();
+    }
+    for (kid, owner, byte) in [("k-carrier", "carrier-a", 1u8), ("k-shipper", "shipper-a", 2)] {
+        parties::add_key(
+            conn,
+            &PartyKeyRow {
+                kid: kid.into(),
+                party_id: owner.into(),
+                public_key: vec![byte; 32],
+                created_at: Utc::now(),
+                revoked_at: None,
+            },
+        )
+        .unwrap();
+    }
+}
+
+fn entry(idx: i64, document: &str) -> EntryRow {
+    EntryRow {
+        idx,
+        kind: "transition".into(),
+        signed: format!("signed-{idx}").into_bytes(),
+        leaf_hash: lading_store_test_digest(idx),
+        document_ref: Some(document.into()),
+        equipment_ref: None,
+        actor: "carrier-a".into(),
+        kid: "k-carrier".into(),
+        received_at: Utc::now(),
+    }
+}
+
+fn lading_store_test_digest(idx: i64) -> Vec<u8> {
+    let mut d = vec![0u8; 32];
+    d[..8].copy_from_slice(&idx.to_be_bytes());
+    d
+}
+
+fn issue_batch(expected: u64, idx: i64, reference: &str) -> AppendBatch {
+    AppendBatch {
+        expected_size: expected,
+        entries: vec![entry(idx, reference)],
+        transitions: vec![TransitionRow {
+            idx,
+            document_ref: reference.into(),
+            checksum: lading_store_test_digest(1000 + idx),
+            previous_checksum: None,
+            action: "ISSUE".into(),
+            actor: "carrier-a".into(),
+            recipient: Some("shipper-a".into()),
+            state_after: serde_json::json!({"status": "ACTIVE"}),
+        }],
+        new_documents: vec![DocumentRow {
+            reference: reference.into(),
+            checksum: vec![7; 32],
+            carrier: "carrier-a".into(),
+            port_of_loading: "NLRTM".into(),
+            port_of_discharge: "DEHAM".into(),
+            document: serde_json::json!({"transportDocumentReference": reference}),
+            status: "ACTIVE".into(),
+            possessor: "shipper-a".into(),
+            head_checksum: lading_store_test_digest(1000 + idx),
+            head_idx: idx,
+            issued_idx: idx,
+            state: serde_json::json!({"status": "ACTIVE"}),
+        }],
+        updated_documents: vec![],
+        access: vec![
+            AccessRow {
+                document_ref: reference.into(),
+                party_id: "carrier-a".into(),
+            },
+            AccessRow {
+                document_ref: reference.into(),
+                party_id: "shipper-a".into(),
+            },
+        ],
+        sealed_blocks: vec![],
+    }
+}
+
+#[test]
+fn migrations_run_up_down_up() {
+    let db = TestDatabase::empty().unwrap();
+    let mut conn = db.connection().unwrap();
+    assert_eq!(lading_store::run_migrations(&mut conn).unwrap(), 1);
+    conn.revert_all_migrations(MIGRATIONS).unwrap();
+    assert_eq!(lading_store::run_migrations(&mut conn).unwrap(), 1);
+    assert_eq!(lading_store::run_migrations(&mut conn).unwrap(), 0, "a second run applies nothing");
+}
+
+/// `src/schema.rs` must be what `diesel print-schema` makes of the migrated database.
+#[test]
+fn schema_rs_matches_the_migrations() {
+    let db = TestDatabase::new().unwrap();
+    let output = std::process::Command::new("diesel")
+        .args(["print-schema", "--database-url", db.url()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the diesel CLI is needed to check schema.rs: run deploy/ensure-deps.sh --dev");
+    assert!(output.status.success(), "diesel print-schema failed: {}", String::from_utf8_lossy(&output.stderr));
+    let generated = String::from_utf8(output.stdout).unwrap();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/schema.rs")).unwrap();
+    assert_eq!(
+        generated.trim(),
+        committed.trim(),
+        "src/schema.rs is stale: regenerate it with `diesel print-schema > backend/store/src/schema.rs`"
+    );
+}
+
+#[test]
+fn ledger_rows_cannot_be_updated_deleted_or_truncated() {
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    seed_parties(&mut conn);
+    ledger::append(&mut conn, &issue_batch(0, 0, "BL-1")).unwrap();
+    for sql in [
+        "UPDATE ledger_entries SET signed = 'forged' WHERE idx = 0",
+        "DELETE FROM ledger_entries WHERE idx = 0",
+        "TRUNCATE ledger_entries CASCADE",
+        "UPDATE transitions SET actor = 'shipper-b'",
+        "DELETE FROM transitions",
+    ] {
+        let err = diesel::sql_query(sql).execute(&mut conn).unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    let signed: Vec<u8> = lading_store::schema::ledger_entries::table
+        .select(lading_store::schema::ledger_entries::signed)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(signed, b"signed-0");
+}
+
+#[test]
+fn a_stale_writer_writes_nothing() {
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    seed_parties(&mut conn);
+    ledger::append(&mut conn, &issue_batch(0, 0, "BL-1")).unwrap();
+    // A second writer that still believes the ledger is empty.
+    let err = ledger::append(&mut conn, &issue_batch(0, 1, "BL-2")).unwrap_err();
+    assert!(matches!(err, StoreError::HeadMoved { expected: 0, found: 1 }), "{err}");
+    assert_eq!(ledger::ledger_size(&mut conn).unwrap(), 1);
+    assert!(ledger::entry(&mut conn, 1).unwrap().is_none());
+    assert!(ledger::document_heads(&mut conn, &["BL-2"]).unwrap().is_empty());
+}
+
+#[test]
+fn a_batch_that_fails_midway_leaves_nothing() {
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    seed_parties(&mut conn);
+    let mut batch = issue_batch(0, 0, "BL-1");
+    // The second transition names the same parent: the one-child constraint refuses it.
+    let mut second = batch.transitions[0].clone();
+    second.idx = 1;
+    second.checksum = vec![9; 32];
+    batch.entries.push(entry(1, "BL-1"));
+    batch.transitions.push(second);
+    assert!(ledger::append(&mut conn, &batch).is_err());
+    assert_eq!(ledger::ledger_size(&mut conn).unwrap(), 0);
+    assert!(ledger::entry(&mut conn, 0).unwrap().is_none());
+}
+
+#[test]
+fn duplicates_are_found_by_leaf_hash_with_their_state() {
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    seed_parties(&mut conn);
+    ledger::append(&mut conn, &issue_batch(0, 0, "BL-1")).unwrap();
+    let found = ledger::entries_by_leaf_hash(&mut conn, &[lading_store_test_digest(0), vec![5; 32]]).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].idx, 0);
+    assert_eq!(found[0].state_after, Some(serde_json::json!({"status": "ACTIVE"})));
+}
+
+#[test]
+fn documents_are_read_only_by_entitled_parties() {
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    seed_parties(&mut conn);
+    ledger::append(&mut conn, &issue_batch(0, 0, "BL-1")).unwrap();
+    let sees = |conn: &mut PgConnection, party: &str| reads::document_for_party(conn, "BL-1", party).unwrap().is_some();
+    assert!(sees(&mut conn, "carrier-a"));
+    assert!(sees(&mut conn, "shipper-a"));
+    assert!(sees(&mut conn, "customs-nl"), "customs of the port of loading");
+    assert!(!sees(&mut conn, "customs-sg"), "customs elsewhere");
+    assert!(!sees(&mut conn, "shipper-b"), "an unrelated shipper");
+    assert!(reads::document_for_party(&mut conn, "BL-404", "carrier-a").unwrap().is_none());
+    assert_eq!(reads::chain(&mut conn, "BL-1").unwrap().len(), 1);
+}
+
+#[test]
+fn moved_documents_are_updated_in_one_statement() {
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    seed_parties(&mut conn);
+    ledger::append(&mut conn, &issue_batch(0, 0, "BL-1")).unwrap();
+    let batch = AppendBatch {
+        expected_size: 1,
+        entries: vec![entry(1, "BL-1")],
+        updated_documents: vec![DocumentStateUpdate {
+            reference: "BL-1".into(),
+            status: "ACTIVE".into(),
+            possessor: "carrier-a".into(),
+            head_checksum: vec![3; 32],
+            head_idx: 1,
+            state: serde_json::json!({"possessor": "carrier-a"}),
+        }],
+        ..AppendBatch::default()
+    };
+    ledger::append(&mut conn, &batch).unwrap();
+    let head = ledger::document_heads(&mut conn, &["BL-1"]).unwrap();
+    assert_eq!(head[0].head_idx, 1);
+    assert_eq!(head[0].state, serde_json::json!({"possessor": "carrier-a"}));
+}
+
+#[test]
+fn a_kid_stays_bound_to_its_key() {
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    seed_parties(&mut conn);
+    let rebind = PartyKeyRow {
+        kid: "k-carrier".into(),
+        party_id: "shipper-b".into(),
+        public_key: vec![1; 32],
+        created_at: Utc::now(),
+        revoked_at: None,
+    };
+    assert!(parties::add_key(&mut conn, &rebind).is_err());
+    assert_eq!(parties::key(&mut conn, "k-carrier").unwrap().unwrap().party_id, "carrier-a");
+}
