@@ -244,7 +244,10 @@ mod tests {
 
     #[test]
     fn integers_are_written_like_doubles() {
-        assert_eq!(canon_str("[1.0, -0.0, 100, 1e2, 10.5e1]"), "[1,0,100,100,105]");
+        assert_eq!(
+            canon_str("[1.0, -0.0, 100, 1e2, 10.5e1]"),
+            "[1,0,100,100,105]"
+        );
         // Beyond 2^53 an integer is rounded to the nearest double, as ECMAScript does.
         assert_eq!(canon_str("9007199254740993"), "9007199254740992");
         assert_eq!(canon_str("-12"), "-12");
@@ -272,7 +275,10 @@ mod tests {
             parse_canonical(b"[1,2]").map(|v| v == json!([1, 2])),
             Ok(true)
         );
-        assert_eq!(parse_canonical(b"[1, 2]"), Err(CanonicalError::NotCanonical));
+        assert_eq!(
+            parse_canonical(b"[1, 2]"),
+            Err(CanonicalError::NotCanonical)
+        );
     }
 
     #[test]

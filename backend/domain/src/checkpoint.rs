@@ -69,7 +69,9 @@ impl From<EnvelopeError> for CheckpointError {
 impl Checkpoint {
     fn check(&self) -> Result<(), CheckpointError> {
         if self.block_size == 0 {
-            return Err(CheckpointError::Invalid("blockSize must be at least 1".into()));
+            return Err(CheckpointError::Invalid(
+                "blockSize must be at least 1".into(),
+            ));
         }
         if self.size >= MAX_CHECKPOINT_SIZE {
             return Err(CheckpointError::Invalid("size must be below 2^53".into()));
@@ -149,7 +151,9 @@ mod tests {
     }
 
     fn key() -> SigningKey {
-        Jwk::generate("registry:1".parse().unwrap(), true).signing_key().unwrap()
+        Jwk::generate("registry:1".parse().unwrap(), true)
+            .signing_key()
+            .unwrap()
     }
 
     #[test]
@@ -158,7 +162,10 @@ mod tests {
             r#"{{"blockSize":1024,"root":"{}","size":2500,"time":"2026-11-23T12:00:00.000Z"}}"#,
             Digest::of(b"root").to_hex()
         );
-        assert_eq!(String::from_utf8(checkpoint().canonical_bytes()).unwrap(), expected);
+        assert_eq!(
+            String::from_utf8(checkpoint().canonical_bytes()).unwrap(),
+            expected
+        );
     }
 
     #[test]
@@ -169,22 +176,47 @@ mod tests {
         assert_eq!(signed.unverified(), &checkpoint());
         assert_eq!(signed.verify(&key.verifying_key()), Ok(checkpoint()));
         assert_eq!(signed.kid(), &key.kid);
-        let impostor = Jwk::generate("registry:1".parse().unwrap(), true).signing_key().unwrap();
-        assert_eq!(signed.verify(&impostor.verifying_key()).unwrap_err().code(), "bad_signature");
+        let impostor = Jwk::generate("registry:1".parse().unwrap(), true)
+            .signing_key()
+            .unwrap();
+        assert_eq!(
+            signed.verify(&impostor.verifying_key()).unwrap_err().code(),
+            "bad_signature"
+        );
     }
 
     #[test]
     fn refuses_wrong_type_extra_members_and_zero_block_size() {
         let key = key();
         let other = key.sign_compact(&checkpoint().canonical_bytes(), "lading-event+jws");
-        assert_eq!(SignedCheckpoint::parse(&other).unwrap_err().code(), "wrong_type");
+        assert_eq!(
+            SignedCheckpoint::parse(&other).unwrap_err().code(),
+            "wrong_type"
+        );
         let mut v = serde_json::to_value(checkpoint()).unwrap();
         v["extra"] = serde_json::json!(1);
         let extra = key.sign_compact(&canonicalize(&v), CHECKPOINT_TYP);
-        assert_eq!(SignedCheckpoint::parse(&extra).unwrap_err().code(), "invalid_checkpoint");
-        let zero = Checkpoint { block_size: 0, ..checkpoint() }.sign(&key);
-        assert_eq!(SignedCheckpoint::parse(&zero).unwrap_err().code(), "invalid_checkpoint");
-        let huge = Checkpoint { size: MAX_CHECKPOINT_SIZE, ..checkpoint() }.sign(&key);
-        assert_eq!(SignedCheckpoint::parse(&huge).unwrap_err().code(), "invalid_checkpoint");
+        assert_eq!(
+            SignedCheckpoint::parse(&extra).unwrap_err().code(),
+            "invalid_checkpoint"
+        );
+        let zero = Checkpoint {
+            block_size: 0,
+            ..checkpoint()
+        }
+        .sign(&key);
+        assert_eq!(
+            SignedCheckpoint::parse(&zero).unwrap_err().code(),
+            "invalid_checkpoint"
+        );
+        let huge = Checkpoint {
+            size: MAX_CHECKPOINT_SIZE,
+            ..checkpoint()
+        }
+        .sign(&key);
+        assert_eq!(
+            SignedCheckpoint::parse(&huge).unwrap_err().code(),
+            "invalid_checkpoint"
+        );
     }
 }

@@ -373,8 +373,17 @@ impl TransportDocument {
     pub fn named_parties(&self) -> Vec<&PartyId> {
         let f = &self.fields;
         let mut out: Vec<&PartyId> = Vec::new();
-        let candidates = [Some(&f.carrier), Some(&f.shipper), f.consignee.as_ref(), f.endorsee.as_ref()];
-        for p in candidates.into_iter().flatten().chain(f.notify_parties.iter()) {
+        let candidates = [
+            Some(&f.carrier),
+            Some(&f.shipper),
+            f.consignee.as_ref(),
+            f.endorsee.as_ref(),
+        ];
+        for p in candidates
+            .into_iter()
+            .flatten()
+            .chain(f.notify_parties.iter())
+        {
             if !out.contains(&p) {
                 out.push(p);
             }
@@ -462,7 +471,10 @@ pub(crate) fn first_difference(a: &Value, b: &Value, path: String) -> String {
 
 fn check_len(path: &str, text: &NonEmptyText, max: usize) -> Result<(), DocumentError> {
     if text.char_len() > max {
-        return Err(DocumentError::at(path, format!("must be at most {max} characters")));
+        return Err(DocumentError::at(
+            path,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -476,28 +488,50 @@ fn non_empty<T>(path: &str, items: &[T]) -> Result<(), DocumentError> {
 
 fn validate(f: &DocumentFields) -> Result<(), DocumentError> {
     if f.transport_document_type_code == DocumentTypeCode::SeaWaybill && f.is_to_order {
-        return Err(DocumentError::at("/isToOrder", "a sea waybill (SWB) cannot be to order"));
+        return Err(DocumentError::at(
+            "/isToOrder",
+            "a sea waybill (SWB) cannot be to order",
+        ));
     }
     if !f.is_to_order && f.consignee.is_none() {
-        return Err(DocumentError::at("/consignee", "required on a straight (not to order) document"));
+        return Err(DocumentError::at(
+            "/consignee",
+            "required on a straight (not to order) document",
+        ));
     }
     if !f.is_to_order && f.endorsee.is_some() {
-        return Err(DocumentError::at("/endorsee", "only a to-order document has an endorsee"));
+        return Err(DocumentError::at(
+            "/endorsee",
+            "only a to-order document has an endorsee",
+        ));
     }
     let mut seen = HashSet::new();
     for (i, p) in f.notify_parties.iter().enumerate() {
         if !seen.insert(p) {
-            return Err(DocumentError::at(format!("/notifyParties/{i}"), "duplicate notify party"));
+            return Err(DocumentError::at(
+                format!("/notifyParties/{i}"),
+                "duplicate notify party",
+            ));
         }
     }
     let code = f.carrier_code.as_str();
     if code.chars().count() > 4 || code.chars().any(char::is_whitespace) {
-        return Err(DocumentError::at("/carrierCode", "must be 1 to 4 non-whitespace characters"));
+        return Err(DocumentError::at(
+            "/carrierCode",
+            "must be 1 to 4 non-whitespace characters",
+        ));
     }
     check_len("/vesselName", &f.vessel_name, 50)?;
-    check_len("/carrierExportVoyageNumber", &f.carrier_export_voyage_number, 50)?;
+    check_len(
+        "/carrierExportVoyageNumber",
+        &f.carrier_export_voyage_number,
+        50,
+    )?;
 
-    non_empty("/utilizedTransportEquipments", &f.utilized_transport_equipments)?;
+    non_empty(
+        "/utilizedTransportEquipments",
+        &f.utilized_transport_equipments,
+    )?;
     let mut containers = HashSet::new();
     for (i, ute) in f.utilized_transport_equipments.iter().enumerate() {
         let base = format!("/utilizedTransportEquipments/{i}");
@@ -507,7 +541,11 @@ fn validate(f: &DocumentFields) -> Result<(), DocumentError> {
                 "container listed twice",
             ));
         }
-        check_len(&format!("{base}/equipment/ISOEquipmentCode"), &ute.equipment.iso_equipment_code, 4)?;
+        check_len(
+            &format!("{base}/equipment/ISOEquipmentCode"),
+            &ute.equipment.iso_equipment_code,
+            4,
+        )?;
         non_empty(&format!("{base}/seals"), &ute.seals)?;
         for (j, seal) in ute.seals.iter().enumerate() {
             check_len(&format!("{base}/seals/{j}/number"), &seal.number, 15)?;
@@ -517,7 +555,10 @@ fn validate(f: &DocumentFields) -> Result<(), DocumentError> {
     non_empty("/consignmentItems", &f.consignment_items)?;
     for (i, item) in f.consignment_items.iter().enumerate() {
         let base = format!("/consignmentItems/{i}");
-        non_empty(&format!("{base}/descriptionOfGoods"), &item.description_of_goods)?;
+        non_empty(
+            &format!("{base}/descriptionOfGoods"),
+            &item.description_of_goods,
+        )?;
         if item.description_of_goods.len() > 150 {
             return Err(DocumentError::at(
                 format!("{base}/descriptionOfGoods"),
@@ -546,14 +587,22 @@ fn validate(f: &DocumentFields) -> Result<(), DocumentError> {
             }
             if let Some(code) = &pkg.package_code {
                 let b = code.as_str().as_bytes();
-                if b.len() != 2 || !b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+                if b.len() != 2
+                    || !b
+                        .iter()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                {
                     return Err(DocumentError::at(
                         format!("{cbase}/outerPackaging/packageCode"),
                         "must be 2 of A-Z, 0-9 (UN/ECE Recommendation 21)",
                     ));
                 }
             }
-            check_len(&format!("{cbase}/outerPackaging/description"), &pkg.description, 100)?;
+            check_len(
+                &format!("{cbase}/outerPackaging/description"),
+                &pkg.description,
+                100,
+            )?;
         }
     }
     Ok(())
@@ -612,7 +661,10 @@ mod tests {
         assert_eq!(doc.reference().as_str(), "OCNL2026000001");
         assert_eq!(doc.carrier().as_str(), "carrier-oceanic");
         assert_eq!(doc.shipper().as_str(), "shipper-acme");
-        assert_eq!(doc.consignee().map(PartyId::as_str), Some("consignee-globex"));
+        assert_eq!(
+            doc.consignee().map(PartyId::as_str),
+            Some("consignee-globex")
+        );
         assert_eq!(doc.notify_parties().len(), 1);
         assert_eq!(doc.port_of_loading().as_str(), "NLRTM");
         assert_eq!(doc.port_of_discharge().as_str(), "SGSIN");
@@ -639,7 +691,10 @@ mod tests {
         // Any content change changes the checksum.
         let mut changed = sample();
         changed["vesselName"] = json!("Oceanic Moon");
-        assert_ne!(TransportDocument::from_json(&changed).unwrap().checksum(), doc.checksum());
+        assert_ne!(
+            TransportDocument::from_json(&changed).unwrap().checksum(),
+            doc.checksum()
+        );
     }
 
     #[test]
@@ -654,9 +709,13 @@ mod tests {
     #[test]
     fn invalid_container_points_at_the_field() {
         let mut v = sample();
-        v["utilizedTransportEquipments"][0]["equipment"]["equipmentReference"] = json!("CSQU3054384");
+        v["utilizedTransportEquipments"][0]["equipment"]["equipmentReference"] =
+            json!("CSQU3054384");
         let e = err_of(v);
-        assert_eq!(e.path, "/utilizedTransportEquipments/0/equipment/equipmentReference");
+        assert_eq!(
+            e.path,
+            "/utilizedTransportEquipments/0/equipment/equipmentReference"
+        );
         assert_eq!(e.code(), "invalid_document_field");
         assert!(e.message.contains("check digit"), "{}", e.message);
     }
@@ -687,10 +746,16 @@ mod tests {
         assert_eq!(err_of(v).path, "/consignmentItems/0/HSCodes/0");
         let mut v = sample();
         v["consignmentItems"][0]["cargoItems"][0]["cargoGrossWeight"]["value"] = json!(0);
-        assert_eq!(err_of(v).path, "/consignmentItems/0/cargoItems/0/cargoGrossWeight/value");
+        assert_eq!(
+            err_of(v).path,
+            "/consignmentItems/0/cargoItems/0/cargoGrossWeight/value"
+        );
         let mut v = sample();
         v["consignmentItems"][0]["cargoItems"][0]["cargoGrossWeight"]["unit"] = json!("TON");
-        assert_eq!(err_of(v).path, "/consignmentItems/0/cargoItems/0/cargoGrossWeight/unit");
+        assert_eq!(
+            err_of(v).path,
+            "/consignmentItems/0/cargoItems/0/cargoGrossWeight/unit"
+        );
         let mut v = sample();
         v["isToOrder"] = json!("no");
         assert_eq!(err_of(v).path, "/isToOrder");
@@ -702,7 +767,10 @@ mod tests {
         );
         let mut v = sample();
         v["consignmentItems"][0]["cargoItems"][0]["outerPackaging"]["packageCode"] = json!("box");
-        assert_eq!(err_of(v).path, "/consignmentItems/0/cargoItems/0/outerPackaging/packageCode");
+        assert_eq!(
+            err_of(v).path,
+            "/consignmentItems/0/cargoItems/0/outerPackaging/packageCode"
+        );
         let mut v = sample();
         v["vesselName"] = json!("x".repeat(51));
         assert_eq!(err_of(v).path, "/vesselName");
@@ -742,19 +810,31 @@ mod tests {
     fn cargo_must_sit_in_listed_equipment() {
         let mut v = sample();
         v["consignmentItems"][0]["cargoItems"][0]["equipmentReference"] = json!("MSKU9070323");
-        assert_eq!(err_of(v).path, "/consignmentItems/0/cargoItems/0/equipmentReference");
+        assert_eq!(
+            err_of(v).path,
+            "/consignmentItems/0/cargoItems/0/equipmentReference"
+        );
 
         let mut v = sample();
         let ute = v["utilizedTransportEquipments"][0].clone();
-        v["utilizedTransportEquipments"].as_array_mut().unwrap().push(ute);
-        assert_eq!(err_of(v).path, "/utilizedTransportEquipments/1/equipment/equipmentReference");
+        v["utilizedTransportEquipments"]
+            .as_array_mut()
+            .unwrap()
+            .push(ute);
+        assert_eq!(
+            err_of(v).path,
+            "/utilizedTransportEquipments/1/equipment/equipmentReference"
+        );
     }
 
     #[test]
     fn empty_lists_are_refused() {
         for (pointer, path) in [
             ("consignmentItems", "/consignmentItems"),
-            ("utilizedTransportEquipments", "/utilizedTransportEquipments"),
+            (
+                "utilizedTransportEquipments",
+                "/utilizedTransportEquipments",
+            ),
         ] {
             let mut v = sample();
             v[pointer] = json!([]);

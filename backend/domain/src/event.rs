@@ -34,7 +34,9 @@ use serde_json::Value;
 use crate::canonical::canonicalize;
 use crate::digest::Digest;
 use crate::document::{first_difference, from_serde_error, TransportDocument};
-use crate::ids::{ContainerNumber, DocumentReference, KeyId, NonEmptyText, PartyId, Timestamp, UnLocode};
+use crate::ids::{
+    ContainerNumber, DocumentReference, KeyId, NonEmptyText, PartyId, Timestamp, UnLocode,
+};
 use crate::jws::{open_envelope, CompactJws, EnvelopeError, JwsError, SigningKey, VerifyingKey};
 use crate::party::{entitled, Party, Role};
 
@@ -72,7 +74,9 @@ impl EventCode {
     pub fn kind(self) -> EventKind {
         match self {
             EventCode::Arri | EventCode::Depa => EventKind::Transport,
-            EventCode::Gtin | EventCode::Gtot | EventCode::Load | EventCode::Disc => EventKind::Equipment,
+            EventCode::Gtin | EventCode::Gtot | EventCode::Load | EventCode::Disc => {
+                EventKind::Equipment
+            }
             EventCode::Declared | EventCode::Hold | EventCode::Release => EventKind::Customs,
         }
     }
@@ -126,6 +130,14 @@ impl EventError {
 
     fn not_allowed(message: impl Into<String>) -> Self {
         Self::NotAllowed(message.into())
+    }
+
+    /// The JSON Pointer of the offending field, when the error is about one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Self::Invalid { path, .. } => Some(path),
+            _ => None,
+        }
     }
 
     pub fn code(&self) -> &'static str {
@@ -218,9 +230,15 @@ pub struct DocumentView<'a> {
 impl ShipmentEvent {
     pub fn new(d: EventDraft) -> Result<Self, EventError> {
         if d.event_id.char_len() > 64 {
-            return Err(EventError::invalid("/eventId", "must be at most 64 characters"));
+            return Err(EventError::invalid(
+                "/eventId",
+                "must be at most 64 characters",
+            ));
         }
-        for (path, text) in [("/vesselName", &d.vessel_name), ("/voyageNumber", &d.voyage_number)] {
+        for (path, text) in [
+            ("/vesselName", &d.vessel_name),
+            ("/voyageNumber", &d.voyage_number),
+        ] {
             if text.as_ref().is_some_and(|t| t.char_len() > 50) {
                 return Err(EventError::invalid(path, "must be at most 50 characters"));
             }
@@ -232,7 +250,10 @@ impl ShipmentEvent {
             ));
         }
         if d.event_code == EventCode::Declared && d.document_reference.is_none() {
-            return Err(EventError::invalid("/documentReference", "required for DECLARED"));
+            return Err(EventError::invalid(
+                "/documentReference",
+                "required for DECLARED",
+            ));
         }
         Ok(Self {
             event_id: d.event_id,
@@ -260,7 +281,10 @@ impl ShipmentEvent {
         if raw.event_kind != raw.event_code.kind() {
             return Err(EventError::invalid(
                 "/eventKind",
-                format!("{} is not a {:?} event code", raw.event_code, raw.event_kind),
+                format!(
+                    "{} is not a {:?} event code",
+                    raw.event_code, raw.event_kind
+                ),
             ));
         }
         let event = Self::new(EventDraft {
@@ -303,15 +327,26 @@ impl ShipmentEvent {
     ///
     /// `doc` must be the document named by `documentReference` when there is one (else
     /// `invalid_event`); it is ignored for events that name no document.
-    pub fn check_actor(&self, actor: &Party, doc: Option<&DocumentView<'_>>) -> Result<(), EventError> {
+    pub fn check_actor(
+        &self,
+        actor: &Party,
+        doc: Option<&DocumentView<'_>>,
+    ) -> Result<(), EventError> {
         if actor.id != self.actor {
-            return Err(EventError::not_allowed("the event's actor is not the signing party"));
+            return Err(EventError::not_allowed(
+                "the event's actor is not the signing party",
+            ));
         }
         let doc = match &self.document_reference {
             None => None,
             Some(reference) => match doc {
                 Some(view) if view.document.reference() == reference => Some(view),
-                _ => return Err(EventError::invalid("/documentReference", "unknown document")),
+                _ => {
+                    return Err(EventError::invalid(
+                        "/documentReference",
+                        "unknown document",
+                    ))
+                }
             },
         };
         if let (Some(view), Some(container)) = (doc, &self.equipment_reference) {
@@ -333,7 +368,9 @@ impl ShipmentEvent {
                     return Err(EventError::not_allowed("only a carrier reports milestones"));
                 }
                 if doc.is_some_and(|view| view.document.carrier() != &actor.id) {
-                    return Err(EventError::not_allowed("only the document's carrier reports its milestones"));
+                    return Err(EventError::not_allowed(
+                        "only the document's carrier reports its milestones",
+                    ));
                 }
             }
             EventCode::Hold | EventCode::Release => {
@@ -350,10 +387,15 @@ impl ShipmentEvent {
             }
             EventCode::Declared => {
                 let Some(view) = doc else {
-                    return Err(EventError::invalid("/documentReference", "required for DECLARED"));
+                    return Err(EventError::invalid(
+                        "/documentReference",
+                        "required for DECLARED",
+                    ));
                 };
                 if !entitled(actor, view.document, view.chain_parties) {
-                    return Err(EventError::not_allowed("only a party entitled to the document declares it"));
+                    return Err(EventError::not_allowed(
+                        "only a party entitled to the document declares it",
+                    ));
                 }
             }
         }
@@ -503,7 +545,9 @@ mod tests {
 
     #[test]
     fn sign_parse_round_trip() {
-        let key = Jwk::generate("carrier-oceanic:1".parse().unwrap(), true).signing_key().unwrap();
+        let key = Jwk::generate("carrier-oceanic:1".parse().unwrap(), true)
+            .signing_key()
+            .unwrap();
         let e = ShipmentEvent::from_json(&json_event()).unwrap();
         let compact = e.sign(&key);
         let signed = SignedEvent::parse(&compact).unwrap();
@@ -515,8 +559,14 @@ mod tests {
         // Wrong typ: a transition type is refused.
         let other = key.sign_compact(&e.canonical_bytes(), "lading-transition+jws");
         assert_eq!(SignedEvent::parse(&other).unwrap_err().code(), "wrong_type");
-        let pretty = key.sign_compact(&serde_json::to_vec_pretty(&json_event()).unwrap(), EVENT_TYP);
-        assert_eq!(SignedEvent::parse(&pretty).unwrap_err().code(), "non_canonical_payload");
+        let pretty = key.sign_compact(
+            &serde_json::to_vec_pretty(&json_event()).unwrap(),
+            EVENT_TYP,
+        );
+        assert_eq!(
+            SignedEvent::parse(&pretty).unwrap_err().code(),
+            "non_canonical_payload"
+        );
     }
 
     fn invalid_path(v: Value) -> String {
@@ -558,63 +608,115 @@ mod tests {
     #[test]
     fn milestones_only_by_the_documents_carrier() {
         let d = doc();
-        let view = DocumentView { document: &d, chain_parties: &[] };
+        let view = DocumentView {
+            document: &d,
+            chain_parties: &[],
+        };
         let carrier = party("carrier-oceanic", Role::Carrier, &[]);
         let other_carrier = party("carrier-other", Role::Carrier, &[]);
         let shipper = party("shipper-acme", Role::Shipper, &[]);
-        assert!(event(EventCode::Load, "carrier-oceanic", "NLRTM", true).check_actor(&carrier, Some(&view)).is_ok());
+        assert!(event(EventCode::Load, "carrier-oceanic", "NLRTM", true)
+            .check_actor(&carrier, Some(&view))
+            .is_ok());
         let e = event(EventCode::Load, "carrier-other", "NLRTM", true);
-        assert_eq!(e.check_actor(&other_carrier, Some(&view)).unwrap_err().code(), "event_not_allowed");
+        assert_eq!(
+            e.check_actor(&other_carrier, Some(&view))
+                .unwrap_err()
+                .code(),
+            "event_not_allowed"
+        );
         // Without a document any carrier may report on its container.
-        assert!(event(EventCode::Gtin, "carrier-other", "NLRTM", false).check_actor(&other_carrier, None).is_ok());
+        assert!(event(EventCode::Gtin, "carrier-other", "NLRTM", false)
+            .check_actor(&other_carrier, None)
+            .is_ok());
         let e = event(EventCode::Depa, "shipper-acme", "NLRTM", false);
-        assert_eq!(e.check_actor(&shipper, None).unwrap_err().code(), "event_not_allowed");
+        assert_eq!(
+            e.check_actor(&shipper, None).unwrap_err().code(),
+            "event_not_allowed"
+        );
         // The signer must be the event's actor.
         let e = event(EventCode::Load, "carrier-oceanic", "NLRTM", true);
-        assert_eq!(e.check_actor(&other_carrier, Some(&view)).unwrap_err().code(), "event_not_allowed");
+        assert_eq!(
+            e.check_actor(&other_carrier, Some(&view))
+                .unwrap_err()
+                .code(),
+            "event_not_allowed"
+        );
     }
 
     #[test]
     fn holds_only_by_customs_of_the_place() {
         let d = doc();
-        let view = DocumentView { document: &d, chain_parties: &[] };
+        let view = DocumentView {
+            document: &d,
+            chain_parties: &[],
+        };
         let nl = party("customs-nl", Role::CustomsAuthority, &["NLRTM"]);
         let de = party("customs-de", Role::CustomsAuthority, &["DEHAM"]);
         // By the document's port of loading, even when the event happens elsewhere.
-        assert!(event(EventCode::Hold, "customs-nl", "BEANR", true).check_actor(&nl, Some(&view)).is_ok());
+        assert!(event(EventCode::Hold, "customs-nl", "BEANR", true)
+            .check_actor(&nl, Some(&view))
+            .is_ok());
         // By the event's location, without a document.
-        assert!(event(EventCode::Release, "customs-de", "DEHAM", false).check_actor(&de, None).is_ok());
+        assert!(event(EventCode::Release, "customs-de", "DEHAM", false)
+            .check_actor(&de, None)
+            .is_ok());
         let e = event(EventCode::Hold, "customs-de", "NLRTM", true);
-        assert_eq!(e.check_actor(&de, Some(&view)).unwrap_err().code(), "event_not_allowed");
+        assert_eq!(
+            e.check_actor(&de, Some(&view)).unwrap_err().code(),
+            "event_not_allowed"
+        );
         let carrier = party("carrier-oceanic", Role::Carrier, &["NLRTM"]);
         let e = event(EventCode::Hold, "carrier-oceanic", "NLRTM", true);
-        assert_eq!(e.check_actor(&carrier, Some(&view)).unwrap_err().code(), "event_not_allowed");
+        assert_eq!(
+            e.check_actor(&carrier, Some(&view)).unwrap_err().code(),
+            "event_not_allowed"
+        );
     }
 
     #[test]
     fn declarations_by_entitled_parties() {
         let d = doc();
         let chain = ["bank-south".parse().unwrap()];
-        let view = DocumentView { document: &d, chain_parties: &chain };
+        let view = DocumentView {
+            document: &d,
+            chain_parties: &chain,
+        };
         let shipper = party("shipper-acme", Role::Shipper, &[]);
         let in_chain = party("bank-south", Role::Bank, &[]);
         let stranger = party("forwarder-x", Role::FreightForwarder, &[]);
-        assert!(event(EventCode::Declared, "shipper-acme", "NLRTM", true).check_actor(&shipper, Some(&view)).is_ok());
-        assert!(event(EventCode::Declared, "bank-south", "NLRTM", true).check_actor(&in_chain, Some(&view)).is_ok());
+        assert!(event(EventCode::Declared, "shipper-acme", "NLRTM", true)
+            .check_actor(&shipper, Some(&view))
+            .is_ok());
+        assert!(event(EventCode::Declared, "bank-south", "NLRTM", true)
+            .check_actor(&in_chain, Some(&view))
+            .is_ok());
         let e = event(EventCode::Declared, "forwarder-x", "NLRTM", true);
-        assert_eq!(e.check_actor(&stranger, Some(&view)).unwrap_err().code(), "event_not_allowed");
+        assert_eq!(
+            e.check_actor(&stranger, Some(&view)).unwrap_err().code(),
+            "event_not_allowed"
+        );
     }
 
     #[test]
     fn document_must_match_and_hold_the_container() {
         let d = doc();
-        let view = DocumentView { document: &d, chain_parties: &[] };
+        let view = DocumentView {
+            document: &d,
+            chain_parties: &[],
+        };
         let carrier = party("carrier-oceanic", Role::Carrier, &[]);
         let e = event(EventCode::Load, "carrier-oceanic", "NLRTM", true);
-        assert_eq!(e.check_actor(&carrier, None).unwrap_err().code(), "invalid_event");
+        assert_eq!(
+            e.check_actor(&carrier, None).unwrap_err().code(),
+            "invalid_event"
+        );
         let mut draft_event = e.to_json();
         draft_event["equipmentReference"] = json!("MSKU9070323");
         let e = ShipmentEvent::from_json(&draft_event).unwrap();
-        assert_eq!(e.check_actor(&carrier, Some(&view)).unwrap_err().code(), "invalid_event");
+        assert_eq!(
+            e.check_actor(&carrier, Some(&view)).unwrap_err().code(),
+            "invalid_event"
+        );
     }
 }

@@ -167,8 +167,9 @@ string_type!(
         if !(1..=128).contains(&s.len()) {
             return Err("must be 1 to 128 characters");
         }
-        if !all_bytes(s, |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')) {
-            return Err("only A-Z, a-z, 0-9, '.', '_', ':' and '-' are allowed");
+        // '#' lets a kid name a key of a party the way DID URLs do (`carrier-oceanic#2026`).
+        if !all_bytes(s, |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-' | b'#')) {
+            return Err("only A-Z, a-z, 0-9, '.', '_', ':', '-' and '#' are allowed");
         }
         Ok(())
     }
@@ -380,7 +381,9 @@ impl Timestamp {
         let t = Utc.timestamp_millis_opt(millis).single()?;
         let ts = Self(t);
         // Only years 0000..=9999 have the fixed-width textual form.
-        (0..=9999).contains(&chrono::Datelike::year(&t)).then_some(ts)
+        (0..=9999)
+            .contains(&chrono::Datelike::year(&t))
+            .then_some(ts)
     }
 
     pub fn unix_millis(&self) -> i64 {
@@ -523,7 +526,15 @@ mod tests {
         for ok in ["carrier-oceanic", "ab", "0x", "a-", &"a".repeat(63)] {
             assert!(ok.parse::<PartyId>().is_ok(), "{ok}");
         }
-        for bad in ["a", "-ab", "Carrier", "carrier_x", "carrier x", "", &"a".repeat(64)] {
+        for bad in [
+            "a",
+            "-ab",
+            "Carrier",
+            "carrier_x",
+            "carrier x",
+            "",
+            &"a".repeat(64),
+        ] {
             let e = bad.parse::<PartyId>().unwrap_err();
             assert_eq!(e.code(), "invalid_party_id", "{bad}");
         }

@@ -221,13 +221,18 @@ impl TryFrom<RawJwk> for Jwk {
         if raw.alg.as_deref().is_some_and(|a| a != "EdDSA") {
             return Err(JwkError::Invalid("alg must be \"EdDSA\"".into()));
         }
-        let kid: KeyId = raw.kid.parse().map_err(|e: crate::ids::IdError| JwkError::Invalid(e.to_string()))?;
+        let kid: KeyId = raw
+            .kid
+            .parse()
+            .map_err(|e: crate::ids::IdError| JwkError::Invalid(e.to_string()))?;
         let x = unb64_32(&raw.x, "x")?;
         ed25519_dalek::VerifyingKey::from_bytes(&x)
             .map_err(|_| JwkError::Invalid("x is not an Ed25519 public key".into()))?;
         let d = raw.d.as_deref().map(|d| unb64_32(d, "d")).transpose()?;
         if let Some(d) = d {
-            let derived = ed25519_dalek::SigningKey::from_bytes(&d).verifying_key().to_bytes();
+            let derived = ed25519_dalek::SigningKey::from_bytes(&d)
+                .verifying_key()
+                .to_bytes();
             if derived != x {
                 return Err(JwkError::Invalid("x is not the public key of d".into()));
             }
@@ -313,6 +318,17 @@ impl VerifyingKey {
         Self { kid, key }
     }
 
+    /// A key from its 32 raw bytes (as stored by the registry); refuses bytes that are not a
+    /// valid Ed25519 point.
+    pub fn from_bytes(kid: KeyId, bytes: &[u8]) -> Result<Self, JwkError> {
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| JwkError::Invalid("an Ed25519 public key is 32 bytes".into()))?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+            .map_err(|_| JwkError::Invalid("not an Ed25519 public key".into()))?;
+        Ok(Self { kid, key })
+    }
+
     /// Checks that `jws` names this key and that its signature verifies (strictly).
     pub fn verify(&self, jws: &CompactJws) -> Result<(), JwsError> {
         if jws.kid() != &self.kid {
@@ -356,7 +372,8 @@ impl CompactJws {
     pub fn parse(s: &str) -> Result<Self, JwsError> {
         let malformed = |m: &str| JwsError::Malformed(m.to_owned());
         let mut parts = s.split('.');
-        let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(malformed("a compact JWS has exactly three parts"));
         };
@@ -440,6 +457,11 @@ impl CompactJws {
     pub fn checksum(&self) -> Digest {
         Digest::of(self.compact.as_bytes())
     }
+
+    /// Same as `key.verify(self)`: the key must carry this JWS's `kid`.
+    pub fn verify(&self, key: &VerifyingKey) -> Result<(), JwsError> {
+        key.verify(self)
+    }
 }
 
 impl fmt::Debug for CompactJws {
@@ -462,7 +484,10 @@ impl fmt::Display for CompactJws {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum EnvelopeError {
     Jws(JwsError),
-    WrongType { expected: &'static str, found: Option<String> },
+    WrongType {
+        expected: &'static str,
+        found: Option<String>,
+    },
     NonCanonical,
 }
 
@@ -495,7 +520,10 @@ mod tests {
     fn rfc_key() -> SigningKey {
         let mut d = [0u8; 32];
         hex::decode_to_slice(RFC8037_D, &mut d).unwrap();
-        SigningKey::new("rfc8037".parse().unwrap(), ed25519_dalek::SigningKey::from_bytes(&d))
+        SigningKey::new(
+            "rfc8037".parse().unwrap(),
+            ed25519_dalek::SigningKey::from_bytes(&d),
+        )
     }
 
     fn kid(s: &str) -> KeyId {
@@ -510,7 +538,10 @@ mod tests {
         let v = serde_json::to_value(&jwk).unwrap();
         assert_eq!(v["x"], "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
         assert_eq!(v["d"], "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A");
-        assert_eq!(jwk.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            jwk.thumbprint(),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 
     #[test]
@@ -522,18 +553,26 @@ mod tests {
         let parts: Vec<&str> = RFC8037_JWS.split('.').collect();
         let sig = <[u8; 64]>::try_from(URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).unwrap();
         let input = format!("{}.{}", parts[0], parts[1]);
-        assert!(key.verifying_key().verify_signature(input.as_bytes(), &sig).is_ok());
+        assert!(key
+            .verifying_key()
+            .verify_signature(input.as_bytes(), &sig)
+            .is_ok());
         assert_eq!(
             key.verifying_key().verify_signature(b"other", &sig),
             Err(JwsError::BadSignature)
         );
         // That object has no kid, which Lading requires.
-        assert_eq!(CompactJws::parse(RFC8037_JWS).unwrap_err().code(), "malformed_jws");
+        assert_eq!(
+            CompactJws::parse(RFC8037_JWS).unwrap_err().code(),
+            "malformed_jws"
+        );
     }
 
     #[test]
     fn sign_parse_verify_round_trip() {
-        let key = Jwk::generate(kid("shipper-acme:1"), true).signing_key().unwrap();
+        let key = Jwk::generate(kid("shipper-acme:1"), true)
+            .signing_key()
+            .unwrap();
         let compact = key.sign_compact(b"{\"a\":1}", "lading-test+jws");
         let jws = CompactJws::parse(&compact).unwrap();
         assert_eq!(jws.kid().as_str(), "shipper-acme:1");
@@ -548,11 +587,20 @@ mod tests {
         );
         assert!(jws.signing_input().starts_with(header_b64.as_bytes()));
         key.verifying_key().verify(&jws).unwrap();
+        jws.verify(&key.verifying_key()).unwrap();
 
-        let other = Jwk::generate(kid("shipper-acme:1"), true).signing_key().unwrap();
-        assert_eq!(other.verifying_key().verify(&jws), Err(JwsError::BadSignature));
+        let other = Jwk::generate(kid("shipper-acme:1"), true)
+            .signing_key()
+            .unwrap();
+        assert_eq!(
+            other.verifying_key().verify(&jws),
+            Err(JwsError::BadSignature)
+        );
         let wrong_kid = Jwk::generate(kid("other"), true).signing_key().unwrap();
-        assert_eq!(wrong_kid.verifying_key().verify(&jws).unwrap_err().code(), "unknown_key");
+        assert_eq!(
+            wrong_kid.verifying_key().verify(&jws).unwrap_err().code(),
+            "unknown_key"
+        );
     }
 
     #[test]
@@ -562,7 +610,10 @@ mod tests {
         let mut parts: Vec<String> = compact.split('.').map(str::to_owned).collect();
         parts[1] = b64(b"payload-2");
         let forged = CompactJws::parse(&parts.join(".")).unwrap();
-        assert_eq!(key.verifying_key().verify(&forged), Err(JwsError::BadSignature));
+        assert_eq!(
+            key.verifying_key().verify(&forged),
+            Err(JwsError::BadSignature)
+        );
     }
 
     fn with_header(header: Value) -> String {
@@ -580,9 +631,18 @@ mod tests {
             (json!({"kid": "k"}), "malformed_jws"),
             (json!({"alg": "EdDSA"}), "malformed_jws"),
             (json!({"alg": "EdDSA", "kid": "bad kid"}), "malformed_jws"),
-            (json!({"alg": "EdDSA", "kid": "k", "crit": ["exp"]}), "malformed_jws"),
-            (json!({"alg": "EdDSA", "kid": "k", "b64": false}), "malformed_jws"),
-            (json!({"alg": "EdDSA", "kid": "k", "typ": 1}), "malformed_jws"),
+            (
+                json!({"alg": "EdDSA", "kid": "k", "crit": ["exp"]}),
+                "malformed_jws",
+            ),
+            (
+                json!({"alg": "EdDSA", "kid": "k", "b64": false}),
+                "malformed_jws",
+            ),
+            (
+                json!({"alg": "EdDSA", "kid": "k", "typ": 1}),
+                "malformed_jws",
+            ),
             (json!(["alg"]), "malformed_jws"),
         ];
         for (header, code) in cases {
@@ -609,7 +669,11 @@ mod tests {
         ];
         assert_eq!(parts[1], "eA");
         for s in bad {
-            assert_eq!(CompactJws::parse(&s).unwrap_err().code(), "malformed_jws", "{s}");
+            assert_eq!(
+                CompactJws::parse(&s).unwrap_err().code(),
+                "malformed_jws",
+                "{s}"
+            );
         }
     }
 
@@ -623,14 +687,23 @@ mod tests {
         assert!(back.is_private());
         let public = jwk.to_public();
         assert!(!public.is_private());
-        assert_eq!(public.signing_key().unwrap_err().code(), "missing_private_key");
-        assert_eq!(public.verifying_key().unwrap(), jwk.signing_key().unwrap().verifying_key());
+        assert_eq!(
+            public.signing_key().unwrap_err().code(),
+            "missing_private_key"
+        );
+        assert_eq!(
+            public.verifying_key().unwrap(),
+            jwk.signing_key().unwrap().verifying_key()
+        );
         let v = serde_json::to_value(&public).unwrap();
         assert!(v.get("d").is_none());
         assert_eq!(v["kty"], "OKP");
         assert_eq!(v["lading_test_key"], true);
         let prod = Jwk::generate(kid("k"), false);
-        assert!(serde_json::to_value(&prod).unwrap().get("lading_test_key").is_none());
+        assert!(serde_json::to_value(&prod)
+            .unwrap()
+            .get("lading_test_key")
+            .is_none());
         assert!(!prod.is_test_key());
 
         let mut v = serde_json::to_value(&jwk).unwrap();
@@ -671,6 +744,9 @@ mod tests {
             Err(EnvelopeError::WrongType { .. })
         ));
         let spaced = key.sign_compact(br#"{"b":2,"a":1}"#, "lading-x+jws");
-        assert_eq!(open_envelope(&spaced, "lading-x+jws").unwrap_err(), EnvelopeError::NonCanonical);
+        assert_eq!(
+            open_envelope(&spaced, "lading-x+jws").unwrap_err(),
+            EnvelopeError::NonCanonical
+        );
     }
 }

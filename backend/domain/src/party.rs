@@ -108,11 +108,27 @@ mod tests {
     #[test]
     fn customs_only_for_their_ports() {
         let d = doc();
-        assert!(entitled(&party("customs-nl", Role::CustomsAuthority, &["NLRTM", "NLAMS"]), &d, &[]));
-        assert!(entitled(&party("customs-sg", Role::CustomsAuthority, &["SGSIN"]), &d, &[]));
-        assert!(!entitled(&party("customs-de", Role::CustomsAuthority, &["DEHAM"]), &d, &[]));
+        assert!(entitled(
+            &party("customs-nl", Role::CustomsAuthority, &["NLRTM", "NLAMS"]),
+            &d,
+            &[]
+        ));
+        assert!(entitled(
+            &party("customs-sg", Role::CustomsAuthority, &["SGSIN"]),
+            &d,
+            &[]
+        ));
+        assert!(!entitled(
+            &party("customs-de", Role::CustomsAuthority, &["DEHAM"]),
+            &d,
+            &[]
+        ));
         // Ports on a non-customs party grant nothing.
-        assert!(!entitled(&party("forwarder-x", Role::FreightForwarder, &["NLRTM"]), &d, &[]));
+        assert!(!entitled(
+            &party("forwarder-x", Role::FreightForwarder, &["NLRTM"]),
+            &d,
+            &[]
+        ));
     }
 
     #[test]
@@ -121,8 +137,14 @@ mod tests {
         let p: Party = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(p.role, Role::CustomsAuthority);
         assert_eq!(serde_json::to_value(&p).unwrap(), v);
-        assert!(serde_json::from_value::<Party>(json!({"id": "x", "name": "X", "role": "bank"})).is_err());
-        assert!(serde_json::from_value::<Party>(json!({"id": "xy", "name": "X", "role": "pirate"})).is_err());
+        assert!(
+            serde_json::from_value::<Party>(json!({"id": "x", "name": "X", "role": "bank"}))
+                .is_err()
+        );
+        assert!(serde_json::from_value::<Party>(
+            json!({"id": "xy", "name": "X", "role": "pirate"})
+        )
+        .is_err());
         assert_eq!(Role::FreightForwarder.as_str(), "freight_forwarder");
     }
 }

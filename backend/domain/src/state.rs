@@ -59,7 +59,9 @@ pub enum SurrenderKind {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE", tag = "status")]
 pub enum Status {
     Active,
-    SurrenderRequested { kind: SurrenderKind },
+    SurrenderRequested {
+        kind: SurrenderKind,
+    },
     /// Terminal: the goods are released to the requester.
     SurrenderedForDelivery,
     /// Awaiting the carrier's VOID (the amended document is issued as a new document).
@@ -78,8 +80,12 @@ impl Status {
     pub fn as_str(&self) -> &'static str {
         match self {
             Status::Active => "active",
-            Status::SurrenderRequested { kind: SurrenderKind::Delivery } => "surrender_for_delivery_requested",
-            Status::SurrenderRequested { kind: SurrenderKind::Amendment } => "surrender_for_amendment_requested",
+            Status::SurrenderRequested {
+                kind: SurrenderKind::Delivery,
+            } => "surrender_for_delivery_requested",
+            Status::SurrenderRequested {
+                kind: SurrenderKind::Amendment,
+            } => "surrender_for_amendment_requested",
             Status::SurrenderedForDelivery => "surrendered_for_delivery",
             Status::SurrenderedForAmendment => "surrendered_for_amendment",
             Status::Void => "void",
@@ -99,7 +105,10 @@ pub enum RuleViolation {
     #[error("only the document's carrier may take this action")]
     NotCarrier,
     #[error("previousTransitionChecksum does not name the last transition {expected}")]
-    WrongPreviousChecksum { expected: Digest, found: Option<Digest> },
+    WrongPreviousChecksum {
+        expected: Digest,
+        found: Option<Digest>,
+    },
     #[error("double spend: transition {parent} already has a successor")]
     DoubleSpend { parent: Digest },
     #[error("documentChecksum differs from the issued document's")]
@@ -191,12 +200,16 @@ pub struct DocumentState {
 
 impl DocumentState {
     /// The state created by an ISSUE payload whose signed form has checksum `transition_checksum`.
-    pub fn issue(payload: &TransitionPayload, transition_checksum: Digest) -> Result<Self, RuleViolation> {
+    pub fn issue(
+        payload: &TransitionPayload,
+        transition_checksum: Digest,
+    ) -> Result<Self, RuleViolation> {
         if payload.action() != Action::Issue {
             return Err(RuleViolation::NotIssue);
         }
         // TransitionPayload guarantees an ISSUE carries its document and a recipient.
-        let (Some(doc), Some(recipient)) = (payload.transport_document(), payload.recipient()) else {
+        let (Some(doc), Some(recipient)) = (payload.transport_document(), payload.recipient())
+        else {
             return Err(RuleViolation::NotIssue);
         };
         if payload.actor() != doc.carrier() {
@@ -224,7 +237,11 @@ impl DocumentState {
     }
 
     /// The state after `payload` (signed form `transition_checksum`), or the rule it breaks.
-    pub fn apply(&self, payload: &TransitionPayload, transition_checksum: Digest) -> Result<Self, RuleViolation> {
+    pub fn apply(
+        &self,
+        payload: &TransitionPayload,
+        transition_checksum: Digest,
+    ) -> Result<Self, RuleViolation> {
         use RuleViolation as V;
         let action = payload.action();
         if action == Action::Issue {
@@ -249,7 +266,9 @@ impl DocumentState {
         }
         match self.status {
             Status::SurrenderedForDelivery | Status::Void => return Err(V::DocumentClosed),
-            Status::SurrenderedForAmendment if action != Action::Void => return Err(V::DocumentClosed),
+            Status::SurrenderedForAmendment if action != Action::Void => {
+                return Err(V::DocumentClosed)
+            }
             _ => {}
         }
 
@@ -299,7 +318,10 @@ impl DocumentState {
                 let Some(recipient) = recipient else {
                     return Err(V::WrongRecipient);
                 };
-                if !self.is_to_order && recipient != &self.carrier && Some(recipient) != self.consignee.as_ref() {
+                if !self.is_to_order
+                    && recipient != &self.carrier
+                    && Some(recipient) != self.consignee.as_ref()
+                {
                     return Err(V::WrongRecipient);
                 }
                 next.possessor = recipient.clone();
@@ -429,7 +451,11 @@ impl Chain {
     ///
     /// `duplicate_transition` when `checksum` is already in the chain; `double_spend` when the
     /// payload's previous checksum is an earlier (non-head) transition of this chain.
-    pub fn append(&mut self, checksum: Digest, payload: &TransitionPayload) -> Result<(), RuleViolation> {
+    pub fn append(
+        &mut self,
+        checksum: Digest,
+        payload: &TransitionPayload,
+    ) -> Result<(), RuleViolation> {
         if self.checksums.contains(&checksum) {
             return Err(RuleViolation::DuplicateTransition);
         }
@@ -520,12 +546,22 @@ mod tests {
         Chain::issue(checksum_of(&payload), &payload).unwrap()
     }
 
-    fn payload(state: &DocumentState, action: Action, actor: &str, recipient: Option<&str>) -> TransitionPayload {
+    fn payload(
+        state: &DocumentState,
+        action: Action,
+        actor: &str,
+        recipient: Option<&str>,
+    ) -> TransitionPayload {
         TransitionPayload::new(state.draft(action, p(actor), recipient.map(p), t())).unwrap()
     }
 
     /// Applies one step to the chain and returns the error code, if any.
-    fn step(c: &mut Chain, action: Action, actor: &str, recipient: Option<&str>) -> Result<(), &'static str> {
+    fn step(
+        c: &mut Chain,
+        action: Action,
+        actor: &str,
+        recipient: Option<&str>,
+    ) -> Result<(), &'static str> {
         let pl = payload(c.state(), action, actor, recipient);
         c.append(checksum_of(&pl), &pl).map_err(|e| e.code())
     }
@@ -544,18 +580,30 @@ mod tests {
     #[test]
     fn only_the_documents_carrier_issues() {
         let pl = issue_payload(document(false, None), SHIPPER, CONSIGNEE);
-        assert_eq!(DocumentState::issue(&pl, checksum_of(&pl)), Err(RuleViolation::NotCarrier));
+        assert_eq!(
+            DocumentState::issue(&pl, checksum_of(&pl)),
+            Err(RuleViolation::NotCarrier)
+        );
         let pl = issue_payload(document(false, None), CARRIER, CARRIER);
-        assert_eq!(DocumentState::issue(&pl, checksum_of(&pl)), Err(RuleViolation::SelfTransfer));
+        assert_eq!(
+            DocumentState::issue(&pl, checksum_of(&pl)),
+            Err(RuleViolation::SelfTransfer)
+        );
     }
 
     #[test]
     fn issue_cannot_follow_and_first_must_be_issue() {
         let c = chain(false, None);
         let again = issue_payload(document(false, None), CARRIER, SHIPPER);
-        assert_eq!(c.state().apply(&again, checksum_of(&again)), Err(RuleViolation::AlreadyIssued));
+        assert_eq!(
+            c.state().apply(&again, checksum_of(&again)),
+            Err(RuleViolation::AlreadyIssued)
+        );
         let transfer = payload(c.state(), Action::Transfer, SHIPPER, Some(CONSIGNEE));
-        assert_eq!(DocumentState::issue(&transfer, Digest::of(b"x")), Err(RuleViolation::NotIssue));
+        assert_eq!(
+            DocumentState::issue(&transfer, Digest::of(b"x")),
+            Err(RuleViolation::NotIssue)
+        );
     }
 
     #[test]
@@ -573,7 +621,10 @@ mod tests {
         let mut d = c.state().draft(Action::Sign, p(SHIPPER), None, t());
         d.previous_transition_checksum = Some(Digest::of(b"elsewhere"));
         let pl = TransitionPayload::new(d).unwrap();
-        assert_eq!(c.state().apply(&pl, checksum_of(&pl)).unwrap_err().code(), "wrong_previous_checksum");
+        assert_eq!(
+            c.state().apply(&pl, checksum_of(&pl)).unwrap_err().code(),
+            "wrong_previous_checksum"
+        );
     }
 
     #[test]
@@ -582,28 +633,52 @@ mod tests {
         let mut d = c.state().draft(Action::Sign, p(SHIPPER), None, t());
         d.document_checksum = Digest::of(b"other document");
         let pl = TransitionPayload::new(d).unwrap();
-        assert_eq!(c.state().apply(&pl, checksum_of(&pl)), Err(RuleViolation::DocumentChecksumMismatch));
+        assert_eq!(
+            c.state().apply(&pl, checksum_of(&pl)),
+            Err(RuleViolation::DocumentChecksumMismatch)
+        );
         let mut d = c.state().draft(Action::Sign, p(SHIPPER), None, t());
         d.document_reference = "OTHER".parse().unwrap();
         let pl = TransitionPayload::new(d).unwrap();
-        assert_eq!(c.state().apply(&pl, checksum_of(&pl)), Err(RuleViolation::WrongDocument));
+        assert_eq!(
+            c.state().apply(&pl, checksum_of(&pl)),
+            Err(RuleViolation::WrongDocument)
+        );
     }
 
     #[test]
     fn only_the_possessor_acts() {
         let mut c = chain(true, None);
-        assert_eq!(step(&mut c, Action::Transfer, BANK, Some(CONSIGNEE)), Err("not_possessor"));
-        assert_eq!(step(&mut c, Action::Sign, CARRIER, None), Err("not_possessor"));
-        assert_eq!(step(&mut c, Action::BlankEndorse, CONSIGNEE, None), Err("not_possessor"));
+        assert_eq!(
+            step(&mut c, Action::Transfer, BANK, Some(CONSIGNEE)),
+            Err("not_possessor")
+        );
+        assert_eq!(
+            step(&mut c, Action::Sign, CARRIER, None),
+            Err("not_possessor")
+        );
+        assert_eq!(
+            step(&mut c, Action::BlankEndorse, CONSIGNEE, None),
+            Err("not_possessor")
+        );
         assert_eq!(step(&mut c, Action::Sign, SHIPPER, None), Ok(()));
     }
 
     #[test]
     fn straight_documents_go_only_to_consignee_or_carrier() {
         let mut c = chain(false, None);
-        assert_eq!(step(&mut c, Action::Transfer, SHIPPER, Some(BANK)), Err("wrong_recipient"));
-        assert_eq!(step(&mut c, Action::Transfer, SHIPPER, Some(CONSIGNEE)), Ok(()));
-        assert_eq!(step(&mut c, Action::Transfer, CONSIGNEE, Some(CARRIER)), Ok(()));
+        assert_eq!(
+            step(&mut c, Action::Transfer, SHIPPER, Some(BANK)),
+            Err("wrong_recipient")
+        );
+        assert_eq!(
+            step(&mut c, Action::Transfer, SHIPPER, Some(CONSIGNEE)),
+            Ok(())
+        );
+        assert_eq!(
+            step(&mut c, Action::Transfer, CONSIGNEE, Some(CARRIER)),
+            Ok(())
+        );
         assert_eq!(c.state().possessor, p(CARRIER));
     }
 
@@ -617,32 +692,68 @@ mod tests {
     #[test]
     fn endorsement_needs_a_negotiable_document() {
         let mut c = chain(false, None);
-        assert_eq!(step(&mut c, Action::Endorse, SHIPPER, Some(BANK)), Err("not_negotiable"));
-        assert_eq!(step(&mut c, Action::BlankEndorse, SHIPPER, None), Err("not_negotiable"));
+        assert_eq!(
+            step(&mut c, Action::Endorse, SHIPPER, Some(BANK)),
+            Err("not_negotiable")
+        );
+        assert_eq!(
+            step(&mut c, Action::BlankEndorse, SHIPPER, None),
+            Err("not_negotiable")
+        );
     }
 
     #[test]
     fn endorsement_needs_the_holder() {
         // Shipper possesses a bill made out to order of the bank: cannot endorse it.
         let mut c = chain(true, Some(BANK));
-        assert_eq!(step(&mut c, Action::EndorseToOrder, SHIPPER, Some(BANK2)), Err("not_holder"));
+        assert_eq!(
+            step(&mut c, Action::EndorseToOrder, SHIPPER, Some(BANK2)),
+            Err("not_holder")
+        );
         assert_eq!(step(&mut c, Action::Transfer, SHIPPER, Some(BANK)), Ok(()));
-        assert_eq!(step(&mut c, Action::EndorseToOrder, BANK, Some(BANK2)), Ok(()));
+        assert_eq!(
+            step(&mut c, Action::EndorseToOrder, BANK, Some(BANK2)),
+            Ok(())
+        );
         assert_eq!(c.state().endorsee, Some(p(BANK2)));
-        assert_eq!(c.state().possessor, p(BANK), "endorsement does not move possession");
+        assert_eq!(
+            c.state().possessor,
+            p(BANK),
+            "endorsement does not move possession"
+        );
     }
 
     #[test]
     fn endorse_is_final_endorse_to_order_is_not() {
         let mut c = chain(true, Some(SHIPPER));
-        assert_eq!(step(&mut c, Action::EndorseToOrder, SHIPPER, Some(BANK)), Ok(()));
+        assert_eq!(
+            step(&mut c, Action::EndorseToOrder, SHIPPER, Some(BANK)),
+            Ok(())
+        );
         assert_eq!(step(&mut c, Action::Transfer, SHIPPER, Some(BANK)), Ok(()));
         assert_eq!(step(&mut c, Action::Endorse, BANK, Some(CONSIGNEE)), Ok(()));
-        assert_eq!(step(&mut c, Action::Transfer, BANK, Some(CONSIGNEE)), Ok(()));
-        assert_eq!(step(&mut c, Action::Endorse, CONSIGNEE, Some(BANK2)), Err("endorsement_restricted"));
-        assert_eq!(step(&mut c, Action::BlankEndorse, CONSIGNEE, None), Err("endorsement_restricted"));
+        assert_eq!(
+            step(&mut c, Action::Transfer, BANK, Some(CONSIGNEE)),
+            Ok(())
+        );
+        assert_eq!(
+            step(&mut c, Action::Endorse, CONSIGNEE, Some(BANK2)),
+            Err("endorsement_restricted")
+        );
+        assert_eq!(
+            step(&mut c, Action::BlankEndorse, CONSIGNEE, None),
+            Err("endorsement_restricted")
+        );
         // The restricted endorsee still holds title and may take delivery.
-        assert_eq!(step(&mut c, Action::SurrenderForDelivery, CONSIGNEE, Some(CARRIER)), Ok(()));
+        assert_eq!(
+            step(
+                &mut c,
+                Action::SurrenderForDelivery,
+                CONSIGNEE,
+                Some(CARRIER)
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -668,38 +779,81 @@ mod tests {
     #[test]
     fn delivery_on_a_straight_bill_is_for_the_consignee() {
         let mut c = chain(false, None);
-        assert_eq!(step(&mut c, Action::SurrenderForDelivery, SHIPPER, Some(CARRIER)), Err("not_holder"));
+        assert_eq!(
+            step(&mut c, Action::SurrenderForDelivery, SHIPPER, Some(CARRIER)),
+            Err("not_holder")
+        );
         // The shipper may still ask for an amendment before handing the bill on.
-        assert_eq!(step(&mut c, Action::SurrenderForAmendment, SHIPPER, Some(CARRIER)), Ok(()));
+        assert_eq!(
+            step(
+                &mut c,
+                Action::SurrenderForAmendment,
+                SHIPPER,
+                Some(CARRIER)
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn pending_surrender_passes_possession_and_blocks_other_actions() {
         let mut c = chain(false, None);
         step(&mut c, Action::Transfer, SHIPPER, Some(CONSIGNEE)).unwrap();
-        step(&mut c, Action::SurrenderForDelivery, CONSIGNEE, Some(CARRIER)).unwrap();
+        step(
+            &mut c,
+            Action::SurrenderForDelivery,
+            CONSIGNEE,
+            Some(CARRIER),
+        )
+        .unwrap();
         let s = c.state().clone();
         assert_eq!(s.possessor, p(CARRIER));
-        assert_eq!(s.status, Status::SurrenderRequested { kind: SurrenderKind::Delivery });
+        assert_eq!(
+            s.status,
+            Status::SurrenderRequested {
+                kind: SurrenderKind::Delivery
+            }
+        );
         assert_eq!(s.surrender_requested_by, Some(p(CONSIGNEE)));
-        assert_eq!(step(&mut c, Action::Transfer, CARRIER, Some(SHIPPER)), Err("surrender_pending"));
-        assert_eq!(step(&mut c, Action::Sacc, CONSIGNEE, Some(CARRIER)), Err("not_carrier"));
-        assert_eq!(step(&mut c, Action::Sacc, CARRIER, Some(SHIPPER)), Err("wrong_recipient"));
+        assert_eq!(
+            step(&mut c, Action::Transfer, CARRIER, Some(SHIPPER)),
+            Err("surrender_pending")
+        );
+        assert_eq!(
+            step(&mut c, Action::Sacc, CONSIGNEE, Some(CARRIER)),
+            Err("not_carrier")
+        );
+        assert_eq!(
+            step(&mut c, Action::Sacc, CARRIER, Some(SHIPPER)),
+            Err("wrong_recipient")
+        );
         assert_eq!(c.state(), &s);
     }
 
     #[test]
     fn sacc_and_srej_need_a_pending_surrender() {
         let mut c = chain(false, None);
-        assert_eq!(step(&mut c, Action::Sacc, CARRIER, Some(SHIPPER)), Err("no_pending_surrender"));
-        assert_eq!(step(&mut c, Action::Srej, CARRIER, Some(SHIPPER)), Err("no_pending_surrender"));
+        assert_eq!(
+            step(&mut c, Action::Sacc, CARRIER, Some(SHIPPER)),
+            Err("no_pending_surrender")
+        );
+        assert_eq!(
+            step(&mut c, Action::Srej, CARRIER, Some(SHIPPER)),
+            Err("no_pending_surrender")
+        );
     }
 
     #[test]
     fn srej_returns_possession_to_the_requester() {
         let mut c = chain(false, None);
         step(&mut c, Action::Transfer, SHIPPER, Some(CONSIGNEE)).unwrap();
-        step(&mut c, Action::SurrenderForDelivery, CONSIGNEE, Some(CARRIER)).unwrap();
+        step(
+            &mut c,
+            Action::SurrenderForDelivery,
+            CONSIGNEE,
+            Some(CARRIER),
+        )
+        .unwrap();
         assert_eq!(step(&mut c, Action::Srej, CARRIER, Some(CONSIGNEE)), Ok(()));
         assert_eq!(c.state().possessor, p(CONSIGNEE));
         assert_eq!(c.state().status, Status::Active);
@@ -710,43 +864,81 @@ mod tests {
     fn nothing_after_delivery() {
         let mut c = chain(false, None);
         step(&mut c, Action::Transfer, SHIPPER, Some(CONSIGNEE)).unwrap();
-        step(&mut c, Action::SurrenderForDelivery, CONSIGNEE, Some(CARRIER)).unwrap();
+        step(
+            &mut c,
+            Action::SurrenderForDelivery,
+            CONSIGNEE,
+            Some(CARRIER),
+        )
+        .unwrap();
         step(&mut c, Action::Sacc, CARRIER, Some(CONSIGNEE)).unwrap();
         assert_eq!(c.state().status, Status::SurrenderedForDelivery);
         assert!(c.state().status.is_terminal());
-        assert_eq!(step(&mut c, Action::Sign, CARRIER, None), Err("document_closed"));
-        assert_eq!(step(&mut c, Action::Void, CARRIER, None), Err("document_closed"));
-        assert_eq!(step(&mut c, Action::Transfer, CARRIER, Some(SHIPPER)), Err("document_closed"));
+        assert_eq!(
+            step(&mut c, Action::Sign, CARRIER, None),
+            Err("document_closed")
+        );
+        assert_eq!(
+            step(&mut c, Action::Void, CARRIER, None),
+            Err("document_closed")
+        );
+        assert_eq!(
+            step(&mut c, Action::Transfer, CARRIER, Some(SHIPPER)),
+            Err("document_closed")
+        );
     }
 
     #[test]
     fn switch_to_paper_then_void() {
         let mut c = chain(true, None);
-        let mut d = c.state().draft(Action::SurrenderForAmendment, p(SHIPPER), Some(p(CARRIER)), t());
+        let mut d = c.state().draft(
+            Action::SurrenderForAmendment,
+            p(SHIPPER),
+            Some(p(CARRIER)),
+            t(),
+        );
         d.reason_code = Some(ReasonCode::SWTP);
         let pl = TransitionPayload::new(d).unwrap();
         assert!(pl.is_switch_to_paper());
         c.append(checksum_of(&pl), &pl).unwrap();
-        assert_eq!(step(&mut c, Action::Void, CARRIER, None), Err("void_without_accepted_amendment"));
+        assert_eq!(
+            step(&mut c, Action::Void, CARRIER, None),
+            Err("void_without_accepted_amendment")
+        );
         step(&mut c, Action::Sacc, CARRIER, Some(SHIPPER)).unwrap();
         assert_eq!(c.state().status, Status::SurrenderedForAmendment);
-        assert_eq!(step(&mut c, Action::Sign, CARRIER, None), Err("document_closed"));
-        assert_eq!(step(&mut c, Action::Void, SHIPPER, None), Err("not_carrier"));
+        assert_eq!(
+            step(&mut c, Action::Sign, CARRIER, None),
+            Err("document_closed")
+        );
+        assert_eq!(
+            step(&mut c, Action::Void, SHIPPER, None),
+            Err("not_carrier")
+        );
         assert_eq!(step(&mut c, Action::Void, CARRIER, None), Ok(()));
         assert_eq!(c.state().status, Status::Void);
-        assert_eq!(step(&mut c, Action::Void, CARRIER, None), Err("document_closed"));
+        assert_eq!(
+            step(&mut c, Action::Void, CARRIER, None),
+            Err("document_closed")
+        );
     }
 
     #[test]
     fn void_needs_accepted_amendment() {
         let mut c = chain(false, None);
-        assert_eq!(step(&mut c, Action::Void, CARRIER, None), Err("void_without_accepted_amendment"));
+        assert_eq!(
+            step(&mut c, Action::Void, CARRIER, None),
+            Err("void_without_accepted_amendment")
+        );
     }
 
     #[test]
     fn self_transfer_is_refused() {
         let mut c = chain(true, None);
-        assert_eq!(step(&mut c, Action::Transfer, SHIPPER, Some(SHIPPER)), Err("self_transfer"));
+        assert_eq!(
+            step(&mut c, Action::Transfer, SHIPPER, Some(SHIPPER)),
+            Err("self_transfer")
+        );
     }
 
     #[test]
@@ -756,7 +948,10 @@ mod tests {
         let issue_head = c.state().head;
         c.append(checksum_of(&first), &first).unwrap();
         // Same transition again.
-        assert_eq!(c.append(checksum_of(&first), &first), Err(RuleViolation::DuplicateTransition));
+        assert_eq!(
+            c.append(checksum_of(&first), &first),
+            Err(RuleViolation::DuplicateTransition)
+        );
         // A second child of the ISSUE.
         let mut d = first.clone().into_draft();
         d.recipient = Some(p(BANK2));
@@ -848,7 +1043,9 @@ mod tests {
                     n.may_endorse = m.action != Endorse;
                 }
                 Sign if active_possessor => {}
-                SurrenderForDelivery | SurrenderForAmendment if active_possessor && r == Some(C) => {
+                SurrenderForDelivery | SurrenderForAmendment
+                    if active_possessor && r == Some(C) =>
+                {
                     let delivery = m.action == SurrenderForDelivery;
                     let ok = if self.to_order {
                         self.holder(m.actor)
@@ -862,11 +1059,17 @@ mod tests {
                     n.requester = Some(m.actor);
                     n.possessor = C;
                 }
-                Sacc if m.actor == C && (self.phase == 1 || self.phase == 2) && r == self.requester => {
+                Sacc if m.actor == C
+                    && (self.phase == 1 || self.phase == 2)
+                    && r == self.requester =>
+                {
                     n.phase += 2;
                     n.requester = None;
                 }
-                Srej if m.actor == C && (self.phase == 1 || self.phase == 2) && r == self.requester => {
+                Srej if m.actor == C
+                    && (self.phase == 1 || self.phase == 2)
+                    && r == self.requester =>
+                {
                     n.phase = 0;
                     n.possessor = self.requester?;
                     n.requester = None;
@@ -883,10 +1086,18 @@ mod tests {
                 for actor in 0..PARTIES.len() {
                     if action.has_recipient() {
                         for r in 0..PARTIES.len() {
-                            out.push(Move { action, actor, recipient: Some(r) });
+                            out.push(Move {
+                                action,
+                                actor,
+                                recipient: Some(r),
+                            });
                         }
                     } else {
-                        out.push(Move { action, actor, recipient: None });
+                        out.push(Move {
+                            action,
+                            actor,
+                            recipient: None,
+                        });
                     }
                 }
             }
@@ -898,8 +1109,12 @@ mod tests {
         let idx = |x: &PartyId| PARTIES.iter().position(|q| *q == x.as_str());
         let phase = match s.status {
             Status::Active => 0,
-            Status::SurrenderRequested { kind: SurrenderKind::Delivery } => 1,
-            Status::SurrenderRequested { kind: SurrenderKind::Amendment } => 2,
+            Status::SurrenderRequested {
+                kind: SurrenderKind::Delivery,
+            } => 1,
+            Status::SurrenderRequested {
+                kind: SurrenderKind::Amendment,
+            } => 2,
             Status::SurrenderedForDelivery => 3,
             Status::SurrenderedForAmendment => 4,
             Status::Void => 5,
@@ -913,7 +1128,13 @@ mod tests {
     }
 
     fn to_payload(s: &DocumentState, m: Move) -> Option<TransitionPayload> {
-        TransitionPayload::new(s.draft(m.action, p(PARTIES[m.actor]), m.recipient.map(|r| p(PARTIES[r])), t())).ok()
+        TransitionPayload::new(s.draft(
+            m.action,
+            p(PARTIES[m.actor]),
+            m.recipient.map(|r| p(PARTIES[r])),
+            t(),
+        ))
+        .ok()
     }
 
     fn arb_setup() -> impl Strategy<Value = (bool, Option<usize>)> {

@@ -137,9 +137,13 @@ impl FromStr for ReasonCode {
     type Err = TransitionError;
     fn from_str(s: &str) -> Result<Self, TransitionError> {
         let ok = (2..=10).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
         if !ok {
-            return Err(TransitionError::invalid("/reasonCode", "must match ^[A-Z0-9_]{2,10}$"));
+            return Err(TransitionError::invalid(
+                "/reasonCode",
+                "must match ^[A-Z0-9_]{2,10}$",
+            ));
         }
         Ok(Self(Cow::Owned(s.to_owned())))
     }
@@ -166,7 +170,8 @@ impl Serialize for ReasonCode {
 impl<'de> Deserialize<'de> for ReasonCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
-        s.parse().map_err(|e: TransitionError| serde::de::Error::custom(e.to_string()))
+        s.parse()
+            .map_err(|e: TransitionError| serde::de::Error::custom(e.to_string()))
     }
 }
 
@@ -307,7 +312,10 @@ impl TransitionPayload {
         }
         match (d.action.has_recipient(), d.recipient.is_some()) {
             (true, false) => {
-                return Err(TransitionError::invalid("/recipient", format!("required on {}", d.action)))
+                return Err(TransitionError::invalid(
+                    "/recipient",
+                    format!("required on {}", d.action),
+                ))
             }
             (false, true) => {
                 return Err(TransitionError::invalid(
@@ -318,7 +326,12 @@ impl TransitionPayload {
             _ => {}
         }
         match (&d.transport_document, is_issue) {
-            (None, true) => return Err(TransitionError::invalid("/transportDocument", "required on ISSUE")),
+            (None, true) => {
+                return Err(TransitionError::invalid(
+                    "/transportDocument",
+                    "required on ISSUE",
+                ))
+            }
             (Some(_), false) => {
                 return Err(TransitionError::invalid(
                     "/transportDocument",
@@ -462,7 +475,8 @@ impl TransitionPayload {
 
     /// True for a switch-to-paper request (amendment surrender with reason `SWTP`).
     pub fn is_switch_to_paper(&self) -> bool {
-        self.action == Action::SurrenderForAmendment && self.reason_code.as_ref() == Some(&ReasonCode::SWTP)
+        self.action == Action::SurrenderForAmendment
+            && self.reason_code.as_ref() == Some(&ReasonCode::SWTP)
     }
 
     pub fn transport_document(&self) -> Option<&TransportDocument> {
@@ -471,7 +485,9 @@ impl TransitionPayload {
 
     /// The parties this transition involves: the actor, then the recipient if any.
     pub fn parties(&self) -> Vec<&PartyId> {
-        std::iter::once(&self.actor).chain(self.recipient.as_ref()).collect()
+        std::iter::once(&self.actor)
+            .chain(self.recipient.as_ref())
+            .collect()
     }
 
     pub fn into_draft(self) -> TransitionDraft {
@@ -565,11 +581,19 @@ mod tests {
     }
 
     fn key() -> SigningKey {
-        Jwk::generate("carrier-oceanic:1".parse().unwrap(), true).signing_key().unwrap()
+        Jwk::generate("carrier-oceanic:1".parse().unwrap(), true)
+            .signing_key()
+            .unwrap()
     }
 
     fn issue() -> TransitionPayload {
-        TransitionPayload::issue(doc(), party("carrier-oceanic"), party("shipper-acme"), time()).unwrap()
+        TransitionPayload::issue(
+            doc(),
+            party("carrier-oceanic"),
+            party("shipper-acme"),
+            time(),
+        )
+        .unwrap()
     }
 
     fn transfer_json() -> Value {
@@ -592,13 +616,28 @@ mod tests {
     fn action_codes_serialise_as_pint_codes() {
         let names: Vec<String> = Action::ALL
             .iter()
-            .map(|a| serde_json::to_value(a).unwrap().as_str().unwrap().to_owned())
+            .map(|a| {
+                serde_json::to_value(a)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(
             names,
             [
-                "ISSUE", "TRANSFER", "ENDORSE", "ENDORSE_TO_ORDER", "BLANK_ENDORSE", "SIGN",
-                "SURRENDER_FOR_DELIVERY", "SURRENDER_FOR_AMENDMENT", "SACC", "SREJ", "VOID"
+                "ISSUE",
+                "TRANSFER",
+                "ENDORSE",
+                "ENDORSE_TO_ORDER",
+                "BLANK_ENDORSE",
+                "SIGN",
+                "SURRENDER_FOR_DELIVERY",
+                "SURRENDER_FOR_AMENDMENT",
+                "SACC",
+                "SREJ",
+                "VOID"
             ]
         );
         for a in Action::ALL {
@@ -626,10 +665,16 @@ mod tests {
         assert_eq!(t.checksum(), Digest::of(compact.as_bytes()));
         assert_eq!(t.kid(), &key.kid);
         t.verify(&key.verifying_key()).unwrap();
-        assert_eq!(t.payload().transport_document().unwrap().checksum(), doc().checksum());
+        assert_eq!(
+            t.payload().transport_document().unwrap().checksum(),
+            doc().checksum()
+        );
         assert_eq!(t.payload().parties().len(), 2);
         let other = Jwk::generate(key.kid.clone(), true).signing_key().unwrap();
-        assert_eq!(t.verify(&other.verifying_key()).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            t.verify(&other.verifying_key()).unwrap_err().code(),
+            "bad_signature"
+        );
     }
 
     #[test]
@@ -638,7 +683,15 @@ mod tests {
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
-            ["documentReference", "documentChecksum", "action", "actor", "recipient", "time", "transportDocument"]
+            [
+                "documentReference",
+                "documentChecksum",
+                "action",
+                "actor",
+                "recipient",
+                "time",
+                "transportDocument"
+            ]
         );
     }
 
@@ -704,7 +757,9 @@ mod tests {
         assert!(SignedTransition::parse(&sign_raw(&canonicalize(&v), TRANSITION_TYP)).is_ok());
 
         let mut v = transfer_json();
-        v.as_object_mut().unwrap().remove("previousTransitionChecksum");
+        v.as_object_mut()
+            .unwrap()
+            .remove("previousTransitionChecksum");
         assert_eq!(payload_err(v).path(), Some("/previousTransitionChecksum"));
 
         let mut v = issue().to_json();
@@ -723,8 +778,8 @@ mod tests {
         assert_eq!(payload_err(v).path(), Some("/transportDocument"));
 
         let mut v = issue().to_json();
-        v["transportDocument"]["utilizedTransportEquipments"][0]["equipment"]["equipmentReference"] =
-            json!("CSQU3054384");
+        v["transportDocument"]["utilizedTransportEquipments"][0]["equipment"]
+            ["equipmentReference"] = json!("CSQU3054384");
         let e = payload_err(v);
         assert_eq!(e.code(), "invalid_document_field");
         assert_eq!(
@@ -761,6 +816,9 @@ mod tests {
     fn the_signed_payload_bytes_are_the_canonical_bytes() {
         let compact = issue().sign(&key());
         let middle = compact.split('.').nth(1).unwrap();
-        assert_eq!(URL_SAFE_NO_PAD.decode(middle).unwrap(), issue().canonical_bytes());
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(middle).unwrap(),
+            issue().canonical_bytes()
+        );
     }
 }

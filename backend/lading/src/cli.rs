@@ -170,13 +170,13 @@ fn sign(key: &Path, kind: Kind, payload: &Path) -> Result<()> {
     let value: serde_json::Value = read_json(payload)?;
     let compact = match kind {
         Kind::Transition => {
-            let payload: lading_domain::transition::TransitionPayload =
-                serde_json::from_value(value).context("not a valid transition payload")?;
+            let payload = lading_domain::transition::TransitionPayload::from_json(&value)
+                .context("not a valid transition payload")?;
             payload.sign(&signer)
         }
         Kind::Event => {
-            let payload: lading_domain::event::ShipmentEvent =
-                serde_json::from_value(value).context("not a valid shipment event")?;
+            let payload = lading_domain::event::ShipmentEvent::from_json(&value)
+                .context("not a valid shipment event")?;
             payload.sign(&signer)
         }
     };

@@ -55,6 +55,8 @@ pub fn run(mut config: Config) -> Result<()> {
     drop(store);
 
     let samples: Samples = serde_json::from_str(SAMPLES).context("fixtures/samples.json")?;
+    let first_reference = samples.chains.first().map(|c| c.reference.clone());
+    let loader = samples_loader(samples);
     let result = crate::serve::run(&config, &db, signer, public, tls, |base| {
         println!("Lading demo registry: {base}");
         println!("  data:            {}", data_dir.display());
@@ -63,23 +65,23 @@ pub fn run(mut config: Config) -> Result<()> {
         println!();
         println!("Try it (tokens are the TEST tokens in fixtures/tokens.json):");
         println!("  curl --cacert {} {base}/v1/checkpoint", cert.display());
-        if let (Some(chain), Some((party, token))) = (samples.chains.first(), tokens.iter().next()) {
+        if let (Some(reference), Some((party, token))) = (&first_reference, tokens.iter().next()) {
             println!(
                 "  curl --cacert {} -H 'Authorization: Bearer {token}' {base}/v1/documents/{}   # as {party}",
                 cert.display(),
-                chain.reference
+                reference
             );
             println!(
                 "  curl --cacert {} -H 'Authorization: Bearer {token}' {base}/v1/documents/{}/transitions",
                 cert.display(),
-                chain.reference
+                reference
             );
         }
         println!("  curl --cacert {} '{base}/v1/entries/0/proof'", cert.display());
         println!();
         println!("Press Ctrl-C to stop; the data stays in {} for the next run.", data_dir.display());
         Ok(())
-    }, Some(&samples_loader(samples)));
+    }, Some(&*loader));
     let closed = db.close();
     result.and(closed)
 }

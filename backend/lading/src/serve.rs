@@ -38,6 +38,8 @@ pub fn serve(config: Config) -> Result<()> {
     let db = Database::open(&config)?;
     let result = run(&config, &db, signer, public, tls, |base| {
         tracing::info!(%base, "registry listening");
+        // One machine-readable line on stdout, for supervisors and tests.
+        println!("listening on {base}");
         Ok(())
     }, None);
     let closed = db.close();

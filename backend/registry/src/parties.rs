@@ -137,7 +137,10 @@ pub fn party_from_row(row: &PartyRow) -> Result<Party, StoreError> {
         .map_err(|e| corrupt(format!("ports of {}: {e}", row.id)))?;
     Ok(Party {
         id,
-        name: row.name.clone(),
+        name: row
+            .name
+            .parse()
+            .map_err(|e| corrupt(format!("name of {}: {e}", row.id)))?,
         role,
         ports,
     })

@@ -9,12 +9,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use diesel::pg::PgConnection;
 use lading_domain::checkpoint::Checkpoint;
-use lading_domain::event::SignedEvent;
+use lading_domain::document::TransportDocument;
+use lading_domain::event::{DocumentView, SignedEvent};
+use lading_domain::ids::PartyId;
 use lading_domain::ids::Timestamp;
 use lading_domain::jws::SigningKey;
 use lading_domain::merkle::LedgerTree;
@@ -51,6 +54,8 @@ struct DocEntry {
     port_of_loading: String,
     port_of_discharge: String,
     head_idx: i64,
+    /// The transport document, when known in memory (needed only to judge events).
+    document: Option<Arc<TransportDocument>>,
 }
 
 pub(crate) struct Sequencer {
@@ -299,8 +304,8 @@ impl Sequencer {
         let missing: Vec<&str> = items
             .iter()
             .filter_map(|(_, _, v)| match &v.body {
-                VerifiedBody::Transition(t) => Some(t.payload().document_reference.as_str()),
-                VerifiedBody::Event(e) => e.payload().document_reference.as_ref().map(|r| r.as_str()),
+                VerifiedBody::Transition(t) => Some(t.payload().document_reference().as_str()),
+                VerifiedBody::Event(e) => e.event().document_reference().map(|r| r.as_str()),
             })
             .filter(|r| !self.docs.contains_key(*r))
             .collect::<HashSet<_>>()
@@ -324,6 +329,7 @@ impl Sequencer {
                     port_of_loading: head.port_of_loading,
                     port_of_discharge: head.port_of_discharge,
                     head_idx: head.head_idx,
+                    document: None,
                 },
             );
         }
@@ -341,13 +347,13 @@ impl Sequencer {
         idx: u64,
     ) -> Result<(), Refusal> {
         let payload = t.payload();
-        let reference = payload.document_reference.as_str().to_owned();
+        let reference = payload.document_reference().as_str().to_owned();
         let checksum = t.checksum();
-        let entry = if payload.action == Action::Issue {
+        let entry = if payload.action() == Action::Issue {
             if self.doc(draft, &reference).is_some() {
                 return Err(Refusal::DocumentExists { reference });
             }
-            let document = payload.transport_document.as_ref().ok_or_else(|| Refusal::Malformed {
+            let document = payload.transport_document().ok_or_else(|| Refusal::Malformed {
                 code: "invalid_payload",
                 detail: "ISSUE carries the transport document".into(),
             })?;
@@ -363,6 +369,7 @@ impl Sequencer {
                 port_of_loading: document.port_of_loading().to_string(),
                 port_of_discharge: document.port_of_discharge().to_string(),
                 head_idx: to_i64(idx),
+                document: Some(Arc::new(document.clone())),
             }
         } else {
             let current = self
@@ -373,8 +380,8 @@ impl Sequencer {
                 .clone();
             let state = match current.state.apply(payload, checksum) {
                 Ok(state) => state,
-                Err(violation @ RuleViolation::WrongPrevious { .. }) => {
-                    let given = payload.previous_transition_checksum.unwrap_or_default();
+                Err(violation @ RuleViolation::WrongPreviousChecksum { .. }) => {
+                    let given = payload.previous_transition_checksum().copied().unwrap_or_default();
                     let in_batch = draft.checksums.get(&reference).is_some_and(|s| s.contains(&given));
                     let on_ledger = !in_batch
                         && ledger::is_transition_of(
@@ -399,19 +406,18 @@ impl Sequencer {
                 ..current
             }
         };
-        draft.access.insert((reference.clone(), payload.actor.to_string()));
-        if let Some(recipient) = &payload.recipient {
-            draft.access.insert((reference.clone(), recipient.to_string()));
+        for party in payload.parties() {
+            draft.access.insert((reference.clone(), party.to_string()));
         }
         let state_after = serde_json::to_value(&entry.state).map_err(Refusal::unavailable)?;
         draft.rows.transitions.push(TransitionRow {
             idx: to_i64(idx),
             document_ref: reference.clone(),
             checksum: checksum.0.to_vec(),
-            previous_checksum: payload.previous_transition_checksum.map(|d| d.0.to_vec()),
-            action: payload.action.as_str().to_owned(),
-            actor: payload.actor.to_string(),
-            recipient: payload.recipient.as_ref().map(|r| r.to_string()),
+            previous_checksum: payload.previous_transition_checksum().map(|d| d.0.to_vec()),
+            action: payload.action().as_str().to_owned(),
+            actor: payload.actor().to_string(),
+            recipient: payload.recipient().map(|r| r.to_string()),
             state_after,
         });
         draft.checksums.entry(reference.clone()).or_default().insert(checksum);
@@ -420,34 +426,66 @@ impl Sequencer {
     }
 
     fn draft_event(&mut self, draft: &mut Draft, v: &Verified, e: &SignedEvent) -> Result<(), Refusal> {
-        let payload = e.payload();
+        let payload = e.event();
         let actor = self
             .book
-            .party(payload.actor.as_str())
+            .party(payload.actor().as_str())
             .ok_or_else(|| Refusal::UnknownKey { kid: v.kid.clone() })?;
-        let doc = match &payload.document_reference {
-            Some(reference) => Some(
-                self.doc(draft, reference.as_str())
-                    .ok_or_else(|| Refusal::UnknownDocument {
-                        reference: reference.to_string(),
-                    })?
-                    .clone(),
-            ),
+        let context = match payload.document_reference() {
+            Some(reference) => Some(self.event_context(draft, reference.as_str())?),
             None => None,
         };
-        let view = doc.as_ref().map(|d| lading_domain::event::DocumentView {
-            carrier: d.carrier.clone(),
-            port_of_loading: d.port_of_loading.clone(),
-            port_of_discharge: d.port_of_discharge.clone(),
-            parties: d.state.parties(),
+        let view = context.as_ref().map(|(document, parties)| DocumentView {
+            document,
+            chain_parties: parties,
         });
-        e.payload()
+        payload
             .check_actor(&actor, view.as_ref())
-            .map_err(|violation| Refusal::Rule {
-                code: violation.code(),
-                detail: violation.to_string(),
+            .map_err(|violation| match violation.path() {
+                Some(pointer) => Refusal::InvalidField {
+                    code: violation.code(),
+                    pointer: pointer.to_owned(),
+                    detail: violation.to_string(),
+                },
+                None => Refusal::Rule {
+                    code: violation.code(),
+                    detail: violation.to_string(),
+                },
             })?;
         Ok(())
+    }
+
+    /// The document an event names and the parties of its chain, from memory or the database.
+    fn event_context(
+        &mut self,
+        draft: &Draft,
+        reference: &str,
+    ) -> Result<(Arc<TransportDocument>, Vec<PartyId>), Refusal> {
+        let unknown = || Refusal::UnknownDocument {
+            reference: reference.to_owned(),
+        };
+        let entry = self.doc(draft, reference).ok_or_else(unknown)?;
+        let in_memory = entry.document.clone();
+        let loaded = ledger::event_context(self.conn().map_err(Refusal::unavailable)?, reference)
+            .map_err(Refusal::unavailable)?;
+        let (document, mut parties) = match (in_memory, loaded) {
+            (Some(document), Some((_, parties))) => (document, parties),
+            (Some(document), None) => (document, Vec::new()),
+            (None, Some((json, parties))) => {
+                let document = TransportDocument::from_json(&json).map_err(Refusal::unavailable)?;
+                (Arc::new(document), parties)
+            }
+            (None, None) => return Err(unknown()),
+        };
+        parties.extend(
+            draft
+                .access
+                .iter()
+                .filter(|(r, _)| r == reference)
+                .map(|(_, p)| p.clone()),
+        );
+        let parties = parties.iter().filter_map(|p| p.parse::<PartyId>().ok()).collect();
+        Ok((document, parties))
     }
 
     /// Turns the draft's documents and access set into rows.
@@ -499,9 +537,10 @@ impl Sequencer {
         self.docs.clear();
         let mut delay = Duration::from_millis(100);
         loop {
+            let block_size = self.config.block_size;
             let reloaded = self
                 .conn()
-                .and_then(|conn| load_accumulator(conn, self.config.block_size));
+                .and_then(|conn| load_accumulator(conn, block_size));
             match reloaded {
                 Ok(acc) => {
                     self.checkpoints.set_sealed_roots(acc.sealed_roots().to_vec());
@@ -585,15 +624,15 @@ fn entry_row(v: &Verified, idx: u64, now: chrono::DateTime<Utc>) -> EntryRow {
     let (kind, document_ref, equipment_ref, actor) = match &v.body {
         VerifiedBody::Transition(t) => (
             EntryKind::Transition,
-            Some(t.payload().document_reference.to_string()),
+            Some(t.payload().document_reference().to_string()),
             None,
-            t.payload().actor.to_string(),
+            t.payload().actor().to_string(),
         ),
         VerifiedBody::Event(e) => (
             EntryKind::Event,
-            e.payload().document_reference.as_ref().map(|r| r.to_string()),
-            e.payload().equipment_reference.as_ref().map(|c| c.to_string()),
-            e.payload().actor.to_string(),
+            e.event().document_reference().map(|r| r.to_string()),
+            e.event().equipment_reference().map(|c| c.to_string()),
+            e.event().actor().to_string(),
         ),
     };
     EntryRow {

@@ -40,7 +40,7 @@ pub fn verify(book: &PartyBook, signed: String, expect: Expect) -> Result<Verifi
         Expect::Transition => {
             let t = SignedTransition::parse(&signed).map_err(refusal_from_transition)?;
             let kid = t.jws().kid().to_string();
-            check_key(book, &kid, t.payload().actor.as_str(), |key| {
+            check_key(book, &kid, t.payload().actor().as_str(), |key| {
                 key.key.verify(t.jws()).is_ok()
             })?;
             (kid, VerifiedBody::Transition(Box::new(t)))
@@ -48,7 +48,7 @@ pub fn verify(book: &PartyBook, signed: String, expect: Expect) -> Result<Verifi
         Expect::Event => {
             let e = SignedEvent::parse(&signed).map_err(refusal_from_event)?;
             let kid = e.jws().kid().to_string();
-            check_key(book, &kid, e.payload().actor.as_str(), |key| {
+            check_key(book, &kid, e.event().actor().as_str(), |key| {
                 key.key.verify(e.jws()).is_ok()
             })?;
             (kid, VerifiedBody::Event(Box::new(e)))
@@ -95,7 +95,7 @@ fn check_key(
 }
 
 fn refusal_from_transition(e: lading_domain::transition::TransitionError) -> Refusal {
-    match e.pointer() {
+    match e.path() {
         Some(pointer) => Refusal::InvalidField {
             code: e.code(),
             pointer: pointer.to_owned(),
@@ -109,7 +109,7 @@ fn refusal_from_transition(e: lading_domain::transition::TransitionError) -> Ref
 }
 
 fn refusal_from_event(e: lading_domain::event::EventError) -> Refusal {
-    match e.pointer() {
+    match e.path() {
         Some(pointer) => Refusal::InvalidField {
             code: e.code(),
             pointer: pointer.to_owned(),

@@ -251,3 +251,24 @@ pub fn checkpoint_at(
 pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+/// What the sequencer needs to judge a shipment event about a document: the transport
+/// document as issued and every party its chain has named.
+pub fn event_context(
+    conn: &mut PgConnection,
+    reference: &str,
+) -> Result<Option<(serde_json::Value, Vec<String>)>, StoreError> {
+    let Some(document) = documents::table
+        .find(reference)
+        .select(documents::document)
+        .first::<serde_json::Value>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let parties = document_access::table
+        .filter(document_access::document_ref.eq(reference))
+        .select(document_access::party_id)
+        .load(conn)?;
+    Ok(Some((document, parties)))
+}

@@ -18,11 +18,11 @@ pub mod testing;
 
 use std::time::Duration;
 
-use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+pub use diesel::pg::PgConnection;
 pub use error::StoreError;
 
 /// The migrations, compiled into the binary and run at start.

@@ -72,7 +72,7 @@ async fn entitled<T: Send + 'static>(
     state: &AppState,
     caller: &Caller,
     reference: String,
-    read: impl FnOnce(&mut diesel::PgConnection, lading_store::models::DocumentRow) -> Result<T, lading_store::StoreError>
+    read: impl FnOnce(&mut lading_store::PgConnection, lading_store::models::DocumentRow) -> Result<T, lading_store::StoreError>
         + Send
         + 'static,
 ) -> Result<T, ApiError> {

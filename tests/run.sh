@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the machine lacks, then formatting,
+# lints, and every test — unit, property, store, HTTP over TLS, end-to-end with real
+# `lading` processes — against real PostgreSQL clusters the tests start themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deploy/ensure-deps.sh --dev
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --locked --no-fail-fast "$@"
