@@ -103,7 +103,7 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
             "wrong_previous_checksum" => StatusCode::CONFLICT,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         },
-        Refusal::DocumentExists { .. } | Refusal::WrongPrevious { .. } | Refusal::DoubleSpend { .. } => {
+        Refusal::DocumentExists { .. } | Refusal::DoubleSpend { .. } => {
             StatusCode::CONFLICT
         }
         Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -65,7 +65,9 @@ pub fn run(mut config: Config) -> Result<()> {
         println!();
         println!("Try it (tokens are the TEST tokens in fixtures/tokens.json):");
         println!("  curl --cacert {} {base}/v1/checkpoint", cert.display());
-        if let (Some(reference), Some((party, token))) = (&first_reference, tokens.iter().next()) {
+        // The carrier issued every sample, so its token reads them all.
+        let carrier = tokens.get_key_value("carrier-oceanic").or_else(|| tokens.iter().next());
+        if let (Some(reference), Some((party, token))) = (&first_reference, carrier) {
             println!(
                 "  curl --cacert {} -H 'Authorization: Bearer {token}' {base}/v1/documents/{}   # as {party}",
                 cert.display(),

@@ -16,7 +16,11 @@ pub const PG_BIN_ENV: &str = "LADING_PG_BIN";
 /// (Debian's `pg_config` comes with libpq and may name a version whose server
 /// is not installed); the highest version under `/usr/lib/postgresql/*/bin`.
 pub fn find_bin_dir() -> Result<PathBuf, ClusterError> {
-    find_bin_dir_with(std::env::var_os(PG_BIN_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
+    find_bin_dir_with(
+        std::env::var_os(PG_BIN_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    )
 }
 
 fn find_bin_dir_with(explicit: Option<PathBuf>) -> Result<PathBuf, ClusterError> {
@@ -44,7 +48,9 @@ fn find_bin_dir_with(explicit: Option<PathBuf>) -> Result<PathBuf, ClusterError>
 }
 
 pub(crate) fn has_server_binaries(dir: &Path) -> bool {
-    ["initdb", "postgres"].iter().all(|b| is_executable(&dir.join(b)))
+    ["initdb", "postgres"]
+        .iter()
+        .all(|b| is_executable(&dir.join(b)))
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -118,7 +124,10 @@ mod tests {
     fn empty_base_finds_nothing() {
         let base = tempfile::tempdir().unwrap();
         assert_eq!(highest_versioned_bin_dir(base.path()), None);
-        assert_eq!(highest_versioned_bin_dir(&base.path().join("missing")), None);
+        assert_eq!(
+            highest_versioned_bin_dir(&base.path().join("missing")),
+            None
+        );
     }
 
     #[test]

@@ -37,6 +37,10 @@ const PGDATA_INIT_DIR: &str = "pgdata.initdb";
 const INITDB_PWFILE: &str = "initdb.pwfile";
 /// The account PostgreSQL runs as when we are root.
 const SERVICE_USER: &str = "postgres";
+/// Set in the postmaster's environment to our pid, so that a later start
+/// can tell our orphan (still shutting down after we died) from a server
+/// somebody else runs on the directory.
+const OWNER_ENV: &str = "LADING_PGCLUSTER_OWNER";
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -187,7 +191,18 @@ impl Cluster {
                 pgdata.display()
             )));
         } else {
-            init_cluster(&root, &bin_dir, &opts.superuser, run_as.as_ref())?
+            // A cluster that runs without fsync gains nothing from a synced initdb.
+            let no_sync = settings
+                .iter()
+                .rev()
+                .find(|(k, _)| k.eq_ignore_ascii_case("fsync"))
+                .is_some_and(|(_, v)| {
+                    matches!(
+                        v.to_ascii_lowercase().as_str(),
+                        "off" | "false" | "0" | "no"
+                    )
+                });
+            init_cluster(&root, &bin_dir, &opts.superuser, run_as.as_ref(), no_sync)?
         };
         check_pidfile(&pgdata)?;
         let socket_dir = prepare_socket_dir(&root, run_as.as_ref())?;
@@ -215,7 +230,9 @@ impl Cluster {
                 pid,
                 shared,
                 keeper: Some(keeper),
-                _lock: lock.try_clone().ctx(|| "duplicating the lock file handle".into())?,
+                _lock: lock
+                    .try_clone()
+                    .ctx(|| "duplicating the lock file handle".into())?,
             };
             match cluster.wait_ready(log_offset) {
                 Ok(()) => {
@@ -357,7 +374,10 @@ impl Cluster {
         let result = if self.wait_exit(STOP_TIMEOUT) {
             Ok(())
         } else {
-            tracing::warn!(pid = self.pid, "PostgreSQL ignored fast shutdown; sending SIGQUIT");
+            tracing::warn!(
+                pid = self.pid,
+                "PostgreSQL ignored fast shutdown; sending SIGQUIT"
+            );
             self.quit_and_wait();
             Err(ClusterError::StopTimeout {
                 secs: STOP_TIMEOUT.as_secs(),
@@ -502,7 +522,9 @@ impl Launch<'_> {
             std::process::id()
         )
         .ctx(|| format!("writing {}", log_path.display()))?;
-        let stderr = log.try_clone().ctx(|| "duplicating the log handle".into())?;
+        let stderr = log
+            .try_clone()
+            .ctx(|| "duplicating the log handle".into())?;
 
         let mut cmd = Command::new(self.bin_dir.join("postgres"));
         cmd.arg("-D")
@@ -526,11 +548,8 @@ impl Launch<'_> {
             // how the server stops.
             .process_group(0);
         prepare_child_env(&mut cmd, self.run_as);
-        sys::configure_child(
-            &mut cmd,
-            self.run_as.map(|a| (a.uid, a.gid)),
-            libc::SIGQUIT,
-        );
+        cmd.env(OWNER_ENV, std::process::id().to_string());
+        sys::configure_child(&mut cmd, self.run_as.map(|a| (a.uid, a.gid)), libc::SIGQUIT);
 
         let shared = Arc::new(Shared::default());
         let keeper_shared = Arc::clone(&shared);
@@ -563,7 +582,10 @@ impl Launch<'_> {
             Ok(Ok(pid)) => pid,
             Ok(Err(e)) => {
                 let _ = keeper.join();
-                return Err(ClusterError::io(format!("starting {}", program.display()), e));
+                return Err(ClusterError::io(
+                    format!("starting {}", program.display()),
+                    e,
+                ));
             }
             Err(_) => {
                 let _ = keeper.join();
@@ -581,7 +603,15 @@ impl Launch<'_> {
 /// (root's HOME is not readable by `postgres`), and none of the libpq
 /// variables that could redirect them.
 fn prepare_child_env(cmd: &mut Command, run_as: Option<&Account>) {
-    for var in ["PGDATA", "PGPORT", "PGHOST", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGOPTIONS"] {
+    for var in [
+        "PGDATA",
+        "PGPORT",
+        "PGHOST",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGOPTIONS",
+    ] {
         cmd.env_remove(var);
     }
     if let Some(acct) = run_as {
@@ -600,7 +630,10 @@ fn service_account() -> Result<Option<Account>, ClusterError> {
         Ok(_) => Err(ClusterError::NoServiceUser {
             user: SERVICE_USER.into(),
         }),
-        Err(e) => Err(ClusterError::io(format!("looking up user {SERVICE_USER}"), e)),
+        Err(e) => Err(ClusterError::io(
+            format!("looking up user {SERVICE_USER}"),
+            e,
+        )),
     }
 }
 
@@ -655,7 +688,8 @@ fn acquire_lock(root: &Path) -> Result<File, ClusterError> {
             },
         });
     }
-    file.set_len(0).ctx(|| format!("writing {}", path.display()))?;
+    file.set_len(0)
+        .ctx(|| format!("writing {}", path.display()))?;
     file.write_all(format!("{}\n", std::process::id()).as_bytes())
         .ctx(|| format!("writing {}", path.display()))?;
     Ok(file)
@@ -694,6 +728,7 @@ fn init_cluster(
     bin_dir: &Path,
     superuser: &str,
     run_as: Option<&Account>,
+    no_sync: bool,
 ) -> Result<String, ClusterError> {
     let scratch = root.join(PGDATA_INIT_DIR);
     let password = hex::encode(rand::random::<[u8; 16]>());
@@ -701,11 +736,13 @@ fn init_cluster(
     let _ = fs::remove_file(&pwfile);
     write_private(&pwfile, &format!("{password}\n"), run_as)?;
     let result = (|| {
-        let mut outcome = run_initdb(&scratch, bin_dir, &pwfile, superuser, run_as, true)?;
+        let mut outcome = run_initdb(&scratch, bin_dir, &pwfile, superuser, run_as, true, no_sync)?;
         if let Err(ClusterError::InitdbFailed { output, .. }) = &outcome {
             if output.contains("locale") {
                 tracing::info!("locale C.UTF-8 unavailable; initialising with --no-locale");
-                outcome = run_initdb(&scratch, bin_dir, &pwfile, superuser, run_as, false)?;
+                outcome = run_initdb(
+                    &scratch, bin_dir, &pwfile, superuser, run_as, false, no_sync,
+                )?;
             }
         }
         outcome
@@ -719,7 +756,8 @@ fn init_cluster(
     write_private(&pw_tmp, &format!("{password}\n"), None)?;
     fs::rename(&pw_tmp, &pw_path).ctx(|| format!("writing {}", pw_path.display()))?;
     let pgdata = root.join(PGDATA_DIR);
-    fs::rename(&scratch, &pgdata).ctx(|| format!("renaming {} to {}", scratch.display(), pgdata.display()))?;
+    fs::rename(&scratch, &pgdata)
+        .ctx(|| format!("renaming {} to {}", scratch.display(), pgdata.display()))?;
     File::open(root)
         .and_then(|d| d.sync_all())
         .ctx(|| format!("syncing {}", root.display()))?;
@@ -736,6 +774,7 @@ fn run_initdb(
     superuser: &str,
     run_as: Option<&Account>,
     with_locale: bool,
+    no_sync: bool,
 ) -> Result<Result<(), ClusterError>, ClusterError> {
     if scratch.exists() {
         // Left by an interrupted initdb; never a complete cluster.
@@ -757,13 +796,20 @@ fn run_initdb(
         .arg("--auth=scram-sha-256")
         .arg(format!("--pwfile={}", pwfile.display()))
         .args(["-E", "UTF8"])
-        .arg(if with_locale { "--locale=C.UTF-8" } else { "--no-locale" })
+        .arg(if with_locale {
+            "--locale=C.UTF-8"
+        } else {
+            "--no-locale"
+        })
+        .args(no_sync.then_some("--no-sync"))
         .current_dir(scratch.parent().unwrap_or(Path::new("/")))
         .stdin(Stdio::null());
     prepare_child_env(&mut cmd, run_as);
     // If we die mid-initdb, it stops too; the scratch dir is redone next time.
     sys::configure_child(&mut cmd, run_as.map(|a| (a.uid, a.gid)), libc::SIGKILL);
-    let out = cmd.output().ctx(|| format!("running {}", program.display()))?;
+    let out = cmd
+        .output()
+        .ctx(|| format!("running {}", program.display()))?;
     if out.status.success() {
         return Ok(Ok(()));
     }
@@ -797,7 +843,8 @@ fn write_private(path: &Path, content: &str, owner: Option<&Account>) -> Result<
 
 fn read_password(root: &Path) -> Result<String, ClusterError> {
     let path = root.join(PASSWORD_FILE);
-    let text = fs::read_to_string(&path).map_err(|_| ClusterError::PasswordMissing { path: path.clone() })?;
+    let text = fs::read_to_string(&path)
+        .map_err(|_| ClusterError::PasswordMissing { path: path.clone() })?;
     let pw = text.trim();
     if pw.is_empty() || !pw.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ClusterError::PasswordMissing { path });
@@ -806,10 +853,11 @@ fn read_password(root: &Path) -> Result<String, ClusterError> {
 }
 
 /// Deals with a `postmaster.pid` left in `pgdata` (we hold the lock, so no
-/// Lading process is running it):
-/// - its process is a live postgres: a server of a just-died owner doing its
-///   immediate shutdown gets a grace period; otherwise it is somebody
-///   else's server and we refuse;
+/// live `Cluster` runs it):
+/// - its process is a postgres we started (it carries our owner marker in
+///   its environment) whose owner died: it is in its immediate shutdown,
+///   and gets a grace period to finish;
+/// - its process is any other live postgres: somebody else's server, refused;
 /// - its process is alive but not postgres (pid reused after a crash):
 ///   postgres would refuse to start, so the file is removed;
 /// - its process is gone: postgres itself takes over the stale file.
@@ -818,26 +866,44 @@ fn check_pidfile(pgdata: &Path) -> Result<(), ClusterError> {
     let Ok(text) = fs::read_to_string(&path) else {
         return Ok(());
     };
-    let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) else {
+    let Some(pid) = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<u32>().ok())
+    else {
         return Ok(());
     };
     if !sys::process_alive(pid) {
         return Ok(());
     }
     if !is_postgres_process(pid) {
-        tracing::info!(pid, "removing a stale postmaster.pid whose pid now belongs to another program");
+        tracing::info!(
+            pid,
+            "removing a stale postmaster.pid whose pid now belongs to another program"
+        );
         return fs::remove_file(&path).ctx(|| format!("removing {}", path.display()));
     }
-    let deadline = Instant::now() + ORPHAN_GRACE;
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        if !sys::process_alive(pid) {
-            return Ok(());
+    if has_owner_marker(pid) {
+        let deadline = Instant::now() + ORPHAN_GRACE;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            if !sys::process_alive(pid) {
+                return Ok(());
+            }
         }
     }
     Err(ClusterError::DataDirInUse {
         pgdata: pgdata.to_path_buf(),
         pid,
+    })
+}
+
+/// Whether `pid` was started by this crate (see [`OWNER_ENV`]).
+fn has_owner_marker(pid: u32) -> bool {
+    fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+        env.split(|b| *b == 0).any(|var| {
+            var.starts_with(OWNER_ENV.as_bytes()) && var.get(OWNER_ENV.len()) == Some(&b'=')
+        })
     })
 }
 
@@ -862,7 +928,10 @@ fn pidfile_says_ready(pgdata: &Path, pid: u32, port: u16) -> bool {
 
 /// `<root>/socket`, owned by the server's account; `None` (no Unix socket,
 /// TCP only) when the path would exceed the kernel's 107-byte limit.
-fn prepare_socket_dir(root: &Path, run_as: Option<&Account>) -> Result<Option<PathBuf>, ClusterError> {
+fn prepare_socket_dir(
+    root: &Path,
+    run_as: Option<&Account>,
+) -> Result<Option<PathBuf>, ClusterError> {
     let dir = root.join(SOCKET_DIR);
     // ".s.PGSQL.65535.lock" is the longest name postgres puts there.
     if dir.as_os_str().len() + "/.s.PGSQL.65535.lock".len() > 107 {
@@ -884,7 +953,9 @@ fn prepare_socket_dir(root: &Path, run_as: Option<&Account>) -> Result<Option<Pa
 fn choose_port(root: &Path, requested: Option<u16>) -> Result<u16, ClusterError> {
     if let Some(port) = requested {
         if port == 0 {
-            return Err(ClusterError::InvalidOption("port 0; use None for any free port".into()));
+            return Err(ClusterError::InvalidOption(
+                "port 0; use None for any free port".into(),
+            ));
         }
         return if port_is_free(port) {
             Ok(port)
@@ -981,7 +1052,9 @@ fn validated_settings(extra: &[(String, String)]) -> Result<Vec<(String, String)
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
         if !name_ok {
-            return Err(ClusterError::InvalidOption(format!("setting name {name:?}")));
+            return Err(ClusterError::InvalidOption(format!(
+                "setting name {name:?}"
+            )));
         }
         if RESERVED_SETTINGS.contains(&name.to_ascii_lowercase().as_str()) {
             return Err(ClusterError::InvalidOption(format!(
@@ -989,7 +1062,9 @@ fn validated_settings(extra: &[(String, String)]) -> Result<Vec<(String, String)
             )));
         }
         if value.contains(['\0', '\n', '\r']) {
-            return Err(ClusterError::InvalidOption(format!("value of setting {name}")));
+            return Err(ClusterError::InvalidOption(format!(
+                "value of setting {name}"
+            )));
         }
         all.push((name.clone(), value.clone()));
     }
@@ -1026,10 +1101,22 @@ mod tests {
     #[test]
     fn caller_settings_follow_defaults_and_reserved_ones_are_refused() {
         let all = validated_settings(&[("fsync".into(), "off".into())]).unwrap();
-        assert_eq!(all.first(), Some(&("shared_buffers".into(), "128MB".into())));
+        assert_eq!(
+            all.first(),
+            Some(&("shared_buffers".into(), "128MB".into()))
+        );
         assert_eq!(all.last(), Some(&("fsync".into(), "off".into())));
-        for bad in ["port", "Listen_Addresses", "unix_socket_directories", "a=b", ""] {
-            assert!(validated_settings(&[(bad.into(), "1".into())]).is_err(), "{bad}");
+        for bad in [
+            "port",
+            "Listen_Addresses",
+            "unix_socket_directories",
+            "a=b",
+            "",
+        ] {
+            assert!(
+                validated_settings(&[(bad.into(), "1".into())]).is_err(),
+                "{bad}"
+            );
         }
         assert!(validated_settings(&[("work_mem".into(), "1\n2".into())]).is_err());
     }

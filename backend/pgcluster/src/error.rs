@@ -43,7 +43,11 @@ pub enum ClusterError {
         "PostgreSQL runs as '{user}' but cannot enter {dir} (mode {mode:o}); \
          make it traversable (e.g. chmod o+x) or choose a data directory elsewhere"
     )]
-    NotTraversable { dir: PathBuf, user: String, mode: u32 },
+    NotTraversable {
+        dir: PathBuf,
+        user: String,
+        mode: u32,
+    },
 
     /// Another `Cluster` (in this or another process) holds the lock file.
     #[error("the cluster in {root} is already running (lock {lock} is held{holder})")]

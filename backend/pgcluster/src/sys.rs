@@ -95,7 +95,8 @@ pub(crate) fn try_lock_exclusive(file: &File) -> io::Result<bool> {
 
 /// Sends `signal` to `pid`.
 pub(crate) fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
-    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     if pid <= 0 {
         // kill(0|-n) would hit a whole process group.
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
@@ -153,7 +154,11 @@ pub(crate) fn wait_exit_without_reaping(pid: u32) -> io::Result<()> {
 /// effective uid/gid changes, so it must be set after the switch. If this
 /// process died between fork and prctl, the signal would never come, so the
 /// child checks its parent is still us and refuses to exec otherwise.
-pub(crate) fn configure_child(cmd: &mut Command, run_as: Option<(u32, u32)>, death_signal: libc::c_int) {
+pub(crate) fn configure_child(
+    cmd: &mut Command,
+    run_as: Option<(u32, u32)>,
+    death_signal: libc::c_int,
+) {
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
     let hook = move || -> io::Result<()> {

@@ -112,7 +112,9 @@ pub(crate) fn remove_stale_test_roots(tmp: &Path, min_age: Duration) -> usize {
                 removed += 1;
                 tracing::debug!(path = %path.display(), "removed an abandoned test cluster");
             }
-            Err(e) => tracing::debug!(path = %path.display(), error = %e, "could not remove an abandoned test cluster"),
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "could not remove an abandoned test cluster")
+            }
         }
     }
     removed
@@ -160,7 +162,10 @@ mod tests {
         assert!(sys::try_lock_exclusive(&holder).unwrap());
 
         // Too young: nothing goes.
-        assert_eq!(remove_stale_test_roots(tmp.path(), Duration::from_secs(3600)), 0);
+        assert_eq!(
+            remove_stale_test_roots(tmp.path(), Duration::from_secs(3600)),
+            0
+        );
         assert!(dead.exists());
 
         assert_eq!(remove_stale_test_roots(tmp.path(), Duration::ZERO), 1);

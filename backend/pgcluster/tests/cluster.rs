@@ -1,4 +1,6 @@
 //! Real clusters: initdb, start, connect, restart, crash.
+// Helpers outside #[test] functions fail loudly too: this whole file is tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpStream};
@@ -37,7 +39,18 @@ fn psql_bin(cluster: &Cluster) -> PathBuf {
 /// psql through the public URL only, so the URL itself is under test.
 fn psql(cluster: &Cluster, url: &str, sql: &str) -> Result<String, String> {
     let out = Command::new(psql_bin(cluster))
-        .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -94,7 +107,10 @@ fn start_connect_stop_restart_keeps_data_port_and_password() {
     // Durable defaults are in force.
     assert_eq!(psql(&cluster, &url, "SHOW fsync").unwrap(), "on");
     assert_eq!(psql(&cluster, &url, "SHOW max_connections").unwrap(), "200");
-    assert_eq!(psql(&cluster, &url, "SHOW listen_addresses").unwrap(), "127.0.0.1");
+    assert_eq!(
+        psql(&cluster, &url, "SHOW listen_addresses").unwrap(),
+        "127.0.0.1"
+    );
     // A wrong password is refused: authentication is really on.
     let wrong = url.replace(cluster.password(), "0123456789abcdef0123456789abcdef");
     assert!(psql(&cluster, &wrong, "SELECT 1").is_err());
@@ -110,7 +126,10 @@ fn start_connect_stop_restart_keeps_data_port_and_password() {
             &url,
             &format!("SELECT pg_read_file('{}')", pw_path.display()),
         );
-        assert!(read.is_err(), "server could read the password file: {read:?}");
+        assert!(
+            read.is_err(),
+            "server could read the password file: {read:?}"
+        );
     }
 
     psql(
@@ -121,16 +140,25 @@ fn start_connect_stop_restart_keeps_data_port_and_password() {
     .unwrap();
     let (port, password, pid) = (cluster.port(), cluster.password().to_owned(), cluster.pid());
     cluster.stop().unwrap();
-    assert!(wait_gone(pid, Duration::from_secs(5)), "postmaster {pid} still there after stop");
+    assert!(
+        wait_gone(pid, Duration::from_secs(5)),
+        "postmaster {pid} still there after stop"
+    );
     assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
 
     let again = Cluster::start(ClusterOptions::new(&root)).unwrap();
     assert_eq!(again.port(), port, "port is remembered across restarts");
     assert_eq!(again.password(), password);
     assert_eq!(again.url("postgres"), url);
-    assert_eq!(psql(&again, &url, "SELECT v FROM kept").unwrap(), "survives restart");
+    assert_eq!(
+        psql(&again, &url, "SELECT v FROM kept").unwrap(),
+        "survives restart"
+    );
     let log = std::fs::read_to_string(again.log_path()).unwrap();
-    assert_eq!(log.matches("lading-pgcluster: starting postgres").count(), 2);
+    assert_eq!(
+        log.matches("lading-pgcluster: starting postgres").count(),
+        2
+    );
     drop(again);
     assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
 }
@@ -147,10 +175,16 @@ fn a_second_start_on_a_running_dir_fails_clearly() {
     assert!(msg.contains(&std::process::id().to_string()), "{msg}");
     // The failed attempt did not disturb the running one.
     assert!(first.is_running());
-    assert_eq!(psql(&first, &first.url("postgres"), "SELECT 1").unwrap(), "1");
+    assert_eq!(
+        psql(&first, &first.url("postgres"), "SELECT 1").unwrap(),
+        "1"
+    );
     first.stop().unwrap();
     // Once stopped, the directory can be started again.
-    Cluster::start(ClusterOptions::new(&root)).unwrap().stop().unwrap();
+    Cluster::start(ClusterOptions::new(&root))
+        .unwrap()
+        .stop()
+        .unwrap();
 }
 
 #[test]
@@ -159,8 +193,13 @@ fn settings_are_applied_and_reserved_ones_refused() {
     let root = base.path().join("cluster");
     let err = Cluster::start(ClusterOptions::new(&root).setting("port", "1")).unwrap_err();
     assert_eq!(err.code(), "invalid_cluster_option");
-    let cluster =
-        Cluster::start(ClusterOptions::new(&root).setting("work_mem", "7MB")).unwrap();
+    // A value postgres rejects: the error carries postgres' own complaint.
+    let err = Cluster::start(ClusterOptions::new(&root).setting("work_mem", "lots")).unwrap_err();
+    assert_eq!(err.code(), "postgres_start_failed");
+    let msg = err.to_string();
+    assert!(msg.contains("work_mem"), "{msg}");
+    assert!(msg.contains("postgres.log"), "{msg}");
+    let cluster = Cluster::start(ClusterOptions::new(&root).setting("work_mem", "7MB")).unwrap();
     assert_eq!(
         psql(&cluster, &cluster.url("postgres"), "SHOW work_mem").unwrap(),
         "7MB"
@@ -173,7 +212,10 @@ fn kill_immediately_stops_the_server_and_it_recovers() {
     let root = base.path().join("cluster");
     let mut cluster = Cluster::start(ClusterOptions::new(&root)).unwrap();
     cluster
-        .psql("postgres", "CREATE TABLE t (v int); INSERT INTO t VALUES (42)")
+        .psql(
+            "postgres",
+            "CREATE TABLE t (v int); INSERT INTO t VALUES (42)",
+        )
         .unwrap();
     let pid = cluster.pid();
     cluster.kill_immediately();
@@ -181,7 +223,71 @@ fn kill_immediately_stops_the_server_and_it_recovers() {
     assert!(process_gone(pid));
     drop(cluster);
     let again = Cluster::start(ClusterOptions::new(&root)).unwrap();
-    assert_eq!(again.psql("postgres", "SELECT v FROM t").unwrap().trim(), "42");
+    assert_eq!(
+        again.psql("postgres", "SELECT v FROM t").unwrap().trim(),
+        "42"
+    );
+}
+
+#[test]
+fn a_server_we_do_not_own_on_the_data_dir_is_refused() {
+    let base = base_dir();
+    let root = base.path().join("cluster");
+    let cluster = Cluster::start(ClusterOptions::new(&root)).unwrap();
+    let pgdata = cluster.pgdata().to_path_buf();
+    let bin = cluster.bin_dir().join("postgres");
+    cluster.stop().unwrap();
+
+    // Somebody starts the server by hand on our data directory.
+    let owner = std::fs::metadata(&pgdata).unwrap();
+    let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = Command::new(bin);
+    cmd.arg("-D")
+        .arg(&pgdata)
+        .args(["-c", "listen_addresses=127.0.0.1", "-k", "", "-p"])
+        .arg(port.to_string())
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if is_root() {
+        std::os::unix::process::CommandExt::uid(&mut cmd, owner.uid());
+        std::os::unix::process::CommandExt::gid(&mut cmd, owner.gid());
+    }
+    let mut foreign = cmd.spawn().unwrap();
+    let pidfile = pgdata.join("postmaster.pid");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&pidfile)
+        .is_ok_and(|t| t.lines().nth(7).is_some_and(|l| l.trim() == "ready"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "hand-started server never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let started = Instant::now();
+    let err = Cluster::start(ClusterOptions::new(&root)).unwrap_err();
+    assert_eq!(err.code(), "data_dir_in_use");
+    assert!(err.to_string().contains(&foreign.id().to_string()), "{err}");
+    // Not mistaken for our own orphan: refused at once, without the grace wait.
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    Command::new("kill")
+        .args(["-INT", &foreign.id().to_string()])
+        .status()
+        .unwrap();
+    foreign.wait().unwrap();
+    // With the stranger gone, the directory is ours again.
+    Cluster::start(ClusterOptions::new(&root))
+        .unwrap()
+        .stop()
+        .unwrap();
 }
 
 #[test]
@@ -194,7 +300,10 @@ fn a_root_the_server_account_cannot_reach_is_refused() {
     std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let err = Cluster::start(ClusterOptions::new(base.path().join("cluster"))).unwrap_err();
     assert_eq!(err.code(), "data_dir_not_traversable");
-    assert!(err.to_string().contains(&base.path().display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&base.path().display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -208,7 +317,10 @@ fn shared_test_cluster_is_one_cluster_per_process() {
     assert_eq!(a.psql("postgres", "SHOW fsync").unwrap().trim(), "off");
     let url = a.create_database("shared_check").unwrap();
     assert!(url.ends_with("/shared_check"));
-    assert_eq!(psql(a, &url, "SELECT current_database()").unwrap(), "shared_check");
+    assert_eq!(
+        psql(a, &url, "SELECT current_database()").unwrap(),
+        "shared_check"
+    );
 }
 
 /// Not a test on its own: the body of the child process that
@@ -220,7 +332,10 @@ fn pdeathsig_helper_process() {
     };
     let cluster = Cluster::start(ClusterOptions::new(root)).unwrap();
     cluster
-        .psql("postgres", "CREATE TABLE crash (v int); INSERT INTO crash VALUES (7)")
+        .psql(
+            "postgres",
+            "CREATE TABLE crash (v int); INSERT INTO crash VALUES (7)",
+        )
         .unwrap();
     let mut out = std::io::stdout();
     writeln!(out, "POSTMASTER_PID={}", cluster.pid()).unwrap();
@@ -235,7 +350,12 @@ fn the_postmaster_dies_with_its_owner() {
     let base = base_dir();
     let root = base.path().join("cluster");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["pdeathsig_helper_process", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "pdeathsig_helper_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(HELPER_ENV, &root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -246,9 +366,16 @@ fn the_postmaster_dies_with_its_owner() {
     let pid: u32 = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("POSTMASTER_PID=").map(|p| p.parse().unwrap()))
+        // libtest may have written "test name ... " on the same line.
+        .find_map(|l| {
+            l.split_once("POSTMASTER_PID=")
+                .map(|(_, p)| p.trim().parse().unwrap())
+        })
         .expect("helper did not report a postmaster pid");
-    assert!(!process_gone(pid), "postmaster {pid} not running in the helper");
+    assert!(
+        !process_gone(pid),
+        "postmaster {pid} not running in the helper"
+    );
 
     child.kill().unwrap(); // SIGKILL: no destructor, no atexit, nothing runs
     child.wait().unwrap();
@@ -259,7 +386,13 @@ fn the_postmaster_dies_with_its_owner() {
 
     // The directory is free again and the committed row survived the crash.
     let cluster = Cluster::start(ClusterOptions::new(&root)).unwrap();
-    assert_eq!(cluster.psql("postgres", "SELECT v FROM crash").unwrap().trim(), "7");
+    assert_eq!(
+        cluster
+            .psql("postgres", "SELECT v FROM crash")
+            .unwrap()
+            .trim(),
+        "7"
+    );
     cluster.stop().unwrap();
 }
 

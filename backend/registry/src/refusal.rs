@@ -2,13 +2,11 @@
 //! match on; the HTTP face turns it into problem+json with the matching status. Nothing refused
 //! reaches the ledger.
 
-use lading_domain::Digest;
-
 /// A submission the registry will not sequence, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
     /// The bytes are not a well-formed compact JWS, or its header is not what Lading signs.
-    #[error("{code}: {detail}")]
+    #[error("{detail}")]
     Malformed { code: &'static str, detail: String },
     /// The payload broke a field rule; `pointer` is the JSON Pointer of the field.
     #[error("invalid field {pointer}: {detail}")]
@@ -33,12 +31,6 @@ pub enum Refusal {
     UnknownDocument { reference: String },
     #[error("document {reference} has already been issued")]
     DocumentExists { reference: String },
-    #[error("previous transition checksum {given} is not the head of {reference} ({head})")]
-    WrongPrevious {
-        reference: String,
-        given: String,
-        head: Digest,
-    },
     #[error("transition {given} of {reference} already has a successor: this is a double spend")]
     DoubleSpend { reference: String, given: String },
     /// A rule of the bill-of-lading state machine or of shipment events.
@@ -64,7 +56,6 @@ impl Refusal {
             Self::KeyNotActor { .. } => "key_not_actor",
             Self::UnknownDocument { .. } => "unknown_document",
             Self::DocumentExists { .. } => "document_exists",
-            Self::WrongPrevious { .. } => "wrong_previous_checksum",
             Self::DoubleSpend { .. } => "double_spend",
             Self::TooLarge { .. } => "body_too_large",
             Self::Unavailable { .. } => "ledger_unavailable",

@@ -27,7 +27,7 @@ use lading_domain::Digest;
 use lading_store::ledger::{self, AppendBatch};
 use lading_store::models::{
     AccessRow, BlockRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate,
-    EntryKind, EntryRow, TransitionRow,
+    EntryKind, EntryRow, EventRow, TransitionRow,
 };
 use lading_store::{Store, StoreError};
 use tokio::sync::oneshot;
@@ -82,6 +82,8 @@ struct Draft {
     checksums: HashMap<String, HashSet<Digest>>,
     access: HashSet<(String, String)>,
     leaves: HashMap<Digest, usize>,
+    /// (actor, event id) of the events accepted in this batch.
+    event_ids: HashSet<(String, String)>,
 }
 
 impl Sequencer {
@@ -225,7 +227,7 @@ impl Sequencer {
             let idx = size + draft.rows.entries.len() as u64;
             let result = match &v.body {
                 VerifiedBody::Transition(t) => self.draft_transition(&mut draft, t, idx),
-                VerifiedBody::Event(e) => self.draft_event(&mut draft, v, e),
+                VerifiedBody::Event(e) => self.draft_event(&mut draft, v, e, idx),
             };
             match result {
                 Ok(()) => {
@@ -425,8 +427,18 @@ impl Sequencer {
         Ok(())
     }
 
-    fn draft_event(&mut self, draft: &mut Draft, v: &Verified, e: &SignedEvent) -> Result<(), Refusal> {
+    fn draft_event(&mut self, draft: &mut Draft, v: &Verified, e: &SignedEvent, idx: u64) -> Result<(), Refusal> {
         let payload = e.event();
+        let key = (payload.actor().to_string(), payload.event_id().to_owned());
+        let taken = draft.event_ids.contains(&key)
+            || ledger::event_id_taken(self.conn().map_err(Refusal::unavailable)?, &key.0, &key.1)
+                .map_err(Refusal::unavailable)?;
+        if taken {
+            return Err(Refusal::Rule {
+                code: "duplicate_event_id",
+                detail: format!("{} already reported an event with id {:?}", key.0, key.1),
+            });
+        }
         let actor = self
             .book
             .party(payload.actor().as_str())
@@ -452,6 +464,15 @@ impl Sequencer {
                     detail: violation.to_string(),
                 },
             })?;
+        draft.rows.events.push(EventRow {
+            idx: to_i64(idx),
+            actor: key.0.clone(),
+            event_id: key.1.clone(),
+            event_code: payload.event_code().as_str().to_owned(),
+            document_ref: payload.document_reference().map(|r| r.to_string()),
+            equipment_ref: payload.equipment_reference().map(|c| c.to_string()),
+        });
+        draft.event_ids.insert(key);
         Ok(())
     }
 

@@ -338,6 +338,10 @@ async fn events_are_sequenced_only_from_parties_allowed_to_sign_them() {
     let loaded = event("carrier-oceanic", EventCode::Load, "ev-1").sign(&w.carrier);
     let receipt = w.registry.submit_one(loaded, Expect::Event).await.unwrap();
     assert_eq!(receipt.index, 1);
+    // The same event id again with other content is refused, not stored beside the first.
+    let reused = event("carrier-oceanic", EventCode::Disc, "ev-1").sign(&w.carrier);
+    let refused = w.registry.submit_one(reused, Expect::Event).await.unwrap_err();
+    assert_eq!(refused.code(), "duplicate_event_id");
     let by_shipper = event("shipper-acme", EventCode::Load, "ev-2").sign(&w.shipper);
     let refused = w.registry.submit_one(by_shipper, Expect::Event).await.unwrap_err();
     assert_eq!(refused.code(), "event_not_allowed");

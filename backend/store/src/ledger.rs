@@ -12,10 +12,11 @@ use diesel::sql_types::{Array, Bytea, Int8, Jsonb, Text};
 
 use crate::models::{
     AccessRow, BlockRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate, EntryRow,
-    TransitionRow,
+    EventRow, TransitionRow,
 };
 use crate::schema::{
-    blocks, checkpoints, document_access, documents, ledger_entries, ledger_head, transitions,
+    blocks, checkpoints, document_access, documents, events, ledger_entries, ledger_head,
+    transitions,
 };
 use crate::StoreError;
 
@@ -26,6 +27,7 @@ pub struct AppendBatch {
     pub expected_size: u64,
     pub entries: Vec<EntryRow>,
     pub transitions: Vec<TransitionRow>,
+    pub events: Vec<EventRow>,
     /// Documents issued in this batch, with their state at the end of the batch.
     pub new_documents: Vec<DocumentRow>,
     /// Documents that existed before this batch and moved in it (one row per document).
@@ -73,6 +75,11 @@ pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreE
         if !batch.transitions.is_empty() {
             diesel::copy_from(transitions::table)
                 .from_insertable(&batch.transitions)
+                .execute(conn)?;
+        }
+        if !batch.events.is_empty() {
+            diesel::copy_from(events::table)
+                .from_insertable(&batch.events)
                 .execute(conn)?;
         }
         if !batch.updated_documents.is_empty() {
@@ -186,6 +193,17 @@ pub fn is_transition_of(
         transitions::table
             .filter(transitions::document_ref.eq(reference))
             .filter(transitions::checksum.eq(checksum)),
+    ))
+    .get_result(conn)?)
+}
+
+/// Whether `actor` already has an event with this id on the ledger.
+pub fn event_id_taken(conn: &mut PgConnection, actor: &str, event_id: &str) -> Result<bool, StoreError> {
+    use diesel::dsl::exists;
+    Ok(diesel::select(exists(
+        events::table
+            .filter(events::actor.eq(actor))
+            .filter(events::event_id.eq(event_id)),
     ))
     .get_result(conn)?)
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::schema::{
-    blocks, checkpoints, document_access, documents, ledger_entries, parties, party_keys,
+    blocks, checkpoints, document_access, documents, events, ledger_entries, parties, party_keys,
     transitions,
 };
 
@@ -79,6 +79,17 @@ pub struct TransitionRow {
     pub actor: String,
     pub recipient: Option<String>,
     pub state_after: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
+pub struct EventRow {
+    pub idx: i64,
+    pub actor: String,
+    pub event_id: String,
+    pub event_code: String,
+    pub document_ref: Option<String>,
+    pub equipment_ref: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -44,6 +44,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    events (idx) {
+        idx -> Int8,
+        actor -> Text,
+        event_id -> Text,
+        event_code -> Text,
+        document_ref -> Nullable<Text>,
+        equipment_ref -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     ledger_entries (idx) {
         idx -> Int8,
         kind -> Text,
@@ -100,6 +111,7 @@ diesel::table! {
 
 diesel::joinable!(document_access -> documents (document_ref));
 diesel::joinable!(documents -> parties (carrier));
+diesel::joinable!(events -> ledger_entries (idx));
 diesel::joinable!(ledger_entries -> parties (actor));
 diesel::joinable!(ledger_entries -> party_keys (kid));
 diesel::joinable!(party_keys -> parties (party_id));
@@ -110,6 +122,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     checkpoints,
     document_access,
     documents,
+    events,
     ledger_entries,
     ledger_head,
     parties,

@@ -94,6 +94,7 @@ fn issue_batch(expected: u64, idx: i64, reference: &str) -> AppendBatch {
             state: serde_json::json!({"status": "ACTIVE"}),
         }],
         updated_documents: vec![],
+        events: vec![],
         access: vec![
             AccessRow {
                 document_ref: reference.into(),

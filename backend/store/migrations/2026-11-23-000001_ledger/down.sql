@@ -2,6 +2,7 @@ DROP TABLE checkpoints;
 DROP TABLE blocks;
 DROP TABLE document_access;
 DROP TABLE documents;
+DROP TABLE events;
 DROP TABLE transitions;
 DROP TABLE ledger_entries;
 DROP TABLE ledger_head;

@@ -62,6 +62,18 @@ CREATE TABLE transitions (
     CONSTRAINT transitions_one_child UNIQUE NULLS NOT DISTINCT (document_ref, previous_checksum)
 );
 
+-- Shipment events. An event id is unique per actor: a second event with the same id and
+-- different bytes is refused, not stored beside the first.
+CREATE TABLE events (
+    idx           BIGINT PRIMARY KEY REFERENCES ledger_entries (idx),
+    actor         TEXT NOT NULL,
+    event_id      TEXT NOT NULL,
+    event_code    TEXT NOT NULL,
+    document_ref  TEXT,
+    equipment_ref TEXT,
+    CONSTRAINT events_unique_id UNIQUE (actor, event_id)
+);
+
 CREATE TABLE documents (
     reference         TEXT PRIMARY KEY,
     checksum          BYTEA NOT NULL CHECK (octet_length(checksum) = 32),
@@ -117,7 +129,7 @@ $$;
 DO $$
 DECLARE t TEXT;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['ledger_entries', 'transitions', 'blocks', 'checkpoints'] LOOP
+    FOREACH t IN ARRAY ARRAY['ledger_entries', 'transitions', 'events', 'blocks', 'checkpoints'] LOOP
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I
                         FOR EACH ROW EXECUTE FUNCTION lading_refuse_change()', t || '_append_only', t);
         EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I
