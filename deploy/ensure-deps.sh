@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Makes sure this machine has what Lading needs to build and run:
+#   - PostgreSQL server binaries (initdb, postgres): Lading runs its own private
+#     cluster from them (crate lading-pgcluster), in tests, demos and as the
+#     embedded default;
+#   - the `postgres` account, which the server runs as when Lading runs as root
+#     (PostgreSQL refuses to run as root);
+#   - libpq headers and pkg-config, to build diesel's PostgreSQL backend;
+#   - with --browser: chromium and chromium-driver, for the portal's browser tests.
+#
+# Idempotent and a no-op when everything is present: apt-get update and install
+# run only when something is missing. Prints one line per thing checked.
+# Installing needs root (Debian/Ubuntu, apt).
+#
+# Usage: deploy/ensure-deps.sh [--browser] [--dry-run]
+set -euo pipefail
+
+want_browser=0
+dry_run=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1 ;;
+    --dry-run) dry_run=1 ;;
+    -h | --help)
+      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "ensure-deps: unknown argument '$arg' (try --help)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+export DEBIAN_FRONTEND=noninteractive
+
+# --- checks: each prints nothing and returns 0 when the thing is present ---
+
+pg_server_dir() {
+  # Same search order as lading_pgcluster::find_bin_dir.
+  local dir
+  if [[ -n "${LADING_PG_BIN:-}" ]]; then
+    [[ -x "$LADING_PG_BIN/initdb" && -x "$LADING_PG_BIN/postgres" ]] && echo "$LADING_PG_BIN" && return 0
+    return 1
+  fi
+  if command -v pg_config > /dev/null 2>&1; then
+    dir="$(pg_config --bindir 2> /dev/null || true)"
+    [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/postgres" ]] && echo "$dir" && return 0
+  fi
+  dir="$(ls -d /usr/lib/postgresql/*/bin 2> /dev/null | sort -V | while read -r d; do
+    [[ -x "$d/initdb" && -x "$d/postgres" ]] && echo "$d"
+  done | tail -n 1)"
+  [[ -n "$dir" ]] && echo "$dir" && return 0
+  return 1
+}
+has_pg_server() { pg_server_dir > /dev/null; }
+has_postgres_user() { getent passwd postgres > /dev/null; }
+has_libpq_headers() { [[ -f /usr/include/postgresql/libpq-fe.h ]]; }
+has_pkg_config() { command -v pkg-config > /dev/null 2>&1; }
+has_chromium() { command -v chromium > /dev/null 2>&1; }
+has_chromedriver() { command -v chromedriver > /dev/null 2>&1; }
+
+# name | check function | apt package that provides it
+things=(
+  "postgresql server|has_pg_server|postgresql"
+  "postgres account|has_postgres_user|postgresql"
+  "libpq headers|has_libpq_headers|libpq-dev"
+  "pkg-config|has_pkg_config|pkg-config"
+)
+if [[ $want_browser -eq 1 ]]; then
+  things+=(
+    "chromium|has_chromium|chromium"
+    "chromedriver|has_chromedriver|chromium-driver"
+  )
+fi
+
+detail() {
+  case "$1" in
+    has_pg_server) pg_server_dir ;;
+    has_libpq_headers) echo /usr/include/postgresql/libpq-fe.h ;;
+    has_pkg_config) command -v pkg-config ;;
+    has_chromium) command -v chromium ;;
+    has_chromedriver) command -v chromedriver ;;
+    has_postgres_user) getent passwd postgres | cut -d: -f3 | sed 's/^/uid /' ;;
+  esac
+}
+
+missing=()
+check_all() {
+  # $1 = "final" after installing: a miss is then an error.
+  local entry name fn pkg failed=0
+  missing=()
+  for entry in "${things[@]}"; do
+    IFS='|' read -r name fn pkg <<< "$entry"
+    if "$fn"; then
+      printf 'ok       %-18s %s\n' "$name" "$(detail "$fn")"
+    elif [[ "${1:-}" == final ]]; then
+      printf 'MISSING  %-18s still absent after installing %s\n' "$name" "$pkg"
+      failed=1
+    else
+      printf 'missing  %-18s -> apt package %s\n' "$name" "$pkg"
+      [[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
+    fi
+  done
+  return $failed
+}
+
+check_all || true
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if [[ $dry_run -eq 1 ]]; then
+  echo "dry run: would install ${missing[*]}"
+  exit 0
+fi
+if [[ $EUID -ne 0 ]]; then
+  echo "ensure-deps: installing ${missing[*]} needs root; rerun as root" >&2
+  exit 1
+fi
+if ! command -v apt-get > /dev/null 2>&1; then
+  echo "ensure-deps: no apt-get here; install ${missing[*]} (or equivalents) by hand" >&2
+  exit 1
+fi
+
+if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+  # Lading runs its own clusters; Debian's default system cluster (a server on
+  # port 5432) would only waste memory. Our conffile is kept (--force-confold).
+  mkdir -p /etc/postgresql-common
+  if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
+    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+  fi
+fi
+
+echo "installing: ${missing[*]}"
+apt_opts=(-o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef)
+apt-get "${apt_opts[@]}" update -qq
+apt-get "${apt_opts[@]}" install -y -qq "${missing[@]}"
+
+if ! has_postgres_user && has_pg_server; then
+  # Server binaries from somewhere that did not create the account.
+  useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
+
+check_all final
