@@ -30,7 +30,9 @@ impl FromRequest for Caller {
             .map(|t| t.trim().to_owned());
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let token = token.filter(|t| !t.is_empty()).ok_or(ApiError::Unauthenticated)?;
+            let token = token
+                .filter(|t| !t.is_empty())
+                .ok_or(ApiError::Unauthenticated)?;
             let state = state.ok_or_else(|| ApiError::unexpected("application state missing"))?;
             let hash = Digest::of(token.as_bytes());
             let store = state.registry.store().clone();
@@ -42,7 +44,8 @@ impl FromRequest for Caller {
             .map_err(ApiError::unexpected)?
             .map_err(ApiError::unexpected)?
             .ok_or(ApiError::Unauthenticated)?;
-            let party = lading_registry::parties::party_from_row(&row).map_err(ApiError::unexpected)?;
+            let party =
+                lading_registry::parties::party_from_row(&row).map_err(ApiError::unexpected)?;
             Ok(Caller(party))
         })
     }

@@ -56,17 +56,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/v1")
             .route("/transitions", web::post().to(routes::transitions::submit))
-            .route("/transitions/batch", web::post().to(routes::transitions::submit_batch))
+            .route(
+                "/transitions/batch",
+                web::post().to(routes::transitions::submit_batch),
+            )
             .route("/events", web::post().to(routes::events::submit))
-            .route("/documents/{reference}", web::get().to(routes::documents::get))
+            .route(
+                "/documents/{reference}",
+                web::get().to(routes::documents::get),
+            )
             .route(
                 "/documents/{reference}/transitions",
                 web::get().to(routes::documents::transitions),
             )
-            .route("/documents/{reference}/events", web::get().to(routes::documents::events))
+            .route(
+                "/documents/{reference}/events",
+                web::get().to(routes::documents::events),
+            )
             .route("/checkpoint", web::get().to(routes::checkpoints::latest))
-            .route("/checkpoints/{size}", web::get().to(routes::checkpoints::at_size))
-            .route("/entries/{index}/proof", web::get().to(routes::checkpoints::proof))
+            .route(
+                "/checkpoints/{size}",
+                web::get().to(routes::checkpoints::at_size),
+            )
+            .route(
+                "/entries/{index}/proof",
+                web::get().to(routes::checkpoints::proof),
+            )
             .route("/registry/key", web::get().to(registry_key)),
     )
     .default_service(web::to(unknown_route));

@@ -71,15 +71,14 @@ impl ApiError {
             Self::Unexpected(_) => ("internal_error", None),
         };
         let detail = match self {
-            Self::Unexpected(_) => "the registry hit an unexpected error; it has been logged".into(),
+            Self::Unexpected(_) => {
+                "the registry hit an unexpected error; it has been logged".into()
+            }
             other => other.to_string(),
         };
         Problem {
             type_uri: format!("urn:lading:problem:{code}"),
-            title: status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail,
             code: code.to_owned(),
@@ -103,9 +102,7 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
             "wrong_previous_checksum" => StatusCode::CONFLICT,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         },
-        Refusal::DocumentExists { .. } | Refusal::DoubleSpend { .. } => {
-            StatusCode::CONFLICT
-        }
+        Refusal::DocumentExists { .. } | Refusal::DoubleSpend { .. } => StatusCode::CONFLICT,
         Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Refusal::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -128,7 +125,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             Self::Unexpected(cause) => tracing::error!(%cause, "request failed"),
-            Self::Refused(r @ Refusal::Unavailable { .. }) => tracing::warn!(refusal = %r, "submission not sequenced"),
+            Self::Refused(r @ Refusal::Unavailable { .. }) => {
+                tracing::warn!(refusal = %r, "submission not sequenced")
+            }
             _ => {}
         }
         let problem = self.problem();

@@ -14,7 +14,11 @@ use serde::Deserialize;
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "lading", version, about = "A registry of electronic bills of lading with Merkle checkpoints")]
+#[command(
+    name = "lading",
+    version,
+    about = "A registry of electronic bills of lading with Merkle checkpoints"
+)]
 pub struct Cli {
     /// Configuration file (TOML). Default: ./lading.toml when it exists.
     #[arg(long, global = true, env = "LADING_CONFIG")]
@@ -123,7 +127,12 @@ impl Cli {
                     Some(path) => read_json(path)?,
                     None => Default::default(),
                 };
-                let n = crate::parties::import(&store, &parties, &tokens, config.registry.allow_test_keys)?;
+                let n = crate::parties::import(
+                    &store,
+                    &parties,
+                    &tokens,
+                    config.registry.allow_test_keys,
+                )?;
                 println!("imported {n} parties");
                 drop(store);
                 db.close()
@@ -142,7 +151,8 @@ impl Cli {
 
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = read_input(path)?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON of the expected shape", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON of the expected shape", path.display()))
 }
 
 fn read_input(path: &Path) -> Result<String> {
@@ -155,18 +165,29 @@ fn read_input(path: &Path) -> Result<String> {
 }
 
 fn keygen(kid: &str, out: &Path, test: bool) -> Result<()> {
-    let kid = kid.parse().map_err(|e| anyhow::anyhow!("invalid kid {kid:?}: {e}"))?;
+    let kid = kid
+        .parse()
+        .map_err(|e| anyhow::anyhow!("invalid kid {kid:?}: {e}"))?;
     let jwk = Jwk::generate(kid, test);
     let public_path = PathBuf::from(format!("{}.pub", out.display()));
     crate::tls::write_private(out, serde_json::to_string_pretty(&jwk)?.as_bytes())?;
-    std::fs::write(&public_path, serde_json::to_string_pretty(&jwk.to_public())?)?;
-    println!("private key: {}\npublic key:  {}", out.display(), public_path.display());
+    std::fs::write(
+        &public_path,
+        serde_json::to_string_pretty(&jwk.to_public())?,
+    )?;
+    println!(
+        "private key: {}\npublic key:  {}",
+        out.display(),
+        public_path.display()
+    );
     Ok(())
 }
 
 fn sign(key: &Path, kind: Kind, payload: &Path) -> Result<()> {
     let jwk: Jwk = read_json(key)?;
-    let signer = jwk.signing_key().context("the JWK cannot sign (is it the private key?)")?;
+    let signer = jwk
+        .signing_key()
+        .context("the JWK cannot sign (is it the private key?)")?;
     let value: serde_json::Value = read_json(payload)?;
     let compact = match kind {
         Kind::Transition => {
@@ -197,16 +218,26 @@ struct CheckpointField {
     signed: String,
 }
 
-fn verify_proof(proof: &Path, registry_key: &Path, entry: Option<&Path>, leaf: Option<&str>) -> Result<()> {
+fn verify_proof(
+    proof: &Path,
+    registry_key: &Path,
+    entry: Option<&Path>,
+    leaf: Option<&str>,
+) -> Result<()> {
     let answer: ProofFile = read_json(proof)?;
     let jwk: Jwk = read_json(registry_key)?;
-    let key = jwk.verifying_key().context("the registry key is not a valid Ed25519 JWK")?;
+    let key = jwk
+        .verifying_key()
+        .context("the registry key is not a valid Ed25519 JWK")?;
     let leaf = match (entry, leaf) {
         (Some(path), _) => leaf_hash(read_input(path)?.trim().as_bytes()),
-        (None, Some(hex)) => hex.parse::<Digest>().map_err(|e| anyhow::anyhow!("--leaf-hash: {e}"))?,
+        (None, Some(hex)) => hex
+            .parse::<Digest>()
+            .map_err(|e| anyhow::anyhow!("--leaf-hash: {e}"))?,
         (None, None) => bail!("give the entry (--entry) or its leaf hash (--leaf-hash)"),
     };
-    let signed = SignedCheckpoint::parse(&answer.checkpoint.signed).context("the checkpoint is not a valid JWS")?;
+    let signed = SignedCheckpoint::parse(&answer.checkpoint.signed)
+        .context("the checkpoint is not a valid JWS")?;
     let checkpoint = signed
         .verify(&key)
         .context("the checkpoint's signature does not verify with the registry key")?;
@@ -219,7 +250,8 @@ fn verify_proof(proof: &Path, registry_key: &Path, entry: Option<&Path>, leaf: O
             checkpoint.block_size
         );
     }
-    verify_inclusion(&answer.proof, leaf, checkpoint.root).context("the inclusion proof does not verify")?;
+    verify_inclusion(&answer.proof, leaf, checkpoint.root)
+        .context("the inclusion proof does not verify")?;
     println!(
         "OK: entry {} (leaf {leaf}) is in the ledger of {} entries, root {}, signed {} by {}",
         answer.proof.index,

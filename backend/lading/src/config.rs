@@ -168,7 +168,9 @@ impl Config {
         lading_registry::RegistryConfig {
             block_size: self.registry.block_size,
             max_batch: self.registry.max_batch,
-            checkpoint_interval: std::time::Duration::from_millis(self.registry.checkpoint_interval_ms),
+            checkpoint_interval: std::time::Duration::from_millis(
+                self.registry.checkpoint_interval_ms,
+            ),
             ..lading_registry::RegistryConfig::default()
         }
     }

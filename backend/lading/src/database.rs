@@ -31,8 +31,9 @@ impl Database {
     pub fn embedded(config: &Config, database: &str) -> Result<Self> {
         let root = absolute(&config.data_dir)?.join("postgres");
         tracing::info!(dir = %root.display(), "starting the embedded PostgreSQL");
-        let cluster = Cluster::start(ClusterOptions::new(&root))
-            .with_context(|| format!("cannot start the embedded PostgreSQL in {}", root.display()))?;
+        let cluster = Cluster::start(ClusterOptions::new(&root)).with_context(|| {
+            format!("cannot start the embedded PostgreSQL in {}", root.display())
+        })?;
         let exists = cluster
             .psql(
                 "postgres",

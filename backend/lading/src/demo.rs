@@ -37,7 +37,8 @@ pub fn run(mut config: Config) -> Result<()> {
     config.registry.allow_test_keys = true;
     config.database.url = None;
     let data_dir = crate::database::absolute(&config.data_dir)?;
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let (cert, key) = crate::tls::ensure_self_signed(&data_dir.join("tls"))?;
     let tls = crate::tls::server_config(&cert, &key)?;
     let db = Database::embedded(&config, crate::database::EMBEDDED_DATABASE)?;
@@ -45,57 +46,81 @@ pub fn run(mut config: Config) -> Result<()> {
     let jwk: Jwk = serde_json::from_str(REGISTRY_KEY).context("fixtures/keys/registry.jwk")?;
     let signer = jwk.signing_key().context("fixtures/keys/registry.jwk")?;
     let public = jwk.to_public();
-    std::fs::write(data_dir.join("registry.pub.jwk"), serde_json::to_string_pretty(&public)?)?;
+    std::fs::write(
+        data_dir.join("registry.pub.jwk"),
+        serde_json::to_string_pretty(&public)?,
+    )?;
 
     let store = lading_store::Store::connect(&db.url, 2)?;
     store.migrate()?;
-    let parties: crate::parties::PartyFile = serde_json::from_str(PARTIES).context("fixtures/parties.json")?;
-    let tokens: crate::parties::Tokens = serde_json::from_str(TOKENS).context("fixtures/tokens.json")?;
+    let parties: crate::parties::PartyFile =
+        serde_json::from_str(PARTIES).context("fixtures/parties.json")?;
+    let tokens: crate::parties::Tokens =
+        serde_json::from_str(TOKENS).context("fixtures/tokens.json")?;
     crate::parties::import(&store, &parties, &tokens, true)?;
     drop(store);
 
     let samples: Samples = serde_json::from_str(SAMPLES).context("fixtures/samples.json")?;
     let first_reference = samples.chains.first().map(|c| c.reference.clone());
     let loader = samples_loader(samples);
-    let result = crate::serve::run(&config, &db, signer, public, tls, |base| {
-        println!("Lading demo registry: {base}");
-        println!("  data:            {}", data_dir.display());
-        println!("  TLS certificate: {}", cert.display());
-        println!("  registry key:    {}", data_dir.join("registry.pub.jwk").display());
-        println!();
-        println!("Try it (tokens are the TEST tokens in fixtures/tokens.json):");
-        println!("  curl --cacert {} {base}/v1/checkpoint", cert.display());
-        // The carrier issued every sample, so its token reads them all.
-        let carrier = tokens.get_key_value("carrier-oceanic").or_else(|| tokens.iter().next());
-        if let (Some(reference), Some((party, token))) = (&first_reference, carrier) {
+    let result = crate::serve::run(
+        &config,
+        &db,
+        signer,
+        public,
+        tls,
+        |base| {
+            println!("Lading demo registry: {base}");
+            println!("  data:            {}", data_dir.display());
+            println!("  TLS certificate: {}", cert.display());
             println!(
+                "  registry key:    {}",
+                data_dir.join("registry.pub.jwk").display()
+            );
+            println!();
+            println!("Try it (tokens are the TEST tokens in fixtures/tokens.json):");
+            println!("  curl --cacert {} {base}/v1/checkpoint", cert.display());
+            // The carrier issued every sample, so its token reads them all.
+            let carrier = tokens
+                .get_key_value("carrier-oceanic")
+                .or_else(|| tokens.iter().next());
+            if let (Some(reference), Some((party, token))) = (&first_reference, carrier) {
+                println!(
                 "  curl --cacert {} -H 'Authorization: Bearer {token}' {base}/v1/documents/{}   # as {party}",
                 cert.display(),
                 reference
             );
-            println!(
+                println!(
                 "  curl --cacert {} -H 'Authorization: Bearer {token}' {base}/v1/documents/{}/transitions",
                 cert.display(),
                 reference
             );
-        }
-        println!("  curl --cacert {} '{base}/v1/entries/0/proof'", cert.display());
-        println!();
-        println!("Press Ctrl-C to stop; the data stays in {} for the next run.", data_dir.display());
-        Ok(())
-    }, Some(&*loader));
+            }
+            println!(
+                "  curl --cacert {} '{base}/v1/entries/0/proof'",
+                cert.display()
+            );
+            println!();
+            println!(
+                "Press Ctrl-C to stop; the data stays in {} for the next run.",
+                data_dir.display()
+            );
+            Ok(())
+        },
+        Some(&*loader),
+    );
     let closed = db.close();
     result.and(closed)
 }
 
-type Loader = dyn Fn(&Registry) -> Result<()> + Sync;
-
-fn samples_loader(samples: Samples) -> Box<Loader> {
+fn samples_loader(samples: Samples) -> Box<crate::serve::Preload> {
     Box::new(move |registry: &Registry| {
         let rt = tokio::runtime::Builder::new_current_thread().build()?;
         let mut added = 0;
         for chain in &samples.chains {
-            for outcome in rt.block_on(registry.submit(chain.transitions.clone(), Expect::Transition)) {
+            for outcome in
+                rt.block_on(registry.submit(chain.transitions.clone(), Expect::Transition))
+            {
                 match outcome {
                     Ok(r) if !r.duplicate => added += 1,
                     Ok(_) => {}

@@ -34,7 +34,12 @@ pub struct PartyEntry {
 /// Bearer tokens per party id (the demo's are in `fixtures/tokens.json`).
 pub type Tokens = BTreeMap<String, String>;
 
-pub fn import(store: &Store, file: &PartyFile, tokens: &Tokens, allow_test_keys: bool) -> Result<usize> {
+pub fn import(
+    store: &Store,
+    file: &PartyFile,
+    tokens: &Tokens,
+    allow_test_keys: bool,
+) -> Result<usize> {
     let mut conn = store.conn()?;
     for entry in &file.parties {
         if lading_registry::parties::role_from_name(&entry.role).is_none() {
@@ -45,7 +50,9 @@ pub fn import(store: &Store, file: &PartyFile, tokens: &Tokens, allow_test_keys:
             name: entry.name.clone(),
             role: entry.role.clone(),
             ports: entry.ports.iter().cloned().map(Some).collect(),
-            token_sha256: tokens.get(&entry.id).map(|t| Digest::of(t.as_bytes()).0.to_vec()),
+            token_sha256: tokens
+                .get(&entry.id)
+                .map(|t| Digest::of(t.as_bytes()).0.to_vec()),
             created_at: Utc::now(),
         };
         // Parse the row back as the registry will, so a bad id or port fails here.
@@ -62,7 +69,11 @@ pub fn import(store: &Store, file: &PartyFile, tokens: &Tokens, allow_test_keys:
                 );
             }
             if jwk.is_private() {
-                bail!("key {} of {} is a private key; parties.json holds public keys only", jwk.kid(), entry.id);
+                bail!(
+                    "key {} of {} is a private key; parties.json holds public keys only",
+                    jwk.kid(),
+                    entry.id
+                );
             }
             jwk.verifying_key()
                 .with_context(|| format!("key {} of {}", jwk.kid(), entry.id))?;

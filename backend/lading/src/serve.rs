@@ -25,7 +25,9 @@ pub fn load_signing_key(config: &Config) -> Result<(SigningKey, Jwk)> {
             path.display()
         );
     }
-    let signer = jwk.signing_key().context("the registry signing key must be a private OKP JWK")?;
+    let signer = jwk
+        .signing_key()
+        .context("the registry signing key must be a private OKP JWK")?;
     Ok((signer, jwk.to_public()))
 }
 
@@ -36,15 +38,26 @@ pub fn serve(config: Config) -> Result<()> {
     };
     let tls = crate::tls::server_config(cert, key)?;
     let db = Database::open(&config)?;
-    let result = run(&config, &db, signer, public, tls, |base| {
-        tracing::info!(%base, "registry listening");
-        // One machine-readable line on stdout, for supervisors and tests.
-        println!("listening on {base}");
-        Ok(())
-    }, None);
+    let result = run(
+        &config,
+        &db,
+        signer,
+        public,
+        tls,
+        |base| {
+            tracing::info!(%base, "registry listening");
+            // One machine-readable line on stdout, for supervisors and tests.
+            println!("listening on {base}");
+            Ok(())
+        },
+        None,
+    );
     let closed = db.close();
     result.and(closed)
 }
+
+/// Work done on the started registry before it serves (the demo loads its samples).
+pub type Preload = dyn Fn(&Registry) -> Result<()> + Sync;
 
 /// Runs the registry until SIGINT/SIGTERM, then stops it in order: the HTTP server (no new
 /// requests), the sequencer (finishes its batch and signs a last checkpoint), the pool.
@@ -55,7 +68,7 @@ pub fn run(
     public: Jwk,
     tls: Arc<rustls::ServerConfig>,
     on_start: impl FnOnce(&str) -> Result<()>,
-    preload: Option<&(dyn Fn(&Registry) -> Result<()> + Sync)>,
+    preload: Option<&Preload>,
 ) -> Result<()> {
     let pool_size = config.database.pool_size.unwrap_or(16);
     let store = Store::connect(&db.url, pool_size).context("cannot connect to the database")?;
@@ -77,8 +90,9 @@ pub fn run(
     };
     let system = actix_web::rt::System::new();
     let result = system.block_on(async {
-        let (server, addr) = lading_api::https_server(state, config.server.bind, tls, config.server.workers)
-            .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+        let (server, addr) =
+            lading_api::https_server(state, config.server.bind, tls, config.server.workers)
+                .with_context(|| format!("cannot listen on {}", config.server.bind))?;
         on_start(&format!("https://{addr}"))?;
         server.await.context("the HTTP server failed")
     });

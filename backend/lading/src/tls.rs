@@ -35,7 +35,8 @@ pub fn ensure_self_signed(dir: &Path) -> Result<(std::path::PathBuf, std::path::
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let certified = rcgen::generate_simple_self_signed(names).context("cannot generate a certificate")?;
+    let certified =
+        rcgen::generate_simple_self_signed(names).context("cannot generate a certificate")?;
     std::fs::write(&cert_path, certified.cert.pem())?;
     write_private(&key_path, certified.signing_key.serialize_pem().as_bytes())?;
     Ok((cert_path, key_path))

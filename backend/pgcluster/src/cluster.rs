@@ -558,7 +558,10 @@ impl Launch<'_> {
         let keeper = std::thread::Builder::new()
             .name("postmaster-keeper".into())
             .spawn(move || {
-                let mut child = match cmd.spawn() {
+                let spawned = cmd.spawn();
+                // Close our copies of the log handles now, not at thread end.
+                drop(cmd);
+                let mut child = match spawned {
                     Ok(child) => child,
                     Err(e) => {
                         let _ = tx.send(Err(e));
@@ -568,7 +571,12 @@ impl Launch<'_> {
                 let pid = child.id();
                 let _ = tx.send(Ok(pid));
                 if let Err(e) = sys::wait_exit_without_reaping(pid) {
-                    tracing::warn!(pid, error = %e, "waiting for PostgreSQL");
+                    // E.g. SIGCHLD set to SIG_IGN makes children unwaitable;
+                    // fall back to watching the pid.
+                    tracing::warn!(pid, error = %e, "cannot wait for PostgreSQL; polling");
+                    while sys::process_alive(pid) {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
                 }
                 let mut exit = keeper_shared.lock();
                 *exit = Some(match child.wait() {

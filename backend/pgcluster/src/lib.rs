@@ -17,8 +17,9 @@
 //! | `lock` | `flock`ed by the owning process; holds its pid | 0600 |
 //! | `socket/` | Unix socket directory | 0700, server's account |
 //!
-//! The password lives beside `pgdata`, not in it, so that nothing the server
-//! can be asked to read (e.g. `pg_read_file`) or a copy of `pgdata` exposes it.
+//! The password lives beside `pgdata`, not in it: a copy or backup of
+//! `pgdata` does not carry it, and when we run as root the server's own
+//! account cannot read it (so not even `pg_read_file` can serve it).
 //! `pgdata` is created by `initdb` in `pgdata.initdb` and renamed only when
 //! complete: a `pgdata` directory is always a whole cluster, and an
 //! interrupted initdb is simply redone.

@@ -384,6 +384,12 @@ fn the_postmaster_dies_with_its_owner() {
         "postmaster {pid} outlived its owner"
     );
 
+    let log = std::fs::read_to_string(root.join("postgres.log")).unwrap();
+    assert!(
+        log.contains("received immediate shutdown request"),
+        "the postmaster did not get SIGQUIT:\n{log}"
+    );
+
     // The directory is free again and the committed row survived the crash.
     let cluster = Cluster::start(ClusterOptions::new(&root)).unwrap();
     assert_eq!(

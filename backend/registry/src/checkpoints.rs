@@ -96,7 +96,12 @@ impl CheckpointBook {
 
     /// Builds the inclusion proof of entry `index` against the stored checkpoint of `size`
     /// (the latest when `None`). Blocking: reads leaf hashes from the database on a cache miss.
-    pub fn prove(&self, store: &Store, index: u64, size: Option<u64>) -> Result<ProofAnswer, Refusal> {
+    pub fn prove(
+        &self,
+        store: &Store,
+        index: u64,
+        size: Option<u64>,
+    ) -> Result<ProofAnswer, Refusal> {
         let checkpoint = match size {
             None => self.latest().ok_or_else(|| Refusal::Rule {
                 code: "unknown_checkpoint",
@@ -120,7 +125,9 @@ impl CheckpointBook {
                 detail: format!("entry {index} is not in the checkpoint of size {size}"),
             });
         }
-        let tree = self.checkpoint_tree(store, size).map_err(Refusal::unavailable)?;
+        let tree = self
+            .checkpoint_tree(store, size)
+            .map_err(Refusal::unavailable)?;
         if tree.root() != checkpoint.checkpoint.root {
             return Err(Refusal::unavailable(format!(
                 "the stored checkpoint of size {size} does not match the stored entries"
@@ -130,7 +137,9 @@ impl CheckpointBook {
             code: "entry_not_in_checkpoint",
             detail: format!("entry {index} is not in the checkpoint of size {size}"),
         })?;
-        let block = self.block_tree(store, range).map_err(Refusal::unavailable)?;
+        let block = self
+            .block_tree(store, range)
+            .map_err(Refusal::unavailable)?;
         let proof = tree.prove(index, &block).map_err(Refusal::unavailable)?;
         let leaf_hash = block
             .leaf(index % self.block_size)
@@ -163,8 +172,12 @@ impl CheckpointBook {
             roots.push(open.root());
         }
         let tree = Arc::new(
-            CheckpointTree::from_block_roots(self.block_size, size, &roots)
-                .map_err(|e| StoreError::Corrupt { table: "blocks", detail: e.to_string() })?,
+            CheckpointTree::from_block_roots(self.block_size, size, &roots).map_err(|e| {
+                StoreError::Corrupt {
+                    table: "blocks",
+                    detail: e.to_string(),
+                }
+            })?,
         );
         let mut trees = self.lock_trees();
         if trees.checkpoints.len() >= TREE_CACHE {
@@ -174,7 +187,11 @@ impl CheckpointBook {
         Ok(tree)
     }
 
-    fn block_tree(&self, store: &Store, range: std::ops::Range<u64>) -> Result<Arc<BlockTree>, StoreError> {
+    fn block_tree(
+        &self,
+        store: &Store,
+        range: std::ops::Range<u64>,
+    ) -> Result<Arc<BlockTree>, StoreError> {
         let key = (range.start / self.block_size, range.end - range.start);
         if let Some(tree) = self.lock_trees().blocks.get(&key) {
             return Ok(tree.clone());
@@ -184,17 +201,20 @@ impl CheckpointBook {
             .iter()
             .map(|l| Digest::from_slice(l))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Corrupt { table: "ledger_entries", detail: e.to_string() })?;
+            .map_err(|e| StoreError::Corrupt {
+                table: "ledger_entries",
+                detail: e.to_string(),
+            })?;
         if leaves.len() as u64 != range.end - range.start {
             return Err(StoreError::Corrupt {
                 table: "ledger_entries",
                 detail: format!("entries {range:?} are not all stored"),
             });
         }
-        let tree = Arc::new(
-            BlockTree::build(&leaves)
-                .map_err(|e| StoreError::Corrupt { table: "blocks", detail: e.to_string() })?,
-        );
+        let tree = Arc::new(BlockTree::build(&leaves).map_err(|e| StoreError::Corrupt {
+            table: "blocks",
+            detail: e.to_string(),
+        })?);
         let mut trees = self.lock_trees();
         if trees.blocks.len() >= TREE_CACHE {
             trees.blocks.clear();
@@ -224,13 +244,15 @@ pub fn published(row: &CheckpointRow) -> Result<PublishedCheckpoint, StoreError>
     };
     let signed = lading_domain::checkpoint::SignedCheckpoint::parse(&row.signed)
         .map_err(|e| corrupt(e.to_string()))?;
-    let checkpoint = signed.unverified().clone();
+    let checkpoint = *signed.unverified();
     if checkpoint.size as i64 != row.size || checkpoint.root.0.as_slice() != row.root.as_slice() {
-        return Err(corrupt(format!("checkpoint {} differs from its signature", row.size)));
+        return Err(corrupt(format!(
+            "checkpoint {} differs from its signature",
+            row.size
+        )));
     }
     Ok(PublishedCheckpoint {
         checkpoint,
         signed: row.signed.clone(),
     })
 }
-

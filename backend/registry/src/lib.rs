@@ -113,7 +113,11 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// Loads the party registry and the ledger's Merkle state, and starts the sequencer.
-    pub fn start(store: Store, signer: SigningKey, config: RegistryConfig) -> Result<Self, RegistryError> {
+    pub fn start(
+        store: Store,
+        signer: SigningKey,
+        config: RegistryConfig,
+    ) -> Result<Self, RegistryError> {
         let book = PartyBook::load(store.clone())?;
         let latest = {
             let mut conn = store.conn()?;
@@ -153,14 +157,23 @@ impl Registry {
 
     /// Verifies and sequences `items` (each a compact JWS); one outcome per item, in order.
     /// A refused item refuses nothing else.
-    pub async fn submit(&self, items: Vec<String>, expect: Expect) -> Vec<Result<Receipt, Refusal>> {
+    pub async fn submit(
+        &self,
+        items: Vec<String>,
+        expect: Expect,
+    ) -> Vec<Result<Receipt, Refusal>> {
         let count = items.len();
         let verified = self.verify_all(items, expect).await;
         let (reply, answer) = oneshot::channel();
         let sent = {
             let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
             match jobs.as_ref() {
-                Some(jobs) => jobs.send(Job { items: verified, reply }).is_ok(),
+                Some(jobs) => jobs
+                    .send(Job {
+                        items: verified,
+                        reply,
+                    })
+                    .is_ok(),
                 None => false,
             }
         };
@@ -179,7 +192,11 @@ impl Registry {
             .unwrap_or_else(|| Err(Refusal::unavailable("no answer")))
     }
 
-    async fn verify_all(&self, items: Vec<String>, expect: Expect) -> Vec<Result<verify::Verified, Refusal>> {
+    async fn verify_all(
+        &self,
+        items: Vec<String>,
+        expect: Expect,
+    ) -> Vec<Result<verify::Verified, Refusal>> {
         let (tx, rx) = oneshot::channel();
         let book = self.inner.book.clone();
         self.inner.verifiers.spawn(move || {
@@ -213,8 +230,17 @@ impl Registry {
 
     /// Stops taking submissions, lets the sequencer finish and sign a last checkpoint.
     pub fn shutdown(&self) {
-        self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let handle = self.inner.sequencer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.inner
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let handle = self
+            .inner
+            .sequencer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(handle) = handle {
             let _ = handle.join();
         }

@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use lading_domain::ids::{KeyId, PartyId, UnLocode};
 use lading_domain::jws::VerifyingKey;
 use lading_domain::party::{Party, Role};
-use lading_domain::ids::{KeyId, PartyId, UnLocode};
 use lading_store::models::{PartyKeyRow, PartyRow};
 use lading_store::{Store, StoreError};
 

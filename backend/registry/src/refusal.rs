@@ -47,9 +47,9 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Malformed { code, .. } | Self::InvalidField { code, .. } | Self::Rule { code, .. } => {
-                code
-            }
+            Self::Malformed { code, .. }
+            | Self::InvalidField { code, .. }
+            | Self::Rule { code, .. } => code,
             Self::UnknownKey { .. } => "unknown_key",
             Self::RevokedKey { .. } => "revoked_key",
             Self::BadSignature { .. } => "bad_signature",

@@ -26,8 +26,8 @@ use lading_domain::transition::{Action, SignedTransition};
 use lading_domain::Digest;
 use lading_store::ledger::{self, AppendBatch};
 use lading_store::models::{
-    AccessRow, BlockRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate,
-    EntryKind, EntryRow, EventRow, TransitionRow,
+    AccessRow, BlockRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate, EntryKind,
+    EntryRow, EventRow, TransitionRow,
 };
 use lading_store::{Store, StoreError};
 use tokio::sync::oneshot;
@@ -169,11 +169,17 @@ impl Sequencer {
         if self.conn.is_none() {
             self.conn = Some(self.store.dedicated_connection()?);
         }
-        self.conn.as_mut().ok_or(StoreError::Migration("no connection".into()))
+        self.conn
+            .as_mut()
+            .ok_or(StoreError::Migration("no connection".into()))
     }
 
     /// Orders and writes one batch; fills `outcomes`. On `Err` nothing was written.
-    fn sequence(&mut self, jobs: &[Job], outcomes: &mut [Vec<Option<Outcome>>]) -> Result<(), StoreError> {
+    fn sequence(
+        &mut self,
+        jobs: &[Job],
+        outcomes: &mut [Vec<Option<Outcome>>],
+    ) -> Result<(), StoreError> {
         let items: Vec<(usize, usize, &Verified)> = jobs
             .iter()
             .enumerate()
@@ -321,8 +327,11 @@ impl Sequencer {
             ledger::document_heads(conn, &missing)?
         };
         for head in heads {
-            let state: DocumentState = serde_json::from_value(head.state)
-                .map_err(|e| StoreError::Corrupt { table: "documents", detail: e.to_string() })?;
+            let state: DocumentState =
+                serde_json::from_value(head.state).map_err(|e| StoreError::Corrupt {
+                    table: "documents",
+                    detail: e.to_string(),
+                })?;
             self.docs.insert(
                 head.reference,
                 DocEntry {
@@ -339,7 +348,10 @@ impl Sequencer {
     }
 
     fn doc<'a>(&'a self, draft: &'a Draft, reference: &str) -> Option<&'a DocEntry> {
-        draft.docs.get(reference).or_else(|| self.docs.get(reference))
+        draft
+            .docs
+            .get(reference)
+            .or_else(|| self.docs.get(reference))
     }
 
     fn draft_transition(
@@ -355,16 +367,20 @@ impl Sequencer {
             if self.doc(draft, &reference).is_some() {
                 return Err(Refusal::DocumentExists { reference });
             }
-            let document = payload.transport_document().ok_or_else(|| Refusal::Malformed {
-                code: "invalid_payload",
-                detail: "ISSUE carries the transport document".into(),
-            })?;
+            let document = payload
+                .transport_document()
+                .ok_or_else(|| Refusal::Malformed {
+                    code: "invalid_payload",
+                    detail: "ISSUE carries the transport document".into(),
+                })?;
             let state = DocumentState::issue(payload, checksum).map_err(rule_refusal)?;
             for party in document.named_parties() {
                 draft.access.insert((reference.clone(), party.to_string()));
             }
             let json = serde_json::to_value(document).map_err(Refusal::unavailable)?;
-            draft.new_docs.insert(reference.clone(), (json, to_i64(idx)));
+            draft
+                .new_docs
+                .insert(reference.clone(), (json, to_i64(idx)));
             DocEntry {
                 state,
                 carrier: document.carrier().to_string(),
@@ -383,8 +399,14 @@ impl Sequencer {
             let state = match current.state.apply(payload, checksum) {
                 Ok(state) => state,
                 Err(violation @ RuleViolation::WrongPreviousChecksum { .. }) => {
-                    let given = payload.previous_transition_checksum().copied().unwrap_or_default();
-                    let in_batch = draft.checksums.get(&reference).is_some_and(|s| s.contains(&given));
+                    let given = payload
+                        .previous_transition_checksum()
+                        .copied()
+                        .unwrap_or_default();
+                    let in_batch = draft
+                        .checksums
+                        .get(&reference)
+                        .is_some_and(|s| s.contains(&given));
                     let on_ledger = !in_batch
                         && ledger::is_transition_of(
                             self.conn().map_err(Refusal::unavailable)?,
@@ -422,12 +444,22 @@ impl Sequencer {
             recipient: payload.recipient().map(|r| r.to_string()),
             state_after,
         });
-        draft.checksums.entry(reference.clone()).or_default().insert(checksum);
+        draft
+            .checksums
+            .entry(reference.clone())
+            .or_default()
+            .insert(checksum);
         draft.docs.insert(reference, entry);
         Ok(())
     }
 
-    fn draft_event(&mut self, draft: &mut Draft, v: &Verified, e: &SignedEvent, idx: u64) -> Result<(), Refusal> {
+    fn draft_event(
+        &mut self,
+        draft: &mut Draft,
+        v: &Verified,
+        e: &SignedEvent,
+        idx: u64,
+    ) -> Result<(), Refusal> {
         let payload = e.event();
         let key = (payload.actor().to_string(), payload.event_id().to_owned());
         let taken = draft.event_ids.contains(&key)
@@ -505,7 +537,10 @@ impl Sequencer {
                 .filter(|(r, _)| r == reference)
                 .map(|(_, p)| p.clone()),
         );
-        let parties = parties.iter().filter_map(|p| p.parse::<PartyId>().ok()).collect();
+        let parties = parties
+            .iter()
+            .filter_map(|p| p.parse::<PartyId>().ok())
+            .collect();
         Ok((document, parties))
     }
 
@@ -564,7 +599,8 @@ impl Sequencer {
                 .and_then(|conn| load_accumulator(conn, block_size));
             match reloaded {
                 Ok(acc) => {
-                    self.checkpoints.set_sealed_roots(acc.sealed_roots().to_vec());
+                    self.checkpoints
+                        .set_sealed_roots(acc.sealed_roots().to_vec());
                     self.acc = acc;
                     return;
                 }
@@ -604,9 +640,13 @@ impl Sequencer {
             signed: signed.clone(),
             created_at: Utc::now(),
         };
-        let stored = self.conn().and_then(|conn| ledger::insert_checkpoint(conn, &row));
+        let stored = self
+            .conn()
+            .and_then(|conn| ledger::insert_checkpoint(conn, &row));
         match stored {
-            Ok(()) => self.checkpoints.publish(PublishedCheckpoint { checkpoint, signed }),
+            Ok(()) => self
+                .checkpoints
+                .publish(PublishedCheckpoint { checkpoint, signed }),
             Err(e) => {
                 tracing::error!(error = %e, "checkpoint not stored; will retry");
                 self.conn = None;
@@ -622,19 +662,28 @@ fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTr
         .iter()
         .map(|b| Digest::from_slice(&b.root))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::Corrupt { table: "blocks", detail: e.to_string() })?;
+        .map_err(|e| StoreError::Corrupt {
+            table: "blocks",
+            detail: e.to_string(),
+        })?;
     let sealed = roots.len() as u64 * block_size;
     if sealed > size || size - sealed >= block_size {
         return Err(StoreError::Corrupt {
             table: "blocks",
-            detail: format!("{} sealed blocks do not match a ledger of {size} entries", roots.len()),
+            detail: format!(
+                "{} sealed blocks do not match a ledger of {size} entries",
+                roots.len()
+            ),
         });
     }
     let open = ledger::leaf_hashes(conn, sealed, size)?
         .iter()
         .map(|l| Digest::from_slice(l))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::Corrupt { table: "ledger_entries", detail: e.to_string() })?;
+        .map_err(|e| StoreError::Corrupt {
+            table: "ledger_entries",
+            detail: e.to_string(),
+        })?;
     LedgerTree::restore(block_size, roots, open).map_err(|e| StoreError::Corrupt {
         table: "blocks",
         detail: e.to_string(),

@@ -68,12 +68,12 @@ fn check_key(
     actor: &str,
     verifies: impl FnOnce(&RegisteredKey) -> bool,
 ) -> Result<(), Refusal> {
-    let key: Arc<RegisteredKey> = book
-        .key(kid)
-        .map_err(Refusal::unavailable)?
-        .ok_or_else(|| Refusal::UnknownKey {
-            kid: kid.to_owned(),
-        })?;
+    let key: Arc<RegisteredKey> =
+        book.key(kid)
+            .map_err(Refusal::unavailable)?
+            .ok_or_else(|| Refusal::UnknownKey {
+                kid: kid.to_owned(),
+            })?;
     if key.revoked {
         return Err(Refusal::RevokedKey {
             kid: kid.to_owned(),

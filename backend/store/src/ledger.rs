@@ -198,7 +198,11 @@ pub fn is_transition_of(
 }
 
 /// Whether `actor` already has an event with this id on the ledger.
-pub fn event_id_taken(conn: &mut PgConnection, actor: &str, event_id: &str) -> Result<bool, StoreError> {
+pub fn event_id_taken(
+    conn: &mut PgConnection,
+    actor: &str,
+    event_id: &str,
+) -> Result<bool, StoreError> {
     use diesel::dsl::exists;
     Ok(diesel::select(exists(
         events::table

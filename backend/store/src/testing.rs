@@ -94,10 +94,11 @@ fn ensure_template(admin_url: &str, template_url: &str) -> Result<(), StoreError
         .get_or_init(|| {
             let build = || -> Result<(), StoreError> {
                 let mut admin = PgConnection::establish(admin_url)?;
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{TEMPLATE}\" WITH (FORCE)"))
-                    .execute(&mut admin)?;
-                diesel::sql_query(format!("CREATE DATABASE \"{TEMPLATE}\""))
-                    .execute(&mut admin)?;
+                diesel::sql_query(format!(
+                    "DROP DATABASE IF EXISTS \"{TEMPLATE}\" WITH (FORCE)"
+                ))
+                .execute(&mut admin)?;
+                diesel::sql_query(format!("CREATE DATABASE \"{TEMPLATE}\"")).execute(&mut admin)?;
                 let mut conn = PgConnection::establish(template_url)?;
                 run_migrations(&mut conn)?;
                 Ok(())

@@ -1,6 +1,9 @@
 //! The store against a real PostgreSQL (a throwaway cluster per test process, a fresh
 //! database per test).
 
+// Integration tests: clippy.toml allows unwrap/expect/panic in test code.
+#![cfg(test)]
+
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
@@ -30,7 +33,10 @@ fn seed_parties(conn: &mut PgConnection) {
     ] {
         parties::upsert_party(conn, &p).unwrap();
     }
-    for (kid, owner, byte) in [("k-carrier", "carrier-a", 1u8), ("k-shipper", "shipper-a", 2)] {
+    for (kid, owner, byte) in [
+        ("k-carrier", "carrier-a", 1u8),
+        ("k-shipper", "shipper-a", 2),
+    ] {
         parties::add_key(
             conn,
             &PartyKeyRow {
@@ -116,7 +122,11 @@ fn migrations_run_up_down_up() {
     assert_eq!(lading_store::run_migrations(&mut conn).unwrap(), 1);
     conn.revert_all_migrations(MIGRATIONS).unwrap();
     assert_eq!(lading_store::run_migrations(&mut conn).unwrap(), 1);
-    assert_eq!(lading_store::run_migrations(&mut conn).unwrap(), 0, "a second run applies nothing");
+    assert_eq!(
+        lading_store::run_migrations(&mut conn).unwrap(),
+        0,
+        "a second run applies nothing"
+    );
 }
 
 /// `src/schema.rs` must be what `diesel print-schema` makes of the migrated database.
@@ -128,9 +138,14 @@ fn schema_rs_matches_the_migrations() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the diesel CLI is needed to check schema.rs: run deploy/ensure-deps.sh --dev");
-    assert!(output.status.success(), "diesel print-schema failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "diesel print-schema failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let generated = String::from_utf8(output.stdout).unwrap();
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/schema.rs")).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/schema.rs")).unwrap();
     assert_eq!(
         generated.trim(),
         committed.trim(),
@@ -169,10 +184,21 @@ fn a_stale_writer_writes_nothing() {
     ledger::append(&mut conn, &issue_batch(0, 0, "BL-1")).unwrap();
     // A second writer that still believes the ledger is empty.
     let err = ledger::append(&mut conn, &issue_batch(0, 1, "BL-2")).unwrap_err();
-    assert!(matches!(err, StoreError::HeadMoved { expected: 0, found: 1 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::HeadMoved {
+                expected: 0,
+                found: 1
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(ledger::ledger_size(&mut conn).unwrap(), 1);
     assert!(ledger::entry(&mut conn, 1).unwrap().is_none());
-    assert!(ledger::document_heads(&mut conn, &["BL-2"]).unwrap().is_empty());
+    assert!(ledger::document_heads(&mut conn, &["BL-2"])
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -198,10 +224,15 @@ fn duplicates_are_found_by_leaf_hash_with_their_state() {
     let mut conn = db.connection().unwrap();
     seed_parties(&mut conn);
     ledger::append(&mut conn, &issue_batch(0, 0, "BL-1")).unwrap();
-    let found = ledger::entries_by_leaf_hash(&mut conn, &[lading_store_test_digest(0), vec![5; 32]]).unwrap();
+    let found =
+        ledger::entries_by_leaf_hash(&mut conn, &[lading_store_test_digest(0), vec![5; 32]])
+            .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].idx, 0);
-    assert_eq!(found[0].state_after, Some(serde_json::json!({"status": "ACTIVE"})));
+    assert_eq!(
+        found[0].state_after,
+        Some(serde_json::json!({"status": "ACTIVE"}))
+    );
 }
 
 #[test]
@@ -210,13 +241,22 @@ fn documents_are_read_only_by_entitled_parties() {
     let mut conn = db.connection().unwrap();
     seed_parties(&mut conn);
     ledger::append(&mut conn, &issue_batch(0, 0, "BL-1")).unwrap();
-    let sees = |conn: &mut PgConnection, party: &str| reads::document_for_party(conn, "BL-1", party).unwrap().is_some();
+    let sees = |conn: &mut PgConnection, party: &str| {
+        reads::document_for_party(conn, "BL-1", party)
+            .unwrap()
+            .is_some()
+    };
     assert!(sees(&mut conn, "carrier-a"));
     assert!(sees(&mut conn, "shipper-a"));
-    assert!(sees(&mut conn, "customs-nl"), "customs of the port of loading");
+    assert!(
+        sees(&mut conn, "customs-nl"),
+        "customs of the port of loading"
+    );
     assert!(!sees(&mut conn, "customs-sg"), "customs elsewhere");
     assert!(!sees(&mut conn, "shipper-b"), "an unrelated shipper");
-    assert!(reads::document_for_party(&mut conn, "BL-404", "carrier-a").unwrap().is_none());
+    assert!(reads::document_for_party(&mut conn, "BL-404", "carrier-a")
+        .unwrap()
+        .is_none());
     assert_eq!(reads::chain(&mut conn, "BL-1").unwrap().len(), 1);
 }
 
@@ -258,5 +298,11 @@ fn a_kid_stays_bound_to_its_key() {
         revoked_at: None,
     };
     assert!(parties::add_key(&mut conn, &rebind).is_err());
-    assert_eq!(parties::key(&mut conn, "k-carrier").unwrap().unwrap().party_id, "carrier-a");
+    assert_eq!(
+        parties::key(&mut conn, "k-carrier")
+            .unwrap()
+            .unwrap()
+            .party_id,
+        "carrier-a"
+    );
 }

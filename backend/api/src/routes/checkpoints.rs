@@ -32,13 +32,19 @@ impl From<PublishedCheckpoint> for CheckpointAnswer {
 }
 
 pub async fn latest(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let checkpoint = state.registry.latest_checkpoint().ok_or_else(|| ApiError::NotFound {
-        what: "checkpoint (none signed yet)".into(),
-    })?;
+    let checkpoint = state
+        .registry
+        .latest_checkpoint()
+        .ok_or_else(|| ApiError::NotFound {
+            what: "checkpoint (none signed yet)".into(),
+        })?;
     Ok(HttpResponse::Ok().json(CheckpointAnswer::from(checkpoint)))
 }
 
-pub async fn at_size(state: web::Data<AppState>, size: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+pub async fn at_size(
+    state: web::Data<AppState>,
+    size: web::Path<u64>,
+) -> Result<HttpResponse, ApiError> {
     let size = size.into_inner();
     let store = state.registry.store().clone();
     let row = web::block(move || {

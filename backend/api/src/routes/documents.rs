@@ -54,7 +54,9 @@ pub struct EventEntry {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    Digest::from_slice(bytes).map(|d| d.to_hex()).unwrap_or_default()
+    Digest::from_slice(bytes)
+        .map(|d| d.to_hex())
+        .unwrap_or_default()
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -72,7 +74,10 @@ async fn entitled<T: Send + 'static>(
     state: &AppState,
     caller: &Caller,
     reference: String,
-    read: impl FnOnce(&mut lading_store::PgConnection, lading_store::models::DocumentRow) -> Result<T, lading_store::StoreError>
+    read: impl FnOnce(
+            &mut lading_store::PgConnection,
+            lading_store::models::DocumentRow,
+        ) -> Result<T, lading_store::StoreError>
         + Send
         + 'static,
 ) -> Result<T, ApiError> {

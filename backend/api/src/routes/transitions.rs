@@ -5,7 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use lading_registry::{Expect, Refusal};
 use serde::Serialize;
 
-use crate::body::{jws_text, read_limited, require_media_type, MAX_BATCH_BYTES, MAX_BATCH_ITEMS, MAX_ITEM_BYTES};
+use crate::body::{
+    jws_text, read_limited, require_media_type, MAX_BATCH_BYTES, MAX_BATCH_ITEMS, MAX_ITEM_BYTES,
+};
 use crate::problem::{refusal_status, ApiError, Problem};
 use crate::routes::EntryAnswer;
 use crate::AppState;
@@ -77,7 +79,10 @@ pub async fn submit_batch(
     if items.len() > MAX_BATCH_ITEMS {
         return Err(ApiError::BadRequest {
             code: "batch_too_large",
-            detail: format!("at most {MAX_BATCH_ITEMS} items per batch, got {}", items.len()),
+            detail: format!(
+                "at most {MAX_BATCH_ITEMS} items per batch, got {}",
+                items.len()
+            ),
         });
     }
     let outcomes = state.registry.submit(items, Expect::Transition).await;

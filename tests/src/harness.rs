@@ -1,0 +1,317 @@
+//! Running real `lading` processes for tests and benchmarks.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The repository's root (the workspace).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The `lading` binary of the same profile as this test, built (or brought up to date) once
+/// per process with the cargo that runs the tests.
+pub fn lading_bin() -> Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| build_lading().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn build_lading() -> Result<PathBuf> {
+    // target/<profile>/deps/<test binary> -> target/<profile>
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("cannot locate the target directory")?
+        .to_path_buf();
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet", "-p", "lading", "--bin", "lading"])
+        .current_dir(repo_root());
+    if release {
+        build.arg("--release");
+    }
+    if let Some(target) = profile_dir.parent() {
+        build.env("CARGO_TARGET_DIR", target);
+    }
+    let status = build.status().context("cannot run cargo to build lading")?;
+    if !status.success() {
+        bail!("building the lading binary failed");
+    }
+    let bin = profile_dir.join("lading");
+    if !bin.exists() {
+        bail!("{} was not built", bin.display());
+    }
+    Ok(bin)
+}
+
+/// A throwaway database in the process's test cluster.
+#[derive(Debug)]
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> Result<Self> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let cluster = lading_pgcluster::shared_test_cluster()?;
+        let name = format!(
+            "e2e_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let url = cluster.create_database(&name)?;
+        Ok(Self { name, url })
+    }
+
+    /// Runs SQL as the superuser (to look behind the registry's back).
+    pub fn psql(&self, sql: &str) -> Result<String> {
+        Ok(lading_pgcluster::shared_test_cluster()?.psql(&self.name, sql)?)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(cluster) = lading_pgcluster::shared_test_cluster() {
+            let _ = cluster.psql(
+                "postgres",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            );
+        }
+    }
+}
+
+/// TLS material for one test registry: a self-signed certificate for 127.0.0.1.
+#[derive(Debug)]
+pub struct Tls {
+    pub dir: tempfile::TempDir,
+    pub cert_pem: String,
+}
+
+impl Tls {
+    pub fn new() -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("lading-e2e-tls-")
+            .tempdir()?;
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])?;
+        let cert_pem = certified.cert.pem();
+        std::fs::write(dir.path().join("cert.pem"), &cert_pem)?;
+        std::fs::write(
+            dir.path().join("key.pem"),
+            certified.signing_key.serialize_pem(),
+        )?;
+        Ok(Self { dir, cert_pem })
+    }
+
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    pub fn key_path(&self) -> PathBuf {
+        self.dir.path().join("key.pem")
+    }
+
+    /// An HTTPS client that trusts this certificate and nothing else.
+    pub fn client(&self) -> Result<reqwest::Client> {
+        let cert = reqwest::Certificate::from_pem(self.cert_pem.as_bytes())?;
+        Ok(reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(cert)
+            .pool_max_idle_per_host(256)
+            .timeout(Duration::from_secs(60))
+            .build()?)
+    }
+}
+
+/// A `lading serve` child process on a test database, with the fixture parties imported.
+#[derive(Debug)]
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub port: u16,
+    env: Vec<(String, String)>,
+}
+
+/// Settings of a test registry.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub checkpoint_interval_ms: u64,
+    pub workers: usize,
+    pub port: Option<u16>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_ms: 100,
+            workers: 2,
+            port: None,
+        }
+    }
+}
+
+impl Server {
+    /// Imports the fixture parties into `db` and starts a registry on it.
+    pub fn start(db: &TestDb, tls: &Tls, options: ServerOptions) -> Result<Self> {
+        let port = match options.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        let fixtures = repo_root().join("fixtures");
+        let env: Vec<(String, String)> = vec![
+            ("LADING_DATABASE_URL".into(), db.url.clone()),
+            ("LADING_BIND".into(), format!("127.0.0.1:{port}")),
+            (
+                "LADING_TLS_CERT".into(),
+                tls.cert_path().display().to_string(),
+            ),
+            (
+                "LADING_TLS_KEY".into(),
+                tls.key_path().display().to_string(),
+            ),
+            (
+                "LADING_SIGNING_KEY".into(),
+                fixtures.join("keys/registry.jwk").display().to_string(),
+            ),
+            // A test deployment: the fixtures' TEST keys are allowed here and only here.
+            ("LADING_ALLOW_TEST_KEYS".into(), "true".into()),
+            (
+                "LADING_CHECKPOINT_INTERVAL_MS".into(),
+                options.checkpoint_interval_ms.to_string(),
+            ),
+            ("LADING_WORKERS".into(), options.workers.to_string()),
+        ];
+        let bin = lading_bin()?;
+        let import = Command::new(&bin)
+            .arg("import-parties")
+            .arg(fixtures.join("parties.json"))
+            .arg("--tokens")
+            .arg(fixtures.join("tokens.json"))
+            .envs(env.iter().cloned())
+            .env("LADING_CONFIG", "/dev/null")
+            .output()?;
+        if !import.status.success() {
+            bail!(
+                "import-parties failed: {}",
+                String::from_utf8_lossy(&import.stderr)
+            );
+        }
+        let mut server = Self {
+            child: None,
+            base: format!("https://127.0.0.1:{port}"),
+            port,
+            env,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// Starts the process (again) and waits until it listens.
+    pub fn spawn(&mut self) -> Result<()> {
+        let mut child = Command::new(lading_bin()?)
+            .arg("serve")
+            .envs(self.env.iter().cloned())
+            .env("LADING_CONFIG", "/dev/null")
+            .env(
+                "RUST_LOG",
+                std::env::var("LADING_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("listening on ") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(_line) = rx.recv_timeout(Duration::from_millis(100)) {
+                break;
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("lading serve exited before listening: {status}");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("lading serve did not start listening within 60 s");
+            }
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL: the process dies between any two instructions, as in a crash.
+    pub fn kill_9(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM and wait: a clean stop.
+    pub fn stop(&mut self) -> Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("not running")?;
+        signal(&child, "TERM");
+        Ok(child.wait()?)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends a signal (`TERM`, `INT`, ...) to a child process with kill(1).
+pub fn signal(child: &Child, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status();
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The fixture bearer token of `party`.
+pub fn token(party: &str) -> Result<String> {
+    let tokens: std::collections::BTreeMap<String, String> = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("fixtures/tokens.json"))?,
+    )?;
+    tokens
+        .get(party)
+        .cloned()
+        .with_context(|| format!("no token for {party}"))
+}
