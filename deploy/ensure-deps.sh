@@ -6,23 +6,27 @@
 #   - the `postgres` account, which the server runs as when Lading runs as root
 #     (PostgreSQL refuses to run as root);
 #   - libpq headers and pkg-config, to build diesel's PostgreSQL backend;
-#   - with --browser: chromium and chromium-driver, for the portal's browser tests.
+#   - with --browser: chromium and chromium-driver, for the portal's browser tests;
+#   - with --dev: the diesel CLI (crates.io), which the store's tests use to check
+#     that src/schema.rs matches the migrations.
 #
 # Idempotent and a no-op when everything is present: apt-get update and install
 # run only when something is missing. Prints one line per thing checked.
 # Installing needs root (Debian/Ubuntu, apt).
 #
-# Usage: deploy/ensure-deps.sh [--browser] [--dry-run]
+# Usage: deploy/ensure-deps.sh [--dev] [--browser] [--dry-run]
 set -euo pipefail
 
 want_browser=0
+want_dev=0
 dry_run=0
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
+    --dev) want_dev=1 ;;
     --dry-run) dry_run=1 ;;
     -h | --help)
-      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -34,14 +38,20 @@ done
 
 export DEBIAN_FRONTEND=noninteractive
 
+if [[ -n "${LADING_PG_BIN:-}" && ! (-x "$LADING_PG_BIN/initdb" && -x "$LADING_PG_BIN/postgres") ]]; then
+  # An explicit choice that is wrong is not fixed by installing packages.
+  echo "BAD      postgresql server  LADING_PG_BIN=$LADING_PG_BIN has no initdb and postgres" >&2
+  exit 1
+fi
+
 # --- checks: each prints nothing and returns 0 when the thing is present ---
 
 pg_server_dir() {
   # Same search order as lading_pgcluster::find_bin_dir.
   local dir
   if [[ -n "${LADING_PG_BIN:-}" ]]; then
-    [[ -x "$LADING_PG_BIN/initdb" && -x "$LADING_PG_BIN/postgres" ]] && echo "$LADING_PG_BIN" && return 0
-    return 1
+    echo "$LADING_PG_BIN"
+    return 0
   fi
   if command -v pg_config > /dev/null 2>&1; then
     dir="$(pg_config --bindir 2> /dev/null || true)"
@@ -85,6 +95,21 @@ detail() {
   esac
 }
 
+DIESEL_CLI_VERSION=2.3.14
+ensure_dev_tools() {
+  [[ $want_dev -eq 1 ]] || return 0
+  if command -v diesel > /dev/null 2>&1 && diesel --version 2> /dev/null | grep -q "$DIESEL_CLI_VERSION"; then
+    printf 'ok       %-18s %s\n' "diesel CLI" "$(command -v diesel)"
+    return 0
+  fi
+  if [[ $dry_run -eq 1 ]]; then
+    echo "dry run: would cargo install diesel_cli $DIESEL_CLI_VERSION"
+    return 0
+  fi
+  printf 'missing  %-18s -> cargo install diesel_cli %s\n' "diesel CLI" "$DIESEL_CLI_VERSION"
+  cargo install diesel_cli --version "$DIESEL_CLI_VERSION" --no-default-features --features postgres --locked --quiet
+}
+
 missing=()
 check_all() {
   # $1 = "final" after installing: a miss is then an error.
@@ -107,6 +132,7 @@ check_all() {
 
 check_all || true
 if [[ ${#missing[@]} -eq 0 ]]; then
+  ensure_dev_tools
   exit 0
 fi
 
@@ -143,3 +169,4 @@ if ! has_postgres_user && has_pg_server; then
 fi
 
 check_all final
+ensure_dev_tools
