@@ -1,1 +1,9 @@
-//! e2e
+//! End-to-end tests and the load harness for Lading: real `lading` processes, real
+//! PostgreSQL, real TLS.
+//!
+//! [`harness`] starts registries as child processes against throwaway databases and gives tests
+//! an HTTPS client that trusts only the registry's own certificate.
+
+pub mod harness;
+pub mod gen;
+pub mod load;

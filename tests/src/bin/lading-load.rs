@@ -1,0 +1,637 @@
+//! `lading-load`: measures how fast a registry ingests signed transitions, and checks that
+//! everything it acknowledged is durable.
+//!
+//! Each run starts a fresh PostgreSQL cluster with durable settings (`fsync=on`,
+//! `synchronous_commit=on`) and a `lading serve` on it, sends pre-signed transitions, then kills
+//! the registry (SIGKILL) and PostgreSQL (immediate shutdown, no checkpoint), restarts
+//! PostgreSQL (WAL replay) and counts the ledger: it must hold exactly the acknowledged entries.
+//!
+//! Modes:
+//! - `batch`: `POST /v1/transitions/batch`, `--batch` transitions per request, a few connections
+//!   (default 4), 200,000 transitions by default;
+//! - `single`: `POST /v1/transitions`, one transition per request, `--concurrency` connections
+//!   (default 64), 50,000 transitions by default.
+//!
+//! Throughput is acknowledged transitions divided by the wall time of the whole run (first
+//! request sent to last answer read). See `lading_e2e::load` for how streams are sharded and
+//! percentiles computed.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=/work/target-load cargo build --release -p lading --bin lading
+//! CARGO_TARGET_DIR=/work/target-load cargo run --release -p lading-e2e --bin lading-load -- \
+//!     --release-binary --mode both --runs 3
+//! ```
+
+// A benchmark tool: printing its table is its job.
+#![allow(clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use lading_e2e::harness::Tls;
+use lading_e2e::load::{
+    generate_shards, logged_request_times, median, own_cpu, split_evenly, tree_cpu, DurableCluster,
+    LatencySummary, RegistryProcess, RegistrySettings,
+};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Batch,
+    Single,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Http {
+    /// HTTP/1.1 with keep-alive: one TCP connection per concurrent sender.
+    H1,
+    /// HTTP/2 (ALPN h2): concurrent senders share `--h2-connections` connections.
+    H2,
+    /// Both, one after the other.
+    Both,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "lading-load", about = "Ingest benchmark of a Lading registry on durable PostgreSQL")]
+struct Args {
+    #[arg(long, value_enum, default_value_t = Mode::Both)]
+    mode: Mode,
+    /// Transitions per run [default: 200000 for batch, 50000 for single].
+    #[arg(long)]
+    total: Option<usize>,
+    /// Transitions per batch request.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Concurrent senders [default: 4 for batch, 64 for single].
+    #[arg(long)]
+    concurrency: Option<usize>,
+    #[arg(long, value_enum, default_value_t = Http::H1)]
+    http: Http,
+    /// TCP connections shared by the senders under HTTP/2 (batch mode uses one per sender).
+    #[arg(long, default_value_t = 2)]
+    h2_connections: usize,
+    /// Runs per mode and protocol, each on a fresh cluster; the summary gives their medians.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Use `<target>/release/lading` as built (`cargo build --release -p lading`).
+    #[arg(long)]
+    release_binary: bool,
+    /// Use this `lading` binary.
+    #[arg(long, conflicts_with = "release_binary")]
+    lading_bin: Option<PathBuf>,
+    /// HTTP worker threads of the registry.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    #[arg(long, default_value_t = 500)]
+    checkpoint_interval_ms: u64,
+    /// Transitions after each document's ISSUE in the generated ledger.
+    #[arg(long, default_value_t = 4)]
+    transfers: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// RUST_LOG of the registry. `warn,lading::http=info` logs each request's server-side time,
+    /// which the summary then reports (at some cost in throughput).
+    #[arg(long, default_value = "warn")]
+    server_log: String,
+    /// Where the registry logs go.
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+}
+
+impl Args {
+    fn modes(&self) -> Vec<Mode> {
+        match self.mode {
+            Mode::Both => vec![Mode::Batch, Mode::Single],
+            m => vec![m],
+        }
+    }
+
+    fn protocols(&self) -> Vec<Http> {
+        match self.http {
+            Http::Both => vec![Http::H1, Http::H2],
+            p => vec![p],
+        }
+    }
+
+    fn total(&self, mode: Mode) -> usize {
+        self.total.unwrap_or(if mode == Mode::Batch { 200_000 } else { 50_000 })
+    }
+
+    fn concurrency(&self, mode: Mode) -> usize {
+        self.concurrency
+            .unwrap_or(if mode == Mode::Batch { 4 } else { 64 })
+            .max(1)
+    }
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Batch => "batch",
+        Mode::Single => "single",
+        Mode::Both => "both",
+    }
+}
+
+fn http_name(h: Http) -> &'static str {
+    match h {
+        Http::H1 => "HTTP/1.1",
+        Http::H2 => "HTTP/2",
+        Http::Both => "both",
+    }
+}
+
+/// Pre-built request bodies of one sender, leaked: they live as long as the process, and
+/// reqwest sends `&'static` bodies without copying them.
+#[derive(Debug, Clone)]
+struct Shard {
+    /// (body, transitions in it)
+    requests: Vec<(&'static [u8], usize)>,
+}
+
+fn prepare(args: &Args, mode: Mode) -> Result<Vec<Shard>> {
+    let total = args.total(mode);
+    let senders = args.concurrency(mode);
+    let started = Instant::now();
+    let shards = generate_shards(&split_evenly(total, senders), args.transfers, args.seed, 2)?;
+    let bytes: usize = shards.iter().flatten().map(String::len).sum();
+    let prepared = shards
+        .into_iter()
+        .map(|shard| -> Result<Shard> {
+            let requests = match mode {
+                Mode::Batch => shard
+                    .chunks(args.batch.max(1))
+                    .map(|chunk| -> Result<(&'static [u8], usize)> {
+                        let body: &'static [u8] = serde_json::to_vec(chunk)?.leak();
+                        Ok((body, chunk.len()))
+                    })
+                    .collect::<Result<_>>()?,
+                _ => shard
+                    .into_iter()
+                    .map(|t| {
+                        let body: &'static [u8] = t.into_bytes().leak();
+                        (body, 1)
+                    })
+                    .collect(),
+            };
+            Ok(Shard { requests })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    eprintln!(
+        "lading-load: signed {total} transitions ({:.1} MB, mean {} bytes) for {} senders in {:.1} s",
+        bytes as f64 / 1e6,
+        bytes / total.max(1),
+        senders,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(prepared)
+}
+
+/// Where `lading` is: given, the release build, or built now in this binary's profile.
+fn lading_binary(args: &Args) -> Result<PathBuf> {
+    if let Some(bin) = &args.lading_bin {
+        return Ok(bin.clone());
+    }
+    let exe = std::env::current_exe()?;
+    // <target>/<profile>/lading-load
+    let profile_dir = exe.parent().context("cannot locate this binary's directory")?.to_path_buf();
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => profile_dir.parent().context("cannot locate the target directory")?.to_path_buf(),
+    };
+    if args.release_binary {
+        let bin = target.join("release").join("lading");
+        if !bin.exists() {
+            bail!(
+                "{} does not exist; build it with `cargo build --release -p lading --bin lading`",
+                bin.display()
+            );
+        }
+        return Ok(bin);
+    }
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet", "-p", "lading", "--bin", "lading"])
+        .current_dir(lading_e2e::harness::repo_root())
+        .env("CARGO_TARGET_DIR", &target);
+    if release {
+        build.arg("--release");
+    }
+    if !build.status().context("running cargo")?.success() {
+        bail!("building lading failed");
+    }
+    Ok(target.join(if release { "release" } else { "debug" }).join("lading"))
+}
+
+fn client(tls: &Tls, http: Http, idle: usize) -> Result<reqwest::Client> {
+    let cert = reqwest::Certificate::from_pem(tls.cert_pem.as_bytes())?;
+    let builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(cert)
+        .timeout(Duration::from_secs(300))
+        .pool_max_idle_per_host(idle);
+    let builder = match http {
+        Http::H2 => builder.http2_prior_knowledge(),
+        _ => builder.http1_only(),
+    };
+    Ok(builder.build()?)
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchReply {
+    accepted: usize,
+    refused: usize,
+    results: Vec<BatchItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchItem {
+    status: u16,
+    #[serde(default)]
+    problem: Option<serde_json::Value>,
+}
+
+/// What one sender saw.
+#[derive(Debug, Default)]
+struct SenderReport {
+    latencies: Vec<Duration>,
+    acked: usize,
+    refused: usize,
+    error: Option<String>,
+    version: Option<reqwest::Version>,
+}
+
+async fn send_shard(client: reqwest::Client, url: String, mode: Mode, shard: Shard) -> SenderReport {
+    let mut report = SenderReport {
+        latencies: Vec::with_capacity(shard.requests.len()),
+        ..SenderReport::default()
+    };
+    let media = if mode == Mode::Batch {
+        "application/json"
+    } else {
+        "application/jose"
+    };
+    for (body, count) in shard.requests {
+        let start = Instant::now();
+        let answer = async {
+            let response = client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, media)
+                .body(body)
+                .send()
+                .await?;
+            let status = response.status();
+            let version = response.version();
+            let bytes = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, version, bytes))
+        }
+        .await;
+        let elapsed = start.elapsed();
+        let (status, version, bytes) = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                report.error = Some(format!("request failed: {e}"));
+                break;
+            }
+        };
+        report.version.get_or_insert(version);
+        report.latencies.push(elapsed);
+        match mode {
+            Mode::Batch => {
+                let reply: BatchReply = match serde_json::from_slice(&bytes) {
+                    Ok(r) if status.as_u16() == 200 => r,
+                    _ => {
+                        report.error = Some(format!("batch answered {status}: {}", String::from_utf8_lossy(&bytes)));
+                        break;
+                    }
+                };
+                report.acked += reply.results.iter().filter(|r| r.status == 201).count();
+                report.refused += reply.refused;
+                if reply.accepted != count {
+                    let problem = reply.results.iter().find_map(|r| r.problem.clone());
+                    report.error = Some(format!(
+                        "batch of {count}: {} accepted, {} refused; first problem: {}",
+                        reply.accepted,
+                        reply.refused,
+                        problem.map(|p| p.to_string()).unwrap_or_default()
+                    ));
+                    break;
+                }
+            }
+            _ => {
+                if status.as_u16() == 201 {
+                    report.acked += 1;
+                } else {
+                    report.refused += 1;
+                    report.error = Some(format!("answered {status}: {}", String::from_utf8_lossy(&bytes)));
+                    break;
+                }
+            }
+        }
+    }
+    report
+}
+
+#[derive(Debug)]
+struct RunResult {
+    mode: Mode,
+    http: Http,
+    run: usize,
+    acked: usize,
+    wall: Duration,
+    latency: LatencySummary,
+    server_latency: Option<LatencySummary>,
+    lading_cpu: Duration,
+    postgres_cpu: Duration,
+    load_cpu: Duration,
+    /// Write transactions committed during the run (sequencer batches and checkpoints).
+    transactions: u64,
+    wal_bytes: u64,
+    versions: Vec<String>,
+    errors: Vec<String>,
+    durable: usize,
+}
+
+impl RunResult {
+    fn per_second(&self) -> f64 {
+        self.acked as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `(transaction id, WAL position in bytes)`: both advance with every write transaction.
+fn pg_counters(cluster: &DurableCluster, db: &str) -> Result<(u64, u64)> {
+    let out = cluster.cluster()?.psql(
+        db,
+        "SELECT txid_current(), pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
+    )?;
+    let mut parts = out.trim().split('|');
+    let xid = parts.next().and_then(|s| s.parse().ok()).context("txid_current")?;
+    let lsn = parts.next().and_then(|s| s.parse().ok()).context("wal lsn")?;
+    Ok((xid, lsn))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_once(
+    args: &Args,
+    bin: &Path,
+    log_dir: &Path,
+    mode: Mode,
+    http: Http,
+    run: usize,
+    shards: &[Shard],
+) -> Result<RunResult> {
+    const DB: &str = "lading_load";
+    let mut cluster = DurableCluster::start()?;
+    let database_url = cluster.cluster()?.create_database(DB)?;
+    let tls = Tls::new()?;
+    let log_path = log_dir.join(format!(
+        "lading-{}-{}-run{run}.log",
+        mode_name(mode),
+        if http == Http::H2 { "h2" } else { "h1" }
+    ));
+    let _ = std::fs::remove_file(&log_path);
+    let mut server = RegistryProcess::start(&RegistrySettings {
+        bin: bin.to_path_buf(),
+        database_url,
+        cert: tls.cert_path(),
+        key: tls.key_path(),
+        workers: args.workers,
+        checkpoint_interval_ms: args.checkpoint_interval_ms,
+        log_filter: args.server_log.clone(),
+        log_path: log_path.clone(),
+    })?;
+    let lading_pid = server.pid().context("registry not running")?;
+    let postgres_pid = cluster.cluster()?.pid();
+    let path = if mode == Mode::Batch {
+        "/v1/transitions/batch"
+    } else {
+        "/v1/transitions"
+    };
+    let url = server.url(path);
+    let senders = shards.len();
+    let clients: Vec<reqwest::Client> = match (mode, http) {
+        (Mode::Batch, Http::H2) => (0..senders).map(|_| client(&tls, http, 1)).collect::<Result<_>>()?,
+        (_, Http::H2) => (0..args.h2_connections.max(1))
+            .map(|_| client(&tls, http, 1))
+            .collect::<Result<_>>()?,
+        _ => vec![client(&tls, http, senders)?],
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // Open the connections before the clock starts: TLS handshakes are not ingest.
+    runtime.block_on(async {
+        let warm = (0..senders).map(|i| {
+            let c = clients[i % clients.len()].clone();
+            let u = server.url("/healthz");
+            async move { c.get(u).send().await.and_then(|r| r.error_for_status()) }
+        });
+        futures::future::try_join_all(warm).await
+    })?;
+
+    let (xid0, wal0) = pg_counters(&cluster, DB)?;
+    let cpu0 = (tree_cpu(lading_pid), tree_cpu(postgres_pid), own_cpu());
+    let start = Instant::now();
+    let reports: Vec<SenderReport> = runtime.block_on(async {
+        let tasks: Vec<_> = shards
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, shard)| {
+                let c = clients[i % clients.len()].clone();
+                tokio::spawn(send_shard(c, url.clone(), mode, shard))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap_or_else(|e| SenderReport {
+                error: Some(format!("sender task failed: {e}")),
+                ..SenderReport::default()
+            }));
+        }
+        out
+    });
+    let wall = start.elapsed();
+    let cpu1 = (tree_cpu(lading_pid), tree_cpu(postgres_pid), own_cpu());
+    let (xid1, wal1) = pg_counters(&cluster, DB)?;
+
+    let acked: usize = reports.iter().map(|r| r.acked).sum();
+    let mut latencies: Vec<Duration> = reports.iter().flat_map(|r| r.latencies.iter().copied()).collect();
+    let latency = LatencySummary::of(&mut latencies);
+    let mut versions: Vec<String> = reports.iter().filter_map(|r| r.version).map(|v| format!("{v:?}")).collect();
+    versions.sort();
+    versions.dedup();
+    let errors: Vec<String> = reports.iter().filter_map(|r| r.error.clone()).collect();
+
+    // The registry's own count, then the hard way: kill both processes, replay the WAL, count.
+    let ready: serde_json::Value = runtime.block_on(async {
+        clients[0].get(server.url("/readyz")).send().await?.json().await
+    })?;
+    let ready_size = ready["size"].as_u64().unwrap_or(u64::MAX);
+    drop(clients);
+    drop(runtime);
+    server.kill_9()?;
+    cluster.crash_and_recover()?;
+    let counted = cluster
+        .cluster()?
+        .psql(DB, "SELECT count(*) || '|' || coalesce(max(idx) + 1, 0) FROM ledger_entries")?;
+    let mut parts = counted.trim().split('|').map(|s| s.parse::<usize>().unwrap_or(usize::MAX));
+    let rows = parts.next().unwrap_or(usize::MAX);
+    let next_index = parts.next().unwrap_or(usize::MAX);
+    let mut errors = errors;
+    if ready_size != acked as u64 {
+        errors.push(format!("readyz size {ready_size} != {acked} acknowledged"));
+    }
+    if rows != acked || next_index != acked {
+        errors.push(format!(
+            "after crash recovery: {rows} rows, next index {next_index}, but {acked} acknowledged"
+        ));
+    }
+    cluster.stop()?;
+
+    let server_latency = if args.server_log.contains("lading::http") {
+        let mut times = logged_request_times(&log_path, &format!("POST {path} "))?;
+        (!times.is_empty()).then(|| LatencySummary::of(&mut times))
+    } else {
+        None
+    };
+    Ok(RunResult {
+        mode,
+        http,
+        run,
+        acked,
+        wall,
+        latency,
+        server_latency,
+        lading_cpu: cpu1.0.saturating_sub(cpu0.0),
+        postgres_cpu: cpu1.1.saturating_sub(cpu0.1),
+        load_cpu: cpu1.2.saturating_sub(cpu0.2),
+        // Minus the transaction that read the counters first.
+        transactions: xid1.saturating_sub(xid0).saturating_sub(1),
+        wal_bytes: wal1.saturating_sub(wal0),
+        versions,
+        errors,
+        durable: rows,
+    })
+}
+
+fn print_runs(results: &[RunResult]) {
+    println!();
+    println!("| mode | http | run | acked | wall s | transitions/s | latency median ms | p99 ms | max ms | server p50/p99 ms | lading CPU s | postgres CPU s | load CPU s | commits | per commit | WAL MB | durable |");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in results {
+        let server = r
+            .server_latency
+            .map(|s| format!("{:.2}/{:.2}", ms(s.median), ms(s.p99)))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0} | {} |",
+            mode_name(r.mode),
+            r.versions.join(","),
+            r.run,
+            r.acked,
+            r.wall.as_secs_f64(),
+            r.per_second(),
+            ms(r.latency.median),
+            ms(r.latency.p99),
+            ms(r.latency.max),
+            server,
+            r.lading_cpu.as_secs_f64(),
+            r.postgres_cpu.as_secs_f64(),
+            r.load_cpu.as_secs_f64(),
+            r.transactions,
+            r.acked as f64 / r.transactions.max(1) as f64,
+            r.wal_bytes as f64 / 1e6,
+            if r.errors.is_empty() && r.durable == r.acked { "yes" } else { "NO" },
+        );
+    }
+    for r in results {
+        for e in &r.errors {
+            println!("error ({} {} run {}): {e}", mode_name(r.mode), http_name(r.http), r.run);
+        }
+    }
+}
+
+fn print_medians(results: &[RunResult], args: &Args) {
+    println!();
+    println!("Medians over runs:");
+    println!();
+    println!("| mode | http | runs | senders | transitions/s | latency median ms | p99 ms | max ms |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for mode in args.modes() {
+        for http in args.protocols() {
+            let rs: Vec<&RunResult> = results.iter().filter(|r| r.mode == mode && r.http == http).collect();
+            if rs.is_empty() {
+                continue;
+            }
+            let pick = |f: &dyn Fn(&RunResult) -> f64| median(&rs.iter().map(|r| f(r)).collect::<Vec<_>>()).unwrap_or(f64::NAN);
+            println!(
+                "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                mode_name(mode),
+                http_name(http),
+                rs.len(),
+                args.concurrency(mode),
+                pick(&|r| r.per_second()),
+                pick(&|r| ms(r.latency.median)),
+                pick(&|r| ms(r.latency.p99)),
+                pick(&|r| ms(r.latency.max)),
+            );
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let bin = lading_binary(&args)?;
+    let log_dir = args
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("lading-load-logs"));
+    std::fs::create_dir_all(&log_dir)?;
+    eprintln!(
+        "lading-load: registry {} ({} workers), logs in {}, load average {}",
+        bin.display(),
+        args.workers,
+        log_dir.display(),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
+    let mut results = Vec::new();
+    for mode in args.modes() {
+        let shards = prepare(&args, mode)?;
+        for http in args.protocols() {
+            for run in 1..=args.runs.max(1) {
+                let r = run_once(&args, &bin, &log_dir, mode, http, run, &shards)?;
+                eprintln!(
+                    "lading-load: {} {} run {run}: {} acked in {:.2} s = {:.0}/s, latency median {:.2} ms, p99 {:.2} ms, max {:.2} ms{}",
+                    mode_name(mode),
+                    http_name(http),
+                    r.acked,
+                    r.wall.as_secs_f64(),
+                    r.per_second(),
+                    ms(r.latency.median),
+                    ms(r.latency.p99),
+                    ms(r.latency.max),
+                    if r.errors.is_empty() { String::new() } else { format!(" ERRORS: {:?}", r.errors) }
+                );
+                results.push(r);
+            }
+        }
+    }
+    print_runs(&results);
+    print_medians(&results, &args);
+    if results.iter().any(|r| !r.errors.is_empty() || r.durable != r.acked) {
+        bail!("some runs had errors or lost acknowledged entries (see above)");
+    }
+    Ok(())
+}

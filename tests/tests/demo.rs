@@ -1,0 +1,204 @@
+//! `lading demo` as a person runs it: it comes up with the sample bills of lading, serves them
+//! over its self-signed TLS, stops cleanly on Ctrl-C (SIGINT) without leaving PostgreSQL
+//! behind, and a second run on the same data directory finds the same ledger.
+
+// Test-only crate: lets the helpers below use the test allowances of `clippy.toml`.
+#![cfg(test)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lading_domain::checkpoint::SignedCheckpoint;
+use lading_domain::jws::Jwk;
+use lading_e2e::harness::{free_port, lading_bin, repo_root, signal, token};
+use serde_json::Value;
+
+/// What one run of the demo served.
+#[derive(Debug, PartialEq, Eq)]
+struct Ledger {
+    size: u64,
+    root: String,
+}
+
+/// Transitions and events in `fixtures/samples.json`: what the demo loads.
+fn sample_count() -> (u64, String) {
+    let samples: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("fixtures/samples.json")).unwrap()).unwrap();
+    let chains = samples["chains"].as_array().unwrap();
+    let transitions: usize = chains.iter().map(|c| c["transitions"].as_array().unwrap().len()).sum();
+    let events = samples["events"].as_array().unwrap().len();
+    let first = chains[0]["reference"].as_str().unwrap().to_owned();
+    ((transitions + events) as u64, first)
+}
+
+/// Command lines of the live processes that mention `needle`.
+fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+fn is_alive(pid: u32) -> bool {
+    // A reaped process has no /proc entry; a zombie's state is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lading demo did not exit within {within:?} of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs the demo on `dir` until it has served its samples, then stops it with SIGINT.
+fn run_demo(dir: &Path) -> Ledger {
+    let port = free_port().unwrap();
+    let mut child = Command::new(lading_bin().unwrap())
+        .arg("demo")
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--bind")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("LADING_CONFIG", "/dev/null")
+        .env("RUST_LOG", "warn")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // Read stdout to the end on a thread (the demo must never block on a full pipe).
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let base = loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                if let Some(url) = line.strip_prefix("Lading demo registry: ") {
+                    break url.trim().to_owned();
+                }
+            }
+            Err(_) => {
+                if let Some(status) = child.try_wait().unwrap() {
+                    panic!("lading demo exited before serving: {status}");
+                }
+                assert!(Instant::now() < deadline, "lading demo did not announce itself in time");
+            }
+        }
+    };
+    assert_eq!(base, format!("https://127.0.0.1:{port}"));
+
+    let cert = std::fs::read(dir.join("tls/registry.crt.pem")).unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (samples, first_reference) = sample_count();
+
+    // The samples are on the ledger, sealed by a checkpoint the registry's key signed.
+    let checkpoint = loop {
+        let response = client.get(format!("{base}/v1/checkpoint")).send().unwrap();
+        if response.status().as_u16() == 200 {
+            let c: Value = response.json().unwrap();
+            if c["size"].as_u64() == Some(samples) {
+                break c;
+            }
+            assert!(c["size"].as_u64().unwrap() < samples, "more than the samples: {c}");
+        }
+        assert!(Instant::now() < deadline, "no checkpoint of the {samples} samples in time");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let key: Jwk = client.get(format!("{base}/v1/registry/key")).send().unwrap().json().unwrap();
+    let published: Jwk = serde_json::from_str(&std::fs::read_to_string(dir.join("registry.pub.jwk")).unwrap()).unwrap();
+    assert_eq!(key, published);
+    let signed = SignedCheckpoint::parse(checkpoint["signed"].as_str().unwrap()).unwrap();
+    let content = signed.verify(&key.verifying_key().unwrap()).unwrap();
+    assert_eq!(content.size, samples);
+    assert_eq!(content.root.to_hex(), checkpoint["root"].as_str().unwrap());
+
+    // A sample document, read with the carrier's fixture token; without a token it is refused.
+    let response = client
+        .get(format!("{base}/v1/documents/{first_reference}"))
+        .bearer_auth(token("carrier-oceanic").unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let document: Value = response.json().unwrap();
+    assert_eq!(document["reference"].as_str(), Some(first_reference.as_str()));
+    assert_eq!(document["transportDocument"]["carrier"].as_str(), Some("carrier-oceanic"), "{document}");
+    let anonymous = client.get(format!("{base}/v1/documents/{first_reference}")).send().unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+
+    // Ctrl-C: a clean exit, and the embedded PostgreSQL goes with it.
+    let pgdata = dir.join("postgres/pgdata");
+    let postmaster: u32 = std::fs::read_to_string(pgdata.join("postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(is_alive(postmaster));
+    signal(&child, "INT");
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "lading demo exited with {status} after SIGINT");
+    let gone = Instant::now() + Duration::from_secs(10);
+    while is_alive(postmaster) && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!is_alive(postmaster), "the demo's postmaster {postmaster} outlived it");
+    let left = processes_mentioning(&dir.display().to_string());
+    assert!(left.is_empty(), "processes left on the data dir: {left:?}");
+    assert!(!pgdata.join("postmaster.pid").exists(), "PostgreSQL did not shut down cleanly");
+
+    Ledger {
+        size: content.size,
+        root: content.root.to_hex(),
+    }
+}
+
+#[test]
+fn demo_serves_the_samples_stops_on_sigint_and_restarts_with_the_same_ledger() {
+    // Searchable by the `postgres` account, which runs the server when tests run as root.
+    let dir = tempfile::Builder::new()
+        .prefix("lading-demo-")
+        .permissions(std::fs::Permissions::from_mode(0o711))
+        .tempdir()
+        .unwrap();
+    let first = run_demo(dir.path());
+    assert!(first.size > 0);
+    let second = run_demo(dir.path());
+    assert_eq!(second, first, "the second run changed the ledger");
+}

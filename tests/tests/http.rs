@@ -1,0 +1,1389 @@
+//! End-to-end tests of the registry's HTTP face: a real `lading serve` process on a throwaway
+//! PostgreSQL database, reached over real TLS with a client that trusts only the test
+//! certificate.
+//!
+//! Every test starts its own registry, so tests are independent and may run in parallel.
+//! Nothing waits for a fixed time: where the registry works in the background (checkpoints),
+//! the tests poll with a deadline.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures::StreamExt as _;
+use lading_domain::checkpoint::SignedCheckpoint;
+use lading_domain::merkle::{leaf_hash, verify_inclusion, InclusionProof};
+use lading_domain::{canonicalize, CompactJws, Digest, Jwk, SigningKey, EVENT_TYP, TRANSITION_TYP};
+use lading_e2e::gen::{fixtures_dir, FixtureParties, GeneratorConfig, LedgerGenerator};
+use lading_e2e::harness::{repo_root, token, Server, ServerOptions, TestDb, Tls};
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const JOSE: &str = "application/jose";
+const PROBLEM_JSON: &str = "application/problem+json";
+
+// ---------------------------------------------------------------------------------------------
+// A registry under test
+// ---------------------------------------------------------------------------------------------
+
+/// One running registry with its database and TLS material. Fields drop in order: the
+/// process stops before its database is dropped.
+struct Registry {
+    server: Server,
+    tls: Tls,
+    _db: TestDb,
+    client: Client,
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+    /// The body as JSON (`Null` when it is not JSON).
+    body: Value,
+}
+
+impl Answer {
+    /// The essence of the Content-Type (no parameters), lowercased.
+    fn media_type(&self) -> String {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+}
+
+impl Registry {
+    async fn start() -> Result<Self> {
+        tokio::task::spawn_blocking(|| -> Result<Self> {
+            let db = TestDb::new()?;
+            let tls = Tls::new()?;
+            let server = Server::start(&db, &tls, ServerOptions::default())?;
+            let client = tls.client()?;
+            Ok(Self {
+                server,
+                tls,
+                _db: db,
+                client,
+            })
+        })
+        .await?
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    async fn read(response: reqwest::Response) -> Result<Answer> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Answer {
+            status,
+            headers,
+            text,
+            body,
+        })
+    }
+
+    /// POSTs `body` with `content_type` (none when `None`).
+    async fn post(&self, path: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Result<Answer> {
+        let mut request = self.client.post(self.url(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        Self::read(request.send().await?).await
+    }
+
+    /// `POST /v1/transitions` with one compact JWS.
+    async fn submit(&self, jws: &str) -> Result<Answer> {
+        self.post("/v1/transitions", Some(JOSE), jws.to_owned()).await
+    }
+
+    /// `POST /v1/events` with one compact JWS.
+    async fn submit_event(&self, jws: &str) -> Result<Answer> {
+        self.post("/v1/events", Some(JOSE), jws.to_owned()).await
+    }
+
+    /// `POST /v1/transitions/batch` with a JSON array.
+    async fn submit_batch(&self, items: &[String]) -> Result<Answer> {
+        self.post("/v1/transitions/batch", Some("application/json"), serde_json::to_vec(items)?)
+            .await
+    }
+
+    /// GET with the bearer token of `party` (no Authorization header when `None`).
+    async fn get_as(&self, path: &str, party: Option<&str>) -> Result<Answer> {
+        let mut request = self.client.get(self.url(path));
+        if let Some(party) = party {
+            request = request.bearer_auth(token(party)?);
+        }
+        Self::read(request.send().await?).await
+    }
+
+    async fn get(&self, path: &str) -> Result<Answer> {
+        self.get_as(path, None).await
+    }
+
+    /// The ledger size that `/readyz` reports.
+    async fn size(&self) -> Result<u64> {
+        let a = self.get("/readyz").await?;
+        if a.status != StatusCode::OK || a.body["status"] != "ready" {
+            bail!("/readyz answered {}: {}", a.status, a.text);
+        }
+        a.body["size"].as_u64().context("/readyz has no size")
+    }
+
+    /// Polls `/v1/checkpoint` until it covers exactly `size` entries (10 s deadline).
+    async fn checkpoint_of(&self, size: u64) -> Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let a = self.get("/v1/checkpoint").await?;
+            if a.status == StatusCode::OK && a.body["size"].as_u64() == Some(size) {
+                return Ok(a.body);
+            }
+            if Instant::now() > deadline {
+                bail!("no checkpoint of size {size} within 10 s; last answer {}: {}", a.status, a.text);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Submits every transition of every sample chain in order and checks each answer;
+    /// returns the compact JWS of each ledger index.
+    async fn submit_samples(&self, samples: &Samples) -> Result<Vec<String>> {
+        let mut ledger = Vec::new();
+        for chain in &samples.chains {
+            for (position, jws) in chain.transitions.iter().enumerate() {
+                let a = self.submit(jws).await?;
+                assert_eq!(a.status, StatusCode::CREATED, "{} #{position}: {}", chain.reference, a.text);
+                assert_eq!(a.body["index"], json!(ledger.len()), "{}", a.text);
+                assert_eq!(a.body["duplicate"], json!(false));
+                assert_eq!(a.body["kind"], "transition");
+                assert_eq!(a.body["documentReference"], chain.reference.as_str());
+                assert_eq!(a.body["leafHash"], leaf_hash(jws.as_bytes()).to_hex());
+                assert_eq!(a.body["state"]["head"], Digest::of(jws.as_bytes()).to_hex());
+                assert_eq!(a.body["state"]["length"], json!(position + 1));
+                assert_eq!(a.body["state"]["reference"], chain.reference.as_str());
+                ledger.push(jws.clone());
+            }
+        }
+        Ok(ledger)
+    }
+}
+
+/// Asserts that `a` is a problem+json refusal with `status` and `code` (and `pointer`, which
+/// must be absent when `None`); returns its body.
+#[track_caller]
+fn assert_problem(a: &Answer, status: u16, code: &str, pointer: Option<&str>) -> Value {
+    assert_eq!(a.status.as_u16(), status, "expected {status} {code}, got {}: {}", a.status, a.text);
+    assert_eq!(a.media_type(), PROBLEM_JSON, "{code}: {}", a.text);
+    assert_eq!(a.body["code"], code, "{}", a.text);
+    assert_eq!(a.body["type"], format!("urn:lading:problem:{code}"), "{}", a.text);
+    assert_eq!(a.body["status"], json!(status), "{}", a.text);
+    assert!(
+        a.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{code}: no detail in {}",
+        a.text
+    );
+    match pointer {
+        Some(pointer) => assert_eq!(a.body["pointer"], pointer, "{}", a.text),
+        None => assert!(a.body.get("pointer").is_none(), "{code}: unexpected pointer in {}", a.text),
+    }
+    a.body.clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures and signing
+// ---------------------------------------------------------------------------------------------
+
+struct SampleChain {
+    reference: String,
+    transitions: Vec<String>,
+}
+
+/// `fixtures/samples.json`.
+struct Samples {
+    chains: Vec<SampleChain>,
+    events: Vec<String>,
+}
+
+impl Samples {
+    fn load() -> Result<Self> {
+        let path = fixtures_dir().join("samples.json");
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        let strings = |v: &Value| -> Result<Vec<String>> {
+            v.as_array()
+                .context("not an array")?
+                .iter()
+                .map(|s| s.as_str().map(str::to_owned).context("not a string"))
+                .collect()
+        };
+        let chains = v["chains"]
+            .as_array()
+            .context("samples.json has no chains")?
+            .iter()
+            .map(|c| {
+                Ok(SampleChain {
+                    reference: c["reference"].as_str().context("chain without reference")?.to_owned(),
+                    transitions: strings(&c["transitions"])?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            chains,
+            events: strings(&v["events"])?,
+        })
+    }
+
+    fn chain(&self, reference: &str) -> Result<&SampleChain> {
+        self.chains
+            .iter()
+            .find(|c| c.reference == reference)
+            .with_context(|| format!("no sample chain {reference}"))
+    }
+}
+
+/// The JSON payload of a compact JWS.
+fn payload_of(jws: &str) -> Result<Value> {
+    let parsed = CompactJws::parse(jws).map_err(|e| anyhow!("{e}"))?;
+    Ok(serde_json::from_slice(parsed.payload_bytes())?)
+}
+
+/// Signs the RFC 8785 form of `payload` under Lading's header with `typ`.
+fn sign(key: &SigningKey, payload: &Value, typ: &str) -> String {
+    key.sign_compact(&canonicalize(payload), typ)
+}
+
+fn fixture_json(relative: &str) -> Result<Value> {
+    let path = fixtures_dir().join(relative);
+    Ok(serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| path.display().to_string())?)?)
+}
+
+fn hex_of(jws: &str) -> String {
+    Digest::of(jws.as_bytes()).to_hex()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Sample chains: accepted in order, duplicates, reads
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_chains_are_sequenced_in_order_and_read_back() -> Result<()> {
+    let reg = Registry::start().await?;
+    let samples = Samples::load()?;
+    assert_eq!(reg.size().await?, 0);
+
+    let ledger = reg.submit_samples(&samples).await?;
+    let transitions = ledger.len() as u64;
+    assert_eq!(reg.size().await?, transitions);
+
+    // Exact resubmission: 200, same index, duplicate: true, nothing appended.
+    for (index, jws) in ledger.iter().enumerate() {
+        let a = reg.submit(jws).await?;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_eq!(a.body["index"], json!(index));
+        assert_eq!(a.body["duplicate"], json!(true));
+        assert_eq!(a.body["leafHash"], leaf_hash(jws.as_bytes()).to_hex());
+        assert_eq!(a.body["kind"], "transition");
+        // Surrounding whitespace is not part of the JWS: still the same entry.
+        let a = reg.submit(&format!("\n{jws} \r\n")).await?;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_eq!(a.body["index"], json!(index));
+    }
+    assert_eq!(reg.size().await?, transitions);
+
+    // (reference, status, possessor) after each whole chain.
+    let finals = [
+        ("OCNL2026000101", "SURRENDERED_FOR_DELIVERY", "carrier-oceanic"),
+        ("OCNL2026000102", "SURRENDERED_FOR_DELIVERY", "carrier-oceanic"),
+        ("PLRS2026000201", "VOID", "carrier-polaris"),
+        ("PLRS2026000202", "ACTIVE", "forwarder-swift"),
+        ("OCNL2026000103", "ACTIVE", "consignee-delta"),
+    ];
+    assert_eq!(finals.len(), samples.chains.len());
+    let mut first_index = 0usize;
+    for chain in &samples.chains {
+        let (_, status, possessor) = finals
+            .iter()
+            .find(|(r, _, _)| *r == chain.reference)
+            .with_context(|| format!("no expected final state for {}", chain.reference))?;
+        let issue = payload_of(&chain.transitions[0])?;
+        let carrier = issue["actor"].as_str().context("no actor")?;
+        let last = chain.transitions.last().context("empty chain")?;
+        let head_index = first_index + chain.transitions.len() - 1;
+
+        let doc = reg.get_as(&format!("/v1/documents/{}", chain.reference), Some(carrier)).await?;
+        assert_eq!(doc.status, StatusCode::OK, "{}", doc.text);
+        assert_eq!(doc.body["reference"], chain.reference.as_str());
+        assert_eq!(doc.body["state"]["status"]["status"], *status, "{}", doc.text);
+        assert_eq!(doc.body["state"]["possessor"], *possessor);
+        assert_eq!(doc.body["possessor"], *possessor);
+        assert_eq!(doc.body["state"]["length"], json!(chain.transitions.len()));
+        assert_eq!(doc.body["state"]["head"], hex_of(last));
+        assert_eq!(doc.body["headChecksum"], hex_of(last));
+        assert_eq!(doc.body["headIndex"], json!(head_index));
+        assert_eq!(doc.body["issuedIndex"], json!(first_index));
+        assert_eq!(doc.body["documentChecksum"], issue["documentChecksum"]);
+        // The document as issued: same canonical form, so the same checksum.
+        let read_back = canonicalize(&doc.body["transportDocument"]);
+        assert_eq!(
+            String::from_utf8_lossy(&read_back),
+            String::from_utf8_lossy(&canonicalize(&issue["transportDocument"]))
+        );
+        assert_eq!(Digest::of(&read_back).to_hex(), issue["documentChecksum"].as_str().unwrap_or_default());
+
+        let read = reg
+            .get_as(&format!("/v1/documents/{}/transitions", chain.reference), Some(carrier))
+            .await?;
+        assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+        assert_eq!(read.body["reference"], chain.reference.as_str());
+        let entries = read.body["transitions"].as_array().context("no transitions")?;
+        let signed: Vec<&str> = entries.iter().filter_map(|e| e["signed"].as_str()).collect();
+        assert_eq!(signed, chain.transitions.iter().map(String::as_str).collect::<Vec<_>>());
+        for (position, (entry, jws)) in entries.iter().zip(&chain.transitions).enumerate() {
+            let payload = payload_of(jws)?;
+            assert_eq!(entry["index"], json!(first_index + position));
+            assert_eq!(entry["checksum"], hex_of(jws));
+            assert_eq!(entry["leafHash"], leaf_hash(jws.as_bytes()).to_hex());
+            assert_eq!(entry["action"], payload["action"]);
+            assert_eq!(entry["actor"], payload["actor"]);
+            assert_eq!(entry.get("recipient"), payload.get("recipient"));
+            assert_eq!(entry.get("previousChecksum"), payload.get("previousTransitionChecksum"));
+        }
+        first_index += chain.transitions.len();
+    }
+
+    // Events: accepted after the chains, read back per document in ledger order.
+    let mut by_document: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+    for (n, jws) in samples.events.iter().enumerate() {
+        let a = reg.submit_event(jws).await?;
+        assert_eq!(a.status, StatusCode::CREATED, "event {n}: {}", a.text);
+        let index = transitions + n as u64;
+        assert_eq!(a.body["index"], json!(index));
+        assert_eq!(a.body["kind"], "event");
+        assert_eq!(a.body["duplicate"], json!(false));
+        assert!(a.body.get("state").is_none(), "an event has no document state: {}", a.text);
+        let payload = payload_of(jws)?;
+        assert_eq!(a.body.get("documentReference"), payload.get("documentReference"));
+        if let Some(reference) = payload["documentReference"].as_str() {
+            by_document.entry(reference.to_owned()).or_default().push((index, jws.clone()));
+        }
+        let again = reg.submit_event(jws).await?;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+        assert_eq!(again.body["index"], json!(index));
+        assert_eq!(again.body["duplicate"], json!(true));
+    }
+    assert_eq!(reg.size().await?, transitions + samples.events.len() as u64);
+    for (reference, expected) in &by_document {
+        let carrier = payload_of(&samples.chain(reference)?.transitions[0])?["actor"]
+            .as_str()
+            .context("no actor")?
+            .to_owned();
+        let read = reg.get_as(&format!("/v1/documents/{reference}/events"), Some(&carrier)).await?;
+        assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+        let events = read.body["events"].as_array().context("no events")?;
+        let got: Vec<(u64, String)> = events
+            .iter()
+            .map(|e| {
+                Ok((
+                    e["index"].as_u64().context("no index")?,
+                    e["signed"].as_str().context("no signed")?.to_owned(),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        assert_eq!(&got, expected, "events of {reference}");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Refusals: status, media type, code, type, pointer; nothing reaches the ledger
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Result<()> {
+    let reg = Registry::start().await?;
+    let parties = FixtureParties::load()?;
+    let samples = Samples::load()?;
+    let chain = samples.chain("OCNL2026000101")?;
+    // ISSUE to shipper-acme, TRANSFER to consignee-delta: the ledger the refusals run against.
+    for jws in &chain.transitions[..2] {
+        let a = reg.submit(jws).await?;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    }
+    let size = reg.size().await?;
+    assert_eq!(size, 2);
+    let issue = &chain.transitions[0];
+    let head = &chain.transitions[1];
+    // The next valid transition: consignee-delta surrenders for delivery.
+    let next = &chain.transitions[2];
+    let next_payload = payload_of(next)?;
+    let delta = parties.signer("consignee-delta")?;
+    let acme = parties.signer("shipper-acme")?;
+    let oceanic = parties.signer("carrier-oceanic")?;
+
+    // --- Body and media type ------------------------------------------------------------
+    let a = reg.post("/v1/transitions", Some("application/json"), next.clone()).await?;
+    assert_problem(&a, 415, "unsupported_media_type", None);
+    let a = reg.post("/v1/transitions", None, next.clone()).await?;
+    assert_problem(&a, 415, "unsupported_media_type", None);
+    let a = reg.post("/v1/events", Some("text/plain"), samples.events[0].clone()).await?;
+    assert_problem(&a, 415, "unsupported_media_type", None);
+    // A parameter on the right media type is fine (tested below by a 201).
+
+    let a = reg.post("/v1/transitions", Some(JOSE), vec![b'a'; (1 << 20) + 1]).await?;
+    assert_problem(&a, 413, "body_too_large", None);
+
+    // --- Unparsable: 400 ----------------------------------------------------------------
+    for garbage in ["", "this is not a JWS", "a.b", "a.b.c", "a.b.c.d", &format!("{next}.x")] {
+        let a = reg.submit(garbage).await?;
+        assert_problem(&a, 400, "malformed_jws", None);
+    }
+    let a = reg.post("/v1/transitions", Some(JOSE), vec![0xff, 0xfe, 0x2e]).await?;
+    assert_problem(&a, 400, "malformed_jws", None);
+
+    let header = json!({"alg": "HS256", "kid": "consignee-delta:test-2026", "typ": TRANSITION_TYP});
+    let hs256 = delta.sign_with_header(&canonicalize(&header), &canonicalize(&next_payload));
+    assert_problem(&reg.submit(&hs256).await?, 400, "unsupported_algorithm", None);
+
+    // An event sent as a transition, and the other way round.
+    assert_problem(&reg.submit(&samples.events[0]).await?, 400, "wrong_type", None);
+    assert_problem(&reg.submit_event(next).await?, 400, "wrong_type", None);
+    let untyped = delta.sign_with_header(
+        &canonicalize(&json!({"alg": "EdDSA", "kid": "consignee-delta:test-2026"})),
+        &canonicalize(&next_payload),
+    );
+    assert_problem(&reg.submit(&untyped).await?, 400, "wrong_type", None);
+
+    let pretty = serde_json::to_vec_pretty(&next_payload)?;
+    let non_canonical = delta.sign_compact(&pretty, TRANSITION_TYP);
+    assert_problem(&reg.submit(&non_canonical).await?, 400, "non_canonical_payload", None);
+
+    let mut bad = next_payload.clone();
+    bad["action"] = json!("STEAL");
+    assert_problem(&reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?, 400, "invalid_payload", Some("/action"));
+    let mut bad = next_payload.clone();
+    bad.as_object_mut().context("payload")?.remove("recipient");
+    assert_problem(&reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?, 400, "invalid_payload", Some("/recipient"));
+    let mut bad = next_payload.clone();
+    bad["unknownMember"] = json!(1);
+    assert_problem(&reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?, 400, "invalid_payload", Some("/unknownMember"));
+    let mut bad = next_payload.clone();
+    bad["reasonCode"] = Value::Null;
+    assert_problem(&reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?, 400, "invalid_payload", Some("/reasonCode"));
+    let mut bad = next_payload.clone();
+    bad["time"] = json!("2026-11-02 10:00");
+    assert_problem(&reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?, 400, "invalid_payload", Some("/time"));
+
+    // ISSUE of a fresh document whose container number has a wrong ISO 6346 check digit.
+    let fresh_issue = fixture_json("payloads/issue.json")?;
+    let text = serde_json::to_string(&fresh_issue)?;
+    assert_eq!(text.matches("OCLU4127907").count(), 2, "the fixture's container moved");
+    let bad: Value = serde_json::from_str(&text.replace("OCLU4127907", "OCLU4127906"))?;
+    assert_problem(
+        &reg.submit(&sign(oceanic, &bad, TRANSITION_TYP)).await?,
+        400,
+        "invalid_document_field",
+        Some("/transportDocument/consignmentItems/0/cargoItems/0/equipmentReference"),
+    );
+    let mut bad = fresh_issue.clone();
+    bad["transportDocument"]["portOfLoading"] = json!("Rotterdam");
+    assert_problem(
+        &reg.submit(&sign(oceanic, &bad, TRANSITION_TYP)).await?,
+        400,
+        "invalid_document_field",
+        Some("/transportDocument/portOfLoading"),
+    );
+    let mut bad = fresh_issue.clone();
+    bad["documentChecksum"] = json!(Digest::of(b"another document").to_hex());
+    assert_problem(
+        &reg.submit(&sign(oceanic, &bad, TRANSITION_TYP)).await?,
+        400,
+        "document_checksum_mismatch",
+        Some("/documentChecksum"),
+    );
+
+    // --- Keys and signatures: 422 -----------------------------------------------------------
+    // consignee-delta's kid over a signature by another key.
+    let impostor = SigningKey::new(delta.kid.clone(), parties.signer("carrier-polaris")?.key.clone());
+    assert_problem(&reg.submit(&sign(&impostor, &next_payload, TRANSITION_TYP)).await?, 422, "bad_signature", None);
+    let ghost = SigningKey::new("ghost-party:test-2026".parse()?, delta.key.clone());
+    assert_problem(&reg.submit(&sign(&ghost, &next_payload, TRANSITION_TYP)).await?, 422, "unknown_key", None);
+    // A registered key of another party than the payload's actor.
+    assert_problem(&reg.submit(&sign(acme, &next_payload, TRANSITION_TYP)).await?, 422, "key_not_actor", None);
+
+    // --- Ledger rules ----------------------------------------------------------------------
+    // shipper-acme no longer possesses the document.
+    let mut by_acme = next_payload.clone();
+    by_acme["actor"] = json!("shipper-acme");
+    assert_problem(&reg.submit(&sign(acme, &by_acme, TRANSITION_TYP)).await?, 422, "not_possessor", None);
+    let mut to_self = next_payload.clone();
+    to_self["recipient"] = json!("consignee-delta");
+    assert_problem(&reg.submit(&sign(delta, &to_self, TRANSITION_TYP)).await?, 422, "self_transfer", None);
+    let void = json!({
+        "action": "VOID",
+        "actor": "consignee-delta",
+        "documentChecksum": next_payload["documentChecksum"],
+        "documentReference": "OCNL2026000101",
+        "previousTransitionChecksum": hex_of(head),
+        "time": "2026-11-03T08:00:00.000Z",
+    });
+    assert_problem(&reg.submit(&sign(delta, &void, TRANSITION_TYP)).await?, 422, "not_carrier", None);
+    let mut unknown_doc = next_payload.clone();
+    unknown_doc["documentReference"] = json!("OCNL2026999999");
+    assert_problem(&reg.submit(&sign(delta, &unknown_doc, TRANSITION_TYP)).await?, 422, "unknown_document", None);
+
+    // A second ISSUE of the same reference (different bytes: a later time).
+    let mut reissue = payload_of(issue)?;
+    reissue["time"] = json!("2026-11-03T08:00:00.000Z");
+    assert_problem(&reg.submit(&sign(oceanic, &reissue, TRANSITION_TYP)).await?, 409, "document_exists", None);
+    let mut wrong_previous = next_payload.clone();
+    wrong_previous["previousTransitionChecksum"] = json!(Digest::of(b"no such transition").to_hex());
+    assert_problem(
+        &reg.submit(&sign(delta, &wrong_previous, TRANSITION_TYP)).await?,
+        409,
+        "wrong_previous_checksum",
+        None,
+    );
+    // shipper-acme spends the ISSUE a second time: the ISSUE already has a successor.
+    let double = json!({
+        "action": "SURRENDER_FOR_AMENDMENT",
+        "actor": "shipper-acme",
+        "documentChecksum": next_payload["documentChecksum"],
+        "documentReference": "OCNL2026000101",
+        "previousTransitionChecksum": hex_of(issue),
+        "recipient": "carrier-oceanic",
+        "time": "2026-11-03T08:00:00.000Z",
+    });
+    assert_problem(&reg.submit(&sign(acme, &double, TRANSITION_TYP)).await?, 409, "double_spend", None);
+
+    // --- Events -----------------------------------------------------------------------------
+    let hold = json!({
+        "actor": "customs-us",
+        "documentReference": "OCNL2026000101",
+        "eventCode": "HOLD",
+        "eventId": "customs-us-e2e-0001",
+        "eventKind": "CUSTOMS",
+        "location": "NLRTM",
+        "time": "2026-11-03T08:00:00.000Z",
+    });
+    let customs_us = parties.signer("customs-us")?;
+    assert_problem(&reg.submit_event(&sign(customs_us, &hold, EVENT_TYP)).await?, 422, "event_not_allowed", None);
+    let gate_in = json!({
+        "actor": "carrier-oceanic",
+        "documentReference": "OCNL2026000101",
+        "equipmentReference": "OCLU4127907",
+        "eventCode": "GTIN",
+        "eventId": "carrier-oceanic-e2e-0001",
+        "eventKind": "EQUIPMENT",
+        "location": "NLRTM",
+        "time": "2026-11-03T08:00:00.000Z",
+    });
+    assert_problem(
+        &reg.submit_event(&sign(oceanic, &gate_in, EVENT_TYP)).await?,
+        400,
+        "invalid_event",
+        Some("/equipmentReference"),
+    );
+    let mut polaris_gate_in = gate_in.clone();
+    polaris_gate_in["actor"] = json!("carrier-polaris");
+    polaris_gate_in["equipmentReference"] = json!("CSQU3054383");
+    assert_problem(
+        &reg.submit_event(&sign(parties.signer("carrier-polaris")?, &polaris_gate_in, EVENT_TYP)).await?,
+        422,
+        "event_not_allowed",
+        None,
+    );
+    let mut bad_kind = gate_in.clone();
+    bad_kind["eventKind"] = json!("CUSTOMS");
+    let a = reg.submit_event(&sign(oceanic, &bad_kind, EVENT_TYP)).await?;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
+    assert_eq!(a.body["code"], "invalid_event", "{}", a.text);
+
+    // --- Reads and routes -------------------------------------------------------------------
+    assert_problem(&reg.get("/v1/no-such-route").await?, 404, "not_found", None);
+    assert_problem(&reg.get_as("/v1/documents/OCNL2026999999", Some("carrier-oceanic")).await?, 404, "not_found", None);
+    assert_problem(&reg.get("/v1/checkpoints/ten").await?, 400, "bad_path", None);
+    assert_problem(&reg.get("/v1/entries/0/proof?size=many").await?, 400, "bad_query", None);
+    assert_problem(&reg.get("/v1/entries/0/proof?size=1000").await?, 404, "unknown_checkpoint", None);
+    reg.checkpoint_of(size).await?;
+    assert_problem(&reg.get("/v1/entries/2/proof").await?, 404, "entry_not_in_checkpoint", None);
+    assert_problem(&reg.get_as("/v1/documents/OCNL2026000101", None).await?, 401, "unauthenticated", None);
+
+    // Nothing refused reached the ledger.
+    assert_eq!(reg.size().await?, size);
+    let chain_read = reg
+        .get_as("/v1/documents/OCNL2026000101/transitions", Some("consignee-delta"))
+        .await?;
+    let signed: Vec<&str> = chain_read.body["transitions"]
+        .as_array()
+        .context("no transitions")?
+        .iter()
+        .filter_map(|t| t["signed"].as_str())
+        .collect();
+    assert_eq!(signed, vec![issue.as_str(), head.as_str()]);
+    assert_problem(
+        &reg.get_as("/v1/documents/OCNL2026000104", Some("carrier-oceanic")).await?,
+        404,
+        "not_found",
+        None,
+    );
+    let events = reg.get_as("/v1/documents/OCNL2026000101/events", Some("carrier-oceanic")).await?;
+    assert_eq!(events.body["events"], json!([]), "{}", events.text);
+
+    // The transition refused above for its media type is accepted when sent properly: the
+    // refusals left the chain head where it was.
+    let a = reg
+        .post("/v1/transitions", Some("application/jose; charset=utf-8"), next.clone())
+        .await?;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(a.body["index"], json!(size));
+    assert_eq!(reg.size().await?, size + 1);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Batches
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_answer_per_item_and_refuse_only_bad_items() -> Result<()> {
+    let reg = Registry::start().await?;
+    let parties = FixtureParties::load()?;
+    let samples = Samples::load()?;
+    let t = &samples.chain("OCNL2026000102")?.transitions;
+    assert!(t.len() >= 5);
+    let forged = sign(
+        &SigningKey::new(parties.signer("bank-harbour")?.kid.clone(), parties.signer("shipper-acme")?.key.clone()),
+        &payload_of(&t[3])?,
+        TRANSITION_TYP,
+    );
+    let batch = vec![
+        t[0].clone(),
+        "not a jws".to_owned(),
+        t[1].clone(),
+        forged,
+        t[0].clone(),
+        t[2].clone(),
+        t[3].clone(),
+    ];
+    let a = reg.submit_batch(&batch).await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.media_type(), "application/json");
+    assert_eq!(a.body["accepted"], json!(4), "{}", a.text);
+    assert_eq!(a.body["duplicates"], json!(1), "{}", a.text);
+    assert_eq!(a.body["refused"], json!(2), "{}", a.text);
+    let results = a.body["results"].as_array().context("no results")?;
+    let statuses: Vec<u64> = results.iter().filter_map(|r| r["status"].as_u64()).collect();
+    assert_eq!(statuses, vec![201, 400, 201, 422, 200, 201, 201], "{}", a.text);
+    // Accepted and duplicate items carry their entry, refused ones a problem, never both.
+    let expected_index = [Some(0), None, Some(1), None, Some(0), Some(2), Some(3)];
+    for (n, (result, index)) in results.iter().zip(expected_index).enumerate() {
+        match index {
+            Some(index) => {
+                assert_eq!(result["entry"]["index"], json!(index), "item {n}: {result}");
+                assert_eq!(result["entry"]["duplicate"], json!(n == 4), "item {n}: {result}");
+                assert!(result.get("problem").is_none(), "item {n}: {result}");
+            }
+            None => assert!(result.get("entry").is_none(), "item {n}: {result}"),
+        }
+    }
+    for (n, code) in [(1, "malformed_jws"), (3, "bad_signature")] {
+        let problem = &results[n]["problem"];
+        assert_eq!(problem["code"], code, "item {n}: {problem}");
+        assert_eq!(problem["type"], format!("urn:lading:problem:{code}"));
+        assert_eq!(problem["status"], results[n]["status"]);
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    assert_eq!(reg.size().await?, 4);
+
+    // A second batch: a duplicate from the first, the next transition, and a double spend of
+    // an accepted transition whose successor is on the ledger.
+    let mut spend = payload_of(&t[4])?;
+    spend["recipient"] = json!("forwarder-swift");
+    spend["previousTransitionChecksum"] = json!(hex_of(&t[2]));
+    let spend = sign(parties.signer("bank-harbour")?, &spend, TRANSITION_TYP);
+    let a = reg.submit_batch(&[t[3].clone(), t[4].clone(), spend]).await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let results = a.body["results"].as_array().context("no results")?;
+    let statuses: Vec<u64> = results.iter().filter_map(|r| r["status"].as_u64()).collect();
+    assert_eq!(statuses, vec![200, 201, 409], "{}", a.text);
+    assert_eq!(results[0]["entry"]["index"], json!(3));
+    assert_eq!(results[1]["entry"]["index"], json!(4));
+    assert_eq!(results[2]["problem"]["code"], "double_spend", "{}", a.text);
+    assert_eq!((a.body["accepted"].clone(), a.body["duplicates"].clone(), a.body["refused"].clone()), (json!(1), json!(1), json!(1)));
+
+    let a = reg.submit_batch(&[]).await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.body, json!({"accepted": 0, "duplicates": 0, "refused": 0, "results": []}));
+
+    // Batches that cannot be read refuse as a whole.
+    for body in [r#"{"items": []}"#, r#"["a", 1]"#, "not json", &format!("\"{}\"", t[5])] {
+        let a = reg.post("/v1/transitions/batch", Some("application/json"), body.to_owned()).await?;
+        assert_problem(&a, 400, "malformed_batch", None);
+    }
+    let a = reg
+        .post("/v1/transitions/batch", Some(JOSE), serde_json::to_vec(&[t[5].clone()])?)
+        .await?;
+    assert_problem(&a, 415, "unsupported_media_type", None);
+    let too_many: Vec<String> = vec!["x".to_owned(); 10_001];
+    let a = reg.submit_batch(&too_many).await?;
+    assert_problem(&a, 400, "batch_too_large", None);
+    // 32 MiB and one byte: a JSON array of one huge string.
+    let mut huge = Vec::with_capacity((32 << 20) + 8);
+    huge.extend_from_slice(b"[\"");
+    huge.resize((32 << 20) - 1, b'a');
+    huge.extend_from_slice(b"\"]");
+    assert_eq!(huge.len(), (32 << 20) + 1);
+    let a = reg.post("/v1/transitions/batch", Some("application/json"), huge).await?;
+    assert_problem(&a, 413, "body_too_large", None);
+
+    assert_eq!(reg.size().await?, 5);
+    let read = reg
+        .get_as("/v1/documents/OCNL2026000102/transitions", Some("carrier-oceanic"))
+        .await?;
+    let signed: Vec<&str> = read.body["transitions"]
+        .as_array()
+        .context("no transitions")?
+        .iter()
+        .filter_map(|e| e["signed"].as_str())
+        .collect();
+    assert_eq!(signed, t[..5].iter().map(String::as_str).collect::<Vec<_>>());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Entitlement and authentication
+// ---------------------------------------------------------------------------------------------
+
+/// The problem body with `reference` replaced, so two 404s about different references compare.
+fn without(body: &str, reference: &str) -> String {
+    body.replace(reference, "<reference>")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_entitled_parties_read_a_document() -> Result<()> {
+    let reg = Registry::start().await?;
+    let samples = Samples::load()?;
+    reg.submit_samples(&samples).await?;
+    // The sample events name the documents too; the /events read must find them.
+    for jws in &samples.events {
+        let a = reg.submit_event(jws).await?;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    }
+
+    // (reference, readers, others). Readers: carrier, shipper, consignee, notify parties,
+    // endorsees and possessors of the chain, customs of the ports of loading and discharge.
+    let cases: [(&str, &[&str], &[&str]); 3] = [
+        (
+            // SGSIN -> USLAX, to order of shipper-borealis, endorsed to the bank and then to
+            // consignee-delta; both are notify parties too.
+            "OCNL2026000102",
+            &["carrier-oceanic", "shipper-borealis", "bank-harbour", "consignee-delta", "customs-sg", "customs-us"],
+            &["carrier-polaris", "shipper-acme", "forwarder-swift", "customs-nl"],
+        ),
+        (
+            // KRPUS -> USLAX, blank endorsed and transferred to forwarder-swift, who is named
+            // nowhere in the document.
+            "PLRS2026000202",
+            &["carrier-polaris", "shipper-borealis", "forwarder-swift", "customs-us"],
+            &["carrier-oceanic", "shipper-acme", "bank-harbour", "consignee-delta", "customs-sg", "customs-nl"],
+        ),
+        (
+            // NLRTM -> SGSIN, straight to consignee-delta, notify forwarder-swift.
+            "OCNL2026000101",
+            &["carrier-oceanic", "shipper-acme", "consignee-delta", "forwarder-swift", "customs-nl", "customs-sg"],
+            &["carrier-polaris", "shipper-borealis", "bank-harbour", "customs-us"],
+        ),
+    ];
+    let missing = "OCNL2026999999";
+    for (reference, readers, others) in cases {
+        for suffix in ["", "/transitions", "/events"] {
+            let path = format!("/v1/documents/{reference}{suffix}");
+            for party in readers {
+                let a = reg.get_as(&path, Some(party)).await?;
+                assert_eq!(a.status, StatusCode::OK, "{party} reads {path}: {}", a.text);
+                assert_eq!(a.body["reference"], reference);
+            }
+            let absent = reg.get_as(&format!("/v1/documents/{missing}{suffix}"), Some(readers[0])).await?;
+            assert_problem(&absent, 404, "not_found", None);
+            for party in others {
+                let a = reg.get_as(&path, Some(party)).await?;
+                assert_problem(&a, 404, "not_found", None);
+                // Indistinguishable from a document that does not exist.
+                assert_eq!(without(&a.text, reference), without(&absent.text, missing), "{party} on {path}");
+                assert_eq!(a.media_type(), absent.media_type());
+            }
+        }
+    }
+    let events = reg
+        .get_as("/v1/documents/OCNL2026000101/events", Some("customs-nl"))
+        .await?;
+    assert!(
+        events.body["events"].as_array().is_some_and(|e| !e.is_empty()),
+        "{}",
+        events.text
+    );
+
+    // No token, an unknown token, another scheme: 401 with a Bearer challenge, before any
+    // lookup (a missing document answers the same).
+    let path = "/v1/documents/OCNL2026000101";
+    let good = token("carrier-oceanic")?;
+    let attempts: Vec<(String, Option<String>)> = vec![
+        (path.into(), None),
+        (path.into(), Some("Bearer lading-test-nobody-00000000000000000000000000000000".into())),
+        (path.into(), Some("Bearer ".into())),
+        (path.into(), Some(format!("Basic {good}"))),
+        (path.into(), Some(format!("Bearer {}", good.to_uppercase()))),
+        (format!("{path}/transitions"), Some("Bearer wrong".into())),
+        (format!("{path}/events"), None),
+        (format!("/v1/documents/{missing}"), None),
+    ];
+    for (path, authorization) in attempts {
+        let mut request = reg.client.get(reg.url(&path));
+        if let Some(value) = &authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        let a = Registry::read(request.send().await?).await?;
+        assert_problem(&a, 401, "unauthenticated", None);
+        let challenge = a.headers.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok());
+        assert_eq!(challenge, Some("Bearer"), "{path} with {authorization:?}");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Checkpoints and inclusion proofs
+// ---------------------------------------------------------------------------------------------
+
+/// The registry's key from `/v1/registry/key`, checked against the fixture's public key.
+async fn registry_key(reg: &Registry) -> Result<lading_domain::VerifyingKey> {
+    let a = reg.get("/v1/registry/key").await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(a.body.get("d").is_none(), "the registry published its private key");
+    let jwk: Jwk = serde_json::from_value(a.body.clone())?;
+    assert!(!jwk.is_private());
+    let fixture = FixtureParties::load()?;
+    assert_eq!(jwk.public_key_bytes(), fixture.registry_jwk().public_key_bytes());
+    Ok(jwk.verifying_key()?)
+}
+
+/// Verifies a checkpoint answer's JWS and that its fields are the signed ones; returns the root.
+fn verified_root(answer: &Value, key: &lading_domain::VerifyingKey) -> Result<Digest> {
+    let signed = SignedCheckpoint::parse(answer["signed"].as_str().context("no signed")?)?;
+    let checkpoint = signed.verify(key)?;
+    assert_eq!(answer["size"], json!(checkpoint.size));
+    assert_eq!(answer["root"], checkpoint.root.to_hex());
+    assert_eq!(answer["time"], checkpoint.time.to_string());
+    assert_eq!(answer["blockSize"], json!(checkpoint.block_size));
+    Ok(checkpoint.root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_entry_has_a_proof_that_verifies_against_the_signed_checkpoint() -> Result<()> {
+    let reg = Registry::start().await?;
+    let parties = FixtureParties::load()?;
+    let key = registry_key(&reg).await?;
+    // 1200 entries: a sealed block of 1024 and an open one, so proofs have a block path.
+    let mut generator = LedgerGenerator::new(&parties, GeneratorConfig::new(300, 3, 0x1ad1))?;
+    let mut ledger: Vec<String> = Vec::new();
+    let mut first_checkpoint = None;
+    for batch in generator.batches(400) {
+        let batch = batch?;
+        let a = reg.submit_batch(&batch).await?;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_eq!(a.body["accepted"], json!(batch.len()), "{}", a.text);
+        ledger.extend(batch);
+        if first_checkpoint.is_none() {
+            first_checkpoint = Some(reg.checkpoint_of(ledger.len() as u64).await?);
+        }
+    }
+    let size = ledger.len() as u64;
+    assert_eq!(size, 1200);
+    assert_eq!(reg.size().await?, size);
+
+    let latest = reg.checkpoint_of(size).await?;
+    let root = verified_root(&latest, &key)?;
+    assert_eq!(latest["blockSize"], json!(1024));
+    let at_size = reg.get(&format!("/v1/checkpoints/{size}")).await?;
+    assert_eq!(at_size.status, StatusCode::OK, "{}", at_size.text);
+    assert_eq!(at_size.body, latest);
+
+    // Every entry, concurrently.
+    let checks = futures::stream::iter(ledger.iter().enumerate())
+        .map(|(index, jws)| {
+            let reg = &reg;
+            let latest = &latest;
+            async move {
+                let a = reg.get(&format!("/v1/entries/{index}/proof?size={size}")).await?;
+                if a.status != StatusCode::OK {
+                    bail!("proof of {index}: {} {}", a.status, a.text);
+                }
+                let leaf = leaf_hash(jws.as_bytes());
+                let proof: InclusionProof = serde_json::from_value(a.body["proof"].clone())?;
+                if a.body["leafHash"] != leaf.to_hex() {
+                    bail!("entry {index}: leafHash {} is not the hash of what was submitted", a.body["leafHash"]);
+                }
+                if (proof.index, proof.size, proof.block_size) != (index as u64, size, 1024) {
+                    bail!("entry {index}: proof for {proof:?}");
+                }
+                if a.body["checkpoint"] != *latest {
+                    bail!("entry {index}: proof answered with another checkpoint {}", a.body["checkpoint"]);
+                }
+                verify_inclusion(&proof, leaf, root).map_err(|e| anyhow!("entry {index}: {e}"))?;
+                // The proof is for this leaf only.
+                let other = leaf_hash(format!("{jws}x").as_bytes());
+                if verify_inclusion(&proof, other, root).is_ok() {
+                    bail!("entry {index}: the proof also verifies another leaf");
+                }
+                // d(n, j) = floor(log2(n + j)) lemmas for position j among n (merkle docs).
+                let (block, leaf) = (index as u64 / 1024, index as u64 % 1024);
+                let leaves = if block == 0 { 1024 } else { size - 1024 };
+                let lengths = ((leaves + leaf).ilog2() as usize, (2 + block).ilog2() as usize);
+                if (proof.leaf_path.len(), proof.block_path.len()) != lengths {
+                    bail!("entry {index}: path lengths {} and {}, expected {lengths:?}", proof.leaf_path.len(), proof.block_path.len());
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<Result<()>>>()
+        .await;
+    let failures: Vec<String> = checks.into_iter().filter_map(|r| r.err().map(|e| format!("{e:#}"))).collect();
+    assert!(failures.is_empty(), "{} proofs failed, first: {:?}", failures.len(), failures.first());
+
+    // Without ?size the proof is against the latest checkpoint.
+    let a = reg.get("/v1/entries/1100/proof").await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.body["checkpoint"], latest);
+
+    // An older checkpoint still proves its entries against its own root.
+    let first = first_checkpoint.context("no first checkpoint")?;
+    let first_root = verified_root(&first, &key)?;
+    assert_eq!(first["size"], json!(400));
+    assert_ne!(first_root, root);
+    let a = reg.get("/v1/entries/17/proof?size=400").await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.body["checkpoint"], first);
+    let proof: InclusionProof = serde_json::from_value(a.body["proof"].clone())?;
+    assert_eq!(proof.size, 400);
+    let leaf = leaf_hash(ledger[17].as_bytes());
+    assert!(verify_inclusion(&proof, leaf, first_root).is_ok());
+    assert!(verify_inclusion(&proof, leaf, root).is_err(), "a proof for size 400 verified against the root of 1200");
+
+    // Sizes no checkpoint was signed for, and entries beyond a checkpoint.
+    for unsigned in [1, 399, size + 1] {
+        assert_problem(&reg.get(&format!("/v1/entries/0/proof?size={unsigned}")).await?, 404, "unknown_checkpoint", None);
+        assert_problem(&reg.get(&format!("/v1/checkpoints/{unsigned}")).await?, 404, "not_found", None);
+    }
+    assert_problem(&reg.get(&format!("/v1/entries/{size}/proof?size={size}")).await?, 404, "entry_not_in_checkpoint", None);
+    assert_problem(&reg.get("/v1/entries/400/proof?size=400").await?, 404, "entry_not_in_checkpoint", None);
+    assert_problem(&reg.get("/v1/entries/99999/proof").await?, 404, "entry_not_in_checkpoint", None);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Answers match the published JSON Schemas
+// ---------------------------------------------------------------------------------------------
+
+/// Base URI of the schemas' `$id`s.
+const SCHEMA_BASE: &str = "https://lading.dev/schemas/";
+
+/// A validator for `reference` (e.g. `entry-answer.json` or `proof-answer.json#/...`), with
+/// every schema under `schemas/` registered by its `$id` so relative `$ref`s resolve offline.
+fn validator(reference: &str) -> Result<jsonschema::Validator> {
+    let dir = repo_root().join("schemas");
+    let mut options = jsonschema::options();
+    let mut found = false;
+    for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        let id = schema["$id"]
+            .as_str()
+            .with_context(|| format!("{} has no $id", path.display()))?
+            .to_owned();
+        found |= reference.split('#').next() == id.strip_prefix(SCHEMA_BASE);
+        let resource = jsonschema::Resource::from_contents(schema).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        options = options.with_resource(id, resource);
+    }
+    if !found {
+        bail!("no schema {reference} under {}", dir.display());
+    }
+    options
+        .build(&json!({ "$ref": format!("{SCHEMA_BASE}{reference}") }))
+        .map_err(|e| anyhow!("{reference}: {e}"))
+}
+
+#[track_caller]
+fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str) {
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{what} does not match its schema: {errors:?}\n{instance}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_match_the_json_schemas() -> Result<()> {
+    let entry = validator("entry-answer.json")?;
+    let problem = validator("problem.json")?;
+    let proof = validator("proof-answer.json")?;
+    let checkpoint_payload = validator("checkpoint.json")?;
+    let checkpoint_answer = validator("proof-answer.json#/properties/checkpoint")?;
+    let jwk = validator("jwk.json")?;
+
+    // The validators are not vacuous.
+    let good_problem = json!({"type": "urn:lading:problem:x", "title": "t", "status": 400, "detail": "d", "code": "x"});
+    assert!(problem.is_valid(&good_problem));
+    let mut bad = good_problem.clone();
+    bad["code"] = json!("Not A Code");
+    assert!(!problem.is_valid(&bad));
+    assert!(!entry.is_valid(&json!({"index": 0, "leafHash": "00", "kind": "transition", "duplicate": false})));
+
+    let reg = Registry::start().await?;
+    let samples = Samples::load()?;
+    let mut size = 0u64;
+    for chain in &samples.chains {
+        for jws in &chain.transitions {
+            let a = reg.submit(jws).await?;
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+            assert_valid(&entry, &a.body, "a transition's entry answer");
+            size += 1;
+        }
+    }
+    let a = reg.submit(&samples.chains[0].transitions[0]).await?;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_valid(&entry, &a.body, "a duplicate's entry answer");
+    let a = reg.submit_event(&samples.events[0]).await?;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_valid(&entry, &a.body, "an event's entry answer");
+    size += 1;
+    let mut broken = a.body.clone();
+    broken.as_object_mut().context("entry")?.remove("leafHash");
+    assert!(!entry.is_valid(&broken));
+
+    // Problems of every family, including one with a pointer and batch items.
+    let issue = fixture_json("payloads/issue.json")?;
+    let text = serde_json::to_string(&issue)?.replace("OCLU4127907", "OCLU4127906");
+    let parties = FixtureParties::load()?;
+    let bad_container = sign(parties.signer("carrier-oceanic")?, &serde_json::from_str(&text)?, TRANSITION_TYP);
+    let refusals = vec![
+        reg.submit("garbage").await?,
+        reg.submit(&bad_container).await?,
+        reg.submit(&samples.events[1]).await?,
+        reg.post("/v1/transitions", Some("text/plain"), "x").await?,
+        reg.post("/v1/transitions", Some(JOSE), vec![b'a'; (1 << 20) + 1]).await?,
+        reg.get("/v1/documents/OCNL2026000101").await?,
+        reg.get_as("/v1/documents/OCNL2026999999", Some("carrier-oceanic")).await?,
+        reg.get("/v1/entries/0/proof?size=100000").await?,
+        reg.get("/nowhere").await?,
+    ];
+    for a in &refusals {
+        assert!(a.status.is_client_error(), "{}", a.text);
+        assert_eq!(a.media_type(), PROBLEM_JSON);
+        assert_valid(&problem, &a.body, "a problem");
+    }
+    assert!(refusals[1].body.get("pointer").is_some());
+    let a = reg
+        .submit_batch(&[samples.chains[0].transitions[0].clone(), "x".into(), bad_container])
+        .await?;
+    for item in a.body["results"].as_array().context("no results")? {
+        if let Some(e) = item.get("entry") {
+            assert_valid(&entry, e, "a batch entry");
+        }
+        if let Some(p) = item.get("problem") {
+            assert_valid(&problem, p, "a batch problem");
+        }
+    }
+
+    let latest = reg.checkpoint_of(size).await?;
+    assert_valid(&checkpoint_answer, &latest, "GET /v1/checkpoint");
+    let signed = SignedCheckpoint::parse(latest["signed"].as_str().context("no signed")?)?;
+    let payload: Value = serde_json::from_slice(signed.jws().payload_bytes())?;
+    assert_valid(&checkpoint_payload, &payload, "the checkpoint payload");
+    for index in [0, size / 2, size - 1] {
+        let a = reg.get(&format!("/v1/entries/{index}/proof?size={size}")).await?;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_valid(&proof, &a.body, "a proof answer");
+    }
+    let a = reg.get("/v1/registry/key").await?;
+    assert_valid(&jwk, &a.body, "the registry key");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. TLS only
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_speaks_tls_only_with_its_own_certificate() -> Result<()> {
+    let reg = Registry::start().await?;
+    // The trusting client works (the control).
+    let a = reg.get("/healthz").await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.body, json!({"status": "ok"}));
+
+    // Plain HTTP on the same port: no HTTP answer comes back.
+    let plain = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let result = plain.get(format!("http://127.0.0.1:{}/healthz", reg.server.port)).send().await;
+    assert!(result.is_err(), "plain HTTP got an answer: {:?}", result.map(|r| r.status()));
+    let port = reg.server.port;
+    let raw = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+        let mut out = Vec::new();
+        // The server closes (or resets) the connection; what it sent before counts.
+        let _ = stream.read_to_end(&mut out);
+        Ok(out)
+    })
+    .await??;
+    assert!(!raw.starts_with(b"HTTP/"), "plaintext answer: {:?}", String::from_utf8_lossy(&raw));
+
+    // A client that trusts the system roots, or another self-signed certificate, refuses it.
+    let system_roots = reqwest::Client::builder().use_rustls_tls().timeout(Duration::from_secs(10)).build()?;
+    let result = system_roots.get(reg.url("/healthz")).send().await;
+    assert!(result.is_err(), "an untrusted certificate was accepted");
+    let other = Tls::new()?;
+    let result = other.client()?.get(reg.url("/healthz")).send().await;
+    let error = result.err().context("a client trusting another certificate got through")?;
+    assert!(error.is_connect(), "{error:?}");
+    // Same certificate, the name it was issued for: fine.
+    let by_name = reg.tls.client()?.get(format!("https://localhost:{port}/healthz")).send().await?;
+    assert_eq!(by_name.status(), StatusCode::OK);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules the backend documents
+// ---------------------------------------------------------------------------------------------
+
+/// `lading_domain::event` documents `eventId` as "unique per actor (the registry enforces
+/// it)": a second, different event with the same actor and eventId is refused; another actor
+/// may use the same id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_id_is_used_once_per_actor() -> Result<()> {
+    let reg = Registry::start().await?;
+    let samples = Samples::load()?;
+    let parties = FixtureParties::load()?;
+    let issue = &samples.chain("OCNL2026000101")?.transitions[0];
+    assert_eq!(reg.submit(issue).await?.status, StatusCode::CREATED);
+    let first = payload_of(&samples.events[0])?;
+    assert_eq!(first["actor"], "carrier-oceanic");
+    assert_eq!(reg.submit_event(&samples.events[0]).await?.status, StatusCode::CREATED);
+    let mut second = first.clone();
+    second["time"] = json!("2026-11-04T08:00:00.000Z");
+    second["eventCode"] = json!("GTOT");
+    let second = sign(parties.signer("carrier-oceanic")?, &second, EVENT_TYP);
+    assert_problem(&reg.submit_event(&second).await?, 422, "duplicate_event_id", None);
+    // Also when both arrive in one request... (events have no batch route), and when the
+    // first is still in the same sequencer batch: two concurrent submissions, one wins.
+    let mut third = first.clone();
+    third["eventId"] = json!("carrier-oceanic-e2e-race");
+    let mut fourth = third.clone();
+    fourth["time"] = json!("2026-11-04T09:00:00.000Z");
+    let (third, fourth) = (
+        sign(parties.signer("carrier-oceanic")?, &third, EVENT_TYP),
+        sign(parties.signer("carrier-oceanic")?, &fourth, EVENT_TYP),
+    );
+    let (a, b) = tokio::join!(reg.submit_event(&third), reg.submit_event(&fourth));
+    let mut statuses = vec![a?.status.as_u16(), b?.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![201, 422]);
+
+    // The same id from another actor is another event.
+    let hold = json!({
+        "actor": "customs-nl",
+        "documentReference": "OCNL2026000101",
+        "eventCode": "HOLD",
+        "eventId": first["eventId"],
+        "eventKind": "CUSTOMS",
+        "location": "NLRTM",
+        "time": "2026-11-04T08:00:00.000Z",
+    });
+    let a = reg.submit_event(&sign(parties.signer("customs-nl")?, &hold, EVENT_TYP)).await?;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(reg.size().await?, 4);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency and crashes
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_spends_of_one_head_accept_exactly_one() -> Result<()> {
+    let reg = Registry::start().await?;
+    let parties = FixtureParties::load()?;
+    let samples = Samples::load()?;
+    let t = &samples.chain("OCNL2026000102")?.transitions;
+    // After t[2] the bank possesses the to-order document and holds it as endorsee.
+    for jws in &t[..3] {
+        assert_eq!(reg.submit(jws).await?.status, StatusCode::CREATED);
+    }
+    let base = payload_of(&t[4])?;
+    assert_eq!(base["actor"], "bank-harbour");
+    let bank = parties.signer("bank-harbour")?;
+    let spends: Vec<String> = ["consignee-delta", "forwarder-swift", "shipper-acme", "shipper-borealis"]
+        .iter()
+        .flat_map(|recipient| {
+            let base = &base;
+            (0..4).map(move |n| {
+                let mut p = base.clone();
+                p["recipient"] = json!(recipient);
+                p["previousTransitionChecksum"] = json!(hex_of(&t[2]));
+                p["time"] = json!(format!("2026-11-05T08:00:0{n}.000Z"));
+                p
+            })
+        })
+        .map(|p| sign(bank, &p, TRANSITION_TYP))
+        .collect();
+    // The same bytes several times as well: duplicates, not spends.
+    let mut all = spends.clone();
+    all.extend(spends.iter().take(4).cloned());
+    let answers = futures::future::join_all(all.iter().map(|jws| reg.submit(jws))).await;
+    let mut created = Vec::new();
+    let mut conflicts = 0;
+    for (jws, answer) in all.iter().zip(answers) {
+        let a = answer?;
+        match a.status.as_u16() {
+            201 => created.push(jws.clone()),
+            200 => {}
+            409 => {
+                assert_problem(&a, 409, "double_spend", None);
+                conflicts += 1;
+            }
+            other => bail!("unexpected {other}: {}", a.text),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one spend of the head is accepted");
+    assert_eq!(reg.size().await?, 4);
+    let read = reg
+        .get_as("/v1/documents/OCNL2026000102/transitions", Some("carrier-oceanic"))
+        .await?;
+    assert_eq!(read.body["transitions"][3]["signed"], created[0].as_str());
+    // Every other distinct spend was refused (repeats of the winner answer 200).
+    assert!(conflicts >= spends.len() - 1, "{conflicts} conflicts");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_entries_survive_a_crash() -> Result<()> {
+    let mut reg = Registry::start().await?;
+    let samples = Samples::load()?;
+    let ledger = reg.submit_samples(&samples).await?;
+    let size = ledger.len() as u64;
+    let before = reg.checkpoint_of(size).await?;
+    // SIGKILL right after the acknowledgements, then the same database again.
+    let server = &mut reg.server;
+    tokio::task::block_in_place(|| -> Result<()> {
+        server.kill_9()?;
+        server.spawn()
+    })?;
+    assert_eq!(reg.size().await?, size);
+    for (index, jws) in ledger.iter().enumerate() {
+        let a = reg.submit(jws).await?;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_eq!(a.body["index"], json!(index));
+    }
+    let after = reg.checkpoint_of(size).await?;
+    assert_eq!(after["root"], before["root"]);
+    // The chain heads were restored: the next transition of an open chain is accepted.
+    let parties = FixtureParties::load()?;
+    let open = samples.chain("OCNL2026000103")?;
+    let mut next = payload_of(open.transitions.last().context("empty chain")?)?;
+    next["action"] = json!("SURRENDER_FOR_DELIVERY");
+    next["actor"] = json!("consignee-delta");
+    next["recipient"] = json!("carrier-oceanic");
+    next["previousTransitionChecksum"] = json!(hex_of(open.transitions.last().context("empty chain")?));
+    let a = reg.submit(&sign(parties.signer("consignee-delta")?, &next, TRANSITION_TYP)).await?;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(a.body["index"], json!(size));
+    Ok(())
+}
+
+/// An ISSUE over the single-item limit (1 MiB), valid in every other way.
+fn oversized_issue(parties: &FixtureParties) -> Result<String> {
+    let mut payload = fixture_json("payloads/issue.json")?;
+    let document = &mut payload["transportDocument"];
+    let item = document["consignmentItems"][0].clone();
+    let mut items = Vec::new();
+    for n in 0..250 {
+        let mut item = item.clone();
+        item["descriptionOfGoods"] = json!((0..150).map(|line| format!("Item {n:03} line {line:03} {}", "x".repeat(16))).collect::<Vec<_>>());
+        items.push(item);
+    }
+    document["consignmentItems"] = json!(items);
+    payload["documentChecksum"] = json!(Digest::of(&canonicalize(&payload["transportDocument"])).to_hex());
+    let jws = sign(parties.signer("carrier-oceanic")?, &payload, TRANSITION_TYP);
+    assert!(jws.len() > 1 << 20, "only {} bytes", jws.len());
+    Ok(jws)
+}
+
+/// The single-item limit holds for every route: an item a client could not submit alone
+/// must not reach the ledger through a batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "backend bug: batch items are not held to MAX_ITEM_BYTES (Refusal::TooLarge is never built)"]
+async fn a_batch_item_over_the_single_item_limit_is_refused() -> Result<()> {
+    let reg = Registry::start().await?;
+    let big = oversized_issue(&FixtureParties::load()?)?;
+    assert_problem(&reg.submit(&big).await?, 413, "body_too_large", None);
+    let a = reg.submit_batch(&[big]).await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.body["results"][0]["status"], json!(413), "{}", &a.text[..a.text.len().min(300)]);
+    assert_eq!(a.body["results"][0]["problem"]["code"], "body_too_large");
+    assert_eq!(reg.size().await?, 0);
+    Ok(())
+}
+
+/// RFC 7235 §2.1 (and RFC 6750): the authentication scheme is case-insensitive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "backend bug: the API only accepts the exact prefix `Bearer ` (auth.rs strip_prefix)"]
+async fn the_bearer_scheme_is_case_insensitive() -> Result<()> {
+    let reg = Registry::start().await?;
+    let samples = Samples::load()?;
+    let issue = &samples.chain("OCNL2026000101")?.transitions[0];
+    assert_eq!(reg.submit(issue).await?.status, StatusCode::CREATED);
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let request = reg
+            .client
+            .get(reg.url("/v1/documents/OCNL2026000101"))
+            .header(AUTHORIZATION, format!("{scheme} {}", token("carrier-oceanic")?));
+        let a = Registry::read(request.send().await?).await?;
+        assert_eq!(a.status, StatusCode::OK, "{scheme}: {}", a.text);
+    }
+    Ok(())
+}
+
+/// One code, one status: `document_checksum_mismatch` is a 400 field error with a pointer on
+/// an ISSUE, so it must be the same on a later transition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "backend bug: document_checksum_mismatch is 400 with pointer on ISSUE but 422 without pointer later"]
+async fn document_checksum_mismatch_has_one_status() -> Result<()> {
+    let reg = Registry::start().await?;
+    let parties = FixtureParties::load()?;
+    let samples = Samples::load()?;
+    let chain = samples.chain("OCNL2026000101")?;
+    for jws in &chain.transitions[..2] {
+        assert_eq!(reg.submit(jws).await?.status, StatusCode::CREATED);
+    }
+    let other = json!(Digest::of(b"another document").to_hex());
+    let mut issue = fixture_json("payloads/issue.json")?;
+    issue["documentChecksum"] = other.clone();
+    let on_issue = reg.submit(&sign(parties.signer("carrier-oceanic")?, &issue, TRANSITION_TYP)).await?;
+    assert_problem(&on_issue, 400, "document_checksum_mismatch", Some("/documentChecksum"));
+    let mut later = payload_of(&chain.transitions[2])?;
+    later["documentChecksum"] = other;
+    let on_later = reg.submit(&sign(parties.signer("consignee-delta")?, &later, TRANSITION_TYP)).await?;
+    assert_problem(&on_later, 400, "document_checksum_mismatch", Some("/documentChecksum"));
+    Ok(())
+}
