@@ -11,9 +11,10 @@
 //! - the payload is not empty (no detached payloads);
 //! - the signature decodes to exactly 64 bytes.
 //!
-//! Verification is Ed25519 over the ASCII bytes `BASE64URL(header) "." BASE64URL(payload)`,
-//! in the strict form (`verify_strict`: non-canonical `S` and small-order keys or `R` are
-//! refused), with the key named by `kid`.
+//! Verification is Ed25519 over the ASCII bytes `BASE64URL(header) "." BASE64URL(payload)`
+//! with the key named by `kid`, under the rule of [`crate::ed25519`]: RFC 8032's cofactored
+//! equation, with non-canonical `S` and small-order keys or `R` refused. Keys of small order
+//! are refused when they are built.
 //!
 //! The checksum of a signed object is SHA-256 over the ASCII bytes of its compact form.
 //!
@@ -36,6 +37,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::ed25519;
 use crate::canonical::{canonicalize, parse_canonical};
 use crate::digest::Digest;
 use crate::ids::KeyId;
@@ -166,12 +168,7 @@ impl Jwk {
     }
 
     pub fn verifying_key(&self) -> Result<VerifyingKey, JwkError> {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.x)
-            .map_err(|_| JwkError::Invalid("x is not an Ed25519 public key".into()))?;
-        Ok(VerifyingKey {
-            kid: self.kid.clone(),
-            key,
-        })
+        VerifyingKey::from_bytes(self.kid.clone(), &self.x)
     }
 
     /// RFC 7638 thumbprint: base64url(SHA-256(`{"crv":"Ed25519","kty":"OKP","x":...}`)).
@@ -326,6 +323,10 @@ impl VerifyingKey {
             .map_err(|_| JwkError::Invalid("an Ed25519 public key is 32 bytes".into()))?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
             .map_err(|_| JwkError::Invalid("not an Ed25519 public key".into()))?;
+        if key.is_weak() {
+            // A small-order key "verifies" signatures on almost any message.
+            return Err(JwkError::Invalid("a weak (small-order) Ed25519 key".into()));
+        }
         Ok(Self { kid, key })
     }
 
@@ -337,13 +338,37 @@ impl VerifyingKey {
         self.verify_signature(jws.signing_input(), jws.signature())
     }
 
-    /// Raw strict Ed25519 verification, ignoring any `kid`.
+    /// Raw Ed25519 verification ([`crate::ed25519`]), ignoring any `kid`.
     pub fn verify_signature(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), JwsError> {
-        let signature = ed25519_dalek::Signature::from_bytes(signature);
-        self.key
-            .verify_strict(message, &signature)
-            .map_err(|_| JwsError::BadSignature)
+        let item = ed25519::Item {
+            key: &self.key,
+            message,
+            signature,
+        };
+        if ed25519::verify(&item) {
+            Ok(())
+        } else {
+            Err(JwsError::BadSignature)
+        }
     }
+}
+
+/// Verifies many signed objects at once, each with the key it names. `true` only if every
+/// signature verifies (and every `kid` matches its key); on `false`, verify them one by one
+/// with [`VerifyingKey::verify`] to learn which failed.
+pub fn verify_batch(items: &[(&VerifyingKey, &CompactJws)]) -> bool {
+    if items.iter().any(|(key, jws)| jws.kid() != &key.kid) {
+        return false;
+    }
+    let items: Vec<ed25519::Item<'_>> = items
+        .iter()
+        .map(|(key, jws)| ed25519::Item {
+            key: &key.key,
+            message: jws.signing_input(),
+            signature: jws.signature(),
+        })
+        .collect();
+    ed25519::verify_batch(&items)
 }
 
 /// Header members Lading interprets; parsing into a struct also refuses duplicates of them.

@@ -8,6 +8,7 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod digest;
 pub mod document;
+pub mod ed25519;
 pub mod event;
 pub mod ids;
 pub mod jws;

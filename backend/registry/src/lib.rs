@@ -26,7 +26,6 @@ use lading_domain::jws::SigningKey;
 use lading_domain::Digest;
 use lading_store::models::EntryKind;
 use lading_store::{ledger, Store, StoreError};
-use rayon::prelude::*;
 use tokio::sync::oneshot;
 
 pub use checkpoints::{CheckpointBook, ProofAnswer, PublishedCheckpoint};
@@ -200,11 +199,14 @@ impl Registry {
         let (tx, rx) = oneshot::channel();
         let book = self.inner.book.clone();
         self.inner.verifiers.spawn(move || {
-            let verified: Vec<_> = items
-                .into_par_iter()
-                .with_min_len(16)
-                .map(|item| verify::verify(&book, item, expect))
-                .collect();
+            let verified = if items.len() == 1 {
+                items
+                    .into_iter()
+                    .map(|item| verify::verify(&book, item, expect))
+                    .collect()
+            } else {
+                verify::verify_all(&book, items, expect)
+            };
             let _ = tx.send(verified);
         });
         rx.await

@@ -297,9 +297,11 @@ async fn refusals_leave_the_ledger_untouched() {
         Some("consignee-globex"),
         5,
     );
-    let mut tampered = good.clone();
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    // Change one character inside the signature (not the last, whose low bits must stay zero).
+    let mut tampered = good.clone().into_bytes();
+    let at = tampered.len() - 10;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
     assert_eq!(
         submit(&w, &tampered).await.unwrap_err().code(),
         "bad_signature"
