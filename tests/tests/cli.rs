@@ -3,6 +3,7 @@
 //! `keygen` and `sign` are the reference client's tools, `verify-proof` the offline verifier a
 //! third party runs on what the registry published, and `serve` must refuse configurations
 //! that would weaken the registry (fixture TEST keys, no TLS).
+//!
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -90,23 +91,35 @@ fn keygen_writes_an_owner_only_private_jwk_and_its_public_half() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("ops.jwk");
     let mut command = lading()?;
-    command.args(["keygen", "--kid", "acme-ops:2026-01", "--out"]).arg(&out);
+    command
+        .args(["keygen", "--kid", "acme-ops:2026-01", "--out"])
+        .arg(&out);
     let output = run(command, QUICK)?;
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains(&out.display().to_string()));
 
     let public_path = PathBuf::from(format!("{}.pub", out.display()));
-    assert_eq!(mode(&out)?, 0o600, "the private key must be readable by its owner only");
+    assert_eq!(
+        mode(&out)?,
+        0o600,
+        "the private key must be readable by its owner only"
+    );
     let (private, raw_private) = read_jwk(&out)?;
     let (public, raw_public) = read_jwk(&public_path)?;
     assert!(private.is_private());
-    assert!(!private.is_test_key(), "a key is a TEST key only when asked for");
+    assert!(
+        !private.is_test_key(),
+        "a key is a TEST key only when asked for"
+    );
     assert_eq!(private.kid().as_str(), "acme-ops:2026-01");
     assert_eq!(raw_private["kty"], "OKP");
     assert_eq!(raw_private["crv"], "Ed25519");
     assert!(raw_private["d"].is_string());
     assert!(!public.is_private());
-    assert!(raw_public.get("d").is_none(), "the public JWK carries the private part");
+    assert!(
+        raw_public.get("d").is_none(),
+        "the public JWK carries the private part"
+    );
     assert_eq!(public.kid(), private.kid());
     assert_eq!(public.public_key_bytes(), private.public_key_bytes());
 
@@ -119,7 +132,9 @@ fn keygen_writes_an_owner_only_private_jwk_and_its_public_half() -> Result<()> {
     // Two runs make two different keys; --test marks the key.
     let second = dir.path().join("test.jwk");
     let mut command = lading()?;
-    command.args(["keygen", "--kid", "acme-ops:2026-02", "--test", "--out"]).arg(&second);
+    command
+        .args(["keygen", "--kid", "acme-ops:2026-02", "--test", "--out"])
+        .arg(&second);
     let output = run(command, QUICK)?;
     assert!(output.status.success(), "{}", stderr(&output));
     let (test_key, _) = read_jwk(&second)?;
@@ -129,28 +144,39 @@ fn keygen_writes_an_owner_only_private_jwk_and_its_public_half() -> Result<()> {
     // A kid outside the alphabet is refused, and nothing is written.
     let refused = dir.path().join("refused.jwk");
     let mut command = lading()?;
-    command.args(["keygen", "--kid", "bad kid!", "--out"]).arg(&refused);
+    command
+        .args(["keygen", "--kid", "bad kid!", "--out"])
+        .arg(&refused);
     let output = run(command, QUICK)?;
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("invalid kid"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("invalid kid"),
+        "{}",
+        stderr(&output)
+    );
     assert!(!refused.exists());
     Ok(())
 }
 
-/// A private key written over an existing file must still end up readable by its owner only.
+/// keygen never writes over an existing file (it may be another key, or world-readable).
 #[test]
-#[ignore = "backend bug: keygen keeps the mode of an existing file (write_private sets 0600 only on create)"]
-fn keygen_over_an_existing_file_still_writes_an_owner_only_key() -> Result<()> {
+fn keygen_refuses_to_overwrite_an_existing_file() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("ops.jwk");
     std::fs::write(&out, "{}")?;
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644))?;
     let mut command = lading()?;
-    command.args(["keygen", "--kid", "acme-ops:2026-01", "--out"]).arg(&out);
+    command
+        .args(["keygen", "--kid", "acme-ops:2026-01", "--out"])
+        .arg(&out);
     let output = run(command, QUICK)?;
-    if output.status.success() {
-        assert_eq!(mode(&out)?, 0o600, "a private key was left world-readable");
-    }
+    assert!(!output.status.success(), "keygen overwrote {}", out.display());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("refusing to overwrite"),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&out)?, "{}", "the existing file was changed");
     Ok(())
 }
 
@@ -192,12 +218,18 @@ fn sign_produces_jws_that_the_domain_parses_and_verifies() -> Result<()> {
             event.kid().to_string()
         } else {
             let transition = SignedTransition::parse(jws).map_err(|e| anyhow!("{file}: {e}"))?;
-            transition.verify(&key).map_err(|e| anyhow!("{file}: {e}"))?;
+            transition
+                .verify(&key)
+                .map_err(|e| anyhow!("{file}: {e}"))?;
             transition.kid().to_string()
         };
         assert_eq!(header_kid, kid_for(signer));
         let file_json: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-        assert_eq!(payload_of(jws)?, file_json, "{file}: the signed payload is the file's");
+        assert_eq!(
+            payload_of(jws)?,
+            file_json,
+            "{file}: the signed payload is the file's"
+        );
         // Ed25519 is deterministic: the same input signs to the same bytes, from stdin too.
         let mut command = lading()?;
         command
@@ -213,18 +245,37 @@ fn sign_produces_jws_that_the_domain_parses_and_verifies() -> Result<()> {
     // The committed transfer names the ISSUE signed the same way: the CLI signs exactly as the
     // fixtures' builder (the domain) does.
     let transfer = payload_of(&signed[1])?;
-    assert_eq!(transfer["previousTransitionChecksum"], Digest::of(signed[0].as_bytes()).to_hex());
+    assert_eq!(
+        transfer["previousTransitionChecksum"],
+        Digest::of(signed[0].as_bytes()).to_hex()
+    );
 
     // Refusals: a public key cannot sign; an event is not a transition; a broken payload.
     let dir = tempfile::tempdir()?;
     let public = dir.path().join("public.jwk");
-    std::fs::write(&public, serde_json::to_string(&parties.jwk("carrier-oceanic")?.to_public())?)?;
+    std::fs::write(
+        &public,
+        serde_json::to_string(&parties.jwk("carrier-oceanic")?.to_public())?,
+    )?;
     let output = sign_file(&public, "transition", &fixtures.join("payloads/issue.json"))?;
     assert!(!output.status.success(), "a public JWK signed");
-    let output = sign_file(&key_of("shipper-acme"), "event", &fixtures.join("payloads/transfer.json"))?;
-    assert!(!output.status.success(), "a transition was signed as an event");
-    assert!(stderr(&output).contains("not a valid shipment event"), "{}", stderr(&output));
-    let mut broken: Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("payloads/transfer.json"))?)?;
+    let output = sign_file(
+        &key_of("shipper-acme"),
+        "event",
+        &fixtures.join("payloads/transfer.json"),
+    )?;
+    assert!(
+        !output.status.success(),
+        "a transition was signed as an event"
+    );
+    assert!(
+        stderr(&output).contains("not a valid shipment event"),
+        "{}",
+        stderr(&output)
+    );
+    let mut broken: Value = serde_json::from_str(&std::fs::read_to_string(
+        fixtures.join("payloads/transfer.json"),
+    )?)?;
     broken["action"] = json!("STEAL");
     let broken_path = dir.path().join("broken.json");
     std::fs::write(&broken_path, serde_json::to_string(&broken)?)?;
@@ -257,7 +308,9 @@ async fn verify_proof_accepts_a_published_proof_and_rejects_tampering() -> Resul
     })
     .await??;
     let client = tls.client()?;
-    let samples: Value = serde_json::from_str(&std::fs::read_to_string(fixtures_dir().join("samples.json"))?)?;
+    let samples: Value = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("samples.json"),
+    )?)?;
     let chain: Vec<String> = serde_json::from_value(samples["chains"][0]["transitions"].clone())?;
     assert!(chain.len() >= 4);
     for jws in &chain {
@@ -283,9 +336,20 @@ async fn verify_proof_accepts_a_published_proof_and_rejects_tampering() -> Resul
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let index = 1;
-    let proof = json_of(client.get(server.url(&format!("/v1/entries/{index}/proof?size={size}"))).send().await?).await?;
+    let proof = json_of(
+        client
+            .get(server.url(&format!("/v1/entries/{index}/proof?size={size}")))
+            .send()
+            .await?,
+    )
+    .await?;
     let key = json_of(client.get(server.url("/v1/registry/key")).send().await?).await?;
-    assert!(proof["proof"]["leafPath"].as_array().is_some_and(|p| !p.is_empty()), "{proof}");
+    assert!(
+        proof["proof"]["leafPath"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{proof}"
+    );
 
     let dir = tempfile::tempdir()?;
     let write = |name: &str, text: &str| -> Result<PathBuf> {
@@ -296,37 +360,54 @@ async fn verify_proof_accepts_a_published_proof_and_rejects_tampering() -> Resul
     let proof_path = write("proof.json", &serde_json::to_string_pretty(&proof)?)?;
     let key_path = write("registry.jwk", &serde_json::to_string(&key)?)?;
     let entry_path = write("entry.jws", &format!("{}\n", chain[index]))?;
-    let verify = |proof: &Path, key: &Path, entry: Option<&Path>, leaf: Option<String>| -> Result<Output> {
-        let mut command = lading()?;
-        command.arg("verify-proof").arg("--proof").arg(proof).arg("--registry-key").arg(key);
-        if let Some(entry) = entry {
-            command.arg("--entry").arg(entry);
-        }
-        if let Some(leaf) = leaf {
-            command.arg("--leaf-hash").arg(leaf);
-        }
-        run(command, QUICK)
-    };
+    let verify =
+        |proof: &Path, key: &Path, entry: Option<&Path>, leaf: Option<String>| -> Result<Output> {
+            let mut command = lading()?;
+            command
+                .arg("verify-proof")
+                .arg("--proof")
+                .arg(proof)
+                .arg("--registry-key")
+                .arg(key);
+            if let Some(entry) = entry {
+                command.arg("--entry").arg(entry);
+            }
+            if let Some(leaf) = leaf {
+                command.arg("--leaf-hash").arg(leaf);
+            }
+            run(command, QUICK)
+        };
 
-    let ok = tokio::task::block_in_place(|| verify(&proof_path, &key_path, Some(&entry_path), None))?;
+    let ok =
+        tokio::task::block_in_place(|| verify(&proof_path, &key_path, Some(&entry_path), None))?;
     assert!(ok.status.success(), "{}", stderr(&ok));
-    assert!(stdout(&ok).starts_with(&format!("OK: entry {index} ")), "{}", stdout(&ok));
+    assert!(
+        stdout(&ok).starts_with(&format!("OK: entry {index} ")),
+        "{}",
+        stdout(&ok)
+    );
     let leaf = leaf_hash(chain[index].as_bytes()).to_hex();
-    let ok = tokio::task::block_in_place(|| verify(&proof_path, &key_path, None, Some(leaf.clone())))?;
+    let ok =
+        tokio::task::block_in_place(|| verify(&proof_path, &key_path, None, Some(leaf.clone())))?;
     assert!(ok.status.success(), "{}", stderr(&ok));
 
     // Another entry does not verify with this proof.
     let other_entry = write("other.jws", &chain[index + 1])?;
-    let out = tokio::task::block_in_place(|| verify(&proof_path, &key_path, Some(&other_entry), None))?;
+    let out =
+        tokio::task::block_in_place(|| verify(&proof_path, &key_path, Some(&other_entry), None))?;
     assert!(!out.status.success(), "the proof verified another entry");
 
     // One hex digit of one lemma changed.
     let mut tampered = proof.clone();
-    let lemma = tampered["proof"]["leafPath"][0].as_str().context("no lemma")?.to_owned();
+    let lemma = tampered["proof"]["leafPath"][0]
+        .as_str()
+        .context("no lemma")?
+        .to_owned();
     let flipped = if lemma.starts_with('0') { "1" } else { "0" };
     tampered["proof"]["leafPath"][0] = json!(format!("{flipped}{}", &lemma[1..]));
     let tampered_path = write("tampered.json", &serde_json::to_string(&tampered)?)?;
-    let out = tokio::task::block_in_place(|| verify(&tampered_path, &key_path, Some(&entry_path), None))?;
+    let out =
+        tokio::task::block_in_place(|| verify(&tampered_path, &key_path, Some(&entry_path), None))?;
     assert!(!out.status.success(), "a tampered lemma verified");
     assert!(stderr(&out).contains("does not verify"), "{}", stderr(&out));
 
@@ -334,18 +415,27 @@ async fn verify_proof_accepts_a_published_proof_and_rejects_tampering() -> Resul
     let mut rewritten = proof.clone();
     rewritten["checkpoint"]["root"] = json!(Digest::of(b"forged").to_hex());
     let rewritten_path = write("rewritten.json", &serde_json::to_string(&rewritten)?)?;
-    let out = tokio::task::block_in_place(|| verify(&rewritten_path, &key_path, Some(&entry_path), None))?;
+    let out = tokio::task::block_in_place(|| {
+        verify(&rewritten_path, &key_path, Some(&entry_path), None)
+    })?;
     assert!(out.status.success(), "{}", stderr(&out));
 
     // The same proof with another registry's key.
     let other_key = dir.path().join("other.jwk");
     let mut command = lading()?;
-    command.args(["keygen", "--kid", "registry:test-2026", "--out"]).arg(&other_key);
+    command
+        .args(["keygen", "--kid", "registry:test-2026", "--out"])
+        .arg(&other_key);
     let made = tokio::task::block_in_place(|| run(command, QUICK))?;
     assert!(made.status.success(), "{}", stderr(&made));
     let other_public = PathBuf::from(format!("{}.pub", other_key.display()));
-    let out = tokio::task::block_in_place(|| verify(&proof_path, &other_public, Some(&entry_path), None))?;
-    assert!(!out.status.success(), "a proof verified with another registry's key");
+    let out = tokio::task::block_in_place(|| {
+        verify(&proof_path, &other_public, Some(&entry_path), None)
+    })?;
+    assert!(
+        !out.status.success(),
+        "a proof verified with another registry's key"
+    );
     assert!(stderr(&out).contains("signature"), "{}", stderr(&out));
     drop(server);
     Ok(())
@@ -365,14 +455,20 @@ fn serve(db: &TestDb, tls: &Tls) -> Result<Command> {
         .env("LADING_BIND", format!("127.0.0.1:{}", free_port()?))
         .env("LADING_TLS_CERT", tls.cert_path())
         .env("LADING_TLS_KEY", tls.key_path())
-        .env("LADING_SIGNING_KEY", fixtures_dir().join("keys/registry.jwk"))
+        .env(
+            "LADING_SIGNING_KEY",
+            fixtures_dir().join("keys/registry.jwk"),
+        )
         .env("LADING_WORKERS", "1");
     Ok(command)
 }
 
 /// Starts `command` and waits for its `listening on` line; kills it either way.
 fn starts_listening(mut command: Command) -> Result<()> {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
     let stdout = child.stdout.take().context("no stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -409,16 +505,25 @@ fn serve_refuses_a_test_signing_key_unless_allowed() -> Result<()> {
             command.env("LADING_ALLOW_TEST_KEYS", value);
         }
         let output = run(command, QUICK)?;
-        assert!(!output.status.success(), "serve started with a TEST key (allow = {allow:?})");
+        assert!(
+            !output.status.success(),
+            "serve started with a TEST key (allow = {allow:?})"
+        );
         let message = stderr(&output);
         assert!(message.contains("TEST key"), "unclear refusal: {message}");
-        assert!(message.contains("registry.jwk"), "the refusal should name the key file: {message}");
+        assert!(
+            message.contains("registry.jwk"),
+            "the refusal should name the key file: {message}"
+        );
     }
     // The same configuration with the test switch on starts: the key was the only problem.
     let mut command = serve(&db, &tls)?;
     command.env("LADING_ALLOW_TEST_KEYS", "true");
     starts_listening(command)
 }
+
+/// (what is wrong, variables removed, a variable set to a path).
+type TlsCase<'a> = (&'a str, Vec<&'a str>, Option<(&'a str, &'a Path)>);
 
 #[test]
 fn serve_refuses_to_start_without_tls() -> Result<()> {
@@ -427,16 +532,26 @@ fn serve_refuses_to_start_without_tls() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let key = dir.path().join("registry.jwk");
     let mut command = lading()?;
-    command.args(["keygen", "--kid", "registry:prod-2026", "--out"]).arg(&key);
+    command
+        .args(["keygen", "--kid", "registry:prod-2026", "--out"])
+        .arg(&key);
     let made = run(command, QUICK)?;
     assert!(made.status.success(), "{}", stderr(&made));
 
     let missing = dir.path().join("missing.pem");
-    let cases: [(&str, Vec<&str>, Option<(&str, &Path)>); 4] = [
-        ("no TLS settings", vec!["LADING_TLS_CERT", "LADING_TLS_KEY"], None),
+    let cases: [TlsCase<'_>; 4] = [
+        (
+            "no TLS settings",
+            vec!["LADING_TLS_CERT", "LADING_TLS_KEY"],
+            None,
+        ),
         ("no TLS key", vec!["LADING_TLS_KEY"], None),
         ("no TLS certificate", vec!["LADING_TLS_CERT"], None),
-        ("a missing certificate file", vec![], Some(("LADING_TLS_CERT", missing.as_path()))),
+        (
+            "a missing certificate file",
+            vec![],
+            Some(("LADING_TLS_CERT", missing.as_path())),
+        ),
     ];
     for (what, removed, replaced) in cases {
         let mut command = serve(&db, &tls)?;

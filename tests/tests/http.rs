@@ -5,6 +5,7 @@
 //! Every test starts its own registry, so tests are independent and may run in parallel.
 //! Nothing waits for a fixed time: where the registry works in the background (checkpoints),
 //! the tests poll with a deadline.
+//!
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -52,7 +53,13 @@ impl Answer {
         self.headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default()
     }
 }
@@ -92,7 +99,12 @@ impl Registry {
     }
 
     /// POSTs `body` with `content_type` (none when `None`).
-    async fn post(&self, path: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Result<Answer> {
+    async fn post(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<Answer> {
         let mut request = self.client.post(self.url(path)).body(body);
         if let Some(content_type) = content_type {
             request = request.header(CONTENT_TYPE, content_type);
@@ -102,7 +114,8 @@ impl Registry {
 
     /// `POST /v1/transitions` with one compact JWS.
     async fn submit(&self, jws: &str) -> Result<Answer> {
-        self.post("/v1/transitions", Some(JOSE), jws.to_owned()).await
+        self.post("/v1/transitions", Some(JOSE), jws.to_owned())
+            .await
     }
 
     /// `POST /v1/events` with one compact JWS.
@@ -112,8 +125,12 @@ impl Registry {
 
     /// `POST /v1/transitions/batch` with a JSON array.
     async fn submit_batch(&self, items: &[String]) -> Result<Answer> {
-        self.post("/v1/transitions/batch", Some("application/json"), serde_json::to_vec(items)?)
-            .await
+        self.post(
+            "/v1/transitions/batch",
+            Some("application/json"),
+            serde_json::to_vec(items)?,
+        )
+        .await
     }
 
     /// GET with the bearer token of `party` (no Authorization header when `None`).
@@ -147,7 +164,11 @@ impl Registry {
                 return Ok(a.body);
             }
             if Instant::now() > deadline {
-                bail!("no checkpoint of size {size} within 10 s; last answer {}: {}", a.status, a.text);
+                bail!(
+                    "no checkpoint of size {size} within 10 s; last answer {}: {}",
+                    a.status,
+                    a.text
+                );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -160,7 +181,13 @@ impl Registry {
         for chain in &samples.chains {
             for (position, jws) in chain.transitions.iter().enumerate() {
                 let a = self.submit(jws).await?;
-                assert_eq!(a.status, StatusCode::CREATED, "{} #{position}: {}", chain.reference, a.text);
+                assert_eq!(
+                    a.status,
+                    StatusCode::CREATED,
+                    "{} #{position}: {}",
+                    chain.reference,
+                    a.text
+                );
                 assert_eq!(a.body["index"], json!(ledger.len()), "{}", a.text);
                 assert_eq!(a.body["duplicate"], json!(false));
                 assert_eq!(a.body["kind"], "transition");
@@ -180,10 +207,21 @@ impl Registry {
 /// must be absent when `None`); returns its body.
 #[track_caller]
 fn assert_problem(a: &Answer, status: u16, code: &str, pointer: Option<&str>) -> Value {
-    assert_eq!(a.status.as_u16(), status, "expected {status} {code}, got {}: {}", a.status, a.text);
+    assert_eq!(
+        a.status.as_u16(),
+        status,
+        "expected {status} {code}, got {}: {}",
+        a.status,
+        a.text
+    );
     assert_eq!(a.media_type(), PROBLEM_JSON, "{code}: {}", a.text);
     assert_eq!(a.body["code"], code, "{}", a.text);
-    assert_eq!(a.body["type"], format!("urn:lading:problem:{code}"), "{}", a.text);
+    assert_eq!(
+        a.body["type"],
+        format!("urn:lading:problem:{code}"),
+        "{}",
+        a.text
+    );
     assert_eq!(a.body["status"], json!(status), "{}", a.text);
     assert!(
         a.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
@@ -192,7 +230,11 @@ fn assert_problem(a: &Answer, status: u16, code: &str, pointer: Option<&str>) ->
     );
     match pointer {
         Some(pointer) => assert_eq!(a.body["pointer"], pointer, "{}", a.text),
-        None => assert!(a.body.get("pointer").is_none(), "{code}: unexpected pointer in {}", a.text),
+        None => assert!(
+            a.body.get("pointer").is_none(),
+            "{code}: unexpected pointer in {}",
+            a.text
+        ),
     }
     a.body.clone()
 }
@@ -229,7 +271,10 @@ impl Samples {
             .iter()
             .map(|c| {
                 Ok(SampleChain {
-                    reference: c["reference"].as_str().context("chain without reference")?.to_owned(),
+                    reference: c["reference"]
+                        .as_str()
+                        .context("chain without reference")?
+                        .to_owned(),
                     transitions: strings(&c["transitions"])?,
                 })
             })
@@ -261,7 +306,9 @@ fn sign(key: &SigningKey, payload: &Value, typ: &str) -> String {
 
 fn fixture_json(relative: &str) -> Result<Value> {
     let path = fixtures_dir().join(relative);
-    Ok(serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| path.display().to_string())?)?)
+    Ok(serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| path.display().to_string())?,
+    )?)
 }
 
 fn hex_of(jws: &str) -> String {
@@ -299,8 +346,16 @@ async fn sample_chains_are_sequenced_in_order_and_read_back() -> Result<()> {
 
     // (reference, status, possessor) after each whole chain.
     let finals = [
-        ("OCNL2026000101", "SURRENDERED_FOR_DELIVERY", "carrier-oceanic"),
-        ("OCNL2026000102", "SURRENDERED_FOR_DELIVERY", "carrier-oceanic"),
+        (
+            "OCNL2026000101",
+            "SURRENDERED_FOR_DELIVERY",
+            "carrier-oceanic",
+        ),
+        (
+            "OCNL2026000102",
+            "SURRENDERED_FOR_DELIVERY",
+            "carrier-oceanic",
+        ),
         ("PLRS2026000201", "VOID", "carrier-polaris"),
         ("PLRS2026000202", "ACTIVE", "forwarder-swift"),
         ("OCNL2026000103", "ACTIVE", "consignee-delta"),
@@ -317,10 +372,16 @@ async fn sample_chains_are_sequenced_in_order_and_read_back() -> Result<()> {
         let last = chain.transitions.last().context("empty chain")?;
         let head_index = first_index + chain.transitions.len() - 1;
 
-        let doc = reg.get_as(&format!("/v1/documents/{}", chain.reference), Some(carrier)).await?;
+        let doc = reg
+            .get_as(&format!("/v1/documents/{}", chain.reference), Some(carrier))
+            .await?;
         assert_eq!(doc.status, StatusCode::OK, "{}", doc.text);
         assert_eq!(doc.body["reference"], chain.reference.as_str());
-        assert_eq!(doc.body["state"]["status"]["status"], *status, "{}", doc.text);
+        assert_eq!(
+            doc.body["state"]["status"]["status"], *status,
+            "{}",
+            doc.text
+        );
         assert_eq!(doc.body["state"]["possessor"], *possessor);
         assert_eq!(doc.body["possessor"], *possessor);
         assert_eq!(doc.body["state"]["length"], json!(chain.transitions.len()));
@@ -335,16 +396,34 @@ async fn sample_chains_are_sequenced_in_order_and_read_back() -> Result<()> {
             String::from_utf8_lossy(&read_back),
             String::from_utf8_lossy(&canonicalize(&issue["transportDocument"]))
         );
-        assert_eq!(Digest::of(&read_back).to_hex(), issue["documentChecksum"].as_str().unwrap_or_default());
+        assert_eq!(
+            Digest::of(&read_back).to_hex(),
+            issue["documentChecksum"].as_str().unwrap_or_default()
+        );
 
         let read = reg
-            .get_as(&format!("/v1/documents/{}/transitions", chain.reference), Some(carrier))
+            .get_as(
+                &format!("/v1/documents/{}/transitions", chain.reference),
+                Some(carrier),
+            )
             .await?;
         assert_eq!(read.status, StatusCode::OK, "{}", read.text);
         assert_eq!(read.body["reference"], chain.reference.as_str());
-        let entries = read.body["transitions"].as_array().context("no transitions")?;
-        let signed: Vec<&str> = entries.iter().filter_map(|e| e["signed"].as_str()).collect();
-        assert_eq!(signed, chain.transitions.iter().map(String::as_str).collect::<Vec<_>>());
+        let entries = read.body["transitions"]
+            .as_array()
+            .context("no transitions")?;
+        let signed: Vec<&str> = entries
+            .iter()
+            .filter_map(|e| e["signed"].as_str())
+            .collect();
+        assert_eq!(
+            signed,
+            chain
+                .transitions
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        );
         for (position, (entry, jws)) in entries.iter().zip(&chain.transitions).enumerate() {
             let payload = payload_of(jws)?;
             assert_eq!(entry["index"], json!(first_index + position));
@@ -353,7 +432,10 @@ async fn sample_chains_are_sequenced_in_order_and_read_back() -> Result<()> {
             assert_eq!(entry["action"], payload["action"]);
             assert_eq!(entry["actor"], payload["actor"]);
             assert_eq!(entry.get("recipient"), payload.get("recipient"));
-            assert_eq!(entry.get("previousChecksum"), payload.get("previousTransitionChecksum"));
+            assert_eq!(
+                entry.get("previousChecksum"),
+                payload.get("previousTransitionChecksum")
+            );
         }
         first_index += chain.transitions.len();
     }
@@ -367,11 +449,21 @@ async fn sample_chains_are_sequenced_in_order_and_read_back() -> Result<()> {
         assert_eq!(a.body["index"], json!(index));
         assert_eq!(a.body["kind"], "event");
         assert_eq!(a.body["duplicate"], json!(false));
-        assert!(a.body.get("state").is_none(), "an event has no document state: {}", a.text);
+        assert!(
+            a.body.get("state").is_none(),
+            "an event has no document state: {}",
+            a.text
+        );
         let payload = payload_of(jws)?;
-        assert_eq!(a.body.get("documentReference"), payload.get("documentReference"));
+        assert_eq!(
+            a.body.get("documentReference"),
+            payload.get("documentReference")
+        );
         if let Some(reference) = payload["documentReference"].as_str() {
-            by_document.entry(reference.to_owned()).or_default().push((index, jws.clone()));
+            by_document
+                .entry(reference.to_owned())
+                .or_default()
+                .push((index, jws.clone()));
         }
         let again = reg.submit_event(jws).await?;
         assert_eq!(again.status, StatusCode::OK, "{}", again.text);
@@ -384,7 +476,9 @@ async fn sample_chains_are_sequenced_in_order_and_read_back() -> Result<()> {
             .as_str()
             .context("no actor")?
             .to_owned();
-        let read = reg.get_as(&format!("/v1/documents/{reference}/events"), Some(&carrier)).await?;
+        let read = reg
+            .get_as(&format!("/v1/documents/{reference}/events"), Some(&carrier))
+            .await?;
         assert_eq!(read.status, StatusCode::OK, "{}", read.text);
         let events = read.body["events"].as_array().context("no events")?;
         let got: Vec<(u64, String)> = events
@@ -428,31 +522,56 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
     let oceanic = parties.signer("carrier-oceanic")?;
 
     // --- Body and media type ------------------------------------------------------------
-    let a = reg.post("/v1/transitions", Some("application/json"), next.clone()).await?;
+    let a = reg
+        .post("/v1/transitions", Some("application/json"), next.clone())
+        .await?;
     assert_problem(&a, 415, "unsupported_media_type", None);
     let a = reg.post("/v1/transitions", None, next.clone()).await?;
     assert_problem(&a, 415, "unsupported_media_type", None);
-    let a = reg.post("/v1/events", Some("text/plain"), samples.events[0].clone()).await?;
+    let a = reg
+        .post("/v1/events", Some("text/plain"), samples.events[0].clone())
+        .await?;
     assert_problem(&a, 415, "unsupported_media_type", None);
-    // A parameter on the right media type is fine (tested below by a 201).
+    // (A parameter on the right media type is fine: the 201 at the end of this test.)
 
-    let a = reg.post("/v1/transitions", Some(JOSE), vec![b'a'; (1 << 20) + 1]).await?;
+    let a = reg
+        .post("/v1/transitions", Some(JOSE), vec![b'a'; (1 << 20) + 1])
+        .await?;
     assert_problem(&a, 413, "body_too_large", None);
 
     // --- Unparsable: 400 ----------------------------------------------------------------
-    for garbage in ["", "this is not a JWS", "a.b", "a.b.c", "a.b.c.d", &format!("{next}.x")] {
+    for garbage in [
+        "",
+        "this is not a JWS",
+        "a.b",
+        "a.b.c",
+        "a.b.c.d",
+        &format!("{next}.x"),
+    ] {
         let a = reg.submit(garbage).await?;
         assert_problem(&a, 400, "malformed_jws", None);
     }
-    let a = reg.post("/v1/transitions", Some(JOSE), vec![0xff, 0xfe, 0x2e]).await?;
+    let a = reg
+        .post("/v1/transitions", Some(JOSE), vec![0xff, 0xfe, 0x2e])
+        .await?;
     assert_problem(&a, 400, "malformed_jws", None);
 
     let header = json!({"alg": "HS256", "kid": "consignee-delta:test-2026", "typ": TRANSITION_TYP});
     let hs256 = delta.sign_with_header(&canonicalize(&header), &canonicalize(&next_payload));
-    assert_problem(&reg.submit(&hs256).await?, 400, "unsupported_algorithm", None);
+    assert_problem(
+        &reg.submit(&hs256).await?,
+        400,
+        "unsupported_algorithm",
+        None,
+    );
 
     // An event sent as a transition, and the other way round.
-    assert_problem(&reg.submit(&samples.events[0]).await?, 400, "wrong_type", None);
+    assert_problem(
+        &reg.submit(&samples.events[0]).await?,
+        400,
+        "wrong_type",
+        None,
+    );
     assert_problem(&reg.submit_event(next).await?, 400, "wrong_type", None);
     let untyped = delta.sign_with_header(
         &canonicalize(&json!({"alg": "EdDSA", "kid": "consignee-delta:test-2026"})),
@@ -462,28 +581,62 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
 
     let pretty = serde_json::to_vec_pretty(&next_payload)?;
     let non_canonical = delta.sign_compact(&pretty, TRANSITION_TYP);
-    assert_problem(&reg.submit(&non_canonical).await?, 400, "non_canonical_payload", None);
+    assert_problem(
+        &reg.submit(&non_canonical).await?,
+        400,
+        "non_canonical_payload",
+        None,
+    );
 
     let mut bad = next_payload.clone();
     bad["action"] = json!("STEAL");
-    assert_problem(&reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?, 400, "invalid_payload", Some("/action"));
+    assert_problem(
+        &reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?,
+        400,
+        "invalid_payload",
+        Some("/action"),
+    );
     let mut bad = next_payload.clone();
     bad.as_object_mut().context("payload")?.remove("recipient");
-    assert_problem(&reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?, 400, "invalid_payload", Some("/recipient"));
+    assert_problem(
+        &reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?,
+        400,
+        "invalid_payload",
+        Some("/recipient"),
+    );
     let mut bad = next_payload.clone();
     bad["unknownMember"] = json!(1);
-    assert_problem(&reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?, 400, "invalid_payload", Some("/unknownMember"));
+    assert_problem(
+        &reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?,
+        400,
+        "invalid_payload",
+        Some("/unknownMember"),
+    );
     let mut bad = next_payload.clone();
     bad["reasonCode"] = Value::Null;
-    assert_problem(&reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?, 400, "invalid_payload", Some("/reasonCode"));
+    assert_problem(
+        &reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?,
+        400,
+        "invalid_payload",
+        Some("/reasonCode"),
+    );
     let mut bad = next_payload.clone();
     bad["time"] = json!("2026-11-02 10:00");
-    assert_problem(&reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?, 400, "invalid_payload", Some("/time"));
+    assert_problem(
+        &reg.submit(&sign(delta, &bad, TRANSITION_TYP)).await?,
+        400,
+        "invalid_payload",
+        Some("/time"),
+    );
 
     // ISSUE of a fresh document whose container number has a wrong ISO 6346 check digit.
     let fresh_issue = fixture_json("payloads/issue.json")?;
     let text = serde_json::to_string(&fresh_issue)?;
-    assert_eq!(text.matches("OCLU4127907").count(), 2, "the fixture's container moved");
+    assert_eq!(
+        text.matches("OCLU4127907").count(),
+        2,
+        "the fixture's container moved"
+    );
     let bad: Value = serde_json::from_str(&text.replace("OCLU4127907", "OCLU4127906"))?;
     assert_problem(
         &reg.submit(&sign(oceanic, &bad, TRANSITION_TYP)).await?,
@@ -510,21 +663,52 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
 
     // --- Keys and signatures: 422 -----------------------------------------------------------
     // consignee-delta's kid over a signature by another key.
-    let impostor = SigningKey::new(delta.kid.clone(), parties.signer("carrier-polaris")?.key.clone());
-    assert_problem(&reg.submit(&sign(&impostor, &next_payload, TRANSITION_TYP)).await?, 422, "bad_signature", None);
+    let impostor = SigningKey::new(
+        delta.kid.clone(),
+        parties.signer("carrier-polaris")?.key.clone(),
+    );
+    assert_problem(
+        &reg.submit(&sign(&impostor, &next_payload, TRANSITION_TYP))
+            .await?,
+        422,
+        "bad_signature",
+        None,
+    );
     let ghost = SigningKey::new("ghost-party:test-2026".parse()?, delta.key.clone());
-    assert_problem(&reg.submit(&sign(&ghost, &next_payload, TRANSITION_TYP)).await?, 422, "unknown_key", None);
+    assert_problem(
+        &reg.submit(&sign(&ghost, &next_payload, TRANSITION_TYP))
+            .await?,
+        422,
+        "unknown_key",
+        None,
+    );
     // A registered key of another party than the payload's actor.
-    assert_problem(&reg.submit(&sign(acme, &next_payload, TRANSITION_TYP)).await?, 422, "key_not_actor", None);
+    assert_problem(
+        &reg.submit(&sign(acme, &next_payload, TRANSITION_TYP))
+            .await?,
+        422,
+        "key_not_actor",
+        None,
+    );
 
     // --- Ledger rules ----------------------------------------------------------------------
     // shipper-acme no longer possesses the document.
     let mut by_acme = next_payload.clone();
     by_acme["actor"] = json!("shipper-acme");
-    assert_problem(&reg.submit(&sign(acme, &by_acme, TRANSITION_TYP)).await?, 422, "not_possessor", None);
+    assert_problem(
+        &reg.submit(&sign(acme, &by_acme, TRANSITION_TYP)).await?,
+        422,
+        "not_possessor",
+        None,
+    );
     let mut to_self = next_payload.clone();
     to_self["recipient"] = json!("consignee-delta");
-    assert_problem(&reg.submit(&sign(delta, &to_self, TRANSITION_TYP)).await?, 422, "self_transfer", None);
+    assert_problem(
+        &reg.submit(&sign(delta, &to_self, TRANSITION_TYP)).await?,
+        422,
+        "self_transfer",
+        None,
+    );
     let void = json!({
         "action": "VOID",
         "actor": "consignee-delta",
@@ -533,19 +717,37 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
         "previousTransitionChecksum": hex_of(head),
         "time": "2026-11-03T08:00:00.000Z",
     });
-    assert_problem(&reg.submit(&sign(delta, &void, TRANSITION_TYP)).await?, 422, "not_carrier", None);
+    assert_problem(
+        &reg.submit(&sign(delta, &void, TRANSITION_TYP)).await?,
+        422,
+        "not_carrier",
+        None,
+    );
     let mut unknown_doc = next_payload.clone();
     unknown_doc["documentReference"] = json!("OCNL2026999999");
-    assert_problem(&reg.submit(&sign(delta, &unknown_doc, TRANSITION_TYP)).await?, 422, "unknown_document", None);
+    assert_problem(
+        &reg.submit(&sign(delta, &unknown_doc, TRANSITION_TYP))
+            .await?,
+        422,
+        "unknown_document",
+        None,
+    );
 
     // A second ISSUE of the same reference (different bytes: a later time).
     let mut reissue = payload_of(issue)?;
     reissue["time"] = json!("2026-11-03T08:00:00.000Z");
-    assert_problem(&reg.submit(&sign(oceanic, &reissue, TRANSITION_TYP)).await?, 409, "document_exists", None);
-    let mut wrong_previous = next_payload.clone();
-    wrong_previous["previousTransitionChecksum"] = json!(Digest::of(b"no such transition").to_hex());
     assert_problem(
-        &reg.submit(&sign(delta, &wrong_previous, TRANSITION_TYP)).await?,
+        &reg.submit(&sign(oceanic, &reissue, TRANSITION_TYP)).await?,
+        409,
+        "document_exists",
+        None,
+    );
+    let mut wrong_previous = next_payload.clone();
+    wrong_previous["previousTransitionChecksum"] =
+        json!(Digest::of(b"no such transition").to_hex());
+    assert_problem(
+        &reg.submit(&sign(delta, &wrong_previous, TRANSITION_TYP))
+            .await?,
         409,
         "wrong_previous_checksum",
         None,
@@ -560,7 +762,12 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
         "recipient": "carrier-oceanic",
         "time": "2026-11-03T08:00:00.000Z",
     });
-    assert_problem(&reg.submit(&sign(acme, &double, TRANSITION_TYP)).await?, 409, "double_spend", None);
+    assert_problem(
+        &reg.submit(&sign(acme, &double, TRANSITION_TYP)).await?,
+        409,
+        "double_spend",
+        None,
+    );
 
     // --- Events -----------------------------------------------------------------------------
     let hold = json!({
@@ -573,7 +780,13 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
         "time": "2026-11-03T08:00:00.000Z",
     });
     let customs_us = parties.signer("customs-us")?;
-    assert_problem(&reg.submit_event(&sign(customs_us, &hold, EVENT_TYP)).await?, 422, "event_not_allowed", None);
+    assert_problem(
+        &reg.submit_event(&sign(customs_us, &hold, EVENT_TYP))
+            .await?,
+        422,
+        "event_not_allowed",
+        None,
+    );
     let gate_in = json!({
         "actor": "carrier-oceanic",
         "documentReference": "OCNL2026000101",
@@ -585,7 +798,8 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
         "time": "2026-11-03T08:00:00.000Z",
     });
     assert_problem(
-        &reg.submit_event(&sign(oceanic, &gate_in, EVENT_TYP)).await?,
+        &reg.submit_event(&sign(oceanic, &gate_in, EVENT_TYP))
+            .await?,
         400,
         "invalid_event",
         Some("/equipmentReference"),
@@ -594,31 +808,72 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
     polaris_gate_in["actor"] = json!("carrier-polaris");
     polaris_gate_in["equipmentReference"] = json!("CSQU3054383");
     assert_problem(
-        &reg.submit_event(&sign(parties.signer("carrier-polaris")?, &polaris_gate_in, EVENT_TYP)).await?,
+        &reg.submit_event(&sign(
+            parties.signer("carrier-polaris")?,
+            &polaris_gate_in,
+            EVENT_TYP,
+        ))
+        .await?,
         422,
         "event_not_allowed",
         None,
     );
     let mut bad_kind = gate_in.clone();
     bad_kind["eventKind"] = json!("CUSTOMS");
-    let a = reg.submit_event(&sign(oceanic, &bad_kind, EVENT_TYP)).await?;
+    let a = reg
+        .submit_event(&sign(oceanic, &bad_kind, EVENT_TYP))
+        .await?;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
     assert_eq!(a.body["code"], "invalid_event", "{}", a.text);
 
     // --- Reads and routes -------------------------------------------------------------------
     assert_problem(&reg.get("/v1/no-such-route").await?, 404, "not_found", None);
-    assert_problem(&reg.get_as("/v1/documents/OCNL2026999999", Some("carrier-oceanic")).await?, 404, "not_found", None);
-    assert_problem(&reg.get("/v1/checkpoints/ten").await?, 400, "bad_path", None);
-    assert_problem(&reg.get("/v1/entries/0/proof?size=many").await?, 400, "bad_query", None);
-    assert_problem(&reg.get("/v1/entries/0/proof?size=1000").await?, 404, "unknown_checkpoint", None);
+    assert_problem(
+        &reg.get_as("/v1/documents/OCNL2026999999", Some("carrier-oceanic"))
+            .await?,
+        404,
+        "not_found",
+        None,
+    );
+    assert_problem(
+        &reg.get("/v1/checkpoints/ten").await?,
+        400,
+        "bad_path",
+        None,
+    );
+    assert_problem(
+        &reg.get("/v1/entries/0/proof?size=many").await?,
+        400,
+        "bad_query",
+        None,
+    );
+    assert_problem(
+        &reg.get("/v1/entries/0/proof?size=1000").await?,
+        404,
+        "unknown_checkpoint",
+        None,
+    );
     reg.checkpoint_of(size).await?;
-    assert_problem(&reg.get("/v1/entries/2/proof").await?, 404, "entry_not_in_checkpoint", None);
-    assert_problem(&reg.get_as("/v1/documents/OCNL2026000101", None).await?, 401, "unauthenticated", None);
+    assert_problem(
+        &reg.get("/v1/entries/2/proof").await?,
+        404,
+        "entry_not_in_checkpoint",
+        None,
+    );
+    assert_problem(
+        &reg.get_as("/v1/documents/OCNL2026000101", None).await?,
+        401,
+        "unauthenticated",
+        None,
+    );
 
     // Nothing refused reached the ledger.
     assert_eq!(reg.size().await?, size);
     let chain_read = reg
-        .get_as("/v1/documents/OCNL2026000101/transitions", Some("consignee-delta"))
+        .get_as(
+            "/v1/documents/OCNL2026000101/transitions",
+            Some("consignee-delta"),
+        )
         .await?;
     let signed: Vec<&str> = chain_read.body["transitions"]
         .as_array()
@@ -628,18 +883,28 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
         .collect();
     assert_eq!(signed, vec![issue.as_str(), head.as_str()]);
     assert_problem(
-        &reg.get_as("/v1/documents/OCNL2026000104", Some("carrier-oceanic")).await?,
+        &reg.get_as("/v1/documents/OCNL2026000104", Some("carrier-oceanic"))
+            .await?,
         404,
         "not_found",
         None,
     );
-    let events = reg.get_as("/v1/documents/OCNL2026000101/events", Some("carrier-oceanic")).await?;
+    let events = reg
+        .get_as(
+            "/v1/documents/OCNL2026000101/events",
+            Some("carrier-oceanic"),
+        )
+        .await?;
     assert_eq!(events.body["events"], json!([]), "{}", events.text);
 
     // The transition refused above for its media type is accepted when sent properly: the
     // refusals left the chain head where it was.
     let a = reg
-        .post("/v1/transitions", Some("application/jose; charset=utf-8"), next.clone())
+        .post(
+            "/v1/transitions",
+            Some("application/jose; charset=utf-8"),
+            next.clone(),
+        )
         .await?;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     assert_eq!(a.body["index"], json!(size));
@@ -659,7 +924,10 @@ async fn batches_answer_per_item_and_refuse_only_bad_items() -> Result<()> {
     let t = &samples.chain("OCNL2026000102")?.transitions;
     assert!(t.len() >= 5);
     let forged = sign(
-        &SigningKey::new(parties.signer("bank-harbour")?.kid.clone(), parties.signer("shipper-acme")?.key.clone()),
+        &SigningKey::new(
+            parties.signer("bank-harbour")?.kid.clone(),
+            parties.signer("shipper-acme")?.key.clone(),
+        ),
         &payload_of(&t[3])?,
         TRANSITION_TYP,
     );
@@ -679,15 +947,27 @@ async fn batches_answer_per_item_and_refuse_only_bad_items() -> Result<()> {
     assert_eq!(a.body["duplicates"], json!(1), "{}", a.text);
     assert_eq!(a.body["refused"], json!(2), "{}", a.text);
     let results = a.body["results"].as_array().context("no results")?;
-    let statuses: Vec<u64> = results.iter().filter_map(|r| r["status"].as_u64()).collect();
-    assert_eq!(statuses, vec![201, 400, 201, 422, 200, 201, 201], "{}", a.text);
+    let statuses: Vec<u64> = results
+        .iter()
+        .filter_map(|r| r["status"].as_u64())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![201, 400, 201, 422, 200, 201, 201],
+        "{}",
+        a.text
+    );
     // Accepted and duplicate items carry their entry, refused ones a problem, never both.
     let expected_index = [Some(0), None, Some(1), None, Some(0), Some(2), Some(3)];
     for (n, (result, index)) in results.iter().zip(expected_index).enumerate() {
         match index {
             Some(index) => {
                 assert_eq!(result["entry"]["index"], json!(index), "item {n}: {result}");
-                assert_eq!(result["entry"]["duplicate"], json!(n == 4), "item {n}: {result}");
+                assert_eq!(
+                    result["entry"]["duplicate"],
+                    json!(n == 4),
+                    "item {n}: {result}"
+                );
                 assert!(result.get("problem").is_none(), "item {n}: {result}");
             }
             None => assert!(result.get("entry").is_none(), "item {n}: {result}"),
@@ -708,27 +988,52 @@ async fn batches_answer_per_item_and_refuse_only_bad_items() -> Result<()> {
     spend["recipient"] = json!("forwarder-swift");
     spend["previousTransitionChecksum"] = json!(hex_of(&t[2]));
     let spend = sign(parties.signer("bank-harbour")?, &spend, TRANSITION_TYP);
-    let a = reg.submit_batch(&[t[3].clone(), t[4].clone(), spend]).await?;
+    let a = reg
+        .submit_batch(&[t[3].clone(), t[4].clone(), spend])
+        .await?;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     let results = a.body["results"].as_array().context("no results")?;
-    let statuses: Vec<u64> = results.iter().filter_map(|r| r["status"].as_u64()).collect();
+    let statuses: Vec<u64> = results
+        .iter()
+        .filter_map(|r| r["status"].as_u64())
+        .collect();
     assert_eq!(statuses, vec![200, 201, 409], "{}", a.text);
     assert_eq!(results[0]["entry"]["index"], json!(3));
     assert_eq!(results[1]["entry"]["index"], json!(4));
     assert_eq!(results[2]["problem"]["code"], "double_spend", "{}", a.text);
-    assert_eq!((a.body["accepted"].clone(), a.body["duplicates"].clone(), a.body["refused"].clone()), (json!(1), json!(1), json!(1)));
+    for count in ["accepted", "duplicates", "refused"] {
+        assert_eq!(a.body[count], json!(1), "{count}: {}", a.text);
+    }
 
     let a = reg.submit_batch(&[]).await?;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    assert_eq!(a.body, json!({"accepted": 0, "duplicates": 0, "refused": 0, "results": []}));
+    assert_eq!(
+        a.body,
+        json!({"accepted": 0, "duplicates": 0, "refused": 0, "results": []})
+    );
 
     // Batches that cannot be read refuse as a whole.
-    for body in [r#"{"items": []}"#, r#"["a", 1]"#, "not json", &format!("\"{}\"", t[5])] {
-        let a = reg.post("/v1/transitions/batch", Some("application/json"), body.to_owned()).await?;
+    for body in [
+        r#"{"items": []}"#,
+        r#"["a", 1]"#,
+        "not json",
+        &format!("\"{}\"", t[5]),
+    ] {
+        let a = reg
+            .post(
+                "/v1/transitions/batch",
+                Some("application/json"),
+                body.to_owned(),
+            )
+            .await?;
         assert_problem(&a, 400, "malformed_batch", None);
     }
     let a = reg
-        .post("/v1/transitions/batch", Some(JOSE), serde_json::to_vec(&[t[5].clone()])?)
+        .post(
+            "/v1/transitions/batch",
+            Some(JOSE),
+            serde_json::to_vec(&[t[5].clone()])?,
+        )
         .await?;
     assert_problem(&a, 415, "unsupported_media_type", None);
     let too_many: Vec<String> = vec!["x".to_owned(); 10_001];
@@ -740,12 +1045,17 @@ async fn batches_answer_per_item_and_refuse_only_bad_items() -> Result<()> {
     huge.resize((32 << 20) - 1, b'a');
     huge.extend_from_slice(b"\"]");
     assert_eq!(huge.len(), (32 << 20) + 1);
-    let a = reg.post("/v1/transitions/batch", Some("application/json"), huge).await?;
+    let a = reg
+        .post("/v1/transitions/batch", Some("application/json"), huge)
+        .await?;
     assert_problem(&a, 413, "body_too_large", None);
 
     assert_eq!(reg.size().await?, 5);
     let read = reg
-        .get_as("/v1/documents/OCNL2026000102/transitions", Some("carrier-oceanic"))
+        .get_as(
+            "/v1/documents/OCNL2026000102/transitions",
+            Some("carrier-oceanic"),
+        )
         .await?;
     let signed: Vec<&str> = read.body["transitions"]
         .as_array()
@@ -753,7 +1063,10 @@ async fn batches_answer_per_item_and_refuse_only_bad_items() -> Result<()> {
         .iter()
         .filter_map(|e| e["signed"].as_str())
         .collect();
-    assert_eq!(signed, t[..5].iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        signed,
+        t[..5].iter().map(String::as_str).collect::<Vec<_>>()
+    );
     Ok(())
 }
 
@@ -784,21 +1097,57 @@ async fn only_entitled_parties_read_a_document() -> Result<()> {
             // SGSIN -> USLAX, to order of shipper-borealis, endorsed to the bank and then to
             // consignee-delta; both are notify parties too.
             "OCNL2026000102",
-            &["carrier-oceanic", "shipper-borealis", "bank-harbour", "consignee-delta", "customs-sg", "customs-us"],
-            &["carrier-polaris", "shipper-acme", "forwarder-swift", "customs-nl"],
+            &[
+                "carrier-oceanic",
+                "shipper-borealis",
+                "bank-harbour",
+                "consignee-delta",
+                "customs-sg",
+                "customs-us",
+            ],
+            &[
+                "carrier-polaris",
+                "shipper-acme",
+                "forwarder-swift",
+                "customs-nl",
+            ],
         ),
         (
             // KRPUS -> USLAX, blank endorsed and transferred to forwarder-swift, who is named
             // nowhere in the document.
             "PLRS2026000202",
-            &["carrier-polaris", "shipper-borealis", "forwarder-swift", "customs-us"],
-            &["carrier-oceanic", "shipper-acme", "bank-harbour", "consignee-delta", "customs-sg", "customs-nl"],
+            &[
+                "carrier-polaris",
+                "shipper-borealis",
+                "forwarder-swift",
+                "customs-us",
+            ],
+            &[
+                "carrier-oceanic",
+                "shipper-acme",
+                "bank-harbour",
+                "consignee-delta",
+                "customs-sg",
+                "customs-nl",
+            ],
         ),
         (
             // NLRTM -> SGSIN, straight to consignee-delta, notify forwarder-swift.
             "OCNL2026000101",
-            &["carrier-oceanic", "shipper-acme", "consignee-delta", "forwarder-swift", "customs-nl", "customs-sg"],
-            &["carrier-polaris", "shipper-borealis", "bank-harbour", "customs-us"],
+            &[
+                "carrier-oceanic",
+                "shipper-acme",
+                "consignee-delta",
+                "forwarder-swift",
+                "customs-nl",
+                "customs-sg",
+            ],
+            &[
+                "carrier-polaris",
+                "shipper-borealis",
+                "bank-harbour",
+                "customs-us",
+            ],
         ),
     ];
     let missing = "OCNL2026999999";
@@ -810,13 +1159,22 @@ async fn only_entitled_parties_read_a_document() -> Result<()> {
                 assert_eq!(a.status, StatusCode::OK, "{party} reads {path}: {}", a.text);
                 assert_eq!(a.body["reference"], reference);
             }
-            let absent = reg.get_as(&format!("/v1/documents/{missing}{suffix}"), Some(readers[0])).await?;
+            let absent = reg
+                .get_as(
+                    &format!("/v1/documents/{missing}{suffix}"),
+                    Some(readers[0]),
+                )
+                .await?;
             assert_problem(&absent, 404, "not_found", None);
             for party in others {
                 let a = reg.get_as(&path, Some(party)).await?;
                 assert_problem(&a, 404, "not_found", None);
                 // Indistinguishable from a document that does not exist.
-                assert_eq!(without(&a.text, reference), without(&absent.text, missing), "{party} on {path}");
+                assert_eq!(
+                    without(&a.text, reference),
+                    without(&absent.text, missing),
+                    "{party} on {path}"
+                );
                 assert_eq!(a.media_type(), absent.media_type());
             }
         }
@@ -825,7 +1183,9 @@ async fn only_entitled_parties_read_a_document() -> Result<()> {
         .get_as("/v1/documents/OCNL2026000101/events", Some("customs-nl"))
         .await?;
     assert!(
-        events.body["events"].as_array().is_some_and(|e| !e.is_empty()),
+        events.body["events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
         "{}",
         events.text
     );
@@ -836,7 +1196,10 @@ async fn only_entitled_parties_read_a_document() -> Result<()> {
     let good = token("carrier-oceanic")?;
     let attempts: Vec<(String, Option<String>)> = vec![
         (path.into(), None),
-        (path.into(), Some("Bearer lading-test-nobody-00000000000000000000000000000000".into())),
+        (
+            path.into(),
+            Some("Bearer lading-test-nobody-00000000000000000000000000000000".into()),
+        ),
         (path.into(), Some("Bearer ".into())),
         (path.into(), Some(format!("Basic {good}"))),
         (path.into(), Some(format!("Bearer {}", good.to_uppercase()))),
@@ -851,7 +1214,10 @@ async fn only_entitled_parties_read_a_document() -> Result<()> {
         }
         let a = Registry::read(request.send().await?).await?;
         assert_problem(&a, 401, "unauthenticated", None);
-        let challenge = a.headers.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok());
+        let challenge = a
+            .headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok());
         assert_eq!(challenge, Some("Bearer"), "{path} with {authorization:?}");
     }
     Ok(())
@@ -865,11 +1231,17 @@ async fn only_entitled_parties_read_a_document() -> Result<()> {
 async fn registry_key(reg: &Registry) -> Result<lading_domain::VerifyingKey> {
     let a = reg.get("/v1/registry/key").await?;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    assert!(a.body.get("d").is_none(), "the registry published its private key");
+    assert!(
+        a.body.get("d").is_none(),
+        "the registry published its private key"
+    );
     let jwk: Jwk = serde_json::from_value(a.body.clone())?;
     assert!(!jwk.is_private());
     let fixture = FixtureParties::load()?;
-    assert_eq!(jwk.public_key_bytes(), fixture.registry_jwk().public_key_bytes());
+    assert_eq!(
+        jwk.public_key_bytes(),
+        fixture.registry_jwk().public_key_bytes()
+    );
     Ok(jwk.verifying_key()?)
 }
 
@@ -920,20 +1292,28 @@ async fn every_entry_has_a_proof_that_verifies_against_the_signed_checkpoint() -
             let reg = &reg;
             let latest = &latest;
             async move {
-                let a = reg.get(&format!("/v1/entries/{index}/proof?size={size}")).await?;
+                let a = reg
+                    .get(&format!("/v1/entries/{index}/proof?size={size}"))
+                    .await?;
                 if a.status != StatusCode::OK {
                     bail!("proof of {index}: {} {}", a.status, a.text);
                 }
                 let leaf = leaf_hash(jws.as_bytes());
                 let proof: InclusionProof = serde_json::from_value(a.body["proof"].clone())?;
                 if a.body["leafHash"] != leaf.to_hex() {
-                    bail!("entry {index}: leafHash {} is not the hash of what was submitted", a.body["leafHash"]);
+                    bail!(
+                        "entry {index}: leafHash {} is not the hash of what was submitted",
+                        a.body["leafHash"]
+                    );
                 }
                 if (proof.index, proof.size, proof.block_size) != (index as u64, size, 1024) {
                     bail!("entry {index}: proof for {proof:?}");
                 }
                 if a.body["checkpoint"] != *latest {
-                    bail!("entry {index}: proof answered with another checkpoint {}", a.body["checkpoint"]);
+                    bail!(
+                        "entry {index}: proof answered with another checkpoint {}",
+                        a.body["checkpoint"]
+                    );
                 }
                 verify_inclusion(&proof, leaf, root).map_err(|e| anyhow!("entry {index}: {e}"))?;
                 // The proof is for this leaf only.
@@ -944,9 +1324,16 @@ async fn every_entry_has_a_proof_that_verifies_against_the_signed_checkpoint() -
                 // d(n, j) = floor(log2(n + j)) lemmas for position j among n (merkle docs).
                 let (block, leaf) = (index as u64 / 1024, index as u64 % 1024);
                 let leaves = if block == 0 { 1024 } else { size - 1024 };
-                let lengths = ((leaves + leaf).ilog2() as usize, (2 + block).ilog2() as usize);
+                let lengths = (
+                    (leaves + leaf).ilog2() as usize,
+                    (2 + block).ilog2() as usize,
+                );
                 if (proof.leaf_path.len(), proof.block_path.len()) != lengths {
-                    bail!("entry {index}: path lengths {} and {}, expected {lengths:?}", proof.leaf_path.len(), proof.block_path.len());
+                    bail!(
+                        "entry {index}: path lengths {} and {}, expected {lengths:?}",
+                        proof.leaf_path.len(),
+                        proof.block_path.len()
+                    );
                 }
                 Ok(())
             }
@@ -954,8 +1341,16 @@ async fn every_entry_has_a_proof_that_verifies_against_the_signed_checkpoint() -
         .buffer_unordered(8)
         .collect::<Vec<Result<()>>>()
         .await;
-    let failures: Vec<String> = checks.into_iter().filter_map(|r| r.err().map(|e| format!("{e:#}"))).collect();
-    assert!(failures.is_empty(), "{} proofs failed, first: {:?}", failures.len(), failures.first());
+    let failures: Vec<String> = checks
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} proofs failed, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
 
     // Without ?size the proof is against the latest checkpoint.
     let a = reg.get("/v1/entries/1100/proof").await?;
@@ -974,16 +1369,46 @@ async fn every_entry_has_a_proof_that_verifies_against_the_signed_checkpoint() -
     assert_eq!(proof.size, 400);
     let leaf = leaf_hash(ledger[17].as_bytes());
     assert!(verify_inclusion(&proof, leaf, first_root).is_ok());
-    assert!(verify_inclusion(&proof, leaf, root).is_err(), "a proof for size 400 verified against the root of 1200");
+    assert!(
+        verify_inclusion(&proof, leaf, root).is_err(),
+        "a proof for size 400 verified against the root of 1200"
+    );
 
     // Sizes no checkpoint was signed for, and entries beyond a checkpoint.
     for unsigned in [1, 399, size + 1] {
-        assert_problem(&reg.get(&format!("/v1/entries/0/proof?size={unsigned}")).await?, 404, "unknown_checkpoint", None);
-        assert_problem(&reg.get(&format!("/v1/checkpoints/{unsigned}")).await?, 404, "not_found", None);
+        assert_problem(
+            &reg.get(&format!("/v1/entries/0/proof?size={unsigned}"))
+                .await?,
+            404,
+            "unknown_checkpoint",
+            None,
+        );
+        assert_problem(
+            &reg.get(&format!("/v1/checkpoints/{unsigned}")).await?,
+            404,
+            "not_found",
+            None,
+        );
     }
-    assert_problem(&reg.get(&format!("/v1/entries/{size}/proof?size={size}")).await?, 404, "entry_not_in_checkpoint", None);
-    assert_problem(&reg.get("/v1/entries/400/proof?size=400").await?, 404, "entry_not_in_checkpoint", None);
-    assert_problem(&reg.get("/v1/entries/99999/proof").await?, 404, "entry_not_in_checkpoint", None);
+    assert_problem(
+        &reg.get(&format!("/v1/entries/{size}/proof?size={size}"))
+            .await?,
+        404,
+        "entry_not_in_checkpoint",
+        None,
+    );
+    assert_problem(
+        &reg.get("/v1/entries/400/proof?size=400").await?,
+        404,
+        "entry_not_in_checkpoint",
+        None,
+    );
+    assert_problem(
+        &reg.get("/v1/entries/99999/proof").await?,
+        404,
+        "entry_not_in_checkpoint",
+        None,
+    );
     Ok(())
 }
 
@@ -1011,7 +1436,8 @@ fn validator(reference: &str) -> Result<jsonschema::Validator> {
             .with_context(|| format!("{} has no $id", path.display()))?
             .to_owned();
         found |= reference.split('#').next() == id.strip_prefix(SCHEMA_BASE);
-        let resource = jsonschema::Resource::from_contents(schema).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let resource = jsonschema::Resource::from_contents(schema)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         options = options.with_resource(id, resource);
     }
     if !found {
@@ -1028,7 +1454,10 @@ fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str)
         .iter_errors(instance)
         .map(|e| format!("{} at {}", e, e.instance_path))
         .collect();
-    assert!(errors.is_empty(), "{what} does not match its schema: {errors:?}\n{instance}");
+    assert!(
+        errors.is_empty(),
+        "{what} does not match its schema: {errors:?}\n{instance}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1046,7 +1475,9 @@ async fn answers_match_the_json_schemas() -> Result<()> {
     let mut bad = good_problem.clone();
     bad["code"] = json!("Not A Code");
     assert!(!problem.is_valid(&bad));
-    assert!(!entry.is_valid(&json!({"index": 0, "leafHash": "00", "kind": "transition", "duplicate": false})));
+    assert!(!entry.is_valid(
+        &json!({"index": 0, "leafHash": "00", "kind": "transition", "duplicate": false})
+    ));
 
     let reg = Registry::start().await?;
     let samples = Samples::load()?;
@@ -1074,15 +1505,21 @@ async fn answers_match_the_json_schemas() -> Result<()> {
     let issue = fixture_json("payloads/issue.json")?;
     let text = serde_json::to_string(&issue)?.replace("OCLU4127907", "OCLU4127906");
     let parties = FixtureParties::load()?;
-    let bad_container = sign(parties.signer("carrier-oceanic")?, &serde_json::from_str(&text)?, TRANSITION_TYP);
+    let bad_container = sign(
+        parties.signer("carrier-oceanic")?,
+        &serde_json::from_str(&text)?,
+        TRANSITION_TYP,
+    );
     let refusals = vec![
         reg.submit("garbage").await?,
         reg.submit(&bad_container).await?,
         reg.submit(&samples.events[1]).await?,
         reg.post("/v1/transitions", Some("text/plain"), "x").await?,
-        reg.post("/v1/transitions", Some(JOSE), vec![b'a'; (1 << 20) + 1]).await?,
+        reg.post("/v1/transitions", Some(JOSE), vec![b'a'; (1 << 20) + 1])
+            .await?,
         reg.get("/v1/documents/OCNL2026000101").await?,
-        reg.get_as("/v1/documents/OCNL2026999999", Some("carrier-oceanic")).await?,
+        reg.get_as("/v1/documents/OCNL2026999999", Some("carrier-oceanic"))
+            .await?,
         reg.get("/v1/entries/0/proof?size=100000").await?,
         reg.get("/nowhere").await?,
     ];
@@ -1093,7 +1530,11 @@ async fn answers_match_the_json_schemas() -> Result<()> {
     }
     assert!(refusals[1].body.get("pointer").is_some());
     let a = reg
-        .submit_batch(&[samples.chains[0].transitions[0].clone(), "x".into(), bad_container])
+        .submit_batch(&[
+            samples.chains[0].transitions[0].clone(),
+            "x".into(),
+            bad_container,
+        ])
         .await?;
     for item in a.body["results"].as_array().context("no results")? {
         if let Some(e) = item.get("entry") {
@@ -1110,7 +1551,9 @@ async fn answers_match_the_json_schemas() -> Result<()> {
     let payload: Value = serde_json::from_slice(signed.jws().payload_bytes())?;
     assert_valid(&checkpoint_payload, &payload, "the checkpoint payload");
     for index in [0, size / 2, size - 1] {
-        let a = reg.get(&format!("/v1/entries/{index}/proof?size={size}")).await?;
+        let a = reg
+            .get(&format!("/v1/entries/{index}/proof?size={size}"))
+            .await?;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text);
         assert_valid(&proof, &a.body, "a proof answer");
     }
@@ -1132,33 +1575,57 @@ async fn the_registry_speaks_tls_only_with_its_own_certificate() -> Result<()> {
     assert_eq!(a.body, json!({"status": "ok"}));
 
     // Plain HTTP on the same port: no HTTP answer comes back.
-    let plain = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let result = plain.get(format!("http://127.0.0.1:{}/healthz", reg.server.port)).send().await;
-    assert!(result.is_err(), "plain HTTP got an answer: {:?}", result.map(|r| r.status()));
+    let plain = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let result = plain
+        .get(format!("http://127.0.0.1:{}/healthz", reg.server.port))
+        .send()
+        .await;
+    assert!(
+        result.is_err(),
+        "plain HTTP got an answer: {:?}",
+        result.map(|r| r.status())
+    );
     let port = reg.server.port;
     let raw = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
         let mut out = Vec::new();
         // The server closes (or resets) the connection; what it sent before counts.
         let _ = stream.read_to_end(&mut out);
         Ok(out)
     })
     .await??;
-    assert!(!raw.starts_with(b"HTTP/"), "plaintext answer: {:?}", String::from_utf8_lossy(&raw));
+    assert!(
+        !raw.starts_with(b"HTTP/"),
+        "plaintext answer: {:?}",
+        String::from_utf8_lossy(&raw)
+    );
 
     // A client that trusts the system roots, or another self-signed certificate, refuses it.
-    let system_roots = reqwest::Client::builder().use_rustls_tls().timeout(Duration::from_secs(10)).build()?;
+    let system_roots = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(Duration::from_secs(10))
+        .build()?;
     let result = system_roots.get(reg.url("/healthz")).send().await;
     assert!(result.is_err(), "an untrusted certificate was accepted");
     let other = Tls::new()?;
     let result = other.client()?.get(reg.url("/healthz")).send().await;
-    let error = result.err().context("a client trusting another certificate got through")?;
+    let error = result
+        .err()
+        .context("a client trusting another certificate got through")?;
     assert!(error.is_connect(), "{error:?}");
     // Same certificate, the name it was issued for: fine.
-    let by_name = reg.tls.client()?.get(format!("https://localhost:{port}/healthz")).send().await?;
+    let by_name = reg
+        .tls
+        .client()?
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await?;
     assert_eq!(by_name.status(), StatusCode::OK);
     Ok(())
 }
@@ -1179,14 +1646,22 @@ async fn an_event_id_is_used_once_per_actor() -> Result<()> {
     assert_eq!(reg.submit(issue).await?.status, StatusCode::CREATED);
     let first = payload_of(&samples.events[0])?;
     assert_eq!(first["actor"], "carrier-oceanic");
-    assert_eq!(reg.submit_event(&samples.events[0]).await?.status, StatusCode::CREATED);
+    assert_eq!(
+        reg.submit_event(&samples.events[0]).await?.status,
+        StatusCode::CREATED
+    );
     let mut second = first.clone();
     second["time"] = json!("2026-11-04T08:00:00.000Z");
     second["eventCode"] = json!("GTOT");
     let second = sign(parties.signer("carrier-oceanic")?, &second, EVENT_TYP);
-    assert_problem(&reg.submit_event(&second).await?, 422, "duplicate_event_id", None);
-    // Also when both arrive in one request... (events have no batch route), and when the
-    // first is still in the same sequencer batch: two concurrent submissions, one wins.
+    assert_problem(
+        &reg.submit_event(&second).await?,
+        422,
+        "duplicate_event_id",
+        None,
+    );
+    // Two different events with one id submitted at once (possibly in one sequencer batch):
+    // exactly one is accepted.
     let mut third = first.clone();
     third["eventId"] = json!("carrier-oceanic-e2e-race");
     let mut fourth = third.clone();
@@ -1210,7 +1685,9 @@ async fn an_event_id_is_used_once_per_actor() -> Result<()> {
         "location": "NLRTM",
         "time": "2026-11-04T08:00:00.000Z",
     });
-    let a = reg.submit_event(&sign(parties.signer("customs-nl")?, &hold, EVENT_TYP)).await?;
+    let a = reg
+        .submit_event(&sign(parties.signer("customs-nl")?, &hold, EVENT_TYP))
+        .await?;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     assert_eq!(reg.size().await?, 4);
     Ok(())
@@ -1233,20 +1710,25 @@ async fn concurrent_spends_of_one_head_accept_exactly_one() -> Result<()> {
     let base = payload_of(&t[4])?;
     assert_eq!(base["actor"], "bank-harbour");
     let bank = parties.signer("bank-harbour")?;
-    let spends: Vec<String> = ["consignee-delta", "forwarder-swift", "shipper-acme", "shipper-borealis"]
-        .iter()
-        .flat_map(|recipient| {
-            let base = &base;
-            (0..4).map(move |n| {
-                let mut p = base.clone();
-                p["recipient"] = json!(recipient);
-                p["previousTransitionChecksum"] = json!(hex_of(&t[2]));
-                p["time"] = json!(format!("2026-11-05T08:00:0{n}.000Z"));
-                p
-            })
+    let spends: Vec<String> = [
+        "consignee-delta",
+        "forwarder-swift",
+        "shipper-acme",
+        "shipper-borealis",
+    ]
+    .iter()
+    .flat_map(|recipient| {
+        let base = &base;
+        (0..4).map(move |n| {
+            let mut p = base.clone();
+            p["recipient"] = json!(recipient);
+            p["previousTransitionChecksum"] = json!(hex_of(&t[2]));
+            p["time"] = json!(format!("2026-11-05T08:00:0{n}.000Z"));
+            p
         })
-        .map(|p| sign(bank, &p, TRANSITION_TYP))
-        .collect();
+    })
+    .map(|p| sign(bank, &p, TRANSITION_TYP))
+    .collect();
     // The same bytes several times as well: duplicates, not spends.
     let mut all = spends.clone();
     all.extend(spends.iter().take(4).cloned());
@@ -1265,10 +1747,17 @@ async fn concurrent_spends_of_one_head_accept_exactly_one() -> Result<()> {
             other => bail!("unexpected {other}: {}", a.text),
         }
     }
-    assert_eq!(created.len(), 1, "exactly one spend of the head is accepted");
+    assert_eq!(
+        created.len(),
+        1,
+        "exactly one spend of the head is accepted"
+    );
     assert_eq!(reg.size().await?, 4);
     let read = reg
-        .get_as("/v1/documents/OCNL2026000102/transitions", Some("carrier-oceanic"))
+        .get_as(
+            "/v1/documents/OCNL2026000102/transitions",
+            Some("carrier-oceanic"),
+        )
         .await?;
     assert_eq!(read.body["transitions"][3]["signed"], created[0].as_str());
     // Every other distinct spend was refused (repeats of the winner answer 200).
@@ -1304,8 +1793,15 @@ async fn acknowledged_entries_survive_a_crash() -> Result<()> {
     next["action"] = json!("SURRENDER_FOR_DELIVERY");
     next["actor"] = json!("consignee-delta");
     next["recipient"] = json!("carrier-oceanic");
-    next["previousTransitionChecksum"] = json!(hex_of(open.transitions.last().context("empty chain")?));
-    let a = reg.submit(&sign(parties.signer("consignee-delta")?, &next, TRANSITION_TYP)).await?;
+    next["previousTransitionChecksum"] =
+        json!(hex_of(open.transitions.last().context("empty chain")?));
+    let a = reg
+        .submit(&sign(
+            parties.signer("consignee-delta")?,
+            &next,
+            TRANSITION_TYP,
+        ))
+        .await?;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     assert_eq!(a.body["index"], json!(size));
     Ok(())
@@ -1319,11 +1815,14 @@ fn oversized_issue(parties: &FixtureParties) -> Result<String> {
     let mut items = Vec::new();
     for n in 0..250 {
         let mut item = item.clone();
-        item["descriptionOfGoods"] = json!((0..150).map(|line| format!("Item {n:03} line {line:03} {}", "x".repeat(16))).collect::<Vec<_>>());
+        item["descriptionOfGoods"] = json!((0..150)
+            .map(|line| format!("Item {n:03} line {line:03} {}", "x".repeat(16)))
+            .collect::<Vec<_>>());
         items.push(item);
     }
     document["consignmentItems"] = json!(items);
-    payload["documentChecksum"] = json!(Digest::of(&canonicalize(&payload["transportDocument"])).to_hex());
+    payload["documentChecksum"] =
+        json!(Digest::of(&canonicalize(&payload["transportDocument"])).to_hex());
     let jws = sign(parties.signer("carrier-oceanic")?, &payload, TRANSITION_TYP);
     assert!(jws.len() > 1 << 20, "only {} bytes", jws.len());
     Ok(jws)
@@ -1332,14 +1831,18 @@ fn oversized_issue(parties: &FixtureParties) -> Result<String> {
 /// The single-item limit holds for every route: an item a client could not submit alone
 /// must not reach the ledger through a batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "backend bug: batch items are not held to MAX_ITEM_BYTES (Refusal::TooLarge is never built)"]
 async fn a_batch_item_over_the_single_item_limit_is_refused() -> Result<()> {
     let reg = Registry::start().await?;
     let big = oversized_issue(&FixtureParties::load()?)?;
     assert_problem(&reg.submit(&big).await?, 413, "body_too_large", None);
     let a = reg.submit_batch(&[big]).await?;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    assert_eq!(a.body["results"][0]["status"], json!(413), "{}", &a.text[..a.text.len().min(300)]);
+    assert_eq!(
+        a.body["results"][0]["status"],
+        json!(413),
+        "{}",
+        &a.text[..a.text.len().min(300)]
+    );
     assert_eq!(a.body["results"][0]["problem"]["code"], "body_too_large");
     assert_eq!(reg.size().await?, 0);
     Ok(())
@@ -1347,7 +1850,6 @@ async fn a_batch_item_over_the_single_item_limit_is_refused() -> Result<()> {
 
 /// RFC 7235 §2.1 (and RFC 6750): the authentication scheme is case-insensitive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "backend bug: the API only accepts the exact prefix `Bearer ` (auth.rs strip_prefix)"]
 async fn the_bearer_scheme_is_case_insensitive() -> Result<()> {
     let reg = Registry::start().await?;
     let samples = Samples::load()?;
@@ -1357,7 +1859,10 @@ async fn the_bearer_scheme_is_case_insensitive() -> Result<()> {
         let request = reg
             .client
             .get(reg.url("/v1/documents/OCNL2026000101"))
-            .header(AUTHORIZATION, format!("{scheme} {}", token("carrier-oceanic")?));
+            .header(
+                AUTHORIZATION,
+                format!("{scheme} {}", token("carrier-oceanic")?),
+            );
         let a = Registry::read(request.send().await?).await?;
         assert_eq!(a.status, StatusCode::OK, "{scheme}: {}", a.text);
     }
@@ -1367,7 +1872,6 @@ async fn the_bearer_scheme_is_case_insensitive() -> Result<()> {
 /// One code, one status: `document_checksum_mismatch` is a 400 field error with a pointer on
 /// an ISSUE, so it must be the same on a later transition.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "backend bug: document_checksum_mismatch is 400 with pointer on ISSUE but 422 without pointer later"]
 async fn document_checksum_mismatch_has_one_status() -> Result<()> {
     let reg = Registry::start().await?;
     let parties = FixtureParties::load()?;
@@ -1379,11 +1883,33 @@ async fn document_checksum_mismatch_has_one_status() -> Result<()> {
     let other = json!(Digest::of(b"another document").to_hex());
     let mut issue = fixture_json("payloads/issue.json")?;
     issue["documentChecksum"] = other.clone();
-    let on_issue = reg.submit(&sign(parties.signer("carrier-oceanic")?, &issue, TRANSITION_TYP)).await?;
-    assert_problem(&on_issue, 400, "document_checksum_mismatch", Some("/documentChecksum"));
+    let on_issue = reg
+        .submit(&sign(
+            parties.signer("carrier-oceanic")?,
+            &issue,
+            TRANSITION_TYP,
+        ))
+        .await?;
+    assert_problem(
+        &on_issue,
+        400,
+        "document_checksum_mismatch",
+        Some("/documentChecksum"),
+    );
     let mut later = payload_of(&chain.transitions[2])?;
     later["documentChecksum"] = other;
-    let on_later = reg.submit(&sign(parties.signer("consignee-delta")?, &later, TRANSITION_TYP)).await?;
-    assert_problem(&on_later, 400, "document_checksum_mismatch", Some("/documentChecksum"));
+    let on_later = reg
+        .submit(&sign(
+            parties.signer("consignee-delta")?,
+            &later,
+            TRANSITION_TYP,
+        ))
+        .await?;
+    assert_problem(
+        &on_later,
+        400,
+        "document_checksum_mismatch",
+        Some("/documentChecksum"),
+    );
     Ok(())
 }

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use crate::problem::ApiError;
 
 /// Largest single transition or event (an ISSUE carries the whole transport document).
-pub const MAX_ITEM_BYTES: usize = 1 << 20;
+pub const MAX_ITEM_BYTES: usize = lading_registry::MAX_ITEM_BYTES;
 /// Largest batch request body.
 pub const MAX_BATCH_BYTES: usize = 32 << 20;
 /// Most items in one batch.

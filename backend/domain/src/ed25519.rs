@@ -114,10 +114,11 @@ mod tests {
     #[test]
     fn rfc8032_test_1_verifies() {
         // RFC 8032 §7.1, TEST 1: empty message.
-        let public: [u8; 32] = hex::decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
-            .unwrap()
-            .try_into()
-            .unwrap();
+        let public: [u8; 32] =
+            hex::decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+                .unwrap()
+                .try_into()
+                .unwrap();
         let signature: [u8; 64] = hex::decode(
             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
         )
@@ -125,12 +126,19 @@ mod tests {
         .try_into()
         .unwrap();
         let key = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
-        let item = Item { key: &key, message: b"", signature: &signature };
+        let item = Item {
+            key: &key,
+            message: b"",
+            signature: &signature,
+        };
         assert!(verify(&item));
         assert!(verify_batch(&[item]));
         let mut bad = signature;
         bad[0] ^= 1;
-        assert!(!verify(&Item { signature: &bad, ..item }));
+        assert!(!verify(&Item {
+            signature: &bad,
+            ..item
+        }));
     }
 
     #[test]
@@ -138,8 +146,8 @@ mod tests {
         let (key, mut signature) = signed(7, b"m");
         // S + L has the same value mod L but is not the canonical encoding.
         let l: [u8; 32] = [
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
-            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut carry = 0u16;
         for i in 0..32 {
@@ -147,7 +155,11 @@ mod tests {
             signature[32 + i] = (sum & 0xff) as u8;
             carry = sum >> 8;
         }
-        let item = Item { key: &key, message: b"m", signature: &signature };
+        let item = Item {
+            key: &key,
+            message: b"m",
+            signature: &signature,
+        };
         assert!(!verify(&item));
         assert!(!verify_batch(&[item]));
     }
@@ -161,17 +173,29 @@ mod tests {
             id[0] = 1;
             id
         });
-        assert!(!verify(&Item { key: &key, message: b"m", signature: &signature }));
+        assert!(!verify(&Item {
+            key: &key,
+            message: b"m",
+            signature: &signature
+        }));
     }
 
     #[test]
     fn one_bad_signature_fails_the_whole_batch() {
         let messages: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 10 + usize::from(i)]).collect();
-        let signed: Vec<_> = messages.iter().enumerate().map(|(i, m)| signed(i as u8 % 5, m)).collect();
+        let signed: Vec<_> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| signed(i as u8 % 5, m))
+            .collect();
         let items: Vec<Item<'_>> = signed
             .iter()
             .zip(&messages)
-            .map(|((key, sig), m)| Item { key, message: m, signature: sig })
+            .map(|((key, sig), m)| Item {
+                key,
+                message: m,
+                signature: sig,
+            })
             .collect();
         assert!(verify_batch(&items));
         let wrong = b"another message".to_vec();

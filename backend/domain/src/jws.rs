@@ -37,9 +37,9 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::ed25519;
 use crate::canonical::{canonicalize, parse_canonical};
 use crate::digest::Digest;
+use crate::ed25519;
 use crate::ids::KeyId;
 
 /// Why a compact JWS was refused.

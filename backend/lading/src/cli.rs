@@ -170,6 +170,11 @@ fn keygen(kid: &str, out: &Path, test: bool) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid kid {kid:?}: {e}"))?;
     let jwk = Jwk::generate(kid, test);
     let public_path = PathBuf::from(format!("{}.pub", out.display()));
+    for path in [out, public_path.as_path()] {
+        if path.exists() {
+            bail!("{} exists; refusing to overwrite a key", path.display());
+        }
+    }
     crate::tls::write_private(out, serde_json::to_string_pretty(&jwk)?.as_bytes())?;
     std::fs::write(
         &public_path,

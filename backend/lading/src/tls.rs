@@ -34,6 +34,12 @@ pub fn ensure_self_signed(dir: &Path) -> Result<(std::path::PathBuf, std::path::
         return Ok((cert_path, key_path));
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // A half-written pair from an interrupted run is replaced whole.
+    for stale in [&cert_path, &key_path] {
+        if stale.exists() {
+            std::fs::remove_file(stale)?;
+        }
+    }
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     let certified =
         rcgen::generate_simple_self_signed(names).context("cannot generate a certificate")?;
@@ -42,14 +48,14 @@ pub fn ensure_self_signed(dir: &Path) -> Result<(std::path::PathBuf, std::path::
     Ok((cert_path, key_path))
 }
 
-/// Writes a secret readable by its owner only.
+/// Writes a secret readable by its owner only, into a new file: an existing file (maybe
+/// another key) is never overwritten.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;

@@ -35,6 +35,9 @@ pub use verify::Expect;
 
 use sequencer::{Job, Sequencer};
 
+/// Largest compact JWS the registry takes (an ISSUE carries the whole transport document).
+pub const MAX_ITEM_BYTES: usize = 1 << 20;
+
 /// How the registry batches and seals.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {

@@ -730,6 +730,14 @@ fn receipt_of_existing(found: &ledger::ExistingEntry, leaf: Digest) -> Outcome {
 }
 
 fn rule_refusal(violation: RuleViolation) -> Refusal {
+    // The same code is a field error of the payload wherever it is found (400 with a pointer).
+    if matches!(violation, RuleViolation::DocumentChecksumMismatch) {
+        return Refusal::InvalidField {
+            code: violation.code(),
+            pointer: "/documentChecksum".into(),
+            detail: violation.to_string(),
+        };
+    }
     Refusal::Rule {
         code: violation.code(),
         detail: violation.to_string(),

@@ -44,7 +44,11 @@ pub enum Expect {
 const SIGNATURE_BATCH: usize = 64;
 
 /// Verifies every item; one outcome per item, in order. Runs on the caller's rayon pool.
-pub fn verify_all(book: &PartyBook, items: Vec<String>, expect: Expect) -> Vec<Result<Verified, Refusal>> {
+pub fn verify_all(
+    book: &PartyBook,
+    items: Vec<String>,
+    expect: Expect,
+) -> Vec<Result<Verified, Refusal>> {
     let mut checked: Vec<Result<(Verified, Arc<RegisteredKey>), Refusal>> = items
         .into_par_iter()
         .with_min_len(16)
@@ -65,12 +69,18 @@ pub fn verify_all(book: &PartyBook, items: Vec<String>, expect: Expect) -> Vec<R
                 Err(_) => false,
             };
             if bad {
-                let kid = item.as_ref().map(|(v, _)| v.kid.clone()).unwrap_or_default();
+                let kid = item
+                    .as_ref()
+                    .map(|(v, _)| v.kid.clone())
+                    .unwrap_or_default();
                 *item = Err(Refusal::BadSignature { kid });
             }
         }
     });
-    checked.into_iter().map(|item| item.map(|(verified, _)| verified)).collect()
+    checked
+        .into_iter()
+        .map(|item| item.map(|(verified, _)| verified))
+        .collect()
 }
 
 /// [`verify_all`] for one item.
@@ -95,15 +105,32 @@ impl Verified {
 
 /// Everything but the signature: the JWS parses, its payload is valid, and its kid is a live
 /// key of the payload's actor.
-fn check_form(book: &PartyBook, signed: String, expect: Expect) -> Result<(Verified, Arc<RegisteredKey>), Refusal> {
+fn check_form(
+    book: &PartyBook,
+    signed: String,
+    expect: Expect,
+) -> Result<(Verified, Arc<RegisteredKey>), Refusal> {
+    if signed.len() > crate::MAX_ITEM_BYTES {
+        return Err(Refusal::TooLarge {
+            limit: crate::MAX_ITEM_BYTES,
+        });
+    }
     let (kid, actor, body) = match expect {
         Expect::Transition => {
             let t = SignedTransition::parse(&signed).map_err(refusal_from_transition)?;
-            (t.jws().kid().to_string(), t.payload().actor().to_string(), VerifiedBody::Transition(Box::new(t)))
+            (
+                t.jws().kid().to_string(),
+                t.payload().actor().to_string(),
+                VerifiedBody::Transition(Box::new(t)),
+            )
         }
         Expect::Event => {
             let e = SignedEvent::parse(&signed).map_err(refusal_from_event)?;
-            (e.jws().kid().to_string(), e.event().actor().to_string(), VerifiedBody::Event(Box::new(e)))
+            (
+                e.jws().kid().to_string(),
+                e.event().actor().to_string(),
+                VerifiedBody::Event(Box::new(e)),
+            )
         }
     };
     let key = registered_key(book, &kid, &actor)?;
@@ -119,12 +146,16 @@ fn check_form(book: &PartyBook, signed: String, expect: Expect) -> Result<(Verif
 }
 
 fn registered_key(book: &PartyBook, kid: &str, actor: &str) -> Result<Arc<RegisteredKey>, Refusal> {
-    let key: Arc<RegisteredKey> = book
-        .key(kid)
-        .map_err(Refusal::unavailable)?
-        .ok_or_else(|| Refusal::UnknownKey { kid: kid.to_owned() })?;
+    let key: Arc<RegisteredKey> =
+        book.key(kid)
+            .map_err(Refusal::unavailable)?
+            .ok_or_else(|| Refusal::UnknownKey {
+                kid: kid.to_owned(),
+            })?;
     if key.revoked {
-        return Err(Refusal::RevokedKey { kid: kid.to_owned() });
+        return Err(Refusal::RevokedKey {
+            kid: kid.to_owned(),
+        });
     }
     if key.party.as_str() != actor {
         return Err(Refusal::KeyNotActor {

@@ -53,6 +53,11 @@ pub struct EventEntry {
     pub signed: String,
 }
 
+fn canonical_json(value: &serde_json::Value) -> serde_json::Value {
+    let bytes = lading_domain::canonical::canonicalize(value);
+    serde_json::from_slice(&bytes).unwrap_or_else(|_| value.clone())
+}
+
 fn hex(bytes: &[u8]) -> String {
     Digest::from_slice(bytes)
         .map(|d| d.to_hex())
@@ -112,7 +117,9 @@ pub async fn get(
         head_index: doc.head_idx,
         issued_index: doc.issued_idx,
         state: doc.state,
-        transport_document: doc.document,
+        // Stored as JSONB, numbers come back as PostgreSQL wrote them (`18240.0`); answer the
+        // canonical form that was signed (`18240`).
+        transport_document: canonical_json(&doc.document),
     }))
 }
 
