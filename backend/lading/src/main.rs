@@ -16,6 +16,11 @@ mod tls;
 
 use clap::Parser;
 
+/// The registry allocates and frees many small buffers on several threads at once (request
+/// bodies, parsed payloads, rows); mimalloc does this far faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_tracing();

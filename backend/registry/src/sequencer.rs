@@ -201,13 +201,16 @@ impl Sequencer {
             return Ok(());
         }
 
+        let started = Instant::now();
         let leaves: Vec<Vec<u8>> = items.iter().map(|(_, _, v)| v.leaf.0.to_vec()).collect();
         let existing: HashMap<Digest, ledger::ExistingEntry> =
             ledger::entries_by_leaf_hash(self.conn()?, &leaves)?
                 .into_iter()
                 .filter_map(|e| Digest::from_slice(&e.leaf_hash).ok().map(|d| (d, e)))
                 .collect();
+        let looked_up = started.elapsed();
         self.preload_documents(&items)?;
+        let preloaded = started.elapsed();
 
         let size = self.acc.size();
         let mut draft = Draft {
@@ -266,8 +269,17 @@ impl Sequencer {
             }
         }
         self.finish_rows(&mut draft)?;
+        let drafted = started.elapsed();
 
         ledger::append(self.conn()?, &draft.rows)?;
+        tracing::debug!(
+            entries = draft.rows.entries.len(),
+            duplicates_ms = looked_up.as_millis() as u64,
+            preload_ms = (preloaded - looked_up).as_millis() as u64,
+            draft_ms = (drafted - preloaded).as_millis() as u64,
+            append_ms = (started.elapsed() - drafted).as_millis() as u64,
+            "batch written"
+        );
 
         // Durable: now memory may move, and the submitters may hear of it.
         self.acc = acc;

@@ -9,6 +9,11 @@ use crate::schema::{
     transitions,
 };
 
+// Joins without a foreign key behind them (the migration explains why the hot tables have
+// none); declared here because schema.rs is generated.
+diesel::joinable!(transitions -> ledger_entries (idx));
+diesel::joinable!(events -> ledger_entries (idx));
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = parties)]
 pub struct PartyRow {

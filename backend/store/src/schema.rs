@@ -109,13 +109,8 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(document_access -> documents (document_ref));
 diesel::joinable!(documents -> parties (carrier));
-diesel::joinable!(events -> ledger_entries (idx));
-diesel::joinable!(ledger_entries -> parties (actor));
-diesel::joinable!(ledger_entries -> party_keys (kid));
 diesel::joinable!(party_keys -> parties (party_id));
-diesel::joinable!(transitions -> ledger_entries (idx));
 
 diesel::allow_tables_to_appear_in_same_query!(
     blocks,
