@@ -92,13 +92,17 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
             out.push(b']');
         }
         Value::Object(map) => {
-            let mut members: Vec<(Vec<u16>, &String, &Value)> = map
-                .iter()
-                .map(|(k, v)| (k.encode_utf16().collect(), k, v))
-                .collect();
-            members.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            // UTF-16 code-unit order equals UTF-8 byte order unless a name holds a character
+            // above U+FFFF (4-byte UTF-8, lead byte 0xF0..): compare bytes then, which
+            // allocates nothing, and code units otherwise.
+            if members.iter().any(|(k, _)| k.bytes().any(|b| b >= 0xF0)) {
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            } else {
+                members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            }
             out.push(b'{');
-            for (i, (_, k, v)) in members.into_iter().enumerate() {
+            for (i, (k, v)) in members.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }

@@ -292,6 +292,31 @@ struct RawPayload {
 }
 
 impl TransitionPayload {
+    /// The fast path for signed payloads: a typed parse straight from the bytes, accepted only
+    /// when the payload's canonical form is exactly these bytes — one comparison that proves
+    /// the bytes canonical and in normal form. `None` means "use [`Self::from_json`] on the
+    /// parsed value to learn the precise error"; both paths accept exactly the same payloads.
+    fn from_canonical_bytes(bytes: &[u8]) -> Option<Self> {
+        let raw: RawPayload = serde_json::from_slice(bytes).ok()?;
+        let transport_document = match raw.transport_document {
+            Some(value) => Some(TransportDocument::from_value_unchecked(value).ok()?),
+            None => None,
+        };
+        let payload = Self::new(TransitionDraft {
+            document_reference: raw.document_reference,
+            document_checksum: raw.document_checksum,
+            previous_transition_checksum: raw.previous_transition_checksum,
+            action: raw.action,
+            actor: raw.actor,
+            recipient: raw.recipient,
+            time: raw.time,
+            reason_code: raw.reason_code,
+            transport_document,
+        })
+        .ok()?;
+        (payload.canonical_bytes() == bytes).then_some(payload)
+    }
+
     /// Checks the cross-member rules.
     pub fn new(d: TransitionDraft) -> Result<Self, TransitionError> {
         let is_issue = d.action == Action::Issue;
@@ -522,6 +547,20 @@ pub struct SignedTransition {
 
 impl SignedTransition {
     pub fn parse(compact: &str) -> Result<Self, TransitionError> {
+        if let Ok(jws) = CompactJws::parse(compact) {
+            if jws.typ() == Some(TRANSITION_TYP) {
+                if let Some(payload) = TransitionPayload::from_canonical_bytes(jws.payload_bytes())
+                {
+                    let checksum = jws.checksum();
+                    return Ok(Self {
+                        jws,
+                        payload,
+                        checksum,
+                    });
+                }
+            }
+        }
+        // Something is wrong: the thorough path names it.
         let (jws, value) = open_envelope(compact, TRANSITION_TYP)?;
         let payload = TransitionPayload::from_json(&value)?;
         let checksum = jws.checksum();
@@ -819,6 +858,39 @@ mod tests {
         assert_eq!(
             URL_SAFE_NO_PAD.decode(middle).unwrap(),
             issue().canonical_bytes()
+        );
+    }
+
+    #[test]
+    fn the_fast_path_accepts_exactly_what_the_thorough_path_accepts() {
+        let doc = TransportDocument::from_json(&crate::document::sample_json()).unwrap();
+        let payload = TransitionPayload::issue(
+            doc,
+            "carrier-oceanic".parse().unwrap(),
+            "shipper-acme".parse().unwrap(),
+            "2026-11-02T08:00:00.000Z".parse().unwrap(),
+        )
+        .unwrap();
+        let bytes = payload.canonical_bytes();
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            TransitionPayload::from_canonical_bytes(&bytes),
+            Some(TransitionPayload::from_json(&value).unwrap())
+        );
+        // Same value, other bytes: whitespace, reordered members, an explicit null.
+        let spaced = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replacen(':', ": ", 1);
+        assert_eq!(
+            TransitionPayload::from_canonical_bytes(spaced.as_bytes()),
+            None
+        );
+        let mut with_null = value.clone();
+        with_null["reasonCode"] = Value::Null;
+        let with_null = crate::canonical::canonicalize(&with_null);
+        assert_eq!(TransitionPayload::from_canonical_bytes(&with_null), None);
+        assert!(
+            TransitionPayload::from_json(&serde_json::from_slice(&with_null).unwrap()).is_err()
         );
     }
 }

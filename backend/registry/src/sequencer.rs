@@ -294,27 +294,32 @@ impl Sequencer {
             .iter()
             .map(|t| (t.idx, &t.state_after))
             .collect();
-        let receipts: Vec<Receipt> = draft
+        let mut receipts: Vec<Option<Receipt>> = draft
             .rows
             .entries
             .iter()
-            .map(|e| Receipt {
-                index: e.idx as u64,
-                leaf_hash: Digest::from_slice(&e.leaf_hash).unwrap_or_default(),
-                kind: EntryKind::parse(&e.kind).unwrap_or(EntryKind::Event),
-                document_reference: e.document_ref.clone(),
-                state: states.remove(&e.idx).cloned(),
-                duplicate: false,
+            .map(|e| {
+                Some(Receipt {
+                    index: e.idx as u64,
+                    leaf_hash: Digest::from_slice(&e.leaf_hash).unwrap_or_default(),
+                    kind: EntryKind::parse(&e.kind).unwrap_or(EntryKind::Event),
+                    document_reference: e.document_ref.clone(),
+                    state: states.remove(&e.idx).cloned(),
+                    duplicate: false,
+                })
             })
             .collect();
-        for (j, i, pos) in accepted {
-            outcomes[j][i] = Some(Ok(receipts[pos].clone()));
-        }
+        // Repeats first: they copy a receipt that the accepted item then takes.
         for (j, i, pos) in repeats {
-            outcomes[j][i] = Some(Ok(Receipt {
-                duplicate: true,
-                ..receipts[pos].clone()
-            }));
+            if let Some(receipt) = &receipts[pos] {
+                outcomes[j][i] = Some(Ok(Receipt {
+                    duplicate: true,
+                    ..receipt.clone()
+                }));
+            }
+        }
+        for (j, i, pos) in accepted {
+            outcomes[j][i] = receipts[pos].take().map(Ok);
         }
         Ok(())
     }
