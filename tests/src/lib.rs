@@ -4,6 +4,6 @@
 //! [`harness`] starts registries as child processes against throwaway databases and gives tests
 //! an HTTPS client that trusts only the registry's own certificate.
 
-pub mod harness;
 pub mod gen;
+pub mod harness;
 pub mod load;

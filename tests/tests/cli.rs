@@ -170,13 +170,21 @@ fn keygen_refuses_to_overwrite_an_existing_file() -> Result<()> {
         .args(["keygen", "--kid", "acme-ops:2026-01", "--out"])
         .arg(&out);
     let output = run(command, QUICK)?;
-    assert!(!output.status.success(), "keygen overwrote {}", out.display());
+    assert!(
+        !output.status.success(),
+        "keygen overwrote {}",
+        out.display()
+    );
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("refusing to overwrite"),
         "stderr: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(std::fs::read_to_string(&out)?, "{}", "the existing file was changed");
+    assert_eq!(
+        std::fs::read_to_string(&out)?,
+        "{}",
+        "the existing file was changed"
+    );
     Ok(())
 }
 

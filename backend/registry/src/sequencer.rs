@@ -450,7 +450,9 @@ impl Sequencer {
         // Only the recipient can be new to the document: every actor the rules allow (carrier,
         // possessor, holder) was named by the document or received it earlier.
         if let Some(recipient) = payload.recipient() {
-            draft.access.insert((reference.clone(), recipient.to_string()));
+            draft
+                .access
+                .insert((reference.clone(), recipient.to_string()));
         }
         let state_after = serde_json::to_value(&entry.state).map_err(Refusal::unavailable)?;
         draft.rows.transitions.push(TransitionRow {
