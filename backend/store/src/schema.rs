@@ -39,7 +39,7 @@ diesel::table! {
         head_checksum -> Bytea,
         head_idx -> Int8,
         issued_idx -> Int8,
-        state -> Jsonb,
+        state -> Json,
     }
 }
 
@@ -105,7 +105,7 @@ diesel::table! {
         action -> Text,
         actor -> Text,
         recipient -> Nullable<Text>,
-        state_after -> Jsonb,
+        state_after -> Json,
     }
 }
 

@@ -64,7 +64,9 @@ CREATE TABLE transitions (
     actor             TEXT NOT NULL,
     recipient         TEXT,
     -- The document state right after this transition, as answered when it was accepted.
-    state_after       JSONB NOT NULL,
+    -- JSON, not JSONB: it is written on every transition and never queried inside, and
+    -- PostgreSQL stores JSON as checked text without converting it.
+    state_after       JSON NOT NULL,
     CONSTRAINT transitions_one_child UNIQUE NULLS NOT DISTINCT (document_ref, previous_checksum)
 );
 
@@ -94,7 +96,7 @@ CREATE TABLE documents (
     head_idx          BIGINT NOT NULL,
     issued_idx        BIGINT NOT NULL,
     -- The full domain state (serialised `DocumentState`), so the sequencer can resume.
-    state             JSONB NOT NULL
+    state             JSON NOT NULL
 );
 CREATE INDEX documents_ports ON documents (port_of_loading, port_of_discharge);
 -- Every transition rewrites its document's row; keep the (large, never changing) transport
