@@ -202,13 +202,6 @@ impl Sequencer {
         }
 
         let started = Instant::now();
-        let leaves: Vec<Vec<u8>> = items.iter().map(|(_, _, v)| v.leaf.0.to_vec()).collect();
-        let existing: HashMap<Digest, ledger::ExistingEntry> =
-            ledger::entries_by_leaf_hash(self.conn()?, &leaves)?
-                .into_iter()
-                .filter_map(|e| Digest::from_slice(&e.leaf_hash).ok().map(|d| (d, e)))
-                .collect();
-        let looked_up = started.elapsed();
         self.preload_documents(&items)?;
         let preloaded = started.elapsed();
 
@@ -224,11 +217,9 @@ impl Sequencer {
         // (job, item, position in the batch) of each accepted entry, and of in-batch repeats.
         let mut accepted: Vec<(usize, usize, usize)> = Vec::new();
         let mut repeats: Vec<(usize, usize, usize)> = Vec::new();
+        // Refused items that may be exact resubmissions of entries already on the ledger.
+        let mut refused: Vec<(usize, usize, Digest)> = Vec::new();
         for &(j, i, v) in &items {
-            if let Some(found) = existing.get(&v.leaf) {
-                outcomes[j][i] = Some(receipt_of_existing(found, v.leaf));
-                continue;
-            }
             if let Some(&pos) = draft.leaves.get(&v.leaf) {
                 repeats.push((j, i, pos));
                 continue;
@@ -245,9 +236,19 @@ impl Sequencer {
                     draft.leaves.insert(v.leaf, pos);
                     accepted.push((j, i, pos));
                 }
-                Err(refusal) => outcomes[j][i] = Some(Err(refusal)),
+                Err(refusal) => {
+                    if !refusal.is_transient() {
+                        refused.push((j, i, v.leaf));
+                    }
+                    outcomes[j][i] = Some(Err(refusal));
+                }
             }
         }
+        // An exact resubmission always fails the rules (its document already moved past it, or
+        // its event id is taken), so duplicates are looked for among the refused only, and the
+        // accepted path costs no look-up.
+        self.answer_resubmissions(&refused, outcomes)?;
+        let looked_up = started.elapsed();
         if draft.rows.entries.is_empty() {
             return Ok(());
         }
@@ -274,9 +275,9 @@ impl Sequencer {
         ledger::append(self.conn()?, &draft.rows)?;
         tracing::debug!(
             entries = draft.rows.entries.len(),
-            duplicates_ms = looked_up.as_millis() as u64,
-            preload_ms = (preloaded - looked_up).as_millis() as u64,
+            preload_ms = preloaded.as_millis() as u64,
             draft_ms = (drafted - preloaded).as_millis() as u64,
+            resubmissions_ms = looked_up.saturating_sub(preloaded).as_millis() as u64,
             append_ms = (started.elapsed() - drafted).as_millis() as u64,
             "batch written"
         );
@@ -320,6 +321,29 @@ impl Sequencer {
         }
         for (j, i, pos) in accepted {
             outcomes[j][i] = receipts[pos].take().map(Ok);
+        }
+        Ok(())
+    }
+
+    /// Turns refusals of bytes that are already on the ledger into their original answers.
+    fn answer_resubmissions(
+        &mut self,
+        refused: &[(usize, usize, Digest)],
+        outcomes: &mut [Vec<Option<Outcome>>],
+    ) -> Result<(), StoreError> {
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let leaves: Vec<Vec<u8>> = refused.iter().map(|(_, _, leaf)| leaf.0.to_vec()).collect();
+        let existing: HashMap<Digest, ledger::ExistingEntry> =
+            ledger::entries_by_leaf_hash(self.conn()?, &leaves)?
+                .into_iter()
+                .filter_map(|e| Digest::from_slice(&e.leaf_hash).ok().map(|d| (d, e)))
+                .collect();
+        for (j, i, leaf) in refused {
+            if let Some(found) = existing.get(leaf) {
+                outcomes[*j][*i] = Some(receipt_of_existing(found, *leaf));
+            }
         }
         Ok(())
     }
