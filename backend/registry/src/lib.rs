@@ -216,6 +216,20 @@ impl Registry {
             .unwrap_or_else(|_| vec![Err(Refusal::unavailable("verifier stopped"))])
     }
 
+    /// Whether the sequencer is still taking submissions (false after a shutdown or a crash
+    /// of its thread): readiness depends on it.
+    pub fn is_sequencing(&self) -> bool {
+        let jobs_open = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        let thread_alive = self
+            .inner
+            .sequencer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|handle| !handle.is_finished());
+        jobs_open && thread_alive
+    }
+
     pub fn latest_checkpoint(&self) -> Option<PublishedCheckpoint> {
         self.inner.checkpoints.latest()
     }

@@ -11,6 +11,9 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state.registry.is_sequencing() {
+        return Err(ApiError::NotReady("the sequencer is not running".into()));
+    }
     let store = state.registry.store().clone();
     let size = web::block(move || {
         let mut conn = store.conn()?;
@@ -18,6 +21,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     })
     .await
     .map_err(ApiError::unexpected)?
-    .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    .map_err(|e| {
+        tracing::warn!(error = %e, "readiness: database unreachable");
+        ApiError::NotReady("the database is unreachable".into())
+    })?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready", "size": size })))
 }
