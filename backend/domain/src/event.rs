@@ -274,10 +274,22 @@ impl ShipmentEvent {
     /// event's canonical form is exactly `bytes`.
     fn from_canonical_bytes(bytes: &[u8]) -> Option<Self> {
         let raw: RawEvent = serde_json::from_slice(bytes).ok()?;
+        let event = Self::from_raw(raw).ok()?;
+        (event.canonical_bytes() == bytes).then_some(event)
+    }
+
+    /// The typed rules, shared by both parsing paths.
+    fn from_raw(raw: RawEvent) -> Result<Self, EventError> {
         if raw.event_kind != raw.event_code.kind() {
-            return None;
+            return Err(EventError::invalid(
+                "/eventKind",
+                format!(
+                    "{} is not a {:?} event code",
+                    raw.event_code, raw.event_kind
+                ),
+            ));
         }
-        let event = Self::new(EventDraft {
+        Self::new(EventDraft {
             event_id: raw.event_id,
             event_code: raw.event_code,
             actor: raw.actor,
@@ -289,8 +301,6 @@ impl ShipmentEvent {
             voyage_number: raw.voyage_number,
             remarks: raw.remarks,
         })
-        .ok()?;
-        (event.canonical_bytes() == bytes).then_some(event)
     }
 
     pub fn from_json(v: &Value) -> Result<Self, EventError> {
@@ -301,27 +311,7 @@ impl ShipmentEvent {
                 message: e.message,
             }
         })?;
-        if raw.event_kind != raw.event_code.kind() {
-            return Err(EventError::invalid(
-                "/eventKind",
-                format!(
-                    "{} is not a {:?} event code",
-                    raw.event_code, raw.event_kind
-                ),
-            ));
-        }
-        let event = Self::new(EventDraft {
-            event_id: raw.event_id,
-            event_code: raw.event_code,
-            actor: raw.actor,
-            time: raw.time,
-            location: raw.location,
-            document_reference: raw.document_reference,
-            equipment_reference: raw.equipment_reference,
-            vessel_name: raw.vessel_name,
-            voyage_number: raw.voyage_number,
-            remarks: raw.remarks,
-        })?;
+        let event = Self::from_raw(raw)?;
         let ours = event.to_json();
         if canonicalize(&ours) != canonicalize(v) {
             return Err(EventError::invalid(

@@ -297,12 +297,21 @@ impl TransitionPayload {
     /// the bytes canonical and in normal form. `None` means "use [`Self::from_json`] on the
     /// parsed value to learn the precise error"; both paths accept exactly the same payloads.
     fn from_canonical_bytes(bytes: &[u8]) -> Option<Self> {
-        let raw: RawPayload = serde_json::from_slice(bytes).ok()?;
-        let transport_document = match raw.transport_document {
+        let mut raw: RawPayload = serde_json::from_slice(bytes).ok()?;
+        let transport_document = match raw.transport_document.take() {
             Some(value) => Some(TransportDocument::from_value_unchecked(value).ok()?),
             None => None,
         };
-        let payload = Self::new(TransitionDraft {
+        let payload = Self::from_raw(raw, transport_document).ok()?;
+        (payload.canonical_bytes() == bytes).then_some(payload)
+    }
+
+    /// The cross-member rules on a parsed payload, shared by both parsing paths.
+    fn from_raw(
+        raw: RawPayload,
+        transport_document: Option<TransportDocument>,
+    ) -> Result<Self, TransitionError> {
+        Self::new(TransitionDraft {
             document_reference: raw.document_reference,
             document_checksum: raw.document_checksum,
             previous_transition_checksum: raw.previous_transition_checksum,
@@ -313,8 +322,6 @@ impl TransitionPayload {
             reason_code: raw.reason_code,
             transport_document,
         })
-        .ok()?;
-        (payload.canonical_bytes() == bytes).then_some(payload)
     }
 
     /// Checks the cross-member rules.
@@ -430,17 +437,7 @@ impl TransitionPayload {
                     .map_err(|e| TransitionError::Document(e.with_prefix("/transportDocument")))
             })
             .transpose()?;
-        let payload = Self::new(TransitionDraft {
-            document_reference: raw.document_reference,
-            document_checksum: raw.document_checksum,
-            previous_transition_checksum: raw.previous_transition_checksum,
-            action: raw.action,
-            actor: raw.actor,
-            recipient: raw.recipient,
-            time: raw.time,
-            reason_code: raw.reason_code,
-            transport_document,
-        })?;
+        let payload = Self::from_raw(raw, transport_document)?;
         let ours = payload.to_json();
         if canonicalize(&ours) != canonicalize(v) {
             return Err(TransitionError::invalid(
