@@ -142,7 +142,10 @@ impl RegistryProcess {
             .output()
             .with_context(|| format!("running {}", settings.bin.display()))?;
         if !import.status.success() {
-            bail!("import-parties failed: {}", String::from_utf8_lossy(&import.stderr));
+            bail!(
+                "import-parties failed: {}",
+                String::from_utf8_lossy(&import.stderr)
+            );
         }
         let log = File::options()
             .create(true)
@@ -236,18 +239,27 @@ pub fn split_evenly(total: usize, parts: usize) -> Vec<usize> {
 /// transitions of its own documents (reference prefix `L` and `i` in base 10, generator seed
 /// `seed + i`), each document an ISSUE followed by up to `transfers` transitions. Every shard,
 /// sent in order, is valid on its own and alongside the others. Built on `threads` threads.
-pub fn generate_shards(counts: &[usize], transfers: u32, seed: u64, threads: usize) -> Result<Vec<Vec<String>>> {
+pub fn generate_shards(
+    counts: &[usize],
+    transfers: u32,
+    seed: u64,
+    threads: usize,
+) -> Result<Vec<Vec<String>>> {
     let parties = FixtureParties::load()?;
     let threads = threads.clamp(1, counts.len().max(1));
     let per_doc = u64::from(transfers) + 1;
     let make = |i: usize| -> Result<Vec<String>> {
         let count = counts[i];
-        let mut config = GeneratorConfig::new((count as u64).div_ceil(per_doc), transfers, seed + i as u64);
+        let mut config =
+            GeneratorConfig::new((count as u64).div_ceil(per_doc), transfers, seed + i as u64);
         config.reference_prefix = format!("L{i}");
         let mut generator = LedgerGenerator::new(&parties, config)?;
         let shard = generator.next_batch(count)?;
         if shard.len() != count {
-            bail!("shard {i}: generated {} of {count} transitions", shard.len());
+            bail!(
+                "shard {i}: generated {} of {count} transitions",
+                shard.len()
+            );
         }
         Ok(shard)
     };
@@ -408,6 +420,28 @@ pub fn tree_cpu(root: u32) -> Duration {
     Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
 }
 
+/// CPU time all processors of the machine have spent busy (not idle, not waiting for I/O)
+/// since boot, from the first line of `/proc/stat`.
+pub fn machine_busy() -> Duration {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    busy_from_proc_stat(&text)
+}
+
+/// The busy time in the `cpu` line of a `/proc/stat` text: user, nice, system, irq, softirq
+/// and steal (idle and iowait left out; guest time is already in user).
+pub fn busy_from_proc_stat(text: &str) -> Duration {
+    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+        return Duration::ZERO;
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let ticks: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| v.get(i)).sum();
+    Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
+}
+
 /// CPU time of this process (all threads).
 pub fn own_cpu() -> Duration {
     let ticks = read_stat(std::process::id()).map_or(0, |s| s.own_ticks);
@@ -418,11 +452,18 @@ pub fn own_cpu() -> Duration {
 /// <ms>ms"`) for requests whose line contains `request`, in the order logged. Lines of other
 /// shapes are skipped.
 pub fn logged_request_times(log: &Path, request: &str) -> Result<Vec<Duration>> {
-    let text = std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+    let text =
+        std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
     Ok(text
         .lines()
         .filter(|l| l.contains("lading::http") && l.contains(request))
-        .filter_map(|l| l.split_whitespace().last()?.strip_suffix("ms")?.parse::<f64>().ok())
+        .filter_map(|l| {
+            l.split_whitespace()
+                .last()?
+                .strip_suffix("ms")?
+                .parse::<f64>()
+                .ok()
+        })
         .filter(|ms| ms.is_finite() && *ms >= 0.0)
         .map(|ms| Duration::from_secs_f64(ms / 1000.0))
         .collect())
@@ -488,6 +529,18 @@ mod tests {
     }
 
     #[test]
+    fn machine_busy_time_leaves_out_idle_and_iowait() {
+        let stat = "cpu  100 20 30 5000 70 4 6 1 0 0\ncpu0 50 10 15 2500 35 2 3 0 0 0\n";
+        let ticks = 100 + 20 + 30 + 4 + 6 + 1;
+        assert_eq!(
+            busy_from_proc_stat(stat),
+            Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
+        );
+        assert_eq!(busy_from_proc_stat("nothing"), Duration::ZERO);
+        assert!(machine_busy() > Duration::ZERO);
+    }
+
+    #[test]
     fn this_process_is_seen_by_cpu_accounting() {
         // Burn a little CPU so at least one tick is charged.
         let start = Instant::now();
@@ -514,8 +567,14 @@ mod tests {
         )
         .unwrap();
         let times = logged_request_times(&log, "POST /v1/transitions").unwrap();
-        assert_eq!(times, vec![Duration::from_micros(3250), Duration::from_micros(120_500)]);
-        assert_eq!(logged_request_times(&log, "GET /healthz").unwrap(), vec![Duration::from_micros(100)]);
+        assert_eq!(
+            times,
+            vec![Duration::from_micros(3250), Duration::from_micros(120_500)]
+        );
+        assert_eq!(
+            logged_request_times(&log, "GET /healthz").unwrap(),
+            vec![Duration::from_micros(100)]
+        );
     }
 
     /// Shards are independent: each starts every document with its ISSUE, continues it only in
@@ -523,7 +582,10 @@ mod tests {
     #[test]
     fn shards_hold_whole_documents_in_order() {
         let shards = generate_shards(&[13, 7, 0], 2, 5, 2).unwrap();
-        assert_eq!(shards.iter().map(Vec::len).collect::<Vec<_>>(), vec![13, 7, 0]);
+        assert_eq!(
+            shards.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![13, 7, 0]
+        );
         let mut owner: HashMap<String, usize> = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         for (i, shard) in shards.iter().enumerate() {
@@ -538,7 +600,9 @@ mod tests {
                 if p.action() == Action::Issue {
                     assert!(heads.insert(reference, t.checksum()).is_none());
                 } else {
-                    let head = heads.get_mut(&reference).expect("transition before its ISSUE");
+                    let head = heads
+                        .get_mut(&reference)
+                        .expect("transition before its ISSUE");
                     assert_eq!(p.previous_transition_checksum(), Some(&*head));
                     *head = t.checksum();
                 }

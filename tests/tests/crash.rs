@@ -98,7 +98,9 @@ async fn post(
     as_batch: bool,
 ) -> Result<(u16, Value), reqwest::Error> {
     let request = if as_batch {
-        client.post(format!("{base}/v1/transitions/batch")).json(items)
+        client
+            .post(format!("{base}/v1/transitions/batch"))
+            .json(items)
     } else {
         client
             .post(format!("{base}/v1/transitions"))
@@ -112,9 +114,15 @@ async fn post(
 }
 
 /// The entries a successful answer acknowledges, one per item, or why it is not one.
-fn acknowledged(items: &[String], as_batch: bool, status: u16, body: &Value) -> Result<Vec<Entry>, String> {
+fn acknowledged(
+    items: &[String],
+    as_batch: bool,
+    status: u16,
+    body: &Value,
+) -> Result<Vec<Entry>, String> {
     if as_batch {
-        let answer: BatchAnswer = serde_json::from_value(body.clone()).map_err(|e| format!("{e}: {body}"))?;
+        let answer: BatchAnswer =
+            serde_json::from_value(body.clone()).map_err(|e| format!("{e}: {body}"))?;
         if status != 200 || answer.refused != 0 || answer.results.len() != items.len() {
             return Err(format!("batch answered {status}: {body}"));
         }
@@ -127,7 +135,8 @@ fn acknowledged(items: &[String], as_batch: bool, status: u16, body: &Value) -> 
             })
             .collect()
     } else {
-        let entry: Entry = serde_json::from_value(body.clone()).map_err(|e| format!("{e}: {body}"))?;
+        let entry: Entry =
+            serde_json::from_value(body.clone()).map_err(|e| format!("{e}: {body}"))?;
         if status != 201 || entry.duplicate {
             return Err(format!("single answered {status}: {body}"));
         }
@@ -150,7 +159,11 @@ async fn submitter(
     while !queue.is_empty() {
         step += 1;
         let as_batch = step % 3 == 0;
-        let n = if as_batch { (1 + step % 4).min(queue.len()) } else { 1 };
+        let n = if as_batch {
+            (1 + step % 4).min(queue.len())
+        } else {
+            1
+        };
         let items: Vec<String> = queue.drain(..n).collect();
         let (status, body) = match post(&client, &base, &items, as_batch).await {
             Ok(answer) => answer,
@@ -190,7 +203,11 @@ async fn submitter(
 }
 
 /// Polls the latest checkpoint while the load runs, keeping every distinct one.
-async fn watch_checkpoints(client: reqwest::Client, base: String, stop: Arc<AtomicBool>) -> Vec<CheckpointAnswer> {
+async fn watch_checkpoints(
+    client: reqwest::Client,
+    base: String,
+    stop: Arc<AtomicBool>,
+) -> Vec<CheckpointAnswer> {
     let mut seen: Vec<CheckpointAnswer> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         if let Ok(response) = client.get(format!("{base}/v1/checkpoint")).send().await {
@@ -208,13 +225,21 @@ async fn watch_checkpoints(client: reqwest::Client, base: String, stop: Arc<Atom
 }
 
 async fn get_json(client: &reqwest::Client, url: String) -> (u16, Value) {
-    let response = client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn proof(client: &reqwest::Client, base: &str, index: u64, size: u64) -> ProofAnswer {
-    let (status, body) = get_json(client, format!("{base}/v1/entries/{index}/proof?size={size}")).await;
+    let (status, body) = get_json(
+        client,
+        format!("{base}/v1/entries/{index}/proof?size={size}"),
+    )
+    .await;
     assert_eq!(status, 200, "proof of {index} at size {size}: {body}");
     serde_json::from_value(body).unwrap()
 }
@@ -235,7 +260,12 @@ async fn ledger_size(client: &reqwest::Client, base: &str) -> u64 {
 }
 
 /// Waits for a signed checkpoint of exactly `size` entries.
-async fn checkpoint_of(client: &reqwest::Client, base: &str, size: u64, deadline: Instant) -> CheckpointAnswer {
+async fn checkpoint_of(
+    client: &reqwest::Client,
+    base: &str,
+    size: u64,
+    deadline: Instant,
+) -> CheckpointAnswer {
     loop {
         let (status, body) = get_json(client, format!("{base}/v1/checkpoint")).await;
         if status == 200 {
@@ -243,9 +273,16 @@ async fn checkpoint_of(client: &reqwest::Client, base: &str, size: u64, deadline
             if c.size == size {
                 return c;
             }
-            assert!(c.size < size, "checkpoint of {} beyond the ledger of {size}", c.size);
+            assert!(
+                c.size < size,
+                "checkpoint of {} beyond the ledger of {size}",
+                c.size
+            );
         }
-        assert!(Instant::now() < deadline, "no checkpoint of size {size} in time");
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint of size {size} in time"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -293,7 +330,11 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
     let acked = Arc::new(AtomicUsize::new(0));
     let stop_watch = Arc::new(AtomicBool::new(false));
     let (kill_tx, kill_rx) = std::sync::mpsc::channel();
-    let watcher = runtime.spawn(watch_checkpoints(client.clone(), base.clone(), stop_watch.clone()));
+    let watcher = runtime.spawn(watch_checkpoints(
+        client.clone(),
+        base.clone(),
+        stop_watch.clone(),
+    ));
     let tasks: Vec<_> = queues
         .into_iter()
         .enumerate()
@@ -332,14 +373,31 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
     let seen_checkpoints = runtime.block_on(watcher).unwrap();
 
     for end in &ends {
-        assert!(end.unexpected.is_none(), "unexpected answer before the kill: {:?}", end.unexpected);
+        assert!(
+            end.unexpected.is_none(),
+            "unexpected answer before the kill: {:?}",
+            end.unexpected
+        );
     }
     let acks: Vec<Ack> = acks.lock().unwrap().clone();
-    let in_flight: Vec<String> = ends.iter().flat_map(|e| e.in_flight.iter().cloned()).collect();
+    let in_flight: Vec<String> = ends
+        .iter()
+        .flat_map(|e| e.in_flight.iter().cloned())
+        .collect();
     assert!(acks.len() >= KILL_AFTER, "only {} acknowledged", acks.len());
-    assert!(acks.len() < total, "everything was acknowledged before the kill");
-    assert!(!in_flight.is_empty(), "no request was in flight at the kill");
-    assert!(seen_checkpoints.len() >= 2, "saw {} checkpoints before the kill", seen_checkpoints.len());
+    assert!(
+        acks.len() < total,
+        "everything was acknowledged before the kill"
+    );
+    assert!(
+        !in_flight.is_empty(),
+        "no request was in flight at the kill"
+    );
+    assert!(
+        seen_checkpoints.len() >= 2,
+        "saw {} checkpoints before the kill",
+        seen_checkpoints.len()
+    );
 
     server.spawn().unwrap();
 
@@ -352,7 +410,10 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
         // Every acknowledged entry is on the ledger; the ledger holds only what was sent.
         let size = ledger_size(&client, &base).await;
         let acked_count = acks.len() as u64;
-        assert!(size >= acked_count, "ledger of {size} < {acked_count} acknowledged");
+        assert!(
+            size >= acked_count,
+            "ledger of {size} < {acked_count} acknowledged"
+        );
         assert!(
             size <= acked_count + in_flight.len() as u64,
             "ledger of {size} holds more than the {acked_count} acknowledged and {} in flight",
@@ -377,25 +438,44 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
             .buffered(16)
             .collect()
             .await;
-        let (status, _) = get_json(&client, format!("{base}/v1/entries/{size}/proof?size={size}")).await;
+        let (status, _) = get_json(
+            &client,
+            format!("{base}/v1/entries/{size}/proof?size={size}"),
+        )
+        .await;
         assert_eq!(status, 404, "an entry beyond the ledger");
         let rows = db
             .psql("SELECT count(*) || ' ' || min(idx) || ' ' || max(idx) FROM ledger_entries")
             .unwrap();
-        assert_eq!(rows.trim(), format!("{size} 0 {}", size - 1), "rows behind the registry");
+        assert_eq!(
+            rows.trim(),
+            format!("{size} 0 {}", size - 1),
+            "rows behind the registry"
+        );
         let distinct: HashSet<&String> = leaves.iter().collect();
         assert_eq!(distinct.len() as u64, size, "a leaf is stored twice");
 
         // Each acknowledgement holds: same index, same leaf hash, which is the hash of the bytes sent.
         let mut indexes = HashSet::new();
         for ack in &acks {
-            assert!(indexes.insert(ack.index), "index {} acknowledged twice", ack.index);
+            assert!(
+                indexes.insert(ack.index),
+                "index {} acknowledged twice",
+                ack.index
+            );
             assert_eq!(leaf_hash(ack.signed.as_bytes()).to_hex(), ack.leaf_hash);
-            assert_eq!(leaves[ack.index as usize], ack.leaf_hash, "entry {} changed", ack.index);
+            assert_eq!(
+                leaves[ack.index as usize], ack.leaf_hash,
+                "entry {} changed",
+                ack.index
+            );
         }
         // In-flight requests: absent or present once; nothing else is on the ledger.
         let acked_leaves: HashSet<&str> = acks.iter().map(|a| a.leaf_hash.as_str()).collect();
-        let flight_leaves: HashSet<String> = in_flight.iter().map(|s| leaf_hash(s.as_bytes()).to_hex()).collect();
+        let flight_leaves: HashSet<String> = in_flight
+            .iter()
+            .map(|s| leaf_hash(s.as_bytes()).to_hex())
+            .collect();
         for (i, leaf) in leaves.iter().enumerate() {
             assert!(
                 acked_leaves.contains(leaf.as_str()) || flight_leaves.contains(leaf),
@@ -404,35 +484,61 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
         }
         let stored_in_flight = leaves.iter().filter(|l| flight_leaves.contains(*l)).count();
         assert_eq!(acks.len() + stored_in_flight, size as usize);
+        eprintln!(
+            "crash: {} acknowledged, {} in flight at the kill ({stored_in_flight} of them stored), \
+             ledger {size}, {} checkpoints seen before",
+            acks.len(),
+            in_flight.len(),
+            seen_checkpoints.len()
+        );
 
         // Resubmitting every acknowledged item: 200 duplicate at the same index, nothing new.
         let signed: Vec<String> = acks.iter().map(|a| a.signed.clone()).collect();
         let (status, body) = post(&client, &base, &signed, true).await.unwrap();
         assert_eq!(status, 200);
         let answer: BatchAnswer = serde_json::from_value(body).unwrap();
-        assert_eq!((answer.accepted, answer.duplicates, answer.refused), (0, acks.len(), 0));
+        assert_eq!(
+            (answer.accepted, answer.duplicates, answer.refused),
+            (0, acks.len(), 0)
+        );
         for (ack, item) in acks.iter().zip(&answer.results) {
             let entry = item.entry.as_ref().unwrap();
-            assert_eq!((item.status, entry.index, entry.duplicate), (200, ack.index, true));
+            assert_eq!(
+                (item.status, entry.index, entry.duplicate),
+                (200, ack.index, true)
+            );
             assert_eq!(entry.leaf_hash, ack.leaf_hash);
         }
         for ack in acks.iter().take(20) {
-            let (status, body) = post(&client, &base, std::slice::from_ref(&ack.signed), false).await.unwrap();
+            let (status, body) = post(&client, &base, std::slice::from_ref(&ack.signed), false)
+                .await
+                .unwrap();
             assert_eq!(status, 200, "{body}");
             assert_eq!(body["index"].as_u64(), Some(ack.index));
             assert_eq!(body["duplicate"], Value::Bool(true));
         }
-        assert_eq!(ledger_size(&client, &base).await, size, "a resubmission was stored again");
+        assert_eq!(
+            ledger_size(&client, &base).await,
+            size,
+            "a resubmission was stored again"
+        );
 
         // Every checkpoint signed before the crash is still served, still verifies, and proves
         // the acknowledged entries it covers.
-        let mut sampled: Vec<&CheckpointAnswer> = seen_checkpoints.iter().step_by((seen_checkpoints.len() / 12).max(1)).collect();
+        let mut sampled: Vec<&CheckpointAnswer> = seen_checkpoints
+            .iter()
+            .step_by((seen_checkpoints.len() / 12).max(1))
+            .collect();
         sampled.extend(seen_checkpoints.last());
         for before in sampled {
-            let (status, body) = get_json(&client, format!("{base}/v1/checkpoints/{}", before.size)).await;
+            let (status, body) =
+                get_json(&client, format!("{base}/v1/checkpoints/{}", before.size)).await;
             assert_eq!(status, 200, "checkpoint {} is gone: {body}", before.size);
             let stored: CheckpointAnswer = serde_json::from_value(body).unwrap();
-            assert_eq!((stored.root.as_str(), stored.signed.as_str()), (before.root.as_str(), before.signed.as_str()));
+            assert_eq!(
+                (stored.root.as_str(), stored.signed.as_str()),
+                (before.root.as_str(), before.signed.as_str())
+            );
             let root = verified_root(&stored, &key);
             for ack in acks.iter().filter(|a| a.index < before.size).step_by(25) {
                 let p = proof(&client, &base, ack.index, before.size).await;
@@ -444,15 +550,20 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
 
         // The registry keeps working: each submitter finishes its queue, starting with what was in
         // flight (200 if it had made it, 201 if not).
-        let stored_leaves: HashMap<String, u64> =
-            leaves.iter().enumerate().map(|(i, l)| (l.clone(), i as u64)).collect();
+        let stored_leaves: HashMap<String, u64> = leaves
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone(), i as u64))
+            .collect();
         let resumed = ends.into_iter().map(|end| {
             let client = client.clone();
             let base = base.clone();
             let stored_leaves = &stored_leaves;
             async move {
                 for item in end.in_flight.iter().chain(&end.unsent) {
-                    let (status, body) = post(&client, &base, std::slice::from_ref(item), false).await.unwrap();
+                    let (status, body) = post(&client, &base, std::slice::from_ref(item), false)
+                        .await
+                        .unwrap();
                     match stored_leaves.get(&leaf_hash(item.as_bytes()).to_hex()) {
                         Some(&index) => {
                             assert_eq!(status, 200, "{body}");

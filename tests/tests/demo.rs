@@ -25,10 +25,15 @@ struct Ledger {
 
 /// Transitions and events in `fixtures/samples.json`: what the demo loads.
 fn sample_count() -> (u64, String) {
-    let samples: Value =
-        serde_json::from_str(&std::fs::read_to_string(repo_root().join("fixtures/samples.json")).unwrap()).unwrap();
+    let samples: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("fixtures/samples.json")).unwrap(),
+    )
+    .unwrap();
     let chains = samples["chains"].as_array().unwrap();
-    let transitions: usize = chains.iter().map(|c| c["transitions"].as_array().unwrap().len()).sum();
+    let transitions: usize = chains
+        .iter()
+        .map(|c| c["transitions"].as_array().unwrap().len())
+        .sum();
     let events = samples["events"].as_array().unwrap().len();
     let first = chains[0]["reference"].as_str().unwrap().to_owned();
     ((transitions + events) as u64, first)
@@ -38,7 +43,11 @@ fn sample_count() -> (u64, String) {
 fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
@@ -55,7 +64,10 @@ fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
 fn is_alive(pid: u32) -> bool {
     // A reaped process has no /proc entry; a zombie's state is Z.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -110,7 +122,10 @@ fn run_demo(dir: &Path) -> Ledger {
                 if let Some(status) = child.try_wait().unwrap() {
                     panic!("lading demo exited before serving: {status}");
                 }
-                assert!(Instant::now() < deadline, "lading demo did not announce itself in time");
+                assert!(
+                    Instant::now() < deadline,
+                    "lading demo did not announce itself in time"
+                );
             }
         }
     };
@@ -134,13 +149,26 @@ fn run_demo(dir: &Path) -> Ledger {
             if c["size"].as_u64() == Some(samples) {
                 break c;
             }
-            assert!(c["size"].as_u64().unwrap() < samples, "more than the samples: {c}");
+            assert!(
+                c["size"].as_u64().unwrap() < samples,
+                "more than the samples: {c}"
+            );
         }
-        assert!(Instant::now() < deadline, "no checkpoint of the {samples} samples in time");
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint of the {samples} samples in time"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let key: Jwk = client.get(format!("{base}/v1/registry/key")).send().unwrap().json().unwrap();
-    let published: Jwk = serde_json::from_str(&std::fs::read_to_string(dir.join("registry.pub.jwk")).unwrap()).unwrap();
+    let key: Jwk = client
+        .get(format!("{base}/v1/registry/key"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let published: Jwk =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("registry.pub.jwk")).unwrap())
+            .unwrap();
     assert_eq!(key, published);
     let signed = SignedCheckpoint::parse(checkpoint["signed"].as_str().unwrap()).unwrap();
     let content = signed.verify(&key.verifying_key().unwrap()).unwrap();
@@ -155,9 +183,19 @@ fn run_demo(dir: &Path) -> Ledger {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let document: Value = response.json().unwrap();
-    assert_eq!(document["reference"].as_str(), Some(first_reference.as_str()));
-    assert_eq!(document["transportDocument"]["carrier"].as_str(), Some("carrier-oceanic"), "{document}");
-    let anonymous = client.get(format!("{base}/v1/documents/{first_reference}")).send().unwrap();
+    assert_eq!(
+        document["reference"].as_str(),
+        Some(first_reference.as_str())
+    );
+    assert_eq!(
+        document["transportDocument"]["carrier"].as_str(),
+        Some("carrier-oceanic"),
+        "{document}"
+    );
+    let anonymous = client
+        .get(format!("{base}/v1/documents/{first_reference}"))
+        .send()
+        .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
 
     // Ctrl-C: a clean exit, and the embedded PostgreSQL goes with it.
@@ -173,15 +211,24 @@ fn run_demo(dir: &Path) -> Ledger {
     assert!(is_alive(postmaster));
     signal(&child, "INT");
     let status = wait_exit(&mut child, Duration::from_secs(30));
-    assert!(status.success(), "lading demo exited with {status} after SIGINT");
+    assert!(
+        status.success(),
+        "lading demo exited with {status} after SIGINT"
+    );
     let gone = Instant::now() + Duration::from_secs(10);
     while is_alive(postmaster) && Instant::now() < gone {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!is_alive(postmaster), "the demo's postmaster {postmaster} outlived it");
+    assert!(
+        !is_alive(postmaster),
+        "the demo's postmaster {postmaster} outlived it"
+    );
     let left = processes_mentioning(&dir.display().to_string());
     assert!(left.is_empty(), "processes left on the data dir: {left:?}");
-    assert!(!pgdata.join("postmaster.pid").exists(), "PostgreSQL did not shut down cleanly");
+    assert!(
+        !pgdata.join("postmaster.pid").exists(),
+        "PostgreSQL did not shut down cleanly"
+    );
 
     Ledger {
         size: content.size,

@@ -248,7 +248,6 @@ impl Sequencer {
         // its event id is taken), so duplicates are looked for among the refused only, and the
         // accepted path costs no look-up.
         self.answer_resubmissions(&refused, outcomes)?;
-        let looked_up = started.elapsed();
         if draft.rows.entries.is_empty() {
             return Ok(());
         }
@@ -277,7 +276,6 @@ impl Sequencer {
             entries = draft.rows.entries.len(),
             preload_ms = preloaded.as_millis() as u64,
             draft_ms = (drafted - preloaded).as_millis() as u64,
-            resubmissions_ms = looked_up.saturating_sub(preloaded).as_millis() as u64,
             append_ms = (started.elapsed() - drafted).as_millis() as u64,
             "batch written"
         );

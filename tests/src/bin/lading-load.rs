@@ -33,8 +33,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use lading_e2e::harness::Tls;
 use lading_e2e::load::{
-    generate_shards, logged_request_times, median, own_cpu, split_evenly, tree_cpu, DurableCluster,
-    LatencySummary, RegistryProcess, RegistrySettings,
+    generate_shards, logged_request_times, machine_busy, median, own_cpu, split_evenly, tree_cpu,
+    DurableCluster, LatencySummary, RegistryProcess, RegistrySettings,
 };
 use serde::Deserialize;
 
@@ -56,7 +56,10 @@ enum Http {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "lading-load", about = "Ingest benchmark of a Lading registry on durable PostgreSQL")]
+#[command(
+    name = "lading-load",
+    about = "Ingest benchmark of a Lading registry on durable PostgreSQL"
+)]
 struct Args {
     #[arg(long, value_enum, default_value_t = Mode::Both)]
     mode: Mode,
@@ -100,6 +103,18 @@ struct Args {
     /// Where the registry logs go.
     #[arg(long)]
     log_dir: Option<PathBuf>,
+    /// Before each run, wait up to this many seconds for the machine to be quiet (under 10% of
+    /// one core busy over 2 s), so that other work does not skew the run.
+    #[arg(long, default_value_t = 0)]
+    wait_quiet: u64,
+    /// Repeat a run (up to this many times) when other processes took more than
+    /// `--noisy-share` of the machine's CPU during it; repeated runs are listed, not counted.
+    #[arg(long, default_value_t = 0)]
+    retry_noisy: usize,
+    /// Share of the machine's CPU capacity (cores × wall time) that other processes may take
+    /// before a run counts as noisy.
+    #[arg(long, default_value_t = 0.05)]
+    noisy_share: f64,
 }
 
 impl Args {
@@ -118,7 +133,8 @@ impl Args {
     }
 
     fn total(&self, mode: Mode) -> usize {
-        self.total.unwrap_or(if mode == Mode::Batch { 200_000 } else { 50_000 })
+        self.total
+            .unwrap_or(if mode == Mode::Batch { 200_000 } else { 50_000 })
     }
 
     fn concurrency(&self, mode: Mode) -> usize {
@@ -197,10 +213,16 @@ fn lading_binary(args: &Args) -> Result<PathBuf> {
     }
     let exe = std::env::current_exe()?;
     // <target>/<profile>/lading-load
-    let profile_dir = exe.parent().context("cannot locate this binary's directory")?.to_path_buf();
+    let profile_dir = exe
+        .parent()
+        .context("cannot locate this binary's directory")?
+        .to_path_buf();
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => profile_dir.parent().context("cannot locate the target directory")?.to_path_buf(),
+        None => profile_dir
+            .parent()
+            .context("cannot locate the target directory")?
+            .to_path_buf(),
     };
     if args.release_binary {
         let bin = target.join("release").join("lading");
@@ -225,7 +247,9 @@ fn lading_binary(args: &Args) -> Result<PathBuf> {
     if !build.status().context("running cargo")?.success() {
         bail!("building lading failed");
     }
-    Ok(target.join(if release { "release" } else { "debug" }).join("lading"))
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("lading"))
 }
 
 fn client(tls: &Tls, http: Http, idle: usize) -> Result<reqwest::Client> {
@@ -267,7 +291,12 @@ struct SenderReport {
     version: Option<reqwest::Version>,
 }
 
-async fn send_shard(client: reqwest::Client, url: String, mode: Mode, shard: Shard) -> SenderReport {
+async fn send_shard(
+    client: reqwest::Client,
+    url: String,
+    mode: Mode,
+    shard: Shard,
+) -> SenderReport {
     let mut report = SenderReport {
         latencies: Vec::with_capacity(shard.requests.len()),
         ..SenderReport::default()
@@ -307,7 +336,10 @@ async fn send_shard(client: reqwest::Client, url: String, mode: Mode, shard: Sha
                 let reply: BatchReply = match serde_json::from_slice(&bytes) {
                     Ok(r) if status.as_u16() == 200 => r,
                     _ => {
-                        report.error = Some(format!("batch answered {status}: {}", String::from_utf8_lossy(&bytes)));
+                        report.error = Some(format!(
+                            "batch answered {status}: {}",
+                            String::from_utf8_lossy(&bytes)
+                        ));
                         break;
                     }
                 };
@@ -329,7 +361,10 @@ async fn send_shard(client: reqwest::Client, url: String, mode: Mode, shard: Sha
                     report.acked += 1;
                 } else {
                     report.refused += 1;
-                    report.error = Some(format!("answered {status}: {}", String::from_utf8_lossy(&bytes)));
+                    report.error = Some(format!(
+                        "answered {status}: {}",
+                        String::from_utf8_lossy(&bytes)
+                    ));
                     break;
                 }
             }
@@ -350,17 +385,33 @@ struct RunResult {
     lading_cpu: Duration,
     postgres_cpu: Duration,
     load_cpu: Duration,
+    /// Busy time of the whole machine: minus the three above, what other processes took.
+    machine_cpu: Duration,
     /// Write transactions committed during the run (sequencer batches and checkpoints).
     transactions: u64,
     wal_bytes: u64,
     versions: Vec<String>,
     errors: Vec<String>,
     durable: usize,
+    /// Repeated because other processes disturbed it: listed, left out of the medians.
+    discarded: bool,
 }
 
 impl RunResult {
     fn per_second(&self) -> f64 {
         self.acked as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// Whether other processes took more than `share` of the machine during the run.
+    fn noisy(&self, share: f64) -> bool {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        self.other_cpu().as_secs_f64() > share * cores * self.wall.as_secs_f64()
+    }
+
+    /// CPU the machine spent on anything but the registry, PostgreSQL and this harness.
+    fn other_cpu(&self) -> Duration {
+        self.machine_cpu
+            .saturating_sub(self.lading_cpu + self.postgres_cpu + self.load_cpu)
     }
 }
 
@@ -375,12 +426,39 @@ fn pg_counters(cluster: &DurableCluster, db: &str) -> Result<(u64, u64)> {
         "SELECT txid_current(), pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
     )?;
     let mut parts = out.trim().split('|');
-    let xid = parts.next().and_then(|s| s.parse().ok()).context("txid_current")?;
-    let lsn = parts.next().and_then(|s| s.parse().ok()).context("wal lsn")?;
+    let xid = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .context("txid_current")?;
+    let lsn = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .context("wal lsn")?;
     Ok((xid, lsn))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Waits until the machine has been nearly idle for 2 s, or `max` has passed.
+fn wait_quiet(max: Duration) {
+    if max.is_zero() {
+        return;
+    }
+    let deadline = Instant::now() + max;
+    loop {
+        let before = machine_busy();
+        std::thread::sleep(Duration::from_secs(2));
+        let busy = machine_busy().saturating_sub(before);
+        if busy < Duration::from_millis(200) {
+            return;
+        }
+        if Instant::now() > deadline {
+            eprintln!(
+                "lading-load: the machine is still busy ({busy:?} CPU in 2 s); running anyway"
+            );
+            return;
+        }
+    }
+}
+
 fn run_once(
     args: &Args,
     bin: &Path,
@@ -420,7 +498,9 @@ fn run_once(
     let url = server.url(path);
     let senders = shards.len();
     let clients: Vec<reqwest::Client> = match (mode, http) {
-        (Mode::Batch, Http::H2) => (0..senders).map(|_| client(&tls, http, 1)).collect::<Result<_>>()?,
+        (Mode::Batch, Http::H2) => (0..senders)
+            .map(|_| client(&tls, http, 1))
+            .collect::<Result<_>>()?,
         (_, Http::H2) => (0..args.h2_connections.max(1))
             .map(|_| client(&tls, http, 1))
             .collect::<Result<_>>()?,
@@ -441,7 +521,12 @@ fn run_once(
     })?;
 
     let (xid0, wal0) = pg_counters(&cluster, DB)?;
-    let cpu0 = (tree_cpu(lading_pid), tree_cpu(postgres_pid), own_cpu());
+    let cpu0 = (
+        tree_cpu(lading_pid),
+        tree_cpu(postgres_pid),
+        own_cpu(),
+        machine_busy(),
+    );
     let start = Instant::now();
     let reports: Vec<SenderReport> = runtime.block_on(async {
         let tasks: Vec<_> = shards
@@ -463,30 +548,51 @@ fn run_once(
         out
     });
     let wall = start.elapsed();
-    let cpu1 = (tree_cpu(lading_pid), tree_cpu(postgres_pid), own_cpu());
+    let cpu1 = (
+        tree_cpu(lading_pid),
+        tree_cpu(postgres_pid),
+        own_cpu(),
+        machine_busy(),
+    );
     let (xid1, wal1) = pg_counters(&cluster, DB)?;
 
     let acked: usize = reports.iter().map(|r| r.acked).sum();
-    let mut latencies: Vec<Duration> = reports.iter().flat_map(|r| r.latencies.iter().copied()).collect();
+    let mut latencies: Vec<Duration> = reports
+        .iter()
+        .flat_map(|r| r.latencies.iter().copied())
+        .collect();
     let latency = LatencySummary::of(&mut latencies);
-    let mut versions: Vec<String> = reports.iter().filter_map(|r| r.version).map(|v| format!("{v:?}")).collect();
+    let mut versions: Vec<String> = reports
+        .iter()
+        .filter_map(|r| r.version)
+        .map(|v| format!("{v:?}"))
+        .collect();
     versions.sort();
     versions.dedup();
     let errors: Vec<String> = reports.iter().filter_map(|r| r.error.clone()).collect();
 
     // The registry's own count, then the hard way: kill both processes, replay the WAL, count.
     let ready: serde_json::Value = runtime.block_on(async {
-        clients[0].get(server.url("/readyz")).send().await?.json().await
+        clients[0]
+            .get(server.url("/readyz"))
+            .send()
+            .await?
+            .json()
+            .await
     })?;
     let ready_size = ready["size"].as_u64().unwrap_or(u64::MAX);
     drop(clients);
     drop(runtime);
     server.kill_9()?;
     cluster.crash_and_recover()?;
-    let counted = cluster
-        .cluster()?
-        .psql(DB, "SELECT count(*) || '|' || coalesce(max(idx) + 1, 0) FROM ledger_entries")?;
-    let mut parts = counted.trim().split('|').map(|s| s.parse::<usize>().unwrap_or(usize::MAX));
+    let counted = cluster.cluster()?.psql(
+        DB,
+        "SELECT count(*) || '|' || coalesce(max(idx) + 1, 0) FROM ledger_entries",
+    )?;
+    let mut parts = counted
+        .trim()
+        .split('|')
+        .map(|s| s.parse::<usize>().unwrap_or(usize::MAX));
     let rows = parts.next().unwrap_or(usize::MAX);
     let next_index = parts.next().unwrap_or(usize::MAX);
     let mut errors = errors;
@@ -517,26 +623,30 @@ fn run_once(
         lading_cpu: cpu1.0.saturating_sub(cpu0.0),
         postgres_cpu: cpu1.1.saturating_sub(cpu0.1),
         load_cpu: cpu1.2.saturating_sub(cpu0.2),
+        machine_cpu: cpu1.3.saturating_sub(cpu0.3),
         // Minus the transaction that read the counters first.
         transactions: xid1.saturating_sub(xid0).saturating_sub(1),
         wal_bytes: wal1.saturating_sub(wal0),
         versions,
         errors,
         durable: rows,
+        discarded: false,
     })
 }
 
 fn print_runs(results: &[RunResult]) {
     println!();
-    println!("| mode | http | run | acked | wall s | transitions/s | latency median ms | p99 ms | max ms | server p50/p99 ms | lading CPU s | postgres CPU s | load CPU s | commits | per commit | WAL MB | durable |");
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| mode | http | run | acked | wall s | transitions/s | latency median ms | p99 ms | max ms | server p50/p99 ms | lading CPU s | postgres CPU s | load CPU s | other CPU s | commits | per commit | WAL MB | durable |");
+    println!(
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
     for r in results {
         let server = r
             .server_latency
             .map(|s| format!("{:.2}/{:.2}", ms(s.median), ms(s.p99)))
             .unwrap_or_else(|| "-".into());
         println!(
-            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0} | {} |",
             mode_name(r.mode),
             r.versions.join(","),
             r.run,
@@ -550,15 +660,25 @@ fn print_runs(results: &[RunResult]) {
             r.lading_cpu.as_secs_f64(),
             r.postgres_cpu.as_secs_f64(),
             r.load_cpu.as_secs_f64(),
+            r.other_cpu().as_secs_f64(),
             r.transactions,
             r.acked as f64 / r.transactions.max(1) as f64,
             r.wal_bytes as f64 / 1e6,
-            if r.errors.is_empty() && r.durable == r.acked { "yes" } else { "NO" },
+            match (r.errors.is_empty() && r.durable == r.acked, r.discarded) {
+                (true, false) => "yes",
+                (true, true) => "yes (noisy, repeated)",
+                (false, _) => "NO",
+            },
         );
     }
     for r in results {
         for e in &r.errors {
-            println!("error ({} {} run {}): {e}", mode_name(r.mode), http_name(r.http), r.run);
+            println!(
+                "error ({} {} run {}): {e}",
+                mode_name(r.mode),
+                http_name(r.http),
+                r.run
+            );
         }
     }
 }
@@ -567,15 +687,22 @@ fn print_medians(results: &[RunResult], args: &Args) {
     println!();
     println!("Medians over runs:");
     println!();
-    println!("| mode | http | runs | senders | transitions/s | latency median ms | p99 ms | max ms |");
+    println!(
+        "| mode | http | runs | senders | transitions/s | latency median ms | p99 ms | max ms |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for mode in args.modes() {
         for http in args.protocols() {
-            let rs: Vec<&RunResult> = results.iter().filter(|r| r.mode == mode && r.http == http).collect();
+            let rs: Vec<&RunResult> = results
+                .iter()
+                .filter(|r| r.mode == mode && r.http == http && !r.discarded)
+                .collect();
             if rs.is_empty() {
                 continue;
             }
-            let pick = |f: &dyn Fn(&RunResult) -> f64| median(&rs.iter().map(|r| f(r)).collect::<Vec<_>>()).unwrap_or(f64::NAN);
+            let pick = |f: &dyn Fn(&RunResult) -> f64| {
+                median(&rs.iter().map(|r| f(r)).collect::<Vec<_>>()).unwrap_or(f64::NAN)
+            };
             println!(
                 "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
                 mode_name(mode),
@@ -604,33 +731,50 @@ fn main() -> Result<()> {
         bin.display(),
         args.workers,
         log_dir.display(),
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     let mut results = Vec::new();
     for mode in args.modes() {
         let shards = prepare(&args, mode)?;
         for http in args.protocols() {
             for run in 1..=args.runs.max(1) {
-                let r = run_once(&args, &bin, &log_dir, mode, http, run, &shards)?;
-                eprintln!(
-                    "lading-load: {} {} run {run}: {} acked in {:.2} s = {:.0}/s, latency median {:.2} ms, p99 {:.2} ms, max {:.2} ms{}",
-                    mode_name(mode),
-                    http_name(http),
-                    r.acked,
-                    r.wall.as_secs_f64(),
-                    r.per_second(),
-                    ms(r.latency.median),
-                    ms(r.latency.p99),
-                    ms(r.latency.max),
-                    if r.errors.is_empty() { String::new() } else { format!(" ERRORS: {:?}", r.errors) }
-                );
-                results.push(r);
+                for attempt in 0..=args.retry_noisy {
+                    wait_quiet(Duration::from_secs(args.wait_quiet));
+                    let mut r = run_once(&args, &bin, &log_dir, mode, http, run, &shards)?;
+                    let noisy = r.noisy(args.noisy_share);
+                    eprintln!(
+                        "lading-load: {} {} run {run}: {} acked in {:.2} s = {:.0}/s, latency median {:.2} ms, p99 {:.2} ms, max {:.2} ms, other CPU {:.1} s{}{}",
+                        mode_name(mode),
+                        http_name(http),
+                        r.acked,
+                        r.wall.as_secs_f64(),
+                        r.per_second(),
+                        ms(r.latency.median),
+                        ms(r.latency.p99),
+                        ms(r.latency.max),
+                        r.other_cpu().as_secs_f64(),
+                        if noisy { " (noisy)" } else { "" },
+                        if r.errors.is_empty() { String::new() } else { format!(" ERRORS: {:?}", r.errors) }
+                    );
+                    let last = attempt == args.retry_noisy;
+                    r.discarded = noisy && !last;
+                    let keep = !r.discarded;
+                    results.push(r);
+                    if keep {
+                        break;
+                    }
+                }
             }
         }
     }
     print_runs(&results);
     print_medians(&results, &args);
-    if results.iter().any(|r| !r.errors.is_empty() || r.durable != r.acked) {
+    if results
+        .iter()
+        .any(|r| !r.errors.is_empty() || r.durable != r.acked)
+    {
         bail!("some runs had errors or lost acknowledged entries (see above)");
     }
     Ok(())
