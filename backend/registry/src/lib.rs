@@ -219,7 +219,12 @@ impl Registry {
     /// Whether the sequencer is still taking submissions (false after a shutdown or a crash
     /// of its thread): readiness depends on it.
     pub fn is_sequencing(&self) -> bool {
-        let jobs_open = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        let jobs_open = self
+            .inner
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
         let thread_alive = self
             .inner
             .sequencer
