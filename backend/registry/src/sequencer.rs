@@ -82,6 +82,8 @@ struct Draft {
     checksums: HashMap<String, HashSet<Digest>>,
     access: HashSet<(String, String)>,
     leaves: HashMap<Digest, usize>,
+    /// Leaf hashes of the accepted entries, in ledger order.
+    leaf_order: Vec<Digest>,
     /// (actor, event id) of the events accepted in this batch.
     event_ids: HashSet<(String, String)>,
 }
@@ -165,13 +167,13 @@ impl Sequencer {
         }
     }
 
+    /// The writer's connection, opened again after a failure dropped it.
     fn conn(&mut self) -> Result<&mut PgConnection, StoreError> {
-        if self.conn.is_none() {
-            self.conn = Some(self.store.dedicated_connection()?);
-        }
-        self.conn
-            .as_mut()
-            .ok_or(StoreError::Migration("no connection".into()))
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.store.dedicated_connection()?,
+        };
+        Ok(self.conn.insert(conn))
     }
 
     /// Orders and writes one batch; fills `outcomes`. On `Err` nothing was written.
@@ -234,6 +236,7 @@ impl Sequencer {
                     let pos = draft.rows.entries.len();
                     draft.rows.entries.push(entry_row(v, idx, now));
                     draft.leaves.insert(v.leaf, pos);
+                    draft.leaf_order.push(v.leaf);
                     accepted.push((j, i, pos));
                 }
                 Err(refusal) => {
@@ -254,10 +257,8 @@ impl Sequencer {
 
         let mut acc = self.acc.clone();
         let mut sealed = Vec::new();
-        for entry in &draft.rows.entries {
-            let leaf = Digest::from_slice(&entry.leaf_hash)
-                .map_err(|e| StoreError::Migration(e.to_string()))?;
-            if let Some(root) = acc.push(leaf) {
+        for leaf in &draft.leaf_order {
+            if let Some(root) = acc.push(*leaf) {
                 let block_no = acc.sealed_roots().len() as u64 - 1;
                 sealed.push(root);
                 draft.rows.sealed_blocks.push(BlockRow {
@@ -590,8 +591,10 @@ impl Sequencer {
     /// Turns the draft's documents and access set into rows.
     fn finish_rows(&self, draft: &mut Draft) -> Result<(), StoreError> {
         for (reference, entry) in &draft.docs {
-            let state = serde_json::to_value(&entry.state)
-                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            let state = serde_json::to_value(&entry.state).map_err(|e| StoreError::Corrupt {
+                table: "documents",
+                detail: format!("state of {reference} does not serialise: {e}"),
+            })?;
             let head_idx = entry.head_idx;
             if let Some((document, issued_idx)) = draft.new_docs.get(reference) {
                 draft.rows.new_documents.push(DocumentRow {
