@@ -378,7 +378,7 @@ async fn sample_chains_are_sequenced_in_order_and_read_back() -> Result<()> {
         assert_eq!(doc.status, StatusCode::OK, "{}", doc.text);
         assert_eq!(doc.body["reference"], chain.reference.as_str());
         assert_eq!(
-            doc.body["state"]["status"]["status"], *status,
+            doc.body["state"]["status"], *status,
             "{}",
             doc.text
         );

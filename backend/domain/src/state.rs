@@ -55,8 +55,11 @@ pub enum SurrenderKind {
     Amendment,
 }
 
+/// Where a document stands. It travels (in JSON, in the database, in answers) as one code:
+/// `ACTIVE`, `SURRENDER_FOR_DELIVERY_REQUESTED`, `SURRENDER_FOR_AMENDMENT_REQUESTED`,
+/// `SURRENDERED_FOR_DELIVERY`, `SURRENDERED_FOR_AMENDMENT` or `VOID`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE", tag = "status")]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum Status {
     Active,
     SurrenderRequested {
@@ -76,20 +79,50 @@ impl Status {
         matches!(self, Status::SurrenderedForDelivery | Status::Void)
     }
 
-    /// Stable snake_case name for storage and display.
+    /// The status code, the same in JSON, in the database and in answers.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Status::Active => "active",
+            Status::Active => "ACTIVE",
             Status::SurrenderRequested {
                 kind: SurrenderKind::Delivery,
-            } => "surrender_for_delivery_requested",
+            } => "SURRENDER_FOR_DELIVERY_REQUESTED",
             Status::SurrenderRequested {
                 kind: SurrenderKind::Amendment,
-            } => "surrender_for_amendment_requested",
-            Status::SurrenderedForDelivery => "surrendered_for_delivery",
-            Status::SurrenderedForAmendment => "surrendered_for_amendment",
-            Status::Void => "void",
+            } => "SURRENDER_FOR_AMENDMENT_REQUESTED",
+            Status::SurrenderedForDelivery => "SURRENDERED_FOR_DELIVERY",
+            Status::SurrenderedForAmendment => "SURRENDERED_FOR_AMENDMENT",
+            Status::Void => "VOID",
         }
+    }
+
+    const ALL: [Status; 6] = [
+        Status::Active,
+        Status::SurrenderRequested {
+            kind: SurrenderKind::Delivery,
+        },
+        Status::SurrenderRequested {
+            kind: SurrenderKind::Amendment,
+        },
+        Status::SurrenderedForDelivery,
+        Status::SurrenderedForAmendment,
+        Status::Void,
+    ];
+}
+
+impl From<Status> for &'static str {
+    fn from(status: Status) -> Self {
+        status.as_str()
+    }
+}
+
+impl TryFrom<String> for Status {
+    type Error = String;
+
+    fn try_from(code: String) -> Result<Self, Self::Error> {
+        Status::ALL
+            .into_iter()
+            .find(|s| s.as_str() == code)
+            .ok_or_else(|| format!("unknown document status {code:?}"))
     }
 }
 
@@ -967,7 +1000,7 @@ mod tests {
     fn state_serialises_for_storage() {
         let c = chain(true, Some(BANK));
         let v = serde_json::to_value(c.state()).unwrap();
-        assert_eq!(v["status"]["status"], "ACTIVE");
+        assert_eq!(v["status"], "ACTIVE");
         assert_eq!(v["possessor"], SHIPPER);
         let back: DocumentState = serde_json::from_value(v).unwrap();
         assert_eq!(&back, c.state());
