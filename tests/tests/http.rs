@@ -377,11 +377,7 @@ async fn sample_chains_are_sequenced_in_order_and_read_back() -> Result<()> {
             .await?;
         assert_eq!(doc.status, StatusCode::OK, "{}", doc.text);
         assert_eq!(doc.body["reference"], chain.reference.as_str());
-        assert_eq!(
-            doc.body["state"]["status"], *status,
-            "{}",
-            doc.text
-        );
+        assert_eq!(doc.body["state"]["status"], *status, "{}", doc.text);
         assert_eq!(doc.body["state"]["possessor"], *possessor);
         assert_eq!(doc.body["possessor"], *possessor);
         assert_eq!(doc.body["state"]["length"], json!(chain.transitions.len()));
@@ -1656,7 +1652,7 @@ async fn an_event_id_is_used_once_per_actor() -> Result<()> {
     let second = sign(parties.signer("carrier-oceanic")?, &second, EVENT_TYP);
     assert_problem(
         &reg.submit_event(&second).await?,
-        422,
+        409,
         "duplicate_event_id",
         None,
     );
@@ -1673,7 +1669,7 @@ async fn an_event_id_is_used_once_per_actor() -> Result<()> {
     let (a, b) = tokio::join!(reg.submit_event(&third), reg.submit_event(&fourth));
     let mut statuses = vec![a?.status.as_u16(), b?.status.as_u16()];
     statuses.sort_unstable();
-    assert_eq!(statuses, vec![201, 422]);
+    assert_eq!(statuses, vec![201, 409]);
 
     // The same id from another actor is another event.
     let hold = json!({

@@ -99,7 +99,7 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         | Refusal::UnknownDocument { .. }
         | Refusal::Rule { .. } => match refusal.code() {
             "unknown_checkpoint" | "entry_not_in_checkpoint" => StatusCode::NOT_FOUND,
-            "wrong_previous_checksum" => StatusCode::CONFLICT,
+            "wrong_previous_checksum" | "duplicate_event_id" => StatusCode::CONFLICT,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         },
         Refusal::DocumentExists { .. } | Refusal::DoubleSpend { .. } => StatusCode::CONFLICT,
