@@ -824,6 +824,19 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
 
     // --- Reads and routes -------------------------------------------------------------------
     assert_problem(&reg.get("/v1/no-such-route").await?, 404, "not_found", None);
+    // A known resource with the wrong method: 405 and the method it takes.
+    let wrong_method = reg.post("/v1/checkpoint", None, Vec::<u8>::new()).await?;
+    assert_problem(&wrong_method, 405, "method_not_allowed", None);
+    assert_eq!(
+        wrong_method.headers.get("allow").map(|v| v.as_bytes()),
+        Some(&b"GET"[..])
+    );
+    let wrong_method = reg.get("/v1/transitions").await?;
+    assert_problem(&wrong_method, 405, "method_not_allowed", None);
+    assert_eq!(
+        wrong_method.headers.get("allow").map(|v| v.as_bytes()),
+        Some(&b"POST"[..])
+    );
     assert_problem(
         &reg.get_as("/v1/documents/OCNL2026999999", Some("carrier-oceanic"))
             .await?,

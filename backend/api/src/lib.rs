@@ -51,40 +51,59 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .into()
     }))
-    .route("/healthz", web::get().to(routes::health::healthz))
-    .route("/readyz", web::get().to(routes::health::readyz))
+    .service(get("/healthz", routes::health::healthz))
+    .service(get("/readyz", routes::health::readyz))
     .service(
         web::scope("/v1")
-            .route("/transitions", web::post().to(routes::transitions::submit))
-            .route(
+            .service(post("/transitions", routes::transitions::submit))
+            .service(post(
                 "/transitions/batch",
-                web::post().to(routes::transitions::submit_batch),
-            )
-            .route("/events", web::post().to(routes::events::submit))
-            .route(
-                "/documents/{reference}",
-                web::get().to(routes::documents::get),
-            )
-            .route(
+                routes::transitions::submit_batch,
+            ))
+            .service(post("/events", routes::events::submit))
+            .service(get("/documents/{reference}", routes::documents::get))
+            .service(get(
                 "/documents/{reference}/transitions",
-                web::get().to(routes::documents::transitions),
-            )
-            .route(
+                routes::documents::transitions,
+            ))
+            .service(get(
                 "/documents/{reference}/events",
-                web::get().to(routes::documents::events),
-            )
-            .route("/checkpoint", web::get().to(routes::checkpoints::latest))
-            .route(
-                "/checkpoints/{size}",
-                web::get().to(routes::checkpoints::at_size),
-            )
-            .route(
-                "/entries/{index}/proof",
-                web::get().to(routes::checkpoints::proof),
-            )
-            .route("/registry/key", web::get().to(registry_key)),
+                routes::documents::events,
+            ))
+            .service(get("/checkpoint", routes::checkpoints::latest))
+            .service(get("/checkpoints/{size}", routes::checkpoints::at_size))
+            .service(get("/entries/{index}/proof", routes::checkpoints::proof))
+            .service(get("/registry/key", registry_key)),
     )
     .default_service(web::to(unknown_route));
+}
+
+/// A resource answering GET with `handler` and any other method with 405.
+fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(|| method_not_allowed("GET")))
+}
+
+/// A resource answering POST with `handler` and any other method with 405.
+fn post<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(|| method_not_allowed("POST")))
+}
+
+async fn method_not_allowed(allowed: &'static str) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed { allowed })
 }
 
 async fn registry_key(state: web::Data<AppState>) -> HttpResponse {

@@ -42,6 +42,8 @@ pub enum ApiError {
     Unauthenticated,
     #[error("{what} not found")]
     NotFound { what: String },
+    #[error("this resource answers {allowed} only")]
+    MethodNotAllowed { allowed: &'static str },
     #[error("expected Content-Type {expected}")]
     UnsupportedMediaType { expected: &'static str },
     #[error("the request body is larger than {limit} bytes")]
@@ -65,6 +67,7 @@ impl ApiError {
             Self::BadRequest { code, .. } => (*code, None),
             Self::Unauthenticated => ("unauthenticated", None),
             Self::NotFound { .. } => ("not_found", None),
+            Self::MethodNotAllowed { .. } => ("method_not_allowed", None),
             Self::UnsupportedMediaType { .. } => ("unsupported_media_type", None),
             Self::TooLarge { .. } => ("body_too_large", None),
             Self::NotReady(_) => ("not_ready", None),
@@ -115,6 +118,7 @@ impl ResponseError for ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -135,6 +139,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
         if matches!(self, Self::Unauthenticated) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let Self::MethodNotAllowed { allowed } = self {
+            response.insert_header((header::ALLOW, HeaderValue::from_static(allowed)));
         }
         response.json(problem)
     }
