@@ -168,29 +168,21 @@ fn registered_key(book: &PartyBook, kid: &str, actor: &str) -> Result<Arc<Regist
 }
 
 fn refusal_from_transition(e: lading_domain::transition::TransitionError) -> Refusal {
-    match e.path() {
-        Some(pointer) => Refusal::InvalidField {
-            code: e.code(),
-            pointer: pointer.to_owned(),
-            detail: e.to_string(),
-        },
-        None => Refusal::Malformed {
-            code: e.code(),
-            detail: e.to_string(),
-        },
-    }
+    form_refusal(e.code(), e.path(), e.to_string())
 }
 
 fn refusal_from_event(e: lading_domain::event::EventError) -> Refusal {
-    match e.path() {
+    form_refusal(e.code(), e.path(), e.to_string())
+}
+
+/// A refusal of the submission's form: a field error when the error names the field.
+fn form_refusal(code: &'static str, pointer: Option<&str>, detail: String) -> Refusal {
+    match pointer {
         Some(pointer) => Refusal::InvalidField {
-            code: e.code(),
+            code,
             pointer: pointer.to_owned(),
-            detail: e.to_string(),
+            detail,
         },
-        None => Refusal::Malformed {
-            code: e.code(),
-            detail: e.to_string(),
-        },
+        None => Refusal::Malformed { code, detail },
     }
 }
