@@ -253,9 +253,7 @@ impl TransportDocument {
         let fields: DocumentFields =
             serde_path_to_error::deserialize(v).map_err(|e| from_serde_error(&e))?;
         let doc = Self::new(fields)?;
-        let ours = doc.to_json();
-        if canonicalize(&ours) != canonicalize(v) {
-            let path = first_difference(v, &ours, String::new());
+        if let Some(path) = normal_form_difference(v, &doc.to_json()) {
             return Err(DocumentError::at(
                 path,
                 "not in normal form (null member, empty notifyParties, or a value that does \
@@ -449,7 +447,16 @@ pub(crate) fn from_serde_error(e: &serde_path_to_error::Error<serde_json::Error>
 }
 
 /// JSON Pointer of the first place where `a` and `b` differ (numbers compared canonically).
-pub(crate) fn first_difference(a: &Value, b: &Value, path: String) -> String {
+/// Where `given` (as received) differs from `ours` (the parsed value written back), when their
+/// canonical forms differ: input that is valid but not in normal form (a `null` member, a
+/// number that does not survive the round trip) must be refused, or two byte forms would carry
+/// one meaning.
+pub(crate) fn normal_form_difference(given: &Value, ours: &Value) -> Option<String> {
+    (canonicalize(ours) != canonicalize(given))
+        .then(|| first_difference(given, ours, String::new()))
+}
+
+fn first_difference(a: &Value, b: &Value, path: String) -> String {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             for (k, va) in x {

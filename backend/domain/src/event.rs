@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use crate::canonical::canonicalize;
 use crate::digest::Digest;
-use crate::document::{first_difference, from_serde_error, TransportDocument};
+use crate::document::{from_serde_error, normal_form_difference, TransportDocument};
 use crate::ids::{
     ContainerNumber, DocumentReference, KeyId, NonEmptyText, PartyId, Timestamp, UnLocode,
 };
@@ -312,10 +312,9 @@ impl ShipmentEvent {
             }
         })?;
         let event = Self::from_raw(raw)?;
-        let ours = event.to_json();
-        if canonicalize(&ours) != canonicalize(v) {
+        if let Some(path) = normal_form_difference(v, &event.to_json()) {
             return Err(EventError::invalid(
-                &first_difference(v, &ours, String::new()),
+                &path,
                 "not in normal form (omit optional members instead of null)",
             ));
         }

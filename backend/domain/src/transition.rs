@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::canonical::canonicalize;
 use crate::digest::Digest;
-use crate::document::{first_difference, from_serde_error, DocumentError, TransportDocument};
+use crate::document::{from_serde_error, normal_form_difference, DocumentError, TransportDocument};
 use crate::ids::{DocumentReference, KeyId, PartyId, Timestamp};
 use crate::jws::{open_envelope, CompactJws, EnvelopeError, JwsError, SigningKey, VerifyingKey};
 
@@ -438,10 +438,9 @@ impl TransitionPayload {
             })
             .transpose()?;
         let payload = Self::from_raw(raw, transport_document)?;
-        let ours = payload.to_json();
-        if canonicalize(&ours) != canonicalize(v) {
+        if let Some(path) = normal_form_difference(v, &payload.to_json()) {
             return Err(TransitionError::invalid(
-                &first_difference(v, &ours, String::new()),
+                &path,
                 "not in normal form (omit optional members instead of null)",
             ));
         }
