@@ -27,6 +27,15 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Carrier,
+        Role::Shipper,
+        Role::FreightForwarder,
+        Role::Bank,
+        Role::Consignee,
+        Role::CustomsAuthority,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Carrier => "carrier",
@@ -36,6 +45,18 @@ impl Role {
             Role::Consignee => "consignee",
             Role::CustomsAuthority => "customs_authority",
         }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    /// The names of [`Role::as_str`] (as stored and as in `parties.json`).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == name)
+            .ok_or_else(|| format!("unknown role {name:?}"))
     }
 }
 

@@ -42,8 +42,8 @@ pub fn import(
 ) -> Result<usize> {
     let mut conn = store.conn()?;
     for entry in &file.parties {
-        if lading_registry::parties::role_from_name(&entry.role).is_none() {
-            bail!("party {}: unknown role {:?}", entry.id, entry.role);
+        if let Err(e) = entry.role.parse::<lading_domain::party::Role>() {
+            bail!("party {}: {e}", entry.id);
         }
         let row = PartyRow {
             id: entry.id.clone(),

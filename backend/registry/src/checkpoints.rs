@@ -197,14 +197,7 @@ impl CheckpointBook {
             return Ok(tree.clone());
         }
         let mut conn = store.conn()?;
-        let leaves = ledger::leaf_hashes(&mut conn, range.start, range.end)?
-            .iter()
-            .map(|l| Digest::from_slice(l))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Corrupt {
-                table: "ledger_entries",
-                detail: e.to_string(),
-            })?;
+        let leaves = leaf_digests(&mut conn, range.start, range.end)?;
         if leaves.len() as u64 != range.end - range.start {
             return Err(StoreError::Corrupt {
                 table: "ledger_entries",
@@ -255,4 +248,20 @@ pub fn published(row: &CheckpointRow) -> Result<PublishedCheckpoint, StoreError>
         checkpoint,
         signed: row.signed.clone(),
     })
+}
+
+/// Leaf hashes of entries `[from, to)` as digests.
+pub(crate) fn leaf_digests(
+    conn: &mut lading_store::PgConnection,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Digest>, StoreError> {
+    ledger::leaf_hashes(conn, from, to)?
+        .iter()
+        .map(|l| Digest::from_slice(l))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt {
+            table: "ledger_entries",
+            detail: e.to_string(),
+        })
 }

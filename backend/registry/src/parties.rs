@@ -94,30 +94,6 @@ impl PartyBook {
     }
 }
 
-/// Role names as stored in `parties.role`.
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Carrier => "carrier",
-        Role::Shipper => "shipper",
-        Role::FreightForwarder => "freight_forwarder",
-        Role::Bank => "bank",
-        Role::Consignee => "consignee",
-        Role::CustomsAuthority => "customs_authority",
-    }
-}
-
-pub fn role_from_name(name: &str) -> Option<Role> {
-    Some(match name {
-        "carrier" => Role::Carrier,
-        "shipper" => Role::Shipper,
-        "freight_forwarder" => Role::FreightForwarder,
-        "bank" => Role::Bank,
-        "consignee" => Role::Consignee,
-        "customs_authority" => Role::CustomsAuthority,
-        _ => return None,
-    })
-}
-
 pub fn party_from_row(row: &PartyRow) -> Result<Party, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
         table: "parties",
@@ -127,7 +103,7 @@ pub fn party_from_row(row: &PartyRow) -> Result<Party, StoreError> {
         .id
         .parse()
         .map_err(|e| corrupt(format!("party id {:?}: {e}", row.id)))?;
-    let role = role_from_name(&row.role).ok_or_else(|| corrupt(format!("role {:?}", row.role)))?;
+    let role: Role = row.role.parse().map_err(corrupt)?;
     let ports = row
         .ports
         .iter()

@@ -722,14 +722,7 @@ fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTr
             ),
         });
     }
-    let open = ledger::leaf_hashes(conn, sealed, size)?
-        .iter()
-        .map(|l| Digest::from_slice(l))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::Corrupt {
-            table: "ledger_entries",
-            detail: e.to_string(),
-        })?;
+    let open = crate::checkpoints::leaf_digests(conn, sealed, size)?;
     LedgerTree::restore(block_size, roots, open).map_err(|e| StoreError::Corrupt {
         table: "blocks",
         detail: e.to_string(),
