@@ -17,6 +17,8 @@
 //! signature as single checks. The registry verifies in batches; replicas and third-party
 //! verifiers may check one at a time and always reach the same verdict.
 
+use std::collections::HashMap;
+
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
@@ -32,19 +34,20 @@ pub struct Item<'a> {
     pub signature: &'a [u8; 64],
 }
 
-/// The parts of a signature that pass rules 1 to 3, and its challenge `k`.
+/// The parts of a signature that pass rules 2 and 3, and its challenge `k`.
 struct Decoded {
-    a: EdwardsPoint,
     r: EdwardsPoint,
     s: Scalar,
     k: Scalar,
 }
 
+/// The signer's key as a point, if it passes rule 1.
+fn key_point(key: &ed25519_dalek::VerifyingKey) -> Option<EdwardsPoint> {
+    let a = key.to_edwards();
+    (!a.is_small_order()).then_some(a)
+}
+
 fn decode(item: &Item<'_>) -> Option<Decoded> {
-    let a = item.key.to_edwards();
-    if a.is_small_order() {
-        return None;
-    }
     let mut r_bytes = [0u8; 32];
     r_bytes.copy_from_slice(&item.signature[..32]);
     let mut s_bytes = [0u8; 32];
@@ -59,42 +62,64 @@ fn decode(item: &Item<'_>) -> Option<Decoded> {
     hash.update(item.key.as_bytes());
     hash.update(item.message);
     let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
-    Some(Decoded { a, r, s, k })
+    Some(Decoded { r, s, k })
 }
 
 /// Checks one signature under the rule of this module.
 pub fn verify(item: &Item<'_>) -> bool {
-    let Some(d) = decode(item) else {
+    let (Some(a), Some(d)) = (key_point(item.key), decode(item)) else {
         return false;
     };
     // [k](−A) + [S]B − R, times the cofactor.
-    let p = EdwardsPoint::vartime_double_scalar_mul_basepoint(&d.k, &-d.a, &d.s) - d.r;
+    let p = EdwardsPoint::vartime_double_scalar_mul_basepoint(&d.k, &-a, &d.s) - d.r;
     p.mul_by_cofactor().is_identity()
 }
 
 /// Checks all signatures at once: `true` only if every one of them passes [`verify`] (up to
 /// a 2⁻¹²⁸ chance of accepting a bad batch). On `false`, check them one by one to find which.
+///
+/// The terms of signatures made with the same key are gathered into one,
+/// `(Σ zᵢkᵢ)·A`, so the multiscalar multiplication has one point per signature (its `R`) and
+/// one per distinct key rather than two per signature: real batches come from a handful of
+/// parties, and this nearly halves the cost.
 pub fn verify_batch(items: &[Item<'_>]) -> bool {
-    let Some(decoded) = items.iter().map(decode).collect::<Option<Vec<_>>>() else {
-        return false;
-    };
     let mut rng = OsRng;
     let mut b_coefficient = Scalar::ZERO;
-    let mut scalars = Vec::with_capacity(1 + 2 * decoded.len());
-    let mut points = Vec::with_capacity(1 + 2 * decoded.len());
+    let mut scalars = Vec::with_capacity(1 + items.len() + 8);
+    let mut points = Vec::with_capacity(1 + items.len() + 8);
+    // The keys' coefficients, accumulated apart and appended after the R terms.
+    let mut keys: Vec<(&[u8; 32], EdwardsPoint, Scalar)> = Vec::new();
+    let mut key_slots: HashMap<&[u8; 32], usize> = HashMap::new();
     scalars.push(Scalar::ZERO); // the basepoint's coefficient, filled in below
     points.push(ED25519_BASEPOINT_POINT);
-    for d in &decoded {
+    for item in items {
+        let slot = match key_slots.get(item.key.as_bytes()) {
+            Some(&slot) => slot,
+            None => {
+                let Some(a) = key_point(item.key) else {
+                    return false;
+                };
+                keys.push((item.key.as_bytes(), a, Scalar::ZERO));
+                key_slots.insert(item.key.as_bytes(), keys.len() - 1);
+                keys.len() - 1
+            }
+        };
+        let Some(d) = decode(item) else {
+            return false;
+        };
         let mut z = [0u8; 16];
         rng.fill_bytes(&mut z);
         let z = Scalar::from(u128::from_le_bytes(z));
         b_coefficient += z * d.s;
         scalars.push(-z);
         points.push(d.r);
-        scalars.push(-(z * d.k));
-        points.push(d.a);
+        keys[slot].2 -= z * d.k;
     }
     scalars[0] = b_coefficient;
+    for (_, a, coefficient) in keys {
+        scalars.push(coefficient);
+        points.push(a);
+    }
     EdwardsPoint::vartime_multiscalar_mul(scalars, points)
         .mul_by_cofactor()
         .is_identity()
