@@ -73,7 +73,7 @@ pub struct Receipt {
     pub kind: EntryKind,
     pub document_reference: Option<String>,
     /// The document's state right after this transition (transitions only).
-    pub state: Option<serde_json::Value>,
+    pub state: Option<lading_store::json::JsonText>,
     /// True when these exact bytes were already on the ledger: nothing new was written.
     pub duplicate: bool,
 }

@@ -24,6 +24,7 @@ use lading_domain::merkle::LedgerTree;
 use lading_domain::state::{DocumentState, RuleViolation};
 use lading_domain::transition::{Action, SignedTransition};
 use lading_domain::Digest;
+use lading_store::json::JsonText;
 use lading_store::ledger::{self, AppendBatch};
 use lading_store::models::{
     AccessRow, BlockRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate, EntryKind,
@@ -75,8 +76,11 @@ pub(crate) struct Sequencer {
 struct Draft {
     rows: AppendBatch,
     docs: HashMap<String, DocEntry>,
-    /// Documents issued in this batch: the transport document and the ISSUE's index.
-    new_docs: HashMap<String, (serde_json::Value, i64)>,
+    /// Documents issued in this batch, with the ISSUE's index.
+    new_docs: HashMap<String, i64>,
+    /// Per document, its last transition in this batch (a position in `rows.transitions`),
+    /// whose state is the document's state when the batch is written.
+    last_transition: HashMap<String, usize>,
     /// Transition checksums accepted in this batch, per document (to spot double spends
     /// within one batch).
     checksums: HashMap<String, HashSet<Digest>>,
@@ -220,7 +224,7 @@ impl Sequencer {
         let mut accepted: Vec<(usize, usize, usize)> = Vec::new();
         let mut repeats: Vec<(usize, usize, usize)> = Vec::new();
         // Refused items that may be exact resubmissions of entries already on the ledger.
-        let mut refused: Vec<(usize, usize, Digest)> = Vec::new();
+        let mut refused: Vec<(usize, usize, &Verified)> = Vec::new();
         for &(j, i, v) in &items {
             if let Some(&pos) = draft.leaves.get(&v.leaf) {
                 repeats.push((j, i, pos));
@@ -241,7 +245,7 @@ impl Sequencer {
                 }
                 Err(refusal) => {
                     if !refusal.is_transient() {
-                        refused.push((j, i, v.leaf));
+                        refused.push((j, i, v));
                     }
                     outcomes[j][i] = Some(Err(refusal));
                 }
@@ -288,11 +292,9 @@ impl Sequencer {
             self.docs.clear();
         }
         self.docs.extend(draft.docs);
-        let mut states: HashMap<i64, &serde_json::Value> = draft
-            .rows
-            .transitions
-            .iter()
-            .map(|t| (t.idx, &t.state_after))
+        let mut states: HashMap<i64, JsonText> = std::mem::take(&mut draft.rows.transitions)
+            .into_iter()
+            .map(|t| (t.idx, t.state_after))
             .collect();
         let mut receipts: Vec<Option<Receipt>> = draft
             .rows
@@ -304,7 +306,7 @@ impl Sequencer {
                     leaf_hash: Digest::from_slice(&e.leaf_hash).unwrap_or_default(),
                     kind: EntryKind::parse(&e.kind).unwrap_or(EntryKind::Event),
                     document_reference: e.document_ref.clone(),
-                    state: states.remove(&e.idx).cloned(),
+                    state: states.remove(&e.idx),
                     duplicate: false,
                 })
             })
@@ -325,23 +327,39 @@ impl Sequencer {
     }
 
     /// Turns refusals of bytes that are already on the ledger into their original answers.
+    /// They are looked up through the keys that make entries unique (a transition's checksum,
+    /// an event's actor and id) and must then have the same leaf hash: same bytes.
     fn answer_resubmissions(
         &mut self,
-        refused: &[(usize, usize, Digest)],
+        refused: &[(usize, usize, &Verified)],
         outcomes: &mut [Vec<Option<Outcome>>],
     ) -> Result<(), StoreError> {
         if refused.is_empty() {
             return Ok(());
         }
-        let leaves: Vec<Vec<u8>> = refused.iter().map(|(_, _, leaf)| leaf.0.to_vec()).collect();
-        let existing: HashMap<Digest, ledger::ExistingEntry> =
-            ledger::entries_by_leaf_hash(self.conn()?, &leaves)?
-                .into_iter()
-                .filter_map(|e| Digest::from_slice(&e.leaf_hash).ok().map(|d| (d, e)))
-                .collect();
-        for (j, i, leaf) in refused {
-            if let Some(found) = existing.get(leaf) {
-                outcomes[*j][*i] = Some(receipt_of_existing(found, *leaf));
+        let mut checksums = Vec::new();
+        let mut event_ids: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (_, _, v) in refused {
+            match &v.body {
+                VerifiedBody::Transition(t) => checksums.push(t.checksum().0.to_vec()),
+                VerifiedBody::Event(e) => event_ids
+                    .entry(e.event().actor().as_str())
+                    .or_default()
+                    .push(e.event().event_id()),
+            }
+        }
+        let conn = self.conn()?;
+        let mut found = ledger::transitions_by_checksum(conn, &checksums)?;
+        for (actor, ids) in &event_ids {
+            found.extend(ledger::events_by_id(conn, actor, ids)?);
+        }
+        let existing: HashMap<Digest, ledger::ExistingEntry> = found
+            .into_iter()
+            .filter_map(|e| Digest::from_slice(&e.leaf_hash).ok().map(|d| (d, e)))
+            .collect();
+        for (j, i, v) in refused {
+            if let Some(found) = existing.get(&v.leaf) {
+                outcomes[*j][*i] = Some(receipt_of_existing(found, v.leaf));
             }
         }
         Ok(())
@@ -367,11 +385,10 @@ impl Sequencer {
             ledger::document_heads(conn, &missing)?
         };
         for head in heads {
-            let state: DocumentState =
-                serde_json::from_value(head.state).map_err(|e| StoreError::Corrupt {
-                    table: "documents",
-                    detail: e.to_string(),
-                })?;
+            let state: DocumentState = head.state.parse().map_err(|e| StoreError::Corrupt {
+                table: "documents",
+                detail: e.to_string(),
+            })?;
             self.docs.insert(
                 head.reference,
                 DocEntry {
@@ -417,10 +434,7 @@ impl Sequencer {
             for party in document.named_parties() {
                 draft.access.insert((reference.clone(), party.to_string()));
             }
-            let json = serde_json::to_value(document).map_err(Refusal::unavailable)?;
-            draft
-                .new_docs
-                .insert(reference.clone(), (json, to_i64(idx)));
+            draft.new_docs.insert(reference.clone(), to_i64(idx));
             DocEntry {
                 state,
                 carrier: document.carrier().to_string(),
@@ -477,7 +491,10 @@ impl Sequencer {
                 .access
                 .insert((reference.clone(), recipient.to_string()));
         }
-        let state_after = serde_json::to_value(&entry.state).map_err(Refusal::unavailable)?;
+        let state_after = JsonText::of(&entry.state).map_err(Refusal::unavailable)?;
+        draft
+            .last_transition
+            .insert(reference.clone(), draft.rows.transitions.len());
         draft.rows.transitions.push(TransitionRow {
             idx: to_i64(idx),
             document_ref: reference.clone(),
@@ -566,12 +583,9 @@ impl Sequencer {
         let loaded = ledger::event_context(self.conn().map_err(Refusal::unavailable)?, reference)
             .map_err(Refusal::unavailable)?;
         let (document, mut parties) = match (in_memory, loaded) {
-            (Some(document), Some((_, parties))) => (document, parties),
+            (Some(document), Some(context)) => (document, context.parties),
             (Some(document), None) => (document, Vec::new()),
-            (None, Some((json, parties))) => {
-                let document = TransportDocument::from_json(&json).map_err(Refusal::unavailable)?;
-                (Arc::new(document), parties)
-            }
+            (None, Some(context)) => (Arc::new(issued_document(&context.issue)?), context.parties),
             (None, None) => return Err(unknown()),
         };
         parties.extend(
@@ -591,19 +605,22 @@ impl Sequencer {
     /// Turns the draft's documents and access set into rows.
     fn finish_rows(&self, draft: &mut Draft) -> Result<(), StoreError> {
         for (reference, entry) in &draft.docs {
-            let state = serde_json::to_value(&entry.state).map_err(|e| StoreError::Corrupt {
-                table: "documents",
-                detail: format!("state of {reference} does not serialise: {e}"),
-            })?;
+            let state = draft
+                .last_transition
+                .get(reference)
+                .map(|&at| draft.rows.transitions[at].state_after.clone())
+                .ok_or_else(|| StoreError::Corrupt {
+                    table: "documents",
+                    detail: format!("{reference} moved without a transition"),
+                })?;
             let head_idx = entry.head_idx;
-            if let Some((document, issued_idx)) = draft.new_docs.get(reference) {
+            if let Some(issued_idx) = draft.new_docs.get(reference) {
                 draft.rows.new_documents.push(DocumentRow {
                     reference: reference.clone(),
                     checksum: entry.state.document_checksum.0.to_vec(),
                     carrier: entry.carrier.clone(),
                     port_of_loading: entry.port_of_loading.clone(),
                     port_of_discharge: entry.port_of_discharge.clone(),
-                    document: document.clone(),
                     status: entry.state.status.as_str().to_owned(),
                     possessor: entry.state.possessor.to_string(),
                     head_checksum: entry.state.head.0.to_vec(),
@@ -766,6 +783,19 @@ fn receipt_of_existing(found: &ledger::ExistingEntry, leaf: Digest) -> Outcome {
         state: found.state_after.clone(),
         duplicate: true,
     })
+}
+
+/// The transport document a signed ISSUE carries (read back from the ledger).
+fn issued_document(issue: &[u8]) -> Result<TransportDocument, Refusal> {
+    let text = std::str::from_utf8(issue).map_err(Refusal::unavailable)?;
+    let issue = SignedTransition::parse(text).map_err(Refusal::unavailable)?;
+    issue
+        .payload()
+        .transport_document()
+        .cloned()
+        .ok_or_else(|| {
+            Refusal::unavailable("the ISSUE on the ledger carries no transport document")
+        })
 }
 
 fn rule_refusal(violation: RuleViolation) -> Refusal {

@@ -169,7 +169,8 @@ async fn transitions_are_ordered_and_answered_with_the_state_after_them() {
     assert_eq!((first.index, second.index), (0, 1));
     assert!(!first.duplicate && !second.duplicate);
     assert_eq!(first.leaf_hash, leaf_hash(issued.as_bytes()));
-    assert_eq!(second.state.unwrap()["possessor"], "consignee-globex");
+    let state: serde_json::Value = second.state.unwrap().parse().unwrap();
+    assert_eq!(state["possessor"], "consignee-globex");
     assert_eq!(size(&w), 2);
 }
 

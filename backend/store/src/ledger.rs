@@ -10,6 +10,8 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bytea, Int8, Json, Text};
 
+use crate::json::JsonText;
+
 use crate::models::{
     AccessRow, BlockRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate, EntryRow,
     EventRow, TransitionRow,
@@ -110,7 +112,7 @@ fn update_documents(
     let possessors: Vec<&str> = updates.iter().map(|u| u.possessor.as_str()).collect();
     let heads: Vec<&[u8]> = updates.iter().map(|u| u.head_checksum.as_slice()).collect();
     let head_idxs: Vec<i64> = updates.iter().map(|u| u.head_idx).collect();
-    let states: Vec<&serde_json::Value> = updates.iter().map(|u| &u.state).collect();
+    let states: Vec<&JsonText> = updates.iter().map(|u| &u.state).collect();
     let updated = diesel::sql_query(
         "UPDATE documents AS d SET status = v.status, possessor = v.possessor, \
          head_checksum = v.head_checksum, head_idx = v.head_idx, state = v.state \
@@ -137,32 +139,58 @@ fn update_documents(
     Ok(())
 }
 
-/// An entry already on the ledger, found by its leaf hash: what an exact resubmission answers.
+/// An entry already on the ledger: what an exact resubmission answers once its leaf hash
+/// matches.
 #[derive(Debug, Clone, Queryable)]
 pub struct ExistingEntry {
     pub idx: i64,
     pub leaf_hash: Vec<u8>,
     pub kind: String,
     pub document_ref: Option<String>,
-    pub state_after: Option<serde_json::Value>,
+    pub state_after: Option<JsonText>,
 }
 
-pub fn entries_by_leaf_hash(
+/// The transitions with these checksums (SHA-256 of their signed bytes), through the unique
+/// index on `transitions.checksum`.
+pub fn transitions_by_checksum(
     conn: &mut PgConnection,
-    leaf_hashes: &[Vec<u8>],
+    checksums: &[Vec<u8>],
 ) -> Result<Vec<ExistingEntry>, StoreError> {
-    if leaf_hashes.is_empty() {
+    if checksums.is_empty() {
         return Ok(Vec::new());
     }
     Ok(ledger_entries::table
-        .left_join(transitions::table)
-        .filter(ledger_entries::leaf_hash.eq_any(leaf_hashes))
+        .inner_join(transitions::table)
+        .filter(transitions::checksum.eq_any(checksums))
         .select((
             ledger_entries::idx,
             ledger_entries::leaf_hash,
             ledger_entries::kind,
             ledger_entries::document_ref,
             transitions::state_after.nullable(),
+        ))
+        .load(conn)?)
+}
+
+/// The events `actor` reported with one of these ids, through `events (actor, event_id)`.
+pub fn events_by_id(
+    conn: &mut PgConnection,
+    actor: &str,
+    event_ids: &[&str],
+) -> Result<Vec<ExistingEntry>, StoreError> {
+    if event_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(ledger_entries::table
+        .inner_join(events::table)
+        .filter(events::actor.eq(actor))
+        .filter(events::event_id.eq_any(event_ids))
+        .select((
+            ledger_entries::idx,
+            ledger_entries::leaf_hash,
+            ledger_entries::kind,
+            ledger_entries::document_ref,
+            None::<JsonText>.into_sql::<diesel::sql_types::Nullable<Json>>(),
         ))
         .load(conn)?)
 }
@@ -274,23 +302,34 @@ pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// What the sequencer needs to judge a shipment event about a document: the transport
-/// document as issued and every party its chain has named.
+/// What the sequencer needs to judge a shipment event about a document.
+#[derive(Debug, Clone)]
+pub struct EventContext {
+    /// The signed ISSUE, which carries the transport document.
+    pub issue: Vec<u8>,
+    /// Every party the document or its chain has named.
+    pub parties: Vec<String>,
+}
+
 pub fn event_context(
     conn: &mut PgConnection,
     reference: &str,
-) -> Result<Option<(serde_json::Value, Vec<String>)>, StoreError> {
-    let Some(document) = documents::table
+) -> Result<Option<EventContext>, StoreError> {
+    let Some(issued_idx) = documents::table
         .find(reference)
-        .select(documents::document)
-        .first::<serde_json::Value>(conn)
+        .select(documents::issued_idx)
+        .first::<i64>(conn)
         .optional()?
     else {
         return Ok(None);
     };
+    let issue: Vec<u8> = ledger_entries::table
+        .find(issued_idx)
+        .select(ledger_entries::signed)
+        .first(conn)?;
     let parties = document_access::table
         .filter(document_access::document_ref.eq(reference))
         .select(document_access::party_id)
         .load(conn)?;
-    Ok(Some((document, parties)))
+    Ok(Some(EventContext { issue, parties }))
 }

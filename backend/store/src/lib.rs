@@ -8,6 +8,7 @@
 //! thread, or `web::block` in the HTTP face), never on an async worker.
 
 pub mod error;
+pub mod json;
 pub mod ledger;
 pub mod models;
 pub mod parties;

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::json::JsonText;
 use crate::schema::{
     blocks, checkpoints, document_access, documents, events, ledger_entries, parties, party_keys,
     transitions,
@@ -83,7 +84,7 @@ pub struct TransitionRow {
     pub action: String,
     pub actor: String,
     pub recipient: Option<String>,
-    pub state_after: serde_json::Value,
+    pub state_after: JsonText,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -105,13 +106,12 @@ pub struct DocumentRow {
     pub carrier: String,
     pub port_of_loading: String,
     pub port_of_discharge: String,
-    pub document: serde_json::Value,
     pub status: String,
     pub possessor: String,
     pub head_checksum: Vec<u8>,
     pub head_idx: i64,
     pub issued_idx: i64,
-    pub state: serde_json::Value,
+    pub state: JsonText,
 }
 
 /// A document's mutable columns, as the sequencer moves them after a transition.
@@ -122,11 +122,10 @@ pub struct DocumentStateUpdate {
     pub possessor: String,
     pub head_checksum: Vec<u8>,
     pub head_idx: i64,
-    pub state: serde_json::Value,
+    pub state: JsonText,
 }
 
-/// What the sequencer needs of a document to check the next transition or event: everything
-/// but the (large) transport document itself.
+/// What the sequencer needs of a document to check the next transition or event.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = documents)]
 pub struct DocumentHead {
@@ -135,7 +134,7 @@ pub struct DocumentHead {
     pub port_of_loading: String,
     pub port_of_discharge: String,
     pub head_idx: i64,
-    pub state: serde_json::Value,
+    pub state: JsonText,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use crate::models::{DocumentRow, EntryRow, TransitionRow};
 use diesel::sql_types::{Bool, Text};
 
-use crate::schema::{document_access, documents, ledger_entries, transitions};
+use crate::schema::{document_access, documents, events, ledger_entries, transitions};
 use crate::StoreError;
 
 /// The document, if it exists and `party` is entitled to it. `None` for both "no such
@@ -61,8 +61,8 @@ pub fn document_events(
     reference: &str,
 ) -> Result<Vec<EntryRow>, StoreError> {
     Ok(ledger_entries::table
-        .filter(ledger_entries::document_ref.eq(reference))
-        .filter(ledger_entries::kind.eq("event"))
+        .inner_join(events::table)
+        .filter(events::document_ref.eq(reference))
         .order(ledger_entries::idx.asc())
         .select(EntryRow::as_select())
         .load(conn)?)

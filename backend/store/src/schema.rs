@@ -33,7 +33,6 @@ diesel::table! {
         carrier -> Text,
         port_of_loading -> Text,
         port_of_discharge -> Text,
-        document -> Jsonb,
         status -> Text,
         possessor -> Text,
         head_checksum -> Bytea,

@@ -7,6 +7,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
+use lading_store::json::JsonText;
 use lading_store::ledger::{self, AppendBatch};
 use lading_store::models::*;
 use lading_store::testing::TestDatabase;
@@ -83,7 +84,7 @@ fn issue_batch(expected: u64, idx: i64, reference: &str) -> AppendBatch {
             action: "ISSUE".into(),
             actor: "carrier-a".into(),
             recipient: Some("shipper-a".into()),
-            state_after: serde_json::json!({"status": "ACTIVE"}),
+            state_after: JsonText::of(&serde_json::json!({"status": "ACTIVE"})).unwrap(),
         }],
         new_documents: vec![DocumentRow {
             reference: reference.into(),
@@ -91,13 +92,12 @@ fn issue_batch(expected: u64, idx: i64, reference: &str) -> AppendBatch {
             carrier: "carrier-a".into(),
             port_of_loading: "NLRTM".into(),
             port_of_discharge: "DEHAM".into(),
-            document: serde_json::json!({"transportDocumentReference": reference}),
             status: "ACTIVE".into(),
             possessor: "shipper-a".into(),
             head_checksum: lading_store_test_digest(1000 + idx),
             head_idx: idx,
             issued_idx: idx,
-            state: serde_json::json!({"status": "ACTIVE"}),
+            state: JsonText::of(&serde_json::json!({"status": "ACTIVE"})).unwrap(),
         }],
         updated_documents: vec![],
         events: vec![],
@@ -119,9 +119,12 @@ fn issue_batch(expected: u64, idx: i64, reference: &str) -> AppendBatch {
 fn migrations_run_up_down_up() {
     let db = TestDatabase::empty().unwrap();
     let mut conn = db.connection().unwrap();
-    assert_eq!(lading_store::run_migrations(&mut conn).unwrap(), 1);
+    let all = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .count();
+    assert_eq!(lading_store::run_migrations(&mut conn).unwrap(), all);
     conn.revert_all_migrations(MIGRATIONS).unwrap();
-    assert_eq!(lading_store::run_migrations(&mut conn).unwrap(), 1);
+    assert_eq!(lading_store::run_migrations(&mut conn).unwrap(), all);
     assert_eq!(
         lading_store::run_migrations(&mut conn).unwrap(),
         0,
@@ -219,20 +222,59 @@ fn a_batch_that_fails_midway_leaves_nothing() {
 }
 
 #[test]
-fn duplicates_are_found_by_leaf_hash_with_their_state() {
+fn resubmitted_transitions_are_found_by_checksum_with_their_state() {
     let db = TestDatabase::new().unwrap();
     let mut conn = db.connection().unwrap();
     seed_parties(&mut conn);
     ledger::append(&mut conn, &issue_batch(0, 0, "BL-1")).unwrap();
     let found =
-        ledger::entries_by_leaf_hash(&mut conn, &[lading_store_test_digest(0), vec![5; 32]])
+        ledger::transitions_by_checksum(&mut conn, &[lading_store_test_digest(1000), vec![5; 32]])
             .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].idx, 0);
+    assert_eq!(found[0].leaf_hash, lading_store_test_digest(0));
     assert_eq!(
-        found[0].state_after,
+        found[0]
+            .state_after
+            .as_ref()
+            .map(|s| s.parse::<serde_json::Value>().unwrap()),
         Some(serde_json::json!({"status": "ACTIVE"}))
     );
+}
+
+#[test]
+fn events_are_found_by_actor_and_id_and_read_by_document() {
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    seed_parties(&mut conn);
+    ledger::append(&mut conn, &issue_batch(0, 0, "BL-1")).unwrap();
+    let mut event_entry = entry(1, "BL-1");
+    event_entry.kind = "event".into();
+    let batch = AppendBatch {
+        expected_size: 1,
+        entries: vec![event_entry],
+        events: vec![EventRow {
+            idx: 1,
+            actor: "carrier-a".into(),
+            event_id: "ev-1".into(),
+            event_code: "LOAD".into(),
+            document_ref: Some("BL-1".into()),
+            equipment_ref: None,
+        }],
+        ..AppendBatch::default()
+    };
+    ledger::append(&mut conn, &batch).unwrap();
+    let found = ledger::events_by_id(&mut conn, "carrier-a", &["ev-1", "ev-2"]).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].idx, found[0].state_after.is_none()), (1, true));
+    assert!(ledger::events_by_id(&mut conn, "shipper-a", &["ev-1"])
+        .unwrap()
+        .is_empty());
+    let events = reads::document_events(&mut conn, "BL-1").unwrap();
+    assert_eq!(events.iter().map(|e| e.idx).collect::<Vec<_>>(), vec![1]);
+    assert!(reads::document_events(&mut conn, "BL-2")
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -275,14 +317,17 @@ fn moved_documents_are_updated_in_one_statement() {
             possessor: "carrier-a".into(),
             head_checksum: vec![3; 32],
             head_idx: 1,
-            state: serde_json::json!({"possessor": "carrier-a"}),
+            state: JsonText::of(&serde_json::json!({"possessor": "carrier-a"})).unwrap(),
         }],
         ..AppendBatch::default()
     };
     ledger::append(&mut conn, &batch).unwrap();
     let head = ledger::document_heads(&mut conn, &["BL-1"]).unwrap();
     assert_eq!(head[0].head_idx, 1);
-    assert_eq!(head[0].state, serde_json::json!({"possessor": "carrier-a"}));
+    assert_eq!(
+        head[0].state.parse::<serde_json::Value>().unwrap(),
+        serde_json::json!({"possessor": "carrier-a"})
+    );
 }
 
 #[test]

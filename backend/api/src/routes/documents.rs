@@ -20,7 +20,7 @@ pub struct DocumentAnswer {
     pub head_checksum: String,
     pub head_index: i64,
     pub issued_index: i64,
-    pub state: serde_json::Value,
+    pub state: Box<serde_json::value::RawValue>,
     pub transport_document: serde_json::Value,
 }
 
@@ -53,9 +53,17 @@ pub struct EventEntry {
     pub signed: String,
 }
 
-fn canonical_json(value: &serde_json::Value) -> serde_json::Value {
-    let bytes = lading_domain::canonical::canonicalize(value);
-    serde_json::from_slice(&bytes).unwrap_or_else(|_| value.clone())
+/// The transport document as the carrier signed it: the `transportDocument` member of the
+/// ISSUE's payload, which is canonical JSON (the registry refused it otherwise).
+fn issued_document(issue: &[u8]) -> Result<serde_json::Value, String> {
+    let text = std::str::from_utf8(issue).map_err(|e| e.to_string())?;
+    let jws = lading_domain::jws::CompactJws::parse(text).map_err(|e| e.to_string())?;
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(jws.payload_bytes()).map_err(|e| e.to_string())?;
+    payload
+        .get_mut("transportDocument")
+        .map(serde_json::Value::take)
+        .ok_or_else(|| "the ISSUE carries no transport document".to_owned())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -107,7 +115,15 @@ pub async fn get(
     caller: Caller,
     reference: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let doc = entitled(&state, &caller, reference.into_inner(), |_, doc| Ok(doc)).await?;
+    let (doc, issue) = entitled(&state, &caller, reference.into_inner(), |conn, doc| {
+        let issue = lading_store::ledger::entry(conn, doc.issued_idx as u64)?;
+        Ok((doc, issue))
+    })
+    .await?;
+    let issue = issue.ok_or_else(|| {
+        ApiError::unexpected(format!("the ISSUE of {} is missing", doc.reference))
+    })?;
+    let transport_document = issued_document(&issue.signed).map_err(ApiError::unexpected)?;
     Ok(HttpResponse::Ok().json(DocumentAnswer {
         document_checksum: hex(&doc.checksum),
         head_checksum: hex(&doc.head_checksum),
@@ -116,10 +132,8 @@ pub async fn get(
         possessor: doc.possessor,
         head_index: doc.head_idx,
         issued_index: doc.issued_idx,
-        state: doc.state,
-        // Stored as JSONB, numbers come back as PostgreSQL wrote them (`18240.0`); answer the
-        // canonical form that was signed (`18240`).
-        transport_document: canonical_json(&doc.document),
+        state: doc.state.into_raw(),
+        transport_document,
     }))
 }
 

@@ -20,7 +20,7 @@ pub struct EntryAnswer {
     pub document_reference: Option<String>,
     /// The document's state right after this transition.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<serde_json::Value>,
+    pub state: Option<Box<serde_json::value::RawValue>>,
     pub duplicate: bool,
 }
 
@@ -31,7 +31,7 @@ impl From<Receipt> for EntryAnswer {
             leaf_hash: r.leaf_hash.to_hex(),
             kind: r.kind.as_str(),
             document_reference: r.document_reference,
-            state: r.state,
+            state: r.state.map(lading_store::json::JsonText::into_raw),
             duplicate: r.duplicate,
         }
     }
