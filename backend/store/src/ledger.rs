@@ -70,8 +70,8 @@ pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreE
                 .execute(conn)?;
         }
         if !batch.new_documents.is_empty() {
-            diesel::insert_into(documents::table)
-                .values(&batch.new_documents)
+            diesel::copy_from(documents::table)
+                .from_insertable(&batch.new_documents)
                 .execute(conn)?;
         }
         if !batch.transitions.is_empty() {
@@ -88,10 +88,7 @@ pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreE
             update_documents(conn, &batch.updated_documents)?;
         }
         if !batch.access.is_empty() {
-            diesel::insert_into(document_access::table)
-                .values(&batch.access)
-                .on_conflict_do_nothing()
-                .execute(conn)?;
+            grant_access(conn, &batch.access)?;
         }
         if !batch.sealed_blocks.is_empty() {
             diesel::insert_into(blocks::table)
@@ -100,6 +97,22 @@ pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreE
         }
         Ok(())
     })
+}
+
+/// Access rows that may exist already (a party named again later in a chain). One statement
+/// with two array parameters, rather than a VALUES list PostgreSQL would parse and plan anew
+/// for every batch size.
+fn grant_access(conn: &mut PgConnection, access: &[AccessRow]) -> Result<(), StoreError> {
+    let documents: Vec<&str> = access.iter().map(|a| a.document_ref.as_str()).collect();
+    let parties: Vec<&str> = access.iter().map(|a| a.party_id.as_str()).collect();
+    diesel::sql_query(
+        "INSERT INTO document_access (document_ref, party_id) \
+         SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<Text>, _>(documents)
+    .bind::<Array<Text>, _>(parties)
+    .execute(conn)?;
+    Ok(())
 }
 
 /// One set-based UPDATE for all moved documents, instead of a round trip per document.

@@ -99,7 +99,7 @@ pub struct EventRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = documents)]
+#[diesel(table_name = documents, treat_none_as_default_value = false)]
 pub struct DocumentRow {
     pub reference: String,
     pub checksum: Vec<u8>,

@@ -1,3 +1,12 @@
+ALTER TABLE document_access ALTER COLUMN document_ref TYPE TEXT COLLATE "default",
+                            ALTER COLUMN party_id TYPE TEXT COLLATE "default";
+ALTER TABLE documents ALTER COLUMN reference TYPE TEXT COLLATE "default";
+ALTER TABLE events ALTER COLUMN actor TYPE TEXT COLLATE "default",
+                   ALTER COLUMN event_id TYPE TEXT COLLATE "default",
+                   ALTER COLUMN document_ref TYPE TEXT COLLATE "default",
+                   ALTER COLUMN equipment_ref TYPE TEXT COLLATE "default";
+ALTER TABLE transitions ALTER COLUMN document_ref TYPE TEXT COLLATE "default";
+ALTER TABLE ledger_entries RESET (toast_tuple_target);
 ALTER TABLE documents ADD COLUMN document JSONB;
 -- The transport document is the `transportDocument` member of the ISSUE's payload (the second
 -- part of the compact JWS, base64url without padding).
