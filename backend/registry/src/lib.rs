@@ -17,7 +17,6 @@ pub mod refusal;
 mod sequencer;
 pub mod verify;
 
-use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -97,7 +96,7 @@ pub struct Registry {
 }
 
 struct Inner {
-    jobs: Mutex<Option<Sender<Job>>>,
+    jobs: Mutex<Option<crossbeam_channel::Sender<Job>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
     verifiers: rayon::ThreadPool,
     book: PartyBook,
@@ -140,7 +139,7 @@ impl Registry {
             signer,
             config,
         )?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = crossbeam_channel::unbounded();
         let handle = std::thread::Builder::new()
             .name("lading-sequencer".into())
             .spawn(move || sequencer.run(rx))

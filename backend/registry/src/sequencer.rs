@@ -3,16 +3,24 @@
 //! orders the accepted ones, and writes them in one transaction per batch (group commit).
 //! Nothing is acknowledged before its batch is durable.
 //!
-//! Its state in memory (document heads, the Merkle accumulator, the ledger size) only ever
-//! moves after a commit; when a write fails, it is reloaded from the database, so memory never
-//! runs ahead of what is on disk.
+//! Two threads share the work so that checking and writing overlap. The drafter checks
+//! submissions and builds the next batch while the writer makes the previous one durable; the
+//! drafter hands a batch over only when the writer is idle, so a batch holds everything that
+//! arrived during the previous write (group commits do not shrink), and at most one batch is
+//! in flight. The drafter's memory (document heads, the Merkle accumulator) therefore runs at
+//! most one batch ahead of the disk:
+//! - a checkpoint is signed only when no batch is in flight, so it covers durable entries only;
+//! - a check that must read the database first waits for the batch in flight;
+//! - when a write fails, the batch being drafted on top of it is refused as well (transient:
+//!   resubmit), and memory is reloaded from the database.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use crossbeam_channel::{select, Receiver, RecvTimeoutError, Sender};
 use diesel::pg::PgConnection;
 use lading_domain::checkpoint::Checkpoint;
 use lading_domain::document::TransportDocument;
@@ -37,7 +45,7 @@ use crate::checkpoints::{CheckpointBook, PublishedCheckpoint};
 use crate::parties::PartyBook;
 use crate::refusal::Refusal;
 use crate::verify::{Verified, VerifiedBody};
-use crate::{Receipt, RegistryConfig};
+use crate::{Receipt, RegistryConfig, RegistryError};
 
 pub(crate) type Outcome = Result<Receipt, Refusal>;
 
@@ -61,17 +69,34 @@ struct DocEntry {
 
 pub(crate) struct Sequencer {
     store: Store,
+    /// The drafter's own connection: look-ups and checkpoints (the writer has another).
     conn: Option<PgConnection>,
     book: PartyBook,
     checkpoints: CheckpointBook,
     signer: SigningKey,
     config: RegistryConfig,
+    /// Document heads as of the last batch handed to the writer (durable, or in flight).
     docs: HashMap<String, DocEntry>,
+    /// The Merkle accumulator, likewise.
     acc: LedgerTree,
     last_checkpoint: Instant,
+    writer: WriterLink,
+    /// A batch is with the writer.
+    in_flight: bool,
+    /// A write failed: memory is ahead of the disk and the open batch was drafted on entries
+    /// that will never be there.
+    poisoned: bool,
 }
 
-/// The changes one batch makes, kept apart from the sequencer's state until the commit.
+/// The drafter's end of the writer thread.
+struct WriterLink {
+    orders: Option<Sender<Order>>,
+    /// One message per order: whether it was made durable.
+    done: Receiver<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The changes one batch makes, kept apart from the sequencer's state until it is handed over.
 #[derive(Default)]
 struct Draft {
     rows: AppendBatch,
@@ -92,6 +117,33 @@ struct Draft {
     event_ids: HashSet<(String, String)>,
 }
 
+/// The batch being drafted: the requests it answers and what has been decided for each item.
+#[derive(Default)]
+struct Open {
+    draft: Draft,
+    jobs: Vec<Job>,
+    outcomes: Vec<Vec<Option<Outcome>>>,
+    items: usize,
+    /// (job, item, position in the batch) of each accepted entry, and of in-batch repeats.
+    accepted: Vec<(usize, usize, usize)>,
+    repeats: Vec<(usize, usize, usize)>,
+    /// (job, item) refused by the rules: perhaps exact resubmissions of entries on the ledger.
+    refused: Vec<(usize, usize)>,
+    started: Option<Instant>,
+}
+
+/// A drafted batch, for the writer to make durable and answer.
+struct Order {
+    rows: AppendBatch,
+    jobs: Vec<Job>,
+    outcomes: Vec<Vec<Option<Outcome>>>,
+    accepted: Vec<(usize, usize, usize)>,
+    repeats: Vec<(usize, usize, usize)>,
+    /// Roots of the blocks this batch seals, published once it is durable.
+    sealed: Vec<Digest>,
+    drafted: Duration,
+}
+
 impl Sequencer {
     pub(crate) fn start(
         store: Store,
@@ -99,10 +151,21 @@ impl Sequencer {
         checkpoints: CheckpointBook,
         signer: SigningKey,
         config: RegistryConfig,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, RegistryError> {
         let mut conn = store.dedicated_connection()?;
         let acc = load_accumulator(&mut conn, config.block_size)?;
         checkpoints.set_sealed_roots(acc.sealed_roots().to_vec());
+        let (orders, orders_rx) = crossbeam_channel::bounded::<Order>(1);
+        let (done_tx, done) = crossbeam_channel::bounded::<bool>(1);
+        let writer = Writer {
+            store: store.clone(),
+            conn: None,
+            checkpoints: checkpoints.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("lading-writer".into())
+            .spawn(move || writer.run(orders_rx, done_tx))
+            .map_err(|e| RegistryError::Threads(e.to_string()))?;
         Ok(Self {
             store,
             conn: Some(conn),
@@ -113,61 +176,114 @@ impl Sequencer {
             docs: HashMap::new(),
             acc,
             last_checkpoint: Instant::now(),
+            writer: WriterLink {
+                orders: Some(orders),
+                done,
+                thread: Some(thread),
+            },
+            in_flight: false,
+            poisoned: false,
         })
     }
 
-    /// Runs until every sender is gone, then seals a last checkpoint.
+    /// Runs until every sender is gone, then writes what is left and seals a last checkpoint.
     pub(crate) fn run(mut self, jobs: Receiver<Job>) {
+        let done = self.writer.done.clone();
+        let mut open = Open::default();
         loop {
-            let first = match jobs.recv_timeout(self.config.checkpoint_interval) {
-                Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.checkpoint_if_due(false);
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let mut count = first.items.len();
-            let mut batch = vec![first];
-            while count < self.config.max_batch {
-                match jobs.try_recv() {
-                    Ok(job) => {
-                        count += job.items.len();
-                        batch.push(job);
+            if !self.in_flight && !open.jobs.is_empty() {
+                self.hand_over(std::mem::take(&mut open));
+            }
+            if self.in_flight {
+                if open.items >= self.config.max_batch {
+                    self.settle();
+                } else {
+                    select! {
+                        recv(jobs) -> job => match job {
+                            Ok(job) => self.draft_arrivals(&mut open, job, &jobs),
+                            Err(_) => break,
+                        },
+                        recv(done) -> written => self.finished(written.unwrap_or(false)),
                     }
-                    Err(_) => break,
+                }
+            } else {
+                match jobs.recv_timeout(self.config.checkpoint_interval) {
+                    Ok(job) => self.draft_arrivals(&mut open, job, &jobs),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
-            self.process(batch);
+            self.after_failure(&mut open);
             self.checkpoint_if_due(false);
+            self.after_failure(&mut open);
+        }
+        self.settle();
+        self.after_failure(&mut open);
+        if !open.jobs.is_empty() {
+            self.hand_over(open);
+            self.settle();
+            self.after_failure(&mut Open::default());
         }
         self.checkpoint_if_due(true);
+        self.writer.orders.take();
+        if let Some(thread) = self.writer.thread.take() {
+            let _ = thread.join();
+        }
         tracing::info!(size = self.acc.size(), "sequencer stopped");
     }
 
-    fn process(&mut self, jobs: Vec<Job>) {
-        let mut outcomes: Vec<Vec<Option<Outcome>>> =
-            jobs.iter().map(|j| vec![None; j.items.len()]).collect();
-        match self.sequence(&jobs, &mut outcomes) {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "batch not written; reloading ledger state");
-                let refusal = Refusal::unavailable("the batch could not be made durable; resubmit");
-                for slot in outcomes.iter_mut().flatten() {
-                    if matches!(slot, Some(Ok(_)) | None) {
-                        *slot = Some(Err(refusal.clone()));
-                    }
+    /// Waits for the batch in flight, if any.
+    fn settle(&mut self) {
+        if self.in_flight {
+            let written = self.writer.done.recv().unwrap_or(false);
+            self.finished(written);
+        }
+    }
+
+    fn finished(&mut self, written: bool) {
+        self.in_flight = false;
+        if !written {
+            self.poisoned = true;
+        }
+    }
+
+    /// After a failed write: refuse the batch drafted on top of it (its items may resubmit)
+    /// and reload memory from the database.
+    fn after_failure(&mut self, open: &mut Open) {
+        if !self.poisoned {
+            return;
+        }
+        let open = std::mem::take(open);
+        let refusal = Refusal::unavailable("an earlier batch could not be made durable; resubmit");
+        for (job, mut outcomes) in open.jobs.into_iter().zip(open.outcomes) {
+            for (slot, item) in outcomes.iter_mut().zip(&job.items) {
+                if item.is_ok() {
+                    *slot = Some(Err(refusal.clone()));
                 }
-                self.recover();
+            }
+            reply(job, outcomes);
+        }
+        self.recover();
+        self.poisoned = false;
+    }
+
+    /// Takes the job that arrived and whatever else is waiting, up to the batch limit, and
+    /// drafts them into the open batch.
+    fn draft_arrivals(&mut self, open: &mut Open, first: Job, jobs: &Receiver<Job>) {
+        let mut count = open.items + first.items.len();
+        let mut arrived = vec![first];
+        while count < self.config.max_batch {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    count += job.items.len();
+                    arrived.push(job);
+                }
+                Err(_) => break,
             }
         }
-        for (job, outcome) in jobs.into_iter().zip(outcomes) {
-            let answers = outcome
-                .into_iter()
-                .map(|o| o.unwrap_or_else(|| Err(Refusal::unavailable("not sequenced"))))
-                .collect();
-            // The submitter may have gone away; its entries are durable all the same.
-            let _ = job.reply.send(answers);
+        if let Err(e) = self.draft_jobs(open, arrived) {
+            tracing::error!(error = %e, "cannot read the ledger; refusing the open batch");
+            self.poisoned = true;
         }
     }
 
@@ -180,15 +296,43 @@ impl Sequencer {
         Ok(self.conn.insert(conn))
     }
 
-    /// Orders and writes one batch; fills `outcomes`. On `Err` nothing was written.
-    fn sequence(
-        &mut self,
-        jobs: &[Job],
-        outcomes: &mut [Vec<Option<Outcome>>],
-    ) -> Result<(), StoreError> {
+    /// A connection for a look-up whose answer must include every batch already handed over:
+    /// waits for the batch in flight first.
+    fn settled_conn(&mut self) -> Result<&mut PgConnection, Refusal> {
+        self.settle();
+        self.conn().map_err(Refusal::unavailable)
+    }
+
+    /// Checks `arrived` against the ledger as memory holds it and adds them to the open batch.
+    fn draft_jobs(&mut self, open: &mut Open, arrived: Vec<Job>) -> Result<(), StoreError> {
+        if open.jobs.is_empty() {
+            open.draft.rows.expected_size = self.acc.size();
+            open.started = Some(Instant::now());
+        }
+        let first_job = open.jobs.len();
+        for job in arrived {
+            let outcomes = job
+                .items
+                .iter()
+                .map(|item| item.as_ref().err().map(|refusal| Err(refusal.clone())))
+                .collect();
+            open.items += job.items.len();
+            open.outcomes.push(outcomes);
+            open.jobs.push(job);
+        }
+        let Open {
+            draft,
+            jobs,
+            outcomes,
+            accepted,
+            repeats,
+            refused,
+            ..
+        } = open;
         let items: Vec<(usize, usize, &Verified)> = jobs
             .iter()
             .enumerate()
+            .skip(first_job)
             .flat_map(|(j, job)| {
                 job.items
                     .iter()
@@ -196,44 +340,17 @@ impl Sequencer {
                     .filter_map(move |(i, item)| item.as_ref().ok().map(|v| (j, i, v)))
             })
             .collect();
-        for (j, job) in jobs.iter().enumerate() {
-            for (i, item) in job.items.iter().enumerate() {
-                if let Err(refusal) = item {
-                    outcomes[j][i] = Some(Err(refusal.clone()));
-                }
-            }
-        }
-        if items.is_empty() {
-            return Ok(());
-        }
-
-        let started = Instant::now();
         self.preload_documents(&items)?;
-        let preloaded = started.elapsed();
-
-        let size = self.acc.size();
-        let mut draft = Draft {
-            rows: AppendBatch {
-                expected_size: size,
-                ..AppendBatch::default()
-            },
-            ..Draft::default()
-        };
         let now = Utc::now();
-        // (job, item, position in the batch) of each accepted entry, and of in-batch repeats.
-        let mut accepted: Vec<(usize, usize, usize)> = Vec::new();
-        let mut repeats: Vec<(usize, usize, usize)> = Vec::new();
-        // Refused items that may be exact resubmissions of entries already on the ledger.
-        let mut refused: Vec<(usize, usize, &Verified)> = Vec::new();
-        for &(j, i, v) in &items {
+        for (j, i, v) in items {
             if let Some(&pos) = draft.leaves.get(&v.leaf) {
                 repeats.push((j, i, pos));
                 continue;
             }
-            let idx = size + draft.rows.entries.len() as u64;
+            let idx = draft.rows.expected_size + draft.rows.entries.len() as u64;
             let result = match &v.body {
-                VerifiedBody::Transition(t) => self.draft_transition(&mut draft, t, idx),
-                VerifiedBody::Event(e) => self.draft_event(&mut draft, v, e, idx),
+                VerifiedBody::Transition(t) => self.draft_transition(draft, t, idx),
+                VerifiedBody::Event(e) => self.draft_event(draft, v, e, idx),
             };
             match result {
                 Ok(()) => {
@@ -245,25 +362,38 @@ impl Sequencer {
                 }
                 Err(refusal) => {
                     if !refusal.is_transient() {
-                        refused.push((j, i, v));
+                        refused.push((j, i));
                     }
                     outcomes[j][i] = Some(Err(refusal));
                 }
             }
         }
-        // An exact resubmission always fails the rules (its document already moved past it, or
-        // its event id is taken), so duplicates are looked for among the refused only, and the
-        // accepted path costs no look-up.
-        self.answer_resubmissions(&refused, outcomes)?;
-        if draft.rows.entries.is_empty() {
-            return Ok(());
-        }
+        Ok(())
+    }
 
-        let mut acc = self.acc.clone();
+    /// Hands the open batch to the (idle) writer, or answers it at once when it writes
+    /// nothing. Memory moves forward now; a failed write reloads it.
+    fn hand_over(&mut self, mut open: Open) {
+        debug_assert!(!self.in_flight, "one batch in flight at most");
+        if let Err(e) = self.answer_resubmissions(&open.jobs, &open.refused, &mut open.outcomes)
+        {
+            tracing::error!(error = %e, "cannot look up resubmissions; refusing the batch");
+            self.poisoned = true;
+            self.after_failure(&mut open);
+            return;
+        }
+        let mut draft = std::mem::take(&mut open.draft);
+        if draft.rows.entries.is_empty() {
+            for (job, outcomes) in open.jobs.into_iter().zip(open.outcomes) {
+                reply(job, outcomes);
+            }
+            return;
+        }
+        let now = Utc::now();
         let mut sealed = Vec::new();
         for leaf in &draft.leaf_order {
-            if let Some(root) = acc.push(*leaf) {
-                let block_no = acc.sealed_roots().len() as u64 - 1;
+            if let Some(root) = self.acc.push(*leaf) {
+                let block_no = self.acc.sealed_roots().len() as u64 - 1;
                 sealed.push(root);
                 draft.rows.sealed_blocks.push(BlockRow {
                     block_no: to_i64(block_no),
@@ -273,73 +403,61 @@ impl Sequencer {
                 });
             }
         }
-        self.finish_rows(&mut draft)?;
-        let drafted = started.elapsed();
-
-        ledger::append(self.conn()?, &draft.rows)?;
-        tracing::debug!(
-            entries = draft.rows.entries.len(),
-            preload_ms = preloaded.as_millis() as u64,
-            draft_ms = (drafted - preloaded).as_millis() as u64,
-            append_ms = (started.elapsed() - drafted).as_millis() as u64,
-            "batch written"
-        );
-
-        // Durable: now memory may move, and the submitters may hear of it.
-        self.acc = acc;
-        self.checkpoints.extend_sealed_roots(&sealed);
+        if let Err(e) = self.finish_rows(&mut draft) {
+            tracing::error!(error = %e, "cannot build the batch's rows; refusing it");
+            open.draft = draft;
+            self.poisoned = true;
+            self.after_failure(&mut open);
+            return;
+        }
         if self.docs.len() > self.config.document_cache {
             self.docs.clear();
         }
-        self.docs.extend(draft.docs);
-        let mut states: HashMap<i64, JsonText> = std::mem::take(&mut draft.rows.transitions)
-            .into_iter()
-            .map(|t| (t.idx, t.state_after))
-            .collect();
-        let mut receipts: Vec<Option<Receipt>> = draft
-            .rows
-            .entries
-            .iter()
-            .map(|e| {
-                Some(Receipt {
-                    index: e.idx as u64,
-                    leaf_hash: Digest::from_slice(&e.leaf_hash).unwrap_or_default(),
-                    kind: EntryKind::parse(&e.kind).unwrap_or(EntryKind::Event),
-                    document_reference: e.document_ref.clone(),
-                    state: states.remove(&e.idx),
-                    duplicate: false,
-                })
-            })
-            .collect();
-        // Repeats first: they copy a receipt that the accepted item then takes.
-        for (j, i, pos) in repeats {
-            if let Some(receipt) = &receipts[pos] {
-                outcomes[j][i] = Some(Ok(Receipt {
-                    duplicate: true,
-                    ..receipt.clone()
-                }));
+        self.docs.extend(std::mem::take(&mut draft.docs));
+        let order = Order {
+            rows: std::mem::take(&mut draft.rows),
+            jobs: open.jobs,
+            outcomes: open.outcomes,
+            accepted: open.accepted,
+            repeats: open.repeats,
+            sealed,
+            drafted: open.started.map(|s| s.elapsed()).unwrap_or_default(),
+        };
+        let Some(orders) = self.writer.orders.as_ref() else {
+            order.fail(&Refusal::unavailable("the registry's writer stopped"));
+            self.poisoned = true;
+            return;
+        };
+        match orders.send(order) {
+            Ok(()) => self.in_flight = true,
+            Err(crossbeam_channel::SendError(order)) => {
+                tracing::error!("the writer thread is gone");
+                order.fail(&Refusal::unavailable("the registry's writer stopped"));
+                self.poisoned = true;
             }
         }
-        for (j, i, pos) in accepted {
-            outcomes[j][i] = receipts[pos].take().map(Ok);
-        }
-        Ok(())
     }
 
     /// Turns refusals of bytes that are already on the ledger into their original answers.
     /// They are looked up through the keys that make entries unique (a transition's checksum,
-    /// an event's actor and id) and must then have the same leaf hash: same bytes.
+    /// an event's actor and id) and must then have the same leaf hash: same bytes. Called with
+    /// no batch in flight, so the database holds every entry memory knows of.
     fn answer_resubmissions(
         &mut self,
-        refused: &[(usize, usize, &Verified)],
+        jobs: &[Job],
+        refused: &[(usize, usize)],
         outcomes: &mut [Vec<Option<Outcome>>],
     ) -> Result<(), StoreError> {
+        let refused: Vec<(usize, usize, &Verified)> = refused
+            .iter()
+            .filter_map(|&(j, i)| jobs[j].items[i].as_ref().ok().map(|v| (j, i, v)))
+            .collect();
         if refused.is_empty() {
             return Ok(());
         }
         let mut checksums = Vec::new();
         let mut event_ids: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (_, _, v) in refused {
+        for (_, _, v) in &refused {
             match &v.body {
                 VerifiedBody::Transition(t) => checksums.push(t.checksum().0.to_vec()),
                 VerifiedBody::Event(e) => event_ids
@@ -359,7 +477,7 @@ impl Sequencer {
             .collect();
         for (j, i, v) in refused {
             if let Some(found) = existing.get(&v.leaf) {
-                outcomes[*j][*i] = Some(receipt_of_existing(found, v.leaf));
+                outcomes[j][i] = Some(receipt_of_existing(found, v.leaf));
             }
         }
         Ok(())
@@ -463,7 +581,7 @@ impl Sequencer {
                         .is_some_and(|s| s.contains(&given));
                     let on_ledger = !in_batch
                         && ledger::is_transition_of(
-                            self.conn().map_err(Refusal::unavailable)?,
+                            self.settled_conn()?,
                             &reference,
                             &given.0,
                         )
@@ -524,7 +642,7 @@ impl Sequencer {
         let payload = e.event();
         let key = (payload.actor().to_string(), payload.event_id().to_owned());
         let taken = draft.event_ids.contains(&key)
-            || ledger::event_id_taken(self.conn().map_err(Refusal::unavailable)?, &key.0, &key.1)
+            || ledger::event_id_taken(self.settled_conn()?, &key.0, &key.1)
                 .map_err(Refusal::unavailable)?;
         if taken {
             return Err(Refusal::Rule {
@@ -580,7 +698,7 @@ impl Sequencer {
         };
         let entry = self.doc(draft, reference).ok_or_else(unknown)?;
         let in_memory = entry.document.clone();
-        let loaded = ledger::event_context(self.conn().map_err(Refusal::unavailable)?, reference)
+        let loaded = ledger::event_context(self.settled_conn()?, reference)
             .map_err(Refusal::unavailable)?;
         let (document, mut parties) = match (in_memory, loaded) {
             (Some(document), Some(context)) => (document, context.parties),
@@ -652,6 +770,7 @@ impl Sequencer {
 
     /// After a failed write: forget what memory holds and read the ledger again.
     fn recover(&mut self) {
+        self.settle();
         self.conn = None;
         self.docs.clear();
         let mut delay = Duration::from_millis(100);
@@ -688,6 +807,11 @@ impl Sequencer {
         if !force && self.last_checkpoint.elapsed() < self.config.checkpoint_interval {
             return;
         }
+        // Sign durable entries only.
+        self.settle();
+        if self.poisoned {
+            return;
+        }
         self.last_checkpoint = Instant::now();
         let checkpoint = Checkpoint {
             size,
@@ -716,6 +840,117 @@ impl Sequencer {
             }
         }
     }
+}
+
+/// The writer thread: makes each order durable, then answers its submitters.
+struct Writer {
+    store: Store,
+    conn: Option<PgConnection>,
+    checkpoints: CheckpointBook,
+}
+
+impl Writer {
+    fn run(mut self, orders: Receiver<Order>, done: Sender<bool>) {
+        for order in orders {
+            let written = self.write(order);
+            if done.send(written).is_err() {
+                break;
+            }
+        }
+    }
+
+    fn write(&mut self, order: Order) -> bool {
+        let started = Instant::now();
+        let conn = match self.conn.take() {
+            Some(conn) => Ok(conn),
+            None => self.store.dedicated_connection(),
+        };
+        let result = conn.and_then(|mut conn| {
+            ledger::append(&mut conn, &order.rows)?;
+            Ok(conn)
+        });
+        match result {
+            Ok(conn) => {
+                self.conn = Some(conn);
+                tracing::debug!(
+                    entries = order.rows.entries.len(),
+                    draft_ms = order.drafted.as_millis() as u64,
+                    append_ms = started.elapsed().as_millis() as u64,
+                    "batch written"
+                );
+                // Durable: proofs may use the new blocks, and the submitters may hear of it.
+                self.checkpoints.extend_sealed_roots(&order.sealed);
+                order.answer();
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "batch not written; the ledger state will be reloaded");
+                order.fail(&Refusal::unavailable(
+                    "the batch could not be made durable; resubmit",
+                ));
+                false
+            }
+        }
+    }
+}
+
+impl Order {
+    /// Answers every submitter of a durable batch.
+    fn answer(mut self) {
+        let mut states: HashMap<i64, JsonText> = std::mem::take(&mut self.rows.transitions)
+            .into_iter()
+            .map(|t| (t.idx, t.state_after))
+            .collect();
+        let mut receipts: Vec<Option<Receipt>> = std::mem::take(&mut self.rows.entries)
+            .into_iter()
+            .map(|e| {
+                Some(Receipt {
+                    index: e.idx as u64,
+                    leaf_hash: Digest::from_slice(&e.leaf_hash).unwrap_or_default(),
+                    kind: EntryKind::parse(&e.kind).unwrap_or(EntryKind::Event),
+                    state: states.remove(&e.idx),
+                    document_reference: e.document_ref,
+                    duplicate: false,
+                })
+            })
+            .collect();
+        // Repeats first: they copy a receipt that the accepted item then takes.
+        for &(j, i, pos) in &self.repeats {
+            if let Some(receipt) = &receipts[pos] {
+                self.outcomes[j][i] = Some(Ok(Receipt {
+                    duplicate: true,
+                    ..receipt.clone()
+                }));
+            }
+        }
+        for &(j, i, pos) in &self.accepted {
+            self.outcomes[j][i] = receipts[pos].take().map(Ok);
+        }
+        for (job, outcomes) in self.jobs.into_iter().zip(self.outcomes) {
+            reply(job, outcomes);
+        }
+    }
+
+    /// Answers every submitter of a batch that was not written: its entries are refused
+    /// (transient), the rest keeps its answer.
+    fn fail(mut self, refusal: &Refusal) {
+        for &(j, i, _) in self.accepted.iter().chain(&self.repeats) {
+            self.outcomes[j][i] = Some(Err(refusal.clone()));
+        }
+        for (job, outcomes) in self.jobs.into_iter().zip(self.outcomes) {
+            reply(job, outcomes);
+        }
+    }
+}
+
+/// Sends a request its answers, one per item; an item left undecided is refused.
+fn reply(job: Job, outcomes: Vec<Option<Outcome>>) {
+    let answers = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(Refusal::unavailable("not sequenced"))))
+        .collect();
+    // The submitter may have gone away; its entries are durable all the same.
+    let _ = job.reply.send(answers);
 }
 
 fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTree, StoreError> {
