@@ -240,14 +240,6 @@ impl TransportDocument {
         Ok(Self { fields })
     }
 
-    /// The typed rules only, without the normal-form check of [`Self::from_json`]: for callers
-    /// that compare the canonical form of the whole enclosing payload themselves.
-    pub(crate) fn from_value_unchecked(v: Value) -> Result<Self, DocumentError> {
-        let fields: DocumentFields = serde_json::from_value(v)
-            .map_err(|e| DocumentError::at(String::new(), e.to_string()))?;
-        Self::new(fields)
-    }
-
     /// Parses a document from JSON, reporting the first offending field.
     pub fn from_json(v: &Value) -> Result<Self, DocumentError> {
         let fields: DocumentFields =

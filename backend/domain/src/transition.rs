@@ -34,7 +34,9 @@ use serde_json::Value;
 
 use crate::canonical::canonicalize;
 use crate::digest::Digest;
-use crate::document::{from_serde_error, normal_form_difference, DocumentError, TransportDocument};
+use crate::document::{
+    from_serde_error, normal_form_difference, DocumentError, DocumentFields, TransportDocument,
+};
 use crate::ids::{DocumentReference, KeyId, PartyId, Timestamp};
 use crate::jws::{open_envelope, CompactJws, EnvelopeError, JwsError, SigningKey, VerifyingKey};
 
@@ -291,18 +293,59 @@ struct RawPayload {
     transport_document: Option<Value>,
 }
 
+/// [`RawPayload`] for the fast path: the transport document is kept as the bytes it was sent
+/// as, to be parsed straight into its type and hashed as it is.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FastPayload<'a> {
+    document_reference: DocumentReference,
+    document_checksum: Digest,
+    #[serde(default)]
+    previous_transition_checksum: Option<Digest>,
+    action: Action,
+    actor: PartyId,
+    #[serde(default)]
+    recipient: Option<PartyId>,
+    time: Timestamp,
+    #[serde(default)]
+    reason_code: Option<ReasonCode>,
+    #[serde(default, borrow)]
+    transport_document: Option<&'a serde_json::value::RawValue>,
+}
+
 impl TransitionPayload {
     /// The fast path for signed payloads: a typed parse straight from the bytes, accepted only
     /// when the payload's canonical form is exactly these bytes — one comparison that proves
     /// the bytes canonical and in normal form. `None` means "use [`Self::from_json`] on the
     /// parsed value to learn the precise error"; both paths accept exactly the same payloads.
     fn from_canonical_bytes(bytes: &[u8]) -> Option<Self> {
-        let mut raw: RawPayload = serde_json::from_slice(bytes).ok()?;
-        let transport_document = match raw.transport_document.take() {
-            Some(value) => Some(TransportDocument::from_value_unchecked(value).ok()?),
-            None => None,
+        let raw: FastPayload<'_> = serde_json::from_slice(bytes).ok()?;
+        // Once the whole payload is proven canonical, the document's slice of it is the
+        // document's canonical form: its checksum is the hash of those bytes, with no second
+        // serialisation of the document.
+        let (transport_document, document_checksum) = match raw.transport_document {
+            Some(doc) => {
+                let fields: DocumentFields = serde_json::from_str(doc.get()).ok()?;
+                let document = TransportDocument::new(fields).ok()?;
+                (Some(document), Some(Digest::of(doc.get().as_bytes())))
+            }
+            None => (None, None),
         };
-        let payload = Self::from_raw(raw, transport_document).ok()?;
+        let payload = Self::checked(
+            TransitionDraft {
+                document_reference: raw.document_reference,
+                document_checksum: raw.document_checksum,
+                previous_transition_checksum: raw.previous_transition_checksum,
+                action: raw.action,
+                actor: raw.actor,
+                recipient: raw.recipient,
+                time: raw.time,
+                reason_code: raw.reason_code,
+                transport_document,
+            },
+            document_checksum,
+        )
+        .ok()?;
         (payload.canonical_bytes() == bytes).then_some(payload)
     }
 
@@ -326,6 +369,15 @@ impl TransitionPayload {
 
     /// Checks the cross-member rules.
     pub fn new(d: TransitionDraft) -> Result<Self, TransitionError> {
+        Self::checked(d, None)
+    }
+
+    /// [`Self::new`], with the checksum of the draft's transport document when the caller
+    /// already knows it (computed here otherwise).
+    fn checked(
+        d: TransitionDraft,
+        document_checksum: Option<Digest>,
+    ) -> Result<Self, TransitionError> {
         let is_issue = d.action == Action::Issue;
         match (is_issue, d.previous_transition_checksum.is_some()) {
             (true, true) => {
@@ -377,7 +429,7 @@ impl TransitionPayload {
                         "differs from the document's transportDocumentReference",
                     ));
                 }
-                let actual = doc.checksum();
+                let actual = document_checksum.unwrap_or_else(|| doc.checksum());
                 if actual != d.document_checksum {
                     return Err(TransitionError::DocumentChecksumMismatch {
                         claimed: d.document_checksum,
@@ -888,5 +940,24 @@ mod tests {
         assert!(
             TransitionPayload::from_json(&serde_json::from_slice(&with_null).unwrap()).is_err()
         );
+        // The document is hashed as sent on the fast path: bytes that are not its canonical
+        // form (a space inside it) are refused, not hashed.
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let spaced_document =
+            text.replacen("\"transportDocument\":{", "\"transportDocument\":{ ", 1);
+        assert_ne!(spaced_document, text);
+        assert_eq!(
+            TransitionPayload::from_canonical_bytes(spaced_document.as_bytes()),
+            None
+        );
+        // A document checksum that is not the document's: refused on both paths.
+        let mut wrong = value.clone();
+        wrong["documentChecksum"] = Value::String(Digest::of(b"another document").to_hex());
+        let wrong_bytes = crate::canonical::canonicalize(&wrong);
+        assert_eq!(TransitionPayload::from_canonical_bytes(&wrong_bytes), None);
+        assert!(matches!(
+            TransitionPayload::from_json(&wrong),
+            Err(TransitionError::DocumentChecksumMismatch { .. })
+        ));
     }
 }

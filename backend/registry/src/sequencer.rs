@@ -375,8 +375,7 @@ impl Sequencer {
     /// nothing. Memory moves forward now; a failed write reloads it.
     fn hand_over(&mut self, mut open: Open) {
         debug_assert!(!self.in_flight, "one batch in flight at most");
-        if let Err(e) = self.answer_resubmissions(&open.jobs, &open.refused, &mut open.outcomes)
-        {
+        if let Err(e) = self.answer_resubmissions(&open.jobs, &open.refused, &mut open.outcomes) {
             tracing::error!(error = %e, "cannot look up resubmissions; refusing the batch");
             self.poisoned = true;
             self.after_failure(&mut open);
@@ -580,12 +579,8 @@ impl Sequencer {
                         .get(&reference)
                         .is_some_and(|s| s.contains(&given));
                     let on_ledger = !in_batch
-                        && ledger::is_transition_of(
-                            self.settled_conn()?,
-                            &reference,
-                            &given.0,
-                        )
-                        .map_err(Refusal::unavailable)?;
+                        && ledger::is_transition_of(self.settled_conn()?, &reference, &given.0)
+                            .map_err(Refusal::unavailable)?;
                     if in_batch || on_ledger {
                         return Err(Refusal::DoubleSpend {
                             reference,
@@ -698,8 +693,8 @@ impl Sequencer {
         };
         let entry = self.doc(draft, reference).ok_or_else(unknown)?;
         let in_memory = entry.document.clone();
-        let loaded = ledger::event_context(self.settled_conn()?, reference)
-            .map_err(Refusal::unavailable)?;
+        let loaded =
+            ledger::event_context(self.settled_conn()?, reference).map_err(Refusal::unavailable)?;
         let (document, mut parties) = match (in_memory, loaded) {
             (Some(document), Some(context)) => (document, context.parties),
             (Some(document), None) => (document, Vec::new()),
