@@ -103,9 +103,11 @@ struct Draft {
     docs: HashMap<String, DocEntry>,
     /// Documents issued in this batch, with the ISSUE's index.
     new_docs: HashMap<String, i64>,
-    /// Per document, its last transition in this batch (a position in `rows.transitions`),
-    /// whose state is the document's state when the batch is written.
-    last_transition: HashMap<String, usize>,
+    /// The document state after each transition of this batch, by index: answered to the
+    /// submitter, and the last one of each document is written to `documents`.
+    states: HashMap<i64, JsonText>,
+    /// Per document, the index of its last transition in this batch.
+    last_transition: HashMap<String, i64>,
     /// Transition checksums accepted in this batch, per document (to spot double spends
     /// within one batch).
     checksums: HashMap<String, HashSet<Digest>>,
@@ -141,6 +143,8 @@ struct Order {
     repeats: Vec<(usize, usize, usize)>,
     /// Roots of the blocks this batch seals, published once it is durable.
     sealed: Vec<Digest>,
+    /// Document states after the batch's transitions, by index.
+    states: HashMap<i64, JsonText>,
     drafted: Duration,
 }
 
@@ -420,6 +424,7 @@ impl Sequencer {
             accepted: open.accepted,
             repeats: open.repeats,
             sealed,
+            states: std::mem::take(&mut draft.states),
             drafted: open.started.map(|s| s.elapsed()).unwrap_or_default(),
         };
         let Some(orders) = self.writer.orders.as_ref() else {
@@ -454,11 +459,15 @@ impl Sequencer {
         if refused.is_empty() {
             return Ok(());
         }
+        let mut documents = Vec::new();
         let mut checksums = Vec::new();
         let mut event_ids: HashMap<&str, Vec<&str>> = HashMap::new();
         for (_, _, v) in &refused {
             match &v.body {
-                VerifiedBody::Transition(t) => checksums.push(t.checksum().0.to_vec()),
+                VerifiedBody::Transition(t) => {
+                    documents.push(t.payload().document_reference().as_str());
+                    checksums.push(t.checksum().0.to_vec());
+                }
                 VerifiedBody::Event(e) => event_ids
                     .entry(e.event().actor().as_str())
                     .or_default()
@@ -466,7 +475,7 @@ impl Sequencer {
             }
         }
         let conn = self.conn()?;
-        let mut found = ledger::transitions_by_checksum(conn, &checksums)?;
+        let mut found = ledger::transitions_by_checksum(conn, &documents, &checksums)?;
         for (actor, ids) in &event_ids {
             found.extend(ledger::events_by_id(conn, actor, ids)?);
         }
@@ -475,9 +484,23 @@ impl Sequencer {
             .filter_map(|e| Digest::from_slice(&e.leaf_hash).ok().map(|d| (d, e)))
             .collect();
         for (j, i, v) in refused {
-            if let Some(found) = existing.get(&v.leaf) {
-                outcomes[j][i] = Some(receipt_of_existing(found, v.leaf));
-            }
+            let Some(found) = existing.get(&v.leaf) else {
+                continue;
+            };
+            let state = match (&v.body, &found.document_ref) {
+                (VerifiedBody::Transition(_), Some(reference)) => {
+                    Some(replayed_state(conn, reference, found.idx)?)
+                }
+                _ => None,
+            };
+            outcomes[j][i] = Some(Ok(Receipt {
+                index: found.idx as u64,
+                leaf_hash: v.leaf,
+                kind: EntryKind::parse(&found.kind).unwrap_or(EntryKind::Event),
+                document_reference: found.document_ref.clone(),
+                state,
+                duplicate: true,
+            }));
         }
         Ok(())
     }
@@ -605,9 +628,8 @@ impl Sequencer {
                 .insert((reference.clone(), recipient.to_string()));
         }
         let state_after = JsonText::of(&entry.state).map_err(Refusal::unavailable)?;
-        draft
-            .last_transition
-            .insert(reference.clone(), draft.rows.transitions.len());
+        draft.states.insert(to_i64(idx), state_after);
+        draft.last_transition.insert(reference.clone(), to_i64(idx));
         draft.rows.transitions.push(TransitionRow {
             idx: to_i64(idx),
             document_ref: reference.clone(),
@@ -616,7 +638,6 @@ impl Sequencer {
             action: payload.action().as_str().to_owned(),
             actor: payload.actor().to_string(),
             recipient: payload.recipient().map(|r| r.to_string()),
-            state_after,
         });
         draft
             .checksums
@@ -721,7 +742,7 @@ impl Sequencer {
             let state = draft
                 .last_transition
                 .get(reference)
-                .map(|&at| draft.rows.transitions[at].state_after.clone())
+                .and_then(|idx| draft.states.get(idx).cloned())
                 .ok_or_else(|| StoreError::Corrupt {
                     table: "documents",
                     detail: format!("{reference} moved without a transition"),
@@ -892,10 +913,7 @@ impl Writer {
 impl Order {
     /// Answers every submitter of a durable batch.
     fn answer(mut self) {
-        let mut states: HashMap<i64, JsonText> = std::mem::take(&mut self.rows.transitions)
-            .into_iter()
-            .map(|t| (t.idx, t.state_after))
-            .collect();
+        let mut states = std::mem::take(&mut self.states);
         let mut receipts: Vec<Option<Receipt>> = std::mem::take(&mut self.rows.entries)
             .into_iter()
             .map(|e| {
@@ -1004,15 +1022,32 @@ fn entry_row(v: &Verified, idx: u64, now: chrono::DateTime<Utc>) -> EntryRow {
     }
 }
 
-fn receipt_of_existing(found: &ledger::ExistingEntry, leaf: Digest) -> Outcome {
-    Ok(Receipt {
-        index: found.idx as u64,
-        leaf_hash: leaf,
-        kind: EntryKind::parse(&found.kind).unwrap_or(EntryKind::Event),
-        document_reference: found.document_ref.clone(),
-        state: found.state_after.clone(),
-        duplicate: true,
-    })
+/// The state of document `reference` right after its transition at `idx`, recomputed from its
+/// signed chain (the ledger keeps the chain, not every intermediate state).
+fn replayed_state(
+    conn: &mut PgConnection,
+    reference: &str,
+    idx: i64,
+) -> Result<JsonText, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "transitions",
+        detail: format!("chain of {reference}: {detail}"),
+    };
+    let mut state: Option<DocumentState> = None;
+    for (entry, _) in lading_store::reads::chain(conn, reference)? {
+        if entry.idx > idx {
+            break;
+        }
+        let text = std::str::from_utf8(&entry.signed).map_err(|e| corrupt(e.to_string()))?;
+        let signed = SignedTransition::parse(text).map_err(|e| corrupt(e.to_string()))?;
+        let next = match &state {
+            None => DocumentState::issue(signed.payload(), signed.checksum()),
+            Some(state) => state.apply(signed.payload(), signed.checksum()),
+        };
+        state = Some(next.map_err(|e| corrupt(e.to_string()))?);
+    }
+    let state = state.ok_or_else(|| corrupt(format!("no transition at {idx}")))?;
+    JsonText::of(&state).map_err(|e| corrupt(e.to_string()))
 }
 
 /// The transport document a signed ISSUE carries (read back from the ledger).

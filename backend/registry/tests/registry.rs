@@ -183,6 +183,31 @@ async fn the_same_bytes_twice_are_one_entry() {
     assert!(again.duplicate);
     assert_eq!(again.index, first.index);
     assert_eq!(again.state, first.state);
+    // A transition sent again after its document moved on answers the state right after
+    // it, as first answered, not the document's state now.
+    let (_, state) = issue(&w, "BL-DUP-1");
+    let (to_consignee, state) = next(
+        &state,
+        &w.shipper,
+        Action::Transfer,
+        "shipper-acme",
+        Some("consignee-globex"),
+        1,
+    );
+    let moved = submit(&w, &to_consignee).await.unwrap();
+    let (back, _) = next(
+        &state,
+        &w.consignee,
+        Action::Transfer,
+        "consignee-globex",
+        Some("carrier-oceanic"),
+        2,
+    );
+    let latest = submit(&w, &back).await.unwrap();
+    assert_ne!(latest.state, moved.state);
+    let again = submit(&w, &to_consignee).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!((again.index, &again.state), (moved.index, &moved.state));
     // Twice in one batch: one entry, two identical answers.
     let (other, _) = issue(&w, "BL-DUP-2");
     let answers = w
@@ -193,7 +218,7 @@ async fn the_same_bytes_twice_are_one_entry() {
     let b = answers[1].as_ref().unwrap();
     assert_eq!(a.index, b.index);
     assert!(!a.duplicate && b.duplicate);
-    assert_eq!(size(&w), 2);
+    assert_eq!(size(&w), 4);
 }
 
 #[tokio::test]

@@ -160,13 +160,13 @@ pub struct ExistingEntry {
     pub leaf_hash: Vec<u8>,
     pub kind: String,
     pub document_ref: Option<String>,
-    pub state_after: Option<JsonText>,
 }
 
-/// The transitions with these checksums (SHA-256 of their signed bytes), through the unique
-/// index on `transitions.checksum`.
+/// The transitions of these documents with these checksums (SHA-256 of their signed bytes),
+/// through the `(document_ref, …)` index; the caller matches exact pairs by leaf hash.
 pub fn transitions_by_checksum(
     conn: &mut PgConnection,
+    documents: &[&str],
     checksums: &[Vec<u8>],
 ) -> Result<Vec<ExistingEntry>, StoreError> {
     if checksums.is_empty() {
@@ -174,13 +174,13 @@ pub fn transitions_by_checksum(
     }
     Ok(ledger_entries::table
         .inner_join(transitions::table)
+        .filter(transitions::document_ref.eq_any(documents))
         .filter(transitions::checksum.eq_any(checksums))
         .select((
             ledger_entries::idx,
             ledger_entries::leaf_hash,
             ledger_entries::kind,
             ledger_entries::document_ref,
-            transitions::state_after.nullable(),
         ))
         .load(conn)?)
 }
@@ -203,7 +203,6 @@ pub fn events_by_id(
             ledger_entries::leaf_hash,
             ledger_entries::kind,
             ledger_entries::document_ref,
-            None::<JsonText>.into_sql::<diesel::sql_types::Nullable<Json>>(),
         ))
         .load(conn)?)
 }

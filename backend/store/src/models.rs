@@ -84,7 +84,6 @@ pub struct TransitionRow {
     pub action: String,
     pub actor: String,
     pub recipient: Option<String>,
-    pub state_after: JsonText,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -104,7 +104,6 @@ diesel::table! {
         action -> Text,
         actor -> Text,
         recipient -> Nullable<Text>,
-        state_after -> Json,
     }
 }
 

@@ -24,3 +24,7 @@ DROP INDEX events_document;
 CREATE INDEX ledger_entries_equipment ON ledger_entries (equipment_ref, idx) WHERE equipment_ref IS NOT NULL;
 CREATE INDEX ledger_entries_document ON ledger_entries (document_ref, idx) WHERE document_ref IS NOT NULL;
 ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_leaf_hash_key UNIQUE (leaf_hash);
+-- The states after each transition are not recomputed here (that needs the domain's state
+-- machine); the column comes back empty and nullable.
+ALTER TABLE transitions ADD COLUMN state_after JSON;
+ALTER TABLE transitions ADD CONSTRAINT transitions_checksum_key UNIQUE (checksum);
