@@ -38,9 +38,15 @@ pub struct AppendBatch {
     pub sealed_blocks: Vec<BlockRow>,
 }
 
-/// Session settings for the one writer: durability is not negotiable.
+/// Session settings for the sequencer's connections.
+///
+/// - Durability is not negotiable: `synchronous_commit = on`.
+/// - Custom plans always: diesel prepares its look-ups once (`reference = ANY($1)`, …), and
+///   PostgreSQL would otherwise settle on a generic plan made while the tables were small —
+///   a sequential scan — and keep it as they grow.
 pub fn prepare_writer_session(conn: &mut PgConnection) -> Result<(), StoreError> {
     diesel::sql_query("SET synchronous_commit = on").execute(conn)?;
+    diesel::sql_query("SET plan_cache_mode = force_custom_plan").execute(conn)?;
     Ok(())
 }
 
