@@ -773,14 +773,17 @@ impl Sequencer {
                 });
             }
         }
-        draft.rows.access = draft
-            .access
-            .drain()
-            .map(|(document_ref, party_id)| AccessRow {
+        for (document_ref, party_id) in draft.access.drain() {
+            let rows = if draft.new_docs.contains_key(&document_ref) {
+                &mut draft.rows.new_access
+            } else {
+                &mut draft.rows.access
+            };
+            rows.push(AccessRow {
                 document_ref,
                 party_id,
-            })
-            .collect();
+            });
+        }
         Ok(())
     }
 

@@ -41,7 +41,7 @@ pub enum Expect {
 }
 
 /// Signatures checked together; a failed batch is re-checked one by one.
-const SIGNATURE_BATCH: usize = 256;
+const SIGNATURE_BATCH: usize = 512;
 
 /// Verifies every item; one outcome per item, in order. Runs on the caller's rayon pool.
 pub fn verify_all(

@@ -34,6 +34,9 @@ pub struct AppendBatch {
     pub new_documents: Vec<DocumentRow>,
     /// Documents that existed before this batch and moved in it (one row per document).
     pub updated_documents: Vec<DocumentStateUpdate>,
+    /// Access to documents issued in this batch: new rows, written with COPY.
+    pub new_access: Vec<AccessRow>,
+    /// Access to documents that existed before: rows that may exist already.
     pub access: Vec<AccessRow>,
     pub sealed_blocks: Vec<BlockRow>,
 }
@@ -92,6 +95,11 @@ pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreE
         }
         if !batch.updated_documents.is_empty() {
             update_documents(conn, &batch.updated_documents)?;
+        }
+        if !batch.new_access.is_empty() {
+            diesel::copy_from(document_access::table)
+                .from_insertable(&batch.new_access)
+                .execute(conn)?;
         }
         if !batch.access.is_empty() {
             grant_access(conn, &batch.access)?;

@@ -137,7 +137,7 @@ pub struct DocumentHead {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = document_access)]
+#[diesel(table_name = document_access, treat_none_as_default_value = false)]
 pub struct AccessRow {
     pub document_ref: String,
     pub party_id: String,

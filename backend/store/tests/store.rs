@@ -100,7 +100,8 @@ fn issue_batch(expected: u64, idx: i64, reference: &str) -> AppendBatch {
         }],
         updated_documents: vec![],
         events: vec![],
-        access: vec![
+        access: vec![],
+        new_access: vec![
             AccessRow {
                 document_ref: reference.into(),
                 party_id: "carrier-a".into(),
@@ -323,9 +324,27 @@ fn moved_documents_are_updated_in_one_statement() {
             head_idx: 1,
             state: JsonText::of(&serde_json::json!({"possessor": "carrier-a"})).unwrap(),
         }],
+        // Access to an existing document: a party it already names, and a new one.
+        access: vec![
+            AccessRow {
+                document_ref: "BL-1".into(),
+                party_id: "carrier-a".into(),
+            },
+            AccessRow {
+                document_ref: "BL-1".into(),
+                party_id: "customs-x".into(),
+            },
+        ],
         ..AppendBatch::default()
     };
     ledger::append(&mut conn, &batch).unwrap();
+    let named: Vec<String> = lading_store::schema::document_access::table
+        .filter(lading_store::schema::document_access::document_ref.eq("BL-1"))
+        .select(lading_store::schema::document_access::party_id)
+        .order(lading_store::schema::document_access::party_id.asc())
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(named, vec!["carrier-a", "customs-x", "shipper-a"]);
     let head = ledger::document_heads(&mut conn, &["BL-1"]).unwrap();
     assert_eq!(head[0].head_idx, 1);
     assert_eq!(
