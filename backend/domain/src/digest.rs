@@ -46,7 +46,29 @@ impl Digest {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        self.hex_buffer().as_str().to_owned()
+    }
+
+    /// The lowercase hex form on the stack: digests are written on every hot path (payloads,
+    /// states, answers), and this spares an allocation and `hex::encode`'s per-char iterator.
+    fn hex_buffer(&self) -> HexBuffer {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (i, byte) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(byte >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        HexBuffer(out)
+    }
+}
+
+/// 64 ASCII hex digits.
+struct HexBuffer([u8; 64]);
+
+impl HexBuffer {
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and a-f are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -65,7 +87,7 @@ impl FromStr for Digest {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(self.hex_buffer().as_str())
     }
 }
 
@@ -77,7 +99,7 @@ impl fmt::Debug for Digest {
 
 impl Serialize for Digest {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
+        serializer.serialize_str(self.hex_buffer().as_str())
     }
 }
 
@@ -108,6 +130,7 @@ mod tests {
     #[test]
     fn parse_refuses_uppercase_short_and_non_hex() {
         let good = Digest::of(b"x").to_hex();
+        assert_eq!(good, hex::encode(Digest::of(b"x").0));
         assert_eq!(good.parse::<Digest>(), Ok(Digest::of(b"x")));
         assert!(good.to_uppercase().parse::<Digest>().is_err());
         assert!(good[..63].parse::<Digest>().is_err());

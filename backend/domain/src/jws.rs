@@ -386,7 +386,6 @@ struct KnownHeader {
 pub struct CompactJws {
     compact: String,
     signing_input_len: usize,
-    header: Map<String, Value>,
     kid: KeyId,
     typ: Option<String>,
     payload: Vec<u8>,
@@ -403,10 +402,13 @@ impl CompactJws {
             return Err(malformed("a compact JWS has exactly three parts"));
         };
         let header_bytes = unb64(h, "header").map_err(JwsError::Malformed)?;
-        let header: Map<String, Value> = serde_json::from_slice(&header_bytes)
-            .map_err(|_| malformed("the header is not a JSON object"))?;
-        let known: KnownHeader = serde_json::from_slice(&header_bytes)
-            .map_err(|e| JwsError::Malformed(format!("header: {e}")))?;
+        let known: KnownHeader = serde_json::from_slice(&header_bytes).map_err(|e| {
+            if serde_json::from_slice::<Map<String, Value>>(&header_bytes).is_err() {
+                malformed("the header is not a JSON object")
+            } else {
+                JwsError::Malformed(format!("header: {e}"))
+            }
+        })?;
         match known.alg {
             Some(Value::String(alg)) if alg == "EdDSA" => {}
             Some(Value::String(alg)) => return Err(JwsError::UnsupportedAlgorithm(alg)),
@@ -441,16 +443,11 @@ impl CompactJws {
         Ok(Self {
             compact: s.to_owned(),
             signing_input_len: h.len() + 1 + p.len(),
-            header,
             kid,
             typ,
             payload,
             signature,
         })
-    }
-
-    pub fn header(&self) -> &Map<String, Value> {
-        &self.header
     }
 
     pub fn kid(&self) -> &KeyId {
