@@ -30,6 +30,7 @@ use tokio::sync::oneshot;
 pub use checkpoints::{CheckpointBook, ProofAnswer, PublishedCheckpoint};
 pub use parties::PartyBook;
 pub use refusal::Refusal;
+pub use sequencer::{DRAFTER, WRITER};
 pub use verify::Expect;
 
 use sequencer::{Job, Sequencer};

@@ -49,6 +49,10 @@ use crate::{Receipt, RegistryConfig, RegistryError};
 
 pub(crate) type Outcome = Result<Receipt, Refusal>;
 
+/// The sequencer's connections, as `pg_stat_activity.application_name` shows them.
+pub const DRAFTER: &str = "lading-sequencer";
+pub const WRITER: &str = "lading-writer";
+
 /// One request's submissions, answered together.
 pub(crate) struct Job {
     pub items: Vec<Result<Verified, Refusal>>,
@@ -156,7 +160,7 @@ impl Sequencer {
         signer: SigningKey,
         config: RegistryConfig,
     ) -> Result<Self, RegistryError> {
-        let mut conn = store.dedicated_connection()?;
+        let mut conn = store.dedicated_connection(DRAFTER)?;
         let acc = load_accumulator(&mut conn, config.block_size)?;
         checkpoints.set_sealed_roots(acc.sealed_roots().to_vec());
         let (orders, orders_rx) = crossbeam_channel::bounded::<Order>(1);
@@ -295,7 +299,7 @@ impl Sequencer {
     fn conn(&mut self) -> Result<&mut PgConnection, StoreError> {
         let conn = match self.conn.take() {
             Some(conn) => conn,
-            None => self.store.dedicated_connection()?,
+            None => self.store.dedicated_connection(DRAFTER)?,
         };
         Ok(self.conn.insert(conn))
     }
@@ -882,7 +886,7 @@ impl Writer {
         let started = Instant::now();
         let conn = match self.conn.take() {
             Some(conn) => Ok(conn),
-            None => self.store.dedicated_connection(),
+            None => self.store.dedicated_connection(WRITER),
         };
         let result = conn.and_then(|mut conn| {
             ledger::append(&mut conn, &order.rows)?;

@@ -546,3 +546,56 @@ async fn events_are_sequenced_only_from_parties_allowed_to_sign_them() {
     assert_eq!(refused.code(), "wrong_type");
     assert_eq!(size(&w), 2);
 }
+
+/// Ends the sessions whose `application_name` is `name`, as a failing database would.
+fn terminate_sessions(w: &World, name: &str) -> usize {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Ended {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ended: bool,
+    }
+    let store = w.db.store(1).unwrap();
+    let mut conn = store.conn().unwrap();
+    let ended: Vec<Ended> = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(name)
+    .load(&mut conn)
+    .unwrap();
+    ended.iter().filter(|e| e.ended).count()
+}
+
+#[tokio::test]
+async fn a_batch_that_cannot_be_written_is_refused_and_the_ledger_carries_on() {
+    let w = world();
+    let (first, _) = issue(&w, "BL-FAIL-1");
+    assert_eq!(submit(&w, &first).await.unwrap().index, 0);
+
+    // The writer's session dies: the next batch cannot be made durable.
+    assert_eq!(terminate_sessions(&w, lading_registry::WRITER), 1);
+    let (second, _) = issue(&w, "BL-FAIL-2");
+    let refused = submit(&w, &second).await.unwrap_err();
+    assert!(refused.is_transient(), "{refused:?}");
+    assert_eq!(size(&w), 1, "nothing of the failed batch is on the ledger");
+
+    // Memory was reloaded from the database: the same submission now takes the next index,
+    // and the ledger goes on without a gap.
+    let again = submit(&w, &second).await.unwrap();
+    assert_eq!((again.index, again.duplicate), (1, false));
+    let (third, _) = issue(&w, "BL-FAIL-3");
+    assert_eq!(submit(&w, &third).await.unwrap().index, 2);
+
+    // The drafter's session dies too: its look-ups reconnect.
+    assert_eq!(terminate_sessions(&w, lading_registry::DRAFTER), 1);
+    let (fourth, _) = issue(&w, "BL-FAIL-4");
+    let mut answer = submit(&w, &fourth).await;
+    if matches!(&answer, Err(r) if r.is_transient()) {
+        answer = submit(&w, &fourth).await;
+    }
+    assert_eq!(answer.unwrap().index, 3);
+    assert_eq!(size(&w), 4);
+    let checkpoint = wait_for_checkpoint(&w, 4).await;
+    assert_eq!(checkpoint.checkpoint.size, 4);
+}

@@ -47,7 +47,13 @@ pub struct AppendBatch {
 /// - Custom plans always: diesel prepares its look-ups once (`reference = ANY($1)`, …), and
 ///   PostgreSQL would otherwise settle on a generic plan made while the tables were small —
 ///   a sequential scan — and keep it as they grow.
-pub fn prepare_writer_session(conn: &mut PgConnection) -> Result<(), StoreError> {
+pub fn prepare_writer_session(
+    conn: &mut PgConnection,
+    application_name: &str,
+) -> Result<(), StoreError> {
+    diesel::sql_query("SELECT set_config('application_name', $1, false)")
+        .bind::<Text, _>(application_name)
+        .execute(conn)?;
     diesel::sql_query("SET synchronous_commit = on").execute(conn)?;
     diesel::sql_query("SET plan_cache_mode = force_custom_plan").execute(conn)?;
     Ok(())

@@ -66,10 +66,11 @@ impl Store {
         Ok(self.pool.get()?)
     }
 
-    /// A connection of its own, outside the pool: the sequencer holds one for its whole life.
-    pub fn dedicated_connection(&self) -> Result<PgConnection, StoreError> {
+    /// A connection of its own, outside the pool, for one of the sequencer's threads; it shows
+    /// in `pg_stat_activity` as `application_name`.
+    pub fn dedicated_connection(&self, application_name: &str) -> Result<PgConnection, StoreError> {
         let mut conn = PgConnection::establish(&self.url)?;
-        ledger::prepare_writer_session(&mut conn)?;
+        ledger::prepare_writer_session(&mut conn, application_name)?;
         Ok(conn)
     }
 
