@@ -48,11 +48,12 @@ pub fn canonicalize(value: &Value) -> Vec<u8> {
     out
 }
 
-/// Serialises `v` and canonicalises the result.
+/// Serialises `v` straight to its canonical bytes: the same bytes as canonicalising
+/// `serde_json::to_value(v)`, without building the value.
 pub fn to_canonical_vec<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, CanonicalError> {
-    let value =
-        serde_json::to_value(v).map_err(|e| CanonicalError::Unrepresentable(e.to_string()))?;
-    Ok(canonicalize(&value))
+    let mut out = Vec::with_capacity(512);
+    v.serialize(Canonical { out: &mut out })?;
+    Ok(out)
 }
 
 /// True when `bytes` is JSON already in RFC 8785 canonical form.
@@ -158,6 +159,350 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Straight to canonical bytes: a serde Serializer that writes RFC 8785 without building a
+// `serde_json::Value` (no key strings, no hash maps). Each object's members are written to a
+// scratch buffer, then copied out in canonical order. It gives the same bytes as
+// `canonicalize(&serde_json::to_value(v))` (a property test holds it to that).
+
+impl serde::ser::Error for CanonicalError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        Self::Unrepresentable(msg.to_string())
+    }
+}
+
+struct Canonical<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+fn write_f64(f: f64, out: &mut Vec<u8>) {
+    if f.is_finite() {
+        let mut buffer = ryu_js::Buffer::new();
+        out.extend_from_slice(buffer.format_finite(f).as_bytes());
+    } else {
+        // serde_json turns NaN and the infinities into null.
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn unsupported(what: &str) -> CanonicalError {
+    CanonicalError::Unrepresentable(format!("{what} has no canonical JSON form here"))
+}
+
+impl<'a> serde::Serializer for Canonical<'a> {
+    type Ok = ();
+    type Error = CanonicalError;
+    type SerializeSeq = Seq<'a>;
+    type SerializeTuple = Seq<'a>;
+    type SerializeTupleStruct = Seq<'a>;
+    type SerializeTupleVariant = serde::ser::Impossible<(), CanonicalError>;
+    type SerializeMap = Object<'a>;
+    type SerializeStruct = Object<'a>;
+    type SerializeStructVariant = serde::ser::Impossible<(), CanonicalError>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), CanonicalError> {
+        self.out
+            .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), CanonicalError> {
+        self.serialize_i64(i64::from(v))
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), CanonicalError> {
+        self.serialize_i64(i64::from(v))
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), CanonicalError> {
+        self.serialize_i64(i64::from(v))
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), CanonicalError> {
+        // As ECMAScript would: through a double.
+        write_f64(v as f64, self.out);
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), CanonicalError> {
+        self.serialize_u64(u64::from(v))
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), CanonicalError> {
+        self.serialize_u64(u64::from(v))
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), CanonicalError> {
+        self.serialize_u64(u64::from(v))
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), CanonicalError> {
+        write_f64(v as f64, self.out);
+        Ok(())
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), CanonicalError> {
+        self.serialize_f64(f64::from(v))
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), CanonicalError> {
+        write_f64(v, self.out);
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Result<(), CanonicalError> {
+        write_string(v.encode_utf8(&mut [0u8; 4]), self.out);
+        Ok(())
+    }
+    fn serialize_str(self, v: &str) -> Result<(), CanonicalError> {
+        write_string(v, self.out);
+        Ok(())
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), CanonicalError> {
+        // serde_json writes bytes as an array of numbers.
+        let mut seq = self.serialize_seq(Some(v.len()))?;
+        for b in v {
+            serde::ser::SerializeSeq::serialize_element(&mut seq, b)?;
+        }
+        serde::ser::SerializeSeq::end(seq)
+    }
+    fn serialize_none(self) -> Result<(), CanonicalError> {
+        self.serialize_unit()
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), CanonicalError> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), CanonicalError> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), CanonicalError> {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), CanonicalError> {
+        self.serialize_str(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), CanonicalError> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), CanonicalError> {
+        // Externally tagged, as serde_json: {"Variant": value}.
+        self.out.push(b'{');
+        write_string(variant, self.out);
+        self.out.push(b':');
+        value.serialize(Canonical { out: self.out })?;
+        self.out.push(b'}');
+        Ok(())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Seq<'a>, CanonicalError> {
+        self.out.push(b'[');
+        Ok(Seq {
+            out: self.out,
+            first: true,
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Seq<'a>, CanonicalError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Seq<'a>, CanonicalError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, CanonicalError> {
+        Err(unsupported("a tuple variant"))
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Object<'a>, CanonicalError> {
+        Ok(Object::new(self.out))
+    }
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Object<'a>, CanonicalError> {
+        Ok(Object::new(self.out))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, CanonicalError> {
+        Err(unsupported("a struct variant"))
+    }
+}
+
+struct Seq<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl Seq<'_> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CanonicalError> {
+        if !std::mem::replace(&mut self.first, false) {
+            self.out.push(b',');
+        }
+        value.serialize(Canonical { out: self.out })
+    }
+
+    fn close(self) -> Result<(), CanonicalError> {
+        self.out.push(b']');
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeSeq for Seq<'_> {
+    type Ok = ();
+    type Error = CanonicalError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), CanonicalError> {
+        self.element(v)
+    }
+    fn end(self) -> Result<(), CanonicalError> {
+        self.close()
+    }
+}
+
+impl serde::ser::SerializeTuple for Seq<'_> {
+    type Ok = ();
+    type Error = CanonicalError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), CanonicalError> {
+        self.element(v)
+    }
+    fn end(self) -> Result<(), CanonicalError> {
+        self.close()
+    }
+}
+
+impl serde::ser::SerializeTupleStruct for Seq<'_> {
+    type Ok = ();
+    type Error = CanonicalError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), CanonicalError> {
+        self.element(v)
+    }
+    fn end(self) -> Result<(), CanonicalError> {
+        self.close()
+    }
+}
+
+/// An object being written: members go to `scratch`, and are copied to `out` sorted by name
+/// when it ends. A name seen twice is refused (serde_json would keep the last one).
+struct Object<'a> {
+    out: &'a mut Vec<u8>,
+    scratch: Vec<u8>,
+    /// (name, value's range in `scratch`)
+    members: Vec<(std::borrow::Cow<'static, str>, std::ops::Range<usize>)>,
+    pending: Option<String>,
+}
+
+impl<'a> Object<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        Self {
+            out,
+            scratch: Vec::new(),
+            members: Vec::new(),
+            pending: None,
+        }
+    }
+
+    fn member<T: Serialize + ?Sized>(
+        &mut self,
+        name: std::borrow::Cow<'static, str>,
+        value: &T,
+    ) -> Result<(), CanonicalError> {
+        let start = self.scratch.len();
+        value.serialize(Canonical {
+            out: &mut self.scratch,
+        })?;
+        self.members.push((name, start..self.scratch.len()));
+        Ok(())
+    }
+
+    fn close(mut self) -> Result<(), CanonicalError> {
+        // The same order as `write_value`: UTF-16 code units, which is byte order unless a
+        // name holds a character above U+FFFF.
+        if self
+            .members
+            .iter()
+            .any(|(k, _)| k.bytes().any(|b| b >= 0xF0))
+        {
+            self.members
+                .sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+        } else {
+            self.members
+                .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        }
+        if self.members.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(CanonicalError::Unrepresentable(
+                "an object names a member twice".into(),
+            ));
+        }
+        self.out.push(b'{');
+        for (i, (name, range)) in self.members.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            write_string(name, self.out);
+            self.out.push(b':');
+            self.out.extend_from_slice(&self.scratch[range.clone()]);
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeStruct for Object<'_> {
+    type Ok = ();
+    type Error = CanonicalError;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), CanonicalError> {
+        self.member(std::borrow::Cow::Borrowed(key), value)
+    }
+    fn end(self) -> Result<(), CanonicalError> {
+        self.close()
+    }
+}
+
+impl serde::ser::SerializeMap for Object<'_> {
+    type Ok = ();
+    type Error = CanonicalError;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), CanonicalError> {
+        // Names must be strings; anything else is refused rather than guessed at.
+        let mut name = Vec::new();
+        key.serialize(Canonical { out: &mut name })?;
+        let name: String = serde_json::from_slice(&name).map_err(|_| {
+            CanonicalError::Unrepresentable("an object name is not a string".into())
+        })?;
+        self.pending = Some(name);
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CanonicalError> {
+        let name = self
+            .pending
+            .take()
+            .ok_or_else(|| CanonicalError::Unrepresentable("a value without a name".into()))?;
+        self.member(std::borrow::Cow::Owned(name), value)
+    }
+    fn end(self) -> Result<(), CanonicalError> {
+        self.close()
+    }
 }
 
 #[cfg(test)]
@@ -319,6 +664,11 @@ mod tests {
 
     proptest! {
         /// Our writer agrees with an independent implementation, and its output is a fixed point.
+        #[test]
+        fn serialising_straight_to_canonical_bytes_agrees(v in arb_json()) {
+            prop_assert_eq!(to_canonical_vec(&v).unwrap(), canonicalize(&v));
+        }
+
         #[test]
         fn agrees_with_reference_and_is_idempotent(v in arb_json()) {
             let ours = canonicalize(&v);

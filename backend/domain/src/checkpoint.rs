@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::canonical::canonicalize;
+use crate::canonical::{canonicalize, to_canonical_vec};
 use crate::digest::Digest;
 use crate::ids::{KeyId, Timestamp};
 use crate::jws::{open_envelope, CompactJws, EnvelopeError, JwsError, SigningKey, VerifyingKey};
@@ -81,8 +81,10 @@ impl Checkpoint {
 
     /// The canonical payload bytes.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        // Plain data with string keys always serialises.
-        canonicalize(&serde_json::to_value(self).unwrap_or(serde_json::Value::Null))
+        // Plain data with string keys always serialises; the tree is a fallback only.
+        to_canonical_vec(self).unwrap_or_else(|_| {
+            canonicalize(&serde_json::to_value(self).unwrap_or(serde_json::Value::Null))
+        })
     }
 
     /// Signs as a compact JWS with `typ` `lading-checkpoint+jws`.
@@ -165,6 +167,11 @@ mod tests {
         assert_eq!(
             String::from_utf8(checkpoint().canonical_bytes()).unwrap(),
             expected
+        );
+        // Written straight to canonical bytes, not through the fallback.
+        assert_eq!(
+            to_canonical_vec(&checkpoint()).unwrap(),
+            expected.into_bytes()
         );
     }
 

@@ -31,7 +31,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::canonical::canonicalize;
+use crate::canonical::{canonicalize, to_canonical_vec};
 use crate::digest::Digest;
 use crate::document::{from_serde_error, normal_form_difference, TransportDocument};
 use crate::ids::{
@@ -327,7 +327,8 @@ impl ShipmentEvent {
     }
 
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        canonicalize(&self.to_json())
+        // Plain data with string keys always serialises; the tree is a fallback only.
+        to_canonical_vec(self).unwrap_or_else(|_| canonicalize(&self.to_json()))
     }
 
     /// Signs the canonical payload with `typ` `lading-event+jws`.
@@ -572,6 +573,11 @@ mod tests {
         let compact = e.sign(&key);
         let signed = SignedEvent::parse(&compact).unwrap();
         assert_eq!(signed.event(), &e);
+        // Written straight to canonical bytes, not through the fallback.
+        assert_eq!(
+            crate::canonical::to_canonical_vec(&e).unwrap(),
+            canonicalize(&e.to_json())
+        );
         signed.verify(&key.verifying_key()).unwrap();
         assert_eq!(signed.checksum(), Digest::of(compact.as_bytes()));
         assert_eq!(e.event_kind(), EventKind::Equipment);

@@ -32,7 +32,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::canonical::canonicalize;
+use crate::canonical::{canonicalize, to_canonical_vec};
 use crate::digest::Digest;
 use crate::document::{
     from_serde_error, normal_form_difference, DocumentError, DocumentFields, TransportDocument,
@@ -506,7 +506,8 @@ impl TransitionPayload {
 
     /// The RFC 8785 bytes that get signed.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        canonicalize(&self.to_json())
+        // Plain data with string keys always serialises; the tree is a fallback only.
+        to_canonical_vec(self).unwrap_or_else(|_| canonicalize(&self.to_json()))
     }
 
     /// Signs the canonical payload as a compact JWS with `typ` `lading-transition+jws`.
@@ -920,6 +921,11 @@ mod tests {
         )
         .unwrap();
         let bytes = payload.canonical_bytes();
+        // Written straight to canonical bytes, not through the fallback.
+        assert_eq!(
+            crate::canonical::to_canonical_vec(&payload).unwrap(),
+            canonicalize(&payload.to_json())
+        );
         let value: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
             TransitionPayload::from_canonical_bytes(&bytes),
