@@ -275,9 +275,16 @@ pub struct TransitionPayload {
     transport_document: Option<TransportDocument>,
 }
 
+/// The members as sent, before the cross-member rules. The transport document stays untyped
+/// (`D`): a `Value` on the thorough path, the bytes as sent (`&RawValue`) on the fast path,
+/// where they are parsed straight into their type and hashed as they are.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawPayload {
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "D: Deserialize<'de>")
+)]
+struct RawPayload<D> {
     document_reference: DocumentReference,
     document_checksum: Digest,
     #[serde(default)]
@@ -290,27 +297,7 @@ struct RawPayload {
     #[serde(default)]
     reason_code: Option<ReasonCode>,
     #[serde(default)]
-    transport_document: Option<Value>,
-}
-
-/// [`RawPayload`] for the fast path: the transport document is kept as the bytes it was sent
-/// as, to be parsed straight into its type and hashed as it is.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FastPayload<'a> {
-    document_reference: DocumentReference,
-    document_checksum: Digest,
-    #[serde(default)]
-    previous_transition_checksum: Option<Digest>,
-    action: Action,
-    actor: PartyId,
-    #[serde(default)]
-    recipient: Option<PartyId>,
-    time: Timestamp,
-    #[serde(default)]
-    reason_code: Option<ReasonCode>,
-    #[serde(default, borrow)]
-    transport_document: Option<&'a serde_json::value::RawValue>,
+    transport_document: Option<D>,
 }
 
 impl TransitionPayload {
@@ -319,7 +306,7 @@ impl TransitionPayload {
     /// the bytes canonical and in normal form. `None` means "use [`Self::from_json`] on the
     /// parsed value to learn the precise error"; both paths accept exactly the same payloads.
     fn from_canonical_bytes(bytes: &[u8]) -> Option<Self> {
-        let raw: FastPayload<'_> = serde_json::from_slice(bytes).ok()?;
+        let raw: RawPayload<&serde_json::value::RawValue> = serde_json::from_slice(bytes).ok()?;
         // Once the whole payload is proven canonical, the document's slice of it is the
         // document's canonical form: its checksum is the hash of those bytes, with no second
         // serialisation of the document.
@@ -331,7 +318,17 @@ impl TransitionPayload {
             }
             None => (None, None),
         };
-        let payload = Self::checked(
+        let payload = Self::from_raw(raw, transport_document, document_checksum).ok()?;
+        (payload.canonical_bytes() == bytes).then_some(payload)
+    }
+
+    /// The cross-member rules on a parsed payload, shared by both parsing paths.
+    fn from_raw<D>(
+        raw: RawPayload<D>,
+        transport_document: Option<TransportDocument>,
+        document_checksum: Option<Digest>,
+    ) -> Result<Self, TransitionError> {
+        Self::checked(
             TransitionDraft {
                 document_reference: raw.document_reference,
                 document_checksum: raw.document_checksum,
@@ -345,26 +342,6 @@ impl TransitionPayload {
             },
             document_checksum,
         )
-        .ok()?;
-        (payload.canonical_bytes() == bytes).then_some(payload)
-    }
-
-    /// The cross-member rules on a parsed payload, shared by both parsing paths.
-    fn from_raw(
-        raw: RawPayload,
-        transport_document: Option<TransportDocument>,
-    ) -> Result<Self, TransitionError> {
-        Self::new(TransitionDraft {
-            document_reference: raw.document_reference,
-            document_checksum: raw.document_checksum,
-            previous_transition_checksum: raw.previous_transition_checksum,
-            action: raw.action,
-            actor: raw.actor,
-            recipient: raw.recipient,
-            time: raw.time,
-            reason_code: raw.reason_code,
-            transport_document,
-        })
     }
 
     /// Checks the cross-member rules.
@@ -474,7 +451,7 @@ impl TransitionPayload {
 
     /// Parses a payload from JSON; member errors carry their JSON Pointer.
     pub fn from_json(v: &Value) -> Result<Self, TransitionError> {
-        let raw: RawPayload = serde_path_to_error::deserialize(v).map_err(|e| {
+        let raw: RawPayload<Value> = serde_path_to_error::deserialize(v).map_err(|e| {
             let e = from_serde_error(&e);
             TransitionError::InvalidPayload {
                 path: e.path,
@@ -489,7 +466,7 @@ impl TransitionPayload {
                     .map_err(|e| TransitionError::Document(e.with_prefix("/transportDocument")))
             })
             .transpose()?;
-        let payload = Self::from_raw(raw, transport_document)?;
+        let payload = Self::from_raw(raw, transport_document, None)?;
         if let Some(path) = normal_form_difference(v, &payload.to_json()) {
             return Err(TransitionError::invalid(
                 &path,
