@@ -56,6 +56,15 @@ pub fn to_canonical_vec<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, Canonic
     Ok(out)
 }
 
+/// The canonical bytes of one of Lading's own payload types: plain data with string keys,
+/// which always serialises. Written straight from serde; should a type ever fail that, its
+/// `serde_json::Value` is canonicalised instead (`serde_json` turns what it cannot represent
+/// into `null`).
+pub fn canonical_bytes_of<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+    to_canonical_vec(v)
+        .unwrap_or_else(|_| canonicalize(&serde_json::to_value(v).unwrap_or(Value::Null)))
+}
+
 /// True when `bytes` is JSON already in RFC 8785 canonical form.
 pub fn is_canonical(bytes: &[u8]) -> bool {
     parse_canonical(bytes).is_ok()

@@ -10,10 +10,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::canonical::{canonicalize, to_canonical_vec};
+use crate::canonical::canonical_bytes_of;
 use crate::digest::Digest;
 use crate::ids::{KeyId, Timestamp};
-use crate::jws::{open_envelope, CompactJws, EnvelopeError, JwsError, SigningKey, VerifyingKey};
+use crate::jws::{open_envelope, CompactJws, EnvelopeError, SigningKey, VerifyingKey};
 
 /// The JWS `typ` of a checkpoint.
 pub const CHECKPOINT_TYP: &str = "lading-checkpoint+jws";
@@ -32,15 +32,9 @@ pub struct Checkpoint {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
+    /// The JWS, its `typ` or its payload's canonical form.
     #[error(transparent)]
-    Jws(#[from] JwsError),
-    #[error("JWS typ must be {expected:?}, found {found:?}")]
-    WrongType {
-        expected: &'static str,
-        found: Option<String>,
-    },
-    #[error("the payload is not RFC 8785 canonical JSON")]
-    NonCanonicalPayload,
+    Envelope(#[from] EnvelopeError),
     #[error("invalid checkpoint: {0}")]
     Invalid(String),
 }
@@ -48,20 +42,8 @@ pub enum CheckpointError {
 impl CheckpointError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Jws(e) => e.code(),
-            Self::WrongType { .. } => "wrong_type",
-            Self::NonCanonicalPayload => "non_canonical_payload",
+            Self::Envelope(e) => e.code(),
             Self::Invalid(_) => "invalid_checkpoint",
-        }
-    }
-}
-
-impl From<EnvelopeError> for CheckpointError {
-    fn from(e: EnvelopeError) -> Self {
-        match e {
-            EnvelopeError::Jws(e) => Self::Jws(e),
-            EnvelopeError::WrongType { expected, found } => Self::WrongType { expected, found },
-            EnvelopeError::NonCanonical => Self::NonCanonicalPayload,
         }
     }
 }
@@ -81,10 +63,7 @@ impl Checkpoint {
 
     /// The canonical payload bytes.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        // Plain data with string keys always serialises; the tree is a fallback only.
-        to_canonical_vec(self).unwrap_or_else(|_| {
-            canonicalize(&serde_json::to_value(self).unwrap_or(serde_json::Value::Null))
-        })
+        canonical_bytes_of(self)
     }
 
     /// Signs as a compact JWS with `typ` `lading-checkpoint+jws`.
@@ -111,7 +90,7 @@ impl SignedCheckpoint {
 
     /// Verifies the registry's signature and returns the checkpoint.
     pub fn verify(&self, key: &VerifyingKey) -> Result<Checkpoint, CheckpointError> {
-        key.verify(&self.jws)?;
+        key.verify(&self.jws).map_err(EnvelopeError::from)?;
         Ok(self.checkpoint)
     }
 
@@ -141,6 +120,7 @@ impl SignedCheckpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::{canonicalize, to_canonical_vec};
     use crate::jws::Jwk;
 
     fn checkpoint() -> Checkpoint {

@@ -70,7 +70,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::canonical::{canonicalize, to_canonical_vec};
+use crate::canonical::{canonical_bytes_of, canonicalize};
 use crate::digest::Digest;
 use crate::ids::{
     ContainerNumber, Date, DocumentReference, HsCode, NonEmptyText, PartyId, PositiveDecimal,
@@ -263,8 +263,7 @@ impl TransportDocument {
 
     /// RFC 8785 canonical bytes of the document.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        // Plain data with string keys always serialises; the tree is a fallback only.
-        to_canonical_vec(&self.fields).unwrap_or_else(|_| canonicalize(&self.to_json()))
+        canonical_bytes_of(&self.fields)
     }
 
     /// SHA-256 of the canonical bytes: the `documentChecksum` of every transition.

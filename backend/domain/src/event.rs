@@ -31,13 +31,13 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::canonical::{canonicalize, to_canonical_vec};
+use crate::canonical::canonical_bytes_of;
 use crate::digest::Digest;
 use crate::document::{from_serde_error, normal_form_difference, TransportDocument};
 use crate::ids::{
     ContainerNumber, DocumentReference, KeyId, NonEmptyText, PartyId, Timestamp, UnLocode,
 };
-use crate::jws::{open_envelope, CompactJws, EnvelopeError, JwsError, SigningKey, VerifyingKey};
+use crate::jws::{open_envelope, CompactJws, EnvelopeError, SigningKey, VerifyingKey};
 use crate::party::{entitled, Party, Role};
 
 /// The JWS `typ` of a shipment event.
@@ -105,15 +105,9 @@ impl fmt::Display for EventCode {
 /// Why an event was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
+    /// The JWS, its `typ` or its payload's canonical form.
     #[error(transparent)]
-    Jws(#[from] JwsError),
-    #[error("JWS typ must be {expected:?}, found {found:?}")]
-    WrongType {
-        expected: &'static str,
-        found: Option<String>,
-    },
-    #[error("the payload is not RFC 8785 canonical JSON")]
-    NonCanonicalPayload,
+    Envelope(#[from] EnvelopeError),
     #[error("invalid event at {path:?}: {message}")]
     Invalid { path: String, message: String },
     #[error("event not allowed: {0}")]
@@ -142,21 +136,9 @@ impl EventError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Jws(e) => e.code(),
-            Self::WrongType { .. } => "wrong_type",
-            Self::NonCanonicalPayload => "non_canonical_payload",
+            Self::Envelope(e) => e.code(),
             Self::Invalid { .. } => "invalid_event",
             Self::NotAllowed(_) => "event_not_allowed",
-        }
-    }
-}
-
-impl From<EnvelopeError> for EventError {
-    fn from(e: EnvelopeError) -> Self {
-        match e {
-            EnvelopeError::Jws(e) => Self::Jws(e),
-            EnvelopeError::WrongType { expected, found } => Self::WrongType { expected, found },
-            EnvelopeError::NonCanonical => Self::NonCanonicalPayload,
         }
     }
 }
@@ -327,8 +309,7 @@ impl ShipmentEvent {
     }
 
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        // Plain data with string keys always serialises; the tree is a fallback only.
-        to_canonical_vec(self).unwrap_or_else(|_| canonicalize(&self.to_json()))
+        canonical_bytes_of(self)
     }
 
     /// Signs the canonical payload with `typ` `lading-event+jws`.
@@ -490,7 +471,8 @@ impl SignedEvent {
     }
 
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), EventError> {
-        key.verify(&self.jws).map_err(EventError::Jws)
+        key.verify(&self.jws)
+            .map_err(|e| EventError::Envelope(e.into()))
     }
 
     pub fn event(&self) -> &ShipmentEvent {
@@ -518,6 +500,7 @@ impl SignedEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::canonicalize;
     use crate::document::sample_json;
     use crate::jws::Jwk;
     use serde_json::json;

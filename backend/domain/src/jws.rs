@@ -502,15 +502,29 @@ impl fmt::Display for CompactJws {
     }
 }
 
-/// Why a typed, canonical-JSON signed object could not be opened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum EnvelopeError {
-    Jws(JwsError),
+/// Why a typed, canonical-JSON signed object (transition, event, checkpoint) could not be
+/// opened: the failures they share, each kept once here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error(transparent)]
+    Jws(#[from] JwsError),
+    #[error("JWS typ must be {expected:?}, found {found:?}")]
     WrongType {
         expected: &'static str,
         found: Option<String>,
     },
+    #[error("the payload is not RFC 8785 canonical JSON")]
     NonCanonical,
+}
+
+impl EnvelopeError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Jws(e) => e.code(),
+            Self::WrongType { .. } => "wrong_type",
+            Self::NonCanonical => "non_canonical_payload",
+        }
+    }
 }
 
 /// Parses `compact`, checks its `typ` and that its payload is canonical JSON, and returns the

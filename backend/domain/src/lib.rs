@@ -29,7 +29,7 @@ pub use ids::{
     ContainerNumber, Date, DocumentReference, HsCode, IdError, KeyId, NonEmptyText, PartyId,
     PositiveDecimal, Timestamp, UnLocode,
 };
-pub use jws::{CompactJws, Jwk, JwkError, JwsError, SigningKey, VerifyingKey};
+pub use jws::{CompactJws, EnvelopeError, Jwk, JwkError, JwsError, SigningKey, VerifyingKey};
 pub use merkle::{
     verify_inclusion, BlockTree, CheckpointTree, InclusionProof, LedgerTree, MerkleError,
     ProofError,

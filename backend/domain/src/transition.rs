@@ -32,7 +32,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::canonical::{canonicalize, to_canonical_vec};
+use crate::canonical::canonical_bytes_of;
 use crate::digest::Digest;
 use crate::document::{
     from_serde_error, normal_form_difference, DocumentError, DocumentFields, TransportDocument,
@@ -180,15 +180,9 @@ impl<'de> Deserialize<'de> for ReasonCode {
 /// Why a transition was refused before the state machine saw it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
+    /// The JWS, its `typ` or its payload's canonical form.
     #[error(transparent)]
-    Jws(#[from] JwsError),
-    #[error("JWS typ must be {expected:?}, found {found:?}")]
-    WrongType {
-        expected: &'static str,
-        found: Option<String>,
-    },
-    #[error("the payload is not RFC 8785 canonical JSON")]
-    NonCanonicalPayload,
+    Envelope(#[from] EnvelopeError),
     #[error("invalid payload at {path:?}: {message}")]
     InvalidPayload { path: String, message: String },
     #[error("invalid transport document field at {}: {}", .0.path, .0.message)]
@@ -207,14 +201,12 @@ impl TransitionError {
 
     /// For callers that found no key for `kid`.
     pub fn unknown_key(kid: &KeyId) -> Self {
-        Self::Jws(JwsError::UnknownKey(kid.to_string()))
+        Self::Envelope(EnvelopeError::Jws(JwsError::UnknownKey(kid.to_string())))
     }
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Jws(e) => e.code(),
-            Self::WrongType { .. } => "wrong_type",
-            Self::NonCanonicalPayload => "non_canonical_payload",
+            Self::Envelope(e) => e.code(),
             Self::InvalidPayload { .. } => "invalid_payload",
             Self::Document(e) => e.code(),
             Self::DocumentChecksumMismatch { .. } => "document_checksum_mismatch",
@@ -228,16 +220,6 @@ impl TransitionError {
             Self::Document(e) => Some(&e.path),
             Self::DocumentChecksumMismatch { .. } => Some("/documentChecksum"),
             _ => None,
-        }
-    }
-}
-
-impl From<EnvelopeError> for TransitionError {
-    fn from(e: EnvelopeError) -> Self {
-        match e {
-            EnvelopeError::Jws(e) => Self::Jws(e),
-            EnvelopeError::WrongType { expected, found } => Self::WrongType { expected, found },
-            EnvelopeError::NonCanonical => Self::NonCanonicalPayload,
         }
     }
 }
@@ -483,8 +465,7 @@ impl TransitionPayload {
 
     /// The RFC 8785 bytes that get signed.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        // Plain data with string keys always serialises; the tree is a fallback only.
-        to_canonical_vec(self).unwrap_or_else(|_| canonicalize(&self.to_json()))
+        canonical_bytes_of(self)
     }
 
     /// Signs the canonical payload as a compact JWS with `typ` `lading-transition+jws`.
@@ -599,7 +580,8 @@ impl SignedTransition {
 
     /// Checks the signature with the key the caller found for [`Self::kid`].
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), TransitionError> {
-        key.verify(&self.jws).map_err(TransitionError::Jws)
+        key.verify(&self.jws)
+            .map_err(|e| TransitionError::Envelope(e.into()))
     }
 
     pub fn jws(&self) -> &CompactJws {
@@ -627,6 +609,7 @@ impl SignedTransition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::canonicalize;
     use crate::document::sample_json;
     use crate::jws::Jwk;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
