@@ -235,27 +235,10 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("listening on ") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(_line) = rx.recv_timeout(Duration::from_millis(100)) {
-                break;
-            }
-            if let Some(status) = child.try_wait()? {
-                bail!("lading serve exited before listening: {status}");
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                bail!("lading serve did not start listening within 60 s");
-            }
+        if let Err(e) = wait_until_listening(&mut child, Duration::from_secs(60)) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e.context("lading serve"));
         }
         self.child = Some(child);
         Ok(())
@@ -300,6 +283,33 @@ pub fn signal(child: &Child, sig: &str) {
 }
 
 /// A loopback port that was free a moment ago.
+/// Waits until `child` (a `lading serve` or `lading demo` whose stdout is piped) prints its
+/// `listening on …` line. Fails if it exits first or `within` passes; the child is left as
+/// it is either way.
+pub fn wait_until_listening(child: &mut Child, within: Duration) -> Result<()> {
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("listening on ") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let deadline = Instant::now() + within;
+    loop {
+        if rx.recv_timeout(Duration::from_millis(50)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("exited before listening: {status}");
+        }
+        if Instant::now() > deadline {
+            bail!("did not listen within {} s", within.as_secs());
+        }
+    }
+}
+
 pub fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())

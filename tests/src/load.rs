@@ -17,11 +17,10 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use lading_pgcluster::{Cluster, ClusterOptions};
@@ -160,31 +159,13 @@ impl RegistryProcess {
             .stderr(Stdio::from(log))
             .spawn()
             .with_context(|| format!("starting {}", settings.bin.display()))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("listening on ") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
-                break;
-            }
-            if let Some(status) = child.try_wait()? {
-                bail!(
-                    "lading serve exited before listening ({status}); see {}",
-                    settings.log_path.display()
-                );
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("lading serve did not listen within 60 s");
-            }
+        if let Err(e) = crate::harness::wait_until_listening(&mut child, Duration::from_secs(60)) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e.context(format!(
+                "lading serve (see {})",
+                settings.log_path.display()
+            )));
         }
         Ok(Self {
             child: Some(child),
@@ -474,6 +455,7 @@ mod tests {
     use super::*;
     use lading_domain::{Action, SignedTransition};
     use std::collections::HashMap;
+    use std::time::Instant;
 
     fn ms(v: &[u64]) -> Vec<Duration> {
         v.iter().map(|&x| Duration::from_millis(x)).collect()

@@ -5,7 +5,6 @@
 //! that would weaken the registry (fixture TEST keys, no TLS).
 //!
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -15,7 +14,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use lading_domain::merkle::leaf_hash;
 use lading_domain::{CompactJws, Digest, Jwk, SignedEvent, SignedTransition};
 use lading_e2e::gen::{fixtures_dir, kid_for, FixtureParties};
-use lading_e2e::harness::{free_port, lading_bin, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{
+    free_port, lading_bin, wait_until_listening, Server, ServerOptions, TestDb, Tls,
+};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 
@@ -477,27 +478,7 @@ fn starts_listening(mut command: Command) -> Result<()> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("listening on ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let result = loop {
-        if rx.recv_timeout(Duration::from_millis(50)).is_ok() {
-            break Ok(());
-        }
-        if let Some(status) = child.try_wait()? {
-            break Err(anyhow!("serve exited ({status}) instead of listening"));
-        }
-        if Instant::now() > deadline {
-            break Err(anyhow!("serve did not listen within 30 s"));
-        }
-    };
+    let result = wait_until_listening(&mut child, Duration::from_secs(30));
     let _ = child.kill();
     let _ = child.wait();
     result

@@ -174,7 +174,8 @@ fn update_documents(
 
 /// An entry already on the ledger: what an exact resubmission answers once its leaf hash
 /// matches.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ledger_entries)]
 pub struct ExistingEntry {
     pub idx: i64,
     pub leaf_hash: Vec<u8>,
@@ -196,12 +197,7 @@ pub fn transitions_by_checksum(
         .inner_join(transitions::table)
         .filter(transitions::document_ref.eq_any(documents))
         .filter(transitions::checksum.eq_any(checksums))
-        .select((
-            ledger_entries::idx,
-            ledger_entries::leaf_hash,
-            ledger_entries::kind,
-            ledger_entries::document_ref,
-        ))
+        .select(ExistingEntry::as_select())
         .load(conn)?)
 }
 
@@ -218,12 +214,7 @@ pub fn events_by_id(
         .inner_join(events::table)
         .filter(events::actor.eq(actor))
         .filter(events::event_id.eq_any(event_ids))
-        .select((
-            ledger_entries::idx,
-            ledger_entries::leaf_hash,
-            ledger_entries::kind,
-            ledger_entries::document_ref,
-        ))
+        .select(ExistingEntry::as_select())
         .load(conn)?)
 }
 
