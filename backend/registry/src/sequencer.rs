@@ -295,7 +295,7 @@ impl Sequencer {
         }
     }
 
-    /// The writer's connection, opened again after a failure dropped it.
+    /// The drafter's connection, opened again after a failure dropped it.
     fn conn(&mut self) -> Result<&mut PgConnection, StoreError> {
         let conn = match self.conn.take() {
             Some(conn) => conn,
