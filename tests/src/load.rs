@@ -39,11 +39,21 @@ impl DurableCluster {
     /// Initialises and starts a cluster under `/tmp` (searchable by the `postgres` account, which
     /// runs the server when we are root).
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`DurableCluster::start`] with extra server settings (`name`, `value`).
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("lading-load-pg-")
             .permissions(std::fs::Permissions::from_mode(0o711))
             .tempdir_in("/tmp")?;
-        let cluster = Cluster::start(ClusterOptions::new(dir.path()))
+        let options = settings
+            .iter()
+            .fold(ClusterOptions::new(dir.path()), |o, (name, value)| {
+                o.setting(*name, *value)
+            });
+        let cluster = Cluster::start(options)
             .with_context(|| format!("starting PostgreSQL in {}", dir.path().display()))?;
         Ok(Self {
             cluster: Some(cluster),

@@ -1,6 +1,7 @@
-//! JSON that is already serialised. PostgreSQL stores a `json` column as checked text, so
-//! writing it means sending these bytes as they are, and reading it back builds no tree: the
-//! write path serialises a document state once and the HTTP face answers it as it came.
+//! JSON that is already serialised. The write path serialises a document state once, stores
+//! those bytes in a `text` column as they are (PostgreSQL does not parse them again), and the
+//! HTTP face answers them as they came. Reading checks that the text is JSON, so a damaged
+//! row is an error rather than a malformed answer.
 
 use std::io::Write;
 
@@ -8,13 +9,13 @@ use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
 use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, IsNull, Output, ToSql};
-use diesel::sql_types::Json;
+use diesel::sql_types::Text;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 /// A JSON text known to be well formed.
 #[derive(Debug, Clone, AsExpression, FromSqlRow)]
-#[diesel(sql_type = Json)]
+#[diesel(sql_type = Text)]
 pub struct JsonText(Box<RawValue>);
 
 impl JsonText {
@@ -43,14 +44,14 @@ impl PartialEq for JsonText {
     }
 }
 
-impl ToSql<Json, Pg> for JsonText {
+impl ToSql<Text, Pg> for JsonText {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
         out.write_all(self.0.get().as_bytes())?;
         Ok(IsNull::No)
     }
 }
 
-impl FromSql<Json, Pg> for JsonText {
+impl FromSql<Text, Pg> for JsonText {
     fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
         let text = std::str::from_utf8(value.as_bytes())?;
         Ok(Self(RawValue::from_string(text.to_owned())?))

@@ -8,7 +8,7 @@
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Bytea, Int8, Json, Text};
+use diesel::sql_types::{Array, Bytea, Int8, Text};
 
 use crate::json::JsonText;
 
@@ -149,7 +149,7 @@ fn update_documents(
     let updated = diesel::sql_query(
         "UPDATE documents AS d SET status = v.status, possessor = v.possessor, \
          head_checksum = v.head_checksum, head_idx = v.head_idx, state = v.state \
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::int8[], $6::json[]) \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::int8[], $6::text[]) \
          AS v(reference, status, possessor, head_checksum, head_idx, state) \
          WHERE d.reference = v.reference",
     )
@@ -158,7 +158,7 @@ fn update_documents(
     .bind::<Array<Text>, _>(possessors)
     .bind::<Array<Bytea>, _>(heads)
     .bind::<Array<Int8>, _>(head_idxs)
-    .bind::<Array<Json>, _>(states)
+    .bind::<Array<Text>, _>(states)
     .execute(conn)?;
     if updated != updates.len() {
         return Err(StoreError::corrupt(

@@ -38,7 +38,7 @@ diesel::table! {
         head_checksum -> Bytea,
         head_idx -> Int8,
         issued_idx -> Int8,
-        state -> Json,
+        state -> Text,
     }
 }
 
@@ -107,7 +107,6 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(documents -> parties (carrier));
 diesel::joinable!(party_keys -> parties (party_id));
 
 diesel::allow_tables_to_appear_in_same_query!(

@@ -115,6 +115,10 @@ struct Args {
     /// before a run counts as noisy.
     #[arg(long, default_value_t = 0.05)]
     noisy_share: f64,
+    /// After each run, print PostgreSQL's N most expensive statements (pg_stat_statements:
+    /// total execution time, calls, rows), to see where the database's share goes.
+    #[arg(long, default_value_t = 0)]
+    statements: usize,
 }
 
 impl Args {
@@ -437,6 +441,24 @@ fn pg_counters(cluster: &DurableCluster, db: &str) -> Result<(u64, u64)> {
     Ok((xid, lsn))
 }
 
+/// The `limit` statements that took PostgreSQL the most time, by pg_stat_statements.
+fn print_statements(cluster: &DurableCluster, db: &str, limit: usize) -> Result<()> {
+    let out = cluster.cluster()?.psql(
+        db,
+        &format!(
+            "SELECT round(total_exec_time)::bigint, calls, rows, \
+                    round((total_exec_time / greatest(calls, 1))::numeric, 3), \
+                    left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
+             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT {limit}"
+        ),
+    )?;
+    eprintln!("lading-load: statements by total time (ms | calls | rows | mean ms | query)");
+    for line in out.lines().filter(|l| !l.is_empty()) {
+        eprintln!("  {line}");
+    }
+    Ok(())
+}
+
 /// Waits until the machine has been nearly idle for 2 s, or `max` has passed.
 fn wait_quiet(max: Duration) {
     if max.is_zero() {
@@ -469,8 +491,20 @@ fn run_once(
     shards: &[Shard],
 ) -> Result<RunResult> {
     const DB: &str = "lading_load";
-    let mut cluster = DurableCluster::start()?;
+    let mut cluster = if args.statements > 0 {
+        DurableCluster::start_with(&[
+            ("shared_preload_libraries", "pg_stat_statements"),
+            ("pg_stat_statements.track", "all"),
+        ])?
+    } else {
+        DurableCluster::start()?
+    };
     let database_url = cluster.cluster()?.create_database(DB)?;
+    if args.statements > 0 {
+        cluster
+            .cluster()?
+            .psql(DB, "CREATE EXTENSION pg_stat_statements")?;
+    }
     let tls = Tls::new()?;
     let log_path = log_dir.join(format!(
         "lading-{}-{}-run{run}.log",
@@ -555,6 +589,9 @@ fn run_once(
         machine_busy(),
     );
     let (xid1, wal1) = pg_counters(&cluster, DB)?;
+    if args.statements > 0 {
+        print_statements(&cluster, DB, args.statements)?;
+    }
 
     let acked: usize = reports.iter().map(|r| r.acked).sum();
     let mut latencies: Vec<Duration> = reports
