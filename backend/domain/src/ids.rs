@@ -416,8 +416,16 @@ impl FromStr for Timestamp {
         if &s[17..19] == "60" {
             return Err(err("leap seconds are not representable"));
         }
-        let naive = chrono::NaiveDateTime::parse_from_str(&s[..23], "%Y-%m-%dT%H:%M:%S%.3f")
-            .map_err(|_| err("not a valid date and time"))?;
+        // The shape is fixed, so the fields are read by position (no format interpreter: this
+        // runs for every submission).
+        let n = |from: usize, to: usize| {
+            b[from..to]
+                .iter()
+                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+        };
+        let naive = NaiveDate::from_ymd_opt(n(0, 4) as i32, n(5, 7), n(8, 10))
+            .and_then(|d| d.and_hms_milli_opt(n(11, 13), n(14, 16), n(17, 19), n(20, 23)))
+            .ok_or_else(|| err("not a valid date and time"))?;
         Ok(Timestamp(Utc.from_utc_datetime(&naive)))
     }
 }
@@ -431,7 +439,29 @@ impl TryFrom<String> for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format(TIMESTAMP_FORMAT))
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        let year = t.year();
+        if !(0..=9999).contains(&year) {
+            return write!(f, "{}", t.format(TIMESTAMP_FORMAT));
+        }
+        // Written by position rather than through chrono's format interpreter: every
+        // submission's canonical form writes its time.
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year.unsigned_abs());
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        put(20, 3, t.timestamp_subsec_millis());
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -698,6 +728,20 @@ mod tests {
         fn timestamp_display_parse_round_trip(millis in 0i64..253_402_300_799_999) {
             let t = Timestamp::from_unix_millis(millis).unwrap();
             prop_assert_eq!(t.to_string().parse::<Timestamp>(), Ok(t));
+        }
+
+        /// The positional writer and reader agree with chrono's format interpreter.
+        #[test]
+        fn timestamp_text_matches_chrono(millis in 0i64..253_402_300_799_999) {
+            let t = Timestamp::from_unix_millis(millis).unwrap();
+            let by_chrono = t.as_datetime().format(TIMESTAMP_FORMAT).to_string();
+            prop_assert_eq!(t.to_string(), by_chrono.clone());
+            let naive = chrono::NaiveDateTime::parse_from_str(
+                &by_chrono[..23],
+                "%Y-%m-%dT%H:%M:%S%.3f",
+            )
+            .unwrap();
+            prop_assert_eq!(by_chrono.parse::<Timestamp>().unwrap().as_datetime().naive_utc(), naive);
         }
     }
 }
