@@ -140,8 +140,19 @@ fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) {
 }
 
 fn write_string(s: &str, out: &mut Vec<u8>) {
-    out.push(b'"');
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // Most strings need no escape: one branch-free pass (it vectorises) says so, and they are
+    // copied whole.
+    let plain = !bytes.iter().fold(false, |any, &b| {
+        any | (b == b'"') | (b == b'\\') | (b < 0x20)
+    });
+    if plain {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {

@@ -477,9 +477,17 @@ fn first_difference(a: &Value, b: &Value, path: String) -> String {
 }
 
 fn check_len(path: &str, text: &NonEmptyText, max: usize) -> Result<(), DocumentError> {
+    check_len_at(|| path.to_owned(), text, max)
+}
+
+fn check_len_at(
+    path: impl FnOnce() -> String,
+    text: &NonEmptyText,
+    max: usize,
+) -> Result<(), DocumentError> {
     if text.char_len() > max {
         return Err(DocumentError::at(
-            path,
+            path(),
             format!("must be at most {max} characters"),
         ));
     }
@@ -487,8 +495,12 @@ fn check_len(path: &str, text: &NonEmptyText, max: usize) -> Result<(), Document
 }
 
 fn non_empty<T>(path: &str, items: &[T]) -> Result<(), DocumentError> {
+    non_empty_at(|| path.to_owned(), items)
+}
+
+fn non_empty_at<T>(path: impl FnOnce() -> String, items: &[T]) -> Result<(), DocumentError> {
     if items.is_empty() {
-        return Err(DocumentError::at(path, "must not be empty"));
+        return Err(DocumentError::at(path(), "must not be empty"));
     }
     Ok(())
 }
@@ -539,56 +551,54 @@ fn validate(f: &DocumentFields) -> Result<(), DocumentError> {
         "/utilizedTransportEquipments",
         &f.utilized_transport_equipments,
     )?;
+    // Paths of repeated members are written only when a check fails: every ISSUE runs these.
     let mut containers = HashSet::new();
     for (i, ute) in f.utilized_transport_equipments.iter().enumerate() {
-        let base = format!("/utilizedTransportEquipments/{i}");
+        let at = |rest: &str| format!("/utilizedTransportEquipments/{i}/{rest}");
         if !containers.insert(&ute.equipment.equipment_reference) {
             return Err(DocumentError::at(
-                format!("{base}/equipment/equipmentReference"),
+                at("equipment/equipmentReference"),
                 "container listed twice",
             ));
         }
-        check_len(
-            &format!("{base}/equipment/ISOEquipmentCode"),
+        check_len_at(
+            || at("equipment/ISOEquipmentCode"),
             &ute.equipment.iso_equipment_code,
             4,
         )?;
-        non_empty(&format!("{base}/seals"), &ute.seals)?;
+        non_empty_at(|| at("seals"), &ute.seals)?;
         for (j, seal) in ute.seals.iter().enumerate() {
-            check_len(&format!("{base}/seals/{j}/number"), &seal.number, 15)?;
+            check_len_at(|| at(&format!("seals/{j}/number")), &seal.number, 15)?;
         }
     }
 
     non_empty("/consignmentItems", &f.consignment_items)?;
     for (i, item) in f.consignment_items.iter().enumerate() {
-        let base = format!("/consignmentItems/{i}");
-        non_empty(
-            &format!("{base}/descriptionOfGoods"),
-            &item.description_of_goods,
-        )?;
+        let at = |rest: &str| format!("/consignmentItems/{i}/{rest}");
+        non_empty_at(|| at("descriptionOfGoods"), &item.description_of_goods)?;
         if item.description_of_goods.len() > 150 {
             return Err(DocumentError::at(
-                format!("{base}/descriptionOfGoods"),
+                at("descriptionOfGoods"),
                 "at most 150 lines",
             ));
         }
         for (j, line) in item.description_of_goods.iter().enumerate() {
-            check_len(&format!("{base}/descriptionOfGoods/{j}"), line, 35)?;
+            check_len_at(|| at(&format!("descriptionOfGoods/{j}")), line, 35)?;
         }
-        non_empty(&format!("{base}/HSCodes"), &item.hs_codes)?;
-        non_empty(&format!("{base}/cargoItems"), &item.cargo_items)?;
+        non_empty_at(|| at("HSCodes"), &item.hs_codes)?;
+        non_empty_at(|| at("cargoItems"), &item.cargo_items)?;
         for (j, cargo) in item.cargo_items.iter().enumerate() {
-            let cbase = format!("{base}/cargoItems/{j}");
+            let cargo_at = |rest: &str| at(&format!("cargoItems/{j}/{rest}"));
             if !containers.contains(&cargo.equipment_reference) {
                 return Err(DocumentError::at(
-                    format!("{cbase}/equipmentReference"),
+                    cargo_at("equipmentReference"),
                     "container not listed in utilizedTransportEquipments",
                 ));
             }
             let pkg = &cargo.outer_packaging;
             if !(1..=99_999_999).contains(&pkg.number_of_packages) {
                 return Err(DocumentError::at(
-                    format!("{cbase}/outerPackaging/numberOfPackages"),
+                    cargo_at("outerPackaging/numberOfPackages"),
                     "must be 1 to 99999999",
                 ));
             }
@@ -600,13 +610,13 @@ fn validate(f: &DocumentFields) -> Result<(), DocumentError> {
                         .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
                 {
                     return Err(DocumentError::at(
-                        format!("{cbase}/outerPackaging/packageCode"),
+                        cargo_at("outerPackaging/packageCode"),
                         "must be 2 of A-Z, 0-9 (UN/ECE Recommendation 21)",
                     ));
                 }
             }
-            check_len(
-                &format!("{cbase}/outerPackaging/description"),
+            check_len_at(
+                || cargo_at("outerPackaging/description"),
                 &pkg.description,
                 100,
             )?;

@@ -25,6 +25,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a primitive value did not parse.
@@ -60,7 +61,7 @@ macro_rules! string_type {
     ($(#[$meta:meta])* $name:ident, $what:literal, $code:literal, $check:expr) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(CompactString);
 
         impl $name {
             pub fn as_str(&self) -> &str {
@@ -77,7 +78,7 @@ macro_rules! string_type {
             type Err = IdError;
             fn from_str(s: &str) -> Result<Self, IdError> {
                 Self::check(s).map_err(|reason| IdError::new($what, $code, s, reason))?;
-                Ok(Self(s.to_owned()))
+                Ok(Self(CompactString::new(s)))
             }
         }
 
@@ -85,7 +86,7 @@ macro_rules! string_type {
             type Error = IdError;
             fn try_from(s: String) -> Result<Self, IdError> {
                 Self::check(&s).map_err(|reason| IdError::new($what, $code, &s, reason))?;
-                Ok(Self(s))
+                Ok(Self(CompactString::from(s)))
             }
         }
 
@@ -98,7 +99,7 @@ macro_rules! string_type {
 
         impl From<$name> for String {
             fn from(v: $name) -> String {
-                v.0
+                v.0.into_string()
             }
         }
 
@@ -128,11 +129,36 @@ macro_rules! string_type {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(deserializer)?;
-                Self::try_from(s).map_err(serde::de::Error::custom)
+                deserialize_from_str(deserializer)
             }
         }
     };
+}
+
+/// Deserialises a string through `FromStr`, lending it as `&str`: serde_json passes strings
+/// straight from the input (or its escape buffer), so parsing one makes no `String` only to
+/// copy it again. Refusals read as they would with `String`: "expected a string".
+pub(crate) fn deserialize_from_str<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    struct ParseStr<T>(std::marker::PhantomData<T>);
+    impl<T> serde::de::Visitor<'_> for ParseStr<T>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+            s.parse().map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_str(ParseStr(std::marker::PhantomData))
 }
 
 fn all_bytes(s: &str, ok: impl Fn(u8) -> bool) -> bool {
@@ -418,11 +444,7 @@ impl FromStr for Timestamp {
         }
         // The shape is fixed, so the fields are read by position (no format interpreter: this
         // runs for every submission).
-        let n = |from: usize, to: usize| {
-            b[from..to]
-                .iter()
-                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
-        };
+        let n = |from: usize, to: usize| digits(&b[from..to]);
         let naive = NaiveDate::from_ymd_opt(n(0, 4) as i32, n(5, 7), n(8, 10))
             .and_then(|d| d.and_hms_milli_opt(n(11, 13), n(14, 16), n(17, 19), n(20, 23)))
             .ok_or_else(|| err("not a valid date and time"))?;
@@ -448,19 +470,13 @@ impl fmt::Display for Timestamp {
         // Written by position rather than through chrono's format interpreter: every
         // submission's canonical form writes its time.
         let mut out = *b"0000-00-00T00:00:00.000Z";
-        let mut put = |at: usize, width: usize, mut value: u32| {
-            for i in (at..at + width).rev() {
-                out[i] = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        };
-        put(0, 4, year.unsigned_abs());
-        put(5, 2, t.month());
-        put(8, 2, t.day());
-        put(11, 2, t.hour());
-        put(14, 2, t.minute());
-        put(17, 2, t.second());
-        put(20, 3, t.timestamp_subsec_millis());
+        put_digits(&mut out[0..4], year.unsigned_abs());
+        put_digits(&mut out[5..7], t.month());
+        put_digits(&mut out[8..10], t.day());
+        put_digits(&mut out[11..13], t.hour());
+        put_digits(&mut out[14..16], t.minute());
+        put_digits(&mut out[17..19], t.second());
+        put_digits(&mut out[20..23], t.timestamp_subsec_millis());
         f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
@@ -479,8 +495,7 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
+        deserialize_from_str(deserializer)
     }
 }
 
@@ -515,15 +530,38 @@ impl FromStr for Date {
         if !shape_ok {
             return Err(err("must be YYYY-MM-DD"));
         }
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        NaiveDate::from_ymd_opt(digits(&b[0..4]) as i32, digits(&b[5..7]), digits(&b[8..10]))
             .map(Self)
-            .map_err(|_| err("not a valid calendar date"))
+            .ok_or_else(|| err("not a valid calendar date"))
     }
 }
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d"))
+        use chrono::Datelike;
+        let year = self.0.year();
+        if !(0..=9999).contains(&year) {
+            return write!(f, "{}", self.0.format("%Y-%m-%d"));
+        }
+        let mut out = *b"0000-00-00";
+        put_digits(&mut out[0..4], year.unsigned_abs());
+        put_digits(&mut out[5..7], self.0.month());
+        put_digits(&mut out[8..10], self.0.day());
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// The value of ASCII decimal digits (the caller checked they are digits).
+fn digits(b: &[u8]) -> u32 {
+    b.iter()
+        .fold(0u32, |acc, d| acc * 10 + u32::from(d.wrapping_sub(b'0')))
+}
+
+/// Writes `value` as decimal digits filling `out`, zero-padded (higher digits are dropped).
+fn put_digits(out: &mut [u8], mut value: u32) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
@@ -541,8 +579,7 @@ impl Serialize for Date {
 
 impl<'de> Deserialize<'de> for Date {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
+        deserialize_from_str(deserializer)
     }
 }
 
@@ -728,6 +765,16 @@ mod tests {
         fn timestamp_display_parse_round_trip(millis in 0i64..253_402_300_799_999) {
             let t = Timestamp::from_unix_millis(millis).unwrap();
             prop_assert_eq!(t.to_string().parse::<Timestamp>(), Ok(t));
+        }
+
+        /// Dates too: written and read by position, as chrono would.
+        #[test]
+        fn date_text_matches_chrono(days in 0i32..3_652_059) {
+            let naive = NaiveDate::from_num_days_from_ce_opt(days + 1).unwrap();
+            let d = Date::from_naive(naive).unwrap();
+            let by_chrono = naive.format("%Y-%m-%d").to_string();
+            prop_assert_eq!(d.to_string(), by_chrono.clone());
+            prop_assert_eq!(by_chrono.parse::<Date>().unwrap(), d);
         }
 
         /// The positional writer and reader agree with chrono's format interpreter.

@@ -171,9 +171,7 @@ impl Serialize for ReasonCode {
 
 impl<'de> Deserialize<'de> for ReasonCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse()
-            .map_err(|e: TransitionError| serde::de::Error::custom(e.to_string()))
+        crate::ids::deserialize_from_str(deserializer)
     }
 }
 
