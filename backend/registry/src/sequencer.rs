@@ -14,7 +14,8 @@
 //! - when a write fails, the batch being drafted on top of it is refused as well (transient:
 //!   resubmit), and memory is reloaded from the database.
 
-use std::collections::{HashMap, HashSet};
+// foldhash: seeded per process like std's SipHash, at a fraction of its cost per key.
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -63,10 +64,16 @@ pub(crate) struct Job {
 #[derive(Debug, Clone)]
 struct DocEntry {
     state: DocumentState,
+    head_idx: i64,
+    /// What no transition changes, shared by every version of the entry.
+    fixed: Arc<DocFixed>,
+}
+
+#[derive(Debug)]
+struct DocFixed {
     carrier: String,
     port_of_loading: String,
     port_of_discharge: String,
-    head_idx: i64,
     /// The transport document, when known in memory (needed only to judge events).
     document: Option<Arc<TransportDocument>>,
 }
@@ -110,11 +117,9 @@ struct Draft {
     /// The document state after each transition of this batch, by index: answered to the
     /// submitter, and the last one of each document is written to `documents`.
     states: HashMap<i64, JsonText>,
-    /// Per document, the index of its last transition in this batch.
-    last_transition: HashMap<String, i64>,
-    /// Transition checksums accepted in this batch, per document (to spot double spends
-    /// within one batch).
-    checksums: HashMap<String, HashSet<Digest>>,
+    /// Checksums of the transitions accepted in this batch, with their position in
+    /// `rows.transitions` (to spot double spends within one batch).
+    checksums: HashMap<Digest, usize>,
     access: HashSet<(String, String)>,
     leaves: HashMap<Digest, usize>,
     /// Leaf hashes of the accepted entries, in ledger order.
@@ -537,11 +542,13 @@ impl Sequencer {
                 head.reference,
                 DocEntry {
                     state,
-                    carrier: head.carrier,
-                    port_of_loading: head.port_of_loading,
-                    port_of_discharge: head.port_of_discharge,
                     head_idx: head.head_idx,
-                    document: None,
+                    fixed: Arc::new(DocFixed {
+                        carrier: head.carrier,
+                        port_of_loading: head.port_of_loading,
+                        port_of_discharge: head.port_of_discharge,
+                        document: None,
+                    }),
                 },
             );
         }
@@ -581,19 +588,20 @@ impl Sequencer {
             draft.new_docs.insert(reference.clone(), to_i64(idx));
             DocEntry {
                 state,
-                carrier: document.carrier().to_string(),
-                port_of_loading: document.port_of_loading().to_string(),
-                port_of_discharge: document.port_of_discharge().to_string(),
                 head_idx: to_i64(idx),
-                document: Some(Arc::new(document.clone())),
+                fixed: Arc::new(DocFixed {
+                    carrier: document.carrier().to_string(),
+                    port_of_loading: document.port_of_loading().to_string(),
+                    port_of_discharge: document.port_of_discharge().to_string(),
+                    document: Some(Arc::new(document.clone())),
+                }),
             }
         } else {
             let current = self
                 .doc(draft, &reference)
                 .ok_or_else(|| Refusal::UnknownDocument {
                     reference: reference.clone(),
-                })?
-                .clone();
+                })?;
             let state = match current.state.apply(payload, checksum) {
                 Ok(state) => state,
                 Err(violation @ RuleViolation::WrongPreviousChecksum { .. }) => {
@@ -603,8 +611,8 @@ impl Sequencer {
                         .unwrap_or_default();
                     let in_batch = draft
                         .checksums
-                        .get(&reference)
-                        .is_some_and(|s| s.contains(&given));
+                        .get(&given)
+                        .is_some_and(|&pos| draft.rows.transitions[pos].document_ref == reference);
                     let on_ledger = !in_batch
                         && ledger::is_transition_of(self.settled_conn()?, &reference, &given.0)
                             .map_err(Refusal::unavailable)?;
@@ -621,7 +629,7 @@ impl Sequencer {
             DocEntry {
                 state,
                 head_idx: to_i64(idx),
-                ..current
+                fixed: Arc::clone(&current.fixed),
             }
         };
         // Only the recipient can be new to the document: every actor the rules allow (carrier,
@@ -633,7 +641,6 @@ impl Sequencer {
         }
         let state_after = JsonText::of(&entry.state).map_err(Refusal::unavailable)?;
         draft.states.insert(to_i64(idx), state_after);
-        draft.last_transition.insert(reference.clone(), to_i64(idx));
         draft.rows.transitions.push(TransitionRow {
             idx: to_i64(idx),
             document_ref: reference.clone(),
@@ -645,9 +652,7 @@ impl Sequencer {
         });
         draft
             .checksums
-            .entry(reference.clone())
-            .or_default()
-            .insert(checksum);
+            .insert(checksum, draft.rows.transitions.len() - 1);
         draft.docs.insert(reference, entry);
         Ok(())
     }
@@ -717,7 +722,7 @@ impl Sequencer {
             reference: reference.to_owned(),
         };
         let entry = self.doc(draft, reference).ok_or_else(unknown)?;
-        let in_memory = entry.document.clone();
+        let in_memory = entry.fixed.document.clone();
         let loaded =
             ledger::event_context(self.settled_conn()?, reference).map_err(Refusal::unavailable)?;
         let (document, mut parties) = match (in_memory, loaded) {
@@ -743,22 +748,24 @@ impl Sequencer {
     /// Turns the draft's documents and access set into rows.
     fn finish_rows(&self, draft: &mut Draft) -> Result<(), StoreError> {
         for (reference, entry) in &draft.docs {
-            let state = draft
-                .last_transition
-                .get(reference)
-                .and_then(|idx| draft.states.get(idx).cloned())
-                .ok_or_else(|| StoreError::Corrupt {
-                    table: "documents",
-                    detail: format!("{reference} moved without a transition"),
-                })?;
+            // A drafted entry's head is its last transition in this batch.
+            let state =
+                draft
+                    .states
+                    .get(&entry.head_idx)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt {
+                        table: "documents",
+                        detail: format!("{reference} moved without a transition"),
+                    })?;
             let head_idx = entry.head_idx;
             if let Some(issued_idx) = draft.new_docs.get(reference) {
                 draft.rows.new_documents.push(DocumentRow {
                     reference: reference.clone(),
                     checksum: entry.state.document_checksum.0.to_vec(),
-                    carrier: entry.carrier.clone(),
-                    port_of_loading: entry.port_of_loading.clone(),
-                    port_of_discharge: entry.port_of_discharge.clone(),
+                    carrier: entry.fixed.carrier.clone(),
+                    port_of_loading: entry.fixed.port_of_loading.clone(),
+                    port_of_discharge: entry.fixed.port_of_discharge.clone(),
                     status: entry.state.status.as_str().to_owned(),
                     possessor: entry.state.possessor.to_string(),
                     head_checksum: entry.state.head.0.to_vec(),
