@@ -880,16 +880,44 @@ struct Writer {
 }
 
 impl Writer {
+    /// Writes orders until the drafter hangs up. Durable orders are answered on a thread of
+    /// their own: replying and freeing a batch of a few thousand entries takes milliseconds
+    /// that the next batch's write should not wait for.
     fn run(mut self, orders: Receiver<Order>, done: Sender<bool>) {
+        let (answers, to_answer) = crossbeam_channel::unbounded::<Order>();
+        let answerer = std::thread::Builder::new()
+            .name("lading-answer".into())
+            .spawn(move || to_answer.into_iter().for_each(Order::answer));
+        let answerer = match answerer {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                tracing::warn!(error = %e, "no answering thread; the writer answers");
+                None
+            }
+        };
         for order in orders {
-            let written = self.write(order);
+            let written = match self.write(order) {
+                Some(order) => {
+                    if let Err(crossbeam_channel::SendError(order)) = answers.send(order) {
+                        order.answer();
+                    }
+                    true
+                }
+                None => false,
+            };
             if done.send(written).is_err() {
                 break;
             }
         }
+        drop(answers);
+        if let Some(thread) = answerer {
+            let _ = thread.join();
+        }
     }
 
-    fn write(&mut self, order: Order) -> bool {
+    /// Makes the order durable and hands it back to be answered, or answers its failure
+    /// (`None`).
+    fn write(&mut self, order: Order) -> Option<Order> {
         let started = Instant::now();
         let conn = match self.conn.take() {
             Some(conn) => Ok(conn),
@@ -910,15 +938,14 @@ impl Writer {
                 );
                 // Durable: proofs may use the new blocks, and the submitters may hear of it.
                 self.checkpoints.extend_sealed_roots(&order.sealed);
-                order.answer();
-                true
+                Some(order)
             }
             Err(e) => {
                 tracing::error!(error = %e, "batch not written; the ledger state will be reloaded");
                 order.fail(&Refusal::unavailable(
                     "the batch could not be made durable; resubmit",
                 ));
-                false
+                None
             }
         }
     }
