@@ -46,7 +46,8 @@ impl Database {
                 .with_context(|| format!("cannot create database {database}"))?;
         }
         Ok(Self {
-            url: cluster.url(database),
+            // The registry owns the cluster: it talks to it over the Unix socket.
+            url: cluster.local_url(database),
             cluster: Some(cluster),
         })
     }

@@ -111,6 +111,13 @@ fn start_connect_stop_restart_keeps_data_port_and_password() {
         psql(&cluster, &url, "SHOW listen_addresses").unwrap(),
         "127.0.0.1"
     );
+    // The owner's URL goes through the Unix socket (no server address), with the same password.
+    let local = cluster.local_url("postgres");
+    assert!(local.contains("%2Fsocket:"), "{local}");
+    assert_eq!(
+        psql(&cluster, &local, "SELECT inet_server_addr() IS NULL").unwrap(),
+        "t"
+    );
     // A wrong password is refused: authentication is really on.
     let wrong = url.replace(cluster.password(), "0123456789abcdef0123456789abcdef");
     assert!(psql(&cluster, &wrong, "SELECT 1").is_err());

@@ -499,7 +499,9 @@ fn run_once(
     } else {
         DurableCluster::start()?
     };
-    let database_url = cluster.cluster()?.create_database(DB)?;
+    cluster.cluster()?.create_database(DB)?;
+    // As in the embedded default: registry and database on one machine, over the Unix socket.
+    let database_url = cluster.cluster()?.local_url(DB);
     if args.statements > 0 {
         cluster
             .cluster()?
