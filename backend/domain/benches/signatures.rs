@@ -43,7 +43,7 @@ fn signatures(c: &mut Criterion) {
     group.bench_function("verify one", |b| {
         b.iter(|| assert!(verify(black_box(&items(&one)[0]))))
     });
-    for (size, keys) in [(64, 6), (256, 6), (64, 64)] {
+    for (size, keys) in [(64, 6), (256, 6), (512, 6), (1024, 6), (64, 64)] {
         let corpus = corpus(size, keys);
         let items = items(&corpus);
         group.throughput(Throughput::Elements(size as u64));
