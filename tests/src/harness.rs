@@ -153,6 +153,8 @@ pub struct ServerOptions {
     pub checkpoint_interval_ms: u64,
     pub workers: usize,
     pub port: Option<u16>,
+    /// The consortium CA whose client certificates name replicas (`LADING_CLIENT_CA`).
+    pub client_ca: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -161,6 +163,7 @@ impl Default for ServerOptions {
             checkpoint_interval_ms: 100,
             workers: 2,
             port: None,
+            client_ca: None,
         }
     }
 }
@@ -173,7 +176,7 @@ impl Server {
             None => free_port()?,
         };
         let fixtures = repo_root().join("fixtures");
-        let env: Vec<(String, String)> = vec![
+        let mut env: Vec<(String, String)> = vec![
             ("LADING_DATABASE_URL".into(), db.url.clone()),
             ("LADING_BIND".into(), format!("127.0.0.1:{port}")),
             (
@@ -196,6 +199,9 @@ impl Server {
             ),
             ("LADING_WORKERS".into(), options.workers.to_string()),
         ];
+        if let Some(ca) = &options.client_ca {
+            env.push(("LADING_CLIENT_CA".into(), ca.display().to_string()));
+        }
         let bin = lading_bin()?;
         let import = Command::new(&bin)
             .arg("import-parties")

@@ -7,3 +7,4 @@
 pub mod gen;
 pub mod harness;
 pub mod load;
+pub mod samples;

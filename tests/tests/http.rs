@@ -17,6 +17,7 @@ use lading_domain::merkle::{leaf_hash, verify_inclusion, InclusionProof};
 use lading_domain::{canonicalize, CompactJws, Digest, Jwk, SigningKey, EVENT_TYP, TRANSITION_TYP};
 use lading_e2e::gen::{fixtures_dir, FixtureParties, GeneratorConfig, LedgerGenerator};
 use lading_e2e::harness::{repo_root, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::samples::Samples;
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -242,56 +243,6 @@ fn assert_problem(a: &Answer, status: u16, code: &str, pointer: Option<&str>) ->
 // ---------------------------------------------------------------------------------------------
 // Fixtures and signing
 // ---------------------------------------------------------------------------------------------
-
-struct SampleChain {
-    reference: String,
-    transitions: Vec<String>,
-}
-
-/// `fixtures/samples.json`.
-struct Samples {
-    chains: Vec<SampleChain>,
-    events: Vec<String>,
-}
-
-impl Samples {
-    fn load() -> Result<Self> {
-        let path = fixtures_dir().join("samples.json");
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-        let strings = |v: &Value| -> Result<Vec<String>> {
-            v.as_array()
-                .context("not an array")?
-                .iter()
-                .map(|s| s.as_str().map(str::to_owned).context("not a string"))
-                .collect()
-        };
-        let chains = v["chains"]
-            .as_array()
-            .context("samples.json has no chains")?
-            .iter()
-            .map(|c| {
-                Ok(SampleChain {
-                    reference: c["reference"]
-                        .as_str()
-                        .context("chain without reference")?
-                        .to_owned(),
-                    transitions: strings(&c["transitions"])?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            chains,
-            events: strings(&v["events"])?,
-        })
-    }
-
-    fn chain(&self, reference: &str) -> Result<&SampleChain> {
-        self.chains
-            .iter()
-            .find(|c| c.reference == reference)
-            .with_context(|| format!("no sample chain {reference}"))
-    }
-}
 
 /// The JSON payload of a compact JWS.
 fn payload_of(jws: &str) -> Result<Value> {

@@ -1,7 +1,11 @@
-//! Party authentication for reads: `Authorization: Bearer <token>`.
+//! Party authentication.
 //!
-//! The registry stores only the SHA-256 of each party's token. Signed submissions need no
-//! token — the signature is the authority — but every read of a document does.
+//! - Reads: `Authorization: Bearer <token>`. The registry stores only the SHA-256 of each
+//!   party's token. Signed submissions need no token — the signature is the authority — but
+//!   every read of a document does.
+//! - Replication: mutual TLS. The TLS layer has already checked that the client certificate
+//!   chains to the consortium's CA; [`Replica`] reads the party it names and requires that
+//!   party to be registered.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,6 +53,51 @@ impl FromRequest for Caller {
             let party =
                 lading_registry::parties::party_from_row(&row).map_err(ApiError::unexpected)?;
             Ok(Caller(party))
+        })
+    }
+}
+
+/// The leaf certificate the client presented, verified by the TLS layer against the
+/// consortium's CA. Stored per connection by [`crate::https_server`].
+#[derive(Debug, Clone)]
+pub struct PeerCertificate(pub Vec<u8>);
+
+/// The registered party whose replica is calling, named by its client certificate.
+#[derive(Debug, Clone)]
+pub struct Replica(pub Party);
+
+impl FromRequest for Replica {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let cert = req.conn_data::<PeerCertificate>().cloned();
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let cert = cert.ok_or(ApiError::ClientCertificateRequired)?;
+            let id = lading_pki::party_of(&cert.0).map_err(|e| ApiError::Forbidden {
+                code: "certificate_names_no_party",
+                detail: e.to_string(),
+            })?;
+            let state = state.ok_or_else(|| ApiError::unexpected("application state missing"))?;
+            let store = state.registry.store().clone();
+            let wanted = id.to_string();
+            let row = web::block(move || {
+                let mut conn = store.conn()?;
+                lading_store::parties::party(&mut conn, &wanted)
+            })
+            .await
+            .map_err(ApiError::unexpected)?
+            .map_err(ApiError::unexpected)?
+            .ok_or_else(|| ApiError::Forbidden {
+                code: "unregistered_party",
+                detail: format!(
+                    "the client certificate names {id}, which is not a registered party"
+                ),
+            })?;
+            let party =
+                lading_registry::parties::party_from_row(&row).map_err(ApiError::unexpected)?;
+            Ok(Replica(party))
         })
     }
 }

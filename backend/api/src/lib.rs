@@ -73,7 +73,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(get("/checkpoint", routes::checkpoints::latest))
             .service(get("/checkpoints/{size}", routes::checkpoints::at_size))
             .service(get("/entries/{index}/proof", routes::checkpoints::proof))
-            .service(get("/registry/key", registry_key)),
+            .service(get("/registry/key", registry_key))
+            .service(get("/replication/entries", routes::replication::entries)),
     )
     .default_service(web::to(unknown_route));
 }
@@ -130,6 +131,18 @@ pub fn https_server(
             .app_data(data.clone())
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::http"))
             .configure(configure)
+    })
+    // The client certificate (when the TLS config asks for one and the client sent one that
+    // verified) is kept with the connection for the replication endpoints.
+    .on_connect(|conn, data| {
+        type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+        if let Some(leaf) = conn
+            .downcast_ref::<Tls>()
+            .and_then(|tls| tls.get_ref().1.peer_certificates())
+            .and_then(|chain| chain.first())
+        {
+            data.insert(auth::PeerCertificate(leaf.to_vec()));
+        }
     })
     .workers(workers.max(1))
     // Small answers must leave at once: with Nagle's algorithm on, HTTP/2 answers wait for the

@@ -40,6 +40,10 @@ pub enum ApiError {
     BadRequest { code: &'static str, detail: String },
     #[error("missing or unknown bearer token")]
     Unauthenticated,
+    #[error("this resource needs a client certificate from the consortium's CA (mutual TLS)")]
+    ClientCertificateRequired,
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
     #[error("{what} not found")]
     NotFound { what: String },
     #[error("this resource answers {allowed} only")]
@@ -66,6 +70,8 @@ impl ApiError {
             Self::Refused(r) => (r.code(), r.pointer().map(str::to_owned)),
             Self::BadRequest { code, .. } => (*code, None),
             Self::Unauthenticated => ("unauthenticated", None),
+            Self::ClientCertificateRequired => ("client_certificate_required", None),
+            Self::Forbidden { code, .. } => (*code, None),
             Self::NotFound { .. } => ("not_found", None),
             Self::MethodNotAllowed { .. } => ("method_not_allowed", None),
             Self::UnsupportedMediaType { .. } => ("unsupported_media_type", None),
@@ -116,7 +122,8 @@ impl ResponseError for ApiError {
         match self {
             Self::Refused(r) => refusal_status(r),
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::ClientCertificateRequired => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,

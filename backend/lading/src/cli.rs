@@ -71,6 +71,12 @@ enum Command {
         kind: Kind,
         payload: PathBuf,
     },
+    /// The consortium's certificates for mutual TLS between the registry and the replicas:
+    /// `ca init` makes the CA, `ca issue` a party's certificate and key.
+    Ca {
+        #[command(subcommand)]
+        command: crate::ca::CaCommand,
+    },
     /// Verify an inclusion proof offline: the proof answer of GET /v1/entries/{i}/proof, the
     /// registry's public JWK, and the entry (its compact JWS) or its leaf hash.
     VerifyProof {
@@ -139,6 +145,7 @@ impl Cli {
             }
             Command::Keygen { kid, out, test } => keygen(kid, out, *test),
             Command::Sign { key, kind, payload } => sign(key, *kind, payload),
+            Command::Ca { command } => crate::ca::run(command),
             Command::VerifyProof {
                 proof,
                 registry_key,

@@ -8,6 +8,7 @@
 //! bind = "127.0.0.1:8443"
 //! tls_cert = "/etc/lading/registry.crt.pem"   # PEM chain
 //! tls_key = "/etc/lading/registry.key.pem"    # PEM private key
+//! client_ca = "/etc/lading/ca/ca.crt.pem"     # the consortium CA: replicas' client certificates
 //! workers = 2
 //!
 //! [database]
@@ -43,6 +44,9 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The consortium CA (`lading ca init`): client certificates that chain to it name the
+    /// party whose replica is calling. Without it, the replication endpoints refuse everyone.
+    pub client_ca: Option<PathBuf>,
     pub workers: usize,
 }
 
@@ -80,6 +84,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
             tls_cert: None,
             tls_key: None,
+            client_ca: None,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
@@ -136,6 +141,9 @@ impl Config {
         }
         if let Some(v) = var("LADING_TLS_KEY") {
             self.server.tls_key = Some(v.into());
+        }
+        if let Some(v) = var("LADING_CLIENT_CA") {
+            self.server.client_ca = Some(PathBuf::from(v));
         }
         if let Some(v) = var("LADING_WORKERS") {
             self.server.workers = parse("LADING_WORKERS", v)?;

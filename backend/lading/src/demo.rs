@@ -40,7 +40,7 @@ pub fn run(mut config: Config) -> Result<()> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let (cert, key) = crate::tls::ensure_self_signed(&data_dir.join("tls"))?;
-    let tls = crate::tls::server_config(&cert, &key)?;
+    let tls = crate::tls::server_config(&cert, &key, None)?;
     let db = Database::embedded(&config, crate::database::EMBEDDED_DATABASE)?;
 
     let jwk: Jwk = serde_json::from_str(REGISTRY_KEY).context("fixtures/keys/registry.jwk")?;

@@ -6,6 +6,7 @@
 // A command-line program: printing to stdout is its job.
 #![allow(clippy::print_stdout)]
 
+mod ca;
 mod cli;
 mod config;
 mod database;

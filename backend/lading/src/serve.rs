@@ -36,7 +36,7 @@ pub fn serve(config: Config) -> Result<()> {
     let (Some(cert), Some(key)) = (&config.server.tls_cert, &config.server.tls_key) else {
         bail!("server.tls_cert and server.tls_key (or LADING_TLS_CERT/LADING_TLS_KEY) are required: Lading serves HTTPS only");
     };
-    let tls = crate::tls::server_config(cert, key)?;
+    let tls = crate::tls::server_config(cert, key, config.server.client_ca.as_deref())?;
     let db = Database::open(&config)?;
     let result = run(
         &config,

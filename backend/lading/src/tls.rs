@@ -7,8 +7,14 @@ use anyhow::{Context, Result};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// A rustls server config from PEM files.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
+/// A rustls server config from PEM files. With `client_ca`, clients may present a certificate
+/// and one that does not chain to that CA fails the handshake; clients without one (bearer
+/// tokens) are let through, and the replication endpoints refuse them.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<rustls::ServerConfig>> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("cannot read certificate {}", cert.display()))?
         .collect::<Result<_, _>>()
@@ -18,8 +24,19 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
+        .context("TLS protocol versions")?;
+    let config = match client_ca {
+        Some(ca) => {
+            let pem = std::fs::read_to_string(ca)
+                .with_context(|| format!("cannot read the consortium CA {}", ca.display()))?;
+            config.with_client_cert_verifier(
+                lading_pki::client_verifier(&pem)
+                    .with_context(|| format!("invalid consortium CA {}", ca.display()))?,
+            )
+        }
+        None => config.with_no_client_auth(),
+    };
+    let config = config
         .with_single_cert(certs, key)
         .context("the certificate and key do not make a TLS identity")?;
     Ok(Arc::new(config))

@@ -67,3 +67,52 @@ pub fn document_events(
         .select(EntryRow::as_select())
         .load(conn)?)
 }
+
+/// One entry of the replication feed as one party may receive it: the signed bytes only when
+/// the party is entitled to them, otherwise the leaf hash alone.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct FeedEntry {
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    pub idx: i64,
+    #[diesel(sql_type = diesel::sql_types::Bytea)]
+    pub leaf_hash: Vec<u8>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Bytea>)]
+    pub signed: Option<Vec<u8>>,
+}
+
+/// Entries `[from, from + limit)` for `party`, in index order.
+///
+/// A party is entitled to an entry it signed itself, and to every entry of a document it may
+/// read (the same rule as [`document_for_party`]: named in the document or its chain, or the
+/// customs authority of its port of loading or discharge). Entitlement is decided per read, so
+/// a party that joins a document's chain later receives its earlier entries in full from then
+/// on. An event tied only to a container is full to its actor alone.
+pub fn feed_for_party(
+    conn: &mut PgConnection,
+    party: &str,
+    from: u64,
+    limit: u64,
+) -> Result<Vec<FeedEntry>, StoreError> {
+    // Past i64::MAX there is nothing to read.
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(diesel::sql_query(
+        "SELECT e.idx, e.leaf_hash, \
+                CASE WHEN e.actor = $1 \
+                       OR EXISTS (SELECT 1 FROM document_access a \
+                                  WHERE a.document_ref = e.document_ref AND a.party_id = $1) \
+                       OR EXISTS (SELECT 1 FROM documents d JOIN parties p ON p.id = $1 \
+                                  WHERE d.reference = e.document_ref \
+                                    AND p.role = 'customs_authority' \
+                                    AND (d.port_of_loading = ANY(p.ports) \
+                                         OR d.port_of_discharge = ANY(p.ports))) \
+                     THEN e.signed END AS signed \
+         FROM ledger_entries e \
+         WHERE e.idx >= $2 \
+         ORDER BY e.idx LIMIT $3",
+    )
+    .bind::<Text, _>(party)
+    .bind::<diesel::sql_types::Int8, _>(from)
+    .bind::<diesel::sql_types::Int8, _>(limit)
+    .load(conn)?)
+}

@@ -1,0 +1,93 @@
+//! The replication feed: what a party's replica follows.
+//!
+//! Only replicas call it, over mutual TLS: the consortium CA's client certificate names the
+//! party (see `lading_pki`), and the party must be registered. Each entry comes in full only
+//! when the party is entitled to it; every other entry comes as its leaf hash alone, which is
+//! enough to recompute every block and checkpoint root without seeing anyone else's cargo.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Replica;
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// At most this many entries per page.
+pub const MAX_PAGE: u64 = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// The first index wanted.
+    #[serde(default)]
+    from: u64,
+    /// How many entries at most (1 to 10,000; default 1,000).
+    limit: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedPage {
+    /// The party the feed was cut for.
+    party: String,
+    /// The ledger's size when the page was read (entries past the page exist when
+    /// `from + entries.len() < size`).
+    size: u64,
+    entries: Vec<FeedItem>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedItem {
+    index: u64,
+    leaf_hash: String,
+    /// The compact JWS, for entries the party is entitled to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed: Option<String>,
+}
+
+/// `GET /v1/replication/entries?from=N&limit=M`
+pub async fn entries(
+    state: web::Data<AppState>,
+    replica: Replica,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(1_000);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest {
+            code: "bad_query",
+            detail: format!("limit must be 1 to {MAX_PAGE}"),
+        });
+    }
+    let from = query.from;
+    let party = replica.0.id.to_string();
+    let store = state.registry.store().clone();
+    let who = party.clone();
+    let (size, rows) = web::block(move || {
+        let mut conn = store.conn()?;
+        let size = lading_store::ledger::ledger_size(&mut conn)?;
+        let rows = lading_store::reads::feed_for_party(&mut conn, &who, from, limit)?;
+        Ok::<_, lading_store::StoreError>((size, rows))
+    })
+    .await
+    .map_err(ApiError::unexpected)?
+    .map_err(ApiError::unexpected)?;
+    let entries = rows
+        .into_iter()
+        .map(|row| {
+            Ok(FeedItem {
+                index: u64::try_from(row.idx).map_err(ApiError::unexpected)?,
+                leaf_hash: hex::encode(&row.leaf_hash),
+                signed: row
+                    .signed
+                    .map(|bytes| String::from_utf8(bytes).map_err(ApiError::unexpected))
+                    .transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(HttpResponse::Ok().json(FeedPage {
+        party,
+        size,
+        entries,
+    }))
+}

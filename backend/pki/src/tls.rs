@@ -1,0 +1,83 @@
+//! rustls configurations that trust the consortium CA and nothing else.
+//!
+//! PEM arguments are bytes or text (`impl AsRef<[u8]>`), so a file read with `std::fs::read` or
+//! `read_to_string` can be passed as it is.
+//!
+//! Both sides use the ring provider explicitly, as the registry's server does
+//! (`backend/lading/src/tls.rs`): no process-wide default provider has to be installed first.
+
+use std::sync::Arc;
+
+use rustls::server::danger::ClientCertVerifier;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::PkiError;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The certificates of a PEM text, in order; refuses a text with none.
+pub fn parse_certs(pem: impl AsRef<[u8]>) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_ref())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PkiError::Pem {
+            what: "certificate".into(),
+            reason: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(PkiError::Pem {
+            what: "certificate".into(),
+            reason: "no CERTIFICATE block".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// The private key of a PEM text (PKCS#8, as `lading ca` writes it, or SEC1/PKCS#1).
+pub fn parse_key(pem: impl AsRef<[u8]>) -> Result<PrivateKeyDer<'static>, PkiError> {
+    PrivateKeyDer::from_pem_slice(pem.as_ref()).map_err(|e| PkiError::Pem {
+        what: "private key".into(),
+        reason: e.to_string(),
+    })
+}
+
+fn roots(ca_pem: &[u8]) -> Result<Arc<RootCertStore>, PkiError> {
+    let mut roots = RootCertStore::empty();
+    for cert in parse_certs(ca_pem)? {
+        roots.add(cert)?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// What a TLS server of the consortium uses to check client certificates: a certificate must
+/// chain to the consortium CA (`ca_pem`), be within its validity period and allow clientAuth.
+///
+/// A client without a certificate is let through (`allow_unauthenticated`): the ordinary API is
+/// used with bearer tokens by clients that have none. The replication endpoints refuse such a
+/// connection themselves, by asking for the peer certificate and its [`crate::party_of`]. A
+/// certificate that is presented and does not verify (another CA, expired) fails the handshake.
+pub fn client_verifier(ca_pem: impl AsRef<[u8]>) -> Result<Arc<dyn ClientCertVerifier>, PkiError> {
+    let roots = roots(ca_pem.as_ref())?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider())
+        .allow_unauthenticated()
+        .build()?;
+    Ok(verifier)
+}
+
+/// A replica's TLS client: presents its party certificate (`cert_pem`, `key_pem`) and trusts
+/// only servers whose certificate chains to the consortium CA (`ca_pem`), so a replica cannot be
+/// pointed at an impostor registry with a certificate from some public CA.
+pub fn client_config(
+    ca_pem: impl AsRef<[u8]>,
+    cert_pem: impl AsRef<[u8]>,
+    key_pem: impl AsRef<[u8]>,
+) -> Result<Arc<rustls::ClientConfig>, PkiError> {
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_root_certificates(roots(ca_pem.as_ref())?)
+        .with_client_auth_cert(parse_certs(cert_pem)?, parse_key(key_pem)?)?;
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,221 @@
+//! The replication feed over mutual TLS, end to end: a consortium CA made with `lading ca`, a
+//! real `lading serve` that trusts it for client certificates, and HTTPS clients with and
+//! without a certificate.
+//!
+//! What must hold:
+//! - no certificate: the handshake succeeds (bearer-token clients still work), and the feed
+//!   answers 401 `client_certificate_required`;
+//! - a certificate from another CA: the handshake itself fails;
+//! - a certificate naming a party that is not registered: 403 `unregistered_party`;
+//! - a registered party's replica receives every index, in order, each with its leaf hash, and
+//!   the signed bytes exactly for the documents that party may read through the API (and
+//!   nothing of the others).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use lading_domain::merkle::leaf_hash;
+use lading_e2e::harness::{lading_bin, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::samples::Samples;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// `lading ca <args>`, which must succeed.
+fn lading_ca(args: &[&str]) -> Result<()> {
+    let out = Command::new(lading_bin()?)
+        .arg("ca")
+        .args(args)
+        .env("LADING_CONFIG", "/dev/null")
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "lading ca {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// A consortium CA in `dir` with a certificate for each of `parties` in `dir/issued`.
+fn consortium(dir: &Path, name: &str, parties: &[&str]) -> Result<PathBuf> {
+    let ca = dir.to_str().context("temp path")?;
+    lading_ca(&["init", "--dir", ca, "--name", name])?;
+    let out = dir.join("issued");
+    for party in parties {
+        lading_ca(&[
+            "issue",
+            "--dir",
+            ca,
+            "--party",
+            party,
+            "--out",
+            out.to_str().context("temp path")?,
+        ])?;
+    }
+    Ok(out)
+}
+
+/// An HTTPS client that trusts the registry and presents `party`'s certificate from `issued`.
+fn client_as(tls: &Tls, issued: &Path, party: &str) -> Result<reqwest::Client> {
+    let mut pem = std::fs::read(issued.join(format!("{party}.crt.pem")))?;
+    pem.extend(std::fs::read(issued.join(format!("{party}.key.pem")))?);
+    Ok(reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.cert_pem.as_bytes())?)
+        .identity(reqwest::Identity::from_pem(&pem)?)
+        .build()?)
+}
+
+async fn feed(
+    client: &reqwest::Client,
+    server: &Server,
+    query: &str,
+) -> Result<(StatusCode, Value)> {
+    let response = client
+        .get(server.url(&format!("/v1/replication/entries{query}")))
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Ok((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_own_entries(
+) -> Result<()> {
+    let pki = tempfile::tempdir()?;
+    let issued = consortium(
+        &pki.path().join("ca"),
+        "Test consortium CA",
+        &["shipper-acme", "carrier-polaris", "stranger-co"],
+    )?;
+    let foreign = consortium(
+        &pki.path().join("other-ca"),
+        "Someone else's CA",
+        &["shipper-acme"],
+    )?;
+    let ca_pem = pki.path().join("ca/ca.crt.pem");
+
+    let (db, tls, server) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let db = TestDb::new()?;
+        let tls = Tls::new()?;
+        let server = Server::start(
+            &db,
+            &tls,
+            ServerOptions {
+                client_ca: Some(ca_pem),
+                ..ServerOptions::default()
+            },
+        )?;
+        Ok((db, tls, server))
+    })
+    .await??;
+
+    // The sample chains, submitted by a client without a certificate: mutual TLS is optional
+    // for everything but the feed.
+    let plain = tls.client()?;
+    let samples = Samples::load()?;
+    let mut ledger = Vec::new();
+    for chain in &samples.chains {
+        for jws in &chain.transitions {
+            let response = plain
+                .post(server.url("/v1/transitions"))
+                .header("content-type", "application/jose")
+                .body(jws.clone())
+                .send()
+                .await?;
+            assert_eq!(
+                response.status(),
+                StatusCode::CREATED,
+                "{}",
+                response.text().await?
+            );
+            ledger.push((chain.reference.clone(), jws.clone()));
+        }
+    }
+
+    // No certificate: a stable refusal, as problem+json.
+    let (status, body) = feed(&plain, &server, "").await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], "client_certificate_required");
+
+    // A certificate from another CA does not get through the handshake.
+    let outsider = client_as(&tls, &foreign, "shipper-acme")?;
+    let refused = outsider
+        .get(server.url("/v1/replication/entries"))
+        .send()
+        .await;
+    assert!(refused.is_err(), "a foreign CA's certificate was accepted");
+
+    // A certificate of our CA for a party the registry does not know.
+    let stranger = client_as(&tls, &issued, "stranger-co")?;
+    let (status, body) = feed(&stranger, &server, "").await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "unregistered_party");
+
+    // Bad paging is refused, not clamped.
+    let acme = client_as(&tls, &issued, "shipper-acme")?;
+    let (status, body) = feed(&acme, &server, "?limit=0").await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "bad_query");
+
+    for party in ["shipper-acme", "carrier-polaris"] {
+        let client = client_as(&tls, &issued, party)?;
+        // What this party may read through the API decides what the feed gives it in full.
+        let mut readable = std::collections::BTreeSet::new();
+        for chain in &samples.chains {
+            let status = plain
+                .get(server.url(&format!("/v1/documents/{}", chain.reference)))
+                .bearer_auth(token(party)?)
+                .send()
+                .await?
+                .status();
+            if status == StatusCode::OK {
+                readable.insert(chain.reference.clone());
+            }
+        }
+        assert!(
+            !readable.is_empty() && readable.len() < samples.chains.len(),
+            "{party} should read some sample documents and not others: {readable:?}"
+        );
+
+        // Paged in twos, to cross page boundaries.
+        let mut got = Vec::new();
+        loop {
+            let (status, body) =
+                feed(&client, &server, &format!("?from={}&limit=2", got.len())).await?;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["party"], party);
+            assert_eq!(body["size"], ledger.len() as u64);
+            let page = body["entries"].as_array().context("entries")?.clone();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 2);
+            got.extend(page);
+        }
+        assert_eq!(got.len(), ledger.len());
+        for (index, (entry, (reference, jws))) in got.iter().zip(&ledger).enumerate() {
+            assert_eq!(entry["index"], index as u64);
+            assert_eq!(entry["leafHash"], leaf_hash(jws.as_bytes()).to_hex());
+            if readable.contains(reference) {
+                assert_eq!(entry["signed"], jws.as_str(), "{party} #{index}");
+            } else {
+                assert!(
+                    entry.get("signed").is_none(),
+                    "{party} received entry {index} of {reference}, which it may not read"
+                );
+                // Nothing but the index and the leaf hash.
+                assert_eq!(entry.as_object().map(|o| o.len()), Some(2), "{entry}");
+            }
+        }
+    }
+    drop(server);
+    drop(db);
+    Ok(())
+}
