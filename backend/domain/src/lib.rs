@@ -10,6 +10,7 @@ pub mod digest;
 pub mod document;
 pub mod ed25519;
 pub mod event;
+pub mod follow;
 pub mod ids;
 pub mod jws;
 pub mod merkle;

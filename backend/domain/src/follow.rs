@@ -1,0 +1,691 @@
+//! What a replica checks before it stores anything the registry sends it.
+//!
+//! A replica receives the ledger in index order: the signed bytes of the entries its party is
+//! entitled to, the leaf hash alone of every other. [`Follower`] holds what it needs to judge
+//! each next entry — the Merkle accumulator, the party registry's keys, the registry's own key
+//! and the state of each document whose chain it holds — and refuses anything that does not
+//! fit, *without changing itself*: a refused entry is an incident to record with its evidence,
+//! never a row to store.
+//!
+//! Checks, for every entry:
+//! - it is the next index;
+//! - with signed bytes: their leaf hash is the one announced, they parse (the same rules as the
+//!   registry's), the `kid` is a key of the party registry owned by the signer, the signature
+//!   verifies, and a transition fits its document's chain (ISSUE first, then the state machine
+//!   with the right previous checksum);
+//! - checkpoints: signed by the registry's key, and their root is the root this replica
+//!   computes over the same number of leaves; two different checkpoints of one size are kept as
+//!   evidence of a registry showing two histories.
+//!
+//! A transition of a document whose earlier entries reached this replica as hashes only (its
+//! party joined the chain later) is accepted as far as it can be checked and reported as
+//! [`Judged::ChainUnknown`]: the caller fetches the earlier entries (now entitled) and hands
+//! them to [`Follower::backfill`], which checks them against the leaves already accepted.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::checkpoint::SignedCheckpoint;
+use crate::event::SignedEvent;
+use crate::ids::{DocumentReference, KeyId, PartyId};
+use crate::jws::VerifyingKey;
+use crate::merkle::{leaf_hash, LedgerTree, MerkleError};
+use crate::state::DocumentState;
+use crate::transition::{Action, SignedTransition};
+use crate::Digest;
+
+/// One entry as the registry's feed delivers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    pub index: u64,
+    pub leaf_hash: Digest,
+    /// The compact JWS, when the party is entitled to it.
+    pub signed: Option<String>,
+}
+
+/// How an accepted entry was judged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judged {
+    /// Someone else's entry: only its place in the tree was checked.
+    HashOnly,
+    /// A transition whose chain this replica holds: the document's state after it.
+    Transition(Box<DocumentState>),
+    /// A transition whose earlier entries this replica has only as hashes: signature and leaf
+    /// checked, the chain not (yet).
+    ChainUnknown(DocumentReference),
+    /// A shipment event: signature and leaf checked.
+    Event,
+}
+
+/// Why an entry or a checkpoint was refused. Each names the evidence to keep.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Incident {
+    #[error("entry {got} arrived where entry {expected} was due")]
+    OutOfOrder { expected: u64, got: u64 },
+    #[error(
+        "entry {index}: its signed bytes hash to {computed}, not to the announced leaf {announced}"
+    )]
+    LeafMismatch {
+        index: u64,
+        announced: Digest,
+        computed: Digest,
+    },
+    #[error("entry {index}: {detail}")]
+    Malformed { index: u64, detail: String },
+    #[error("entry {index}: key {kid} is not in the party registry")]
+    UnknownKey { index: u64, kid: String },
+    #[error("entry {index}: key {kid} belongs to {owner}, but {actor} signed")]
+    KeyNotActor {
+        index: u64,
+        kid: String,
+        owner: String,
+        actor: String,
+    },
+    #[error("entry {index}: the signature does not verify")]
+    BadSignature { index: u64 },
+    #[error("entry {index}: {detail}")]
+    BrokenChain { index: u64, detail: String },
+    #[error("checkpoint: {detail}")]
+    BadCheckpoint { detail: String },
+    #[error(
+        "the checkpoint of size {size} has root {signed}, but these {size} leaves give {computed}"
+    )]
+    CheckpointRoot {
+        size: u64,
+        signed: Digest,
+        computed: Digest,
+    },
+    #[error("the registry signed two checkpoints of size {size} with different roots")]
+    ConflictingCheckpoints {
+        size: u64,
+        first: String,
+        second: String,
+    },
+}
+
+impl Incident {
+    /// A stable name for the kind of incident.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::OutOfOrder { .. } => "out_of_order",
+            Self::LeafMismatch { .. } => "leaf_mismatch",
+            Self::Malformed { .. } => "malformed_entry",
+            Self::UnknownKey { .. } => "unknown_key",
+            Self::KeyNotActor { .. } => "key_not_actor",
+            Self::BadSignature { .. } => "bad_signature",
+            Self::BrokenChain { .. } => "broken_chain",
+            Self::BadCheckpoint { .. } => "bad_checkpoint",
+            Self::CheckpointRoot { .. } => "checkpoint_root_mismatch",
+            Self::ConflictingCheckpoints { .. } => "conflicting_checkpoints",
+        }
+    }
+}
+
+/// What a checkpoint told the follower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointStatus {
+    /// Its root is the root of the leaves this replica holds.
+    Verified,
+    /// Signed correctly, but beyond the leaves held: checked when they arrive.
+    Pending,
+    /// The very checkpoint seen before.
+    Known,
+}
+
+/// A key of the party registry: whose it is.
+#[derive(Debug, Clone)]
+pub struct PartyKey {
+    pub party: PartyId,
+    pub key: VerifyingKey,
+}
+
+/// The replica's judge of the registry's feed; see the module documentation.
+#[derive(Debug)]
+pub struct Follower {
+    tree: LedgerTree,
+    keys: HashMap<KeyId, PartyKey>,
+    registry_key: VerifyingKey,
+    documents: HashMap<DocumentReference, DocumentState>,
+    /// Every checkpoint seen, by size: the signed form, and whether its root was checked.
+    checkpoints: BTreeMap<u64, (SignedCheckpoint, bool)>,
+    /// Leaf hashes by index, so back-filled entries can be checked against them.
+    leaves: Vec<Digest>,
+}
+
+impl Follower {
+    /// A follower of an empty ledger.
+    pub fn new(
+        block_size: u64,
+        registry_key: VerifyingKey,
+        keys: impl IntoIterator<Item = PartyKey>,
+    ) -> Result<Self, MerkleError> {
+        Ok(Self {
+            tree: LedgerTree::new(block_size)?,
+            keys: keys.into_iter().map(|k| (k.key.kid.clone(), k)).collect(),
+            registry_key,
+            documents: HashMap::new(),
+            checkpoints: BTreeMap::new(),
+            leaves: Vec::new(),
+        })
+    }
+
+    /// Entries accepted so far.
+    pub fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// The root over every accepted leaf.
+    pub fn root(&self) -> Digest {
+        self.tree.root()
+    }
+
+    /// The state of a document whose chain this replica holds.
+    pub fn document(&self, reference: &DocumentReference) -> Option<&DocumentState> {
+        self.documents.get(reference)
+    }
+
+    /// Judges the next entry; on `Ok` it is part of the replica's ledger, on `Err` nothing
+    /// changed.
+    pub fn accept(&mut self, entry: &FeedEntry) -> Result<Judged, Incident> {
+        let index = self.size();
+        if entry.index != index {
+            return Err(Incident::OutOfOrder {
+                expected: index,
+                got: entry.index,
+            });
+        }
+        let judged = match &entry.signed {
+            None => (Judged::HashOnly, None),
+            Some(signed) => self.judge(index, entry.leaf_hash, signed)?,
+        };
+        // A pending checkpoint of exactly the new size is checked before the leaf is kept, so
+        // a mismatch leaves the follower as it was.
+        let pending = self
+            .checkpoints
+            .get(&(index + 1))
+            .filter(|(_, checked)| !checked)
+            .map(|(signed, _)| signed.unverified().root);
+        if let Some(signed_root) = pending {
+            let mut tree = self.tree.clone();
+            tree.push(entry.leaf_hash);
+            let computed = tree.root();
+            if computed != signed_root {
+                return Err(Incident::CheckpointRoot {
+                    size: index + 1,
+                    signed: signed_root,
+                    computed,
+                });
+            }
+        }
+        self.tree.push(entry.leaf_hash);
+        self.leaves.push(entry.leaf_hash);
+        if let Some((_, checked)) = self.checkpoints.get_mut(&(index + 1)) {
+            *checked = true;
+        }
+        let (judged, state) = judged;
+        if let Some((reference, state)) = state {
+            self.documents.insert(reference, state);
+        }
+        Ok(judged)
+    }
+
+    /// Checks a signed checkpoint: the registry's signature, its root against the leaves held
+    /// (or later, when they arrive), and that no other checkpoint of its size was signed.
+    pub fn checkpoint(&mut self, compact: &str) -> Result<CheckpointStatus, Incident> {
+        let bad = |detail: String| Incident::BadCheckpoint { detail };
+        let signed = SignedCheckpoint::parse(compact).map_err(|e| bad(e.to_string()))?;
+        let checkpoint = signed
+            .verify(&self.registry_key)
+            .map_err(|e| bad(e.to_string()))?;
+        if u64::from(checkpoint.block_size) != self.tree.block_size() {
+            return Err(bad(format!(
+                "block size {} where this ledger uses {}",
+                checkpoint.block_size,
+                self.tree.block_size()
+            )));
+        }
+        if let Some((seen, _)) = self.checkpoints.get(&checkpoint.size) {
+            if seen.unverified().root != checkpoint.root {
+                return Err(Incident::ConflictingCheckpoints {
+                    size: checkpoint.size,
+                    first: seen.as_str().to_owned(),
+                    second: compact.to_owned(),
+                });
+            }
+            return Ok(CheckpointStatus::Known);
+        }
+        if checkpoint.size > self.size() {
+            self.checkpoints.insert(checkpoint.size, (signed, false));
+            return Ok(CheckpointStatus::Pending);
+        }
+        let computed = self
+            .root_at(checkpoint.size)
+            .ok_or_else(|| bad(format!("no root over the first {} leaves", checkpoint.size)))?;
+        if computed != checkpoint.root {
+            return Err(Incident::CheckpointRoot {
+                size: checkpoint.size,
+                signed: checkpoint.root,
+                computed,
+            });
+        }
+        self.checkpoints.insert(checkpoint.size, (signed, true));
+        Ok(CheckpointStatus::Verified)
+    }
+
+    /// An earlier entry, delivered in full now that its party is entitled to it: it must be
+    /// the leaf already accepted at `index`, and it passes the same checks as a new entry
+    /// (a document's chain is replayed once its ISSUE is back-filled).
+    pub fn backfill(&mut self, index: u64, signed: &str) -> Result<Judged, Incident> {
+        let announced = *self
+            .leaves
+            .get(usize::try_from(index).unwrap_or(usize::MAX))
+            .ok_or(Incident::OutOfOrder {
+                expected: self.size(),
+                got: index,
+            })?;
+        let (judged, state) = self.judge(index, announced, signed)?;
+        if let Some((reference, state)) = state {
+            self.documents.insert(reference, state);
+        }
+        Ok(judged)
+    }
+
+    /// Signature, leaf and chain of one signed entry; the new document state, if any, is
+    /// returned rather than kept.
+    #[allow(clippy::type_complexity)]
+    fn judge(
+        &self,
+        index: u64,
+        announced: Digest,
+        signed: &str,
+    ) -> Result<(Judged, Option<(DocumentReference, DocumentState)>), Incident> {
+        let computed = leaf_hash(signed.as_bytes());
+        if computed != announced {
+            return Err(Incident::LeafMismatch {
+                index,
+                announced,
+                computed,
+            });
+        }
+        let malformed = |detail: String| Incident::Malformed { index, detail };
+        if let Ok(transition) = SignedTransition::parse(signed) {
+            let payload = transition.payload();
+            self.check_signer(index, transition.kid(), payload.actor(), |key| {
+                transition.verify(key).is_ok()
+            })?;
+            let reference = payload.document_reference().clone();
+            let broken = |detail: String| Incident::BrokenChain { index, detail };
+            let state = if payload.action() == Action::Issue {
+                if self.documents.contains_key(&reference) {
+                    return Err(broken(format!("{reference} was issued before")));
+                }
+                DocumentState::issue(payload, transition.checksum())
+                    .map_err(|v| broken(v.to_string()))?
+            } else {
+                match self.documents.get(&reference) {
+                    Some(current) => current
+                        .apply(payload, transition.checksum())
+                        .map_err(|v| broken(v.to_string()))?,
+                    None => return Ok((Judged::ChainUnknown(reference), None)),
+                }
+            };
+            return Ok((
+                Judged::Transition(Box::new(state.clone())),
+                Some((reference, state)),
+            ));
+        }
+        match SignedEvent::parse(signed) {
+            Ok(event) => {
+                self.check_signer(index, event.jws().kid(), event.event().actor(), |key| {
+                    event.verify(key).is_ok()
+                })?;
+                Ok((Judged::Event, None))
+            }
+            Err(e) => Err(malformed(format!("neither a transition nor an event: {e}"))),
+        }
+    }
+
+    fn check_signer(
+        &self,
+        index: u64,
+        kid: &KeyId,
+        actor: &PartyId,
+        verifies: impl FnOnce(&VerifyingKey) -> bool,
+    ) -> Result<(), Incident> {
+        let key = self.keys.get(kid).ok_or_else(|| Incident::UnknownKey {
+            index,
+            kid: kid.to_string(),
+        })?;
+        if &key.party != actor {
+            return Err(Incident::KeyNotActor {
+                index,
+                kid: kid.to_string(),
+                owner: key.party.to_string(),
+                actor: actor.to_string(),
+            });
+        }
+        if !verifies(&key.key) {
+            return Err(Incident::BadSignature { index });
+        }
+        Ok(())
+    }
+
+    /// The root over the first `size` leaves.
+    fn root_at(&self, size: u64) -> Option<Digest> {
+        // The accumulator answers sizes in its open block; older ones are rebuilt (rare: a
+        // checkpoint arriving after the entries it covers were passed).
+        if let Some(root) = self.tree.root_at(size) {
+            return Some(root);
+        }
+        let mut tree = LedgerTree::new(self.tree.block_size()).ok()?;
+        for leaf in self.leaves.get(..usize::try_from(size).ok()?)? {
+            tree.push(*leaf);
+        }
+        Some(tree.root())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Checkpoint;
+    use crate::document::{sample_json, TransportDocument};
+    use crate::jws::{Jwk, SigningKey};
+    use crate::transition::{TransitionDraft, TransitionPayload};
+
+    const BLOCK: u64 = 4;
+
+    struct World {
+        carrier: SigningKey,
+        shipper: SigningKey,
+        registry: SigningKey,
+        follower: Follower,
+    }
+
+    fn key(kid: &str) -> SigningKey {
+        Jwk::generate(kid.parse().unwrap(), true)
+            .signing_key()
+            .unwrap()
+    }
+
+    fn world() -> World {
+        let carrier = key("carrier-oceanic#1");
+        let shipper = key("shipper-acme#1");
+        let registry = key("registry#1");
+        let keys = [
+            PartyKey {
+                party: "carrier-oceanic".parse().unwrap(),
+                key: carrier.verifying_key(),
+            },
+            PartyKey {
+                party: "shipper-acme".parse().unwrap(),
+                key: shipper.verifying_key(),
+            },
+        ];
+        let follower = Follower::new(BLOCK, registry.verifying_key(), keys).unwrap();
+        World {
+            carrier,
+            shipper,
+            registry,
+            follower,
+        }
+    }
+
+    /// ISSUE by the carrier to the shipper, then TRANSFER by the shipper to the consignee.
+    fn chain(w: &World) -> (String, String) {
+        let document = TransportDocument::from_json(&sample_json()).unwrap();
+        let issue = TransitionPayload::issue(
+            document,
+            "carrier-oceanic".parse().unwrap(),
+            "shipper-acme".parse().unwrap(),
+            "2026-11-02T08:00:00.000Z".parse().unwrap(),
+        )
+        .unwrap();
+        let issue_jws = issue.sign(&w.carrier);
+        let transfer = TransitionPayload::new(TransitionDraft {
+            previous_transition_checksum: Some(Digest::of(issue_jws.as_bytes())),
+            action: Action::Transfer,
+            actor: "shipper-acme".parse().unwrap(),
+            recipient: Some("consignee-globex".parse().unwrap()),
+            transport_document: None,
+            time: "2026-11-03T08:00:00.000Z".parse().unwrap(),
+            ..issue.into_draft()
+        })
+        .unwrap()
+        .sign(&w.shipper);
+        (issue_jws, transfer)
+    }
+
+    fn full(index: u64, signed: &str) -> FeedEntry {
+        FeedEntry {
+            index,
+            leaf_hash: leaf_hash(signed.as_bytes()),
+            signed: Some(signed.to_owned()),
+        }
+    }
+
+    fn hidden(index: u64, signed: &str) -> FeedEntry {
+        FeedEntry {
+            index,
+            leaf_hash: leaf_hash(signed.as_bytes()),
+            signed: None,
+        }
+    }
+
+    fn checkpoint(w: &World, size: u64, root: Digest) -> String {
+        Checkpoint {
+            size,
+            root,
+            time: "2026-11-03T09:00:00.000Z".parse().unwrap(),
+            block_size: BLOCK as u32,
+        }
+        .sign(&w.registry)
+    }
+
+    #[test]
+    fn a_chain_is_followed_and_its_state_kept() {
+        let mut w = world();
+        let (issue, transfer) = chain(&w);
+        assert!(matches!(
+            w.follower.accept(&full(0, &issue)),
+            Ok(Judged::Transition(_))
+        ));
+        let Ok(Judged::Transition(state)) = w.follower.accept(&full(1, &transfer)) else {
+            panic!("the transfer was not judged as a transition");
+        };
+        assert_eq!(state.possessor.as_str(), "consignee-globex");
+        assert_eq!(state.length, 2);
+        assert_eq!(w.follower.size(), 2);
+        let reference = "OCNL2026000001".parse().unwrap();
+        assert_eq!(w.follower.document(&reference), Some(&*state));
+    }
+
+    #[test]
+    fn refusals_leave_the_follower_unchanged() {
+        let mut w = world();
+        let (issue, transfer) = chain(&w);
+        let root = w.follower.root();
+
+        // Out of order.
+        assert_eq!(
+            w.follower.accept(&full(1, &issue)).unwrap_err().code(),
+            "out_of_order"
+        );
+        // Bytes that are not the announced leaf.
+        let mut swapped = full(0, &issue);
+        swapped.leaf_hash = leaf_hash(transfer.as_bytes());
+        assert_eq!(
+            w.follower.accept(&swapped).unwrap_err().code(),
+            "leaf_mismatch"
+        );
+        // A transfer before its ISSUE is not a chain break but unknown: the ISSUE came as a
+        // hash only (here: not at all), so only the signature is judged...
+        // ...while a tampered signature is refused.
+        let mut parts: Vec<String> = issue.split('.').map(str::to_owned).collect();
+        let mut sig = parts[2].clone().into_bytes();
+        sig[5] = if sig[5] == b'A' { b'B' } else { b'A' };
+        parts[2] = String::from_utf8(sig).unwrap();
+        let forged = parts.join(".");
+        assert_eq!(
+            w.follower.accept(&full(0, &forged)).unwrap_err().code(),
+            "bad_signature"
+        );
+        // Signed by a key the party registry does not hold.
+        let stranger = key("carrier-oceanic#9");
+        let document = TransportDocument::from_json(&sample_json()).unwrap();
+        let unknown = TransitionPayload::issue(
+            document,
+            "carrier-oceanic".parse().unwrap(),
+            "shipper-acme".parse().unwrap(),
+            "2026-11-02T08:00:00.000Z".parse().unwrap(),
+        )
+        .unwrap()
+        .sign(&stranger);
+        assert_eq!(
+            w.follower.accept(&full(0, &unknown)).unwrap_err().code(),
+            "unknown_key"
+        );
+        // Garbage.
+        assert_eq!(
+            w.follower.accept(&full(0, "not.a.jws")).unwrap_err().code(),
+            "malformed_entry"
+        );
+        assert_eq!(w.follower.size(), 0);
+        assert_eq!(w.follower.root(), root);
+
+        // A double spend: the same ISSUE twice breaks the chain.
+        w.follower.accept(&full(0, &issue)).unwrap();
+        assert_eq!(
+            w.follower.accept(&full(1, &issue)).unwrap_err().code(),
+            "broken_chain"
+        );
+        assert_eq!(w.follower.size(), 1);
+    }
+
+    #[test]
+    fn hash_only_entries_fill_the_tree_and_a_later_chain_is_backfilled() {
+        let mut w = world();
+        let (issue, transfer) = chain(&w);
+        assert_eq!(w.follower.accept(&hidden(0, &issue)), Ok(Judged::HashOnly));
+        let reference: DocumentReference = "OCNL2026000001".parse().unwrap();
+        assert_eq!(
+            w.follower.accept(&full(1, &transfer)),
+            Ok(Judged::ChainUnknown(reference.clone()))
+        );
+        assert_eq!(w.follower.document(&reference), None);
+        // The ISSUE, fetched now that the party may see it, must be the leaf already held.
+        assert_eq!(
+            w.follower.backfill(0, &transfer).unwrap_err().code(),
+            "leaf_mismatch"
+        );
+        assert!(matches!(
+            w.follower.backfill(0, &issue),
+            Ok(Judged::Transition(_))
+        ));
+        assert!(matches!(
+            w.follower.backfill(1, &transfer),
+            Ok(Judged::Transition(_))
+        ));
+        assert_eq!(
+            w.follower
+                .document(&reference)
+                .map(|s| s.possessor.as_str()),
+            Some("consignee-globex")
+        );
+    }
+
+    #[test]
+    fn checkpoints_are_checked_now_or_when_their_leaves_arrive() {
+        let mut w = world();
+        let (issue, transfer) = chain(&w);
+        // A checkpoint ahead of the replica waits; a wrong root is caught on arrival, and the
+        // entry that would complete it is not kept.
+        let mut reference = LedgerTree::new(BLOCK).unwrap();
+        reference.push(leaf_hash(issue.as_bytes()));
+        let good_1 = checkpoint(&w, 1, reference.root());
+        let bad_2 = checkpoint(&w, 2, reference.root());
+        assert_eq!(
+            w.follower.checkpoint(&good_1),
+            Ok(CheckpointStatus::Pending)
+        );
+        assert_eq!(w.follower.checkpoint(&bad_2), Ok(CheckpointStatus::Pending));
+        w.follower.accept(&full(0, &issue)).unwrap();
+        assert_eq!(w.follower.checkpoint(&good_1), Ok(CheckpointStatus::Known));
+        assert_eq!(
+            w.follower.accept(&full(1, &transfer)).unwrap_err().code(),
+            "checkpoint_root_mismatch"
+        );
+        assert_eq!(w.follower.size(), 1);
+
+        // A checkpoint of a size already passed is checked at once, against the leaves held.
+        w.follower = Follower::new(
+            BLOCK,
+            w.registry.verifying_key(),
+            [
+                PartyKey {
+                    party: "carrier-oceanic".parse().unwrap(),
+                    key: w.carrier.verifying_key(),
+                },
+                PartyKey {
+                    party: "shipper-acme".parse().unwrap(),
+                    key: w.shipper.verifying_key(),
+                },
+            ],
+        )
+        .unwrap();
+        for (i, jws) in [&issue, &transfer].into_iter().enumerate() {
+            w.follower.accept(&full(i as u64, jws)).unwrap();
+        }
+        for i in 2..7u64 {
+            // Hash-only entries of other parties, past a block boundary.
+            let leaf = Digest::of(&i.to_be_bytes());
+            w.follower
+                .accept(&FeedEntry {
+                    index: i,
+                    leaf_hash: leaf,
+                    signed: None,
+                })
+                .unwrap();
+        }
+        let root_1 = reference.root();
+        assert_eq!(
+            w.follower.checkpoint(&checkpoint(&w, 1, root_1)),
+            Ok(CheckpointStatus::Verified)
+        );
+        let now = w.follower.root();
+        assert_eq!(
+            w.follower.checkpoint(&checkpoint(&w, 7, now)),
+            Ok(CheckpointStatus::Verified)
+        );
+        assert_eq!(
+            w.follower
+                .checkpoint(&checkpoint(&w, 6, now))
+                .unwrap_err()
+                .code(),
+            "checkpoint_root_mismatch"
+        );
+        // The registry signing a second, different checkpoint of one size: both are evidence.
+        let other = checkpoint(&w, 1, Digest::of(b"another history"));
+        let Err(Incident::ConflictingCheckpoints {
+            size,
+            first,
+            second,
+        }) = w.follower.checkpoint(&other)
+        else {
+            panic!("a conflicting checkpoint went unnoticed");
+        };
+        assert_eq!((size, second.as_str()), (1, other.as_str()));
+        assert_eq!(first, checkpoint(&w, 1, root_1));
+        // Not signed by the registry.
+        let forged = Checkpoint {
+            size: 7,
+            root: now,
+            time: "2026-11-03T09:00:00.000Z".parse().unwrap(),
+            block_size: BLOCK as u32,
+        }
+        .sign(&w.carrier);
+        assert_eq!(
+            w.follower.checkpoint(&forged).unwrap_err().code(),
+            "bad_checkpoint"
+        );
+    }
+}
