@@ -8,3 +8,4 @@ pub mod gen;
 pub mod harness;
 pub mod load;
 pub mod samples;
+pub mod schemas;

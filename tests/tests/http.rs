@@ -18,6 +18,7 @@ use lading_domain::{canonicalize, CompactJws, Digest, Jwk, SigningKey, EVENT_TYP
 use lading_e2e::gen::{fixtures_dir, FixtureParties, GeneratorConfig, LedgerGenerator};
 use lading_e2e::harness::{repo_root, token, Server, ServerOptions, TestDb, Tls};
 use lading_e2e::samples::Samples;
+use lading_e2e::schemas::validator;
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -1375,38 +1376,6 @@ async fn every_entry_has_a_proof_that_verifies_against_the_signed_checkpoint() -
 // ---------------------------------------------------------------------------------------------
 // 6. Answers match the published JSON Schemas
 // ---------------------------------------------------------------------------------------------
-
-/// Base URI of the schemas' `$id`s.
-const SCHEMA_BASE: &str = "https://lading.dev/schemas/";
-
-/// A validator for `reference` (e.g. `entry-answer.json` or `proof-answer.json#/...`), with
-/// every schema under `schemas/` registered by its `$id` so relative `$ref`s resolve offline.
-fn validator(reference: &str) -> Result<jsonschema::Validator> {
-    let dir = repo_root().join("schemas");
-    let mut options = jsonschema::options();
-    let mut found = false;
-    for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
-        let path = entry?.path();
-        if path.extension().is_none_or(|x| x != "json") {
-            continue;
-        }
-        let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-        let id = schema["$id"]
-            .as_str()
-            .with_context(|| format!("{} has no $id", path.display()))?
-            .to_owned();
-        found |= reference.split('#').next() == id.strip_prefix(SCHEMA_BASE);
-        let resource = jsonschema::Resource::from_contents(schema)
-            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        options = options.with_resource(id, resource);
-    }
-    if !found {
-        bail!("no schema {reference} under {}", dir.display());
-    }
-    options
-        .build(&json!({ "$ref": format!("{SCHEMA_BASE}{reference}") }))
-        .map_err(|e| anyhow!("{reference}: {e}"))
-}
 
 #[track_caller]
 fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str) {

@@ -20,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use lading_domain::merkle::leaf_hash;
 use lading_e2e::harness::{lading_bin, token, Server, ServerOptions, TestDb, Tls};
 use lading_e2e::samples::Samples;
+use lading_e2e::schemas::validator;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -88,6 +89,8 @@ async fn feed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_own_entries(
 ) -> Result<()> {
+    let page_schema = validator("feed-page.json")?;
+    let problem_schema = validator("problem.json")?;
     let pki = tempfile::tempdir()?;
     let issued = consortium(
         &pki.path().join("ca"),
@@ -143,6 +146,7 @@ async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_o
     let (status, body) = feed(&plain, &server, "").await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "client_certificate_required");
+    assert!(problem_schema.is_valid(&body), "{body}");
 
     // A certificate from another CA does not get through the handshake.
     let outsider = client_as(&tls, &foreign, "shipper-acme")?;
@@ -157,6 +161,7 @@ async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_o
     let (status, body) = feed(&stranger, &server, "").await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["code"], "unregistered_party");
+    assert!(problem_schema.is_valid(&body), "{body}");
 
     // Bad paging is refused, not clamped.
     let acme = client_as(&tls, &issued, "shipper-acme")?;
@@ -190,6 +195,7 @@ async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_o
             let (status, body) =
                 feed(&client, &server, &format!("?from={}&limit=2", got.len())).await?;
             assert_eq!(status, StatusCode::OK, "{body}");
+            assert!(page_schema.is_valid(&body), "{body}");
             assert_eq!(body["party"], party);
             assert_eq!(body["size"], ledger.len() as u64);
             let page = body["entries"].as_array().context("entries")?.clone();

@@ -576,6 +576,11 @@ fn jwks_validate() {
         }
     }
     let good = fixture("keys/registry.jwk");
+    // A kid may name a key of a party with '#', in the schema as in the domain.
+    let mut hashed = good.clone();
+    hashed["kid"] = json!("carrier-oceanic#2026");
+    assert_valid(&v, &hashed, "kid with '#'");
+    assert!(serde_json::from_value::<Jwk>(hashed).is_ok());
     for (member, value) in [
         ("kty", json!("EC")),
         ("crv", json!("X25519")),
