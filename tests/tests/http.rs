@@ -16,7 +16,7 @@ use lading_domain::checkpoint::SignedCheckpoint;
 use lading_domain::merkle::{leaf_hash, verify_inclusion, InclusionProof};
 use lading_domain::{canonicalize, CompactJws, Digest, Jwk, SigningKey, EVENT_TYP, TRANSITION_TYP};
 use lading_e2e::gen::{fixtures_dir, FixtureParties, GeneratorConfig, LedgerGenerator};
-use lading_e2e::harness::{repo_root, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{token, Server, ServerOptions, TestDb, Tls};
 use lading_e2e::samples::Samples;
 use lading_e2e::schemas::validator;
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
