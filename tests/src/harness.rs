@@ -117,6 +117,19 @@ impl Tls {
         Ok(Self { dir, cert_pem })
     }
 
+    /// TLS material made elsewhere, e.g. a server certificate from the consortium CA.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("lading-e2e-tls-")
+            .tempdir()?;
+        std::fs::write(dir.path().join("cert.pem"), cert_pem)?;
+        std::fs::write(dir.path().join("key.pem"), key_pem)?;
+        Ok(Self {
+            dir,
+            cert_pem: cert_pem.to_owned(),
+        })
+    }
+
     pub fn cert_path(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
     }

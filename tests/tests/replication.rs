@@ -225,3 +225,161 @@ async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_o
     drop(db);
     Ok(())
 }
+
+/// A replica that was not running while the registry took the sample chains catches up from
+/// nothing: every entry judged (the party's in full, the rest as hashes), the chains it may
+/// read replayed through the state machine to the registry's states, and the registry's latest
+/// checkpoint checked against the leaves it now holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkpoint() -> Result<()>
+{
+    use lading_domain::follow::Follower;
+    use lading_domain::jws::Jwk;
+    use lading_e2e::gen::fixtures_dir;
+
+    let pki = tempfile::tempdir()?;
+    let ca_dir = pki.path().join("ca");
+    let issued = consortium(&ca_dir, "Test consortium CA", &["shipper-acme"])?;
+    // The registry's own certificate comes from the consortium CA: that is all a replica trusts.
+    let ca = ca_dir.to_str().context("temp path")?;
+    let server_out = pki.path().join("registry");
+    lading_ca(&[
+        "issue",
+        "--dir",
+        ca,
+        "--party",
+        "registry",
+        "--server-name",
+        "127.0.0.1",
+        "--out",
+        server_out.to_str().context("temp path")?,
+    ])?;
+    let tls = Tls::from_pem(
+        &std::fs::read_to_string(server_out.join("registry.crt.pem"))?,
+        &std::fs::read_to_string(server_out.join("registry.key.pem"))?,
+    )?;
+    let ca_pem_path = ca_dir.join("ca.crt.pem");
+    let (db, tls, server) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let db = TestDb::new()?;
+        let server = Server::start(
+            &db,
+            &tls,
+            ServerOptions {
+                client_ca: Some(ca_pem_path),
+                ..ServerOptions::default()
+            },
+        )?;
+        Ok((db, tls, server))
+    })
+    .await??;
+
+    let plain = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.cert_pem.as_bytes())?)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
+            ca_dir.join("ca.crt.pem"),
+        )?)?)
+        .build()?;
+    let samples = Samples::load()?;
+    let mut total = 0u64;
+    for chain in &samples.chains {
+        for jws in &chain.transitions {
+            let response = plain
+                .post(server.url("/v1/transitions"))
+                .header("content-type", "application/jose")
+                .body(jws.clone())
+                .send()
+                .await?;
+            assert_eq!(
+                response.status(),
+                StatusCode::CREATED,
+                "{}",
+                response.text().await?
+            );
+            total += 1;
+        }
+    }
+    // Wait for a checkpoint over everything, so the catch-up ends on a checked root.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let body: Value = plain
+            .get(server.url("/v1/checkpoint"))
+            .send()
+            .await?
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if body["size"].as_u64() == Some(total) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of size {total}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let client = lading_replica::FeedClient::new(
+        &server.base,
+        &std::fs::read(ca_dir.join("ca.crt.pem"))?,
+        &std::fs::read(issued.join("shipper-acme.crt.pem"))?,
+        &std::fs::read(issued.join("shipper-acme.key.pem"))?,
+    )?;
+    let keys = lading_replica::party_keys(&std::fs::read_to_string(
+        fixtures_dir().join("parties.json"),
+    )?)?;
+    let registry: Jwk = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("keys/registry.jwk"),
+    )?)?;
+    let mut follower = Follower::new(
+        lading_domain::merkle::BLOCK_SIZE,
+        registry.verifying_key()?,
+        keys,
+    )?;
+    // Pages of 3 entries: page boundaries fall inside chains.
+    let done = lading_replica::catch_up(&client, &mut follower, 3).await?;
+    assert_eq!(follower.size(), total);
+    assert_eq!(done.full + done.hash_only, total);
+    assert!(done.full > 0 && done.hash_only > 0, "{done:?}");
+    assert_eq!(done.checkpoint, Some(total));
+
+    // Every chain the party may read was replayed to the state the registry holds.
+    let mut replayed = 0;
+    for chain in &samples.chains {
+        let response = plain
+            .get(server.url(&format!("/v1/documents/{}", chain.reference)))
+            .bearer_auth(token("shipper-acme")?)
+            .send()
+            .await?;
+        let reference = chain.reference.parse()?;
+        if response.status() != StatusCode::OK {
+            assert!(
+                follower.document(&reference).is_none(),
+                "{}",
+                chain.reference
+            );
+            continue;
+        }
+        let registry_view: Value = response.json().await?;
+        let state = follower
+            .document(&reference)
+            .with_context(|| format!("{} was not replayed", chain.reference))?;
+        assert_eq!(
+            serde_json::to_value(state)?,
+            registry_view["state"],
+            "{}",
+            chain.reference
+        );
+        replayed += 1;
+    }
+    assert!(replayed > 0);
+
+    // Caught up, it stays caught up: a second pass fetches nothing new and checks again.
+    let again = lading_replica::catch_up(&client, &mut follower, 3).await?;
+    assert_eq!(again.full + again.hash_only, 0);
+    assert_eq!(follower.size(), total);
+    drop(server);
+    drop(db);
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! A party's replica of the ledger: it follows the registry's replication feed over mutual
+//! TLS and lets nothing in that [`lading_domain::follow::Follower`] has not checked.
+//!
+//! - [`FeedClient`]: the HTTPS client. It presents the party's certificate from the consortium
+//!   CA and trusts only a registry whose certificate chains to that CA (`lading_pki`).
+//! - [`catch_up`]: pages through the feed from the follower's size to the registry's, judging
+//!   every entry, back-fills the chains of documents the party joined late, then checks the
+//!   registry's latest signed checkpoint against the leaves held.
+//! - [`party_keys`]: the party registry (`parties.json`, as the consortium publishes it) as the
+//!   keys the follower checks signatures with.
+//!
+//! Still to come (issue 3): the replica's own PostgreSQL database, its incidents table, serving
+//! its party's reads, taking submissions while the registry is away, and reconciliation.
+
+use std::sync::Arc;
+
+use lading_domain::follow::{CheckpointStatus, FeedEntry, Follower, Incident, Judged, PartyKey};
+use lading_domain::ids::{DocumentReference, PartyId};
+use lading_domain::jws::Jwk;
+use lading_domain::Digest;
+use serde::Deserialize;
+
+/// What can stop a catch-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("TLS material: {0}")]
+    Pki(#[from] lading_pki::PkiError),
+    #[error("talking to the registry: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the registry answered {status} to {what}: {body}")]
+    Refused {
+        what: String,
+        status: u16,
+        body: String,
+    },
+    #[error("the registry sent something this replica does not accept: {0}")]
+    Incident(#[from] Incident),
+    #[error("the party registry: {0}")]
+    Parties(String),
+}
+
+/// One page of `GET /v1/replication/entries` (`schemas/feed-page.json`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeedPage {
+    pub party: PartyId,
+    pub size: u64,
+    pub entries: Vec<FeedItem>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeedItem {
+    pub index: u64,
+    pub leaf_hash: Digest,
+    #[serde(default)]
+    pub signed: Option<String>,
+}
+
+impl From<FeedItem> for FeedEntry {
+    fn from(item: FeedItem) -> Self {
+        Self {
+            index: item.index,
+            leaf_hash: item.leaf_hash,
+            signed: item.signed,
+        }
+    }
+}
+
+/// The registry's feed, read as one party.
+#[derive(Debug, Clone)]
+pub struct FeedClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl FeedClient {
+    /// `base` is the registry's `https://host:port`; `ca_pem` the consortium CA, which must
+    /// have issued both the registry's server certificate and `cert_pem`/`key_pem`.
+    pub fn new(
+        base: &str,
+        ca_pem: &[u8],
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<Self, ReplicaError> {
+        let tls = lading_pki::client_config(ca_pem, cert_pem, key_pem)?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(Arc::unwrap_or_clone(tls))
+            .timeout(std::time::Duration::from_secs(60))
+            .build()?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        })
+    }
+
+    /// Entries from `from`, at most `limit`.
+    pub async fn page(&self, from: u64, limit: u64) -> Result<FeedPage, ReplicaError> {
+        let what = format!("/v1/replication/entries?from={from}&limit={limit}");
+        self.get_json(&what).await
+    }
+
+    /// The registry's latest signed checkpoint (its compact JWS), if it has signed one.
+    pub async fn latest_checkpoint(&self) -> Result<Option<String>, ReplicaError> {
+        #[derive(Deserialize)]
+        struct Published {
+            signed: String,
+        }
+        let response = self
+            .http
+            .get(format!("{}/v1/checkpoint", self.base))
+            .send()
+            .await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let published: Published = Self::json(response, "/v1/checkpoint").await?;
+        Ok(Some(published.signed))
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, ReplicaError> {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await?;
+        Self::json(response, path).await
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        response: reqwest::Response,
+        what: &str,
+    ) -> Result<T, ReplicaError> {
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ReplicaError::Refused {
+                what: what.to_owned(),
+                status: status.as_u16(),
+                body: response.text().await.unwrap_or_default(),
+            });
+        }
+        Ok(response.json().await?)
+    }
+}
+
+/// What one catch-up did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatchUp {
+    /// Entries accepted, in full and as hashes.
+    pub full: u64,
+    pub hash_only: u64,
+    /// Entries fetched again in full for documents the party joined late.
+    pub backfilled: u64,
+    /// The size of the checkpoint checked at the end, if the registry had signed one.
+    pub checkpoint: Option<u64>,
+}
+
+/// Follows the feed from `follower.size()` until the registry's size as of the last page,
+/// `page_size` entries at a time (1 to 10,000).
+pub async fn catch_up(
+    client: &FeedClient,
+    follower: &mut Follower,
+    page_size: u64,
+) -> Result<CatchUp, ReplicaError> {
+    let mut done = CatchUp::default();
+    let mut late: Vec<(DocumentReference, u64)> = Vec::new();
+    loop {
+        let page = client.page(follower.size(), page_size).await?;
+        let last_page = page.entries.is_empty();
+        for item in page.entries {
+            let entry = FeedEntry::from(item);
+            match follower.accept(&entry)? {
+                Judged::HashOnly => done.hash_only += 1,
+                Judged::ChainUnknown(reference) => {
+                    done.full += 1;
+                    late.push((reference, entry.index));
+                }
+                Judged::Transition(_) | Judged::Event => done.full += 1,
+            }
+        }
+        if last_page || follower.size() >= page.size {
+            break;
+        }
+    }
+    // Documents joined late: their earlier entries are now served in full. Fetch the ledger
+    // up to the late entry again and replay every entry of those documents, oldest first.
+    if let Some(&(_, until)) = late.iter().max_by_key(|(_, index)| *index) {
+        let wanted: std::collections::HashSet<&DocumentReference> =
+            late.iter().map(|(r, _)| r).collect();
+        let mut from = 0;
+        while from <= until {
+            let page = client.page(from, page_size).await?;
+            if page.entries.is_empty() {
+                break;
+            }
+            for item in page.entries {
+                from = item.index + 1;
+                let Some(signed) = item.signed else {
+                    continue;
+                };
+                if item.index > until || !names_any(&signed, &wanted) {
+                    continue;
+                }
+                follower.backfill(item.index, &signed)?;
+                done.backfilled += 1;
+            }
+        }
+    }
+    if let Some(signed) = client.latest_checkpoint().await? {
+        match follower.checkpoint(&signed)? {
+            CheckpointStatus::Verified | CheckpointStatus::Known => {
+                done.checkpoint = lading_domain::SignedCheckpoint::parse(&signed)
+                    .ok()
+                    .map(|c| c.unverified().size);
+            }
+            // Signed after the last page was read: checked when its entries arrive.
+            CheckpointStatus::Pending => {}
+        }
+    }
+    tracing::info!(
+        size = follower.size(),
+        full = done.full,
+        hash_only = done.hash_only,
+        backfilled = done.backfilled,
+        "caught up"
+    );
+    Ok(done)
+}
+
+/// Whether a signed transition belongs to one of `documents` (events are not back-filled).
+fn names_any(signed: &str, documents: &std::collections::HashSet<&DocumentReference>) -> bool {
+    lading_domain::transition::SignedTransition::parse(signed)
+        .map(|t| documents.contains(t.payload().document_reference()))
+        .unwrap_or(false)
+}
+
+/// The party registry as published (`parties.json`: `{"parties": [{"id", "keys": [JWK]}]}`),
+/// as the keys a follower checks signatures with. Private key material is refused: a party
+/// registry publishes public keys only.
+pub fn party_keys(parties_json: &str) -> Result<Vec<PartyKey>, ReplicaError> {
+    #[derive(Deserialize)]
+    struct File {
+        parties: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        id: PartyId,
+        keys: Vec<Jwk>,
+    }
+    let bad = |e: String| ReplicaError::Parties(e);
+    let file: File = serde_json::from_str(parties_json).map_err(|e| bad(e.to_string()))?;
+    let mut keys = Vec::new();
+    for entry in file.parties {
+        for jwk in entry.keys {
+            if jwk.is_private() {
+                return Err(bad(format!(
+                    "{}: key {} carries private material",
+                    entry.id,
+                    jwk.kid()
+                )));
+            }
+            keys.push(PartyKey {
+                party: entry.id.clone(),
+                key: jwk
+                    .verifying_key()
+                    .map_err(|e| bad(format!("{}: {e}", entry.id)))?,
+            });
+        }
+    }
+    Ok(keys)
+}
