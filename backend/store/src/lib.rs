@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod models;
 pub mod parties;
 pub mod reads;
+pub mod replica;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -54,6 +54,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    incidents (id) {
+        id -> Int8,
+        code -> Text,
+        detail -> Text,
+        evidence -> Jsonb,
+        opened_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     ledger_entries (idx) {
         idx -> Int8,
         kind -> Text,
@@ -96,6 +107,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    replica_checkpoints (size) {
+        size -> Int8,
+        root -> Bytea,
+        signed -> Text,
+        verified -> Bool,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    replica_entries (idx) {
+        idx -> Int8,
+        leaf_hash -> Bytea,
+        signed -> Nullable<Bytea>,
+        document_ref -> Nullable<Text>,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     transitions (idx) {
         idx -> Int8,
         document_ref -> Text,
@@ -115,9 +146,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_access,
     documents,
     events,
+    incidents,
     ledger_entries,
     ledger_head,
     parties,
     party_keys,
+    replica_checkpoints,
+    replica_entries,
     transitions,
 );

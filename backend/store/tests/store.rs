@@ -374,3 +374,102 @@ fn a_kid_stays_bound_to_its_key() {
         "carrier-a"
     );
 }
+
+fn replica_row(idx: i64, signed: Option<&str>) -> lading_store::replica::ReplicaEntryRow {
+    lading_store::replica::ReplicaEntryRow {
+        idx,
+        leaf_hash: lading_store_test_digest(idx),
+        signed: signed.map(|s| s.as_bytes().to_vec()),
+        document_ref: signed.map(|_| "BL-1".to_owned()),
+    }
+}
+
+#[test]
+fn a_replica_appends_gapless_backfills_by_leaf_and_keeps_checkpoints_and_incidents() {
+    use lading_store::replica::{self, ReplicaCheckpointRow};
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    assert_eq!(replica::size(&mut conn).unwrap(), 0);
+    replica::append(
+        &mut conn,
+        &[replica_row(0, Some("jws-0")), replica_row(1, None)],
+    )
+    .unwrap();
+    assert_eq!(replica::size(&mut conn).unwrap(), 2);
+
+    // A gap, a repeat and a hole inside the batch are refused whole.
+    for bad in [
+        vec![replica_row(3, None)],
+        vec![replica_row(1, None)],
+        vec![replica_row(2, None), replica_row(4, None)],
+    ] {
+        let err = replica::append(&mut conn, &bad).unwrap_err();
+        assert!(
+            matches!(err, StoreError::HeadMoved { found: 2, .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(replica::size(&mut conn).unwrap(), 2);
+
+    // Back-fill needs the leaf the row holds.
+    assert!(replica::backfill(&mut conn, 1, &[0u8; 32], b"jws-1", Some("BL-1")).is_err());
+    replica::backfill(
+        &mut conn,
+        1,
+        &lading_store_test_digest(1),
+        b"jws-1",
+        Some("BL-1"),
+    )
+    .unwrap();
+    let rows = replica::entries(&mut conn, 0, 10).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].signed.as_deref(), Some(&b"jws-1"[..]));
+    assert_eq!(replica::entries(&mut conn, 1, 10).unwrap().len(), 1);
+
+    // Checkpoints: verified later; a different one of the same size does not replace the first.
+    let first = ReplicaCheckpointRow {
+        size: 2,
+        root: vec![7; 32],
+        signed: "checkpoint-a".into(),
+        verified: false,
+    };
+    replica::keep_checkpoint(&mut conn, &first).unwrap();
+    replica::keep_checkpoint(
+        &mut conn,
+        &ReplicaCheckpointRow {
+            verified: true,
+            ..first.clone()
+        },
+    )
+    .unwrap();
+    replica::keep_checkpoint(
+        &mut conn,
+        &ReplicaCheckpointRow {
+            root: vec![8; 32],
+            signed: "checkpoint-b".into(),
+            verified: true,
+            ..first.clone()
+        },
+    )
+    .unwrap();
+    let held = replica::checkpoints(&mut conn).unwrap();
+    assert_eq!(
+        held,
+        vec![ReplicaCheckpointRow {
+            verified: true,
+            ..first
+        }]
+    );
+
+    let id = replica::open_incident(
+        &mut conn,
+        "conflicting_checkpoints",
+        "two checkpoints of size 2",
+        &serde_json::json!({"first": "checkpoint-a", "second": "checkpoint-b"}),
+    )
+    .unwrap();
+    let open = replica::open_incidents(&mut conn).unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].id, id);
+    assert_eq!(open[0].evidence["second"], "checkpoint-b");
+}

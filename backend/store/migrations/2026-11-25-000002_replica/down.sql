@@ -1,0 +1,3 @@
+DROP TABLE incidents;
+DROP TABLE replica_checkpoints;
+DROP TABLE replica_entries;
