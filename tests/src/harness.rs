@@ -306,11 +306,17 @@ pub fn signal(child: &Child, sig: &str) {
 /// `listening on …` line. Fails if it exits first or `within` passes; the child is left as
 /// it is either way.
 pub fn wait_until_listening(child: &mut Child, within: Duration) -> Result<()> {
+    wait_for_line(child, "listening on ", within)
+}
+
+/// Waits until the child prints a line starting with `prefix` on stdout (`lading replica`
+/// prints `following <registry>`).
+pub fn wait_for_line(child: &mut Child, prefix: &'static str, within: Duration) -> Result<()> {
     let stdout = child.stdout.take().context("no stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("listening on ") {
+            if line.starts_with(prefix) {
                 let _ = tx.send(());
             }
         }
@@ -321,10 +327,10 @@ pub fn wait_until_listening(child: &mut Child, within: Duration) -> Result<()> {
             return Ok(());
         }
         if let Some(status) = child.try_wait()? {
-            bail!("exited before listening: {status}");
+            bail!("exited before printing {prefix:?}: {status}");
         }
         if Instant::now() > deadline {
-            bail!("did not listen within {} s", within.as_secs());
+            bail!("did not print {prefix:?} within {} s", within.as_secs());
         }
     }
 }

@@ -338,7 +338,8 @@ async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkp
         keys,
     )?;
     // Pages of 3 entries: page boundaries fall inside chains.
-    let done = lading_replica::catch_up(&client, &mut follower, 3).await?;
+    let done =
+        lading_replica::catch_up(&client, &mut follower, &mut lading_replica::InMemory, 3).await?;
     assert_eq!(follower.size(), total);
     assert_eq!(done.full + done.hash_only, total);
     assert!(done.full > 0 && done.hash_only > 0, "{done:?}");
@@ -376,10 +377,268 @@ async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkp
     assert!(replayed > 0);
 
     // Caught up, it stays caught up: a second pass fetches nothing new and checks again.
-    let again = lading_replica::catch_up(&client, &mut follower, 3).await?;
+    let again =
+        lading_replica::catch_up(&client, &mut follower, &mut lading_replica::InMemory, 3).await?;
     assert_eq!(again.full + again.hash_only, 0);
     assert_eq!(follower.size(), total);
     drop(server);
     drop(db);
+    Ok(())
+}
+
+/// A `lading replica` child process for `party`, on its own database.
+struct ReplicaProcess {
+    child: Option<std::process::Child>,
+    env: Vec<(String, String)>,
+}
+
+impl ReplicaProcess {
+    fn start(env: Vec<(String, String)>) -> Result<Self> {
+        let mut replica = Self { child: None, env };
+        replica.spawn()?;
+        Ok(replica)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let mut child = Command::new(lading_bin()?)
+            .arg("replica")
+            .env("LADING_CONFIG", "/dev/null")
+            .envs(self.env.iter().cloned())
+            .env(
+                "RUST_LOG",
+                std::env::var("LADING_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()?;
+        if let Err(e) = lading_e2e::harness::wait_for_line(
+            &mut child,
+            "following ",
+            std::time::Duration::from_secs(60),
+        ) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e.context("lading replica"));
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn kill_9(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ReplicaProcess {
+    fn drop(&mut self) {
+        let _ = self.kill_9();
+    }
+}
+
+/// Polls `sql` (one number) on `db` until it reads `want` (20 s deadline).
+async fn wait_for(db: &TestDb, sql: &'static str, want: u64) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let got = db.psql(sql)?.trim().parse::<u64>().unwrap_or(u64::MAX);
+        if got == want {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("{sql} gave {got}, waited for {want}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The replica process: started late, it catches up; killed and started again, it judges its
+/// own database again and goes on without losing or repeating an entry; and its database
+/// holds no byte of the documents its party may not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_process_follows_survives_a_kill_and_holds_nothing_of_others() -> Result<()> {
+    use lading_e2e::gen::fixtures_dir;
+
+    let pki = tempfile::tempdir()?;
+    let ca_dir = pki.path().join("ca");
+    let issued = consortium(&ca_dir, "Test consortium CA", &["shipper-acme"])?;
+    let ca = ca_dir.to_str().context("temp path")?;
+    let server_out = pki.path().join("registry");
+    lading_ca(&[
+        "issue",
+        "--dir",
+        ca,
+        "--party",
+        "registry",
+        "--server-name",
+        "127.0.0.1",
+        "--out",
+        server_out.to_str().context("temp path")?,
+    ])?;
+    let tls = Tls::from_pem(
+        &std::fs::read_to_string(server_out.join("registry.crt.pem"))?,
+        &std::fs::read_to_string(server_out.join("registry.key.pem"))?,
+    )?;
+    let ca_pem = ca_dir.join("ca.crt.pem");
+    let ca_for_server = ca_pem.clone();
+    let (registry_db, replica_db, tls, server) =
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let registry_db = TestDb::new()?;
+            let replica_db = TestDb::new()?;
+            let server = Server::start(
+                &registry_db,
+                &tls,
+                ServerOptions {
+                    client_ca: Some(ca_for_server),
+                    ..ServerOptions::default()
+                },
+            )?;
+            Ok((registry_db, replica_db, tls, server))
+        })
+        .await??;
+    // The registry's certificate chains to the consortium CA.
+    drop(tls);
+    let plain = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca_pem)?)?)
+        .build()?;
+    let samples = Samples::load()?;
+    let submit = |jws: String| {
+        let request = plain
+            .post(server.url("/v1/transitions"))
+            .header("content-type", "application/jose")
+            .body(jws);
+        async move {
+            let response = request.send().await?;
+            let status = response.status();
+            anyhow::ensure!(
+                status == StatusCode::CREATED,
+                "{status}: {}",
+                response.text().await?
+            );
+            Ok(())
+        }
+    };
+    let all: Vec<String> = samples
+        .chains
+        .iter()
+        .flat_map(|c| c.transitions.iter().cloned())
+        .collect();
+    let half = all.len() / 2;
+    for jws in &all[..half] {
+        submit(jws.clone()).await?;
+    }
+
+    // The registry's public key, as a replica is given it.
+    let registry_jwk: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("keys/registry.jwk"),
+    )?)?;
+    let public = pki.path().join("registry.jwk.pub");
+    std::fs::write(&public, serde_json::to_vec(&registry_jwk.to_public())?)?;
+    let env = vec![
+        ("LADING_DATABASE_URL".to_owned(), replica_db.url.clone()),
+        ("LADING_REPLICA_REGISTRY".to_owned(), server.base.clone()),
+        ("LADING_REPLICA_CA".to_owned(), ca_pem.display().to_string()),
+        (
+            "LADING_REPLICA_CERT".to_owned(),
+            issued.join("shipper-acme.crt.pem").display().to_string(),
+        ),
+        (
+            "LADING_REPLICA_KEY".to_owned(),
+            issued.join("shipper-acme.key.pem").display().to_string(),
+        ),
+        (
+            "LADING_REPLICA_PARTIES".to_owned(),
+            fixtures_dir().join("parties.json").display().to_string(),
+        ),
+        (
+            "LADING_REPLICA_REGISTRY_KEY".to_owned(),
+            public.display().to_string(),
+        ),
+        (
+            "LADING_REPLICA_POLL_INTERVAL_MS".to_owned(),
+            "100".to_owned(),
+        ),
+        ("LADING_REPLICA_PAGE_SIZE".to_owned(), "4".to_owned()),
+    ];
+    let mut replica = tokio::task::spawn_blocking(move || ReplicaProcess::start(env)).await??;
+    const COUNT: &str = "SELECT count(*) FROM replica_entries";
+    wait_for(&replica_db, COUNT, half as u64).await?;
+
+    // Killed while the registry takes the rest; started again, it catches up.
+    replica.kill_9()?;
+    for jws in &all[half..] {
+        submit(jws.clone()).await?;
+    }
+    let replica = tokio::task::spawn_blocking(move || -> Result<_> {
+        replica.spawn()?;
+        Ok(replica)
+    })
+    .await??;
+    wait_for(&replica_db, COUNT, all.len() as u64).await?;
+    // Gapless, each index once, each leaf the registry's, no incident, and a verified
+    // checkpoint over everything.
+    let check = replica_db
+        .psql("SELECT count(DISTINCT idx) || '|' || coalesce(max(idx), -1) FROM replica_entries")?;
+    assert_eq!(check.trim(), format!("{}|{}", all.len(), all.len() - 1));
+    for (index, jws) in all.iter().enumerate() {
+        let leaf = replica_db.psql(&format!(
+            "SELECT encode(leaf_hash, 'hex') FROM replica_entries WHERE idx = {index}"
+        ))?;
+        assert_eq!(
+            leaf.trim(),
+            leaf_hash(jws.as_bytes()).to_hex(),
+            "entry {index}"
+        );
+    }
+    wait_for(&replica_db, "SELECT count(*) FROM incidents", 0).await?;
+    wait_for(
+        &replica_db,
+        "SELECT count(*) FROM replica_checkpoints WHERE verified AND size = (SELECT count(*) FROM replica_entries)",
+        1,
+    )
+    .await?;
+
+    // Confidentiality: for every document shipper-acme may not read, not one of its signed
+    // payloads, and not its reference, is anywhere in the replica's entries.
+    let mut hidden = 0;
+    for chain in &samples.chains {
+        let status = plain
+            .get(server.url(&format!("/v1/documents/{}", chain.reference)))
+            .bearer_auth(token("shipper-acme")?)
+            .send()
+            .await?
+            .status();
+        if status == StatusCode::OK {
+            continue;
+        }
+        hidden += 1;
+        for jws in &chain.transitions {
+            let payload = jws.split('.').nth(1).context("a compact JWS")?;
+            let found = replica_db.psql(&format!(
+                "SELECT count(*) FROM replica_entries \
+                 WHERE position(convert_to('{payload}', 'UTF8') in coalesce(signed, '')) > 0 \
+                    OR document_ref = '{}'",
+                chain.reference
+            ))?;
+            assert_eq!(
+                found.trim(),
+                "0",
+                "{} leaked into the replica",
+                chain.reference
+            );
+        }
+    }
+    assert!(
+        hidden > 0,
+        "shipper-acme should not read every sample document"
+    );
+    drop(replica);
+    drop(server);
+    drop(registry_db);
     Ok(())
 }

@@ -31,6 +31,9 @@ pub struct Cli {
 enum Command {
     /// Run the registry over HTTPS (needs a signing key and a TLS certificate).
     Serve,
+    /// Run a party's replica: follow the registry over mutual TLS, check every entry and
+    /// checkpoint, keep them in the replica's own database (settings: [replica]).
+    Replica,
     /// Run a complete local registry with sample parties and bills of lading: embedded
     /// PostgreSQL, self-signed TLS, TEST keys from fixtures/. Data is kept in --data-dir.
     Demo {
@@ -106,6 +109,7 @@ impl Cli {
         let config = || Config::load(self.config.as_deref());
         match &self.command {
             Command::Serve => crate::serve::serve(config()?),
+            Command::Replica => crate::replica::replica(config()?),
             Command::Demo { data_dir, bind } => {
                 let mut config = config()?;
                 if let Some(dir) = data_dir {

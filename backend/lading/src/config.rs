@@ -21,6 +21,16 @@
 //! checkpoint_interval_ms = 500
 //! max_batch = 4096
 //! allow_test_keys = false                    # only for test deployments
+//!
+//! [replica]                                  # `lading replica`: a party's replica
+//! registry = "https://registry.example:8443"
+//! ca = "/etc/lading/party/ca.crt.pem"        # the consortium CA (`lading ca issue` copies it)
+//! cert = "/etc/lading/party/shipper-acme.crt.pem"
+//! key = "/etc/lading/party/shipper-acme.key.pem"
+//! parties = "/etc/lading/parties.json"       # the consortium's party registry (public keys)
+//! registry_key = "/etc/lading/registry.jwk.pub"
+//! poll_interval_ms = 1000
+//! page_size = 1000
 //! ```
 
 use std::net::SocketAddr;
@@ -36,6 +46,40 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub registry: RegistrySection,
+    pub replica: ReplicaSection,
+}
+
+/// `lading replica`: whom it follows and with what.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicaSection {
+    /// The registry's base URL (`https://host:port`).
+    pub registry: Option<String>,
+    /// The consortium CA, the party's certificate and its key (`lading ca issue`).
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// The consortium's party registry (`parties.json`): whose keys sign what.
+    pub parties: Option<PathBuf>,
+    /// The registry's public JWK: whose signature makes a checkpoint.
+    pub registry_key: Option<PathBuf>,
+    pub poll_interval_ms: u64,
+    pub page_size: u64,
+}
+
+impl Default for ReplicaSection {
+    fn default() -> Self {
+        Self {
+            registry: None,
+            ca: None,
+            cert: None,
+            key: None,
+            parties: None,
+            registry_key: None,
+            poll_interval_ms: 1000,
+            page_size: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +118,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             registry: RegistrySection::default(),
+            replica: ReplicaSection::default(),
         }
     }
 }
@@ -165,6 +210,32 @@ impl Config {
         }
         if let Some(v) = var("LADING_ALLOW_TEST_KEYS") {
             self.registry.allow_test_keys = parse("LADING_ALLOW_TEST_KEYS", v)?;
+        }
+        for (name, slot) in [
+            ("LADING_REPLICA_CA", &mut self.replica.ca),
+            ("LADING_REPLICA_CERT", &mut self.replica.cert),
+            ("LADING_REPLICA_KEY", &mut self.replica.key),
+            ("LADING_REPLICA_PARTIES", &mut self.replica.parties),
+            (
+                "LADING_REPLICA_REGISTRY_KEY",
+                &mut self.replica.registry_key,
+            ),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = Some(PathBuf::from(v));
+            }
+        }
+        if let Some(v) = var("LADING_REPLICA_REGISTRY") {
+            self.replica.registry = Some(v);
+        }
+        if let Some(v) = var("LADING_REPLICA_POLL_INTERVAL_MS") {
+            self.replica.poll_interval_ms = parse("LADING_REPLICA_POLL_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = var("LADING_REPLICA_PAGE_SIZE") {
+            self.replica.page_size = parse("LADING_REPLICA_PAGE_SIZE", v)?;
+        }
+        if !(1..=10_000).contains(&self.replica.page_size) {
+            bail!("replica.page_size must be 1 to 10000");
         }
         if self.registry.block_size == 0 || self.registry.max_batch == 0 {
             bail!("registry.block_size and registry.max_batch must be positive");

@@ -9,8 +9,11 @@
 //! - [`party_keys`]: the party registry (`parties.json`, as the consortium publishes it) as the
 //!   keys the follower checks signatures with.
 //!
-//! Still to come (issue 3): the replica's own PostgreSQL database, its incidents table, serving
-//! its party's reads, taking submissions while the registry is away, and reconciliation.
+//! - [`Keeper`]: where the checked entries, checkpoints and incidents go (the `lading replica`
+//!   process keeps them in its PostgreSQL database); [`restore`] rebuilds a follower from them.
+//!
+//! Still to come (issue 3): serving the party's reads, taking submissions while the registry
+//! is away, and reconciliation.
 
 use std::sync::Arc;
 
@@ -37,6 +40,9 @@ pub enum ReplicaError {
     Incident(#[from] Incident),
     #[error("the party registry: {0}")]
     Parties(String),
+    /// What was checked could not be kept (the replica's database).
+    #[error("keeping what was checked: {0}")]
+    Keep(String),
 }
 
 /// One page of `GET /v1/replication/entries` (`schemas/feed-page.json`).
@@ -154,11 +160,108 @@ pub struct CatchUp {
     pub checkpoint: Option<u64>,
 }
 
+/// Where a replica keeps what its follower accepted. Each call must be durable when it
+/// returns; when one fails, the follower is ahead of what was kept and must be rebuilt from it
+/// ([`restore`]).
+pub trait Keeper {
+    /// A page of accepted entries, in index order, each with the document it belongs to (for
+    /// entries held in full).
+    fn keep_entries(
+        &mut self,
+        entries: &[(FeedEntry, Option<DocumentReference>)],
+    ) -> Result<(), ReplicaError>;
+    /// The signed bytes of an entry held until now as its hash.
+    fn keep_backfill(
+        &mut self,
+        index: u64,
+        leaf_hash: &Digest,
+        signed: &str,
+        document: Option<&DocumentReference>,
+    ) -> Result<(), ReplicaError>;
+    /// A signed checkpoint, verified or (ahead of the leaves) not yet.
+    fn keep_checkpoint(&mut self, signed: &str, verified: bool) -> Result<(), ReplicaError>;
+    /// Something refused, with its evidence.
+    fn incident(&mut self, incident: &Incident) -> Result<(), ReplicaError>;
+}
+
+/// Keeps nothing: a replica held in memory only (tests, dry runs).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InMemory;
+
+impl Keeper for InMemory {
+    fn keep_entries(
+        &mut self,
+        _: &[(FeedEntry, Option<DocumentReference>)],
+    ) -> Result<(), ReplicaError> {
+        Ok(())
+    }
+    fn keep_backfill(
+        &mut self,
+        _: u64,
+        _: &Digest,
+        _: &str,
+        _: Option<&DocumentReference>,
+    ) -> Result<(), ReplicaError> {
+        Ok(())
+    }
+    fn keep_checkpoint(&mut self, _: &str, _: bool) -> Result<(), ReplicaError> {
+        Ok(())
+    }
+    fn incident(&mut self, _: &Incident) -> Result<(), ReplicaError> {
+        Ok(())
+    }
+}
+
+/// Rebuilds a follower from what a keeper held: every entry judged again in order (the
+/// replica trusts its own database no more than the feed), then every checkpoint.
+pub fn restore(
+    follower: &mut Follower,
+    entries: impl IntoIterator<Item = FeedEntry>,
+    checkpoints: impl IntoIterator<Item = String>,
+) -> Result<(), Incident> {
+    for entry in entries {
+        follower.accept(&entry)?;
+    }
+    for signed in checkpoints {
+        follower.checkpoint(&signed)?;
+    }
+    Ok(())
+}
+
+/// The document a signed entry belongs to, if it is a transition or an event about one.
+pub fn document_of(signed: &str) -> Option<DocumentReference> {
+    if let Ok(t) = lading_domain::transition::SignedTransition::parse(signed) {
+        return Some(t.payload().document_reference().clone());
+    }
+    lading_domain::event::SignedEvent::parse(signed)
+        .ok()
+        .and_then(|e| e.event().document_reference().cloned())
+}
+
 /// Follows the feed from `follower.size()` until the registry's size as of the last page,
-/// `page_size` entries at a time (1 to 10,000).
+/// `page_size` entries at a time (1 to 10,000), keeping each checked page with `keeper`
+/// before fetching the next. An entry or checkpoint the follower refuses is recorded as an
+/// incident and stops the catch-up there: nothing after it is taken.
 pub async fn catch_up(
     client: &FeedClient,
     follower: &mut Follower,
+    keeper: &mut impl Keeper,
+    page_size: u64,
+) -> Result<CatchUp, ReplicaError> {
+    match catch_up_inner(client, follower, keeper, page_size).await {
+        Err(ReplicaError::Incident(incident)) => {
+            tracing::error!(code = incident.code(), %incident, "refused what the registry sent");
+            keeper.incident(&incident)?;
+            Err(ReplicaError::Incident(incident))
+        }
+        other => other,
+    }
+}
+
+async fn catch_up_inner(
+    client: &FeedClient,
+    follower: &mut Follower,
+    keeper: &mut impl Keeper,
     page_size: u64,
 ) -> Result<CatchUp, ReplicaError> {
     let mut done = CatchUp::default();
@@ -166,17 +269,31 @@ pub async fn catch_up(
     loop {
         let page = client.page(follower.size(), page_size).await?;
         let last_page = page.entries.is_empty();
+        let mut accepted = Vec::with_capacity(page.entries.len());
         for item in page.entries {
             let entry = FeedEntry::from(item);
-            match follower.accept(&entry)? {
-                Judged::HashOnly => done.hash_only += 1,
+            let document = match follower.accept(&entry)? {
+                Judged::HashOnly => {
+                    done.hash_only += 1;
+                    None
+                }
                 Judged::ChainUnknown(reference) => {
                     done.full += 1;
-                    late.push((reference, entry.index));
+                    late.push((reference.clone(), entry.index));
+                    Some(reference)
                 }
-                Judged::Transition(_) | Judged::Event => done.full += 1,
-            }
+                Judged::Transition(state) => {
+                    done.full += 1;
+                    Some(state.reference.clone())
+                }
+                Judged::Event => {
+                    done.full += 1;
+                    entry.signed.as_deref().and_then(document_of)
+                }
+            };
+            accepted.push((entry, document));
         }
+        keeper.keep_entries(&accepted)?;
         if last_page || follower.size() >= page.size {
             break;
         }
@@ -201,6 +318,12 @@ pub async fn catch_up(
                     continue;
                 }
                 follower.backfill(item.index, &signed)?;
+                keeper.keep_backfill(
+                    item.index,
+                    &item.leaf_hash,
+                    &signed,
+                    document_of(&signed).as_ref(),
+                )?;
                 done.backfilled += 1;
             }
         }
@@ -208,12 +331,13 @@ pub async fn catch_up(
     if let Some(signed) = client.latest_checkpoint().await? {
         match follower.checkpoint(&signed)? {
             CheckpointStatus::Verified | CheckpointStatus::Known => {
+                keeper.keep_checkpoint(&signed, true)?;
                 done.checkpoint = lading_domain::SignedCheckpoint::parse(&signed)
                     .ok()
                     .map(|c| c.unverified().size);
             }
             // Signed after the last page was read: checked when its entries arrive.
-            CheckpointStatus::Pending => {}
+            CheckpointStatus::Pending => keeper.keep_checkpoint(&signed, false)?,
         }
     }
     tracing::info!(
