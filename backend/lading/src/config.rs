@@ -259,6 +259,21 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The examples in deploy/ are what operators copy: they must parse, and mean what they say.
+    #[test]
+    fn the_deploy_examples_parse() {
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        let registry = Config::from_file(&deploy.join("lading.example.toml")).unwrap();
+        assert!(registry.server.client_ca.is_some());
+        let replica = Config::from_file(&deploy.join("replica.example.toml")).unwrap();
+        assert_eq!(
+            replica.replica.registry.as_deref(),
+            Some("https://registry.example.org:8443")
+        );
+        assert!(replica.replica.cert.is_some() && replica.replica.registry_key.is_some());
+        assert_eq!(replica.database.url, None);
+    }
+
     #[test]
     fn environment_overrides_the_file() {
         let mut config: Config = toml::from_str(
