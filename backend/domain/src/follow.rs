@@ -138,6 +138,58 @@ pub struct PartyKey {
     pub key: VerifyingKey,
 }
 
+/// An entry judged as far as the party registry allows ([`Follower::prepare`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    entry: FeedEntry,
+    /// The parsed entry and the key that must have signed it.
+    body: Option<(Signed, VerifyingKey)>,
+}
+
+#[derive(Debug, Clone)]
+enum Signed {
+    Transition(Box<SignedTransition>),
+    Event(Box<SignedEvent>),
+}
+
+impl Signed {
+    fn jws(&self) -> &crate::jws::CompactJws {
+        match self {
+            Self::Transition(t) => t.jws(),
+            Self::Event(e) => e.jws(),
+        }
+    }
+}
+
+/// One transition against its document's state: the next state, `None` when the chain is not
+/// held (its earlier entries came as hashes).
+fn chain_step(
+    index: u64,
+    transition: &SignedTransition,
+    current: Option<&DocumentState>,
+) -> Result<Option<DocumentState>, Incident> {
+    let payload = transition.payload();
+    let broken = |detail: String| Incident::BrokenChain { index, detail };
+    if payload.action() == Action::Issue {
+        if current.is_some() {
+            return Err(broken(format!(
+                "{} was issued before",
+                payload.document_reference()
+            )));
+        }
+        return DocumentState::issue(payload, transition.checksum())
+            .map(Some)
+            .map_err(|v| broken(v.to_string()));
+    }
+    match current {
+        Some(state) => state
+            .apply(payload, transition.checksum())
+            .map(Some)
+            .map_err(|v| broken(v.to_string())),
+        None => Ok(None),
+    }
+}
+
 /// The replica's judge of the registry's feed; see the module documentation.
 #[derive(Debug)]
 pub struct Follower {
@@ -289,68 +341,136 @@ impl Follower {
         Ok(judged)
     }
 
-    /// Signature, leaf and chain of one signed entry; the new document state, if any, is
-    /// returned rather than kept.
-    #[allow(clippy::type_complexity)]
-    fn judge(
-        &self,
-        index: u64,
-        announced: Digest,
-        signed: &str,
-    ) -> Result<(Judged, Option<(DocumentReference, DocumentState)>), Incident> {
+    /// The part of judging an entry that needs nothing but the party registry: leaf hash,
+    /// parse, and that the key is the signer's. Takes `&self` only, so a caller may prepare a
+    /// page on several threads before [`Follower::accept_page`].
+    pub fn prepare(&self, entry: &FeedEntry) -> Result<Prepared, Incident> {
+        let index = entry.index;
+        let Some(signed) = &entry.signed else {
+            return Ok(Prepared {
+                entry: entry.clone(),
+                body: None,
+            });
+        };
         let computed = leaf_hash(signed.as_bytes());
-        if computed != announced {
+        if computed != entry.leaf_hash {
             return Err(Incident::LeafMismatch {
                 index,
-                announced,
+                announced: entry.leaf_hash,
                 computed,
             });
         }
-        let malformed = |detail: String| Incident::Malformed { index, detail };
-        if let Ok(transition) = SignedTransition::parse(signed) {
-            let payload = transition.payload();
-            self.check_signer(index, transition.kid(), payload.actor(), |key| {
-                transition.verify(key).is_ok()
+        let body = if let Ok(transition) = SignedTransition::parse(signed) {
+            let key = self.signer_key(index, transition.kid(), transition.payload().actor())?;
+            (Signed::Transition(Box::new(transition)), key)
+        } else {
+            let event = SignedEvent::parse(signed).map_err(|e| Incident::Malformed {
+                index,
+                detail: format!("neither a transition nor an event: {e}"),
             })?;
-            let reference = payload.document_reference().clone();
-            let broken = |detail: String| Incident::BrokenChain { index, detail };
-            let state = if payload.action() == Action::Issue {
-                if self.documents.contains_key(&reference) {
-                    return Err(broken(format!("{reference} was issued before")));
-                }
-                DocumentState::issue(payload, transition.checksum())
-                    .map_err(|v| broken(v.to_string()))?
-            } else {
-                match self.documents.get(&reference) {
-                    Some(current) => current
-                        .apply(payload, transition.checksum())
-                        .map_err(|v| broken(v.to_string()))?,
-                    None => return Ok((Judged::ChainUnknown(reference), None)),
-                }
-            };
-            return Ok((
-                Judged::Transition(Box::new(state.clone())),
-                Some((reference, state)),
-            ));
-        }
-        match SignedEvent::parse(signed) {
-            Ok(event) => {
-                self.check_signer(index, event.jws().kid(), event.event().actor(), |key| {
-                    event.verify(key).is_ok()
-                })?;
-                Ok((Judged::Event, None))
-            }
-            Err(e) => Err(malformed(format!("neither a transition nor an event: {e}"))),
-        }
+            let key = self.signer_key(index, event.jws().kid(), event.event().actor())?;
+            (Signed::Event(Box::new(event)), key)
+        };
+        Ok(Prepared {
+            entry: entry.clone(),
+            body: Some(body),
+        })
     }
 
-    fn check_signer(
+    /// Accepts a page of prepared entries, in order, with their signatures checked in one
+    /// batch (about a third of the cost of checking them one by one). All or nothing: on
+    /// `Err` the follower is unchanged — [`Follower::accept`] entry by entry then keeps what
+    /// precedes the refused entry and names it.
+    pub fn accept_page(&mut self, page: &[Prepared]) -> Result<Vec<Judged>, Incident> {
+        let signed: Vec<(&VerifyingKey, &crate::jws::CompactJws)> = page
+            .iter()
+            .filter_map(|p| p.body.as_ref())
+            .map(|(body, key)| (key, body.jws()))
+            .collect();
+        if !signed.is_empty() && !crate::jws::verify_batch(&signed) {
+            let bad = page
+                .iter()
+                .find(|p| {
+                    p.body
+                        .as_ref()
+                        .is_some_and(|(body, key)| key.verify(body.jws()).is_err())
+                })
+                .map_or(0, |p| p.entry.index);
+            return Err(Incident::BadSignature { index: bad });
+        }
+        // The rest on copies, so that a refusal midway leaves `self` as it was.
+        let mut tree = self.tree.clone();
+        let mut states: HashMap<DocumentReference, DocumentState> = HashMap::new();
+        let mut judged = Vec::with_capacity(page.len());
+        let mut outcome = Ok(());
+        for (offset, prepared) in page.iter().enumerate() {
+            let index = self.size() + offset as u64;
+            if prepared.entry.index != index {
+                outcome = Err(Incident::OutOfOrder {
+                    expected: index,
+                    got: prepared.entry.index,
+                });
+                break;
+            }
+            let verdict = match &prepared.body {
+                None => Ok(Judged::HashOnly),
+                Some((Signed::Event(_), _)) => Ok(Judged::Event),
+                Some((Signed::Transition(t), _)) => {
+                    let reference = t.payload().document_reference();
+                    let current = states
+                        .get(reference)
+                        .or_else(|| self.documents.get(reference));
+                    match chain_step(index, t, current) {
+                        Ok(Some(state)) => {
+                            states.insert(reference.clone(), state.clone());
+                            Ok(Judged::Transition(Box::new(state)))
+                        }
+                        Ok(None) => Ok(Judged::ChainUnknown(reference.clone())),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match verdict {
+                Ok(v) => judged.push(v),
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+            // A checkpoint waiting for exactly this size is checked as the leaf lands.
+            tree.push(prepared.entry.leaf_hash);
+            if let Some((signed, false)) = self.checkpoints.get(&tree.size()) {
+                let signed_root = signed.unverified().root;
+                let computed = tree.root();
+                if computed != signed_root {
+                    outcome = Err(Incident::CheckpointRoot {
+                        size: tree.size(),
+                        signed: signed_root,
+                        computed,
+                    });
+                    break;
+                }
+            }
+        }
+        outcome?;
+        for prepared in page {
+            self.leaves.push(prepared.entry.leaf_hash);
+        }
+        let size = tree.size();
+        self.tree = tree;
+        for (_, (_, checked)) in self.checkpoints.range_mut(..=size) {
+            *checked = true;
+        }
+        self.documents.extend(states);
+        Ok(judged)
+    }
+
+    fn signer_key(
         &self,
         index: u64,
         kid: &KeyId,
         actor: &PartyId,
-        verifies: impl FnOnce(&VerifyingKey) -> bool,
-    ) -> Result<(), Incident> {
+    ) -> Result<VerifyingKey, Incident> {
         let key = self.keys.get(kid).ok_or_else(|| Incident::UnknownKey {
             index,
             kid: kid.to_string(),
@@ -363,10 +483,42 @@ impl Follower {
                 actor: actor.to_string(),
             });
         }
-        if !verifies(&key.key) {
+        Ok(key.key.clone())
+    }
+
+    /// Signature, leaf and chain of one signed entry; the new document state, if any, is
+    /// returned rather than kept.
+    #[allow(clippy::type_complexity)]
+    fn judge(
+        &self,
+        index: u64,
+        announced: Digest,
+        signed: &str,
+    ) -> Result<(Judged, Option<(DocumentReference, DocumentState)>), Incident> {
+        let prepared = self.prepare(&FeedEntry {
+            index,
+            leaf_hash: announced,
+            signed: Some(signed.to_owned()),
+        })?;
+        let Some((body, key)) = &prepared.body else {
+            return Ok((Judged::HashOnly, None));
+        };
+        if key.verify(body.jws()).is_err() {
             return Err(Incident::BadSignature { index });
         }
-        Ok(())
+        match body {
+            Signed::Event(_) => Ok((Judged::Event, None)),
+            Signed::Transition(t) => {
+                let reference = t.payload().document_reference().clone();
+                match chain_step(index, t, self.documents.get(&reference))? {
+                    Some(state) => Ok((
+                        Judged::Transition(Box::new(state.clone())),
+                        Some((reference, state)),
+                    )),
+                    None => Ok((Judged::ChainUnknown(reference), None)),
+                }
+            }
+        }
     }
 
     /// The root over the first `size` leaves.
@@ -591,6 +743,94 @@ mod tests {
                 .map(|s| s.possessor.as_str()),
             Some("consignee-globex")
         );
+    }
+
+    #[test]
+    fn a_page_is_accepted_as_entry_by_entry_or_not_at_all() {
+        let mut one_by_one = world();
+        let (issue, transfer) = chain(&one_by_one);
+        let entries = vec![
+            full(0, &issue),
+            hidden(1, "someone else's entry"),
+            full(2, &transfer),
+        ];
+        let singly: Vec<Judged> = entries
+            .iter()
+            .map(|e| one_by_one.follower.accept(e).unwrap())
+            .collect();
+
+        let mut w = world();
+        // The same keys: rebuild w's follower from one_by_one's world.
+        w.carrier = one_by_one.carrier.clone();
+        w.shipper = one_by_one.shipper.clone();
+        w.follower = Follower::new(
+            BLOCK,
+            one_by_one.registry.verifying_key(),
+            [
+                PartyKey {
+                    party: "carrier-oceanic".parse().unwrap(),
+                    key: w.carrier.verifying_key(),
+                },
+                PartyKey {
+                    party: "shipper-acme".parse().unwrap(),
+                    key: w.shipper.verifying_key(),
+                },
+            ],
+        )
+        .unwrap();
+        // A pending checkpoint over the page is checked as its last leaf lands.
+        let good = checkpoint(&one_by_one, 3, one_by_one.follower.root());
+        let bad = checkpoint(&one_by_one, 2, Digest::of(b"not this"));
+        w.follower.checkpoint(&good).unwrap();
+        let prepared: Vec<Prepared> = entries
+            .iter()
+            .map(|e| w.follower.prepare(e).unwrap())
+            .collect();
+        // With a wrong checkpoint of size 2 pending, the page is refused whole...
+        let mut refused = Follower::new(
+            BLOCK,
+            one_by_one.registry.verifying_key(),
+            w.follower.keys.values().cloned().collect::<Vec<_>>(),
+        )
+        .unwrap();
+        refused.checkpoint(&bad).unwrap();
+        assert_eq!(
+            refused.accept_page(&prepared).unwrap_err().code(),
+            "checkpoint_root_mismatch"
+        );
+        assert_eq!(refused.size(), 0);
+        // ...and accepted as one-by-one otherwise.
+        assert_eq!(w.follower.accept_page(&prepared).unwrap(), singly);
+        assert_eq!(w.follower.size(), one_by_one.follower.size());
+        assert_eq!(w.follower.root(), one_by_one.follower.root());
+        let reference = "OCNL2026000001".parse().unwrap();
+        assert_eq!(
+            w.follower.document(&reference),
+            one_by_one.follower.document(&reference)
+        );
+        assert_eq!(w.follower.checkpoint(&good), Ok(CheckpointStatus::Known));
+
+        // A forged signature anywhere in a page: refused whole, named, nothing kept.
+        let mut fresh = Follower::new(
+            BLOCK,
+            one_by_one.registry.verifying_key(),
+            w.follower.keys.values().cloned().collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let mut parts: Vec<String> = transfer.split('.').map(str::to_owned).collect();
+        let mut sig = parts[2].clone().into_bytes();
+        sig[3] = if sig[3] == b'A' { b'B' } else { b'A' };
+        parts[2] = String::from_utf8(sig).unwrap();
+        let forged = parts.join(".");
+        let page: Vec<Prepared> = [full(0, &issue), full(1, &forged)]
+            .iter()
+            .map(|e| fresh.prepare(e).unwrap())
+            .collect();
+        assert_eq!(
+            fresh.accept_page(&page),
+            Err(Incident::BadSignature { index: 1 })
+        );
+        assert_eq!(fresh.size(), 0);
     }
 
     #[test]

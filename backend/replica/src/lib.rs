@@ -21,6 +21,7 @@ use lading_domain::follow::{CheckpointStatus, FeedEntry, Follower, Incident, Jud
 use lading_domain::ids::{DocumentReference, PartyId};
 use lading_domain::jws::Jwk;
 use lading_domain::Digest;
+use rayon::prelude::*;
 use serde::Deserialize;
 
 /// What can stop a catch-up.
@@ -269,10 +270,39 @@ async fn catch_up_inner(
     loop {
         let page = client.page(follower.size(), page_size).await?;
         let last_page = page.entries.is_empty();
-        let mut accepted = Vec::with_capacity(page.entries.len());
-        for item in page.entries {
-            let entry = FeedEntry::from(item);
-            let document = match follower.accept(&entry)? {
+        let entries: Vec<FeedEntry> = page.entries.into_iter().map(FeedEntry::from).collect();
+        // Parsing and key checks spread over the cores, signatures checked in one batch; a
+        // page that does not pass whole is judged again entry by entry, which keeps what
+        // precedes the refused entry and names it.
+        let prepared: Result<Vec<_>, Incident> =
+            entries.par_iter().map(|e| follower.prepare(e)).collect();
+        let verdicts: Vec<Result<Judged, Incident>> =
+            match prepared.and_then(|p| follower.accept_page(&p)) {
+                Ok(judged) => judged.into_iter().map(Ok).collect(),
+                Err(_) => {
+                    let mut verdicts = Vec::new();
+                    for entry in &entries {
+                        let verdict = follower.accept(entry);
+                        let refused = verdict.is_err();
+                        verdicts.push(verdict);
+                        if refused {
+                            break;
+                        }
+                    }
+                    verdicts
+                }
+            };
+        let mut accepted = Vec::with_capacity(entries.len());
+        let mut refusal = None;
+        for (entry, verdict) in entries.into_iter().zip(verdicts) {
+            let judged = match verdict {
+                Ok(judged) => judged,
+                Err(incident) => {
+                    refusal = Some(incident);
+                    break;
+                }
+            };
+            let document = match judged {
                 Judged::HashOnly => {
                     done.hash_only += 1;
                     None
@@ -294,6 +324,9 @@ async fn catch_up_inner(
             accepted.push((entry, document));
         }
         keeper.keep_entries(&accepted)?;
+        if let Some(incident) = refusal {
+            return Err(incident.into());
+        }
         if last_page || follower.size() >= page.size {
             break;
         }
