@@ -749,7 +749,7 @@ mod tests {
     fn a_page_is_accepted_as_entry_by_entry_or_not_at_all() {
         let mut one_by_one = world();
         let (issue, transfer) = chain(&one_by_one);
-        let entries = vec![
+        let entries = [
             full(0, &issue),
             hidden(1, "someone else's entry"),
             full(2, &transfer),
