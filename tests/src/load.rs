@@ -100,6 +100,8 @@ pub struct RegistrySettings {
     pub log_filter: String,
     /// Where the registry's stderr (its log) goes.
     pub log_path: PathBuf,
+    /// The consortium CA whose client certificates name replicas (`LADING_CLIENT_CA`).
+    pub client_ca: Option<PathBuf>,
 }
 
 impl RegistrySettings {
@@ -124,6 +126,13 @@ impl RegistrySettings {
             ("LADING_WORKERS".into(), self.workers.to_string()),
             ("RUST_LOG".into(), self.log_filter.clone()),
         ]
+        .into_iter()
+        .chain(
+            self.client_ca
+                .iter()
+                .map(|ca| ("LADING_CLIENT_CA".into(), ca.display().to_string())),
+        )
+        .collect()
     }
 }
 

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
+use lading_e2e::gen::fixtures_dir;
 use lading_e2e::harness::Tls;
 use lading_e2e::load::{
     generate_shards, logged_request_times, machine_busy, median, own_cpu, split_evenly, tree_cpu,
@@ -119,6 +120,11 @@ struct Args {
     /// total execution time, calls, rows), to see where the database's share goes.
     #[arg(long, default_value_t = 0)]
     statements: usize,
+    /// After each batch run, start `lading replica` for this party on a database of its own,
+    /// from nothing, and time its catch-up to the registry (the registry then uses a
+    /// consortium CA made for the run, for its certificate and the replica's).
+    #[arg(long)]
+    replica: Option<String>,
 }
 
 impl Args {
@@ -256,8 +262,8 @@ fn lading_binary(args: &Args) -> Result<PathBuf> {
         .join("lading"))
 }
 
-fn client(tls: &Tls, http: Http, idle: usize) -> Result<reqwest::Client> {
-    let cert = reqwest::Certificate::from_pem(tls.cert_pem.as_bytes())?;
+fn client(root_pem: &str, http: Http, idle: usize) -> Result<reqwest::Client> {
+    let cert = reqwest::Certificate::from_pem(root_pem.as_bytes())?;
     let builder = reqwest::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
@@ -459,6 +465,119 @@ fn print_statements(cluster: &DurableCluster, db: &str, limit: usize) -> Result<
     Ok(())
 }
 
+fn acked_total(reports: &[SenderReport]) -> usize {
+    reports.iter().map(|r| r.acked).sum()
+}
+
+/// A consortium CA made for one run: the registry's server certificate and one party's.
+struct Consortium {
+    dir: tempfile::TempDir,
+    party: String,
+    ca_pem: String,
+    registry_cert: String,
+    registry_key: String,
+}
+
+impl Consortium {
+    fn new(party: &str) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let ca = lading_pki::Ca::create(&dir.path().join("ca"), "lading-load consortium CA")?;
+        let registry = ca.issue_party(&"registry".parse()?, &["127.0.0.1".to_owned()])?;
+        ca.issue_party(&party.parse()?, &[])?
+            .write(&dir.path().join("party"))?;
+        Ok(Self {
+            ca_pem: ca.cert_pem().to_owned(),
+            registry_cert: registry.cert_pem.clone(),
+            registry_key: registry.key_pem.clone(),
+            party: party.to_owned(),
+            dir,
+        })
+    }
+
+    fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("ca").join(lading_pki::CA_CERT_FILE)
+    }
+}
+
+/// Starts `lading replica` for the consortium's party on a new database of the run's cluster
+/// and times it from start until it holds every one of `expected` entries.
+fn time_catch_up(
+    bin: &Path,
+    cluster: &DurableCluster,
+    consortium: &Consortium,
+    registry: &str,
+    expected: usize,
+) -> Result<()> {
+    const DB: &str = "lading_replica";
+    cluster.cluster()?.create_database(DB)?;
+    let registry_key: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("keys/registry.jwk"),
+    )?)?;
+    let public = consortium.dir.path().join("registry.pub.jwk");
+    std::fs::write(&public, serde_json::to_vec(&registry_key.to_public())?)?;
+    let party_dir = consortium.dir.path().join("party");
+    let party = &consortium.party;
+    let postgres_pid = cluster.cluster()?.pid();
+    let pg0 = tree_cpu(postgres_pid);
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .arg("replica")
+        .env("LADING_CONFIG", "/dev/null")
+        .env("LADING_DATABASE_URL", cluster.cluster()?.local_url(DB))
+        .env("LADING_REPLICA_REGISTRY", registry)
+        .env("LADING_REPLICA_CA", consortium.ca_path())
+        .env("LADING_REPLICA_CERT", party_dir.join(format!("{party}.crt.pem")))
+        .env("LADING_REPLICA_KEY", party_dir.join(format!("{party}.key.pem")))
+        .env("LADING_REPLICA_PARTIES", fixtures_dir().join("parties.json"))
+        .env("LADING_REPLICA_REGISTRY_KEY", &public)
+        .env("LADING_REPLICA_POLL_INTERVAL_MS", "200")
+        .env("LADING_REPLICA_PAGE_SIZE", "10000")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let result = (|| -> Result<(Duration, u64, String, String)> {
+        lading_e2e::harness::wait_for_line(&mut child, "following ", Duration::from_secs(60))?;
+        let deadline = Instant::now() + Duration::from_secs(1200);
+        loop {
+            let held: usize = cluster
+                .cluster()?
+                .psql(DB, "SELECT count(*) FROM replica_entries")?
+                .trim()
+                .parse()?;
+            if held >= expected {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("the replica holds {held} of {expected} entries after 20 minutes");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let elapsed = started.elapsed();
+        let cpu = tree_cpu(child.id());
+        let full = cluster
+            .cluster()?
+            .psql(DB, "SELECT count(*) FROM replica_entries WHERE signed IS NOT NULL")?;
+        let incidents = cluster.cluster()?.psql(DB, "SELECT count(*) FROM incidents")?;
+        Ok((elapsed, cpu.as_millis() as u64, full, incidents))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (elapsed, cpu_ms, full, incidents) = result?;
+    let pg = tree_cpu(postgres_pid).saturating_sub(pg0);
+    eprintln!(
+        "lading-load: replica of {party} caught up on {expected} entries ({} in full) in {:.2} s \
+         = {:.0}/s from its start; replica CPU {:.1} s, postgres CPU {:.1} s, incidents {}",
+        full.trim(),
+        elapsed.as_secs_f64(),
+        expected as f64 / elapsed.as_secs_f64(),
+        cpu_ms as f64 / 1000.0,
+        pg.as_secs_f64(),
+        incidents.trim()
+    );
+    Ok(())
+}
+
 /// Waits until the machine has been nearly idle for 2 s, or `max` has passed.
 fn wait_quiet(max: Duration) {
     if max.is_zero() {
@@ -507,7 +626,18 @@ fn run_once(
             .cluster()?
             .psql(DB, "CREATE EXTENSION pg_stat_statements")?;
     }
-    let tls = Tls::new()?;
+    let consortium = match &args.replica {
+        Some(party) if mode == Mode::Batch => Some(Consortium::new(party)?),
+        _ => None,
+    };
+    let tls = match &consortium {
+        Some(c) => Tls::from_pem(&c.registry_cert, &c.registry_key)?,
+        None => Tls::new()?,
+    };
+    // What clients trust: the consortium CA when there is one, else the self-signed certificate.
+    let root_pem = consortium
+        .as_ref()
+        .map_or_else(|| tls.cert_pem.clone(), |c| c.ca_pem.clone());
     let log_path = log_dir.join(format!(
         "lading-{}-{}-run{run}.log",
         mode_name(mode),
@@ -523,6 +653,7 @@ fn run_once(
         checkpoint_interval_ms: args.checkpoint_interval_ms,
         log_filter: args.server_log.clone(),
         log_path: log_path.clone(),
+        client_ca: consortium.as_ref().map(|c| c.ca_path()),
     })?;
     let lading_pid = server.pid().context("registry not running")?;
     let postgres_pid = cluster.cluster()?.pid();
@@ -535,12 +666,12 @@ fn run_once(
     let senders = shards.len();
     let clients: Vec<reqwest::Client> = match (mode, http) {
         (Mode::Batch, Http::H2) => (0..senders)
-            .map(|_| client(&tls, http, 1))
+            .map(|_| client(&root_pem, http, 1))
             .collect::<Result<_>>()?,
         (_, Http::H2) => (0..args.h2_connections.max(1))
-            .map(|_| client(&tls, http, 1))
+            .map(|_| client(&root_pem, http, 1))
             .collect::<Result<_>>()?,
-        _ => vec![client(&tls, http, senders)?],
+        _ => vec![client(&root_pem, http, senders)?],
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -609,6 +740,10 @@ fn run_once(
     versions.sort();
     versions.dedup();
     let errors: Vec<String> = reports.iter().filter_map(|r| r.error.clone()).collect();
+
+    if let Some(consortium) = &consortium {
+        time_catch_up(bin, &cluster, consortium, &server.base, acked_total(&reports))?;
+    }
 
     // The registry's own count, then the hard way: kill both processes, replay the WAL, count.
     let ready: serde_json::Value = runtime.block_on(async {
