@@ -10,7 +10,7 @@ use crate::StoreError;
 
 /// One checked entry.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = replica_entries)]
+#[diesel(table_name = replica_entries, treat_none_as_default_value = false)]
 pub struct ReplicaEntryRow {
     pub idx: i64,
     pub leaf_hash: Vec<u8>,
@@ -65,8 +65,9 @@ pub fn append(conn: &mut PgConnection, rows: &[ReplicaEntryRow]) -> Result<(), S
                 found: held,
             });
         }
-        diesel::insert_into(replica_entries::table)
-            .values(rows)
+        // COPY: a page of thousands of rows in one stream, not a statement planned per page.
+        diesel::copy_from(replica_entries::table)
+            .from_insertable(rows)
             .execute(conn)?;
         Ok(())
     })
