@@ -254,13 +254,14 @@ impl Registry {
 
     /// Stops taking submissions, lets the sequencer finish and sign a last checkpoint.
     pub fn shutdown(&self) {
-        self.inner
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        self.inner.shutdown();
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
         let handle = self
-            .inner
             .sequencer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -268,5 +269,14 @@ impl Registry {
         if let Some(handle) = handle {
             let _ = handle.join();
         }
+    }
+}
+
+/// The last handle gone, the registry stops as [`Registry::shutdown`] does: no sequencer,
+/// writer or answering thread outlives it (a thread still talking to PostgreSQL while the
+/// process exits can crash it in the client library's teardown).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }

@@ -20,9 +20,10 @@ use lading_registry::{Expect, Receipt, Refusal, Registry, RegistryConfig};
 use lading_store::models::{PartyKeyRow, PartyRow};
 use lading_store::testing::TestDatabase;
 
+/// Fields drop in order: the registry stops before its database goes.
 struct World {
-    db: TestDatabase,
     registry: Registry,
+    db: TestDatabase,
     carrier: SigningKey,
     shipper: SigningKey,
     consignee: SigningKey,
