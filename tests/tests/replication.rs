@@ -86,6 +86,85 @@ async fn feed(
     Ok((status, body))
 }
 
+/// `POST /v1/transitions` with one compact JWS, which must be accepted.
+async fn submit(client: &reqwest::Client, server: &Server, jws: &str) -> Result<()> {
+    let response = client
+        .post(server.url("/v1/transitions"))
+        .header("content-type", "application/jose")
+        .body(jws.to_owned())
+        .send()
+        .await?;
+    let status = response.status();
+    anyhow::ensure!(
+        status == StatusCode::CREATED,
+        "{status}: {}",
+        response.text().await?
+    );
+    Ok(())
+}
+
+/// A registry whose own certificate, like its replicas', comes from one consortium CA (all a
+/// replica trusts), with a client that trusts that CA and presents no certificate.
+struct ConsortiumRegistry {
+    server: Server,
+    db: TestDb,
+    client: reqwest::Client,
+    ca_pem: PathBuf,
+    /// Certificates and keys of the parties asked for.
+    issued: PathBuf,
+    pki: tempfile::TempDir,
+}
+
+async fn consortium_registry(parties: &[&str]) -> Result<ConsortiumRegistry> {
+    let pki = tempfile::tempdir()?;
+    let ca_dir = pki.path().join("ca");
+    let issued = consortium(&ca_dir, "Test consortium CA", parties)?;
+    let server_out = pki.path().join("registry");
+    lading_ca(&[
+        "issue",
+        "--dir",
+        ca_dir.to_str().context("temp path")?,
+        "--party",
+        "registry",
+        "--server-name",
+        "127.0.0.1",
+        "--out",
+        server_out.to_str().context("temp path")?,
+    ])?;
+    let tls = Tls::from_pem(
+        &std::fs::read_to_string(server_out.join("registry.crt.pem"))?,
+        &std::fs::read_to_string(server_out.join("registry.key.pem"))?,
+    )?;
+    let ca_pem = ca_dir.join("ca.crt.pem");
+    let client_ca = ca_pem.clone();
+    let (db, server) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let db = TestDb::new()?;
+        let server = Server::start(
+            &db,
+            &tls,
+            ServerOptions {
+                client_ca: Some(client_ca),
+                ..ServerOptions::default()
+            },
+        )?;
+        Ok((db, server))
+    })
+    .await??;
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca_pem)?)?)
+        .build()?;
+    Ok(ConsortiumRegistry {
+        server,
+        db,
+        client,
+        ca_pem,
+        issued,
+        pki,
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_own_entries(
 ) -> Result<()> {
@@ -126,18 +205,7 @@ async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_o
     let mut ledger = Vec::new();
     for chain in &samples.chains {
         for jws in &chain.transitions {
-            let response = plain
-                .post(server.url("/v1/transitions"))
-                .header("content-type", "application/jose")
-                .body(jws.clone())
-                .send()
-                .await?;
-            assert_eq!(
-                response.status(),
-                StatusCode::CREATED,
-                "{}",
-                response.text().await?
-            );
+            submit(&plain, &server, jws).await?;
             ledger.push((chain.reference.clone(), jws.clone()));
         }
     }
@@ -237,66 +305,19 @@ async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkp
     use lading_domain::jws::Jwk;
     use lading_e2e::gen::fixtures_dir;
 
-    let pki = tempfile::tempdir()?;
-    let ca_dir = pki.path().join("ca");
-    let issued = consortium(&ca_dir, "Test consortium CA", &["shipper-acme"])?;
-    // The registry's own certificate comes from the consortium CA: that is all a replica trusts.
-    let ca = ca_dir.to_str().context("temp path")?;
-    let server_out = pki.path().join("registry");
-    lading_ca(&[
-        "issue",
-        "--dir",
-        ca,
-        "--party",
-        "registry",
-        "--server-name",
-        "127.0.0.1",
-        "--out",
-        server_out.to_str().context("temp path")?,
-    ])?;
-    let tls = Tls::from_pem(
-        &std::fs::read_to_string(server_out.join("registry.crt.pem"))?,
-        &std::fs::read_to_string(server_out.join("registry.key.pem"))?,
-    )?;
-    let ca_pem_path = ca_dir.join("ca.crt.pem");
-    let (db, tls, server) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let db = TestDb::new()?;
-        let server = Server::start(
-            &db,
-            &tls,
-            ServerOptions {
-                client_ca: Some(ca_pem_path),
-                ..ServerOptions::default()
-            },
-        )?;
-        Ok((db, tls, server))
-    })
-    .await??;
-
-    let plain = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(tls.cert_pem.as_bytes())?)
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
-            ca_dir.join("ca.crt.pem"),
-        )?)?)
-        .build()?;
+    let ConsortiumRegistry {
+        server,
+        db,
+        client: plain,
+        ca_pem,
+        issued,
+        pki: _pki,
+    } = consortium_registry(&["shipper-acme"]).await?;
     let samples = Samples::load()?;
     let mut total = 0u64;
     for chain in &samples.chains {
         for jws in &chain.transitions {
-            let response = plain
-                .post(server.url("/v1/transitions"))
-                .header("content-type", "application/jose")
-                .body(jws.clone())
-                .send()
-                .await?;
-            assert_eq!(
-                response.status(),
-                StatusCode::CREATED,
-                "{}",
-                response.text().await?
-            );
+            submit(&plain, &server, jws).await?;
             total += 1;
         }
     }
@@ -322,7 +343,7 @@ async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkp
 
     let client = lading_replica::FeedClient::new(
         &server.base,
-        &std::fs::read(ca_dir.join("ca.crt.pem"))?,
+        &std::fs::read(&ca_pem)?,
         &std::fs::read(issued.join("shipper-acme.crt.pem"))?,
         &std::fs::read(issued.join("shipper-acme.key.pem"))?,
     )?;
@@ -462,67 +483,16 @@ async fn wait_for(db: &TestDb, sql: &'static str, want: u64) -> Result<()> {
 async fn a_replica_process_follows_survives_a_kill_and_holds_nothing_of_others() -> Result<()> {
     use lading_e2e::gen::fixtures_dir;
 
-    let pki = tempfile::tempdir()?;
-    let ca_dir = pki.path().join("ca");
-    let issued = consortium(&ca_dir, "Test consortium CA", &["shipper-acme"])?;
-    let ca = ca_dir.to_str().context("temp path")?;
-    let server_out = pki.path().join("registry");
-    lading_ca(&[
-        "issue",
-        "--dir",
-        ca,
-        "--party",
-        "registry",
-        "--server-name",
-        "127.0.0.1",
-        "--out",
-        server_out.to_str().context("temp path")?,
-    ])?;
-    let tls = Tls::from_pem(
-        &std::fs::read_to_string(server_out.join("registry.crt.pem"))?,
-        &std::fs::read_to_string(server_out.join("registry.key.pem"))?,
-    )?;
-    let ca_pem = ca_dir.join("ca.crt.pem");
-    let ca_for_server = ca_pem.clone();
-    let (registry_db, replica_db, tls, server) =
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let registry_db = TestDb::new()?;
-            let replica_db = TestDb::new()?;
-            let server = Server::start(
-                &registry_db,
-                &tls,
-                ServerOptions {
-                    client_ca: Some(ca_for_server),
-                    ..ServerOptions::default()
-                },
-            )?;
-            Ok((registry_db, replica_db, tls, server))
-        })
-        .await??;
-    // The registry's certificate chains to the consortium CA.
-    drop(tls);
-    let plain = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca_pem)?)?)
-        .build()?;
+    let ConsortiumRegistry {
+        server,
+        db: registry_db,
+        client: plain,
+        ca_pem,
+        issued,
+        pki,
+    } = consortium_registry(&["shipper-acme"]).await?;
+    let replica_db = tokio::task::spawn_blocking(TestDb::new).await??;
     let samples = Samples::load()?;
-    let submit = |jws: String| {
-        let request = plain
-            .post(server.url("/v1/transitions"))
-            .header("content-type", "application/jose")
-            .body(jws);
-        async move {
-            let response = request.send().await?;
-            let status = response.status();
-            anyhow::ensure!(
-                status == StatusCode::CREATED,
-                "{status}: {}",
-                response.text().await?
-            );
-            Ok(())
-        }
-    };
     let all: Vec<String> = samples
         .chains
         .iter()
@@ -530,7 +500,7 @@ async fn a_replica_process_follows_survives_a_kill_and_holds_nothing_of_others()
         .collect();
     let half = all.len() / 2;
     for jws in &all[..half] {
-        submit(jws.clone()).await?;
+        submit(&plain, &server, jws).await?;
     }
 
     // The registry's public key, as a replica is given it.
@@ -572,7 +542,7 @@ async fn a_replica_process_follows_survives_a_kill_and_holds_nothing_of_others()
     // Killed while the registry takes the rest; started again, it catches up.
     replica.kill_9()?;
     for jws in &all[half..] {
-        submit(jws.clone()).await?;
+        submit(&plain, &server, jws).await?;
     }
     let replica = tokio::task::spawn_blocking(move || -> Result<_> {
         replica.spawn()?;
