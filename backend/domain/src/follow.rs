@@ -563,6 +563,17 @@ mod tests {
         let carrier = key("carrier-oceanic#1");
         let shipper = key("shipper-acme#1");
         let registry = key("registry#1");
+        let follower = follower_of(&carrier, &shipper, &registry);
+        World {
+            carrier,
+            shipper,
+            registry,
+            follower,
+        }
+    }
+
+    /// A follower of an empty ledger that knows these keys.
+    fn follower_of(carrier: &SigningKey, shipper: &SigningKey, registry: &SigningKey) -> Follower {
         let keys = [
             PartyKey {
                 party: "carrier-oceanic".parse().unwrap(),
@@ -573,13 +584,21 @@ mod tests {
                 key: shipper.verifying_key(),
             },
         ];
-        let follower = Follower::new(BLOCK, registry.verifying_key(), keys).unwrap();
-        World {
-            carrier,
-            shipper,
-            registry,
-            follower,
-        }
+        Follower::new(BLOCK, registry.verifying_key(), keys).unwrap()
+    }
+
+    /// A fresh follower with the keys of `w`.
+    fn fresh(w: &World) -> Follower {
+        follower_of(&w.carrier, &w.shipper, &w.registry)
+    }
+
+    /// `jws` with one character of its signature changed.
+    fn forge(jws: &str) -> String {
+        let mut parts: Vec<String> = jws.split('.').map(str::to_owned).collect();
+        let mut sig = parts[2].clone().into_bytes();
+        sig[5] = if sig[5] == b'A' { b'B' } else { b'A' };
+        parts[2] = String::from_utf8(sig).unwrap();
+        parts.join(".")
     }
 
     /// ISSUE by the carrier to the shipper, then TRANSFER by the shipper to the consignee.
@@ -672,11 +691,7 @@ mod tests {
         // A transfer before its ISSUE is not a chain break but unknown: the ISSUE came as a
         // hash only (here: not at all), so only the signature is judged...
         // ...while a tampered signature is refused.
-        let mut parts: Vec<String> = issue.split('.').map(str::to_owned).collect();
-        let mut sig = parts[2].clone().into_bytes();
-        sig[5] = if sig[5] == b'A' { b'B' } else { b'A' };
-        parts[2] = String::from_utf8(sig).unwrap();
-        let forged = parts.join(".");
+        let forged = forge(&issue);
         assert_eq!(
             w.follower.accept(&full(0, &forged)).unwrap_err().code(),
             "bad_signature"
@@ -759,40 +774,14 @@ mod tests {
             .map(|e| one_by_one.follower.accept(e).unwrap())
             .collect();
 
-        let mut w = world();
-        // The same keys: rebuild w's follower from one_by_one's world.
-        w.carrier = one_by_one.carrier.clone();
-        w.shipper = one_by_one.shipper.clone();
-        w.follower = Follower::new(
-            BLOCK,
-            one_by_one.registry.verifying_key(),
-            [
-                PartyKey {
-                    party: "carrier-oceanic".parse().unwrap(),
-                    key: w.carrier.verifying_key(),
-                },
-                PartyKey {
-                    party: "shipper-acme".parse().unwrap(),
-                    key: w.shipper.verifying_key(),
-                },
-            ],
-        )
-        .unwrap();
+        let mut paged = fresh(&one_by_one);
         // A pending checkpoint over the page is checked as its last leaf lands.
         let good = checkpoint(&one_by_one, 3, one_by_one.follower.root());
         let bad = checkpoint(&one_by_one, 2, Digest::of(b"not this"));
-        w.follower.checkpoint(&good).unwrap();
-        let prepared: Vec<Prepared> = entries
-            .iter()
-            .map(|e| w.follower.prepare(e).unwrap())
-            .collect();
+        paged.checkpoint(&good).unwrap();
+        let prepared: Vec<Prepared> = entries.iter().map(|e| paged.prepare(e).unwrap()).collect();
         // With a wrong checkpoint of size 2 pending, the page is refused whole...
-        let mut refused = Follower::new(
-            BLOCK,
-            one_by_one.registry.verifying_key(),
-            w.follower.keys.values().cloned().collect::<Vec<_>>(),
-        )
-        .unwrap();
+        let mut refused = fresh(&one_by_one);
         refused.checkpoint(&bad).unwrap();
         assert_eq!(
             refused.accept_page(&prepared).unwrap_err().code(),
@@ -800,37 +789,28 @@ mod tests {
         );
         assert_eq!(refused.size(), 0);
         // ...and accepted as one-by-one otherwise.
-        assert_eq!(w.follower.accept_page(&prepared).unwrap(), singly);
-        assert_eq!(w.follower.size(), one_by_one.follower.size());
-        assert_eq!(w.follower.root(), one_by_one.follower.root());
+        assert_eq!(paged.accept_page(&prepared).unwrap(), singly);
+        assert_eq!(paged.size(), one_by_one.follower.size());
+        assert_eq!(paged.root(), one_by_one.follower.root());
         let reference = "OCNL2026000001".parse().unwrap();
         assert_eq!(
-            w.follower.document(&reference),
+            paged.document(&reference),
             one_by_one.follower.document(&reference)
         );
-        assert_eq!(w.follower.checkpoint(&good), Ok(CheckpointStatus::Known));
+        assert_eq!(paged.checkpoint(&good), Ok(CheckpointStatus::Known));
 
         // A forged signature anywhere in a page: refused whole, named, nothing kept.
-        let mut fresh = Follower::new(
-            BLOCK,
-            one_by_one.registry.verifying_key(),
-            w.follower.keys.values().cloned().collect::<Vec<_>>(),
-        )
-        .unwrap();
-        let mut parts: Vec<String> = transfer.split('.').map(str::to_owned).collect();
-        let mut sig = parts[2].clone().into_bytes();
-        sig[3] = if sig[3] == b'A' { b'B' } else { b'A' };
-        parts[2] = String::from_utf8(sig).unwrap();
-        let forged = parts.join(".");
+        let mut forged_page = fresh(&one_by_one);
+        let forged = forge(&transfer);
         let page: Vec<Prepared> = [full(0, &issue), full(1, &forged)]
             .iter()
-            .map(|e| fresh.prepare(e).unwrap())
+            .map(|e| forged_page.prepare(e).unwrap())
             .collect();
         assert_eq!(
-            fresh.accept_page(&page),
+            forged_page.accept_page(&page),
             Err(Incident::BadSignature { index: 1 })
         );
-        assert_eq!(fresh.size(), 0);
+        assert_eq!(forged_page.size(), 0);
     }
 
     #[test]
@@ -857,21 +837,7 @@ mod tests {
         assert_eq!(w.follower.size(), 1);
 
         // A checkpoint of a size already passed is checked at once, against the leaves held.
-        w.follower = Follower::new(
-            BLOCK,
-            w.registry.verifying_key(),
-            [
-                PartyKey {
-                    party: "carrier-oceanic".parse().unwrap(),
-                    key: w.carrier.verifying_key(),
-                },
-                PartyKey {
-                    party: "shipper-acme".parse().unwrap(),
-                    key: w.shipper.verifying_key(),
-                },
-            ],
-        )
-        .unwrap();
+        w.follower = fresh(&w);
         for (i, jws) in [&issue, &transfer].into_iter().enumerate() {
             w.follower.accept(&full(i as u64, jws)).unwrap();
         }
