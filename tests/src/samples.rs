@@ -5,12 +5,7 @@ use serde_json::Value;
 
 use crate::gen::fixtures_dir;
 
-/// One document's signed transitions, in chain order.
-#[derive(Debug, Clone)]
-pub struct SampleChain {
-    pub reference: String,
-    pub transitions: Vec<String>,
-}
+pub use crate::gen::SampleChain;
 
 /// `fixtures/samples.json`.
 #[derive(Debug, Clone)]
