@@ -39,19 +39,12 @@ impl FromRequest for Caller {
             let token = token
                 .filter(|t| !t.is_empty())
                 .ok_or(ApiError::Unauthenticated)?;
-            let state = state.ok_or_else(|| ApiError::unexpected("application state missing"))?;
             let hash = Digest::of(token.as_bytes());
-            let store = state.registry.store().clone();
-            let row = web::block(move || {
-                let mut conn = store.conn()?;
-                lading_store::parties::party_by_token(&mut conn, &hash.0)
+            let party = registered_party(state, move |conn| {
+                lading_store::parties::party_by_token(conn, &hash.0)
             })
-            .await
-            .map_err(ApiError::unexpected)?
-            .map_err(ApiError::unexpected)?
+            .await?
             .ok_or(ApiError::Unauthenticated)?;
-            let party =
-                lading_registry::parties::party_from_row(&row).map_err(ApiError::unexpected)?;
             Ok(Caller(party))
         })
     }
@@ -79,25 +72,40 @@ impl FromRequest for Replica {
                 code: "certificate_names_no_party",
                 detail: e.to_string(),
             })?;
-            let state = state.ok_or_else(|| ApiError::unexpected("application state missing"))?;
-            let store = state.registry.store().clone();
             let wanted = id.to_string();
-            let row = web::block(move || {
-                let mut conn = store.conn()?;
-                lading_store::parties::party(&mut conn, &wanted)
+            let party = registered_party(state, move |conn| {
+                lading_store::parties::party(conn, &wanted)
             })
-            .await
-            .map_err(ApiError::unexpected)?
-            .map_err(ApiError::unexpected)?
+            .await?
             .ok_or_else(|| ApiError::Forbidden {
                 code: "unregistered_party",
                 detail: format!(
                     "the client certificate names {id}, which is not a registered party"
                 ),
             })?;
-            let party =
-                lading_registry::parties::party_from_row(&row).map_err(ApiError::unexpected)?;
             Ok(Replica(party))
         })
     }
+}
+
+/// The registered party a look-up finds, read off the async workers (diesel blocks).
+async fn registered_party(
+    state: Option<web::Data<AppState>>,
+    find: impl FnOnce(
+            &mut lading_store::PgConnection,
+        ) -> Result<Option<lading_store::models::PartyRow>, lading_store::StoreError>
+        + Send
+        + 'static,
+) -> Result<Option<Party>, ApiError> {
+    let state = state.ok_or_else(|| ApiError::unexpected("application state missing"))?;
+    let store = state.registry.store().clone();
+    let row = web::block(move || {
+        let mut conn = store.conn()?;
+        find(&mut conn)
+    })
+    .await
+    .map_err(ApiError::unexpected)?
+    .map_err(ApiError::unexpected)?;
+    row.map(|row| lading_registry::parties::party_from_row(&row).map_err(ApiError::unexpected))
+        .transpose()
 }
