@@ -152,13 +152,13 @@ fn restore(store: &Store, follower: &mut Follower) -> Result<()> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        lading_replica::restore(follower, entries, std::iter::empty())
+        lading_replica::restore(follower, &entries, std::iter::empty())
             .map_err(|incident| held_incident(store, incident))?;
     }
     let checkpoints = replica::checkpoints(&mut conn)?
         .into_iter()
         .map(|row| row.signed);
-    lading_replica::restore(follower, std::iter::empty(), checkpoints)
+    lading_replica::restore(follower, &[], checkpoints)
         .map_err(|incident| held_incident(store, incident))?;
     Ok(())
 }

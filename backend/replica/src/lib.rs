@@ -213,20 +213,43 @@ impl Keeper for InMemory {
     }
 }
 
-/// Rebuilds a follower from what a keeper held: every entry judged again in order (the
-/// replica trusts its own database no more than the feed), then every checkpoint.
+/// Rebuilds a follower from what a keeper held: every entry judged again in order, a page at a
+/// time (the replica trusts its own database no more than the feed), then every checkpoint.
 pub fn restore(
     follower: &mut Follower,
-    entries: impl IntoIterator<Item = FeedEntry>,
+    entries: &[FeedEntry],
     checkpoints: impl IntoIterator<Item = String>,
 ) -> Result<(), Incident> {
-    for entry in entries {
-        follower.accept(&entry)?;
+    if let (_, Some(incident)) = judge_page(follower, entries) {
+        return Err(incident);
     }
     for signed in checkpoints {
         follower.checkpoint(&signed)?;
     }
     Ok(())
+}
+
+/// Judges `entries` in order: parsing and key checks spread over the cores, signatures in one
+/// batch. A page that does not pass whole is judged again entry by entry, which keeps what
+/// precedes the refused entry and names it. Returns the verdicts of the entries accepted (a
+/// prefix of `entries`) and the refusal that stopped it, if any.
+pub fn judge_page(
+    follower: &mut Follower,
+    entries: &[FeedEntry],
+) -> (Vec<Judged>, Option<Incident>) {
+    let prepared: Result<Vec<_>, Incident> =
+        entries.par_iter().map(|e| follower.prepare(e)).collect();
+    if let Ok(judged) = prepared.and_then(|p| follower.accept_page(&p)) {
+        return (judged, None);
+    }
+    let mut judged = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match follower.accept(entry) {
+            Ok(verdict) => judged.push(verdict),
+            Err(incident) => return (judged, Some(incident)),
+        }
+    }
+    (judged, None)
 }
 
 /// The document a signed entry belongs to, if it is a transition or an event about one.
@@ -271,37 +294,9 @@ async fn catch_up_inner(
         let page = client.page(follower.size(), page_size).await?;
         let last_page = page.entries.is_empty();
         let entries: Vec<FeedEntry> = page.entries.into_iter().map(FeedEntry::from).collect();
-        // Parsing and key checks spread over the cores, signatures checked in one batch; a
-        // page that does not pass whole is judged again entry by entry, which keeps what
-        // precedes the refused entry and names it.
-        let prepared: Result<Vec<_>, Incident> =
-            entries.par_iter().map(|e| follower.prepare(e)).collect();
-        let verdicts: Vec<Result<Judged, Incident>> =
-            match prepared.and_then(|p| follower.accept_page(&p)) {
-                Ok(judged) => judged.into_iter().map(Ok).collect(),
-                Err(_) => {
-                    let mut verdicts = Vec::new();
-                    for entry in &entries {
-                        let verdict = follower.accept(entry);
-                        let refused = verdict.is_err();
-                        verdicts.push(verdict);
-                        if refused {
-                            break;
-                        }
-                    }
-                    verdicts
-                }
-            };
-        let mut accepted = Vec::with_capacity(entries.len());
-        let mut refusal = None;
-        for (entry, verdict) in entries.into_iter().zip(verdicts) {
-            let judged = match verdict {
-                Ok(judged) => judged,
-                Err(incident) => {
-                    refusal = Some(incident);
-                    break;
-                }
-            };
+        let (verdicts, refusal) = judge_page(follower, &entries);
+        let mut accepted = Vec::with_capacity(verdicts.len());
+        for (entry, judged) in entries.into_iter().zip(verdicts) {
             let document = match judged {
                 Judged::HashOnly => {
                     done.hash_only += 1;
