@@ -15,6 +15,7 @@ pub mod ids;
 pub mod jws;
 pub mod merkle;
 pub mod party;
+pub mod reconcile;
 pub mod state;
 pub mod transition;
 

@@ -282,7 +282,7 @@ fn leaves_in_block(size: u64, block_size: u64, block: u64) -> u64 {
     }
 }
 
-fn check_block_size(block_size: u64) -> Result<u64, MerkleError> {
+pub(crate) fn check_block_size(block_size: u64) -> Result<u64, MerkleError> {
     if (1..=MAX_BLOCK_SIZE).contains(&block_size) {
         Ok(block_size)
     } else {
