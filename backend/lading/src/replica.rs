@@ -168,8 +168,9 @@ fn restore(store: &Store, follower: &mut Follower) -> Result<()> {
 fn held_incident(store: &Store, incident: Incident) -> anyhow::Error {
     let detail = format!("in this replica's own database: {incident}");
     if let Ok(mut conn) = store.conn() {
-        let _ = replica::open_incident(
+        let _ = lading_store::incidents::open(
             &mut conn,
+            None,
             incident.code(),
             &detail,
             &serde_json::json!({ "incident": incident.to_string() }),
@@ -265,7 +266,8 @@ impl Keeper for PgKeeper {
             other => serde_json::json!({ "incident": other.to_string() }),
         };
         self.with_conn(|conn| {
-            replica::open_incident(conn, incident.code(), &detail, &evidence).map(|_| ())
+            lading_store::incidents::open(conn, None, incident.code(), &detail, &evidence)
+                .map(|_| ())
         })?;
         self.last_incident = Some(detail);
         Ok(())

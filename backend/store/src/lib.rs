@@ -8,11 +8,14 @@
 //! thread, or `web::block` in the HTTP face), never on an async worker.
 
 pub mod error;
+pub mod incidents;
 pub mod json;
 pub mod ledger;
 pub mod models;
+pub mod outbox;
 pub mod parties;
 pub mod reads;
+pub mod reconciliations;
 pub mod replica;
 pub mod schema;
 #[cfg(feature = "testing")]

@@ -80,6 +80,19 @@ pub struct FeedEntry {
     pub signed: Option<Vec<u8>>,
 }
 
+/// An entry as `$1` may receive it (see [`feed_for_party`]).
+const FEED_SELECT: &str = "SELECT e.idx, e.leaf_hash, \
+        CASE WHEN e.actor = $1 \
+               OR EXISTS (SELECT 1 FROM document_access a \
+                          WHERE a.document_ref = e.document_ref AND a.party_id = $1) \
+               OR EXISTS (SELECT 1 FROM documents d JOIN parties p ON p.id = $1 \
+                          WHERE d.reference = e.document_ref \
+                            AND p.role = 'customs_authority' \
+                            AND (d.port_of_loading = ANY(p.ports) \
+                                 OR d.port_of_discharge = ANY(p.ports))) \
+             THEN e.signed END AS signed \
+        FROM ledger_entries e";
+
 /// Entries `[from, from + limit)` for `party`, in index order.
 ///
 /// A party is entitled to an entry it signed itself, and to every entry of a document it may
@@ -96,23 +109,27 @@ pub fn feed_for_party(
     // Past i64::MAX there is nothing to read.
     let from = i64::try_from(from).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    Ok(diesel::sql_query(
-        "SELECT e.idx, e.leaf_hash, \
-                CASE WHEN e.actor = $1 \
-                       OR EXISTS (SELECT 1 FROM document_access a \
-                                  WHERE a.document_ref = e.document_ref AND a.party_id = $1) \
-                       OR EXISTS (SELECT 1 FROM documents d JOIN parties p ON p.id = $1 \
-                                  WHERE d.reference = e.document_ref \
-                                    AND p.role = 'customs_authority' \
-                                    AND (d.port_of_loading = ANY(p.ports) \
-                                         OR d.port_of_discharge = ANY(p.ports))) \
-                     THEN e.signed END AS signed \
-         FROM ledger_entries e \
-         WHERE e.idx >= $2 \
-         ORDER BY e.idx LIMIT $3",
-    )
+    Ok(diesel::sql_query(format!(
+        "{FEED_SELECT} WHERE e.idx >= $2 ORDER BY e.idx LIMIT $3"
+    ))
     .bind::<Text, _>(party)
     .bind::<diesel::sql_types::Int8, _>(from)
     .bind::<diesel::sql_types::Int8, _>(limit)
+    .load(conn)?)
+}
+
+/// The entries at `indices` for `party`, by the same rule as [`feed_for_party`] (the originals
+/// that reconciliation puts back into a replica).
+pub fn feed_at(
+    conn: &mut PgConnection,
+    party: &str,
+    indices: &[u64],
+) -> Result<Vec<FeedEntry>, StoreError> {
+    let indices: Vec<i64> = indices.iter().map(|i| crate::ledger::to_i64(*i)).collect();
+    Ok(diesel::sql_query(format!(
+        "{FEED_SELECT} WHERE e.idx = ANY($2) ORDER BY e.idx"
+    ))
+    .bind::<Text, _>(party)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(indices)
     .load(conn)?)
 }

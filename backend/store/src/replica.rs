@@ -5,7 +5,7 @@
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
-use crate::schema::{incidents, replica_checkpoints, replica_entries};
+use crate::schema::{replica_checkpoints, replica_entries};
 use crate::StoreError;
 
 /// One checked entry.
@@ -26,17 +26,6 @@ pub struct ReplicaCheckpointRow {
     pub root: Vec<u8>,
     pub signed: String,
     pub verified: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
-#[diesel(table_name = incidents)]
-pub struct IncidentRow {
-    pub id: i64,
-    pub code: String,
-    pub detail: String,
-    pub evidence: serde_json::Value,
-    pub opened_at: chrono::DateTime<chrono::Utc>,
-    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The number of entries held (they are gapless from 0).
@@ -143,28 +132,127 @@ pub fn checkpoints(conn: &mut PgConnection) -> Result<Vec<ReplicaCheckpointRow>,
         .load(conn)?)
 }
 
-/// Records an incident; returns its id.
-pub fn open_incident(
+/// The leaves held for entries `[0, upto)` as rows say now (`held_leaf`: a row whose payload
+/// and leaf hash disagree stands for 0xff bytes), with 32 zero bytes where a row is missing.
+/// One row per block comes back from PostgreSQL, so a million entries are a thousand rows.
+pub fn held_leaves(
     conn: &mut PgConnection,
-    code: &str,
-    detail: &str,
-    evidence: &serde_json::Value,
-) -> Result<i64, StoreError> {
-    Ok(diesel::insert_into(incidents::table)
-        .values((
-            incidents::code.eq(code),
-            incidents::detail.eq(detail),
-            incidents::evidence.eq(evidence),
-        ))
-        .returning(incidents::id)
-        .get_result(conn)?)
+    upto: u64,
+    block_size: u64,
+) -> Result<Vec<[u8; 32]>, StoreError> {
+    use diesel::sql_types::{Array, Bytea, Int8, Nullable};
+    #[derive(QueryableByName)]
+    struct Block {
+        #[diesel(sql_type = Int8)]
+        block: i64,
+        #[diesel(sql_type = Bytea)]
+        leaves: Vec<u8>,
+        /// The indices held, only for blocks with rows missing.
+        #[diesel(sql_type = Nullable<Array<Int8>>)]
+        present: Option<Vec<i64>>,
+    }
+    let upto_i = crate::ledger::to_i64(upto);
+    let b = crate::ledger::to_i64(block_size.max(1));
+    let blocks: Vec<Block> = diesel::sql_query(
+        "SELECT idx / $2 AS block, \
+                string_agg(held_leaf, ''::bytea ORDER BY idx) AS leaves, \
+                CASE WHEN count(*) < LEAST($2, $1 - (idx / $2) * $2) \
+                     THEN array_agg(idx ORDER BY idx) END AS present \
+         FROM replica_entries WHERE idx < $1 GROUP BY idx / $2",
+    )
+    .bind::<Int8, _>(upto_i)
+    .bind::<Int8, _>(b)
+    .load(conn)?;
+    let mut leaves = vec![[0u8; 32]; usize::try_from(upto).unwrap_or(0)];
+    for block in blocks {
+        let corrupt = || StoreError::corrupt("replica_entries", "held_leaf is not 32 bytes");
+        let chunks = block.leaves.chunks_exact(32);
+        if !chunks.remainder().is_empty() {
+            return Err(corrupt());
+        }
+        let start = block.block * b;
+        let indices: Box<dyn Iterator<Item = i64>> = match block.present {
+            Some(present) => Box::new(present.into_iter()),
+            None => Box::new(start..),
+        };
+        for (idx, leaf) in indices.zip(chunks) {
+            let slot = leaves.get_mut(idx as usize).ok_or_else(corrupt)?;
+            slot.copy_from_slice(leaf);
+        }
+    }
+    Ok(leaves)
 }
 
-/// Incidents not closed yet, oldest first.
-pub fn open_incidents(conn: &mut PgConnection) -> Result<Vec<IncidentRow>, StoreError> {
-    Ok(incidents::table
-        .filter(incidents::closed_at.is_null())
-        .order(incidents::id.asc())
-        .select(IncidentRow::as_select())
+/// The rows at `indices` as they are (the evidence of what a repair replaces).
+pub fn rows_at(
+    conn: &mut PgConnection,
+    indices: &[u64],
+) -> Result<Vec<ReplicaEntryRow>, StoreError> {
+    let indices: Vec<i64> = indices.iter().map(|i| crate::ledger::to_i64(*i)).collect();
+    Ok(replica_entries::table
+        .filter(replica_entries::idx.eq_any(indices))
+        .order(replica_entries::idx.asc())
+        .select(ReplicaEntryRow::as_select())
+        .load(conn)?)
+}
+
+/// Puts back entries from the registry's signed originals, over whatever the rows hold (or
+/// where they are missing); the caller checked each against the leaf it verified before.
+pub fn repair(conn: &mut PgConnection, rows: &[ReplicaEntryRow]) -> Result<(), StoreError> {
+    use diesel::upsert::excluded;
+    conn.transaction(|conn| {
+        for chunk in rows.chunks(1000) {
+            diesel::insert_into(replica_entries::table)
+                .values(chunk)
+                .on_conflict(replica_entries::idx)
+                .do_update()
+                .set((
+                    replica_entries::leaf_hash.eq(excluded(replica_entries::leaf_hash)),
+                    replica_entries::signed.eq(excluded(replica_entries::signed)),
+                    replica_entries::document_ref.eq(excluded(replica_entries::document_ref)),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Takes out the rows from `from` on (entries the registry never signed), returning them as
+/// evidence.
+pub fn discard_from(
+    conn: &mut PgConnection,
+    from: u64,
+) -> Result<Vec<ReplicaEntryRow>, StoreError> {
+    Ok(diesel::delete(
+        replica_entries::table.filter(replica_entries::idx.ge(crate::ledger::to_i64(from))),
+    )
+    .returning(ReplicaEntryRow::as_returning())
+    .get_results(conn)?)
+}
+
+/// The entries of one document, in index order (the party's reads).
+pub fn document_entries(
+    conn: &mut PgConnection,
+    reference: &str,
+) -> Result<Vec<ReplicaEntryRow>, StoreError> {
+    Ok(replica_entries::table
+        .filter(replica_entries::document_ref.eq(reference))
+        .filter(replica_entries::signed.is_not_null())
+        .order(replica_entries::idx.asc())
+        .select(ReplicaEntryRow::as_select())
+        .load(conn)?)
+}
+
+/// The leaf hashes of `[from, to)` as held (for proofs).
+pub fn leaf_hashes(
+    conn: &mut PgConnection,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    Ok(replica_entries::table
+        .filter(replica_entries::idx.ge(crate::ledger::to_i64(from)))
+        .filter(replica_entries::idx.lt(crate::ledger::to_i64(to)))
+        .order(replica_entries::idx.asc())
+        .select(replica_entries::leaf_hash)
         .load(conn)?)
 }

@@ -61,6 +61,7 @@ diesel::table! {
         evidence -> Jsonb,
         opened_at -> Timestamptz,
         closed_at -> Nullable<Timestamptz>,
+        party -> Nullable<Text>,
     }
 }
 
@@ -107,6 +108,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    reconciliations (id) {
+        id -> Int8,
+        party -> Text,
+        started_at -> Timestamptz,
+        finished_at -> Timestamptz,
+        registry_size -> Int8,
+        replica_size -> Nullable<Int8>,
+        replica_root -> Nullable<Bytea>,
+        outcome -> Text,
+        differences -> Int8,
+        hash_bytes -> Int8,
+        round_trips -> Int4,
+        report -> Jsonb,
+    }
+}
+
+diesel::table! {
     replica_checkpoints (size) {
         size -> Int8,
         root -> Bytea,
@@ -123,6 +141,20 @@ diesel::table! {
         signed -> Nullable<Bytea>,
         document_ref -> Nullable<Text>,
         received_at -> Timestamptz,
+        held_leaf -> Bytea,
+    }
+}
+
+diesel::table! {
+    replica_outbox (seq) {
+        seq -> Int8,
+        kind -> Text,
+        signed -> Text,
+        leaf_hash -> Bytea,
+        taken_at -> Timestamptz,
+        state -> Text,
+        answer -> Nullable<Jsonb>,
+        answered_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -151,7 +183,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_head,
     parties,
     party_keys,
+    reconciliations,
     replica_checkpoints,
     replica_entries,
+    replica_outbox,
     transitions,
 );

@@ -461,15 +461,191 @@ fn a_replica_appends_gapless_backfills_by_leaf_and_keeps_checkpoints_and_inciden
         }]
     );
 
-    let id = replica::open_incident(
+    let id = lading_store::incidents::open(
         &mut conn,
+        None,
         "conflicting_checkpoints",
         "two checkpoints of size 2",
         &serde_json::json!({"first": "checkpoint-a", "second": "checkpoint-b"}),
     )
     .unwrap();
-    let open = replica::open_incidents(&mut conn).unwrap();
+    let open = lading_store::incidents::open_incidents(&mut conn, None).unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].id, id);
     assert_eq!(open[0].evidence["second"], "checkpoint-b");
+}
+
+/// A row whose payload really hashes to its leaf.
+fn honest_row(idx: i64, signed: Option<&str>) -> lading_store::replica::ReplicaEntryRow {
+    let leaf = match signed {
+        Some(s) => lading_domain::merkle::leaf_hash(s.as_bytes()).0.to_vec(),
+        None => lading_store_test_digest(idx),
+    };
+    lading_store::replica::ReplicaEntryRow {
+        leaf_hash: leaf,
+        ..replica_row(idx, signed)
+    }
+}
+
+#[test]
+fn held_leaves_show_rows_changed_by_hand_and_repairs_put_them_back() {
+    use diesel::RunQueryDsl;
+    use lading_store::replica;
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    let rows: Vec<_> = (0..10)
+        .map(|i| honest_row(i, (i % 2 == 0).then(|| format!("jws-{i}")).as_deref()))
+        .collect();
+    replica::append(&mut conn, &rows).unwrap();
+    let as_held = |conn: &mut PgConnection| replica::held_leaves(conn, 10, 4).unwrap();
+    let originals: Vec<[u8; 32]> = rows
+        .iter()
+        .map(|r| r.leaf_hash.clone().try_into().unwrap())
+        .collect();
+    assert_eq!(as_held(&mut conn), originals);
+
+    // Changed payload, changed leaf of a hash-only row, a deleted row.
+    diesel::sql_query("UPDATE replica_entries SET signed = 'forged' WHERE idx = 2")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query(
+        "UPDATE replica_entries SET leaf_hash = decode(repeat('ab', 32), 'hex') WHERE idx = 5",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query("DELETE FROM replica_entries WHERE idx = 7")
+        .execute(&mut conn)
+        .unwrap();
+    let held = as_held(&mut conn);
+    assert_eq!(
+        held[2], [0xff; 32],
+        "a payload that no longer hashes to its leaf"
+    );
+    assert_eq!(held[5], [0xab; 32]);
+    assert_eq!(held[7], [0; 32], "a missing row");
+    let changed: Vec<usize> = (0..10).filter(|i| held[*i] != originals[*i]).collect();
+    assert_eq!(changed, vec![2, 5, 7]);
+    // Only the first entries asked for.
+    assert_eq!(replica::held_leaves(&mut conn, 3, 4).unwrap(), held[..3]);
+
+    let evidence = replica::rows_at(&mut conn, &[2, 5, 7]).unwrap();
+    assert_eq!(evidence.len(), 2);
+    assert_eq!(evidence[0].signed.as_deref(), Some(&b"forged"[..]));
+    replica::repair(
+        &mut conn,
+        &[rows[2].clone(), rows[5].clone(), rows[7].clone()],
+    )
+    .unwrap();
+    assert_eq!(as_held(&mut conn), originals);
+
+    // Rows the registry never signed come out as evidence.
+    replica::append(&mut conn, &[honest_row(10, None), honest_row(11, None)]).unwrap();
+    let discarded = replica::discard_from(&mut conn, 10).unwrap();
+    assert_eq!(discarded.len(), 2);
+    assert_eq!(replica::size(&mut conn).unwrap(), 10);
+    assert_eq!(
+        replica::document_entries(&mut conn, "BL-1").unwrap().len(),
+        5
+    );
+}
+
+#[test]
+fn the_outbox_keeps_submissions_in_order_with_their_answers() {
+    use lading_store::outbox;
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    let a = outbox::take(&mut conn, "transition", "jws-a", &[1; 32]).unwrap();
+    let b = outbox::take(&mut conn, "transition", "jws-b", &[2; 32]).unwrap();
+    // The same submission again is the same row.
+    assert_eq!(
+        outbox::take(&mut conn, "transition", "jws-a", &[1; 32]).unwrap(),
+        a
+    );
+    assert!(a.seq < b.seq);
+    assert_eq!(a.state, "pending");
+    let pending: Vec<i64> = outbox::pending(&mut conn, 10)
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(pending, vec![a.seq, b.seq]);
+
+    outbox::answer(&mut conn, a.seq, true, &serde_json::json!({"index": 4})).unwrap();
+    outbox::answer(
+        &mut conn,
+        b.seq,
+        false,
+        &serde_json::json!({"code": "stale_previous"}),
+    )
+    .unwrap();
+    // An answer is kept once: a second one does not overwrite it.
+    outbox::answer(&mut conn, b.seq, true, &serde_json::json!({"index": 5})).unwrap();
+    assert!(outbox::pending(&mut conn, 10).unwrap().is_empty());
+    let b = outbox::get(&mut conn, b.seq).unwrap().unwrap();
+    assert_eq!(b.state, "refused");
+    assert_eq!(b.answer.unwrap()["code"], "stale_previous");
+    assert_eq!(outbox::counts(&mut conn).unwrap(), (0, 1, 1));
+    assert_eq!(outbox::list(&mut conn, 0, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn reconciliations_and_incidents_are_kept_per_replica() {
+    use lading_store::{incidents, reconciliations};
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    let row = |outcome: &str| reconciliations::NewReconciliation {
+        party: "shipper-a".into(),
+        started_at: chrono::Utc::now(),
+        registry_size: 10,
+        replica_size: Some(8),
+        replica_root: Some(vec![3; 32]),
+        outcome: outcome.into(),
+        differences: 0,
+        hash_bytes: 0,
+        round_trips: 1,
+        report: serde_json::json!({}),
+    };
+    reconciliations::record(&mut conn, &row("behind")).unwrap();
+    reconciliations::record(&mut conn, &row("agree")).unwrap();
+    assert_eq!(
+        reconciliations::last(&mut conn, "shipper-a")
+            .unwrap()
+            .unwrap()
+            .outcome,
+        "agree"
+    );
+    assert!(reconciliations::last(&mut conn, "carrier-b")
+        .unwrap()
+        .is_none());
+
+    incidents::open(
+        &mut conn,
+        Some("shipper-a"),
+        "replica_behind",
+        "2 behind",
+        &serde_json::json!({}),
+    )
+    .unwrap();
+    incidents::open(
+        &mut conn,
+        Some("carrier-b"),
+        "replica_altered_entries",
+        "1 altered",
+        &serde_json::json!({}),
+    )
+    .unwrap();
+    assert_eq!(
+        incidents::open_incidents(&mut conn, Some("shipper-a"))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(incidents::open_incidents(&mut conn, None).unwrap().len(), 2);
+    assert_eq!(
+        incidents::close(&mut conn, Some("shipper-a"), "replica_behind").unwrap(),
+        1
+    );
+    assert!(incidents::open_incidents(&mut conn, Some("shipper-a"))
+        .unwrap()
+        .is_empty());
 }

@@ -1,0 +1,76 @@
+//! Incidents: what a replica refused, or what reconciliation found, with the evidence to show
+//! for it. On a registry each names the replica (`party`) it is about; on a replica, none.
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+
+use crate::schema::incidents;
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = incidents)]
+pub struct IncidentRow {
+    pub id: i64,
+    pub code: String,
+    pub detail: String,
+    pub evidence: serde_json::Value,
+    pub opened_at: chrono::DateTime<chrono::Utc>,
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub party: Option<String>,
+}
+
+/// Records an incident; returns its id.
+pub fn open(
+    conn: &mut PgConnection,
+    party: Option<&str>,
+    code: &str,
+    detail: &str,
+    evidence: &serde_json::Value,
+) -> Result<i64, StoreError> {
+    Ok(diesel::insert_into(incidents::table)
+        .values((
+            incidents::party.eq(party),
+            incidents::code.eq(code),
+            incidents::detail.eq(detail),
+            incidents::evidence.eq(evidence),
+        ))
+        .returning(incidents::id)
+        .get_result(conn)?)
+}
+
+/// Incidents not closed yet, oldest first: all of them, or those about `party`.
+pub fn open_incidents(
+    conn: &mut PgConnection,
+    party: Option<&str>,
+) -> Result<Vec<IncidentRow>, StoreError> {
+    let mut query = incidents::table
+        .filter(incidents::closed_at.is_null())
+        .order(incidents::id.asc())
+        .select(IncidentRow::as_select())
+        .into_boxed();
+    if let Some(party) = party {
+        query = query.filter(incidents::party.eq(party.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Closes the open incidents about `party` with `code` (a replica that was behind has caught
+/// up); returns how many.
+pub fn close(
+    conn: &mut PgConnection,
+    party: Option<&str>,
+    code: &str,
+) -> Result<usize, StoreError> {
+    let open = incidents::table
+        .filter(incidents::closed_at.is_null())
+        .filter(incidents::code.eq(code));
+    let closed = match party {
+        Some(party) => diesel::update(open.filter(incidents::party.eq(party)))
+            .set(incidents::closed_at.eq(diesel::dsl::now))
+            .execute(conn)?,
+        None => diesel::update(open.filter(incidents::party.is_null()))
+            .set(incidents::closed_at.eq(diesel::dsl::now))
+            .execute(conn)?,
+    };
+    Ok(closed)
+}
