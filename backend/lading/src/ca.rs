@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use lading_domain::ids::PartyId;
-use lading_pki::{Ca, CA_CERT_FILE, CA_KEY_FILE};
+use lading_pki::{Ca, Subject, CA_CERT_FILE, CA_KEY_FILE};
 
 #[derive(Debug, Subcommand)]
 pub enum CaCommand {
@@ -29,8 +29,17 @@ pub enum CaCommand {
         #[arg(long)]
         dir: PathBuf,
         /// The party id, as in parties.json; the certificate names it as urn:lading:party:<id>.
+        #[arg(
+            long,
+            required_unless_present = "registry",
+            conflicts_with = "registry"
+        )]
+        party: Option<String>,
+        /// Issue the registry's certificate instead (urn:lading:registry, registry.crt.pem):
+        /// its server certificate, and the client certificate replicas require of whoever
+        /// reconciles them.
         #[arg(long)]
-        party: String,
+        registry: bool,
         /// A DNS name or IP address the party serves on (repeatable); makes the certificate a
         /// server certificate for those names as well.
         #[arg(long = "server-name", value_name = "NAME")]
@@ -47,9 +56,21 @@ pub fn run(command: &CaCommand) -> Result<()> {
         CaCommand::Issue {
             dir,
             party,
+            registry,
             server_names,
             out,
-        } => issue(dir, party, server_names, out),
+        } => {
+            let subject = match (party, registry) {
+                (Some(party), false) => Subject::Party(
+                    party
+                        .parse::<PartyId>()
+                        .map_err(|e| anyhow::anyhow!("--party: {e}"))?,
+                ),
+                (None, true) => Subject::Registry,
+                _ => bail!("give exactly one of --party and --registry"),
+            };
+            issue(dir, &subject, server_names, out)
+        }
     }
 }
 
@@ -67,8 +88,7 @@ fn init(dir: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn issue(dir: &Path, party: &str, server_names: &[String], out: &Path) -> Result<()> {
-    let party: PartyId = party.parse().map_err(|e| anyhow::anyhow!("--party: {e}"))?;
+fn issue(dir: &Path, subject: &Subject, server_names: &[String], out: &Path) -> Result<()> {
     let ca = Ca::load(dir)
         .with_context(|| format!("cannot load the consortium CA of {}", dir.display()))?;
     // The party's directory gets the trust anchor too, so it holds all the replica needs. A
@@ -85,8 +105,8 @@ fn issue(dir: &Path, party: &str, server_names: &[String], out: &Path) -> Result
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", ca_copy.display())),
     };
     let cert = ca
-        .issue_party(&party, server_names)
-        .with_context(|| format!("cannot issue a certificate for {party}"))?;
+        .issue(subject, server_names)
+        .with_context(|| format!("cannot issue a certificate for {subject}"))?;
     let files = cert.write(out)?;
     if copy_ca {
         use std::io::Write;
@@ -103,8 +123,8 @@ fn issue(dir: &Path, party: &str, server_names: &[String], out: &Path) -> Result
         format!("TLS client, and server for {}", server_names.join(", "))
     };
     println!(
-        "party:          {party} ({}); {usage}; valid for one year",
-        lading_pki::party_uri(&party)
+        "subject:        {subject} ({}); {usage}; valid for one year",
+        subject.uri()
     );
     println!("certificate:    {}", files.cert.display());
     println!("private key:    {} (0600)", files.key.display());

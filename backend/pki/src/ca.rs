@@ -12,7 +12,7 @@ use rustls_pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
 use crate::files::{ensure_dir, read, write_pair};
-use crate::{party_uri, PkiError};
+use crate::{PkiError, Subject};
 
 /// The CA certificate's file name in a CA directory (public, 0644).
 pub const CA_CERT_FILE: &str = "ca.crt.pem";
@@ -140,12 +140,18 @@ impl Ca {
         party: &PartyId,
         server_names: &[String],
     ) -> Result<PartyCert, PkiError> {
+        self.issue(&Subject::Party(party.clone()), server_names)
+    }
+
+    /// Issues a certificate for the party or for the registry (URI SAN `urn:lading:registry`,
+    /// which replicas require of whoever reconciles them), as [`Self::issue_party`] does.
+    pub fn issue(&self, subject: &Subject, server_names: &[String]) -> Result<PartyCert, PkiError> {
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
         params
             .distinguished_name
-            .push(DnType::CommonName, party.as_str());
-        params.subject_alt_names = vec![SanType::URI(party_uri(party).try_into()?)];
+            .push(DnType::CommonName, subject.file_stem());
+        params.subject_alt_names = vec![SanType::URI(subject.uri().try_into()?)];
         for name in server_names {
             params.subject_alt_names.push(server_name(name)?);
         }
@@ -164,7 +170,7 @@ impl Ca {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(PartyCert {
-            party: party.clone(),
+            subject: subject.clone(),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
@@ -183,7 +189,7 @@ fn server_name(name: &str) -> Result<SanType, PkiError> {
 
 /// A party's certificate and key, PEM, as [`Ca::issue_party`] made them.
 pub struct PartyCert {
-    pub party: PartyId,
+    pub subject: Subject,
     pub cert_pem: String,
     /// PKCS#8. Never printed: the Debug form leaves it out.
     pub key_pem: String,
@@ -192,7 +198,7 @@ pub struct PartyCert {
 impl std::fmt::Debug for PartyCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PartyCert")
-            .field("party", &self.party)
+            .field("subject", &self.subject)
             .field("cert_pem", &self.cert_pem)
             .field("key_pem", &"[elided]")
             .finish()
@@ -212,8 +218,8 @@ impl PartyCert {
     /// is its identity and is never overwritten.
     pub fn write(&self, dir: &Path) -> Result<PartyFiles, PkiError> {
         let files = PartyFiles {
-            cert: dir.join(format!("{}.crt.pem", self.party)),
-            key: dir.join(format!("{}.key.pem", self.party)),
+            cert: dir.join(format!("{}.crt.pem", self.subject.file_stem())),
+            key: dir.join(format!("{}.key.pem", self.subject.file_stem())),
         };
         ensure_dir(dir)?;
         write_pair(&files.cert, &self.cert_pem, &files.key, &self.key_pem)?;

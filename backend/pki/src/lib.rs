@@ -34,5 +34,5 @@ mod tls;
 
 pub use ca::{Ca, PartyCert, PartyFiles, CA_CERT_FILE, CA_KEY_FILE};
 pub use error::PkiError;
-pub use name::{party_of, party_uri, PARTY_URI_PREFIX};
+pub use name::{party_of, party_uri, subject_of, Subject, PARTY_URI_PREFIX, REGISTRY_URI};
 pub use tls::{client_config, client_verifier, parse_certs, parse_key};

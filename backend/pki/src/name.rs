@@ -13,6 +13,61 @@ use crate::PkiError;
 /// What every party URI starts with; the party id follows.
 pub const PARTY_URI_PREFIX: &str = "urn:lading:party:";
 
+/// The URI SAN of the registry's own certificate: what a replica requires of whoever asks to
+/// reconcile it. It is not a party URI, so no party certificate can pass for the registry.
+pub const REGISTRY_URI: &str = "urn:lading:registry";
+
+/// Whom a consortium certificate names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// The registry ([`REGISTRY_URI`]).
+    Registry,
+    /// A party (`urn:lading:party:<id>`).
+    Party(PartyId),
+}
+
+impl Subject {
+    /// The URI SAN that names this subject.
+    pub fn uri(&self) -> String {
+        match self {
+            Self::Registry => REGISTRY_URI.to_owned(),
+            Self::Party(party) => party_uri(party),
+        }
+    }
+
+    /// The name files and the subject CN use: the party id, or `registry`.
+    pub fn file_stem(&self) -> &str {
+        match self {
+            Self::Registry => "registry",
+            Self::Party(party) => party.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Registry => f.write_str("the registry"),
+            Self::Party(party) => write!(f, "{party}"),
+        }
+    }
+}
+
+/// Whom a certificate (DER) names: the registry, or the party of [`party_of`]. The same
+/// caution applies: call it on a peer certificate rustls has verified.
+pub fn subject_of(cert_der: &[u8]) -> Result<Subject, PkiError> {
+    let uris = uris(cert_der)?;
+    let registry = uris.iter().any(|uri| uri == REGISTRY_URI);
+    let party = party_in(&uris);
+    match (registry, party) {
+        (true, Err(PkiError::NoParty)) => Ok(Subject::Registry),
+        (true, _) => Err(PkiError::Certificate(
+            "a certificate names both the registry and a party".into(),
+        )),
+        (false, party) => party.map(Subject::Party),
+    }
+}
+
 /// The URI SAN that names `party`.
 pub fn party_uri(party: &PartyId) -> String {
     format!("{PARTY_URI_PREFIX}{party}")
@@ -28,6 +83,11 @@ pub fn party_uri(party: &PartyId) -> String {
 /// ([`PkiError::NoParty`]), one naming two different parties, and a party id that breaks the
 /// rule of [`PartyId`] (so a certificate can never introduce a party the ledger could not name).
 pub fn party_of(cert_der: &[u8]) -> Result<PartyId, PkiError> {
+    party_in(&uris(cert_der)?)
+}
+
+/// The URI SANs of a certificate.
+fn uris(cert_der: &[u8]) -> Result<Vec<String>, PkiError> {
     let (rest, cert) = x509_parser::parse_x509_certificate(cert_der)
         .map_err(|e| PkiError::Certificate(e.to_string()))?;
     if !rest.is_empty() {
@@ -40,11 +100,20 @@ pub fn party_of(cert_der: &[u8]) -> Result<PartyId, PkiError> {
         .subject_alternative_name()
         .map_err(|e| PkiError::Certificate(e.to_string()))?
         .ok_or(PkiError::NoParty)?;
+    Ok(san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::URI(uri) => Some((*uri).to_owned()),
+            _ => None,
+        })
+        .collect())
+}
+
+fn party_in(uris: &[String]) -> Result<PartyId, PkiError> {
     let mut found: Option<&str> = None;
-    for name in &san.value.general_names {
-        let GeneralName::URI(uri) = name else {
-            continue;
-        };
+    for uri in uris {
         let Some(id) = uri.strip_prefix(PARTY_URI_PREFIX) else {
             continue;
         };

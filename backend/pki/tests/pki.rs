@@ -224,6 +224,31 @@ fn a_party_certificate_names_its_party() {
     ));
 }
 
+#[test]
+fn the_registry_certificate_names_the_registry_and_no_party() {
+    use lading_pki::{subject_of, Subject};
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = Ca::create(tmp.path(), "ca").unwrap();
+    let registry = ca
+        .issue(&Subject::Registry, &["registry.example".to_owned()])
+        .unwrap();
+    let der = der_of(&registry.cert_pem);
+    assert_eq!(subject_of(&der).unwrap(), Subject::Registry);
+    assert!(matches!(party_of(&der), Err(PkiError::NoParty)));
+    let files = registry.write(&tmp.path().join("out")).unwrap();
+    assert!(files.cert.ends_with("registry.crt.pem"));
+
+    // A party's certificate is the party, even one whose id is "registry".
+    let party = ca.issue_party(&pid("registry"), &[]).unwrap();
+    assert_eq!(
+        subject_of(&der_of(&party.cert_pem)).unwrap(),
+        Subject::Party(pid("registry"))
+    );
+    // Both at once is refused.
+    let both = foreign_cert(vec![uri("urn:lading:registry"), uri("urn:lading:party:a")]);
+    assert!(subject_of(&both).is_err());
+}
+
 /// A certificate made with rcgen directly, with exactly the given SANs.
 fn foreign_cert(sans: Vec<rcgen::SanType>) -> Vec<u8> {
     let key = rcgen::KeyPair::generate().unwrap();
