@@ -521,6 +521,83 @@ impl Follower {
         }
     }
 
+    /// The leaf hash accepted at `index`: what a stored row must hash to.
+    pub fn leaf(&self, index: u64) -> Option<Digest> {
+        self.leaves.get(usize::try_from(index).ok()?).copied()
+    }
+
+    /// Entries per block of this ledger's tree.
+    pub fn block_size(&self) -> u64 {
+        self.tree.block_size()
+    }
+
+    /// The largest checkpoint whose root was checked against the leaves held.
+    pub fn latest_verified_checkpoint(&self) -> Option<&SignedCheckpoint> {
+        self.checkpoints
+            .values()
+            .rev()
+            .find(|(_, checked)| *checked)
+            .map(|(signed, _)| signed)
+    }
+
+    /// An inclusion proof of entry `index` against the latest verified checkpoint that covers
+    /// it, with that checkpoint: what a replica hands its party while the registry is away.
+    pub fn prove(&self, index: u64) -> Option<(&SignedCheckpoint, crate::InclusionProof)> {
+        let checkpoint = self.latest_verified_checkpoint()?;
+        let size = checkpoint.unverified().size;
+        if index >= size {
+            return None;
+        }
+        let block_size = self.tree.block_size();
+        let leaves = self.leaves.get(..usize::try_from(size).ok()?)?;
+        let chunk = usize::try_from(block_size).ok()?;
+        // Sealed block roots come from the accumulator; the last block is rebuilt at `size`.
+        let sealed = (size / block_size) as usize;
+        let mut roots: Vec<Digest> = self.tree.sealed_roots().get(..sealed)?.to_vec();
+        if size % block_size != 0 {
+            roots.push(crate::merkle::merkle_root(leaves.get(sealed * chunk..)?));
+        }
+        let tree = crate::CheckpointTree::from_block_roots(block_size, size, &roots).ok()?;
+        let block = usize::try_from(index / block_size).ok()?;
+        let start = block * chunk;
+        let end = (start + chunk).min(leaves.len());
+        let block_tree = crate::BlockTree::build(leaves.get(start..end)?).ok()?;
+        let proof = tree.prove(index, &block_tree).ok()?;
+        Some((checkpoint, proof))
+    }
+
+    /// Checks a submission this replica's `party` signed, before the replica keeps it to
+    /// forward: it parses, its key is the party's own, and the signature verifies. Its place
+    /// in its chain is for the registry to judge when it orders it. Returns whether it is a
+    /// transition (else an event).
+    pub fn check_submission(&self, party: &PartyId, signed: &str) -> Result<bool, Incident> {
+        let index = self.size();
+        let prepared = self.prepare(&FeedEntry {
+            index,
+            leaf_hash: leaf_hash(signed.as_bytes()),
+            signed: Some(signed.to_owned()),
+        })?;
+        let Some((body, key)) = &prepared.body else {
+            return Err(Incident::Malformed {
+                index,
+                detail: "no signed entry".into(),
+            });
+        };
+        let key_owner = self.keys.get(body.jws().kid()).map(|k| &k.party);
+        if key_owner != Some(party) {
+            return Err(Incident::KeyNotActor {
+                index,
+                kid: body.jws().kid().to_string(),
+                owner: key_owner.map(ToString::to_string).unwrap_or_default(),
+                actor: party.to_string(),
+            });
+        }
+        if key.verify(body.jws()).is_err() {
+            return Err(Incident::BadSignature { index });
+        }
+        Ok(matches!(body, Signed::Transition(_)))
+    }
+
     /// The root over the first `size` leaves.
     fn root_at(&self, size: u64) -> Option<Digest> {
         // The accumulator answers sizes in its open block; older ones are rebuilt (rare: a
@@ -650,6 +727,60 @@ mod tests {
             block_size: BLOCK as u32,
         }
         .sign(&w.registry)
+    }
+
+    #[test]
+    fn proofs_are_built_against_the_latest_verified_checkpoint() {
+        let mut w = world();
+        let (issue, transfer) = chain(&w);
+        let leaves: Vec<FeedEntry> = (0..9u64)
+            .map(|i| match i {
+                0 => full(0, &issue),
+                1 => full(1, &transfer),
+                i => hidden(i, &format!("other-{i}")),
+            })
+            .collect();
+        for entry in &leaves {
+            w.follower.accept(entry).unwrap();
+        }
+        assert!(w.follower.prove(0).is_none(), "no checkpoint yet");
+        // A checkpoint at 6 (inside the second block), then more entries after it.
+        let mut tree = LedgerTree::new(BLOCK).unwrap();
+        for e in &leaves[..6] {
+            tree.push(e.leaf_hash);
+        }
+        let signed = checkpoint(&w, 6, tree.root());
+        assert_eq!(
+            w.follower.checkpoint(&signed),
+            Ok(CheckpointStatus::Verified)
+        );
+        for index in 0..6 {
+            let (checkpoint, proof) = w.follower.prove(index).unwrap();
+            assert_eq!(checkpoint.as_str(), signed);
+            let leaf = w.follower.leaf(index).unwrap();
+            assert_eq!(crate::verify_inclusion(&proof, leaf, tree.root()), Ok(()));
+        }
+        assert!(w.follower.prove(6).is_none(), "beyond the checkpoint");
+    }
+
+    #[test]
+    fn submissions_must_be_the_partys_own_and_signed() {
+        let w = world();
+        let (issue, transfer) = chain(&w);
+        let shipper = "shipper-acme".parse().unwrap();
+        assert_eq!(w.follower.check_submission(&shipper, &transfer), Ok(true));
+        assert!(matches!(
+            w.follower.check_submission(&shipper, &issue),
+            Err(Incident::KeyNotActor { .. })
+        ));
+        assert!(matches!(
+            w.follower.check_submission(&shipper, &forge(&transfer)),
+            Err(Incident::BadSignature { .. })
+        ));
+        assert!(matches!(
+            w.follower.check_submission(&shipper, "not a jws"),
+            Err(Incident::Malformed { .. })
+        ));
     }
 
     #[test]
