@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod node;
 pub mod problem;
 pub mod routes;
 
@@ -25,10 +26,19 @@ pub struct AppState {
     pub registry: Registry,
     /// The registry's public key, published so checkpoints can be verified.
     pub registry_key: Jwk,
+    /// The replicas this registry reconciles, when it reconciles any.
+    pub replicas: Option<Replicas>,
 }
 
-/// Mounts every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The replicas a registry reconciles, and how.
+#[derive(Debug, Clone)]
+pub struct Replicas {
+    pub reconciler: lading_replica::reconcile::Reconciler,
+    pub targets: Vec<lading_replica::reconcile::ReplicaTarget>,
+}
+
+/// Path and query errors answered as problem+json, on both faces.
+fn error_handlers(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PathConfig::default().error_handler(|err, _| {
         let detail = err.to_string();
         InternalError::from_response(
@@ -50,8 +60,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }),
         )
         .into()
-    }))
-    .service(get("/healthz", routes::health::healthz))
+    }));
+}
+
+/// Mounts every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    error_handlers(cfg);
+    cfg.service(get("/healthz", routes::health::healthz))
     .service(get("/readyz", routes::health::readyz))
     .service(
         web::scope("/v1")
@@ -74,7 +89,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(get("/checkpoints/{size}", routes::checkpoints::at_size))
             .service(get("/entries/{index}/proof", routes::checkpoints::proof))
             .service(get("/registry/key", registry_key))
-            .service(get("/replication/entries", routes::replication::entries)),
+            .service(get("/replication/entries", routes::replication::entries))
+            .service(get("/replicas", routes::replicas::list))
+            .service(post(
+                "/replicas/{party}/reconcile",
+                routes::replicas::reconcile,
+            )),
     )
     .default_service(web::to(unknown_route));
 }
@@ -111,6 +131,19 @@ async fn registry_key(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(&state.registry_key)
 }
 
+/// Keeps the client certificate (when the TLS config asks for one and the client sent one
+/// that verified) with the connection, for the handlers that need to know who calls.
+fn keep_peer_certificate(conn: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+    if let Some(leaf) = conn
+        .downcast_ref::<Tls>()
+        .and_then(|tls| tls.get_ref().1.peer_certificates())
+        .and_then(|chain| chain.first())
+    {
+        data.insert(auth::PeerCertificate(leaf.to_vec()));
+    }
+}
+
 async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound {
         what: format!("{} {}", req.method(), req.path()),
@@ -132,18 +165,7 @@ pub fn https_server(
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::http"))
             .configure(configure)
     })
-    // The client certificate (when the TLS config asks for one and the client sent one that
-    // verified) is kept with the connection for the replication endpoints.
-    .on_connect(|conn, data| {
-        type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
-        if let Some(leaf) = conn
-            .downcast_ref::<Tls>()
-            .and_then(|tls| tls.get_ref().1.peer_certificates())
-            .and_then(|chain| chain.first())
-        {
-            data.insert(auth::PeerCertificate(leaf.to_vec()));
-        }
-    })
+    .on_connect(keep_peer_certificate)
     .workers(workers.max(1))
     // Small answers must leave at once: with Nagle's algorithm on, HTTP/2 answers wait for the
     // client's delayed ACK (~40-50 ms each).

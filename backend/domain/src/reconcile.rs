@@ -412,10 +412,12 @@ impl Descent {
     }
 }
 
-/// The answering side of a descent: a snapshot of its leaves.
+/// The answering side of a descent: a snapshot of its leaves. Only the blocks a descent goes
+/// into have their trees built.
 #[derive(Debug)]
 pub struct Answerer {
     hashes: Hashes,
+    leaves: Vec<Digest>,
     /// The nodes whose hashes were sent last.
     sent: Vec<Node>,
 }
@@ -426,7 +428,7 @@ impl Answerer {
     /// on several cores).
     pub fn new(
         shape: Shape,
-        leaves: &[Digest],
+        leaves: Vec<Digest>,
         block_roots: &[Digest],
     ) -> Result<Self, ReconcileError> {
         if leaves.len() as u64 != shape.size() {
@@ -435,15 +437,10 @@ impl Answerer {
                 got: leaves.len(),
             });
         }
-        let mut hashes = Hashes::new(shape, block_roots)?;
-        let chunk = usize::try_from(shape.block_size()).unwrap_or(usize::MAX);
-        for (block, leaves) in leaves.chunks(chunk).enumerate() {
-            // Only the node arrays are kept: a block tree is ~2 hashes per leaf.
-            hashes.add_block(block as u64, leaves)?;
-        }
         Ok(Self {
+            hashes: Hashes::new(shape, block_roots)?,
+            leaves,
             sent: shape.root().into_iter().collect(),
-            hashes,
         })
     }
 
@@ -456,6 +453,15 @@ impl Answerer {
     pub fn answer(&mut self, mask: &[u8]) -> Result<Vec<Digest>, ReconcileError> {
         let marked = unpack(mask, self.sent.len())?;
         let next = children_of_marked(&self.hashes.shape, self.sent.iter().copied(), &marked);
+        for node in &next {
+            if let Some(block) = self.hashes.shape.block_of(*node) {
+                if !self.hashes.has_block(block) {
+                    let range = self.block_range(block);
+                    let leaves = self.leaves.get(range).unwrap_or_default().to_vec();
+                    self.hashes.add_block(block, &leaves)?;
+                }
+            }
+        }
         let hashes = next
             .iter()
             .map(|node| {
@@ -466,6 +472,41 @@ impl Answerer {
             .collect::<Result<Vec<_>, _>>()?;
         self.sent = next;
         Ok(hashes)
+    }
+
+    /// Replaces leaves from `start` on (rows put back) and recomputes the roots above them.
+    pub fn replace(&mut self, start: u64, leaves: &[Digest]) -> Result<(), ReconcileError> {
+        let shape = self.hashes.shape;
+        let from = usize::try_from(start).unwrap_or(usize::MAX);
+        let slots = self
+            .leaves
+            .get_mut(from..from.saturating_add(leaves.len()))
+            .ok_or(ReconcileError::WrongCount {
+                expected: 0,
+                got: leaves.len(),
+            })?;
+        slots.copy_from_slice(leaves);
+        let first = start / shape.block_size();
+        let last = (start + leaves.len().max(1) as u64 - 1) / shape.block_size();
+        let mut roots: Vec<Digest> = (0..shape.blocks())
+            .map(|block| self.hashes.top_leaf(block).copied().unwrap_or(MISSING_LEAF))
+            .collect();
+        for block in first..=last {
+            let range = self.block_range(block);
+            roots[block as usize] = merkle_root(self.leaves.get(range).unwrap_or_default());
+            self.hashes.blocks.remove(&block);
+        }
+        let blocks = std::mem::take(&mut self.hashes.blocks);
+        self.hashes = Hashes::new(shape, &roots)?;
+        self.hashes.blocks = blocks;
+        Ok(())
+    }
+
+    fn block_range(&self, block: u64) -> std::ops::Range<usize> {
+        let shape = self.hashes.shape;
+        let start = usize::try_from(block * shape.block_size()).unwrap_or(usize::MAX);
+        let len = usize::try_from(shape.block_len(block)).unwrap_or(0);
+        start..start.saturating_add(len)
     }
 }
 
@@ -520,7 +561,7 @@ mod tests {
     fn reconcile(block_size: u64, ours: &[Digest], theirs: &[Digest]) -> Descent {
         let shape = Shape::new(ours.len() as u64, block_size).unwrap();
         let their_roots = block_roots(block_size, theirs).unwrap();
-        let mut answerer = Answerer::new(shape, theirs, &their_roots).unwrap();
+        let mut answerer = Answerer::new(shape, theirs.to_vec(), &their_roots).unwrap();
         let our_roots = block_roots(block_size, ours).unwrap();
         let mut descent = Descent::start(shape, &our_roots, answerer.root()).unwrap();
         let chunk = block_size as usize;
@@ -541,7 +582,7 @@ mod tests {
         for (n, b) in [(1, 4), (3, 4), (4, 4), (5, 4), (17, 4), (1000, 7)] {
             let l = leaves(n);
             let shape = Shape::new(n, b).unwrap();
-            let answerer = Answerer::new(shape, &l, &block_roots(b, &l).unwrap()).unwrap();
+            let answerer = Answerer::new(shape, l.clone(), &block_roots(b, &l).unwrap()).unwrap();
             let mut tree = LedgerTree::new(b).unwrap();
             for leaf in &l {
                 tree.push(*leaf);
@@ -577,6 +618,25 @@ mod tests {
     }
 
     #[test]
+    fn replaced_leaves_give_the_root_of_the_repaired_copy() {
+        let ours = leaves(50);
+        let mut theirs = ours.clone();
+        theirs[9] = MISSING_LEAF;
+        theirs[10] = MISSING_LEAF;
+        theirs[33] = leaf_hash(b"altered");
+        let shape = Shape::new(50, 8).unwrap();
+        let mut answerer =
+            Answerer::new(shape, theirs.clone(), &block_roots(8, &theirs).unwrap()).unwrap();
+        assert_ne!(answerer.root(), merkle_root(&block_roots(8, &ours).unwrap()));
+        answerer.replace(9, &ours[9..11]).unwrap();
+        answerer.replace(33, &ours[33..34]).unwrap();
+        assert_eq!(answerer.root(), merkle_root(&block_roots(8, &ours).unwrap()));
+        // And it still answers a descent consistently.
+        let descent = Descent::start(shape, &block_roots(8, &ours).unwrap(), answerer.root());
+        assert!(descent.unwrap().agreed());
+    }
+
+    #[test]
     fn a_single_entry_ledger_differs_at_its_root() {
         let descent = reconcile(4, &leaves(1), &[MISSING_LEAF]);
         assert_eq!(descent.differences().len(), 1);
@@ -591,7 +651,7 @@ mod tests {
         theirs[5] = MISSING_LEAF;
         let shape = Shape::new(64, 8).unwrap();
         let mut answerer =
-            Answerer::new(shape, &theirs, &block_roots(8, &theirs).unwrap()).unwrap();
+            Answerer::new(shape, theirs.clone(), &block_roots(8, &theirs).unwrap()).unwrap();
         let mut descent =
             Descent::start(shape, &block_roots(8, &ours).unwrap(), answerer.root()).unwrap();
         let mut answer = answerer.answer(&descent.mask()).unwrap();

@@ -34,6 +34,17 @@ enum Command {
     /// Run a party's replica: follow the registry over mutual TLS, check every entry and
     /// checkpoint, keep them in the replica's own database (settings: [replica]).
     Replica,
+    /// Reconcile replicas now, through the running registry, as its operator (the registry's
+    /// consortium certificate, [reconcile] cert/key): each replica compared from the top of
+    /// the Merkle tree down, what it lost or had altered put back, findings kept as incidents.
+    Reconcile {
+        /// The registry's base URL (default: https://<server.bind>).
+        #[arg(long)]
+        registry: Option<String>,
+        /// Only this party's replica (default: every replica in [reconcile] replicas).
+        #[arg(long)]
+        party: Option<String>,
+    },
     /// Run a complete local registry with sample parties and bills of lading: embedded
     /// PostgreSQL, self-signed TLS, TEST keys from fixtures/. Data is kept in --data-dir.
     Demo {
@@ -110,6 +121,9 @@ impl Cli {
         match &self.command {
             Command::Serve => crate::serve::serve(config()?),
             Command::Replica => crate::replica::replica(config()?),
+            Command::Reconcile { registry, party } => {
+                crate::reconcile::run(&config()?, registry.as_deref(), party.as_deref())
+            }
             Command::Demo { data_dir, bind } => {
                 let mut config = config()?;
                 if let Some(dir) = data_dir {

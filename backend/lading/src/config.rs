@@ -31,6 +31,17 @@
 //! registry_key = "/etc/lading/registry.jwk.pub"
 //! poll_interval_ms = 1000
 //! page_size = 1000
+//! listen = "0.0.0.0:8444"                    # the replica's own HTTPS face (its party, peers,
+//!                                            # the registry); its certificate needs --server-name
+//! peers = ["https://replica.carrier.example:8444"]   # replicas to compare checkpoints with
+//! peer_interval_ms = 5000
+//!
+//! [reconcile]                                # the registry reconciles these replicas
+//! cert = "/etc/lading/registry.crt.pem"      # `lading ca issue --registry`
+//! key = "/etc/lading/registry.key.pem"
+//! ca = "/etc/lading/ca/ca.crt.pem"           # default: server.client_ca
+//! interval_ms = 60000                        # 0: on demand only
+//! replicas = [{ party = "shipper-acme", url = "https://replica.shipper.example:8444" }]
 //! ```
 
 use std::net::SocketAddr;
@@ -47,6 +58,32 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub registry: RegistrySection,
     pub replica: ReplicaSection,
+    pub reconcile: ReconcileSection,
+}
+
+/// The replicas a registry reconciles, and the registry's certificate to ask them with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconcileSection {
+    pub replicas: Vec<lading_replica::reconcile::ReplicaTarget>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// The consortium CA the replicas' certificates chain to (default: `server.client_ca`).
+    pub ca: Option<PathBuf>,
+    /// How often every replica is reconciled; 0 for on demand only.
+    pub interval_ms: u64,
+}
+
+impl Default for ReconcileSection {
+    fn default() -> Self {
+        Self {
+            replicas: Vec::new(),
+            cert: None,
+            key: None,
+            ca: None,
+            interval_ms: 60_000,
+        }
+    }
 }
 
 /// `lading replica`: whom it follows and with what.
@@ -65,6 +102,11 @@ pub struct ReplicaSection {
     pub registry_key: Option<PathBuf>,
     pub poll_interval_ms: u64,
     pub page_size: u64,
+    /// Where the replica serves its party, its peers and the registry (HTTPS, mutual TLS).
+    pub listen: Option<SocketAddr>,
+    /// Other replicas' base URLs: signed checkpoints are compared with theirs.
+    pub peers: Vec<String>,
+    pub peer_interval_ms: u64,
 }
 
 impl Default for ReplicaSection {
@@ -78,6 +120,9 @@ impl Default for ReplicaSection {
             registry_key: None,
             poll_interval_ms: 1000,
             page_size: 1000,
+            listen: None,
+            peers: Vec::new(),
+            peer_interval_ms: 5000,
         }
     }
 }
@@ -119,6 +164,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             registry: RegistrySection::default(),
             replica: ReplicaSection::default(),
+            reconcile: ReconcileSection::default(),
         }
     }
 }
@@ -233,6 +279,49 @@ impl Config {
         }
         if let Some(v) = var("LADING_REPLICA_PAGE_SIZE") {
             self.replica.page_size = parse("LADING_REPLICA_PAGE_SIZE", v)?;
+        }
+        if let Some(v) = var("LADING_REPLICA_LISTEN") {
+            self.replica.listen = Some(parse("LADING_REPLICA_LISTEN", v)?);
+        }
+        if let Some(v) = var("LADING_REPLICA_PEERS") {
+            self.replica.peers = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = var("LADING_REPLICA_PEER_INTERVAL_MS") {
+            self.replica.peer_interval_ms = parse("LADING_REPLICA_PEER_INTERVAL_MS", v)?;
+        }
+        for (name, slot) in [
+            ("LADING_RECONCILE_CERT", &mut self.reconcile.cert),
+            ("LADING_RECONCILE_KEY", &mut self.reconcile.key),
+            ("LADING_RECONCILE_CA", &mut self.reconcile.ca),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = Some(PathBuf::from(v));
+            }
+        }
+        if let Some(v) = var("LADING_RECONCILE_INTERVAL_MS") {
+            self.reconcile.interval_ms = parse("LADING_RECONCILE_INTERVAL_MS", v)?;
+        }
+        // `party=https://host:port,party=https://...`
+        if let Some(v) = var("LADING_RECONCILE_REPLICAS") {
+            self.reconcile.replicas = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|pair| {
+                    let (party, url) = pair.split_once('=').with_context(|| {
+                        format!("LADING_RECONCILE_REPLICAS: {pair:?} is not party=url")
+                    })?;
+                    Ok(lading_replica::reconcile::ReplicaTarget {
+                        party: parse("LADING_RECONCILE_REPLICAS", party.to_owned())?,
+                        url: url.to_owned(),
+                    })
+                })
+                .collect::<Result<_>>()?;
         }
         if !(1..=10_000).contains(&self.replica.page_size) {
             bail!("replica.page_size must be 1 to 10000");

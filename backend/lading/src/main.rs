@@ -12,6 +12,7 @@ mod config;
 mod database;
 mod demo;
 mod parties;
+mod reconcile;
 mod replica;
 mod serve;
 mod tls;

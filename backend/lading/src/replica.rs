@@ -1,28 +1,24 @@
-//! `lading replica`: a party's replica. It follows the registry's feed over mutual TLS, checks
-//! every entry and checkpoint (`lading_domain::follow`), and keeps what it checked in its own
-//! PostgreSQL database (the embedded default, or `database.url`).
+//! `lading replica`: a party's replica node (`lading_replica::node`). It follows the registry's
+//! feed over mutual TLS, checks every entry and checkpoint, and keeps what it checked in its own
+//! PostgreSQL database (the embedded default, or `database.url`). With `replica.listen` it also
+//! serves its party (reads, and submissions kept and forwarded while the registry is away), its
+//! peers (checkpoints to compare) and the registry (reconciliation), over mutual TLS.
 //!
 //! On start it judges again everything its database holds — it trusts its own rows no more
-//! than the feed — then polls the registry every `replica.poll_interval_ms`. A refused entry or
-//! checkpoint becomes an incident row with its evidence, and nothing after it is taken until
-//! the registry sends something that checks.
+//! than the feed. A refused entry or checkpoint becomes an incident row with its evidence, and
+//! nothing after it is taken until the registry sends something that checks.
 
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use lading_domain::follow::{FeedEntry, Follower, Incident};
-use lading_domain::ids::DocumentReference;
+use lading_domain::follow::Follower;
 use lading_domain::jws::Jwk;
-use lading_domain::Digest;
-use lading_replica::{FeedClient, Keeper, ReplicaError};
-use lading_store::replica::{self, ReplicaCheckpointRow, ReplicaEntryRow};
+use lading_replica::node::{Node, NodeSettings};
+use lading_replica::FeedClient;
 use lading_store::Store;
 
 use crate::config::Config;
 use crate::database::Database;
-
-/// Rows read back per query when the replica restores itself.
-const RESTORE_PAGE: i64 = 10_000;
 
 pub fn replica(config: Config) -> Result<()> {
     let section = &config.replica;
@@ -34,16 +30,28 @@ pub fn replica(config: Config) -> Result<()> {
     let registry = section.registry.clone().context(
         "replica.registry (or LADING_REPLICA_REGISTRY) must name the registry's https:// URL",
     )?;
-    let read = |path: std::path::PathBuf| {
-        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
     };
-    let client = FeedClient::new(
-        &registry,
-        &read(need("ca", &section.ca)?)?,
-        &read(need("cert", &section.cert)?)?,
-        &read(need("key", &section.key)?)?,
-    )?;
-    let parties = String::from_utf8(read(need("parties", &section.parties)?)?)
+    let (ca, cert, key) = (
+        need("ca", &section.ca)?,
+        need("cert", &section.cert)?,
+        need("key", &section.key)?,
+    );
+    let (ca_pem, cert_pem, key_pem) = (read(&ca)?, read(&cert)?, read(&key)?);
+    let party = lading_pki::party_of(
+        lading_pki::parse_certs(&cert_pem)?
+            .first()
+            .context("replica.cert holds no certificate")?,
+    )
+    .context("replica.cert must be a party's certificate (`lading ca issue --party`)")?;
+    let client = FeedClient::new(&registry, &ca_pem, &cert_pem, &key_pem)?;
+    let peers = section
+        .peers
+        .iter()
+        .map(|peer| FeedClient::new(peer, &ca_pem, &cert_pem, &key_pem))
+        .collect::<Result<Vec<_>, _>>()?;
+    let parties = String::from_utf8(read(&need("parties", &section.parties)?)?)
         .context("the party registry is not UTF-8")?;
     let keys = lading_replica::party_keys(&parties)?;
     let registry_key: Jwk = crate::cli::read_json(&need("registry_key", &section.registry_key)?)?;
@@ -51,225 +59,91 @@ pub fn replica(config: Config) -> Result<()> {
         bail!("replica.registry_key must be the registry's public JWK, not its private key");
     }
     let registry_key = registry_key.verifying_key()?;
+    let block_size = config.registry.block_size;
+    // Checked once here, so the node can build followers without failing.
+    Follower::new(block_size, registry_key.clone(), keys.clone())
+        .context("the follower's block size")?;
+    let tls = section
+        .listen
+        .map(|_| crate::tls::server_config(&cert, &key, Some(&ca)))
+        .transpose()?;
 
     let db = Database::open(&config)?;
     let result = (|| {
-        let store = Store::connect(&db.url, 4).context("cannot connect to the database")?;
+        let store = Store::connect(&db.url, 8).context("cannot connect to the database")?;
         store.migrate()?;
-        let new_follower = || {
-            Follower::new(
-                config.registry.block_size,
-                registry_key.clone(),
-                keys.clone(),
-            )
-            .context("the follower's block size")
-        };
-        let mut follower = new_follower()?;
-        restore(&store, &mut follower)?;
-        tracing::info!(size = follower.size(), "replica restored from its database");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        runtime.block_on(follow(
-            &client,
-            &store,
-            &mut follower,
-            new_follower,
-            &registry,
-            section.poll_interval_ms,
-            section.page_size,
-        ))
+        let node = Node::start(
+            NodeSettings {
+                party,
+                registry: registry.clone(),
+                page_size: section.page_size,
+                poll_interval: Duration::from_millis(section.poll_interval_ms),
+            },
+            store,
+            client,
+            move || {
+                Follower::new(block_size, registry_key.clone(), keys.clone())
+                    .unwrap_or_else(|_| unreachable!("the block size was checked"))
+            },
+        )?;
+        tracing::info!(size = node.follower().size(), "replica restored from its database");
+        run(node, &config, &registry, peers, tls)
     })();
     let closed = db.close();
     result.and(closed)
 }
 
-/// Polls the registry until SIGINT or SIGTERM.
-async fn follow(
-    client: &FeedClient,
-    store: &Store,
-    follower: &mut Follower,
-    new_follower: impl Fn() -> Result<Follower>,
+/// Runs the node's loops on a runtime of their own and, with `replica.listen`, its HTTPS face;
+/// until SIGINT or SIGTERM.
+fn run(
+    node: Node,
+    config: &Config,
     registry: &str,
-    poll_interval_ms: u64,
-    page_size: u64,
+    peers: Vec<FeedClient>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.spawn({
+        let node = node.clone();
+        async move { node.follow().await }
+    });
+    runtime.spawn({
+        let node = node.clone();
+        async move { node.forward().await }
+    });
+    if !peers.is_empty() {
+        let node = node.clone();
+        let every = Duration::from_millis(config.replica.peer_interval_ms);
+        runtime.spawn(async move { node.exchange(peers, every).await });
+    }
     // One machine-readable line on stdout, for supervisors and tests.
     println!("following {registry}");
-    let mut keeper = PgKeeper {
-        store: store.clone(),
-        last_incident: None,
+    let result = match (config.replica.listen, tls) {
+        (Some(bind), Some(tls)) => {
+            let system = actix_web::rt::System::new();
+            system.block_on(async {
+                let (server, addr) =
+                    lading_api::node::https_server(node.clone(), bind, tls, config.server.workers)
+                        .with_context(|| format!("cannot listen on {bind}"))?;
+                println!("serving https://{addr}");
+                // The server stops on SIGINT or SIGTERM.
+                server.await.context("the HTTP server failed")
+            })
+        }
+        _ => runtime.block_on(async {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            Ok(())
+        }),
     };
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    loop {
-        match lading_replica::catch_up(client, follower, &mut keeper, page_size).await {
-            Ok(done) if done.full + done.hash_only + done.backfilled > 0 => {
-                tracing::info!(size = follower.size(), ?done, "followed the registry");
-            }
-            Ok(_) => {}
-            Err(ReplicaError::Incident(_)) => {
-                // Recorded by catch_up; the follower is as it was. Try again later: a registry
-                // that sends something else next time is followed from here.
-            }
-            Err(e @ (ReplicaError::Http(_) | ReplicaError::Refused { .. })) => {
-                tracing::warn!(error = %e, "the registry is not reachable; retrying");
-            }
-            Err(e) => {
-                // Keeping failed: memory may be ahead of the database. Rebuild from it.
-                tracing::error!(error = %e, "could not keep what was checked; restoring");
-                *follower = new_follower()?;
-                restore(store, follower)?;
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(poll_interval_ms)) => {}
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
-        }
-    }
-    tracing::info!(size = follower.size(), "replica stopped");
-    Ok(())
-}
-
-/// Judges again every entry and checkpoint the database holds.
-fn restore(store: &Store, follower: &mut Follower) -> Result<()> {
-    let mut conn = store.conn()?;
-    let mut from = 0u64;
-    loop {
-        let rows = replica::entries(&mut conn, from, RESTORE_PAGE)?;
-        let Some(last) = rows.last() else {
-            break;
-        };
-        from = last.idx as u64 + 1;
-        let entries = rows
-            .into_iter()
-            .map(|row| {
-                Ok(FeedEntry {
-                    index: row.idx as u64,
-                    leaf_hash: Digest::from_slice(&row.leaf_hash)?,
-                    signed: row.signed.map(String::from_utf8).transpose()?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        lading_replica::restore(follower, &entries, std::iter::empty())
-            .map_err(|incident| held_incident(store, incident))?;
-    }
-    let checkpoints = replica::checkpoints(&mut conn)?
-        .into_iter()
-        .map(|row| row.signed);
-    lading_replica::restore(follower, &[], checkpoints)
-        .map_err(|incident| held_incident(store, incident))?;
-    Ok(())
-}
-
-/// The database holds something that does not check: recorded, and the replica stops (the
-/// rows must be repaired from the registry's signed originals first).
-fn held_incident(store: &Store, incident: Incident) -> anyhow::Error {
-    let detail = format!("in this replica's own database: {incident}");
-    if let Ok(mut conn) = store.conn() {
-        let _ = lading_store::incidents::open(
-            &mut conn,
-            None,
-            incident.code(),
-            &detail,
-            &serde_json::json!({ "incident": incident.to_string() }),
-        );
-    }
-    anyhow::anyhow!(detail)
-}
-
-/// Keeps what the follower checked in the replica's database. Diesel is blocking: each call
-/// runs on a worker that may block (`block_in_place`).
-struct PgKeeper {
-    store: Store,
-    /// The last incident recorded, so a registry that keeps sending the same bad entry does
-    /// not fill the table with copies.
-    last_incident: Option<String>,
-}
-
-impl PgKeeper {
-    fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&mut lading_store::PgConnection) -> Result<T, lading_store::StoreError>,
-    ) -> Result<T, ReplicaError> {
-        tokio::task::block_in_place(|| {
-            let mut conn = self.store.conn().map_err(store_error)?;
-            f(&mut conn).map_err(store_error)
-        })
-    }
-}
-
-fn store_error(e: lading_store::StoreError) -> ReplicaError {
-    ReplicaError::Keep(e.to_string())
-}
-
-impl Keeper for PgKeeper {
-    fn keep_entries(
-        &mut self,
-        entries: &[(FeedEntry, Option<DocumentReference>)],
-    ) -> Result<(), ReplicaError> {
-        let rows: Vec<ReplicaEntryRow> = entries
-            .iter()
-            .map(|(entry, document)| ReplicaEntryRow {
-                idx: entry.index as i64,
-                leaf_hash: entry.leaf_hash.0.to_vec(),
-                signed: entry.signed.as_ref().map(|s| s.as_bytes().to_vec()),
-                document_ref: document.as_ref().map(ToString::to_string),
-            })
-            .collect();
-        self.with_conn(|conn| replica::append(conn, &rows))
-    }
-
-    fn keep_backfill(
-        &mut self,
-        index: u64,
-        leaf_hash: &Digest,
-        signed: &str,
-        document: Option<&DocumentReference>,
-    ) -> Result<(), ReplicaError> {
-        let document = document.map(ToString::to_string);
-        self.with_conn(|conn| {
-            replica::backfill(
-                conn,
-                index,
-                &leaf_hash.0,
-                signed.as_bytes(),
-                document.as_deref(),
-            )
-        })
-    }
-
-    fn keep_checkpoint(&mut self, signed: &str, verified: bool) -> Result<(), ReplicaError> {
-        let checkpoint = lading_domain::SignedCheckpoint::parse(signed)
-            .map_err(|e| ReplicaError::Keep(e.to_string()))?;
-        let row = ReplicaCheckpointRow {
-            size: checkpoint.unverified().size as i64,
-            root: checkpoint.unverified().root.0.to_vec(),
-            signed: signed.to_owned(),
-            verified,
-        };
-        self.with_conn(|conn| replica::keep_checkpoint(conn, &row))
-    }
-
-    fn incident(&mut self, incident: &Incident) -> Result<(), ReplicaError> {
-        let detail = incident.to_string();
-        if self.last_incident.as_deref() == Some(detail.as_str()) {
-            return Ok(());
-        }
-        let evidence = match incident {
-            Incident::ConflictingCheckpoints {
-                size,
-                first,
-                second,
-            } => serde_json::json!({ "size": size, "first": first, "second": second }),
-            other => serde_json::json!({ "incident": other.to_string() }),
-        };
-        self.with_conn(|conn| {
-            lading_store::incidents::open(conn, None, incident.code(), &detail, &evidence)
-                .map(|_| ())
-        })?;
-        self.last_incident = Some(detail);
-        Ok(())
-    }
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    tracing::info!(size = node.follower().size(), "replica stopped");
+    result
 }

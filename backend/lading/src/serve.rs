@@ -84,12 +84,31 @@ pub fn run(
             return Err(e);
         }
     }
+    let replicas = match replicas(config, &registry) {
+        Ok(replicas) => replicas,
+        Err(e) => {
+            registry.shutdown();
+            return Err(e);
+        }
+    };
     let state = AppState {
         registry: registry.clone(),
         registry_key: public,
+        replicas: replicas.clone(),
     };
     let system = actix_web::rt::System::new();
     let result = system.block_on(async {
+        if let Some(replicas) = replicas.filter(|_| config.reconcile.interval_ms > 0) {
+            let every = std::time::Duration::from_millis(config.reconcile.interval_ms);
+            actix_web::rt::spawn(async move {
+                loop {
+                    actix_web::rt::time::sleep(every).await;
+                    for target in &replicas.targets {
+                        replicas.reconciler.reconcile(target).await;
+                    }
+                }
+            });
+        }
         let (server, addr) =
             lading_api::https_server(state, config.server.bind, tls, config.server.workers)
                 .with_context(|| format!("cannot listen on {}", config.server.bind))?;
@@ -98,6 +117,35 @@ pub fn run(
     });
     registry.shutdown();
     result
+}
+
+/// The replicas to reconcile (`[reconcile]`), with the registry's consortium certificate.
+fn replicas(config: &Config, registry: &Registry) -> Result<Option<lading_api::Replicas>> {
+    let section = &config.reconcile;
+    if section.replicas.is_empty() {
+        return Ok(None);
+    }
+    let read = |what: &str, path: &Option<std::path::PathBuf>| {
+        let path = path
+            .as_ref()
+            .with_context(|| format!("reconcile.{what} is required to reconcile replicas"))?;
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let ca = read(
+        "ca (or server.client_ca)",
+        &section.ca.clone().or_else(|| config.server.client_ca.clone()),
+    )?;
+    let reconciler = lading_replica::reconcile::Reconciler::new(
+        registry.store().clone(),
+        config.registry.block_size,
+        &ca,
+        &read("cert", &section.cert)?,
+        &read("key", &section.key)?,
+    )?;
+    Ok(Some(lading_api::Replicas {
+        reconciler,
+        targets: section.replicas.clone(),
+    }))
 }
 
 fn on_start_registry(registry: &Registry) {

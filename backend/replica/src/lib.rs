@@ -12,10 +12,15 @@
 //! - [`Keeper`]: where the checked entries, checkpoints and incidents go (the `lading replica`
 //!   process keeps them in its PostgreSQL database); [`restore`] rebuilds a follower from them.
 //!
-//! Still to come (issue 3): serving the party's reads, taking submissions while the registry
-//! is away, and reconciliation.
+//! - [`node::Node`]: the running replica — follows, forwards its party's submissions, serves
+//!   its party's reads, and answers the registry's reconciliation ([`answer`]).
+//! - [`reconcile`]: the registry's side of reconciliation, which drives it.
 
-use std::sync::Arc;
+pub mod answer;
+pub mod node;
+pub mod reconcile;
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use lading_domain::follow::{CheckpointStatus, FeedEntry, Follower, Incident, Judged, PartyKey};
 use lading_domain::ids::{DocumentReference, PartyId};
@@ -125,6 +130,56 @@ impl FeedClient {
         Ok(Some(published.signed))
     }
 
+    /// The signed checkpoints another replica holds above size `after` (this client then
+    /// points at that replica, not the registry).
+    pub async fn peer_checkpoints(&self, after: u64) -> Result<Vec<String>, ReplicaError> {
+        #[derive(Deserialize)]
+        struct Held {
+            checkpoints: Vec<String>,
+        }
+        let held: Held = self
+            .get_json(&format!("/v1/checkpoints?after={after}&limit=1000"))
+            .await?;
+        Ok(held.checkpoints)
+    }
+
+    /// The base URL this client talks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Forwards a submission this replica took. `Ok((true, receipt))` when the registry
+    /// sequenced it (or had already), `Ok((false, problem))` when it refused it; `Err` when it
+    /// could not say (unreachable, overloaded, failing): the submission is tried again later.
+    pub async fn submit(
+        &self,
+        kind: &str,
+        signed: &str,
+    ) -> Result<(bool, serde_json::Value), ReplicaError> {
+        let path = if kind == "event" {
+            "/v1/events"
+        } else {
+            "/v1/transitions"
+        };
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/jose")
+            .body(signed.to_owned())
+            .send()
+            .await?;
+        let status = response.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(ReplicaError::Refused {
+                what: path.to_owned(),
+                status: status.as_u16(),
+                body: response.text().await.unwrap_or_default(),
+            });
+        }
+        let body: serde_json::Value = response.json().await?;
+        Ok((status.is_success(), body))
+    }
+
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -159,6 +214,8 @@ pub struct CatchUp {
     pub backfilled: u64,
     /// The size of the checkpoint checked at the end, if the registry had signed one.
     pub checkpoint: Option<u64>,
+    /// The registry's size as the last page said.
+    pub registry_size: Option<u64>,
 }
 
 /// Where a replica keeps what its follower accepted. Each call must be durable when it
@@ -268,7 +325,7 @@ pub fn document_of(signed: &str) -> Option<DocumentReference> {
 /// incident and stops the catch-up there: nothing after it is taken.
 pub async fn catch_up(
     client: &FeedClient,
-    follower: &mut Follower,
+    follower: &Mutex<Follower>,
     keeper: &mut impl Keeper,
     page_size: u64,
 ) -> Result<CatchUp, ReplicaError> {
@@ -282,19 +339,32 @@ pub async fn catch_up(
     }
 }
 
+/// The follower, held only between awaits (never across one).
+fn lock(follower: &Mutex<Follower>) -> std::sync::MutexGuard<'_, Follower> {
+    follower.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 async fn catch_up_inner(
     client: &FeedClient,
-    follower: &mut Follower,
+    follower: &Mutex<Follower>,
     keeper: &mut impl Keeper,
     page_size: u64,
 ) -> Result<CatchUp, ReplicaError> {
     let mut done = CatchUp::default();
     let mut late: Vec<(DocumentReference, u64)> = Vec::new();
     loop {
-        let page = client.page(follower.size(), page_size).await?;
+        let size = lock(follower).size();
+        let page = client.page(size, page_size).await?;
+        done.registry_size = Some(page.size);
         let last_page = page.entries.is_empty();
         let entries: Vec<FeedEntry> = page.entries.into_iter().map(FeedEntry::from).collect();
-        let (verdicts, refusal) = judge_page(follower, &entries);
+        // Judged and kept under the lock, so no one sees the follower ahead of the rows.
+        let mut held = lock(follower);
+        if held.size() != size {
+            // Restored meanwhile: start this page again.
+            continue;
+        }
+        let (verdicts, refusal) = judge_page(&mut held, &entries);
         let mut accepted = Vec::with_capacity(verdicts.len());
         for (entry, judged) in entries.into_iter().zip(verdicts) {
             let document = match judged {
@@ -322,7 +392,7 @@ async fn catch_up_inner(
         if let Some(incident) = refusal {
             return Err(incident.into());
         }
-        if last_page || follower.size() >= page.size {
+        if last_page || held.size() >= page.size {
             break;
         }
     }
@@ -345,7 +415,8 @@ async fn catch_up_inner(
                 if item.index > until || !names_any(&signed, &wanted) {
                     continue;
                 }
-                follower.backfill(item.index, &signed)?;
+                let mut held = lock(follower);
+                held.backfill(item.index, &signed)?;
                 keeper.keep_backfill(
                     item.index,
                     &item.leaf_hash,
@@ -357,7 +428,8 @@ async fn catch_up_inner(
         }
     }
     if let Some(signed) = client.latest_checkpoint().await? {
-        match follower.checkpoint(&signed)? {
+        let mut held = lock(follower);
+        match held.checkpoint(&signed)? {
             CheckpointStatus::Verified | CheckpointStatus::Known => {
                 keeper.keep_checkpoint(&signed, true)?;
                 done.checkpoint = lading_domain::SignedCheckpoint::parse(&signed)
@@ -369,7 +441,7 @@ async fn catch_up_inner(
         }
     }
     tracing::info!(
-        size = follower.size(),
+        size = lock(follower).size(),
         full = done.full,
         hash_only = done.hash_only,
         backfilled = done.backfilled,

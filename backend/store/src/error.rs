@@ -22,7 +22,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn corrupt(table: &'static str, detail: impl std::fmt::Display) -> Self {
+    pub fn corrupt(table: &'static str, detail: impl std::fmt::Display) -> Self {
         Self::Corrupt {
             table,
             detail: detail.to_string(),

@@ -183,6 +183,30 @@ pub fn held_leaves(
     Ok(leaves)
 }
 
+/// [`held_leaves`] of `[from, to)` only (a block read back after a repair).
+pub fn held_leaves_range(
+    conn: &mut PgConnection,
+    from: u64,
+    to: u64,
+) -> Result<Vec<[u8; 32]>, StoreError> {
+    let rows: Vec<(i64, Vec<u8>)> = replica_entries::table
+        .filter(replica_entries::idx.ge(crate::ledger::to_i64(from)))
+        .filter(replica_entries::idx.lt(crate::ledger::to_i64(to)))
+        .order(replica_entries::idx.asc())
+        .select((replica_entries::idx, replica_entries::held_leaf))
+        .load(conn)?;
+    let mut leaves = vec![[0u8; 32]; usize::try_from(to.saturating_sub(from)).unwrap_or(0)];
+    for (idx, leaf) in rows {
+        let slot = leaves
+            .get_mut((idx as u64 - from) as usize)
+            .ok_or_else(|| StoreError::corrupt("replica_entries", "index out of range"))?;
+        *slot = leaf
+            .try_into()
+            .map_err(|_| StoreError::corrupt("replica_entries", "held_leaf is not 32 bytes"))?;
+    }
+    Ok(leaves)
+}
+
 /// The rows at `indices` as they are (the evidence of what a repair replaces).
 pub fn rows_at(
     conn: &mut PgConnection,

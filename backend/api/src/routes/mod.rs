@@ -4,6 +4,7 @@ pub mod checkpoints;
 pub mod documents;
 pub mod events;
 pub mod health;
+pub mod replicas;
 pub mod replication;
 pub mod transitions;
 

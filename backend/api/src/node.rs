@@ -1,0 +1,540 @@
+//! A replica's HTTP face (`lading replica` with `replica.listen`): what a party's own systems
+//! read and submit while the registry is away, what other replicas compare, and what the
+//! registry asks when it reconciles. Mutual TLS only: the client certificate says who calls.
+//!
+//! | route | who |
+//! |---|---|
+//! | `GET /v1/status` | the party, the registry |
+//! | `GET /v1/documents/{reference}`, `.../transitions`, `GET /v1/entries/{i}/proof` | the party |
+//! | `POST /v1/transitions`, `POST /v1/events`, `GET /v1/submissions[/{seq}]` | the party |
+//! | `GET /v1/checkpoints?after&limit` | any member of the consortium |
+//! | `POST /v1/reconciliation[/{session}/descend | /repair]` | the registry |
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, HttpServer};
+use lading_domain::ids::DocumentReference;
+use lading_domain::transition::SignedTransition;
+use lading_domain::Digest;
+use lading_pki::Subject;
+use lading_replica::answer::RepairRequest;
+use lading_replica::node::{Node, NodeError};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::PeerCertificate;
+use crate::body::{jws_text, read_limited, require_media_type, MAX_ITEM_BYTES};
+use crate::problem::ApiError;
+use crate::routes::transitions::JOSE;
+
+/// Largest reconciliation request: a repair of thousands of entries.
+const MAX_RECONCILIATION_BYTES: usize = 256 << 20;
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::Store(e) => ApiError::unexpected(e),
+            NodeError::Refused(incident) => ApiError::BadRequest {
+                code: incident.code(),
+                detail: incident.to_string(),
+            },
+            e @ NodeError::Damaged(_) => ApiError::NotReady(e.to_string()),
+            NodeError::Reconcile(detail) => ApiError::BadRequest {
+                code: "reconciliation",
+                detail,
+            },
+        }
+    }
+}
+
+/// Whom the verified client certificate names.
+#[derive(Debug, Clone)]
+struct Caller(Subject);
+
+impl Caller {
+    fn of(req: &HttpRequest) -> Result<Self, ApiError> {
+        let cert = req
+            .conn_data::<PeerCertificate>()
+            .ok_or(ApiError::ClientCertificateRequired)?;
+        lading_pki::subject_of(&cert.0)
+            .map(Caller)
+            .map_err(|e| ApiError::Forbidden {
+                code: "certificate_names_no_party",
+                detail: e.to_string(),
+            })
+    }
+}
+
+/// The replica's own party (its systems use the party's certificate).
+struct OwnParty;
+/// The party, or the registry.
+struct PartyOrRegistry;
+/// The registry's own certificate.
+struct RegistryCaller;
+/// Any member of the consortium.
+struct Member;
+
+fn node_of(req: &HttpRequest) -> Result<Node, ApiError> {
+    req.app_data::<web::Data<Node>>()
+        .map(|n| n.get_ref().clone())
+        .ok_or_else(|| ApiError::unexpected("the node is missing"))
+}
+
+fn must(allowed: bool, detail: impl FnOnce() -> String) -> Result<(), ApiError> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden {
+            code: "not_this_replicas_party",
+            detail: detail(),
+        })
+    }
+}
+
+macro_rules! caller_extractor {
+    ($name:ident, |$caller:ident, $node:ident| $rule:expr, $detail:expr) => {
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+            fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+                let result = Caller::of(req).and_then(|Caller($caller)| {
+                    let $node = node_of(req)?;
+                    must($rule, || $detail($caller, $node))?;
+                    Ok($name)
+                });
+                Box::pin(async move { result })
+            }
+        }
+    };
+}
+
+caller_extractor!(
+    OwnParty,
+    |caller, node| caller == Subject::Party(node.party().clone()),
+    |caller: Subject, node: Node| format!(
+        "this replica serves {} only; the certificate names {caller}",
+        node.party()
+    )
+);
+caller_extractor!(
+    PartyOrRegistry,
+    |caller, node| caller == Subject::Party(node.party().clone()) || caller == Subject::Registry,
+    |caller: Subject, node: Node| format!(
+        "this replica serves {} and the registry only; the certificate names {caller}",
+        node.party()
+    )
+);
+caller_extractor!(
+    RegistryCaller,
+    |caller, _node| caller == Subject::Registry,
+    |caller: Subject, _node: Node| format!("only the registry reconciles; the certificate names {caller}")
+);
+caller_extractor!(
+    Member,
+    |_caller, _node| true,
+    |_caller: Subject, _node: Node| String::new()
+);
+
+/// Runs blocking node work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f)
+        .await
+        .map_err(ApiError::unexpected)?
+        .map_err(ApiError::from)
+}
+
+async fn status(node: web::Data<Node>, _: PartyOrRegistry) -> Result<HttpResponse, ApiError> {
+    let node = node.get_ref().clone();
+    Ok(HttpResponse::Ok().json(blocking(move || node.status()).await?))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DocumentAnswer {
+    reference: String,
+    document_checksum: String,
+    status: lading_domain::Status,
+    possessor: String,
+    head_checksum: String,
+    length: u64,
+    head_index: u64,
+    issued_index: u64,
+    state: lading_domain::DocumentState,
+    transport_document: serde_json::Value,
+}
+
+fn reference_of(path: &str) -> Result<DocumentReference, ApiError> {
+    path.parse().map_err(|_| ApiError::NotFound {
+        what: format!("document {path}"),
+    })
+}
+
+async fn document(
+    node: web::Data<Node>,
+    path: web::Path<String>,
+    _: OwnParty,
+) -> Result<HttpResponse, ApiError> {
+    let reference = reference_of(&path)?;
+    let node = node.get_ref().clone();
+    let wanted = reference.clone();
+    let (state, entries) = blocking(move || node.document_entries(&wanted))
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("document {reference}"),
+        })?;
+    let transitions: Vec<(u64, SignedTransition)> = entries
+        .iter()
+        .filter_map(|e| SignedTransition::parse(&e.signed).ok().map(|t| (e.index, t)))
+        .collect();
+    let (issued_index, issue) = transitions.first().ok_or_else(|| ApiError::NotFound {
+        what: format!("document {reference}"),
+    })?;
+    let head_index = transitions.last().map_or(*issued_index, |(i, _)| *i);
+    let transport_document = serde_json::from_slice::<serde_json::Value>(issue.jws().payload_bytes())
+        .ok()
+        .and_then(|mut p| p.get_mut("transportDocument").map(serde_json::Value::take))
+        .unwrap_or(serde_json::Value::Null);
+    Ok(HttpResponse::Ok().json(DocumentAnswer {
+        reference: state.reference.to_string(),
+        document_checksum: state.document_checksum.to_hex(),
+        status: state.status,
+        possessor: state.possessor.to_string(),
+        head_checksum: state.head.to_hex(),
+        length: state.length,
+        head_index,
+        issued_index: *issued_index,
+        transport_document,
+        state,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChainEntry {
+    index: u64,
+    leaf_hash: String,
+    checksum: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_checksum: Option<String>,
+    action: String,
+    actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient: Option<String>,
+    signed: String,
+}
+
+async fn transitions(
+    node: web::Data<Node>,
+    path: web::Path<String>,
+    _: OwnParty,
+) -> Result<HttpResponse, ApiError> {
+    let reference = reference_of(&path)?;
+    let node = node.get_ref().clone();
+    let wanted = reference.clone();
+    let (_, entries) = blocking(move || node.document_entries(&wanted))
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("document {reference}"),
+        })?;
+    let chain: Vec<ChainEntry> = entries
+        .into_iter()
+        .filter_map(|e| {
+            let t = SignedTransition::parse(&e.signed).ok()?;
+            let p = t.payload();
+            Some(ChainEntry {
+                index: e.index,
+                leaf_hash: lading_domain::merkle::leaf_hash(e.signed.as_bytes()).to_hex(),
+                checksum: t.checksum().to_hex(),
+                previous_checksum: p.previous_transition_checksum().map(Digest::to_hex),
+                action: p.action().as_str().to_owned(),
+                actor: p.actor().to_string(),
+                recipient: p.recipient().map(ToString::to_string),
+                signed: e.signed,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(chain))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckpointAnswer {
+    size: u64,
+    root: String,
+    time: String,
+    block_size: u32,
+    signed: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProofAnswer {
+    leaf_hash: String,
+    proof: lading_domain::merkle::InclusionProof,
+    checkpoint: CheckpointAnswer,
+}
+
+async fn proof(
+    node: web::Data<Node>,
+    index: web::Path<u64>,
+    _: OwnParty,
+) -> Result<HttpResponse, ApiError> {
+    let index = index.into_inner();
+    let follower = node.follower();
+    let leaf = follower.leaf(index);
+    let (checkpoint, proof) = follower
+        .prove(index)
+        .zip(leaf)
+        .map(|((c, p), _)| (c.clone(), p))
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("a proof of entry {index} against a checkpoint this replica verified"),
+        })?;
+    drop(follower);
+    let c = checkpoint.unverified();
+    Ok(HttpResponse::Ok().json(ProofAnswer {
+        leaf_hash: leaf.map(|l| l.to_hex()).unwrap_or_default(),
+        proof,
+        checkpoint: CheckpointAnswer {
+            size: c.size,
+            root: c.root.to_hex(),
+            time: c.time.to_string(),
+            block_size: c.block_size,
+            signed: checkpoint.as_str().to_owned(),
+        },
+    }))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubmissionAnswer {
+    seq: i64,
+    kind: String,
+    leaf_hash: String,
+    taken_at: String,
+    /// `pending` until the registry answered; then `sequenced` or `refused`.
+    state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answered_at: Option<String>,
+}
+
+impl From<lading_store::outbox::OutboxRow> for SubmissionAnswer {
+    fn from(row: lading_store::outbox::OutboxRow) -> Self {
+        Self {
+            seq: row.seq,
+            kind: row.kind,
+            leaf_hash: hex::encode(&row.leaf_hash),
+            taken_at: row.taken_at.to_rfc3339(),
+            state: row.state,
+            answer: row.answer,
+            answered_at: row.answered_at.map(|t| t.to_rfc3339()),
+        }
+    }
+}
+
+/// A signed transition or event of the party's own: kept durably, answered `202 Accepted`,
+/// forwarded to the registry in the order taken. Its fate is at `Location`.
+async fn submit(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    payload: web::Payload,
+    _: OwnParty,
+) -> Result<HttpResponse, ApiError> {
+    require_media_type(&req, JOSE)?;
+    let body = read_limited(&req, payload, MAX_ITEM_BYTES).await?;
+    let jws = jws_text(&body)?;
+    let want_event = req.path().ends_with("/events");
+    let node = node.get_ref().clone();
+    let row = blocking(move || node.take_submission(&jws)).await?;
+    if (row.kind == "event") != want_event {
+        return Err(ApiError::BadRequest {
+            code: "wrong_kind",
+            detail: format!("this is a {}; submit it to its own endpoint", row.kind),
+        });
+    }
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/v1/submissions/{}", row.seq)))
+        .json(SubmissionAnswer::from(row)))
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    #[serde(default)]
+    from: i64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+async fn submissions(
+    node: web::Data<Node>,
+    page: web::Query<Page>,
+    _: OwnParty,
+) -> Result<HttpResponse, ApiError> {
+    let node = node.get_ref().clone();
+    let (from, limit) = (page.from, page.limit.clamp(1, 1000));
+    let rows = blocking(move || node.submissions(from, limit)).await?;
+    Ok(HttpResponse::Ok().json(
+        rows.into_iter()
+            .map(SubmissionAnswer::from)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+async fn submission(
+    node: web::Data<Node>,
+    seq: web::Path<i64>,
+    _: OwnParty,
+) -> Result<HttpResponse, ApiError> {
+    let node = node.get_ref().clone();
+    let seq = seq.into_inner();
+    let row = blocking(move || node.submission(seq))
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("submission {seq}"),
+        })?;
+    Ok(HttpResponse::Ok().json(SubmissionAnswer::from(row)))
+}
+
+#[derive(Debug, Deserialize)]
+struct After {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+/// Signed checkpoints held, for other replicas to compare with theirs.
+async fn checkpoints(
+    node: web::Data<Node>,
+    query: web::Query<After>,
+    _: Member,
+) -> Result<HttpResponse, ApiError> {
+    let node = node.get_ref().clone();
+    let (after, limit) = (query.after, query.limit.clamp(1, 1000) as usize);
+    let signed = blocking(move || node.checkpoints_after(after, limit)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "checkpoints": signed })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OpenRequest {
+    registry_size: u64,
+    #[serde(default)]
+    registry_root: Option<Digest>,
+}
+
+async fn open_reconciliation(
+    node: web::Data<Node>,
+    body: web::Json<OpenRequest>,
+    _: RegistryCaller,
+) -> Result<HttpResponse, ApiError> {
+    let node = node.get_ref().clone();
+    let OpenRequest {
+        registry_size,
+        registry_root,
+    } = body.into_inner();
+    let summary = blocking(move || node.open_reconciliation(registry_size, registry_root)).await?;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+async fn descend(
+    node: web::Data<Node>,
+    session: web::Path<u64>,
+    req: HttpRequest,
+    payload: web::Payload,
+    _: RegistryCaller,
+) -> Result<HttpResponse, ApiError> {
+    require_media_type(&req, "application/octet-stream")?;
+    let mask = read_limited(&req, payload, MAX_RECONCILIATION_BYTES).await?;
+    let node = node.get_ref().clone();
+    let session = session.into_inner();
+    let hashes = blocking(move || node.descend(session, &mask)).await?;
+    let mut body = Vec::with_capacity(hashes.len() * 32);
+    for hash in hashes {
+        body.extend_from_slice(&hash.0);
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .body(body))
+}
+
+async fn repair(
+    node: web::Data<Node>,
+    session: web::Path<u64>,
+    req: HttpRequest,
+    payload: web::Payload,
+    _: RegistryCaller,
+) -> Result<HttpResponse, ApiError> {
+    require_media_type(&req, "application/json")?;
+    let body = read_limited(&req, payload, MAX_RECONCILIATION_BYTES).await?;
+    let request: RepairRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            code: "bad_json",
+            detail: e.to_string(),
+        })?;
+    let node = node.get_ref().clone();
+    let session = session.into_inner();
+    let answer = blocking(move || node.repair(session, &request)).await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Mounts the replica's routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    crate::error_handlers(cfg);
+    cfg.service(crate::get("/healthz", crate::routes::health::healthz))
+        .service(
+            web::scope("/v1")
+                .service(crate::get("/status", status))
+                .service(crate::get("/documents/{reference}", document))
+                .service(crate::get("/documents/{reference}/transitions", transitions))
+                .service(crate::get("/entries/{index}/proof", proof))
+                .service(crate::post("/transitions", submit))
+                .service(crate::post("/events", submit))
+                .service(crate::get("/submissions", submissions))
+                .service(crate::get("/submissions/{seq}", submission))
+                .service(crate::get("/checkpoints", checkpoints))
+                .service(crate::post("/reconciliation", open_reconciliation))
+                .service(crate::post("/reconciliation/{session}/descend", descend))
+                .service(crate::post("/reconciliation/{session}/repair", repair)),
+        )
+        .default_service(web::to(crate::unknown_route));
+}
+
+/// Binds the replica's HTTPS server; `tls` must ask for client certificates from the
+/// consortium CA.
+pub fn https_server(
+    node: Node,
+    bind: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    workers: usize,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let data = web::Data::new(node);
+    let server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::http"))
+            .configure(configure)
+    })
+    .on_connect(crate::keep_peer_certificate)
+    .workers(workers.max(1))
+    .tcp_nodelay(true)
+    .shutdown_timeout(10)
+    .bind_rustls_0_23(bind, (*tls).clone())?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("the server bound no address"))?;
+    Ok((server.run(), addr))
+}

@@ -1,0 +1,658 @@
+//! The replica as a running node: one [`Node`] shared by the loop that follows the registry,
+//! the loop that forwards the party's submissions, the loop that exchanges checkpoints with
+//! other replicas, and the HTTPS face that serves the party and answers reconciliation.
+//!
+//! The follower (what was verified) lives in memory behind a mutex; the rows live in the
+//! replica's PostgreSQL database. Reads are served from the database and checked against the
+//! follower's leaves, so a row changed by hand is never served as if it were verified.
+//! Every method that touches the database blocks: call it off the async workers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use lading_domain::follow::{FeedEntry, Follower, Incident};
+use lading_domain::ids::{DocumentReference, PartyId};
+use lading_domain::merkle::leaf_hash;
+use lading_domain::Digest;
+use lading_store::replica::{self, ReplicaCheckpointRow, ReplicaEntryRow};
+use lading_store::{incidents, outbox, reconciliations, PgConnection, Store, StoreError};
+use serde::Serialize;
+
+use crate::answer::Sessions;
+use crate::{FeedClient, Keeper, ReplicaError};
+
+/// Rows read back per query when the replica restores itself.
+const RESTORE_PAGE: i64 = 10_000;
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    pub party: PartyId,
+    /// The registry's base URL, for the status page.
+    pub registry: String,
+    pub page_size: u64,
+    pub poll_interval: Duration,
+}
+
+/// A party's replica; cheap to clone.
+#[derive(Clone)]
+pub struct Node(Arc<Inner>);
+
+struct Inner {
+    settings: NodeSettings,
+    store: Store,
+    client: FeedClient,
+    follower: Mutex<Follower>,
+    /// Builds an empty follower with the consortium's keys (to restore into).
+    new_follower: Box<dyn Fn() -> Follower + Send + Sync>,
+    /// The registry's size as of the last page read (for the lag).
+    registry_size: AtomicU64,
+    /// Wakes the forwarder when a submission was taken.
+    submitted: tokio::sync::Notify,
+    pub(crate) sessions: Sessions,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("party", &self.0.settings.party)
+            .finish()
+    }
+}
+
+/// What the node errs with: the store, or something it refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Refused(Incident),
+    #[error("entry {0} held here does not match what this replica verified; reconciliation with the registry repairs it")]
+    Damaged(u64),
+    #[error("{0}")]
+    Reconcile(String),
+}
+
+impl Node {
+    /// Builds the node and restores its follower from the database (see [`Node::restore`]).
+    pub fn start(
+        settings: NodeSettings,
+        store: Store,
+        client: FeedClient,
+        new_follower: impl Fn() -> Follower + Send + Sync + 'static,
+    ) -> Result<Self, NodeError> {
+        let node = Self(Arc::new(Inner {
+            follower: Mutex::new(new_follower()),
+            new_follower: Box::new(new_follower),
+            settings,
+            store,
+            client,
+            registry_size: AtomicU64::new(0),
+            submitted: tokio::sync::Notify::new(),
+            sessions: Sessions::default(),
+        }));
+        node.restore()?;
+        Ok(node)
+    }
+
+    pub fn party(&self) -> &PartyId {
+        &self.0.settings.party
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub fn client(&self) -> &FeedClient {
+        &self.0.client
+    }
+
+    pub fn settings(&self) -> &NodeSettings {
+        &self.0.settings
+    }
+
+    /// The follower. Held briefly: the follow loop takes it for each page.
+    pub fn follower(&self) -> MutexGuard<'_, Follower> {
+        self.0.follower.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.0.sessions
+    }
+
+    pub(crate) fn conn(&self) -> Result<lading_store::PgPooled, NodeError> {
+        Ok(self.0.store.conn()?)
+    }
+
+    /// Rebuilds the follower from the database, judging every row and checkpoint again: the
+    /// replica trusts its own rows no more than the feed. Rows that do not check — a payload
+    /// changed by hand, or leaves that no longer give a checkpoint's root — are recorded as an
+    /// incident with their evidence and set aside from the first one that cannot be trusted
+    /// on; the follow loop fetches them again from the registry and checks them as new.
+    pub fn restore(&self) -> Result<(), NodeError> {
+        loop {
+            let mut follower = (self.0.new_follower)();
+            match restore_into(&self.0.store, &mut follower)? {
+                None => {
+                    *self.follower() = follower;
+                    return Ok(());
+                }
+                Some((incident, from)) => {
+                    let mut conn = self.conn()?;
+                    let set_aside = replica::discard_from(&mut conn, from)?;
+                    let evidence = serde_json::json!({
+                        "incident": incident.to_string(),
+                        "setAsideFrom": from,
+                        "setAside": set_aside.len(),
+                        "firstRows": set_aside.iter().take(4).map(row_evidence).collect::<Vec<_>>(),
+                    });
+                    let detail = format!(
+                        "this replica's own rows did not check ({incident}); {} rows from {from} set aside to be fetched again",
+                        set_aside.len()
+                    );
+                    tracing::error!(%detail, "restoring");
+                    incidents::open(&mut conn, None, incident.code(), &detail, &evidence)?;
+                }
+            }
+        }
+    }
+
+    /// Follows the registry for ever: catches up, then waits `poll_interval`.
+    pub async fn follow(&self) {
+        let mut keeper = PgKeeper::new(self.0.store.clone());
+        loop {
+            match crate::catch_up(
+                &self.0.client,
+                &self.0.follower,
+                &mut keeper,
+                self.0.settings.page_size,
+            )
+            .await
+            {
+                Ok(done) => {
+                    if let Some(size) = done.registry_size {
+                        self.0.registry_size.store(size, Ordering::Relaxed);
+                    }
+                    if done.full + done.hash_only + done.backfilled > 0 {
+                        tracing::info!(size = self.follower().size(), ?done, "followed the registry");
+                    }
+                }
+                Err(ReplicaError::Incident(_)) => {
+                    // Recorded by catch_up; the follower is as it was. A registry that sends
+                    // something else next time is followed from here.
+                }
+                Err(e @ (ReplicaError::Http(_) | ReplicaError::Refused { .. })) => {
+                    tracing::warn!(error = %e, "the registry is not reachable; retrying");
+                }
+                Err(e) => {
+                    // Keeping failed: memory may be ahead of the database. Rebuild from it.
+                    tracing::error!(error = %e, "could not keep what was checked; restoring");
+                    if let Err(e) = tokio::task::block_in_place(|| self.restore()) {
+                        tracing::error!(error = %e, "restoring failed");
+                    }
+                }
+            }
+            tokio::time::sleep(self.0.settings.poll_interval).await;
+        }
+    }
+
+    /// What this replica is and holds (`GET /v1/status`).
+    pub fn status(&self) -> Result<Status, NodeError> {
+        let (size, root, checkpoint) = {
+            let follower = self.follower();
+            let checkpoint = follower.latest_verified_checkpoint().map(|c| HeldCheckpoint {
+                size: c.unverified().size,
+                root: c.unverified().root.to_hex(),
+            });
+            (follower.size(), follower.root().to_hex(), checkpoint)
+        };
+        let registry_size = self.0.registry_size.load(Ordering::Relaxed).max(size);
+        let mut conn = self.conn()?;
+        let last = reconciliations::last(&mut conn, self.party().as_str())?;
+        let open = incidents::open_incidents(&mut conn, None)?;
+        let (pending, sequenced, refused) = outbox::counts(&mut conn)?;
+        Ok(Status {
+            party: self.party().to_string(),
+            registry: self.0.settings.registry.clone(),
+            size,
+            root,
+            registry_size,
+            lag: registry_size - size,
+            checkpoint,
+            last_reconciliation: last.map(|r| LastReconciliation {
+                at: r.finished_at.to_rfc3339(),
+                outcome: r.outcome,
+                registry_size: r.registry_size as u64,
+                differences: r.differences as u64,
+            }),
+            open_incidents: open.into_iter().map(IncidentView::from).collect(),
+            submissions: SubmissionCounts {
+                pending,
+                sequenced,
+                refused,
+            },
+        })
+    }
+
+    /// The signed entries of a document the party holds, each checked against the leaf this
+    /// replica verified (`None` when it holds no such document).
+    pub fn document_entries(
+        &self,
+        reference: &DocumentReference,
+    ) -> Result<Option<(lading_domain::DocumentState, Vec<HeldEntry>)>, NodeError> {
+        let rows = replica::document_entries(&mut *self.conn()?, reference.as_str())?;
+        let follower = self.follower();
+        let Some(state) = follower.document(reference).cloned() else {
+            return Ok(None);
+        };
+        let entries = rows
+            .into_iter()
+            .map(|row| {
+                let index = row.idx as u64;
+                let signed = row.signed.unwrap_or_default();
+                if follower.leaf(index) != Some(leaf_hash(&signed)) {
+                    return Err(NodeError::Damaged(index));
+                }
+                let signed = String::from_utf8(signed).map_err(|_| NodeError::Damaged(index))?;
+                Ok(HeldEntry { index, signed })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((state, entries)))
+    }
+
+    /// Keeps a submission signed by this replica's own party, durably, to forward in order.
+    pub fn take_submission(&self, signed: &str) -> Result<outbox::OutboxRow, NodeError> {
+        let is_transition = self
+            .follower()
+            .check_submission(self.party(), signed)
+            .map_err(NodeError::Refused)?;
+        let kind = if is_transition { "transition" } else { "event" };
+        let row = outbox::take(
+            &mut *self.conn()?,
+            kind,
+            signed,
+            &leaf_hash(signed.as_bytes()).0,
+        )?;
+        self.0.submitted.notify_one();
+        Ok(row)
+    }
+
+    /// Forwards taken submissions to the registry for ever, oldest first, one at a time: the
+    /// registry orders them as they arrive, so none may overtake another. A refusal is kept
+    /// as the registry's problem+json; an unreachable registry is tried again later, from the
+    /// same submission.
+    pub async fn forward(&self) {
+        loop {
+            let pending = tokio::task::block_in_place(|| {
+                self.conn()
+                    .and_then(|mut conn| Ok(outbox::pending(&mut conn, 100)?))
+            });
+            let mut stalled = false;
+            match pending {
+                Ok(rows) => {
+                    for row in rows {
+                        match self.0.client.submit(&row.kind, &row.signed).await {
+                            Ok((sequenced, answer)) => {
+                                let kept = tokio::task::block_in_place(|| {
+                                    self.conn().and_then(|mut conn| {
+                                        Ok(outbox::answer(&mut conn, row.seq, sequenced, &answer)?)
+                                    })
+                                });
+                                if let Err(e) = kept {
+                                    tracing::error!(error = %e, seq = row.seq, "could not keep the registry's answer");
+                                    stalled = true;
+                                    break;
+                                }
+                                tracing::info!(seq = row.seq, sequenced, "forwarded a submission");
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, seq = row.seq, "the registry did not answer a submission; retrying");
+                                stalled = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read the outbox");
+                    stalled = true;
+                }
+            }
+            let wait = if stalled {
+                self.0.settings.poll_interval
+            } else {
+                Duration::from_secs(30)
+            };
+            tokio::select! {
+                () = self.0.submitted.notified(), if !stalled => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Submissions from `from` on (`GET /v1/submissions`).
+    pub fn submissions(&self, from: i64, limit: i64) -> Result<Vec<outbox::OutboxRow>, NodeError> {
+        Ok(outbox::list(&mut *self.conn()?, from, limit)?)
+    }
+
+    pub fn submission(&self, seq: i64) -> Result<Option<outbox::OutboxRow>, NodeError> {
+        Ok(outbox::get(&mut *self.conn()?, seq)?)
+    }
+
+    /// Signed checkpoints held, of size above `after` (what other replicas compare).
+    pub fn checkpoints_after(&self, after: u64, limit: usize) -> Result<Vec<String>, NodeError> {
+        let rows = replica::checkpoints(&mut *self.conn()?)?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| row.size as u64 > after)
+            .take(limit)
+            .map(|row| row.signed)
+            .collect())
+    }
+
+    /// Compares checkpoints with other replicas for ever, every `every`: each one they hold
+    /// is judged as if the registry had sent it, so a registry that signed two histories —
+    /// one shown to them, one to this replica — is caught with both signatures as evidence.
+    pub async fn exchange(&self, peers: Vec<FeedClient>, every: Duration) {
+        let mut seen = vec![0u64; peers.len()];
+        loop {
+            for (peer, seen) in peers.iter().zip(seen.iter_mut()) {
+                match peer.peer_checkpoints(*seen).await {
+                    Ok(held) => {
+                        for signed in held {
+                            let size = lading_domain::SignedCheckpoint::parse(&signed)
+                                .map(|c| c.unverified().size)
+                                .unwrap_or(*seen);
+                            match tokio::task::block_in_place(|| self.compare_checkpoint(&signed)) {
+                                Ok(()) => {}
+                                Err(NodeError::Refused(incident)) => {
+                                    tracing::error!(peer = peer.base(), %incident, "a peer holds a checkpoint that does not fit");
+                                }
+                                Err(e) => {
+                                    tracing::warn!(peer = peer.base(), error = %e, "comparing a checkpoint");
+                                    break;
+                                }
+                            }
+                            *seen = (*seen).max(size);
+                        }
+                    }
+                    Err(e) => tracing::debug!(peer = peer.base(), error = %e, "peer not reachable"),
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Takes a checkpoint another replica holds: kept when it checks; two of one size are an
+    /// incident with both as evidence.
+    pub fn compare_checkpoint(&self, signed: &str) -> Result<(), NodeError> {
+        let mut keeper = PgKeeper::new(self.0.store.clone());
+        let judged = self.follower().checkpoint(signed);
+        match judged {
+            Ok(status) => {
+                let verified = status != lading_domain::follow::CheckpointStatus::Pending;
+                keeper
+                    .keep_checkpoint(signed, verified)
+                    .map_err(|e| NodeError::Reconcile(e.to_string()))
+            }
+            Err(incident) => {
+                keeper
+                    .incident(&incident)
+                    .map_err(|e| NodeError::Reconcile(e.to_string()))?;
+                Err(NodeError::Refused(incident))
+            }
+        }
+    }
+}
+
+/// `GET /v1/status` of a replica.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub party: String,
+    pub registry: String,
+    /// Entries verified and held.
+    pub size: u64,
+    pub root: String,
+    /// The registry's size when it was last asked.
+    pub registry_size: u64,
+    pub lag: u64,
+    pub checkpoint: Option<HeldCheckpoint>,
+    pub last_reconciliation: Option<LastReconciliation>,
+    pub open_incidents: Vec<IncidentView>,
+    pub submissions: SubmissionCounts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldCheckpoint {
+    pub size: u64,
+    pub root: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastReconciliation {
+    pub at: String,
+    pub outcome: String,
+    pub registry_size: u64,
+    pub differences: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncidentView {
+    pub id: i64,
+    pub code: String,
+    pub detail: String,
+    pub opened_at: String,
+    pub evidence: serde_json::Value,
+}
+
+impl From<incidents::IncidentRow> for IncidentView {
+    fn from(row: incidents::IncidentRow) -> Self {
+        Self {
+            id: row.id,
+            code: row.code,
+            detail: row.detail,
+            opened_at: row.opened_at.to_rfc3339(),
+            evidence: row.evidence,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmissionCounts {
+    pub pending: i64,
+    pub sequenced: i64,
+    pub refused: i64,
+}
+
+/// An entry served to the party, checked against the verified leaf.
+#[derive(Debug, Clone)]
+pub struct HeldEntry {
+    pub index: u64,
+    pub signed: String,
+}
+
+/// A row as evidence: index, hashes, and the payload as it was.
+pub(crate) fn row_evidence(row: &ReplicaEntryRow) -> serde_json::Value {
+    serde_json::json!({
+        "index": row.idx,
+        "leafHash": hex::encode(&row.leaf_hash),
+        "signed": row.signed.as_ref().map(|s| String::from_utf8_lossy(s).into_owned()),
+        "documentRef": row.document_ref,
+    })
+}
+
+/// Judges the database's rows and checkpoints into `follower`. `Some((incident, from))` when a
+/// row did not check: rows from `from` on cannot be trusted.
+fn restore_into(
+    store: &Store,
+    follower: &mut Follower,
+) -> Result<Option<(Incident, u64)>, NodeError> {
+    let mut conn = store.conn()?;
+    // Checkpoints first: each is checked as the leaves reach its size, so leaves changed by
+    // hand are caught at the first checkpoint they break.
+    let held = replica::checkpoints(&mut conn)?;
+    let mut sizes = Vec::with_capacity(held.len());
+    for row in &held {
+        if let Err(incident) = follower.checkpoint(&row.signed) {
+            // A checkpoint row changed by hand: kept as evidence, not used.
+            let detail = format!("a checkpoint held here does not check: {incident}");
+            tracing::error!(%detail, "restoring");
+            incidents::open(
+                &mut conn,
+                None,
+                incident.code(),
+                &detail,
+                &serde_json::json!({ "size": row.size, "signed": row.signed }),
+            )?;
+            continue;
+        }
+        sizes.push(row.size as u64);
+    }
+    let mut from = 0u64;
+    loop {
+        let rows = replica::entries(&mut conn, from, RESTORE_PAGE)?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        let next = last.idx as u64 + 1;
+        let entries = rows
+            .into_iter()
+            .map(|row| FeedEntry {
+                index: row.idx as u64,
+                leaf_hash: Digest::from_slice(&row.leaf_hash).unwrap_or(Digest([0; 32])),
+                signed: row.signed.map(|s| String::from_utf8_lossy(&s).into_owned()),
+            })
+            .collect::<Vec<_>>();
+        let (_, refusal) = crate::judge_page(follower, &entries);
+        if let Some(incident) = refusal {
+            let bad_from = match &incident {
+                // Leaves that break a checkpoint: the last checkpoint below it still holds.
+                Incident::CheckpointRoot { size, .. } => sizes
+                    .iter()
+                    .copied()
+                    .filter(|s| s < size)
+                    .max()
+                    .unwrap_or(0),
+                _ => follower.size(),
+            };
+            return Ok(Some((incident, bad_from)));
+        }
+        from = next;
+    }
+}
+
+/// Keeps what the follower checked in the replica's database. Diesel is blocking: each call
+/// runs on a worker that may block (`block_in_place`).
+#[derive(Debug)]
+pub struct PgKeeper {
+    store: Store,
+    /// The last incident recorded, so a registry that keeps sending the same bad entry does
+    /// not fill the table with copies.
+    last_incident: Option<String>,
+}
+
+impl PgKeeper {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            last_incident: None,
+        }
+    }
+
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut PgConnection) -> Result<T, StoreError>,
+    ) -> Result<T, ReplicaError> {
+        let run = || {
+            let mut conn = self.store.conn().map_err(store_error)?;
+            f(&mut conn).map_err(store_error)
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle)
+                if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+            {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        }
+    }
+}
+
+fn store_error(e: StoreError) -> ReplicaError {
+    ReplicaError::Keep(e.to_string())
+}
+
+impl Keeper for PgKeeper {
+    fn keep_entries(
+        &mut self,
+        entries: &[(FeedEntry, Option<DocumentReference>)],
+    ) -> Result<(), ReplicaError> {
+        let rows: Vec<ReplicaEntryRow> = entries
+            .iter()
+            .map(|(entry, document)| ReplicaEntryRow {
+                idx: entry.index as i64,
+                leaf_hash: entry.leaf_hash.0.to_vec(),
+                signed: entry.signed.as_ref().map(|s| s.as_bytes().to_vec()),
+                document_ref: document.as_ref().map(ToString::to_string),
+            })
+            .collect();
+        self.with_conn(|conn| replica::append(conn, &rows))
+    }
+
+    fn keep_backfill(
+        &mut self,
+        index: u64,
+        leaf_hash: &Digest,
+        signed: &str,
+        document: Option<&DocumentReference>,
+    ) -> Result<(), ReplicaError> {
+        let document = document.map(ToString::to_string);
+        self.with_conn(|conn| {
+            replica::backfill(
+                conn,
+                index,
+                &leaf_hash.0,
+                signed.as_bytes(),
+                document.as_deref(),
+            )
+        })
+    }
+
+    fn keep_checkpoint(&mut self, signed: &str, verified: bool) -> Result<(), ReplicaError> {
+        let checkpoint = lading_domain::SignedCheckpoint::parse(signed)
+            .map_err(|e| ReplicaError::Keep(e.to_string()))?;
+        let row = ReplicaCheckpointRow {
+            size: checkpoint.unverified().size as i64,
+            root: checkpoint.unverified().root.0.to_vec(),
+            signed: signed.to_owned(),
+            verified,
+        };
+        self.with_conn(|conn| replica::keep_checkpoint(conn, &row))
+    }
+
+    fn incident(&mut self, incident: &Incident) -> Result<(), ReplicaError> {
+        let detail = incident.to_string();
+        if self.last_incident.as_deref() == Some(detail.as_str()) {
+            return Ok(());
+        }
+        let evidence = match incident {
+            Incident::ConflictingCheckpoints {
+                size,
+                first,
+                second,
+            } => serde_json::json!({ "size": size, "first": first, "second": second }),
+            other => serde_json::json!({ "incident": other.to_string() }),
+        };
+        self.with_conn(|conn| {
+            incidents::open(conn, None, incident.code(), &detail, &evidence).map(|_| ())
+        })?;
+        self.last_incident = Some(detail);
+        Ok(())
+    }
+}

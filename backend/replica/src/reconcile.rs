@@ -1,0 +1,532 @@
+//! The registry's side of reconciliation: it compares each replica with its own ledger from
+//! the top of the tree down ([`lading_domain::reconcile`]), puts back what the replica lost
+//! or had altered from the signed originals, sets aside entries the registry never signed,
+//! and keeps every finding as an incident about that replica.
+//!
+//! The exchange, over mutual TLS with the registry's own certificate (`urn:lading:registry`):
+//! 1. `POST /v1/reconciliation` with the registry's size and root — the replica answers its
+//!    size, its root over what both hold and the largest checkpoint it holds. Equal roots over
+//!    the whole ledger end it there: one round trip.
+//! 2. `POST /v1/reconciliation/{session}/descend`, a bit mask out and 32-byte hashes back, one
+//!    round per level of the tree below the first difference.
+//! 3. `POST /v1/reconciliation/{session}/repair` with the originals (signed bytes where the
+//!    replica's party is entitled to them, the leaf hash alone otherwise); the replica answers
+//!    its root after the repair, which must now be the registry's.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lading_domain::ids::PartyId;
+use lading_domain::merkle::merkle_root;
+use lading_domain::reconcile::{Descent, Shape, MISSING_LEAF};
+use lading_domain::Digest;
+use lading_store::{incidents, ledger, reads, reconciliations, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::answer::{RepairAnswer, RepairEntry, RepairRequest, Summary};
+use crate::ReplicaError;
+
+/// A replica the registry reconciles.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ReplicaTarget {
+    pub party: PartyId,
+    /// The replica's `https://host:port`.
+    pub url: String,
+}
+
+/// How a reconciliation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Same entries, same root.
+    Agree,
+    /// What it holds agrees; it has not caught up yet (it follows the feed on its own).
+    Behind,
+    /// Differences found and put right; the roots now agree.
+    Repaired,
+    /// It could not be asked.
+    Unreachable,
+    /// It answered something that does not add up, or the repair did not give the root.
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agree => "agree",
+            Self::Behind => "behind",
+            Self::Repaired => "repaired",
+            Self::Unreachable => "unreachable",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What one reconciliation of one replica found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub party: String,
+    pub url: String,
+    pub outcome: Outcome,
+    pub registry_size: u64,
+    pub replica_size: Option<u64>,
+    pub replica_root: Option<Digest>,
+    pub lag: Option<u64>,
+    /// Entries the replica did not have.
+    pub lost: Vec<u64>,
+    /// Entries whose rows no longer match the signed originals.
+    pub altered: Vec<u64>,
+    /// Rows beyond the registry's ledger.
+    pub unsigned: u64,
+    /// The replica holds a signed checkpoint whose root is not the registry's at that size.
+    pub conflicting_checkpoint: Option<u64>,
+    /// Requests made (each one round trip).
+    pub round_trips: u32,
+    /// Hashes received while descending, in bytes (the root's 32 bytes not counted).
+    pub hash_bytes: u64,
+    /// Request and answer bodies, both ways, besides the repaired entries themselves.
+    pub exchanged_bytes: u64,
+    /// The repaired entries' bytes.
+    pub repair_bytes: u64,
+    pub millis: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Reconciles replicas against the registry's database.
+#[derive(Debug, Clone)]
+pub struct Reconciler {
+    http: reqwest::Client,
+    store: Store,
+    block_size: u64,
+}
+
+impl Reconciler {
+    /// `cert_pem`/`key_pem` are the registry's consortium certificate (`lading ca issue
+    /// --registry`); replicas must chain to `ca_pem`.
+    pub fn new(
+        store: Store,
+        block_size: u64,
+        ca_pem: &[u8],
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<Self, ReplicaError> {
+        let tls = lading_pki::client_config(ca_pem, cert_pem, key_pem)?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(Arc::unwrap_or_clone(tls))
+            .timeout(std::time::Duration::from_secs(60))
+            .build()?;
+        Ok(Self {
+            http,
+            store,
+            block_size,
+        })
+    }
+
+    /// Reconciles one replica and records the outcome and every finding. Never fails: what
+    /// went wrong is in the report (and, for a replica that cannot be asked, its outcome).
+    pub async fn reconcile(&self, target: &ReplicaTarget) -> Report {
+        let started_at = chrono::Utc::now();
+        let started = Instant::now();
+        let mut report = Report {
+            party: target.party.to_string(),
+            url: target.url.clone(),
+            outcome: Outcome::Failed,
+            registry_size: 0,
+            replica_size: None,
+            replica_root: None,
+            lag: None,
+            lost: Vec::new(),
+            altered: Vec::new(),
+            unsigned: 0,
+            conflicting_checkpoint: None,
+            round_trips: 0,
+            hash_bytes: 0,
+            exchanged_bytes: 0,
+            repair_bytes: 0,
+            millis: 0,
+            error: None,
+        };
+        if let Err(e) = self.run(target, &mut report).await {
+            report.outcome = match e {
+                ReplicaError::Http(_) => Outcome::Unreachable,
+                _ => Outcome::Failed,
+            };
+            report.error = Some(e.to_string());
+        }
+        report.millis = started.elapsed().as_millis() as u64;
+        if let Err(e) = self.record(&report, started_at).await {
+            tracing::error!(error = %e, party = %report.party, "could not record a reconciliation");
+        }
+        tracing::info!(
+            party = %report.party,
+            outcome = report.outcome.as_str(),
+            lost = report.lost.len(),
+            altered = report.altered.len(),
+            unsigned = report.unsigned,
+            millis = report.millis,
+            "reconciled"
+        );
+        report
+    }
+
+    async fn run(&self, target: &ReplicaTarget, report: &mut Report) -> Result<(), ReplicaError> {
+        let base = target.url.trim_end_matches('/');
+        let (registry_size, registry_root) = self.blocking(ledger_top).await?;
+        report.registry_size = registry_size;
+
+        // 1. Roots.
+        let request = serde_json::to_vec(&serde_json::json!({
+            "registrySize": registry_size,
+            "registryRoot": registry_root,
+        }))
+        .map_err(|e| ReplicaError::Keep(e.to_string()))?;
+        let answer = self
+            .post(&format!("{base}/v1/reconciliation"), "application/json", request, report)
+            .await?;
+        let summary: Summary = serde_json::from_slice(&answer)
+            .map_err(|e| protocol(format!("the summary: {e}")))?;
+        if summary.party != target.party.as_str() {
+            return Err(protocol(format!(
+                "{} answered for {}, not {}",
+                target.url, summary.party, target.party
+            )));
+        }
+        report.replica_size = Some(summary.size);
+        report.replica_root = Some(summary.root);
+        report.lag = Some(registry_size.saturating_sub(summary.size));
+        report.unsigned = summary.unsigned_count;
+        if let Some(held) = &summary.checkpoint {
+            let (size, root) = (held.size, held.root);
+            let ours = self
+                .blocking(move |conn| ledger::checkpoint_at(conn, size))
+                .await?;
+            if ours.map(|row| row.root) != Some(root.0.to_vec()) {
+                report.conflicting_checkpoint = Some(size);
+            }
+        }
+
+        // 2. Down the tree.
+        let compared = summary.compared;
+        let block_size = self.block_size;
+        let shape = Shape::new(compared, block_size).map_err(|e| protocol(e.to_string()))?;
+        let roots = self
+            .blocking(move |conn| block_roots_at(conn, compared, block_size))
+            .await?;
+        let mut descent =
+            Descent::start(shape, &roots, summary.root).map_err(|e| protocol(e.to_string()))?;
+        while !descent.is_done() {
+            let needed = descent.blocks_needed();
+            if !needed.is_empty() {
+                let loaded = self
+                    .blocking(move |conn| block_leaves(conn, &needed, block_size, compared))
+                    .await?;
+                for (block, leaves) in loaded {
+                    descent
+                        .add_block(block, &leaves)
+                        .map_err(|e| protocol(e.to_string()))?;
+                }
+            }
+            let answer = self
+                .post(
+                    &format!("{base}/v1/reconciliation/{}/descend", summary.session),
+                    "application/octet-stream",
+                    descent.mask(),
+                    report,
+                )
+                .await?;
+            if answer.len() % 32 != 0 {
+                return Err(protocol("hashes are 32 bytes each".into()));
+            }
+            let hashes: Vec<Digest> = answer
+                .chunks_exact(32)
+                .map(|c| Digest::from_slice(c).unwrap_or(MISSING_LEAF))
+                .collect();
+            descent
+                .receive(&hashes)
+                .map_err(|e| protocol(e.to_string()))?;
+        }
+        report.hash_bytes = descent.hashes_received() * 32;
+        for difference in descent.differences() {
+            if difference.theirs == MISSING_LEAF {
+                report.lost.push(difference.index);
+            } else {
+                report.altered.push(difference.index);
+            }
+        }
+
+        // 3. Repair.
+        let differing: Vec<u64> = descent.differences().iter().map(|d| d.index).collect();
+        if differing.is_empty() && summary.unsigned_count == 0 {
+            report.outcome = if summary.size < registry_size {
+                Outcome::Behind
+            } else {
+                Outcome::Agree
+            };
+            if report.outcome == Outcome::Behind {
+                // The replica cannot tell on its own that its prefix agrees.
+                let body = serde_json::to_vec(&RepairRequest {
+                    entries: Vec::new(),
+                    discard_from: None,
+                    lost: Vec::new(),
+                    altered: Vec::new(),
+                })
+                .map_err(|e| ReplicaError::Keep(e.to_string()))?;
+                self.post(
+                    &format!("{base}/v1/reconciliation/{}/repair", summary.session),
+                    "application/json",
+                    body,
+                    report,
+                )
+                .await?;
+            }
+            return Ok(());
+        }
+        let party = target.party.to_string();
+        let wanted = differing.clone();
+        let originals = self
+            .blocking(move |conn| reads::feed_at(conn, &party, &wanted))
+            .await?;
+        let entries: Vec<RepairEntry> = originals
+            .into_iter()
+            .map(|row| RepairEntry {
+                index: row.idx as u64,
+                leaf_hash: Digest::from_slice(&row.leaf_hash).unwrap_or(MISSING_LEAF),
+                signed: row.signed.map(|s| String::from_utf8_lossy(&s).into_owned()),
+            })
+            .collect();
+        report.repair_bytes = entries
+            .iter()
+            .map(|e| e.signed.as_ref().map_or(0, String::len) as u64 + 32)
+            .sum();
+        let body = serde_json::to_vec(&RepairRequest {
+            entries,
+            discard_from: (summary.unsigned_count > 0).then_some(registry_size),
+            lost: report.lost.clone(),
+            altered: report.altered.clone(),
+        })
+        .map_err(|e| ReplicaError::Keep(e.to_string()))?;
+        let repair_len = body.len() as u64;
+        let answer = self
+            .post(
+                &format!("{base}/v1/reconciliation/{}/repair", summary.session),
+                "application/json",
+                body,
+                report,
+            )
+            .await?;
+        // The repaired entries are counted apart from the exchange.
+        report.exchanged_bytes = report
+            .exchanged_bytes
+            .saturating_sub(repair_len.min(report.repair_bytes));
+        let repaired: RepairAnswer = serde_json::from_slice(&answer)
+            .map_err(|e| protocol(format!("the repair answer: {e}")))?;
+        let ours = merkle_root(&roots);
+        if repaired.root == ours {
+            report.outcome = Outcome::Repaired;
+            report.replica_root = Some(repaired.root);
+        } else {
+            return Err(protocol(format!(
+                "after the repair the replica's root is {}, not the registry's {ours}",
+                repaired.root
+            )));
+        }
+        Ok(())
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        report: &mut Report,
+    ) -> Result<Vec<u8>, ReplicaError> {
+        report.round_trips += 1;
+        report.exchanged_bytes += body.len() as u64;
+        let response = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        report.exchanged_bytes += bytes.len() as u64;
+        if !status.is_success() {
+            return Err(ReplicaError::Refused {
+                what: url.to_owned(),
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut lading_store::PgConnection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ReplicaError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = store.conn()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ReplicaError::Keep(e.to_string()))?
+        .map_err(|e| ReplicaError::Keep(e.to_string()))
+    }
+
+    /// The run and its findings, in the registry's database.
+    async fn record(
+        &self,
+        report: &Report,
+        started_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ReplicaError> {
+        let report = report.clone();
+        self.blocking(move |conn| {
+            let party = report.party.as_str();
+            let evidence = serde_json::to_value(&report).unwrap_or_default();
+            let open = |conn: &mut lading_store::PgConnection, code: &str, detail: String| {
+                incidents::open(conn, Some(party), code, &detail, &evidence).map(|_| ())
+            };
+            if !report.lost.is_empty() {
+                open(
+                    conn,
+                    "replica_lost_entries",
+                    format!("{} entries missing; restored from the signed originals", report.lost.len()),
+                )?;
+            }
+            if !report.altered.is_empty() {
+                open(
+                    conn,
+                    "replica_altered_entries",
+                    format!(
+                        "{} rows no longer matched the signed originals; replaced, and the replica flagged",
+                        report.altered.len()
+                    ),
+                )?;
+            }
+            if report.unsigned > 0 {
+                open(
+                    conn,
+                    "replica_unsigned_entries",
+                    format!("{} rows the registry never signed; set aside at the replica", report.unsigned),
+                )?;
+            }
+            if let Some(size) = report.conflicting_checkpoint {
+                open(
+                    conn,
+                    "conflicting_checkpoints",
+                    format!("the replica holds a checkpoint of size {size} that is not the registry's"),
+                )?;
+            }
+            match report.outcome {
+                Outcome::Behind => {
+                    if incidents::open_incidents(conn, Some(party))?
+                        .iter()
+                        .all(|i| i.code != "replica_behind")
+                    {
+                        open(
+                            conn,
+                            "replica_behind",
+                            format!("{} entries behind", report.lag.unwrap_or_default()),
+                        )?;
+                    }
+                }
+                Outcome::Agree | Outcome::Repaired => {
+                    incidents::close(conn, Some(party), "replica_behind")?;
+                }
+                Outcome::Unreachable | Outcome::Failed => {}
+            }
+            reconciliations::record(
+                conn,
+                &reconciliations::NewReconciliation {
+                    party: report.party.clone(),
+                    started_at,
+                    registry_size: report.registry_size as i64,
+                    replica_size: report.replica_size.map(|s| s as i64),
+                    replica_root: report.replica_root.map(|r| r.0.to_vec()),
+                    outcome: report.outcome.as_str().to_owned(),
+                    differences: (report.lost.len() + report.altered.len()) as i64
+                        + report.unsigned as i64,
+                    hash_bytes: report.hash_bytes as i64,
+                    round_trips: report.round_trips as i32,
+                    report: serde_json::to_value(&report).unwrap_or_default(),
+                },
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn protocol(detail: String) -> ReplicaError {
+    ReplicaError::Keep(format!("reconciliation: {detail}"))
+}
+
+/// The registry's committed size and root.
+fn ledger_top(conn: &mut lading_store::PgConnection) -> Result<(u64, Digest), StoreError> {
+    let size = ledger::ledger_size(conn)?;
+    let block_size = ledger::block_roots(conn)?
+        .first()
+        .map_or(lading_domain::merkle::BLOCK_SIZE, |b| b.block_size as u64);
+    let roots = block_roots_at(conn, size, block_size)?;
+    Ok((size, merkle_root(&roots)))
+}
+
+/// The registry's block roots over its first `size` entries: sealed blocks from the `blocks`
+/// table, the last one rebuilt from its leaves when `size` falls inside it.
+fn block_roots_at(
+    conn: &mut lading_store::PgConnection,
+    size: u64,
+    block_size: u64,
+) -> Result<Vec<Digest>, StoreError> {
+    let sealed = size / block_size;
+    let corrupt = |what: &str| StoreError::corrupt("blocks", what.to_owned());
+    let mut roots: Vec<Digest> = ledger::block_roots(conn)?
+        .into_iter()
+        .take(sealed as usize)
+        .map(|row| Digest::from_slice(&row.root).map_err(|_| corrupt("a root is not 32 bytes")))
+        .collect::<Result<_, _>>()?;
+    if roots.len() as u64 != sealed {
+        return Err(corrupt("fewer sealed blocks than the ledger's size implies"));
+    }
+    if size % block_size != 0 {
+        let leaves = leaves_of(conn, sealed * block_size, size)?;
+        roots.push(merkle_root(&leaves));
+    }
+    Ok(roots)
+}
+
+fn leaves_of(
+    conn: &mut lading_store::PgConnection,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Digest>, StoreError> {
+    ledger::leaf_hashes(conn, from, to)?
+        .iter()
+        .map(|leaf| {
+            Digest::from_slice(leaf)
+                .map_err(|_| StoreError::corrupt("ledger_entries", "a leaf is not 32 bytes"))
+        })
+        .collect()
+}
+
+/// The leaves of `blocks` within the first `size` entries.
+fn block_leaves(
+    conn: &mut lading_store::PgConnection,
+    blocks: &[u64],
+    block_size: u64,
+    size: u64,
+) -> Result<Vec<(u64, Vec<Digest>)>, StoreError> {
+    blocks
+        .iter()
+        .map(|block| {
+            let from = block * block_size;
+            let to = (from + block_size).min(size);
+            Ok((*block, leaves_of(conn, from, to)?))
+        })
+        .collect()
+}
