@@ -168,6 +168,8 @@ pub struct ServerOptions {
     pub port: Option<u16>,
     /// The consortium CA whose client certificates name replicas (`LADING_CLIENT_CA`).
     pub client_ca: Option<PathBuf>,
+    /// Further settings (`LADING_*`), e.g. the replicas to reconcile.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ServerOptions {
@@ -177,6 +179,7 @@ impl Default for ServerOptions {
             workers: 2,
             port: None,
             client_ca: None,
+            env: Vec::new(),
         }
     }
 }
@@ -215,6 +218,7 @@ impl Server {
         if let Some(ca) = &options.client_ca {
             env.push(("LADING_CLIENT_CA".into(), ca.display().to_string()));
         }
+        env.extend(options.env.iter().cloned());
         let bin = lading_bin()?;
         let import = Command::new(&bin)
             .arg("import-parties")
@@ -349,4 +353,57 @@ pub fn token(party: &str) -> Result<String> {
         .get(party)
         .cloned()
         .with_context(|| format!("no token for {party}"))
+}
+
+/// A `lading replica` child process, configured by `LADING_*` variables (its own database,
+/// registry, certificates); started when it printed `following <registry>`.
+#[derive(Debug)]
+pub struct ReplicaProcess {
+    child: Option<std::process::Child>,
+    env: Vec<(String, String)>,
+}
+
+impl ReplicaProcess {
+    pub fn start(env: Vec<(String, String)>) -> Result<Self> {
+        let mut replica = Self { child: None, env };
+        replica.spawn()?;
+        Ok(replica)
+    }
+
+    pub fn spawn(&mut self) -> Result<()> {
+        let mut child = Command::new(lading_bin()?)
+            .arg("replica")
+            .env("LADING_CONFIG", "/dev/null")
+            .envs(self.env.iter().cloned())
+            .env(
+                "RUST_LOG",
+                std::env::var("LADING_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()?;
+        if let Err(e) = wait_for_line(&mut child, "following ", std::time::Duration::from_secs(60))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e.context("lading replica"));
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    pub fn kill_9(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ReplicaProcess {
+    fn drop(&mut self) {
+        let _ = self.kill_9();
+    }
 }

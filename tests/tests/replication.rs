@@ -18,7 +18,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use lading_domain::merkle::leaf_hash;
-use lading_e2e::harness::{lading_bin, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{lading_bin, token, ReplicaProcess, Server, ServerOptions, TestDb, Tls};
 use lading_e2e::samples::Samples;
 use lading_e2e::schemas::validator;
 use reqwest::StatusCode;
@@ -353,15 +353,18 @@ async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkp
     let registry: Jwk = serde_json::from_str(&std::fs::read_to_string(
         fixtures_dir().join("keys/registry.jwk"),
     )?)?;
-    let mut follower = Follower::new(
+    let held = std::sync::Mutex::new(Follower::new(
         lading_domain::merkle::BLOCK_SIZE,
         registry.verifying_key()?,
         keys,
-    )?;
+    )?);
     // Pages of 3 entries: page boundaries fall inside chains.
-    let done =
-        lading_replica::catch_up(&client, &mut follower, &mut lading_replica::InMemory, 3).await?;
-    assert_eq!(follower.size(), total);
+    let done = lading_replica::catch_up(&client, &held, &mut lading_replica::InMemory, 3).await?;
+    assert_eq!(done.registry_size, Some(total));
+    let document = |reference: &lading_domain::ids::DocumentReference| {
+        held.lock().unwrap().document(reference).cloned()
+    };
+    assert_eq!(held.lock().unwrap().size(), total);
     assert_eq!(done.full + done.hash_only, total);
     assert!(done.full > 0 && done.hash_only > 0, "{done:?}");
     assert_eq!(done.checkpoint, Some(total));
@@ -376,19 +379,14 @@ async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkp
             .await?;
         let reference = chain.reference.parse()?;
         if response.status() != StatusCode::OK {
-            assert!(
-                follower.document(&reference).is_none(),
-                "{}",
-                chain.reference
-            );
+            assert!(document(&reference).is_none(), "{}", chain.reference);
             continue;
         }
         let registry_view: Value = response.json().await?;
-        let state = follower
-            .document(&reference)
+        let state = document(&reference)
             .with_context(|| format!("{} was not replayed", chain.reference))?;
         assert_eq!(
-            serde_json::to_value(state)?,
+            serde_json::to_value(&state)?,
             registry_view["state"],
             "{}",
             chain.reference
@@ -398,67 +396,12 @@ async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkp
     assert!(replayed > 0);
 
     // Caught up, it stays caught up: a second pass fetches nothing new and checks again.
-    let again =
-        lading_replica::catch_up(&client, &mut follower, &mut lading_replica::InMemory, 3).await?;
+    let again = lading_replica::catch_up(&client, &held, &mut lading_replica::InMemory, 3).await?;
     assert_eq!(again.full + again.hash_only, 0);
-    assert_eq!(follower.size(), total);
+    assert_eq!(held.lock().unwrap().size(), total);
     drop(server);
     drop(db);
     Ok(())
-}
-
-/// A `lading replica` child process for `party`, on its own database.
-struct ReplicaProcess {
-    child: Option<std::process::Child>,
-    env: Vec<(String, String)>,
-}
-
-impl ReplicaProcess {
-    fn start(env: Vec<(String, String)>) -> Result<Self> {
-        let mut replica = Self { child: None, env };
-        replica.spawn()?;
-        Ok(replica)
-    }
-
-    fn spawn(&mut self) -> Result<()> {
-        let mut child = Command::new(lading_bin()?)
-            .arg("replica")
-            .env("LADING_CONFIG", "/dev/null")
-            .envs(self.env.iter().cloned())
-            .env(
-                "RUST_LOG",
-                std::env::var("LADING_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()?;
-        if let Err(e) = lading_e2e::harness::wait_for_line(
-            &mut child,
-            "following ",
-            std::time::Duration::from_secs(60),
-        ) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e.context("lading replica"));
-        }
-        self.child = Some(child);
-        Ok(())
-    }
-
-    fn kill_9(&mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            child.kill()?;
-            child.wait()?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for ReplicaProcess {
-    fn drop(&mut self) {
-        let _ = self.kill_9();
-    }
 }
 
 /// Polls `sql` (one number) on `db` until it reads `want` (20 s deadline).

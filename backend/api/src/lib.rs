@@ -37,7 +37,7 @@ pub struct Replicas {
     pub targets: Vec<lading_replica::reconcile::ReplicaTarget>,
 }
 
-/// Path and query errors answered as problem+json, on both faces.
+/// Path, query and JSON body errors answered as problem+json, on both faces.
 fn error_handlers(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PathConfig::default().error_handler(|err, _| {
         let detail = err.to_string();
@@ -60,6 +60,17 @@ fn error_handlers(cfg: &mut web::ServiceConfig) {
             }),
         )
         .into()
+    }))
+    .app_data(web::JsonConfig::default().error_handler(|err, _| {
+        let detail = err.to_string();
+        InternalError::from_response(
+            err,
+            actix_web::ResponseError::error_response(&ApiError::BadRequest {
+                code: "bad_json",
+                detail,
+            }),
+        )
+        .into()
     }));
 }
 
@@ -67,36 +78,36 @@ fn error_handlers(cfg: &mut web::ServiceConfig) {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     error_handlers(cfg);
     cfg.service(get("/healthz", routes::health::healthz))
-    .service(get("/readyz", routes::health::readyz))
-    .service(
-        web::scope("/v1")
-            .service(post("/transitions", routes::transitions::submit))
-            .service(post(
-                "/transitions/batch",
-                routes::transitions::submit_batch,
-            ))
-            .service(post("/events", routes::events::submit))
-            .service(get("/documents/{reference}", routes::documents::get))
-            .service(get(
-                "/documents/{reference}/transitions",
-                routes::documents::transitions,
-            ))
-            .service(get(
-                "/documents/{reference}/events",
-                routes::documents::events,
-            ))
-            .service(get("/checkpoint", routes::checkpoints::latest))
-            .service(get("/checkpoints/{size}", routes::checkpoints::at_size))
-            .service(get("/entries/{index}/proof", routes::checkpoints::proof))
-            .service(get("/registry/key", registry_key))
-            .service(get("/replication/entries", routes::replication::entries))
-            .service(get("/replicas", routes::replicas::list))
-            .service(post(
-                "/replicas/{party}/reconcile",
-                routes::replicas::reconcile,
-            )),
-    )
-    .default_service(web::to(unknown_route));
+        .service(get("/readyz", routes::health::readyz))
+        .service(
+            web::scope("/v1")
+                .service(post("/transitions", routes::transitions::submit))
+                .service(post(
+                    "/transitions/batch",
+                    routes::transitions::submit_batch,
+                ))
+                .service(post("/events", routes::events::submit))
+                .service(get("/documents/{reference}", routes::documents::get))
+                .service(get(
+                    "/documents/{reference}/transitions",
+                    routes::documents::transitions,
+                ))
+                .service(get(
+                    "/documents/{reference}/events",
+                    routes::documents::events,
+                ))
+                .service(get("/checkpoint", routes::checkpoints::latest))
+                .service(get("/checkpoints/{size}", routes::checkpoints::at_size))
+                .service(get("/entries/{index}/proof", routes::checkpoints::proof))
+                .service(get("/registry/key", registry_key))
+                .service(get("/replication/entries", routes::replication::entries))
+                .service(get("/replicas", routes::replicas::list))
+                .service(post(
+                    "/replicas/{party}/reconcile",
+                    routes::replicas::reconcile,
+                )),
+        )
+        .default_service(web::to(unknown_route));
 }
 
 /// A resource answering GET with `handler` and any other method with 405.

@@ -131,7 +131,9 @@ caller_extractor!(
 caller_extractor!(
     RegistryCaller,
     |caller, _node| caller == Subject::Registry,
-    |caller: Subject, _node: Node| format!("only the registry reconciles; the certificate names {caller}")
+    |caller: Subject, _node: Node| format!(
+        "only the registry reconciles; the certificate names {caller}"
+    )
 );
 caller_extractor!(
     Member,
@@ -176,9 +178,9 @@ fn reference_of(path: &str) -> Result<DocumentReference, ApiError> {
 }
 
 async fn document(
+    _: OwnParty,
     node: web::Data<Node>,
     path: web::Path<String>,
-    _: OwnParty,
 ) -> Result<HttpResponse, ApiError> {
     let reference = reference_of(&path)?;
     let node = node.get_ref().clone();
@@ -190,16 +192,21 @@ async fn document(
         })?;
     let transitions: Vec<(u64, SignedTransition)> = entries
         .iter()
-        .filter_map(|e| SignedTransition::parse(&e.signed).ok().map(|t| (e.index, t)))
+        .filter_map(|e| {
+            SignedTransition::parse(&e.signed)
+                .ok()
+                .map(|t| (e.index, t))
+        })
         .collect();
     let (issued_index, issue) = transitions.first().ok_or_else(|| ApiError::NotFound {
         what: format!("document {reference}"),
     })?;
     let head_index = transitions.last().map_or(*issued_index, |(i, _)| *i);
-    let transport_document = serde_json::from_slice::<serde_json::Value>(issue.jws().payload_bytes())
-        .ok()
-        .and_then(|mut p| p.get_mut("transportDocument").map(serde_json::Value::take))
-        .unwrap_or(serde_json::Value::Null);
+    let transport_document =
+        serde_json::from_slice::<serde_json::Value>(issue.jws().payload_bytes())
+            .ok()
+            .and_then(|mut p| p.get_mut("transportDocument").map(serde_json::Value::take))
+            .unwrap_or(serde_json::Value::Null);
     Ok(HttpResponse::Ok().json(DocumentAnswer {
         reference: state.reference.to_string(),
         document_checksum: state.document_checksum.to_hex(),
@@ -230,9 +237,9 @@ struct ChainEntry {
 }
 
 async fn transitions(
+    _: OwnParty,
     node: web::Data<Node>,
     path: web::Path<String>,
-    _: OwnParty,
 ) -> Result<HttpResponse, ApiError> {
     let reference = reference_of(&path)?;
     let node = node.get_ref().clone();
@@ -281,9 +288,9 @@ struct ProofAnswer {
 }
 
 async fn proof(
+    _: OwnParty,
     node: web::Data<Node>,
     index: web::Path<u64>,
-    _: OwnParty,
 ) -> Result<HttpResponse, ApiError> {
     let index = index.into_inner();
     let follower = node.follower();
@@ -342,10 +349,10 @@ impl From<lading_store::outbox::OutboxRow> for SubmissionAnswer {
 /// A signed transition or event of the party's own: kept durably, answered `202 Accepted`,
 /// forwarded to the registry in the order taken. Its fate is at `Location`.
 async fn submit(
+    _: OwnParty,
     node: web::Data<Node>,
     req: HttpRequest,
     payload: web::Payload,
-    _: OwnParty,
 ) -> Result<HttpResponse, ApiError> {
     require_media_type(&req, JOSE)?;
     let body = read_limited(&req, payload, MAX_ITEM_BYTES).await?;
@@ -377,9 +384,9 @@ fn default_limit() -> i64 {
 }
 
 async fn submissions(
+    _: OwnParty,
     node: web::Data<Node>,
     page: web::Query<Page>,
-    _: OwnParty,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.get_ref().clone();
     let (from, limit) = (page.from, page.limit.clamp(1, 1000));
@@ -392,9 +399,9 @@ async fn submissions(
 }
 
 async fn submission(
+    _: OwnParty,
     node: web::Data<Node>,
     seq: web::Path<i64>,
-    _: OwnParty,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.get_ref().clone();
     let seq = seq.into_inner();
@@ -416,9 +423,9 @@ struct After {
 
 /// Signed checkpoints held, for other replicas to compare with theirs.
 async fn checkpoints(
+    _: Member,
     node: web::Data<Node>,
     query: web::Query<After>,
-    _: Member,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.get_ref().clone();
     let (after, limit) = (query.after, query.limit.clamp(1, 1000) as usize);
@@ -435,9 +442,9 @@ struct OpenRequest {
 }
 
 async fn open_reconciliation(
+    _: RegistryCaller,
     node: web::Data<Node>,
     body: web::Json<OpenRequest>,
-    _: RegistryCaller,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.get_ref().clone();
     let OpenRequest {
@@ -449,11 +456,11 @@ async fn open_reconciliation(
 }
 
 async fn descend(
+    _: RegistryCaller,
     node: web::Data<Node>,
     session: web::Path<u64>,
     req: HttpRequest,
     payload: web::Payload,
-    _: RegistryCaller,
 ) -> Result<HttpResponse, ApiError> {
     require_media_type(&req, "application/octet-stream")?;
     let mask = read_limited(&req, payload, MAX_RECONCILIATION_BYTES).await?;
@@ -470,11 +477,11 @@ async fn descend(
 }
 
 async fn repair(
+    _: RegistryCaller,
     node: web::Data<Node>,
     session: web::Path<u64>,
     req: HttpRequest,
     payload: web::Payload,
-    _: RegistryCaller,
 ) -> Result<HttpResponse, ApiError> {
     require_media_type(&req, "application/json")?;
     let body = read_limited(&req, payload, MAX_RECONCILIATION_BYTES).await?;
@@ -497,7 +504,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .service(crate::get("/status", status))
                 .service(crate::get("/documents/{reference}", document))
-                .service(crate::get("/documents/{reference}/transitions", transitions))
+                .service(crate::get(
+                    "/documents/{reference}/transitions",
+                    transitions,
+                ))
                 .service(crate::get("/entries/{index}/proof", proof))
                 .service(crate::post("/transitions", submit))
                 .service(crate::post("/events", submit))

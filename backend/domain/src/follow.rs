@@ -201,6 +201,10 @@ pub struct Follower {
     checkpoints: BTreeMap<u64, (SignedCheckpoint, bool)>,
     /// Leaf hashes by index, so back-filled entries can be checked against them.
     leaves: Vec<Digest>,
+    /// Checkpoints correctly signed whose root is not the root of the leaves held: the
+    /// registry signed another history. Kept so that its checkpoint of the same size for this
+    /// history, arriving later, makes the pair of signatures that proves it.
+    disputed: BTreeMap<u64, SignedCheckpoint>,
 }
 
 impl Follower {
@@ -217,6 +221,7 @@ impl Follower {
             documents: HashMap::new(),
             checkpoints: BTreeMap::new(),
             leaves: Vec::new(),
+            disputed: BTreeMap::new(),
         })
     }
 
@@ -313,10 +318,21 @@ impl Follower {
             .root_at(checkpoint.size)
             .ok_or_else(|| bad(format!("no root over the first {} leaves", checkpoint.size)))?;
         if computed != checkpoint.root {
+            self.disputed.insert(checkpoint.size, signed);
             return Err(Incident::CheckpointRoot {
                 size: checkpoint.size,
                 signed: checkpoint.root,
                 computed,
+            });
+        }
+        if let Some(other) = self.disputed.get(&checkpoint.size) {
+            // This history's checkpoint, after another history's of the same size.
+            let first = other.as_str().to_owned();
+            self.checkpoints.insert(checkpoint.size, (signed, true));
+            return Err(Incident::ConflictingCheckpoints {
+                size: checkpoint.size,
+                first,
+                second: compact.to_owned(),
             });
         }
         self.checkpoints.insert(checkpoint.size, (signed, true));
@@ -1023,6 +1039,36 @@ mod tests {
         assert_eq!(
             w.follower.checkpoint(&forged).unwrap_err().code(),
             "bad_checkpoint"
+        );
+    }
+
+    /// Another history's checkpoint can arrive (from a peer) before this history's one of
+    /// the same size: it is refused, remembered, and the pair is the evidence when the second
+    /// arrives.
+    #[test]
+    fn another_historys_checkpoint_first_then_this_ones_is_a_conflict() {
+        let mut w = world();
+        let (issue, _) = chain(&w);
+        w.follower.accept(&full(0, &issue)).unwrap();
+        let theirs = checkpoint(&w, 1, Digest::of(b"another history"));
+        assert_eq!(
+            w.follower.checkpoint(&theirs).unwrap_err().code(),
+            "checkpoint_root_mismatch"
+        );
+        let ours = checkpoint(&w, 1, w.follower.root());
+        assert_eq!(
+            w.follower.checkpoint(&ours),
+            Err(Incident::ConflictingCheckpoints {
+                size: 1,
+                first: theirs,
+                second: ours.clone(),
+            })
+        );
+        // This history's checkpoint is still the one held.
+        assert_eq!(w.follower.checkpoint(&ours), Ok(CheckpointStatus::Known));
+        assert_eq!(
+            w.follower.latest_verified_checkpoint().unwrap().as_str(),
+            ours
         );
     }
 }

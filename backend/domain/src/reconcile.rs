@@ -627,10 +627,16 @@ mod tests {
         let shape = Shape::new(50, 8).unwrap();
         let mut answerer =
             Answerer::new(shape, theirs.clone(), &block_roots(8, &theirs).unwrap()).unwrap();
-        assert_ne!(answerer.root(), merkle_root(&block_roots(8, &ours).unwrap()));
+        assert_ne!(
+            answerer.root(),
+            merkle_root(&block_roots(8, &ours).unwrap())
+        );
         answerer.replace(9, &ours[9..11]).unwrap();
         answerer.replace(33, &ours[33..34]).unwrap();
-        assert_eq!(answerer.root(), merkle_root(&block_roots(8, &ours).unwrap()));
+        assert_eq!(
+            answerer.root(),
+            merkle_root(&block_roots(8, &ours).unwrap())
+        );
         // And it still answers a descent consistently.
         let descent = Descent::start(shape, &block_roots(8, &ours).unwrap(), answerer.root());
         assert!(descent.unwrap().agreed());

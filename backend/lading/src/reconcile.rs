@@ -17,9 +17,16 @@ pub fn run(config: &Config, registry: Option<&str>, party: Option<&str>) -> Resu
     };
     let ca = read(
         "ca (or server.client_ca)",
-        &section.ca.clone().or_else(|| config.server.client_ca.clone()),
+        &section
+            .ca
+            .clone()
+            .or_else(|| config.server.client_ca.clone()),
     )?;
-    let tls = lading_pki::client_config(&ca, &read("cert", &section.cert)?, &read("key", &section.key)?)?;
+    let tls = lading_pki::client_config(
+        &ca,
+        &read("cert", &section.cert)?,
+        &read("key", &section.key)?,
+    )?;
     let http = reqwest::blocking::Client::builder()
         .use_preconfigured_tls(std::sync::Arc::unwrap_or_clone(tls))
         .timeout(std::time::Duration::from_secs(600))

@@ -86,7 +86,10 @@ pub fn replica(config: Config) -> Result<()> {
                     .unwrap_or_else(|_| unreachable!("the block size was checked"))
             },
         )?;
-        tracing::info!(size = node.follower().size(), "replica restored from its database");
+        tracing::info!(
+            size = node.follower().size(),
+            "replica restored from its database"
+        );
         run(node, &config, &registry, peers, tls)
     })();
     let closed = db.close();

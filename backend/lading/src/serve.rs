@@ -133,7 +133,10 @@ fn replicas(config: &Config, registry: &Registry) -> Result<Option<lading_api::R
     };
     let ca = read(
         "ca (or server.client_ca)",
-        &section.ca.clone().or_else(|| config.server.client_ca.clone()),
+        &section
+            .ca
+            .clone()
+            .or_else(|| config.server.client_ca.clone()),
     )?;
     let reconciler = lading_replica::reconcile::Reconciler::new(
         registry.store().clone(),

@@ -165,9 +165,7 @@ impl Node {
             hashes_sent: 0,
         });
         // Agreement on the whole ledger ends it here: the registry asks nothing more.
-        if compared == registry_size
-            && size == registry_size
-            && registry_root == Some(summary.root)
+        if compared == registry_size && size == registry_size && registry_root == Some(summary.root)
         {
             self.record_agreement(id)?;
         }
@@ -232,7 +230,11 @@ impl Node {
                     idx: entry.index as i64,
                     leaf_hash: entry.leaf_hash.0.to_vec(),
                     signed: entry.signed.as_ref().map(|s| s.as_bytes().to_vec()),
-                    document_ref: entry.signed.as_deref().and_then(crate::document_of).map(|d| d.to_string()),
+                    document_ref: entry
+                        .signed
+                        .as_deref()
+                        .and_then(crate::document_of)
+                        .map(|d| d.to_string()),
                 });
             }
         }
@@ -344,7 +346,12 @@ impl Node {
                 registry_size: s.registry_size as i64,
                 replica_size: Some(s.compared as i64),
                 replica_root: Some(s.answerer.root().0.to_vec()),
-                outcome: if s.compared < s.registry_size { "behind" } else { "agree" }.to_owned(),
+                outcome: if s.compared < s.registry_size {
+                    "behind"
+                } else {
+                    "agree"
+                }
+                .to_owned(),
                 differences: 0,
                 hash_bytes: 0,
                 round_trips: 1,
@@ -357,7 +364,8 @@ impl Node {
 
 /// The answering trees over `leaves`, block roots computed on all cores.
 fn snapshot(compared: u64, block_size: u64, leaves: Vec<Digest>) -> Result<Answerer, NodeError> {
-    let shape = Shape::new(compared, block_size).map_err(|e| NodeError::Reconcile(e.to_string()))?;
+    let shape =
+        Shape::new(compared, block_size).map_err(|e| NodeError::Reconcile(e.to_string()))?;
     let chunk = usize::try_from(block_size).unwrap_or(usize::MAX);
     let roots: Vec<Digest> = leaves
         .par_chunks(chunk)

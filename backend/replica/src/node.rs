@@ -114,7 +114,10 @@ impl Node {
 
     /// The follower. Held briefly: the follow loop takes it for each page.
     pub fn follower(&self) -> MutexGuard<'_, Follower> {
-        self.0.follower.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0
+            .follower
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn sessions(&self) -> &Sessions {
@@ -175,7 +178,11 @@ impl Node {
                         self.0.registry_size.store(size, Ordering::Relaxed);
                     }
                     if done.full + done.hash_only + done.backfilled > 0 {
-                        tracing::info!(size = self.follower().size(), ?done, "followed the registry");
+                        tracing::info!(
+                            size = self.follower().size(),
+                            ?done,
+                            "followed the registry"
+                        );
                     }
                 }
                 Err(ReplicaError::Incident(_)) => {
@@ -201,10 +208,12 @@ impl Node {
     pub fn status(&self) -> Result<Status, NodeError> {
         let (size, root, checkpoint) = {
             let follower = self.follower();
-            let checkpoint = follower.latest_verified_checkpoint().map(|c| HeldCheckpoint {
-                size: c.unverified().size,
-                root: c.unverified().root.to_hex(),
-            });
+            let checkpoint = follower
+                .latest_verified_checkpoint()
+                .map(|c| HeldCheckpoint {
+                    size: c.unverified().size,
+                    root: c.unverified().root.to_hex(),
+                });
             (follower.size(), follower.root().to_hex(), checkpoint)
         };
         let registry_size = self.0.registry_size.load(Ordering::Relaxed).max(size);
@@ -360,10 +369,19 @@ impl Node {
             for (peer, seen) in peers.iter().zip(seen.iter_mut()) {
                 match peer.peer_checkpoints(*seen).await {
                     Ok(held) => {
+                        // Only sizes this replica holds: a checkpoint ahead of it would wait
+                        // in the follower and be judged against the registry's entries as
+                        // they arrive, which is the feed's business, not a peer's.
+                        let size_held = self.follower().size();
                         for signed in held {
-                            let size = lading_domain::SignedCheckpoint::parse(&signed)
+                            let Ok(size) = lading_domain::SignedCheckpoint::parse(&signed)
                                 .map(|c| c.unverified().size)
-                                .unwrap_or(*seen);
+                            else {
+                                continue;
+                            };
+                            if size > size_held {
+                                break;
+                            }
                             match tokio::task::block_in_place(|| self.compare_checkpoint(&signed)) {
                                 Ok(()) => {}
                                 Err(NodeError::Refused(incident)) => {
@@ -574,9 +592,7 @@ impl PgKeeper {
             f(&mut conn).map_err(store_error)
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(handle)
-                if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
-            {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
                 tokio::task::block_in_place(run)
             }
             _ => run(),

@@ -183,10 +183,15 @@ impl Reconciler {
         }))
         .map_err(|e| ReplicaError::Keep(e.to_string()))?;
         let answer = self
-            .post(&format!("{base}/v1/reconciliation"), "application/json", request, report)
+            .post(
+                &format!("{base}/v1/reconciliation"),
+                "application/json",
+                request,
+                report,
+            )
             .await?;
-        let summary: Summary = serde_json::from_slice(&answer)
-            .map_err(|e| protocol(format!("the summary: {e}")))?;
+        let summary: Summary =
+            serde_json::from_slice(&answer).map_err(|e| protocol(format!("the summary: {e}")))?;
         if summary.party != target.party.as_str() {
             return Err(protocol(format!(
                 "{} answered for {}, not {}",
@@ -491,7 +496,9 @@ fn block_roots_at(
         .map(|row| Digest::from_slice(&row.root).map_err(|_| corrupt("a root is not 32 bytes")))
         .collect::<Result<_, _>>()?;
     if roots.len() as u64 != sealed {
-        return Err(corrupt("fewer sealed blocks than the ledger's size implies"));
+        return Err(corrupt(
+            "fewer sealed blocks than the ledger's size implies",
+        ));
     }
     if size % block_size != 0 {
         let leaves = leaves_of(conn, sealed * block_size, size)?;

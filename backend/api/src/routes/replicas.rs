@@ -75,10 +75,9 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
                         .as_ref()
                         .and_then(|r| r.replica_root.as_deref())
                         .map(hex::encode),
-                    lag: last.as_ref().and_then(|r| {
-                        r.replica_size
-                            .map(|s| (r.registry_size - s).max(0) as u64)
-                    }),
+                    lag: last
+                        .as_ref()
+                        .and_then(|r| r.replica_size.map(|s| (r.registry_size - s).max(0) as u64)),
                     last_reconciliation: last.map(|r| LastRun {
                         at: r.finished_at.to_rfc3339(),
                         outcome: r.outcome,

@@ -1,0 +1,649 @@
+//! Replicas as nodes of the consortium, end to end: real `lading serve` and `lading replica`
+//! processes, each on its own PostgreSQL database, mutual TLS with certificates from a
+//! consortium CA made by `lading ca`.
+//!
+//! What must hold:
+//! - reconciliation finds exactly the rows changed by hand (a payload altered, a leaf altered,
+//!   a row deleted, a row the registry never signed), repairs them from the signed originals,
+//!   and raises incidents on both sides; two copies that agree cost one round trip, < 1 KB;
+//! - a replica serves its party's reads and proofs while the registry is down, keeps the
+//!   party's submissions, forwards them in order when the registry is back; of two
+//!   conflicting transfers the first is sequenced and the second refused, visibly;
+//! - two registries sharing a key and fed different entries are caught by their replicas
+//!   comparing checkpoints, with both signed checkpoints kept as evidence;
+//! - the replica's face refuses a missing certificate, one from another CA, and a party that
+//!   is not its own (or, for reconciliation, anyone but the registry).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use lading_domain::transition::{Action, SignedTransition, TransitionDraft, TransitionPayload};
+use lading_e2e::gen::{fixtures_dir, FixtureParties};
+use lading_e2e::harness::{
+    free_port, lading_bin, ReplicaProcess, Server, ServerOptions, TestDb, Tls,
+};
+use lading_e2e::samples::Samples;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// `lading <args>` with no configuration file, which must succeed; its stdout.
+fn lading(args: &[&str], env: &[(String, String)]) -> Result<String> {
+    let out = Command::new(lading_bin()?)
+        .args(args)
+        .env("LADING_CONFIG", "/dev/null")
+        .envs(env.iter().cloned())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "lading {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+/// A consortium CA, the registry's certificate and the parties' (all for 127.0.0.1).
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new(parties: &[&str]) -> Result<Self> {
+        let pki = Self {
+            dir: tempfile::tempdir()?,
+        };
+        lading(&["ca", "init", "--dir", path(&pki.ca_dir())], &[])?;
+        let ca = pki.ca_dir();
+        lading(
+            &[
+                "ca",
+                "issue",
+                "--dir",
+                path(&ca),
+                "--registry",
+                "--server-name",
+                "127.0.0.1",
+                "--out",
+                path(&pki.issued()),
+            ],
+            &[],
+        )?;
+        for party in parties {
+            lading(
+                &[
+                    "ca",
+                    "issue",
+                    "--dir",
+                    path(&ca),
+                    "--party",
+                    party,
+                    "--server-name",
+                    "127.0.0.1",
+                    "--out",
+                    path(&pki.issued()),
+                ],
+                &[],
+            )?;
+        }
+        // The registry's public key, as replicas are given it.
+        let jwk: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
+            fixtures_dir().join("keys/registry.jwk"),
+        )?)?;
+        std::fs::write(pki.registry_key(), serde_json::to_vec(&jwk.to_public())?)?;
+        Ok(pki)
+    }
+
+    fn ca_dir(&self) -> PathBuf {
+        self.dir.path().join("ca")
+    }
+    fn ca_pem(&self) -> PathBuf {
+        self.ca_dir().join("ca.crt.pem")
+    }
+    fn issued(&self) -> PathBuf {
+        self.dir.path().join("issued")
+    }
+    fn cert(&self, who: &str) -> PathBuf {
+        self.issued().join(format!("{who}.crt.pem"))
+    }
+    fn key(&self, who: &str) -> PathBuf {
+        self.issued().join(format!("{who}.key.pem"))
+    }
+    fn registry_key(&self) -> PathBuf {
+        self.dir.path().join("registry.pub.jwk")
+    }
+
+    /// An HTTPS client trusting the consortium CA, presenting `who`'s certificate (a party
+    /// id, or `registry`), or none.
+    fn client(&self, who: Option<&str>) -> Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
+                self.ca_pem(),
+            )?)?);
+        if let Some(who) = who {
+            let mut pem = std::fs::read(self.cert(who))?;
+            pem.extend(std::fs::read(self.key(who))?);
+            builder = builder.identity(reqwest::Identity::from_pem(&pem)?);
+        }
+        Ok(builder.build()?)
+    }
+
+    /// A registry on a new database, serving with its consortium certificate and reconciling
+    /// the given replicas on demand.
+    async fn registry(&self, replicas: &[(&str, u16)]) -> Result<(TestDb, Server, Tls)> {
+        let tls = Tls::from_pem(
+            &std::fs::read_to_string(self.cert("registry"))?,
+            &std::fs::read_to_string(self.key("registry"))?,
+        )?;
+        let targets: Vec<String> = replicas
+            .iter()
+            .map(|(party, port)| format!("{party}=https://127.0.0.1:{port}"))
+            .collect();
+        let options = ServerOptions {
+            client_ca: Some(self.ca_pem()),
+            env: vec![
+                (
+                    "LADING_RECONCILE_CERT".into(),
+                    path(&self.cert("registry")).into(),
+                ),
+                (
+                    "LADING_RECONCILE_KEY".into(),
+                    path(&self.key("registry")).into(),
+                ),
+                ("LADING_RECONCILE_REPLICAS".into(), targets.join(",")),
+                ("LADING_RECONCILE_INTERVAL_MS".into(), "0".into()),
+            ],
+            ..ServerOptions::default()
+        };
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let db = TestDb::new()?;
+            let server = Server::start(&db, &tls, options)?;
+            Ok((db, server, tls))
+        })
+        .await?
+    }
+
+    /// `party`'s replica of `registry`, serving on `port`, comparing checkpoints with `peers`.
+    async fn replica(
+        &self,
+        party: &str,
+        registry: &str,
+        port: u16,
+        peers: &[u16],
+    ) -> Result<(TestDb, ReplicaProcess)> {
+        let peers: Vec<String> = peers
+            .iter()
+            .map(|p| format!("https://127.0.0.1:{p}"))
+            .collect();
+        let mut env: Vec<(String, String)> = vec![
+            ("LADING_REPLICA_REGISTRY".into(), registry.into()),
+            ("LADING_REPLICA_CA".into(), path(&self.ca_pem()).into()),
+            ("LADING_REPLICA_CERT".into(), path(&self.cert(party)).into()),
+            ("LADING_REPLICA_KEY".into(), path(&self.key(party)).into()),
+            (
+                "LADING_REPLICA_PARTIES".into(),
+                path(&fixtures_dir().join("parties.json")).into(),
+            ),
+            (
+                "LADING_REPLICA_REGISTRY_KEY".into(),
+                path(&self.registry_key()).into(),
+            ),
+            ("LADING_REPLICA_POLL_INTERVAL_MS".into(), "100".into()),
+            ("LADING_REPLICA_PEER_INTERVAL_MS".into(), "200".into()),
+            ("LADING_REPLICA_PAGE_SIZE".into(), "50".into()),
+            ("LADING_REPLICA_LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("LADING_REPLICA_PEERS".into(), peers.join(",")),
+            ("LADING_WORKERS".into(), "1".into()),
+        ];
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let db = TestDb::new()?;
+            env.push(("LADING_DATABASE_URL".into(), db.url.clone()));
+            let replica = ReplicaProcess::start(env)?;
+            Ok((db, replica))
+        })
+        .await?
+    }
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> Result<(StatusCode, Value)> {
+    let response = client.get(url).send().await?;
+    let status = response.status();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+async fn post(client: &reqwest::Client, url: &str) -> Result<(StatusCode, Value)> {
+    let response = client.post(url).send().await?;
+    let status = response.status();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+async fn post_jose(client: &reqwest::Client, url: &str, jws: &str) -> Result<(StatusCode, Value)> {
+    let response = client
+        .post(url)
+        .header("content-type", "application/jose")
+        .body(jws.to_owned())
+        .send()
+        .await?;
+    let status = response.status();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+/// Polls `probe` every 100 ms until it returns `Some` (60 s deadline).
+async fn wait_until<T, F, Fut>(what: &str, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(found)) = probe().await {
+            return Ok(found);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the replica at `port` holds `size` entries and a verified checkpoint of it.
+async fn caught_up(client: &reqwest::Client, port: u16, size: u64) -> Result<Value> {
+    let url = format!("https://127.0.0.1:{port}/v1/status");
+    wait_until(&format!("the replica to hold {size} entries"), || async {
+        let (status, body) = get(client, &url).await?;
+        Ok(
+            (status == StatusCode::OK
+                && body["size"] == size
+                && body["checkpoint"]["size"] == size)
+                .then_some(body),
+        )
+    })
+    .await
+}
+
+fn sql_number(db: &TestDb, sql: &str) -> Result<u64> {
+    db.psql(sql)?
+        .trim()
+        .parse()
+        .with_context(|| format!("{sql} is not a number"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_finds_exactly_the_rows_changed_and_repairs_them() -> Result<()> {
+    let pki = Pki::new(&["shipper-acme", "carrier-oceanic"])?;
+    let port = free_port()?;
+    let (registry_db, server, _tls) = pki.registry(&[("shipper-acme", port)]).await?;
+    let samples = Samples::load()?;
+    let plain = pki.client(None)?;
+    let mut total = 0u64;
+    for chain in &samples.chains {
+        for jws in &chain.transitions {
+            let (status, body) = post_jose(&plain, &server.url("/v1/transitions"), jws).await?;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            total += 1;
+        }
+    }
+    let (replica_db, _replica) = pki.replica("shipper-acme", &server.base, port, &[]).await?;
+    let shipper = pki.client(Some("shipper-acme"))?;
+    caught_up(&shipper, port, total).await?;
+
+    let operator = pki.client(Some("registry"))?;
+    let reconcile = server.url("/v1/replicas/shipper-acme/reconcile");
+    // In agreement: one round trip, well under a kilobyte.
+    let (status, report) = post(&operator, &reconcile).await?;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["outcome"], "agree", "{report}");
+    assert_eq!(report["roundTrips"], 1);
+    assert!(
+        report["exchangedBytes"].as_u64().unwrap() < 1024,
+        "{report}"
+    );
+
+    // Change rows by hand: a payload, the leaf of a hash-only row, and delete another.
+    let full = sql_number(
+        &replica_db,
+        "SELECT min(idx) FROM replica_entries WHERE signed IS NOT NULL AND idx > 0",
+    )?;
+    let hashed = sql_number(
+        &replica_db,
+        "SELECT min(idx) FROM replica_entries WHERE signed IS NULL",
+    )?;
+    let deleted = sql_number(
+        &replica_db,
+        "SELECT max(idx) FROM replica_entries WHERE signed IS NULL",
+    )?;
+    assert!(
+        hashed != deleted,
+        "the samples give the shipper two hidden entries at least"
+    );
+    replica_db.psql(&format!(
+        "UPDATE replica_entries SET signed = overlay(signed placing 'X'::bytea from 20 for 1) WHERE idx = {full}"
+    ))?;
+    replica_db.psql(&format!(
+        "UPDATE replica_entries SET leaf_hash = decode(repeat('ab', 32), 'hex') WHERE idx = {hashed}"
+    ))?;
+    replica_db.psql(&format!(
+        "DELETE FROM replica_entries WHERE idx = {deleted}"
+    ))?;
+
+    let (status, report) = post(&operator, &reconcile).await?;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["outcome"], "repaired", "{report}");
+    let mut altered = vec![full, hashed];
+    altered.sort_unstable();
+    assert_eq!(report["altered"], serde_json::json!(altered), "{report}");
+    assert_eq!(report["lost"], serde_json::json!([deleted]), "{report}");
+    // A descent, not a copy: a few hundred bytes of hashes per difference.
+    assert!(report["hashBytes"].as_u64().unwrap() < 3 * 1024, "{report}");
+
+    // The rows are the registry's again, byte for byte.
+    for idx in [full, hashed, deleted] {
+        let registry_row = registry_db.psql(&format!(
+            "SELECT encode(leaf_hash, 'hex') FROM ledger_entries WHERE idx = {idx}"
+        ))?;
+        let replica_row = replica_db.psql(&format!(
+            "SELECT encode(leaf_hash, 'hex') || encode(held_leaf, 'hex') FROM replica_entries WHERE idx = {idx}"
+        ))?;
+        assert_eq!(
+            replica_row.trim(),
+            registry_row.trim().repeat(2),
+            "entry {idx}"
+        );
+    }
+    let payload = |db: &TestDb, table: &str| {
+        db.psql(&format!(
+            "SELECT encode(sha256(signed), 'hex') FROM {table} WHERE idx = {full}"
+        ))
+    };
+    assert_eq!(
+        payload(&replica_db, "replica_entries")?,
+        payload(&registry_db, "ledger_entries")?
+    );
+
+    // The findings, on both sides.
+    let (_, replicas) = get(&operator, &server.url("/v1/replicas")).await?;
+    let codes: Vec<&str> = replicas["replicas"][0]["openIncidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        vec!["replica_lost_entries", "replica_altered_entries"],
+        "{replicas}"
+    );
+    assert_eq!(
+        replicas["replicas"][0]["lastReconciliation"]["outcome"],
+        "repaired"
+    );
+    let (_, status) = get(&shipper, &format!("https://127.0.0.1:{port}/v1/status")).await?;
+    assert_eq!(
+        status["openIncidents"][0]["code"], "entries_repaired",
+        "{status}"
+    );
+    assert_eq!(status["lastReconciliation"]["outcome"], "repaired");
+    let (_, again) = post(&operator, &reconcile).await?;
+    assert_eq!(again["outcome"], "agree", "{again}");
+
+    // A row the registry never signed is found and set aside.
+    replica_db.psql(&format!(
+        "INSERT INTO replica_entries (idx, leaf_hash) VALUES ({total}, decode(repeat('cd', 32), 'hex'))"
+    ))?;
+    let (_, report) = post(&operator, &reconcile).await?;
+    assert_eq!(report["unsigned"], 1, "{report}");
+    assert_eq!(report["outcome"], "repaired", "{report}");
+    assert_eq!(
+        sql_number(&replica_db, "SELECT count(*) FROM replica_entries")?,
+        total
+    );
+    assert_eq!(
+        sql_number(
+            &registry_db,
+            "SELECT count(*) FROM incidents WHERE party = 'shipper-acme' AND code = 'replica_unsigned_entries'"
+        )?,
+        1
+    );
+
+    // `lading reconcile` is the same call, as the registry's operator.
+    let out = lading(
+        &["reconcile", "--registry", &server.base],
+        &[
+            (
+                "LADING_RECONCILE_CERT".into(),
+                path(&pki.cert("registry")).into(),
+            ),
+            (
+                "LADING_RECONCILE_KEY".into(),
+                path(&pki.key("registry")).into(),
+            ),
+            ("LADING_RECONCILE_CA".into(), path(&pki.ca_pem()).into()),
+        ],
+    )?;
+    assert!(out.starts_with("shipper-acme: agree"), "{out}");
+
+    // A party sees its own replica only, and reconciles nothing else.
+    let carrier = pki.client(Some("carrier-oceanic"))?;
+    let (_, seen) = get(&carrier, &server.url("/v1/replicas")).await?;
+    assert_eq!(seen["replicas"], serde_json::json!([]));
+    let (status, problem) = post(&carrier, &reconcile).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    let (status, problem) = get(&plain, &server.url("/v1/replicas")).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(problem["code"], "client_certificate_required");
+    Ok(())
+}
+
+/// The shipper's second TRANSFER of `issue`'s bill, to the carrier instead of the consignee.
+fn conflicting_transfer(issue: &str) -> Result<String> {
+    let issue = SignedTransition::parse(issue)?;
+    let parties = FixtureParties::load()?;
+    let payload = TransitionPayload::new(TransitionDraft {
+        previous_transition_checksum: Some(issue.checksum()),
+        action: Action::Transfer,
+        actor: "shipper-acme".parse()?,
+        recipient: Some("carrier-oceanic".parse()?),
+        transport_document: None,
+        time: "2026-11-02T11:40:00.000Z".parse()?,
+        ..issue.payload().clone().into_draft()
+    })?;
+    Ok(payload.sign(parties.signer("shipper-acme")?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_serves_its_party_and_keeps_its_submissions_while_the_registry_is_away(
+) -> Result<()> {
+    let pki = Pki::new(&["shipper-acme", "carrier-oceanic"])?;
+    let port = free_port()?;
+    let (_registry_db, mut server, _tls) = pki.registry(&[]).await?;
+    let samples = Samples::load()?;
+    let chain = samples.chain("OCNL2026000101")?;
+    let (issue, transfer) = (&chain.transitions[0], &chain.transitions[1]);
+    let plain = pki.client(None)?;
+    let (status, _) = post_jose(&plain, &server.url("/v1/transitions"), issue).await?;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_replica_db, _replica) = pki.replica("shipper-acme", &server.base, port, &[]).await?;
+    let shipper = pki.client(Some("shipper-acme"))?;
+    caught_up(&shipper, port, 1).await?;
+
+    // The registry goes away.
+    server.kill_9()?;
+    let node = |p: &str| format!("https://127.0.0.1:{port}{p}");
+    let (status, document) = get(&shipper, &node("/v1/documents/OCNL2026000101")).await?;
+    assert_eq!(status, StatusCode::OK, "{document}");
+    assert_eq!(document["possessor"], "shipper-acme");
+    assert_eq!(
+        document["transportDocument"]["transportDocumentReference"],
+        "OCNL2026000101"
+    );
+    let (_, chain_read) = get(&shipper, &node("/v1/documents/OCNL2026000101/transitions")).await?;
+    assert_eq!(chain_read[0]["signed"], issue.as_str());
+    let (status, proof) = get(&shipper, &node("/v1/entries/0/proof")).await?;
+    assert_eq!(status, StatusCode::OK, "{proof}");
+    let checked: lading_domain::merkle::InclusionProof =
+        serde_json::from_value(proof["proof"].clone())?;
+    lading_domain::verify_inclusion(
+        &checked,
+        lading_domain::merkle::leaf_hash(issue.as_bytes()),
+        proof["checkpoint"]["root"].as_str().unwrap().parse()?,
+    )?;
+
+    // Two transfers of the one bill, both signed by its holder: both kept, in order.
+    let conflicting = conflicting_transfer(issue)?;
+    let (status, first) = post_jose(&shipper, &node("/v1/transitions"), transfer).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    assert_eq!(first["state"], "pending");
+    let (status, second) = post_jose(&shipper, &node("/v1/transitions"), &conflicting).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{second}");
+    assert!(second["seq"].as_i64() > first["seq"].as_i64());
+    // Someone else's signature is not the shipper's to submit.
+    let (status, problem) =
+        post_jose(&shipper, &node("/v1/transitions"), &chain.transitions[2]).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["code"], "key_not_actor");
+
+    // Back: the first is sequenced, the second refused, and the replica says so.
+    server.spawn()?;
+    let submissions = wait_until("both submissions answered", || async {
+        let (_, list) = get(&shipper, &node("/v1/submissions")).await?;
+        let done = list
+            .as_array()
+            .is_some_and(|l| l.len() == 2 && l.iter().all(|s| s["state"] != "pending"));
+        Ok(done.then_some(list))
+    })
+    .await?;
+    assert_eq!(submissions[0]["state"], "sequenced", "{submissions}");
+    assert_eq!(submissions[0]["answer"]["index"], 1);
+    assert_eq!(submissions[1]["state"], "refused", "{submissions}");
+    let code = submissions[1]["answer"]["code"].as_str().unwrap();
+    assert!(
+        ["wrong_previous_checksum", "double_spend", "stale_head"].contains(&code),
+        "{submissions}"
+    );
+    let seq = submissions[1]["seq"].as_i64().unwrap();
+    let (_, one) = get(&shipper, &node(&format!("/v1/submissions/{seq}"))).await?;
+    assert_eq!(one["answer"]["code"], code);
+    // And the ledger the replica follows has the first transfer.
+    let document = wait_until("the transfer to reach the replica", || async {
+        let (_, d) = get(&shipper, &node("/v1/documents/OCNL2026000101")).await?;
+        Ok((d["possessor"] == "consignee-delta").then_some(d))
+    })
+    .await?;
+    assert_eq!(document["length"], 2);
+    let (_, status) = get(&shipper, &node("/v1/status")).await?;
+    assert_eq!(status["submissions"]["refused"], 1);
+    assert_eq!(status["submissions"]["sequenced"], 1);
+
+    // Who may call what.
+    let carrier = pki.client(Some("carrier-oceanic"))?;
+    let (status, problem) = get(&carrier, &node("/v1/status")).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(problem["code"], "not_this_replicas_party");
+    let (status, _) = get(&carrier, &node("/v1/documents/OCNL2026000101")).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, held) = get(&carrier, &node("/v1/checkpoints")).await?;
+    assert_eq!(status, StatusCode::OK, "a member compares checkpoints");
+    assert!(!held["checkpoints"].as_array().unwrap().is_empty());
+    let (status, problem) = post(&shipper, &node("/v1/reconciliation")).await?;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "only the registry reconciles: {problem}"
+    );
+    for path in ["/v1/status", "/v1/checkpoints", "/v1/submissions"] {
+        let (status, problem) = get(&plain, &node(path)).await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(problem["code"], "client_certificate_required");
+    }
+    let (status, _) = post(&plain, &node("/v1/reconciliation")).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A certificate from another CA does not get through the handshake, anywhere.
+    let foreign = Pki::new(&["shipper-acme"])?;
+    let outsider = foreign.client(Some("shipper-acme"))?;
+    let trusting = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
+            pki.ca_pem(),
+        )?)?)
+        .identity(reqwest::Identity::from_pem(
+            &[
+                std::fs::read(foreign.cert("shipper-acme"))?,
+                std::fs::read(foreign.key("shipper-acme"))?,
+            ]
+            .concat(),
+        )?)
+        .build()?;
+    for url in [
+        node("/v1/status"),
+        node("/v1/checkpoints"),
+        node("/v1/reconciliation"),
+        server.url("/v1/replication/entries"),
+        server.url("/v1/replicas"),
+    ] {
+        assert!(outsider.get(&url).send().await.is_err(), "{url}");
+        assert!(trusting.get(&url).send().await.is_err(), "{url}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_comparing_checkpoints_catch_a_registry_with_two_histories() -> Result<()> {
+    let pki = Pki::new(&["shipper-acme", "carrier-oceanic"])?;
+    // Two registries with the one key, each fed a different entry.
+    let (_db_a, server_a, _tls_a) = pki.registry(&[]).await?;
+    let (_db_b, server_b, _tls_b) = pki.registry(&[]).await?;
+    let samples = Samples::load()?;
+    let plain = pki.client(None)?;
+    for (server, reference) in [(&server_a, "OCNL2026000101"), (&server_b, "OCNL2026000103")] {
+        let issue = &samples.chain(reference)?.transitions[0];
+        let (status, _) = post_jose(&plain, &server.url("/v1/transitions"), issue).await?;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (port_a, port_b) = (free_port()?, free_port()?);
+    let (db_a, _a) = pki
+        .replica("shipper-acme", &server_a.base, port_a, &[port_b])
+        .await?;
+    let (db_b, _b) = pki
+        .replica("carrier-oceanic", &server_b.base, port_b, &[port_a])
+        .await?;
+
+    let registry = pki.registry_key();
+    let key: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(registry)?)?;
+    let key = key.verifying_key()?;
+    for db in [&db_a, &db_b] {
+        let evidence = wait_until("the conflict to be recorded", || async {
+            let found = db.psql(
+                "SELECT evidence::text FROM incidents WHERE code = 'conflicting_checkpoints' LIMIT 1",
+            )?;
+            Ok((!found.trim().is_empty()).then(|| found.trim().to_owned()))
+        })
+        .await?;
+        let evidence: Value = serde_json::from_str(&evidence)?;
+        assert_eq!(evidence["size"], 1);
+        // Both are the registry key's signatures, over one size and two roots.
+        let roots: Vec<_> = ["first", "second"]
+            .iter()
+            .map(|which| {
+                let signed =
+                    lading_domain::SignedCheckpoint::parse(evidence[which].as_str().unwrap())
+                        .unwrap();
+                let checkpoint = signed.verify(&key).unwrap();
+                assert_eq!(checkpoint.size, 1);
+                checkpoint.root
+            })
+            .collect();
+        assert_ne!(roots[0], roots[1]);
+    }
+    Ok(())
+}
