@@ -130,8 +130,19 @@ fn run_demo(dir: &Path) -> Ledger {
         }
     };
     assert_eq!(base, format!("https://127.0.0.1:{port}"));
+    // Then its three replicas, each on the next port.
+    let mut replicas = Vec::new();
+    while replicas.len() < 3 {
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        if let Some(rest) = line.strip_prefix("Lading demo replica of ") {
+            let (party, url) = rest.split_once(": ").unwrap();
+            replicas.push((party.to_owned(), url.trim().to_owned()));
+        }
+    }
+    let parties: Vec<&str> = replicas.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(parties, ["shipper-acme", "carrier-oceanic", "customs-nl"]);
 
-    let cert = std::fs::read(dir.join("tls/registry.crt.pem")).unwrap();
+    let cert = std::fs::read(dir.join("consortium/ca/ca.crt.pem")).unwrap();
     let client = reqwest::blocking::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
@@ -197,6 +208,57 @@ fn run_demo(dir: &Path) -> Ledger {
         .send()
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
+
+    // Each replica follows the registry over mutual TLS and verifies the same checkpoint;
+    // the registry reconciles them, and they agree.
+    let as_party = |who: &str| {
+        let mut pem = std::fs::read(dir.join(format!("consortium/{who}.crt.pem"))).unwrap();
+        pem.extend(std::fs::read(dir.join(format!("consortium/{who}.key.pem"))).unwrap());
+        reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
+            .identity(reqwest::Identity::from_pem(&pem).unwrap())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    };
+    for (party, url) in &replicas {
+        let own = as_party(party);
+        loop {
+            let status: Value = own
+                .get(format!("{url}/v1/status"))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            if status["size"] == samples && status["checkpoint"]["size"] == samples {
+                assert_eq!(status["party"], party.as_str());
+                assert_eq!(status["root"], checkpoint["root"]);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{party}'s replica did not catch up: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let operator = as_party("registry");
+    let report: Value = operator
+        .post(format!("{base}/v1/replicas/customs-nl/reconcile"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(report["outcome"], "agree", "{report}");
+    let listed: Value = operator
+        .get(format!("{base}/v1/replicas"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(listed["replicas"].as_array().unwrap().len(), 3, "{listed}");
 
     // Ctrl-C: a clean exit, and the embedded PostgreSQL goes with it.
     let pgdata = dir.join("postgres/pgdata");

@@ -163,6 +163,16 @@ impl Link {
         self.shared.cut.send_modify(|generation| *generation += 1);
     }
 
+    /// Waits until `n` connections in all were reset by [`Link::cut_all`].
+    async fn reset(&self, n: u64) -> Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        while self.stats().connections_cut.load(Ordering::SeqCst) < n {
+            ensure!(Instant::now() < deadline, "{n} connections were not reset");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     /// Closes the listening socket (connections are refused, not queued) and opens it again
     /// on the same port after `period`. Returns once it is closed, with a receiver that fires
     /// when it is open again.
@@ -851,6 +861,7 @@ async fn a_replica_whose_link_is_cut_mid_stream_loses_nothing_and_stores_nothing
     assert!(held < total, "frozen after catching up ({held} of {total})");
     let reopened = link.refuse_for(Duration::from_millis(1500)).await?;
     link.cut_all();
+    link.reset(1).await?;
     let refused = TcpStream::connect(link.addr).await;
     assert!(
         matches!(&refused, Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
@@ -872,6 +883,7 @@ async fn a_replica_whose_link_is_cut_mid_stream_loses_nothing_and_stores_nothing
     let held = number(&setup.replica_db, COUNT)?;
     assert!(held < total, "frozen after catching up ({held} of {total})");
     link.cut_all();
+    link.reset(2).await?;
     let cuts_done = Instant::now();
 
     // The cuts happened, mid-stream.
@@ -1012,6 +1024,7 @@ async fn a_cut_in_the_middle_of_a_back_fill_loses_none_of_the_entries_to_fetch_a
     )?;
     assert!(pending > 0, "the freeze landed after the back-fill");
     link.cut_all();
+    link.reset(1).await?;
     eprintln!(
         "{} late joins, {} entries to fetch again, {pending} of them not yet when the link was cut",
         early.len(),

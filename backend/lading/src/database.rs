@@ -52,6 +52,25 @@ impl Database {
         })
     }
 
+    /// Another database in the embedded cluster (created when missing): the demo's replicas
+    /// each have their own.
+    pub fn sibling(&self, database: &str) -> Result<String> {
+        let cluster = self
+            .cluster
+            .as_ref()
+            .context("only the embedded cluster holds sibling databases")?;
+        let exists = cluster.psql(
+            "postgres",
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{database}'"),
+        )?;
+        if exists.trim() != "1" {
+            cluster
+                .create_database(database)
+                .with_context(|| format!("cannot create database {database}"))?;
+        }
+        Ok(cluster.local_url(database))
+    }
+
     /// Stops the embedded cluster cleanly (a fast shutdown with a checkpoint).
     pub fn close(self) -> Result<()> {
         if let Some(cluster) = self.cluster {

@@ -32,6 +32,60 @@ struct SampleChain {
     transitions: Vec<String>,
 }
 
+/// The demo's replicas: a shipper's, a carrier's and a customs authority's.
+const REPLICAS: [&str; 3] = ["shipper-acme", "carrier-oceanic", "customs-nl"];
+
+/// The consortium's TEST material in `<data_dir>/consortium`, made once: a CA, the registry's
+/// certificate and each replica's party certificate, all for 127.0.0.1 and localhost.
+struct Consortium {
+    dir: std::path::PathBuf,
+}
+
+impl Consortium {
+    fn ensure(dir: &std::path::Path) -> Result<Self> {
+        let (ca, _) = lading_pki::Ca::load_or_create(
+            &dir.join("ca"),
+            "Lading demo consortium CA (TEST, not for production)",
+        )?;
+        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let subjects = std::iter::once(lading_pki::Subject::Registry).chain(
+            REPLICAS
+                .iter()
+                .map(|p| p.parse().map(lading_pki::Subject::Party))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        for subject in subjects {
+            let cert = dir.join(format!("{}.crt.pem", subject.file_stem()));
+            if !cert.exists() {
+                ca.issue(&subject, &names)?.write(dir)?;
+            }
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn ca(&self) -> std::path::PathBuf {
+        self.dir.join("ca").join(lading_pki::CA_CERT_FILE)
+    }
+    fn cert(&self, who: &str) -> std::path::PathBuf {
+        self.dir.join(format!("{who}.crt.pem"))
+    }
+    fn key(&self, who: &str) -> std::path::PathBuf {
+        self.dir.join(format!("{who}.key.pem"))
+    }
+    fn read(path: &std::path::Path) -> Result<Vec<u8>> {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    }
+}
+
+/// A replica of the demo: its node, where it serves, and its TLS.
+struct DemoReplica {
+    node: lading_replica::node::Node,
+    bind: std::net::SocketAddr,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+}
+
 pub fn run(mut config: Config) -> Result<()> {
     // The demo is the one configuration that uses the fixtures' TEST keys.
     config.registry.allow_test_keys = true;
@@ -39,8 +93,33 @@ pub fn run(mut config: Config) -> Result<()> {
     let data_dir = crate::database::absolute(&config.data_dir)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let (cert, key) = crate::tls::ensure_self_signed(&data_dir.join("tls"))?;
-    let tls = crate::tls::server_config(&cert, &key, None)?;
+    let consortium = Consortium::ensure(&data_dir.join("consortium"))?;
+    let ca = consortium.ca();
+    let tls = crate::tls::server_config(
+        &consortium.cert("registry"),
+        &consortium.key("registry"),
+        Some(&ca),
+    )?;
+    let bind = config.server.bind;
+    let replica_bind = |i: u16| std::net::SocketAddr::new(bind.ip(), bind.port() + 1 + i);
+    let loopback = |addr: std::net::SocketAddr| format!("https://127.0.0.1:{}", addr.port());
+    config.server.client_ca = Some(ca.clone());
+    config.reconcile = crate::config::ReconcileSection {
+        replicas: REPLICAS
+            .iter()
+            .zip(0u16..)
+            .map(|(party, i)| {
+                Ok(lading_replica::reconcile::ReplicaTarget {
+                    party: party.parse()?,
+                    url: loopback(replica_bind(i)),
+                })
+            })
+            .collect::<Result<_>>()?,
+        cert: Some(consortium.cert("registry")),
+        key: Some(consortium.key("registry")),
+        ca: Some(ca.clone()),
+        interval_ms: 30_000,
+    };
     let db = Database::embedded(&config, crate::database::EMBEDDED_DATABASE)?;
 
     let jwk: Jwk = serde_json::from_str(REGISTRY_KEY).context("fixtures/keys/registry.jwk")?;
@@ -60,6 +139,68 @@ pub fn run(mut config: Config) -> Result<()> {
     crate::parties::import(&store, &parties, &tokens, true)?;
     drop(store);
 
+    // The replicas, each with its own database in the private cluster.
+    let keys = lading_replica::party_keys(PARTIES)?;
+    let registry_key = public.verifying_key()?;
+    let block_size = config.registry.block_size;
+    lading_domain::follow::Follower::new(block_size, registry_key.clone(), keys.clone())?;
+    let ca_pem = Consortium::read(&ca)?;
+    let registry_url = loopback(bind);
+    let mut replicas = Vec::new();
+    for (party, i) in REPLICAS.iter().zip(0u16..) {
+        let url = db.sibling(&format!("replica_{}", party.replace('-', "_")))?;
+        let store = lading_store::Store::connect(&url, 4)?;
+        store.migrate()?;
+        let (cert, key) = (consortium.cert(party), consortium.key(party));
+        let client = lading_replica::FeedClient::new(
+            &registry_url,
+            &ca_pem,
+            &Consortium::read(&cert)?,
+            &Consortium::read(&key)?,
+        )?;
+        let (registry_key, keys) = (registry_key.clone(), keys.clone());
+        let node = lading_replica::node::Node::start(
+            lading_replica::node::NodeSettings {
+                party: party.parse()?,
+                registry: registry_url.clone(),
+                page_size: 1000,
+                poll_interval: std::time::Duration::from_millis(500),
+            },
+            store,
+            client,
+            move || {
+                lading_domain::follow::Follower::new(block_size, registry_key.clone(), keys.clone())
+                    .unwrap_or_else(|_| unreachable!("the block size was checked"))
+            },
+        )?;
+        let peers = REPLICAS
+            .iter()
+            .zip(0u16..)
+            .filter(|(other, _)| other != &party)
+            .map(|(_, j)| {
+                lading_replica::FeedClient::new(
+                    &loopback(replica_bind(j)),
+                    &ca_pem,
+                    &Consortium::read(&cert)?,
+                    &Consortium::read(&key)?,
+                )
+                .map_err(anyhow::Error::from)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        replicas.push((
+            DemoReplica {
+                node,
+                bind: replica_bind(i),
+                tls: crate::tls::server_config(&cert, &key, Some(&ca))?,
+            },
+            peers,
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+
     let samples: Samples = serde_json::from_str(SAMPLES).context("fixtures/samples.json")?;
     let first_reference = samples.chains.first().map(|c| c.reference.clone());
     let loader = samples_loader(samples);
@@ -70,47 +211,95 @@ pub fn run(mut config: Config) -> Result<()> {
         public,
         tls,
         |base| {
-            println!("Lading demo registry: {base}");
-            println!("  data:            {}", data_dir.display());
-            println!("  TLS certificate: {}", cert.display());
-            println!(
-                "  registry key:    {}",
-                data_dir.join("registry.pub.jwk").display()
-            );
-            println!();
-            println!("Try it (tokens are the TEST tokens in fixtures/tokens.json):");
-            println!("  curl --cacert {} {base}/v1/checkpoint", cert.display());
-            // The carrier issued every sample, so its token reads them all.
-            let carrier = tokens
-                .get_key_value("carrier-oceanic")
-                .or_else(|| tokens.iter().next());
-            if let (Some(reference), Some((party, token))) = (&first_reference, carrier) {
-                println!(
-                "  curl --cacert {} -H 'Authorization: Bearer {token}' {base}/v1/documents/{}   # as {party}",
-                cert.display(),
-                reference
-            );
-                println!(
-                "  curl --cacert {} -H 'Authorization: Bearer {token}' {base}/v1/documents/{}/transitions",
-                cert.display(),
-                reference
-            );
+            let mut servers = Vec::new();
+            let mut faces = Vec::new();
+            for (replica, peers) in replicas {
+                let node = replica.node.clone();
+                runtime.spawn({
+                    let node = node.clone();
+                    async move { node.follow().await }
+                });
+                runtime.spawn({
+                    let node = node.clone();
+                    async move { node.forward().await }
+                });
+                runtime.spawn({
+                    let node = node.clone();
+                    async move { node.exchange(peers, std::time::Duration::from_secs(2)).await }
+                });
+                let (server, addr) =
+                    lading_api::node::https_server(node.clone(), replica.bind, replica.tls, 1)
+                        .with_context(|| format!("cannot listen on {}", replica.bind))?;
+                servers.push(server);
+                faces.push((node.party().to_string(), format!("https://127.0.0.1:{}", addr.port())));
             }
-            println!(
-                "  curl --cacert {} '{base}/v1/entries/0/proof'",
-                cert.display()
-            );
-            println!();
-            println!(
-                "Press Ctrl-C to stop; the data stays in {} for the next run.",
-                data_dir.display()
-            );
-            Ok(())
+            print_welcome(&data_dir, &consortium, base, &faces, &tokens, first_reference.as_deref());
+            Ok(servers)
         },
         Some(&*loader),
     );
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     let closed = db.close();
     result.and(closed)
+}
+
+/// What the demo is and where, with commands to try.
+fn print_welcome(
+    data_dir: &std::path::Path,
+    consortium: &Consortium,
+    base: &str,
+    replicas: &[(String, String)],
+    tokens: &crate::parties::Tokens,
+    first_reference: Option<&str>,
+) {
+    let ca = consortium.ca();
+    let ca = ca.display();
+    println!("Lading demo registry: {base}");
+    for (party, url) in replicas {
+        println!("Lading demo replica of {party}: {url}");
+    }
+    println!();
+    println!("  data (PostgreSQL, one database each): {}", data_dir.display());
+    println!("  consortium CA (TEST):  {ca}");
+    println!("  certificates and keys: {}", consortium.dir.display());
+    println!(
+        "  registry key:          {}",
+        data_dir.join("registry.pub.jwk").display()
+    );
+    println!("  The registry reconciles the replicas every 30 s; they compare checkpoints every 2 s.");
+    println!();
+    println!("Try it (tokens are the TEST tokens in fixtures/tokens.json):");
+    println!("  curl --cacert {ca} {base}/v1/checkpoint");
+    let carrier = tokens
+        .get_key_value("carrier-oceanic")
+        .or_else(|| tokens.iter().next());
+    if let (Some(reference), Some((party, token))) = (first_reference, carrier) {
+        println!(
+            "  curl --cacert {ca} -H 'Authorization: Bearer {token}' {base}/v1/documents/{reference}   # as {party}"
+        );
+        println!(
+            "  curl --cacert {ca} -H 'Authorization: Bearer {token}' {base}/v1/documents/{reference}/transitions"
+        );
+    }
+    println!("  curl --cacert {ca} '{base}/v1/entries/0/proof'");
+    let registry = (consortium.cert("registry"), consortium.key("registry"));
+    println!(
+        "  curl --cacert {ca} --cert {} --key {} {base}/v1/replicas   # as the registry's operator",
+        registry.0.display(),
+        registry.1.display()
+    );
+    if let Some((party, url)) = replicas.first() {
+        println!(
+            "  curl --cacert {ca} --cert {} --key {} {url}/v1/status   # {party}'s own replica",
+            consortium.cert(party).display(),
+            consortium.key(party).display()
+        );
+    }
+    println!();
+    println!(
+        "Press Ctrl-C to stop; the data stays in {} for the next run.",
+        data_dir.display()
+    );
 }
 
 fn samples_loader(samples: Samples) -> Box<crate::serve::Preload> {

@@ -48,7 +48,7 @@ pub fn serve(config: Config) -> Result<()> {
             tracing::info!(%base, "registry listening");
             // One machine-readable line on stdout, for supervisors and tests.
             println!("listening on {base}");
-            Ok(())
+            Ok(Vec::new())
         },
         None,
     );
@@ -67,7 +67,7 @@ pub fn run(
     signer: SigningKey,
     public: Jwk,
     tls: Arc<rustls::ServerConfig>,
-    on_start: impl FnOnce(&str) -> Result<()>,
+    on_start: impl FnOnce(&str) -> Result<Vec<actix_web::dev::Server>>,
     preload: Option<&Preload>,
 ) -> Result<()> {
     let pool_size = config.database.pool_size.unwrap_or(16);
@@ -112,8 +112,17 @@ pub fn run(
         let (server, addr) =
             lading_api::https_server(state, config.server.bind, tls, config.server.workers)
                 .with_context(|| format!("cannot listen on {}", config.server.bind))?;
-        on_start(&format!("https://{addr}"))?;
-        server.await.context("the HTTP server failed")
+        // Servers started beside the registry's (the demo's replicas) stop with it.
+        let beside = on_start(&format!("https://{addr}"))?;
+        let handles: Vec<_> = beside.iter().map(actix_web::dev::Server::handle).collect();
+        for other in beside {
+            actix_web::rt::spawn(other);
+        }
+        let served = server.await.context("the HTTP server failed");
+        for handle in handles {
+            handle.stop(true).await;
+        }
+        served
     });
     registry.shutdown();
     result

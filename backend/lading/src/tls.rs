@@ -42,29 +42,6 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// Makes (once) a self-signed certificate for 127.0.0.1 and localhost in `dir`, and returns
-/// the paths of the certificate and the key. Clients trust it with `--cacert <cert>`.
-pub fn ensure_self_signed(dir: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
-    let cert_path = dir.join("registry.crt.pem");
-    let key_path = dir.join("registry.key.pem");
-    if cert_path.exists() && key_path.exists() {
-        return Ok((cert_path, key_path));
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    // A half-written pair from an interrupted run is replaced whole.
-    for stale in [&cert_path, &key_path] {
-        if stale.exists() {
-            std::fs::remove_file(stale)?;
-        }
-    }
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let certified =
-        rcgen::generate_simple_self_signed(names).context("cannot generate a certificate")?;
-    std::fs::write(&cert_path, certified.cert.pem())?;
-    write_private(&key_path, certified.signing_key.serialize_pem().as_bytes())?;
-    Ok((cert_path, key_path))
-}
-
 /// Writes a secret readable by its owner only, into a new file: an existing file (maybe
 /// another key) is never overwritten.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
