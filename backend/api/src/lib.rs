@@ -97,6 +97,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     routes::documents::events,
                 ))
                 .service(get("/checkpoint", routes::checkpoints::latest))
+                .service(get("/checkpoints", routes::checkpoints::after))
                 .service(get("/checkpoints/{size}", routes::checkpoints::at_size))
                 .service(get("/entries/{index}/proof", routes::checkpoints::proof))
                 .service(get("/registry/key", registry_key))

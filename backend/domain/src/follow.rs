@@ -547,6 +547,16 @@ impl Follower {
         self.tree.block_size()
     }
 
+    /// Whether the checkpoint of `size` held was checked (`None`: none of that size held).
+    pub fn checkpoint_checked(&self, size: u64) -> Option<bool> {
+        self.checkpoints.get(&size).map(|(_, checked)| *checked)
+    }
+
+    /// The size of the largest checkpoint held, checked or waiting for its leaves.
+    pub fn latest_checkpoint_size(&self) -> Option<u64> {
+        self.checkpoints.keys().next_back().copied()
+    }
+
     /// The largest checkpoint whose root was checked against the leaves held.
     pub fn latest_verified_checkpoint(&self) -> Option<&SignedCheckpoint> {
         self.checkpoints

@@ -225,15 +225,28 @@ pub fn run(mut config: Config) -> Result<()> {
                 });
                 runtime.spawn({
                     let node = node.clone();
-                    async move { node.exchange(peers, std::time::Duration::from_secs(2)).await }
+                    async move {
+                        node.exchange(peers, std::time::Duration::from_secs(2))
+                            .await
+                    }
                 });
                 let (server, addr) =
                     lading_api::node::https_server(node.clone(), replica.bind, replica.tls, 1)
                         .with_context(|| format!("cannot listen on {}", replica.bind))?;
                 servers.push(server);
-                faces.push((node.party().to_string(), format!("https://127.0.0.1:{}", addr.port())));
+                faces.push((
+                    node.party().to_string(),
+                    format!("https://127.0.0.1:{}", addr.port()),
+                ));
             }
-            print_welcome(&data_dir, &consortium, base, &faces, &tokens, first_reference.as_deref());
+            print_welcome(
+                &data_dir,
+                &consortium,
+                base,
+                &faces,
+                &tokens,
+                first_reference.as_deref(),
+            );
             Ok(servers)
         },
         Some(&*loader),
@@ -259,14 +272,19 @@ fn print_welcome(
         println!("Lading demo replica of {party}: {url}");
     }
     println!();
-    println!("  data (PostgreSQL, one database each): {}", data_dir.display());
+    println!(
+        "  data (PostgreSQL, one database each): {}",
+        data_dir.display()
+    );
     println!("  consortium CA (TEST):  {ca}");
     println!("  certificates and keys: {}", consortium.dir.display());
     println!(
         "  registry key:          {}",
         data_dir.join("registry.pub.jwk").display()
     );
-    println!("  The registry reconciles the replicas every 30 s; they compare checkpoints every 2 s.");
+    println!(
+        "  The registry reconciles the replicas every 30 s; they compare checkpoints every 2 s."
+    );
     println!();
     println!("Try it (tokens are the TEST tokens in fixtures/tokens.json):");
     println!("  curl --cacert {ca} {base}/v1/checkpoint");

@@ -155,7 +155,7 @@ impl Node {
                 })
                 .collect(),
         };
-        *lock(&self.sessions()) = Some(Session {
+        *lock(self.sessions()) = Some(Session {
             id,
             started,
             registry_size,
@@ -174,7 +174,7 @@ impl Node {
 
     /// One round: the hashes of the children of the nodes the mask marks.
     pub fn descend(&self, session: u64, mask: &[u8]) -> Result<Vec<Digest>, NodeError> {
-        let mut sessions = lock(&self.sessions());
+        let mut sessions = lock(self.sessions());
         let current = sessions
             .as_mut()
             .filter(|s| s.id == session)
@@ -200,7 +200,7 @@ impl Node {
             rounds,
             hashes_sent,
             ..
-        } = lock(&self.sessions())
+        } = lock(self.sessions())
             .take()
             .filter(|s| s.id == session)
             .ok_or_else(|| NodeError::Reconcile(format!("no open session {session}")))?;
@@ -335,7 +335,7 @@ impl Node {
 
     /// Records a reconciliation that found the copies in agreement (no repair call follows).
     fn record_agreement(&self, session: u64) -> Result<(), NodeError> {
-        let Some(s) = lock(&self.sessions()).take().filter(|s| s.id == session) else {
+        let Some(s) = lock(self.sessions()).take().filter(|s| s.id == session) else {
             return Ok(());
         };
         reconciliations::record(

@@ -112,27 +112,10 @@ impl FeedClient {
         self.get_json(&what).await
     }
 
-    /// The registry's latest signed checkpoint (its compact JWS), if it has signed one.
-    pub async fn latest_checkpoint(&self) -> Result<Option<String>, ReplicaError> {
-        #[derive(Deserialize)]
-        struct Published {
-            signed: String,
-        }
-        let response = self
-            .http
-            .get(format!("{}/v1/checkpoint", self.base))
-            .send()
-            .await?;
-        if response.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let published: Published = Self::json(response, "/v1/checkpoint").await?;
-        Ok(Some(published.signed))
-    }
-
-    /// The signed checkpoints another replica holds above size `after` (this client then
-    /// points at that replica, not the registry).
-    pub async fn peer_checkpoints(&self, after: u64) -> Result<Vec<String>, ReplicaError> {
+    /// The signed checkpoints above size `after`, smallest first (`GET /v1/checkpoints`): every
+    /// one the registry signed, or every one another replica holds when this client points at
+    /// a replica.
+    pub async fn checkpoints_after(&self, after: u64) -> Result<Vec<String>, ReplicaError> {
         #[derive(Deserialize)]
         struct Held {
             checkpoints: Vec<String>,
@@ -216,6 +199,8 @@ pub struct CatchUp {
     pub checkpoint: Option<u64>,
     /// The registry's size as the last page said.
     pub registry_size: Option<u64>,
+    /// Checkpoints whose roots were checked against the leaves as they were taken.
+    pub checkpoints_verified: u64,
 }
 
 /// Where a replica keeps what its follower accepted. Each call must be durable when it
@@ -352,6 +337,9 @@ async fn catch_up_inner(
 ) -> Result<CatchUp, ReplicaError> {
     let mut done = CatchUp::default();
     let mut late: Vec<(DocumentReference, u64)> = Vec::new();
+    // Checkpoints first: those ahead of the leaves held wait in the follower and are checked
+    // exactly when the pages bring their last leaf.
+    let waiting = take_checkpoints(client, follower, keeper, &mut done).await?;
     loop {
         let size = lock(follower).size();
         let page = client.page(size, page_size).await?;
@@ -427,19 +415,16 @@ async fn catch_up_inner(
             }
         }
     }
-    if let Some(signed) = client.latest_checkpoint().await? {
-        let mut held = lock(follower);
-        match held.checkpoint(&signed)? {
-            CheckpointStatus::Verified | CheckpointStatus::Known => {
-                keeper.keep_checkpoint(&signed, true)?;
-                done.checkpoint = lading_domain::SignedCheckpoint::parse(&signed)
-                    .ok()
-                    .map(|c| c.unverified().size);
-            }
-            // Signed after the last page was read: checked when its entries arrive.
-            CheckpointStatus::Pending => keeper.keep_checkpoint(&signed, false)?,
+    // The waiting ones the pages checked as their leaves landed are kept as checked; then
+    // every checkpoint signed meanwhile.
+    for (size, signed) in waiting {
+        if lock(follower).checkpoint_checked(size) == Some(true) {
+            keeper.keep_checkpoint(&signed, true)?;
+            done.checkpoint = Some(size);
+            done.checkpoints_verified += 1;
         }
     }
+    take_checkpoints(client, follower, keeper, &mut done).await?;
     tracing::info!(
         size = lock(follower).size(),
         full = done.full,
@@ -448,6 +433,47 @@ async fn catch_up_inner(
         "caught up"
     );
     Ok(done)
+}
+
+/// Takes every checkpoint the registry signed above the largest one the follower holds;
+/// returns those that wait for their leaves (size, signed).
+async fn take_checkpoints(
+    client: &FeedClient,
+    follower: &Mutex<Follower>,
+    keeper: &mut impl Keeper,
+    done: &mut CatchUp,
+) -> Result<Vec<(u64, String)>, ReplicaError> {
+    let mut waiting = Vec::new();
+    loop {
+        let after = lock(follower).latest_checkpoint_size().unwrap_or(0);
+        let signed = client.checkpoints_after(after).await?;
+        let Some(last) = signed.last() else {
+            return Ok(waiting);
+        };
+        let last_size = lading_domain::SignedCheckpoint::parse(last)
+            .map_err(|e| Incident::BadCheckpoint {
+                detail: e.to_string(),
+            })?
+            .unverified()
+            .size;
+        for checkpoint in &signed {
+            let status = lock(follower).checkpoint(checkpoint)?;
+            let verified = status != CheckpointStatus::Pending;
+            keeper.keep_checkpoint(checkpoint, verified)?;
+            let size = lading_domain::SignedCheckpoint::parse(checkpoint)
+                .map(|c| c.unverified().size)
+                .unwrap_or_default();
+            if verified {
+                done.checkpoint = Some(size);
+                done.checkpoints_verified += 1;
+            } else {
+                waiting.push((size, checkpoint.clone()));
+            }
+        }
+        if last_size <= after {
+            return Ok(waiting);
+        }
+    }
 }
 
 /// Whether a signed transition belongs to one of `documents` (events are not back-filled).

@@ -367,7 +367,7 @@ impl Node {
         let mut seen = vec![0u64; peers.len()];
         loop {
             for (peer, seen) in peers.iter().zip(seen.iter_mut()) {
-                match peer.peer_checkpoints(*seen).await {
+                match peer.checkpoints_after(*seen).await {
                     Ok(held) => {
                         // Only sizes this replica holds: a checkpoint ahead of it would wait
                         // in the follower and be judged against the registry's entries as

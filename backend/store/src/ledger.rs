@@ -320,6 +320,20 @@ pub fn checkpoint_at(
         .optional()?)
 }
 
+/// Checkpoints of size above `after`, smallest first, at most `limit`.
+pub fn checkpoints_after(
+    conn: &mut PgConnection,
+    after: u64,
+    limit: i64,
+) -> Result<Vec<CheckpointRow>, StoreError> {
+    Ok(checkpoints::table
+        .filter(checkpoints::size.gt(to_i64(after)))
+        .order(checkpoints::size.asc())
+        .limit(limit)
+        .select(CheckpointRow::as_select())
+        .load(conn)?)
+}
+
 /// Indexes are u64 in the domain and BIGINT in PostgreSQL; a ledger never reaches 2^63 entries.
 pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)

@@ -62,6 +62,38 @@ pub async fn at_size(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct AfterQuery {
+    #[serde(default)]
+    pub after: u64,
+    #[serde(default = "hundred")]
+    pub limit: i64,
+}
+
+fn hundred() -> i64 {
+    100
+}
+
+/// `GET /v1/checkpoints?after&limit`: every signed checkpoint above a size, smallest first
+/// (at most 1,000), as compact JWS — so a replica checks each one, not only the latest. A
+/// replica answers the same call with the checkpoints it holds.
+pub async fn after(
+    state: web::Data<AppState>,
+    query: web::Query<AfterQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (after, limit) = (query.after, query.limit.clamp(1, 1000));
+    let store = state.registry.store().clone();
+    let rows = web::block(move || {
+        let mut conn = store.conn()?;
+        lading_store::ledger::checkpoints_after(&mut conn, after, limit)
+    })
+    .await
+    .map_err(ApiError::unexpected)?
+    .map_err(ApiError::unexpected)?;
+    let signed: Vec<String> = rows.into_iter().map(|row| row.signed).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "checkpoints": signed })))
+}
+
+#[derive(Debug, Deserialize)]
 pub struct ProofQuery {
     pub size: Option<u64>,
 }
