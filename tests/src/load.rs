@@ -102,6 +102,8 @@ pub struct RegistrySettings {
     pub log_path: PathBuf,
     /// The consortium CA whose client certificates name replicas (`LADING_CLIENT_CA`).
     pub client_ca: Option<PathBuf>,
+    /// Further `LADING_*` settings (the replicas to reconcile).
+    pub env: Vec<(String, String)>,
 }
 
 impl RegistrySettings {
@@ -132,6 +134,7 @@ impl RegistrySettings {
                 .iter()
                 .map(|ca| ("LADING_CLIENT_CA".into(), ca.display().to_string())),
         )
+        .chain(self.env.iter().cloned())
         .collect()
     }
 }

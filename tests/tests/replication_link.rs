@@ -771,13 +771,14 @@ impl Setup {
             number(&self.registry_db, "SELECT count(*) FROM ledger_entries")?,
             size
         );
-        let leaves = "SELECT string_agg(idx || ':' || encode(leaf_hash, 'hex'), ',' ORDER BY idx)";
-        assert_eq!(
-            db.psql(&format!("{leaves} FROM replica_entries"))?,
-            self.registry_db
-                .psql(&format!("{leaves} FROM ledger_entries"))?,
-            "the replica's leaves are not the registry's"
-        );
+        let leaves = "SELECT idx || ':' || encode(leaf_hash, 'hex')";
+        let ours = db.psql(&format!("{leaves} FROM replica_entries ORDER BY idx"))?;
+        let theirs = self
+            .registry_db
+            .psql(&format!("{leaves} FROM ledger_entries ORDER BY idx"))?;
+        if let Some((ours, theirs)) = ours.lines().zip(theirs.lines()).find(|(a, b)| a != b) {
+            panic!("the replica's leaves are not the registry's: {ours} here, {theirs} there");
+        }
         let held = replica_entries(db)?;
         assert_eq!(held.len(), feed.len());
         for (kept, fed) in held.iter().zip(&feed) {

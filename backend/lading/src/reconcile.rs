@@ -31,9 +31,16 @@ pub fn run(config: &Config, registry: Option<&str>, party: Option<&str>) -> Resu
         .use_preconfigured_tls(std::sync::Arc::unwrap_or_clone(tls))
         .timeout(std::time::Duration::from_secs(600))
         .build()?;
+    // A registry bound to every address is reached on loopback.
+    let bind = config.server.bind;
+    let host = if bind.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bind.port())
+    } else {
+        bind
+    };
     let base = registry
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("https://{}", config.server.bind));
+        .unwrap_or_else(|| format!("https://{host}"));
     let base = base.trim_end_matches('/');
     let parties: Vec<String> = match party {
         Some(party) => vec![party.to_owned()],

@@ -256,15 +256,18 @@ impl Node {
         // The root after the repair, from the rows of the blocks touched, read back.
         let mut blocks: Vec<u64> = indices.iter().map(|i| i / block_size).collect();
         blocks.dedup();
-        for block in blocks {
-            let start = block * block_size;
-            let end = (start + block_size).min(compared);
-            let held: Vec<Digest> = replica::held_leaves_range(&mut conn, start, end)?
-                .into_iter()
-                .map(Digest)
-                .collect();
+        let ranges: Vec<(u64, u64)> = blocks
+            .iter()
+            .map(|block| {
+                let start = block * block_size;
+                (start, (start + block_size).min(compared))
+            })
+            .collect();
+        let read_back = replica::held_leaves_ranges(&mut conn, &ranges)?;
+        for ((start, _), held) in ranges.iter().zip(read_back) {
+            let held: Vec<Digest> = held.into_iter().map(Digest).collect();
             answerer
-                .replace(start, &held)
+                .replace(*start, &held)
                 .map_err(|e| NodeError::Reconcile(e.to_string()))?;
         }
         let root = answerer.root();

@@ -173,7 +173,14 @@ impl Reconciler {
 
     async fn run(&self, target: &ReplicaTarget, report: &mut Report) -> Result<(), ReplicaError> {
         let base = target.url.trim_end_matches('/');
-        let (registry_size, registry_root) = self.blocking(ledger_top).await?;
+        let block_size = self.block_size;
+        let (registry_size, registry_roots) = self
+            .blocking(move |conn| {
+                let size = ledger::ledger_size(conn)?;
+                Ok((size, block_roots_at(conn, size, block_size)?))
+            })
+            .await?;
+        let registry_root = merkle_root(&registry_roots);
         report.registry_size = registry_size;
 
         // 1. Roots.
@@ -214,11 +221,13 @@ impl Reconciler {
 
         // 2. Down the tree.
         let compared = summary.compared;
-        let block_size = self.block_size;
         let shape = Shape::new(compared, block_size).map_err(|e| protocol(e.to_string()))?;
-        let roots = self
-            .blocking(move |conn| block_roots_at(conn, compared, block_size))
-            .await?;
+        let roots = if compared == registry_size {
+            registry_roots
+        } else {
+            self.blocking(move |conn| block_roots_at(conn, compared, block_size))
+                .await?
+        };
         let mut descent =
             Descent::start(shape, &roots, summary.root).map_err(|e| protocol(e.to_string()))?;
         while !descent.is_done() {
@@ -471,16 +480,6 @@ fn protocol(detail: String) -> ReplicaError {
     ReplicaError::Keep(format!("reconciliation: {detail}"))
 }
 
-/// The registry's committed size and root.
-fn ledger_top(conn: &mut lading_store::PgConnection) -> Result<(u64, Digest), StoreError> {
-    let size = ledger::ledger_size(conn)?;
-    let block_size = ledger::block_roots(conn)?
-        .first()
-        .map_or(lading_domain::merkle::BLOCK_SIZE, |b| b.block_size as u64);
-    let roots = block_roots_at(conn, size, block_size)?;
-    Ok((size, merkle_root(&roots)))
-}
-
 /// The registry's block roots over its first `size` entries: sealed blocks from the `blocks`
 /// table, the last one rebuilt from its leaves when `size` falls inside it.
 fn block_roots_at(
@@ -521,19 +520,34 @@ fn leaves_of(
         .collect()
 }
 
-/// The leaves of `blocks` within the first `size` entries.
+/// The leaves of `blocks` within the first `size` entries, in one query.
 fn block_leaves(
     conn: &mut lading_store::PgConnection,
     blocks: &[u64],
     block_size: u64,
     size: u64,
 ) -> Result<Vec<(u64, Vec<Digest>)>, StoreError> {
-    blocks
+    let ranges: Vec<(u64, u64)> = blocks
         .iter()
         .map(|block| {
             let from = block * block_size;
-            let to = (from + block_size).min(size);
-            Ok((*block, leaves_of(conn, from, to)?))
+            (from, (from + block_size).min(size))
+        })
+        .collect();
+    let leaves = ledger::leaf_hashes_of_ranges(conn, &ranges)?;
+    blocks
+        .iter()
+        .zip(leaves)
+        .map(|(block, leaves)| {
+            let leaves = leaves
+                .iter()
+                .map(|leaf| {
+                    Digest::from_slice(leaf).map_err(|_| {
+                        StoreError::corrupt("ledger_entries", "a leaf is not 32 bytes")
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Ok((*block, leaves))
         })
         .collect()
 }

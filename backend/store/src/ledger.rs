@@ -285,6 +285,35 @@ pub fn leaf_hashes(
         .load(conn)?)
 }
 
+/// Leaf hashes of several ranges `[from, to)` in one query, in the order given.
+pub fn leaf_hashes_of_ranges(
+    conn: &mut PgConnection,
+    ranges: &[(u64, u64)],
+) -> Result<Vec<Vec<Vec<u8>>>, StoreError> {
+    let wanted: Vec<i64> = ranges
+        .iter()
+        .flat_map(|(from, to)| *from..*to)
+        .map(to_i64)
+        .collect();
+    let rows: Vec<(i64, Vec<u8>)> = ledger_entries::table
+        .filter(ledger_entries::idx.eq_any(wanted))
+        .select((ledger_entries::idx, ledger_entries::leaf_hash))
+        .load(conn)?;
+    let mut held: std::collections::HashMap<i64, Vec<u8>> = rows.into_iter().collect();
+    ranges
+        .iter()
+        .map(|(from, to)| {
+            (*from..*to)
+                .map(|idx| {
+                    held.remove(&to_i64(idx)).ok_or_else(|| {
+                        StoreError::corrupt("ledger_entries", format!("entry {idx} is missing"))
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
 pub fn entry(conn: &mut PgConnection, idx: u64) -> Result<Option<EntryRow>, StoreError> {
     Ok(ledger_entries::table
         .find(to_i64(idx))

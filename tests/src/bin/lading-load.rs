@@ -125,6 +125,10 @@ struct Args {
     /// consortium CA made for the run, for its certificate and the replica's).
     #[arg(long)]
     replica: Option<String>,
+    /// With --replica: once it has caught up, alter or delete this many scattered rows of its
+    /// database and time the registry's reconciliation (and that of two agreeing copies).
+    #[arg(long, default_value_t = 0)]
+    reconcile: usize,
 }
 
 impl Args {
@@ -476,22 +480,60 @@ struct Consortium {
     ca_pem: String,
     registry_cert: String,
     registry_key: String,
+    /// Where the replica serves (the registry reconciles it there).
+    replica_port: u16,
 }
 
 impl Consortium {
     fn new(party: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let ca = lading_pki::Ca::create(&dir.path().join("ca"), "lading-load consortium CA")?;
-        let registry = ca.issue_party(&"registry".parse()?, &["127.0.0.1".to_owned()])?;
-        ca.issue_party(&party.parse()?, &[])?
+        let names = ["127.0.0.1".to_owned()];
+        let registry = ca.issue(&lading_pki::Subject::Registry, &names)?;
+        registry.write(&dir.path().join("registry"))?;
+        ca.issue_party(&party.parse()?, &names)?
             .write(&dir.path().join("party"))?;
         Ok(Self {
             ca_pem: ca.cert_pem().to_owned(),
             registry_cert: registry.cert_pem.clone(),
             registry_key: registry.key_pem.clone(),
             party: party.to_owned(),
+            replica_port: lading_e2e::harness::free_port()?,
             dir,
         })
+    }
+
+    /// What the registry needs to reconcile the replica.
+    fn registry_env(&self) -> Vec<(String, String)> {
+        let registry = self.dir.path().join("registry");
+        vec![
+            (
+                "LADING_RECONCILE_CERT".into(),
+                registry.join("registry.crt.pem").display().to_string(),
+            ),
+            (
+                "LADING_RECONCILE_KEY".into(),
+                registry.join("registry.key.pem").display().to_string(),
+            ),
+            (
+                "LADING_RECONCILE_REPLICAS".into(),
+                format!("{}=https://127.0.0.1:{}", self.party, self.replica_port),
+            ),
+            ("LADING_RECONCILE_INTERVAL_MS".into(), "0".into()),
+        ]
+    }
+
+    /// An HTTPS client with the registry's own certificate (its operator).
+    fn operator(&self) -> Result<reqwest::blocking::Client> {
+        Ok(reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes())?)
+            .identity(reqwest::Identity::from_pem(
+                format!("{}{}", self.registry_cert, self.registry_key).as_bytes(),
+            )?)
+            .timeout(Duration::from_secs(600))
+            .build()?)
     }
 
     fn ca_path(&self) -> PathBuf {
@@ -507,6 +549,7 @@ fn time_catch_up(
     consortium: &Consortium,
     registry: &str,
     expected: usize,
+    differences: usize,
 ) -> Result<()> {
     const DB: &str = "lading_replica";
     cluster.cluster()?.create_database(DB)?;
@@ -541,6 +584,10 @@ fn time_catch_up(
         .env("LADING_REPLICA_REGISTRY_KEY", &public)
         .env("LADING_REPLICA_POLL_INTERVAL_MS", "200")
         .env("LADING_REPLICA_PAGE_SIZE", "10000")
+        .env(
+            "LADING_REPLICA_LISTEN",
+            format!("127.0.0.1:{}", consortium.replica_port),
+        )
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -575,10 +622,17 @@ fn time_catch_up(
             .psql(DB, "SELECT count(*) FROM incidents")?;
         Ok((elapsed, cpu.as_millis() as u64, full, incidents))
     })();
+    let pg = tree_cpu(postgres_pid).saturating_sub(pg0);
+    let reconciled = match &result {
+        Ok(_) if differences > 0 => {
+            bench_reconcile(cluster, consortium, registry, DB, expected, differences)
+        }
+        _ => Ok(()),
+    };
     let _ = child.kill();
     let _ = child.wait();
     let (elapsed, cpu_ms, full, incidents) = result?;
-    let pg = tree_cpu(postgres_pid).saturating_sub(pg0);
+    reconciled?;
     eprintln!(
         "lading-load: replica of {party} caught up on {expected} entries ({} in full) in {:.2} s \
          = {:.0}/s from its start; replica CPU {:.1} s, postgres CPU {:.1} s, incidents {}",
@@ -589,6 +643,101 @@ fn time_catch_up(
         pg.as_secs_f64(),
         incidents.trim()
     );
+    Ok(())
+}
+
+/// Times the registry's reconciliation of the caught-up replica: three times in agreement,
+/// then three times after `differences` scattered rows were changed or deleted by hand.
+fn bench_reconcile(
+    cluster: &DurableCluster,
+    consortium: &Consortium,
+    registry: &str,
+    db: &str,
+    size: usize,
+    differences: usize,
+) -> Result<()> {
+    let operator = consortium.operator()?;
+    let url = format!("{registry}/v1/replicas/{}/reconcile", consortium.party);
+    let reconcile = || -> Result<(serde_json::Value, Duration)> {
+        let started = Instant::now();
+        let response = operator.post(&url).send()?;
+        let elapsed = started.elapsed();
+        let status = response.status();
+        let report: serde_json::Value = response.json()?;
+        if !status.is_success() {
+            bail!("reconcile answered {status}: {report}");
+        }
+        Ok((report, elapsed))
+    };
+    // The replica's verified checkpoint may lag its rows by a poll: wait for the registry's
+    // final checkpoint to be everywhere, then compare.
+    std::thread::sleep(Duration::from_secs(2));
+    for run in 1..=3 {
+        let (report, elapsed) = reconcile()?;
+        if report["outcome"] != "agree" {
+            bail!("two agreeing copies: {report}");
+        }
+        eprintln!(
+            "lading-load: reconcile agreeing run {run}: {} round trip(s), {} bytes exchanged, {:.1} ms (registry {} ms)",
+            report["roundTrips"],
+            report["exchangedBytes"],
+            elapsed.as_secs_f64() * 1000.0,
+            report["millis"]
+        );
+    }
+    let psql = |sql: &str| -> Result<String> { Ok(cluster.cluster()?.psql(db, sql)?) };
+    for run in 1..=3u64 {
+        // Scattered: one in each of `differences` equal stretches, a different place each run;
+        // every other one deleted, the rest altered (the payload of a full row, else the leaf).
+        let stretch = size / differences;
+        let mut altered = Vec::new();
+        let mut deleted = Vec::new();
+        for k in 0..differences {
+            let idx = k * stretch + ((run as usize * 7919 + k * 104_729) % stretch);
+            if k % 2 == 0 {
+                deleted.push(idx);
+            } else {
+                altered.push(idx);
+            }
+        }
+        let list = |v: &[usize]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        psql(&format!(
+            "UPDATE replica_entries SET signed = overlay(signed placing 'X'::bytea from 30 for 1) \
+             WHERE idx IN ({0}) AND signed IS NOT NULL; \
+             UPDATE replica_entries SET leaf_hash = sha256(leaf_hash) \
+             WHERE idx IN ({0}) AND signed IS NULL; \
+             DELETE FROM replica_entries WHERE idx IN ({1})",
+            list(&altered),
+            list(&deleted)
+        ))?;
+        let (report, elapsed) = reconcile()?;
+        let found = report["lost"].as_array().map_or(0, Vec::len)
+            + report["altered"].as_array().map_or(0, Vec::len);
+        if report["outcome"] != "repaired" || found != differences {
+            bail!("{differences} differences made, reconciliation said: {report}");
+        }
+        let hash_bytes = report["hashBytes"].as_u64().unwrap_or(0);
+        let exchanged = report["exchangedBytes"].as_u64().unwrap_or(0);
+        eprintln!(
+            "lading-load: reconcile run {run}: {differences} differences in {size} entries found and repaired in {:.1} ms (registry {} ms); \
+             {} round trips, {hash_bytes} bytes of hashes = {:.0} per difference, {exchanged} bytes exchanged besides the {} bytes of repaired entries = {:.0} per difference",
+            elapsed.as_secs_f64() * 1000.0,
+            report["millis"],
+            report["roundTrips"],
+            hash_bytes as f64 / differences as f64,
+            report["repairBytes"],
+            exchanged as f64 / differences as f64,
+        );
+        let (after, _) = reconcile()?;
+        if after["outcome"] != "agree" {
+            bail!("after the repair: {after}");
+        }
+    }
     Ok(())
 }
 
@@ -668,6 +817,10 @@ fn run_once(
         log_filter: args.server_log.clone(),
         log_path: log_path.clone(),
         client_ca: consortium.as_ref().map(|c| c.ca_path()),
+        env: consortium
+            .as_ref()
+            .map(Consortium::registry_env)
+            .unwrap_or_default(),
     })?;
     let lading_pid = server.pid().context("registry not running")?;
     let postgres_pid = cluster.cluster()?.pid();
@@ -762,6 +915,7 @@ fn run_once(
             consortium,
             &server.base,
             acked_total(&reports),
+            args.reconcile,
         )?;
     }
 
