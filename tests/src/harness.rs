@@ -400,6 +400,15 @@ impl ReplicaProcess {
         }
         Ok(())
     }
+
+    /// Fails when the process has exited.
+    pub fn running(&mut self) -> Result<()> {
+        let child = self.child.as_mut().context("not started")?;
+        if let Some(status) = child.try_wait()? {
+            bail!("lading replica exited: {status}");
+        }
+        Ok(())
+    }
 }
 
 impl Drop for ReplicaProcess {

@@ -205,6 +205,14 @@ pub struct Follower {
     /// registry signed another history. Kept so that its checkpoint of the same size for this
     /// history, arriving later, makes the pair of signatures that proves it.
     disputed: BTreeMap<u64, SignedCheckpoint>,
+    /// Documents whose transitions arrived before their earlier entries did (the party joined
+    /// the chain late): the latest such index, until the chain is back-filled. Kept here, not
+    /// by the caller, so a catch-up cut short leaves nothing to remember.
+    unknown_chains: BTreeMap<DocumentReference, u64>,
+    /// Chains a whole back-fill could not complete: not asked for again.
+    given_up: std::collections::HashSet<DocumentReference>,
+    /// Checkpoints verified as their last leaf arrived, not yet handed to the keeper.
+    newly_verified: Vec<String>,
 }
 
 impl Follower {
@@ -222,6 +230,9 @@ impl Follower {
             checkpoints: BTreeMap::new(),
             leaves: Vec::new(),
             disputed: BTreeMap::new(),
+            unknown_chains: BTreeMap::new(),
+            given_up: std::collections::HashSet::new(),
+            newly_verified: Vec::new(),
         })
     }
 
@@ -252,7 +263,7 @@ impl Follower {
         }
         let judged = match &entry.signed {
             None => (Judged::HashOnly, None),
-            Some(signed) => self.judge(index, entry.leaf_hash, signed)?,
+            Some(signed) => self.judge(index, entry.leaf_hash, signed, false)?,
         };
         // A pending checkpoint of exactly the new size is checked before the leaf is kept, so
         // a mismatch leaves the follower as it was.
@@ -275,10 +286,16 @@ impl Follower {
         }
         self.tree.push(entry.leaf_hash);
         self.leaves.push(entry.leaf_hash);
-        if let Some((_, checked)) = self.checkpoints.get_mut(&(index + 1)) {
+        if let Some((signed, checked)) = self.checkpoints.get_mut(&(index + 1)) {
+            if !*checked {
+                self.newly_verified.push(signed.as_str().to_owned());
+            }
             *checked = true;
         }
         let (judged, state) = judged;
+        if let Judged::ChainUnknown(reference) = &judged {
+            self.unknown_chains.insert(reference.clone(), index);
+        }
         if let Some((reference, state)) = state {
             self.documents.insert(reference, state);
         }
@@ -350,8 +367,16 @@ impl Follower {
                 expected: self.size(),
                 got: index,
             })?;
-        let (judged, state) = self.judge(index, announced, signed)?;
+        let (judged, state) = self.judge(index, announced, signed, true)?;
         if let Some((reference, state)) = state {
+            // Replayed as far as the latest entry taken without its chain: known again.
+            if self
+                .unknown_chains
+                .get(&reference)
+                .is_some_and(|late| index >= *late)
+            {
+                self.unknown_chains.remove(&reference);
+            }
             self.documents.insert(reference, state);
         }
         Ok(judged)
@@ -435,7 +460,7 @@ impl Follower {
                     let reference = t.payload().document_reference();
                     let current = states
                         .get(reference)
-                        .or_else(|| self.documents.get(reference));
+                        .or_else(|| self.current(reference, false));
                     match chain_step(index, t, current) {
                         Ok(Some(state)) => {
                             states.insert(reference.clone(), state.clone());
@@ -474,10 +499,19 @@ impl Follower {
         }
         let size = tree.size();
         self.tree = tree;
-        for (_, (_, checked)) in self.checkpoints.range_mut(..=size) {
+        for (_, (signed, checked)) in self.checkpoints.range_mut(..=size) {
+            if !*checked {
+                self.newly_verified.push(signed.as_str().to_owned());
+            }
             *checked = true;
         }
         self.documents.extend(states);
+        for (offset, verdict) in judged.iter().enumerate() {
+            if let Judged::ChainUnknown(reference) = verdict {
+                self.unknown_chains
+                    .insert(reference.clone(), size - page.len() as u64 + offset as u64);
+            }
+        }
         Ok(judged)
     }
 
@@ -510,6 +544,7 @@ impl Follower {
         index: u64,
         announced: Digest,
         signed: &str,
+        replaying: bool,
     ) -> Result<(Judged, Option<(DocumentReference, DocumentState)>), Incident> {
         let prepared = self.prepare(&FeedEntry {
             index,
@@ -526,7 +561,7 @@ impl Follower {
             Signed::Event(_) => Ok((Judged::Event, None)),
             Signed::Transition(t) => {
                 let reference = t.payload().document_reference().clone();
-                match chain_step(index, t, self.documents.get(&reference))? {
+                match chain_step(index, t, self.current(&reference, replaying))? {
                     Some(state) => Ok((
                         Judged::Transition(Box::new(state.clone())),
                         Some((reference, state)),
@@ -547,9 +582,48 @@ impl Follower {
         self.tree.block_size()
     }
 
-    /// Whether the checkpoint of `size` held was checked (`None`: none of that size held).
-    pub fn checkpoint_checked(&self, size: u64) -> Option<bool> {
-        self.checkpoints.get(&size).map(|(_, checked)| *checked)
+    /// Documents whose earlier entries this replica holds as hashes only, each with the latest
+    /// index of it accepted without its chain: what a back-fill must fetch again in full.
+    pub fn unknown_chains(&self) -> Vec<(DocumentReference, u64)> {
+        self.unknown_chains
+            .iter()
+            .map(|(reference, index)| (reference.clone(), *index))
+            .collect()
+    }
+
+    /// Starts a back-fill pass over [`Self::unknown_chains`]: a pass cut short may have
+    /// replayed part of a chain, so each one is replayed from its ISSUE again.
+    pub fn begin_backfill(&mut self) -> Vec<(DocumentReference, u64)> {
+        for reference in self.unknown_chains.keys() {
+            self.documents.remove(reference);
+        }
+        self.unknown_chains()
+    }
+
+    /// Gives up a chain a whole back-fill pass could not complete (its earlier entries did not
+    /// come in full): it is not asked for at every catch-up, and its transitions are taken as
+    /// far as they can be checked.
+    pub fn give_up_chain(&mut self, reference: &DocumentReference) {
+        self.unknown_chains.remove(reference);
+        self.documents.remove(reference);
+        self.given_up.insert(reference.clone());
+    }
+
+    /// The state a new transition of `reference` is judged against: none while its chain is
+    /// being back-filled (or was given up), unless this is the replay itself.
+    fn current(&self, reference: &DocumentReference, replaying: bool) -> Option<&DocumentState> {
+        if !replaying
+            && (self.unknown_chains.contains_key(reference) || self.given_up.contains(reference))
+        {
+            return None;
+        }
+        self.documents.get(reference)
+    }
+
+    /// The checkpoints verified since the last call, as their last leaf arrived: the keeper
+    /// keeps them as checked with the page that checked them.
+    pub fn drain_newly_verified(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.newly_verified)
     }
 
     /// The size of the largest checkpoint held, checked or waiting for its leaves.

@@ -361,6 +361,26 @@ mod tests {
         );
         assert!(replica.replica.cert.is_some() && replica.replica.registry_key.is_some());
         assert_eq!(replica.database.url, None);
+
+        // The consortium of deploy/consortium: a registry reconciling three replicas, each
+        // serving and comparing checkpoints with the other two.
+        let consortium = deploy.join("consortium");
+        let registry = Config::from_file(&consortium.join("registry.toml")).unwrap();
+        assert_eq!(registry.reconcile.replicas.len(), 3);
+        assert!(registry.reconcile.cert.is_some() && registry.reconcile.key.is_some());
+        for party in ["shipper", "carrier", "customs"] {
+            let replica =
+                Config::from_file(&consortium.join(format!("replica-{party}.toml"))).unwrap();
+            assert!(replica.replica.listen.is_some(), "{party}");
+            assert_eq!(replica.replica.peers.len(), 2, "{party}");
+            let url = registry
+                .reconcile
+                .replicas
+                .iter()
+                .find(|t| t.url.contains(&format!("replica-{party}")))
+                .map(|t| t.url.clone());
+            assert!(url.is_some(), "the registry reconciles {party}'s replica");
+        }
     }
 
     #[test]

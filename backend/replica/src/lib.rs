@@ -336,10 +336,9 @@ async fn catch_up_inner(
     page_size: u64,
 ) -> Result<CatchUp, ReplicaError> {
     let mut done = CatchUp::default();
-    let mut late: Vec<(DocumentReference, u64)> = Vec::new();
     // Checkpoints first: those ahead of the leaves held wait in the follower and are checked
     // exactly when the pages bring their last leaf.
-    let waiting = take_checkpoints(client, follower, keeper, &mut done).await?;
+    take_checkpoints(client, follower, keeper, &mut done).await?;
     loop {
         let size = lock(follower).size();
         let page = client.page(size, page_size).await?;
@@ -362,7 +361,6 @@ async fn catch_up_inner(
                 }
                 Judged::ChainUnknown(reference) => {
                     done.full += 1;
-                    late.push((reference.clone(), entry.index));
                     Some(reference)
                 }
                 Judged::Transition(state) => {
@@ -377,6 +375,14 @@ async fn catch_up_inner(
             accepted.push((entry, document));
         }
         keeper.keep_entries(&accepted)?;
+        // Checkpoints this page completed are kept as checked with it.
+        for signed in held.drain_newly_verified() {
+            keeper.keep_checkpoint(&signed, true)?;
+            done.checkpoints_verified += 1;
+            done.checkpoint = lading_domain::SignedCheckpoint::parse(&signed)
+                .ok()
+                .map(|c| c.unverified().size);
+        }
         if let Some(incident) = refusal {
             return Err(incident.into());
         }
@@ -384,8 +390,10 @@ async fn catch_up_inner(
             break;
         }
     }
-    // Documents joined late: their earlier entries are now served in full. Fetch the ledger
-    // up to the late entry again and replay every entry of those documents, oldest first.
+    // Documents joined late (the follower remembers them, so a catch-up cut short resumes
+    // here): their earlier entries are now served in full. Fetch the ledger up to the late
+    // entry again and replay every entry of those documents, oldest first.
+    let late = lock(follower).begin_backfill();
     if let Some(&(_, until)) = late.iter().max_by_key(|(_, index)| *index) {
         let wanted: std::collections::HashSet<&DocumentReference> =
             late.iter().map(|(r, _)| r).collect();
@@ -414,16 +422,16 @@ async fn catch_up_inner(
                 done.backfilled += 1;
             }
         }
-    }
-    // The waiting ones the pages checked as their leaves landed are kept as checked; then
-    // every checkpoint signed meanwhile.
-    for (size, signed) in waiting {
-        if lock(follower).checkpoint_checked(size) == Some(true) {
-            keeper.keep_checkpoint(&signed, true)?;
-            done.checkpoint = Some(size);
-            done.checkpoints_verified += 1;
+        // A whole pass: a chain still unknown will not come in full; stop asking.
+        let mut held = lock(follower);
+        let still: Vec<DocumentReference> =
+            held.unknown_chains().into_iter().map(|(r, _)| r).collect();
+        for reference in still.iter().filter(|r| wanted.contains(r)) {
+            tracing::warn!(%reference, "its earlier entries did not come in full; giving up the chain");
+            held.give_up_chain(reference);
         }
     }
+    // Every checkpoint signed meanwhile.
     take_checkpoints(client, follower, keeper, &mut done).await?;
     tracing::info!(
         size = lock(follower).size(),
@@ -435,20 +443,20 @@ async fn catch_up_inner(
     Ok(done)
 }
 
-/// Takes every checkpoint the registry signed above the largest one the follower holds;
-/// returns those that wait for their leaves (size, signed).
+/// Takes every checkpoint the registry signed above the largest one the follower holds.
+/// Those ahead of the leaves are kept as not yet checked; the page that completes one keeps
+/// it as checked.
 async fn take_checkpoints(
     client: &FeedClient,
     follower: &Mutex<Follower>,
     keeper: &mut impl Keeper,
     done: &mut CatchUp,
-) -> Result<Vec<(u64, String)>, ReplicaError> {
-    let mut waiting = Vec::new();
+) -> Result<(), ReplicaError> {
     loop {
         let after = lock(follower).latest_checkpoint_size().unwrap_or(0);
         let signed = client.checkpoints_after(after).await?;
         let Some(last) = signed.last() else {
-            return Ok(waiting);
+            return Ok(());
         };
         let last_size = lading_domain::SignedCheckpoint::parse(last)
             .map_err(|e| Incident::BadCheckpoint {
@@ -460,18 +468,15 @@ async fn take_checkpoints(
             let status = lock(follower).checkpoint(checkpoint)?;
             let verified = status != CheckpointStatus::Pending;
             keeper.keep_checkpoint(checkpoint, verified)?;
-            let size = lading_domain::SignedCheckpoint::parse(checkpoint)
-                .map(|c| c.unverified().size)
-                .unwrap_or_default();
             if verified {
-                done.checkpoint = Some(size);
+                done.checkpoint = lading_domain::SignedCheckpoint::parse(checkpoint)
+                    .ok()
+                    .map(|c| c.unverified().size);
                 done.checkpoints_verified += 1;
-            } else {
-                waiting.push((size, checkpoint.clone()));
             }
         }
         if last_size <= after {
-            return Ok(waiting);
+            return Ok(());
         }
     }
 }
