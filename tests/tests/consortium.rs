@@ -141,6 +141,15 @@ impl Pki {
     /// A registry on a new database, serving with its consortium certificate and reconciling
     /// the given replicas on demand.
     async fn registry(&self, replicas: &[(&str, u16)]) -> Result<(TestDb, Server, Tls)> {
+        self.registry_every(replicas, 0).await
+    }
+
+    /// [`Self::registry`], reconciling every `interval_ms` as well (0: on demand only).
+    async fn registry_every(
+        &self,
+        replicas: &[(&str, u16)],
+        interval_ms: u64,
+    ) -> Result<(TestDb, Server, Tls)> {
         let tls = Tls::from_pem(
             &std::fs::read_to_string(self.cert("registry"))?,
             &std::fs::read_to_string(self.key("registry"))?,
@@ -161,7 +170,10 @@ impl Pki {
                     path(&self.key("registry")).into(),
                 ),
                 ("LADING_RECONCILE_REPLICAS".into(), targets.join(",")),
-                ("LADING_RECONCILE_INTERVAL_MS".into(), "0".into()),
+                (
+                    "LADING_RECONCILE_INTERVAL_MS".into(),
+                    interval_ms.to_string(),
+                ),
             ],
             ..ServerOptions::default()
         };
@@ -441,6 +453,57 @@ async fn reconciliation_finds_exactly_the_rows_changed_and_repairs_them() -> Res
     let (status, problem) = get(&plain, &server.url("/v1/replicas")).await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(problem["code"], "client_certificate_required");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_reconciles_on_its_schedule_without_being_asked() -> Result<()> {
+    let pki = Pki::new(&["carrier-oceanic"])?;
+    let port = free_port()?;
+    let (registry_db, server, _tls) = pki
+        .registry_every(&[("carrier-oceanic", port)], 300)
+        .await?;
+    let samples = Samples::load()?;
+    let plain = pki.client(None)?;
+    let chain = samples.chain("OCNL2026000101")?;
+    for jws in &chain.transitions {
+        let (status, _) = post_jose(&plain, &server.url("/v1/transitions"), jws).await?;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let total = chain.transitions.len() as u64;
+    let (replica_db, _replica) = pki
+        .replica("carrier-oceanic", &server.base, port, &[])
+        .await?;
+    let carrier = pki.client(Some("carrier-oceanic"))?;
+    caught_up(&carrier, port, total).await?;
+    replica_db.psql("DELETE FROM replica_entries WHERE idx = 1")?;
+    // Nobody asks: the schedule finds the row missing and puts it back.
+    wait_until(
+        "the scheduled reconciliation to repair the replica",
+        || async {
+            Ok(
+                (sql_number(&replica_db, "SELECT count(*) FROM replica_entries")? == total)
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
+    assert_eq!(
+        sql_number(
+            &registry_db,
+            "SELECT count(*) FROM reconciliations WHERE party = 'carrier-oceanic' AND outcome = 'repaired'"
+        )?,
+        1
+    );
+    let (_, status) = get(&carrier, &format!("https://127.0.0.1:{port}/v1/status")).await?;
+    assert_eq!(
+        status["openIncidents"][0]["code"], "entries_repaired",
+        "{status}"
+    );
+    assert_eq!(
+        status["openIncidents"][0]["evidence"]["lost"],
+        serde_json::json!([1])
+    );
     Ok(())
 }
 

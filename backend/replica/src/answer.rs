@@ -52,6 +52,11 @@ pub struct Summary {
     /// Rows at or beyond the registry's size: entries it never signed.
     pub unsigned: Vec<UnsignedRow>,
     pub unsigned_count: u64,
+    /// Milliseconds spent reading the rows' leaves, and building the trees over them.
+    #[serde(default)]
+    pub scan_millis: u64,
+    #[serde(default)]
+    pub tree_millis: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,6 +118,7 @@ impl Node {
         registry_root: Option<Digest>,
     ) -> Result<Summary, NodeError> {
         let started = chrono::Utc::now();
+        let clock = std::time::Instant::now();
         let block_size = self.follower().block_size();
         let mut conn = self.conn()?;
         let size = replica::size(&mut conn)?;
@@ -121,6 +127,7 @@ impl Node {
             .into_iter()
             .map(Digest)
             .collect();
+        let scan_millis = clock.elapsed().as_millis() as u64;
         let unsigned_rows = if size > registry_size {
             replica::entries(&mut conn, registry_size, i64::MAX)?
         } else {
@@ -136,7 +143,9 @@ impl Node {
                 })
             });
         drop(conn);
+        let clock = std::time::Instant::now();
         let answerer = snapshot(compared, block_size, leaves)?;
+        let tree_millis = clock.elapsed().as_millis() as u64;
         let id = rand_id();
         let summary = Summary {
             session: id,
@@ -154,6 +163,8 @@ impl Node {
                     leaf_hash: Digest::from_slice(&row.leaf_hash).unwrap_or(Digest([0; 32])),
                 })
                 .collect(),
+            scan_millis,
+            tree_millis,
         };
         *lock(self.sessions()) = Some(Session {
             id,

@@ -164,6 +164,8 @@ impl Node {
     /// Follows the registry for ever: catches up, then waits `poll_interval`.
     pub async fn follow(&self) {
         let mut keeper = PgKeeper::new(self.0.store.clone());
+        // Rows appended since the table was last settled (see below).
+        let mut unsettled = 0u64;
         loop {
             match crate::catch_up(
                 &self.0.client,
@@ -183,6 +185,20 @@ impl Node {
                             ?done,
                             "followed the registry"
                         );
+                    }
+                    // After a large catch-up, and once it is over, settle the new rows so that
+                    // reconciliation reads the leaves from the index alone (autovacuum would,
+                    // later; a reconciliation meanwhile would visit every new row).
+                    unsettled += done.full + done.hash_only;
+                    if unsettled >= 100_000 && done.full + done.hash_only < 1_000 {
+                        let settled = tokio::task::block_in_place(|| {
+                            self.conn()
+                                .and_then(|mut conn| Ok(replica::settle(&mut conn)?))
+                        });
+                        match settled {
+                            Ok(()) => unsettled = 0,
+                            Err(e) => tracing::warn!(error = %e, "could not settle new rows"),
+                        }
                     }
                 }
                 Err(ReplicaError::Incident(_)) => {

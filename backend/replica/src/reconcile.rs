@@ -90,6 +90,12 @@ pub struct Report {
     /// The repaired entries' bytes.
     pub repair_bytes: u64,
     pub millis: u64,
+    /// Of which the replica spent reading its rows' leaves, and building its trees.
+    pub replica_scan_millis: u64,
+    pub replica_tree_millis: u64,
+    /// Milliseconds from the start to the end of the descent, and of the repair.
+    pub descent_done_millis: u64,
+    pub repair_done_millis: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -116,6 +122,8 @@ impl Reconciler {
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(Arc::unwrap_or_clone(tls))
             .timeout(std::time::Duration::from_secs(60))
+            // Small requests, one round after another: none may wait for a delayed ACK.
+            .tcp_nodelay(true)
             .build()?;
         Ok(Self {
             http,
@@ -146,6 +154,10 @@ impl Reconciler {
             exchanged_bytes: 0,
             repair_bytes: 0,
             millis: 0,
+            replica_scan_millis: 0,
+            replica_tree_millis: 0,
+            descent_done_millis: 0,
+            repair_done_millis: 0,
             error: None,
         };
         if let Err(e) = self.run(target, &mut report).await {
@@ -172,6 +184,7 @@ impl Reconciler {
     }
 
     async fn run(&self, target: &ReplicaTarget, report: &mut Report) -> Result<(), ReplicaError> {
+        let clock = Instant::now();
         let base = target.url.trim_end_matches('/');
         let block_size = self.block_size;
         let (registry_size, registry_roots) = self
@@ -206,6 +219,8 @@ impl Reconciler {
             )));
         }
         report.replica_size = Some(summary.size);
+        report.replica_scan_millis = summary.scan_millis;
+        report.replica_tree_millis = summary.tree_millis;
         report.replica_root = Some(summary.root);
         report.lag = Some(registry_size.saturating_sub(summary.size));
         report.unsigned = summary.unsigned_count;
@@ -262,6 +277,7 @@ impl Reconciler {
                 .map_err(|e| protocol(e.to_string()))?;
         }
         report.hash_bytes = descent.hashes_received() * 32;
+        report.descent_done_millis = clock.elapsed().as_millis() as u64;
         for difference in descent.differences() {
             if difference.theirs == MISSING_LEAF {
                 report.lost.push(difference.index);
@@ -334,6 +350,7 @@ impl Reconciler {
         report.exchanged_bytes = report
             .exchanged_bytes
             .saturating_sub(repair_len.min(report.repair_bytes));
+        report.repair_done_millis = clock.elapsed().as_millis() as u64;
         let repaired: RepairAnswer = serde_json::from_slice(&answer)
             .map_err(|e| protocol(format!("the repair answer: {e}")))?;
         let ours = merkle_root(&roots);

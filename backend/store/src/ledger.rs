@@ -285,21 +285,29 @@ pub fn leaf_hashes(
         .load(conn)?)
 }
 
-/// Leaf hashes of several ranges `[from, to)` in one query, in the order given.
+/// Leaf hashes of several ranges `[from, to)` in one query, in the order given: one index
+/// range scan per range.
 pub fn leaf_hashes_of_ranges(
     conn: &mut PgConnection,
     ranges: &[(u64, u64)],
 ) -> Result<Vec<Vec<Vec<u8>>>, StoreError> {
-    let wanted: Vec<i64> = ranges
-        .iter()
-        .flat_map(|(from, to)| *from..*to)
-        .map(to_i64)
-        .collect();
-    let rows: Vec<(i64, Vec<u8>)> = ledger_entries::table
-        .filter(ledger_entries::idx.eq_any(wanted))
-        .select((ledger_entries::idx, ledger_entries::leaf_hash))
-        .load(conn)?;
-    let mut held: std::collections::HashMap<i64, Vec<u8>> = rows.into_iter().collect();
+    #[derive(QueryableByName)]
+    struct Leaf {
+        #[diesel(sql_type = diesel::sql_types::Int8)]
+        idx: i64,
+        #[diesel(sql_type = diesel::sql_types::Bytea)]
+        leaf_hash: Vec<u8>,
+    }
+    let (froms, tos) = crate::replica::range_arrays(ranges);
+    let rows: Vec<Leaf> = diesel::sql_query(
+        "SELECT e.idx, e.leaf_hash FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) \
+         JOIN ledger_entries e ON e.idx >= r.lo AND e.idx < r.hi",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(froms)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(tos)
+    .load(conn)?;
+    let mut held: std::collections::HashMap<i64, Vec<u8>> =
+        rows.into_iter().map(|r| (r.idx, r.leaf_hash)).collect();
     ranges
         .iter()
         .map(|(from, to)| {

@@ -134,7 +134,10 @@ pub fn checkpoints(conn: &mut PgConnection) -> Result<Vec<ReplicaCheckpointRow>,
 
 /// The leaves held for entries `[0, upto)` as rows say now (`held_leaf`: a row whose payload
 /// and leaf hash disagree stands for 0xff bytes), with 32 zero bytes where a row is missing.
-/// One row per block comes back from PostgreSQL, so a million entries are a thousand rows.
+///
+/// One row per block of `block_size` comes back (a million entries are a thousand rows): the
+/// leaves and their indices, aggregated side by side from one index range scan of the primary
+/// key (which carries the leaf). Each leaf is placed by its own index, whatever the order.
 pub fn held_leaves(
     conn: &mut PgConnection,
     upto: u64,
@@ -143,43 +146,36 @@ pub fn held_leaves(
     use diesel::sql_types::{Array, Bytea, Int8, Nullable};
     #[derive(QueryableByName)]
     struct Block {
-        #[diesel(sql_type = Int8)]
-        block: i64,
-        #[diesel(sql_type = Bytea)]
-        leaves: Vec<u8>,
-        /// The indices held, only for blocks with rows missing.
+        #[diesel(sql_type = Nullable<Bytea>)]
+        leaves: Option<Vec<u8>>,
         #[diesel(sql_type = Nullable<Array<Int8>>)]
-        present: Option<Vec<i64>>,
+        indices: Option<Vec<i64>>,
     }
-    let upto_i = crate::ledger::to_i64(upto);
-    let b = crate::ledger::to_i64(block_size.max(1));
-    // Sorted once by the primary key's index, then cut into blocks: cheaper than ordering
-    // inside each group's aggregate.
+    let block_size = block_size.max(1);
     let blocks: Vec<Block> = diesel::sql_query(
-        "SELECT idx / $2 AS block, \
-                string_agg(held_leaf, ''::bytea) AS leaves, \
-                CASE WHEN count(*) < LEAST($2, $1 - (idx / $2) * $2) \
-                     THEN array_agg(idx) END AS present \
-         FROM (SELECT idx, held_leaf FROM replica_entries WHERE idx < $1 ORDER BY idx) AS held \
-         GROUP BY idx / $2",
+        "SELECT held.leaves, held.indices \
+         FROM generate_series(0, ($1 + $2 - 1) / $2 - 1) AS b, \
+         LATERAL (SELECT string_agg(held_leaf, ''::bytea) AS leaves, array_agg(idx) AS indices \
+                  FROM replica_entries \
+                  WHERE idx >= b * $2 AND idx < LEAST((b + 1) * $2, $1)) AS held \
+         ORDER BY b",
     )
-    .bind::<Int8, _>(upto_i)
-    .bind::<Int8, _>(b)
+    .bind::<Int8, _>(crate::ledger::to_i64(upto))
+    .bind::<Int8, _>(crate::ledger::to_i64(block_size))
     .load(conn)?;
+    let corrupt = |what: &str| StoreError::corrupt("replica_entries", what.to_owned());
     let mut leaves = vec![[0u8; 32]; usize::try_from(upto).unwrap_or(0)];
     for block in blocks {
-        let corrupt = || StoreError::corrupt("replica_entries", "held_leaf is not 32 bytes");
-        let chunks = block.leaves.chunks_exact(32);
-        if !chunks.remainder().is_empty() {
-            return Err(corrupt());
-        }
-        let start = block.block * b;
-        let indices: Box<dyn Iterator<Item = i64>> = match block.present {
-            Some(present) => Box::new(present.into_iter()),
-            None => Box::new(start..),
+        let (Some(bytes), Some(indices)) = (block.leaves, block.indices) else {
+            continue;
         };
-        for (idx, leaf) in indices.zip(chunks) {
-            let slot = leaves.get_mut(idx as usize).ok_or_else(corrupt)?;
+        if bytes.len() != indices.len() * 32 {
+            return Err(corrupt("held_leaf is not 32 bytes"));
+        }
+        for (idx, leaf) in indices.into_iter().zip(bytes.chunks_exact(32)) {
+            let slot = leaves
+                .get_mut(usize::try_from(idx).unwrap_or(usize::MAX))
+                .ok_or_else(|| corrupt("index out of range"))?;
             slot.copy_from_slice(leaf);
         }
     }
@@ -192,22 +188,24 @@ pub fn held_leaves_ranges(
     conn: &mut PgConnection,
     ranges: &[(u64, u64)],
 ) -> Result<Vec<Vec<[u8; 32]>>, StoreError> {
-    let Some(low) = ranges.iter().map(|r| r.0).min() else {
-        return Ok(Vec::new());
-    };
-    let high = ranges.iter().map(|r| r.1).max().unwrap_or(low);
-    let wanted: Vec<i64> = ranges
-        .iter()
-        .flat_map(|(from, to)| *from..*to)
-        .map(crate::ledger::to_i64)
-        .collect();
-    let rows: Vec<(i64, Vec<u8>)> = replica_entries::table
-        .filter(replica_entries::idx.ge(crate::ledger::to_i64(low)))
-        .filter(replica_entries::idx.lt(crate::ledger::to_i64(high)))
-        .filter(replica_entries::idx.eq_any(wanted))
-        .select((replica_entries::idx, replica_entries::held_leaf))
-        .load(conn)?;
-    let held: std::collections::HashMap<i64, Vec<u8>> = rows.into_iter().collect();
+    #[derive(QueryableByName)]
+    struct Leaf {
+        #[diesel(sql_type = diesel::sql_types::Int8)]
+        idx: i64,
+        #[diesel(sql_type = diesel::sql_types::Bytea)]
+        held_leaf: Vec<u8>,
+    }
+    let (froms, tos) = range_arrays(ranges);
+    // One index range scan per range (an `= ANY` of every index would probe them one by one).
+    let rows: Vec<Leaf> = diesel::sql_query(
+        "SELECT e.idx, e.held_leaf FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) \
+         JOIN replica_entries e ON e.idx >= r.lo AND e.idx < r.hi",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(froms)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(tos)
+    .load(conn)?;
+    let held: std::collections::HashMap<i64, Vec<u8>> =
+        rows.into_iter().map(|r| (r.idx, r.held_leaf)).collect();
     ranges
         .iter()
         .map(|(from, to)| {
@@ -221,6 +219,14 @@ pub fn held_leaves_ranges(
                 .collect()
         })
         .collect()
+}
+
+/// Ranges `[from, to)` as two BIGINT arrays, for `unnest`.
+pub(crate) fn range_arrays(ranges: &[(u64, u64)]) -> (Vec<i64>, Vec<i64>) {
+    ranges
+        .iter()
+        .map(|(from, to)| (crate::ledger::to_i64(*from), crate::ledger::to_i64(*to)))
+        .unzip()
 }
 
 /// [`held_leaves`] of `[from, to)` only (a block read back after a repair).
@@ -245,6 +251,14 @@ pub fn held_leaves_range(
             .map_err(|_| StoreError::corrupt("replica_entries", "held_leaf is not 32 bytes"))?;
     }
     Ok(leaves)
+}
+
+/// Marks the rows written so far as visible to every transaction (`VACUUM`), so that
+/// [`held_leaves`] reads the primary key's index alone instead of visiting every row. Run
+/// outside any transaction.
+pub fn settle(conn: &mut PgConnection) -> Result<(), StoreError> {
+    diesel::sql_query("VACUUM (ANALYZE) replica_entries").execute(conn)?;
+    Ok(())
 }
 
 /// The rows at `indices` as they are (the evidence of what a repair replaces).

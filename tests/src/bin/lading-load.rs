@@ -678,11 +678,13 @@ fn bench_reconcile(
             bail!("two agreeing copies: {report}");
         }
         eprintln!(
-            "lading-load: reconcile agreeing run {run}: {} round trip(s), {} bytes exchanged, {:.1} ms (registry {} ms)",
+            "lading-load: reconcile agreeing run {run}: {} round trip(s), {} bytes exchanged, {:.1} ms (registry {} ms; replica scan {} ms, trees {} ms)",
             report["roundTrips"],
             report["exchangedBytes"],
             elapsed.as_secs_f64() * 1000.0,
-            report["millis"]
+            report["millis"],
+            report["replicaScanMillis"],
+            report["replicaTreeMillis"]
         );
     }
     let psql = |sql: &str| -> Result<String> { Ok(cluster.cluster()?.psql(db, sql)?) };
@@ -724,10 +726,14 @@ fn bench_reconcile(
         let hash_bytes = report["hashBytes"].as_u64().unwrap_or(0);
         let exchanged = report["exchangedBytes"].as_u64().unwrap_or(0);
         eprintln!(
-            "lading-load: reconcile run {run}: {differences} differences in {size} entries found and repaired in {:.1} ms (registry {} ms); \
+            "lading-load: reconcile run {run}: {differences} differences in {size} entries found and repaired in {:.1} ms (registry {} ms; replica scan {} ms, trees {} ms; descent done at {} ms, repair at {} ms); \
              {} round trips, {hash_bytes} bytes of hashes = {:.0} per difference, {exchanged} bytes exchanged besides the {} bytes of repaired entries = {:.0} per difference",
             elapsed.as_secs_f64() * 1000.0,
             report["millis"],
+            report["replicaScanMillis"],
+            report["replicaTreeMillis"],
+            report["descentDoneMillis"],
+            report["repairDoneMillis"],
             report["roundTrips"],
             hash_bytes as f64 / differences as f64,
             report["repairBytes"],
