@@ -416,3 +416,27 @@ impl Drop for ReplicaProcess {
         let _ = self.kill_9();
     }
 }
+
+/// `lading <args>` with no configuration file and `env`, which must succeed; its stdout.
+pub fn run_lading(args: &[&str], env: &[(String, String)]) -> Result<String> {
+    let out = Command::new(lading_bin()?)
+        .args(args)
+        .env("LADING_CONFIG", "/dev/null")
+        .envs(env.iter().cloned())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "lading {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `lading ca <args>`, which must succeed.
+pub fn lading_ca(args: &[&str]) -> Result<()> {
+    let mut all = vec!["ca"];
+    all.extend_from_slice(args);
+    run_lading(&all, &[]).map(|_| ())
+}

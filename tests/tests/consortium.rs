@@ -17,35 +17,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use lading_domain::transition::{Action, SignedTransition, TransitionDraft, TransitionPayload};
 use lading_e2e::gen::{fixtures_dir, FixtureParties};
 use lading_e2e::harness::{
-    free_port, lading_bin, ReplicaProcess, Server, ServerOptions, TestDb, Tls,
+    free_port, run_lading as lading, ReplicaProcess, Server, ServerOptions, TestDb, Tls,
 };
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// `lading <args>` with no configuration file, which must succeed; its stdout.
-fn lading(args: &[&str], env: &[(String, String)]) -> Result<String> {
-    let out = Command::new(lading_bin()?)
-        .args(args)
-        .env("LADING_CONFIG", "/dev/null")
-        .envs(env.iter().cloned())
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "lading {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")

@@ -14,32 +14,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use lading_domain::merkle::leaf_hash;
-use lading_e2e::harness::{lading_bin, token, ReplicaProcess, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{lading_ca, token, ReplicaProcess, Server, ServerOptions, TestDb, Tls};
 use lading_e2e::samples::Samples;
 use lading_e2e::schemas::validator;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// `lading ca <args>`, which must succeed.
-fn lading_ca(args: &[&str]) -> Result<()> {
-    let out = Command::new(lading_bin()?)
-        .arg("ca")
-        .args(args)
-        .env("LADING_CONFIG", "/dev/null")
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "lading ca {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
 
 /// A consortium CA in `dir` with a certificate for each of `parties` in `dir/issued`.
 fn consortium(dir: &Path, name: &str, parties: &[&str]) -> Result<PathBuf> {

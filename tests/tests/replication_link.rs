@@ -22,14 +22,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use lading_e2e::gen::{fixtures_dir, FixtureParties, GeneratorConfig, LedgerGenerator};
-use lading_e2e::harness::{lading_bin, ReplicaProcess, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{lading_ca, ReplicaProcess, Server, ServerOptions, TestDb, Tls};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -350,23 +349,6 @@ async fn down(
 // ---------------------------------------------------------------------------------------------
 // The registry and the replica
 // ---------------------------------------------------------------------------------------------
-
-/// `lading ca <args>`, which must succeed.
-fn lading_ca(args: &[&str]) -> Result<()> {
-    let out = Command::new(lading_bin()?)
-        .arg("ca")
-        .args(args)
-        .env("LADING_CONFIG", "/dev/null")
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "lading ca {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
 
 fn path(p: &Path) -> Result<&str> {
     p.to_str().context("temp path")

@@ -170,7 +170,18 @@ pub fn https_server(
     tls: Arc<rustls::ServerConfig>,
     workers: usize,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    let data = web::Data::new(state);
+    serve_https(web::Data::new(state), configure, bind, tls, workers)
+}
+
+/// An HTTPS server (TLS only) of `configure`'s routes with `data`, keeping each client's
+/// certificate with its connection. Port 0 picks a free port; [`Server`] runs until stopped.
+pub(crate) fn serve_https<T: Send + Sync + 'static>(
+    data: web::Data<T>,
+    configure: fn(&mut web::ServiceConfig),
+    bind: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    workers: usize,
+) -> std::io::Result<(Server, SocketAddr)> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use lading_domain::ids::DocumentReference;
 use lading_domain::transition::SignedTransition;
 use lading_domain::Digest;
@@ -177,19 +177,34 @@ fn reference_of(path: &str) -> Result<DocumentReference, ApiError> {
     })
 }
 
+/// The document at `path` as this replica holds it: its verified state and signed entries.
+async fn held(
+    node: &web::Data<Node>,
+    path: &str,
+) -> Result<
+    (
+        lading_domain::DocumentState,
+        Vec<lading_replica::node::HeldEntry>,
+    ),
+    ApiError,
+> {
+    let reference = reference_of(path)?;
+    let node = node.get_ref().clone();
+    let wanted = reference.clone();
+    blocking(move || node.document_entries(&wanted))
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("document {reference}"),
+        })
+}
+
 async fn document(
     _: OwnParty,
     node: web::Data<Node>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let reference = reference_of(&path)?;
-    let node = node.get_ref().clone();
-    let wanted = reference.clone();
-    let (state, entries) = blocking(move || node.document_entries(&wanted))
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("document {reference}"),
-        })?;
+    let (state, entries) = held(&node, &path).await?;
+    let reference = &state.reference;
     let transitions: Vec<(u64, SignedTransition)> = entries
         .iter()
         .filter_map(|e| {
@@ -241,14 +256,7 @@ async fn transitions(
     node: web::Data<Node>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let reference = reference_of(&path)?;
-    let node = node.get_ref().clone();
-    let wanted = reference.clone();
-    let (_, entries) = blocking(move || node.document_entries(&wanted))
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("document {reference}"),
-        })?;
+    let (_, entries) = held(&node, &path).await?;
     let chain: Vec<ChainEntry> = entries
         .into_iter()
         .filter_map(|e| {
@@ -529,22 +537,5 @@ pub fn https_server(
     tls: Arc<rustls::ServerConfig>,
     workers: usize,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    let data = web::Data::new(node);
-    let server = HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(data.clone())
-            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::http"))
-            .configure(configure)
-    })
-    .on_connect(crate::keep_peer_certificate)
-    .workers(workers.max(1))
-    .tcp_nodelay(true)
-    .shutdown_timeout(10)
-    .bind_rustls_0_23(bind, (*tls).clone())?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| std::io::Error::other("the server bound no address"))?;
-    Ok((server.run(), addr))
+    crate::serve_https(web::Data::new(node), configure, bind, tls, workers)
 }

@@ -332,6 +332,25 @@ impl Config {
         Ok(())
     }
 
+    /// The consortium CA, and the registry's own certificate and key, as `[reconcile]` names
+    /// them (the CA defaults to `server.client_ca`): what the registry asks replicas with.
+    pub fn reconcile_material(&self) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+        let section = &self.reconcile;
+        let read = |what: &str, path: Option<&PathBuf>| {
+            let path = path
+                .with_context(|| format!("reconcile.{what} is required to reconcile replicas"))?;
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        Ok((
+            read(
+                "ca (or server.client_ca)",
+                section.ca.as_ref().or(self.server.client_ca.as_ref()),
+            )?,
+            read("cert", section.cert.as_ref())?,
+            read("key", section.key.as_ref())?,
+        ))
+    }
+
     pub fn registry_config(&self) -> lading_registry::RegistryConfig {
         lading_registry::RegistryConfig {
             block_size: self.registry.block_size,

@@ -215,21 +215,7 @@ pub fn run(mut config: Config) -> Result<()> {
             let mut faces = Vec::new();
             for (replica, peers) in replicas {
                 let node = replica.node.clone();
-                runtime.spawn({
-                    let node = node.clone();
-                    async move { node.follow().await }
-                });
-                runtime.spawn({
-                    let node = node.clone();
-                    async move { node.forward().await }
-                });
-                runtime.spawn({
-                    let node = node.clone();
-                    async move {
-                        node.exchange(peers, std::time::Duration::from_secs(2))
-                            .await
-                    }
-                });
+                node.spawn_loops(runtime.handle(), peers, std::time::Duration::from_secs(2));
                 let (server, addr) =
                     lading_api::node::https_server(node.clone(), replica.bind, replica.tls, 1)
                         .with_context(|| format!("cannot listen on {}", replica.bind))?;

@@ -8,25 +8,8 @@ use lading_replica::reconcile::{Outcome, Report};
 use crate::config::Config;
 
 pub fn run(config: &Config, registry: Option<&str>, party: Option<&str>) -> Result<()> {
-    let section = &config.reconcile;
-    let read = |what: &str, path: &Option<std::path::PathBuf>| {
-        let path = path
-            .as_ref()
-            .with_context(|| format!("reconcile.{what} is required for `lading reconcile`"))?;
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-    };
-    let ca = read(
-        "ca (or server.client_ca)",
-        &section
-            .ca
-            .clone()
-            .or_else(|| config.server.client_ca.clone()),
-    )?;
-    let tls = lading_pki::client_config(
-        &ca,
-        &read("cert", &section.cert)?,
-        &read("key", &section.key)?,
-    )?;
+    let (ca, cert, key) = config.reconcile_material()?;
+    let tls = lading_pki::client_config(&ca, &cert, &key)?;
     let http = reqwest::blocking::Client::builder()
         .use_preconfigured_tls(std::sync::Arc::unwrap_or_clone(tls))
         .timeout(std::time::Duration::from_secs(600))

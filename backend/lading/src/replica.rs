@@ -109,19 +109,11 @@ fn run(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.spawn({
-        let node = node.clone();
-        async move { node.follow().await }
-    });
-    runtime.spawn({
-        let node = node.clone();
-        async move { node.forward().await }
-    });
-    if !peers.is_empty() {
-        let node = node.clone();
-        let every = Duration::from_millis(config.replica.peer_interval_ms);
-        runtime.spawn(async move { node.exchange(peers, every).await });
-    }
+    node.spawn_loops(
+        runtime.handle(),
+        peers,
+        Duration::from_millis(config.replica.peer_interval_ms),
+    );
     // One machine-readable line on stdout, for supervisors and tests.
     println!("following {registry}");
     let result = match (config.replica.listen, tls) {

@@ -130,33 +130,20 @@ pub fn run(
 
 /// The replicas to reconcile (`[reconcile]`), with the registry's consortium certificate.
 fn replicas(config: &Config, registry: &Registry) -> Result<Option<lading_api::Replicas>> {
-    let section = &config.reconcile;
-    if section.replicas.is_empty() {
+    if config.reconcile.replicas.is_empty() {
         return Ok(None);
     }
-    let read = |what: &str, path: &Option<std::path::PathBuf>| {
-        let path = path
-            .as_ref()
-            .with_context(|| format!("reconcile.{what} is required to reconcile replicas"))?;
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-    };
-    let ca = read(
-        "ca (or server.client_ca)",
-        &section
-            .ca
-            .clone()
-            .or_else(|| config.server.client_ca.clone()),
-    )?;
+    let (ca, cert, key) = config.reconcile_material()?;
     let reconciler = lading_replica::reconcile::Reconciler::new(
         registry.store().clone(),
         config.registry.block_size,
         &ca,
-        &read("cert", &section.cert)?,
-        &read("key", &section.key)?,
+        &cert,
+        &key,
     )?;
     Ok(Some(lading_api::Replicas {
         reconciler,
-        targets: section.replicas.clone(),
+        targets: config.reconcile.replicas.clone(),
     }))
 }
 

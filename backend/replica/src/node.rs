@@ -161,6 +161,24 @@ impl Node {
         }
     }
 
+    /// Starts the node's loops on `runtime`: following the registry, forwarding submissions,
+    /// and, with peers, comparing checkpoints with them every `peer_interval`.
+    pub fn spawn_loops(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        peers: Vec<FeedClient>,
+        peer_interval: Duration,
+    ) {
+        let node = self.clone();
+        runtime.spawn(async move { node.follow().await });
+        let node = self.clone();
+        runtime.spawn(async move { node.forward().await });
+        if !peers.is_empty() {
+            let node = self.clone();
+            runtime.spawn(async move { node.exchange(peers, peer_interval).await });
+        }
+    }
+
     /// Follows the registry for ever: catches up, then waits `poll_interval`.
     pub async fn follow(&self) {
         let mut keeper = PgKeeper::new(self.0.store.clone());

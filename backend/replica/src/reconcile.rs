@@ -13,7 +13,6 @@
 //!    replica's party is entitled to them, the leaf hash alone otherwise); the replica answers
 //!    its root after the repair, which must now be the registry's.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use lading_domain::ids::PartyId;
@@ -118,15 +117,8 @@ impl Reconciler {
         cert_pem: &[u8],
         key_pem: &[u8],
     ) -> Result<Self, ReplicaError> {
-        let tls = lading_pki::client_config(ca_pem, cert_pem, key_pem)?;
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(Arc::unwrap_or_clone(tls))
-            .timeout(std::time::Duration::from_secs(60))
-            // Small requests, one round after another: none may wait for a delayed ACK.
-            .tcp_nodelay(true)
-            .build()?;
         Ok(Self {
-            http,
+            http: crate::mtls_client(ca_pem, cert_pem, key_pem)?,
             store,
             block_size,
         })
