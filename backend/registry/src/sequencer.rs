@@ -36,8 +36,8 @@ use lading_domain::Digest;
 use lading_store::json::JsonText;
 use lading_store::ledger::{self, AppendBatch};
 use lading_store::models::{
-    AccessRow, BlockRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate, EntryKind,
-    EntryRow, EventRow, TransitionRow,
+    AccessRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate, EntryKind, EntryRow,
+    EventRow, SealedBlockRow, TransitionRow,
 };
 use lading_store::{Store, StoreError};
 use tokio::sync::oneshot;
@@ -404,14 +404,25 @@ impl Sequencer {
         let now = Utc::now();
         let mut sealed = Vec::new();
         for leaf in &draft.leaf_order {
+            // The block's leaves are kept with its root: gathered before the push seals it.
+            let sealing = self.acc.open_leaves().len() as u64 + 1 == self.config.block_size;
+            let leaves = sealing.then(|| {
+                let mut bytes = Vec::with_capacity(self.config.block_size as usize * 32);
+                for open in self.acc.open_leaves() {
+                    bytes.extend_from_slice(&open.0);
+                }
+                bytes.extend_from_slice(&leaf.0);
+                bytes
+            });
             if let Some(root) = self.acc.push(*leaf) {
                 let block_no = self.acc.sealed_roots().len() as u64 - 1;
                 sealed.push(root);
-                draft.rows.sealed_blocks.push(BlockRow {
+                draft.rows.sealed_blocks.push(SealedBlockRow {
                     block_no: to_i64(block_no),
                     block_size: i32::try_from(self.config.block_size).unwrap_or(i32::MAX),
                     root: root.0.to_vec(),
                     sealed_at: now,
+                    leaves: leaves.unwrap_or_default(),
                 });
             }
         }

@@ -435,6 +435,22 @@ async fn checkpoints_are_signed_and_every_entry_proves_against_them() {
         verify_inclusion(&answer.proof, *leaf, verified.root).unwrap();
         assert!(verify_inclusion(&answer.proof, leaves[(index + 1) % 11], verified.root).is_err());
     }
+    // The two sealed blocks keep their leaves, in order, beside their roots.
+    let store = w.registry.store().clone();
+    let kept = tokio::task::spawn_blocking(move || {
+        let mut conn = store.conn().unwrap();
+        lading_store::ledger::sealed_block_leaves(&mut conn, &[0, 1, 2]).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(kept.len(), 2, "blocks 0 and 1 are sealed, block 2 is open");
+    for (block, bytes) in kept {
+        let expected: Vec<u8> = leaves[block as usize * 4..block as usize * 4 + 4]
+            .iter()
+            .flat_map(|leaf| leaf.0)
+            .collect();
+        assert_eq!(bytes, expected, "block {block}");
+    }
     let registry = w.registry.clone();
     let missing = tokio::task::spawn_blocking(move || registry.prove(0, Some(1000)))
         .await

@@ -529,34 +529,59 @@ fn leaves_of(
         .collect()
 }
 
-/// The leaves of `blocks` within the first `size` entries, in one query.
+/// The leaves of `blocks` within the first `size` entries: those kept with the sealed blocks
+/// (one row of 32 KB each), the others (the open block, blocks sealed before leaves were kept)
+/// from the ledger's rows, in one query.
 fn block_leaves(
     conn: &mut lading_store::PgConnection,
     blocks: &[u64],
     block_size: u64,
     size: u64,
 ) -> Result<Vec<(u64, Vec<Digest>)>, StoreError> {
-    let ranges: Vec<(u64, u64)> = blocks
+    let corrupt = |what: &str| StoreError::corrupt("blocks", what.to_owned());
+    let to_digests = |bytes: &[u8]| -> Result<Vec<Digest>, StoreError> {
+        if bytes.len() % 32 != 0 {
+            return Err(corrupt("leaves are not 32 bytes each"));
+        }
+        bytes
+            .chunks_exact(32)
+            .map(|leaf| Digest::from_slice(leaf).map_err(|_| corrupt("a leaf is not 32 bytes")))
+            .collect()
+    };
+    let sealed_in_size: Vec<u64> = blocks
         .iter()
+        .copied()
+        .filter(|block| (block + 1) * block_size <= size)
+        .collect();
+    let mut found: std::collections::HashMap<u64, Vec<Digest>> =
+        ledger::sealed_block_leaves(conn, &sealed_in_size)?
+            .into_iter()
+            .map(|(block, bytes)| Ok((block as u64, to_digests(&bytes)?)))
+            .collect::<Result<_, StoreError>>()?;
+    let missing: Vec<(u64, (u64, u64))> = blocks
+        .iter()
+        .filter(|block| !found.contains_key(block))
         .map(|block| {
             let from = block * block_size;
-            (from, (from + block_size).min(size))
+            (*block, (from, (from + block_size).min(size)))
         })
         .collect();
-    let leaves = ledger::leaf_hashes_of_ranges(conn, &ranges)?;
-    blocks
+    let ranges: Vec<(u64, u64)> = missing.iter().map(|(_, range)| *range).collect();
+    for ((block, _), leaves) in missing
         .iter()
-        .zip(leaves)
-        .map(|(block, leaves)| {
-            let leaves = leaves
-                .iter()
-                .map(|leaf| {
-                    Digest::from_slice(leaf).map_err(|_| {
-                        StoreError::corrupt("ledger_entries", "a leaf is not 32 bytes")
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            Ok((*block, leaves))
-        })
-        .collect()
+        .zip(ledger::leaf_hashes_of_ranges(conn, &ranges)?)
+    {
+        let leaves = leaves
+            .iter()
+            .map(|leaf| {
+                Digest::from_slice(leaf)
+                    .map_err(|_| StoreError::corrupt("ledger_entries", "a leaf is not 32 bytes"))
+            })
+            .collect::<Result<_, _>>()?;
+        found.insert(*block, leaves);
+    }
+    Ok(blocks
+        .iter()
+        .filter_map(|block| found.remove(block).map(|leaves| (*block, leaves)))
+        .collect())
 }

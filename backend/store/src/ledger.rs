@@ -14,7 +14,7 @@ use crate::json::JsonText;
 
 use crate::models::{
     AccessRow, BlockRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate, EntryRow,
-    EventRow, TransitionRow,
+    EventRow, SealedBlockRow, TransitionRow,
 };
 use crate::schema::{
     blocks, checkpoints, document_access, documents, events, ledger_entries, ledger_head,
@@ -38,7 +38,7 @@ pub struct AppendBatch {
     pub new_access: Vec<AccessRow>,
     /// Access to documents that existed before: rows that may exist already.
     pub access: Vec<AccessRow>,
-    pub sealed_blocks: Vec<BlockRow>,
+    pub sealed_blocks: Vec<SealedBlockRow>,
 }
 
 /// Session settings for the sequencer's connections.
@@ -282,6 +282,20 @@ pub fn leaf_hashes(
         .filter(ledger_entries::idx.lt(to_i64(to)))
         .order(ledger_entries::idx.asc())
         .select(ledger_entries::leaf_hash)
+        .load(conn)?)
+}
+
+/// The leaf hashes kept with sealed blocks (32 bytes each, in order), for those of `blocks`
+/// that have them (blocks sealed before they were kept have none).
+pub fn sealed_block_leaves(
+    conn: &mut PgConnection,
+    blocks: &[u64],
+) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    let wanted: Vec<i64> = blocks.iter().map(|b| to_i64(*b)).collect();
+    Ok(blocks::table
+        .filter(blocks::block_no.eq_any(wanted))
+        .filter(blocks::leaves.is_not_null())
+        .select((blocks::block_no, blocks::leaves.assume_not_null()))
         .load(conn)?)
 }
 

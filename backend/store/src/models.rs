@@ -143,13 +143,24 @@ pub struct AccessRow {
     pub party_id: String,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = blocks)]
 pub struct BlockRow {
     pub block_no: i64,
     pub block_size: i32,
     pub root: Vec<u8>,
     pub sealed_at: DateTime<Utc>,
+}
+
+/// A block as it is sealed: its root and its leaf hashes, in order, 32 bytes each.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = blocks)]
+pub struct SealedBlockRow {
+    pub block_no: i64,
+    pub block_size: i32,
+    pub root: Vec<u8>,
+    pub sealed_at: DateTime<Utc>,
+    pub leaves: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

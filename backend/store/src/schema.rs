@@ -6,6 +6,7 @@ diesel::table! {
         block_size -> Int4,
         root -> Bytea,
         sealed_at -> Timestamptz,
+        leaves -> Nullable<Bytea>,
     }
 }
 

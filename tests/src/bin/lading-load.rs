@@ -588,7 +588,11 @@ fn time_catch_up(
             "LADING_REPLICA_LISTEN",
             format!("127.0.0.1:{}", consortium.replica_port),
         )
-        .env("RUST_LOG", "warn")
+        // `LADING_LOAD_REPLICA_LOG=lading::http=info` logs each request the replica answers.
+        .env(
+            "RUST_LOG",
+            std::env::var("LADING_LOAD_REPLICA_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .spawn()?;
