@@ -291,6 +291,34 @@ async fn reconciliation_finds_exactly_the_rows_changed_and_repairs_them() -> Res
     let shipper = pki.client(Some("shipper-acme"))?;
     caught_up(&shipper, port, total).await?;
 
+    // A document's own entries, for back-fill: in full where the party may read it, hashes
+    // only where it may not.
+    for (reference, entitled) in [("OCNL2026000101", true), ("OCNL2026000102", false)] {
+        let (status, page) = get(
+            &shipper,
+            &server.url(&format!("/v1/replication/documents/{reference}")),
+        )
+        .await?;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let entries = page["entries"].as_array().unwrap();
+        let chain = samples.chain(reference)?;
+        assert_eq!(entries.len(), chain.transitions.len(), "{reference}");
+        for (entry, jws) in entries.iter().zip(&chain.transitions) {
+            assert_eq!(
+                entry["signed"].as_str() == Some(jws.as_str()),
+                entitled,
+                "{reference}"
+            );
+            assert_eq!(entry.get("signed").is_some(), entitled, "{reference}");
+        }
+    }
+    let (status, _) = get(
+        &plain,
+        &server.url("/v1/replication/documents/OCNL2026000101"),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
     let operator = pki.client(Some("registry"))?;
     let reconcile = server.url("/v1/replicas/shipper-acme/reconcile");
     // In agreement: one round trip, well under a kilobyte.
@@ -634,6 +662,7 @@ async fn a_replica_serves_its_party_and_keeps_its_submissions_while_the_registry
         node("/v1/checkpoints"),
         node("/v1/reconciliation"),
         server.url("/v1/replication/entries"),
+        server.url("/v1/replication/documents/OCNL2026000101"),
         server.url("/v1/replicas"),
     ] {
         assert!(outsider.get(&url).send().await.is_err(), "{url}");

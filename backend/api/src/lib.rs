@@ -102,6 +102,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(get("/entries/{index}/proof", routes::checkpoints::proof))
                 .service(get("/registry/key", registry_key))
                 .service(get("/replication/entries", routes::replication::entries))
+                .service(get(
+                    "/replication/documents/{reference}",
+                    routes::replication::document,
+                ))
                 .service(get("/replicas", routes::replicas::list))
                 .service(post(
                     "/replicas/{party}/reconcile",

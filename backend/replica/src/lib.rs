@@ -123,6 +123,15 @@ impl FeedClient {
         self.get_json(&what).await
     }
 
+    /// One document's transitions, as the feed gives them to this party (for back-fill).
+    pub async fn document_entries(
+        &self,
+        reference: &DocumentReference,
+    ) -> Result<FeedPage, ReplicaError> {
+        self.get_json(&format!("/v1/replication/documents/{reference}"))
+            .await
+    }
+
     /// The signed checkpoints above size `after`, smallest first (`GET /v1/checkpoints`): every
     /// one the registry signed, or every one another replica holds when this client points at
     /// a replica.
@@ -405,22 +414,18 @@ async fn catch_up_inner(
     // here): their earlier entries are now served in full. Fetch the ledger up to the late
     // entry again and replay every entry of those documents, oldest first.
     let late = lock(follower).begin_backfill();
-    if let Some(&(_, until)) = late.iter().max_by_key(|(_, index)| *index) {
+    if !late.is_empty() {
         let wanted: std::collections::HashSet<&DocumentReference> =
             late.iter().map(|(r, _)| r).collect();
-        let mut from = 0;
-        while from <= until {
-            let page = client.page(from, page_size).await?;
-            if page.entries.is_empty() {
-                break;
-            }
+        for (reference, until) in &late {
+            // The document's own entries, not the ledger up to them.
+            let page = client.document_entries(reference).await?;
             for item in page.entries {
-                from = item.index + 1;
                 let Some(signed) = item.signed else {
                     continue;
                 };
-                if item.index > until || !names_any(&signed, &wanted) {
-                    continue;
+                if item.index > *until {
+                    break;
                 }
                 let mut held = lock(follower);
                 held.backfill(item.index, &signed)?;
@@ -490,13 +495,6 @@ async fn take_checkpoints(
             return Ok(());
         }
     }
-}
-
-/// Whether a signed transition belongs to one of `documents` (events are not back-filled).
-fn names_any(signed: &str, documents: &std::collections::HashSet<&DocumentReference>) -> bool {
-    lading_domain::transition::SignedTransition::parse(signed)
-        .map(|t| documents.contains(t.payload().document_reference()))
-        .unwrap_or(false)
 }
 
 /// The party registry as published (`parties.json`: `{"parties": [{"id", "keys": [JWK]}]}`),

@@ -133,3 +133,20 @@ pub fn feed_at(
     .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(indices)
     .load(conn)?)
 }
+
+/// The transitions of one document for `party`, by the same rule as [`feed_for_party`], in
+/// index order: what a replica back-fills when its party joined the chain late, read in
+/// proportion to the document rather than to the ledger.
+pub fn feed_of_document(
+    conn: &mut PgConnection,
+    party: &str,
+    reference: &str,
+) -> Result<Vec<FeedEntry>, StoreError> {
+    Ok(diesel::sql_query(format!(
+        "{FEED_SELECT} WHERE e.idx IN (SELECT t.idx FROM transitions t WHERE t.document_ref = $2) \
+         ORDER BY e.idx"
+    ))
+    .bind::<Text, _>(party)
+    .bind::<Text, _>(reference)
+    .load(conn)?)
+}

@@ -60,13 +60,45 @@ pub async fn entries(
         });
     }
     let from = query.from;
+    page(state, replica, move |conn, party| {
+        lading_store::reads::feed_for_party(conn, party, from, limit)
+    })
+    .await
+}
+
+/// `GET /v1/replication/documents/{reference}`: the document's transitions as the feed gives
+/// them to this party (full when entitled, else hashes), in one page — what a replica
+/// back-fills when its party joined the chain late.
+pub async fn document(
+    state: web::Data<AppState>,
+    replica: Replica,
+    reference: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let reference = reference.into_inner();
+    page(state, replica, move |conn, party| {
+        lading_store::reads::feed_of_document(conn, party, &reference)
+    })
+    .await
+}
+
+/// A feed page for the calling party: the ledger's size and the entries `read` finds.
+async fn page(
+    state: web::Data<AppState>,
+    replica: Replica,
+    read: impl FnOnce(
+            &mut lading_store::PgConnection,
+            &str,
+        ) -> Result<Vec<lading_store::reads::FeedEntry>, lading_store::StoreError>
+        + Send
+        + 'static,
+) -> Result<HttpResponse, ApiError> {
     let party = replica.0.id.to_string();
     let store = state.registry.store().clone();
     let who = party.clone();
     let (size, rows) = web::block(move || {
         let mut conn = store.conn()?;
         let size = lading_store::ledger::ledger_size(&mut conn)?;
-        let rows = lading_store::reads::feed_for_party(&mut conn, &who, from, limit)?;
+        let rows = read(&mut conn, &who)?;
         Ok::<_, lading_store::StoreError>((size, rows))
     })
     .await
