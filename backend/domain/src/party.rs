@@ -90,6 +90,30 @@ pub fn entitled(party: &Party, doc: &TransportDocument, chain_parties: &[PartyId
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_published_party_registry_gives_every_public_key_and_refuses_private_ones() {
+        let fixtures = include_str!("../../../fixtures/parties.json");
+        let file = PartyRegistryFile::parse(fixtures).unwrap();
+        let keys = file.party_keys().unwrap();
+        let expected: usize = file.parties.iter().map(|p| p.keys.len()).sum();
+        assert_eq!(keys.len(), expected);
+        assert!(keys.iter().any(|k| k.party.as_str() == "customs-nl"));
+
+        let private = crate::jws::Jwk::generate("shipper-x#1".parse().unwrap(), true);
+        let with_private = serde_json::json!({"parties": [{
+            "id": "shipper-x", "name": "X", "role": "shipper", "keys": [private]
+        }]});
+        let file = PartyRegistryFile::parse(&with_private.to_string()).unwrap();
+        assert!(matches!(
+            file.party_keys(),
+            Err(PartyRegistryError::PrivateKey { .. })
+        ));
+        assert!(matches!(
+            PartyRegistryFile::parse(r#"{"parties": [], "extra": 1}"#),
+            Err(PartyRegistryError::Malformed(_))
+        ));
+    }
     use crate::document::sample_json;
     use serde_json::json;
 
@@ -167,5 +191,70 @@ mod tests {
         )
         .is_err());
         assert_eq!(Role::FreightForwarder.as_str(), "freight_forwarder");
+    }
+}
+
+/// `parties.json`, the consortium's party registry as it is published: each party with its
+/// role, its customs ports and its public keys (OKP JWKs). The registry imports it
+/// (`lading import-parties`); a replica checks signatures with its keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyRegistryFile {
+    pub parties: Vec<PartyRegistryEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyRegistryEntry {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    #[serde(default)]
+    pub ports: Vec<String>,
+    pub keys: Vec<crate::jws::Jwk>,
+}
+
+/// Why a published party registry cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartyRegistryError {
+    #[error("parties.json: {0}")]
+    Malformed(String),
+    #[error("party {party}: key {kid} carries private material; a party registry publishes public keys only")]
+    PrivateKey { party: String, kid: String },
+    #[error("party {party}: {detail}")]
+    Invalid { party: String, detail: String },
+}
+
+impl PartyRegistryFile {
+    pub fn parse(json: &str) -> Result<Self, PartyRegistryError> {
+        serde_json::from_str(json).map_err(|e| PartyRegistryError::Malformed(e.to_string()))
+    }
+
+    /// Every public key, with the party it belongs to: what signatures are checked against.
+    pub fn party_keys(&self) -> Result<Vec<crate::follow::PartyKey>, PartyRegistryError> {
+        let mut keys = Vec::new();
+        for entry in &self.parties {
+            let invalid = |detail: String| PartyRegistryError::Invalid {
+                party: entry.id.clone(),
+                detail,
+            };
+            let party: PartyId = entry
+                .id
+                .parse()
+                .map_err(|e: crate::IdError| invalid(e.to_string()))?;
+            for jwk in &entry.keys {
+                if jwk.is_private() {
+                    return Err(PartyRegistryError::PrivateKey {
+                        party: entry.id.clone(),
+                        kid: jwk.kid().to_string(),
+                    });
+                }
+                keys.push(crate::follow::PartyKey {
+                    party: party.clone(),
+                    key: jwk.verifying_key().map_err(|e| invalid(e.to_string()))?,
+                });
+            }
+        }
+        Ok(keys)
     }
 }

@@ -8,28 +8,12 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
-use lading_domain::jws::Jwk;
 use lading_domain::Digest;
 use lading_store::models::{PartyKeyRow, PartyRow};
 use lading_store::Store;
-use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartyFile {
-    pub parties: Vec<PartyEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartyEntry {
-    pub id: String,
-    pub name: String,
-    pub role: String,
-    #[serde(default)]
-    pub ports: Vec<String>,
-    pub keys: Vec<Jwk>,
-}
+/// `parties.json` (the format is the domain's: the replica reads the same file).
+pub use lading_domain::party::PartyRegistryFile as PartyFile;
 
 /// Bearer tokens per party id (the demo's are in `fixtures/tokens.json`).
 pub type Tokens = BTreeMap<String, String>;

@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use lading_domain::follow::{CheckpointStatus, FeedEntry, Follower, Incident, Judged, PartyKey};
 use lading_domain::ids::{DocumentReference, PartyId};
-use lading_domain::jws::Jwk;
 use lading_domain::Digest;
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -497,38 +496,11 @@ async fn take_checkpoints(
     }
 }
 
-/// The party registry as published (`parties.json`: `{"parties": [{"id", "keys": [JWK]}]}`),
+/// The party registry as published (`parties.json`, [`lading_domain::party::PartyRegistryFile`])
 /// as the keys a follower checks signatures with. Private key material is refused: a party
 /// registry publishes public keys only.
 pub fn party_keys(parties_json: &str) -> Result<Vec<PartyKey>, ReplicaError> {
-    #[derive(Deserialize)]
-    struct File {
-        parties: Vec<Entry>,
-    }
-    #[derive(Deserialize)]
-    struct Entry {
-        id: PartyId,
-        keys: Vec<Jwk>,
-    }
-    let bad = |e: String| ReplicaError::Parties(e);
-    let file: File = serde_json::from_str(parties_json).map_err(|e| bad(e.to_string()))?;
-    let mut keys = Vec::new();
-    for entry in file.parties {
-        for jwk in entry.keys {
-            if jwk.is_private() {
-                return Err(bad(format!(
-                    "{}: key {} carries private material",
-                    entry.id,
-                    jwk.kid()
-                )));
-            }
-            keys.push(PartyKey {
-                party: entry.id.clone(),
-                key: jwk
-                    .verifying_key()
-                    .map_err(|e| bad(format!("{}: {e}", entry.id)))?,
-            });
-        }
-    }
-    Ok(keys)
+    lading_domain::party::PartyRegistryFile::parse(parties_json)
+        .and_then(|file| file.party_keys())
+        .map_err(|e| ReplicaError::Parties(e.to_string()))
 }
