@@ -246,34 +246,13 @@ impl Server {
 
     /// Starts the process (again) and waits until it listens.
     pub fn spawn(&mut self) -> Result<()> {
-        let mut child = Command::new(lading_bin()?)
-            .arg("serve")
-            .envs(self.env.iter().cloned())
-            .env("LADING_CONFIG", "/dev/null")
-            .env(
-                "RUST_LOG",
-                std::env::var("LADING_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        if let Err(e) = wait_until_listening(&mut child, Duration::from_secs(60)) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e.context("lading serve"));
-        }
-        self.child = Some(child);
+        self.child = Some(spawn_lading("serve", &self.env, "listening on ")?);
         Ok(())
     }
 
     /// SIGKILL: the process dies between any two instructions, as in a crash.
     pub fn kill_9(&mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            child.kill()?;
-            child.wait()?;
-        }
-        Ok(())
+        kill_9(&mut self.child)
     }
 
     /// SIGTERM and wait: a clean stop.
@@ -290,11 +269,40 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = kill_9(&mut self.child);
     }
+}
+
+/// Starts `lading <command>` with `env` and no configuration file, and waits until it prints
+/// a line starting with `ready` on stdout; kills it if it does not.
+fn spawn_lading(command: &str, env: &[(String, String)], ready: &'static str) -> Result<Child> {
+    let mut child = Command::new(lading_bin()?)
+        .arg(command)
+        .env("LADING_CONFIG", "/dev/null")
+        .envs(env.iter().cloned())
+        .env(
+            "RUST_LOG",
+            std::env::var("LADING_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    if let Err(e) = wait_for_line(&mut child, ready, Duration::from_secs(60)) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e.context(format!("lading {command}")));
+    }
+    Ok(child)
+}
+
+/// SIGKILL the child in `slot`, if any, and reap it.
+fn kill_9(slot: &mut Option<Child>) -> Result<()> {
+    if let Some(mut child) = slot.take() {
+        child.kill()?;
+        child.wait()?;
+    }
+    Ok(())
 }
 
 /// Sends a signal (`TERM`, `INT`, ...) to a child process with kill(1).
@@ -359,7 +367,7 @@ pub fn token(party: &str) -> Result<String> {
 /// registry, certificates); started when it printed `following <registry>`.
 #[derive(Debug)]
 pub struct ReplicaProcess {
-    child: Option<std::process::Child>,
+    child: Option<Child>,
     env: Vec<(String, String)>,
 }
 
@@ -371,34 +379,12 @@ impl ReplicaProcess {
     }
 
     pub fn spawn(&mut self) -> Result<()> {
-        let mut child = Command::new(lading_bin()?)
-            .arg("replica")
-            .env("LADING_CONFIG", "/dev/null")
-            .envs(self.env.iter().cloned())
-            .env(
-                "RUST_LOG",
-                std::env::var("LADING_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()?;
-        if let Err(e) = wait_for_line(&mut child, "following ", std::time::Duration::from_secs(60))
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e.context("lading replica"));
-        }
-        self.child = Some(child);
+        self.child = Some(spawn_lading("replica", &self.env, "following ")?);
         Ok(())
     }
 
     pub fn kill_9(&mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            child.kill()?;
-            child.wait()?;
-        }
-        Ok(())
+        kill_9(&mut self.child)
     }
 
     /// Fails when the process has exited.

@@ -251,7 +251,8 @@ pub fn published(row: &CheckpointRow) -> Result<PublishedCheckpoint, StoreError>
 }
 
 /// Leaf hashes of entries `[from, to)` as digests.
-pub(crate) fn leaf_digests(
+/// Leaf hashes of entries `[from, to)` as digests.
+pub fn leaf_digests(
     conn: &mut lading_store::PgConnection,
     from: u64,
     to: u64,

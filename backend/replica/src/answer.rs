@@ -8,7 +8,6 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use lading_domain::follow::FeedEntry;
 use lading_domain::merkle::leaf_hash;
 use lading_domain::reconcile::{block_roots, Answerer, Shape};
 use lading_domain::Digest;
@@ -133,15 +132,12 @@ impl Node {
         } else {
             Vec::new()
         };
-        let checkpoint = replica::checkpoints(&mut conn)?
-            .into_iter()
-            .next_back()
-            .and_then(|row| {
-                Some(CheckpointHeld {
-                    size: row.size as u64,
-                    root: Digest::from_slice(&row.root).ok()?,
-                })
-            });
+        let checkpoint = replica::latest_checkpoint(&mut conn)?.and_then(|row| {
+            Some(CheckpointHeld {
+                size: row.size as u64,
+                root: Digest::from_slice(&row.root).ok()?,
+            })
+        });
         drop(conn);
         let clock = std::time::Instant::now();
         let answerer = snapshot(compared, block_size, leaves)?;
@@ -398,15 +394,4 @@ fn rand_id() -> u64 {
             .map_or(0, |d| d.as_nanos()),
     );
     hasher.finish() >> 11
-}
-
-/// Used by tests: an entry of the feed as a repair would carry it.
-impl From<&FeedEntry> for RepairEntry {
-    fn from(entry: &FeedEntry) -> Self {
-        Self {
-            index: entry.index,
-            leaf_hash: entry.leaf_hash,
-            signed: entry.signed.clone(),
-        }
-    }
 }

@@ -385,13 +385,9 @@ impl Node {
 
     /// Signed checkpoints held, of size above `after` (what other replicas compare).
     pub fn checkpoints_after(&self, after: u64, limit: usize) -> Result<Vec<String>, NodeError> {
-        let rows = replica::checkpoints(&mut *self.conn()?)?;
-        Ok(rows
-            .into_iter()
-            .filter(|row| row.size as u64 > after)
-            .take(limit)
-            .map(|row| row.signed)
-            .collect())
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = replica::checkpoints_after(&mut *self.conn()?, Some(after), limit)?;
+        Ok(rows.into_iter().map(|row| row.signed).collect())
     }
 
     /// Compares checkpoints with other replicas for ever, every `every`: each one they hold

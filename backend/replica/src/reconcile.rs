@@ -19,6 +19,7 @@ use lading_domain::ids::PartyId;
 use lading_domain::merkle::merkle_root;
 use lading_domain::reconcile::{Descent, Shape, MISSING_LEAF};
 use lading_domain::Digest;
+use lading_registry::checkpoints::leaf_digests;
 use lading_store::{incidents, ledger, reads, reconciliations, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -509,24 +510,10 @@ fn block_roots_at(
         ));
     }
     if size % block_size != 0 {
-        let leaves = leaves_of(conn, sealed * block_size, size)?;
+        let leaves = leaf_digests(conn, sealed * block_size, size)?;
         roots.push(merkle_root(&leaves));
     }
     Ok(roots)
-}
-
-fn leaves_of(
-    conn: &mut lading_store::PgConnection,
-    from: u64,
-    to: u64,
-) -> Result<Vec<Digest>, StoreError> {
-    ledger::leaf_hashes(conn, from, to)?
-        .iter()
-        .map(|leaf| {
-            Digest::from_slice(leaf)
-                .map_err(|_| StoreError::corrupt("ledger_entries", "a leaf is not 32 bytes"))
-        })
-        .collect()
 }
 
 /// The leaves of `blocks` within the first `size` entries: those kept with the sealed blocks

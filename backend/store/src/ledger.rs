@@ -305,23 +305,7 @@ pub fn leaf_hashes_of_ranges(
     conn: &mut PgConnection,
     ranges: &[(u64, u64)],
 ) -> Result<Vec<Vec<Vec<u8>>>, StoreError> {
-    #[derive(QueryableByName)]
-    struct Leaf {
-        #[diesel(sql_type = diesel::sql_types::Int8)]
-        idx: i64,
-        #[diesel(sql_type = diesel::sql_types::Bytea)]
-        leaf_hash: Vec<u8>,
-    }
-    let (froms, tos) = crate::replica::range_arrays(ranges);
-    let rows: Vec<Leaf> = diesel::sql_query(
-        "SELECT e.idx, e.leaf_hash FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) \
-         JOIN ledger_entries e ON e.idx >= r.lo AND e.idx < r.hi",
-    )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(froms)
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(tos)
-    .load(conn)?;
-    let mut held: std::collections::HashMap<i64, Vec<u8>> =
-        rows.into_iter().map(|r| (r.idx, r.leaf_hash)).collect();
+    let mut held = crate::replica::leaves_in_ranges(conn, "ledger_entries", "leaf_hash", ranges)?;
     ranges
         .iter()
         .map(|(from, to)| {

@@ -126,10 +126,35 @@ pub fn keep_checkpoint(
 }
 
 pub fn checkpoints(conn: &mut PgConnection) -> Result<Vec<ReplicaCheckpointRow>, StoreError> {
-    Ok(replica_checkpoints::table
+    checkpoints_after(conn, None, i64::MAX)
+}
+
+/// Checkpoints held of size above `after` (all when `None`), smallest first, at most `limit`.
+pub fn checkpoints_after(
+    conn: &mut PgConnection,
+    after: Option<u64>,
+    limit: i64,
+) -> Result<Vec<ReplicaCheckpointRow>, StoreError> {
+    let mut query = replica_checkpoints::table
         .order(replica_checkpoints::size.asc())
+        .limit(limit)
         .select(ReplicaCheckpointRow::as_select())
-        .load(conn)?)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(replica_checkpoints::size.gt(crate::ledger::to_i64(after)));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// The largest checkpoint held.
+pub fn latest_checkpoint(
+    conn: &mut PgConnection,
+) -> Result<Option<ReplicaCheckpointRow>, StoreError> {
+    Ok(replica_checkpoints::table
+        .order(replica_checkpoints::size.desc())
+        .select(ReplicaCheckpointRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// The leaves held for entries `[0, upto)` as rows say now (`held_leaf`: a row whose payload
@@ -188,24 +213,7 @@ pub fn held_leaves_ranges(
     conn: &mut PgConnection,
     ranges: &[(u64, u64)],
 ) -> Result<Vec<Vec<[u8; 32]>>, StoreError> {
-    #[derive(QueryableByName)]
-    struct Leaf {
-        #[diesel(sql_type = diesel::sql_types::Int8)]
-        idx: i64,
-        #[diesel(sql_type = diesel::sql_types::Bytea)]
-        held_leaf: Vec<u8>,
-    }
-    let (froms, tos) = range_arrays(ranges);
-    // One index range scan per range (an `= ANY` of every index would probe them one by one).
-    let rows: Vec<Leaf> = diesel::sql_query(
-        "SELECT e.idx, e.held_leaf FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) \
-         JOIN replica_entries e ON e.idx >= r.lo AND e.idx < r.hi",
-    )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(froms)
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(tos)
-    .load(conn)?;
-    let held: std::collections::HashMap<i64, Vec<u8>> =
-        rows.into_iter().map(|r| (r.idx, r.held_leaf)).collect();
+    let held = leaves_in_ranges(conn, "replica_entries", "held_leaf", ranges)?;
     ranges
         .iter()
         .map(|(from, to)| {
@@ -221,36 +229,33 @@ pub fn held_leaves_ranges(
         .collect()
 }
 
-/// Ranges `[from, to)` as two BIGINT arrays, for `unnest`.
-pub(crate) fn range_arrays(ranges: &[(u64, u64)]) -> (Vec<i64>, Vec<i64>) {
-    ranges
+/// The 32-byte column `column` of `table` (`idx`-keyed) for every index in `ranges`, by index:
+/// one index range scan per range (an `= ANY` of every index would probe them one by one).
+pub(crate) fn leaves_in_ranges(
+    conn: &mut PgConnection,
+    table: &'static str,
+    column: &'static str,
+    ranges: &[(u64, u64)],
+) -> Result<std::collections::HashMap<i64, Vec<u8>>, StoreError> {
+    #[derive(QueryableByName)]
+    struct Leaf {
+        #[diesel(sql_type = diesel::sql_types::Int8)]
+        idx: i64,
+        #[diesel(sql_type = diesel::sql_types::Bytea)]
+        leaf: Vec<u8>,
+    }
+    let (froms, tos): (Vec<i64>, Vec<i64>) = ranges
         .iter()
         .map(|(from, to)| (crate::ledger::to_i64(*from), crate::ledger::to_i64(*to)))
-        .unzip()
-}
-
-/// [`held_leaves`] of `[from, to)` only (a block read back after a repair).
-pub fn held_leaves_range(
-    conn: &mut PgConnection,
-    from: u64,
-    to: u64,
-) -> Result<Vec<[u8; 32]>, StoreError> {
-    let rows: Vec<(i64, Vec<u8>)> = replica_entries::table
-        .filter(replica_entries::idx.ge(crate::ledger::to_i64(from)))
-        .filter(replica_entries::idx.lt(crate::ledger::to_i64(to)))
-        .order(replica_entries::idx.asc())
-        .select((replica_entries::idx, replica_entries::held_leaf))
-        .load(conn)?;
-    let mut leaves = vec![[0u8; 32]; usize::try_from(to.saturating_sub(from)).unwrap_or(0)];
-    for (idx, leaf) in rows {
-        let slot = leaves
-            .get_mut((idx as u64 - from) as usize)
-            .ok_or_else(|| StoreError::corrupt("replica_entries", "index out of range"))?;
-        *slot = leaf
-            .try_into()
-            .map_err(|_| StoreError::corrupt("replica_entries", "held_leaf is not 32 bytes"))?;
-    }
-    Ok(leaves)
+        .unzip();
+    let rows: Vec<Leaf> = diesel::sql_query(format!(
+        "SELECT e.idx, e.{column} AS leaf FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) \
+         JOIN {table} e ON e.idx >= r.lo AND e.idx < r.hi"
+    ))
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(froms)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Int8>, _>(tos)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.idx, r.leaf)).collect())
 }
 
 /// Marks the rows written so far as visible to every transaction (`VACUUM`), so that
@@ -318,19 +323,5 @@ pub fn document_entries(
         .filter(replica_entries::signed.is_not_null())
         .order(replica_entries::idx.asc())
         .select(ReplicaEntryRow::as_select())
-        .load(conn)?)
-}
-
-/// The leaf hashes of `[from, to)` as held (for proofs).
-pub fn leaf_hashes(
-    conn: &mut PgConnection,
-    from: u64,
-    to: u64,
-) -> Result<Vec<Vec<u8>>, StoreError> {
-    Ok(replica_entries::table
-        .filter(replica_entries::idx.ge(crate::ledger::to_i64(from)))
-        .filter(replica_entries::idx.lt(crate::ledger::to_i64(to)))
-        .order(replica_entries::idx.asc())
-        .select(replica_entries::leaf_hash)
         .load(conn)?)
 }
