@@ -1024,7 +1024,7 @@ impl<'a> SampleBuilder<'a> {
             _ => (None, None),
         };
         let event = ShipmentEvent::new(EventDraft {
-            event_id: text(&format!("{actor}-{:04}", self.events.len() + 1))?,
+            event_id: format!("{actor}-{:04}", self.events.len() + 1).parse()?,
             event_code: code,
             actor: pid(actor)?,
             time,
@@ -1362,7 +1362,7 @@ pub fn build_samples(parties: &FixtureParties) -> Result<Samples, FixtureError> 
         .map(|c| (*c).clone())
         .ok_or_else(|| FixtureError::Config("OCNL2026000104 has no container".into()))?;
     let event = ShipmentEvent::new(EventDraft {
-        event_id: text("carrier-oceanic-payload-0001")?,
+        event_id: "carrier-oceanic-payload-0001".parse()?,
         event_code: Gtin,
         actor: pid(oceanic)?,
         time: b.tick()?,

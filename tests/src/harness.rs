@@ -160,6 +160,12 @@ pub struct Server {
     env: Vec<(String, String)>,
 }
 
+/// The time rule's skew for registries that take the fixtures: those are statements signed on
+/// fixed dates (`fixtures/samples.json`: 2026-11-02), replayed by the tests long after, so
+/// their registries accept a century of skew. The rule itself is tested at its default by a
+/// test that sets its own value (`options.env` comes last and wins).
+pub const FIXTURE_CLOCK_SKEW_MS: u64 = 100 * 365 * 24 * 3_600_000;
+
 /// Settings of a test registry.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -214,6 +220,10 @@ impl Server {
                 options.checkpoint_interval_ms.to_string(),
             ),
             ("LADING_WORKERS".into(), options.workers.to_string()),
+            (
+                "LADING_MAX_CLOCK_SKEW_MS".into(),
+                FIXTURE_CLOCK_SKEW_MS.to_string(),
+            ),
         ];
         if let Some(ca) = &options.client_ca {
             env.push(("LADING_CLIENT_CA".into(), ca.display().to_string()));

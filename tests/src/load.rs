@@ -127,6 +127,11 @@ impl RegistrySettings {
             ),
             ("LADING_WORKERS".into(), self.workers.to_string()),
             ("RUST_LOG".into(), self.log_filter.clone()),
+            // The generated load is dated like the fixtures, not now.
+            (
+                "LADING_MAX_CLOCK_SKEW_MS".into(),
+                crate::harness::FIXTURE_CLOCK_SKEW_MS.to_string(),
+            ),
         ]
         .into_iter()
         .chain(

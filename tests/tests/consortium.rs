@@ -175,6 +175,18 @@ impl Pki {
         port: u16,
         peers: &[u16],
     ) -> Result<(TestDb, ReplicaProcess)> {
+        self.replica_with(party, registry, port, peers, &[]).await
+    }
+
+    /// [`Pki::replica`] with more settings (`LADING_...` variables).
+    async fn replica_with(
+        &self,
+        party: &str,
+        registry: &str,
+        port: u16,
+        peers: &[u16],
+        extra: &[(&str, &str)],
+    ) -> Result<(TestDb, ReplicaProcess)> {
         let peers: Vec<String> = peers
             .iter()
             .map(|p| format!("https://127.0.0.1:{p}"))
@@ -199,6 +211,11 @@ impl Pki {
             ("LADING_REPLICA_PEERS".into(), peers.join(",")),
             ("LADING_WORKERS".into(), "1".into()),
         ];
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         tokio::task::spawn_blocking(move || -> Result<_> {
             let db = TestDb::new()?;
             env.push(("LADING_DATABASE_URL".into(), db.url.clone()));
@@ -291,27 +308,28 @@ async fn reconciliation_finds_exactly_the_rows_changed_and_repairs_them() -> Res
     let shipper = pki.client(Some("shipper-acme"))?;
     caught_up(&shipper, port, total).await?;
 
-    // A document's own entries, for back-fill: in full where the party may read it, hashes
-    // only where it may not.
-    for (reference, entitled) in [("OCNL2026000101", true), ("OCNL2026000102", false)] {
-        let (status, page) = get(
-            &shipper,
-            &server.url(&format!("/v1/replication/documents/{reference}")),
-        )
-        .await?;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let entries = page["entries"].as_array().unwrap();
-        let chain = samples.chain(reference)?;
-        assert_eq!(entries.len(), chain.transitions.len(), "{reference}");
-        for (entry, jws) in entries.iter().zip(&chain.transitions) {
-            assert_eq!(
-                entry["signed"].as_str() == Some(jws.as_str()),
-                entitled,
-                "{reference}"
-            );
-            assert_eq!(entry.get("signed").is_some(), entitled, "{reference}");
-        }
+    // A document's own entries, for back-fill: in full where the party may read it; a
+    // document it may not read is answered exactly as one that does not exist.
+    let document_page = |reference: &str| {
+        let url = server.url(&format!("/v1/replication/documents/{reference}"));
+        let shipper = &shipper;
+        async move { get(shipper, &url).await }
+    };
+    let (status, page) = document_page("OCNL2026000101").await?;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    let chain = samples.chain("OCNL2026000101")?;
+    assert_eq!(entries.len(), chain.transitions.len());
+    for (entry, jws) in entries.iter().zip(&chain.transitions) {
+        assert_eq!(entry["signed"].as_str(), Some(jws.as_str()));
     }
+    let hidden = document_page("OCNL2026000102").await?;
+    let missing = document_page("OCNL2099999999").await?;
+    assert_eq!(
+        hidden, missing,
+        "a hidden document answers as a missing one"
+    );
+    assert_eq!(hidden.1["entries"], serde_json::json!([]));
     let (status, _) = get(
         &plain,
         &server.url("/v1/replication/documents/OCNL2026000101"),
@@ -517,8 +535,122 @@ async fn the_registry_reconciles_on_its_schedule_without_being_asked() -> Result
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_the_registry_keeps_refusing_as_unavailable_is_parked_and_the_queue_moves_on(
+) -> Result<()> {
+    let pki = Pki::new(&["shipper-acme"])?;
+    let port = free_port()?;
+    let (registry_db, server, _tls) = pki.registry(&[]).await?;
+    let samples = Samples::load()?;
+    let (first, other) = (
+        samples.chain("OCNL2026000101")?,
+        samples.chain("OCNL2026000103")?,
+    );
+    let plain = pki.client(None)?;
+    for issue in [&first.transitions[0], &other.transitions[0]] {
+        let (status, body) = post_jose(&plain, &server.url("/v1/transitions"), issue).await?;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (_replica_db, _replica) = pki
+        .replica_with(
+            "shipper-acme",
+            &server.base,
+            port,
+            &[],
+            &[("LADING_REPLICA_PARK_AFTER_MS", "1500")],
+        )
+        .await?;
+    let shipper = pki.client(Some("shipper-acme"))?;
+    caught_up(&shipper, port, 2).await?;
+    let node = |p: &str| format!("https://127.0.0.1:{port}{p}");
+
+    // The registry's database refuses every transition of the first bill: the registry
+    // answers them 503, as it would for a fault of its own.
+    registry_db.psql(
+        "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.document_ref = 'OCNL2026000101' THEN \
+             RAISE EXCEPTION 'poisoned row of OCNL2026000101'; END IF; \
+           RETURN NEW; END $$; \
+         CREATE TRIGGER poison BEFORE INSERT ON transitions \
+           FOR EACH ROW EXECUTE FUNCTION poison();",
+    )?;
+    let stuck = &first.transitions[1];
+    let behind = conflicting_transfer(&first.transitions[0])?;
+    let mut seqs = Vec::new();
+    for jws in [
+        stuck.as_str(),
+        behind.as_str(),
+        other.transitions[1].as_str(),
+    ] {
+        let (status, body) = post_jose(&shipper, &node("/v1/transitions"), jws).await?;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        seqs.push(body["seq"].as_i64().unwrap());
+    }
+
+    // The other bill's transfer goes through once the stuck one is parked.
+    let list = wait_until("the queue to move past the parked submission", || async {
+        let (_, list) = get(&shipper, &node("/v1/submissions")).await?;
+        Ok((list[2]["state"] == "sequenced").then_some(list))
+    })
+    .await?;
+    assert_eq!(list[0]["state"], "parked", "{list}");
+    assert_eq!(list[0]["answer"]["code"], "parked");
+    assert_eq!(list[0]["answer"]["status"], 503);
+    assert!(list[0]["attempts"].as_i64().unwrap() >= 2, "{list}");
+    let registry_said = &list[0]["answer"]["registryAnswer"];
+    assert_eq!(registry_said["code"], "ledger_unavailable", "{list}");
+    assert!(
+        !registry_said.to_string().contains("poisoned"),
+        "no answer carries an internal error's text: {registry_said}"
+    );
+    // The same bill's next submission waits behind it, parked too, never overtaking it.
+    assert_eq!(list[1]["state"], "parked", "{list}");
+    assert_eq!(list[1]["answer"]["code"], "parked_behind");
+    assert_eq!(list[1]["answer"]["behind"], seqs[0]);
+    let (_, status) = get(&shipper, &node("/v1/status")).await?;
+    assert_eq!(status["submissions"]["parked"], 2, "{status}");
+    assert_eq!(status["submissions"]["sequenced"], 1, "{status}");
+
+    // Only a parked submission can be retried.
+    let (status, problem) = post(
+        &shipper,
+        &node(&format!("/v1/submissions/{}/retry", seqs[2])),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "not_parked");
+    // Fixed, retried: the stuck one is sequenced first, then the one behind it is judged
+    // (a second transfer of the same bill: a double spend).
+    registry_db.psql("DROP TRIGGER poison ON transitions;")?;
+    let (status, again) = post(
+        &shipper,
+        &node(&format!("/v1/submissions/{}/retry", seqs[0])),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["state"], "pending");
+    let list = wait_until("the retried submissions to be answered", || async {
+        let (_, list) = get(&shipper, &node("/v1/submissions")).await?;
+        Ok((list[0]["state"] != "pending" && list[1]["state"] != "pending").then_some(list))
+    })
+    .await?;
+    assert_eq!(list[0]["state"], "sequenced", "{list}");
+    assert_eq!(list[1]["state"], "refused", "{list}");
+    assert_eq!(list[1]["answer"]["code"], "double_spend", "{list}");
+    assert!(
+        list[0]["answer"]["index"].as_u64() > list[2]["answer"]["index"].as_u64(),
+        "the other bill went first: {list}"
+    );
+    Ok(())
+}
+
 /// The shipper's second TRANSFER of `issue`'s bill, to the carrier instead of the consignee.
 fn conflicting_transfer(issue: &str) -> Result<String> {
+    conflicting_transfer_at(issue, "2026-11-02T11:40:00.000Z")
+}
+
+/// [`conflicting_transfer`] signed at `time`: another signed statement of the same kind.
+fn conflicting_transfer_at(issue: &str, time: &str) -> Result<String> {
     let issue = SignedTransition::parse(issue)?;
     let parties = FixtureParties::load()?;
     let payload = TransitionPayload::new(TransitionDraft {
@@ -527,7 +659,7 @@ fn conflicting_transfer(issue: &str) -> Result<String> {
         actor: "shipper-acme".parse()?,
         recipient: Some("carrier-oceanic".parse()?),
         transport_document: None,
-        time: "2026-11-02T11:40:00.000Z".parse()?,
+        time: time.parse()?,
         ..issue.payload().clone().into_draft()
     })?;
     Ok(payload.sign(parties.signer("shipper-acme")?))
@@ -584,6 +716,17 @@ async fn a_replica_serves_its_party_and_keeps_its_submissions_while_the_registry
         post_jose(&shipper, &node("/v1/transitions"), &chain.transitions[2]).await?;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(problem["code"], "key_not_actor");
+    // A transition sent to the events endpoint is refused before anything is kept.
+    let third = conflicting_transfer_at(issue, "2026-11-02T11:41:00.000Z")?;
+    let (status, problem) = post_jose(&shipper, &node("/v1/events"), &third).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["code"], "wrong_kind");
+    let (_, kept) = get(&shipper, &node("/v1/submissions")).await?;
+    assert_eq!(
+        kept.as_array().map(Vec::len),
+        Some(2),
+        "a refused submission is never kept: {kept}"
+    );
 
     // Back: the first is sequenced, the second refused, and the replica says so.
     server.spawn()?;

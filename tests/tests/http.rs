@@ -877,6 +877,191 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
 // 3. Batches
 // ---------------------------------------------------------------------------------------------
 
+/// The same submission about `hidden` and about a reference no document has (of the same
+/// length): the two refusals must be one answer, the reference aside.
+async fn refusal_about_hidden_and_missing(
+    reg: &Registry,
+    signer: &SigningKey,
+    payload: &Value,
+    typ: &str,
+    what: &str,
+) -> Result<()> {
+    let hidden = payload["documentReference"]
+        .as_str()
+        .context("a payload naming a document")?
+        .to_owned();
+    let missing = format!("{}{}", &hidden[..hidden.len() - 6], "999999");
+    let mut elsewhere = payload.clone();
+    elsewhere["documentReference"] = json!(missing);
+    let submit = |p: &Value| {
+        let jws = sign(signer, p, typ);
+        async move {
+            if typ == EVENT_TYP {
+                reg.submit_event(&jws).await
+            } else {
+                reg.submit(&jws).await
+            }
+        }
+    };
+    let (a, b) = (submit(payload).await?, submit(&elsewhere).await?);
+    let about_hidden = assert_problem(&a, 422, "unknown_document", None);
+    let about_missing = assert_problem(&b, 422, "unknown_document", None);
+    let neutral = |v: &Value, reference: &str| v.to_string().replace(reference, "REF");
+    assert_eq!(
+        neutral(&about_hidden, &hidden),
+        neutral(&about_missing, &missing),
+        "{what}: a hidden document must answer as a missing one"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_about_a_document_the_signer_may_not_read_is_the_refusal_for_a_missing_one(
+) -> Result<()> {
+    let reg = Registry::start().await?;
+    let parties = FixtureParties::load()?;
+    let samples = Samples::load()?;
+    // OCNL2026000101 in circulation (NLRTM to SGSIN), PLRS2026000201 closed (voided).
+    let open = samples.chain("OCNL2026000101")?;
+    let closed = samples.chain("PLRS2026000201")?;
+    for jws in open.transitions[..2].iter().chain(&closed.transitions) {
+        let a = reg.submit(jws).await?;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    }
+    let size = reg.size().await?;
+    let (issue, head) = (&open.transitions[0], &open.transitions[1]);
+    let issued = payload_of(issue)?;
+    let transfer = |actor: &str, previous: &str, checksum: &Value| {
+        json!({
+            "action": "TRANSFER",
+            "actor": actor,
+            "recipient": "consignee-delta",
+            "documentChecksum": checksum,
+            "documentReference": "OCNL2026000101",
+            "previousTransitionChecksum": previous,
+            "time": "2026-11-02T12:00:00.000Z",
+        })
+    };
+    let right_checksum = issued["documentChecksum"].clone();
+    let wrong_checksum = json!(Digest::of(b"a guess").to_hex());
+    // Parties named nowhere in the bill, and a customs authority of neither of its ports.
+    for outsider in [
+        "carrier-polaris",
+        "forwarder-swift",
+        "bank-harbour",
+        "customs-us",
+    ] {
+        let key = parties.signer(outsider)?;
+        let cases = [
+            // Each of these used to tell the outsider something: that the head is not this
+            // (and which it is), that its guess of the document's checksum is wrong, that it is
+            // not the possessor, that the parent already has a child.
+            (
+                transfer(outsider, &hex_of("x"), &right_checksum),
+                "wrong_previous_checksum",
+            ),
+            (
+                transfer(outsider, &hex_of(head), &wrong_checksum),
+                "document_checksum_mismatch",
+            ),
+            (
+                transfer(outsider, &hex_of(head), &right_checksum),
+                "not_possessor",
+            ),
+            (
+                transfer(outsider, &hex_of(issue), &right_checksum),
+                "double_spend",
+            ),
+        ];
+        for (payload, was) in &cases {
+            refusal_about_hidden_and_missing(
+                &reg,
+                key,
+                payload,
+                TRANSITION_TYP,
+                &format!("{outsider}: {was}"),
+            )
+            .await?;
+        }
+        // A closed document's state is no one else's business either.
+        let void_head = closed.transitions.last().context("chain")?;
+        let mut after_close = transfer(
+            outsider,
+            &hex_of(void_head),
+            &payload_of(void_head)?["documentChecksum"],
+        );
+        after_close["documentReference"] = json!("PLRS2026000201");
+        refusal_about_hidden_and_missing(
+            &reg,
+            key,
+            &after_close,
+            TRANSITION_TYP,
+            &format!("{outsider}: document_closed"),
+        )
+        .await?;
+    }
+    // Events naming the hidden bill: a declaration by a stranger, a carrier's milestone by
+    // another carrier, and a hold by a customs authority of the place but not of the bill.
+    let event = |actor: &str, code: &str, kind: &str, location: &str| {
+        json!({
+            "eventId": format!("probe-{actor}-{code}"),
+            "eventKind": kind,
+            "eventCode": code,
+            "actor": actor,
+            "time": "2026-11-02T12:00:00.000Z",
+            "location": location,
+            "documentReference": "OCNL2026000101",
+        })
+    };
+    for (actor, code, kind, location) in [
+        ("forwarder-swift", "DECLARED", "CUSTOMS", "NLRTM"),
+        ("carrier-polaris", "DEPA", "TRANSPORT", "NLRTM"),
+        ("customs-us", "HOLD", "CUSTOMS", "USLAX"),
+    ] {
+        let payload = event(actor, code, kind, location);
+        refusal_about_hidden_and_missing(
+            &reg,
+            parties.signer(actor)?,
+            &payload,
+            EVENT_TYP,
+            &format!("{actor}: {code}"),
+        )
+        .await?;
+    }
+    assert_eq!(
+        reg.size().await?,
+        size,
+        "nothing refused reached the ledger"
+    );
+
+    // A party that may read the bill is told what is wrong.
+    let acme = parties.signer("shipper-acme")?;
+    let a = reg
+        .submit(&sign(
+            acme,
+            &transfer("shipper-acme", &hex_of(head), &right_checksum),
+            TRANSITION_TYP,
+        ))
+        .await?;
+    assert_problem(&a, 422, "not_possessor", None);
+    let a = reg
+        .submit(&sign(
+            acme,
+            &transfer("shipper-acme", &hex_of("x"), &right_checksum),
+            TRANSITION_TYP,
+        ))
+        .await?;
+    let problem = assert_problem(&a, 409, "wrong_previous_checksum", None);
+    assert!(
+        !problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&hex_of(head)),
+        "no refusal prints the document's head: {problem}"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_answer_per_item_and_refuse_only_bad_items() -> Result<()> {
     let reg = Registry::start().await?;

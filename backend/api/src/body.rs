@@ -32,24 +32,37 @@ pub fn require_media_type(req: &HttpRequest, expected: &'static str) -> Result<(
     }
 }
 
-/// Most memory reserved up front from a request's `Content-Length`: enough for any batch of
-/// ordinary transitions, without letting a client that only claims a large body reserve more.
-const MAX_RESERVED_BYTES: usize = 4 << 20;
+/// How long a client may take to send a request's whole body.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Reads the whole body, refusing it as soon as it passes `limit` bytes. The buffer is sized
-/// from `Content-Length` (up to a bound) rather than grown: a batch is about a megabyte.
+/// Bodies past this size are large; only [`LARGE_BODIES`] of them are read at once.
+const LARGE_BODY_BYTES: usize = 1 << 20;
+
+/// How many large bodies may be read at once: a batch of 32 MiB is real memory, so a few
+/// hundred slow clients announcing one each must not be able to hold that much.
+const LARGE_BODIES: usize = 16;
+
+static LARGE_BODY_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(LARGE_BODIES);
+
+/// Reads the whole body, refusing it as soon as it passes `limit` bytes or takes longer than
+/// [`BODY_TIMEOUT`]. Nothing is reserved from `Content-Length`, which only the client vouches
+/// for: the buffer grows with what arrives. A body that grows past a megabyte needs one of a
+/// few permits, or is refused as `server_busy` (503, `Retry-After`).
 pub async fn read_limited(
-    req: &HttpRequest,
-    mut payload: web::Payload,
+    _req: &HttpRequest,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<web::BytesMut, ApiError> {
-    let announced = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = web::BytesMut::with_capacity(announced.min(limit).min(MAX_RESERVED_BYTES));
+    tokio::time::timeout(BODY_TIMEOUT, read_body(payload, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout {
+            seconds: BODY_TIMEOUT.as_secs(),
+        })?
+}
+
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    let mut permit = None;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest {
             code: "bad_body",
@@ -57,6 +70,16 @@ pub async fn read_limited(
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::TooLarge { limit });
+        }
+        if permit.is_none() && body.len() + chunk.len() > LARGE_BODY_BYTES {
+            permit = Some(
+                LARGE_BODY_PERMITS
+                    .try_acquire()
+                    .map_err(|_| ApiError::Busy {
+                        detail: "too many large request bodies are being received; retry shortly"
+                            .into(),
+                    })?,
+            );
         }
         body.extend_from_slice(&chunk);
     }

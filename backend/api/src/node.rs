@@ -7,6 +7,7 @@
 //! | `GET /v1/status` | the party, the registry |
 //! | `GET /v1/documents/{reference}`, `.../transitions`, `GET /v1/entries/{i}/proof` | the party |
 //! | `POST /v1/transitions`, `POST /v1/events`, `GET /v1/submissions[/{seq}]` | the party |
+//! | `POST /v1/submissions/{seq}/retry` (a parked submission, and those behind it) | the party |
 //! | `GET /v1/checkpoints?after&limit` | any member of the consortium |
 //! | `POST /v1/reconciliation[/{session}/descend | /repair]` | the registry |
 
@@ -17,12 +18,11 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use lading_domain::ids::DocumentReference;
 use lading_domain::transition::SignedTransition;
 use lading_domain::Digest;
 use lading_pki::Subject;
 use lading_replica::answer::RepairRequest;
-use lading_replica::node::{Node, NodeError};
+use lading_replica::node::{Node, NodeError, SubmissionKind};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::PeerCertificate;
@@ -45,6 +45,10 @@ impl From<NodeError> for ApiError {
             NodeError::Reconcile(detail) => ApiError::BadRequest {
                 code: "reconciliation",
                 detail,
+            },
+            e @ NodeError::WrongKind { .. } => ApiError::BadRequest {
+                code: "wrong_kind",
+                detail: e.to_string(),
             },
         }
     }
@@ -171,12 +175,6 @@ struct DocumentAnswer {
     transport_document: serde_json::Value,
 }
 
-fn reference_of(path: &str) -> Result<DocumentReference, ApiError> {
-    path.parse().map_err(|_| ApiError::NotFound {
-        what: format!("document {path}"),
-    })
-}
-
 /// The document at `path` as this replica holds it: its verified state and signed entries.
 async fn held(
     node: &web::Data<Node>,
@@ -188,7 +186,7 @@ async fn held(
     ),
     ApiError,
 > {
-    let reference = reference_of(path)?;
+    let reference = crate::problem::document_reference(path)?;
     let node = node.get_ref().clone();
     let wanted = reference.clone();
     blocking(move || node.document_entries(&wanted))
@@ -332,12 +330,15 @@ struct SubmissionAnswer {
     kind: String,
     leaf_hash: String,
     taken_at: String,
-    /// `pending` until the registry answered; then `sequenced` or `refused`.
+    /// `pending` until the registry answered; then `sequenced` or `refused`; `parked` when the
+    /// registry kept refusing it as unavailable (see `answer` for why).
     state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     answer: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     answered_at: Option<String>,
+    /// How many times the registry answered "unavailable" to it.
+    attempts: i32,
 }
 
 impl From<lading_store::outbox::OutboxRow> for SubmissionAnswer {
@@ -350,6 +351,7 @@ impl From<lading_store::outbox::OutboxRow> for SubmissionAnswer {
             state: row.state,
             answer: row.answer,
             answered_at: row.answered_at.map(|t| t.to_rfc3339()),
+            attempts: row.attempts,
         }
     }
 }
@@ -365,15 +367,13 @@ async fn submit(
     require_media_type(&req, JOSE)?;
     let body = read_limited(&req, payload, MAX_ITEM_BYTES).await?;
     let jws = jws_text(&body)?;
-    let want_event = req.path().ends_with("/events");
+    let expect = if req.path().ends_with("/events") {
+        SubmissionKind::Event
+    } else {
+        SubmissionKind::Transition
+    };
     let node = node.get_ref().clone();
-    let row = blocking(move || node.take_submission(&jws)).await?;
-    if (row.kind == "event") != want_event {
-        return Err(ApiError::BadRequest {
-            code: "wrong_kind",
-            detail: format!("this is a {}; submit it to its own endpoint", row.kind),
-        });
-    }
+    let row = blocking(move || node.take_submission(&jws, expect)).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/v1/submissions/{}", row.seq)))
         .json(SubmissionAnswer::from(row)))
@@ -504,6 +504,30 @@ async fn repair(
     Ok(HttpResponse::Ok().json(answer))
 }
 
+/// Puts a parked submission back in the queue, with the submissions of its document parked
+/// behind it; `409 not_parked` for any other.
+async fn retry_submission(
+    _: OwnParty,
+    node: web::Data<Node>,
+    seq: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let node = node.get_ref().clone();
+    let seq = seq.into_inner();
+    let probe = node.clone();
+    match blocking(move || node.retry_submission(seq)).await? {
+        Some(row) => Ok(HttpResponse::Ok().json(SubmissionAnswer::from(row))),
+        None => match blocking(move || probe.submission(seq)).await? {
+            Some(_) => Err(ApiError::Conflict {
+                code: "not_parked",
+                detail: format!("submission {seq} is not parked"),
+            }),
+            None => Err(ApiError::NotFound {
+                what: format!("submission {seq}"),
+            }),
+        },
+    }
+}
+
 /// Mounts the replica's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::error_handlers(cfg);
@@ -521,6 +545,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(crate::post("/events", submit))
                 .service(crate::get("/submissions", submissions))
                 .service(crate::get("/submissions/{seq}", submission))
+                .service(crate::post("/submissions/{seq}/retry", retry_submission))
                 .service(crate::get("/checkpoints", checkpoints))
                 .service(crate::post("/reconciliation", open_reconciliation))
                 .service(crate::post("/reconciliation/{session}/descend", descend))

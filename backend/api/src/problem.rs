@@ -46,6 +46,9 @@ pub enum ApiError {
     Forbidden { code: &'static str, detail: String },
     #[error("{what} not found")]
     NotFound { what: String },
+    /// The request conflicts with the state of what it names.
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
     #[error("this resource answers {allowed} only")]
     MethodNotAllowed { allowed: &'static str },
     #[error("expected Content-Type {expected}")]
@@ -54,6 +57,11 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("not ready: {0}")]
     NotReady(String),
+    #[error("the request body did not arrive within {seconds} s")]
+    BodyTimeout { seconds: u64 },
+    /// Refused for load, not for what was asked: the same request may succeed shortly.
+    #[error("{detail}")]
+    Busy { detail: String },
     /// Logged with its cause; the client sees only a 500.
     #[error("internal error")]
     Unexpected(String),
@@ -73,10 +81,13 @@ impl ApiError {
             Self::ClientCertificateRequired => ("client_certificate_required", None),
             Self::Forbidden { code, .. } => (*code, None),
             Self::NotFound { .. } => ("not_found", None),
+            Self::Conflict { code, .. } => (*code, None),
             Self::MethodNotAllowed { .. } => ("method_not_allowed", None),
             Self::UnsupportedMediaType { .. } => ("unsupported_media_type", None),
             Self::TooLarge { .. } => ("body_too_large", None),
             Self::NotReady(_) => ("not_ready", None),
+            Self::BodyTimeout { .. } => ("body_timeout", None),
+            Self::Busy { .. } => ("server_busy", None),
             Self::Unexpected(_) => ("internal_error", None),
         };
         let detail = match self {
@@ -125,10 +136,12 @@ impl ResponseError for ApiError {
             Self::Unauthenticated | Self::ClientCertificateRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -147,9 +160,22 @@ impl ResponseError for ApiError {
         if matches!(self, Self::Unauthenticated) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
+        if matches!(self, Self::Busy { .. }) {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
         if let Self::MethodNotAllowed { allowed } = self {
             response.insert_header((header::ALLOW, HeaderValue::from_static(allowed)));
         }
         response.json(problem)
     }
+}
+
+/// A document reference taken from a URL path: refused with its own code when it is not one
+/// (it can name no document, so this tells nobody anything about the ledger).
+pub fn document_reference(raw: &str) -> Result<lading_domain::DocumentReference, ApiError> {
+    raw.parse()
+        .map_err(|e: lading_domain::IdError| ApiError::BadRequest {
+            code: e.code(),
+            detail: e.to_string(),
+        })
 }

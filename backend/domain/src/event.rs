@@ -5,7 +5,7 @@
 //!
 //! | member | rule |
 //! |---|---|
-//! | `eventId` | 1 to 64 chars, no leading/trailing whitespace; unique per actor (the registry enforces it) |
+//! | `eventId` | 1 to 64 chars, no leading/trailing whitespace, no control characters; unique per actor (the registry enforces it) |
 //! | `eventKind` | `TRANSPORT`, `EQUIPMENT` or `CUSTOMS` |
 //! | `eventCode` | `TRANSPORT`: `ARRI`, `DEPA`; `EQUIPMENT`: `GTIN`, `GTOT`, `LOAD`, `DISC` (DCSA Track & Trace 3); `CUSTOMS`: `DECLARED`, `HOLD`, `RELEASE` |
 //! | `actor` | the signer's party id |
@@ -35,7 +35,7 @@ use crate::canonical::canonical_bytes_of;
 use crate::digest::Digest;
 use crate::document::{from_serde_error, normal_form_difference, TransportDocument};
 use crate::ids::{
-    ContainerNumber, DocumentReference, KeyId, NonEmptyText, PartyId, Timestamp, UnLocode,
+    ContainerNumber, DocumentReference, EventId, KeyId, NonEmptyText, PartyId, Timestamp, UnLocode,
 };
 use crate::jws::{open_envelope, CompactJws, EnvelopeError, SigningKey, VerifyingKey};
 use crate::party::{entitled, Party, Role};
@@ -147,7 +147,7 @@ impl EventError {
 /// from the code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventDraft {
-    pub event_id: NonEmptyText,
+    pub event_id: EventId,
     pub event_code: EventCode,
     pub actor: PartyId,
     pub time: Timestamp,
@@ -163,7 +163,7 @@ pub struct EventDraft {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShipmentEvent {
-    event_id: NonEmptyText,
+    event_id: EventId,
     event_kind: EventKind,
     event_code: EventCode,
     actor: PartyId,
@@ -184,7 +184,7 @@ pub struct ShipmentEvent {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawEvent {
-    event_id: NonEmptyText,
+    event_id: EventId,
     event_kind: EventKind,
     event_code: EventCode,
     actor: PartyId,
@@ -211,12 +211,6 @@ pub struct DocumentView<'a> {
 
 impl ShipmentEvent {
     pub fn new(d: EventDraft) -> Result<Self, EventError> {
-        if d.event_id.char_len() > 64 {
-            return Err(EventError::invalid(
-                "/eventId",
-                "must be at most 64 characters",
-            ));
-        }
         for (path, text) in [
             ("/vesselName", &d.vessel_name),
             ("/voyageNumber", &d.voyage_number),
@@ -343,6 +337,13 @@ impl ShipmentEvent {
                 }
             },
         };
+        // A document its actor may not read is, to that actor, a document that does not exist.
+        if doc.is_some_and(|view| !entitled(actor, view.document, view.chain_parties)) {
+            return Err(EventError::invalid(
+                "/documentReference",
+                "unknown document",
+            ));
+        }
         if let (Some(view), Some(container)) = (doc, &self.equipment_reference) {
             if !view.document.container_numbers().contains(&container) {
                 return Err(EventError::invalid(
@@ -458,7 +459,7 @@ pub struct SignedEvent {
 impl SignedEvent {
     pub fn parse(compact: &str) -> Result<Self, EventError> {
         if let Ok(jws) = CompactJws::parse(compact) {
-            if jws.typ() == Some(EVENT_TYP) {
+            if jws.typ() == Some(EVENT_TYP) && jws.has_canonical_header() {
                 if let Some(event) = ShipmentEvent::from_canonical_bytes(jws.payload_bytes()) {
                     return Ok(Self { jws, event });
                 }
@@ -627,13 +628,11 @@ mod tests {
         assert!(event(EventCode::Load, "carrier-oceanic", "NLRTM", true)
             .check_actor(&carrier, Some(&view))
             .is_ok());
+        // Another carrier may not read the document: to it, the document does not exist.
         let e = event(EventCode::Load, "carrier-other", "NLRTM", true);
-        assert_eq!(
-            e.check_actor(&other_carrier, Some(&view))
-                .unwrap_err()
-                .code(),
-            "event_not_allowed"
-        );
+        let refused = e.check_actor(&other_carrier, Some(&view)).unwrap_err();
+        assert_eq!(refused.code(), "invalid_event");
+        assert_eq!(refused.path(), Some("/documentReference"));
         // Without a document any carrier may report on its container.
         assert!(event(EventCode::Gtin, "carrier-other", "NLRTM", false)
             .check_actor(&other_carrier, None)
@@ -670,11 +669,12 @@ mod tests {
         assert!(event(EventCode::Release, "customs-de", "DEHAM", false)
             .check_actor(&de, None)
             .is_ok());
-        let e = event(EventCode::Hold, "customs-de", "NLRTM", true);
-        assert_eq!(
-            e.check_actor(&de, Some(&view)).unwrap_err().code(),
-            "event_not_allowed"
-        );
+        // A customs authority of neither port may not read the document, so it cannot name
+        // it, wherever the event happens.
+        let e = event(EventCode::Hold, "customs-de", "DEHAM", true);
+        let refused = e.check_actor(&de, Some(&view)).unwrap_err();
+        assert_eq!(refused.code(), "invalid_event");
+        assert_eq!(refused.path(), Some("/documentReference"));
         let carrier = party("carrier-oceanic", Role::Carrier, &["NLRTM"]);
         let e = event(EventCode::Hold, "carrier-oceanic", "NLRTM", true);
         assert_eq!(
@@ -701,10 +701,9 @@ mod tests {
             .check_actor(&in_chain, Some(&view))
             .is_ok());
         let e = event(EventCode::Declared, "forwarder-x", "NLRTM", true);
-        assert_eq!(
-            e.check_actor(&stranger, Some(&view)).unwrap_err().code(),
-            "event_not_allowed"
-        );
+        let refused = e.check_actor(&stranger, Some(&view)).unwrap_err();
+        assert_eq!(refused.code(), "invalid_event");
+        assert_eq!(refused.path(), Some("/documentReference"));
     }
 
     #[test]

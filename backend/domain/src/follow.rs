@@ -29,7 +29,7 @@ use crate::event::SignedEvent;
 use crate::ids::{DocumentReference, KeyId, PartyId};
 use crate::jws::VerifyingKey;
 use crate::merkle::{leaf_hash, LedgerTree, MerkleError};
-use crate::state::DocumentState;
+use crate::state::{DocumentState, RuleViolation};
 use crate::transition::{Action, SignedTransition};
 use crate::Digest;
 
@@ -84,6 +84,10 @@ pub enum Incident {
     BadSignature { index: u64 },
     #[error("entry {index}: {detail}")]
     BrokenChain { index: u64, detail: String },
+    /// A party's own submission that breaks a rule this replica can already judge for sure
+    /// (not an incident of the ledger: nothing was kept).
+    #[error("{violation}")]
+    Submission { violation: RuleViolation },
     #[error("checkpoint: {detail}")]
     BadCheckpoint { detail: String },
     #[error(
@@ -113,6 +117,7 @@ impl Incident {
             Self::KeyNotActor { .. } => "key_not_actor",
             Self::BadSignature { .. } => "bad_signature",
             Self::BrokenChain { .. } => "broken_chain",
+            Self::Submission { violation } => violation.code(),
             Self::BadCheckpoint { .. } => "bad_checkpoint",
             Self::CheckpointRoot { .. } => "checkpoint_root_mismatch",
             Self::ConflictingCheckpoints { .. } => "conflicting_checkpoints",
@@ -144,6 +149,15 @@ pub struct Prepared {
     entry: FeedEntry,
     /// The parsed entry and the key that must have signed it.
     body: Option<(Signed, VerifyingKey)>,
+}
+
+/// A party's own submission that [`Follower::check_submission`] found fit to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedSubmission {
+    /// A transition, else a shipment event.
+    pub is_transition: bool,
+    /// The document it is about (none for an event about a container only).
+    pub document: Option<DocumentReference>,
 }
 
 #[derive(Debug, Clone)]
@@ -668,9 +682,12 @@ impl Follower {
 
     /// Checks a submission this replica's `party` signed, before the replica keeps it to
     /// forward: it parses, its key is the party's own, and the signature verifies. Its place
-    /// in its chain is for the registry to judge when it orders it. Returns whether it is a
-    /// transition (else an event).
-    pub fn check_submission(&self, party: &PartyId, signed: &str) -> Result<bool, Incident> {
+    /// in its chain is for the registry to judge when it orders it.
+    pub fn check_submission(
+        &self,
+        party: &PartyId,
+        signed: &str,
+    ) -> Result<CheckedSubmission, Incident> {
         let index = self.size();
         let prepared = self.prepare(&FeedEntry {
             index,
@@ -695,7 +712,29 @@ impl Follower {
         if key.verify(body.jws()).is_err() {
             return Err(Incident::BadSignature { index });
         }
-        Ok(matches!(body, Signed::Transition(_)))
+        // The time rule of chains, at once: the registry's head of the document is at least as
+        // late as the one held here, so a transition dated before it is refused for sure.
+        if let Signed::Transition(t) = body {
+            let held = self.documents.get(t.payload().document_reference());
+            if held
+                .and_then(|state| state.head_time)
+                .is_some_and(|head| t.payload().time() < head)
+            {
+                return Err(Incident::Submission {
+                    violation: RuleViolation::TimeBeforePrevious,
+                });
+            }
+        }
+        Ok(match body {
+            Signed::Transition(t) => CheckedSubmission {
+                is_transition: true,
+                document: Some(t.payload().document_reference().clone()),
+            },
+            Signed::Event(e) => CheckedSubmission {
+                is_transition: false,
+                document: e.event().document_reference().cloned(),
+            },
+        })
     }
 
     /// The root over the first `size` leaves.
@@ -868,7 +907,18 @@ mod tests {
         let w = world();
         let (issue, transfer) = chain(&w);
         let shipper = "shipper-acme".parse().unwrap();
-        assert_eq!(w.follower.check_submission(&shipper, &transfer), Ok(true));
+        let checked = w.follower.check_submission(&shipper, &transfer).unwrap();
+        assert!(checked.is_transition);
+        assert_eq!(
+            checked.document,
+            Some(
+                SignedTransition::parse(&transfer)
+                    .unwrap()
+                    .payload()
+                    .document_reference()
+                    .clone()
+            )
+        );
         assert!(matches!(
             w.follower.check_submission(&shipper, &issue),
             Err(Incident::KeyNotActor { .. })
@@ -881,6 +931,42 @@ mod tests {
             w.follower.check_submission(&shipper, "not a jws"),
             Err(Incident::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn a_submission_dated_before_the_held_head_is_refused_at_once() {
+        let mut w = world();
+        let (issue, _) = chain(&w);
+        let shipper: PartyId = "shipper-acme".parse().unwrap();
+        let dated = |time: &str| {
+            let issued = SignedTransition::parse(&issue).unwrap();
+            TransitionPayload::new(TransitionDraft {
+                previous_transition_checksum: Some(Digest::of(issue.as_bytes())),
+                action: Action::Transfer,
+                actor: shipper.clone(),
+                recipient: Some("consignee-globex".parse().unwrap()),
+                transport_document: None,
+                time: time.parse().unwrap(),
+                ..issued.payload().clone().into_draft()
+            })
+            .unwrap()
+            .sign(&w.shipper)
+        };
+        // Before the ISSUE is held, nothing is known of the chain: the registry judges.
+        let early = dated("1953-11-02T08:00:00.000Z");
+        assert!(w.follower.check_submission(&shipper, &early).is_ok());
+        w.follower.accept(&full(0, &issue)).unwrap();
+        assert_eq!(
+            w.follower
+                .check_submission(&shipper, &early)
+                .unwrap_err()
+                .code(),
+            "time_before_previous"
+        );
+        assert!(w
+            .follower
+            .check_submission(&shipper, &dated("2026-11-02T08:00:00.000Z"))
+            .is_ok());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! | [`ContainerNumber`] | ISO 6346: owner code `[A-Z]{3}`, category `U`, `J` or `Z`, serial `[0-9]{6}`, check digit `[0-9]` verified (see below) |
 //! | [`UnLocode`] | UN/LOCODE: country `[A-Z]{2}` then location `[A-Z2-9]{3}`, e.g. `NLRTM` |
 //! | [`HsCode`] | 6 to 10 ASCII digits |
-//! | [`NonEmptyText`] | 1 to 5000 chars (Unicode scalar values), no leading or trailing whitespace |
+//! | [`NonEmptyText`] | 1 to 5000 chars (Unicode scalar values), no leading or trailing whitespace, no control characters but tab, LF and CR |
+//! | [`EventId`] | 1 to 64 chars, no leading or trailing whitespace, no control characters |
 //! | [`PositiveDecimal`] | a finite JSON number > 0 |
 //! | [`Timestamp`] | `YYYY-MM-DDTHH:MM:SS.mmmZ`: RFC 3339, UTC, exactly 3 fraction digits, `Z` |
 //! | [`Date`] | `YYYY-MM-DD` (RFC 3339 full-date, years 0000 to 9999) |
@@ -310,8 +311,17 @@ string_type!(
     }
 );
 
+/// Control characters other than tab, line feed and carriage return: U+0000 (which
+/// PostgreSQL can store in neither `text` nor `jsonb`) and the rest of C0, DEL and C1, which no
+/// trade document needs and which make text that looks the same compare differently.
+fn has_forbidden_control(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
 string_type!(
-    /// Free text: non-empty, at most 5000 characters, no leading or trailing whitespace.
+    /// Free text: non-empty, at most 5000 characters, no leading or trailing whitespace, no
+    /// control characters but tab, line feed and carriage return.
     NonEmptyText,
     "text",
     "invalid_text",
@@ -324,6 +334,29 @@ string_type!(
         }
         if s.chars().count() > 5000 {
             return Err("must be at most 5000 characters");
+        }
+        if has_forbidden_control(s) {
+            return Err("must not contain control characters (only tab, LF and CR are allowed)");
+        }
+        Ok(())
+    }
+);
+
+string_type!(
+    /// A shipment event's identifier, unique per actor: 1 to 64 characters, no whitespace at
+    /// either end and no control characters at all (it is a key, not prose).
+    EventId,
+    "event id",
+    "invalid_event_id",
+    |s| {
+        if s.is_empty() || s.chars().count() > 64 {
+            return Err("must be 1 to 64 characters");
+        }
+        if s.trim() != s {
+            return Err("must not start or end with whitespace");
+        }
+        if s.chars().any(char::is_control) {
+            return Err("must not contain control characters");
         }
         Ok(())
     }

@@ -18,10 +18,16 @@
 //!
 //! The checksum of a signed object is SHA-256 over the ASCII bytes of its compact form.
 //!
+//! - the header is at most [`MAX_HEADER_BYTES`] bytes of JSON (else `header_too_large`).
+//!
 //! Lading signs with the protected header `{"alg":"EdDSA","kid":<kid>,"typ":<typ>}` written in
-//! RFC 8785 canonical form. Typed payloads (transitions, events, checkpoints) add two rules,
-//! checked by their modules: `typ` must be the expected media type and the payload bytes must
-//! be RFC 8785 canonical JSON.
+//! RFC 8785 canonical form. Typed payloads (transitions, events, checkpoints) add three rules,
+//! checked when they are opened: `typ` must be the expected media type (`wrong_type`), the
+//! header bytes must be exactly that canonical header — those three members, in that order,
+//! no whitespace, nothing else (`non_canonical_header`) — and the payload bytes must be RFC
+//! 8785 canonical JSON (`non_canonical_payload`). With deterministic Ed25519 signatures, a
+//! (key, payload) pair then has exactly one compact form, so a client that serialises its
+//! header again on a retry sends the same bytes and gets `duplicate`, not `double_spend`.
 //!
 //! JWK (RFC 7517/8037): `{"kty":"OKP","crv":"Ed25519","x":b64url(32 bytes),"d"?:b64url(32
 //! bytes),"kid":...,"use"?:"sig","alg"?:"EdDSA","lading_test_key"?:bool}`. Other members are
@@ -42,11 +48,17 @@ use crate::digest::Digest;
 use crate::ed25519;
 use crate::ids::KeyId;
 
+/// Largest protected header, in bytes of JSON: Lading's own is under 200 (a 128-character
+/// kid and a short typ).
+pub const MAX_HEADER_BYTES: usize = 512;
+
 /// Why a compact JWS was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
     #[error("malformed JWS: {0}")]
     Malformed(String),
+    #[error("the protected header is larger than {MAX_HEADER_BYTES} bytes")]
+    HeaderTooLarge,
     #[error("unsupported JWS algorithm {0:?} (only EdDSA)")]
     UnsupportedAlgorithm(String),
     #[error("the signature does not verify")]
@@ -59,6 +71,7 @@ impl JwsError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Malformed(_) => "malformed_jws",
+            Self::HeaderTooLarge => "header_too_large",
             Self::UnsupportedAlgorithm(_) => "unsupported_algorithm",
             Self::BadSignature => "bad_signature",
             Self::UnknownKey(_) => "unknown_key",
@@ -390,7 +403,25 @@ pub struct CompactJws {
     typ: Option<String>,
     payload: Vec<u8>,
     signature: [u8; 64],
+    /// The header is exactly `{"alg":"EdDSA","kid":..,"typ":..}` in canonical form.
+    canonical_header: bool,
 }
+
+/// The one header Lading writes for `kid` and `typ`, in RFC 8785 form.
+fn canonical_header(kid: &KeyId, typ: &str) -> Vec<u8> {
+    // A kid needs no escaping (see `KeyId`); nor does a typ of printable ASCII without
+    // quotes or backslashes, which is every typ Lading uses.
+    if typ
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        return format!(r#"{{"alg":"EdDSA","kid":"{kid}","typ":"{typ}"}}"#).into_bytes();
+    }
+    canonicalize(&serde_json::json!({"alg": "EdDSA", "kid": kid.as_str(), "typ": typ}))
+}
+
+/// Base64url length of [`MAX_HEADER_BYTES`] bytes.
+const MAX_HEADER_B64: usize = MAX_HEADER_BYTES.div_ceil(3) * 4;
 
 impl CompactJws {
     pub fn parse(s: &str) -> Result<Self, JwsError> {
@@ -401,6 +432,9 @@ impl CompactJws {
         else {
             return Err(malformed("a compact JWS has exactly three parts"));
         };
+        if h.len() > MAX_HEADER_B64 {
+            return Err(JwsError::HeaderTooLarge);
+        }
         let header_bytes = unb64(h, "header").map_err(JwsError::Malformed)?;
         let known: KnownHeader = serde_json::from_slice(&header_bytes).map_err(|e| {
             if serde_json::from_slice::<Map<String, Value>>(&header_bytes).is_err() {
@@ -440,7 +474,14 @@ impl CompactJws {
         let signature = unb64(sig, "signature").map_err(JwsError::Malformed)?;
         let signature = <[u8; 64]>::try_from(signature.as_slice())
             .map_err(|_| malformed("an Ed25519 signature is 64 bytes"))?;
+        if header_bytes.len() > MAX_HEADER_BYTES {
+            return Err(JwsError::HeaderTooLarge);
+        }
+        let canonical_header = typ
+            .as_deref()
+            .is_some_and(|typ| canonical_header(&kid, typ) == header_bytes);
         Ok(Self {
+            canonical_header,
             compact: s.to_owned(),
             signing_input_len: h.len() + 1 + p.len(),
             kid,
@@ -456,6 +497,12 @@ impl CompactJws {
 
     pub fn typ(&self) -> Option<&str> {
         self.typ.as_deref()
+    }
+
+    /// Whether the protected header is exactly the one Lading writes:
+    /// `{"alg":"EdDSA","kid":<kid>,"typ":<typ>}` in RFC 8785 canonical form, nothing else.
+    pub fn has_canonical_header(&self) -> bool {
+        self.canonical_header
     }
 
     pub fn payload_bytes(&self) -> &[u8] {
@@ -515,6 +562,11 @@ pub enum EnvelopeError {
     },
     #[error("the payload is not RFC 8785 canonical JSON")]
     NonCanonical,
+    #[error(
+        "the protected header must be exactly {{\"alg\":\"EdDSA\",\"kid\":..,\"typ\":..}} in RFC 8785 \
+         canonical form: no other members, that order, no whitespace"
+    )]
+    NonCanonicalHeader,
 }
 
 impl EnvelopeError {
@@ -523,12 +575,13 @@ impl EnvelopeError {
             Self::Jws(e) => e.code(),
             Self::WrongType { .. } => "wrong_type",
             Self::NonCanonical => "non_canonical_payload",
+            Self::NonCanonicalHeader => "non_canonical_header",
         }
     }
 }
 
-/// Parses `compact`, checks its `typ` and that its payload is canonical JSON, and returns the
-/// parsed payload. The signature is not checked.
+/// Parses `compact`, checks its `typ`, that its header is the canonical one and that its
+/// payload is canonical JSON, and returns the parsed payload. The signature is not checked.
 pub(crate) fn open_envelope(
     compact: &str,
     typ: &'static str,
@@ -539,6 +592,9 @@ pub(crate) fn open_envelope(
             expected: typ,
             found: jws.typ().map(str::to_owned),
         });
+    }
+    if !jws.has_canonical_header() {
+        return Err(EnvelopeError::NonCanonicalHeader);
     }
     let value = parse_canonical(jws.payload_bytes()).map_err(|_| EnvelopeError::NonCanonical)?;
     Ok((jws, value))
@@ -687,6 +743,53 @@ mod tests {
         }
         let dup = rfc_key().sign_with_header(br#"{"alg":"EdDSA","kid":"k","alg":"EdDSA"}"#, b"x");
         assert_eq!(CompactJws::parse(&dup).unwrap_err().code(), "malformed_jws");
+    }
+
+    #[test]
+    fn a_typed_envelope_has_one_header_form() {
+        let key = rfc_key();
+        let payload = br#"{"a":1}"#;
+        let good = key.sign_compact(payload, "lading-x+jws");
+        assert!(CompactJws::parse(&good).unwrap().has_canonical_header());
+        assert!(open_envelope(&good, "lading-x+jws").is_ok());
+        let other_forms = [
+            // Reordered, spaced, an extra member, an escaped spelling of the same string.
+            br#"{"kid":"rfc8037","alg":"EdDSA","typ":"lading-x+jws"}"#.to_vec(),
+            br#"{"alg": "EdDSA","kid":"rfc8037","typ":"lading-x+jws"}"#.to_vec(),
+            br#"{"alg":"EdDSA","kid":"rfc8037","typ":"lading-x+jws","x":1}"#.to_vec(),
+            br#"{"alg":"EdDSA","kid":"rfc8037","typ":"lading-x\u002bjws"}"#.to_vec(),
+        ];
+        for header in other_forms {
+            let jws = key.sign_with_header(&header, payload);
+            // Still a well-formed JWS, and its signature verifies ...
+            let parsed = CompactJws::parse(&jws).unwrap();
+            key.verifying_key().verify(&parsed).unwrap();
+            // ... but not the one form of a signed statement.
+            assert!(
+                !parsed.has_canonical_header(),
+                "{}",
+                String::from_utf8_lossy(&header)
+            );
+            assert_eq!(
+                open_envelope(&jws, "lading-x+jws").unwrap_err().code(),
+                "non_canonical_header"
+            );
+        }
+        // The header's size is bounded before it is decoded.
+        let huge =
+            json!({"alg": "EdDSA", "kid": "rfc8037", "typ": "t", "pad": "x".repeat(700_000)});
+        let jws = key.sign_with_header(&canonicalize(&huge), payload);
+        assert_eq!(
+            CompactJws::parse(&jws).unwrap_err().code(),
+            "header_too_large"
+        );
+        let just_over =
+            json!({"alg": "EdDSA", "kid": "rfc8037", "typ": "x".repeat(MAX_HEADER_BYTES)});
+        let jws = key.sign_with_header(&canonicalize(&just_over), payload);
+        assert_eq!(
+            CompactJws::parse(&jws).unwrap_err().code(),
+            "header_too_large"
+        );
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub use event::{
     EVENT_TYP,
 };
 pub use ids::{
-    ContainerNumber, Date, DocumentReference, HsCode, IdError, KeyId, NonEmptyText, PartyId,
-    PositiveDecimal, Timestamp, UnLocode,
+    ContainerNumber, Date, DocumentReference, EventId, HsCode, IdError, KeyId, NonEmptyText,
+    PartyId, PositiveDecimal, Timestamp, UnLocode,
 };
 pub use jws::{CompactJws, EnvelopeError, Jwk, JwkError, JwsError, SigningKey, VerifyingKey};
 pub use merkle::{

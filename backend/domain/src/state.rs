@@ -137,7 +137,7 @@ impl fmt::Display for Status {
 pub enum RuleViolation {
     #[error("only the document's carrier may take this action")]
     NotCarrier,
-    #[error("previousTransitionChecksum does not name the last transition {expected}")]
+    #[error("previousTransitionChecksum does not name the document's last transition")]
     WrongPreviousChecksum {
         expected: Digest,
         found: Option<Digest>,
@@ -146,6 +146,8 @@ pub enum RuleViolation {
     DoubleSpend { parent: Digest },
     #[error("documentChecksum differs from the issued document's")]
     DocumentChecksumMismatch,
+    #[error("time is earlier than the time of the transition it follows")]
+    TimeBeforePrevious,
     #[error("the transition is for another document")]
     WrongDocument,
     #[error("only the current possessor may take this action")]
@@ -185,6 +187,7 @@ impl RuleViolation {
             Self::WrongPreviousChecksum { .. } => "wrong_previous_checksum",
             Self::DoubleSpend { .. } => "double_spend",
             Self::DocumentChecksumMismatch => "document_checksum_mismatch",
+            Self::TimeBeforePrevious => "time_before_previous",
             Self::WrongDocument => "wrong_document",
             Self::NotPossessor => "not_possessor",
             Self::NotNegotiable => "not_negotiable",
@@ -229,6 +232,11 @@ pub struct DocumentState {
     pub surrender_requested_by: Option<PartyId>,
     /// Number of accepted transitions, ISSUE included.
     pub length: u64,
+    /// The `time` of the last accepted transition: the next one may not be dated earlier.
+    /// (`None` only in states stored before the rule existed; the rule then waits for the
+    /// next transition.)
+    #[serde(default)]
+    pub head_time: Option<Timestamp>,
 }
 
 impl DocumentState {
@@ -266,6 +274,7 @@ impl DocumentState {
             pending_surrender: None,
             surrender_requested_by: None,
             length: 1,
+            head_time: Some(payload.time()),
         })
     }
 
@@ -292,6 +301,9 @@ impl DocumentState {
         if payload.document_checksum() != &self.document_checksum {
             return Err(V::DocumentChecksumMismatch);
         }
+        if self.head_time.is_some_and(|head| payload.time() < head) {
+            return Err(V::TimeBeforePrevious);
+        }
         let actor = payload.actor();
         let recipient = payload.recipient();
         if recipient == Some(actor) {
@@ -308,6 +320,7 @@ impl DocumentState {
         let mut next = self.clone();
         next.head = transition_checksum;
         next.length += 1;
+        next.head_time = Some(payload.time());
 
         match action {
             Action::Issue => return Err(V::AlreadyIssued),
@@ -861,6 +874,57 @@ mod tests {
             Err("wrong_recipient")
         );
         assert_eq!(c.state(), &s);
+    }
+
+    #[test]
+    fn a_transition_is_not_dated_before_the_one_it_follows() {
+        let mut c = chain(false, None);
+        let at = |text: &str| -> Timestamp { text.parse().unwrap() };
+        let dated = |c: &Chain, time: Timestamp| {
+            TransitionPayload::new(c.state().draft(
+                Action::Transfer,
+                p(SHIPPER),
+                Some(p(CONSIGNEE)),
+                time,
+            ))
+            .unwrap()
+        };
+        // 73 years before the ISSUE: refused, and nothing changes.
+        let before = dated(&c, at("1953-11-23T12:00:00.000Z"));
+        let s = c.state().clone();
+        assert_eq!(
+            c.append(checksum_of(&before), &before).unwrap_err().code(),
+            "time_before_previous"
+        );
+        assert_eq!(c.state(), &s);
+        // A millisecond before: refused; the same millisecond: accepted.
+        let just_before = dated(&c, at("2026-11-23T11:59:59.999Z"));
+        assert_eq!(
+            c.append(checksum_of(&just_before), &just_before)
+                .unwrap_err()
+                .code(),
+            "time_before_previous"
+        );
+        let same = dated(&c, t());
+        c.append(checksum_of(&same), &same).unwrap();
+        assert_eq!(c.state().head_time, Some(t()));
+        // States kept before the rule existed have no head time, and the rule waits.
+        let mut old: DocumentState = serde_json::from_value({
+            let mut v = serde_json::to_value(c.state()).unwrap();
+            v.as_object_mut().unwrap().remove("headTime");
+            v
+        })
+        .unwrap();
+        assert_eq!(old.head_time, None);
+        let pl = TransitionPayload::new(old.draft(
+            Action::SurrenderForDelivery,
+            p(CONSIGNEE),
+            Some(p(CARRIER)),
+            at("2000-01-01T00:00:00.000Z"),
+        ))
+        .unwrap();
+        old = old.apply(&pl, checksum_of(&pl)).unwrap();
+        assert_eq!(old.head_time, Some(at("2000-01-01T00:00:00.000Z")));
     }
 
     #[test]

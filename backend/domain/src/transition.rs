@@ -553,7 +553,7 @@ pub struct SignedTransition {
 impl SignedTransition {
     pub fn parse(compact: &str) -> Result<Self, TransitionError> {
         if let Ok(jws) = CompactJws::parse(compact) {
-            if jws.typ() == Some(TRANSITION_TYP) {
+            if jws.typ() == Some(TRANSITION_TYP) && jws.has_canonical_header() {
                 if let Some(payload) = TransitionPayload::from_canonical_bytes(jws.payload_bytes())
                 {
                     let checksum = jws.checksum();

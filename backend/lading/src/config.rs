@@ -19,6 +19,8 @@
 //! signing_key = "/etc/lading/registry.jwk"   # private OKP JWK; fixture TEST keys are refused
 //! block_size = 1024
 //! checkpoint_interval_ms = 500
+//! max_clock_skew_ms = 300000                 # a statement's time within 5 min of the clock
+//! max_offline_ms = 604800000                 # a node forwards what it took up to 7 days ago
 //! max_batch = 4096
 //! allow_test_keys = false                    # only for test deployments
 //!
@@ -31,6 +33,8 @@
 //! registry_key = "/etc/lading/registry.jwk.pub"
 //! poll_interval_ms = 1000
 //! page_size = 1000
+//! park_after_ms = 600000                     # a submission the registry keeps answering
+//!                                            # as unavailable is parked after this long
 //! listen = "0.0.0.0:8444"                    # the replica's own HTTPS face (its party, peers,
 //!                                            # the registry); its certificate needs --server-name
 //! peers = ["https://replica.carrier.example:8444"]   # replicas to compare checkpoints with
@@ -102,6 +106,8 @@ pub struct ReplicaSection {
     pub registry_key: Option<PathBuf>,
     pub poll_interval_ms: u64,
     pub page_size: u64,
+    /// How long the registry may answer one submission as unavailable before it is parked.
+    pub park_after_ms: u64,
     /// Where the replica serves its party, its peers and the registry (HTTPS, mutual TLS).
     pub listen: Option<SocketAddr>,
     /// Other replicas' base URLs: signed checkpoints are compared with theirs.
@@ -120,6 +126,7 @@ impl Default for ReplicaSection {
             registry_key: None,
             poll_interval_ms: 1000,
             page_size: 1000,
+            park_after_ms: 600_000,
             listen: None,
             peers: Vec::new(),
             peer_interval_ms: 5000,
@@ -154,6 +161,10 @@ pub struct RegistrySection {
     pub checkpoint_interval_ms: u64,
     pub max_batch: usize,
     pub allow_test_keys: bool,
+    /// How far a statement's `time` may be from the registry's clock.
+    pub max_clock_skew_ms: u64,
+    /// How long ago a party's node may have taken a statement it forwards.
+    pub max_offline_ms: u64,
 }
 
 impl Default for Config {
@@ -189,6 +200,8 @@ impl Default for RegistrySection {
             checkpoint_interval_ms: 500,
             max_batch: 4096,
             allow_test_keys: false,
+            max_clock_skew_ms: 300_000,
+            max_offline_ms: 7 * 24 * 3_600_000,
         }
     }
 }
@@ -251,6 +264,12 @@ impl Config {
         if let Some(v) = var("LADING_CHECKPOINT_INTERVAL_MS") {
             self.registry.checkpoint_interval_ms = parse("LADING_CHECKPOINT_INTERVAL_MS", v)?;
         }
+        if let Some(v) = var("LADING_MAX_CLOCK_SKEW_MS") {
+            self.registry.max_clock_skew_ms = parse("LADING_MAX_CLOCK_SKEW_MS", v)?;
+        }
+        if let Some(v) = var("LADING_MAX_OFFLINE_MS") {
+            self.registry.max_offline_ms = parse("LADING_MAX_OFFLINE_MS", v)?;
+        }
         if let Some(v) = var("LADING_MAX_BATCH") {
             self.registry.max_batch = parse("LADING_MAX_BATCH", v)?;
         }
@@ -276,6 +295,9 @@ impl Config {
         }
         if let Some(v) = var("LADING_REPLICA_POLL_INTERVAL_MS") {
             self.replica.poll_interval_ms = parse("LADING_REPLICA_POLL_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = var("LADING_REPLICA_PARK_AFTER_MS") {
+            self.replica.park_after_ms = parse("LADING_REPLICA_PARK_AFTER_MS", v)?;
         }
         if let Some(v) = var("LADING_REPLICA_PAGE_SIZE") {
             self.replica.page_size = parse("LADING_REPLICA_PAGE_SIZE", v)?;
@@ -358,6 +380,8 @@ impl Config {
             checkpoint_interval: std::time::Duration::from_millis(
                 self.registry.checkpoint_interval_ms,
             ),
+            max_clock_skew: std::time::Duration::from_millis(self.registry.max_clock_skew_ms),
+            max_offline: std::time::Duration::from_millis(self.registry.max_offline_ms),
             ..lading_registry::RegistryConfig::default()
         }
     }

@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result};
 use lading_domain::jws::Jwk;
-use lading_registry::{Expect, Registry};
+use lading_registry::{Expect, Origin, Registry};
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -165,6 +165,7 @@ pub fn run(mut config: Config) -> Result<()> {
                 registry: registry_url.clone(),
                 page_size: 1000,
                 poll_interval: std::time::Duration::from_millis(500),
+                park_after: std::time::Duration::from_secs(600),
             },
             store,
             client,
@@ -311,9 +312,11 @@ fn samples_loader(samples: Samples) -> Box<crate::serve::Preload> {
         let rt = tokio::runtime::Builder::new_current_thread().build()?;
         let mut added = 0;
         for chain in &samples.chains {
-            for outcome in
-                rt.block_on(registry.submit(chain.transitions.clone(), Expect::Transition))
-            {
+            for outcome in rt.block_on(registry.submit_from(
+                chain.transitions.clone(),
+                Expect::Transition,
+                Origin::Import,
+            )) {
                 match outcome {
                     Ok(r) if !r.duplicate => added += 1,
                     Ok(_) => {}
@@ -321,7 +324,11 @@ fn samples_loader(samples: Samples) -> Box<crate::serve::Preload> {
                 }
             }
         }
-        for outcome in rt.block_on(registry.submit(samples.events.clone(), Expect::Event)) {
+        // The samples were signed on 2026-11-02: an import of past statements, to which the
+        // time rule (within minutes of now) does not apply; the chain rule does.
+        for outcome in
+            rt.block_on(registry.submit_from(samples.events.clone(), Expect::Event, Origin::Import))
+        {
             match outcome {
                 Ok(r) if !r.duplicate => added += 1,
                 Ok(_) => {}

@@ -39,14 +39,39 @@ fn main() -> std::process::ExitCode {
 /// Human-readable logs by default; `LADING_LOG_FORMAT=json` for one JSON object per line.
 /// The level comes from `RUST_LOG` (default `info`).
 fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{filter::filter_fn, fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let not_client_noise = filter_fn(|meta| !is_client_framing_noise(meta));
+    let layer = fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry();
     if std::env::var("LADING_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
+        registry
+            .with(
+                layer
+                    .json()
+                    .with_filter(filter)
+                    .with_filter(not_client_noise),
+            )
+            .init();
     } else {
-        builder.init();
+        registry
+            .with(layer.with_filter(filter).with_filter(not_client_noise))
+            .init();
     }
+}
+
+/// A request that breaks HTTP/1 framing (a bad or repeated `Content-Length`, one beside
+/// `Transfer-Encoding`, too many headers, a 100 KB URL) never reaches a handler: actix-http
+/// answers it with a bare 400 or 431 and logs the parse error at TRACE, then logs the closed
+/// connection again at ERROR. That is the client's mistake, not the server's, and a client
+/// must not be able to fill the error log with it, so the HTTP/1 connection layer's ERROR
+/// lines are dropped (its TRACE lines, `RUST_LOG=actix_http=trace`, still say what was
+/// wrong). Every response body of ours is buffered, so none of those lines can be about a
+/// failure of the registry's own.
+fn is_client_framing_noise(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::ERROR
+        && meta
+            .module_path()
+            .is_some_and(|m| m.starts_with("actix_http::h1"))
 }

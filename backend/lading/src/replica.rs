@@ -78,6 +78,7 @@ pub fn replica(config: Config) -> Result<()> {
                 registry: registry.clone(),
                 page_size: section.page_size,
                 poll_interval: Duration::from_millis(section.poll_interval_ms),
+                park_after: Duration::from_millis(section.park_after_ms),
             },
             store,
             client,

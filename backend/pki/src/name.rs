@@ -80,10 +80,17 @@ pub fn party_uri(party: &PartyId) -> String {
 /// [`crate::client_verifier`]), never on a certificate merely presented.
 ///
 /// Refused: bytes that are not one certificate, a certificate without a party URI
-/// ([`PkiError::NoParty`]), one naming two different parties, and a party id that breaks the
+/// ([`PkiError::NoParty`]), one naming two different parties or a party and the registry, and
+/// a party id that breaks the
 /// rule of [`PartyId`] (so a certificate can never introduce a party the ledger could not name).
+///
+/// It reads the certificate exactly as [`subject_of`] does, so one certificate has one verdict
+/// everywhere: a certificate that also names the registry is refused here as there.
 pub fn party_of(cert_der: &[u8]) -> Result<PartyId, PkiError> {
-    party_in(&uris(cert_der)?)
+    match subject_of(cert_der)? {
+        Subject::Party(party) => Ok(party),
+        Subject::Registry => Err(PkiError::NoParty),
+    }
 }
 
 /// The URI SANs of a certificate.

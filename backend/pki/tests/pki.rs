@@ -247,6 +247,8 @@ fn the_registry_certificate_names_the_registry_and_no_party() {
     // Both at once is refused.
     let both = foreign_cert(vec![uri("urn:lading:registry"), uri("urn:lading:party:a")]);
     assert!(subject_of(&both).is_err());
+    // One certificate, one verdict: the party reading refuses it as well.
+    assert!(party_of(&both).is_err());
 }
 
 /// A certificate made with rcgen directly, with exactly the given SANs.

@@ -51,6 +51,29 @@ pub struct RegistryConfig {
     pub document_cache: usize,
     /// Threads verifying signatures (0 = one per core).
     pub verify_threads: usize,
+    /// How far a statement's `time` may be from the registry's clock (or, for a statement a
+    /// party's own node took while the registry was away, from when the node took it).
+    pub max_clock_skew: Duration,
+    /// How long ago a party's node may have taken a statement it forwards: an old signature
+    /// cannot be brought in as "taken offline" years later.
+    pub max_offline: Duration,
+}
+
+/// Where a submission comes from, for the time rule (see [`RegistryConfig::max_clock_skew`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Straight from a client: judged against the registry's clock.
+    Direct,
+    /// Forwarded by a party's own node (its client certificate names `party`), which took it
+    /// at `received_at`: the party's own statements are judged against that time, which must
+    /// itself be within [`RegistryConfig::max_offline`] of the registry's clock.
+    Node {
+        party: lading_domain::PartyId,
+        received_at: lading_domain::Timestamp,
+    },
+    /// The operator's own import of statements signed in the past (the demo's samples, a
+    /// migration from another platform): the time rule is waived, the chain rule is not.
+    Import,
 }
 
 impl Default for RegistryConfig {
@@ -61,6 +84,8 @@ impl Default for RegistryConfig {
             checkpoint_interval: Duration::from_millis(500),
             document_cache: 500_000,
             verify_threads: 0,
+            max_clock_skew: Duration::from_secs(5 * 60),
+            max_offline: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -164,6 +189,16 @@ impl Registry {
         items: Vec<String>,
         expect: Expect,
     ) -> Vec<Result<Receipt, Refusal>> {
+        self.submit_from(items, expect, Origin::Direct).await
+    }
+
+    /// [`Self::submit`] for submissions of the given origin.
+    pub async fn submit_from(
+        &self,
+        items: Vec<String>,
+        expect: Expect,
+        origin: Origin,
+    ) -> Vec<Result<Receipt, Refusal>> {
         let count = items.len();
         let verified = self.verify_all(items, expect).await;
         let (reply, answer) = oneshot::channel();
@@ -173,6 +208,7 @@ impl Registry {
                 Some(jobs) => jobs
                     .send(Job {
                         items: verified,
+                        origin,
                         reply,
                     })
                     .is_ok(),
@@ -188,7 +224,17 @@ impl Registry {
 
     /// [`Self::submit`] for one item.
     pub async fn submit_one(&self, item: String, expect: Expect) -> Result<Receipt, Refusal> {
-        self.submit(vec![item], expect)
+        self.submit_one_from(item, expect, Origin::Direct).await
+    }
+
+    /// [`Self::submit_from`] for one item.
+    pub async fn submit_one_from(
+        &self,
+        item: String,
+        expect: Expect,
+        origin: Origin,
+    ) -> Result<Receipt, Refusal> {
+        self.submit_from(vec![item], expect, origin)
             .await
             .pop()
             .unwrap_or_else(|| Err(Refusal::unavailable("no answer")))

@@ -40,7 +40,7 @@ pub enum Refusal {
     TooLarge { limit: usize },
     /// The registry could not make the submission durable; nothing was acknowledged, and
     /// resubmitting the same bytes is safe.
-    #[error("the ledger is unavailable: {detail}")]
+    #[error("the ledger is unavailable: {detail}; resubmitting the same bytes is safe")]
     Unavailable { detail: String },
 }
 
@@ -75,9 +75,14 @@ impl Refusal {
         matches!(self, Self::Unavailable { .. })
     }
 
-    pub(crate) fn unavailable(e: impl std::fmt::Display) -> Self {
+    /// The ledger could not take the submission now. The cause is logged here and never
+    /// answered: it may be a database error whose text is nobody's business outside.
+    pub(crate) fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(%cause, "submission not sequenced: the ledger is unavailable");
         Self::Unavailable {
-            detail: e.to_string(),
+            detail: "the registry could not make the submission durable now; nothing was \
+                     acknowledged"
+                .into(),
         }
     }
 }

@@ -57,6 +57,7 @@ pub const WRITER: &str = "lading-writer";
 /// One request's submissions, answered together.
 pub(crate) struct Job {
     pub items: Vec<Result<Verified, Refusal>>,
+    pub origin: crate::Origin,
     pub reply: oneshot::Sender<Vec<Outcome>>,
 }
 
@@ -360,6 +361,12 @@ impl Sequencer {
                 repeats.push((j, i, pos));
                 continue;
             }
+            if let Err(refusal) = self.check_time(v, &jobs[j].origin, now) {
+                // Perhaps the same bytes, accepted when they were fresh: a duplicate.
+                refused.push((j, i));
+                outcomes[j][i] = Some(Err(refusal));
+                continue;
+            }
             let idx = draft.rows.expected_size + draft.rows.entries.len() as u64;
             let result = match &v.body {
                 VerifiedBody::Transition(t) => self.draft_transition(draft, t, idx),
@@ -615,27 +622,17 @@ impl Sequencer {
                 })?;
             let state = match current.state.apply(payload, checksum) {
                 Ok(state) => state,
-                Err(violation @ RuleViolation::WrongPreviousChecksum { .. }) => {
-                    let given = payload
-                        .previous_transition_checksum()
-                        .copied()
-                        .unwrap_or_default();
-                    let in_batch = draft
-                        .checksums
-                        .get(&given)
-                        .is_some_and(|&pos| draft.rows.transitions[pos].document_ref == reference);
-                    let on_ledger = !in_batch
-                        && ledger::is_transition_of(self.settled_conn()?, &reference, &given.0)
-                            .map_err(Refusal::unavailable)?;
-                    if in_batch || on_ledger {
-                        return Err(Refusal::DoubleSpend {
-                            reference,
-                            given: given.to_hex(),
-                        });
+                Err(violation) => {
+                    // Every actor the rules let through may read the document; a refusal is
+                    // explained only to a signer who may, so nobody learns of a document
+                    // from being refused about it.
+                    let fixed = Arc::clone(&current.fixed);
+                    let refusal = self.transition_refusal(draft, payload, &reference, violation)?;
+                    if !self.may_read(draft, &reference, &fixed, payload.actor())? {
+                        return Err(Refusal::UnknownDocument { reference });
                     }
-                    return Err(rule_refusal(violation));
+                    return Err(refusal);
                 }
-                Err(violation) => return Err(rule_refusal(violation)),
             };
             DocEntry {
                 state,
@@ -668,6 +665,124 @@ impl Sequencer {
         Ok(())
     }
 
+    /// The time rule: a statement's `time` is within `max_clock_skew` of the registry's clock
+    /// — or, for a party's own statement forwarded by its node, of when the node took it,
+    /// which must be within `max_offline` of the registry's clock.
+    fn check_time(
+        &self,
+        v: &Verified,
+        origin: &crate::Origin,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), Refusal> {
+        let (time, actor) = match &v.body {
+            VerifiedBody::Transition(t) => (t.payload().time(), t.payload().actor()),
+            VerifiedBody::Event(e) => (e.event().time(), e.event().actor()),
+        };
+        let skew =
+            chrono::Duration::from_std(self.config.max_clock_skew).unwrap_or(chrono::Duration::MAX);
+        let reference = match origin {
+            crate::Origin::Import => return Ok(()),
+            crate::Origin::Node { party, received_at } if party == actor => {
+                let received = received_at.as_datetime();
+                let offline = chrono::Duration::from_std(self.config.max_offline)
+                    .unwrap_or(chrono::Duration::MAX);
+                if received > now + skew || received < now - offline {
+                    return Err(Refusal::Rule {
+                        code: "time_skew",
+                        detail: format!(
+                            "the node says it took the statement at {received_at}, which is not \
+                             within {} s ahead of or {} s behind the registry's clock",
+                            skew.num_seconds(),
+                            offline.num_seconds()
+                        ),
+                    });
+                }
+                received
+            }
+            _ => now,
+        };
+        let off = (time.as_datetime() - reference).abs();
+        if off > skew {
+            return Err(Refusal::Rule {
+                code: "time_skew",
+                detail: format!(
+                    "time {time} is more than {} s from {} ({})",
+                    skew.num_seconds(),
+                    if reference == now {
+                        "the registry's clock"
+                    } else {
+                        "when the party's node took it"
+                    },
+                    lading_domain::Timestamp::from_datetime_truncated(reference)
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Why a transition of a document that exists breaks its rules: a double spend when its
+    /// parent is already in the chain, else the rule itself.
+    fn transition_refusal(
+        &mut self,
+        draft: &Draft,
+        payload: &lading_domain::transition::TransitionPayload,
+        reference: &str,
+        violation: RuleViolation,
+    ) -> Result<Refusal, Refusal> {
+        if !matches!(violation, RuleViolation::WrongPreviousChecksum { .. }) {
+            return Ok(rule_refusal(violation));
+        }
+        let given = payload
+            .previous_transition_checksum()
+            .copied()
+            .unwrap_or_default();
+        let in_batch = draft
+            .checksums
+            .get(&given)
+            .is_some_and(|&pos| draft.rows.transitions[pos].document_ref == reference);
+        let on_ledger = !in_batch
+            && ledger::is_transition_of(self.settled_conn()?, reference, &given.0)
+                .map_err(Refusal::unavailable)?;
+        Ok(if in_batch || on_ledger {
+            Refusal::DoubleSpend {
+                reference: reference.to_owned(),
+                given: given.to_hex(),
+            }
+        } else {
+            rule_refusal(violation)
+        })
+    }
+
+    /// Whether `party` may read document `reference` (the rule of document reads): named in
+    /// the document or its chain, or the customs authority of its port of loading or
+    /// discharge. Asked only on the way to a refusal, so the hot path never pays for it.
+    fn may_read(
+        &mut self,
+        draft: &Draft,
+        reference: &str,
+        fixed: &DocFixed,
+        party: &PartyId,
+    ) -> Result<bool, Refusal> {
+        if draft
+            .access
+            .contains(&(reference.to_owned(), party.to_string()))
+        {
+            return Ok(true);
+        }
+        let customs = self.book.party(party.as_str()).is_some_and(|p| {
+            p.role == lading_domain::Role::CustomsAuthority
+                && p.ports.iter().any(|port| {
+                    port.as_str() == fixed.port_of_loading
+                        || port.as_str() == fixed.port_of_discharge
+                })
+        });
+        if customs {
+            return Ok(true);
+        }
+        ledger::is_named_in(self.settled_conn()?, reference, party.as_str())
+            .map_err(Refusal::unavailable)
+    }
+
     fn draft_event(
         &mut self,
         draft: &mut Draft,
@@ -698,6 +813,15 @@ impl Sequencer {
             document,
             chain_parties: parties,
         });
+        // An event about a document its actor may not read is refused as one about a document
+        // that does not exist.
+        if let (Some(reference), Some(view)) = (payload.document_reference(), &view) {
+            if !lading_domain::entitled(&actor, view.document, view.chain_parties) {
+                return Err(Refusal::UnknownDocument {
+                    reference: reference.to_string(),
+                });
+            }
+        }
         payload
             .check_actor(&actor, view.as_ref())
             .map_err(|violation| match violation.path() {

@@ -150,13 +150,14 @@ impl FeedClient {
         &self.base
     }
 
-    /// Forwards a submission this replica took. `Ok((true, receipt))` when the registry
+    /// Forwards a submission this replica took at `received_at`. `Ok((true, receipt))` when the registry
     /// sequenced it (or had already), `Ok((false, problem))` when it refused it; `Err` when it
     /// could not say (unreachable, overloaded, failing): the submission is tried again later.
     pub async fn submit(
         &self,
         kind: &str,
         signed: &str,
+        received_at: lading_domain::Timestamp,
     ) -> Result<(bool, serde_json::Value), ReplicaError> {
         let path = if kind == "event" {
             "/v1/events"
@@ -167,6 +168,10 @@ impl FeedClient {
             .http
             .post(format!("{}{path}", self.base))
             .header(reqwest::header::CONTENT_TYPE, "application/jose")
+            // When this node took it: the registry judges the party's own statement's time
+            // against that, so what was signed while the registry was away is not refused as
+            // stale when it finally arrives.
+            .header("lading-received-at", received_at.to_string())
             .body(signed.to_owned())
             .send()
             .await?;

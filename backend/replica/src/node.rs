@@ -7,6 +7,7 @@
 //! follower's leaves, so a row changed by hand is never served as if it were verified.
 //! Every method that touches the database blocks: call it off the async workers.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -33,6 +34,9 @@ pub struct NodeSettings {
     pub registry: String,
     pub page_size: u64,
     pub poll_interval: Duration,
+    /// How long the registry may keep answering one submission as unavailable before it is
+    /// parked and the queue moves on past it.
+    pub park_after: Duration,
 }
 
 /// A party's replica; cheap to clone.
@@ -72,6 +76,25 @@ pub enum NodeError {
     Damaged(u64),
     #[error("{0}")]
     Reconcile(String),
+    /// A submission sent to the other kind's endpoint: refused before anything is kept.
+    #[error("this is a {is}; submit it to its own endpoint")]
+    WrongKind { is: &'static str },
+}
+
+/// What a submission endpoint takes: `/v1/transitions` or `/v1/events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionKind {
+    Transition,
+    Event,
+}
+
+impl SubmissionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transition => "transition",
+            Self::Event => "event",
+        }
+    }
 }
 
 impl Node {
@@ -254,7 +277,7 @@ impl Node {
         let mut conn = self.conn()?;
         let last = reconciliations::last(&mut conn, self.party().as_str())?;
         let open = incidents::open_incidents(&mut conn, None)?;
-        let (pending, sequenced, refused) = outbox::counts(&mut conn)?;
+        let counts = outbox::counts(&mut conn)?;
         Ok(Status {
             party: self.party().to_string(),
             registry: self.0.settings.registry.clone(),
@@ -271,9 +294,10 @@ impl Node {
             }),
             open_incidents: open.into_iter().map(IncidentView::from).collect(),
             submissions: SubmissionCounts {
-                pending,
-                sequenced,
-                refused,
+                pending: counts.pending,
+                sequenced: counts.sequenced,
+                refused: counts.refused,
+                parked: counts.parked,
             },
         })
     }
@@ -305,17 +329,31 @@ impl Node {
     }
 
     /// Keeps a submission signed by this replica's own party, durably, to forward in order.
-    pub fn take_submission(&self, signed: &str) -> Result<outbox::OutboxRow, NodeError> {
-        let is_transition = self
+    /// Everything is checked before anything is kept: a refused submission is never
+    /// forwarded.
+    pub fn take_submission(
+        &self,
+        signed: &str,
+        expect: SubmissionKind,
+    ) -> Result<outbox::OutboxRow, NodeError> {
+        let checked = self
             .follower()
             .check_submission(self.party(), signed)
             .map_err(NodeError::Refused)?;
-        let kind = if is_transition { "transition" } else { "event" };
+        let kind = if checked.is_transition {
+            SubmissionKind::Transition
+        } else {
+            SubmissionKind::Event
+        };
+        if kind != expect {
+            return Err(NodeError::WrongKind { is: kind.as_str() });
+        }
         let row = outbox::take(
             &mut *self.conn()?,
-            kind,
+            kind.as_str(),
             signed,
             &leaf_hash(signed.as_bytes()).0,
+            checked.document.as_ref().map(DocumentReference::as_str),
         )?;
         self.0.submitted.notify_one();
         Ok(row)
@@ -323,45 +361,20 @@ impl Node {
 
     /// Forwards taken submissions to the registry for ever, oldest first, one at a time: the
     /// registry orders them as they arrive, so none may overtake another. A refusal is kept
-    /// as the registry's problem+json; an unreachable registry is tried again later, from the
-    /// same submission.
+    /// as the registry's problem+json. An unreachable registry is tried again later, from the
+    /// same submission, for as long as it takes. A submission the registry answers but keeps
+    /// refusing as unavailable for longer than `park_after` is parked with the reason, and the
+    /// queue moves on; later submissions of its document are parked behind it, so none
+    /// overtakes another of its document.
     pub async fn forward(&self) {
         loop {
-            let pending = tokio::task::block_in_place(|| {
-                self.conn()
-                    .and_then(|mut conn| Ok(outbox::pending(&mut conn, 100)?))
-            });
-            let mut stalled = false;
-            match pending {
-                Ok(rows) => {
-                    for row in rows {
-                        match self.0.client.submit(&row.kind, &row.signed).await {
-                            Ok((sequenced, answer)) => {
-                                let kept = tokio::task::block_in_place(|| {
-                                    self.conn().and_then(|mut conn| {
-                                        Ok(outbox::answer(&mut conn, row.seq, sequenced, &answer)?)
-                                    })
-                                });
-                                if let Err(e) = kept {
-                                    tracing::error!(error = %e, seq = row.seq, "could not keep the registry's answer");
-                                    stalled = true;
-                                    break;
-                                }
-                                tracing::info!(seq = row.seq, sequenced, "forwarded a submission");
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, seq = row.seq, "the registry did not answer a submission; retrying");
-                                stalled = true;
-                                break;
-                            }
-                        }
-                    }
-                }
+            let stalled = match self.forward_pending().await {
+                Ok(stalled) => stalled,
                 Err(e) => {
-                    tracing::error!(error = %e, "could not read the outbox");
-                    stalled = true;
+                    tracing::error!(error = %e, "could not read or update the outbox");
+                    true
                 }
-            }
+            };
             let wait = if stalled {
                 self.0.settings.poll_interval
             } else {
@@ -372,6 +385,104 @@ impl Node {
                 () = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// One pass over the pending submissions; whether it stopped at one to try again later.
+    async fn forward_pending(&self) -> Result<bool, NodeError> {
+        let rows = self.with_outbox(|conn| outbox::pending(conn, 100))?;
+        let documents: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.document_ref.as_deref())
+            .collect();
+        let mut parked: HashMap<String, i64> = self
+            .with_outbox(|conn| outbox::parked_before(conn, &documents))?
+            .into_iter()
+            .collect();
+        for row in &rows {
+            if let Some(&first) = row.document_ref.as_ref().and_then(|d| parked.get(d)) {
+                let why = serde_json::json!({
+                    "code": "parked_behind",
+                    "detail": format!(
+                        "waits behind submission {first} of the same document, which is parked"
+                    ),
+                    "behind": first,
+                });
+                self.with_outbox(|conn| outbox::park(conn, row.seq, &why))?;
+                tracing::warn!(
+                    seq = row.seq,
+                    behind = first,
+                    "parked behind a parked submission"
+                );
+                continue;
+            }
+            let taken_at = lading_domain::Timestamp::from_datetime_truncated(row.taken_at);
+            match self.0.client.submit(&row.kind, &row.signed, taken_at).await {
+                Ok((sequenced, answer)) => {
+                    self.with_outbox(|conn| outbox::answer(conn, row.seq, sequenced, &answer))?;
+                    tracing::info!(seq = row.seq, sequenced, "forwarded a submission");
+                }
+                Err(crate::ReplicaError::Refused { status, body, .. }) => {
+                    // The registry answered, but not about the submission: count it.
+                    let since = self.with_outbox(|conn| outbox::failed(conn, row.seq))?;
+                    let failing = (chrono::Utc::now() - since).to_std().unwrap_or_default();
+                    if failing < self.0.settings.park_after {
+                        tracing::warn!(
+                            seq = row.seq,
+                            status,
+                            "the registry could not take a submission; retrying"
+                        );
+                        return Ok(true);
+                    }
+                    let answer = serde_json::from_str::<serde_json::Value>(&body)
+                        .unwrap_or(serde_json::Value::String(body));
+                    let why = serde_json::json!({
+                        "code": "parked",
+                        "detail": format!(
+                            "the registry answered {status} to every attempt for {} s; parked so \
+                             that later submissions go on (POST /v1/submissions/{}/retry to try \
+                             it again)",
+                            failing.as_secs(),
+                            row.seq
+                        ),
+                        "status": status,
+                        "attempts": row.attempts + 1,
+                        "registryAnswer": answer,
+                    });
+                    self.with_outbox(|conn| outbox::park(conn, row.seq, &why))?;
+                    tracing::error!(
+                        seq = row.seq,
+                        status,
+                        "parked a submission the registry keeps refusing as unavailable"
+                    );
+                    if let Some(document) = &row.document_ref {
+                        parked.entry(document.clone()).or_insert(row.seq);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, seq = row.seq, "the registry did not answer a submission; retrying");
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Runs `f` on a connection of the node's database, off the async workers' hands.
+    fn with_outbox<T>(
+        &self,
+        f: impl FnOnce(&mut PgConnection) -> Result<T, StoreError>,
+    ) -> Result<T, NodeError> {
+        tokio::task::block_in_place(|| Ok(f(&mut *self.conn()?)?))
+    }
+
+    /// Puts a parked submission back in the queue, with those of its document parked behind
+    /// it (`POST /v1/submissions/{seq}/retry`); `None` when it is not parked.
+    pub fn retry_submission(&self, seq: i64) -> Result<Option<outbox::OutboxRow>, NodeError> {
+        let row = outbox::requeue(&mut *self.conn()?, seq)?;
+        if row.is_some() {
+            self.0.submitted.notify_one();
+        }
+        Ok(row)
     }
 
     /// Submissions from `from` on (`GET /v1/submissions`).
@@ -516,6 +627,9 @@ pub struct SubmissionCounts {
     pub pending: i64,
     pub sequenced: i64,
     pub refused: i64,
+    /// Waiting for an operator: the registry kept refusing them as unavailable (or they wait
+    /// behind one of their document that did).
+    pub parked: i64,
 }
 
 /// An entry served to the party, checked against the verified leaf.

@@ -248,6 +248,21 @@ pub fn is_transition_of(
     .get_result(conn)?)
 }
 
+/// Whether `party` is named in document `reference` or its chain (`document_access`).
+pub fn is_named_in(
+    conn: &mut PgConnection,
+    reference: &str,
+    party: &str,
+) -> Result<bool, StoreError> {
+    use diesel::dsl::exists;
+    Ok(diesel::select(exists(
+        document_access::table
+            .filter(document_access::document_ref.eq(reference))
+            .filter(document_access::party_id.eq(party)),
+    ))
+    .get_result(conn)?)
+}
+
 /// Whether `actor` already has an event with this id on the ledger.
 pub fn event_id_taken(
     conn: &mut PgConnection,

@@ -93,6 +93,15 @@ const FEED_SELECT: &str = "SELECT e.idx, e.leaf_hash, \
              THEN e.signed END AS signed \
         FROM ledger_entries e";
 
+/// Whether party `$1` may read document `$2`: the rule of [`document_for_party`], in SQL.
+const MAY_READ_DOCUMENT: &str = "(EXISTS (SELECT 1 FROM document_access a \
+                  WHERE a.document_ref = $2 AND a.party_id = $1) \
+        OR EXISTS (SELECT 1 FROM documents d JOIN parties p ON p.id = $1 \
+                  WHERE d.reference = $2 \
+                    AND p.role = 'customs_authority' \
+                    AND (d.port_of_loading = ANY(p.ports) \
+                         OR d.port_of_discharge = ANY(p.ports))))";
+
 /// Entries `[from, from + limit)` for `party`, in index order.
 ///
 /// A party is entitled to an entry it signed itself, and to every entry of a document it may
@@ -137,6 +146,10 @@ pub fn feed_at(
 /// The transitions of one document for `party`, by the same rule as [`feed_for_party`], in
 /// index order: what a replica back-fills when its party joined the chain late, read in
 /// proportion to the document rather than to the ledger.
+///
+/// Only a party that may read the document gets anything: for any other the answer is the
+/// empty list, exactly as for a document that does not exist (nothing about its existence,
+/// length or timing leaks).
 pub fn feed_of_document(
     conn: &mut PgConnection,
     party: &str,
@@ -144,6 +157,7 @@ pub fn feed_of_document(
 ) -> Result<Vec<FeedEntry>, StoreError> {
     Ok(diesel::sql_query(format!(
         "{FEED_SELECT} WHERE e.idx IN (SELECT t.idx FROM transitions t WHERE t.document_ref = $2) \
+           AND {MAY_READ_DOCUMENT} \
          ORDER BY e.idx"
     ))
     .bind::<Text, _>(party)

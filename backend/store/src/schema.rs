@@ -156,6 +156,9 @@ diesel::table! {
         state -> Text,
         answer -> Nullable<Jsonb>,
         answered_at -> Nullable<Timestamptz>,
+        document_ref -> Nullable<Text>,
+        attempts -> Int4,
+        failing_since -> Nullable<Timestamptz>,
     }
 }
 

@@ -554,11 +554,11 @@ fn the_outbox_keeps_submissions_in_order_with_their_answers() {
     use lading_store::outbox;
     let db = TestDatabase::new().unwrap();
     let mut conn = db.connection().unwrap();
-    let a = outbox::take(&mut conn, "transition", "jws-a", &[1; 32]).unwrap();
-    let b = outbox::take(&mut conn, "transition", "jws-b", &[2; 32]).unwrap();
+    let a = outbox::take(&mut conn, "transition", "jws-a", &[1; 32], Some("BL-1")).unwrap();
+    let b = outbox::take(&mut conn, "transition", "jws-b", &[2; 32], Some("BL-1")).unwrap();
     // The same submission again is the same row.
     assert_eq!(
-        outbox::take(&mut conn, "transition", "jws-a", &[1; 32]).unwrap(),
+        outbox::take(&mut conn, "transition", "jws-a", &[1; 32], Some("BL-1")).unwrap(),
         a
     );
     assert!(a.seq < b.seq);
@@ -584,8 +584,71 @@ fn the_outbox_keeps_submissions_in_order_with_their_answers() {
     let b = outbox::get(&mut conn, b.seq).unwrap().unwrap();
     assert_eq!(b.state, "refused");
     assert_eq!(b.answer.unwrap()["code"], "stale_previous");
-    assert_eq!(outbox::counts(&mut conn).unwrap(), (0, 1, 1));
+    assert_eq!(
+        outbox::counts(&mut conn).unwrap(),
+        outbox::OutboxCounts {
+            sequenced: 1,
+            refused: 1,
+            ..Default::default()
+        }
+    );
     assert_eq!(outbox::list(&mut conn, 0, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn a_parked_submission_keeps_its_reason_and_requeues_with_those_behind_it() {
+    use lading_store::outbox;
+    let db = TestDatabase::new().unwrap();
+    let mut conn = db.connection().unwrap();
+    let take = |conn: &mut _, n: u8, doc: Option<&str>| {
+        outbox::take(conn, "event", &format!("jws-{n}"), &[n; 32], doc).unwrap()
+    };
+    let a = take(&mut conn, 1, Some("BL-1"));
+    let b = take(&mut conn, 2, Some("BL-2"));
+    let c = take(&mut conn, 3, Some("BL-1"));
+    let d = take(&mut conn, 4, None);
+
+    // Failures are counted; the first one's time is kept.
+    let since = outbox::failed(&mut conn, a.seq).unwrap();
+    assert_eq!(outbox::failed(&mut conn, a.seq).unwrap(), since);
+    assert_eq!(outbox::get(&mut conn, a.seq).unwrap().unwrap().attempts, 2);
+
+    let why = serde_json::json!({"code": "parked", "status": 503});
+    outbox::park(&mut conn, a.seq, &why).unwrap();
+    outbox::park(&mut conn, c.seq, &serde_json::json!({"behind": a.seq})).unwrap();
+    // Parking is for pending submissions only: an answered one keeps its answer.
+    outbox::answer(&mut conn, b.seq, true, &serde_json::json!({"index": 1})).unwrap();
+    outbox::park(&mut conn, b.seq, &why).unwrap();
+    assert_eq!(
+        outbox::get(&mut conn, b.seq).unwrap().unwrap().state,
+        "sequenced"
+    );
+
+    let pending: Vec<i64> = outbox::pending(&mut conn, 10)
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(pending, vec![d.seq], "the queue moves on past the parked");
+    assert_eq!(
+        outbox::parked_before(&mut conn, &["BL-1", "BL-2"]).unwrap(),
+        vec![("BL-1".to_owned(), a.seq)]
+    );
+    assert_eq!(outbox::counts(&mut conn).unwrap().parked, 2);
+    let parked = outbox::get(&mut conn, a.seq).unwrap().unwrap();
+    assert_eq!(parked.answer.unwrap(), why);
+
+    // Only a parked submission is requeued, and those of its document behind it come along.
+    assert!(outbox::requeue(&mut conn, d.seq).unwrap().is_none());
+    let again = outbox::requeue(&mut conn, a.seq).unwrap().unwrap();
+    assert_eq!((again.state.as_str(), again.attempts), ("pending", 0));
+    assert!(again.answer.is_none() && again.failing_since.is_none());
+    let pending: Vec<i64> = outbox::pending(&mut conn, 10)
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(pending, vec![a.seq, c.seq, d.seq]);
 }
 
 #[test]

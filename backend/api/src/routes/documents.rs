@@ -94,6 +94,7 @@ async fn entitled<T: Send + 'static>(
         + Send
         + 'static,
 ) -> Result<T, ApiError> {
+    let reference = crate::problem::document_reference(&reference)?.to_string();
     let store = state.registry.store().clone();
     let party = caller.0.id.to_string();
     let missing = not_found(&reference);

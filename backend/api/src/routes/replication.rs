@@ -74,7 +74,7 @@ pub async fn document(
     replica: Replica,
     reference: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let reference = reference.into_inner();
+    let reference = crate::problem::document_reference(&reference)?.to_string();
     page(state, replica, move |conn, party| {
         lading_store::reads::feed_of_document(conn, party, &reference)
     })

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use lading_registry::{Expect, Refusal};
+use lading_registry::{Expect, Origin, Refusal};
 use serde::Serialize;
 
 use crate::body::{
@@ -14,6 +14,35 @@ use crate::AppState;
 
 /// Media type of one compact JWS (RFC 7515 §9.2.1).
 pub const JOSE: &str = "application/jose";
+
+/// The header a party's own node sends with a submission it took while the registry was away:
+/// when it took it (a timestamp like a statement's `time`).
+pub const RECEIVED_AT: &str = "lading-received-at";
+
+/// Where a submission comes from, for the time rule: a party's node (its client certificate
+/// names the party) that says when it took the submission, or anyone else. The header counts
+/// only with such a certificate, and only for that party's own statements (the registry
+/// checks the latter).
+fn origin(req: &HttpRequest) -> Result<Origin, ApiError> {
+    let Some(value) = req.headers().get(RECEIVED_AT) else {
+        return Ok(Origin::Direct);
+    };
+    let received_at: lading_domain::Timestamp = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::BadRequest {
+            code: "bad_header",
+            detail: format!("{RECEIVED_AT} must be a timestamp like 2026-11-02T08:00:00.000Z"),
+        })?;
+    let party = req
+        .conn_data::<crate::auth::PeerCertificate>()
+        .and_then(|cert| lading_pki::party_of(&cert.0).ok());
+    Ok(match party {
+        Some(party) => Origin::Node { party, received_at },
+        None => Origin::Direct,
+    })
+}
 
 /// One signed transition: `201` when it was added, `200` with the same answer when these
 /// exact bytes were already on the ledger.
@@ -34,7 +63,8 @@ pub(crate) async fn submit_one(
     require_media_type(&req, JOSE)?;
     let body = read_limited(&req, payload, MAX_ITEM_BYTES).await?;
     let jws = jws_text(&body)?;
-    let receipt = state.registry.submit_one(jws, expect).await?;
+    let origin = origin(&req)?;
+    let receipt = state.registry.submit_one_from(jws, expect, origin).await?;
     let status = if receipt.duplicate {
         StatusCode::OK
     } else {
@@ -85,7 +115,11 @@ pub async fn submit_batch(
             ),
         });
     }
-    let outcomes = state.registry.submit(items, Expect::Transition).await;
+    let origin = origin(&req)?;
+    let outcomes = state
+        .registry
+        .submit_from(items, Expect::Transition, origin)
+        .await;
     // About 650 bytes an item (index, hashes, the state): one allocation, not a growing one.
     let mut body = Vec::with_capacity(outcomes.len() * 700 + 64);
     serde_json::to_writer(&mut body, &batch_answer(outcomes)).map_err(ApiError::unexpected)?;
