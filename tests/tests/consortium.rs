@@ -27,7 +27,7 @@ use lading_e2e::harness::{
 };
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
@@ -132,6 +132,16 @@ impl Pki {
         replicas: &[(&str, u16)],
         interval_ms: u64,
     ) -> Result<(TestDb, Server, Tls)> {
+        self.registry_with(replicas, interval_ms, &[]).await
+    }
+
+    /// [`Self::registry_every`] with more settings (`LADING_...` variables).
+    async fn registry_with(
+        &self,
+        replicas: &[(&str, u16)],
+        interval_ms: u64,
+        extra: &[(&str, &str)],
+    ) -> Result<(TestDb, Server, Tls)> {
         let tls = Tls::from_pem(
             &std::fs::read_to_string(self.cert("registry"))?,
             &std::fs::read_to_string(self.key("registry"))?,
@@ -159,6 +169,10 @@ impl Pki {
             ],
             ..ServerOptions::default()
         };
+        let mut options = options;
+        options
+            .env
+            .extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         tokio::task::spawn_blocking(move || -> Result<_> {
             let db = TestDb::new()?;
             let server = Server::start(&db, &tls, options)?;
@@ -234,6 +248,24 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<(StatusCode, Value)>
 
 async fn post(client: &reqwest::Client, url: &str) -> Result<(StatusCode, Value)> {
     let response = client.post(url).send().await?;
+    let status = response.status();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+/// `POST` of a compact JWS as a party's node forwards it: with when the node took it.
+async fn post_jose_received(
+    client: &reqwest::Client,
+    url: &str,
+    jws: &str,
+    received_at: &str,
+) -> Result<(StatusCode, Value)> {
+    let response = client
+        .post(url)
+        .header("content-type", "application/jose")
+        .header("lading-received-at", received_at)
+        .body(jws.to_owned())
+        .send()
+        .await?;
     let status = response.status();
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
@@ -641,6 +673,123 @@ async fn a_submission_the_registry_keeps_refusing_as_unavailable_is_parked_and_t
         list[0]["answer"]["index"].as_u64() > list[2]["answer"]["index"].as_u64(),
         "the other bill went first: {list}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statements_time_is_judged_against_the_clock_or_when_its_partys_node_took_it(
+) -> Result<()> {
+    let pki = Pki::new(&["shipper-acme", "carrier-oceanic", "consignee-delta"])?;
+    // The default rule: five minutes of skew, a week offline.
+    let (_db, server, _tls) = pki
+        .registry_with(
+            &[],
+            0,
+            &[
+                ("LADING_MAX_CLOCK_SKEW_MS", "300000"),
+                ("LADING_MAX_OFFLINE_MS", "604800000"),
+            ],
+        )
+        .await?;
+    let parties = FixtureParties::load()?;
+    let now = chrono::Utc::now();
+    let at = |minutes: i64| {
+        lading_domain::Timestamp::from_datetime_truncated(now + chrono::Duration::minutes(minutes))
+            .to_string()
+    };
+    let sign = |who: &str, payload: &Value| -> Result<String> {
+        Ok(parties
+            .signer(who)?
+            .sign_compact(&lading_domain::canonicalize(payload), lading_domain::TRANSITION_TYP))
+    };
+    let url = server.url("/v1/transitions");
+    let plain = pki.client(None)?;
+    let (carrier, shipper, consignee) = (
+        pki.client(Some("carrier-oceanic"))?,
+        pki.client(Some("shipper-acme"))?,
+        pki.client(Some("consignee-delta"))?,
+    );
+
+    // An ISSUE the carrier signed two hours ago: stale for anyone, fine from the carrier's
+    // own node, which took it then.
+    let mut issue: Value = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("payloads/issue.json"),
+    )?)?;
+    issue["time"] = json!(at(-120));
+    let issue = sign("carrier-oceanic", &issue)?;
+    let (status, problem) = post_jose(&plain, &url, &issue).await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "time_skew");
+    let (status, entry) = post_jose_received(&carrier, &url, &issue, &at(-120)).await?;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    // Once on the ledger, the same bytes are a duplicate, however late they come again.
+    let (status, again) = post_jose(&plain, &url, &issue).await?;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["duplicate"], true);
+
+    let issued = SignedTransition::parse(&issue)?;
+    let next = |actor: &str, action: &str, recipient: &str, previous: &str, time: String| {
+        json!({
+            "action": action,
+            "actor": actor,
+            "recipient": recipient,
+            "documentChecksum": issued.payload().document_checksum().to_hex(),
+            "documentReference": issued.payload().document_reference().as_str(),
+            "previousTransitionChecksum": lading_domain::Digest::of(previous.as_bytes()).to_hex(),
+            "time": time,
+        })
+    };
+    let transfer = sign(
+        "shipper-acme",
+        &next("shipper-acme", "TRANSFER", "consignee-delta", &issue, at(-60)),
+    )?;
+    // The receipt time counts only from the signer's own node ...
+    for (who, client) in [("no certificate", &plain), ("another party's node", &carrier)] {
+        let (status, problem) = post_jose_received(client, &url, &transfer, &at(-60)).await?;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{who}: {problem}");
+        assert_eq!(problem["code"], "time_skew", "{who}");
+    }
+    // ... and only for a week: an old signature is not brought in as "taken offline".
+    let (status, problem) =
+        post_jose_received(&shipper, &url, &transfer, &at(-8 * 24 * 60)).await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "time_skew");
+    // A receipt time must be a timestamp.
+    let (status, problem) = post_jose_received(&shipper, &url, &transfer, "yesterday").await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["code"], "bad_header");
+    let (status, entry) = post_jose_received(&shipper, &url, &transfer, &at(-60)).await?;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    assert_eq!(entry["state"]["headTime"], json!(at(-60)));
+
+    // The chain rule: never dated before the transition it follows, wherever it comes from.
+    let surrender = sign(
+        "consignee-delta",
+        &next(
+            "consignee-delta",
+            "SURRENDER_FOR_DELIVERY",
+            "carrier-oceanic",
+            &transfer,
+            at(-90),
+        ),
+    )?;
+    let (status, problem) = post_jose_received(&consignee, &url, &surrender, &at(-90)).await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "time_before_previous");
+    // A statement from the future is as stale as one from the past.
+    let surrender = sign(
+        "consignee-delta",
+        &next("consignee-delta", "SURRENDER_FOR_DELIVERY", "carrier-oceanic", &transfer, at(10)),
+    )?;
+    let (status, problem) = post_jose(&plain, &url, &surrender).await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "time_skew");
+    let surrender = sign(
+        "consignee-delta",
+        &next("consignee-delta", "SURRENDER_FOR_DELIVERY", "carrier-oceanic", &transfer, at(0)),
+    )?;
+    let (status, entry) = post_jose(&plain, &url, &surrender).await?;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
     Ok(())
 }
 
