@@ -15,8 +15,8 @@ use crate::AppState;
 /// Media type of one compact JWS (RFC 7515 §9.2.1).
 pub const JOSE: &str = "application/jose";
 
-/// One signed transition: `201` when it was added, `200` with the same answer when these
-/// exact bytes were already on the ledger.
+/// One signed transition: `201` with `Location: /v1/entries/{index}` when it was added, `200`
+/// with the same answer when these exact bytes were already on the ledger.
 pub async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -35,12 +35,15 @@ pub(crate) async fn submit_one(
     let body = read_limited(&req, payload, MAX_ITEM_BYTES).await?;
     let jws = jws_text(&body)?;
     let receipt = state.registry.submit_one(jws, expect).await?;
-    let status = if receipt.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok(HttpResponse::build(status).json(EntryAnswer::from(receipt)))
+    if receipt.duplicate {
+        return Ok(HttpResponse::build(StatusCode::OK).json(EntryAnswer::from(receipt)));
+    }
+    Ok(HttpResponse::build(StatusCode::CREATED)
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            crate::routes::entries::location(receipt.index),
+        ))
+        .json(EntryAnswer::from(receipt)))
 }
 
 /// One item's outcome in a batch.
