@@ -1527,10 +1527,11 @@ async fn entries_by_index_show_signed_bytes_to_entitled_parties_only() -> Result
     assert_eq!(hidden.status, StatusCode::OK, "{}", hidden.text);
     assert_eq!(hidden.text, hidden_form(index, jws));
     assert_valid(&schema, &hidden.body, "a hidden entry read");
-    // The event, read by a party it does not concern, looks the same as a hidden transition.
+    // The event (carrier-oceanic's, about OCNL2026000101), read by a party it does not concern,
+    // looks the same as a hidden transition.
     let event_jws = &samples.events[0];
     let hidden_event = reg
-        .get_as(&format!("/v1/entries/{event_index}"), Some("customs-nl"))
+        .get_as(&format!("/v1/entries/{event_index}"), Some("carrier-polaris"))
         .await?;
     let own_event = reg
         .get_as(
