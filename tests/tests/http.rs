@@ -1531,7 +1531,10 @@ async fn entries_by_index_show_signed_bytes_to_entitled_parties_only() -> Result
     // looks the same as a hidden transition.
     let event_jws = &samples.events[0];
     let hidden_event = reg
-        .get_as(&format!("/v1/entries/{event_index}"), Some("carrier-polaris"))
+        .get_as(
+            &format!("/v1/entries/{event_index}"),
+            Some("carrier-polaris"),
+        )
         .await?;
     let own_event = reg
         .get_as(
