@@ -451,6 +451,147 @@ async fn verify_proof_accepts_a_published_proof_and_rejects_tampering() -> Resul
 }
 
 // ---------------------------------------------------------------------------------------------
+// verify-consistency
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_consistency_fetches_keeps_and_rejects_tampering() -> Result<()> {
+    let (server, tls, _db) = tokio::task::spawn_blocking(|| -> Result<(Server, Tls, TestDb)> {
+        let db = TestDb::new()?;
+        let tls = Tls::new()?;
+        let server = Server::start(&db, &tls, ServerOptions::default())?;
+        Ok((server, tls, db))
+    })
+    .await??;
+    let client = tls.client()?;
+    let samples: Value = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("samples.json"),
+    )?)?;
+    let chain: Vec<String> = serde_json::from_value(samples["chains"][0]["transitions"].clone())?;
+    let checkpoint_of = |size: u64| {
+        let client = client.clone();
+        let url = server.url("/v1/checkpoint");
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let latest = json_of(client.get(&url).send().await?).await.ok();
+                if let Some(latest) = latest.filter(|c| c["size"].as_u64() == Some(size)) {
+                    return Ok::<Value, anyhow::Error>(latest);
+                }
+                if Instant::now() > deadline {
+                    bail!("no checkpoint of size {size} within 10 s");
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    };
+    let mut kept = None;
+    for (i, jws) in chain.iter().enumerate() {
+        let response = client
+            .post(server.url("/v1/transitions"))
+            .header(CONTENT_TYPE, "application/jose")
+            .body(jws.clone())
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 201);
+        if i == 1 {
+            kept = Some(checkpoint_of(2).await?);
+        }
+    }
+    let size = chain.len() as u64;
+    checkpoint_of(size).await?;
+    let kept = kept.context("no kept checkpoint")?;
+    let key = json_of(client.get(server.url("/v1/registry/key")).send().await?).await?;
+
+    let dir = tempfile::tempdir()?;
+    let write = |name: &str, text: &str| -> Result<PathBuf> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text)?;
+        Ok(path)
+    };
+    let key_path = write("registry.jwk", &serde_json::to_string(&key)?)?;
+    let kept_path = write("kept.json", &serde_json::to_string(&kept)?)?;
+    let answer_path = dir.path().join("answer.json");
+    let verify = |args: &[&std::ffi::OsStr]| -> Result<Output> {
+        let mut command = lading()?;
+        command
+            .arg("verify-consistency")
+            .arg("--registry-key")
+            .arg(&key_path)
+            .args(args);
+        run(command, QUICK)
+    };
+
+    // Fetched from the registry: from the kept checkpoint to the latest, saved for later.
+    let ok = tokio::task::block_in_place(|| {
+        verify(&[
+            "--registry".as_ref(),
+            server.url("").as_ref(),
+            "--cacert".as_ref(),
+            tls.cert_path().as_os_str(),
+            "--old".as_ref(),
+            kept_path.as_os_str(),
+            "--save".as_ref(),
+            answer_path.as_os_str(),
+        ])
+    })?;
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(
+        stdout(&ok).starts_with(&format!("OK: the ledger of {size} entries ")),
+        "{}",
+        stdout(&ok)
+    );
+    // Offline, from the saved answer.
+    let ok =
+        tokio::task::block_in_place(|| verify(&["--answer".as_ref(), answer_path.as_os_str()]))?;
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    // Without the CA the registry's certificate is not trusted.
+    let out = tokio::task::block_in_place(|| {
+        verify(&[
+            "--registry".as_ref(),
+            server.url("").as_ref(),
+            "--from".as_ref(),
+            "2".as_ref(),
+        ])
+    })?;
+    assert!(!out.status.success(), "an untrusted registry was believed");
+
+    // One leaf of the proof changed, or the old checkpoint swapped for another signed one.
+    let answer: Value = serde_json::from_str(&std::fs::read_to_string(&answer_path)?)?;
+    let leaf = answer["proof"]["leaves"][0]
+        .as_str()
+        .context("the proof carries no leaves")?
+        .to_owned();
+    let mut tampered = answer.clone();
+    let flipped = if leaf.starts_with('0') { "1" } else { "0" };
+    tampered["proof"]["leaves"][0] = json!(format!("{flipped}{}", &leaf[1..]));
+    let tampered_path = write("tampered.json", &serde_json::to_string(&tampered)?)?;
+    let out =
+        tokio::task::block_in_place(|| verify(&["--answer".as_ref(), tampered_path.as_os_str()]))?;
+    assert!(!out.status.success(), "a tampered proof verified");
+    assert!(stderr(&out).contains("INCONSISTENT"), "{}", stderr(&out));
+    let mut swapped = answer.clone();
+    swapped["from"] = answer["to"].clone();
+    let swapped_path = write("swapped.json", &serde_json::to_string(&swapped)?)?;
+    let out = tokio::task::block_in_place(|| {
+        verify(&[
+            "--answer".as_ref(),
+            swapped_path.as_os_str(),
+            "--old".as_ref(),
+            kept_path.as_os_str(),
+        ])
+    })?;
+    assert!(
+        !out.status.success(),
+        "an answer from another checkpoint passed"
+    );
+    assert!(stderr(&out).contains("kept one"), "{}", stderr(&out));
+    drop(server);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // serve: refused configurations
 // ---------------------------------------------------------------------------------------------
 

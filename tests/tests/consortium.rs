@@ -170,9 +170,11 @@ impl Pki {
             ..ServerOptions::default()
         };
         let mut options = options;
-        options
-            .env
-            .extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        options.env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         tokio::task::spawn_blocking(move || -> Result<_> {
             let db = TestDb::new()?;
             let server = Server::start(&db, &tls, options)?;
@@ -698,9 +700,10 @@ async fn a_statements_time_is_judged_against_the_clock_or_when_its_partys_node_t
             .to_string()
     };
     let sign = |who: &str, payload: &Value| -> Result<String> {
-        Ok(parties
-            .signer(who)?
-            .sign_compact(&lading_domain::canonicalize(payload), lading_domain::TRANSITION_TYP))
+        Ok(parties.signer(who)?.sign_compact(
+            &lading_domain::canonicalize(payload),
+            lading_domain::TRANSITION_TYP,
+        ))
     };
     let url = server.url("/v1/transitions");
     let plain = pki.client(None)?;
@@ -741,10 +744,19 @@ async fn a_statements_time_is_judged_against_the_clock_or_when_its_partys_node_t
     };
     let transfer = sign(
         "shipper-acme",
-        &next("shipper-acme", "TRANSFER", "consignee-delta", &issue, at(-60)),
+        &next(
+            "shipper-acme",
+            "TRANSFER",
+            "consignee-delta",
+            &issue,
+            at(-60),
+        ),
     )?;
     // The receipt time counts only from the signer's own node ...
-    for (who, client) in [("no certificate", &plain), ("another party's node", &carrier)] {
+    for (who, client) in [
+        ("no certificate", &plain),
+        ("another party's node", &carrier),
+    ] {
         let (status, problem) = post_jose_received(client, &url, &transfer, &at(-60)).await?;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{who}: {problem}");
         assert_eq!(problem["code"], "time_skew", "{who}");
@@ -779,14 +791,26 @@ async fn a_statements_time_is_judged_against_the_clock_or_when_its_partys_node_t
     // A statement from the future is as stale as one from the past.
     let surrender = sign(
         "consignee-delta",
-        &next("consignee-delta", "SURRENDER_FOR_DELIVERY", "carrier-oceanic", &transfer, at(10)),
+        &next(
+            "consignee-delta",
+            "SURRENDER_FOR_DELIVERY",
+            "carrier-oceanic",
+            &transfer,
+            at(10),
+        ),
     )?;
     let (status, problem) = post_jose(&plain, &url, &surrender).await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["code"], "time_skew");
     let surrender = sign(
         "consignee-delta",
-        &next("consignee-delta", "SURRENDER_FOR_DELIVERY", "carrier-oceanic", &transfer, at(0)),
+        &next(
+            "consignee-delta",
+            "SURRENDER_FOR_DELIVERY",
+            "carrier-oceanic",
+            &transfer,
+            at(0),
+        ),
     )?;
     let (status, entry) = post_jose(&plain, &url, &surrender).await?;
     assert_eq!(status, StatusCode::CREATED, "{entry}");

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt as _;
 use lading_domain::checkpoint::SignedCheckpoint;
-use lading_domain::merkle::{leaf_hash, verify_inclusion, InclusionProof};
+use lading_domain::merkle::{
+    leaf_hash, verify_consistency, verify_inclusion, ConsistencyProof, InclusionProof,
+};
 use lading_domain::{canonicalize, CompactJws, Digest, Jwk, SigningKey, EVENT_TYP, TRANSITION_TYP};
 use lading_e2e::gen::{fixtures_dir, FixtureParties, GeneratorConfig, LedgerGenerator};
 use lading_e2e::harness::{token, Server, ServerOptions, TestDb, Tls};
@@ -1553,6 +1555,273 @@ async fn every_entry_has_a_proof_that_verifies_against_the_signed_checkpoint() -
         &reg.get("/v1/entries/99999/proof").await?,
         404,
         "entry_not_in_checkpoint",
+        None,
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistency_proofs_link_real_checkpoints() -> Result<()> {
+    let reg = Registry::start().await?;
+    let parties = FixtureParties::load()?;
+    let key = registry_key(&reg).await?;
+    let schema = validator("consistency-answer.json")?;
+    // Checkpoints inside block 0, on the block boundary, and with a sealed and an open block.
+    let mut generator = LedgerGenerator::new(&parties, GeneratorConfig::new(320, 3, 0xc0de))?;
+    let mut checkpoints: BTreeMap<u64, Value> = BTreeMap::new();
+    let mut size = 0u64;
+    for count in [400, 624, 200] {
+        let batch = generator.next_batch(count)?;
+        assert_eq!(batch.len(), count);
+        let a = reg.submit_batch(&batch).await?;
+        assert_eq!(a.body["accepted"], json!(count), "{}", a.text);
+        size += count as u64;
+        checkpoints.insert(size, reg.checkpoint_of(size).await?);
+    }
+    assert_eq!(
+        checkpoints.keys().copied().collect::<Vec<_>>(),
+        [400, 1024, 1224]
+    );
+    for (&from, old) in &checkpoints {
+        for (&to, new) in checkpoints.range(from..) {
+            let a = reg
+                .get(&format!("/v1/checkpoints/consistency?from={from}&to={to}"))
+                .await?;
+            assert_eq!(a.status, StatusCode::OK, "{from}..{to}: {}", a.text);
+            assert_valid(&schema, &a.body, "a consistency answer");
+            assert_eq!(&a.body["from"], old);
+            assert_eq!(&a.body["to"], new);
+            let (old_root, new_root) = (verified_root(old, &key)?, verified_root(new, &key)?);
+            let proof: ConsistencyProof = serde_json::from_value(a.body["proof"].clone())?;
+            assert_eq!(
+                verify_consistency(&proof, from, old_root, to, new_root, 1024),
+                Ok(()),
+                "{from}..{to}"
+            );
+            // Open block at 400: its leaves travel; block boundary at 1024: block roots only.
+            let leaves = match (from, to) {
+                (f, t) if f == t => 0,
+                (400, 1024) | (400, 1224) => 1024,
+                _ => 0,
+            };
+            assert_eq!(proof.leaves.len(), leaves, "{from}..{to}");
+            if from != to {
+                // The proof links exactly these two checkpoints.
+                let other = verified_root(&checkpoints[&1024], &key)?;
+                if other != old_root {
+                    assert!(verify_consistency(&proof, from, other, to, new_root, 1024).is_err());
+                }
+                assert!(verify_consistency(&proof, from, new_root, to, old_root, 1024).is_err());
+            }
+        }
+    }
+
+    assert_problem(
+        &reg.get("/v1/checkpoints/consistency?from=1224&to=400")
+            .await?,
+        400,
+        "consistency_from_after_to",
+        None,
+    );
+    for (from, to) in [(399, 1224), (400, 1225), (1, 2)] {
+        assert_problem(
+            &reg.get(&format!("/v1/checkpoints/consistency?from={from}&to={to}"))
+                .await?,
+            404,
+            "unknown_checkpoint",
+            None,
+        );
+    }
+    for query in [
+        "",
+        "?from=400",
+        "?to=400",
+        "?from=x&to=400",
+        "?from=-1&to=400",
+    ] {
+        assert_problem(
+            &reg.get(&format!("/v1/checkpoints/consistency{query}"))
+                .await?,
+            400,
+            "bad_query",
+            None,
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_by_index_show_signed_bytes_to_entitled_parties_only() -> Result<()> {
+    let reg = Registry::start().await?;
+    let samples = Samples::load()?;
+    let schema = validator("entry-read.json")?;
+    // Each 201 names where its entry is read.
+    let mut ledger = Vec::new();
+    for chain in &samples.chains {
+        for jws in &chain.transitions {
+            let a = reg.submit(jws).await?;
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+            let index = a.body["index"].as_u64().context("no index")?;
+            assert_eq!(
+                a.headers.get("location").and_then(|v| v.to_str().ok()),
+                Some(format!("/v1/entries/{index}").as_str())
+            );
+            ledger.push((chain.reference.clone(), jws.clone()));
+        }
+    }
+    let event = reg.submit_event(&samples.events[0]).await?;
+    assert_eq!(event.status, StatusCode::CREATED, "{}", event.text);
+    let event_index = event.body["index"].as_u64().context("no index")?;
+    assert_eq!(
+        event.headers.get("location").and_then(|v| v.to_str().ok()),
+        Some(format!("/v1/entries/{event_index}").as_str())
+    );
+    // A duplicate creates nothing.
+    let again = reg.submit(&ledger[0].1).await?;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.headers.get("location").is_none());
+
+    // OCNL2026000102 is readable by carrier-oceanic and hidden from carrier-polaris (see
+    // only_entitled_parties_read_a_document).
+    let (index, (_, jws)) = ledger
+        .iter()
+        .enumerate()
+        .find(|(_, (reference, _))| reference == "OCNL2026000102")
+        .context("no OCNL2026000102")?;
+    let full = reg
+        .get_as(&format!("/v1/entries/{index}"), Some("carrier-oceanic"))
+        .await?;
+    assert_eq!(full.status, StatusCode::OK, "{}", full.text);
+    assert_valid(&schema, &full.body, "an entitled entry read");
+    assert_eq!(full.body["index"], json!(index));
+    assert_eq!(full.body["signed"], jws.as_str());
+    assert_eq!(full.body["leafHash"], leaf_hash(jws.as_bytes()).to_hex());
+    assert_eq!(full.body["kind"], "transition");
+    assert!(full.body["receivedAt"].is_string(), "{}", full.text);
+
+    // Any other party: index and leaf hash, in exactly the form of every hidden entry.
+    let hidden_form = |index: usize, jws: &str| {
+        format!(
+            r#"{{"index":{index},"leafHash":"{}"}}"#,
+            leaf_hash(jws.as_bytes()).to_hex()
+        )
+    };
+    let hidden = reg
+        .get_as(&format!("/v1/entries/{index}"), Some("carrier-polaris"))
+        .await?;
+    assert_eq!(hidden.status, StatusCode::OK, "{}", hidden.text);
+    assert_eq!(hidden.text, hidden_form(index, jws));
+    assert_valid(&schema, &hidden.body, "a hidden entry read");
+    // The event (carrier-oceanic's, about OCNL2026000101), read by a party it does not concern,
+    // looks the same as a hidden transition.
+    let event_jws = &samples.events[0];
+    let hidden_event = reg
+        .get_as(
+            &format!("/v1/entries/{event_index}"),
+            Some("carrier-polaris"),
+        )
+        .await?;
+    let own_event = reg
+        .get_as(
+            &format!("/v1/entries/{event_index}"),
+            Some(
+                payload_of(event_jws)?["actor"]
+                    .as_str()
+                    .context("no actor")?,
+            ),
+        )
+        .await?;
+    assert_eq!(
+        own_event.body["signed"],
+        event_jws.as_str(),
+        "{}",
+        own_event.text
+    );
+    assert_eq!(own_event.body["kind"], "event");
+    assert_eq!(
+        hidden_event.text,
+        hidden_form(event_index as usize, event_jws),
+        "{}",
+        hidden_event.text
+    );
+
+    // The schema tells the two forms apart and refuses a mix.
+    let mut mixed = hidden.body.clone();
+    mixed["kind"] = json!("transition");
+    assert!(!schema.is_valid(&mixed));
+
+    assert_problem(
+        &reg.get(&format!("/v1/entries/{index}")).await?,
+        401,
+        "unauthenticated",
+        None,
+    );
+    let past = event_index + 1;
+    assert_problem(
+        &reg.get_as(&format!("/v1/entries/{past}"), Some("carrier-oceanic"))
+            .await?,
+        404,
+        "not_found",
+        None,
+    );
+    assert_problem(
+        &reg.get_as("/v1/entries/x", Some("carrier-oceanic")).await?,
+        400,
+        "bad_path",
+        None,
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_request_waits_for_the_checkpoint_that_covers_its_entry() -> Result<()> {
+    let reg = Registry::start().await?;
+    let samples = Samples::load()?;
+    let key = registry_key(&reg).await?;
+    let chain = &samples.chains[0].transitions;
+    let a = reg.submit(&chain[0]).await?;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    reg.checkpoint_of(1).await?;
+
+    // Ask for entry 1 before it exists, then submit it: the request answers once a
+    // checkpoint covers it.
+    let waiting = {
+        let request = reg
+            .client
+            .get(reg.url("/v1/entries/1/proof?wait=20000"))
+            .send();
+        tokio::spawn(async move { Registry::read(request.await?).await })
+    };
+    let a = reg.submit(&chain[1]).await?;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let answer = waiting.await??;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let proof: InclusionProof = serde_json::from_value(answer.body["proof"].clone())?;
+    assert!(proof.size >= 2, "{}", answer.text);
+    let root = verified_root(&answer.body["checkpoint"], &key)?;
+    verify_inclusion(&proof, leaf_hash(chain[1].as_bytes()), root).map_err(|e| anyhow!("{e}"))?;
+    assert_valid(
+        &validator("proof-answer.json")?,
+        &answer.body,
+        "a waited proof",
+    );
+
+    // A covered entry answers at once; an entry nobody submits answers 404 after the wait.
+    let a = reg.get("/v1/entries/0/proof?wait=30000").await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    for wait in [0, 50] {
+        assert_problem(
+            &reg.get(&format!("/v1/entries/99/proof?wait={wait}"))
+                .await?,
+            404,
+            "entry_not_yet_provable",
+            None,
+        );
+    }
+    assert_problem(
+        &reg.get("/v1/entries/0/proof?wait=30001").await?,
+        400,
+        "bad_query",
         None,
     );
     Ok(())

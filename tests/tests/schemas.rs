@@ -139,6 +139,9 @@ fn every_schema_is_a_valid_2020_12_schema_with_its_id() {
         "problem.json",
         "jwk.json",
         "entry-answer.json",
+        "consistency-proof.json",
+        "consistency-answer.json",
+        "entry-read.json",
     ] {
         assert!(names.contains(&expected), "missing {expected}");
     }
@@ -693,5 +696,44 @@ fn timestamp_rule_matches_the_domain() {
             ok,
             "domain on {time}"
         );
+    }
+}
+
+#[test]
+fn consistency_proofs_validate_and_malformed_ones_do_not() {
+    use lading_domain::merkle::{ConsistencyProof, LedgerTree};
+    let schema = validator("consistency-proof.json");
+    let mut ledger = LedgerTree::new(4).unwrap();
+    let leaves: Vec<Digest> = (0..11)
+        .map(|i| leaf_hash(format!("entry-{i}").as_bytes()))
+        .collect();
+    for leaf in &leaves {
+        ledger.push(*leaf);
+    }
+    let checkpoint = ledger.checkpoint_tree();
+    for old in 0..=11u64 {
+        let block = checkpoint.consistency_entries(old).unwrap().map(|r| {
+            lading_domain::merkle::BlockTree::build(&leaves[r.start as usize..r.end as usize])
+                .unwrap()
+        });
+        let proof = checkpoint.prove_consistency(old, block.as_ref()).unwrap();
+        let value = serde_json::to_value(&proof).unwrap();
+        assert_valid(&schema, &value, &value.to_string());
+        assert_eq!(
+            serde_json::from_value::<ConsistencyProof>(value).unwrap(),
+            proof
+        );
+    }
+    let proof = json!({"oldSize": 1, "newSize": 2, "blockSize": 4, "blockRoots": [], "leaves": [Digest([7; 32]).to_hex()]});
+    assert_valid(&schema, &proof, "a proof");
+    for (field, value) in [
+        ("blockSize", json!(0)),
+        ("oldSize", json!(-1)),
+        ("leaves", json!(["00"])),
+        ("extra", json!(1)),
+    ] {
+        let mut bad = proof.clone();
+        bad[field] = value;
+        assert!(!schema.is_valid(&bad), "{bad}");
     }
 }

@@ -98,7 +98,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 ))
                 .service(get("/checkpoint", routes::checkpoints::latest))
                 .service(get("/checkpoints", routes::checkpoints::after))
+                .service(get(
+                    "/checkpoints/consistency",
+                    routes::checkpoints::consistency,
+                ))
                 .service(get("/checkpoints/{size}", routes::checkpoints::at_size))
+                .service(get("/entries/{index}", routes::entries::get))
                 .service(get("/entries/{index}/proof", routes::checkpoints::proof))
                 .service(get("/registry/key", registry_key))
                 .service(get("/replication/entries", routes::replication::entries))

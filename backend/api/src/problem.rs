@@ -118,7 +118,9 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         | Refusal::KeyNotActor { .. }
         | Refusal::UnknownDocument { .. }
         | Refusal::Rule { .. } => match refusal.code() {
-            "unknown_checkpoint" | "entry_not_in_checkpoint" => StatusCode::NOT_FOUND,
+            "unknown_checkpoint" | "entry_not_in_checkpoint" | "entry_not_yet_provable" => {
+                StatusCode::NOT_FOUND
+            }
             "wrong_previous_checksum" | "duplicate_event_id" => StatusCode::CONFLICT,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         },

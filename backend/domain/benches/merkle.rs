@@ -11,7 +11,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use lading_domain::merkle::{
-    leaf_hash, verify_inclusion, BlockTree, CheckpointTree, LedgerTree, BLOCK_SIZE,
+    leaf_hash, verify_consistency, verify_inclusion, BlockTree, CheckpointTree, LedgerTree,
+    BLOCK_SIZE,
 };
 use lading_domain::Digest;
 
@@ -113,5 +114,69 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(merkle, benches);
+/// A consistency proof between checkpoints of 500,123 and 1,000,000 entries: the old size cuts
+/// a block, so the proof carries the new ledger's 976 other block roots and one block of leaves.
+fn consistency(c: &mut Criterion) {
+    const OLD: u64 = 500_123;
+    const NEW: u64 = 1_000_000;
+    let split = OLD / BLOCK_SIZE;
+    let split_block = BlockTree::build(&block_leaves(split, BLOCK_SIZE)).expect("a full block");
+    let roots: Vec<Digest> = (0..NEW / BLOCK_SIZE)
+        .map(|k| {
+            if k == split {
+                split_block.root()
+            } else {
+                Digest::of(&k.to_be_bytes())
+            }
+        })
+        .collect();
+    let open = NEW % BLOCK_SIZE;
+    let ledger = LedgerTree::restore(
+        BLOCK_SIZE,
+        roots.clone(),
+        block_leaves(NEW / BLOCK_SIZE, open),
+    )
+    .expect("a valid ledger");
+    let new = ledger.checkpoint_tree();
+    let mut old_roots = roots[..split as usize].to_vec();
+    old_roots.push(
+        BlockTree::build(&block_leaves(split, OLD % BLOCK_SIZE))
+            .expect("the open block")
+            .root(),
+    );
+    let old = CheckpointTree::from_block_roots(BLOCK_SIZE, OLD, &old_roots).expect("old tree");
+    c.bench_function(
+        "consistency proof generation (500,123 -> 1M entries)",
+        |b| {
+            b.iter(|| {
+                new.prove_consistency(black_box(OLD), Some(&split_block))
+                    .expect("proof")
+            })
+        },
+    );
+    let proof = new
+        .prove_consistency(OLD, Some(&split_block))
+        .expect("proof");
+    let bytes = serde_json::to_vec(&proof).expect("json").len();
+    eprintln!(
+        "consistency proof 500,123 -> 1M: {} block roots, {} leaves, {bytes} bytes of JSON",
+        proof.block_roots.len(),
+        proof.leaves.len()
+    );
+    verify_consistency(&proof, OLD, old.root(), NEW, new.root(), 1024).expect("it verifies");
+    c.bench_function("verify a consistency proof (500,123 -> 1M entries)", |b| {
+        b.iter(|| {
+            verify_consistency(
+                black_box(&proof),
+                OLD,
+                black_box(old.root()),
+                NEW,
+                black_box(new.root()),
+                1024,
+            )
+        })
+    });
+}
+
+criterion_group!(merkle, benches, consistency);
 criterion_main!(merkle);

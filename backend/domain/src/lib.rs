@@ -33,8 +33,8 @@ pub use ids::{
 };
 pub use jws::{CompactJws, EnvelopeError, Jwk, JwkError, JwsError, SigningKey, VerifyingKey};
 pub use merkle::{
-    verify_inclusion, BlockTree, CheckpointTree, InclusionProof, LedgerTree, MerkleError,
-    ProofError,
+    verify_consistency, verify_inclusion, BlockTree, CheckpointTree, ConsistencyError,
+    ConsistencyProof, InclusionProof, LedgerTree, MerkleError, ProofError,
 };
 pub use party::{entitled, Party, Role};
 pub use state::{Chain, DocumentState, RuleViolation, Status, SurrenderKind};

@@ -79,6 +79,58 @@
 //! 6. Accept if and only if the result equals `R`.
 //!
 //! (Positions can exceed 2⁶⁴ when `B = 1`; compute them in 128-bit integers.)
+//!
+//! # Consistency proofs
+//!
+//! A [`ConsistencyProof`] shows that the ledger of `N` entries extends the ledger of `M ≤ N`
+//! entries: its first `M` leaf hashes are those of the smaller ledger, unchanged and in order.
+//! A verifier holds only the two signed checkpoints (`M` and its root `R_M`, `N` and `R_N`, and
+//! the block size `B` they carry). The proof is the JSON object
+//!
+//! ```json
+//! { "oldSize": M, "newSize": N, "blockSize": B, "blockRoots": ["<hex>", ...], "leaves": ["<hex>", ...] }
+//! ```
+//!
+//! Let `f = ⌊M / B⌋` (the blocks sealed at `M`), `r = M mod B` (the leaves of `M`'s open block)
+//! and `m_N = ⌈N / B⌉`. Then:
+//!
+//! - if `M = 0` or `M = N`, both lists are empty (nothing needs proving beyond the roots);
+//! - otherwise `leaves` is empty when `r = 0`, and when `r > 0` it holds the leaf hashes of
+//!   block `f` of the ledger of size `N` — entries `[f·B, min((f+1)·B, N))`, so
+//!   `n = min(B, N − f·B)` of them, `n ≥ r` — in entry order;
+//! - `blockRoots` holds the block roots of the ledger of size `N`, in block order, leaving out
+//!   block `f` when `r > 0` (the verifier derives it from `leaves`): `m_N` digests when
+//!   `r = 0`, `m_N − 1` when `r > 0`.
+//!
+//! **Verification** against `(M, R_M)` and `(N, R_N)` of two checkpoints with block size `B`
+//! ([`verify_consistency`]):
+//!
+//! 1. Reject if `B = 0`, if `M > N`, or if the proof's `oldSize`, `newSize` or `blockSize`
+//!    differ from `M`, `N`, `B`.
+//! 2. Compute the expected lengths above. Reject unless `blockRoots` and `leaves` have exactly
+//!    those lengths.
+//! 3. If `M = 0`: accept if and only if `R_M` is the empty root (32 zero bytes) and, when also
+//!    `N = 0`, `R_N` is too. (The empty ledger is a prefix of every ledger.)
+//! 4. If `M = N`: accept if and only if `R_N = R_M`.
+//! 5. Otherwise let `S = blockRoots[0..f)` (the blocks sealed at `M`, which the ledger of size
+//!    `N` must hold unchanged) and `T = blockRoots[f..)` (blocks the ledger grew by). If
+//!    `r > 0`, let `P` be the CBMT root of `leaves[0..r)` (the open block at `M`) and `Q` the
+//!    CBMT root of all of `leaves` (block `f` at `N`).
+//! 6. Old block roots: `S`, then `P` if `r > 0`. Reject unless their CBMT root is `R_M`.
+//! 7. New block roots: `S`, then `Q` if `r > 0`, then `T`. Reject unless their CBMT root is
+//!    `R_N`; otherwise accept.
+//!
+//! Why it is sound: the shape of a CBMT is fixed by its number of leaves, and the sizes are
+//! fixed by the signed checkpoints, so two different lists with the same root would give a
+//! SHA-256 collision. Steps 6 and 7 therefore pin the blocks sealed at `M` and the first `r`
+//! leaves of block `f` to the same values in both ledgers.
+//!
+//! Why it is not logarithmic: in a CBMT the children of a node depend on the number of leaves
+//! (appending one leaf shifts how every level pairs up), so the inner nodes of the smaller tree
+//! are in general not nodes of the larger one, and no RFC 9162-style proof of `O(log N)`
+//! digests exists for this layout. The proof carries one digest per block of `N` plus at most
+//! `B` leaf hashes: 32 bytes × (`⌈N / B⌉` + `B`), about 64 KB for a million entries with
+//! `B = 1024`. Its cost to verify is as many node hashes.
 
 use std::fmt;
 use std::ops::Range;
@@ -253,6 +305,153 @@ pub fn verify_inclusion(
     }
 }
 
+/// Why a consistency proof was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsistencyError {
+    #[error("the block size is 0")]
+    InvalidBlockSize,
+    #[error("the old size {old} is larger than the new size {new}")]
+    SizesReversed { old: u64, new: u64 },
+    #[error("the proof is for sizes {proof_old}..{proof_new} with block size {proof_block_size}, not the checkpoints'")]
+    WrongCheckpoints {
+        proof_old: u64,
+        proof_new: u64,
+        proof_block_size: u32,
+    },
+    #[error("the proof must carry {expected} block roots, it has {actual}")]
+    BlockRootsLength { expected: u64, actual: usize },
+    #[error("the proof must carry {expected} leaves, it has {actual}")]
+    LeavesLength { expected: u64, actual: usize },
+    #[error("the proof does not lead to the old checkpoint root")]
+    OldRootMismatch,
+    #[error("the proof does not lead to the new checkpoint root")]
+    NewRootMismatch,
+}
+
+impl ConsistencyError {
+    /// Stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidBlockSize => "consistency_invalid_block_size",
+            Self::SizesReversed { .. } => "consistency_sizes_reversed",
+            Self::WrongCheckpoints { .. } => "consistency_wrong_checkpoints",
+            Self::BlockRootsLength { .. } => "consistency_block_roots_length",
+            Self::LeavesLength { .. } => "consistency_leaves_length",
+            Self::OldRootMismatch => "consistency_old_root_mismatch",
+            Self::NewRootMismatch => "consistency_new_root_mismatch",
+        }
+    }
+}
+
+/// Proof that the ledger of `new_size` entries extends the one of `old_size`; see the module
+/// docs. Its fields are a claim from outside: [`verify_consistency`] checks all of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsistencyProof {
+    pub old_size: u64,
+    pub new_size: u64,
+    pub block_size: u32,
+    pub block_roots: Vec<Digest>,
+    pub leaves: Vec<Digest>,
+}
+
+/// What a consistency proof between sizes `old ≤ new` carries: (block roots, leaves).
+fn consistency_shape(old: u64, new: u64, block_size: u64) -> (u64, u64) {
+    if old == 0 || old == new {
+        return (0, 0);
+    }
+    let sealed = old / block_size;
+    let blocks = new.div_ceil(block_size);
+    if old % block_size == 0 {
+        (blocks, 0)
+    } else {
+        (blocks - 1, (new - sealed * block_size).min(block_size))
+    }
+}
+
+/// Verifies that the checkpoint `(new_size, new_root)` extends `(old_size, old_root)`, both of
+/// block size `block_size`, following the steps of the module docs.
+pub fn verify_consistency(
+    proof: &ConsistencyProof,
+    old_size: u64,
+    old_root: Digest,
+    new_size: u64,
+    new_root: Digest,
+    block_size: u32,
+) -> Result<(), ConsistencyError> {
+    if block_size == 0 {
+        return Err(ConsistencyError::InvalidBlockSize);
+    }
+    if old_size > new_size {
+        return Err(ConsistencyError::SizesReversed {
+            old: old_size,
+            new: new_size,
+        });
+    }
+    if (proof.old_size, proof.new_size, proof.block_size) != (old_size, new_size, block_size) {
+        return Err(ConsistencyError::WrongCheckpoints {
+            proof_old: proof.old_size,
+            proof_new: proof.new_size,
+            proof_block_size: proof.block_size,
+        });
+    }
+    let b = u64::from(block_size);
+    let (roots_expected, leaves_expected) = consistency_shape(old_size, new_size, b);
+    if proof.block_roots.len() as u64 != roots_expected {
+        return Err(ConsistencyError::BlockRootsLength {
+            expected: roots_expected,
+            actual: proof.block_roots.len(),
+        });
+    }
+    if proof.leaves.len() as u64 != leaves_expected {
+        return Err(ConsistencyError::LeavesLength {
+            expected: leaves_expected,
+            actual: proof.leaves.len(),
+        });
+    }
+    if old_size == 0 {
+        return if old_root != EMPTY_ROOT {
+            Err(ConsistencyError::OldRootMismatch)
+        } else if new_size == 0 && new_root != EMPTY_ROOT {
+            Err(ConsistencyError::NewRootMismatch)
+        } else {
+            Ok(())
+        };
+    }
+    if old_size == new_size {
+        return if new_root == old_root {
+            Ok(())
+        } else {
+            Err(ConsistencyError::NewRootMismatch)
+        };
+    }
+    // The lengths were checked: both indexes are within the lists.
+    let sealed = usize::try_from(old_size / b).map_err(|_| ConsistencyError::OldRootMismatch)?;
+    let open = usize::try_from(old_size % b).map_err(|_| ConsistencyError::OldRootMismatch)?;
+    let (shared, grown) = proof
+        .block_roots
+        .split_at_checked(sealed)
+        .ok_or(ConsistencyError::OldRootMismatch)?;
+    let mut old_roots = shared.to_vec();
+    let mut new_roots = shared.to_vec();
+    if open > 0 {
+        let old_open = proof
+            .leaves
+            .get(..open)
+            .ok_or(ConsistencyError::OldRootMismatch)?;
+        old_roots.push(merkle_root(old_open));
+        new_roots.push(merkle_root(&proof.leaves));
+    }
+    new_roots.extend_from_slice(grown);
+    if merkle_root(&old_roots) != old_root {
+        return Err(ConsistencyError::OldRootMismatch);
+    }
+    if merkle_root(&new_roots) != new_root {
+        return Err(ConsistencyError::NewRootMismatch);
+    }
+    Ok(())
+}
+
 /// `⌊log₂(n + j)⌋`: the depth of node `n − 1 + j`, i.e. its number of lemmas.
 fn path_len(n: u64, j: u64) -> usize {
     let position_plus_one = u128::from(n) + u128::from(j);
@@ -342,6 +541,13 @@ impl BlockTree {
         }
         let position = usize::try_from(self.leaf_count - 1 + j).ok()?;
         self.tree.nodes().get(position).copied()
+    }
+
+    /// The leaf hashes of the block, in entry order.
+    pub fn leaves(&self) -> &[Digest] {
+        let nodes = self.tree.nodes();
+        let first = usize::try_from(self.leaf_count - 1).unwrap_or(usize::MAX);
+        nodes.get(first..).unwrap_or_default()
     }
 
     /// Lemmas of leaf `j`, leaf to root; `None` if the block has no leaf `j`.
@@ -457,6 +663,68 @@ impl CheckpointTree {
             leaf_path,
             block_path,
         })
+    }
+}
+
+impl CheckpointTree {
+    /// The entries whose leaf hashes make the [`BlockTree`] that [`Self::prove_consistency`]
+    /// needs for `old_size`: block `⌊old_size / B⌋` cut at this checkpoint's size, when the
+    /// proof carries leaves (see the module docs); `None` when it carries none.
+    pub fn consistency_entries(&self, old_size: u64) -> Result<Option<Range<u64>>, MerkleError> {
+        if old_size > self.size {
+            return Err(MerkleError::IndexOutOfRange {
+                index: old_size,
+                size: self.size,
+            });
+        }
+        let (_, leaves) = consistency_shape(old_size, self.size, self.block_size);
+        if leaves == 0 {
+            return Ok(None);
+        }
+        let start = old_size / self.block_size * self.block_size;
+        Ok(Some(start..start + leaves))
+    }
+
+    /// Proves that this checkpoint extends the ledger's first `old_size` entries; `block` must
+    /// be built from the leaf hashes of [`Self::consistency_entries`]`(old_size)` when that is
+    /// `Some` (it is ignored otherwise).
+    pub fn prove_consistency(
+        &self,
+        old_size: u64,
+        block: Option<&BlockTree>,
+    ) -> Result<ConsistencyProof, MerkleError> {
+        let block_size = u32::try_from(self.block_size)
+            .map_err(|_| MerkleError::InvalidBlockSize(self.block_size))?;
+        let mut proof = ConsistencyProof {
+            old_size,
+            new_size: self.size,
+            block_size,
+            block_roots: Vec::new(),
+            leaves: Vec::new(),
+        };
+        let range = self.consistency_entries(old_size)?;
+        if old_size == 0 || old_size == self.size {
+            return Ok(proof);
+        }
+        let split = old_size / self.block_size;
+        if let Some(range) = &range {
+            let wrong_block = MerkleError::WrongBlock {
+                block: split,
+                size: self.size,
+            };
+            let block = block.ok_or_else(|| wrong_block.clone())?;
+            if block.leaf_count() != range.end - range.start
+                || Some(block.root()) != self.block_root(split)
+            {
+                return Err(wrong_block);
+            }
+            proof.leaves = block.leaves().to_vec();
+        }
+        proof.block_roots = (0..self.block_count())
+            .filter(|k| range.is_none() || *k != split)
+            .filter_map(|k| self.block_root(k))
+            .collect();
+        Ok(proof)
     }
 }
 
@@ -1012,6 +1280,136 @@ mod tests {
         )
     }
 
+    /// An honest consistency proof from the ledger of `leaves` at `old` to `new` entries.
+    fn prove_consistency(
+        leaves: &[Digest],
+        block_size: u64,
+        old: u64,
+        new: u64,
+    ) -> ConsistencyProof {
+        let mut ledger = LedgerTree::new(block_size).unwrap();
+        for leaf in &leaves[..new as usize] {
+            ledger.push(*leaf);
+        }
+        let checkpoint = ledger.checkpoint_tree();
+        let block = checkpoint.consistency_entries(old).unwrap().map(|range| {
+            BlockTree::build(&leaves[range.start as usize..range.end as usize]).unwrap()
+        });
+        checkpoint.prove_consistency(old, block.as_ref()).unwrap()
+    }
+
+    #[test]
+    fn consistency_proof_json_and_shape() {
+        let leaves: Vec<Digest> = (0..11).map(entry).collect();
+        let proof = prove_consistency(&leaves, 4, 6, 11);
+        let blocks: Vec<Digest> = leaves.chunks(4).map(spec_root).collect();
+        let json = serde_json::to_value(&proof).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "oldSize": 6,
+                "newSize": 11,
+                "blockSize": 4,
+                "blockRoots": [blocks[0].to_hex(), blocks[2].to_hex()],
+                "leaves": [entry(4).to_hex(), entry(5).to_hex(), entry(6).to_hex(), entry(7).to_hex()],
+            })
+        );
+        let back: ConsistencyProof = serde_json::from_value(json).unwrap();
+        assert_eq!(back, proof);
+        let old = spec_ledger_root(&leaves[..6], 4);
+        let new = spec_ledger_root(&leaves, 4);
+        assert_eq!(verify_consistency(&proof, 6, old, 11, new, 4), Ok(()));
+        // A block boundary at the old size: block roots only.
+        let proof = prove_consistency(&leaves, 4, 8, 11);
+        assert_eq!(proof.block_roots, blocks);
+        assert!(proof.leaves.is_empty());
+        // Nothing to carry from the empty ledger, or between equal sizes.
+        for (old, new) in [(0, 11), (7, 7), (0, 0)] {
+            let proof = prove_consistency(&leaves, 4, old, new);
+            assert!(proof.block_roots.is_empty() && proof.leaves.is_empty());
+        }
+    }
+
+    #[test]
+    fn consistency_refusals_have_their_codes() {
+        let leaves: Vec<Digest> = (0..11).map(entry).collect();
+        let old = spec_ledger_root(&leaves[..6], 4);
+        let new = spec_ledger_root(&leaves, 4);
+        let proof = prove_consistency(&leaves, 4, 6, 11);
+        let code = |p: &ConsistencyProof, o: u64, n: u64, b: u32| {
+            verify_consistency(p, o, old, n, new, b).unwrap_err().code()
+        };
+        assert_eq!(code(&proof, 6, 11, 0), "consistency_invalid_block_size");
+        assert_eq!(code(&proof, 11, 6, 4), "consistency_sizes_reversed");
+        assert_eq!(code(&proof, 5, 11, 4), "consistency_wrong_checkpoints");
+        assert_eq!(code(&proof, 6, 11, 8), "consistency_wrong_checkpoints");
+        let mut short = proof.clone();
+        short.block_roots.pop();
+        assert_eq!(code(&short, 6, 11, 4), "consistency_block_roots_length");
+        let mut long = proof.clone();
+        long.leaves.push(entry(8));
+        assert_eq!(code(&long, 6, 11, 4), "consistency_leaves_length");
+        assert_eq!(
+            verify_consistency(&proof, 6, new, 11, new, 4),
+            Err(ConsistencyError::OldRootMismatch)
+        );
+        assert_eq!(
+            verify_consistency(&proof, 6, old, 11, old, 4),
+            Err(ConsistencyError::NewRootMismatch)
+        );
+        let checkpoint = ledger(4, 11).checkpoint_tree();
+        assert_eq!(
+            checkpoint.prove_consistency(6, None).unwrap_err().code(),
+            "merkle_wrong_block"
+        );
+        assert_eq!(
+            checkpoint.prove_consistency(12, None).unwrap_err().code(),
+            "merkle_index_out_of_range"
+        );
+        let codes = [
+            ConsistencyError::InvalidBlockSize,
+            ConsistencyError::SizesReversed { old: 1, new: 0 },
+            ConsistencyError::WrongCheckpoints {
+                proof_old: 0,
+                proof_new: 0,
+                proof_block_size: 0,
+            },
+            ConsistencyError::BlockRootsLength {
+                expected: 0,
+                actual: 1,
+            },
+            ConsistencyError::LeavesLength {
+                expected: 0,
+                actual: 1,
+            },
+            ConsistencyError::OldRootMismatch,
+            ConsistencyError::NewRootMismatch,
+        ]
+        .map(|e| e.code());
+        let unique: std::collections::BTreeSet<_> = codes.iter().collect();
+        assert_eq!(unique.len(), codes.len());
+    }
+
+    #[test]
+    fn consistency_from_the_empty_ledger() {
+        let new = spec_ledger_root(&[entry(0), entry(1)], 4);
+        let proof = prove_consistency(&[entry(0), entry(1)], 4, 0, 2);
+        assert_eq!(verify_consistency(&proof, 0, EMPTY_ROOT, 2, new, 4), Ok(()));
+        assert_eq!(
+            verify_consistency(&proof, 0, new, 2, new, 4),
+            Err(ConsistencyError::OldRootMismatch)
+        );
+        let empty = prove_consistency(&[], 4, 0, 0);
+        assert_eq!(
+            verify_consistency(&empty, 0, EMPTY_ROOT, 0, EMPTY_ROOT, 4),
+            Ok(())
+        );
+        assert_eq!(
+            verify_consistency(&empty, 0, EMPTY_ROOT, 0, new, 4),
+            Err(ConsistencyError::NewRootMismatch)
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -1082,6 +1480,93 @@ mod tests {
                     verify_inclusion(&bad, entry(index), root).is_ok(),
                     same_shape,
                     "wrong size {}", wrong_size
+                );
+            }
+        }
+        #[test]
+        fn consistency_proofs_verify_and_tampering_fails(
+            block_size in 1u64..=9,
+            new_size in 0u64..=60,
+            pick in any::<prop::sample::Index>(),
+            changed in any::<prop::sample::Index>(),
+            bit in 0usize..256,
+        ) {
+            let leaves: Vec<Digest> = (0..new_size).map(entry).collect();
+            let roots: Vec<Digest> = (0..=new_size)
+                .map(|size| spec_ledger_root(&leaves[..size as usize], block_size))
+                .collect();
+            let b = block_size as u32;
+            for old in 0..=new_size {
+                let proof = prove_consistency(&leaves, block_size, old, new_size);
+                prop_assert_eq!(
+                    verify_consistency(&proof, old, roots[old as usize], new_size, roots[new_size as usize], b),
+                    Ok(()),
+                    "old {}", old
+                );
+            }
+
+            let old = pick.index(new_size as usize + 1) as u64;
+            let (old_root, new_root) = (roots[old as usize], roots[new_size as usize]);
+            let proof = prove_consistency(&leaves, block_size, old, new_size);
+
+            // Every digest of the proof matters.
+            let digests = proof.block_roots.len() + proof.leaves.len();
+            for d in 0..digests {
+                let mut bad = proof.clone();
+                let target = if d < bad.block_roots.len() {
+                    &mut bad.block_roots[d]
+                } else {
+                    &mut bad.leaves[d - proof.block_roots.len()]
+                };
+                target.0[bit / 8] ^= 1 << (bit % 8);
+                prop_assert!(verify_consistency(&bad, old, old_root, new_size, new_root, b).is_err());
+            }
+
+            // Swapped or altered roots.
+            if old_root != new_root {
+                prop_assert!(verify_consistency(&proof, old, new_root, new_size, old_root, b).is_err());
+            }
+            // (Every ledger extends the empty one: from 0, the new root is not looked at.)
+            let mut other = new_root;
+            other.0[bit / 8] ^= 1 << (bit % 8);
+            prop_assert_eq!(
+                verify_consistency(&proof, old, old_root, new_size, other, b).is_err(),
+                old > 0 || new_size == 0
+            );
+            if old > 0 {
+                let mut other = old_root;
+                other.0[bit / 8] ^= 1 << (bit % 8);
+                prop_assert!(verify_consistency(&proof, old, other, new_size, new_root, b).is_err());
+            }
+
+            // A proof for other sizes does not pass for these checkpoints, even relabelled.
+            for wrong in (0..=new_size).filter(|s| *s != old) {
+                let bad = prove_consistency(&leaves, block_size, wrong, new_size);
+                prop_assert!(verify_consistency(&bad, old, old_root, new_size, new_root, b).is_err());
+                let relabelled = ConsistencyProof { old_size: old, ..bad };
+                // (From 0 and between equal sizes both proofs are empty, so they coincide.)
+                if relabelled != proof {
+                    prop_assert!(
+                        verify_consistency(&relabelled, old, old_root, new_size, new_root, b).is_err(),
+                        "proof for {} passed as {}", wrong, old
+                    );
+                }
+                let relabelled = ConsistencyProof { old_size: wrong, ..proof.clone() };
+                prop_assert!(
+                    verify_consistency(&relabelled, wrong, old_root, new_size, new_root, b).is_err()
+                );
+            }
+
+            // A new ledger that changed one of the first `old` entries is not an extension.
+            if old > 0 {
+                let i = changed.index(old as usize);
+                let mut rewritten = leaves.clone();
+                rewritten[i] = leaf_hash(b"rewritten");
+                let rewritten_root = spec_ledger_root(&rewritten, block_size);
+                let forged = prove_consistency(&rewritten, block_size, old, new_size);
+                prop_assert!(
+                    verify_consistency(&forged, old, old_root, new_size, rewritten_root, b).is_err(),
+                    "entry {} rewritten", i
                 );
             }
         }

@@ -107,6 +107,11 @@ enum Command {
         #[arg(long)]
         leaf_hash: Option<String>,
     },
+    /// Verify that the ledger only grows: two signed checkpoints and the consistency proof
+    /// between them, fetched from GET /v1/checkpoints/consistency (--registry, --from or
+    /// --old, optional --to) or read from a saved answer (--answer). Exits non-zero when
+    /// anything fails to verify.
+    VerifyConsistency(crate::consistency::VerifyConsistency),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -170,6 +175,7 @@ impl Cli {
                 entry,
                 leaf_hash,
             } => verify_proof(proof, registry_key, entry.as_deref(), leaf_hash.as_deref()),
+            Command::VerifyConsistency(args) => args.run(),
         }
     }
 }
@@ -180,7 +186,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
         .with_context(|| format!("{} is not valid JSON of the expected shape", path.display()))
 }
 
-fn read_input(path: &Path) -> Result<String> {
+pub fn read_input(path: &Path) -> Result<String> {
     if path == Path::new("-") {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text)?;

@@ -9,6 +9,7 @@
 mod ca;
 mod cli;
 mod config;
+mod consistency;
 mod database;
 mod demo;
 mod parties;

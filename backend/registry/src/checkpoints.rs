@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use lading_domain::checkpoint::Checkpoint;
-use lading_domain::merkle::{BlockTree, CheckpointTree, InclusionProof};
+use lading_domain::merkle::{BlockTree, CheckpointTree, ConsistencyProof, InclusionProof};
 use lading_domain::Digest;
 use lading_store::models::CheckpointRow;
 use lading_store::{ledger, Store, StoreError};
@@ -30,6 +30,14 @@ pub struct ProofAnswer {
     pub proof: InclusionProof,
     pub leaf_hash: Digest,
     pub checkpoint: PublishedCheckpoint,
+}
+
+/// A consistency proof with the two signed checkpoints it links.
+#[derive(Debug, Clone)]
+pub struct ConsistencyAnswer {
+    pub from: PublishedCheckpoint,
+    pub to: PublishedCheckpoint,
+    pub proof: ConsistencyProof,
 }
 
 /// Bounded caches: a proof request costs memory lookups once its trees are built.
@@ -54,6 +62,8 @@ pub struct CheckpointBook {
     state: Arc<RwLock<State>>,
     trees: Arc<Mutex<Trees>>,
     block_size: u64,
+    /// The size of the latest published checkpoint, for readers that wait for one.
+    published: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for CheckpointBook {
@@ -66,7 +76,9 @@ impl std::fmt::Debug for CheckpointBook {
 
 impl CheckpointBook {
     pub(crate) fn new(block_size: u64, latest: Option<PublishedCheckpoint>) -> Self {
+        let size = latest.as_ref().map_or(0, |c| c.checkpoint.size);
         Self {
+            published: tokio::sync::watch::Sender::new(size),
             state: Arc::new(RwLock::new(State {
                 latest,
                 sealed_roots: Vec::new(),
@@ -81,7 +93,17 @@ impl CheckpointBook {
     }
 
     pub(crate) fn publish(&self, checkpoint: PublishedCheckpoint) {
+        let size = checkpoint.checkpoint.size;
         self.write().latest = Some(checkpoint);
+        self.published.send_replace(size);
+    }
+
+    /// Waits until a published checkpoint covers entry `index` (its size is above `index`), at
+    /// most `timeout`; true if one does. Woken by [`Self::publish`], so nothing polls.
+    pub async fn wait_until_covered(&self, index: u64, timeout: std::time::Duration) -> bool {
+        let mut published = self.published.subscribe();
+        let covered = tokio::time::timeout(timeout, published.wait_for(|size| *size > index)).await;
+        matches!(covered, Ok(Ok(_)))
     }
 
     pub(crate) fn set_sealed_roots(&self, roots: Vec<Digest>) {
@@ -148,6 +170,55 @@ impl CheckpointBook {
             proof,
             leaf_hash,
             checkpoint,
+        })
+    }
+
+    /// Proves that the stored checkpoint of size `to` extends the one of size `from`
+    /// (`from ≤ to`; the caller refuses the reverse). Blocking: reads the database.
+    pub fn consistency(
+        &self,
+        store: &Store,
+        from: u64,
+        to: u64,
+    ) -> Result<ConsistencyAnswer, Refusal> {
+        let (old, new) = {
+            let mut conn = store.conn().map_err(Refusal::unavailable)?;
+            let mut stored = |size: u64| -> Result<PublishedCheckpoint, Refusal> {
+                let row = ledger::checkpoint_at(&mut conn, size)
+                    .map_err(Refusal::unavailable)?
+                    .ok_or_else(|| Refusal::Rule {
+                        code: "unknown_checkpoint",
+                        detail: format!("no checkpoint of size {size} was signed"),
+                    })?;
+                published(&row).map_err(Refusal::unavailable)
+            };
+            (stored(from)?, stored(to)?)
+        };
+        let tree = self
+            .checkpoint_tree(store, to)
+            .map_err(Refusal::unavailable)?;
+        if tree.root() != new.checkpoint.root {
+            return Err(Refusal::unavailable(format!(
+                "the stored checkpoint of size {to} does not match the stored entries"
+            )));
+        }
+        let block = match tree
+            .consistency_entries(from)
+            .map_err(Refusal::unavailable)?
+        {
+            Some(range) => Some(
+                self.block_tree(store, range)
+                    .map_err(Refusal::unavailable)?,
+            ),
+            None => None,
+        };
+        let proof = tree
+            .prove_consistency(from, block.as_deref())
+            .map_err(Refusal::unavailable)?;
+        Ok(ConsistencyAnswer {
+            from: old,
+            to: new,
+            proof,
         })
     }
 
@@ -250,7 +321,6 @@ pub fn published(row: &CheckpointRow) -> Result<PublishedCheckpoint, StoreError>
     })
 }
 
-/// Leaf hashes of entries `[from, to)` as digests.
 /// Leaf hashes of entries `[from, to)` as digests.
 pub fn leaf_digests(
     conn: &mut lading_store::PgConnection,

@@ -27,7 +27,7 @@ use lading_store::models::EntryKind;
 use lading_store::{ledger, Store, StoreError};
 use tokio::sync::oneshot;
 
-pub use checkpoints::{CheckpointBook, ProofAnswer, PublishedCheckpoint};
+pub use checkpoints::{CheckpointBook, ConsistencyAnswer, ProofAnswer, PublishedCheckpoint};
 pub use parties::PartyBook;
 pub use refusal::Refusal;
 pub use sequencer::{DRAFTER, WRITER};
@@ -288,6 +288,21 @@ impl Registry {
     /// Blocking: see [`CheckpointBook::prove`].
     pub fn prove(&self, index: u64, size: Option<u64>) -> Result<ProofAnswer, Refusal> {
         self.inner.checkpoints.prove(&self.inner.store, index, size)
+    }
+
+    /// Blocking: see [`CheckpointBook::consistency`].
+    pub fn consistency(&self, from: u64, to: u64) -> Result<ConsistencyAnswer, Refusal> {
+        self.inner
+            .checkpoints
+            .consistency(&self.inner.store, from, to)
+    }
+
+    /// See [`CheckpointBook::wait_until_covered`].
+    pub async fn wait_until_covered(&self, index: u64, timeout: std::time::Duration) -> bool {
+        self.inner
+            .checkpoints
+            .wait_until_covered(index, timeout)
+            .await
     }
 
     pub fn parties(&self) -> &PartyBook {

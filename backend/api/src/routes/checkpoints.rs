@@ -96,7 +96,12 @@ pub async fn after(
 #[derive(Debug, Deserialize)]
 pub struct ProofQuery {
     pub size: Option<u64>,
+    /// Milliseconds to wait for a checkpoint covering the entry (at most [`MAX_WAIT_MS`]).
+    pub wait: Option<u64>,
 }
+
+/// Longest `wait` of a proof request: one checkpoint interval is normally well below it.
+pub const MAX_WAIT_MS: u64 = 30_000;
 
 /// Everything a verifier needs besides the entry's signed bytes (which it has, or can hash).
 #[derive(Debug, Serialize)]
@@ -107,6 +112,9 @@ pub struct ProofAnswer {
     pub checkpoint: CheckpointAnswer,
 }
 
+/// `GET /v1/entries/{index}/proof?size&wait`: the inclusion proof of an entry against the
+/// checkpoint of `size`, or the latest one; with `wait`, first waits (bounded) until a
+/// checkpoint covers the entry.
 pub async fn proof(
     state: web::Data<AppState>,
     index: web::Path<u64>,
@@ -114,6 +122,29 @@ pub async fn proof(
 ) -> Result<HttpResponse, ApiError> {
     let index = index.into_inner();
     let size = query.size;
+    if let Some(wait) = query.wait {
+        if wait > MAX_WAIT_MS {
+            return Err(ApiError::BadRequest {
+                code: "bad_query",
+                detail: format!("wait is at most {MAX_WAIT_MS} ms, got {wait}"),
+            });
+        }
+        // Against a given size there is nothing to wait for: that checkpoint exists or not.
+        let covered = size.is_some()
+            || state
+                .registry
+                .wait_until_covered(index, std::time::Duration::from_millis(wait))
+                .await;
+        if !covered {
+            return Err(ApiError::Refused(Refusal::Rule {
+                code: "entry_not_yet_provable",
+                detail: format!(
+                    "no checkpoint covered entry {index} within {wait} ms; checkpoints are \
+                     signed every checkpoint interval while the ledger grows"
+                ),
+            }));
+        }
+    }
     let registry = state.registry.clone();
     let answer = web::block(move || registry.prove(index, size))
         .await
@@ -123,5 +154,45 @@ pub async fn proof(
         leaf_hash: answer.leaf_hash.to_hex(),
         proof: answer.proof,
         checkpoint: answer.checkpoint.into(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsistencyQuery {
+    pub from: u64,
+    pub to: u64,
+}
+
+/// The two signed checkpoints and the proof that the second extends the first.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsistencyAnswer {
+    pub from: CheckpointAnswer,
+    pub to: CheckpointAnswer,
+    pub proof: lading_domain::merkle::ConsistencyProof,
+}
+
+/// `GET /v1/checkpoints/consistency?from=M&to=N`: proof that the ledger signed at size `N`
+/// extends the one signed at size `M` (see `lading_domain::merkle`, "Consistency proofs").
+pub async fn consistency(
+    state: web::Data<AppState>,
+    query: web::Query<ConsistencyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ConsistencyQuery { from, to } = query.into_inner();
+    if from > to {
+        return Err(ApiError::BadRequest {
+            code: "consistency_from_after_to",
+            detail: format!("from ({from}) must not be larger than to ({to})"),
+        });
+    }
+    let registry = state.registry.clone();
+    let answer = web::block(move || registry.consistency(from, to))
+        .await
+        .map_err(ApiError::unexpected)?
+        .map_err(|r: Refusal| ApiError::Refused(r))?;
+    Ok(HttpResponse::Ok().json(ConsistencyAnswer {
+        from: answer.from.into(),
+        to: answer.to.into(),
+        proof: answer.proof,
     }))
 }

@@ -2,6 +2,7 @@
 
 pub mod checkpoints;
 pub mod documents;
+pub mod entries;
 pub mod events;
 pub mod health;
 pub mod replicas;

@@ -44,8 +44,8 @@ fn origin(req: &HttpRequest) -> Result<Origin, ApiError> {
     })
 }
 
-/// One signed transition: `201` when it was added, `200` with the same answer when these
-/// exact bytes were already on the ledger.
+/// One signed transition: `201` with `Location: /v1/entries/{index}` when it was added, `200`
+/// with the same answer when these exact bytes were already on the ledger.
 pub async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -65,12 +65,15 @@ pub(crate) async fn submit_one(
     let jws = jws_text(&body)?;
     let origin = origin(&req)?;
     let receipt = state.registry.submit_one_from(jws, expect, origin).await?;
-    let status = if receipt.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok(HttpResponse::build(status).json(EntryAnswer::from(receipt)))
+    if receipt.duplicate {
+        return Ok(HttpResponse::build(StatusCode::OK).json(EntryAnswer::from(receipt)));
+    }
+    Ok(HttpResponse::build(StatusCode::CREATED)
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            crate::routes::entries::location(receipt.index),
+        ))
+        .json(EntryAnswer::from(receipt)))
 }
 
 /// One item's outcome in a batch.

@@ -1,0 +1,78 @@
+//! `GET /v1/entries/{index}`: one ledger entry by its index, for any authenticated party.
+//!
+//! A party entitled to the entry's document (by the rule of the replication feed: it signed the
+//! entry, is named in the document, or is the customs authority of one of its ports) gets the
+//! signed bytes, kind and time. Every other party gets the index and leaf hash alone — exactly
+//! what the public checkpoints already commit to — so the answer tells nothing of the document,
+//! the kind of statement or when it came.
+
+use actix_web::{web, HttpResponse};
+use chrono::SecondsFormat;
+use lading_domain::Digest;
+use serde::Serialize;
+
+use crate::auth::Caller;
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// Where the entry of `index` is read: the `Location` of a `201`.
+pub fn location(index: u64) -> String {
+    format!("/v1/entries/{index}")
+}
+
+/// An entry as one caller may see it. For a caller not entitled to it, only `index` and
+/// `leafHash` are present.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryRead {
+    pub index: u64,
+    pub leaf_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<String>,
+    /// The compact JWS as signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed: Option<String>,
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    index: web::Path<u64>,
+) -> Result<HttpResponse, ApiError> {
+    let index = index.into_inner();
+    let store = state.registry.store().clone();
+    let party = caller.0.id.to_string();
+    let row = web::block(move || {
+        let mut conn = store.conn()?;
+        lading_store::reads::entry_for_party(&mut conn, &party, index)
+    })
+    .await
+    .map_err(ApiError::unexpected)?
+    .map_err(ApiError::unexpected)?
+    .ok_or_else(|| ApiError::NotFound {
+        what: format!("entry {index}"),
+    })?;
+    let leaf_hash = Digest::from_slice(&row.leaf_hash).map_err(ApiError::unexpected)?;
+    // All three are present together or not at all (the query decides entitlement once).
+    let full = match (row.signed, row.kind, row.received_at) {
+        (Some(signed), Some(kind), Some(received_at)) => Some((
+            String::from_utf8(signed).map_err(ApiError::unexpected)?,
+            kind,
+            received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        )),
+        _ => None,
+    };
+    let (signed, kind, received_at) = match full {
+        Some((signed, kind, time)) => (Some(signed), Some(kind), Some(time)),
+        None => (None, None, None),
+    };
+    Ok(HttpResponse::Ok().json(EntryRead {
+        index,
+        leaf_hash: leaf_hash.to_hex(),
+        kind,
+        received_at,
+        signed,
+    }))
+}
