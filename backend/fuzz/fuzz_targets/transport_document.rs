@@ -1,10 +1,15 @@
 //! Parsing a transport document from JSON bytes (`lading_domain::document`).
 //!
-//! Input: arbitrary bytes, read as JSON. A document is reached two ways and they must agree:
-//! the thorough path (`TransportDocument::from_json`, used on refusals and by `Deserialize`)
-//! and the fast path a signed ISSUE takes (the fields straight from the canonical bytes, then
-//! `TransportDocument::new`, kept only when they serialise back to those bytes). An accepted
-//! document is in normal form: its canonical bytes are the input's, and it round-trips.
+//! Input: arbitrary bytes, read as JSON. A document is reached two ways and on canonical bytes
+//! (all a signed ISSUE can carry) they must agree: the thorough path (`from_json` on the parsed
+//! bytes, which `SignedTransition::parse` takes to name a refusal) and the fast path (the
+//! fields straight from the bytes, then `TransportDocument::new`, kept only when they
+//! serialise back to those bytes). A document accepted from any JSON is in normal form: its
+//! canonical bytes are the input's canonical bytes, and it round-trips.
+//!
+//! (`from_json` on a non-canonical spelling may refuse what its canonical form passes: `5.0`
+//! for a count is refused as a float, though RFC 8785 writes it `5`. Signed payloads are
+//! canonical, so the fast path never sees `5.0`.)
 #![no_main]
 
 use lading_domain::canonical::canonicalize;
@@ -25,6 +30,14 @@ fuzz_target!(|data: &[u8]| {
         .ok()
         .and_then(|fields| TransportDocument::new(fields).ok())
         .filter(|doc| doc.canonical_bytes() == canonical);
+    let reparsed: Value = serde_json::from_slice(&canonical).expect("canonical bytes are JSON");
+    let on_canonical = TransportDocument::from_json(&reparsed);
+    assert_eq!(
+        on_canonical.as_ref().ok(),
+        fast.as_ref(),
+        "the fast and thorough paths disagree on canonical bytes ({:?})",
+        on_canonical.as_ref().err()
+    );
 
     let doc = match thorough {
         Ok(doc) => doc,
@@ -32,10 +45,6 @@ fuzz_target!(|data: &[u8]| {
             assert!(
                 via_serde.is_err(),
                 "Deserialize accepted what from_json refused"
-            );
-            assert_eq!(
-                fast, None,
-                "the fast path accepted what from_json refused: {e}"
             );
             let _ = (e.code(), e.to_string());
             return;
