@@ -8,7 +8,9 @@
 #   - libpq headers and pkg-config, to build diesel's PostgreSQL backend;
 #   - with --browser: chromium and chromium-driver, for the portal's browser tests;
 #   - with --dev: the diesel CLI (crates.io), which the store's tests use to check
-#     that src/schema.rs matches the migrations.
+#     that src/schema.rs matches the migrations; and cargo-fuzz (crates.io) for
+#     tests/fuzz-smoke.sh, which also needs rustup's nightly toolchain (checked here,
+#     never installed: a missing one is an error).
 #
 # Idempotent and a no-op when everything is present: apt-get update and install
 # run only when something is missing. Prints one line per thing checked.
@@ -26,7 +28,7 @@ for arg in "$@"; do
     --dev) want_dev=1 ;;
     --dry-run) dry_run=1 ;;
     -h | --help)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -110,6 +112,27 @@ ensure_dev_tools() {
   cargo install diesel_cli --version "$DIESEL_CLI_VERSION" --no-default-features --features postgres --locked --quiet
 }
 
+# Any cargo-fuzz with --fuzz-dir (0.11 on) runs backend/fuzz; this one is installed when none is.
+CARGO_FUZZ_VERSION=0.13.2
+ensure_fuzz_tools() {
+  [[ $want_dev -eq 1 ]] || return 0
+  if ! rustup toolchain list 2> /dev/null | grep -q '^nightly'; then
+    printf 'MISSING  %-18s cargo-fuzz builds with it: rustup toolchain install nightly\n' "nightly toolchain" >&2
+    return 1
+  fi
+  printf 'ok       %-18s %s\n' "nightly toolchain" "$(rustup run nightly rustc --version 2> /dev/null)"
+  if cargo fuzz --version > /dev/null 2>&1; then
+    printf 'ok       %-18s %s\n' "cargo-fuzz" "$(cargo fuzz --version)"
+    return 0
+  fi
+  if [[ $dry_run -eq 1 ]]; then
+    echo "dry run: would cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+    return 0
+  fi
+  printf 'missing  %-18s -> cargo install cargo-fuzz %s\n' "cargo-fuzz" "$CARGO_FUZZ_VERSION"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
+}
+
 missing=()
 check_all() {
   # $1 = "final" after installing: a miss is then an error.
@@ -133,6 +156,7 @@ check_all() {
 check_all || true
 if [[ ${#missing[@]} -eq 0 ]]; then
   ensure_dev_tools
+  ensure_fuzz_tools
   exit 0
 fi
 
@@ -170,3 +194,4 @@ fi
 
 check_all final
 ensure_dev_tools
+ensure_fuzz_tools

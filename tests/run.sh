@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the machine lacks, then formatting,
 # lints, and every test — unit, property, store, HTTP over TLS, end-to-end with real
-# `lading` processes — against real PostgreSQL clusters the tests start themselves.
+# `lading` processes — against real PostgreSQL clusters the tests start themselves — and a
+# short run of every fuzz target (tests/fuzz-smoke.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,3 +16,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast "$@"
+
+echo "== fuzz smoke (each target over its corpus, then ${LADING_FUZZ_SECONDS:-10} s)"
+tests/fuzz-smoke.sh

@@ -436,8 +436,20 @@ impl CompactJws {
             return Err(JwsError::HeaderTooLarge);
         }
         let header_bytes = unb64(h, "header").map_err(JwsError::Malformed)?;
-        let known: KnownHeader = serde_json::from_slice(&header_bytes).map_err(|e| {
-            if serde_json::from_slice::<Map<String, Value>>(&header_bytes).is_err() {
+        // JSON text is UTF-8 (RFC 8259 §8.1); serde_json skips members it ignores without
+        // checking that, so it is checked here.
+        let header =
+            std::str::from_utf8(&header_bytes).map_err(|_| malformed("the header is not UTF-8"))?;
+        // serde reads a struct from a JSON array too (members by position): only an object is
+        // a header.
+        if !header
+            .trim_start_matches([' ', '\t', '\n', '\r'])
+            .starts_with('{')
+        {
+            return Err(malformed("the header is not a JSON object"));
+        }
+        let known: KnownHeader = serde_json::from_str(header).map_err(|e| {
+            if serde_json::from_str::<Map<String, Value>>(header).is_err() {
                 malformed("the header is not a JSON object")
             } else {
                 JwsError::Malformed(format!("header: {e}"))
@@ -743,6 +755,38 @@ mod tests {
         }
         let dup = rfc_key().sign_with_header(br#"{"alg":"EdDSA","kid":"k","alg":"EdDSA"}"#, b"x");
         assert_eq!(CompactJws::parse(&dup).unwrap_err().code(), "malformed_jws");
+    }
+
+    /// Found by the `jws` fuzz target: a member Lading ignores held bytes that are not UTF-8,
+    /// and the header was accepted although it is no JSON text.
+    #[test]
+    fn header_must_be_utf8() {
+        let bad =
+            rfc_key().sign_with_header(b"{\"alg\":\"EdDSA\",\"kid\":\"k\",\"x\":\"\xc7\"}", b"x");
+        assert_eq!(
+            CompactJws::parse(&bad),
+            Err(JwsError::Malformed("the header is not UTF-8".into()))
+        );
+        let good = rfc_key().sign_with_header(
+            "{\"alg\":\"EdDSA\",\"kid\":\"k\",\"x\":\"é\"}".as_bytes(),
+            b"x",
+        );
+        assert!(CompactJws::parse(&good).is_ok());
+    }
+
+    /// Found with the `jws` fuzz target: serde fills a struct from a JSON array by position,
+    /// so `["EdDSA","k",null,null,null]` passed for a header naming alg and kid.
+    #[test]
+    fn header_must_be_an_object() {
+        let array = rfc_key().sign_with_header(br#"["EdDSA","k",null,null,null]"#, b"x");
+        assert_eq!(
+            CompactJws::parse(&array),
+            Err(JwsError::Malformed(
+                "the header is not a JSON object".into()
+            ))
+        );
+        let spaced = rfc_key().sign_with_header(b" \r\n\t{\"alg\":\"EdDSA\",\"kid\":\"k\"}", b"x");
+        assert!(CompactJws::parse(&spaced).is_ok());
     }
 
     #[test]
