@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod codes;
 pub mod node;
 pub mod problem;
 pub mod routes;

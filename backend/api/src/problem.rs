@@ -15,6 +15,8 @@ use actix_web::{HttpResponse, ResponseError};
 use lading_registry::Refusal;
 use serde::Serialize;
 
+use crate::codes::Code;
+
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -107,38 +109,28 @@ impl ApiError {
     }
 }
 
-/// The HTTP status of each refusal code: 400 for what does not parse, 409 for conflicts with
-/// the ledger's history, 422 for what parses but breaks a rule or fails its signature.
+/// The HTTP status of a refusal: its code's, from the one table of codes ([`Code`]).
 pub fn refusal_status(refusal: &Refusal) -> StatusCode {
-    match refusal {
-        Refusal::Malformed { .. } | Refusal::InvalidField { .. } => StatusCode::BAD_REQUEST,
-        Refusal::UnknownKey { .. }
-        | Refusal::RevokedKey { .. }
-        | Refusal::BadSignature { .. }
-        | Refusal::KeyNotActor { .. }
-        | Refusal::UnknownDocument { .. }
-        | Refusal::Rule { .. } => match refusal.code() {
-            "unknown_checkpoint" | "entry_not_in_checkpoint" | "entry_not_yet_provable" => {
-                StatusCode::NOT_FOUND
-            }
-            "wrong_previous_checksum" | "duplicate_event_id" => StatusCode::CONFLICT,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        },
-        Refusal::DocumentExists { .. } | Refusal::DoubleSpend { .. } => StatusCode::CONFLICT,
-        Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        Refusal::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-    }
+    status_of(refusal.code(), StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+/// The status of `code` in the table of codes; `otherwise` for a code missing from it (a test
+/// keeps every code the server can answer in the table).
+fn status_of(code: &str, otherwise: StatusCode) -> StatusCode {
+    Code::parse(code)
+        .and_then(|c| StatusCode::from_u16(c.status()).ok())
+        .unwrap_or(otherwise)
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Refused(r) => refusal_status(r),
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::BadRequest { code, .. } => status_of(code, StatusCode::BAD_REQUEST),
             Self::Unauthenticated | Self::ClientCertificateRequired => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { code, .. } => status_of(code, StatusCode::FORBIDDEN),
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { code, .. } => status_of(code, StatusCode::CONFLICT),
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
