@@ -756,6 +756,7 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
         "invalid_event",
         Some("/equipmentReference"),
     );
+    // Another carrier may not read the bill: to it, the bill does not exist.
     let mut polaris_gate_in = gate_in.clone();
     polaris_gate_in["actor"] = json!("carrier-polaris");
     polaris_gate_in["equipmentReference"] = json!("CSQU3054383");
@@ -767,7 +768,7 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
         ))
         .await?,
         422,
-        "event_not_allowed",
+        "unknown_document",
         None,
     );
     let mut bad_kind = gate_in.clone();
@@ -948,11 +949,12 @@ async fn a_refusal_about_a_document_the_signer_may_not_read_is_the_refusal_for_a
     };
     let right_checksum = issued["documentChecksum"].clone();
     let wrong_checksum = json!(Digest::of(b"a guess").to_hex());
-    // Parties named nowhere in the bill, and a customs authority of neither of its ports.
+    // Parties named nowhere in the bill (forwarder-swift is its notify party), and a customs
+    // authority of neither of its ports.
     for outsider in [
         "carrier-polaris",
-        "forwarder-swift",
         "bank-harbour",
+        "shipper-borealis",
         "customs-us",
     ] {
         let key = parties.signer(outsider)?;
@@ -1022,7 +1024,7 @@ async fn a_refusal_about_a_document_the_signer_may_not_read_is_the_refusal_for_a
         })
     };
     for (actor, code, kind, location) in [
-        ("forwarder-swift", "DECLARED", "CUSTOMS", "NLRTM"),
+        ("bank-harbour", "DECLARED", "CUSTOMS", "NLRTM"),
         ("carrier-polaris", "DEPA", "TRANSPORT", "NLRTM"),
         ("customs-us", "HOLD", "CUSTOMS", "USLAX"),
     ] {
@@ -1857,6 +1859,11 @@ async fn answers_match_the_json_schemas() -> Result<()> {
     let checkpoint_payload = validator("checkpoint.json")?;
     let checkpoint_answer = validator("proof-answer.json#/properties/checkpoint")?;
     let jwk = validator("jwk.json")?;
+    let document = validator("document-answer.json")?;
+    let chain_answer = validator("chain-answer.json")?;
+    let events_answer = validator("events-answer.json")?;
+    let batch = validator("batch-answer.json")?;
+    let checkpoint_list = validator("checkpoint-list.json")?;
 
     // The validators are not vacuous.
     let good_problem = json!({"type": "urn:lading:problem:x", "title": "t", "status": 400, "detail": "d", "code": "x"});
@@ -1933,6 +1940,45 @@ async fn answers_match_the_json_schemas() -> Result<()> {
             assert_valid(&problem, p, "a batch problem");
         }
     }
+    assert_valid(&batch, &a.body, "a batch answer");
+    let mut lying = a.body.clone();
+    lying["results"][1]["status"] = json!(201);
+    assert!(
+        !batch.is_valid(&lying),
+        "a refused item's status is 4xx or 5xx"
+    );
+
+    // Reads of a document by a party that may read it.
+    for chain in &samples.chains {
+        let reference = &chain.reference;
+        let carrier = if reference.starts_with("OCNL") {
+            "carrier-oceanic"
+        } else {
+            "carrier-polaris"
+        };
+        let a = reg
+            .get_as(&format!("/v1/documents/{reference}"), Some(carrier))
+            .await?;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_valid(&document, &a.body, "a document read");
+        let a = reg
+            .get_as(
+                &format!("/v1/documents/{reference}/transitions"),
+                Some(carrier),
+            )
+            .await?;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_valid(&chain_answer, &a.body, "a document's chain");
+        let a = reg
+            .get_as(&format!("/v1/documents/{reference}/events"), Some(carrier))
+            .await?;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_valid(&events_answer, &a.body, "a document's events");
+    }
+    let a = reg.get("/v1/checkpoints?after=0").await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_valid(&checkpoint_list, &a.body, "a checkpoint list");
+    assert!(!checkpoint_list.is_valid(&json!({"checkpoints": ["not a jws"]})));
 
     let latest = reg.checkpoint_of(size).await?;
     assert_valid(&checkpoint_answer, &latest, "GET /v1/checkpoint");
