@@ -2073,6 +2073,62 @@ async fn the_registry_speaks_tls_only_with_its_own_certificate() -> Result<()> {
 /// it)": a second, different event with the same actor and eventId is refused; another actor
 /// may use the same id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn characters_postgresql_cannot_store_are_refused_when_parsed() -> Result<()> {
+    let reg = Registry::start().await?;
+    let samples = Samples::load()?;
+    let parties = FixtureParties::load()?;
+    assert_eq!(
+        reg.submit(&samples.chain("OCNL2026000101")?.transitions[0])
+            .await?
+            .status,
+        StatusCode::CREATED
+    );
+    let size = reg.size().await?;
+    // A document reference in a path with U+0000 or a control character is no reference.
+    for path in [
+        "/v1/documents/OCNL%00",
+        "/v1/documents/OCNL2026000101%00/transitions",
+        "/v1/documents/%01/events",
+    ] {
+        let a = reg.get_as(path, Some("carrier-oceanic")).await?;
+        assert_problem(&a, 400, "invalid_document_reference", None);
+    }
+    // An event id or a free text with U+0000 is a field error of the payload, never a 503
+    // with a database's words in it.
+    let event = payload_of(&samples.events[0])?;
+    for (member, value) in [
+        ("eventId", "carrier-oceanic-\u{0}-1"),
+        ("eventId", "tab\there"),
+        ("remarks", "nul \u{0} inside"),
+        ("remarks", "bell \u{7}"),
+    ] {
+        let mut bad = event.clone();
+        bad[member] = json!(value);
+        let a = reg
+            .submit_event(&sign(parties.signer("carrier-oceanic")?, &bad, EVENT_TYP))
+            .await?;
+        let problem = assert_problem(&a, 400, "invalid_event", Some(&format!("/{member}")));
+        assert!(
+            !problem.to_string().contains("PostgreSQL") && !problem.to_string().contains("0x00"),
+            "{problem}"
+        );
+    }
+    // Line breaks are text, not control: remarks may have them.
+    let mut multiline = event.clone();
+    multiline["remarks"] = json!("two\nlines");
+    let a = reg
+        .submit_event(&sign(
+            parties.signer("carrier-oceanic")?,
+            &multiline,
+            EVENT_TYP,
+        ))
+        .await?;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(reg.size().await?, size + 1, "only the good event was added");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_id_is_used_once_per_actor() -> Result<()> {
     let reg = Registry::start().await?;
     let samples = Samples::load()?;
