@@ -669,7 +669,7 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
                     client.clone(),
                     base.clone(),
                     std::mem::take(&mut lane.queue),
-                    rng.next() ^ i as u64,
+                    rng.next_u64() ^ i as u64,
                     acked.clone(),
                     c.kill_after,
                     kill_tx.clone(),
