@@ -457,10 +457,14 @@ pub fn ensure_keys(dir: &Path) -> Result<KeysReport, FixtureError> {
 
 /// SplitMix64: tiny, fast and fully specified, so a seed gives the same stream everywhere.
 #[derive(Debug, Clone)]
-struct SplitMix64(u64);
+pub struct SplitMix64(u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -469,8 +473,8 @@ impl SplitMix64 {
     }
 
     /// Uniform-enough value in `0..n` (`n > 0`), by multiply-shift.
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     fn index(&mut self, len: usize) -> usize {
@@ -1645,8 +1649,8 @@ impl LedgerGenerator {
         self.issued += 1;
         let carrier = self.rng.index(self.carriers.len());
         let shipper = self.rng.index(self.shippers);
-        let endorse = self.rng.next() & 1 == 1;
-        let seed = self.rng.next();
+        let endorse = self.rng.next_u64() & 1 == 1;
+        let seed = self.rng.next_u64();
         let carrier_id = self.carriers[carrier].id.clone();
         let shipment = shipment_from_seed(carrier_id.as_str(), seed)?;
         let document = build_document(

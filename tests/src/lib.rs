@@ -9,3 +9,4 @@ pub mod harness;
 pub mod load;
 pub mod samples;
 pub mod schemas;
+pub mod soak;

@@ -68,12 +68,26 @@ impl DurableCluster {
     /// Stops the server the hard way (SIGQUIT: no shutdown checkpoint, as after a crash) and
     /// starts it again, so crash recovery replays the WAL: what survives is what was durable.
     pub fn crash_and_recover(&mut self) -> Result<()> {
+        self.crash();
+        self.recover()
+    }
+
+    /// The first half of [`Self::crash_and_recover`]: the server is gone (immediate shutdown)
+    /// until [`Self::recover`], so its clients see it die mid-transaction.
+    pub fn crash(&mut self) {
         if let Some(mut cluster) = self.cluster.take() {
             cluster.kill_immediately();
         }
-        let cluster = Cluster::start(ClusterOptions::new(self.dir.path()))
-            .context("restarting PostgreSQL after an immediate shutdown")?;
-        self.cluster = Some(cluster);
+    }
+
+    /// Starts the server again on the same directory (crash recovery replays the WAL); a
+    /// running server is left as it is.
+    pub fn recover(&mut self) -> Result<()> {
+        if self.cluster.is_none() {
+            let cluster = Cluster::start(ClusterOptions::new(self.dir.path()))
+                .context("restarting PostgreSQL after an immediate shutdown")?;
+            self.cluster = Some(cluster);
+        }
         Ok(())
     }
 
@@ -173,6 +187,21 @@ impl RegistryProcess {
                 String::from_utf8_lossy(&import.stderr)
             );
         }
+        let mut process = Self {
+            child: None,
+            base: format!("https://127.0.0.1:{port}"),
+            port,
+        };
+        process.respawn(settings)?;
+        Ok(process)
+    }
+
+    /// Starts `lading serve` (again, after [`Self::kill_9`]) on the same port and database,
+    /// without importing the parties again, and waits (up to 60 s) until it listens.
+    pub fn respawn(&mut self, settings: &RegistrySettings) -> Result<()> {
+        if self.child.is_some() {
+            bail!("the registry is still running");
+        }
         let log = File::options()
             .create(true)
             .append(true)
@@ -180,7 +209,7 @@ impl RegistryProcess {
             .with_context(|| format!("opening {}", settings.log_path.display()))?;
         let mut child = Command::new(&settings.bin)
             .arg("serve")
-            .envs(env)
+            .envs(settings.env(self.port))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -194,11 +223,8 @@ impl RegistryProcess {
                 settings.log_path.display()
             )));
         }
-        Ok(Self {
-            child: Some(child),
-            base: format!("https://127.0.0.1:{port}"),
-            port,
-        })
+        self.child = Some(child);
+        Ok(())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -11,13 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lading_domain::checkpoint::SignedCheckpoint;
-use lading_domain::jws::{Jwk, VerifyingKey};
-use lading_domain::merkle::{leaf_hash, verify_inclusion, InclusionProof};
-use lading_domain::Digest;
+use lading_domain::jws::Jwk;
+use lading_domain::merkle::{leaf_hash, verify_inclusion};
 use lading_e2e::gen::{FixtureParties, GeneratorConfig, LedgerGenerator};
-use lading_e2e::harness::{Server, ServerOptions, TestDb, Tls};
-use serde::Deserialize;
+use lading_e2e::harness::{lading_bin, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::soak::{
+    self, acknowledged, checkpoint_of, digest, get_json, ledger_size, post, proof, verified_root,
+    watch_checkpoints, BatchAnswer, CheckpointAnswer, SoakConfig,
+};
 use serde_json::Value;
 
 /// Concurrent submitters.
@@ -44,104 +45,6 @@ struct TaskEnd {
     unsent: Vec<String>,
     /// Anything but a transport failure is a bug.
     unexpected: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Entry {
-    index: u64,
-    leaf_hash: String,
-    duplicate: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct BatchItem {
-    status: u16,
-    entry: Option<Entry>,
-    problem: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BatchAnswer {
-    accepted: usize,
-    duplicates: usize,
-    refused: usize,
-    results: Vec<BatchItem>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CheckpointAnswer {
-    size: u64,
-    root: String,
-    signed: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProofAnswer {
-    leaf_hash: String,
-    proof: InclusionProof,
-    checkpoint: CheckpointAnswer,
-}
-
-fn digest(hex: &str) -> Digest {
-    let bytes = hex::decode(hex).unwrap();
-    Digest::from_slice(&bytes).unwrap()
-}
-
-/// Posts one transition (`application/jose`) or several (batch); `Err` only when no answer came.
-async fn post(
-    client: &reqwest::Client,
-    base: &str,
-    items: &[String],
-    as_batch: bool,
-) -> Result<(u16, Value), reqwest::Error> {
-    let request = if as_batch {
-        client
-            .post(format!("{base}/v1/transitions/batch"))
-            .json(items)
-    } else {
-        client
-            .post(format!("{base}/v1/transitions"))
-            .header("content-type", "application/jose")
-            .body(items[0].clone())
-    };
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    let body = response.json::<Value>().await?;
-    Ok((status, body))
-}
-
-/// The entries a successful answer acknowledges, one per item, or why it is not one.
-fn acknowledged(
-    items: &[String],
-    as_batch: bool,
-    status: u16,
-    body: &Value,
-) -> Result<Vec<Entry>, String> {
-    if as_batch {
-        let answer: BatchAnswer =
-            serde_json::from_value(body.clone()).map_err(|e| format!("{e}: {body}"))?;
-        if status != 200 || answer.refused != 0 || answer.results.len() != items.len() {
-            return Err(format!("batch answered {status}: {body}"));
-        }
-        answer
-            .results
-            .into_iter()
-            .map(|r| match (r.status, r.entry) {
-                (201, Some(e)) if !e.duplicate => Ok(e),
-                (s, _) => Err(format!("batch item {s}: {:?}", r.problem)),
-            })
-            .collect()
-    } else {
-        let entry: Entry =
-            serde_json::from_value(body.clone()).map_err(|e| format!("{e}: {body}"))?;
-        if status != 201 || entry.duplicate {
-            return Err(format!("single answered {status}: {body}"));
-        }
-        Ok(vec![entry])
-    }
 }
 
 /// One submitter: sends its documents' transitions in order, alternating single requests and
@@ -175,7 +78,7 @@ async fn submitter(
                 }
             }
         };
-        match acknowledged(&items, as_batch, status, &body) {
+        match acknowledged(items.len(), as_batch, status, &body) {
             Ok(entries) => {
                 let mut all = acks.lock().unwrap();
                 for (signed, e) in items.into_iter().zip(entries) {
@@ -200,91 +103,6 @@ async fn submitter(
         }
     }
     TaskEnd::default()
-}
-
-/// Polls the latest checkpoint while the load runs, keeping every distinct one.
-async fn watch_checkpoints(
-    client: reqwest::Client,
-    base: String,
-    stop: Arc<AtomicBool>,
-) -> Vec<CheckpointAnswer> {
-    let mut seen: Vec<CheckpointAnswer> = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
-        if let Ok(response) = client.get(format!("{base}/v1/checkpoint")).send().await {
-            if response.status().as_u16() == 200 {
-                if let Ok(c) = response.json::<CheckpointAnswer>().await {
-                    if seen.last().is_none_or(|l| l.size != c.size) {
-                        seen.push(c);
-                    }
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    seen
-}
-
-async fn get_json(client: &reqwest::Client, url: String) -> (u16, Value) {
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn proof(client: &reqwest::Client, base: &str, index: u64, size: u64) -> ProofAnswer {
-    let (status, body) = get_json(
-        client,
-        format!("{base}/v1/entries/{index}/proof?size={size}"),
-    )
-    .await;
-    assert_eq!(status, 200, "proof of {index} at size {size}: {body}");
-    serde_json::from_value(body).unwrap()
-}
-
-/// The checkpoint's signature is the registry's and its fields are the ones answered.
-fn verified_root(checkpoint: &CheckpointAnswer, key: &VerifyingKey) -> Digest {
-    let signed = SignedCheckpoint::parse(&checkpoint.signed).unwrap();
-    let content = signed.verify(key).unwrap();
-    assert_eq!(content.size, checkpoint.size);
-    assert_eq!(content.root.to_hex(), checkpoint.root);
-    content.root
-}
-
-async fn ledger_size(client: &reqwest::Client, base: &str) -> u64 {
-    let (status, body) = get_json(client, format!("{base}/readyz")).await;
-    assert_eq!(status, 200, "{body}");
-    body["size"].as_u64().unwrap()
-}
-
-/// Waits for a signed checkpoint of exactly `size` entries.
-async fn checkpoint_of(
-    client: &reqwest::Client,
-    base: &str,
-    size: u64,
-    deadline: Instant,
-) -> CheckpointAnswer {
-    loop {
-        let (status, body) = get_json(client, format!("{base}/v1/checkpoint")).await;
-        if status == 200 {
-            let c: CheckpointAnswer = serde_json::from_value(body).unwrap();
-            if c.size == size {
-                return c;
-            }
-            assert!(
-                c.size < size,
-                "checkpoint of {} beyond the ledger of {size}",
-                c.size
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no checkpoint of size {size} in time"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[test]
@@ -334,6 +152,7 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
         client.clone(),
         base.clone(),
         stop_watch.clone(),
+        Duration::from_millis(5),
     ));
     let tasks: Vec<_> = queues
         .into_iter()
@@ -402,13 +221,15 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
     server.spawn().unwrap();
 
     runtime.block_on(async {
-        let (status, key) = get_json(&client, format!("{base}/v1/registry/key")).await;
+        let (status, key) = get_json(&client, &format!("{base}/v1/registry/key"))
+            .await
+            .unwrap();
         assert_eq!(status, 200);
         let key: Jwk = serde_json::from_value(key).unwrap();
         let key = key.verifying_key().unwrap();
 
         // Every acknowledged entry is on the ledger; the ledger holds only what was sent.
-        let size = ledger_size(&client, &base).await;
+        let size = ledger_size(&client, &base).await.unwrap();
         let acked_count = acks.len() as u64;
         assert!(
             size >= acked_count,
@@ -419,8 +240,8 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
             "ledger of {size} holds more than the {acked_count} acknowledged and {} in flight",
             in_flight.len()
         );
-        let latest = checkpoint_of(&client, &base, size, deadline).await;
-        let root = verified_root(&latest, &key);
+        let latest = checkpoint_of(&client, &base, size, deadline).await.unwrap();
+        let root = verified_root(&latest, &key).unwrap();
 
         // Gapless: entries 0..size all exist (and nothing beyond), each proven against the latest checkpoint.
         let leaves: Vec<String> = futures::stream::iter(0..size)
@@ -428,9 +249,9 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
                 let client = client.clone();
                 let base = base.clone();
                 async move {
-                    let p = proof(&client, &base, i, size).await;
+                    let p = proof(&client, &base, i, size).await.unwrap();
                     assert_eq!((p.proof.index, p.proof.size), (i, size));
-                    verify_inclusion(&p.proof, digest(&p.leaf_hash), root)
+                    verify_inclusion(&p.proof, digest(&p.leaf_hash).unwrap(), root)
                         .unwrap_or_else(|e| panic!("proof of {i}: {e}"));
                     p.leaf_hash
                 }
@@ -440,9 +261,10 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
             .await;
         let (status, _) = get_json(
             &client,
-            format!("{base}/v1/entries/{size}/proof?size={size}"),
+            &format!("{base}/v1/entries/{size}/proof?size={size}"),
         )
-        .await;
+        .await
+        .unwrap();
         assert_eq!(status, 404, "an entry beyond the ledger");
         let rows = db
             .psql("SELECT count(*) || ' ' || min(idx) || ' ' || max(idx) FROM ledger_entries")
@@ -518,7 +340,7 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
             assert_eq!(body["duplicate"], Value::Bool(true));
         }
         assert_eq!(
-            ledger_size(&client, &base).await,
+            ledger_size(&client, &base).await.unwrap(),
             size,
             "a resubmission was stored again"
         );
@@ -532,19 +354,21 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
         sampled.extend(seen_checkpoints.last());
         for before in sampled {
             let (status, body) =
-                get_json(&client, format!("{base}/v1/checkpoints/{}", before.size)).await;
+                get_json(&client, &format!("{base}/v1/checkpoints/{}", before.size))
+                    .await
+                    .unwrap();
             assert_eq!(status, 200, "checkpoint {} is gone: {body}", before.size);
             let stored: CheckpointAnswer = serde_json::from_value(body).unwrap();
             assert_eq!(
                 (stored.root.as_str(), stored.signed.as_str()),
                 (before.root.as_str(), before.signed.as_str())
             );
-            let root = verified_root(&stored, &key);
+            let root = verified_root(&stored, &key).unwrap();
             for ack in acks.iter().filter(|a| a.index < before.size).step_by(25) {
-                let p = proof(&client, &base, ack.index, before.size).await;
+                let p = proof(&client, &base, ack.index, before.size).await.unwrap();
                 assert_eq!(p.leaf_hash, ack.leaf_hash);
                 assert_eq!(p.checkpoint.signed, before.signed);
-                verify_inclusion(&p.proof, digest(&ack.leaf_hash), root).unwrap();
+                verify_inclusion(&p.proof, digest(&ack.leaf_hash).unwrap(), root).unwrap();
             }
         }
 
@@ -575,12 +399,61 @@ fn acknowledged_entries_survive_kill_9_mid_stream() {
             }
         });
         futures::future::join_all(resumed).await;
-        let final_size = ledger_size(&client, &base).await;
+        let final_size = ledger_size(&client, &base).await.unwrap();
         assert_eq!(final_size, total as u64);
-        let last = checkpoint_of(&client, &base, final_size, deadline).await;
-        let root = verified_root(&last, &key);
-        let p = proof(&client, &base, final_size - 1, final_size).await;
-        verify_inclusion(&p.proof, digest(&p.leaf_hash), root).unwrap();
+        let last = checkpoint_of(&client, &base, final_size, deadline)
+            .await
+            .unwrap();
+        let root = verified_root(&last, &key).unwrap();
+        let p = proof(&client, &base, final_size - 1, final_size)
+            .await
+            .unwrap();
+        verify_inclusion(&p.proof, digest(&p.leaf_hash).unwrap(), root).unwrap();
     });
     server.stop().unwrap();
+}
+
+/// The load harness's crash soak (`lading-load --soak`), short: three cycles of concurrent
+/// load, `kill -9` of the registry mid-load (in the second with PostgreSQL shut down
+/// immediately as well), restart on the same database, and the soak's checks of every
+/// acknowledged entry and signed checkpoint so far.
+#[test]
+fn a_short_crash_soak_loses_nothing() {
+    let logs = tempfile::tempdir().unwrap();
+    let report = soak::run(&SoakConfig {
+        bin: lading_bin().unwrap(),
+        cycles: 3,
+        load: 400,
+        submitters: 8,
+        postgres_crash_every: 2,
+        workers: 2,
+        checkpoint_interval_ms: 50,
+        transfers: 4,
+        seed: 9,
+        log_path: logs.path().join("lading.log"),
+        budget: BUDGET,
+    })
+    .unwrap();
+    for cycle in &report.cycles {
+        eprintln!("{}", cycle.line());
+    }
+    assert!(
+        report.passed(),
+        "{}: {:#?}",
+        report.line(),
+        report.problems()
+    );
+    assert_eq!(report.cycles.len(), 3);
+    assert_eq!(report.postgres_crashes(), 1);
+    assert!(report.acknowledged() >= 3 * 200, "{}", report.line());
+    assert!(report.unanswered() > 0, "nothing in flight at the kills");
+    assert!(
+        report.chained_across_restart() > 0,
+        "no transition extended a chain written before a restart"
+    );
+    assert!(report.checkpoints_verified() >= 3);
+    assert_eq!(
+        report.final_size as usize,
+        report.acknowledged() + report.landed_unanswered() + report.accepted_on_resubmission()
+    );
 }

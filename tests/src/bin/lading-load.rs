@@ -21,6 +21,11 @@
 //! CARGO_TARGET_DIR=/work/target-load cargo run --release -p lading-e2e --bin lading-load -- \
 //!     --release-binary --mode both --runs 3
 //! ```
+//!
+//! With `--soak N` it runs a crash soak instead (`lading_e2e::soak`): N cycles of load, `kill -9`
+//! of the registry mid-load (and of PostgreSQL every `--soak-postgres-every` cycles), restart,
+//! and a check of every acknowledged entry and signed checkpoint so far; it fails when anything
+//! acknowledged was lost or a checkpoint does not verify.
 
 // A benchmark tool: printing its table is its job.
 #![allow(clippy::print_stdout)]
@@ -37,6 +42,7 @@ use lading_e2e::load::{
     generate_shards, logged_request_times, machine_busy, median, own_cpu, split_evenly, tree_cpu,
     DurableCluster, LatencySummary, RegistryProcess, RegistrySettings,
 };
+use lading_e2e::soak::{self, SoakConfig};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,6 +135,21 @@ struct Args {
     /// database and time the registry's reconciliation (and that of two agreeing copies).
     #[arg(long, default_value_t = 0)]
     reconcile: usize,
+    /// Instead of the benchmark, a crash soak of this many cycles: concurrent load (batches
+    /// and single requests), `kill -9` of the registry at a random moment mid-load, restart on
+    /// the same database, and a check of every acknowledged entry and signed checkpoint so far
+    /// (see `lading_e2e::soak`). Uses --concurrency (default 16), --seed, --transfers,
+    /// --workers and --checkpoint-interval-ms.
+    #[arg(long)]
+    soak: Option<usize>,
+    /// With --soak: the kill comes after a random number of acknowledgements in
+    /// `LOAD/2..=LOAD` in each cycle.
+    #[arg(long, default_value_t = 5000)]
+    soak_load: usize,
+    /// With --soak: PostgreSQL is shut down immediately too (just before the kill) in every
+    /// N-th cycle; 0 never.
+    #[arg(long, default_value_t = 5)]
+    soak_postgres_every: usize,
 }
 
 impl Args {
@@ -1076,6 +1097,63 @@ fn print_medians(results: &[RunResult], args: &Args) {
     }
 }
 
+/// `--soak`: the cycles as a table, the totals, and failure when anything was lost or any
+/// checkpoint failed.
+fn soak(args: &Args, bin: &Path, log_dir: &Path, cycles: usize) -> Result<()> {
+    let config = SoakConfig {
+        bin: bin.to_path_buf(),
+        cycles,
+        load: args.soak_load.max(2),
+        submitters: args.concurrency.unwrap_or(16).max(1),
+        postgres_crash_every: args.soak_postgres_every,
+        workers: args.workers,
+        checkpoint_interval_ms: args.checkpoint_interval_ms,
+        transfers: args.transfers,
+        seed: args.seed,
+        log_path: log_dir.join("lading-soak.log"),
+        budget: Duration::from_secs(3600),
+    };
+    let _ = std::fs::remove_file(&config.log_path);
+    eprintln!(
+        "lading-load: soak of {cycles} cycles, kill after {}..={} acknowledgements, {} submitters, PostgreSQL crashed every {} cycles",
+        config.load / 2,
+        config.load,
+        config.submitters,
+        config.postgres_crash_every
+    );
+    let report = soak::run(&config)?;
+    println!();
+    println!("| cycle | PostgreSQL killed | kill after | acknowledged | chained across a restart | unanswered | landed unanswered | accepted on resubmission | lost | checkpoints verified | ledger | restart s | cycle s |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for c in &report.cycles {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+            c.cycle,
+            if c.postgres_crashed { "yes" } else { "" },
+            c.kill_after,
+            c.acknowledged,
+            c.chained_across_restart,
+            c.unanswered,
+            c.landed_unanswered,
+            c.accepted_on_resubmission,
+            c.lost,
+            c.checkpoints_verified,
+            c.ledger_size,
+            c.restart.as_secs_f64(),
+            c.wall.as_secs_f64()
+        );
+    }
+    println!();
+    println!("soak: {}", report.line());
+    for p in report.problems() {
+        println!("problem: {p}");
+    }
+    if !report.passed() {
+        bail!("the soak lost entries or found bad checkpoints (see above)");
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let bin = lading_binary(&args)?;
@@ -1084,6 +1162,9 @@ fn main() -> Result<()> {
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("lading-load-logs"));
     std::fs::create_dir_all(&log_dir)?;
+    if let Some(cycles) = args.soak {
+        return soak(&args, &bin, &log_dir, cycles);
+    }
     eprintln!(
         "lading-load: registry {} ({} workers), logs in {}, load average {}",
         bin.display(),
