@@ -158,6 +158,7 @@ pub struct Server {
     pub base: String,
     pub port: u16,
     env: Vec<(String, String)>,
+    log: Option<PathBuf>,
 }
 
 /// The time rule's skew for registries that take the fixtures: those are statements signed on
@@ -176,6 +177,8 @@ pub struct ServerOptions {
     pub client_ca: Option<PathBuf>,
     /// Further settings (`LADING_*`), e.g. the replicas to reconcile.
     pub env: Vec<(String, String)>,
+    /// Where the registry's log (stderr) goes; the test's own stderr when `None`.
+    pub log: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -186,6 +189,7 @@ impl Default for ServerOptions {
             port: None,
             client_ca: None,
             env: Vec::new(),
+            log: None,
         }
     }
 }
@@ -249,6 +253,7 @@ impl Server {
             base: format!("https://127.0.0.1:{port}"),
             port,
             env,
+            log: options.log.clone(),
         };
         server.spawn()?;
         Ok(server)
@@ -256,7 +261,12 @@ impl Server {
 
     /// Starts the process (again) and waits until it listens.
     pub fn spawn(&mut self) -> Result<()> {
-        self.child = Some(spawn_lading("serve", &self.env, "listening on ")?);
+        self.child = Some(spawn_lading(
+            "serve",
+            &self.env,
+            "listening on ",
+            self.log.as_deref(),
+        )?);
         Ok(())
     }
 
@@ -285,7 +295,21 @@ impl Drop for Server {
 
 /// Starts `lading <command>` with `env` and no configuration file, and waits until it prints
 /// a line starting with `ready` on stdout; kills it if it does not.
-fn spawn_lading(command: &str, env: &[(String, String)], ready: &'static str) -> Result<Child> {
+fn spawn_lading(
+    command: &str,
+    env: &[(String, String)],
+    ready: &'static str,
+    log: Option<&Path>,
+) -> Result<Child> {
+    let stderr = match log {
+        Some(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        ),
+        None => Stdio::inherit(),
+    };
     let mut child = Command::new(lading_bin()?)
         .arg(command)
         .env("LADING_CONFIG", "/dev/null")
@@ -296,7 +320,7 @@ fn spawn_lading(command: &str, env: &[(String, String)], ready: &'static str) ->
         )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()?;
     if let Err(e) = wait_for_line(&mut child, ready, Duration::from_secs(60)) {
         let _ = child.kill();
@@ -389,7 +413,7 @@ impl ReplicaProcess {
     }
 
     pub fn spawn(&mut self) -> Result<()> {
-        self.child = Some(spawn_lading("replica", &self.env, "following ")?);
+        self.child = Some(spawn_lading("replica", &self.env, "following ", None)?);
         Ok(())
     }
 

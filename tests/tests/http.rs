@@ -528,6 +528,24 @@ async fn every_refusal_is_problem_json_and_leaves_the_ledger_unchanged() -> Resu
         &canonicalize(&next_payload),
     );
     assert_problem(&reg.submit(&untyped).await?, 400, "wrong_type", None);
+    // One signed statement, one byte form: the same header members in another order, or
+    // with one more, is another form of the same signature and is refused.
+    for header in [
+        json!({"typ": TRANSITION_TYP, "kid": "consignee-delta:test-2026", "alg": "EdDSA"}),
+        json!({"alg": "EdDSA", "kid": "consignee-delta:test-2026", "typ": TRANSITION_TYP, "x5u": "https://example.invalid"}),
+    ] {
+        let reordered =
+            delta.sign_with_header(&serde_json::to_vec(&header)?, &canonicalize(&next_payload));
+        assert_problem(
+            &reg.submit(&reordered).await?,
+            400,
+            "non_canonical_header",
+            None,
+        );
+    }
+    let padded = json!({"alg": "EdDSA", "kid": "consignee-delta:test-2026", "typ": TRANSITION_TYP, "pad": "x".repeat(700_000)});
+    let huge = delta.sign_with_header(&canonicalize(&padded), &canonicalize(&next_payload));
+    assert_problem(&reg.submit(&huge).await?, 400, "header_too_large", None);
 
     let pretty = serde_json::to_vec_pretty(&next_payload)?;
     let non_canonical = delta.sign_compact(&pretty, TRANSITION_TYP);
@@ -2072,6 +2090,161 @@ async fn the_registry_speaks_tls_only_with_its_own_certificate() -> Result<()> {
 /// `lading_domain::event` documents `eventId` as "unique per actor (the registry enforces
 /// it)": a second, different event with the same actor and eventId is refused; another actor
 /// may use the same id.
+/// A TLS connection to the registry (rustls, trusting only the test certificate), with the
+/// head of a `POST /v1/transitions/batch` that announces a 32 MiB body already sent, and
+/// `sent` bytes of that body after it.
+fn slow_batch(
+    port: u16,
+    root_pem: &str,
+    sent: usize,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>> {
+    use std::io::Write;
+    let mut stream = tls_stream(port, root_pem)?;
+    write!(
+        stream,
+        "POST /v1/transitions/batch HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        32 << 20
+    )?;
+    stream.write_all(&vec![b' '; sent])?;
+    stream.flush()?;
+    Ok(stream)
+}
+
+/// A raw TLS connection to the registry on `port` (rustls, trusting only `root_pem`), for
+/// requests no HTTP client library would send.
+fn tls_stream(
+    port: u16,
+    root_pem: &str,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in lading_pki::parse_certs(root_pem)? {
+        roots.add(cert)?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost")?.to_owned();
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name)?;
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(rustls::StreamOwned::new(connection, tcp))
+}
+
+/// Requests that break HTTP/1 framing never reach a handler: the HTTP layer answers them
+/// itself (400 or 431), and — being the client's mistake — they never reach the error log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_http_framing_is_refused_and_not_logged_as_an_error() -> Result<()> {
+    let log_dir = tempfile::tempdir()?;
+    let log = log_dir.path().join("registry.log");
+    let options = ServerOptions {
+        log: Some(log.clone()),
+        ..ServerOptions::default()
+    };
+    let (db, tls, mut server) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let db = TestDb::new()?;
+        let tls = Tls::new()?;
+        let server = Server::start(&db, &tls, options)?;
+        Ok((db, tls, server))
+    })
+    .await??;
+    let (port, root) = (server.port, tls.cert_pem.clone());
+    let long_url = format!("/v1/documents/{}", "A".repeat(100 * 1024));
+    let many_headers: String = (0..200).map(|i| format!("X-H{i}: {i}\r\n")).collect();
+    let requests = vec![
+        "POST /v1/transitions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
+         Content-Length: 6\r\n\r\nhello!"
+            .to_owned(),
+        "POST /v1/transitions HTTP/1.1\r\nHost: localhost\r\nContent-Length: x5\r\n\r\nhello"
+            .to_owned(),
+        "POST /v1/transitions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
+         Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            .to_owned(),
+        format!("GET {long_url} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+        format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\n{many_headers}\r\n"),
+    ];
+    let answers = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
+        use std::io::{Read, Write};
+        let mut answers = Vec::new();
+        for request in requests {
+            let mut stream = tls_stream(port, &root)?;
+            stream.write_all(request.as_bytes())?;
+            stream.flush()?;
+            let mut answer = Vec::new();
+            // The server answers and closes; what it sent before counts.
+            let _ = stream.read_to_end(&mut answer);
+            answers.push(String::from_utf8_lossy(&answer).into_owned());
+        }
+        Ok(answers)
+    })
+    .await??;
+    for answer in &answers {
+        let status_line = answer.lines().next().unwrap_or("");
+        assert!(
+            status_line.starts_with("HTTP/1.1 400") || status_line.starts_with("HTTP/1.1 431"),
+            "framing error answered {status_line:?}"
+        );
+    }
+    // The registry goes on answering, and its log has no ERROR line.
+    let client = tls.client()?;
+    let health = client.get(server.url("/healthz")).send().await?;
+    assert_eq!(health.status(), StatusCode::OK);
+    server.stop()?;
+    let written = std::fs::read_to_string(&log)?;
+    let errors: Vec<&str> = written.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "client mistakes logged as errors: {errors:#?}"
+    );
+    drop(db);
+    Ok(())
+}
+
+/// Slow clients announcing large batches: nothing is reserved for what they announce, only a
+/// few large bodies are read at once — the next is refused `503 server_busy` with
+/// `Retry-After` — and the registry keeps answering everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_large_bodies_cannot_hold_the_registry() -> Result<()> {
+    let reg = Registry::start().await?;
+    let port = reg.server.port;
+    let root = reg.tls.cert_pem.clone();
+    let busy = tokio::task::spawn_blocking(move || -> Result<String> {
+        use std::io::Read;
+        // Sixteen bodies past a megabyte, then stalled: each holds one of the permits.
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            held.push(slow_batch(port, &root, (1 << 20) + 4096)?);
+        }
+        // The registry reads them as they come; a seventeenth is refused once it has. Tries
+        // are bounded: one that got a permit (the others not read yet) times out its read.
+        for _ in 0..20 {
+            let mut probe = slow_batch(port, &root, (1 << 20) + 4096)?;
+            let mut answer = vec![0u8; 4096];
+            if let Ok(n) = probe.read(&mut answer) {
+                let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+                if answer.starts_with("HTTP/1.1 503") {
+                    drop(held);
+                    return Ok(answer);
+                }
+                bail!("unexpected answer to a large body: {answer}");
+            }
+            held.push(probe);
+        }
+        bail!("no large body was refused while sixteen were being received")
+    })
+    .await??;
+    let head = busy.to_ascii_lowercase();
+    assert!(head.contains("retry-after: 1"), "{busy}");
+    assert!(head.contains("application/problem+json"), "{busy}");
+    assert!(busy.contains("\"code\":\"server_busy\""), "{busy}");
+    // Small requests were never held up.
+    let a = reg.get("/healthz").await?;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn characters_postgresql_cannot_store_are_refused_when_parsed() -> Result<()> {
     let reg = Registry::start().await?;

@@ -44,7 +44,10 @@ fn init_tracing() {
     use tracing_subscriber::{filter::filter_fn, fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let not_client_noise = filter_fn(|meta| !is_client_framing_noise(meta));
-    let layer = fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or journald gets plain text.
+    let layer = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let registry = tracing_subscriber::registry();
     if std::env::var("LADING_LOG_FORMAT").as_deref() == Ok("json") {
         registry
