@@ -997,7 +997,39 @@ async fn a_refusal_about_a_document_the_signer_may_not_read_is_the_refusal_for_a
                 "double_spend",
             ),
         ];
-        for (payload, was) in &cases {
+        // And every other rule of the state machine: a carrier's action by another party, an
+        // endorsement of a straight bill, a surrender, a dated-back transition.
+        let with = |action: &str, recipient: Option<&str>, time: &str| {
+            let mut payload = transfer(outsider, &hex_of(head), &right_checksum);
+            payload["action"] = json!(action);
+            payload["time"] = json!(time);
+            match recipient {
+                Some(recipient) => payload["recipient"] = json!(recipient),
+                None => {
+                    payload.as_object_mut().map(|p| p.remove("recipient"));
+                }
+            }
+            payload
+        };
+        let at = "2026-11-02T12:00:00.000Z";
+        let more = [
+            (with("VOID", None, at), "not_carrier"),
+            (
+                with("SACC", Some("consignee-delta"), at),
+                "no_pending_surrender",
+            ),
+            (with("ENDORSE", Some("bank-harbour"), at), "not_negotiable"),
+            (with("SIGN", None, at), "not_possessor"),
+            (
+                with("SURRENDER_FOR_DELIVERY", Some("carrier-oceanic"), at),
+                "not_possessor",
+            ),
+            (
+                with("SIGN", None, "2026-11-01T00:00:00.000Z"),
+                "time_before_previous",
+            ),
+        ];
+        for (payload, was) in cases.iter().chain(&more) {
             refusal_about_hidden_and_missing(
                 &reg,
                 key,
