@@ -775,43 +775,27 @@ async fn a_statements_time_is_judged_against_the_clock_or_when_its_partys_node_t
     assert_eq!(entry["state"]["headTime"], json!(at(-60)));
 
     // The chain rule: never dated before the transition it follows, wherever it comes from.
-    let surrender = sign(
-        "consignee-delta",
-        &next(
+    let surrender_at = |time: String| {
+        sign(
             "consignee-delta",
-            "SURRENDER_FOR_DELIVERY",
-            "carrier-oceanic",
-            &transfer,
-            at(-90),
-        ),
-    )?;
+            &next(
+                "consignee-delta",
+                "SURRENDER_FOR_DELIVERY",
+                "carrier-oceanic",
+                &transfer,
+                time,
+            ),
+        )
+    };
+    let surrender = surrender_at(at(-90))?;
     let (status, problem) = post_jose_received(&consignee, &url, &surrender, &at(-90)).await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["code"], "time_before_previous");
     // A statement from the future is as stale as one from the past.
-    let surrender = sign(
-        "consignee-delta",
-        &next(
-            "consignee-delta",
-            "SURRENDER_FOR_DELIVERY",
-            "carrier-oceanic",
-            &transfer,
-            at(10),
-        ),
-    )?;
-    let (status, problem) = post_jose(&plain, &url, &surrender).await?;
+    let (status, problem) = post_jose(&plain, &url, &surrender_at(at(10))?).await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["code"], "time_skew");
-    let surrender = sign(
-        "consignee-delta",
-        &next(
-            "consignee-delta",
-            "SURRENDER_FOR_DELIVERY",
-            "carrier-oceanic",
-            &transfer,
-            at(0),
-        ),
-    )?;
+    let surrender = surrender_at(at(0))?;
     let (status, entry) = post_jose(&plain, &url, &surrender).await?;
     assert_eq!(status, StatusCode::CREATED, "{entry}");
     Ok(())

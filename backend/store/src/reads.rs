@@ -80,17 +80,31 @@ pub struct FeedEntry {
     pub signed: Option<Vec<u8>>,
 }
 
-/// Whether party `$1` is entitled to the entry `e` of `ledger_entries` (see [`feed_for_party`]).
+/// Whether party `$1` may read the document whose reference is the SQL expression `$document`:
+/// named in it or its chain, or the customs authority of its port of loading or discharge (the
+/// rule of [`document_for_party`]).
+macro_rules! may_read {
+    ($document:literal) => {
+        concat!(
+            "(EXISTS (SELECT 1 FROM document_access a \
+                      WHERE a.document_ref = ",
+            $document,
+            " AND a.party_id = $1) \
+              OR EXISTS (SELECT 1 FROM documents d JOIN parties p ON p.id = $1 \
+                         WHERE d.reference = ",
+            $document,
+            " AND p.role = 'customs_authority' \
+                           AND (d.port_of_loading = ANY(p.ports) \
+                                OR d.port_of_discharge = ANY(p.ports))))"
+        )
+    };
+}
+
+/// Whether party `$1` is entitled to the entry `e` of `ledger_entries` (see [`feed_for_party`]):
+/// it signed it, or it may read its document.
 macro_rules! entitled {
     () => {
-        "(e.actor = $1 \
-          OR EXISTS (SELECT 1 FROM document_access a \
-                     WHERE a.document_ref = e.document_ref AND a.party_id = $1) \
-          OR EXISTS (SELECT 1 FROM documents d JOIN parties p ON p.id = $1 \
-                     WHERE d.reference = e.document_ref \
-                       AND p.role = 'customs_authority' \
-                       AND (d.port_of_loading = ANY(p.ports) \
-                            OR d.port_of_discharge = ANY(p.ports))))"
+        concat!("(e.actor = $1 OR ", may_read!("e.document_ref"), ")")
     };
 }
 
@@ -141,14 +155,8 @@ pub fn entry_for_party(
     .optional()?)
 }
 
-/// Whether party `$1` may read document `$2`: the rule of [`document_for_party`], in SQL.
-const MAY_READ_DOCUMENT: &str = "(EXISTS (SELECT 1 FROM document_access a \
-                  WHERE a.document_ref = $2 AND a.party_id = $1) \
-        OR EXISTS (SELECT 1 FROM documents d JOIN parties p ON p.id = $1 \
-                  WHERE d.reference = $2 \
-                    AND p.role = 'customs_authority' \
-                    AND (d.port_of_loading = ANY(p.ports) \
-                         OR d.port_of_discharge = ANY(p.ports))))";
+/// Whether party `$1` may read document `$2`.
+const MAY_READ_DOCUMENT: &str = may_read!("$2");
 
 /// Entries `[from, from + limit)` for `party`, in index order.
 ///
