@@ -971,6 +971,63 @@ async fn a_replica_serves_its_party_and_keeps_its_submissions_while_the_registry
     Ok(())
 }
 
+/// A peer ahead of this replica: the registry is asked for its checkpoint of the peer's size
+/// and a consistency proof from what this replica verified. A registry that shows the peer a
+/// longer history it will not show this replica is caught before any entry of it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_ahead_is_checked_with_the_registrys_consistency_proof() -> Result<()> {
+    let pki = Pki::new(&["shipper-acme", "carrier-oceanic"])?;
+    // Two registries with the one key: B has A's entry and two more.
+    let (_db_a, server_a, _tls_a) = pki.registry(&[]).await?;
+    let (_db_b, server_b, _tls_b) = pki.registry(&[]).await?;
+    let samples = Samples::load()?;
+    let plain = pki.client(None)?;
+    let first = &samples.chain("OCNL2026000101")?.transitions[0];
+    for jws in [
+        first,
+        &samples.chain("OCNL2026000103")?.transitions[0],
+        &samples.chain("OCNL2026000102")?.transitions[0],
+    ] {
+        let (status, body) = post_jose(&plain, &server_b.url("/v1/transitions"), jws).await?;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = post_jose(&plain, &server_a.url("/v1/transitions"), first).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (port_a, port_b) = (free_port()?, free_port()?);
+    let (db_a, _a) = pki
+        .replica("shipper-acme", &server_a.base, port_a, &[port_b])
+        .await?;
+    let (db_b, _b) = pki
+        .replica("carrier-oceanic", &server_b.base, port_b, &[port_a])
+        .await?;
+    let evidence = wait_until("the unacknowledged checkpoint to be recorded", || async {
+        let found = db_a.psql(
+            "SELECT evidence::text FROM incidents \
+             WHERE code = 'unacknowledged_checkpoint' LIMIT 1",
+        )?;
+        Ok((!found.trim().is_empty()).then(|| found.trim().to_owned()))
+    })
+    .await?;
+    let evidence: Value = serde_json::from_str(&evidence)?;
+    assert_eq!(evidence["size"], 3, "{evidence}");
+    let key: lading_domain::jws::Jwk =
+        serde_json::from_str(&std::fs::read_to_string(pki.registry_key())?)?;
+    let signed = lading_domain::SignedCheckpoint::parse(evidence["signed"].as_str().unwrap())?;
+    assert_eq!(
+        signed.verify(&key.verifying_key()?)?.size,
+        3,
+        "the registry's own signature"
+    );
+    // The first entry is the same on both sides: the peer behind has nothing to report.
+    let reported = db_b.psql("SELECT count(*) FROM incidents")?;
+    assert_eq!(
+        reported.trim(),
+        "0",
+        "the replica ahead found nothing wrong"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_comparing_checkpoints_catch_a_registry_with_two_histories() -> Result<()> {
     let pki = Pki::new(&["shipper-acme", "carrier-oceanic"])?;

@@ -85,6 +85,8 @@ codes! {
     BadCheckpoint = "bad_checkpoint", 400, "At a replica: a checkpoint does not parse or its signature does not verify.";
     CheckpointRootMismatch = "checkpoint_root_mismatch", 400, "At a replica: a checkpoint's root is not the root of the entries it covers.";
     ConflictingCheckpoints = "conflicting_checkpoints", 400, "At a replica: the registry signed two checkpoints of one size with different roots.";
+    UnacknowledgedCheckpoint = "unacknowledged_checkpoint", 400, "At a replica: a peer holds a checkpoint signed with the registry's key that the registry does not acknowledge (a split view).";
+    InconsistentCheckpoints = "inconsistent_checkpoints", 400, "At a replica: the registry's consistency proof from the checkpoint the replica verified to a later one does not hold.";
     // Who calls
     Unauthenticated = "unauthenticated", 401, "No bearer token, or one that is unknown (answered with WWW-Authenticate: Bearer).";
     ClientCertificateRequired = "client_certificate_required", 401, "This resource needs a client certificate from the consortium's CA (mutual TLS).";

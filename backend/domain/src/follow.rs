@@ -84,6 +84,20 @@ pub enum Incident {
     BadSignature { index: u64 },
     #[error("entry {index}: {detail}")]
     BrokenChain { index: u64, detail: String },
+    /// A checkpoint signed with the registry's key that the registry, asked, does not admit
+    /// to having signed: it shows others a history it does not show this replica.
+    #[error("the registry signed a checkpoint of size {size} that it does not acknowledge")]
+    UnacknowledgedCheckpoint { size: u64, signed: String },
+    /// The registry's proof that its checkpoint of size `to` extends the one this replica
+    /// verified (`from`) does not hold.
+    #[error("the registry's checkpoint of size {to_size} does not extend the verified one of size {from_size}: {detail}")]
+    InconsistentCheckpoints {
+        from_size: u64,
+        to_size: u64,
+        from: String,
+        to: String,
+        detail: String,
+    },
     /// A party's own submission that breaks a rule this replica can already judge for sure
     /// (not an incident of the ledger: nothing was kept).
     #[error("{violation}")]
@@ -118,6 +132,8 @@ impl Incident {
             Self::BadSignature { .. } => "bad_signature",
             Self::BrokenChain { .. } => "broken_chain",
             Self::Submission { violation } => violation.code(),
+            Self::UnacknowledgedCheckpoint { .. } => "unacknowledged_checkpoint",
+            Self::InconsistentCheckpoints { .. } => "inconsistent_checkpoints",
             Self::BadCheckpoint { .. } => "bad_checkpoint",
             Self::CheckpointRoot { .. } => "checkpoint_root_mismatch",
             Self::ConflictingCheckpoints { .. } => "conflicting_checkpoints",
@@ -646,6 +662,11 @@ impl Follower {
     }
 
     /// The largest checkpoint whose root was checked against the leaves held.
+    /// Whether a checkpoint of `size` is held (verified, or waiting for its entries).
+    pub fn holds_checkpoint(&self, size: u64) -> bool {
+        self.checkpoints.contains_key(&size)
+    }
+
     pub fn latest_verified_checkpoint(&self) -> Option<&SignedCheckpoint> {
         self.checkpoints
             .values()

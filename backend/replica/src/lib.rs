@@ -145,6 +145,22 @@ impl FeedClient {
         Ok(held.checkpoints)
     }
 
+    /// The registry's signed checkpoints of sizes `from` and `to` and its proof that the second
+    /// extends the first (`GET /v1/checkpoints/consistency`); `None` when it signed no
+    /// checkpoint of one of the sizes.
+    pub async fn consistency(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<ConsistencyAnswer>, ReplicaError> {
+        let path = format!("/v1/checkpoints/consistency?from={from}&to={to}");
+        match self.get_json(&path).await {
+            Ok(answer) => Ok(Some(answer)),
+            Err(ReplicaError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The base URL this client talks to.
     pub fn base(&self) -> &str {
         &self.base
@@ -209,6 +225,20 @@ impl FeedClient {
         }
         Ok(response.json().await?)
     }
+}
+
+/// `GET /v1/checkpoints/consistency`, as a replica reads it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ConsistencyAnswer {
+    pub from: SignedOnly,
+    pub to: SignedOnly,
+    pub proof: lading_domain::merkle::ConsistencyProof,
+}
+
+/// A checkpoint answer's compact JWS (the rest is read from it).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SignedOnly {
+    pub signed: String,
 }
 
 /// What one catch-up did.

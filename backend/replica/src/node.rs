@@ -510,9 +510,9 @@ impl Node {
             for (peer, seen) in peers.iter().zip(seen.iter_mut()) {
                 match peer.checkpoints_after(*seen).await {
                     Ok(held) => {
-                        // Only sizes this replica holds: a checkpoint ahead of it would wait
-                        // in the follower and be judged against the registry's entries as
-                        // they arrive, which is the feed's business, not a peer's.
+                        // Sizes this replica holds are judged against its own leaves. A
+                        // checkpoint ahead of it is checked against the registry's own word
+                        // (`check_ahead`), then waits for the entries.
                         let size_held = self.follower().size();
                         for signed in held {
                             let Ok(size) = lading_domain::SignedCheckpoint::parse(&signed)
@@ -521,6 +521,9 @@ impl Node {
                                 continue;
                             };
                             if size > size_held {
+                                if let Err(e) = self.check_ahead(&signed, size).await {
+                                    tracing::error!(peer = peer.base(), error = %e, "a peer's checkpoint ahead of this replica does not fit");
+                                }
                                 break;
                             }
                             match tokio::task::block_in_place(|| self.compare_checkpoint(&signed)) {
@@ -541,6 +544,71 @@ impl Node {
             }
             tokio::time::sleep(every).await;
         }
+    }
+
+    /// A peer's checkpoint of `size`, ahead of what this replica holds: the registry must
+    /// acknowledge a checkpoint of that size and prove that it extends the latest one this
+    /// replica verified (a consistency proof); then the registry's and the peer's checkpoints
+    /// are judged like any other, so two roots of one size are caught before the entries come.
+    async fn check_ahead(&self, peer_signed: &str, size: u64) -> Result<(), NodeError> {
+        let Some(mine) = self.follower().latest_verified_checkpoint().cloned() else {
+            return Ok(());
+        };
+        let (from_size, from_root) = (mine.unverified().size, mine.unverified().root);
+        // Asked once per size: after that the follower holds a checkpoint of that size, and
+        // the peer's is compared with it.
+        if self.follower().holds_checkpoint(size) {
+            return tokio::task::block_in_place(|| self.compare_checkpoint(peer_signed));
+        }
+        let answer = match self.0.client.consistency(from_size, size).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::debug!(error = %e, "the registry did not answer a consistency proof");
+                return Ok(());
+            }
+        };
+        let keeper = || PgKeeper::new(self.0.store.clone());
+        let Some(answer) = answer else {
+            let incident = Incident::UnacknowledgedCheckpoint {
+                size,
+                signed: peer_signed.to_owned(),
+            };
+            let refused = self.record(keeper(), incident);
+            // Kept, waiting for its entries: it is the registry's signature all the same, and
+            // this size is not asked about again.
+            tokio::task::block_in_place(|| self.compare_checkpoint(peer_signed))?;
+            return Err(refused);
+        };
+        tokio::task::block_in_place(|| self.compare_checkpoint(&answer.to.signed))?;
+        let to = lading_domain::SignedCheckpoint::parse(&answer.to.signed)
+            .map_err(|e| NodeError::Reconcile(e.to_string()))?;
+        let checked = lading_domain::merkle::verify_consistency(
+            &answer.proof,
+            from_size,
+            from_root,
+            size,
+            to.unverified().root,
+            to.unverified().block_size,
+        );
+        if let Err(e) = checked {
+            let incident = Incident::InconsistentCheckpoints {
+                from_size,
+                to_size: size,
+                from: mine.as_str().to_owned(),
+                to: answer.to.signed.clone(),
+                detail: e.to_string(),
+            };
+            return Err(self.record(keeper(), incident));
+        }
+        tokio::task::block_in_place(|| self.compare_checkpoint(peer_signed))
+    }
+
+    /// Keeps `incident` (with its evidence) and returns it as the refusal it is.
+    fn record(&self, mut keeper: PgKeeper, incident: Incident) -> NodeError {
+        if let Err(e) = tokio::task::block_in_place(|| keeper.incident(&incident)) {
+            return NodeError::Reconcile(e.to_string());
+        }
+        NodeError::Refused(incident)
     }
 
     /// Takes a checkpoint another replica holds: kept when it checks; two of one size are an
@@ -807,6 +875,12 @@ impl Keeper for PgKeeper {
                 first,
                 second,
             } => serde_json::json!({ "size": size, "first": first, "second": second }),
+            Incident::UnacknowledgedCheckpoint { size, signed } => {
+                serde_json::json!({ "size": size, "signed": signed })
+            }
+            Incident::InconsistentCheckpoints { from, to, .. } => {
+                serde_json::json!({ "from": from, "to": to })
+            }
             other => serde_json::json!({ "incident": other.to_string() }),
         };
         self.with_conn(|conn| {
