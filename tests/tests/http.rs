@@ -2165,6 +2165,37 @@ fn tls_stream(
     Ok(rustls::StreamOwned::new(connection, tcp))
 }
 
+/// A body that does not arrive in time is refused `408 body_timeout` (here after 1 s; 30 s by
+/// default), and the connection is let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_arrive_in_time_is_refused() -> Result<()> {
+    let options = ServerOptions {
+        env: vec![("LADING_BODY_TIMEOUT_MS".into(), "1000".into())],
+        ..ServerOptions::default()
+    };
+    let (db, tls, server) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let db = TestDb::new()?;
+        let tls = Tls::new()?;
+        let server = Server::start(&db, &tls, options)?;
+        Ok((db, tls, server))
+    })
+    .await??;
+    let (port, root) = (server.port, tls.cert_pem.clone());
+    let answer = tokio::task::spawn_blocking(move || -> Result<String> {
+        use std::io::Read;
+        // 32 MiB announced, 10 bytes sent, then nothing.
+        let mut stream = slow_batch(port, &root, 10)?;
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    })
+    .await??;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"body_timeout\""), "{answer}");
+    drop((server, db));
+    Ok(())
+}
+
 /// Requests that break HTTP/1 framing never reach a handler: the HTTP layer answers them
 /// itself (400 or 431), and — being the client's mistake — they never reach the error log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

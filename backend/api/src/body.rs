@@ -32,8 +32,13 @@ pub fn require_media_type(req: &HttpRequest, expected: &'static str) -> Result<(
     }
 }
 
-/// How long a client may take to send a request's whole body.
+/// How long a client may take to send a request's whole body, unless the server says
+/// otherwise ([`BodyTimeout`]).
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The body read deadline a server was started with (`server.body_timeout_ms`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
 
 /// Bodies past this size are large; only [`LARGE_BODIES`] of them are read at once.
 const LARGE_BODY_BYTES: usize = 1 << 20;
@@ -45,18 +50,21 @@ const LARGE_BODIES: usize = 16;
 static LARGE_BODY_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(LARGE_BODIES);
 
 /// Reads the whole body, refusing it as soon as it passes `limit` bytes or takes longer than
-/// [`BODY_TIMEOUT`]. Nothing is reserved from `Content-Length`, which only the client vouches
+/// the server's [`BodyTimeout`] ([`BODY_TIMEOUT`] by default). Nothing is reserved from `Content-Length`, which only the client vouches
 /// for: the buffer grows with what arrives. A body that grows past a megabyte needs one of a
 /// few permits, or is refused as `server_busy` (503, `Retry-After`).
 pub async fn read_limited(
-    _req: &HttpRequest,
+    req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
 ) -> Result<web::BytesMut, ApiError> {
-    tokio::time::timeout(BODY_TIMEOUT, read_body(payload, limit))
+    let deadline = req
+        .app_data::<BodyTimeout>()
+        .map_or(BODY_TIMEOUT, |timeout| timeout.0);
+    tokio::time::timeout(deadline, read_body(payload, limit))
         .await
         .map_err(|_| ApiError::BodyTimeout {
-            seconds: BODY_TIMEOUT.as_secs(),
+            millis: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
         })?
 }
 

@@ -99,7 +99,7 @@ codes! {
     EntryNotInCheckpoint = "entry_not_in_checkpoint", 404, "The entry is not covered by the checkpoint asked for.";
     EntryNotYetProvable = "entry_not_yet_provable", 404, "No checkpoint covers the entry yet (within the wait asked for); one is signed every checkpoint interval.";
     MethodNotAllowed = "method_not_allowed", 405, "The resource does not answer this method (Allow lists those it does).";
-    BodyTimeout = "body_timeout", 408, "The request body did not arrive within 30 seconds.";
+    BodyTimeout = "body_timeout", 408, "The request body did not arrive in time (server.body_timeout_ms, 30 seconds by default).";
     // The ledger's history
     DocumentExists = "document_exists", 409, "An ISSUE of a reference that is already issued.";
     WrongPreviousChecksum = "wrong_previous_checksum", 409, "previousTransitionChecksum does not name the document's last transition.";

@@ -178,9 +178,17 @@ pub fn https_server(
     state: AppState,
     bind: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
-    workers: usize,
+    settings: HttpSettings,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    serve_https(web::Data::new(state), configure, bind, tls, workers)
+    serve_https(web::Data::new(state), configure, bind, tls, settings)
+}
+
+/// How an HTTPS face serves: its worker threads, and how long a client may take to send a
+/// request's body.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpSettings {
+    pub workers: usize,
+    pub body_timeout: std::time::Duration,
 }
 
 /// An HTTPS server (TLS only) of `configure`'s routes with `data`, keeping each client's
@@ -190,16 +198,18 @@ pub(crate) fn serve_https<T: Send + Sync + 'static>(
     configure: fn(&mut web::ServiceConfig),
     bind: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
-    workers: usize,
+    settings: HttpSettings,
 ) -> std::io::Result<(Server, SocketAddr)> {
+    let body_timeout = body::BodyTimeout(settings.body_timeout);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(body_timeout)
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::http"))
             .configure(configure)
     })
     .on_connect(keep_peer_certificate)
-    .workers(workers.max(1))
+    .workers(settings.workers.max(1))
     // Small answers must leave at once: with Nagle's algorithm on, HTTP/2 answers wait for the
     // client's delayed ACK (~40-50 ms each).
     .tcp_nodelay(true)

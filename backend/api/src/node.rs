@@ -560,7 +560,7 @@ pub fn https_server(
     node: Node,
     bind: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
-    workers: usize,
+    settings: crate::HttpSettings,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    crate::serve_https(web::Data::new(node), configure, bind, tls, workers)
+    crate::serve_https(web::Data::new(node), configure, bind, tls, settings)
 }

@@ -59,8 +59,8 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("not ready: {0}")]
     NotReady(String),
-    #[error("the request body did not arrive within {seconds} s")]
-    BodyTimeout { seconds: u64 },
+    #[error("the request body did not arrive within {millis} ms")]
+    BodyTimeout { millis: u64 },
     /// Refused for load, not for what was asked: the same request may succeed shortly.
     #[error("{detail}")]
     Busy { detail: String },

@@ -10,6 +10,7 @@
 //! tls_key = "/etc/lading/registry.key.pem"    # PEM private key
 //! client_ca = "/etc/lading/ca/ca.crt.pem"     # the consortium CA: replicas' client certificates
 //! workers = 2
+//! body_timeout_ms = 30000                    # a request body must arrive within this
 //!
 //! [database]
 //! url = "postgres://lading:...@db.example:5432/lading"   # absent: the embedded cluster
@@ -144,6 +145,8 @@ pub struct ServerConfig {
     /// party whose replica is calling. Without it, the replication endpoints refuse everyone.
     pub client_ca: Option<PathBuf>,
     pub workers: usize,
+    /// How long a client may take to send a request's body.
+    pub body_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -188,6 +191,7 @@ impl Default for ServerConfig {
             tls_key: None,
             client_ca: None,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            body_timeout_ms: 30_000,
         }
     }
 }
@@ -251,6 +255,9 @@ impl Config {
         }
         if let Some(v) = var("LADING_WORKERS") {
             self.server.workers = parse("LADING_WORKERS", v)?;
+        }
+        if let Some(v) = var("LADING_BODY_TIMEOUT_MS") {
+            self.server.body_timeout_ms = parse("LADING_BODY_TIMEOUT_MS", v)?;
         }
         if let Some(v) = var("LADING_DATABASE_URL") {
             self.database.url = Some(v);
@@ -371,6 +378,14 @@ impl Config {
             read("cert", section.cert.as_ref())?,
             read("key", section.key.as_ref())?,
         ))
+    }
+
+    /// How the HTTPS faces serve.
+    pub fn http_settings(&self) -> lading_api::HttpSettings {
+        lading_api::HttpSettings {
+            workers: self.server.workers,
+            body_timeout: std::time::Duration::from_millis(self.server.body_timeout_ms),
+        }
     }
 
     pub fn registry_config(&self) -> lading_registry::RegistryConfig {

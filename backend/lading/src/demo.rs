@@ -217,9 +217,16 @@ pub fn run(mut config: Config) -> Result<()> {
             for (replica, peers) in replicas {
                 let node = replica.node.clone();
                 node.spawn_loops(runtime.handle(), peers, std::time::Duration::from_secs(2));
-                let (server, addr) =
-                    lading_api::node::https_server(node.clone(), replica.bind, replica.tls, 1)
-                        .with_context(|| format!("cannot listen on {}", replica.bind))?;
+                let (server, addr) = lading_api::node::https_server(
+                    node.clone(),
+                    replica.bind,
+                    replica.tls,
+                    lading_api::HttpSettings {
+                        workers: 1,
+                        ..config.http_settings()
+                    },
+                )
+                .with_context(|| format!("cannot listen on {}", replica.bind))?;
                 servers.push(server);
                 faces.push((
                     node.party().to_string(),

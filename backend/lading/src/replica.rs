@@ -122,7 +122,7 @@ fn run(
             let system = actix_web::rt::System::new();
             system.block_on(async {
                 let (server, addr) =
-                    lading_api::node::https_server(node.clone(), bind, tls, config.server.workers)
+                    lading_api::node::https_server(node.clone(), bind, tls, config.http_settings())
                         .with_context(|| format!("cannot listen on {bind}"))?;
                 println!("serving https://{addr}");
                 // The server stops on SIGINT or SIGTERM.

@@ -110,7 +110,7 @@ pub fn run(
             });
         }
         let (server, addr) =
-            lading_api::https_server(state, config.server.bind, tls, config.server.workers)
+            lading_api::https_server(state, config.server.bind, tls, config.http_settings())
                 .with_context(|| format!("cannot listen on {}", config.server.bind))?;
         // Servers started beside the registry's (the demo's replicas) stop with it.
         let beside = on_start(&format!("https://{addr}"))?;
