@@ -307,15 +307,20 @@ async fn json_of(response: reqwest::Response) -> Result<Value> {
     Ok(serde_json::from_str(&text)?)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_proof_accepts_a_published_proof_and_rejects_tampering() -> Result<()> {
-    let (server, tls, _db) = tokio::task::spawn_blocking(|| -> Result<(Server, Tls, TestDb)> {
+/// A registry on a new database with its own TLS certificate (fields drop server first).
+async fn fresh_registry() -> Result<(Server, Tls, TestDb)> {
+    tokio::task::spawn_blocking(|| -> Result<(Server, Tls, TestDb)> {
         let db = TestDb::new()?;
         let tls = Tls::new()?;
         let server = Server::start(&db, &tls, ServerOptions::default())?;
         Ok((server, tls, db))
     })
-    .await??;
+    .await?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_proof_accepts_a_published_proof_and_rejects_tampering() -> Result<()> {
+    let (server, tls, _db) = fresh_registry().await?;
     let client = tls.client()?;
     let samples: Value = serde_json::from_str(&std::fs::read_to_string(
         fixtures_dir().join("samples.json"),
@@ -456,13 +461,7 @@ async fn verify_proof_accepts_a_published_proof_and_rejects_tampering() -> Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_consistency_fetches_keeps_and_rejects_tampering() -> Result<()> {
-    let (server, tls, _db) = tokio::task::spawn_blocking(|| -> Result<(Server, Tls, TestDb)> {
-        let db = TestDb::new()?;
-        let tls = Tls::new()?;
-        let server = Server::start(&db, &tls, ServerOptions::default())?;
-        Ok((server, tls, db))
-    })
-    .await??;
+    let (server, tls, _db) = fresh_registry().await?;
     let client = tls.client()?;
     let samples: Value = serde_json::from_str(&std::fs::read_to_string(
         fixtures_dir().join("samples.json"),

@@ -70,10 +70,15 @@ impl Answer {
 
 impl Registry {
     async fn start() -> Result<Self> {
-        tokio::task::spawn_blocking(|| -> Result<Self> {
+        Self::start_with(ServerOptions::default()).await
+    }
+
+    /// [`Registry::start`] with other settings.
+    async fn start_with(options: ServerOptions) -> Result<Self> {
+        tokio::task::spawn_blocking(move || -> Result<Self> {
             let db = TestDb::new()?;
             let tls = Tls::new()?;
-            let server = Server::start(&db, &tls, ServerOptions::default())?;
+            let server = Server::start(&db, &tls, options)?;
             let client = tls.client()?;
             Ok(Self {
                 server,
@@ -2169,18 +2174,12 @@ fn tls_stream(
 /// default), and the connection is let go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_does_not_arrive_in_time_is_refused() -> Result<()> {
-    let options = ServerOptions {
+    let reg = Registry::start_with(ServerOptions {
         env: vec![("LADING_BODY_TIMEOUT_MS".into(), "1000".into())],
         ..ServerOptions::default()
-    };
-    let (db, tls, server) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let db = TestDb::new()?;
-        let tls = Tls::new()?;
-        let server = Server::start(&db, &tls, options)?;
-        Ok((db, tls, server))
     })
-    .await??;
-    let (port, root) = (server.port, tls.cert_pem.clone());
+    .await?;
+    let (port, root) = (reg.server.port, reg.tls.cert_pem.clone());
     let answer = tokio::task::spawn_blocking(move || -> Result<String> {
         use std::io::Read;
         // 32 MiB announced, 10 bytes sent, then nothing.
@@ -2192,7 +2191,6 @@ async fn a_body_that_does_not_arrive_in_time_is_refused() -> Result<()> {
     .await??;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"body_timeout\""), "{answer}");
-    drop((server, db));
     Ok(())
 }
 
@@ -2202,18 +2200,12 @@ async fn a_body_that_does_not_arrive_in_time_is_refused() -> Result<()> {
 async fn broken_http_framing_is_refused_and_not_logged_as_an_error() -> Result<()> {
     let log_dir = tempfile::tempdir()?;
     let log = log_dir.path().join("registry.log");
-    let options = ServerOptions {
+    let mut reg = Registry::start_with(ServerOptions {
         log: Some(log.clone()),
         ..ServerOptions::default()
-    };
-    let (db, tls, mut server) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let db = TestDb::new()?;
-        let tls = Tls::new()?;
-        let server = Server::start(&db, &tls, options)?;
-        Ok((db, tls, server))
     })
-    .await??;
-    let (port, root) = (server.port, tls.cert_pem.clone());
+    .await?;
+    let (port, root) = (reg.server.port, reg.tls.cert_pem.clone());
     let long_url = format!("/v1/documents/{}", "A".repeat(100 * 1024));
     let many_headers: String = (0..200).map(|i| format!("X-H{i}: {i}\r\n")).collect();
     let requests = vec![
@@ -2251,17 +2243,15 @@ async fn broken_http_framing_is_refused_and_not_logged_as_an_error() -> Result<(
         );
     }
     // The registry goes on answering, and its log has no ERROR line.
-    let client = tls.client()?;
-    let health = client.get(server.url("/healthz")).send().await?;
-    assert_eq!(health.status(), StatusCode::OK);
-    server.stop()?;
+    let health = reg.get("/healthz").await?;
+    assert_eq!(health.status, StatusCode::OK);
+    reg.server.stop()?;
     let written = std::fs::read_to_string(&log)?;
     let errors: Vec<&str> = written.lines().filter(|l| l.contains("ERROR")).collect();
     assert!(
         errors.is_empty(),
         "client mistakes logged as errors: {errors:#?}"
     );
-    drop(db);
     Ok(())
 }
 

@@ -511,20 +511,18 @@ async fn retry_submission(
     node: web::Data<Node>,
     seq: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    use lading_store::outbox::Requeued;
     let node = node.get_ref().clone();
     let seq = seq.into_inner();
-    let probe = node.clone();
     match blocking(move || node.retry_submission(seq)).await? {
-        Some(row) => Ok(HttpResponse::Ok().json(SubmissionAnswer::from(row))),
-        None => match blocking(move || probe.submission(seq)).await? {
-            Some(_) => Err(ApiError::Conflict {
-                code: "not_parked",
-                detail: format!("submission {seq} is not parked"),
-            }),
-            None => Err(ApiError::NotFound {
-                what: format!("submission {seq}"),
-            }),
-        },
+        Requeued::Done(row) => Ok(HttpResponse::Ok().json(SubmissionAnswer::from(*row))),
+        Requeued::NotParked => Err(ApiError::Conflict {
+            code: "not_parked",
+            detail: format!("submission {seq} is not parked"),
+        }),
+        Requeued::Unknown => Err(ApiError::NotFound {
+            what: format!("submission {seq}"),
+        }),
     }
 }
 

@@ -131,13 +131,7 @@ impl CheckpointBook {
             })?,
             Some(size) => {
                 let mut conn = store.conn().map_err(Refusal::unavailable)?;
-                let row = ledger::checkpoint_at(&mut conn, size)
-                    .map_err(Refusal::unavailable)?
-                    .ok_or_else(|| Refusal::Rule {
-                        code: "unknown_checkpoint",
-                        detail: format!("no checkpoint of size {size} was signed"),
-                    })?;
-                published(&row).map_err(Refusal::unavailable)?
+                stored_checkpoint(&mut conn, size)?
             }
         };
         let size = checkpoint.checkpoint.size;
@@ -183,16 +177,10 @@ impl CheckpointBook {
     ) -> Result<ConsistencyAnswer, Refusal> {
         let (old, new) = {
             let mut conn = store.conn().map_err(Refusal::unavailable)?;
-            let mut stored = |size: u64| -> Result<PublishedCheckpoint, Refusal> {
-                let row = ledger::checkpoint_at(&mut conn, size)
-                    .map_err(Refusal::unavailable)?
-                    .ok_or_else(|| Refusal::Rule {
-                        code: "unknown_checkpoint",
-                        detail: format!("no checkpoint of size {size} was signed"),
-                    })?;
-                published(&row).map_err(Refusal::unavailable)
-            };
-            (stored(from)?, stored(to)?)
+            (
+                stored_checkpoint(&mut conn, from)?,
+                stored_checkpoint(&mut conn, to)?,
+            )
         };
         let tree = self
             .checkpoint_tree(store, to)
@@ -319,6 +307,20 @@ pub fn published(row: &CheckpointRow) -> Result<PublishedCheckpoint, StoreError>
         checkpoint,
         signed: row.signed.clone(),
     })
+}
+
+/// The signed checkpoint of `size`, as stored; `unknown_checkpoint` when none was signed.
+fn stored_checkpoint(
+    conn: &mut lading_store::PgConnection,
+    size: u64,
+) -> Result<PublishedCheckpoint, Refusal> {
+    let row = ledger::checkpoint_at(conn, size)
+        .map_err(Refusal::unavailable)?
+        .ok_or_else(|| Refusal::Rule {
+            code: "unknown_checkpoint",
+            detail: format!("no checkpoint of size {size} was signed"),
+        })?;
+    published(&row).map_err(Refusal::unavailable)
 }
 
 /// Leaf hashes of entries `[from, to)` as digests.

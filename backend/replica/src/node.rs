@@ -476,13 +476,13 @@ impl Node {
     }
 
     /// Puts a parked submission back in the queue, with those of its document parked behind
-    /// it (`POST /v1/submissions/{seq}/retry`); `None` when it is not parked.
-    pub fn retry_submission(&self, seq: i64) -> Result<Option<outbox::OutboxRow>, NodeError> {
-        let row = outbox::requeue(&mut *self.conn()?, seq)?;
-        if row.is_some() {
+    /// it (`POST /v1/submissions/{seq}/retry`).
+    pub fn retry_submission(&self, seq: i64) -> Result<outbox::Requeued, NodeError> {
+        let requeued = outbox::requeue(&mut *self.conn()?, seq)?;
+        if matches!(requeued, outbox::Requeued::Done(_)) {
             self.0.submitted.notify_one();
         }
-        Ok(row)
+        Ok(requeued)
     }
 
     /// Submissions from `from` on (`GET /v1/submissions`).

@@ -147,12 +147,25 @@ pub fn parked_before(
         .collect())
 }
 
+/// What [`requeue`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Requeued {
+    /// Back in the queue (with those of its document parked behind it).
+    Done(Box<OutboxRow>),
+    /// The submission is not parked: nothing changed.
+    NotParked,
+    /// There is no such submission.
+    Unknown,
+}
+
 /// Puts parked submission `seq` back in the queue, with every submission of its document
-/// parked behind it, in their order; `None` when `seq` is not parked.
-pub fn requeue(conn: &mut PgConnection, seq: i64) -> Result<Option<OutboxRow>, StoreError> {
+/// parked behind it, in their order.
+pub fn requeue(conn: &mut PgConnection, seq: i64) -> Result<Requeued, StoreError> {
     conn.transaction(|conn| {
-        let Some(row) = get(conn, seq)?.filter(|row| row.state == "parked") else {
-            return Ok(None);
+        let row = match get(conn, seq)? {
+            None => return Ok(Requeued::Unknown),
+            Some(row) if row.state != "parked" => return Ok(Requeued::NotParked),
+            Some(row) => row,
         };
         let reset = (
             replica_outbox::state.eq("pending"),
@@ -174,7 +187,7 @@ pub fn requeue(conn: &mut PgConnection, seq: i64) -> Result<Option<OutboxRow>, S
                 .set(reset)
                 .execute(conn)?,
         };
-        get(conn, seq)
+        Ok(get(conn, seq)?.map_or(Requeued::Unknown, |row| Requeued::Done(Box::new(row))))
     })
 }
 

@@ -639,8 +639,17 @@ fn a_parked_submission_keeps_its_reason_and_requeues_with_those_behind_it() {
     assert_eq!(parked.answer.unwrap(), why);
 
     // Only a parked submission is requeued, and those of its document behind it come along.
-    assert!(outbox::requeue(&mut conn, d.seq).unwrap().is_none());
-    let again = outbox::requeue(&mut conn, a.seq).unwrap().unwrap();
+    assert_eq!(
+        outbox::requeue(&mut conn, d.seq).unwrap(),
+        outbox::Requeued::NotParked
+    );
+    assert_eq!(
+        outbox::requeue(&mut conn, 9_999).unwrap(),
+        outbox::Requeued::Unknown
+    );
+    let outbox::Requeued::Done(again) = outbox::requeue(&mut conn, a.seq).unwrap() else {
+        panic!("a parked submission is requeued");
+    };
     assert_eq!((again.state.as_str(), again.attempts), ("pending", 0));
     assert!(again.answer.is_none() && again.failing_since.is_none());
     let pending: Vec<i64> = outbox::pending(&mut conn, 10)

@@ -56,17 +56,13 @@ pub async fn get(
     })?;
     let leaf_hash = Digest::from_slice(&row.leaf_hash).map_err(ApiError::unexpected)?;
     // All three are present together or not at all (the query decides entitlement once).
-    let full = match (row.signed, row.kind, row.received_at) {
-        (Some(signed), Some(kind), Some(received_at)) => Some((
-            String::from_utf8(signed).map_err(ApiError::unexpected)?,
-            kind,
-            received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        )),
-        _ => None,
-    };
-    let (signed, kind, received_at) = match full {
-        Some((signed, kind, time)) => (Some(signed), Some(kind), Some(time)),
-        None => (None, None, None),
+    let (signed, kind, received_at) = match (row.signed, row.kind, row.received_at) {
+        (Some(signed), Some(kind), Some(received_at)) => (
+            Some(String::from_utf8(signed).map_err(ApiError::unexpected)?),
+            Some(kind),
+            Some(received_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        ),
+        _ => (None, None, None),
     };
     Ok(HttpResponse::Ok().json(EntryRead {
         index,
