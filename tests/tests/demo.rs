@@ -85,9 +85,25 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// A port whose next `len - 1` ports are free too: the demo serves its replicas on the ports
+/// after the registry's.
+fn free_port_run(len: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_port().unwrap();
+        let free = (0..len).all(|i| {
+            base.checked_add(i)
+                .is_some_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        });
+        if free {
+            return base;
+        }
+    }
+    panic!("no run of {len} free ports");
+}
+
 /// Runs the demo on `dir` until it has served its samples, then stops it with SIGINT.
 fn run_demo(dir: &Path) -> Ledger {
-    let port = free_port().unwrap();
+    let port = free_port_run(4);
     let mut child = Command::new(lading_bin().unwrap())
         .arg("demo")
         .arg("--data-dir")

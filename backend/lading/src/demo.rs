@@ -120,6 +120,11 @@ pub fn run(mut config: Config) -> Result<()> {
         ca: Some(ca.clone()),
         interval_ms: 30_000,
     };
+    // Hold the demo's listening ports while the private PostgreSQL picks a free one, so it
+    // cannot take a port a replica is about to serve on. They are let go just before the
+    // servers bind.
+    let reserved =
+        reserve_ports(std::iter::once(bind).chain((0..REPLICAS.len() as u16).map(replica_bind)))?;
     let db = Database::embedded(&config, crate::database::EMBEDDED_DATABASE)?;
 
     let jwk: Jwk = serde_json::from_str(REGISTRY_KEY).context("fixtures/keys/registry.jwk")?;
@@ -205,6 +210,7 @@ pub fn run(mut config: Config) -> Result<()> {
     let samples: Samples = serde_json::from_str(SAMPLES).context("fixtures/samples.json")?;
     let first_reference = samples.chains.first().map(|c| c.reference.clone());
     let loader = samples_loader(samples);
+    drop(reserved);
     let result = crate::serve::run(
         &config,
         &db,
@@ -248,6 +254,19 @@ pub fn run(mut config: Config) -> Result<()> {
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     let closed = db.close();
     result.and(closed)
+}
+
+/// Binds each fixed address (port 0 needs no reservation), failing with the address that is
+/// taken.
+fn reserve_ports(
+    addrs: impl Iterator<Item = std::net::SocketAddr>,
+) -> Result<Vec<std::net::TcpListener>> {
+    addrs
+        .filter(|addr| addr.port() != 0)
+        .map(|addr| {
+            std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))
+        })
+        .collect()
 }
 
 /// What the demo is and where, with commands to try.
