@@ -13,6 +13,7 @@ pub mod event;
 pub mod follow;
 pub mod ids;
 pub mod jws;
+pub mod membership;
 pub mod merkle;
 pub mod party;
 pub mod reconcile;
@@ -35,6 +36,10 @@ pub use jws::{CompactJws, EnvelopeError, Jwk, JwkError, JwsError, SigningKey, Ve
 pub use merkle::{
     verify_consistency, verify_inclusion, BlockTree, CheckpointTree, ConsistencyError,
     ConsistencyProof, InclusionProof, LedgerTree, MerkleError, ProofError,
+};
+pub use membership::{
+    KeyRecord, Member, Membership, MembershipViolation, PartyStatement, Principal,
+    SignedPartyStatement, Statement, StatementError, PARTY_STATEMENT_TYP,
 };
 pub use party::{entitled, Party, Role};
 pub use state::{Chain, DocumentState, RuleViolation, Status, SurrenderKind};

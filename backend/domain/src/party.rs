@@ -195,12 +195,17 @@ mod tests {
 }
 
 /// `parties.json`, the consortium's party registry as it is published: each party with its
-/// role, its customs ports and its public keys (OKP JWKs). The registry imports it
-/// (`lading import-parties`); a replica checks signatures with its keys.
+/// role, its customs ports and its public keys (OKP JWKs), and the operator's keys. It is the
+/// genesis of the ledger's membership: the registry imports it (`lading import-parties`), every
+/// replica starts from it, and party statements on the ledger change it from there.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartyRegistryFile {
     pub parties: Vec<PartyRegistryEntry>,
+    /// The consortium operator's public keys: they sign the party statements that add and
+    /// remove parties (see [`crate::membership`]).
+    #[serde(default)]
+    pub operator_keys: Vec<crate::jws::Jwk>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
