@@ -329,7 +329,7 @@ async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkp
         &std::fs::read(issued.join("shipper-acme.crt.pem"))?,
         &std::fs::read(issued.join("shipper-acme.key.pem"))?,
     )?;
-    let keys = lading_replica::party_keys(&std::fs::read_to_string(
+    let keys = lading_replica::genesis(&std::fs::read_to_string(
         fixtures_dir().join("parties.json"),
     )?)?;
     let registry: Jwk = serde_json::from_str(&std::fs::read_to_string(

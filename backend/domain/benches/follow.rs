@@ -8,7 +8,9 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use lading_domain::document::{sample_json, TransportDocument};
-use lading_domain::follow::{FeedEntry, Follower, PartyKey};
+use lading_domain::follow::{FeedEntry, Follower};
+use lading_domain::membership::Membership;
+use lading_domain::party::PartyRegistryFile;
 use lading_domain::jws::{Jwk, SigningKey};
 use lading_domain::merkle::{leaf_hash, BLOCK_SIZE};
 use lading_domain::transition::{Action, TransitionDraft, TransitionPayload};
@@ -64,16 +66,16 @@ fn follow(c: &mut Criterion) {
     let carrier = key("carrier-oceanic#1");
     let shipper = key("shipper-acme#1");
     let registry = key("registry#1");
-    let keys = vec![
-        PartyKey {
-            party: "carrier-oceanic".parse().expect("party"),
-            key: carrier.verifying_key(),
-        },
-        PartyKey {
-            party: "shipper-acme".parse().expect("party"),
-            key: shipper.verifying_key(),
-        },
-    ];
+    let genesis = serde_json::json!({"parties": [
+        {"id": "carrier-oceanic", "name": "Oceanic", "role": "carrier",
+         "keys": [Jwk::from_signing_key(&carrier, true).to_public()]},
+        {"id": "shipper-acme", "name": "Acme", "role": "shipper",
+         "keys": [Jwk::from_signing_key(&shipper, true).to_public()]},
+    ]});
+    let keys = Membership::genesis(
+        &PartyRegistryFile::parse(&genesis.to_string()).expect("genesis"),
+    )
+    .expect("genesis");
     let entries = feed(&carrier, &shipper);
     let fresh =
         || Follower::new(BLOCK_SIZE, registry.verifying_key(), keys.clone()).expect("follower");

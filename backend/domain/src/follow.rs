@@ -26,8 +26,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::checkpoint::SignedCheckpoint;
 use crate::event::SignedEvent;
-use crate::ids::{DocumentReference, KeyId, PartyId};
+use crate::ids::{DocumentReference, PartyId};
 use crate::jws::VerifyingKey;
+use crate::membership::{Membership, MembershipViolation, Principal, SignedPartyStatement};
 use crate::merkle::{leaf_hash, LedgerTree, MerkleError};
 use crate::state::{DocumentState, RuleViolation};
 use crate::transition::{Action, SignedTransition};
@@ -54,6 +55,8 @@ pub enum Judged {
     ChainUnknown(DocumentReference),
     /// A shipment event: signature and leaf checked.
     Event,
+    /// A party statement: signature, leaf and the membership's rules checked, and applied.
+    Party,
 }
 
 /// Why an entry or a checkpoint was refused. Each names the evidence to keep.
@@ -73,6 +76,18 @@ pub enum Incident {
     Malformed { index: u64, detail: String },
     #[error("entry {index}: key {kid} is not in the party registry")]
     UnknownKey { index: u64, kid: String },
+    /// A signature by a key revoked, or a party removed, before the entry's index.
+    #[error("entry {index}: {violation}")]
+    NotValidThen {
+        index: u64,
+        violation: MembershipViolation,
+    },
+    /// A party statement the membership's rules refuse.
+    #[error("entry {index}: party statement refused: {violation}")]
+    BadPartyStatement {
+        index: u64,
+        violation: MembershipViolation,
+    },
     #[error("entry {index}: key {kid} belongs to {owner}, but {actor} signed")]
     KeyNotActor {
         index: u64,
@@ -128,6 +143,8 @@ impl Incident {
             Self::LeafMismatch { .. } => "leaf_mismatch",
             Self::Malformed { .. } => "malformed_entry",
             Self::UnknownKey { .. } => "unknown_key",
+            Self::NotValidThen { violation, .. } => violation.code(),
+            Self::BadPartyStatement { .. } => "bad_party_statement",
             Self::KeyNotActor { .. } => "key_not_actor",
             Self::BadSignature { .. } => "bad_signature",
             Self::BrokenChain { .. } => "broken_chain",
@@ -180,6 +197,7 @@ pub struct CheckedSubmission {
 enum Signed {
     Transition(Box<SignedTransition>),
     Event(Box<SignedEvent>),
+    Party(Box<SignedPartyStatement>),
 }
 
 impl Signed {
@@ -187,8 +205,33 @@ impl Signed {
         match self {
             Self::Transition(t) => t.jws(),
             Self::Event(e) => e.jws(),
+            Self::Party(p) => p.jws(),
         }
     }
+
+    fn signer(&self) -> Principal {
+        match self {
+            Self::Transition(t) => Principal::Party(t.payload().actor().clone()),
+            Self::Event(e) => Principal::Party(e.event().actor().clone()),
+            Self::Party(p) => p.statement().actor.clone(),
+        }
+    }
+}
+
+/// A signed entry of any of the three kinds, by its `typ`.
+fn parse_signed(index: u64, signed: &str) -> Result<Signed, Incident> {
+    if let Ok(transition) = SignedTransition::parse(signed) {
+        return Ok(Signed::Transition(Box::new(transition)));
+    }
+    if let Ok(statement) = SignedPartyStatement::parse(signed) {
+        return Ok(Signed::Party(Box::new(statement)));
+    }
+    SignedEvent::parse(signed)
+        .map(|event| Signed::Event(Box::new(event)))
+        .map_err(|e| Incident::Malformed {
+            index,
+            detail: format!("neither a transition, a party statement nor an event: {e}"),
+        })
 }
 
 /// One transition against its document's state: the next state, `None` when the chain is not
@@ -224,7 +267,8 @@ fn chain_step(
 #[derive(Debug)]
 pub struct Follower {
     tree: LedgerTree,
-    keys: HashMap<KeyId, PartyKey>,
+    /// Who may sign, as of the next index (with the history of every key).
+    membership: Membership,
     registry_key: VerifyingKey,
     documents: HashMap<DocumentReference, DocumentState>,
     /// Every checkpoint seen, by size: the signed form, and whether its root was checked.
@@ -246,15 +290,15 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// A follower of an empty ledger.
+    /// A follower of an empty ledger whose membership starts at `genesis`.
     pub fn new(
         block_size: u64,
         registry_key: VerifyingKey,
-        keys: impl IntoIterator<Item = PartyKey>,
+        genesis: Membership,
     ) -> Result<Self, MerkleError> {
         Ok(Self {
             tree: LedgerTree::new(block_size)?,
-            keys: keys.into_iter().map(|k| (k.key.kid.clone(), k)).collect(),
+            membership: genesis,
             registry_key,
             documents: HashMap::new(),
             checkpoints: BTreeMap::new(),
@@ -274,6 +318,11 @@ impl Follower {
     /// The root over every accepted leaf.
     pub fn root(&self) -> Digest {
         self.tree.root()
+    }
+
+    /// The consortium as of the entries accepted so far.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 
     /// The state of a document whose chain this replica holds.
@@ -323,6 +372,14 @@ impl Follower {
             *checked = true;
         }
         let (judged, state) = judged;
+        if let (Judged::Party, Some(signed)) = (&judged, &entry.signed) {
+            // Checked by `judge`, so it applies.
+            if let Ok(statement) = SignedPartyStatement::parse(signed) {
+                let _ = self
+                    .membership
+                    .apply(index, statement.kid(), statement.statement());
+            }
+        }
         if let Judged::ChainUnknown(reference) = &judged {
             self.unknown_chains.insert(reference.clone(), index);
         }
@@ -431,17 +488,9 @@ impl Follower {
                 computed,
             });
         }
-        let body = if let Ok(transition) = SignedTransition::parse(signed) {
-            let key = self.signer_key(index, transition.kid(), transition.payload().actor())?;
-            (Signed::Transition(Box::new(transition)), key)
-        } else {
-            let event = SignedEvent::parse(signed).map_err(|e| Incident::Malformed {
-                index,
-                detail: format!("neither a transition nor an event: {e}"),
-            })?;
-            let key = self.signer_key(index, event.jws().kid(), event.event().actor())?;
-            (Signed::Event(Box::new(event)), key)
-        };
+        let body = parse_signed(index, signed)?;
+        let key = self.signer_key(&self.membership, index, &body)?;
+        let body = (body, key);
         Ok(Prepared {
             entry: entry.clone(),
             body: Some(body),
@@ -453,20 +502,39 @@ impl Follower {
     /// `Err` the follower is unchanged — [`Follower::accept`] entry by entry then keeps what
     /// precedes the refused entry and names it.
     pub fn accept_page(&mut self, page: &[Prepared]) -> Result<Vec<Judged>, Incident> {
+        // Party statements change who may sign the entries after them: from the first one on,
+        // keys are looked up again in a membership that takes each statement in turn.
+        let mut membership: Option<Membership> = None;
+        let mut keys: Vec<Option<VerifyingKey>> = Vec::with_capacity(page.len());
+        for prepared in page {
+            let Some((body, key)) = &prepared.body else {
+                keys.push(None);
+                continue;
+            };
+            let index = prepared.entry.index;
+            let key = match &membership {
+                Some(m) => self.signer_key(m, index, body)?,
+                None => key.clone(),
+            };
+            if let Signed::Party(statement) = body {
+                membership
+                    .get_or_insert_with(|| self.membership.clone())
+                    .apply(index, statement.kid(), statement.statement())
+                    .map_err(|violation| Incident::BadPartyStatement { index, violation })?;
+            }
+            keys.push(Some(key));
+        }
         let signed: Vec<(&VerifyingKey, &crate::jws::CompactJws)> = page
             .iter()
-            .filter_map(|p| p.body.as_ref())
-            .map(|(body, key)| (key, body.jws()))
+            .zip(&keys)
+            .filter_map(|(p, key)| Some((key.as_ref()?, p.body.as_ref()?.0.jws())))
             .collect();
         if !signed.is_empty() && !crate::jws::verify_batch(&signed) {
-            let bad = page
+            let bad = signed
                 .iter()
-                .find(|p| {
-                    p.body
-                        .as_ref()
-                        .is_some_and(|(body, key)| key.verify(body.jws()).is_err())
-                })
-                .map_or(0, |p| p.entry.index);
+                .zip(page.iter().filter(|p| p.body.is_some()))
+                .find(|((key, jws), _)| key.verify(jws).is_err())
+                .map_or(0, |(_, p)| p.entry.index);
             return Err(Incident::BadSignature { index: bad });
         }
         // The rest on copies, so that a refusal midway leaves `self` as it was.
@@ -486,6 +554,7 @@ impl Follower {
             let verdict = match &prepared.body {
                 None => Ok(Judged::HashOnly),
                 Some((Signed::Event(_), _)) => Ok(Judged::Event),
+                Some((Signed::Party(_), _)) => Ok(Judged::Party),
                 Some((Signed::Transition(t), _)) => {
                     let reference = t.payload().document_reference();
                     let current = states
@@ -536,6 +605,9 @@ impl Follower {
             *checked = true;
         }
         self.documents.extend(states);
+        if let Some(membership) = membership {
+            self.membership = membership;
+        }
         for (offset, verdict) in judged.iter().enumerate() {
             if let Judged::ChainUnknown(reference) = verdict {
                 self.unknown_chains
@@ -545,25 +617,27 @@ impl Follower {
         Ok(judged)
     }
 
+    /// The key that may sign `body` at `index` under `membership`.
     fn signer_key(
         &self,
+        membership: &Membership,
         index: u64,
-        kid: &KeyId,
-        actor: &PartyId,
+        body: &Signed,
     ) -> Result<VerifyingKey, Incident> {
-        let key = self.keys.get(kid).ok_or_else(|| Incident::UnknownKey {
-            index,
-            kid: kid.to_string(),
-        })?;
-        if &key.party != actor {
-            return Err(Incident::KeyNotActor {
-                index,
-                kid: kid.to_string(),
-                owner: key.party.to_string(),
-                actor: actor.to_string(),
-            });
-        }
-        Ok(key.key.clone())
+        let kid = body.jws().kid();
+        membership
+            .signer_key(kid, &body.signer(), index)
+            .cloned()
+            .map_err(|violation| match violation {
+                MembershipViolation::UnknownKey { kid } => Incident::UnknownKey { index, kid },
+                MembershipViolation::KeyNotActor { kid, owner, actor } => Incident::KeyNotActor {
+                    index,
+                    kid,
+                    owner,
+                    actor,
+                },
+                violation => Incident::NotValidThen { index, violation },
+            })
     }
 
     /// Signature, leaf and chain of one signed entry; the new document state, if any, is
@@ -589,6 +663,14 @@ impl Follower {
         }
         match body {
             Signed::Event(_) => Ok((Judged::Event, None)),
+            // A statement is checked against the membership before it; a replayed one (a
+            // back-fill) was applied when it first came.
+            Signed::Party(statement) if !replaying => self
+                .membership
+                .check(index, statement.kid(), statement.statement())
+                .map(|_| (Judged::Party, None))
+                .map_err(|violation| Incident::BadPartyStatement { index, violation }),
+            Signed::Party(_) => Ok((Judged::Party, None)),
             Signed::Transition(t) => {
                 let reference = t.payload().document_reference().clone();
                 match chain_step(index, t, self.current(&reference, replaying))? {
@@ -721,8 +803,8 @@ impl Follower {
                 detail: "no signed entry".into(),
             });
         };
-        let key_owner = self.keys.get(body.jws().kid()).map(|k| &k.party);
-        if key_owner != Some(party) {
+        let key_owner = self.membership.key(body.jws().kid()).map(|k| &k.owner);
+        if key_owner.and_then(Principal::party) != Some(party) {
             return Err(Incident::KeyNotActor {
                 index,
                 kid: body.jws().kid().to_string(),
@@ -755,6 +837,12 @@ impl Follower {
                 is_transition: false,
                 document: e.event().document_reference().cloned(),
             },
+            Signed::Party(_) => {
+                return Err(Incident::Malformed {
+                    index,
+                    detail: "a party statement goes to the registry, not through a node".into(),
+                })
+            }
         })
     }
 
@@ -811,17 +899,19 @@ mod tests {
 
     /// A follower of an empty ledger that knows these keys.
     fn follower_of(carrier: &SigningKey, shipper: &SigningKey, registry: &SigningKey) -> Follower {
-        let keys = [
-            PartyKey {
-                party: "carrier-oceanic".parse().unwrap(),
-                key: carrier.verifying_key(),
-            },
-            PartyKey {
-                party: "shipper-acme".parse().unwrap(),
-                key: shipper.verifying_key(),
-            },
-        ];
-        Follower::new(BLOCK, registry.verifying_key(), keys).unwrap()
+        Follower::new(BLOCK, registry.verifying_key(), genesis(carrier, shipper)).unwrap()
+    }
+
+    /// The carrier and the shipper, each with one key, and no operator.
+    fn genesis(carrier: &SigningKey, shipper: &SigningKey) -> Membership {
+        let file = serde_json::json!({"parties": [
+            {"id": "carrier-oceanic", "name": "Oceanic", "role": "carrier",
+             "keys": [Jwk::from_signing_key(carrier, true).to_public()]},
+            {"id": "shipper-acme", "name": "Acme", "role": "shipper",
+             "keys": [Jwk::from_signing_key(shipper, true).to_public()]},
+        ]});
+        Membership::genesis(&crate::party::PartyRegistryFile::parse(&file.to_string()).unwrap())
+            .unwrap()
     }
 
     /// A fresh follower with the keys of `w`.
@@ -1095,6 +1185,104 @@ mod tests {
                 .document(&reference)
                 .map(|s| s.possessor.as_str()),
             Some("consignee-globex")
+        );
+    }
+
+    /// A party statement by `by` about the shipper's keys.
+    fn shipper_statement(by: &SigningKey, statement: crate::membership::Statement) -> String {
+        crate::membership::PartyStatement {
+            actor: "shipper-acme".parse().unwrap(),
+            time: "2026-11-02T09:00:00.000Z".parse().unwrap(),
+            statement,
+        }
+        .sign(by)
+    }
+
+    #[test]
+    fn a_rotated_key_signs_from_the_next_entry_and_a_revoked_one_never_again() {
+        use crate::membership::Statement;
+        let w = world();
+        let (issue, _) = chain(&w);
+        let shipper = || Principal::Party("shipper-acme".parse().unwrap());
+        let new_key = key("shipper-acme:2");
+        let add = shipper_statement(
+            &w.shipper,
+            Statement::AddKey {
+                subject: shipper(),
+                key: Jwk::from_signing_key(&new_key, true).to_public(),
+            },
+        );
+        let revoke = shipper_statement(
+            &w.shipper,
+            Statement::RevokeKey {
+                subject: shipper(),
+                kid: w.shipper.kid.clone(),
+            },
+        );
+        // The same transfer signed with the old key and with the new one.
+        let transfer = |by: &SigningKey| {
+            let issued = SignedTransition::parse(&issue).unwrap();
+            TransitionPayload::new(TransitionDraft {
+                previous_transition_checksum: Some(Digest::of(issue.as_bytes())),
+                action: Action::Transfer,
+                actor: "shipper-acme".parse().unwrap(),
+                recipient: Some("consignee-globex".parse().unwrap()),
+                transport_document: None,
+                time: "2026-11-03T08:00:00.000Z".parse().unwrap(),
+                ..issued.payload().clone().into_draft()
+            })
+            .unwrap()
+            .sign(by)
+        };
+        let (old, new) = (transfer(&w.shipper), transfer(&new_key));
+        let head = [full(0, &issue), full(1, &add), full(2, &revoke)];
+
+        // Entry by entry: the new key signs after its statement, the old one not after its
+        // revocation.
+        let mut f = fresh(&w);
+        for e in &head {
+            f.accept(e).unwrap();
+        }
+        assert_eq!(f.accept(&full(3, &old)).unwrap_err().code(), "revoked_key");
+        assert_eq!(f.size(), 3, "nothing kept");
+        assert!(matches!(f.accept(&full(3, &new)), Ok(Judged::Transition(_))));
+        let record = f.membership().key(&w.shipper.kid).unwrap();
+        assert_eq!(record.revoked_at, Some(2));
+        assert_eq!(f.membership().key(&new_key.kid).unwrap().added_at, Some(1));
+
+        // In one page, the old key still looks valid when the page is prepared: the page is
+        // refused at the entry after the revocation, whole.
+        let mut paged = fresh(&w);
+        let page: Vec<Prepared> = head
+            .iter()
+            .chain([&full(3, &old)])
+            .map(|e| paged.prepare(e).unwrap())
+            .collect();
+        assert_eq!(paged.accept_page(&page).unwrap_err().code(), "revoked_key");
+        assert_eq!(paged.size(), 0);
+        assert_eq!(paged.membership().key(&new_key.kid), None);
+        let page: Vec<Prepared> = head.iter().map(|e| paged.prepare(e).unwrap()).collect();
+        let judged = paged.accept_page(&page).unwrap();
+        assert!(matches!(judged[..], [Judged::Transition(_), Judged::Party, Judged::Party]));
+        assert_eq!(paged.membership(), &{
+            let mut g = fresh(&w);
+            for e in &head {
+                g.accept(e).unwrap();
+            }
+            g.membership().clone()
+        });
+
+        // A statement the rules refuse is an incident: a shipper cannot add a party.
+        let mut f = fresh(&w);
+        let forbidden = shipper_statement(
+            &w.shipper,
+            Statement::RemoveParty {
+                party: "carrier-oceanic".parse().unwrap(),
+            },
+        );
+        assert_eq!(
+            f.accept(&full(0, &forbidden)).unwrap_err().code(),
+            "bad_party_statement"
         );
     }
 

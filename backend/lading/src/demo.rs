@@ -145,7 +145,7 @@ pub fn run(mut config: Config) -> Result<()> {
     drop(store);
 
     // The replicas, each with its own database in the private cluster.
-    let keys = lading_replica::party_keys(PARTIES)?;
+    let keys = lading_replica::genesis(PARTIES)?;
     let registry_key = public.verifying_key()?;
     let block_size = config.registry.block_size;
     lading_domain::follow::Follower::new(block_size, registry_key.clone(), keys.clone())?;

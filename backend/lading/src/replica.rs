@@ -53,7 +53,7 @@ pub fn replica(config: Config) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let parties = String::from_utf8(read(&need("parties", &section.parties)?)?)
         .context("the party registry is not UTF-8")?;
-    let keys = lading_replica::party_keys(&parties)?;
+    let keys = lading_replica::genesis(&parties)?;
     let registry_key: Jwk = crate::cli::read_json(&need("registry_key", &section.registry_key)?)?;
     if registry_key.is_private() {
         bail!("replica.registry_key must be the registry's public JWK, not its private key");

@@ -22,7 +22,8 @@ pub mod reconcile;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use lading_domain::follow::{CheckpointStatus, FeedEntry, Follower, Incident, Judged, PartyKey};
+use lading_domain::follow::{CheckpointStatus, FeedEntry, Follower, Incident, Judged};
+use lading_domain::membership::Membership;
 use lading_domain::ids::{DocumentReference, PartyId};
 use lading_domain::Digest;
 use rayon::prelude::*;
@@ -425,6 +426,10 @@ async fn catch_up_inner(
                     done.full += 1;
                     entry.signed.as_deref().and_then(document_of)
                 }
+                Judged::Party => {
+                    done.full += 1;
+                    None
+                }
             };
             accepted.push((entry, document));
         }
@@ -532,10 +537,11 @@ async fn take_checkpoints(
 }
 
 /// The party registry as published (`parties.json`, [`lading_domain::party::PartyRegistryFile`])
-/// as the keys a follower checks signatures with. Private key material is refused: a party
-/// registry publishes public keys only.
-pub fn party_keys(parties_json: &str) -> Result<Vec<PartyKey>, ReplicaError> {
+/// as the genesis of the membership a follower checks signatures with; the ledger's party
+/// statements change it from there. Private key material is refused: a party registry
+/// publishes public keys only.
+pub fn genesis(parties_json: &str) -> Result<Membership, ReplicaError> {
     lading_domain::party::PartyRegistryFile::parse(parties_json)
-        .and_then(|file| file.party_keys())
+        .and_then(|file| Membership::genesis(&file))
         .map_err(|e| ReplicaError::Parties(e.to_string()))
 }
