@@ -106,6 +106,8 @@ async fn registered_party(
     .await
     .map_err(ApiError::unexpected)?
     .map_err(ApiError::unexpected)?;
-    row.map(|row| lading_registry::parties::party_from_row(&row).map_err(ApiError::unexpected))
+    // A party removed by a party statement is no longer anyone to the registry.
+    row.filter(|row| row.removed_idx.is_none())
+        .map(|row| lading_registry::parties::party_from_row(&row).map_err(ApiError::unexpected))
         .transpose()
 }

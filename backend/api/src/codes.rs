@@ -64,6 +64,7 @@ codes! {
     NonCanonicalHeader = "non_canonical_header", 400, "The protected header is not exactly {\"alg\":\"EdDSA\",\"kid\":..,\"typ\":..} in RFC 8785 form: one signed statement has one byte form.";
     NonCanonicalPayload = "non_canonical_payload", 400, "The payload bytes are not RFC 8785 canonical JSON.";
     InvalidPayload = "invalid_payload", 400, "A member of the payload breaks its rule; pointer names it.";
+    PrivateKey = "private_key", 400, "A party statement carries a private key; it publishes public keys only.";
     InvalidDocumentField = "invalid_document_field", 400, "A field of the transport document breaks its rule (UN/LOCODE, ISO 6346 check digit, ...); pointer names it.";
     InvalidEvent = "invalid_event", 400, "A member of the shipment event breaks its rule; pointer names it.";
     DocumentChecksumMismatch = "document_checksum_mismatch", 400, "documentChecksum is not the checksum of the document (pointer /documentChecksum); only a signer who may read the document is told.";
@@ -82,6 +83,7 @@ codes! {
     OutOfOrder = "out_of_order", 400, "At a replica: an entry arrived where another index was due.";
     LeafMismatch = "leaf_mismatch", 400, "At a replica: an entry's bytes do not hash to the leaf it came with.";
     BrokenChain = "broken_chain", 400, "At a replica: an entry does not follow its document's chain.";
+    BadPartyStatement = "bad_party_statement", 400, "At a replica: a party statement on the feed breaks the membership's rules.";
     BadCheckpoint = "bad_checkpoint", 400, "At a replica: a checkpoint does not parse or its signature does not verify.";
     CheckpointRootMismatch = "checkpoint_root_mismatch", 400, "At a replica: a checkpoint's root is not the root of the entries it covers.";
     ConflictingCheckpoints = "conflicting_checkpoints", 400, "At a replica: the registry signed two checkpoints of one size with different roots.";
@@ -105,6 +107,9 @@ codes! {
     WrongPreviousChecksum = "wrong_previous_checksum", 409, "previousTransitionChecksum does not name the document's last transition.";
     DoubleSpend = "double_spend", 409, "previousTransitionChecksum names a transition that already has a successor.";
     DuplicateEventId = "duplicate_event_id", 409, "The actor already reported an event with this eventId.";
+    PartyExists = "party_exists", 409, "ADD_PARTY of a party id that is (or was) taken: party ids are never reused.";
+    KeyExists = "key_exists", 409, "A key statement adds a kid that is (or was) taken: kids are never reused.";
+    KeyAlreadyRevoked = "key_already_revoked", 409, "REVOKE_KEY of a key that is already revoked.";
     NotParked = "not_parked", 409, "At a replica: a retry of a submission that is not parked.";
     BodyTooLarge = "body_too_large", 413, "The body is larger than the endpoint takes (1 MiB a statement, 32 MiB a batch).";
     UnsupportedMediaType = "unsupported_media_type", 415, "The Content-Type is not the one the endpoint takes.";
@@ -113,6 +118,14 @@ codes! {
     RevokedKey = "revoked_key", 422, "The key named by kid is revoked.";
     BadSignature = "bad_signature", 422, "The signature does not verify with the key named by kid.";
     KeyNotActor = "key_not_actor", 422, "The key belongs to another party than the payload's actor.";
+    NotAMember = "not_a_member", 422, "The signer, or the party a key statement is about, is not (or no longer) a member of the consortium.";
+    OperatorOnly = "operator_only", 422, "ADD_PARTY, REMOVE_PARTY and changes to the operator's keys must be signed by the operator.";
+    NotOwnerOrOperator = "not_owner_or_operator", 422, "A key statement about a party must be signed by that party or by the operator.";
+    KidNotOfOwner = "kid_not_of_owner", 422, "A key added by a statement must have a kid written <partyId>:<label> (operator:<label> for the operator).";
+    KeyNotOfOwner = "key_not_of_owner", 422, "REVOKE_KEY names a kid that is not a key of partyId.";
+    LastOperatorKey = "last_operator_key", 422, "REVOKE_KEY of the operator's last valid key (add another first).";
+    InvalidParty = "invalid_party", 422, "The party of ADD_PARTY, or a key it adds, is not valid (ports on a party that is not a customs authority, a key that is no Ed25519 point).";
+    TestKey = "test_key", 422, "A party statement adds a TEST key (lading_test_key) to a registry that takes none.";
     TimeSkew = "time_skew", 422, "The statement's time is further from the registry's clock (or from when the party's own node took it) than the allowed skew.";
     UnknownDocument = "unknown_document", 422, "No such document — or one the signer may not read: the two answers are the same.";
     TimeBeforePrevious = "time_before_previous", 422, "The transition is dated before the transition it follows.";

@@ -88,6 +88,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     routes::transitions::submit_batch,
                 ))
                 .service(post("/events", routes::events::submit))
+                .service(post("/party-statements", routes::parties::submit))
+                .service(get("/parties", routes::parties::list))
                 .service(get("/documents/{reference}", routes::documents::get))
                 .service(get(
                     "/documents/{reference}/transitions",

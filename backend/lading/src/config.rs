@@ -397,6 +397,7 @@ impl Config {
             ),
             max_clock_skew: std::time::Duration::from_millis(self.registry.max_clock_skew_ms),
             max_offline: std::time::Duration::from_millis(self.registry.max_offline_ms),
+            allow_test_keys: self.registry.allow_test_keys,
             ..lading_registry::RegistryConfig::default()
         }
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use lading_domain::Digest;
-use lading_store::models::{PartyKeyRow, PartyRow};
+use lading_store::models::{OperatorKeyRow, PartyKeyRow, PartyRow};
 use lading_store::Store;
 
 /// `parties.json` (the format is the domain's: the replica reads the same file).
@@ -38,29 +38,15 @@ pub fn import(
                 .get(&entry.id)
                 .map(|t| Digest::of(t.as_bytes()).0.to_vec()),
             created_at: Utc::now(),
+            added_idx: None,
+            removed_idx: None,
         };
         // Parse the row back as the registry will, so a bad id or port fails here.
         lading_registry::parties::party_from_row(&row)
             .with_context(|| format!("party {}", entry.id))?;
         lading_store::parties::upsert_party(&mut conn, &row)?;
         for jwk in &entry.keys {
-            if jwk.is_test_key() && !allow_test_keys {
-                bail!(
-                    "key {} of {} is a TEST key (lading_test_key); refusing it outside the demo \
-                     (set registry.allow_test_keys only for test deployments)",
-                    jwk.kid(),
-                    entry.id
-                );
-            }
-            if jwk.is_private() {
-                bail!(
-                    "key {} of {} is a private key; parties.json holds public keys only",
-                    jwk.kid(),
-                    entry.id
-                );
-            }
-            jwk.verifying_key()
-                .with_context(|| format!("key {} of {}", jwk.kid(), entry.id))?;
+            check_public_key(jwk, &entry.id, allow_test_keys)?;
             lading_store::parties::add_key(
                 &mut conn,
                 &PartyKeyRow {
@@ -69,9 +55,45 @@ pub fn import(
                     public_key: jwk.public_key_bytes().to_vec(),
                     created_at: Utc::now(),
                     revoked_at: None,
+                    added_idx: None,
+                    revoked_idx: None,
                 },
             )?;
         }
     }
+    for jwk in &file.operator_keys {
+        check_public_key(jwk, "the operator", allow_test_keys)?;
+        lading_store::parties::add_operator_key(
+            &mut conn,
+            &OperatorKeyRow {
+                kid: jwk.kid().to_string(),
+                public_key: jwk.public_key_bytes().to_vec(),
+                added_idx: None,
+                revoked_idx: None,
+            },
+        )?;
+    }
     Ok(file.parties.len())
+}
+
+/// A key of the genesis: public, valid, and a TEST key only where test keys are allowed.
+fn check_public_key(jwk: &lading_domain::Jwk, owner: &str, allow_test_keys: bool) -> Result<()> {
+    if jwk.is_test_key() && !allow_test_keys {
+        bail!(
+            "key {} of {} is a TEST key (lading_test_key); refusing it outside the demo \
+             (set registry.allow_test_keys only for test deployments)",
+            jwk.kid(),
+            owner
+        );
+    }
+    if jwk.is_private() {
+        bail!(
+            "key {} of {} is a private key; parties.json holds public keys only",
+            jwk.kid(),
+            owner
+        );
+    }
+    jwk.verifying_key()
+        .with_context(|| format!("key {} of {}", jwk.kid(), owner))?;
+    Ok(())
 }

@@ -57,6 +57,9 @@ pub struct RegistryConfig {
     /// How long ago a party's node may have taken a statement it forwards: an old signature
     /// cannot be brought in as "taken offline" years later.
     pub max_offline: Duration,
+    /// Whether party statements may add keys marked as TEST keys (`lading_test_key`): the
+    /// demo's and the tests' registries only.
+    pub allow_test_keys: bool,
 }
 
 /// Where a submission comes from, for the time rule (see [`RegistryConfig::max_clock_skew`]).
@@ -86,6 +89,7 @@ impl Default for RegistryConfig {
             verify_threads: 0,
             max_clock_skew: Duration::from_secs(5 * 60),
             max_offline: Duration::from_secs(7 * 24 * 3600),
+            allow_test_keys: false,
         }
     }
 }
@@ -194,6 +198,24 @@ impl Registry {
 
     /// [`Self::submit`] for submissions of the given origin.
     pub async fn submit_from(
+        &self,
+        items: Vec<String>,
+        expect: Expect,
+        origin: Origin,
+    ) -> Vec<Result<Receipt, Refusal>> {
+        if expect == Expect::Party && items.len() > 1 {
+            // Each statement changes the membership the next is judged by: one job each.
+            let mut outcomes = Vec::with_capacity(items.len());
+            for item in items {
+                outcomes.extend(self.submit_job(vec![item], expect, origin.clone()).await);
+            }
+            return outcomes;
+        }
+        self.submit_job(items, expect, origin).await
+    }
+
+    /// Verifies `items` and sends them to the sequencer as one job.
+    async fn submit_job(
         &self,
         items: Vec<String>,
         expect: Expect,

@@ -1,97 +1,178 @@
-//! The registry's in-memory copy of the party registry: keys by kid, parties by id.
+//! The registry's copy of the membership: who may sign now, kept in memory.
 //!
-//! Every submission needs its signer's key, so keys are kept in memory and the database is
-//! asked again only for a kid not seen before (a party registered since start).
+//! Every submission needs its signer's key, so the membership ([`Membership`]) is kept in
+//! memory. It is loaded from `parties`, `party_keys` and `operator_keys` — the genesis imported
+//! from `parties.json` plus what the party statements on the ledger changed, written in each
+//! statement's own transaction — and moved forward by the sequencer's writer as soon as a
+//! statement is durable. A kid not known in memory is looked for in the database once (a party
+//! imported into the genesis since start).
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use lading_domain::ids::{KeyId, PartyId, UnLocode};
 use lading_domain::jws::VerifyingKey;
+use lading_domain::membership::{
+    KeyRecord, Member, Membership, MembershipViolation, PartyStatement, Principal,
+};
 use lading_domain::party::{Party, Role};
-use lading_store::models::{PartyKeyRow, PartyRow};
+use lading_store::models::{OperatorKeyRow, PartyKeyRow, PartyRow};
 use lading_store::{Store, StoreError};
 
-/// A registered key and the party it belongs to.
-#[derive(Debug, Clone)]
-pub struct RegisteredKey {
-    pub key: VerifyingKey,
-    pub party: PartyId,
-    pub revoked: bool,
-}
+use crate::refusal::Refusal;
 
-#[derive(Debug, Default)]
-struct Maps {
-    keys: HashMap<String, Arc<RegisteredKey>>,
-    parties: HashMap<String, Arc<Party>>,
-}
-
-/// Keys and parties, shared by the verifier threads and the sequencer.
+/// The membership, shared by the verifier threads and the sequencer.
 #[derive(Debug, Clone)]
 pub struct PartyBook {
     store: Store,
-    maps: Arc<RwLock<Maps>>,
+    membership: Arc<RwLock<Membership>>,
+    /// Moves with every statement applied: a submission verified under an older generation is
+    /// checked again by the sequencer.
+    generation: Arc<AtomicU64>,
 }
+
+/// "Now", for a membership check: after every statement applied so far.
+const NOW: u64 = u64::MAX;
 
 impl PartyBook {
     pub fn load(store: Store) -> Result<Self, StoreError> {
         let book = Self {
             store,
-            maps: Arc::default(),
+            membership: Arc::default(),
+            generation: Arc::default(),
         };
         book.reload()?;
         Ok(book)
     }
 
-    /// Reads every party and key again.
+    /// Reads the whole membership again.
     pub fn reload(&self) -> Result<(), StoreError> {
         let mut conn = self.store.conn()?;
         let parties = lading_store::parties::all_parties(&mut conn)?;
         let keys = lading_store::parties::all_keys(&mut conn)?;
-        let mut maps = Maps::default();
-        for row in parties {
-            let party = party_from_row(&row)?;
-            maps.parties.insert(row.id.clone(), Arc::new(party));
-        }
-        for row in keys {
-            let key = key_from_row(&row)?;
-            maps.keys.insert(row.kid.clone(), Arc::new(key));
-        }
-        *self.maps.write().unwrap_or_else(|e| e.into_inner()) = maps;
+        let operator = lading_store::parties::operator_keys(&mut conn)?;
+        let members = parties
+            .iter()
+            .map(|row| {
+                Ok(Member {
+                    party: party_from_row(row)?,
+                    added_at: index_of(row.added_idx),
+                    removed_at: index_of(row.removed_idx),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let keys = keys
+            .iter()
+            .map(key_from_row)
+            .chain(operator.iter().map(operator_key_from_row))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let membership = Membership::from_records(members, keys).map_err(|e| StoreError::Corrupt {
+            table: "parties",
+            detail: e.to_string(),
+        })?;
+        *self.membership.write().unwrap_or_else(|e| e.into_inner()) = membership;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
-    /// The key named `kid`, asking the database if it is not known yet.
-    pub fn key(&self, kid: &str) -> Result<Option<Arc<RegisteredKey>>, StoreError> {
-        if let Some(key) = self.read().keys.get(kid) {
-            return Ok(Some(key.clone()));
-        }
-        let mut conn = self.store.conn()?;
-        let Some(row) = lading_store::parties::key(&mut conn, kid)? else {
-            return Ok(None);
+    /// The current generation (see [`PartyBook::generation`]'s field).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The key `kid` if `signer` may sign with it now. A kid not in memory is looked for in the
+    /// database once.
+    pub fn signer_key(&self, kid: &str, signer: &str) -> Result<VerifyingKey, Refusal> {
+        let unknown = || Refusal::UnknownKey {
+            kid: kid.to_owned(),
         };
-        if !self.read().parties.contains_key(&row.party_id) {
-            if let Some(party) = lading_store::parties::party(&mut conn, &row.party_id)? {
-                let party = Arc::new(party_from_row(&party)?);
-                self.write().parties.insert(row.party_id.clone(), party);
+        let parsed: KeyId = kid.parse().map_err(|_| unknown())?;
+        let signer: Principal = signer.parse().map_err(|_| unknown())?;
+        match self.read().signer_key(&parsed, &signer, NOW) {
+            Err(MembershipViolation::UnknownKey { .. }) => {}
+            other => return other.cloned().map_err(refusal),
+        }
+        if !self.in_database(kid).map_err(Refusal::unavailable)? {
+            return Err(unknown());
+        }
+        self.reload().map_err(Refusal::unavailable)?;
+        self.read()
+            .signer_key(&parsed, &signer, NOW)
+            .cloned()
+            .map_err(refusal)
+    }
+
+    fn in_database(&self, kid: &str) -> Result<bool, StoreError> {
+        let mut conn = self.store.conn()?;
+        Ok(lading_store::parties::key(&mut conn, kid)?.is_some()
+            || lading_store::parties::operator_keys(&mut conn)?
+                .iter()
+                .any(|k| k.kid == kid))
+    }
+
+    /// A current member.
+    pub fn party(&self, id: &str) -> Option<Party> {
+        let id: PartyId = id.parse().ok()?;
+        self.read()
+            .member(&id)
+            .filter(|m| m.removed_at.is_none())
+            .map(|m| m.party.clone())
+    }
+
+    /// The membership as it stands, with every key's and party's history.
+    pub fn snapshot(&self) -> Membership {
+        self.read().clone()
+    }
+
+    /// Checks a party statement as the entry at `index`.
+    pub(crate) fn check(
+        &self,
+        index: u64,
+        kid: &KeyId,
+        statement: &PartyStatement,
+    ) -> Result<VerifyingKey, Refusal> {
+        self.read().check(index, kid, statement).map_err(refusal)
+    }
+
+    /// Applies a statement made durable at `index`.
+    pub(crate) fn apply(&self, index: u64, kid: &KeyId, statement: &PartyStatement) {
+        let applied = self
+            .membership
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .apply(index, kid, statement);
+        if let Err(e) = applied {
+            // It was checked against this very membership before it was written.
+            tracing::error!(error = %e, index, "a durable party statement did not apply; reloading");
+            if let Err(e) = self.reload() {
+                tracing::error!(error = %e, "cannot reload the membership");
             }
         }
-        let key = Arc::new(key_from_row(&row)?);
-        self.write().keys.insert(row.kid.clone(), key.clone());
-        Ok(Some(key))
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub fn party(&self, id: &str) -> Option<Arc<Party>> {
-        self.read().parties.get(id).cloned()
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Membership> {
+        self.membership.read().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Maps> {
-        self.maps.read().unwrap_or_else(|e| e.into_inner())
+/// The refusal for a membership rule (the key refusals keep their own variants).
+pub(crate) fn refusal(violation: MembershipViolation) -> Refusal {
+    match violation {
+        MembershipViolation::UnknownKey { kid } => Refusal::UnknownKey { kid },
+        MembershipViolation::RevokedKey { kid, .. } => Refusal::RevokedKey { kid },
+        MembershipViolation::KeyNotActor { kid, owner, actor } => {
+            Refusal::KeyNotActor { kid, owner, actor }
+        }
+        violation => Refusal::Rule {
+            code: violation.code(),
+            detail: violation.to_string(),
+        },
     }
+}
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Maps> {
-        self.maps.write().unwrap_or_else(|e| e.into_inner())
-    }
+fn index_of(idx: Option<i64>) -> Option<u64> {
+    idx.map(|i| u64::try_from(i).unwrap_or(0))
 }
 
 pub fn party_from_row(row: &PartyRow) -> Result<Party, StoreError> {
@@ -122,24 +203,38 @@ pub fn party_from_row(row: &PartyRow) -> Result<Party, StoreError> {
     })
 }
 
-fn key_from_row(row: &PartyKeyRow) -> Result<RegisteredKey, StoreError> {
+fn key_from_row(row: &PartyKeyRow) -> Result<KeyRecord, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
         table: "party_keys",
         detail,
     };
-    let kid: KeyId = row
-        .kid
-        .parse()
-        .map_err(|e| corrupt(format!("kid {:?}: {e}", row.kid)))?;
-    let key = VerifyingKey::from_bytes(kid, &row.public_key)
-        .map_err(|e| corrupt(format!("public key of {}: {e}", row.kid)))?;
-    let party = row
+    let party: PartyId = row
         .party_id
         .parse()
         .map_err(|e| corrupt(format!("party id {:?}: {e}", row.party_id)))?;
-    Ok(RegisteredKey {
-        key,
-        party,
-        revoked: row.revoked_at.is_some(),
+    Ok(KeyRecord {
+        key: verifying_key(&row.kid, &row.public_key).map_err(corrupt)?,
+        owner: Principal::Party(party),
+        added_at: index_of(row.added_idx),
+        // A key revoked before party statements existed counts as revoked from the start.
+        revoked_at: index_of(row.revoked_idx).or(row.revoked_at.map(|_| 0)),
     })
+}
+
+fn operator_key_from_row(row: &OperatorKeyRow) -> Result<KeyRecord, StoreError> {
+    Ok(KeyRecord {
+        key: verifying_key(&row.kid, &row.public_key).map_err(|detail| StoreError::Corrupt {
+            table: "operator_keys",
+            detail,
+        })?,
+        owner: Principal::Operator,
+        added_at: index_of(row.added_idx),
+        revoked_at: index_of(row.revoked_idx),
+    })
+}
+
+fn verifying_key(kid: &str, public_key: &[u8]) -> Result<VerifyingKey, String> {
+    let kid: KeyId = kid.parse().map_err(|e| format!("kid {kid:?}: {e}"))?;
+    VerifyingKey::from_bytes(kid.clone(), public_key)
+        .map_err(|e| format!("public key of {kid}: {e}"))
 }

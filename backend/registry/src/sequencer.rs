@@ -37,7 +37,7 @@ use lading_store::json::JsonText;
 use lading_store::ledger::{self, AppendBatch};
 use lading_store::models::{
     AccessRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate, EntryKind, EntryRow,
-    EventRow, SealedBlockRow, TransitionRow,
+    EventRow, MembershipRow, OperatorKeyRow, PartyKeyRow, PartyRow, SealedBlockRow, TransitionRow,
 };
 use lading_store::{Store, StoreError};
 use tokio::sync::oneshot;
@@ -46,6 +46,7 @@ use crate::checkpoints::{CheckpointBook, PublishedCheckpoint};
 use crate::parties::PartyBook;
 use crate::refusal::Refusal;
 use crate::verify::{Verified, VerifiedBody};
+use lading_domain::membership::{PartyStatement, SignedPartyStatement, Statement};
 use crate::{Receipt, RegistryConfig, RegistryError};
 
 pub(crate) type Outcome = Result<Receipt, Refusal>;
@@ -59,6 +60,15 @@ pub(crate) struct Job {
     pub items: Vec<Result<Verified, Refusal>>,
     pub origin: crate::Origin,
     pub reply: oneshot::Sender<Vec<Outcome>>,
+}
+
+impl Job {
+    /// A party statement: the registry sends each one as a job of its own.
+    fn is_party_statement(&self) -> bool {
+        self.items
+            .iter()
+            .any(|item| matches!(item, Ok(v) if matches!(v.body, VerifiedBody::Party(_))))
+    }
 }
 
 /// What the sequencer remembers of a document between batches.
@@ -127,6 +137,16 @@ struct Draft {
     leaf_order: Vec<Digest>,
     /// (actor, event id) of the events accepted in this batch.
     event_ids: HashSet<(String, String)>,
+    /// The party statement of this batch (a batch holds at most one), with its index: applied
+    /// to the membership once durable.
+    statement: Option<AppliedStatement>,
+}
+
+/// A party statement to apply to the membership when its batch is durable.
+struct AppliedStatement {
+    index: u64,
+    kid: lading_domain::KeyId,
+    statement: PartyStatement,
 }
 
 /// The batch being drafted: the requests it answers and what has been decided for each item.
@@ -155,6 +175,7 @@ struct Order {
     sealed: Vec<Digest>,
     /// Document states after the batch's transitions, by index.
     states: HashMap<i64, JsonText>,
+    statement: Option<AppliedStatement>,
     drafted: Duration,
 }
 
@@ -175,6 +196,7 @@ impl Sequencer {
             store: store.clone(),
             conn: None,
             checkpoints: checkpoints.clone(),
+            book: book.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("lading-writer".into())
@@ -295,10 +317,49 @@ impl Sequencer {
                 Err(_) => break,
             }
         }
-        if let Err(e) = self.draft_jobs(open, arrived) {
+        // A party statement changes who may sign what follows it: it is written alone, after
+        // everything that arrived before it and before anything after it is judged.
+        let mut batch = Vec::new();
+        for job in arrived {
+            if job.is_party_statement() {
+                if !batch.is_empty() {
+                    self.draft_batch(open, std::mem::take(&mut batch));
+                }
+                self.sequence_alone(open, job);
+            } else {
+                batch.push(job);
+            }
+        }
+        if !batch.is_empty() {
+            self.draft_batch(open, batch);
+        }
+    }
+
+    fn draft_batch(&mut self, open: &mut Open, jobs: Vec<Job>) {
+        if let Err(e) = self.draft_jobs(open, jobs) {
             tracing::error!(error = %e, "cannot read the ledger; refusing the open batch");
             self.poisoned = true;
         }
+    }
+
+    /// Makes everything drafted so far durable, then drafts and writes `job` on its own, and
+    /// waits for it: the membership it changes is in place before the next job is judged.
+    fn sequence_alone(&mut self, open: &mut Open, job: Job) {
+        self.settle();
+        self.after_failure(open);
+        if !open.jobs.is_empty() {
+            self.hand_over(std::mem::take(open));
+            self.settle();
+            self.after_failure(open);
+        }
+        let mut alone = Open::default();
+        self.draft_batch(&mut alone, vec![job]);
+        self.after_failure(&mut alone);
+        if !alone.jobs.is_empty() {
+            self.hand_over(alone);
+            self.settle();
+        }
+        self.after_failure(open);
     }
 
     /// The drafter's connection, opened again after a failure dropped it.
@@ -367,10 +428,19 @@ impl Sequencer {
                 outcomes[j][i] = Some(Err(refusal));
                 continue;
             }
+            // A party statement since the key was checked: is it still valid?
+            if v.generation != self.book.generation() {
+                if let Err(refusal) = self.book.signer_key(&v.kid, v.body.signer()) {
+                    refused.push((j, i));
+                    outcomes[j][i] = Some(Err(refusal));
+                    continue;
+                }
+            }
             let idx = draft.rows.expected_size + draft.rows.entries.len() as u64;
             let result = match &v.body {
                 VerifiedBody::Transition(t) => self.draft_transition(draft, t, idx),
                 VerifiedBody::Event(e) => self.draft_event(draft, v, e, idx),
+                VerifiedBody::Party(p) => self.draft_party(draft, p, idx),
             };
             match result {
                 Ok(()) => {
@@ -452,6 +522,7 @@ impl Sequencer {
             repeats: open.repeats,
             sealed,
             states: std::mem::take(&mut draft.states),
+            statement: draft.statement.take(),
             drafted: open.started.map(|s| s.elapsed()).unwrap_or_default(),
         };
         let Some(orders) = self.writer.orders.as_ref() else {
@@ -489,8 +560,10 @@ impl Sequencer {
         let mut documents = Vec::new();
         let mut checksums = Vec::new();
         let mut event_ids: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut statements = Vec::new();
         for (_, _, v) in &refused {
             match &v.body {
+                VerifiedBody::Party(_) => statements.push(v.leaf.0.to_vec()),
                 VerifiedBody::Transition(t) => {
                     documents.push(t.payload().document_reference().as_str());
                     checksums.push(t.checksum().0.to_vec());
@@ -506,6 +579,7 @@ impl Sequencer {
         for (actor, ids) in &event_ids {
             found.extend(ledger::events_by_id(conn, actor, ids)?);
         }
+        found.extend(ledger::party_statements_by_leaf(conn, &statements)?);
         let existing: HashMap<Digest, ledger::ExistingEntry> = found
             .into_iter()
             .filter_map(|e| Digest::from_slice(&e.leaf_hash).ok().map(|d| (d, e)))
@@ -539,6 +613,7 @@ impl Sequencer {
             .filter_map(|(_, _, v)| match &v.body {
                 VerifiedBody::Transition(t) => Some(t.payload().document_reference().as_str()),
                 VerifiedBody::Event(e) => e.event().document_reference().map(|r| r.as_str()),
+                VerifiedBody::Party(_) => None,
             })
             .filter(|r| !self.docs.contains_key(*r))
             .collect::<HashSet<_>>()
@@ -674,15 +749,17 @@ impl Sequencer {
         origin: &crate::Origin,
         now: chrono::DateTime<Utc>,
     ) -> Result<(), Refusal> {
-        let (time, actor) = match &v.body {
-            VerifiedBody::Transition(t) => (t.payload().time(), t.payload().actor()),
-            VerifiedBody::Event(e) => (e.event().time(), e.event().actor()),
+        let time = match &v.body {
+            VerifiedBody::Transition(t) => t.payload().time(),
+            VerifiedBody::Event(e) => e.event().time(),
+            VerifiedBody::Party(p) => p.statement().time,
         };
+        let actor = v.body.signer();
         let skew =
             chrono::Duration::from_std(self.config.max_clock_skew).unwrap_or(chrono::Duration::MAX);
         let reference = match origin {
             crate::Origin::Import => return Ok(()),
-            crate::Origin::Node { party, received_at } if party == actor => {
+            crate::Origin::Node { party, received_at } if party.as_str() == actor => {
                 let received = received_at.as_datetime();
                 let offline = chrono::Duration::from_std(self.config.max_offline)
                     .unwrap_or(chrono::Duration::MAX);
@@ -844,6 +921,45 @@ impl Sequencer {
             equipment_ref: payload.equipment_reference().map(|c| c.to_string()),
         });
         draft.event_ids.insert(key);
+        Ok(())
+    }
+
+    /// A party statement, checked against the membership as it stands (every earlier entry is
+    /// durable: the statement is written alone). It is applied once durable.
+    fn draft_party(
+        &mut self,
+        draft: &mut Draft,
+        p: &SignedPartyStatement,
+        idx: u64,
+    ) -> Result<(), Refusal> {
+        if draft.statement.is_some() {
+            return Err(Refusal::unavailable("two party statements in one batch"));
+        }
+        let statement = p.statement();
+        let new_keys: &[lading_domain::Jwk] = match &statement.statement {
+            Statement::AddParty { keys, .. } => keys,
+            Statement::AddKey { key, .. } => std::slice::from_ref(key),
+            _ => &[],
+        };
+        if let Some(test) = new_keys
+            .iter()
+            .find(|k| k.is_test_key() && !self.config.allow_test_keys)
+        {
+            return Err(Refusal::Rule {
+                code: "test_key",
+                detail: format!(
+                    "key {} is a TEST key (lading_test_key); this registry does not take test keys",
+                    test.kid()
+                ),
+            });
+        }
+        self.book.check(idx, p.kid(), statement)?;
+        draft.rows.membership.extend(membership_rows(idx, statement));
+        draft.statement = Some(AppliedStatement {
+            index: idx,
+            kid: p.kid().clone(),
+            statement: statement.clone(),
+        });
         Ok(())
     }
 
@@ -1012,6 +1128,7 @@ struct Writer {
     store: Store,
     conn: Option<PgConnection>,
     checkpoints: CheckpointBook,
+    book: PartyBook,
 }
 
 impl Writer {
@@ -1071,8 +1188,13 @@ impl Writer {
                     append_ms = started.elapsed().as_millis() as u64,
                     "batch written"
                 );
-                // Durable: proofs may use the new blocks, and the submitters may hear of it.
+                // Durable: proofs may use the new blocks, a party statement changes who may
+                // sign, and the submitters may hear of it.
                 self.checkpoints.extend_sealed_roots(&order.sealed);
+                if let Some(applied) = &order.statement {
+                    self.book
+                        .apply(applied.index, &applied.kid, &applied.statement);
+                }
                 Some(order)
             }
             Err(e) => {
@@ -1170,6 +1292,56 @@ fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTr
     })
 }
 
+/// What a party statement at `idx` writes to the registry's projection of the membership.
+fn membership_rows(idx: u64, statement: &PartyStatement) -> Vec<MembershipRow> {
+    let idx = to_i64(idx);
+    let key_row = |owner: &lading_domain::membership::Principal, jwk: &lading_domain::Jwk| {
+        match owner.party() {
+            Some(party) => MembershipRow::NewKey(PartyKeyRow {
+                kid: jwk.kid().to_string(),
+                party_id: party.to_string(),
+                public_key: jwk.public_key_bytes().to_vec(),
+                created_at: Utc::now(),
+                revoked_at: None,
+                added_idx: Some(idx),
+                revoked_idx: None,
+            }),
+            None => MembershipRow::NewOperatorKey(OperatorKeyRow {
+                kid: jwk.kid().to_string(),
+                public_key: jwk.public_key_bytes().to_vec(),
+                added_idx: Some(idx),
+                revoked_idx: None,
+            }),
+        }
+    };
+    match &statement.statement {
+        Statement::AddParty { party, keys } => {
+            let owner = lading_domain::membership::Principal::Party(party.id.clone());
+            std::iter::once(MembershipRow::NewParty(PartyRow {
+                id: party.id.to_string(),
+                name: party.name.to_string(),
+                role: party.role.as_str().to_owned(),
+                ports: party.ports.iter().map(|p| Some(p.to_string())).collect(),
+                token_sha256: None,
+                created_at: Utc::now(),
+                added_idx: Some(idx),
+                removed_idx: None,
+            }))
+            .chain(keys.iter().map(|k| key_row(&owner, k)))
+            .collect()
+        }
+        Statement::RemoveParty { party } => vec![MembershipRow::RemoveParty {
+            id: party.to_string(),
+            idx,
+        }],
+        Statement::AddKey { subject, key } => vec![key_row(subject, key)],
+        Statement::RevokeKey { kid, .. } => vec![MembershipRow::RevokeKey {
+            kid: kid.to_string(),
+            idx,
+        }],
+    }
+}
+
 fn entry_row(v: &Verified, idx: u64, now: chrono::DateTime<Utc>) -> EntryRow {
     let (kind, document_ref, equipment_ref, actor) = match &v.body {
         VerifiedBody::Transition(t) => (
@@ -1183,6 +1355,12 @@ fn entry_row(v: &Verified, idx: u64, now: chrono::DateTime<Utc>) -> EntryRow {
             e.event().document_reference().map(|r| r.to_string()),
             e.event().equipment_reference().map(|c| c.to_string()),
             e.event().actor().to_string(),
+        ),
+        VerifiedBody::Party(p) => (
+            EntryKind::Party,
+            None,
+            None,
+            p.statement().actor.to_string(),
         ),
     };
     EntryRow {

@@ -4,17 +4,16 @@
 //! of one-by-one checks, see `lading_domain::ed25519`); a batch that fails is checked again
 //! one signature at a time, so exactly the bad items are refused.
 
-use std::sync::Arc;
-
 use lading_domain::event::SignedEvent;
-use lading_domain::jws::{verify_batch, CompactJws};
+use lading_domain::jws::{verify_batch, CompactJws, VerifyingKey};
+use lading_domain::membership::SignedPartyStatement;
 use lading_domain::merkle::leaf_hash;
 use lading_domain::transition::SignedTransition;
 use lading_domain::Digest;
 
 use rayon::prelude::*;
 
-use crate::parties::{PartyBook, RegisteredKey};
+use crate::parties::PartyBook;
 use crate::refusal::Refusal;
 
 /// A submission whose signature and form are good; the sequencer still checks it against the
@@ -25,12 +24,27 @@ pub struct Verified {
     pub leaf: Digest,
     pub kid: String,
     pub body: VerifiedBody,
+    /// The membership's generation the key was checked under: the sequencer checks the key
+    /// again when a party statement has moved it since.
+    pub generation: u64,
 }
 
 #[derive(Debug, Clone)]
 pub enum VerifiedBody {
     Transition(Box<SignedTransition>),
     Event(Box<SignedEvent>),
+    Party(Box<SignedPartyStatement>),
+}
+
+impl VerifiedBody {
+    /// Who signed: a party id, or `operator`.
+    pub fn signer(&self) -> &str {
+        match self {
+            Self::Transition(t) => t.payload().actor().as_str(),
+            Self::Event(e) => e.event().actor().as_str(),
+            Self::Party(p) => p.statement().actor.as_str(),
+        }
+    }
 }
 
 /// What kind of entry the caller expects: `/v1/transitions` takes transitions only.
@@ -38,6 +52,7 @@ pub enum VerifiedBody {
 pub enum Expect {
     Transition,
     Event,
+    Party,
 }
 
 /// Signatures checked together; a failed batch is re-checked one by one. Larger batches cost
@@ -52,7 +67,7 @@ pub fn verify_all(
     items: Vec<String>,
     expect: Expect,
 ) -> Vec<Result<Verified, Refusal>> {
-    let mut checked: Vec<Result<(Verified, Arc<RegisteredKey>), Refusal>> = items
+    let mut checked: Vec<Result<(Verified, VerifyingKey), Refusal>> = items
         .into_par_iter()
         .with_min_len(16)
         .map(|signed| check_form(book, signed, expect))
@@ -61,14 +76,14 @@ pub fn verify_all(
         let pairs: Vec<(&lading_domain::jws::VerifyingKey, &CompactJws)> = chunk
             .iter()
             .filter_map(|item| item.as_ref().ok())
-            .map(|(verified, key)| (&key.key, verified.jws()))
+            .map(|(verified, key)| (key, verified.jws()))
             .collect();
         if pairs.is_empty() || verify_batch(&pairs) {
             return;
         }
         for item in chunk.iter_mut() {
             let bad = match item {
-                Ok((verified, key)) => key.key.verify(verified.jws()).is_err(),
+                Ok((verified, key)) => key.verify(verified.jws()).is_err(),
                 Err(_) => false,
             };
             if bad {
@@ -89,8 +104,7 @@ pub fn verify_all(
 /// [`verify_all`] for one item.
 pub fn verify(book: &PartyBook, signed: String, expect: Expect) -> Result<Verified, Refusal> {
     let (verified, key) = check_form(book, signed, expect)?;
-    key.key
-        .verify(verified.jws())
+    key.verify(verified.jws())
         .map_err(|_| Refusal::BadSignature {
             kid: verified.kid.clone(),
         })?;
@@ -102,6 +116,7 @@ impl Verified {
         match &self.body {
             VerifiedBody::Transition(t) => t.jws(),
             VerifiedBody::Event(e) => e.jws(),
+            VerifiedBody::Party(p) => p.jws(),
         }
     }
 }
@@ -112,62 +127,44 @@ fn check_form(
     book: &PartyBook,
     signed: String,
     expect: Expect,
-) -> Result<(Verified, Arc<RegisteredKey>), Refusal> {
+) -> Result<(Verified, VerifyingKey), Refusal> {
     if signed.len() > crate::MAX_ITEM_BYTES {
         return Err(Refusal::TooLarge {
             limit: crate::MAX_ITEM_BYTES,
         });
     }
-    let (kid, actor, body) = match expect {
-        Expect::Transition => {
-            let t = SignedTransition::parse(&signed).map_err(refusal_from_transition)?;
-            (
-                t.jws().kid().to_string(),
-                t.payload().actor().to_string(),
-                VerifiedBody::Transition(Box::new(t)),
-            )
-        }
-        Expect::Event => {
-            let e = SignedEvent::parse(&signed).map_err(refusal_from_event)?;
-            (
-                e.jws().kid().to_string(),
-                e.event().actor().to_string(),
-                VerifiedBody::Event(Box::new(e)),
-            )
-        }
+    let body = match expect {
+        Expect::Transition => VerifiedBody::Transition(Box::new(
+            SignedTransition::parse(&signed).map_err(refusal_from_transition)?,
+        )),
+        Expect::Event => VerifiedBody::Event(Box::new(
+            SignedEvent::parse(&signed).map_err(refusal_from_event)?,
+        )),
+        Expect::Party => VerifiedBody::Party(Box::new(
+            SignedPartyStatement::parse(&signed).map_err(|e| Refusal::Malformed {
+                code: e.code(),
+                detail: e.to_string(),
+            })?,
+        )),
     };
-    let key = registered_key(book, &kid, &actor)?;
+    let generation = book.generation();
+    let kid = match &body {
+        VerifiedBody::Transition(t) => t.jws().kid(),
+        VerifiedBody::Event(e) => e.jws().kid(),
+        VerifiedBody::Party(p) => p.kid(),
+    }
+    .to_string();
+    let key = book.signer_key(&kid, body.signer())?;
     Ok((
         Verified {
             leaf: leaf_hash(signed.as_bytes()),
             signed,
             kid,
             body,
+            generation,
         },
         key,
     ))
-}
-
-fn registered_key(book: &PartyBook, kid: &str, actor: &str) -> Result<Arc<RegisteredKey>, Refusal> {
-    let key: Arc<RegisteredKey> =
-        book.key(kid)
-            .map_err(Refusal::unavailable)?
-            .ok_or_else(|| Refusal::UnknownKey {
-                kid: kid.to_owned(),
-            })?;
-    if key.revoked {
-        return Err(Refusal::RevokedKey {
-            kid: kid.to_owned(),
-        });
-    }
-    if key.party.as_str() != actor {
-        return Err(Refusal::KeyNotActor {
-            kid: kid.to_owned(),
-            owner: key.party.to_string(),
-            actor: actor.to_owned(),
-        });
-    }
-    Ok(key)
 }
 
 fn refusal_from_transition(e: lading_domain::transition::TransitionError) -> Refusal {

@@ -67,6 +67,8 @@ fn world() -> World {
                 ports: ports.iter().map(|p| Some(p.to_string())).collect(),
                 token_sha256: None,
                 created_at: Utc::now(),
+                added_idx: None,
+                removed_idx: None,
             },
         )
         .unwrap();
@@ -79,6 +81,8 @@ fn world() -> World {
                 public_key: jwk.public_key_bytes().to_vec(),
                 created_at: Utc::now(),
                 revoked_at: None,
+                added_idx: None,
+                revoked_idx: None,
             },
         )
         .unwrap();

@@ -39,6 +39,8 @@ pub struct AppendBatch {
     /// Access to documents that existed before: rows that may exist already.
     pub access: Vec<AccessRow>,
     pub sealed_blocks: Vec<SealedBlockRow>,
+    /// What this batch's party statements change in `parties`, `party_keys`, `operator_keys`.
+    pub membership: Vec<crate::models::MembershipRow>,
 }
 
 /// Session settings for the sequencer's connections.
@@ -115,6 +117,7 @@ pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreE
                 .values(&batch.sealed_blocks)
                 .execute(conn)?;
         }
+        crate::parties::apply(conn, &batch.membership)?;
         Ok(())
     })
 }
@@ -215,6 +218,30 @@ pub fn events_by_id(
         .filter(events::actor.eq(actor))
         .filter(events::event_id.eq_any(event_ids))
         .select(ExistingEntry::as_select())
+        .load(conn)?)
+}
+
+/// The party statements with these leaf hashes (resubmissions of statements on the ledger).
+pub fn party_statements_by_leaf(
+    conn: &mut PgConnection,
+    leaves: &[Vec<u8>],
+) -> Result<Vec<ExistingEntry>, StoreError> {
+    if leaves.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(ledger_entries::table
+        .filter(ledger_entries::leaf_hash.eq_any(leaves))
+        .filter(ledger_entries::kind.eq("party"))
+        .select(ExistingEntry::as_select())
+        .load(conn)?)
+}
+
+/// Every party statement, oldest first: the ledger's changes to the membership.
+pub fn party_statements(conn: &mut PgConnection) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    Ok(ledger_entries::table
+        .filter(ledger_entries::kind.eq("party"))
+        .order(ledger_entries::idx.asc())
+        .select((ledger_entries::idx, ledger_entries::signed))
         .load(conn)?)
 }
 

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 
 use crate::json::JsonText;
 use crate::schema::{
-    blocks, checkpoints, document_access, documents, events, ledger_entries, parties, party_keys,
-    transitions,
+    blocks, checkpoints, document_access, documents, events, ledger_entries, operator_keys,
+    parties, party_keys, transitions,
 };
 
 // Joins without a foreign key behind them (the migration explains why the hot tables have
@@ -24,6 +24,9 @@ pub struct PartyRow {
     pub ports: Vec<Option<String>>,
     pub token_sha256: Option<Vec<u8>>,
     pub created_at: DateTime<Utc>,
+    /// The index of the ADD_PARTY statement; `None` for a party of the genesis.
+    pub added_idx: Option<i64>,
+    pub removed_idx: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -34,13 +37,38 @@ pub struct PartyKeyRow {
     pub public_key: Vec<u8>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The index of the statement that added the key; `None` for a key of the genesis.
+    pub added_idx: Option<i64>,
+    pub revoked_idx: Option<i64>,
 }
 
-/// The two kinds of ledger entry.
+/// A key of the consortium's operator.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = operator_keys)]
+pub struct OperatorKeyRow {
+    pub kid: String,
+    pub public_key: Vec<u8>,
+    pub added_idx: Option<i64>,
+    pub revoked_idx: Option<i64>,
+}
+
+/// One change a party statement makes to the registry's projection of the membership.
+#[derive(Debug, Clone)]
+pub enum MembershipRow {
+    NewParty(PartyRow),
+    NewKey(PartyKeyRow),
+    NewOperatorKey(OperatorKeyRow),
+    RemoveParty { id: String, idx: i64 },
+    /// A party's or the operator's key.
+    RevokeKey { kid: String, idx: i64 },
+}
+
+/// The three kinds of ledger entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     Transition,
     Event,
+    Party,
 }
 
 impl EntryKind {
@@ -48,6 +76,7 @@ impl EntryKind {
         match self {
             Self::Transition => "transition",
             Self::Event => "event",
+            Self::Party => "party",
         }
     }
 
@@ -55,6 +84,7 @@ impl EntryKind {
         match s {
             "transition" => Some(Self::Transition),
             "event" => Some(Self::Event),
+            "party" => Some(Self::Party),
             _ => None,
         }
     }

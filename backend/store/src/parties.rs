@@ -3,8 +3,8 @@
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
-use crate::models::{PartyKeyRow, PartyRow};
-use crate::schema::{parties, party_keys};
+use crate::models::{MembershipRow, OperatorKeyRow, PartyKeyRow, PartyRow};
+use crate::schema::{operator_keys, parties, party_keys};
 use crate::StoreError;
 
 /// Creates the party or brings its name, role, ports and token up to date.
@@ -39,6 +39,75 @@ pub fn add_key(conn: &mut PgConnection, row: &PartyKeyRow) -> Result<(), StoreEr
             return Err(StoreError::corrupt(
                 "party_keys",
                 format!("kid {} is already bound to another key", row.kid),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Registers a key of the operator, with the same rule as [`add_key`].
+pub fn add_operator_key(conn: &mut PgConnection, row: &OperatorKeyRow) -> Result<(), StoreError> {
+    let inserted = diesel::insert_into(operator_keys::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    if inserted == 0 {
+        let existing: OperatorKeyRow = operator_keys::table
+            .find(&row.kid)
+            .select(OperatorKeyRow::as_select())
+            .first(conn)?;
+        if existing.public_key != row.public_key {
+            return Err(StoreError::corrupt(
+                "operator_keys",
+                format!("kid {} is already bound to another key", row.kid),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn operator_keys(conn: &mut PgConnection) -> Result<Vec<OperatorKeyRow>, StoreError> {
+    Ok(operator_keys::table
+        .order(operator_keys::kid.asc())
+        .select(OperatorKeyRow::as_select())
+        .load(conn)?)
+}
+
+/// Writes what party statements changed (in the caller's transaction: the statements' own).
+pub fn apply(conn: &mut PgConnection, changes: &[MembershipRow]) -> Result<(), StoreError> {
+    for change in changes {
+        let touched = match change {
+            MembershipRow::NewParty(row) => diesel::insert_into(parties::table)
+                .values(row)
+                .execute(conn)?,
+            MembershipRow::NewKey(row) => diesel::insert_into(party_keys::table)
+                .values(row)
+                .execute(conn)?,
+            MembershipRow::NewOperatorKey(row) => diesel::insert_into(operator_keys::table)
+                .values(row)
+                .execute(conn)?,
+            MembershipRow::RemoveParty { id, idx } => diesel::update(parties::table.find(id))
+                .filter(parties::removed_idx.is_null())
+                .set(parties::removed_idx.eq(idx))
+                .execute(conn)?,
+            MembershipRow::RevokeKey { kid, idx } => {
+                diesel::update(party_keys::table.find(kid))
+                    .filter(party_keys::revoked_idx.is_null())
+                    .set((
+                        party_keys::revoked_idx.eq(idx),
+                        party_keys::revoked_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(conn)?
+                    + diesel::update(operator_keys::table.find(kid))
+                        .filter(operator_keys::revoked_idx.is_null())
+                        .set(operator_keys::revoked_idx.eq(idx))
+                        .execute(conn)?
+            }
+        };
+        if touched != 1 {
+            return Err(StoreError::corrupt(
+                "parties",
+                format!("a party statement's change did not apply: {change:?}"),
             ));
         }
     }

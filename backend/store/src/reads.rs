@@ -101,10 +101,15 @@ macro_rules! may_read {
 }
 
 /// Whether party `$1` is entitled to the entry `e` of `ledger_entries` (see [`feed_for_party`]):
-/// it signed it, or it may read its document.
+/// a party statement (public to every member), an entry it signed, or one of a document it may
+/// read.
 macro_rules! entitled {
     () => {
-        concat!("(e.actor = $1 OR ", may_read!("e.document_ref"), ")")
+        concat!(
+            "(e.kind = 'party' OR e.actor = $1 OR ",
+            may_read!("e.document_ref"),
+            ")"
+        )
     };
 }
 
@@ -160,7 +165,8 @@ const MAY_READ_DOCUMENT: &str = may_read!("$2");
 
 /// Entries `[from, from + limit)` for `party`, in index order.
 ///
-/// A party is entitled to an entry it signed itself, and to every entry of a document it may
+/// Every member receives party statements in full. A party is entitled to an entry it signed
+/// itself, and to every entry of a document it may
 /// read (the same rule as [`document_for_party`]: named in the document or its chain, or the
 /// customs authority of its port of loading or discharge). Entitlement is decided per read, so
 /// a party that joins a document's chain later receives its earlier entries in full from then

@@ -88,6 +88,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    operator_keys (kid) {
+        kid -> Text,
+        public_key -> Bytea,
+        added_idx -> Nullable<Int8>,
+        revoked_idx -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     parties (id) {
         id -> Text,
         name -> Text,
@@ -95,6 +104,8 @@ diesel::table! {
         ports -> Array<Nullable<Text>>,
         token_sha256 -> Nullable<Bytea>,
         created_at -> Timestamptz,
+        added_idx -> Nullable<Int8>,
+        removed_idx -> Nullable<Int8>,
     }
 }
 
@@ -105,6 +116,8 @@ diesel::table! {
         public_key -> Bytea,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        added_idx -> Nullable<Int8>,
+        revoked_idx -> Nullable<Int8>,
     }
 }
 
@@ -185,6 +198,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     ledger_entries,
     ledger_head,
+    operator_keys,
     parties,
     party_keys,
     reconciliations,

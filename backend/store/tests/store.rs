@@ -21,6 +21,8 @@ fn party(id: &str, role: &str, ports: &[&str]) -> PartyRow {
         ports: ports.iter().map(|p| Some(p.to_string())).collect(),
         token_sha256: None,
         created_at: Utc::now(),
+        added_idx: None,
+        removed_idx: None,
     }
 }
 
@@ -46,6 +48,8 @@ fn seed_parties(conn: &mut PgConnection) {
                 public_key: vec![byte; 32],
                 created_at: Utc::now(),
                 revoked_at: None,
+                added_idx: None,
+                revoked_idx: None,
             },
         )
         .unwrap();
@@ -112,6 +116,7 @@ fn issue_batch(expected: u64, idx: i64, reference: &str) -> AppendBatch {
             },
         ],
         sealed_blocks: vec![],
+        membership: vec![],
     }
 }
 
@@ -364,6 +369,8 @@ fn a_kid_stays_bound_to_its_key() {
         public_key: vec![1; 32],
         created_at: Utc::now(),
         revoked_at: None,
+        added_idx: None,
+        revoked_idx: None,
     };
     assert!(parties::add_key(&mut conn, &rebind).is_err());
     assert_eq!(

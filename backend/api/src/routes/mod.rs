@@ -5,6 +5,7 @@ pub mod documents;
 pub mod entries;
 pub mod events;
 pub mod health;
+pub mod parties;
 pub mod replicas;
 pub mod replication;
 pub mod transitions;
