@@ -46,6 +46,9 @@ pub const KID_SUFFIX: &str = ":test-2026";
 
 /// File stem of the registry's own key (`keys/registry.jwk`); it is no party.
 pub const REGISTRY_KEY: &str = "registry";
+/// The file name (and kid prefix) of the consortium operator's key, which signs party
+/// statements.
+pub const OPERATOR_KEY: &str = "operator";
 
 /// First instant used by the samples and, by default, by generated ledgers.
 pub const SAMPLE_EPOCH: &str = "2026-11-02T08:00:00.000Z";
@@ -257,6 +260,7 @@ pub struct FixtureParties {
     parties: Vec<PartyKey>,
     registry: SigningKey,
     registry_jwk: Jwk,
+    operator_jwk: Jwk,
     tokens: BTreeMap<String, String>,
 }
 
@@ -284,6 +288,9 @@ impl FixtureParties {
         let path = keys.join(format!("{REGISTRY_KEY}.jwk"));
         let registry_jwk = read_jwk(&path)?;
         check_fixture_key(&path, &registry_jwk, REGISTRY_KEY)?;
+        let path = keys.join(format!("{OPERATOR_KEY}.jwk"));
+        let operator_jwk = read_jwk(&path)?;
+        check_fixture_key(&path, &operator_jwk, OPERATOR_KEY)?;
         let path = dir.join("tokens.json");
         let tokens: BTreeMap<String, String> = serde_json::from_str(&read_text(&path)?)
             .map_err(|e| FixtureError::invalid(&path, e))?;
@@ -291,6 +298,7 @@ impl FixtureParties {
             parties,
             registry: registry_jwk.signing_key()?,
             registry_jwk,
+            operator_jwk,
             tokens,
         })
     }
@@ -366,7 +374,12 @@ impl FixtureParties {
                 })
             })
             .collect();
-        json!({ "parties": parties })
+        json!({ "parties": parties, "operator_keys": [self.operator_jwk.to_public()] })
+    }
+
+    /// The consortium operator's TEST key: it signs the party statements.
+    pub fn operator(&self) -> Result<SigningKey, FixtureError> {
+        Ok(self.operator_jwk.signing_key()?)
     }
 }
 
@@ -416,7 +429,7 @@ pub fn ensure_keys(dir: &Path) -> Result<KeysReport, FixtureError> {
     let names = PARTIES
         .iter()
         .map(|p| p.id)
-        .chain(std::iter::once(REGISTRY_KEY));
+        .chain([REGISTRY_KEY, OPERATOR_KEY]);
     for name in names {
         let path = keys.join(format!("{name}.jwk"));
         if path.exists() {

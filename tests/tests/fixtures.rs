@@ -15,7 +15,8 @@ use lading_domain::{
 };
 use lading_e2e::gen::{
     build_samples, container_number, fixtures_dir, iso6346_check_digit, kid_for, pretty,
-    sample_document, FixtureParties, GeneratorConfig, LedgerGenerator, PARTIES, REGISTRY_KEY,
+    sample_document, FixtureParties, GeneratorConfig, LedgerGenerator, OPERATOR_KEY, PARTIES,
+    REGISTRY_KEY,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -38,6 +39,7 @@ fn parties() -> FixtureParties {
 #[serde(deny_unknown_fields)]
 struct PartyFile {
     parties: Vec<PartyEntry>,
+    operator_keys: Vec<Jwk>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,11 +88,14 @@ fn every_key_is_a_private_test_key_and_matches_parties_json() {
     let expected: BTreeSet<String> = PARTIES
         .iter()
         .map(|p| p.id.to_owned())
-        .chain([REGISTRY_KEY.to_owned()])
+        .chain([REGISTRY_KEY.to_owned(), OPERATOR_KEY.to_owned()])
         .collect();
     assert_eq!(names, expected);
 
     let file: PartyFile = read_json("parties.json");
+    // The operator's TEST key, public, as the genesis of party statements.
+    let operator: Jwk = read_json("keys/operator.jwk");
+    assert_eq!(file.operator_keys, vec![operator.to_public()]);
     assert_eq!(file.parties.len(), PARTIES.len());
     for (entry, spec) in file.parties.iter().zip(PARTIES) {
         assert_eq!(entry.id, spec.id);

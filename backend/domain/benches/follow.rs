@@ -9,10 +9,10 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use lading_domain::document::{sample_json, TransportDocument};
 use lading_domain::follow::{FeedEntry, Follower};
-use lading_domain::membership::Membership;
-use lading_domain::party::PartyRegistryFile;
 use lading_domain::jws::{Jwk, SigningKey};
+use lading_domain::membership::Membership;
 use lading_domain::merkle::{leaf_hash, BLOCK_SIZE};
+use lading_domain::party::PartyRegistryFile;
 use lading_domain::transition::{Action, TransitionDraft, TransitionPayload};
 use lading_domain::Digest;
 
@@ -72,10 +72,9 @@ fn follow(c: &mut Criterion) {
         {"id": "shipper-acme", "name": "Acme", "role": "shipper",
          "keys": [Jwk::from_signing_key(&shipper, true).to_public()]},
     ]});
-    let keys = Membership::genesis(
-        &PartyRegistryFile::parse(&genesis.to_string()).expect("genesis"),
-    )
-    .expect("genesis");
+    let keys =
+        Membership::genesis(&PartyRegistryFile::parse(&genesis.to_string()).expect("genesis"))
+            .expect("genesis");
     let entries = feed(&carrier, &shipper);
     let fresh =
         || Follower::new(BLOCK_SIZE, registry.verifying_key(), keys.clone()).expect("follower");

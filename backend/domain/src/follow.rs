@@ -1245,7 +1245,10 @@ mod tests {
         }
         assert_eq!(f.accept(&full(3, &old)).unwrap_err().code(), "revoked_key");
         assert_eq!(f.size(), 3, "nothing kept");
-        assert!(matches!(f.accept(&full(3, &new)), Ok(Judged::Transition(_))));
+        assert!(matches!(
+            f.accept(&full(3, &new)),
+            Ok(Judged::Transition(_))
+        ));
         let record = f.membership().key(&w.shipper.kid).unwrap();
         assert_eq!(record.revoked_at, Some(2));
         assert_eq!(f.membership().key(&new_key.kid).unwrap().added_at, Some(1));
@@ -1263,7 +1266,10 @@ mod tests {
         assert_eq!(paged.membership().key(&new_key.kid), None);
         let page: Vec<Prepared> = head.iter().map(|e| paged.prepare(e).unwrap()).collect();
         let judged = paged.accept_page(&page).unwrap();
-        assert!(matches!(judged[..], [Judged::Transition(_), Judged::Party, Judged::Party]));
+        assert!(matches!(
+            judged[..],
+            [Judged::Transition(_), Judged::Party, Judged::Party]
+        ));
         assert_eq!(paged.membership(), &{
             let mut g = fresh(&w);
             for e in &head {

@@ -33,13 +33,13 @@ pub use ids::{
     PartyId, PositiveDecimal, Timestamp, UnLocode,
 };
 pub use jws::{CompactJws, EnvelopeError, Jwk, JwkError, JwsError, SigningKey, VerifyingKey};
-pub use merkle::{
-    verify_consistency, verify_inclusion, BlockTree, CheckpointTree, ConsistencyError,
-    ConsistencyProof, InclusionProof, LedgerTree, MerkleError, ProofError,
-};
 pub use membership::{
     KeyRecord, Member, Membership, MembershipViolation, PartyStatement, Principal,
     SignedPartyStatement, Statement, StatementError, PARTY_STATEMENT_TYP,
+};
+pub use merkle::{
+    verify_consistency, verify_inclusion, BlockTree, CheckpointTree, ConsistencyError,
+    ConsistencyProof, InclusionProof, LedgerTree, MerkleError, ProofError,
 };
 pub use party::{entitled, Party, Role};
 pub use state::{Chain, DocumentState, RuleViolation, Status, SurrenderKind};

@@ -265,7 +265,9 @@ impl PartyStatement {
                 raw.party = Some(party.clone());
                 raw.keys = Some(keys.iter().map(Jwk::to_public).collect());
             }
-            Statement::RemoveParty { party } => raw.party_id = Some(Principal::Party(party.clone())),
+            Statement::RemoveParty { party } => {
+                raw.party_id = Some(Principal::Party(party.clone()))
+            }
             Statement::AddKey { subject, key } => {
                 raw.party_id = Some(subject.clone());
                 raw.key = Some(key.to_public());
@@ -753,7 +755,11 @@ impl Membership {
                         subject: party.to_string(),
                     });
                 }
-                if self.parties.get(party).is_none_or(|m| m.removed_at.is_some()) {
+                if self
+                    .parties
+                    .get(party)
+                    .is_none_or(|m| m.removed_at.is_some())
+                {
                     return Err(MembershipViolation::NotMember {
                         party: party.to_string(),
                     });
@@ -812,7 +818,10 @@ mod tests {
             },
         );
         m.apply(5, &k1.kid, &add).unwrap();
-        assert!(m.signer_key(&k2.kid, &carrier_a(), 5).is_err(), "not at its own index");
+        assert!(
+            m.signer_key(&k2.kid, &carrier_a(), 5).is_err(),
+            "not at its own index"
+        );
         assert!(m.signer_key(&k2.kid, &carrier_a(), 6).is_ok());
         // The old key revokes itself at 9: it signs 9, nothing after.
         let revoke = statement(
@@ -823,7 +832,10 @@ mod tests {
             },
         );
         m.apply(9, &k1.kid, &revoke).unwrap();
-        assert!(m.signer_key(&k1.kid, &carrier_a(), 3).is_ok(), "earlier entries stay valid");
+        assert!(
+            m.signer_key(&k1.kid, &carrier_a(), 3).is_ok(),
+            "earlier entries stay valid"
+        );
         assert!(m.signer_key(&k1.kid, &carrier_a(), 9).is_ok());
         assert_eq!(
             m.signer_key(&k1.kid, &carrier_a(), 10).unwrap_err().code(),
@@ -838,7 +850,10 @@ mod tests {
             m.apply(11, &k2.kid, &revoke).unwrap_err().code(),
             "key_already_revoked"
         );
-        assert_eq!(m.apply(11, &k1.kid, &add).unwrap_err().code(), "revoked_key");
+        assert_eq!(
+            m.apply(11, &k1.kid, &add).unwrap_err().code(),
+            "revoked_key"
+        );
         assert_eq!(m, before);
     }
 
@@ -870,7 +885,10 @@ mod tests {
         m.apply(2, &op.kid, &add).unwrap();
         let bank = Principal::Party("bank-b".parse().unwrap());
         assert!(m.signer_key(&newcomer.kid, &bank, 3).is_ok());
-        assert_eq!(m.apply(3, &op.kid, &add).unwrap_err().code(), "party_exists");
+        assert_eq!(
+            m.apply(3, &op.kid, &add).unwrap_err().code(),
+            "party_exists"
+        );
         let remove = statement(
             "operator",
             Statement::RemoveParty {
@@ -884,7 +902,10 @@ mod tests {
         );
         assert!(m.signer_key(&newcomer.kid, &bank, 3).is_ok());
         // A removed party's id is not taken again.
-        assert_eq!(m.apply(6, &op.kid, &add).unwrap_err().code(), "party_exists");
+        assert_eq!(
+            m.apply(6, &op.kid, &add).unwrap_err().code(),
+            "party_exists"
+        );
     }
 
     #[test]
@@ -904,7 +925,11 @@ mod tests {
             m.apply(7, kid, s).unwrap_err().code()
         };
         assert_eq!(
-            code(&mut m, &k1.kid, &add("carrier-a:1", "carrier-a", carrier_a())),
+            code(
+                &mut m,
+                &k1.kid,
+                &add("carrier-a:1", "carrier-a", carrier_a())
+            ),
             "key_exists"
         );
         assert_eq!(
@@ -912,7 +937,11 @@ mod tests {
             "kid_not_of_owner"
         );
         assert_eq!(
-            code(&mut m, &k1.kid, &add("operator:2", "carrier-a", Principal::Operator)),
+            code(
+                &mut m,
+                &k1.kid,
+                &add("operator:2", "carrier-a", Principal::Operator)
+            ),
             "operator_only"
         );
         // The operator adds a key for a party that lost its own.
@@ -960,7 +989,10 @@ mod tests {
         );
         let mut v = s.to_json();
         v["key"] = serde_json::to_value(Jwk::from_signing_key(&k1, true)).unwrap();
-        assert_eq!(PartyStatement::from_json(&v).unwrap_err().code(), "private_key");
+        assert_eq!(
+            PartyStatement::from_json(&v).unwrap_err().code(),
+            "private_key"
+        );
         let mut v = s.to_json();
         v["action"] = "BECOME_KING".into();
         assert!(PartyStatement::from_json(&v).is_err());
@@ -968,6 +1000,9 @@ mod tests {
         v["partyId"] = "operator".into();
         v["action"] = "REMOVE_PARTY".into();
         v.as_object_mut().unwrap().remove("key");
-        assert!(PartyStatement::from_json(&v).is_err(), "the operator is not removed");
+        assert!(
+            PartyStatement::from_json(&v).is_err(),
+            "the operator is not removed"
+        );
     }
 }

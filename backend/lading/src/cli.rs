@@ -112,6 +112,12 @@ enum Command {
     /// --old, optional --to) or read from a saved answer (--answer). Exits non-zero when
     /// anything fails to verify.
     VerifyConsistency(crate::consistency::VerifyConsistency),
+    /// The consortium's membership on the ledger: `add` and `remove` a party (the operator),
+    /// `add-key` and `revoke-key` (the party itself, or the operator), `list`.
+    Party {
+        #[command(subcommand)]
+        command: crate::party::PartyCommand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -125,6 +131,7 @@ impl Cli {
         let config = || Config::load(self.config.as_deref());
         match &self.command {
             Command::Serve => crate::serve::serve(config()?),
+            Command::Party { command } => command.run(),
             Command::Replica => crate::replica::replica(config()?),
             Command::Reconcile { registry, party } => {
                 crate::reconcile::run(&config()?, registry.as_deref(), party.as_deref())
@@ -297,4 +304,19 @@ fn verify_proof(
         jwk.kid()
     );
     Ok(())
+}
+
+/// An HTTPS client (rustls) trusting its built-in roots, and `cacert` (PEM) when given.
+pub fn https_client(cacert: Option<&Path>) -> Result<reqwest::blocking::Client> {
+    let mut http = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .timeout(std::time::Duration::from_secs(60));
+    if let Some(ca) = cacert {
+        let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+        http = http.add_root_certificate(
+            reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("{} is not a PEM certificate", ca.display()))?,
+        );
+    }
+    Ok(http.build()?)
 }

@@ -137,17 +137,7 @@ impl VerifyConsistency {
     }
 
     fn fetch(&self, base: &str, from: u64) -> Result<String> {
-        let mut http = reqwest::blocking::Client::builder()
-            .use_rustls_tls()
-            .timeout(std::time::Duration::from_secs(60));
-        if let Some(ca) = &self.cacert {
-            let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
-            http = http.add_root_certificate(
-                reqwest::Certificate::from_pem(&pem)
-                    .with_context(|| format!("{} is not a PEM certificate", ca.display()))?,
-            );
-        }
-        let http = http.build()?;
+        let http = crate::cli::https_client(self.cacert.as_deref())?;
         let base = base.trim_end_matches('/');
         let get = |url: String| -> Result<String> {
             let response = http

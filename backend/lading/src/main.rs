@@ -13,6 +13,7 @@ mod consistency;
 mod database;
 mod demo;
 mod parties;
+mod party;
 mod reconcile;
 mod replica;
 mod serve;

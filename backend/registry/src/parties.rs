@@ -66,10 +66,11 @@ impl PartyBook {
             .map(key_from_row)
             .chain(operator.iter().map(operator_key_from_row))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let membership = Membership::from_records(members, keys).map_err(|e| StoreError::Corrupt {
-            table: "parties",
-            detail: e.to_string(),
-        })?;
+        let membership =
+            Membership::from_records(members, keys).map_err(|e| StoreError::Corrupt {
+                table: "parties",
+                detail: e.to_string(),
+            })?;
         *self.membership.write().unwrap_or_else(|e| e.into_inner()) = membership;
         self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())

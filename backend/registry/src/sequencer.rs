@@ -46,8 +46,8 @@ use crate::checkpoints::{CheckpointBook, PublishedCheckpoint};
 use crate::parties::PartyBook;
 use crate::refusal::Refusal;
 use crate::verify::{Verified, VerifiedBody};
-use lading_domain::membership::{PartyStatement, SignedPartyStatement, Statement};
 use crate::{Receipt, RegistryConfig, RegistryError};
+use lading_domain::membership::{PartyStatement, SignedPartyStatement, Statement};
 
 pub(crate) type Outcome = Result<Receipt, Refusal>;
 
@@ -954,7 +954,10 @@ impl Sequencer {
             });
         }
         self.book.check(idx, p.kid(), statement)?;
-        draft.rows.membership.extend(membership_rows(idx, statement));
+        draft
+            .rows
+            .membership
+            .extend(membership_rows(idx, statement));
         draft.statement = Some(AppliedStatement {
             index: idx,
             kid: p.kid().clone(),

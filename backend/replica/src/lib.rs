@@ -23,8 +23,8 @@ pub mod reconcile;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lading_domain::follow::{CheckpointStatus, FeedEntry, Follower, Incident, Judged};
-use lading_domain::membership::Membership;
 use lading_domain::ids::{DocumentReference, PartyId};
+use lading_domain::membership::Membership;
 use lading_domain::Digest;
 use rayon::prelude::*;
 use serde::Deserialize;

@@ -58,9 +58,15 @@ pub enum MembershipRow {
     NewParty(PartyRow),
     NewKey(PartyKeyRow),
     NewOperatorKey(OperatorKeyRow),
-    RemoveParty { id: String, idx: i64 },
+    RemoveParty {
+        id: String,
+        idx: i64,
+    },
     /// A party's or the operator's key.
-    RevokeKey { kid: String, idx: i64 },
+    RevokeKey {
+        kid: String,
+        idx: i64,
+    },
 }
 
 /// The three kinds of ledger entry.
