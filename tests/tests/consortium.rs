@@ -1080,3 +1080,237 @@ async fn replicas_comparing_checkpoints_catch_a_registry_with_two_histories() ->
     }
     Ok(())
 }
+
+/// An ISSUE by `carrier` (signed with `key`) of a bill `reference` to shipper-acme, dated now.
+fn issue_by(
+    carrier: &str,
+    reference: &str,
+    key: &lading_domain::jws::SigningKey,
+) -> Result<String> {
+    let mut payload: Value = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("payloads/issue.json"),
+    )?)?;
+    let document = &mut payload["transportDocument"];
+    document["carrier"] = json!(carrier);
+    document["carrierCode"] = json!(&reference[..4]);
+    document["transportDocumentReference"] = json!(reference);
+    let document = lading_domain::TransportDocument::from_json(document)?;
+    Ok(TransitionPayload::issue(
+        document,
+        carrier.parse()?,
+        "shipper-acme".parse()?,
+        lading_domain::Timestamp::now(),
+    )?
+    .sign(key))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parties_and_keys_change_on_the_ledger_and_replicas_follow_without_a_restart() -> Result<()>
+{
+    let pki = Pki::new(&["shipper-acme", "carrier-nova"])?;
+    let (_db, server, _tls) = pki.registry(&[]).await?;
+    let registry = server.url("");
+    let registry = registry.trim_end_matches('/');
+    let plain = pki.client(None)?;
+    // The shipper's replica runs from the start, on the genesis (fixtures/parties.json), which
+    // does not know carrier-nova.
+    let shipper_port = free_port()?;
+    let (_shipper_db, _shipper_node) = pki
+        .replica("shipper-acme", registry, shipper_port, &[])
+        .await?;
+    let shipper = pki.client(Some("shipper-acme"))?;
+
+    let keys = tempfile::tempdir()?;
+    let key_file = |n: u8| keys.path().join(format!("nova-{n}.jwk"));
+    for n in [1u8, 2] {
+        lading(
+            &[
+                "keygen",
+                "--kid",
+                &format!("carrier-nova:{n}"),
+                "--out",
+                path(&key_file(n)),
+            ],
+            &[],
+        )?;
+    }
+    let signing = |n: u8| -> Result<lading_domain::jws::SigningKey> {
+        let jwk: lading_domain::jws::Jwk =
+            serde_json::from_str(&std::fs::read_to_string(key_file(n))?)?;
+        Ok(jwk.signing_key()?)
+    };
+    let public = |n: u8| format!("{}.pub", path(&key_file(n)));
+    let operator = fixtures_dir().join("keys/operator.jwk");
+    let ca = pki.ca_pem();
+    let at_registry = ["--registry", registry, "--cacert", path(&ca)];
+    let party = |args: &[&str]| -> Result<Value> {
+        let mut all = vec!["party"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&at_registry);
+        Ok(serde_json::from_str(&lading(&all, &[])?)?)
+    };
+
+    // Only the operator adds a party: carrier-nova's own key is nobody's yet.
+    let refused = lading(
+        &[
+            "party",
+            "add",
+            "--key",
+            path(&key_file(1)),
+            "--actor",
+            "carrier-nova",
+            "--id",
+            "carrier-nova",
+            "--name",
+            "Nova Lines",
+            "--role",
+            "carrier",
+            "--public-key",
+            &public(1),
+            "--registry",
+            registry,
+            "--cacert",
+            path(&pki.ca_pem()),
+        ],
+        &[],
+    );
+    assert!(refused.is_err(), "a party cannot add itself");
+    let added = party(&[
+        "add",
+        "--key",
+        path(&operator),
+        "--id",
+        "carrier-nova",
+        "--name",
+        "Nova Lines",
+        "--role",
+        "carrier",
+        "--public-key",
+        &public(1),
+    ])?;
+    assert_eq!(added["kind"], "party", "{added}");
+    let added_at = added["index"].as_u64().unwrap();
+
+    // The new carrier's first transition: the registry takes it, and the shipper's running
+    // replica, which learned the key from the ledger, checks it in full.
+    let first = issue_by("carrier-nova", "NOVA2026000001", &signing(1)?)?;
+    let (status, entry) = post_jose(&plain, &format!("{registry}/v1/transitions"), &first).await?;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    let size = entry["index"].as_u64().unwrap() + 1;
+    let held = caught_up(&shipper, shipper_port, size).await?;
+    assert_eq!(held["openIncidents"], json!([]), "{held}");
+    let (status, document) = get(
+        &shipper,
+        &format!("https://127.0.0.1:{shipper_port}/v1/documents/NOVA2026000001"),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{document}");
+
+    // Rotation: the party adds its second key with its first, then revokes the first with it.
+    let rotated = party(&[
+        "add-key",
+        "--key",
+        path(&key_file(1)),
+        "--party",
+        "carrier-nova",
+        "--public-key",
+        &public(2),
+    ])?;
+    let revoked = party(&[
+        "revoke-key",
+        "--key",
+        path(&key_file(1)),
+        "--party",
+        "carrier-nova",
+        "--kid",
+        "carrier-nova:1",
+    ])?;
+    let revoked_at = revoked["index"].as_u64().unwrap();
+    // The old key signs nothing more; the new one does.
+    let (status, problem) = post_jose(
+        &plain,
+        &format!("{registry}/v1/transitions"),
+        &issue_by("carrier-nova", "NOVA2026000002", &signing(1)?)?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "revoked_key");
+    let (status, entry) = post_jose(
+        &plain,
+        &format!("{registry}/v1/transitions"),
+        &issue_by("carrier-nova", "NOVA2026000002", &signing(2)?)?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    let size = entry["index"].as_u64().unwrap() + 1;
+
+    // Every member reads the membership with each key's history.
+    let listed = lading(
+        &[
+            "party",
+            "list",
+            "--token",
+            &lading_e2e::harness::token("shipper-acme")?,
+            "--registry",
+            registry,
+            "--cacert",
+            path(&pki.ca_pem()),
+        ],
+        &[],
+    )?;
+    let listed: Value = serde_json::from_str(&listed)?;
+    let nova = listed["parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "carrier-nova")
+        .unwrap();
+    assert_eq!(nova["addedAt"], added_at);
+    assert_eq!(nova["keys"][0]["jwk"]["kid"], "carrier-nova:1");
+    assert_eq!(nova["keys"][0]["revokedAt"], revoked_at);
+    assert_eq!(nova["keys"][1]["addedAt"], rotated["index"]);
+    assert!(listed["operatorKeys"][0]["jwk"]["kid"] == "operator:test-2026");
+
+    // carrier-nova's own node, started only now from the genesis file alone, learns its keys
+    // from the ledger: it refuses a submission signed with the revoked key and keeps one
+    // signed with the new key.
+    let nova_port = free_port()?;
+    let (_nova_db, _nova_node) = pki
+        .replica("carrier-nova", registry, nova_port, &[])
+        .await?;
+    let nova = pki.client(Some("carrier-nova"))?;
+    caught_up(&nova, nova_port, size).await?;
+    let node = format!("https://127.0.0.1:{nova_port}/v1/transitions");
+    let (status, problem) = post_jose(
+        &nova,
+        &node,
+        &issue_by("carrier-nova", "NOVA2026000003", &signing(1)?)?,
+    )
+    .await?;
+    assert!(status.is_client_error(), "{problem}");
+    assert_eq!(problem["code"], "revoked_key");
+    let (status, kept) = post_jose(
+        &nova,
+        &node,
+        &issue_by("carrier-nova", "NOVA2026000003", &signing(2)?)?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{kept}");
+
+    // Removed, the party signs nothing more.
+    let removed = party(&["remove", "--key", path(&operator), "--id", "carrier-nova"])?;
+    assert_eq!(removed["kind"], "party");
+    let (status, problem) = post_jose(
+        &plain,
+        &format!("{registry}/v1/transitions"),
+        &issue_by("carrier-nova", "NOVA2026000004", &signing(2)?)?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "not_a_member");
+    // The shipper's replica followed all of it without an incident.
+    let size = removed["index"].as_u64().unwrap() + 1;
+    let held = caught_up(&shipper, shipper_port, size).await?;
+    assert_eq!(held["openIncidents"], json!([]), "{held}");
+    Ok(())
+}
