@@ -1235,6 +1235,10 @@ async fn parties_and_keys_change_on_the_ledger_and_replicas_follow_without_a_res
     .await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["code"], "revoked_key");
+    // What the old key signed in time stays valid: sent again, it is the duplicate it is.
+    let (status, again) = post_jose(&plain, &format!("{registry}/v1/transitions"), &first).await?;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["duplicate"], true);
     let (status, entry) = post_jose(
         &plain,
         &format!("{registry}/v1/transitions"),

@@ -10,9 +10,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonschema::{Draft, Resource, Validator};
 use lading_domain::merkle::{leaf_hash, verify_inclusion};
+use lading_domain::party::PartyRegistryFile;
 use lading_domain::{
-    Chain, Checkpoint, Digest, InclusionProof, Jwk, ShipmentEvent, SignedCheckpoint,
-    SignedTransition, TransitionPayload, TransportDocument,
+    Chain, Checkpoint, Digest, InclusionProof, Jwk, KeyRecord, Membership, PartyStatement,
+    Principal, ShipmentEvent, SignedCheckpoint, SignedPartyStatement, SignedTransition,
+    TransitionPayload, TransportDocument, PARTY_STATEMENT_TYP,
 };
 use lading_e2e::gen::{fixtures_dir, iso6346_check_digit, FixtureParties};
 use serde_json::{json, Value};
@@ -142,6 +144,8 @@ fn every_schema_is_a_valid_2020_12_schema_with_its_id() {
         "consistency-proof.json",
         "consistency-answer.json",
         "entry-read.json",
+        "party-statement.json",
+        "parties-answer.json",
     ] {
         assert!(names.contains(&expected), "missing {expected}");
     }
@@ -573,10 +577,16 @@ fn jwks_validate() {
             assert_valid(&v, &read_json(path.clone()), &path.display().to_string());
         }
     }
-    for party in fixture("parties.json")["parties"].as_array().unwrap() {
+    let parties = fixture("parties.json");
+    for party in parties["parties"].as_array().unwrap() {
         for key in party["keys"].as_array().unwrap() {
             assert_valid(&v, key, &key.to_string());
         }
+    }
+    // The operator's keys of the genesis, when the file has them.
+    for key in parties["operator_keys"].as_array().into_iter().flatten() {
+        assert_valid(&v, key, &key.to_string());
+        assert!(key.get("d").is_none(), "operator key {key} is private");
     }
     let good = fixture("keys/registry.jwk");
     // A kid may name a key of a party with '#', in the schema as in the domain.
@@ -736,4 +746,459 @@ fn consistency_proofs_validate_and_malformed_ones_do_not() {
         bad[field] = value;
         assert!(!schema.is_valid(&bad), "{bad}");
     }
+}
+
+/// A fresh key pair (private JWK) with `kid`.
+fn new_key(kid: &str) -> Jwk {
+    Jwk::generate(kid.parse().unwrap(), false)
+}
+
+fn public_value(jwk: &Jwk) -> Value {
+    serde_json::to_value(jwk.to_public()).unwrap()
+}
+
+/// The genesis of the fixtures (`parties.json`) with `operator` as the operator's only key.
+fn fixture_genesis(operator: &Jwk) -> Membership {
+    let mut file = fixture("parties.json");
+    file["operator_keys"] = json!([public_value(operator)]);
+    Membership::genesis(&PartyRegistryFile::parse(&file.to_string()).unwrap()).unwrap()
+}
+
+/// A payload as a signer writes it, at a fixed time.
+fn statement_payload(action: &str, actor: &str, members: Value) -> Value {
+    let mut v = json!({"action": action, "actor": actor, "time": "2026-12-05T10:00:00.000Z"});
+    for (name, value) in members.as_object().unwrap() {
+        v[name] = value.clone();
+    }
+    v
+}
+
+/// A life of the membership after the fixtures' genesis: a bank joins, rotates its key
+/// (ADD_KEY signed with the old key, REVOKE_KEY signed with the new one), the operator adds a
+/// key of its own and a customs authority, and removes the bank. Each statement is signed, its
+/// payload checked against the schema, and folded at its index with its signature verified.
+/// Returns the payloads and the membership after them.
+fn membership_life(first_index: u64) -> (Vec<Value>, Membership, Jwk) {
+    let statements = validator("party-statement.json");
+    let operator = new_key("operator:2026");
+    let mut membership = fixture_genesis(&operator);
+    let (bank1, bank2) = (new_key("bank-meridian:2026"), new_key("bank-meridian:2027"));
+    let operator2 = new_key("operator:2027");
+    let customs = new_key("customs-be:2026");
+    let steps: Vec<(&Jwk, Value)> = vec![
+        (
+            &operator,
+            statement_payload(
+                "ADD_PARTY",
+                "operator",
+                json!({
+                    "party": {"id": "bank-meridian", "name": "Meridian Trade Bank", "role": "bank"},
+                    "keys": [public_value(&bank1)],
+                }),
+            ),
+        ),
+        (
+            &bank1,
+            statement_payload(
+                "ADD_KEY",
+                "bank-meridian",
+                json!({"partyId": "bank-meridian", "key": public_value(&bank2)}),
+            ),
+        ),
+        (
+            &bank2,
+            statement_payload(
+                "REVOKE_KEY",
+                "bank-meridian",
+                json!({"partyId": "bank-meridian", "kid": "bank-meridian:2026"}),
+            ),
+        ),
+        (
+            &operator,
+            statement_payload(
+                "ADD_KEY",
+                "operator",
+                json!({"partyId": "operator", "key": public_value(&operator2)}),
+            ),
+        ),
+        (
+            &operator2,
+            statement_payload(
+                "ADD_PARTY",
+                "operator",
+                json!({
+                    "party": {
+                        "id": "customs-be", "name": "Douane Antwerpen",
+                        "role": "customs_authority", "ports": ["BEANR"],
+                    },
+                    "keys": [public_value(&customs)],
+                }),
+            ),
+        ),
+        (
+            &operator,
+            statement_payload(
+                "REMOVE_PARTY",
+                "operator",
+                json!({"partyId": "bank-meridian"}),
+            ),
+        ),
+    ];
+    let mut payloads = Vec::new();
+    for (offset, (signer, payload)) in (0u64..).zip(steps) {
+        let index = first_index + offset;
+        let what = payload["action"].as_str().unwrap().to_owned();
+        assert_valid(&statements, &payload, &what);
+        let statement =
+            PartyStatement::from_json(&payload).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(statement.to_json(), payload, "{what} round-trips");
+        let compact = statement.sign(&signer.signing_key().unwrap());
+        assert_eq!(jws_payload(&compact), payload);
+        let signed = SignedPartyStatement::parse(&compact).unwrap();
+        assert_eq!(signed.jws().typ(), Some(PARTY_STATEMENT_TYP));
+        let key = membership
+            .apply(index, signed.kid(), signed.statement())
+            .unwrap_or_else(|e| panic!("{what} at {index}: {e}"));
+        key.verify(signed.jws()).unwrap();
+        payloads.push(payload);
+    }
+    (payloads, membership, operator)
+}
+
+#[test]
+fn party_statements_validate_and_invalid_ones_are_refused_by_schema_and_domain() {
+    let v = validator("party-statement.json");
+    let (payloads, membership, operator) = membership_life(100);
+    // The fold: the rotated key signed up to its own revocation, the new one after its ADD_KEY.
+    let old = membership
+        .key(&"bank-meridian:2026".parse().unwrap())
+        .unwrap();
+    assert_eq!((old.added_at, old.revoked_at), (Some(100), Some(102)));
+    assert!(old.valid_at(101) && old.valid_at(102) && !old.valid_at(103));
+    let new = membership
+        .key(&"bank-meridian:2027".parse().unwrap())
+        .unwrap();
+    assert!(!new.valid_at(101) && new.valid_at(102));
+    let bank = membership
+        .member(&"bank-meridian".parse().unwrap())
+        .unwrap();
+    assert_eq!((bank.added_at, bank.removed_at), (Some(100), Some(105)));
+
+    let [add_party, add_key, revoke_key, _, add_customs, remove_party] = &payloads[..] else {
+        panic!("six statements");
+    };
+    let edit = |base: &Value, f: &dyn Fn(&mut Value)| {
+        let mut p = base.clone();
+        f(&mut p);
+        p
+    };
+    let private = serde_json::to_value(new_key("bank-meridian:2028")).unwrap();
+    // Refused by the schema and by the domain's parser.
+    let cases = vec![
+        (
+            "unknown member",
+            edit(add_key, &|p| p["note"] = json!("hi")),
+        ),
+        (
+            "member of another action",
+            edit(add_key, &|p| p["kid"] = json!("bank-meridian:2026")),
+        ),
+        (
+            "unknown member of the party",
+            edit(add_party, &|p| {
+                p["party"]["lei"] = json!("5493001KJTIIGC8Y1R12")
+            }),
+        ),
+        (
+            "ADD_PARTY without keys",
+            edit(add_party, &|p| {
+                p.as_object_mut().unwrap().remove("keys");
+            }),
+        ),
+        (
+            "ADD_PARTY with no key",
+            edit(add_party, &|p| p["keys"] = json!([])),
+        ),
+        (
+            "REVOKE_KEY without partyId",
+            edit(revoke_key, &|p| {
+                p.as_object_mut().unwrap().remove("partyId");
+            }),
+        ),
+        (
+            "ADD_KEY without key",
+            edit(add_key, &|p| {
+                p.as_object_mut().unwrap().remove("key");
+            }),
+        ),
+        (
+            "without time",
+            edit(remove_party, &|p| {
+                p.as_object_mut().unwrap().remove("time");
+            }),
+        ),
+        (
+            "unknown action",
+            edit(add_key, &|p| p["action"] = json!("BECOME_KING")),
+        ),
+        (
+            "lowercase action",
+            edit(add_key, &|p| p["action"] = json!("add_key")),
+        ),
+        (
+            "the members of another action",
+            edit(revoke_key, &|p| p["action"] = json!("ADD_KEY")),
+        ),
+        (
+            "a private key",
+            edit(add_key, &|p| p["key"] = private.clone()),
+        ),
+        (
+            "removing the operator",
+            edit(remove_party, &|p| p["partyId"] = json!("operator")),
+        ),
+        (
+            "unknown role",
+            edit(add_party, &|p| p["party"]["role"] = json!("pirate")),
+        ),
+        (
+            "bad actor",
+            edit(add_key, &|p| p["actor"] = json!("Bank Meridian")),
+        ),
+        (
+            "time without milliseconds",
+            edit(add_key, &|p| p["time"] = json!("2026-12-05T10:00:00Z")),
+        ),
+        (
+            "bad port",
+            edit(add_customs, &|p| p["party"]["ports"] = json!(["BE-ANR"])),
+        ),
+    ];
+    for (what, payload) in &cases {
+        assert!(!v.is_valid(payload), "schema accepted {what}");
+        assert!(
+            PartyStatement::from_json(payload).is_err(),
+            "domain accepted {what}"
+        );
+    }
+    // Parsed, then refused by the membership's rules (the schema says these too).
+    let operator_kid = operator.kid().clone();
+    let membership_cases = vec![
+        (
+            "ports on a bank",
+            edit(add_party, &|p| {
+                p["party"]["id"] = json!("bank-south");
+                p["keys"][0]["kid"] = json!("bank-south:1");
+                p["party"]["ports"] = json!(["NLRTM"]);
+            }),
+            "invalid_party",
+        ),
+        (
+            "a party named operator",
+            edit(add_party, &|p| {
+                p["party"]["id"] = json!("operator");
+                p["keys"][0]["kid"] = json!("operator:9");
+            }),
+            "party_exists",
+        ),
+        (
+            "a kid without its owner",
+            edit(add_party, &|p| {
+                p["party"]["id"] = json!("bank-south");
+                p["keys"][0]["kid"] = json!("banksouth2026");
+            }),
+            "kid_not_of_owner",
+        ),
+    ];
+    let genesis = fixture_genesis(&operator);
+    for (what, payload, code) in &membership_cases {
+        assert!(!v.is_valid(payload), "schema accepted {what}");
+        let statement =
+            PartyStatement::from_json(payload).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            genesis
+                .check(1, &operator_kid, &statement)
+                .unwrap_err()
+                .code(),
+            *code,
+            "{what}"
+        );
+    }
+}
+
+/// `GET /v1/parties` as the route writes it from a membership.
+fn parties_answer(membership: &Membership) -> Value {
+    let key = |k: &KeyRecord| {
+        let mut v = json!({"jwk": Jwk::from_verifying_key(&k.key, false)});
+        if let Some(i) = k.added_at {
+            v["addedAt"] = json!(i);
+        }
+        if let Some(i) = k.revoked_at {
+            v["revokedAt"] = json!(i);
+        }
+        v
+    };
+    let keys = membership.keys();
+    let parties: Vec<Value> = membership
+        .members()
+        .into_iter()
+        .map(|m| {
+            let mut v = json!({
+                "id": m.party.id.to_string(),
+                "name": m.party.name.to_string(),
+                "role": m.party.role.as_str(),
+                "keys": keys
+                    .iter()
+                    .filter(|k| k.owner.party() == Some(&m.party.id))
+                    .map(|k| key(k))
+                    .collect::<Vec<_>>(),
+            });
+            if !m.party.ports.is_empty() {
+                v["ports"] = json!(m
+                    .party
+                    .ports
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>());
+            }
+            if let Some(i) = m.added_at {
+                v["addedAt"] = json!(i);
+            }
+            if let Some(i) = m.removed_at {
+                v["removedAt"] = json!(i);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "parties": parties,
+        "operatorKeys": keys
+            .iter()
+            .filter(|k| k.owner == Principal::Operator)
+            .map(|k| key(k))
+            .collect::<Vec<_>>(),
+    })
+}
+
+#[test]
+fn parties_answers_validate() {
+    let v = validator("parties-answer.json");
+    let (_, membership, _) = membership_life(40);
+    let answer = parties_answer(&membership);
+    assert_valid(&v, &answer, "parties answer");
+    let bank = answer["parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "bank-meridian")
+        .unwrap();
+    assert_eq!(
+        (&bank["addedAt"], &bank["removedAt"]),
+        (&json!(40), &json!(45))
+    );
+    assert_eq!(answer["operatorKeys"].as_array().unwrap().len(), 2);
+    // The genesis alone: no indexes at all.
+    assert_valid(
+        &v,
+        &parties_answer(&fixture_genesis(&new_key("operator:1"))),
+        "genesis",
+    );
+
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut a = answer.clone();
+        f(&mut a);
+        a
+    };
+    let private = serde_json::to_value(new_key("operator:3")).unwrap();
+    for (what, bad) in [
+        ("unknown member", edit(&|a| a["size"] = json!(1))),
+        (
+            "without operator keys",
+            edit(&|a| {
+                a.as_object_mut().unwrap().remove("operatorKeys");
+            }),
+        ),
+        (
+            "a party without keys",
+            edit(&|a| {
+                a["parties"][0].as_object_mut().unwrap().remove("keys");
+            }),
+        ),
+        (
+            "unknown member of a party",
+            edit(&|a| a["parties"][0]["token"] = json!("secret")),
+        ),
+        (
+            "unknown member of a key",
+            edit(&|a| a["operatorKeys"][0]["validFrom"] = json!(0)),
+        ),
+        (
+            "a private key",
+            edit(&|a| a["operatorKeys"][0]["jwk"] = private.clone()),
+        ),
+        (
+            "negative index",
+            edit(&|a| a["operatorKeys"][0]["addedAt"] = json!(-1)),
+        ),
+        (
+            "empty ports",
+            edit(&|a| a["parties"][0]["ports"] = json!([])),
+        ),
+        (
+            "null removedAt",
+            edit(&|a| a["parties"][0]["removedAt"] = Value::Null),
+        ),
+        (
+            "unknown role",
+            edit(&|a| a["parties"][0]["role"] = json!("pirate")),
+        ),
+    ] {
+        assert!(!v.is_valid(&bad), "schema accepted {what}");
+    }
+}
+
+#[test]
+fn party_statement_entry_answers_validate() {
+    let answers = validator("entry-answer.json");
+    let reads = validator("entry-read.json");
+    let operator = new_key("operator:2026").signing_key().unwrap();
+    let compact = PartyStatement::from_json(&statement_payload(
+        "REMOVE_PARTY",
+        "operator",
+        json!({"partyId": "bank-harbour"}),
+    ))
+    .unwrap()
+    .sign(&operator);
+    let answer = json!({
+        "index": 7,
+        "leafHash": leaf_hash(compact.as_bytes()).to_hex(),
+        "kind": "party",
+        "duplicate": false,
+    });
+    assert_valid(&answers, &answer, "party entry answer");
+    let mut with_reference = answer.clone();
+    with_reference["documentReference"] = json!("OCNL2026000101");
+    assert!(!answers.is_valid(&with_reference));
+    let mut with_state = answer.clone();
+    with_state["state"] = json!({});
+    assert!(!answers.is_valid(&with_state));
+    let mut other_kind = answer.clone();
+    other_kind["kind"] = json!("membership");
+    assert!(!answers.is_valid(&other_kind));
+    // Every member reads a party statement in full.
+    let read = json!({
+        "index": 7,
+        "leafHash": answer["leafHash"],
+        "kind": "party",
+        "receivedAt": "2026-12-05T10:00:00.123Z",
+        "signed": compact,
+    });
+    assert_valid(&reads, &read, "party entry read");
+    // And a batch answer may carry it like any entry answer.
+    assert_valid(
+        &validator("batch-answer.json"),
+        &json!({"accepted": 1, "duplicates": 0, "refused": 0,
+                "results": [{"status": 201, "entry": answer}]}),
+        "batch",
+    );
 }

@@ -103,6 +103,17 @@ impl PartyBook {
             .map_err(refusal)
     }
 
+    /// The key `kid` of `signer` whatever its validity now: a signature by a key revoked since
+    /// may still be a resubmission of an entry it signed in time (a duplicate).
+    pub fn historic_key(&self, kid: &str, signer: &str) -> Option<VerifyingKey> {
+        let kid: KeyId = kid.parse().ok()?;
+        let signer: Principal = signer.parse().ok()?;
+        self.read()
+            .key(&kid)
+            .filter(|record| record.owner == signer)
+            .map(|record| record.key.clone())
+    }
+
     fn in_database(&self, kid: &str) -> Result<bool, StoreError> {
         let mut conn = self.store.conn()?;
         Ok(lading_store::parties::key(&mut conn, kid)?.is_some()

@@ -422,6 +422,11 @@ impl Sequencer {
                 repeats.push((j, i, pos));
                 continue;
             }
+            if let Some(refusal) = &v.stale_key {
+                refused.push((j, i));
+                outcomes[j][i] = Some(Err(refusal.clone()));
+                continue;
+            }
             if let Err(refusal) = self.check_time(v, &jobs[j].origin, now) {
                 // Perhaps the same bytes, accepted when they were fresh: a duplicate.
                 refused.push((j, i));

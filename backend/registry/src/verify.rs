@@ -27,6 +27,9 @@ pub struct Verified {
     /// The membership's generation the key was checked under: the sequencer checks the key
     /// again when a party statement has moved it since.
     pub generation: u64,
+    /// The key was revoked (or its party removed) before now: refused, unless these very bytes
+    /// are on the ledger already (then the answer is the duplicate's).
+    pub stale_key: Option<Refusal>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,7 +157,16 @@ fn check_form(
         VerifiedBody::Party(p) => p.kid(),
     }
     .to_string();
-    let key = book.signer_key(&kid, body.signer())?;
+    let (key, stale_key) = match book.signer_key(&kid, body.signer()) {
+        Ok(key) => (key, None),
+        Err(refusal) if matches!(refusal.code(), "revoked_key" | "not_a_member") => {
+            match book.historic_key(&kid, body.signer()) {
+                Some(key) => (key, Some(refusal)),
+                None => return Err(refusal),
+            }
+        }
+        Err(refusal) => return Err(refusal),
+    };
     Ok((
         Verified {
             leaf: leaf_hash(signed.as_bytes()),
@@ -162,6 +174,7 @@ fn check_form(
             kid,
             body,
             generation,
+            stale_key,
         },
         key,
     ))
