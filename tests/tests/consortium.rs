@@ -1108,7 +1108,7 @@ fn issue_by(
 async fn parties_and_keys_change_on_the_ledger_and_replicas_follow_without_a_restart() -> Result<()>
 {
     let pki = Pki::new(&["shipper-acme", "carrier-nova"])?;
-    let (_db, server, _tls) = pki.registry(&[]).await?;
+    let (_db, mut server, _tls) = pki.registry(&[]).await?;
     let registry = server.url("");
     let registry = registry.trim_end_matches('/');
     let plain = pki.client(None)?;
@@ -1279,7 +1279,7 @@ async fn parties_and_keys_change_on_the_ledger_and_replicas_follow_without_a_res
     // from the ledger: it refuses a submission signed with the revoked key and keeps one
     // signed with the new key.
     let nova_port = free_port()?;
-    let (_nova_db, _nova_node) = pki
+    let (_nova_db, mut nova_node) = pki
         .replica("carrier-nova", registry, nova_port, &[])
         .await?;
     let nova = pki.client(Some("carrier-nova"))?;
@@ -1300,6 +1300,26 @@ async fn parties_and_keys_change_on_the_ledger_and_replicas_follow_without_a_res
     )
     .await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{kept}");
+
+    // Nothing is forgotten in a crash: the registry reloads the membership from its database,
+    // the node replays it from the entries it holds (the node's submission is forwarded too).
+    server.kill_9()?;
+    server.spawn()?;
+    nova_node.kill_9()?;
+    nova_node.spawn()?;
+    caught_up(&nova, nova_port, size + 1).await?;
+    let old_key_again = issue_by("carrier-nova", "NOVA2026000005", &signing(1)?)?;
+    let (status, problem) = post_jose(
+        &plain,
+        &format!("{registry}/v1/transitions"),
+        &old_key_again,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "revoked_key");
+    let (status, problem) = post_jose(&nova, &node, &old_key_again).await?;
+    assert!(status.is_client_error(), "{problem}");
+    assert_eq!(problem["code"], "revoked_key");
 
     // Removed, the party signs nothing more.
     let removed = party(&["remove", "--key", path(&operator), "--id", "carrier-nova"])?;

@@ -137,16 +137,45 @@ struct RawStatement {
     action: String,
     actor: Principal,
     time: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     party: Option<Party>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     keys: Option<Vec<Jwk>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     party_id: Option<Principal>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     key: Option<Jwk>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     kid: Option<KeyId>,
+}
+
+/// A member that is there must hold a value: `null` is refused, as in transitions.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// Why a party statement could not be read.
@@ -992,6 +1021,13 @@ mod tests {
         assert_eq!(
             PartyStatement::from_json(&v).unwrap_err().code(),
             "private_key"
+        );
+        let mut v = s.to_json();
+        v["kid"] = serde_json::Value::Null;
+        assert_eq!(
+            PartyStatement::from_json(&v).unwrap_err().code(),
+            "invalid_payload",
+            "null is not absent"
         );
         let mut v = s.to_json();
         v["action"] = "BECOME_KING".into();
