@@ -1332,6 +1332,14 @@ async fn parties_and_keys_change_on_the_ledger_and_replicas_follow_without_a_res
     .await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["code"], "not_a_member");
+    // Nor does it read: its certificate is nobody's to the registry now.
+    let (status, problem) = get(
+        &nova,
+        &format!("{registry}/v1/replication/entries?from=0&limit=1"),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert_eq!(problem["code"], "unregistered_party");
     // The shipper's replica followed all of it without an incident.
     let size = removed["index"].as_u64().unwrap() + 1;
     let held = caught_up(&shipper, shipper_port, size).await?;

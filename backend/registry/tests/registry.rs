@@ -622,3 +622,82 @@ async fn a_batch_that_cannot_be_written_is_refused_and_the_ledger_carries_on() {
     let checkpoint = wait_for_checkpoint(&w, 4).await;
     assert_eq!(checkpoint.checkpoint.size, 4);
 }
+
+/// The highest index of an entry signed with `kid`.
+fn last_signed_with(w: &World, kid: &str) -> Option<i64> {
+    use diesel::prelude::*;
+    use lading_store::schema::ledger_entries;
+    let store = w.db.store(1).unwrap();
+    let mut conn = store.conn().unwrap();
+    ledger_entries::table
+        .filter(ledger_entries::kid.eq(kid))
+        .select(diesel::dsl::max(ledger_entries::idx))
+        .first(&mut conn)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_entry_signed_with_a_key_follows_its_revocation_under_concurrent_submissions() {
+    use lading_domain::membership::{PartyStatement, Principal, Statement};
+    let w = world();
+    let kid = w.carrier.kid.to_string();
+    let issues: Vec<String> = (0..1200)
+        .map(|n| issue(&w, &format!("BL-REVOKE-{n}")).0)
+        .collect();
+    // ISSUEs stream in, 50 a request: the revocation is sent once the first 200 are in, and
+    // the last 50 only after it was acknowledged. Those between race with it.
+    let (started, mut go) = tokio::sync::mpsc::channel::<()>(1);
+    let (acked, mut last) = tokio::sync::mpsc::channel::<()>(1);
+    let registry = w.registry.clone();
+    let stream = tokio::spawn(async move {
+        let chunks: Vec<Vec<String>> = issues.chunks(50).map(<[String]>::to_vec).collect();
+        let (racing, final_chunk) = chunks.split_at(chunks.len() - 1);
+        let mut outcomes = Vec::new();
+        for (n, chunk) in racing.iter().enumerate() {
+            if n == 4 {
+                started.send(()).await.unwrap();
+            }
+            outcomes.extend(registry.submit(chunk.clone(), Expect::Transition).await);
+        }
+        last.recv().await.unwrap();
+        let after = registry
+            .submit(final_chunk[0].clone(), Expect::Transition)
+            .await;
+        (outcomes, after)
+    });
+    go.recv().await.unwrap();
+    let carrier = Principal::Party(party("carrier-oceanic"));
+    let revoke = PartyStatement {
+        actor: carrier.clone(),
+        time: time(0),
+        statement: Statement::RevokeKey {
+            subject: carrier,
+            kid: w.carrier.kid.clone(),
+        },
+    }
+    .sign(&w.carrier);
+    let revoked = w
+        .registry
+        .submit_one(revoke.clone(), Expect::Party)
+        .await
+        .unwrap();
+    acked.send(()).await.unwrap();
+    let (racing, after) = stream.await.unwrap();
+
+    // Nothing signed with the key after its revocation, which is the key's last entry.
+    assert_eq!(last_signed_with(&w, &kid), Some(revoked.index as i64));
+    for outcome in &racing {
+        match outcome {
+            Ok(receipt) => assert!(receipt.index < revoked.index),
+            Err(refusal) => assert_eq!(refusal.code(), "revoked_key", "{refusal}"),
+        }
+    }
+    assert!(racing.iter().filter(|o| o.is_ok()).count() >= 200);
+    assert!(after
+        .iter()
+        .all(|o| o.as_ref().is_err_and(|r| r.code() == "revoked_key")));
+    // The revocation again is the duplicate it is, although its key is revoked now.
+    let again = w.registry.submit_one(revoke, Expect::Party).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.index, revoked.index);
+}
