@@ -199,8 +199,41 @@ impl StatementError {
     }
 }
 
+/// Whether `value` holds a `null`, leaving its JSON Pointer in `path`. Nothing in a party
+/// statement is ever `null` (`schemas/party-statement.json`), and serde reads a `null` as an
+/// absent optional member, which would let a member of another action through (`"kid": null`
+/// in a `REMOVE_PARTY`) and make the payload differ from [`PartyStatement::to_json`].
+fn first_null(value: &Value, path: &mut String) -> bool {
+    let len = path.len();
+    let found = match value {
+        Value::Null => return true,
+        Value::Object(members) => members.iter().any(|(name, v)| {
+            path.truncate(len);
+            path.push('/');
+            path.push_str(&crate::document::pointer_token(name));
+            first_null(v, path)
+        }),
+        Value::Array(items) => items.iter().enumerate().any(|(i, v)| {
+            path.truncate(len);
+            path.push_str(&format!("/{i}"));
+            first_null(v, path)
+        }),
+        _ => false,
+    };
+    if !found {
+        path.truncate(len);
+    }
+    found
+}
+
 impl PartyStatement {
     pub fn from_json(value: &Value) -> Result<Self, StatementError> {
+        let mut path = String::new();
+        if value.is_object() && first_null(value, &mut path) {
+            return Err(StatementError::Invalid(format!(
+                "{path}: not in normal form (omit optional members instead of null)"
+            )));
+        }
         let raw: RawStatement = serde_json::from_value(value.clone())
             .map_err(|e| StatementError::Invalid(e.to_string()))?;
         let invalid = |detail: &str| StatementError::Invalid(format!("{}: {detail}", raw.action));
@@ -1021,6 +1054,32 @@ mod tests {
         assert_eq!(
             PartyStatement::from_json(&v).unwrap_err().code(),
             "private_key"
+        );
+        // A null is no absent member: not the member of another action, nor inside a key.
+        let mut v = s.to_json();
+        v["kid"] = Value::Null;
+        let err = PartyStatement::from_json(&v).unwrap_err();
+        assert_eq!(err.code(), "invalid_payload");
+        assert!(
+            err.to_string().contains("/kid: not in normal form"),
+            "{err}"
+        );
+        let mut v = s.to_json();
+        v["key"]["use"] = Value::Null;
+        let err = PartyStatement::from_json(&v).unwrap_err();
+        assert!(
+            err.to_string().contains("/key/use: not in normal form"),
+            "{err}"
+        );
+        let mut signed_null = s.to_json();
+        signed_null["party"] = Value::Null;
+        let compact = op.sign_compact(
+            &crate::canonical::canonicalize(&signed_null),
+            PARTY_STATEMENT_TYP,
+        );
+        assert_eq!(
+            SignedPartyStatement::parse(&compact).unwrap_err().code(),
+            "invalid_payload"
         );
         let mut v = s.to_json();
         v["kid"] = serde_json::Value::Null;

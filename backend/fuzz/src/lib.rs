@@ -1,5 +1,5 @@
-//! What the fuzz targets share: how an input is read, and the fixture key checkpoints are
-//! signed with.
+//! What the fuzz targets share: how an input is read, and the fixture keys the targets sign
+//! with.
 //!
 //! Typed signed objects (transitions, events, checkpoints) are base64url inside a JWS, which
 //! byte-level mutation barely gets through. So their targets read the first byte of an input as
@@ -69,4 +69,21 @@ pub fn other_key() -> Jwk {
         Ok(jwk) => jwk,
         Err(e) => panic!("fixtures/keys/carrier-oceanic.jwk does not parse: {e}"),
     }
+}
+
+/// A fixture key (`fixtures/keys/*.jwk`), from the text of its file.
+pub fn fixture_key(name: &str, jwk: &str) -> Jwk {
+    match serde_json::from_str(jwk) {
+        Ok(jwk) => jwk,
+        Err(e) => panic!("fixtures/keys/{name}.jwk does not parse: {e}"),
+    }
+}
+
+/// The consortium operator's TEST key (`fixtures/keys/operator.jwk`, kid `operator:test-2026`),
+/// which signs party statements.
+pub fn operator_key() -> Jwk {
+    fixture_key(
+        "operator",
+        include_str!("../../../fixtures/keys/operator.jwk"),
+    )
 }
