@@ -362,6 +362,15 @@ impl SignedPartyStatement {
     pub fn parse(compact: &str) -> Result<Self, StatementError> {
         let (jws, value) = open_envelope(compact, PARTY_STATEMENT_TYP)?;
         let statement = PartyStatement::from_json(&value)?;
+        // One byte form per statement: the payload is exactly what `to_json` writes (keys with
+        // `use` and `alg`, no empty `ports`), so the same statement always has the same leaf.
+        if crate::canonical::canonicalize(&statement.to_json()).as_slice() != jws.payload_bytes() {
+            return Err(StatementError::Invalid(
+                "not in normal form: write the statement as `lading party` does (public keys with \
+                 kty, crv, x, kid, use \"sig\" and alg \"EdDSA\"; no empty ports)"
+                    .into(),
+            ));
+        }
         Ok(Self { jws, statement })
     }
 
@@ -1043,6 +1052,14 @@ mod tests {
         let parsed = SignedPartyStatement::parse(&signed).unwrap();
         assert_eq!(parsed.statement(), &s);
         assert_eq!(parsed.jws().typ(), Some(PARTY_STATEMENT_TYP));
+        // Another spelling of the same key is not the same statement: refused, not re-read.
+        let mut v = s.to_json();
+        v["key"].as_object_mut().unwrap().remove("use");
+        let respelled = op.sign_compact(&crate::canonical::canonicalize(&v), PARTY_STATEMENT_TYP);
+        assert_eq!(
+            SignedPartyStatement::parse(&respelled).unwrap_err().code(),
+            "invalid_payload"
+        );
         let mut v = s.to_json();
         v["kid"] = "carrier-a:1".into();
         assert_eq!(
