@@ -33,6 +33,8 @@ use crate::gen::{fixtures_dir, FixtureParties, GeneratorConfig, LedgerGenerator}
 pub struct DurableCluster {
     cluster: Option<Cluster>,
     dir: tempfile::TempDir,
+    /// Extra server settings, given again at every (re)start.
+    settings: Vec<(String, String)>,
 }
 
 impl DurableCluster {
@@ -48,16 +50,16 @@ impl DurableCluster {
             .prefix("lading-load-pg-")
             .permissions(std::fs::Permissions::from_mode(0o711))
             .tempdir_in("/tmp")?;
-        let options = settings
+        let settings: Vec<(String, String)> = settings
             .iter()
-            .fold(ClusterOptions::new(dir.path()), |o, (name, value)| {
-                o.setting(*name, *value)
-            });
-        let cluster = Cluster::start(options)
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let cluster = Cluster::start(options(dir.path(), &settings))
             .with_context(|| format!("starting PostgreSQL in {}", dir.path().display()))?;
         Ok(Self {
             cluster: Some(cluster),
             dir,
+            settings,
         })
     }
 
@@ -84,7 +86,7 @@ impl DurableCluster {
     /// running server is left as it is.
     pub fn recover(&mut self) -> Result<()> {
         if self.cluster.is_none() {
-            let cluster = Cluster::start(ClusterOptions::new(self.dir.path()))
+            let cluster = Cluster::start(options(self.dir.path(), &self.settings))
                 .context("restarting PostgreSQL after an immediate shutdown")?;
             self.cluster = Some(cluster);
         }
@@ -98,6 +100,15 @@ impl DurableCluster {
         }
         Ok(())
     }
+}
+
+/// The options of a cluster in `dir` with the durable defaults and `settings` on top.
+fn options(dir: &std::path::Path, settings: &[(String, String)]) -> ClusterOptions {
+    settings
+        .iter()
+        .fold(ClusterOptions::new(dir), |o, (name, value)| {
+            o.setting(name.clone(), value.clone())
+        })
 }
 
 /// How to run one `lading serve` process.

@@ -301,6 +301,9 @@ pub struct SoakConfig {
     pub log_path: PathBuf,
     /// Every wait of the soak ends by then.
     pub budget: Duration,
+    /// PostgreSQL settings on top of the durable defaults (e.g. `synchronous_commit = off`, so
+    /// that only the registry's own session setting keeps acknowledgements durable).
+    pub postgres_settings: Vec<(&'static str, &'static str)>,
 }
 
 /// What one cycle saw.
@@ -590,7 +593,7 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport> {
     let deadline = started + config.budget;
     let parties = FixtureParties::load()?;
     let key = parties.registry_jwk().verifying_key()?;
-    let mut cluster = DurableCluster::start()?;
+    let mut cluster = DurableCluster::start_with(&config.postgres_settings)?;
     cluster.cluster()?.create_database(DB)?;
     let tls = Tls::new()?;
     let settings = RegistrySettings {

@@ -432,6 +432,7 @@ fn a_short_crash_soak_loses_nothing() {
         seed: 9,
         log_path: logs.path().join("lading.log"),
         budget: BUDGET,
+        postgres_settings: Vec::new(),
     })
     .unwrap();
     for cycle in &report.cycles {
@@ -456,4 +457,40 @@ fn a_short_crash_soak_loses_nothing() {
         report.final_size as usize,
         report.acknowledged() + report.landed_unanswered() + report.accepted_on_resubmission()
     );
+}
+
+/// PostgreSQL itself crashes (immediate shutdown: no flush, no shutdown checkpoint) in every
+/// cycle, on a cluster with `fsync` and `full_page_writes` on but `synchronous_commit = off` as
+/// its default: the registry's own `synchronous_commit = on` for its writer session is then all
+/// that makes an acknowledgement durable, and every acknowledged entry must be there after
+/// recovery. (Without that session setting, acknowledged entries are lost here.)
+#[test]
+fn acknowledged_entries_survive_postgres_crashes_on_a_cluster_that_commits_asynchronously() {
+    let logs = tempfile::tempdir().unwrap();
+    let report = soak::run(&SoakConfig {
+        bin: lading_bin().unwrap(),
+        cycles: 3,
+        load: 400,
+        submitters: 8,
+        postgres_crash_every: 1,
+        workers: 2,
+        checkpoint_interval_ms: 50,
+        transfers: 4,
+        seed: 11,
+        log_path: logs.path().join("lading.log"),
+        budget: BUDGET,
+        postgres_settings: vec![("synchronous_commit", "off")],
+    })
+    .unwrap();
+    for cycle in &report.cycles {
+        eprintln!("{}", cycle.line());
+    }
+    assert!(
+        report.passed(),
+        "{}: {:#?}",
+        report.line(),
+        report.problems()
+    );
+    assert_eq!(report.postgres_crashes(), 3);
+    assert!(report.acknowledged() >= 3 * 200, "{}", report.line());
 }

@@ -1112,6 +1112,7 @@ fn soak(args: &Args, bin: &Path, log_dir: &Path, cycles: usize) -> Result<()> {
         seed: args.seed,
         log_path: log_dir.join("lading-soak.log"),
         budget: Duration::from_secs(3600),
+        postgres_settings: Vec::new(),
     };
     let _ = std::fs::remove_file(&config.log_path);
     eprintln!(
