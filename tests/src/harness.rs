@@ -310,8 +310,8 @@ fn spawn_lading(
         ),
         None => Stdio::inherit(),
     };
-    let mut child = Command::new(lading_bin()?)
-        .arg(command)
+    let mut cmd = Command::new(lading_bin()?);
+    cmd.arg(command)
         .env("LADING_CONFIG", "/dev/null")
         .envs(env.iter().cloned())
         .env(
@@ -320,8 +320,9 @@ fn spawn_lading(
         )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()?;
+        .stderr(stderr);
+    hand_over(&mut cmd)?;
+    let mut child = cmd.spawn()?;
     if let Err(e) = wait_for_line(&mut child, ready, Duration::from_secs(60)) {
         let _ = child.kill();
         let _ = child.wait();
@@ -382,8 +383,62 @@ pub fn wait_for_line(child: &mut Child, prefix: &'static str, within: Duration) 
 }
 
 pub fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    // Bound, not listening: until the process that serves on it starts, a client is refused
+    // at once, as by a port nobody holds.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    let port = socket
+        .local_addr()?
+        .as_socket()
+        .context("an IPv4 socket")?
+        .port();
+    reserved().insert(port, socket.into());
+    Ok(port)
+}
+
+/// Ports [`free_port`] gave out, each still bound here until a `lading` process that listens on
+/// it is started ([`hand_over`]): nobody else (another test, PostgreSQL picking a port) can
+/// take it in between.
+fn reserved(
+) -> std::sync::MutexGuard<'static, std::collections::BTreeMap<u16, std::net::TcpListener>> {
+    static RESERVED: std::sync::Mutex<std::collections::BTreeMap<u16, std::net::TcpListener>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    RESERVED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Hands `command` the sockets reserved for the addresses it is told to listen on
+/// (`LADING_BIND`, `LADING_REPLICA_LISTEN`), as systemd's socket activation does (`LISTEN_FDS`,
+/// descriptors from 3): it serves on them without binding. A port whose socket was handed over
+/// before (a restarted process) is bound by the process itself.
+pub fn hand_over(command: &mut Command) -> Result<()> {
+    use command_fds::{CommandFdExt, FdMapping};
+    let ports: Vec<u16> = command
+        .get_envs()
+        .filter(|(key, _)| *key == "LADING_BIND" || *key == "LADING_REPLICA_LISTEN")
+        .filter_map(|(_, value)| value?.to_str()?.rsplit_once(':')?.1.parse().ok())
+        .collect();
+    let mut reserved = reserved();
+    let listeners: Vec<std::net::TcpListener> =
+        ports.iter().filter_map(|p| reserved.remove(p)).collect();
+    if listeners.is_empty() {
+        return Ok(());
+    }
+    let count = listeners.len();
+    let mappings = listeners
+        .into_iter()
+        .zip(3..)
+        .map(|(listener, child_fd)| FdMapping {
+            parent_fd: std::os::fd::OwnedFd::from(listener),
+            child_fd,
+        })
+        .collect();
+    command
+        .fd_mappings(mappings)
+        .map_err(|_| anyhow::anyhow!("colliding descriptors"))?;
+    command
+        .env("LISTEN_FDS", count.to_string())
+        .env_remove("LISTEN_PID");
+    Ok(())
 }
 
 /// The fixture bearer token of `party`.

@@ -218,12 +218,15 @@ impl RegistryProcess {
             .append(true)
             .open(&settings.log_path)
             .with_context(|| format!("opening {}", settings.log_path.display()))?;
-        let mut child = Command::new(&settings.bin)
+        let mut command = Command::new(&settings.bin);
+        command
             .arg("serve")
             .envs(settings.env(self.port))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
+            .stderr(Stdio::from(log));
+        crate::harness::hand_over(&mut command)?;
+        let mut child = command
             .spawn()
             .with_context(|| format!("starting {}", settings.bin.display()))?;
         if let Err(e) = crate::harness::wait_until_listening(&mut child, Duration::from_secs(60)) {

@@ -614,10 +614,9 @@ fn serve(db: &TestDb, tls: &Tls) -> Result<Command> {
 
 /// Starts `command` and waits for its `listening on` line; kills it either way.
 fn starts_listening(mut command: Command) -> Result<()> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    lading_e2e::harness::hand_over(&mut command)?;
+    let mut child = command.spawn()?;
     let result = wait_until_listening(&mut child, Duration::from_secs(30));
     let _ = child.kill();
     let _ = child.wait();

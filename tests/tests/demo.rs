@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use lading_domain::checkpoint::SignedCheckpoint;
 use lading_domain::jws::Jwk;
-use lading_e2e::harness::{free_port, lading_bin, repo_root, signal, token};
+use lading_e2e::harness::{lading_bin, repo_root, signal, token};
 use serde_json::Value;
 
 /// What one run of the demo served.
@@ -89,7 +89,11 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 /// after the registry's.
 fn free_port_run(len: u16) -> u16 {
     for _ in 0..100 {
-        let base = free_port().unwrap();
+        // Probed, not reserved: the demo binds its four ports itself.
+        let base = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
         let free = (0..len).all(|i| {
             base.checked_add(i)
                 .is_some_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())

@@ -185,6 +185,28 @@ pub fn https_server(
     serve_https(web::Data::new(state), configure, bind, tls, settings)
 }
 
+/// Listening sockets handed to the process by whoever started it (systemd socket activation,
+/// or a test harness), by the address each is bound to: a face whose address is among them
+/// serves on that socket instead of binding its own, so the port is never free in between.
+static INHERITED: std::sync::Mutex<Vec<std::net::TcpListener>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `listeners` for the faces that will bind their addresses.
+pub fn inherit_listeners(listeners: Vec<std::net::TcpListener>) {
+    INHERITED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(listeners);
+}
+
+/// The inherited socket bound to `addr`, if any (each is used once).
+fn inherited(addr: SocketAddr) -> Option<std::net::TcpListener> {
+    let mut inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner());
+    let at = inherited
+        .iter()
+        .position(|l| l.local_addr().is_ok_and(|a| a == addr))?;
+    Some(inherited.swap_remove(at))
+}
+
 /// How an HTTPS face serves: its worker threads, and how long a client may take to send a
 /// request's body.
 #[derive(Debug, Clone, Copy)]
@@ -215,8 +237,21 @@ pub(crate) fn serve_https<T: Send + Sync + 'static>(
     // Small answers must leave at once: with Nagle's algorithm on, HTTP/2 answers wait for the
     // client's delayed ACK (~40-50 ms each).
     .tcp_nodelay(true)
-    .shutdown_timeout(10)
-    .bind_rustls_0_23(bind, (*tls).clone())?;
+    .shutdown_timeout(10);
+    let server = match inherited(bind) {
+        Some(listener) => {
+            // Handed over bound, perhaps not yet listening (so that, until now, a client was
+            // refused rather than left waiting).
+            let socket = socket2::Socket::from(listener);
+            // As when actix binds: the connections it leaves in TIME_WAIT must not keep the
+            // next process (a restart) from binding the port.
+            socket.set_reuse_address(true)?;
+            socket.listen(1024)?;
+            socket.set_nonblocking(true)?;
+            server.listen_rustls_0_23(socket.into(), (*tls).clone())?
+        }
+        None => server.bind_rustls_0_23(bind, (*tls).clone())?,
+    };
     let addr = server
         .addrs()
         .first()

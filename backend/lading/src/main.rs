@@ -27,6 +27,13 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // Sockets handed over by the process that started us (LISTEN_FDS, as systemd's socket
+    // activation passes them), read before any thread starts since it clears the variables.
+    let mut fds = listenfd::ListenFd::from_env();
+    let inherited = (0..fds.len())
+        .filter_map(|i| fds.take_tcp_listener(i).ok().flatten())
+        .collect();
+    lading_api::inherit_listeners(inherited);
     let cli = cli::Cli::parse();
     init_tracing();
     match cli.run() {

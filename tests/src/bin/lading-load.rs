@@ -584,7 +584,8 @@ fn time_catch_up(
     let postgres_pid = cluster.cluster()?.pid();
     let pg0 = tree_cpu(postgres_pid);
     let started = Instant::now();
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .arg("replica")
         .env("LADING_CONFIG", "/dev/null")
         .env("LADING_DATABASE_URL", cluster.cluster()?.local_url(DB))
@@ -615,8 +616,9 @@ fn time_catch_up(
             std::env::var("LADING_LOAD_REPLICA_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
+        .stdout(std::process::Stdio::piped());
+    lading_e2e::harness::hand_over(&mut command)?;
+    let mut child = command.spawn()?;
     let result = (|| -> Result<(Duration, u64, String, String)> {
         lading_e2e::harness::wait_for_line(&mut child, "following ", Duration::from_secs(60))?;
         let deadline = Instant::now() + Duration::from_secs(1200);
