@@ -153,7 +153,7 @@ impl FeedClient {
         &self,
         from: u64,
         to: u64,
-    ) -> Result<Option<ConsistencyAnswer>, ReplicaError> {
+    ) -> Result<Option<lading_domain::ConsistencyAnswer>, ReplicaError> {
         let path = format!("/v1/checkpoints/consistency?from={from}&to={to}");
         match self.get_json(&path).await {
             Ok(answer) => Ok(Some(answer)),
@@ -226,20 +226,6 @@ impl FeedClient {
         }
         Ok(response.json().await?)
     }
-}
-
-/// `GET /v1/checkpoints/consistency`, as a replica reads it.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct ConsistencyAnswer {
-    pub from: SignedOnly,
-    pub to: SignedOnly,
-    pub proof: lading_domain::merkle::ConsistencyProof,
-}
-
-/// A checkpoint answer's compact JWS (the rest is read from it).
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct SignedOnly {
-    pub signed: String,
 }
 
 /// What one catch-up did.
