@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use lading_domain::reconcile::wire::{OpenRequest, RepairRequest};
 use lading_domain::transition::SignedTransition;
 use lading_domain::Digest;
 use lading_pki::Subject;
-use lading_replica::answer::RepairRequest;
 use lading_replica::node::{Node, NodeError, SubmissionKind};
 use serde::{Deserialize, Serialize};
 
@@ -411,14 +411,6 @@ async fn checkpoints(
     let (after, limit) = (query.after, query.limit.clamp(1, 1000) as usize);
     let signed = blocking(move || node.checkpoints_after(after, limit)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "checkpoints": signed })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct OpenRequest {
-    registry_size: u64,
-    #[serde(default)]
-    registry_root: Option<Digest>,
 }
 
 async fn open_reconciliation(
