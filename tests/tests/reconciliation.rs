@@ -375,7 +375,7 @@ async fn under_ingest_at_full_speed_the_replica_is_never_accused() -> Result<()>
         .filter_map(|c| lading_domain::SignedCheckpoint::parse(c.as_str()?).ok())
         .map(|c| *c.unverified())
         .filter(|c| c.size > 0 && c.size < total)
-        .last()
+        .max_by_key(|c| c.size)
         .context("a checkpoint below the ledger's size")?;
     let (status, summary) = {
         let response = operator
