@@ -271,11 +271,19 @@ impl Reconciler {
         report.replica_root = Some(summary.root);
         report.lag = Some(registry_size.saturating_sub(summary.size));
         report.unsigned = summary.unsigned_count;
-        // Followed while this began: rows it verified beyond the size read above.
+        // Followed while this began: rows it verified beyond the size read above. Its word that
+        // it verified them is checked against the ledger as it is now.
         report.ahead = summary
             .verified
             .min(summary.size)
             .saturating_sub(registry_size);
+        if report.ahead > 0 {
+            let registry = self.blocking(ledger::ledger_size).await?;
+            let held = registry_size + report.ahead;
+            if registry < held {
+                return Err(RunError::AheadOfTheLedger { held, registry });
+            }
+        }
         if let Some(held) = &summary.checkpoint {
             let (size, root) = (held.size, held.root);
             let ours = self
@@ -346,14 +354,6 @@ impl Reconciler {
             } else {
                 Outcome::Agree
             };
-            if report.ahead > 0 {
-                // The replica's word that it verified them, checked against the ledger.
-                let registry = self.blocking(ledger::ledger_size).await?;
-                let held = registry_size + report.ahead;
-                if registry < held {
-                    return Err(RunError::AheadOfTheLedger { held, registry });
-                }
-            }
             if report.outcome == Outcome::Behind {
                 // The replica cannot tell on its own that its prefix agrees.
                 let body = serde_json::to_vec(&RepairRequest {
