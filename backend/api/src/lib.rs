@@ -34,8 +34,8 @@ pub struct AppState {
 /// The replicas a registry reconciles, and how.
 #[derive(Debug, Clone)]
 pub struct Replicas {
-    pub reconciler: lading_replica::reconcile::Reconciler,
-    pub targets: Vec<lading_replica::reconcile::ReplicaTarget>,
+    pub reconciler: lading_registry::reconcile::Reconciler,
+    pub targets: Vec<lading_registry::reconcile::ReplicaTarget>,
 }
 
 /// Path, query and JSON body errors answered as problem+json, on both faces.

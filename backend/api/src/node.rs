@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use lading_domain::reconcile::wire::{OpenRequest, RepairRequest};
 use lading_domain::transition::SignedTransition;
 use lading_domain::Digest;
 use lading_pki::Subject;
-use lading_replica::answer::RepairRequest;
 use lading_replica::node::{Node, NodeError, SubmissionKind};
 use serde::{Deserialize, Serialize};
 
@@ -215,11 +215,9 @@ async fn document(
         what: format!("document {reference}"),
     })?;
     let head_index = transitions.last().map_or(*issued_index, |(i, _)| *i);
-    let transport_document =
-        serde_json::from_slice::<serde_json::Value>(issue.jws().payload_bytes())
-            .ok()
-            .and_then(|mut p| p.get_mut("transportDocument").map(serde_json::Value::take))
-            .unwrap_or(serde_json::Value::Null);
+    // Null where the first entry held is not the ISSUE (a chain this party joined late).
+    let transport_document = lading_domain::IssuedDocument::of(issue)
+        .map_or(serde_json::Value::Null, |issued| issued.as_signed());
     Ok(HttpResponse::Ok().json(DocumentAnswer {
         reference: state.reference.to_string(),
         document_checksum: state.document_checksum.to_hex(),
@@ -275,24 +273,6 @@ async fn transitions(
     Ok(HttpResponse::Ok().json(chain))
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CheckpointAnswer {
-    size: u64,
-    root: String,
-    time: String,
-    block_size: u32,
-    signed: String,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ProofAnswer {
-    leaf_hash: String,
-    proof: lading_domain::merkle::InclusionProof,
-    checkpoint: CheckpointAnswer,
-}
-
 async fn proof(
     _: OwnParty,
     node: web::Data<Node>,
@@ -300,26 +280,18 @@ async fn proof(
 ) -> Result<HttpResponse, ApiError> {
     let index = index.into_inner();
     let follower = node.follower();
-    let leaf = follower.leaf(index);
-    let (checkpoint, proof) = follower
+    let (checkpoint, proof, leaf_hash) = follower
         .prove(index)
-        .zip(leaf)
-        .map(|((c, p), _)| (c.clone(), p))
+        .zip(follower.leaf(index))
+        .map(|((c, p), leaf)| (c.clone(), p, leaf))
         .ok_or_else(|| ApiError::NotFound {
             what: format!("a proof of entry {index} against a checkpoint this replica verified"),
         })?;
     drop(follower);
-    let c = checkpoint.unverified();
-    Ok(HttpResponse::Ok().json(ProofAnswer {
-        leaf_hash: leaf.map(|l| l.to_hex()).unwrap_or_default(),
+    Ok(HttpResponse::Ok().json(lading_domain::ProofAnswer {
+        leaf_hash,
         proof,
-        checkpoint: CheckpointAnswer {
-            size: c.size,
-            root: c.root.to_hex(),
-            time: c.time.to_string(),
-            block_size: c.block_size,
-            signed: checkpoint.as_str().to_owned(),
-        },
+        checkpoint: lading_domain::PublishedCheckpoint::of(&checkpoint),
     }))
 }
 
@@ -439,14 +411,6 @@ async fn checkpoints(
     let (after, limit) = (query.after, query.limit.clamp(1, 1000) as usize);
     let signed = blocking(move || node.checkpoints_after(after, limit)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "checkpoints": signed })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct OpenRequest {
-    registry_size: u64,
-    #[serde(default)]
-    registry_root: Option<Digest>,
 }
 
 async fn open_reconciliation(

@@ -117,6 +117,50 @@ impl SignedCheckpoint {
     }
 }
 
+/// A checkpoint as the registry signed it: its content, and the compact JWS that carries it.
+///
+/// On the wire (`proof-answer.json#/properties/checkpoint`) the payload's members and `signed`
+/// side by side — what `GET /v1/checkpoints/latest` and `/{size}` answer, and the checkpoint of
+/// every proof answer, at the registry and at a replica alike. Read from outside, the members
+/// are a claim: only `signed`, parsed and verified ([`SignedCheckpoint`]), says anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedCheckpoint {
+    #[serde(flatten)]
+    pub checkpoint: Checkpoint,
+    /// The compact JWS over the canonical checkpoint payload, signed by the registry key.
+    pub signed: String,
+}
+
+impl PublishedCheckpoint {
+    /// A checkpoint as it was parsed from its JWS.
+    pub fn of(signed: &SignedCheckpoint) -> Self {
+        Self {
+            checkpoint: *signed.unverified(),
+            signed: signed.as_str().to_owned(),
+        }
+    }
+}
+
+/// An inclusion proof with everything needed to check it offline (`proof-answer.json`): the
+/// entry's leaf hash, its path, and the signed checkpoint the path leads to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProofAnswer {
+    pub leaf_hash: Digest,
+    pub proof: crate::merkle::InclusionProof,
+    pub checkpoint: PublishedCheckpoint,
+}
+
+/// A consistency proof with the two signed checkpoints it links (`consistency-answer.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsistencyAnswer {
+    pub from: PublishedCheckpoint,
+    pub to: PublishedCheckpoint,
+    pub proof: crate::merkle::ConsistencyProof,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +196,27 @@ mod tests {
         assert_eq!(
             to_canonical_vec(&checkpoint()).unwrap(),
             expected.into_bytes()
+        );
+    }
+
+    #[test]
+    fn a_published_checkpoint_is_its_members_and_its_jws() {
+        let signed = checkpoint().sign(&key());
+        let published = PublishedCheckpoint::of(&SignedCheckpoint::parse(&signed).unwrap());
+        let v = serde_json::to_value(&published).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "size": 2500,
+                "root": Digest::of(b"root").to_hex(),
+                "time": "2026-11-23T12:00:00.000Z",
+                "blockSize": 1024,
+                "signed": signed,
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<PublishedCheckpoint>(v).unwrap(),
+            published
         );
     }
 

@@ -21,7 +21,10 @@ pub mod state;
 pub mod transition;
 
 pub use canonical::{canonicalize, is_canonical, to_canonical_vec, CanonicalError};
-pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint, CHECKPOINT_TYP};
+pub use checkpoint::{
+    Checkpoint, CheckpointError, ConsistencyAnswer, ProofAnswer, PublishedCheckpoint,
+    SignedCheckpoint, CHECKPOINT_TYP,
+};
 pub use digest::Digest;
 pub use document::{DocumentError, DocumentFields, TransportDocument};
 pub use event::{
@@ -44,6 +47,6 @@ pub use merkle::{
 pub use party::{entitled, Party, Role};
 pub use state::{Chain, DocumentState, RuleViolation, Status, SurrenderKind};
 pub use transition::{
-    Action, ReasonCode, SignedTransition, TransitionDraft, TransitionError, TransitionPayload,
-    TRANSITION_TYP,
+    Action, IssuedDocument, ReasonCode, SignedTransition, TransitionDraft, TransitionError,
+    TransitionPayload, TRANSITION_TYP,
 };

@@ -18,8 +18,12 @@
 //!
 //! Each difference costs at most two hashes per level of the tree (about 40 levels for a
 //! billion entries); differences close together share the upper levels.
+//!
+//! [`wire`] holds the messages the two sides exchange around the descent.
 
 use std::collections::HashMap;
+
+pub mod wire;
 
 use crate::merkle::{merkle_root, node_hash, MerkleError};
 use crate::Digest;

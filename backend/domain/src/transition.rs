@@ -604,6 +604,72 @@ impl SignedTransition {
     }
 }
 
+/// The transport document of a signed ISSUE: the one reading of it, for everyone who takes an
+/// ISSUE back from the ledger or from a replica's rows. [`Self::document`] is the document,
+/// parsed and checked with the whole transition; [`Self::as_signed`] is the payload's
+/// `transportDocument` member exactly as the carrier signed it (the payload is canonical, so
+/// these are the bytes the document checksum is over — a weight signed as `2400` stays `2400`,
+/// where the parsed document would write `2400.0`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuedDocument {
+    document: TransportDocument,
+    jws: CompactJws,
+}
+
+impl IssuedDocument {
+    /// Reads a signed ISSUE's compact JWS, as the ledger keeps it. Refused: bytes that are not
+    /// a valid transition, and a transition that carries no transport document (anything but
+    /// an ISSUE). The signature is not checked: the ledger's entries were checked when taken.
+    pub fn parse(signed: &[u8]) -> Result<Self, TransitionError> {
+        let text = std::str::from_utf8(signed).map_err(|_| {
+            TransitionError::Envelope(JwsError::Malformed("the JWS is not UTF-8".into()).into())
+        })?;
+        Self::of(&SignedTransition::parse(text)?)
+    }
+
+    /// The document a parsed ISSUE carries.
+    pub fn of(issue: &SignedTransition) -> Result<Self, TransitionError> {
+        let document = issue
+            .payload()
+            .transport_document()
+            .cloned()
+            .ok_or_else(|| {
+                TransitionError::invalid(
+                    "/transportDocument",
+                    format!(
+                        "a {} carries no transport document; only an ISSUE does",
+                        issue.payload().action()
+                    ),
+                )
+            })?;
+        Ok(Self {
+            document,
+            jws: issue.jws().clone(),
+        })
+    }
+
+    pub fn document(&self) -> &TransportDocument {
+        &self.document
+    }
+
+    pub fn into_document(self) -> TransportDocument {
+        self.document
+    }
+
+    /// The `transportDocument` member of the payload, as signed.
+    pub fn as_signed(&self) -> Value {
+        #[derive(Deserialize)]
+        struct Member {
+            #[serde(rename = "transportDocument")]
+            transport_document: Value,
+        }
+        serde_json::from_slice::<Member>(self.jws.payload_bytes())
+            .map(|member| member.transport_document)
+            // Parsed once already: the member is there.
+            .unwrap_or_else(|_| self.document.to_json())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,6 +722,33 @@ mod tests {
 
     fn sign_raw(payload: &[u8], typ: &str) -> String {
         key().sign_compact(payload, typ)
+    }
+
+    #[test]
+    fn the_issued_document_is_read_as_signed() {
+        let mut v = sample_json();
+        v["consignmentItems"][0]["cargoItems"][0]["cargoGrossWeight"]["value"] = json!(2400);
+        let document = TransportDocument::from_json(&v).unwrap();
+        let signed = TransitionPayload::issue(
+            document.clone(),
+            party("carrier-oceanic"),
+            party("shipper-acme"),
+            time(),
+        )
+        .unwrap()
+        .sign(&key());
+        let issued = IssuedDocument::parse(signed.as_bytes()).unwrap();
+        assert_eq!(issued.document(), &document);
+        assert_eq!(issued.as_signed(), v, "the member as signed");
+        assert_ne!(document.to_json(), v, "the parsed weight is written 2400.0");
+
+        let transfer = sign_raw(&canonicalize(&transfer_json()), TRANSITION_TYP);
+        let refused = IssuedDocument::parse(transfer.as_bytes()).unwrap_err();
+        assert_eq!(refused.path(), Some("/transportDocument"), "{refused}");
+        assert_eq!(
+            IssuedDocument::parse(b"\xff.\xff.\xff").unwrap_err().code(),
+            "malformed_jws"
+        );
     }
 
     #[test]

@@ -7,9 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use lading_domain::checkpoint::SignedCheckpoint;
 use lading_domain::jws::Jwk;
-use lading_domain::merkle::{leaf_hash, verify_inclusion, InclusionProof};
+use lading_domain::merkle::{leaf_hash, verify_inclusion};
 use lading_domain::Digest;
-use serde::Deserialize;
 
 use crate::config::Config;
 
@@ -248,26 +247,13 @@ fn sign(key: &Path, kind: Kind, payload: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The parts of a proof answer the verifier reads.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProofFile {
-    proof: InclusionProof,
-    checkpoint: CheckpointField,
-}
-
-#[derive(Debug, Deserialize)]
-struct CheckpointField {
-    signed: String,
-}
-
 fn verify_proof(
     proof: &Path,
     registry_key: &Path,
     entry: Option<&Path>,
     leaf: Option<&str>,
 ) -> Result<()> {
-    let answer: ProofFile = read_json(proof)?;
+    let answer: lading_domain::ProofAnswer = read_json(proof)?;
     let jwk: Jwk = read_json(registry_key)?;
     let key = jwk
         .verifying_key()

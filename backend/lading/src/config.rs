@@ -70,7 +70,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReconcileSection {
-    pub replicas: Vec<lading_replica::reconcile::ReplicaTarget>,
+    pub replicas: Vec<lading_registry::reconcile::ReplicaTarget>,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     /// The consortium CA the replicas' certificates chain to (default: `server.client_ca`).
@@ -345,7 +345,7 @@ impl Config {
                     let (party, url) = pair.split_once('=').with_context(|| {
                         format!("LADING_RECONCILE_REPLICAS: {pair:?} is not party=url")
                     })?;
-                    Ok(lading_replica::reconcile::ReplicaTarget {
+                    Ok(lading_registry::reconcile::ReplicaTarget {
                         party: parse("LADING_RECONCILE_REPLICAS", party.to_owned())?,
                         url: url.to_owned(),
                     })

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use lading_domain::checkpoint::{Checkpoint, SignedCheckpoint};
 use lading_domain::jws::Jwk;
-use lading_domain::merkle::{verify_consistency, ConsistencyProof};
+use lading_domain::merkle::verify_consistency;
 use serde::Deserialize;
 
 use crate::cli::read_json;
@@ -43,19 +43,6 @@ pub struct VerifyConsistency {
     save: Option<PathBuf>,
 }
 
-/// The parts of an answer the verifier reads.
-#[derive(Debug, Deserialize)]
-struct Answer {
-    from: SignedField,
-    to: SignedField,
-    proof: ConsistencyProof,
-}
-
-#[derive(Debug, Deserialize)]
-struct SignedField {
-    signed: String,
-}
-
 impl VerifyConsistency {
     pub fn run(&self) -> Result<()> {
         let jwk: Jwk = read_json(&self.registry_key)?;
@@ -79,7 +66,7 @@ impl VerifyConsistency {
             }
             (None, None) => bail!("give a saved answer (--answer) or a registry (--registry)"),
         };
-        let answer: Answer =
+        let answer: lading_domain::ConsistencyAnswer =
             serde_json::from_str(&text).context("not an answer of /v1/checkpoints/consistency")?;
         let verify = |which: &str, signed: &str| -> Result<Checkpoint> {
             SignedCheckpoint::parse(signed)
@@ -165,6 +152,12 @@ impl VerifyConsistency {
             "{base}/v1/checkpoints/consistency?from={from}&to={to}"
         ))
     }
+}
+
+/// The member of a kept checkpoint answer that is read (the rest may be left out).
+#[derive(Debug, Deserialize)]
+struct SignedField {
+    signed: String,
 }
 
 /// A checkpoint the caller kept: a checkpoint answer (JSON with `signed`) or a compact JWS.

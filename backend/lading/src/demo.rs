@@ -109,7 +109,7 @@ pub fn run(mut config: Config) -> Result<()> {
             .iter()
             .zip(0u16..)
             .map(|(party, i)| {
-                Ok(lading_replica::reconcile::ReplicaTarget {
+                Ok(lading_registry::reconcile::ReplicaTarget {
                     party: party.parse()?,
                     url: loopback(replica_bind(i)),
                 })

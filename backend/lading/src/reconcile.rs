@@ -3,7 +3,7 @@
 //! certificate (`[reconcile] cert`/`key`), which may reconcile every replica.
 
 use anyhow::{bail, Context, Result};
-use lading_replica::reconcile::{Outcome, Report};
+use lading_registry::reconcile::{Outcome, Report};
 
 use crate::config::Config;
 
@@ -62,13 +62,14 @@ pub fn run(config: &Config, registry: Option<&str>, party: Option<&str>) -> Resu
         }
         let report: Report = response.json()?;
         println!(
-            "{party}: {} (registry {} entries, replica {}; {} lost, {} altered, {} unsigned; {} round trips, {} bytes of hashes, {} ms)",
+            "{party}: {} (registry {} entries, replica {}; {} lost, {} altered, {} unsigned, {} ahead; {} round trips, {} bytes of hashes, {} ms)",
             report.outcome.as_str(),
             report.registry_size,
             report.replica_size.map_or("?".into(), |s| s.to_string()),
             report.lost.len(),
             report.altered.len(),
             report.unsigned,
+            report.ahead,
             report.round_trips,
             report.hash_bytes,
             report.millis,

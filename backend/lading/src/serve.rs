@@ -134,7 +134,7 @@ fn replicas(config: &Config, registry: &Registry) -> Result<Option<lading_api::R
         return Ok(None);
     }
     let (ca, cert, key) = config.reconcile_material()?;
-    let reconciler = lading_replica::reconcile::Reconciler::new(
+    let reconciler = lading_registry::reconcile::Reconciler::new(
         registry.store().clone(),
         config.registry.block_size,
         &ca,

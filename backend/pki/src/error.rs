@@ -49,6 +49,9 @@ pub enum PkiError {
     /// The client-certificate verifier could not be built (e.g. no trust anchor).
     #[error("client certificate verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// The HTTPS client could not be built over the TLS configuration.
+    #[error("HTTPS client: {0}")]
+    Client(String),
 }
 
 impl PkiError {

@@ -8,37 +8,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use lading_domain::checkpoint::Checkpoint;
-use lading_domain::merkle::{BlockTree, CheckpointTree, ConsistencyProof, InclusionProof};
+use lading_domain::merkle::{BlockTree, CheckpointTree};
 use lading_domain::Digest;
 use lading_store::models::CheckpointRow;
 use lading_store::{ledger, Store, StoreError};
 
 use crate::refusal::Refusal;
 
-/// A checkpoint as signed and stored.
-#[derive(Debug, Clone)]
-pub struct PublishedCheckpoint {
-    pub checkpoint: Checkpoint,
-    /// The compact JWS the registry signed.
-    pub signed: String,
-}
-
-/// An inclusion proof with everything needed to check it offline.
-#[derive(Debug, Clone)]
-pub struct ProofAnswer {
-    pub proof: InclusionProof,
-    pub leaf_hash: Digest,
-    pub checkpoint: PublishedCheckpoint,
-}
-
-/// A consistency proof with the two signed checkpoints it links.
-#[derive(Debug, Clone)]
-pub struct ConsistencyAnswer {
-    pub from: PublishedCheckpoint,
-    pub to: PublishedCheckpoint,
-    pub proof: ConsistencyProof,
-}
+// What is published and proved, as it crosses the wire (`lading_domain::checkpoint`).
+pub use lading_domain::checkpoint::{ConsistencyAnswer, ProofAnswer, PublishedCheckpoint};
 
 /// Bounded caches: a proof request costs memory lookups once its trees are built.
 const TREE_CACHE: usize = 64;

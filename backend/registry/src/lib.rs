@@ -10,9 +10,12 @@
 //!
 //! Checkpoints are signed by the sequencer (see [`checkpoints`]); proofs are built on demand
 //! from stored block roots and leaf hashes.
+//!
+//! [`reconcile`]: the registry compares each replica with its ledger and repairs it.
 
 pub mod checkpoints;
 pub mod parties;
+pub mod reconcile;
 pub mod refusal;
 mod sequencer;
 pub mod verify;

@@ -31,7 +31,7 @@ use lading_domain::ids::Timestamp;
 use lading_domain::jws::SigningKey;
 use lading_domain::merkle::LedgerTree;
 use lading_domain::state::{DocumentState, RuleViolation};
-use lading_domain::transition::{Action, SignedTransition};
+use lading_domain::transition::{Action, IssuedDocument, SignedTransition};
 use lading_domain::Digest;
 use lading_store::json::JsonText;
 use lading_store::ledger::{self, AppendBatch};
@@ -39,7 +39,7 @@ use lading_store::models::{
     AccessRow, CheckpointRow, DocumentHead, DocumentRow, DocumentStateUpdate, EntryKind, EntryRow,
     EventRow, MembershipRow, OperatorKeyRow, PartyKeyRow, PartyRow, SealedBlockRow, TransitionRow,
 };
-use lading_store::{Store, StoreError};
+use lading_store::{to_i64, Store, StoreError};
 use tokio::sync::oneshot;
 
 use crate::checkpoints::{CheckpointBook, PublishedCheckpoint};
@@ -987,7 +987,10 @@ impl Sequencer {
         let (document, mut parties) = match (in_memory, loaded) {
             (Some(document), Some(context)) => (document, context.parties),
             (Some(document), None) => (document, Vec::new()),
-            (None, Some(context)) => (Arc::new(issued_document(&context.issue)?), context.parties),
+            (None, Some(context)) => {
+                let issued = IssuedDocument::parse(&context.issue).map_err(Refusal::unavailable)?;
+                (Arc::new(issued.into_document()), context.parties)
+            }
             (None, None) => return Err(unknown()),
         };
         parties.extend(
@@ -1412,19 +1415,6 @@ fn replayed_state(
     JsonText::of(&state).map_err(|e| corrupt(e.to_string()))
 }
 
-/// The transport document a signed ISSUE carries (read back from the ledger).
-fn issued_document(issue: &[u8]) -> Result<TransportDocument, Refusal> {
-    let text = std::str::from_utf8(issue).map_err(Refusal::unavailable)?;
-    let issue = SignedTransition::parse(text).map_err(Refusal::unavailable)?;
-    issue
-        .payload()
-        .transport_document()
-        .cloned()
-        .ok_or_else(|| {
-            Refusal::unavailable("the ISSUE on the ledger carries no transport document")
-        })
-}
-
 fn rule_refusal(violation: RuleViolation) -> Refusal {
     // The same code is a field error of the payload wherever it is found (400 with a pointer).
     if matches!(violation, RuleViolation::DocumentChecksumMismatch) {
@@ -1438,8 +1428,4 @@ fn rule_refusal(violation: RuleViolation) -> Refusal {
         code: violation.code(),
         detail: violation.to_string(),
     }
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }

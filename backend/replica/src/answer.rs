@@ -4,17 +4,23 @@
 //!
 //! A session is opened by the registry (`POST /v1/reconciliation`), answered round by round
 //! (`.../descend`) and closed by its repairs (`.../repair`). One session at a time: opening
-//! another drops the last.
+//! another drops the last (the registry runs one reconciliation of a replica at a time).
+//!
+//! Rows beyond the registry's size that this replica verified from the feed are *ahead*, not
+//! unsigned: the registry read its size, then went on taking entries, and the follow loop took
+//! a page before the session opened. Only rows beyond both are the registry's to set aside.
 
 use std::sync::{Mutex, PoisonError};
 
 use lading_domain::merkle::leaf_hash;
+use lading_domain::reconcile::wire::{
+    CheckpointHeld, RepairAnswer, RepairRequest, Summary, UnsignedRow,
+};
 use lading_domain::reconcile::{block_roots, Answerer, Shape};
 use lading_domain::Digest;
 use lading_store::replica::{self, ReplicaEntryRow};
-use lading_store::{incidents, reconciliations};
+use lading_store::{incidents, reconciliations, to_i64};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::node::{row_evidence, Node, NodeError};
 
@@ -34,76 +40,6 @@ struct Session {
     hashes_sent: u64,
 }
 
-/// The first answer: what the replica holds, and its root over what both hold.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    pub session: u64,
-    pub party: String,
-    /// Entries held (rows, up to the last one).
-    pub size: u64,
-    /// Entries compared: the first `min(size, registry size)`.
-    pub compared: u64,
-    /// The root over the first `compared` rows as they are now.
-    pub root: Digest,
-    /// The largest signed checkpoint held.
-    pub checkpoint: Option<CheckpointHeld>,
-    /// Rows at or beyond the registry's size: entries it never signed.
-    pub unsigned: Vec<UnsignedRow>,
-    pub unsigned_count: u64,
-    /// Milliseconds spent reading the rows' leaves, and building the trees over them.
-    #[serde(default)]
-    pub scan_millis: u64,
-    #[serde(default)]
-    pub tree_millis: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CheckpointHeld {
-    pub size: u64,
-    pub root: Digest,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UnsignedRow {
-    pub index: u64,
-    pub leaf_hash: Digest,
-}
-
-/// The registry's originals for the rows that differ, and where rows it never signed begin.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RepairRequest {
-    pub entries: Vec<RepairEntry>,
-    #[serde(default)]
-    pub discard_from: Option<u64>,
-    /// What the registry found, for the replica's own record.
-    #[serde(default)]
-    pub lost: Vec<u64>,
-    #[serde(default)]
-    pub altered: Vec<u64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RepairEntry {
-    pub index: u64,
-    pub leaf_hash: Digest,
-    #[serde(default)]
-    pub signed: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RepairAnswer {
-    pub repaired: u64,
-    pub discarded: u64,
-    /// The root over the compared entries after the repair, read back from the rows.
-    pub root: Digest,
-}
-
 fn lock(sessions: &Sessions) -> std::sync::MutexGuard<'_, Option<Session>> {
     sessions.0.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -118,7 +54,10 @@ impl Node {
     ) -> Result<Summary, NodeError> {
         let started = chrono::Utc::now();
         let clock = std::time::Instant::now();
-        let block_size = self.follower().block_size();
+        let (block_size, verified_before) = {
+            let follower = self.follower();
+            (follower.block_size(), follower.size())
+        };
         let mut conn = self.conn()?;
         let size = replica::size(&mut conn)?;
         let compared = size.min(registry_size);
@@ -127,11 +66,17 @@ impl Node {
             .map(Digest)
             .collect();
         let scan_millis = clock.elapsed().as_millis() as u64;
-        let unsigned_rows = if size > registry_size {
-            replica::entries(&mut conn, registry_size, i64::MAX)?
-        } else {
-            Vec::new()
-        };
+        // Rows beyond the registry's size are the registry's own when this replica verified
+        // them: the follow loop took a page while the registry's size was on its way here. It
+        // keeps a page only after the follower took it, under the follower's lock, so every
+        // row it wrote before the query below lies below the follower's size read after it.
+        let beyond = replica::leaves_from(&mut conn, registry_size.max(verified_before))?;
+        let verified = self.follower().size();
+        let unsigned_from = registry_size.max(verified);
+        let unsigned_rows: Vec<(u64, Vec<u8>)> = beyond
+            .into_iter()
+            .filter(|(index, _)| *index >= unsigned_from)
+            .collect();
         let checkpoint = replica::latest_checkpoint(&mut conn)?.and_then(|row| {
             Some(CheckpointHeld {
                 size: row.size as u64,
@@ -147,6 +92,7 @@ impl Node {
             session: id,
             party: self.party().to_string(),
             size,
+            verified,
             compared,
             root: answerer.root(),
             checkpoint,
@@ -154,9 +100,9 @@ impl Node {
             unsigned: unsigned_rows
                 .iter()
                 .take(UNSIGNED_LISTED)
-                .map(|row| UnsignedRow {
-                    index: row.idx as u64,
-                    leaf_hash: Digest::from_slice(&row.leaf_hash).unwrap_or(Digest([0; 32])),
+                .map(|(index, leaf)| UnsignedRow {
+                    index: *index,
+                    leaf_hash: Digest::from_slice(leaf).unwrap_or(Digest([0; 32])),
                 })
                 .collect(),
             scan_millis,
@@ -171,8 +117,11 @@ impl Node {
             rounds: 0,
             hashes_sent: 0,
         });
-        // Agreement on the whole ledger ends it here: the registry asks nothing more.
-        if compared == registry_size && size == registry_size && registry_root == Some(summary.root)
+        // Agreement on the whole of the registry's ledger ends it here, whatever this replica
+        // verified beyond it: the registry asks nothing more.
+        if compared == registry_size
+            && summary.unsigned_count == 0
+            && registry_root == Some(summary.root)
         {
             self.record_agreement(id)?;
         }
@@ -234,7 +183,7 @@ impl Node {
                     }
                 }
                 rows.push(ReplicaEntryRow {
-                    idx: entry.index as i64,
+                    idx: to_i64(entry.index),
                     leaf_hash: entry.leaf_hash.0.to_vec(),
                     signed: entry.signed.as_ref().map(|s| s.as_bytes().to_vec()),
                     document_ref: entry
@@ -250,14 +199,14 @@ impl Node {
         let mut conn = self.conn()?;
         let before = replica::rows_at(&mut conn, &indices)?;
         replica::repair(&mut conn, &rows)?;
-        // Rows beyond the registry's ledger: never beyond what this replica verified.
-        let discarded = match request.discard_from {
-            Some(from) if from >= self.follower().size() => replica::discard_from(&mut conn, from)?,
-            Some(from) => {
-                return Err(refuse(format!(
-                    "rows from {from} on were verified here; they are not set aside"
-                )))
-            }
+        // Rows beyond the registry's ledger, never what this replica verified: from its
+        // follower's size on at the earliest (the follow loop may have gone on since the
+        // session opened).
+        let discard_from = request
+            .discard_from
+            .map(|from| from.max(self.follower().size()));
+        let discarded = match discard_from {
+            Some(from) => replica::discard_from(&mut conn, from)?,
             None => Vec::new(),
         };
         // The root after the repair, from the rows of the blocks touched, read back.
@@ -307,7 +256,7 @@ impl Node {
                 &format!(
                     "{} rows from index {} on were never signed by the registry; set aside",
                     discarded.len(),
-                    registry_size
+                    discard_from.unwrap_or(registry_size)
                 ),
                 &serde_json::json!({
                     "rows": discarded.iter().map(row_evidence).collect::<Vec<_>>(),
@@ -326,12 +275,12 @@ impl Node {
             &reconciliations::NewReconciliation {
                 party,
                 started_at: started,
-                registry_size: registry_size as i64,
-                replica_size: Some(compared as i64),
+                registry_size: to_i64(registry_size),
+                replica_size: Some(to_i64(compared)),
                 replica_root: Some(root.0.to_vec()),
                 outcome: outcome.to_owned(),
                 differences: (rows.len() + discarded.len()) as i64,
-                hash_bytes: (hashes_sent * 32) as i64,
+                hash_bytes: to_i64(hashes_sent * 32),
                 round_trips: i32::try_from(rounds + 2).unwrap_or(i32::MAX),
                 report: serde_json::json!({ "lost": request.lost, "altered": request.altered, "discarded": discarded.len() }),
             },
@@ -353,8 +302,8 @@ impl Node {
             &reconciliations::NewReconciliation {
                 party: self.party().to_string(),
                 started_at: s.started,
-                registry_size: s.registry_size as i64,
-                replica_size: Some(s.compared as i64),
+                registry_size: to_i64(s.registry_size),
+                replica_size: Some(to_i64(s.compared)),
                 replica_root: Some(s.answerer.root().0.to_vec()),
                 outcome: if s.compared < s.registry_size {
                     "behind"

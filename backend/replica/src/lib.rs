@@ -13,14 +13,13 @@
 //!   process keeps them in its PostgreSQL database); [`restore`] rebuilds a follower from them.
 //!
 //! - [`node::Node`]: the running replica — follows, forwards its party's submissions, serves
-//!   its party's reads, and answers the registry's reconciliation ([`answer`]).
-//! - [`reconcile`]: the registry's side of reconciliation, which drives it.
+//!   its party's reads, and answers the registry's reconciliation ([`answer`]; the registry's
+//!   side, which drives it, is `lading_registry::reconcile`).
 
 pub mod answer;
 pub mod node;
-pub mod reconcile;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use lading_domain::follow::{CheckpointStatus, FeedEntry, Follower, Incident, Judged};
 use lading_domain::ids::{DocumentReference, PartyId};
@@ -49,22 +48,6 @@ pub enum ReplicaError {
     /// What was checked could not be kept (the replica's database).
     #[error("keeping what was checked: {0}")]
     Keep(String),
-}
-
-/// An HTTPS client of the consortium: it presents `cert_pem`/`key_pem` and trusts only servers
-/// whose certificates chain to `ca_pem`.
-pub fn mtls_client(
-    ca_pem: &[u8],
-    cert_pem: &[u8],
-    key_pem: &[u8],
-) -> Result<reqwest::Client, ReplicaError> {
-    let tls = lading_pki::client_config(ca_pem, cert_pem, key_pem)?;
-    Ok(reqwest::Client::builder()
-        .use_preconfigured_tls(Arc::unwrap_or_clone(tls))
-        .timeout(std::time::Duration::from_secs(60))
-        // Small requests, one after another: none may wait for a delayed ACK.
-        .tcp_nodelay(true)
-        .build()?)
 }
 
 /// One page of `GET /v1/replication/entries` (`schemas/feed-page.json`).
@@ -113,7 +96,7 @@ impl FeedClient {
     ) -> Result<Self, ReplicaError> {
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
-            http: mtls_client(ca_pem, cert_pem, key_pem)?,
+            http: lading_pki::https_client(ca_pem, cert_pem, key_pem)?,
         })
     }
 
@@ -153,7 +136,7 @@ impl FeedClient {
         &self,
         from: u64,
         to: u64,
-    ) -> Result<Option<ConsistencyAnswer>, ReplicaError> {
+    ) -> Result<Option<lading_domain::ConsistencyAnswer>, ReplicaError> {
         let path = format!("/v1/checkpoints/consistency?from={from}&to={to}");
         match self.get_json(&path).await {
             Ok(answer) => Ok(Some(answer)),
@@ -226,20 +209,6 @@ impl FeedClient {
         }
         Ok(response.json().await?)
     }
-}
-
-/// `GET /v1/checkpoints/consistency`, as a replica reads it.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct ConsistencyAnswer {
-    pub from: SignedOnly,
-    pub to: SignedOnly,
-    pub proof: lading_domain::merkle::ConsistencyProof,
-}
-
-/// A checkpoint answer's compact JWS (the rest is read from it).
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct SignedOnly {
-    pub signed: String,
 }
 
 /// What one catch-up did.

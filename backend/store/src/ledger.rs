@@ -412,7 +412,8 @@ pub fn checkpoints_after(
 }
 
 /// Indexes are u64 in the domain and BIGINT in PostgreSQL; a ledger never reaches 2^63 entries.
-pub(crate) fn to_i64(n: u64) -> i64 {
+/// The one conversion, for every crate that writes an index or a size to a column.
+pub fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 

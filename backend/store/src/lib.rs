@@ -29,6 +29,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use diesel::pg::PgConnection;
 pub use error::StoreError;
+pub use ledger::to_i64;
 
 /// The migrations, compiled into the binary and run at start.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");

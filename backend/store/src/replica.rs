@@ -104,6 +104,16 @@ pub fn entries(
         .load(conn)?)
 }
 
+/// The index and leaf hash of every row from `from` on, in index order (no payloads).
+pub fn leaves_from(conn: &mut PgConnection, from: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let rows: Vec<(i64, Vec<u8>)> = replica_entries::table
+        .filter(replica_entries::idx.ge(crate::ledger::to_i64(from)))
+        .order(replica_entries::idx.asc())
+        .select((replica_entries::idx, replica_entries::leaf_hash))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(i, leaf)| (i as u64, leaf)).collect())
+}
+
 /// Keeps a checkpoint (or marks one held as verified). A second, different checkpoint of the
 /// same size is not stored over the first: the caller records an incident with both.
 pub fn keep_checkpoint(

@@ -1,35 +1,11 @@
 //! Checkpoints and inclusion proofs. Public: they reveal hashes, never cargo.
 
 use actix_web::{web, HttpResponse};
-use lading_registry::{PublishedCheckpoint, Refusal};
-use serde::{Deserialize, Serialize};
+use lading_registry::Refusal;
+use serde::Deserialize;
 
 use crate::problem::ApiError;
 use crate::AppState;
-
-/// A signed checkpoint: its fields, and the compact JWS that carries them.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CheckpointAnswer {
-    pub size: u64,
-    pub root: String,
-    pub time: String,
-    pub block_size: u32,
-    /// Compact JWS over the canonical checkpoint payload, signed by the registry key.
-    pub signed: String,
-}
-
-impl From<PublishedCheckpoint> for CheckpointAnswer {
-    fn from(p: PublishedCheckpoint) -> Self {
-        Self {
-            size: p.checkpoint.size,
-            root: p.checkpoint.root.to_hex(),
-            time: p.checkpoint.time.to_string(),
-            block_size: p.checkpoint.block_size,
-            signed: p.signed,
-        }
-    }
-}
 
 pub async fn latest(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let checkpoint = state
@@ -38,7 +14,7 @@ pub async fn latest(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .ok_or_else(|| ApiError::NotFound {
             what: "checkpoint (none signed yet)".into(),
         })?;
-    Ok(HttpResponse::Ok().json(CheckpointAnswer::from(checkpoint)))
+    Ok(HttpResponse::Ok().json(checkpoint))
 }
 
 pub async fn at_size(
@@ -58,7 +34,7 @@ pub async fn at_size(
         what: format!("checkpoint of size {size}"),
     })?;
     let published = lading_registry::checkpoints::published(&row).map_err(ApiError::unexpected)?;
-    Ok(HttpResponse::Ok().json(CheckpointAnswer::from(published)))
+    Ok(HttpResponse::Ok().json(published))
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,15 +79,6 @@ pub struct ProofQuery {
 /// Longest `wait` of a proof request: one checkpoint interval is normally well below it.
 pub const MAX_WAIT_MS: u64 = 30_000;
 
-/// Everything a verifier needs besides the entry's signed bytes (which it has, or can hash).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProofAnswer {
-    pub leaf_hash: String,
-    pub proof: lading_domain::merkle::InclusionProof,
-    pub checkpoint: CheckpointAnswer,
-}
-
 /// `GET /v1/entries/{index}/proof?size&wait`: the inclusion proof of an entry against the
 /// checkpoint of `size`, or the latest one; with `wait`, first waits (bounded) until a
 /// checkpoint covers the entry.
@@ -150,26 +117,14 @@ pub async fn proof(
         .await
         .map_err(ApiError::unexpected)?
         .map_err(|r: Refusal| ApiError::Refused(r))?;
-    Ok(HttpResponse::Ok().json(ProofAnswer {
-        leaf_hash: answer.leaf_hash.to_hex(),
-        proof: answer.proof,
-        checkpoint: answer.checkpoint.into(),
-    }))
+    // Everything a verifier needs besides the entry's signed bytes (`proof-answer.json`).
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ConsistencyQuery {
     pub from: u64,
     pub to: u64,
-}
-
-/// The two signed checkpoints and the proof that the second extends the first.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConsistencyAnswer {
-    pub from: CheckpointAnswer,
-    pub to: CheckpointAnswer,
-    pub proof: lading_domain::merkle::ConsistencyProof,
 }
 
 /// `GET /v1/checkpoints/consistency?from=M&to=N`: proof that the ledger signed at size `N`
@@ -190,9 +145,6 @@ pub async fn consistency(
         .await
         .map_err(ApiError::unexpected)?
         .map_err(|r: Refusal| ApiError::Refused(r))?;
-    Ok(HttpResponse::Ok().json(ConsistencyAnswer {
-        from: answer.from.into(),
-        to: answer.to.into(),
-        proof: answer.proof,
-    }))
+    // The two signed checkpoints and the proof (`consistency-answer.json`).
+    Ok(HttpResponse::Ok().json(answer))
 }

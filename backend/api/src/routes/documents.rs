@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, SecondsFormat, Utc};
-use lading_domain::Digest;
+use lading_domain::{Digest, IssuedDocument};
 use serde::Serialize;
 
 use crate::auth::Caller;
@@ -51,19 +51,6 @@ pub struct EventEntry {
     pub equipment_reference: Option<String>,
     pub received_at: String,
     pub signed: String,
-}
-
-/// The transport document as the carrier signed it: the `transportDocument` member of the
-/// ISSUE's payload, which is canonical JSON (the registry refused it otherwise).
-fn issued_document(issue: &[u8]) -> Result<serde_json::Value, String> {
-    let text = std::str::from_utf8(issue).map_err(|e| e.to_string())?;
-    let jws = lading_domain::jws::CompactJws::parse(text).map_err(|e| e.to_string())?;
-    let mut payload: serde_json::Value =
-        serde_json::from_slice(jws.payload_bytes()).map_err(|e| e.to_string())?;
-    payload
-        .get_mut("transportDocument")
-        .map(serde_json::Value::take)
-        .ok_or_else(|| "the ISSUE carries no transport document".to_owned())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -124,7 +111,10 @@ pub async fn get(
     let issue = issue.ok_or_else(|| {
         ApiError::unexpected(format!("the ISSUE of {} is missing", doc.reference))
     })?;
-    let transport_document = issued_document(&issue.signed).map_err(ApiError::unexpected)?;
+    // As the carrier signed it: the `transportDocument` member of the ISSUE's payload.
+    let transport_document = IssuedDocument::parse(&issue.signed)
+        .map_err(ApiError::unexpected)?
+        .as_signed();
     Ok(HttpResponse::Ok().json(DocumentAnswer {
         document_checksum: hex(&doc.checksum),
         head_checksum: hex(&doc.head_checksum),

@@ -6,8 +6,8 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use lading_pki::Subject;
+use lading_registry::reconcile::ReplicaTarget;
 use lading_replica::node::IncidentView;
-use lading_replica::reconcile::ReplicaTarget;
 use serde::Serialize;
 
 use crate::auth::PeerCertificate;

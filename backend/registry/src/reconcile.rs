@@ -1,30 +1,65 @@
 //! The registry's side of reconciliation: it compares each replica with its own ledger from
 //! the top of the tree down ([`lading_domain::reconcile`]), puts back what the replica lost
 //! or had altered from the signed originals, sets aside entries the registry never signed,
-//! and keeps every finding as an incident about that replica.
+//! and keeps every finding as an incident about that replica. The replica's side is
+//! `lading_replica::answer`; the messages are [`lading_domain::reconcile::wire`].
 //!
 //! The exchange, over mutual TLS with the registry's own certificate (`urn:lading:registry`):
 //! 1. `POST /v1/reconciliation` with the registry's size and root — the replica answers its
-//!    size, its root over what both hold and the largest checkpoint it holds. Equal roots over
-//!    the whole ledger end it there: one round trip.
+//!    size, what it verified, its root over what both hold and the largest checkpoint it
+//!    holds. Equal roots over the whole ledger end it there: one round trip.
 //! 2. `POST /v1/reconciliation/{session}/descend`, a bit mask out and 32-byte hashes back, one
 //!    round per level of the tree below the first difference.
 //! 3. `POST /v1/reconciliation/{session}/repair` with the originals (signed bytes where the
 //!    replica's party is entitled to them, the leaf hash alone otherwise); the replica answers
 //!    its root after the repair, which must now be the registry's.
+//!
+//! Under ingest the replica may hold more than the registry's size as read at the start (it
+//! followed a page meanwhile): those rows it verified are *ahead*, never "unsigned"; the
+//! registry checks at the end that its ledger holds them. Reconciliations of one replica run
+//! one at a time (the replica keeps one session): one asked for while another is under way
+//! waits for it, then runs.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use lading_domain::ids::PartyId;
 use lading_domain::merkle::merkle_root;
+use lading_domain::reconcile::wire::{
+    OpenRequest, RepairAnswer, RepairEntry, RepairRequest, Summary,
+};
 use lading_domain::reconcile::{Descent, Shape, MISSING_LEAF};
 use lading_domain::Digest;
-use lading_registry::checkpoints::leaf_digests;
-use lading_store::{incidents, ledger, reads, reconciliations, Store, StoreError};
+use lading_store::{incidents, ledger, reads, reconciliations, to_i64, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::answer::{RepairAnswer, RepairEntry, RepairRequest, Summary};
-use crate::ReplicaError;
+use crate::checkpoints::leaf_digests;
+
+/// Why one reconciliation could not be carried through.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the replica cannot be reached: {0}")]
+    Unreachable(#[from] reqwest::Error),
+    #[error("the replica answered {status} to {what}: {body}")]
+    Refused {
+        what: String,
+        status: u16,
+        body: String,
+    },
+    /// It answered something that does not add up.
+    #[error("reconciliation: {0}")]
+    Protocol(String),
+    /// It holds entries it verified from this registry's feed that the registry's ledger does
+    /// not hold now (a ledger restored from an old backup, or a replica that says more than it
+    /// verified).
+    #[error("the replica holds {held} entries it verified from this registry's feed; the registry's ledger holds {registry}")]
+    AheadOfTheLedger { held: u64, registry: u64 },
+    #[error("the registry's database: {0}")]
+    Store(#[from] StoreError),
+    #[error("the registry: {0}")]
+    Internal(String),
+}
 
 /// A replica the registry reconciles.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -77,8 +112,12 @@ pub struct Report {
     pub lost: Vec<u64>,
     /// Entries whose rows no longer match the signed originals.
     pub altered: Vec<u64>,
-    /// Rows beyond the registry's ledger.
+    /// Rows the registry never signed (beyond its size and beyond what the replica verified).
     pub unsigned: u64,
+    /// Rows the replica verified beyond the registry's size as read at the start: signed and
+    /// followed while the reconciliation began, not a finding.
+    #[serde(default)]
+    pub ahead: u64,
     /// The replica holds a signed checkpoint whose root is not the registry's at that size.
     pub conflicting_checkpoint: Option<u64>,
     /// Requests made (each one round trip).
@@ -100,12 +139,15 @@ pub struct Report {
     pub error: Option<String>,
 }
 
-/// Reconciles replicas against the registry's database.
+/// Reconciles replicas against the registry's database; cheap to clone, and clones share
+/// their turns (the schedule and the API use one).
 #[derive(Debug, Clone)]
 pub struct Reconciler {
     http: reqwest::Client,
     store: Store,
     block_size: u64,
+    /// One turn per replica: its reconciliations run one after another.
+    turns: Arc<Mutex<HashMap<PartyId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Reconciler {
@@ -117,17 +159,27 @@ impl Reconciler {
         ca_pem: &[u8],
         cert_pem: &[u8],
         key_pem: &[u8],
-    ) -> Result<Self, ReplicaError> {
+    ) -> Result<Self, lading_pki::PkiError> {
         Ok(Self {
-            http: crate::mtls_client(ca_pem, cert_pem, key_pem)?,
+            http: lading_pki::https_client(ca_pem, cert_pem, key_pem)?,
             store,
             block_size,
+            turns: Arc::default(),
         })
+    }
+
+    /// `party`'s turn: held for the whole of one reconciliation of its replica.
+    fn turn(&self, party: &PartyId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(turns.entry(party.clone()).or_default())
     }
 
     /// Reconciles one replica and records the outcome and every finding. Never fails: what
     /// went wrong is in the report (and, for a replica that cannot be asked, its outcome).
+    /// While another reconciliation of the same replica runs, waits for it first.
     pub async fn reconcile(&self, target: &ReplicaTarget) -> Report {
+        let turn = self.turn(&target.party);
+        let _turn = turn.lock().await;
         let started_at = chrono::Utc::now();
         let started = Instant::now();
         let mut report = Report {
@@ -141,6 +193,7 @@ impl Reconciler {
             lost: Vec::new(),
             altered: Vec::new(),
             unsigned: 0,
+            ahead: 0,
             conflicting_checkpoint: None,
             round_trips: 0,
             hash_bytes: 0,
@@ -155,7 +208,7 @@ impl Reconciler {
         };
         if let Err(e) = self.run(target, &mut report).await {
             report.outcome = match e {
-                ReplicaError::Http(_) => Outcome::Unreachable,
+                RunError::Unreachable(_) => Outcome::Unreachable,
                 _ => Outcome::Failed,
             };
             report.error = Some(e.to_string());
@@ -170,13 +223,14 @@ impl Reconciler {
             lost = report.lost.len(),
             altered = report.altered.len(),
             unsigned = report.unsigned,
+            ahead = report.ahead,
             millis = report.millis,
             "reconciled"
         );
         report
     }
 
-    async fn run(&self, target: &ReplicaTarget, report: &mut Report) -> Result<(), ReplicaError> {
+    async fn run(&self, target: &ReplicaTarget, report: &mut Report) -> Result<(), RunError> {
         let clock = Instant::now();
         let base = target.url.trim_end_matches('/');
         let block_size = self.block_size;
@@ -190,11 +244,11 @@ impl Reconciler {
         report.registry_size = registry_size;
 
         // 1. Roots.
-        let request = serde_json::to_vec(&serde_json::json!({
-            "registrySize": registry_size,
-            "registryRoot": registry_root,
-        }))
-        .map_err(|e| ReplicaError::Keep(e.to_string()))?;
+        let request = serde_json::to_vec(&OpenRequest {
+            registry_size,
+            registry_root: Some(registry_root),
+        })
+        .map_err(|e| RunError::Internal(e.to_string()))?;
         let answer = self
             .post(
                 &format!("{base}/v1/reconciliation"),
@@ -217,6 +271,19 @@ impl Reconciler {
         report.replica_root = Some(summary.root);
         report.lag = Some(registry_size.saturating_sub(summary.size));
         report.unsigned = summary.unsigned_count;
+        // Followed while this began: rows it verified beyond the size read above. Its word that
+        // it verified them is checked against the ledger as it is now.
+        report.ahead = summary
+            .verified
+            .min(summary.size)
+            .saturating_sub(registry_size);
+        if report.ahead > 0 {
+            let registry = self.blocking(ledger::ledger_size).await?;
+            let held = registry_size + report.ahead;
+            if registry < held {
+                return Err(RunError::AheadOfTheLedger { held, registry });
+            }
+        }
         if let Some(held) = &summary.checkpoint {
             let (size, root) = (held.size, held.root);
             let ours = self
@@ -282,7 +349,7 @@ impl Reconciler {
         // 3. Repair.
         let differing: Vec<u64> = descent.differences().iter().map(|d| d.index).collect();
         if differing.is_empty() && summary.unsigned_count == 0 {
-            report.outcome = if summary.size < registry_size {
+            report.outcome = if compared < registry_size {
                 Outcome::Behind
             } else {
                 Outcome::Agree
@@ -295,7 +362,7 @@ impl Reconciler {
                     lost: Vec::new(),
                     altered: Vec::new(),
                 })
-                .map_err(|e| ReplicaError::Keep(e.to_string()))?;
+                .map_err(|e| RunError::Internal(e.to_string()))?;
                 self.post(
                     &format!("{base}/v1/reconciliation/{}/repair", summary.session),
                     "application/json",
@@ -325,11 +392,12 @@ impl Reconciler {
             .sum();
         let body = serde_json::to_vec(&RepairRequest {
             entries,
-            discard_from: (summary.unsigned_count > 0).then_some(registry_size),
+            discard_from: (summary.unsigned_count > 0)
+                .then(|| summary.unsigned_from(registry_size)),
             lost: report.lost.clone(),
             altered: report.altered.clone(),
         })
-        .map_err(|e| ReplicaError::Keep(e.to_string()))?;
+        .map_err(|e| RunError::Internal(e.to_string()))?;
         let repair_len = body.len() as u64;
         let answer = self
             .post(
@@ -365,7 +433,7 @@ impl Reconciler {
         content_type: &str,
         body: Vec<u8>,
         report: &mut Report,
-    ) -> Result<Vec<u8>, ReplicaError> {
+    ) -> Result<Vec<u8>, RunError> {
         report.round_trips += 1;
         report.exchanged_bytes += body.len() as u64;
         let response = self
@@ -379,7 +447,7 @@ impl Reconciler {
         let bytes = response.bytes().await?;
         report.exchanged_bytes += bytes.len() as u64;
         if !status.is_success() {
-            return Err(ReplicaError::Refused {
+            return Err(RunError::Refused {
                 what: url.to_owned(),
                 status: status.as_u16(),
                 body: String::from_utf8_lossy(&bytes).into_owned(),
@@ -388,26 +456,31 @@ impl Reconciler {
         Ok(bytes.to_vec())
     }
 
+    /// Runs `f` on a connection, off the async workers (diesel blocks).
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut lading_store::PgConnection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, ReplicaError> {
+    ) -> Result<T, RunError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
+        Ok(tokio::task::spawn_blocking(move || {
             let mut conn = store.conn()?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| ReplicaError::Keep(e.to_string()))?
-        .map_err(|e| ReplicaError::Keep(e.to_string()))
+        .map_err(|e| RunError::Internal(e.to_string()))??)
     }
 
-    /// The run and its findings, in the registry's database.
+    /// The run and its findings, in the registry's database. An incident names what was
+    /// done: rows restored, replaced or set aside only when the repair went through
+    /// (`repaired`), `replica_behind` only for a replica found behind. A run that could not be
+    /// carried through (`unreachable`, `failed`) is a `reconciliations` row with its error,
+    /// and no finding — except a conflicting checkpoint, which the replica's first answer
+    /// showed whatever came after.
     async fn record(
         &self,
         report: &Report,
         started_at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), ReplicaError> {
+    ) -> Result<(), RunError> {
         let report = report.clone();
         self.blocking(move |conn| {
             let party = report.party.as_str();
@@ -415,30 +488,6 @@ impl Reconciler {
             let open = |conn: &mut lading_store::PgConnection, code: &str, detail: String| {
                 incidents::open(conn, Some(party), code, &detail, &evidence).map(|_| ())
             };
-            if !report.lost.is_empty() {
-                open(
-                    conn,
-                    "replica_lost_entries",
-                    format!("{} entries missing; restored from the signed originals", report.lost.len()),
-                )?;
-            }
-            if !report.altered.is_empty() {
-                open(
-                    conn,
-                    "replica_altered_entries",
-                    format!(
-                        "{} rows no longer matched the signed originals; replaced, and the replica flagged",
-                        report.altered.len()
-                    ),
-                )?;
-            }
-            if report.unsigned > 0 {
-                open(
-                    conn,
-                    "replica_unsigned_entries",
-                    format!("{} rows the registry never signed; set aside at the replica", report.unsigned),
-                )?;
-            }
             if let Some(size) = report.conflicting_checkpoint {
                 open(
                     conn,
@@ -447,6 +496,33 @@ impl Reconciler {
                 )?;
             }
             match report.outcome {
+                Outcome::Repaired => {
+                    if !report.lost.is_empty() {
+                        open(
+                            conn,
+                            "replica_lost_entries",
+                            format!("{} entries missing; restored from the signed originals", report.lost.len()),
+                        )?;
+                    }
+                    if !report.altered.is_empty() {
+                        open(
+                            conn,
+                            "replica_altered_entries",
+                            format!(
+                                "{} rows no longer matched the signed originals; replaced, and the replica flagged",
+                                report.altered.len()
+                            ),
+                        )?;
+                    }
+                    if report.unsigned > 0 {
+                        open(
+                            conn,
+                            "replica_unsigned_entries",
+                            format!("{} rows the registry never signed; set aside at the replica", report.unsigned),
+                        )?;
+                    }
+                    incidents::close(conn, Some(party), "replica_behind")?;
+                }
                 Outcome::Behind => {
                     if incidents::open_incidents(conn, Some(party))?
                         .iter()
@@ -459,7 +535,7 @@ impl Reconciler {
                         )?;
                     }
                 }
-                Outcome::Agree | Outcome::Repaired => {
+                Outcome::Agree => {
                     incidents::close(conn, Some(party), "replica_behind")?;
                 }
                 Outcome::Unreachable | Outcome::Failed => {}
@@ -469,14 +545,15 @@ impl Reconciler {
                 &reconciliations::NewReconciliation {
                     party: report.party.clone(),
                     started_at,
-                    registry_size: report.registry_size as i64,
-                    replica_size: report.replica_size.map(|s| s as i64),
+                    registry_size: to_i64(report.registry_size),
+                    replica_size: report.replica_size.map(to_i64),
                     replica_root: report.replica_root.map(|r| r.0.to_vec()),
                     outcome: report.outcome.as_str().to_owned(),
-                    differences: (report.lost.len() + report.altered.len()) as i64
-                        + report.unsigned as i64,
-                    hash_bytes: report.hash_bytes as i64,
-                    round_trips: report.round_trips as i32,
+                    differences: to_i64(
+                        (report.lost.len() + report.altered.len()) as u64 + report.unsigned,
+                    ),
+                    hash_bytes: to_i64(report.hash_bytes),
+                    round_trips: i32::try_from(report.round_trips).unwrap_or(i32::MAX),
                     report: serde_json::to_value(&report).unwrap_or_default(),
                 },
             )?;
@@ -486,8 +563,8 @@ impl Reconciler {
     }
 }
 
-fn protocol(detail: String) -> ReplicaError {
-    ReplicaError::Keep(format!("reconciliation: {detail}"))
+fn protocol(detail: String) -> RunError {
+    RunError::Protocol(detail)
 }
 
 /// The registry's block roots over its first `size` entries: sealed blocks from the `blocks`
