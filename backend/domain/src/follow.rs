@@ -133,6 +133,18 @@ pub enum Incident {
         first: String,
         second: String,
     },
+    /// A document whose earlier entries a whole back-fill pass could not get in full (the
+    /// registry's `served`: each index of the document it listed, and whether in full): its
+    /// transitions up to `late` were taken without their chain, and so are its later ones
+    /// until a back-fill completes. Nothing is refused — what was taken was checked as far as
+    /// it could be — but the chain is not verified, and the replica does not serve it as if it
+    /// were.
+    #[error("document {reference}: its entries before {late} did not come in full; its chain is not verified")]
+    ChainUnverified {
+        reference: DocumentReference,
+        late: u64,
+        served: Vec<(u64, bool)>,
+    },
 }
 
 impl Incident {
@@ -154,6 +166,7 @@ impl Incident {
             Self::BadCheckpoint { .. } => "bad_checkpoint",
             Self::CheckpointRoot { .. } => "checkpoint_root_mismatch",
             Self::ConflictingCheckpoints { .. } => "conflicting_checkpoints",
+            Self::ChainUnverified { .. } => "chain_unverified",
         }
     }
 }
@@ -167,6 +180,18 @@ pub enum CheckpointStatus {
     Pending,
     /// The very checkpoint seen before.
     Known,
+}
+
+/// What a follower knows of one document's chain ([`Follower::chain`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Chain<'a> {
+    /// Every transition checked, from its ISSUE: the state after the last.
+    Verified(&'a DocumentState),
+    /// Transitions were taken whose earlier entries came as hashes only: being back-filled,
+    /// or (`given_up`) a whole back-fill pass could not get them in full.
+    Unverified { given_up: bool },
+    /// No transition of it was taken.
+    Unknown,
 }
 
 /// A key of the party registry: whose it is.
@@ -330,6 +355,39 @@ impl Follower {
         self.documents.get(reference)
     }
 
+    /// What this follower can vouch for of a document's chain: a state only when every one of
+    /// its transitions was checked from the ISSUE on (never the partial state of a back-fill
+    /// under way, nor of a chain given up).
+    pub fn chain(&self, reference: &DocumentReference) -> Chain<'_> {
+        let given_up = self.given_up.contains(reference);
+        if given_up || self.unknown_chains.contains_key(reference) {
+            return Chain::Unverified { given_up };
+        }
+        self.documents
+            .get(reference)
+            .map_or(Chain::Unknown, Chain::Verified)
+    }
+
+    /// Checks that `compact` is a checkpoint the registry signed, for this ledger's block size,
+    /// without taking it: its size, or the refusal. What another replica relays is judged this
+    /// way first — a checkpoint the registry did not sign is the relay's doing, not the
+    /// registry's.
+    pub fn registry_signed(&self, compact: &str) -> Result<u64, Incident> {
+        let bad = |detail: String| Incident::BadCheckpoint { detail };
+        let checkpoint = SignedCheckpoint::parse(compact)
+            .map_err(|e| bad(e.to_string()))?
+            .verify(&self.registry_key)
+            .map_err(|e| bad(e.to_string()))?;
+        if u64::from(checkpoint.block_size) != self.tree.block_size() {
+            return Err(bad(format!(
+                "block size {} where this ledger uses {}",
+                checkpoint.block_size,
+                self.tree.block_size()
+            )));
+        }
+        Ok(checkpoint.size)
+    }
+
     /// Judges the next entry; on `Ok` it is part of the replica's ledger, on `Err` nothing
     /// changed.
     pub fn accept(&mut self, entry: &FeedEntry) -> Result<Judged, Incident> {
@@ -463,6 +521,8 @@ impl Follower {
                 .is_some_and(|late| index >= *late)
             {
                 self.unknown_chains.remove(&reference);
+                // A chain given up earlier is whole now: judged as any other from here on.
+                self.given_up.remove(&reference);
             }
             self.documents.insert(reference, state);
         }
@@ -714,11 +774,13 @@ impl Follower {
 
     /// Gives up a chain a whole back-fill pass could not complete (its earlier entries did not
     /// come in full): it is not asked for at every catch-up, and its transitions are taken as
-    /// far as they can be checked.
-    pub fn give_up_chain(&mut self, reference: &DocumentReference) {
+    /// far as they can be checked — its next one starts a back-fill again. [`Self::chain`]
+    /// says so until a back-fill completes: the caller records it as an incident
+    /// ([`Incident::ChainUnverified`]). Whether it was not given up already.
+    pub fn give_up_chain(&mut self, reference: &DocumentReference) -> bool {
         self.unknown_chains.remove(reference);
         self.documents.remove(reference);
-        self.given_up.insert(reference.clone());
+        self.given_up.insert(reference.clone())
     }
 
     /// The state a new transition of `reference` is judged against: none while its chain is
