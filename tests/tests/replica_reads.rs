@@ -295,8 +295,11 @@ async fn a_document_is_served_as_its_verified_chain_whole_or_not_at_all() -> Res
     let node = |p: &str| format!("https://127.0.0.1:{port}{p}");
     let operator = pki.client(Some("registry"))?;
     let reconcile = || async {
-        let (status, report) =
-            post(&operator, &server.url("/v1/replicas/shipper-acme/reconcile")).await?;
+        let (status, report) = post(
+            &operator,
+            &server.url("/v1/replicas/shipper-acme/reconcile"),
+        )
+        .await?;
         anyhow::ensure!(status == StatusCode::OK, "{report}");
         Ok::<_, anyhow::Error>(report)
     };
@@ -340,7 +343,9 @@ async fn a_document_is_served_as_its_verified_chain_whole_or_not_at_all() -> Res
 
     // A transition in the middle of the chain deleted: no shorter chain is served.
     let transfer = index_of(&db, &bill.transitions[1])?;
-    db.psql(&format!("DELETE FROM replica_entries WHERE idx = {transfer}"))?;
+    db.psql(&format!(
+        "DELETE FROM replica_entries WHERE idx = {transfer}"
+    ))?;
     let (document, chain) = read("OCNL2026000101").await?;
     damaged(&document);
     damaged(&chain);
@@ -350,7 +355,11 @@ async fn a_document_is_served_as_its_verified_chain_whole_or_not_at_all() -> Res
     let evidence: Value = serde_json::from_str(db.psql(
         "SELECT evidence::text FROM incidents WHERE code = 'chain_damaged' AND closed_at IS NULL",
     )?.trim())?;
-    assert_eq!(evidence["verified"]["length"], bill.transitions.len(), "{evidence}");
+    assert_eq!(
+        evidence["verified"]["length"],
+        bill.transitions.len(),
+        "{evidence}"
+    );
     assert!(
         evidence["rows"]
             .as_array()
@@ -399,7 +408,11 @@ async fn a_document_is_served_as_its_verified_chain_whole_or_not_at_all() -> Res
         let (document, chain) = read(reference).await?;
         damaged(&document);
         damaged(&chain);
-        assert_eq!(open_about(&db, "chain_damaged", reference)?, 1, "{reference}");
+        assert_eq!(
+            open_about(&db, "chain_damaged", reference)?,
+            1,
+            "{reference}"
+        );
     }
     let (_, problem) = read("OCNL2026000103").await?.0;
     assert!(
@@ -421,36 +434,38 @@ async fn a_document_is_served_as_its_verified_chain_whole_or_not_at_all() -> Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_whose_back_fill_gives_up_is_an_incident_and_is_not_served_as_verified(
 ) -> Result<()> {
-    let pki = Pki::new(&["consignee-delta"])?;
+    let pki = Pki::new(&["forwarder-swift"])?;
     let (registry_db, server) = pki.registry(&[]).await?;
     let samples = Samples::load()?;
-    let bill = samples.chain("OCNL2026000103")?;
+    // Issued to shipper-borealis, blank endorsed, then transferred to forwarder-swift, whom
+    // the document does not name: the forwarder joins the chain at its fifth transition.
+    let bill = samples.chain("PLRS2026000202")?;
     let plain = pki.client(None)?;
-    let (status, body) = post_jose(&plain, &server.url("/v1/transitions"), &bill.transitions[0])
-        .await?;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for jws in &bill.transitions[..4] {
+        let (status, body) = post_jose(&plain, &server.url("/v1/transitions"), jws).await?;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
     let port = free_port()?;
     let (db, mut replica) = pki
-        .replica("consignee-delta", &server.base, port, &[])
+        .replica("forwarder-swift", &server.base, port, &[])
         .await?;
-    let consignee = pki.client(Some("consignee-delta"))?;
-    // The ISSUE names the shipper: the consignee holds it as a hash.
-    caught_up(&consignee, port, 1).await?;
-    let document = format!("https://127.0.0.1:{port}/v1/documents/OCNL2026000103");
-    let (status, _) = get(&consignee, &document).await?;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let forwarder = pki.client(Some("forwarder-swift"))?;
+    caught_up(&forwarder, port, 4).await?;
+    let document = format!("https://127.0.0.1:{port}/v1/documents/PLRS2026000202");
+    let (status, _) = get(&forwarder, &document).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND, "held as hashes only");
 
     // The registry's database loses the ISSUE's place in the document (kept aside here), so
-    // its back-fill page lists the TRANSFER alone.
+    // its back-fill page lists the later transitions alone.
     registry_db.psql(
         "CREATE TABLE withheld AS SELECT * FROM transitions WHERE idx = 0; \
          SET session_replication_role = replica; \
          DELETE FROM transitions WHERE idx = 0",
     )?;
-    let (status, body) = post_jose(&plain, &server.url("/v1/transitions"), &bill.transitions[1])
-        .await?;
+    let (status, body) =
+        post_jose(&plain, &server.url("/v1/transitions"), &bill.transitions[4]).await?;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    caught_up(&consignee, port, 2).await?;
+    caught_up(&forwarder, port, 5).await?;
     let evidence = wait_until("the back-fill to give up", || async {
         let found = db.psql(
             "SELECT evidence::text FROM incidents WHERE code = 'chain_unverified' \
@@ -460,20 +475,23 @@ async fn a_chain_whose_back_fill_gives_up_is_an_incident_and_is_not_served_as_ve
     })
     .await?;
     let evidence: Value = serde_json::from_str(&evidence)?;
-    assert_eq!(evidence["document"], "OCNL2026000103", "{evidence}");
-    assert_eq!(evidence["lateIndex"], 1, "{evidence}");
+    assert_eq!(evidence["document"], "PLRS2026000202", "{evidence}");
+    assert_eq!(evidence["lateIndex"], 4, "{evidence}");
     assert_eq!(
         evidence["served"],
-        json!([{ "index": 1, "full": true }]),
+        json!([1, 2, 3, 4]
+            .iter()
+            .map(|i| json!({ "index": i, "full": true }))
+            .collect::<Vec<_>>()),
         "{evidence}"
     );
     // Its transfer was taken without the state machine: the replica says it cannot vouch.
     for url in [document.clone(), format!("{document}/transitions")] {
-        let (status, problem) = get(&consignee, &url).await?;
+        let (status, problem) = get(&forwarder, &url).await?;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
         assert_eq!(problem["code"], "chain_unverified", "{problem}");
     }
-    let (_, status) = get(&consignee, &format!("https://127.0.0.1:{port}/v1/status")).await?;
+    let (_, status) = get(&forwarder, &format!("https://127.0.0.1:{port}/v1/status")).await?;
     assert!(
         status["openIncidents"]
             .as_array()
@@ -487,7 +505,7 @@ async fn a_chain_whose_back_fill_gives_up_is_an_incident_and_is_not_served_as_ve
     replica.kill_9()?;
     replica.spawn()?;
     wait_until("the replica to give up again after its restart", || async {
-        let (status, problem) = get(&consignee, &document).await?;
+        let (status, problem) = get(&forwarder, &document).await?;
         Ok((status == StatusCode::SERVICE_UNAVAILABLE
             && problem["detail"]
                 .as_str()
@@ -495,19 +513,19 @@ async fn a_chain_whose_back_fill_gives_up_is_an_incident_and_is_not_served_as_ve
         .then_some(()))
     })
     .await?;
-    assert_eq!(open_about(&db, "chain_unverified", "OCNL2026000103")?, 1);
+    assert_eq!(open_about(&db, "chain_unverified", "PLRS2026000202")?, 1);
 
     // The registry serves the ISSUE again: the next back-fill completes the chain.
     registry_db.psql("INSERT INTO transitions SELECT * FROM withheld")?;
     replica.kill_9()?;
     replica.spawn()?;
     let verified = wait_until("the chain to be verified", || async {
-        let (status, document) = get(&consignee, &document).await?;
+        let (status, document) = get(&forwarder, &document).await?;
         Ok((status == StatusCode::OK).then_some(document))
     })
     .await?;
-    assert_eq!(verified["length"], 2, "{verified}");
-    assert_eq!(verified["possessor"], "consignee-delta", "{verified}");
+    assert_eq!(verified["length"], 5, "{verified}");
+    assert_eq!(verified["possessor"], "forwarder-swift", "{verified}");
     Ok(())
 }
 
@@ -541,9 +559,7 @@ impl FakeServer {
                 rustls::crypto::ring::default_provider(),
             ))
             .with_safe_default_protocol_versions()?
-            .with_client_cert_verifier(lading_pki::client_verifier(std::fs::read(
-                pki.ca_pem(),
-            )?)?)
+            .with_client_cert_verifier(lading_pki::client_verifier(std::fs::read(pki.ca_pem())?)?)
             .with_single_cert(certs, key)?,
         );
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -725,15 +741,15 @@ async fn a_peers_bad_checkpoints_are_one_incident_about_the_peer_and_none_about_
         .requests()
         .iter()
         .all(|(line, _)| line.starts_with("GET /v1/checkpoints?")));
-    let incidents = db.psql("SELECT code || ' ' || coalesce(party, '-') FROM incidents ORDER BY id")?;
+    let incidents =
+        db.psql("SELECT code || ' ' || coalesce(party, '-') FROM incidents ORDER BY id")?;
     assert_eq!(
         incidents.trim(),
         "peer_bad_checkpoint carrier-oceanic",
         "one incident, about the peer"
     );
-    let evidence: Value = serde_json::from_str(
-        db.psql("SELECT evidence::text FROM incidents")?.trim(),
-    )?;
+    let evidence: Value =
+        serde_json::from_str(db.psql("SELECT evidence::text FROM incidents")?.trim())?;
     assert_eq!(evidence["peer"], peer.base.as_str(), "{evidence}");
     assert_eq!(evidence["party"], "carrier-oceanic", "{evidence}");
     let (_, status) = get(&shipper, &format!("https://127.0.0.1:{port}/v1/status")).await?;
@@ -742,8 +758,8 @@ async fn a_peers_bad_checkpoints_are_one_incident_about_the_peer_and_none_about_
     assert_eq!(open[0]["code"], "peer_bad_checkpoint");
     assert_eq!(open[0]["party"], "carrier-oceanic");
     // The replica still follows the registry, and trusts it as before.
-    let (status, body) = post_jose(&plain, &server.url("/v1/transitions"), &bill.transitions[2])
-        .await?;
+    let (status, body) =
+        post_jose(&plain, &server.url("/v1/transitions"), &bill.transitions[2]).await?;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     caught_up(&shipper, port, 3).await?;
     Ok(())
