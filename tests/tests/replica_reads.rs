@@ -663,10 +663,16 @@ async fn a_party_certificate_for_the_registrys_host_cannot_pose_as_the_registry(
     .await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{taken}");
     // The replica keeps trying (following, forwarding): several connections after the
-    // submission was taken, each refused in the handshake.
+    // submission was taken, each refused in the handshake — or, were it taken for the
+    // registry, requests on one of them.
     let after = impostor.connections();
     wait_until("the replica to try the impostor again", || async {
-        Ok((impostor.connections() >= after + 5).then_some(()))
+        let tried = impostor.connections() >= after + 5
+            || impostor
+                .requests()
+                .iter()
+                .any(|(line, _)| line.starts_with("POST /v1/transitions"));
+        Ok(tried.then_some(()))
     })
     .await?;
     assert_eq!(
