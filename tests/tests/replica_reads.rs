@@ -7,7 +7,8 @@
 //!   deleted (a middle one, or the ISSUE) or moved to another document by hand answers
 //!   `503 chain_damaged` — never a short or foreign chain, never a document without its
 //!   transport document — and is one incident with the rows as evidence, however often it is
-//!   read; a reconciliation that puts the rows back serves the document again;
+//!   read; a reconciliation that puts the rows back serves the document again, and a row moved
+//!   to another document is put back where its signed bytes say when the replica restarts;
 //! - a back-fill the registry does not answer in full (the earlier entries of a document the
 //!   party joined late) is an incident with what the registry served, and the document answers
 //!   `503 chain_unverified` instead of a state it could not check; once the entries come, it is
@@ -289,7 +290,7 @@ async fn a_document_is_served_as_its_verified_chain_whole_or_not_at_all() -> Res
         assert_eq!(status, StatusCode::CREATED, "{body}");
         total += 1;
     }
-    let (db, _replica) = pki.replica("shipper-acme", &server.base, port, &[]).await?;
+    let (db, mut replica) = pki.replica("shipper-acme", &server.base, port, &[]).await?;
     let shipper = pki.client(Some("shipper-acme"))?;
     caught_up(&shipper, port, total).await?;
     let node = |p: &str| format!("https://127.0.0.1:{port}{p}");
@@ -425,6 +426,28 @@ async fn a_document_is_served_as_its_verified_chain_whole_or_not_at_all() -> Res
     // Documents left alone are served as ever.
     let (status, document) = get(&shipper, &node("/v1/documents/OCNL2026000101")).await?;
     assert_eq!(status, StatusCode::OK, "{document}");
+    // Reconciliation compares leaves, which are intact. The replica puts the row back where
+    // its signed bytes say when it judges its own rows again, on start.
+    replica.kill_9()?;
+    replica.spawn()?;
+    for reference in ["PLRS2026000201", "OCNL2026000103"] {
+        let ((status, document), _) = read(reference).await?;
+        assert_eq!(status, StatusCode::OK, "{document}");
+        assert_eq!(
+            open_about(&db, "chain_damaged", reference)?,
+            0,
+            "{reference}"
+        );
+    }
+    let evidence: Value = serde_json::from_str(
+        db.psql("SELECT evidence::text FROM incidents WHERE code = 'document_refs_repaired'")?
+            .trim(),
+    )?;
+    assert_eq!(
+        evidence["rows"],
+        json!([{ "index": moved, "documentRef": "OCNL2026000103", "signedFor": "PLRS2026000201" }]),
+        "{evidence}"
+    );
     Ok(())
 }
 

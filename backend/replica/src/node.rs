@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use lading_domain::event::SignedEvent;
-use lading_domain::follow::{Chain, FeedEntry, Follower, Incident};
+use lading_domain::follow::{Chain, FeedEntry, Follower, Incident, Judged};
 use lading_domain::ids::{DocumentReference, PartyId};
 use lading_domain::merkle::leaf_hash;
 use lading_domain::transition::{Action, SignedTransition};
@@ -39,6 +39,10 @@ const EVIDENCE_BYTES: usize = 4096;
 
 /// The incident of a document whose rows do not make the chain that was verified.
 pub const CHAIN_DAMAGED: &str = "chain_damaged";
+
+/// The incident of rows that named another document than their signed bytes, put back on
+/// start.
+pub const DOCUMENT_REFS_REPAIRED: &str = "document_refs_repaired";
 
 /// The incident of a peer that served a checkpoint the registry did not sign.
 pub const PEER_BAD_CHECKPOINT: &str = "peer_bad_checkpoint";
@@ -204,7 +208,9 @@ impl Node {
     /// replica trusts its own rows no more than the feed. Rows that do not check — a payload
     /// changed by hand, or leaves that no longer give a checkpoint's root — are recorded as an
     /// incident with their evidence and set aside from the first one that cannot be trusted
-    /// on; the follow loop fetches them again from the registry and checks them as new.
+    /// on; the follow loop fetches them again from the registry and checks them as new. A row
+    /// that names another document than its signed bytes is put back as the bytes say
+    /// (`document_refs_repaired`).
     pub fn restore(&self) -> Result<(), NodeError> {
         loop {
             let mut follower = (self.0.new_follower)();
@@ -973,6 +979,10 @@ fn restore_into(
             return Ok(None);
         };
         let next = last.idx as u64 + 1;
+        let tags: Vec<(i64, Option<String>)> = rows
+            .iter()
+            .map(|row| (row.idx, row.document_ref.clone()))
+            .collect();
         let entries = rows
             .into_iter()
             .map(|row| FeedEntry {
@@ -981,7 +991,8 @@ fn restore_into(
                 signed: row.signed.map(|s| String::from_utf8_lossy(&s).into_owned()),
             })
             .collect::<Vec<_>>();
-        let (_, refusal) = crate::judge_page(follower, &entries);
+        let (judged, refusal) = crate::judge_page(follower, &entries);
+        retag(&mut conn, &tags, &entries, &judged)?;
         if let Some(incident) = refusal {
             let bad_from = match &incident {
                 // Leaves that break a checkpoint: the last checkpoint below it still holds.
@@ -997,6 +1008,69 @@ fn restore_into(
         }
         from = next;
     }
+}
+
+/// Puts back, on the rows of `entries` the follower accepted (`judged`), the document each
+/// belongs to as its signed bytes say, where the row names another (changed by hand: the
+/// leaves are intact, so reconciliation, which compares leaves, cannot see it; the reads
+/// answer `chain_damaged` meanwhile). An incident with the rows as they were.
+fn retag(
+    conn: &mut PgConnection,
+    tags: &[(i64, Option<String>)],
+    entries: &[FeedEntry],
+    judged: &[Judged],
+) -> Result<(), NodeError> {
+    let mut wrong = Vec::new();
+    for (((idx, found), entry), verdict) in tags.iter().zip(entries).zip(judged) {
+        let signed = match verdict {
+            Judged::Transition(state) => Some(state.reference.to_string()),
+            Judged::ChainUnknown(reference) => Some(reference.to_string()),
+            Judged::Event => entry
+                .signed
+                .as_deref()
+                .and_then(crate::document_of)
+                .map(|d| d.to_string()),
+            Judged::HashOnly | Judged::Party => None,
+        };
+        if *found != signed {
+            wrong.push((*idx, found.clone(), signed));
+        }
+    }
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let fixed: Vec<(i64, Option<String>)> = wrong
+        .iter()
+        .map(|(idx, _, signed)| (*idx, signed.clone()))
+        .collect();
+    replica::set_document_refs(conn, &fixed)?;
+    let detail = format!(
+        "{} rows named another document than their signed bytes do; put back as the bytes say",
+        wrong.len()
+    );
+    tracing::error!(%detail, "restoring");
+    incidents::open(
+        conn,
+        None,
+        DOCUMENT_REFS_REPAIRED,
+        &detail,
+        &serde_json::json!({
+            "count": wrong.len(),
+            "rows": wrong
+                .iter()
+                .take(EVIDENCE_ROWS)
+                .map(|(idx, found, signed)| serde_json::json!({
+                    "index": idx,
+                    "documentRef": found,
+                    "signedFor": signed,
+                }))
+                .collect::<Vec<_>>(),
+        }),
+    )?;
+    // Chains read as damaged may be whole again; a read that still finds one is not opens its
+    // incident again.
+    incidents::close(conn, None, CHAIN_DAMAGED)?;
+    Ok(())
 }
 
 /// Keeps what the follower checked in the replica's database. Diesel is blocking: each call

@@ -313,6 +313,21 @@ pub fn discard_from(
     .get_results(conn)?)
 }
 
+/// Sets the document each row at `idx` names (rows that were changed by hand); all or nothing.
+pub fn set_document_refs(
+    conn: &mut PgConnection,
+    rows: &[(i64, Option<String>)],
+) -> Result<(), StoreError> {
+    conn.transaction(|conn| {
+        for (idx, document) in rows {
+            diesel::update(replica_entries::table.filter(replica_entries::idx.eq(idx)))
+                .set(replica_entries::document_ref.eq(document))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
 /// The entries held in full whose rows name the document `reference`, below index `below`,
 /// in index order (the party's reads). The rows say so, not the signed bytes: the caller
 /// checks the chain they make against what it verified.
