@@ -1250,6 +1250,108 @@ mod tests {
         );
     }
 
+    /// A chain whose earlier entries never come is given up once, said to be unverified, and
+    /// verified again only by a back-fill that completes it (the pass its next transition
+    /// starts). A checkpoint relayed by anyone is judged by the registry's signature alone.
+    #[test]
+    fn a_chain_given_up_stays_unverified_until_a_back_fill_completes_it() {
+        let carrier = key("carrier-oceanic#1");
+        let shipper = key("shipper-acme#1");
+        let consignee = key("consignee-globex#1");
+        let registry = key("registry#1");
+        let file = serde_json::json!({"parties": [
+            {"id": "carrier-oceanic", "name": "Oceanic", "role": "carrier",
+             "keys": [Jwk::from_signing_key(&carrier, true).to_public()]},
+            {"id": "shipper-acme", "name": "Acme", "role": "shipper",
+             "keys": [Jwk::from_signing_key(&shipper, true).to_public()]},
+            {"id": "consignee-globex", "name": "Globex", "role": "consignee",
+             "keys": [Jwk::from_signing_key(&consignee, true).to_public()]},
+        ]});
+        let genesis = Membership::genesis(
+            &crate::party::PartyRegistryFile::parse(&file.to_string()).unwrap(),
+        )
+        .unwrap();
+        let mut w = World {
+            follower: Follower::new(BLOCK, registry.verifying_key(), genesis).unwrap(),
+            carrier,
+            shipper,
+            registry,
+        };
+        let (issue, transfer) = chain(&w);
+        let surrender = TransitionPayload::new(TransitionDraft {
+            previous_transition_checksum: Some(Digest::of(transfer.as_bytes())),
+            action: Action::SurrenderForDelivery,
+            actor: "consignee-globex".parse().unwrap(),
+            recipient: Some("carrier-oceanic".parse().unwrap()),
+            transport_document: None,
+            time: "2026-11-04T08:00:00.000Z".parse().unwrap(),
+            ..SignedTransition::parse(&transfer)
+                .unwrap()
+                .payload()
+                .clone()
+                .into_draft()
+        })
+        .unwrap()
+        .sign(&consignee);
+        let reference: DocumentReference = "OCNL2026000001".parse().unwrap();
+        assert_eq!(w.follower.chain(&reference), Chain::Unknown);
+
+        // The consignee's replica: the ISSUE came as a hash, the TRANSFER to it in full.
+        w.follower.accept(&hidden(0, &issue)).unwrap();
+        w.follower.accept(&full(1, &transfer)).unwrap();
+        assert_eq!(
+            w.follower.chain(&reference),
+            Chain::Unverified { given_up: false }
+        );
+        assert!(w.follower.give_up_chain(&reference));
+        assert!(!w.follower.give_up_chain(&reference), "given up once");
+        assert_eq!(
+            w.follower.chain(&reference),
+            Chain::Unverified { given_up: true }
+        );
+        assert!(
+            w.follower.begin_backfill().is_empty(),
+            "not asked for again"
+        );
+
+        // Its next transition is taken as far as it can be checked, and asks again.
+        assert_eq!(
+            w.follower.accept(&full(2, &surrender)),
+            Ok(Judged::ChainUnknown(reference.clone()))
+        );
+        assert_eq!(
+            w.follower.chain(&reference),
+            Chain::Unverified { given_up: true }
+        );
+        assert_eq!(w.follower.begin_backfill(), vec![(reference.clone(), 2)]);
+        for (index, signed) in [&issue, &transfer, &surrender].into_iter().enumerate() {
+            w.follower.backfill(index as u64, signed).unwrap();
+        }
+        let Chain::Verified(state) = w.follower.chain(&reference) else {
+            panic!("a completed back-fill verifies the chain");
+        };
+        assert_eq!(state.length, 3);
+        assert_eq!(state.head, Digest::of(surrender.as_bytes()));
+
+        // Relayed checkpoints: the registry's signature and block size, nothing taken.
+        let signed = checkpoint(&w, 3, w.follower.root());
+        assert_eq!(w.follower.registry_signed(&signed), Ok(3));
+        assert_eq!(w.follower.latest_checkpoint_size(), None);
+        let forged = Checkpoint {
+            size: 3,
+            root: w.follower.root(),
+            time: "2026-11-03T09:00:00.000Z".parse().unwrap(),
+            block_size: BLOCK as u32,
+        }
+        .sign(&consignee);
+        for bad in [forged.as_str(), "not a checkpoint"] {
+            assert_eq!(
+                w.follower.registry_signed(bad).unwrap_err().code(),
+                "bad_checkpoint"
+            );
+        }
+    }
+
     /// A party statement by `by` about the shipper's keys.
     fn shipper_statement(by: &SigningKey, statement: crate::membership::Statement) -> String {
         crate::membership::PartyStatement {
