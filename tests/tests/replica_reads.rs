@@ -756,7 +756,12 @@ async fn a_peers_bad_checkpoints_are_one_incident_about_the_peer_and_none_about_
     )?;
     let port = free_port()?;
     let (db, _replica) = pki
-        .replica("shipper-acme", &server.base, port, &[peer.base.clone()])
+        .replica(
+            "shipper-acme",
+            &server.base,
+            port,
+            std::slice::from_ref(&peer.base),
+        )
         .await?;
     let shipper = pki.client(Some("shipper-acme"))?;
     caught_up(&shipper, port, 2).await?;
