@@ -150,6 +150,8 @@ codes! {
     InternalError = "internal_error", 500, "The server hit an unexpected error; it is logged, and the answer says nothing more.";
     LedgerUnavailable = "ledger_unavailable", 503, "Nothing was written; resubmitting the same bytes is safe.";
     NotReady = "not_ready", 503, "The server cannot answer this now (its database, its sequencer, or damage a reconciliation repairs).";
+    ChainDamaged = "chain_damaged", 503, "At a replica: the rows held of the document are not the chain the replica verified (a row altered, deleted or moved to another document); an incident is open, and the document is not served until they are repaired.";
+    ChainUnverified = "chain_unverified", 503, "At a replica: the document's earlier entries have not come in full (being fetched, or withheld by the registry: an incident), so its chain is not verified and it is not served.";
     ServerBusy = "server_busy", 503, "Too many large bodies are being received; retry after Retry-After seconds.";
 }
 

@@ -6,6 +6,10 @@
 //! |---|---|
 //! | `GET /v1/status` | the party, the registry |
 //! | `GET /v1/documents/{reference}`, `.../transitions`, `GET /v1/entries/{i}/proof` | the party |
+//!
+//! A document is served only as a chain this replica verified whole, from rows that check
+//! against it: `503 chain_damaged` (an incident) when the rows do not, `503 chain_unverified`
+//! when its earlier entries never came in full — never a short, foreign or unchecked chain.
 //! | `POST /v1/transitions`, `POST /v1/events`, `GET /v1/submissions[/{seq}]` | the party |
 //! | `POST /v1/submissions/{seq}/retry` (a parked submission, and those behind it) | the party |
 //! | `GET /v1/checkpoints?after&limit` | any member of the consortium |
@@ -41,7 +45,15 @@ impl From<NodeError> for ApiError {
                 code: incident.code(),
                 detail: incident.to_string(),
             },
-            e @ NodeError::Damaged(_) => ApiError::NotReady(e.to_string()),
+            e @ NodeError::ChainDamaged { .. } => ApiError::Unavailable {
+                code: "chain_damaged",
+                detail: e.to_string(),
+            },
+            e @ NodeError::ChainUnverified { .. } => ApiError::Unavailable {
+                code: "chain_unverified",
+                detail: e.to_string(),
+            },
+            e @ NodeError::NotDurable => ApiError::unexpected(e),
             NodeError::Reconcile(detail) => ApiError::BadRequest {
                 code: "reconciliation",
                 detail,

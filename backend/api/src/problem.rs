@@ -59,6 +59,9 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("not ready: {0}")]
     NotReady(String),
+    /// What was asked for cannot be answered truthfully now, for the reason its code names.
+    #[error("{detail}")]
+    Unavailable { code: &'static str, detail: String },
     #[error("the request body did not arrive within {millis} ms")]
     BodyTimeout { millis: u64 },
     /// Refused for load, not for what was asked: the same request may succeed shortly.
@@ -88,6 +91,7 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => ("unsupported_media_type", None),
             Self::TooLarge { .. } => ("body_too_large", None),
             Self::NotReady(_) => ("not_ready", None),
+            Self::Unavailable { code, .. } => (*code, None),
             Self::BodyTimeout { .. } => ("body_timeout", None),
             Self::Busy { .. } => ("server_busy", None),
             Self::Unexpected(_) => ("internal_error", None),
@@ -135,6 +139,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotReady(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { code, .. } => status_of(code, StatusCode::SERVICE_UNAVAILABLE),
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

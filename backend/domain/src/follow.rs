@@ -133,6 +133,18 @@ pub enum Incident {
         first: String,
         second: String,
     },
+    /// A document whose earlier entries a whole back-fill pass could not get in full (the
+    /// registry's `served`: each index of the document it listed, and whether in full): its
+    /// transitions up to `late` were taken without their chain, and so are its later ones
+    /// until a back-fill completes. Nothing is refused — what was taken was checked as far as
+    /// it could be — but the chain is not verified, and the replica does not serve it as if it
+    /// were.
+    #[error("document {reference}: its entries before {late} did not come in full; its chain is not verified")]
+    ChainUnverified {
+        reference: DocumentReference,
+        late: u64,
+        served: Vec<(u64, bool)>,
+    },
 }
 
 impl Incident {
@@ -154,6 +166,7 @@ impl Incident {
             Self::BadCheckpoint { .. } => "bad_checkpoint",
             Self::CheckpointRoot { .. } => "checkpoint_root_mismatch",
             Self::ConflictingCheckpoints { .. } => "conflicting_checkpoints",
+            Self::ChainUnverified { .. } => "chain_unverified",
         }
     }
 }
@@ -167,6 +180,18 @@ pub enum CheckpointStatus {
     Pending,
     /// The very checkpoint seen before.
     Known,
+}
+
+/// What a follower knows of one document's chain ([`Follower::chain`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Chain<'a> {
+    /// Every transition checked, from its ISSUE: the state after the last.
+    Verified(&'a DocumentState),
+    /// Transitions were taken whose earlier entries came as hashes only: being back-filled,
+    /// or (`given_up`) a whole back-fill pass could not get them in full.
+    Unverified { given_up: bool },
+    /// No transition of it was taken.
+    Unknown,
 }
 
 /// A key of the party registry: whose it is.
@@ -330,6 +355,39 @@ impl Follower {
         self.documents.get(reference)
     }
 
+    /// What this follower can vouch for of a document's chain: a state only when every one of
+    /// its transitions was checked from the ISSUE on (never the partial state of a back-fill
+    /// under way, nor of a chain given up).
+    pub fn chain(&self, reference: &DocumentReference) -> Chain<'_> {
+        let given_up = self.given_up.contains(reference);
+        if given_up || self.unknown_chains.contains_key(reference) {
+            return Chain::Unverified { given_up };
+        }
+        self.documents
+            .get(reference)
+            .map_or(Chain::Unknown, Chain::Verified)
+    }
+
+    /// Checks that `compact` is a checkpoint the registry signed, for this ledger's block size,
+    /// without taking it: its size, or the refusal. What another replica relays is judged this
+    /// way first — a checkpoint the registry did not sign is the relay's doing, not the
+    /// registry's.
+    pub fn registry_signed(&self, compact: &str) -> Result<u64, Incident> {
+        let bad = |detail: String| Incident::BadCheckpoint { detail };
+        let checkpoint = SignedCheckpoint::parse(compact)
+            .map_err(|e| bad(e.to_string()))?
+            .verify(&self.registry_key)
+            .map_err(|e| bad(e.to_string()))?;
+        if u64::from(checkpoint.block_size) != self.tree.block_size() {
+            return Err(bad(format!(
+                "block size {} where this ledger uses {}",
+                checkpoint.block_size,
+                self.tree.block_size()
+            )));
+        }
+        Ok(checkpoint.size)
+    }
+
     /// Judges the next entry; on `Ok` it is part of the replica's ledger, on `Err` nothing
     /// changed.
     pub fn accept(&mut self, entry: &FeedEntry) -> Result<Judged, Incident> {
@@ -463,6 +521,8 @@ impl Follower {
                 .is_some_and(|late| index >= *late)
             {
                 self.unknown_chains.remove(&reference);
+                // A chain given up earlier is whole now: judged as any other from here on.
+                self.given_up.remove(&reference);
             }
             self.documents.insert(reference, state);
         }
@@ -714,11 +774,13 @@ impl Follower {
 
     /// Gives up a chain a whole back-fill pass could not complete (its earlier entries did not
     /// come in full): it is not asked for at every catch-up, and its transitions are taken as
-    /// far as they can be checked.
-    pub fn give_up_chain(&mut self, reference: &DocumentReference) {
+    /// far as they can be checked — its next one starts a back-fill again. [`Self::chain`]
+    /// says so until a back-fill completes: the caller records it as an incident
+    /// ([`Incident::ChainUnverified`]). Whether it was not given up already.
+    pub fn give_up_chain(&mut self, reference: &DocumentReference) -> bool {
         self.unknown_chains.remove(reference);
         self.documents.remove(reference);
-        self.given_up.insert(reference.clone());
+        self.given_up.insert(reference.clone())
     }
 
     /// The state a new transition of `reference` is judged against: none while its chain is
@@ -1186,6 +1248,108 @@ mod tests {
                 .map(|s| s.possessor.as_str()),
             Some("consignee-globex")
         );
+    }
+
+    /// A chain whose earlier entries never come is given up once, said to be unverified, and
+    /// verified again only by a back-fill that completes it (the pass its next transition
+    /// starts). A checkpoint relayed by anyone is judged by the registry's signature alone.
+    #[test]
+    fn a_chain_given_up_stays_unverified_until_a_back_fill_completes_it() {
+        let carrier = key("carrier-oceanic#1");
+        let shipper = key("shipper-acme#1");
+        let consignee = key("consignee-globex#1");
+        let registry = key("registry#1");
+        let file = serde_json::json!({"parties": [
+            {"id": "carrier-oceanic", "name": "Oceanic", "role": "carrier",
+             "keys": [Jwk::from_signing_key(&carrier, true).to_public()]},
+            {"id": "shipper-acme", "name": "Acme", "role": "shipper",
+             "keys": [Jwk::from_signing_key(&shipper, true).to_public()]},
+            {"id": "consignee-globex", "name": "Globex", "role": "consignee",
+             "keys": [Jwk::from_signing_key(&consignee, true).to_public()]},
+        ]});
+        let genesis = Membership::genesis(
+            &crate::party::PartyRegistryFile::parse(&file.to_string()).unwrap(),
+        )
+        .unwrap();
+        let mut w = World {
+            follower: Follower::new(BLOCK, registry.verifying_key(), genesis).unwrap(),
+            carrier,
+            shipper,
+            registry,
+        };
+        let (issue, transfer) = chain(&w);
+        let surrender = TransitionPayload::new(TransitionDraft {
+            previous_transition_checksum: Some(Digest::of(transfer.as_bytes())),
+            action: Action::SurrenderForDelivery,
+            actor: "consignee-globex".parse().unwrap(),
+            recipient: Some("carrier-oceanic".parse().unwrap()),
+            transport_document: None,
+            time: "2026-11-04T08:00:00.000Z".parse().unwrap(),
+            ..SignedTransition::parse(&transfer)
+                .unwrap()
+                .payload()
+                .clone()
+                .into_draft()
+        })
+        .unwrap()
+        .sign(&consignee);
+        let reference: DocumentReference = "OCNL2026000001".parse().unwrap();
+        assert_eq!(w.follower.chain(&reference), Chain::Unknown);
+
+        // The consignee's replica: the ISSUE came as a hash, the TRANSFER to it in full.
+        w.follower.accept(&hidden(0, &issue)).unwrap();
+        w.follower.accept(&full(1, &transfer)).unwrap();
+        assert_eq!(
+            w.follower.chain(&reference),
+            Chain::Unverified { given_up: false }
+        );
+        assert!(w.follower.give_up_chain(&reference));
+        assert!(!w.follower.give_up_chain(&reference), "given up once");
+        assert_eq!(
+            w.follower.chain(&reference),
+            Chain::Unverified { given_up: true }
+        );
+        assert!(
+            w.follower.begin_backfill().is_empty(),
+            "not asked for again"
+        );
+
+        // Its next transition is taken as far as it can be checked, and asks again.
+        assert_eq!(
+            w.follower.accept(&full(2, &surrender)),
+            Ok(Judged::ChainUnknown(reference.clone()))
+        );
+        assert_eq!(
+            w.follower.chain(&reference),
+            Chain::Unverified { given_up: true }
+        );
+        assert_eq!(w.follower.begin_backfill(), vec![(reference.clone(), 2)]);
+        for (index, signed) in [&issue, &transfer, &surrender].into_iter().enumerate() {
+            w.follower.backfill(index as u64, signed).unwrap();
+        }
+        let Chain::Verified(state) = w.follower.chain(&reference) else {
+            panic!("a completed back-fill verifies the chain");
+        };
+        assert_eq!(state.length, 3);
+        assert_eq!(state.head, Digest::of(surrender.as_bytes()));
+
+        // Relayed checkpoints: the registry's signature and block size, nothing taken.
+        let signed = checkpoint(&w, 3, w.follower.root());
+        assert_eq!(w.follower.registry_signed(&signed), Ok(3));
+        assert_eq!(w.follower.latest_checkpoint_size(), None);
+        let forged = Checkpoint {
+            size: 3,
+            root: w.follower.root(),
+            time: "2026-11-03T09:00:00.000Z".parse().unwrap(),
+            block_size: BLOCK as u32,
+        }
+        .sign(&consignee);
+        for bad in [forged.as_str(), "not a checkpoint"] {
+            assert_eq!(
+                w.follower.registry_signed(bad).unwrap_err().code(),
+                "bad_checkpoint"
+            );
+        }
     }
 
     /// A party statement by `by` about the shipper's keys.

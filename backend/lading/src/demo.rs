@@ -154,7 +154,7 @@ pub fn run(mut config: Config) -> Result<()> {
     let mut replicas = Vec::new();
     for (party, i) in REPLICAS.iter().zip(0u16..) {
         let url = db.sibling(&format!("replica_{}", party.replace('-', "_")))?;
-        let store = lading_store::Store::connect(&url, 4)?;
+        let store = lading_replica::node::open_store(&url, 4)?;
         store.migrate()?;
         let (cert, key) = (consortium.cert(party), consortium.key(party));
         let client = lading_replica::FeedClient::new(
@@ -184,7 +184,7 @@ pub fn run(mut config: Config) -> Result<()> {
             .zip(0u16..)
             .filter(|(other, _)| other != &party)
             .map(|(_, j)| {
-                lading_replica::FeedClient::new(
+                lading_replica::FeedClient::peer(
                     &loopback(replica_bind(j)),
                     &ca_pem,
                     &Consortium::read(&cert)?,

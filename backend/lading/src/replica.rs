@@ -15,7 +15,6 @@ use lading_domain::follow::Follower;
 use lading_domain::jws::Jwk;
 use lading_replica::node::{Node, NodeSettings};
 use lading_replica::FeedClient;
-use lading_store::Store;
 
 use crate::config::Config;
 use crate::database::Database;
@@ -49,7 +48,7 @@ pub fn replica(config: Config) -> Result<()> {
     let peers = section
         .peers
         .iter()
-        .map(|peer| FeedClient::new(peer, &ca_pem, &cert_pem, &key_pem))
+        .map(|peer| FeedClient::peer(peer, &ca_pem, &cert_pem, &key_pem))
         .collect::<Result<Vec<_>, _>>()?;
     let parties = String::from_utf8(read(&need("parties", &section.parties)?)?)
         .context("the party registry is not UTF-8")?;
@@ -70,7 +69,8 @@ pub fn replica(config: Config) -> Result<()> {
 
     let db = Database::open(&config)?;
     let result = (|| {
-        let store = Store::connect(&db.url, 8).context("cannot connect to the database")?;
+        let store = lading_replica::node::open_store(&db.url, 8)
+            .context("cannot connect to the database")?;
         store.migrate()?;
         let node = Node::start(
             NodeSettings {

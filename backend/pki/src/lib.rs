@@ -14,7 +14,8 @@
 //! - [`party_of`]: the party a verified peer certificate names — how the registry maps a
 //!   connection to a party.
 //! - [`client_verifier`] and [`client_config`]: the rustls halves that trust this CA and nothing
-//!   else; [`https_client`], the HTTPS client over the latter.
+//!   else; [`https_client`], the HTTPS client over the latter; [`client_config_for`] also
+//!   requires the server to be the registry (or a party), as a replica does of what it follows.
 //!
 //! Why a private CA rather than the public web PKI: membership of the consortium is decided by
 //! the consortium, and a public CA would vouch for anyone who controls a domain name.
@@ -35,4 +36,7 @@ mod tls;
 pub use ca::{Ca, PartyCert, PartyFiles, CA_CERT_FILE, CA_KEY_FILE};
 pub use error::PkiError;
 pub use name::{party_of, party_uri, subject_of, Subject, PARTY_URI_PREFIX, REGISTRY_URI};
-pub use tls::{client_config, client_verifier, https_client, parse_certs, parse_key};
+pub use tls::{
+    client_config, client_config_for, client_verifier, https_client, parse_certs, parse_key,
+    ServerIdentity, WrongServer,
+};

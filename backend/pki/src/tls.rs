@@ -8,12 +8,14 @@
 
 use std::sync::Arc;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::server::danger::ClientCertVerifier;
-use rustls::RootCertStore;
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use crate::PkiError;
+use crate::{subject_of, PkiError, Subject};
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -97,4 +99,129 @@ pub fn https_client(
         .tcp_nodelay(true)
         .build()
         .map_err(|e| PkiError::Client(e.to_string()))
+}
+
+/// Whom a consortium client requires the server's certificate to name, on top of chaining to
+/// the consortium CA and being valid for the host name it was reached at. Every member's
+/// certificate chains to the one CA, and a party's may carry any server name, so the host name
+/// alone says nothing about *who* answers: a party certificate issued for the registry's host
+/// would otherwise pass for the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerIdentity {
+    /// The registry (`urn:lading:registry`): what a replica follows and submits to.
+    Registry,
+    /// A party of the consortium, whichever (another party's replica, compared with); never
+    /// the registry.
+    AnyParty,
+}
+
+impl ServerIdentity {
+    fn admits(&self, subject: &Subject) -> bool {
+        match self {
+            Self::Registry => *subject == Subject::Registry,
+            Self::AnyParty => matches!(subject, Subject::Party(_)),
+        }
+    }
+}
+
+impl std::fmt::Display for ServerIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Registry => f.write_str("the registry"),
+            Self::AnyParty => f.write_str("a party"),
+        }
+    }
+}
+
+/// The server certificate names someone else than the client requires (see
+/// [`ServerIdentity`]); the handshake is aborted before a byte of the request is sent.
+#[derive(Debug, thiserror::Error)]
+#[error("the server's certificate names {found}, not {expected}")]
+pub struct WrongServer {
+    pub expected: ServerIdentity,
+    pub found: String,
+}
+
+/// The consortium CA's verdict first (chain, validity, host name), then the subject.
+#[derive(Debug)]
+struct NamedServer {
+    inner: Arc<WebPkiServerVerifier>,
+    expected: ServerIdentity,
+}
+
+impl ServerCertVerifier for NamedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        // Read only now, from a certificate the CA vouched for.
+        let found = match subject_of(end_entity.as_ref()) {
+            Ok(subject) if self.expected.admits(&subject) => return Ok(verified),
+            Ok(subject) => subject.uri(),
+            Err(e) => e.to_string(),
+        };
+        let wrong = WrongServer {
+            expected: self.expected.clone(),
+            found,
+        };
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+            rustls::OtherError(Arc::new(wrong)),
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// [`client_config`] that also requires the server's certificate to name `server`: a replica
+/// talks to the registry only if its certificate is the registry's own (`urn:lading:registry`),
+/// so no party certificate — even one issued for the registry's host name — can collect the
+/// party's signed submissions or feed it a ledger.
+pub fn client_config_for(
+    ca_pem: impl AsRef<[u8]>,
+    cert_pem: impl AsRef<[u8]>,
+    key_pem: impl AsRef<[u8]>,
+    server: ServerIdentity,
+) -> Result<Arc<rustls::ClientConfig>, PkiError> {
+    let inner =
+        WebPkiServerVerifier::builder_with_provider(roots(ca_pem.as_ref())?, provider()).build()?;
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(NamedServer {
+            inner,
+            expected: server,
+        }))
+        .with_client_auth_cert(parse_certs(cert_pem)?, parse_key(key_pem)?)?;
+    Ok(Arc::new(config))
 }

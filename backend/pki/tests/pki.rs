@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use lading_domain::ids::PartyId;
 use lading_pki::{
-    client_config, client_verifier, parse_certs, parse_key, party_of, Ca, PkiError, CA_CERT_FILE,
-    CA_KEY_FILE,
+    client_config, client_config_for, client_verifier, parse_certs, parse_key, party_of, Ca,
+    PkiError, ServerIdentity, Subject, WrongServer, CA_CERT_FILE, CA_KEY_FILE,
 };
 use rustls::version::{TLS12, TLS13};
 use rustls::SupportedProtocolVersion;
@@ -523,6 +523,72 @@ fn a_replica_refuses_a_registry_with_a_certificate_from_another_ca() {
     let err = talk(addr, client).expect_err("the replica must refuse the server");
     assert!(refused_as_foreign(&err), "{err:?}");
     assert!(server.join().unwrap().is_err());
+}
+
+/// Whether the handshake failed because the server's certificate names the wrong subject.
+fn refused_as_wrong_server(e: &std::io::Error) -> Option<String> {
+    match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => other
+            .0
+            .downcast_ref::<WrongServer>()
+            .map(|w| w.found.clone()),
+        _ => None,
+    }
+}
+
+/// Every member's certificate chains to the one CA, and a party's may carry any server name:
+/// a replica following the registry requires the registry's own subject, so a party
+/// certificate issued for the registry's very host name is refused before a byte is sent.
+#[test]
+fn a_replica_talks_only_to_a_server_whose_certificate_names_the_registry() {
+    let w = world();
+    let registry =
+        w.ca.issue(&Subject::Registry, &["localhost".to_owned()])
+            .unwrap();
+    let impostor =
+        w.ca.issue_party(&pid("shipper-acme"), &["localhost".to_owned()])
+            .unwrap();
+    let as_replica = |server| {
+        client_config_for(w.ca.cert_pem(), &w.party.cert_pem, &w.party.key_pem, server).unwrap()
+    };
+    for version in ALL_VERSIONS {
+        let (addr, server) = serve_once(server_config(&w.ca, &registry, version));
+        assert_eq!(
+            talk(addr, as_replica(ServerIdentity::Registry)).unwrap(),
+            "ok\n"
+        );
+        assert!(server.join().unwrap().is_ok());
+
+        let (addr, server) = serve_once(server_config(&w.ca, &impostor, version));
+        let err = talk(addr, as_replica(ServerIdentity::Registry))
+            .expect_err("a party's certificate must not pass for the registry");
+        assert_eq!(
+            refused_as_wrong_server(&err).as_deref(),
+            Some("urn:lading:party:shipper-acme"),
+            "{version:?}: {err:?}"
+        );
+        assert!(server.join().unwrap().is_err(), "the server heard nothing");
+        // The CA's word alone would have let it through.
+        let (addr, server) = serve_once(server_config(&w.ca, &impostor, version));
+        let plain = client_config(w.ca.cert_pem(), &w.party.cert_pem, &w.party.key_pem).unwrap();
+        assert_eq!(talk(addr, plain).unwrap(), "ok\n");
+        assert!(server.join().unwrap().is_ok());
+
+        // A peer is a party, and never the registry.
+        let (addr, server) = serve_once(server_config(&w.ca, &impostor, version));
+        assert_eq!(
+            talk(addr, as_replica(ServerIdentity::AnyParty)).unwrap(),
+            "ok\n"
+        );
+        assert!(server.join().unwrap().is_ok());
+        let (addr, server) = serve_once(server_config(&w.ca, &registry, version));
+        let err = talk(addr, as_replica(ServerIdentity::AnyParty)).unwrap_err();
+        assert_eq!(
+            refused_as_wrong_server(&err).as_deref(),
+            Some("urn:lading:registry")
+        );
+        assert!(server.join().unwrap().is_err());
+    }
 }
 
 #[test]

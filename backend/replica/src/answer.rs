@@ -247,6 +247,9 @@ impl Node {
                     "rowsBefore": before.iter().map(row_evidence).collect::<Vec<_>>(),
                 }),
             )?;
+            // Chains read as damaged may be whole again: the next read of one that is not
+            // opens its incident again.
+            incidents::close(&mut conn, None, crate::node::CHAIN_DAMAGED)?;
         }
         if !discarded.is_empty() {
             incidents::open(

@@ -2,7 +2,9 @@
 //! TLS and lets nothing in that [`lading_domain::follow::Follower`] has not checked.
 //!
 //! - [`FeedClient`]: the HTTPS client. It presents the party's certificate from the consortium
-//!   CA and trusts only a registry whose certificate chains to that CA (`lading_pki`).
+//!   CA and trusts only a registry whose certificate chains to that CA *and names the registry*
+//!   (`urn:lading:registry`, `lading_pki::ServerIdentity`): a party's certificate issued for the
+//!   registry's host name is refused in the handshake, before a submission is sent to it.
 //! - [`catch_up`]: pages through the feed from the follower's size to the registry's, judging
 //!   every entry, back-fills the chains of documents the party joined late, then checks the
 //!   registry's latest signed checkpoint against the leaves held.
@@ -19,6 +21,7 @@
 pub mod answer;
 pub mod node;
 
+use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 
 use lading_domain::follow::{CheckpointStatus, FeedEntry, Follower, Incident, Judged};
@@ -50,6 +53,18 @@ pub enum ReplicaError {
     Keep(String),
 }
 
+/// The HTTPS client over a consortium TLS configuration.
+fn http_client(tls: Arc<rustls::ClientConfig>) -> Result<reqwest::Client, ReplicaError> {
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(Arc::unwrap_or_clone(tls))
+        .timeout(std::time::Duration::from_secs(60))
+        // Small requests, one after another: none may wait for a delayed ACK.
+        .tcp_nodelay(true)
+        // The server's certificate, to name a peer by the party it is.
+        .tls_info(true)
+        .build()?)
+}
+
 /// One page of `GET /v1/replication/entries` (`schemas/feed-page.json`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -78,26 +93,85 @@ impl From<FeedItem> for FeedEntry {
     }
 }
 
-/// The registry's feed, read as one party.
+/// The registry's feed, read as one party (or another replica's checkpoints, as a peer).
 #[derive(Debug, Clone)]
 pub struct FeedClient {
     base: String,
     http: reqwest::Client,
+    /// Whom the server's certificate named when it last answered.
+    server: Arc<Mutex<Option<lading_pki::Subject>>>,
 }
 
 impl FeedClient {
-    /// `base` is the registry's `https://host:port`; `ca_pem` the consortium CA, which must
-    /// have issued both the registry's server certificate and `cert_pem`/`key_pem`.
+    /// The registry at `base` (`https://host:port`); `ca_pem` the consortium CA, which must
+    /// have issued both the registry's server certificate and `cert_pem`/`key_pem`. The
+    /// server's certificate must name the registry (`urn:lading:registry`): a party's
+    /// certificate is refused in the handshake whatever server names it carries, so no member
+    /// can pose as the registry to collect the party's signed submissions.
     pub fn new(
         base: &str,
         ca_pem: &[u8],
         cert_pem: &[u8],
         key_pem: &[u8],
     ) -> Result<Self, ReplicaError> {
+        Self::to(
+            base,
+            ca_pem,
+            cert_pem,
+            key_pem,
+            lading_pki::ServerIdentity::Registry,
+        )
+    }
+
+    /// Another party's replica at `base`, to compare checkpoints with: its certificate must
+    /// name a party of the consortium (the one it names is [`Self::server`]).
+    pub fn peer(
+        base: &str,
+        ca_pem: &[u8],
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<Self, ReplicaError> {
+        Self::to(
+            base,
+            ca_pem,
+            cert_pem,
+            key_pem,
+            lading_pki::ServerIdentity::AnyParty,
+        )
+    }
+
+    fn to(
+        base: &str,
+        ca_pem: &[u8],
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        server: lading_pki::ServerIdentity,
+    ) -> Result<Self, ReplicaError> {
+        let tls = lading_pki::client_config_for(ca_pem, cert_pem, key_pem, server)?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
-            http: lading_pki::https_client(ca_pem, cert_pem, key_pem)?,
+            http: http_client(tls)?,
+            server: Arc::default(),
         })
+    }
+
+    /// Whom the server's certificate named when it last answered (`None` before it did).
+    pub fn server(&self) -> Option<lading_pki::Subject> {
+        self.server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn note_server(&self, response: &reqwest::Response) {
+        let named = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(reqwest::tls::TlsInfo::peer_certificate)
+            .and_then(|der| lading_pki::subject_of(der).ok());
+        if let Some(subject) = named {
+            *self.server.lock().unwrap_or_else(PoisonError::into_inner) = Some(subject);
+        }
     }
 
     /// Entries from `from`, at most `limit`.
@@ -192,6 +266,7 @@ impl FeedClient {
         path: &str,
     ) -> Result<T, ReplicaError> {
         let response = self.http.get(format!("{}{path}", self.base)).send().await?;
+        self.note_server(&response);
         Self::json(response, path).await
     }
 
@@ -425,16 +500,22 @@ async fn catch_up_inner(
     if !late.is_empty() {
         let wanted: std::collections::HashSet<&DocumentReference> =
             late.iter().map(|(r, _)| r).collect();
+        // What the registry listed of each document up to its late entry, and whether in
+        // full: the evidence when a chain cannot be completed.
+        let mut served: std::collections::HashMap<&DocumentReference, Vec<(u64, bool)>> =
+            std::collections::HashMap::new();
         for (reference, until) in &late {
             // The document's own entries, not the ledger up to them.
             let page = client.document_entries(reference).await?;
+            let listed = served.entry(reference).or_default();
             for item in page.entries {
-                let Some(signed) = item.signed else {
-                    continue;
-                };
                 if item.index > *until {
                     break;
                 }
+                listed.push((item.index, item.signed.is_some()));
+                let Some(signed) = item.signed else {
+                    continue;
+                };
                 let mut held = lock(follower);
                 held.backfill(item.index, &signed)?;
                 keeper.keep_backfill(
@@ -446,13 +527,24 @@ async fn catch_up_inner(
                 done.backfilled += 1;
             }
         }
-        // A whole pass: a chain still unknown will not come in full; stop asking.
+        // A whole pass: a chain still unknown will not come in full; stop asking. That is an
+        // incident (the registry withholds entries the party is entitled to), and the chain
+        // stays unverified — its reads say so — until a later back-fill completes it.
         let mut held = lock(follower);
-        let still: Vec<DocumentReference> =
-            held.unknown_chains().into_iter().map(|(r, _)| r).collect();
-        for reference in still.iter().filter(|r| wanted.contains(r)) {
-            tracing::warn!(%reference, "its earlier entries did not come in full; giving up the chain");
-            held.give_up_chain(reference);
+        let still: Vec<(DocumentReference, u64)> = held
+            .unknown_chains()
+            .into_iter()
+            .filter(|(r, _)| wanted.contains(r))
+            .collect();
+        for (reference, late) in still {
+            held.give_up_chain(&reference);
+            let incident = Incident::ChainUnverified {
+                served: served.remove(&reference).unwrap_or_default(),
+                reference,
+                late,
+            };
+            tracing::error!(code = incident.code(), %incident, "giving up a chain");
+            keeper.incident(&incident)?;
         }
     }
     // Every checkpoint signed meanwhile.

@@ -4,7 +4,10 @@
 //!
 //! The follower (what was verified) lives in memory behind a mutex; the rows live in the
 //! replica's PostgreSQL database. Reads are served from the database and checked against the
-//! follower's leaves, so a row changed by hand is never served as if it were verified.
+//! follower: each row against the leaf verified at its index, and a document's chain as a
+//! whole against the state verified for it (its length and head, every link), so a row
+//! changed, deleted or moved to another document by hand is never served as if it were
+//! verified — the read answers that the chain is damaged, and the damage is an incident.
 //! Every method that touches the database blocks: call it off the async workers.
 
 use std::collections::HashMap;
@@ -12,9 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use lading_domain::follow::{FeedEntry, Follower, Incident};
+use lading_domain::event::SignedEvent;
+use lading_domain::follow::{Chain, FeedEntry, Follower, Incident, Judged};
 use lading_domain::ids::{DocumentReference, PartyId};
 use lading_domain::merkle::leaf_hash;
+use lading_domain::transition::{Action, SignedTransition};
 use lading_domain::Digest;
 use lading_store::replica::{self, ReplicaCheckpointRow, ReplicaEntryRow};
 use lading_store::{incidents, outbox, reconciliations, PgConnection, Store, StoreError};
@@ -25,6 +30,22 @@ use crate::{FeedClient, Keeper, ReplicaError};
 
 /// Rows read back per query when the replica restores itself.
 const RESTORE_PAGE: i64 = 10_000;
+
+/// Rows of a damaged chain kept in its incident's evidence (the rest are counted).
+const EVIDENCE_ROWS: usize = 64;
+
+/// Bytes of what a peer served kept in its incident's evidence.
+const EVIDENCE_BYTES: usize = 4096;
+
+/// The incident of a document whose rows do not make the chain that was verified.
+pub const CHAIN_DAMAGED: &str = "chain_damaged";
+
+/// The incident of rows that named another document than their signed bytes, put back on
+/// start.
+pub const DOCUMENT_REFS_REPAIRED: &str = "document_refs_repaired";
+
+/// The incident of a peer that served a checkpoint the registry did not sign.
+pub const PEER_BAD_CHECKPOINT: &str = "peer_bad_checkpoint";
 
 /// How a node runs.
 #[derive(Debug, Clone)]
@@ -72,13 +93,40 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Refused(Incident),
-    #[error("entry {0} held here does not match what this replica verified; reconciliation with the registry repairs it")]
-    Damaged(u64),
+    /// The rows of a document held here do not make the chain this replica verified (a row
+    /// altered, missing, or moved to or from another document); recorded as an incident.
+    #[error("the chain of {reference} held here is not the one this replica verified: {detail}; an incident is open, and reconciliation with the registry puts back rows that were lost or altered")]
+    ChainDamaged {
+        reference: DocumentReference,
+        detail: String,
+    },
+    /// Transitions of the document were taken whose earlier entries did not come in full: its
+    /// chain is being fetched again, or (`given_up`) could not be, an incident.
+    #[error("{}", if *given_up {
+        format!("the chain of {reference} is not verified: its earlier entries did not come in full from the registry (an incident is open); it is served once a later back-fill completes it")
+    } else {
+        format!("the chain of {reference} is not verified yet: its earlier entries are being fetched in full")
+    })]
+    ChainUnverified {
+        reference: DocumentReference,
+        given_up: bool,
+    },
     #[error("{0}")]
     Reconcile(String),
     /// A submission sent to the other kind's endpoint: refused before anything is kept.
     #[error("this is a {is}; submit it to its own endpoint")]
     WrongKind { is: &'static str },
+    /// A store whose sessions keep the database's default durability (see [`open_store`]).
+    #[error("a replica keeps what it checked and the submissions it took only on a store whose every commit is durable (open it with lading_replica::node::open_store)")]
+    NotDurable,
+}
+
+/// The replica's database as a pool of `size` connections whose every session commits with
+/// `synchronous_commit = on`, whatever the database's default: an entry kept, or a submission
+/// answered `202 Accepted`, survives a crash of the machine (see
+/// `lading_store::Store::connect_durable`).
+pub fn open_store(url: &str, size: u32) -> Result<Store, NodeError> {
+    Ok(Store::connect_durable(url, size, "lading-replica")?)
 }
 
 /// What a submission endpoint takes: `/v1/transitions` or `/v1/events`.
@@ -99,12 +147,17 @@ impl SubmissionKind {
 
 impl Node {
     /// Builds the node and restores its follower from the database (see [`Node::restore`]).
+    /// `store` must be durable ([`open_store`]): every write of a replica is one it may be
+    /// asked to show after a crash.
     pub fn start(
         settings: NodeSettings,
         store: Store,
         client: FeedClient,
         new_follower: impl Fn() -> Follower + Send + Sync + 'static,
     ) -> Result<Self, NodeError> {
+        if !store.is_durable() {
+            return Err(NodeError::NotDurable);
+        }
         let node = Self(Arc::new(Inner {
             follower: Mutex::new(new_follower()),
             new_follower: Box::new(new_follower),
@@ -155,7 +208,9 @@ impl Node {
     /// replica trusts its own rows no more than the feed. Rows that do not check — a payload
     /// changed by hand, or leaves that no longer give a checkpoint's root — are recorded as an
     /// incident with their evidence and set aside from the first one that cannot be trusted
-    /// on; the follow loop fetches them again from the registry and checks them as new.
+    /// on; the follow loop fetches them again from the registry and checks them as new. A row
+    /// that names another document than its signed bytes is put back as the bytes say
+    /// (`document_refs_repaired`).
     pub fn restore(&self) -> Result<(), NodeError> {
         loop {
             let mut follower = (self.0.new_follower)();
@@ -302,30 +357,80 @@ impl Node {
         })
     }
 
-    /// The signed entries of a document the party holds, each checked against the leaf this
-    /// replica verified (`None` when it holds no such document).
+    /// The signed entries of a document the party holds (its transitions and events), as rows of
+    /// this replica's database that check whole against what it verified: each row the leaf
+    /// verified at its index, and the transitions exactly the chain of the verified state —
+    /// `length` of them from the ISSUE, each naming the one before, the last its head — with
+    /// nothing of another document among them. `None` when it holds no such document;
+    /// [`NodeError::ChainDamaged`] (recorded as an incident) when the rows do not check, and
+    /// [`NodeError::ChainUnverified`] when the chain itself was not verified.
     pub fn document_entries(
         &self,
         reference: &DocumentReference,
     ) -> Result<Option<(lading_domain::DocumentState, Vec<HeldEntry>)>, NodeError> {
-        let rows = replica::document_entries(&mut *self.conn()?, reference.as_str())?;
-        let follower = self.follower();
-        let Some(state) = follower.document(reference).cloned() else {
-            return Ok(None);
-        };
-        let entries = rows
-            .into_iter()
-            .map(|row| {
-                let index = row.idx as u64;
-                let signed = row.signed.unwrap_or_default();
-                if follower.leaf(index) != Some(leaf_hash(&signed)) {
-                    return Err(NodeError::Damaged(index));
+        // The state and the size it was verified at, in one moment. Pages and back-fills are
+        // kept under the follower's lock, so every row below that size was written before it
+        // was read here: one missing is damage, never a race with the follow loop.
+        let (state, size) = {
+            let follower = self.follower();
+            match follower.chain(reference) {
+                Chain::Verified(state) => (state.clone(), follower.size()),
+                Chain::Unverified { given_up } => {
+                    return Err(NodeError::ChainUnverified {
+                        reference: reference.clone(),
+                        given_up,
+                    })
                 }
-                let signed = String::from_utf8(signed).map_err(|_| NodeError::Damaged(index))?;
-                Ok(HeldEntry { index, signed })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some((state, entries)))
+                Chain::Unknown => return Ok(None),
+            }
+        };
+        let mut conn = self.conn()?;
+        let rows = replica::document_entries(&mut conn, reference.as_str(), size)?;
+        let checked = check_chain(&self.follower(), reference, &state, &rows);
+        match checked {
+            Ok(entries) => Ok(Some((state, entries))),
+            Err(detail) => {
+                self.chain_damaged(&mut conn, reference, &state, &rows, &detail)?;
+                Err(NodeError::ChainDamaged {
+                    reference: reference.clone(),
+                    detail,
+                })
+            }
+        }
+    }
+
+    /// Records a damaged chain as an incident with the rows as evidence: one while it is open,
+    /// however often the document is read (a repair closes it; a read that still finds damage
+    /// opens another).
+    fn chain_damaged(
+        &self,
+        conn: &mut PgConnection,
+        reference: &DocumentReference,
+        state: &lading_domain::DocumentState,
+        rows: &[ReplicaEntryRow],
+        detail: &str,
+    ) -> Result<(), NodeError> {
+        let evidence = serde_json::json!({
+            "document": reference,
+            "verified": { "length": state.length, "head": state.head.to_hex() },
+            "reason": detail,
+            "rowCount": rows.len(),
+            "rows": rows.iter().take(EVIDENCE_ROWS).map(row_evidence).collect::<Vec<_>>(),
+        });
+        let opened = incidents::open_unless_open(
+            conn,
+            None,
+            CHAIN_DAMAGED,
+            &format!(
+                "document {reference}: the rows held here are not the chain this replica verified ({detail}); its reads answer 503 until they are repaired"
+            ),
+            &evidence,
+            &serde_json::json!({ "document": reference }),
+        )?;
+        if let Some(id) = opened {
+            tracing::error!(incident = id, %reference, %detail, "a document's rows do not make its verified chain");
+        }
+        Ok(())
     }
 
     /// Keeps a submission signed by this replica's own party, durably, to forward in order.
@@ -504,6 +609,12 @@ impl Node {
     /// Compares checkpoints with other replicas for ever, every `every`: each one they hold
     /// is judged as if the registry had sent it, so a registry that signed two histories —
     /// one shown to them, one to this replica — is caught with both signatures as evidence.
+    ///
+    /// What a peer serves is judged as the peer's first: a checkpoint the registry did not sign
+    /// (or no checkpoint at all) is the peer's doing, never evidence against the registry. It
+    /// is recorded against that peer — one open `peer_bad_checkpoint` incident per peer, named
+    /// by the party its certificate names, however often it repeats — and nothing more is read
+    /// from that peer until the next round.
     pub async fn exchange(&self, peers: Vec<FeedClient>, every: Duration) {
         let mut seen = vec![0u64; peers.len()];
         loop {
@@ -515,10 +626,13 @@ impl Node {
                         // (`check_ahead`), then waits for the entries.
                         let size_held = self.follower().size();
                         for signed in held {
-                            let Ok(size) = lading_domain::SignedCheckpoint::parse(&signed)
-                                .map(|c| c.unverified().size)
-                            else {
-                                continue;
+                            let judged = self.follower().registry_signed(&signed);
+                            let size = match judged {
+                                Ok(size) => size,
+                                Err(refused) => {
+                                    self.peer_fault(peer, &signed, &refused);
+                                    break;
+                                }
                             };
                             if size > size_held {
                                 if let Err(e) = self.check_ahead(&signed, size).await {
@@ -543,6 +657,48 @@ impl Node {
                 }
             }
             tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Records that `peer` served `served`, which is not a checkpoint the registry signed: an
+    /// incident about the peer (its party, as its certificate names it), opened once while open.
+    fn peer_fault(&self, peer: &FeedClient, served: &str, refused: &Incident) {
+        let party = match peer.server() {
+            Some(lading_pki::Subject::Party(party)) => Some(party.to_string()),
+            _ => None,
+        };
+        let who = party.as_deref().unwrap_or("a peer");
+        let evidence = serde_json::json!({
+            "peer": peer.base(),
+            "party": party,
+            "refused": refused.to_string(),
+            "served": served.chars().take(EVIDENCE_BYTES).collect::<String>(),
+            "servedBytes": served.len(),
+        });
+        let detail = format!(
+            "{who} at {} served a checkpoint the registry did not sign ({refused}); its checkpoints are not compared until it serves the registry's own, and nothing is held against the registry",
+            peer.base()
+        );
+        let opened = tokio::task::block_in_place(|| {
+            Ok::<_, NodeError>(incidents::open_unless_open(
+                &mut *self.conn()?,
+                party.as_deref(),
+                PEER_BAD_CHECKPOINT,
+                &detail,
+                &evidence,
+                &serde_json::json!({ "peer": peer.base() }),
+            )?)
+        });
+        match opened {
+            Ok(Some(id)) => {
+                tracing::error!(incident = id, peer = peer.base(), %refused, "a peer served a checkpoint the registry did not sign")
+            }
+            Ok(None) => {
+                tracing::debug!(peer = peer.base(), %refused, "a peer served a checkpoint the registry did not sign (again)")
+            }
+            Err(e) => {
+                tracing::warn!(peer = peer.base(), error = %e, "could not record a peer's bad checkpoint")
+            }
         }
     }
 
@@ -675,6 +831,9 @@ pub struct IncidentView {
     pub detail: String,
     pub opened_at: String,
     pub evidence: serde_json::Value,
+    /// The party it is about, when not the registry or this replica (a peer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub party: Option<String>,
 }
 
 impl From<incidents::IncidentRow> for IncidentView {
@@ -685,6 +844,7 @@ impl From<incidents::IncidentRow> for IncidentView {
             detail: row.detail,
             opened_at: row.opened_at.to_rfc3339(),
             evidence: row.evidence,
+            party: row.party,
         }
     }
 }
@@ -705,6 +865,74 @@ pub struct SubmissionCounts {
 pub struct HeldEntry {
     pub index: u64,
     pub signed: String,
+}
+
+/// The entries of `rows` when they are exactly what this replica verified of `reference`:
+/// each the leaf verified at its index; its transitions the whole chain of `state` — from the
+/// ISSUE, each naming the one before, `state.length` of them, the last its head — and nothing
+/// of another document among them. Otherwise what does not check.
+fn check_chain(
+    follower: &Follower,
+    reference: &DocumentReference,
+    state: &lading_domain::DocumentState,
+    rows: &[ReplicaEntryRow],
+) -> Result<Vec<HeldEntry>, String> {
+    let mut entries = Vec::with_capacity(rows.len());
+    let mut head: Option<Digest> = None;
+    let mut length = 0u64;
+    for row in rows {
+        let index = u64::try_from(row.idx).unwrap_or(u64::MAX);
+        let bytes = row.signed.as_deref().unwrap_or_default();
+        if follower.leaf(index) != Some(leaf_hash(bytes)) {
+            return Err(format!(
+                "entry {index} is not the entry verified at that index"
+            ));
+        }
+        let signed =
+            String::from_utf8(bytes.to_vec()).map_err(|_| format!("entry {index} is not text"))?;
+        if let Ok(transition) = SignedTransition::parse(&signed) {
+            let payload = transition.payload();
+            if payload.document_reference() != reference {
+                return Err(format!(
+                    "entry {index} is a transition of {}",
+                    payload.document_reference()
+                ));
+            }
+            match (head, payload.previous_transition_checksum()) {
+                (None, None) if payload.action() == Action::Issue => {}
+                (Some(previous), Some(named)) if *named == previous => {}
+                (None, _) => {
+                    return Err(format!(
+                        "the chain does not begin with its ISSUE (entry {index} is a {})",
+                        payload.action().as_str()
+                    ))
+                }
+                (Some(_), _) => {
+                    return Err(format!(
+                        "entry {index} does not follow the transition held before it (one is missing between them)"
+                    ))
+                }
+            }
+            head = Some(transition.checksum());
+            length += 1;
+        } else {
+            let about = SignedEvent::parse(&signed)
+                .ok()
+                .and_then(|e| e.event().document_reference().cloned());
+            if about.as_ref() != Some(reference) {
+                return Err(format!("entry {index} is not an entry of {reference}"));
+            }
+        }
+        entries.push(HeldEntry { index, signed });
+    }
+    if length != state.length || head != Some(state.head) {
+        return Err(format!(
+            "its rows make a chain of {length} transitions where {} were verified, up to {}",
+            state.length,
+            state.head.to_hex()
+        ));
+    }
+    Ok(entries)
 }
 
 /// A row as evidence: index, hashes, and the payload as it was.
@@ -751,6 +979,10 @@ fn restore_into(
             return Ok(None);
         };
         let next = last.idx as u64 + 1;
+        let tags: Vec<(i64, Option<String>)> = rows
+            .iter()
+            .map(|row| (row.idx, row.document_ref.clone()))
+            .collect();
         let entries = rows
             .into_iter()
             .map(|row| FeedEntry {
@@ -759,7 +991,8 @@ fn restore_into(
                 signed: row.signed.map(|s| String::from_utf8_lossy(&s).into_owned()),
             })
             .collect::<Vec<_>>();
-        let (_, refusal) = crate::judge_page(follower, &entries);
+        let (judged, refusal) = crate::judge_page(follower, &entries);
+        retag(&mut conn, &tags, &entries, &judged)?;
         if let Some(incident) = refusal {
             let bad_from = match &incident {
                 // Leaves that break a checkpoint: the last checkpoint below it still holds.
@@ -775,6 +1008,69 @@ fn restore_into(
         }
         from = next;
     }
+}
+
+/// Puts back, on the rows of `entries` the follower accepted (`judged`), the document each
+/// belongs to as its signed bytes say, where the row names another (changed by hand: the
+/// leaves are intact, so reconciliation, which compares leaves, cannot see it; the reads
+/// answer `chain_damaged` meanwhile). An incident with the rows as they were.
+fn retag(
+    conn: &mut PgConnection,
+    tags: &[(i64, Option<String>)],
+    entries: &[FeedEntry],
+    judged: &[Judged],
+) -> Result<(), NodeError> {
+    let mut wrong = Vec::new();
+    for (((idx, found), entry), verdict) in tags.iter().zip(entries).zip(judged) {
+        let signed = match verdict {
+            Judged::Transition(state) => Some(state.reference.to_string()),
+            Judged::ChainUnknown(reference) => Some(reference.to_string()),
+            Judged::Event => entry
+                .signed
+                .as_deref()
+                .and_then(crate::document_of)
+                .map(|d| d.to_string()),
+            Judged::HashOnly | Judged::Party => None,
+        };
+        if *found != signed {
+            wrong.push((*idx, found.clone(), signed));
+        }
+    }
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let fixed: Vec<(i64, Option<String>)> = wrong
+        .iter()
+        .map(|(idx, _, signed)| (*idx, signed.clone()))
+        .collect();
+    replica::set_document_refs(conn, &fixed)?;
+    let detail = format!(
+        "{} rows named another document than their signed bytes do; put back as the bytes say",
+        wrong.len()
+    );
+    tracing::error!(%detail, "restoring");
+    incidents::open(
+        conn,
+        None,
+        DOCUMENT_REFS_REPAIRED,
+        &detail,
+        &serde_json::json!({
+            "count": wrong.len(),
+            "rows": wrong
+                .iter()
+                .take(EVIDENCE_ROWS)
+                .map(|(idx, found, signed)| serde_json::json!({
+                    "index": idx,
+                    "documentRef": found,
+                    "signedFor": signed,
+                }))
+                .collect::<Vec<_>>(),
+        }),
+    )?;
+    // Chains read as damaged may be whole again; a read that still finds one is not opens its
+    // incident again.
+    incidents::close(conn, None, CHAIN_DAMAGED)?;
+    Ok(())
 }
 
 /// Keeps what the follower checked in the replica's database. Diesel is blocking: each call
@@ -881,10 +1177,33 @@ impl Keeper for PgKeeper {
             Incident::InconsistentCheckpoints { from, to, .. } => {
                 serde_json::json!({ "from": from, "to": to })
             }
+            Incident::ChainUnverified {
+                reference,
+                late,
+                served,
+            } => serde_json::json!({
+                "document": reference,
+                "lateIndex": late,
+                "served": served
+                    .iter()
+                    .map(|(index, full)| serde_json::json!({ "index": index, "full": full }))
+                    .collect::<Vec<_>>(),
+            }),
             other => serde_json::json!({ "incident": other.to_string() }),
         };
-        self.with_conn(|conn| {
-            incidents::open(conn, None, incident.code(), &detail, &evidence).map(|_| ())
+        self.with_conn(|conn| match incident {
+            // Given up again at the document's next transition, or after a restart: one
+            // incident while it is open.
+            Incident::ChainUnverified { reference, .. } => incidents::open_unless_open(
+                conn,
+                None,
+                incident.code(),
+                &detail,
+                &evidence,
+                &serde_json::json!({ "document": reference }),
+            )
+            .map(|_| ()),
+            _ => incidents::open(conn, None, incident.code(), &detail, &evidence).map(|_| ()),
         })?;
         self.last_incident = Some(detail);
         Ok(())

@@ -38,6 +38,42 @@ pub fn open(
         .get_result(conn)?)
 }
 
+/// Records an incident unless one with the same `party` and `code` is open whose evidence
+/// contains `same` (a JSON object: `evidence @> same`); returns the new incident's id, `None`
+/// when one was open already. What keeps being found — a document's damaged rows read again, a
+/// peer that keeps serving the same kind of bad checkpoint — is one incident, not one a read.
+pub fn open_unless_open(
+    conn: &mut PgConnection,
+    party: Option<&str>,
+    code: &str,
+    detail: &str,
+    evidence: &serde_json::Value,
+    same: &serde_json::Value,
+) -> Result<Option<i64>, StoreError> {
+    use diesel::sql_types::{Int8, Jsonb, Nullable, Text};
+    #[derive(QueryableByName)]
+    struct Opened {
+        #[diesel(sql_type = Int8)]
+        id: i64,
+    }
+    let opened: Option<Opened> = diesel::sql_query(
+        "INSERT INTO incidents (party, code, detail, evidence) \
+         SELECT $1, $2, $3, $4 \
+         WHERE NOT EXISTS (SELECT 1 FROM incidents \
+                           WHERE closed_at IS NULL AND code = $2 \
+                             AND party IS NOT DISTINCT FROM $1 AND evidence @> $5) \
+         RETURNING id",
+    )
+    .bind::<Nullable<Text>, _>(party)
+    .bind::<Text, _>(code)
+    .bind::<Text, _>(detail)
+    .bind::<Jsonb, _>(evidence)
+    .bind::<Jsonb, _>(same)
+    .get_result(conn)
+    .optional()?;
+    Ok(opened.map(|o| o.id))
+}
+
 /// Incidents not closed yet, oldest first: all of them, or those about `party`.
 pub fn open_incidents(
     conn: &mut PgConnection,

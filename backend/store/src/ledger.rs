@@ -53,6 +53,14 @@ pub fn prepare_writer_session(
     conn: &mut PgConnection,
     application_name: &str,
 ) -> Result<(), StoreError> {
+    Ok(writer_session(conn, application_name)?)
+}
+
+/// [`prepare_writer_session`] with diesel's own error (for a pool's connection customizer).
+pub(crate) fn writer_session(
+    conn: &mut PgConnection,
+    application_name: &str,
+) -> diesel::QueryResult<()> {
     diesel::sql_query("SELECT set_config('application_name', $1, false)")
         .bind::<Text, _>(application_name)
         .execute(conn)?;

@@ -42,6 +42,9 @@ pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
 pub struct Store {
     pool: PgPool,
     url: String,
+    /// Whether every session of the pool was prepared as a writer's
+    /// ([`ledger::prepare_writer_session`]).
+    durable: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -49,22 +52,67 @@ impl std::fmt::Debug for Store {
         // The URL holds a password: never print it.
         f.debug_struct("Store")
             .field("pool_size", &self.pool.max_size())
+            .field("durable", &self.durable)
             .finish()
+    }
+}
+
+/// Prepares each new session of a pool as a writer's (see [`Store::connect_durable`]).
+#[derive(Debug)]
+struct WriterSessions {
+    application_name: String,
+}
+
+impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for WriterSessions {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        ledger::writer_session(conn, &self.application_name)
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
 impl Store {
     /// Connects a pool of `size` connections; fails fast if the database cannot be reached.
+    /// Its sessions keep the database's defaults: for reads, and for writes whose durability
+    /// the caller settles itself (the registry's sequencer writes on
+    /// [`Store::dedicated_connection`]s).
     pub fn connect(url: &str, size: u32) -> Result<Self, StoreError> {
+        Self::build(url, size, None)
+    }
+
+    /// [`Store::connect`], with every session prepared as a writer's when it is opened
+    /// ([`ledger::prepare_writer_session`]: `synchronous_commit = on` whatever the database's or
+    /// the role's default, and `application_name`), so that a commit on any connection of the
+    /// pool is durable when it returns. For a replica, whose every write (the entries it
+    /// checked, the submissions it answered `202 Accepted` for) must survive a crash.
+    pub fn connect_durable(
+        url: &str,
+        size: u32,
+        application_name: &str,
+    ) -> Result<Self, StoreError> {
+        Self::build(url, size, Some(application_name))
+    }
+
+    fn build(url: &str, size: u32, writer: Option<&str>) -> Result<Self, StoreError> {
         let manager = ConnectionManager::<PgConnection>::new(url);
-        let pool = Pool::builder()
+        let mut builder = Pool::builder()
             .max_size(size)
-            .connection_timeout(Duration::from_secs(10))
-            .build(manager)?;
+            .connection_timeout(Duration::from_secs(10));
+        if let Some(name) = writer {
+            builder = builder.connection_customizer(Box::new(WriterSessions {
+                application_name: name.to_owned(),
+            }));
+        }
+        let pool = builder.build(manager)?;
         Ok(Self {
             pool,
             url: url.to_owned(),
+            durable: writer.is_some(),
         })
+    }
+
+    /// Whether every session of this pool commits durably ([`Store::connect_durable`]).
+    pub fn is_durable(&self) -> bool {
+        self.durable
     }
 
     pub fn conn(&self) -> Result<PgPooled, StoreError> {

@@ -323,13 +323,32 @@ pub fn discard_from(
     .get_results(conn)?)
 }
 
-/// The entries of one document, in index order (the party's reads).
+/// Sets the document each row at `idx` names (rows that were changed by hand); all or nothing.
+pub fn set_document_refs(
+    conn: &mut PgConnection,
+    rows: &[(i64, Option<String>)],
+) -> Result<(), StoreError> {
+    conn.transaction(|conn| {
+        for (idx, document) in rows {
+            diesel::update(replica_entries::table.filter(replica_entries::idx.eq(idx)))
+                .set(replica_entries::document_ref.eq(document))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// The entries held in full whose rows name the document `reference`, below index `below`,
+/// in index order (the party's reads). The rows say so, not the signed bytes: the caller
+/// checks the chain they make against what it verified.
 pub fn document_entries(
     conn: &mut PgConnection,
     reference: &str,
+    below: u64,
 ) -> Result<Vec<ReplicaEntryRow>, StoreError> {
     Ok(replica_entries::table
         .filter(replica_entries::document_ref.eq(reference))
+        .filter(replica_entries::idx.lt(crate::ledger::to_i64(below)))
         .filter(replica_entries::signed.is_not_null())
         .order(replica_entries::idx.asc())
         .select(ReplicaEntryRow::as_select())

@@ -551,8 +551,17 @@ fn held_leaves_show_rows_changed_by_hand_and_repairs_put_them_back() {
     assert_eq!(discarded.len(), 2);
     assert_eq!(replica::size(&mut conn).unwrap(), 10);
     assert_eq!(
-        replica::document_entries(&mut conn, "BL-1").unwrap().len(),
+        replica::document_entries(&mut conn, "BL-1", 10)
+            .unwrap()
+            .len(),
         5
+    );
+    // Rows at or above what the caller verified are not read.
+    assert!(
+        replica::document_entries(&mut conn, "BL-1", 4)
+            .unwrap()
+            .len()
+            < 5
     );
 }
 
