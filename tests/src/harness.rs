@@ -468,7 +468,13 @@ impl ReplicaProcess {
     }
 
     pub fn spawn(&mut self) -> Result<()> {
-        self.child = Some(spawn_lading("replica", &self.env, "following ", None)?);
+        // With a face, ready once it serves (it binds after the node starts following).
+        let ready = if self.env.iter().any(|(k, _)| k == "LADING_REPLICA_LISTEN") {
+            "serving "
+        } else {
+            "following "
+        };
+        self.child = Some(spawn_lading("replica", &self.env, ready, None)?);
         Ok(())
     }
 
