@@ -116,6 +116,13 @@ pub enum RegistryError {
     Threads(String),
     #[error("the ledger and its stored checkpoints disagree: {0}")]
     Inconsistent(String),
+    /// Every stored block and checkpoint root depends on the block size: a ledger keeps the
+    /// one it began with.
+    #[error(
+        "the ledger was built with blocks of {stored} entries, but the configuration says \
+         {configured}: set registry.block_size = {stored}"
+    )]
+    BlockSize { stored: u64, configured: u64 },
 }
 
 /// A running registry. Cloning shares it; dropping the last clone (or [`Registry::shutdown`])
@@ -144,11 +151,25 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// Loads the party registry and the ledger's Merkle state, and starts the sequencer.
+    ///
+    /// Refuses to start on a ledger built with another block size ([`RegistryError::BlockSize`])
+    /// or whose latest stored checkpoint is not what its stored entries give
+    /// ([`RegistryError::Inconsistent`]): either way it would sign roots that match neither.
     pub fn start(
         store: Store,
         signer: SigningKey,
         config: RegistryConfig,
     ) -> Result<Self, RegistryError> {
+        let stored = {
+            let mut conn = store.conn()?;
+            ledger::claim_block_size(&mut conn, config.block_size)?
+        };
+        if stored != config.block_size {
+            return Err(RegistryError::BlockSize {
+                stored,
+                configured: config.block_size,
+            });
+        }
         let book = PartyBook::load(store.clone())?;
         let latest = {
             let mut conn = store.conn()?;

@@ -42,7 +42,7 @@ use lading_store::models::{
 use lading_store::{Store, StoreError};
 use tokio::sync::oneshot;
 
-use crate::checkpoints::{CheckpointBook, PublishedCheckpoint};
+use crate::checkpoints::CheckpointBook;
 use crate::parties::PartyBook;
 use crate::refusal::Refusal;
 use crate::verify::{Verified, VerifiedBody};
@@ -189,6 +189,9 @@ impl Sequencer {
     ) -> Result<Self, RegistryError> {
         let mut conn = store.dedicated_connection(DRAFTER)?;
         let acc = load_accumulator(&mut conn, config.block_size)?;
+        if let Some(latest) = checkpoints.latest() {
+            check_latest_checkpoint(&mut conn, &acc, &latest.checkpoint)?;
+        }
         checkpoints.set_sealed_roots(acc.sealed_roots().to_vec());
         let (orders, orders_rx) = crossbeam_channel::bounded::<Order>(1);
         let (done_tx, done) = crossbeam_channel::bounded::<bool>(1);
@@ -1113,16 +1116,25 @@ impl Sequencer {
             size: to_i64(size),
             root: checkpoint.root.0.to_vec(),
             block_size: i32::try_from(self.config.block_size).unwrap_or(i32::MAX),
-            signed: signed.clone(),
+            signed,
             created_at: Utc::now(),
         };
+        // Publish exactly the stored row: if a checkpoint of this size was stored before (an
+        // attempt whose answer was lost), that one, so every signature shown is shown again.
         let stored = self
             .conn()
-            .and_then(|conn| ledger::insert_checkpoint(conn, &row));
+            .and_then(|conn| ledger::insert_checkpoint(conn, &row))
+            .and_then(|row| crate::checkpoints::published(&row));
         match stored {
-            Ok(()) => self
-                .checkpoints
-                .publish(PublishedCheckpoint { checkpoint, signed }),
+            Ok(stored) if stored.checkpoint.root == checkpoint.root => {
+                self.checkpoints.publish(stored);
+            }
+            Ok(stored) => tracing::error!(
+                size,
+                stored = %stored.checkpoint.root.to_hex(),
+                computed = %checkpoint.root.to_hex(),
+                "a stored checkpoint of this size has another root; not publishing"
+            ),
             Err(e) => {
                 tracing::error!(error = %e, "checkpoint not stored; will retry");
                 self.conn = None;
@@ -1298,6 +1310,55 @@ fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTr
         table: "blocks",
         detail: e.to_string(),
     })
+}
+
+/// The latest stored checkpoint must be what the stored ledger gives: its block size, entries
+/// that are all stored, and the root they make. Otherwise the ledger was altered (or its
+/// checkpoints came from elsewhere), and whatever the registry signed next would contradict
+/// what it signed before.
+fn check_latest_checkpoint(
+    conn: &mut PgConnection,
+    acc: &LedgerTree,
+    checkpoint: &Checkpoint,
+) -> Result<(), RegistryError> {
+    let size = checkpoint.size;
+    let block_size = acc.block_size();
+    if u64::from(checkpoint.block_size) != block_size {
+        return Err(RegistryError::Inconsistent(format!(
+            "the latest checkpoint (size {size}) was signed with blocks of {} entries, the \
+             ledger's are of {block_size}",
+            checkpoint.block_size
+        )));
+    }
+    if size > acc.size() {
+        return Err(RegistryError::Inconsistent(format!(
+            "the latest checkpoint covers {size} entries, the ledger holds {}",
+            acc.size()
+        )));
+    }
+    let root = match acc.root_at(size) {
+        Some(root) => root,
+        None => {
+            // A checkpoint cut inside a block sealed since: that block as it was then.
+            let full = size / block_size;
+            let leaves = crate::checkpoints::leaf_digests(conn, full * block_size, size)?;
+            let mut roots = acc
+                .sealed_roots()
+                .get(..usize::try_from(full).unwrap_or(usize::MAX))
+                .map(<[Digest]>::to_vec)
+                .unwrap_or_default();
+            roots.push(lading_domain::merkle::merkle_root(&leaves));
+            lading_domain::merkle::merkle_root(&roots)
+        }
+    };
+    if root != checkpoint.root {
+        return Err(RegistryError::Inconsistent(format!(
+            "the latest checkpoint (size {size}) signs the root {}, the stored entries give {}",
+            checkpoint.root.to_hex(),
+            root.to_hex()
+        )));
+    }
+    Ok(())
 }
 
 /// What a party statement at `idx` writes to the registry's projection of the membership.
