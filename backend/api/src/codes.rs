@@ -150,7 +150,7 @@ codes! {
     InternalError = "internal_error", 500, "The server hit an unexpected error; it is logged, and the answer says nothing more.";
     LedgerUnavailable = "ledger_unavailable", 503, "Nothing was written; resubmitting the same bytes is safe.";
     NotReady = "not_ready", 503, "The server cannot answer this now (its database, its sequencer, or damage a reconciliation repairs).";
-    ServerBusy = "server_busy", 503, "Too many large bodies are being received; retry after Retry-After seconds.";
+    ServerBusy = "server_busy", 503, "The registry holds as many submissions as it takes (registry.max_queue), or too many large bodies are being received; nothing was done: retry after Retry-After seconds.";
 }
 
 impl Code {

@@ -12,8 +12,10 @@
 //! from stored block roots and leaf hashes.
 
 pub mod checkpoints;
+mod load;
 pub mod parties;
 pub mod refusal;
+mod resolver;
 mod sequencer;
 pub mod verify;
 
@@ -28,11 +30,14 @@ use lading_store::{ledger, Store, StoreError};
 use tokio::sync::oneshot;
 
 pub use checkpoints::{CheckpointBook, ConsistencyAnswer, ProofAnswer, PublishedCheckpoint};
+pub use load::{Queue, WritePathThread};
 pub use parties::PartyBook;
 pub use refusal::Refusal;
+pub use resolver::RESOLVER;
 pub use sequencer::{DRAFTER, WRITER};
 pub use verify::Expect;
 
+use load::{Admission, Threads};
 use sequencer::{Job, Sequencer};
 
 /// Largest compact JWS the registry takes (an ISSUE carries the whole transport document).
@@ -45,6 +50,9 @@ pub struct RegistryConfig {
     pub block_size: u64,
     /// Largest number of submissions written in one transaction.
     pub max_batch: usize,
+    /// Most submissions held at once (being verified, queued, sequenced or answered); past it a
+    /// request is refused as `server_busy` (transient) before any work is done for it.
+    pub max_queue: usize,
     /// How often a new checkpoint is signed while the ledger grows.
     pub checkpoint_interval: Duration,
     /// Documents kept in the sequencer's memory before it starts over.
@@ -84,6 +92,7 @@ impl Default for RegistryConfig {
         Self {
             block_size: lading_domain::merkle::BLOCK_SIZE,
             max_batch: 4096,
+            max_queue: 32_768,
             checkpoint_interval: Duration::from_millis(500),
             document_cache: 500_000,
             verify_threads: 0,
@@ -135,6 +144,8 @@ pub struct Registry {
 struct Inner {
     jobs: Mutex<Option<crossbeam_channel::Sender<Job>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
+    admission: Arc<Admission>,
+    threads: Arc<Threads>,
     verifiers: rayon::ThreadPool,
     book: PartyBook,
     checkpoints: CheckpointBook,
@@ -183,22 +194,29 @@ impl Registry {
             .thread_name(|i| format!("lading-verify-{i}"))
             .build()
             .map_err(|e| RegistryError::Threads(e.to_string()))?;
+        let admission = Admission::new(config.max_queue.max(1));
+        let threads = Threads::new();
         let sequencer = Sequencer::start(
             store.clone(),
             book.clone(),
             checkpoints.clone(),
             signer,
             config,
+            &threads,
         )?;
+        // Unbounded as a channel, bounded by admission: every job in it holds a ticket.
         let (tx, rx) = crossbeam_channel::unbounded();
+        let running = threads.guard(WritePathThread::Drafter);
         let handle = std::thread::Builder::new()
             .name("lading-sequencer".into())
-            .spawn(move || sequencer.run(rx))
+            .spawn(move || sequencer.run(rx, running))
             .map_err(|e| RegistryError::Threads(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 jobs: Mutex::new(Some(tx)),
                 sequencer: Mutex::new(Some(handle)),
+                admission,
+                threads,
                 verifiers,
                 book,
                 checkpoints,
@@ -243,6 +261,9 @@ impl Registry {
         origin: Origin,
     ) -> Vec<Result<Receipt, Refusal>> {
         let count = items.len();
+        let Some(ticket) = self.inner.admission.admit(count) else {
+            return vec![Err(Refusal::busy()); count];
+        };
         let verified = self.verify_all(items, expect).await;
         let (reply, answer) = oneshot::channel();
         let sent = {
@@ -253,6 +274,7 @@ impl Registry {
                         items: verified,
                         origin,
                         reply,
+                        ticket,
                     })
                     .is_ok(),
                 None => false,
@@ -305,8 +327,8 @@ impl Registry {
             .unwrap_or_else(|_| vec![Err(Refusal::unavailable("verifier stopped"))])
     }
 
-    /// Whether the sequencer is still taking submissions (false after a shutdown or a crash
-    /// of its thread): readiness depends on it.
+    /// Whether the sequencer is still taking submissions: false after a shutdown, or once any
+    /// thread a submission needs has stopped ([`Self::stopped_thread`]). Readiness depends on it.
     pub fn is_sequencing(&self) -> bool {
         let jobs_open = self
             .inner
@@ -314,14 +336,25 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some();
-        let thread_alive = self
-            .inner
-            .sequencer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|handle| !handle.is_finished());
-        jobs_open && thread_alive
+        jobs_open && self.stopped_thread().is_none()
+    }
+
+    /// The first thread of the write path that is no longer running (by a crash: a panic
+    /// clears its flag as it unwinds), if any.
+    pub fn stopped_thread(&self) -> Option<WritePathThread> {
+        self.inner.threads.stopped()
+    }
+
+    /// How many submissions the registry holds now (see [`RegistryConfig::max_queue`]).
+    pub fn queue(&self) -> Queue {
+        self.inner.admission.queue()
+    }
+
+    /// TEST ONLY (feature `testing`): makes a thread of the write path panic the next time it
+    /// wakes, to see what readiness and submissions make of its death.
+    #[cfg(feature = "testing")]
+    pub fn doom_thread(&self, thread: WritePathThread) {
+        self.inner.threads.doom(thread);
     }
 
     pub fn latest_checkpoint(&self) -> Option<PublishedCheckpoint> {
