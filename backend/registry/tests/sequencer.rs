@@ -54,6 +54,15 @@ fn config() -> RegistryConfig {
     }
 }
 
+/// For tests that draft several jobs on top of a batch in flight: a checkpoint due would make
+/// the drafter wait for that batch first (it signs durable entries only).
+fn no_checkpoint_due() -> RegistryConfig {
+    RegistryConfig {
+        checkpoint_interval: Duration::from_secs(3600),
+        ..config()
+    }
+}
+
 fn world() -> World {
     world_with(config())
 }
@@ -342,4 +351,604 @@ async fn the_registry_publishes_the_checkpoint_it_stored() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.signed, published.signed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers to hold the write path at a known point
+
+/// An ACCESS EXCLUSIVE lock on some tables, held by a transaction of the test until released
+/// (or dropped): whoever reads or writes them waits.
+struct Locked(PgConnection);
+
+fn lock(w: &World, tables: &str) -> Locked {
+    let mut conn = w.conn();
+    diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
+    diesel::sql_query(format!("LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE"))
+        .execute(&mut conn)
+        .unwrap();
+    Locked(conn)
+}
+
+impl Locked {
+    fn release(mut self) {
+        diesel::sql_query("COMMIT").execute(&mut self.0).unwrap();
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// How many of the registry's sessions named `name` wait for a lock.
+fn waiting_for_a_lock(w: &World, name: &str) -> i64 {
+    diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = $1 AND wait_event_type = 'Lock'",
+    )
+    .bind::<diesel::sql_types::Text, _>(name)
+    .get_result::<Count>(&mut w.conn())
+    .unwrap()
+    .n
+}
+
+/// Ends the sessions named `name`, as a failing database would.
+fn terminate_sessions(w: &World, name: &str) -> i64 {
+    diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(name)
+    .get_result::<Count>(&mut w.conn())
+    .unwrap()
+    .n
+}
+
+/// Waits until `condition` holds; fails the test if it never does (a hang, not a timing
+/// assertion: the bound is minutes of polling).
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..12_000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+/// Bounds a wait that must end: a stalled registry fails the test instead of hanging it.
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), future)
+        .await
+        .unwrap_or_else(|_| panic!("stalled: {what}"))
+}
+
+/// Submits in the background.
+fn spawn_submit(
+    registry: &Registry,
+    items: Vec<String>,
+    expect: Expect,
+) -> tokio::task::JoinHandle<Vec<Result<Receipt, Refusal>>> {
+    let registry = registry.clone();
+    tokio::spawn(async move { registry.submit(items, expect).await })
+}
+
+/// The registry holds `held` submissions, all taken by the sequencer.
+fn all_taken(registry: &Registry, held: usize) -> impl FnMut() -> bool + '_ {
+    move || {
+        let queue = registry.queue();
+        queue.held == held && queue.waiting == 0
+    }
+}
+
+fn single(outcomes: Vec<Result<Receipt, Refusal>>) -> Result<Receipt, Refusal> {
+    assert_eq!(outcomes.len(), 1);
+    outcomes.into_iter().next().unwrap()
+}
+
+fn event(actor: &str, id: &str, document: Option<&str>) -> lading_domain::event::ShipmentEvent {
+    lading_domain::event::ShipmentEvent::new(lading_domain::event::EventDraft {
+        event_id: id.parse().unwrap(),
+        event_code: lading_domain::event::EventCode::Load,
+        actor: party(actor),
+        time: time(10),
+        location: "NLRTM".parse().unwrap(),
+        document_reference: document.map(|d| d.parse().unwrap()),
+        equipment_reference: Some("CSQU3054383".parse().unwrap()),
+        vessel_name: None,
+        voyage_number: None,
+        remarks: None,
+    })
+    .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readiness
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_is_not_ready_once_any_write_path_thread_has_died() {
+    use lading_registry::WritePathThread;
+    for thread in [
+        WritePathThread::Writer,
+        WritePathThread::Answerer,
+        WritePathThread::Resolver,
+        WritePathThread::Drafter,
+    ] {
+        let w = world();
+        let (issued, _) = issue(&w, "BL-READY-0");
+        submit(&w.registry, &issued).await.unwrap();
+        assert!(w.registry.is_sequencing());
+        assert_eq!(w.registry.stopped_thread(), None);
+
+        w.registry.doom_thread(thread);
+        // Wake it: a new entry reaches the writer and the answerer, a resubmission the
+        // resolver; the drafter wakes by itself.
+        let (fresh, _) = issue(&w, "BL-READY-1");
+        let _ = within("a submission", submit(&w.registry, &fresh)).await;
+        let _ = within("a resubmission", submit(&w.registry, &issued)).await;
+        eventually("the registry says it is not sequencing", || {
+            !w.registry.is_sequencing()
+        })
+        .await;
+        assert_eq!(w.registry.stopped_thread(), Some(thread), "{thread:?}");
+
+        // Nothing hangs: a submission is still answered, if only to say "not now".
+        let (later, _) = issue(&w, "BL-READY-2");
+        let answer = within("a submission after the death", submit(&w.registry, &later)).await;
+        if thread != WritePathThread::Answerer && thread != WritePathThread::Resolver {
+            assert!(
+                answer.as_ref().is_err_and(Refusal::is_transient),
+                "{answer:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backpressure
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_registry_sheds_requests_as_busy_instead_of_queueing_them() {
+    let w = world_with(RegistryConfig {
+        max_batch: 2,
+        max_queue: 4,
+        ..no_checkpoint_due()
+    });
+    let items: Vec<String> = (0..8)
+        .map(|i| issue(&w, &format!("BL-BUSY-{i}")).0)
+        .collect();
+    // The writer waits for the lock with the first request; the drafter drafts the next two
+    // (a full batch) and waits for the writer; the fourth waits for the drafter.
+    let held = lock(&w, "ledger_head");
+    let mut admitted = vec![spawn_submit(
+        &w.registry,
+        vec![items[0].clone()],
+        Expect::Transition,
+    )];
+    eventually("the writer waits", || {
+        waiting_for_a_lock(&w, lading_registry::WRITER) == 1
+    })
+    .await;
+    for item in &items[1..3] {
+        admitted.push(spawn_submit(
+            &w.registry,
+            vec![item.clone()],
+            Expect::Transition,
+        ));
+    }
+    eventually("three taken", all_taken(&w.registry, 3)).await;
+    admitted.push(spawn_submit(
+        &w.registry,
+        vec![items[3].clone()],
+        Expect::Transition,
+    ));
+    eventually("four held", || w.registry.queue().held == 4).await;
+
+    // Full: a request is refused at once, whole, and nothing of it is kept.
+    let refused = submit(&w.registry, &items[4]).await.unwrap_err();
+    assert_eq!(refused.code(), "server_busy", "{refused}");
+    assert!(refused.is_transient());
+    let batch = w
+        .registry
+        .submit(items[4..7].to_vec(), Expect::Transition)
+        .await;
+    assert!(
+        batch
+            .iter()
+            .all(|o| o.as_ref().is_err_and(|r| r.code() == "server_busy")),
+        "{batch:?}"
+    );
+    assert_eq!(w.registry.queue().held, 4);
+
+    // Once the writer moves, everything admitted is sequenced, and the refused may come back.
+    held.release();
+    let mut indexes = Vec::new();
+    for request in admitted {
+        indexes.push(
+            single(within("admitted", request).await.unwrap())
+                .unwrap()
+                .index,
+        );
+    }
+    indexes.sort_unstable();
+    assert_eq!(indexes, vec![0, 1, 2, 3]);
+    assert_eq!(submit(&w.registry, &items[4]).await.unwrap().index, 4);
+    assert_eq!(w.registry.queue().held, 0);
+}
+
+/// A party's key that no registry knows, and an ISSUE it signed.
+fn junk(n: usize) -> String {
+    let stranger = Jwk::generate(format!("stranger-{n}#k1").parse().unwrap(), true)
+        .signing_key()
+        .unwrap();
+    let payload = TransitionPayload::issue(
+        document(&format!("BL-JUNK-{n}")),
+        party("carrier-oceanic"),
+        party("shipper-acme"),
+        time(0),
+    )
+    .unwrap();
+    payload.sign(&stranger)
+}
+
+fn all_unknown_keys(outcomes: &[Result<Receipt, Refusal>]) -> bool {
+    outcomes
+        .iter()
+        .all(|o| o.as_ref().is_err_and(|r| r.code() == "unknown_key"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kid_found_unknown_is_answered_without_the_database_for_a_while() {
+    let w = world();
+    let items: Vec<String> = (0..50).map(junk).collect();
+    let first = w.registry.submit(items.clone(), Expect::Transition).await;
+    assert!(all_unknown_keys(&first), "{first:?}");
+
+    // The key tables are locked: asking the database would wait.
+    let held = lock(&w, "party_keys, operator_keys");
+    let again = within(
+        "junk kids answered from memory",
+        w.registry.submit(items.clone(), Expect::Transition),
+    )
+    .await;
+    assert!(all_unknown_keys(&again), "{again:?}");
+    let one = within(
+        "one junk kid answered from memory",
+        submit(&w.registry, &items[7]),
+    )
+    .await;
+    assert_eq!(one.unwrap_err().code(), "unknown_key");
+    held.release();
+
+    // Known kids are not affected.
+    let (issued, _) = issue(&w, "BL-KNOWN-1");
+    submit(&w.registry, &issued).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_junk_kids_costs_one_database_look_up() {
+    let World { registry, db, .. } = world();
+    let w_items: Vec<String> = (0..100).map(junk).collect();
+    let first = registry.submit(w_items.clone(), Expect::Transition).await;
+    assert!(all_unknown_keys(&first));
+    let again = registry.submit(w_items.clone(), Expect::Transition).await;
+    assert!(all_unknown_keys(&again));
+    for item in w_items.iter().take(20) {
+        assert_eq!(
+            registry
+                .submit_one(item.clone(), Expect::Transition)
+                .await
+                .unwrap_err()
+                .code(),
+            "unknown_key"
+        );
+    }
+    // The registry's sessions end, and with them PostgreSQL's own count of what they read.
+    drop(registry);
+    let others = || {
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .get_result::<Count>(&mut db.connection().unwrap())
+        .unwrap()
+        .n
+    };
+    eventually("the registry's sessions are gone", || others() == 0).await;
+    let mut conn = db.connection().unwrap();
+    let scans = diesel::sql_query(
+        "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) AS n FROM pg_stat_user_tables \
+         WHERE relname = 'operator_keys'",
+    )
+    .get_result::<Count>(&mut conn)
+    .unwrap()
+    .n;
+    // One read at start (the membership), one for the first batch's 100 unknown kids, none
+    // for the rest.
+    assert_eq!(scans, 2, "operator_keys was read {scans} times");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubmitted_refused_bytes_do_not_stall_the_ledger_for_everyone() {
+    let w = world();
+    let (issued, state) = issue(&w, "BL-RESUB-1");
+    let (to_consignee, state) = next(
+        &state,
+        &w.shipper,
+        Action::Transfer,
+        "shipper-acme",
+        Some("consignee-globex"),
+        1,
+    );
+    let (back, _) = next(
+        &state,
+        &w.consignee,
+        Action::Transfer,
+        "consignee-globex",
+        Some("carrier-oceanic"),
+        2,
+    );
+    let mut first = Vec::new();
+    for jws in [&issued, &to_consignee, &back] {
+        first.push(submit(&w.registry, jws).await.unwrap());
+    }
+
+    // Whoever reads `transitions` now waits. Neither events about containers alone nor the
+    // drafter's judgement of a resubmission need it; what the resubmissions are (duplicates)
+    // only the database can tell.
+    let held = lock(&w, "transitions");
+    let resubmitted = spawn_submit(
+        &w.registry,
+        vec![issued.clone(), to_consignee.clone()],
+        Expect::Transition,
+    );
+    eventually("the resubmissions are taken", all_taken(&w.registry, 2)).await;
+    for n in 0..3 {
+        let loaded = event("carrier-oceanic", &format!("ev-resub-{n}"), None).sign(&w.carrier);
+        let receipt = within(
+            "a fresh event while resubmissions wait",
+            w.registry.submit_one(loaded, Expect::Event),
+        )
+        .await
+        .unwrap();
+        assert_eq!(receipt.index, 3 + n);
+    }
+    assert!(!resubmitted.is_finished(), "answered without the database?");
+    held.release();
+
+    // The resubmissions are answered as the duplicates they are.
+    let answers = within("the resubmissions", resubmitted).await.unwrap();
+    for (answer, original) in answers.iter().zip(&first) {
+        let answer = answer.as_ref().unwrap();
+        assert!(answer.duplicate);
+        assert_eq!(
+            (answer.index, &answer.state),
+            (original.index, &original.state)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Race paths: a batch in flight while the next is drafted on top of it
+
+/// Holds the writer with the next batch: returns once the writer waits for `ledger_head`.
+async fn hold_the_writer(w: &World) -> Locked {
+    let held = lock(w, "ledger_head");
+    assert_eq!(waiting_for_a_lock(w, lading_registry::WRITER), 0);
+    held
+}
+
+async fn writer_waits(w: &World) {
+    eventually("the writer waits with a batch", || {
+        waiting_for_a_lock(w, lading_registry::WRITER) == 1
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_drafted_on_top_of_one_that_fails_is_refused_with_it_and_the_ledger_carries_on() {
+    let w = world();
+    let (issued, state) = issue(&w, "BL-ONTOP-1");
+    let (transfer, _) = next(
+        &state,
+        &w.shipper,
+        Action::Transfer,
+        "shipper-acme",
+        Some("consignee-globex"),
+        1,
+    );
+    let held = hold_the_writer(&w).await;
+    let first = spawn_submit(&w.registry, vec![issued.clone()], Expect::Transition);
+    writer_waits(&w).await;
+    // Drafted on top of the ISSUE in flight: its parent is known only to memory.
+    let second = spawn_submit(&w.registry, vec![transfer.clone()], Expect::Transition);
+    eventually("the transfer is drafted", all_taken(&w.registry, 2)).await;
+
+    // The write fails: the writer's session ends while it waits.
+    assert_eq!(terminate_sessions(&w, lading_registry::WRITER), 1);
+    held.release();
+    for request in [first, second] {
+        let answer = single(within("an answer", request).await.unwrap());
+        assert!(
+            answer.as_ref().is_err_and(Refusal::is_transient),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(size(&w), 0, "nothing of either batch is on the ledger");
+
+    // Memory was read again from the database: the document is not there.
+    let unknown = submit(&w.registry, &transfer).await.unwrap_err();
+    assert_eq!(unknown.code(), "unknown_document", "{unknown}");
+    assert_eq!(submit(&w.registry, &issued).await.unwrap().index, 0);
+    assert_eq!(submit(&w.registry, &transfer).await.unwrap().index, 1);
+    let checkpoint = wait_for_checkpoint(&w.registry, 2).await;
+    assert_checkpoints_match_the_ledger(&w, &checkpoint);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_whose_parent_is_in_flight_is_sequenced_and_its_sibling_is_a_double_spend() {
+    let w = world_with(no_checkpoint_due());
+    let (issued, state) = issue(&w, "BL-INFLIGHT-1");
+    let (transfer, after) = next(
+        &state,
+        &w.shipper,
+        Action::Transfer,
+        "shipper-acme",
+        Some("consignee-globex"),
+        1,
+    );
+    let (fork, _) = next(
+        &state,
+        &w.shipper,
+        Action::Transfer,
+        "shipper-acme",
+        Some("carrier-oceanic"),
+        2,
+    );
+    let held = hold_the_writer(&w).await;
+    let parent = spawn_submit(&w.registry, vec![issued], Expect::Transition);
+    writer_waits(&w).await;
+    let child = spawn_submit(&w.registry, vec![transfer], Expect::Transition);
+    eventually("the child is drafted", all_taken(&w.registry, 2)).await;
+    let sibling = spawn_submit(&w.registry, vec![fork], Expect::Transition);
+    eventually("the sibling is drafted", all_taken(&w.registry, 3)).await;
+    held.release();
+
+    assert_eq!(single(parent.await.unwrap()).unwrap().index, 0);
+    let child = single(child.await.unwrap()).unwrap();
+    assert_eq!(child.index, 1);
+    let state: DocumentState = child.state.unwrap().parse().unwrap();
+    assert_eq!(state, after);
+    let refused = single(sibling.await.unwrap()).unwrap_err();
+    assert_eq!(refused.code(), "double_spend", "{refused}");
+    assert_eq!(size(&w), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_about_a_document_issued_in_flight_waits_for_it() {
+    let w = world();
+    // Made durable: the event is sequenced after it.
+    let (issued, _) = issue(&w, "BL-EVFLIGHT-1");
+    let held = hold_the_writer(&w).await;
+    let document = spawn_submit(&w.registry, vec![issued], Expect::Transition);
+    writer_waits(&w).await;
+    let loaded = event("carrier-oceanic", "ev-flight-1", Some("BL-EVFLIGHT-1")).sign(&w.carrier);
+    let about = spawn_submit(&w.registry, vec![loaded.clone()], Expect::Event);
+    eventually("the event is taken", all_taken(&w.registry, 2)).await;
+    held.release();
+    assert_eq!(single(document.await.unwrap()).unwrap().index, 0);
+    let receipt = single(about.await.unwrap()).unwrap();
+    assert_eq!(
+        (receipt.index, receipt.document_reference.as_deref()),
+        (1, Some("BL-EVFLIGHT-1"))
+    );
+
+    // Never made durable: the event goes with it.
+    let (issued, _) = issue(&w, "BL-EVFLIGHT-2");
+    let held = hold_the_writer(&w).await;
+    let document = spawn_submit(&w.registry, vec![issued.clone()], Expect::Transition);
+    writer_waits(&w).await;
+    let loaded = event("carrier-oceanic", "ev-flight-2", Some("BL-EVFLIGHT-2")).sign(&w.carrier);
+    let about = spawn_submit(&w.registry, vec![loaded.clone()], Expect::Event);
+    eventually("the event is taken", all_taken(&w.registry, 2)).await;
+    assert_eq!(terminate_sessions(&w, lading_registry::WRITER), 1);
+    held.release();
+    for request in [document, about] {
+        let answer = single(within("an answer", request).await.unwrap());
+        assert!(
+            answer.as_ref().is_err_and(Refusal::is_transient),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(size(&w), 2);
+    let refused = w
+        .registry
+        .submit_one(loaded.clone(), Expect::Event)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "unknown_document", "{refused}");
+    assert_eq!(submit(&w.registry, &issued).await.unwrap().index, 2);
+    let receipt = w.registry.submit_one(loaded, Expect::Event).await.unwrap();
+    assert_eq!(receipt.index, 3);
+}
+
+/// Every stored checkpoint covers stored entries only, and its root is theirs.
+fn assert_checkpoints_match_the_ledger(w: &World, latest: &PublishedCheckpoint) {
+    use lading_store::schema::checkpoints;
+    let mut conn = w.conn();
+    let stored: Vec<CheckpointRow> = checkpoints::table
+        .order(checkpoints::size.asc())
+        .select(CheckpointRow::as_select())
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(stored.last().unwrap().signed, latest.signed);
+    let size = lading_store::ledger::ledger_size(&mut conn).unwrap();
+    let leaves = lading_registry::checkpoints::leaf_digests(&mut conn, 0, size).unwrap();
+    for row in stored {
+        let covered = u64::try_from(row.size).unwrap();
+        assert!(
+            covered <= size,
+            "checkpoint {covered} beyond the ledger ({size})"
+        );
+        let mut tree = LedgerTree::new(4).unwrap();
+        for leaf in &leaves[..covered as usize] {
+            tree.push(*leaf);
+        }
+        assert_eq!(
+            tree.root().0.to_vec(),
+            row.root,
+            "checkpoint {covered} does not match the stored entries"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_checkpoint_covers_entries_in_flight() {
+    let w = world();
+    for i in 0..2 {
+        submit(&w.registry, &issue(&w, &format!("BL-CPFLIGHT-{i}")).0)
+            .await
+            .unwrap();
+    }
+    wait_for_checkpoint(&w.registry, 2).await;
+    let held = hold_the_writer(&w).await;
+    let in_flight = spawn_submit(
+        &w.registry,
+        vec![issue(&w, "BL-CPFLIGHT-2").0],
+        Expect::Transition,
+    );
+    writer_waits(&w).await;
+    // A checkpoint is due meanwhile, several times over; the drafter wakes with the next job.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let drafted = spawn_submit(
+        &w.registry,
+        vec![issue(&w, "BL-CPFLIGHT-3").0],
+        Expect::Transition,
+    );
+    eventually("the next job is drafted", all_taken(&w.registry, 2)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        w.registry.latest_checkpoint().unwrap().checkpoint.size,
+        2,
+        "a checkpoint covers an entry in flight"
+    );
+
+    // The batch in flight fails: nothing ever signed covers it.
+    assert_eq!(terminate_sessions(&w, lading_registry::WRITER), 1);
+    held.release();
+    for request in [in_flight, drafted] {
+        let answer = single(within("an answer", request).await.unwrap());
+        assert!(
+            answer.as_ref().is_err_and(Refusal::is_transient),
+            "{answer:?}"
+        );
+    }
+    for i in 4..6 {
+        submit(&w.registry, &issue(&w, &format!("BL-CPFLIGHT-{i}")).0)
+            .await
+            .unwrap();
+    }
+    let latest = wait_for_checkpoint(&w.registry, 4).await;
+    assert_checkpoints_match_the_ledger(&w, &latest);
 }
