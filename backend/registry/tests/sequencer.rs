@@ -546,13 +546,16 @@ async fn an_overloaded_registry_sheds_requests_as_busy_instead_of_queueing_them(
     eventually("four held", || w.registry.queue().held == 4).await;
 
     // Full: a request is refused at once, whole, and nothing of it is kept.
-    let refused = submit(&w.registry, &items[4]).await.unwrap_err();
+    let refused = within("a request past the bound", submit(&w.registry, &items[4]))
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), "server_busy", "{refused}");
     assert!(refused.is_transient());
-    let batch = w
-        .registry
-        .submit(items[4..7].to_vec(), Expect::Transition)
-        .await;
+    let batch = within(
+        "a batch past the bound",
+        w.registry.submit(items[4..7].to_vec(), Expect::Transition),
+    )
+    .await;
     assert!(
         batch
             .iter()
