@@ -1305,8 +1305,11 @@ pub(crate) fn reply(job: Job, outcomes: Vec<Option<Outcome>>) {
         .into_iter()
         .map(|o| o.unwrap_or_else(|| Err(Refusal::unavailable("not sequenced"))))
         .collect();
+    // Its place in the queue is free before the submitter hears: once answered, it is not held.
+    let Job { reply, ticket, .. } = job;
+    drop(ticket);
     // The submitter may have gone away; its entries are durable all the same.
-    let _ = job.reply.send(answers);
+    let _ = reply.send(answers);
 }
 
 fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTree, StoreError> {

@@ -33,6 +33,8 @@ struct World {
     carrier: SigningKey,
     shipper: SigningKey,
     consignee: SigningKey,
+    /// Every party's key, by party id.
+    keys: Vec<(String, SigningKey)>,
     registry_key: Jwk,
 }
 
@@ -101,18 +103,19 @@ fn world_with(config: RegistryConfig) -> World {
             },
         )
         .unwrap();
-        signers.push(jwk.signing_key().unwrap());
+        signers.push(((*id).to_owned(), jwk.signing_key().unwrap()));
     }
     drop(conn);
     let registry_key = Jwk::generate("registry#k1".parse().unwrap(), true);
     let registry = Registry::start(store, registry_key.signing_key().unwrap(), config).unwrap();
-    let mut signers = signers.into_iter();
+    let key = |n: usize| signers[n].1.clone();
     World {
         db,
         registry,
-        carrier: signers.next().unwrap(),
-        shipper: signers.next().unwrap(),
-        consignee: signers.next().unwrap(),
+        carrier: key(0),
+        shipper: key(1),
+        consignee: key(2),
+        keys: signers,
         registry_key,
     }
 }
@@ -954,4 +957,339 @@ async fn no_checkpoint_covers_entries_in_flight() {
     }
     let latest = wait_for_checkpoint(&w.registry, 4).await;
     assert_checkpoints_match_the_ledger(&w, &latest);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sequencer's own path under random interleavings of conflicting transfers
+
+mod interleavings {
+    use super::*;
+    use lading_domain::Digest;
+    use proptest::prelude::*;
+
+    /// What one round does to one document.
+    #[derive(Debug, Clone)]
+    pub(super) struct DocRound {
+        /// Transfers from the head, each a child of the same parent: one at most may win.
+        siblings: usize,
+        /// Whether each sibling is followed, in the same request, by a transfer of its own.
+        grandchildren: [bool; 3],
+        /// An earlier transition of the document sent again.
+        resubmit: Option<prop::sample::Index>,
+        /// A new child of the head's parent, which has a child already.
+        stale_fork: bool,
+    }
+
+    #[derive(Debug, Clone)]
+    pub(super) struct Round {
+        docs: [DocRound; 3],
+        /// Orders the round's requests and cuts them.
+        seed: u64,
+    }
+
+    fn doc_round() -> impl Strategy<Value = DocRound> {
+        (
+            1usize..=3,
+            any::<[bool; 3]>(),
+            proptest::option::of(any::<prop::sample::Index>()),
+            any::<bool>(),
+        )
+            .prop_map(|(siblings, grandchildren, resubmit, stale_fork)| DocRound {
+                siblings,
+                grandchildren,
+                resubmit,
+                stale_fork,
+            })
+    }
+
+    pub(super) fn round() -> impl Strategy<Value = Round> {
+        ([doc_round(), doc_round(), doc_round()], any::<u64>())
+            .prop_map(|(docs, seed)| Round { docs, seed })
+    }
+
+    /// What a submitted item is, and so what its answer must be.
+    #[derive(Debug, Clone)]
+    enum Role {
+        Sibling { doc: usize, sibling: usize },
+        Grandchild { doc: usize, sibling: usize },
+        Resubmission { index: u64 },
+        StaleFork,
+    }
+
+    #[derive(Debug)]
+    struct Item {
+        role: Role,
+        jws: String,
+        /// The document's state after it, if it is sequenced.
+        after: DocumentState,
+    }
+
+    /// A transition of `state` by its possessor to the `n`-th recipient the rules allow.
+    fn transfer(
+        w: &World,
+        state: &DocumentState,
+        n: usize,
+        t: i64,
+    ) -> Option<(String, DocumentState)> {
+        let actor = state.possessor.clone();
+        let key = &w.keys.iter().find(|(id, _)| id == actor.as_str())?.1;
+        let allowed: Vec<(String, DocumentState)> = PARTIES
+            .iter()
+            .filter(|(id, _, _)| *id != actor.as_str())
+            .filter_map(|(id, _, _)| {
+                let draft = state.draft(Action::Transfer, actor.clone(), Some(party(id)), time(t));
+                let payload = TransitionPayload::new(draft).ok()?;
+                let jws = payload.sign(key);
+                let after = state.apply(&payload, Digest::of(jws.as_bytes())).ok()?;
+                Some((jws, after))
+            })
+            .collect();
+        if allowed.is_empty() {
+            return None;
+        }
+        Some(allowed[n % allowed.len()].clone())
+    }
+
+    /// A simple generator for the round's shuffles and cuts.
+    fn xorshift(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    pub(super) async fn run(rounds: Vec<Round>, docs: usize, max_batch: usize) {
+        let w = world_with(RegistryConfig {
+            max_batch,
+            ..config()
+        });
+        // The model: each document's chain, as the sequential rules make it.
+        let mut heads: Vec<DocumentState> = Vec::new();
+        let mut chains: Vec<Vec<(String, DocumentState, u64)>> = Vec::new();
+        let mut issues = Vec::new();
+        for d in 0..docs {
+            let (jws, state) = issue(&w, &format!("BL-PROP-{d}"));
+            issues.push(jws.clone());
+            heads.push(state.clone());
+            chains.push(vec![(jws, state, 0)]);
+        }
+        let receipts = w.registry.submit(issues, Expect::Transition).await;
+        for (d, receipt) in receipts.into_iter().enumerate() {
+            chains[d][0].2 = receipt.unwrap().index;
+        }
+        let mut sequenced = docs as u64;
+
+        for (r, round) in rounds.iter().enumerate() {
+            let t = 10 + r as i64 * 100;
+            // Requests are built from units that keep their order: a sibling and its child.
+            let mut units: Vec<Vec<Item>> = Vec::new();
+            for (d, spec) in round.docs.iter().enumerate().take(docs) {
+                for sibling in 0..spec.siblings {
+                    let Some((jws, after)) = transfer(&w, &heads[d], sibling, t + sibling as i64)
+                    else {
+                        break;
+                    };
+                    let mut unit = vec![Item {
+                        role: Role::Sibling { doc: d, sibling },
+                        jws,
+                        after: after.clone(),
+                    }];
+                    if spec.grandchildren[sibling] {
+                        if let Some((jws, after)) = transfer(&w, &after, 0, t + 50) {
+                            unit.push(Item {
+                                role: Role::Grandchild { doc: d, sibling },
+                                jws,
+                                after,
+                            });
+                        }
+                    }
+                    units.push(unit);
+                }
+                if let Some(pick) = spec.resubmit {
+                    let (jws, after, index) = pick.get(&chains[d]).clone();
+                    units.push(vec![Item {
+                        role: Role::Resubmission { index },
+                        jws,
+                        after,
+                    }]);
+                }
+                if spec.stale_fork && chains[d].len() >= 2 {
+                    let parent = &chains[d][chains[d].len() - 2].1;
+                    if let Some((jws, after)) = transfer(&w, parent, 1, t + 70) {
+                        if jws != chains[d][chains[d].len() - 1].0 {
+                            units.push(vec![Item {
+                                role: Role::StaleFork,
+                                jws,
+                                after,
+                            }]);
+                        }
+                    }
+                }
+            }
+            // Shuffle the units and cut them into requests, sent all at once.
+            let mut seed = round.seed | 1;
+            for i in (1..units.len()).rev() {
+                let j = (xorshift(&mut seed) % (i as u64 + 1)) as usize;
+                units.swap(i, j);
+            }
+            let mut requests: Vec<Vec<Item>> = vec![Vec::new()];
+            for unit in units {
+                if !requests.last().unwrap().is_empty() && xorshift(&mut seed) % 2 == 0 {
+                    requests.push(Vec::new());
+                }
+                requests.last_mut().unwrap().extend(unit);
+            }
+            let tasks: Vec<_> = requests
+                .iter()
+                .map(|items| {
+                    spawn_submit(
+                        &w.registry,
+                        items.iter().map(|i| i.jws.clone()).collect(),
+                        Expect::Transition,
+                    )
+                })
+                .collect();
+            let mut answered: Vec<(Item, Result<Receipt, Refusal>)> = Vec::new();
+            for (items, task) in requests.into_iter().zip(tasks) {
+                answered.extend(
+                    items
+                        .into_iter()
+                        .zip(within("a round", task).await.unwrap()),
+                );
+            }
+
+            // At most one sibling of each document wins; its child follows it.
+            for d in 0..docs {
+                let won: Vec<&(Item, Result<Receipt, Refusal>)> = answered
+                    .iter()
+                    .filter(|(i, o)| {
+                        matches!(i.role, Role::Sibling { doc, .. } if doc == d) && o.is_ok()
+                    })
+                    .collect();
+                let siblings = answered
+                    .iter()
+                    .filter(|(i, _)| matches!(i.role, Role::Sibling { doc, .. } if doc == d))
+                    .count();
+                assert_eq!(
+                    won.len(),
+                    usize::from(siblings > 0),
+                    "document {d}: {won:?}"
+                );
+                let Some((winner, receipt)) = won.first().map(|(i, o)| (i, o.as_ref().unwrap()))
+                else {
+                    continue;
+                };
+                let Role::Sibling {
+                    sibling: winning, ..
+                } = winner.role
+                else {
+                    unreachable!()
+                };
+                assert!(!receipt.duplicate);
+                let mut head = (winner.jws.clone(), winner.after.clone(), receipt.index);
+                for (item, outcome) in &answered {
+                    match item.role {
+                        Role::Sibling { doc, sibling } if doc == d && sibling != winning => {
+                            let refused = outcome.as_ref().unwrap_err();
+                            assert_eq!(refused.code(), "double_spend", "{refused}");
+                        }
+                        Role::Grandchild { doc, sibling } if doc == d => {
+                            if sibling == winning {
+                                let receipt = outcome.as_ref().unwrap();
+                                assert!(receipt.index > head.2);
+                                head = (item.jws.clone(), item.after.clone(), receipt.index);
+                            } else {
+                                let refused = outcome.as_ref().unwrap_err();
+                                assert_eq!(refused.code(), "wrong_previous_checksum", "{refused}");
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                chains[d].push((winner.jws.clone(), winner.after.clone(), receipt.index));
+                if head.0 != winner.jws {
+                    chains[d].push(head.clone());
+                }
+                heads[d] = head.1;
+            }
+            for (item, outcome) in &answered {
+                match item.role {
+                    Role::Resubmission { index } => {
+                        let receipt = outcome.as_ref().unwrap();
+                        assert!(receipt.duplicate);
+                        assert_eq!(receipt.index, index);
+                        let state: DocumentState = receipt.state.as_ref().unwrap().parse().unwrap();
+                        assert_eq!(state, item.after, "the state right after it");
+                    }
+                    Role::StaleFork => {
+                        let refused = outcome.as_ref().unwrap_err();
+                        assert_eq!(refused.code(), "double_spend", "{refused}");
+                    }
+                    _ => {}
+                }
+                if outcome.as_ref().is_ok_and(|r| !r.duplicate) {
+                    sequenced += 1;
+                }
+            }
+        }
+
+        // The ledger is the model's chains, gapless, and no parent has two children.
+        assert!(sequenced > docs as u64, "no transfer was sequenced");
+        let mut conn = w.conn();
+        assert_eq!(
+            lading_store::ledger::ledger_size(&mut conn).unwrap(),
+            sequenced
+        );
+        let forks = diesel::sql_query(
+            "SELECT count(*) AS n FROM (SELECT previous_checksum FROM transitions \
+             WHERE previous_checksum IS NOT NULL GROUP BY previous_checksum \
+             HAVING count(*) > 1) AS f",
+        )
+        .get_result::<Count>(&mut conn)
+        .unwrap()
+        .n;
+        assert_eq!(forks, 0, "a parent with two children");
+        for (d, chain) in chains.iter().enumerate() {
+            let reference = format!("BL-PROP-{d}");
+            let stored = lading_store::reads::chain(&mut conn, &reference).unwrap();
+            let stored: Vec<(Vec<u8>, i64)> =
+                stored.into_iter().map(|(e, _)| (e.signed, e.idx)).collect();
+            let modelled: Vec<(Vec<u8>, i64)> = chain
+                .iter()
+                .map(|(jws, _, index)| (jws.as_bytes().to_vec(), *index as i64))
+                .collect();
+            assert_eq!(stored, modelled, "the chain of {reference}");
+            let document = lading_store::ledger::document_heads(&mut conn, &[&reference])
+                .unwrap()
+                .pop()
+                .unwrap();
+            let state: DocumentState = document.state.parse().unwrap();
+            assert_eq!(&state, &heads[d], "the stored state of {reference}");
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 24,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Random interleavings of conflicting transfers, cut into concurrent requests and small
+    /// batches (so some wait for a batch in flight), through the sequencer's own path: every
+    /// parent has at most one child, exactly one of the conflicting transfers wins, exact
+    /// resubmissions are duplicates, and the ledger equals the sequential model.
+    #[test]
+    fn conflicting_transfers_through_the_sequencer_follow_the_sequential_model(
+        rounds in proptest::collection::vec(interleavings::round(), 1..4),
+        docs in 1usize..=3,
+        max_batch in 1usize..=4,
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(interleavings::run(rounds, docs, max_batch));
+    }
 }
