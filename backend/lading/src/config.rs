@@ -281,6 +281,9 @@ impl Config {
         if let Some(v) = var("LADING_MAX_OFFLINE_MS") {
             self.registry.max_offline_ms = parse("LADING_MAX_OFFLINE_MS", v)?;
         }
+        if let Some(v) = var("LADING_BLOCK_SIZE") {
+            self.registry.block_size = parse("LADING_BLOCK_SIZE", v)?;
+        }
         if let Some(v) = var("LADING_MAX_BATCH") {
             self.registry.max_batch = parse("LADING_MAX_BATCH", v)?;
         }
