@@ -152,7 +152,7 @@ codes! {
     NotReady = "not_ready", 503, "The server cannot answer this now (its database, its sequencer, or damage a reconciliation repairs).";
     ChainDamaged = "chain_damaged", 503, "At a replica: the rows held of the document are not the chain the replica verified (a row altered, deleted or moved to another document); an incident is open, and the document is not served until they are repaired.";
     ChainUnverified = "chain_unverified", 503, "At a replica: the document's earlier entries have not come in full (being fetched, or withheld by the registry: an incident), so its chain is not verified and it is not served.";
-    ServerBusy = "server_busy", 503, "Too many large bodies are being received; retry after Retry-After seconds.";
+    ServerBusy = "server_busy", 503, "The registry holds as many submissions as it takes (registry.max_queue), or too many large bodies are being received; nothing was done: retry after Retry-After seconds.";
 }
 
 impl Code {

@@ -159,7 +159,10 @@ impl ResponseError for ApiError {
         if matches!(self, Self::Unauthenticated) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
-        if matches!(self, Self::Busy { .. }) {
+        if matches!(
+            self,
+            Self::Busy { .. } | Self::Refused(Refusal::Busy { .. })
+        ) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         if let Self::MethodNotAllowed { allowed } = self {

@@ -23,6 +23,7 @@
 //! max_clock_skew_ms = 300000                 # a statement's time within 5 min of the clock
 //! max_offline_ms = 604800000                 # a node forwards what it took up to 7 days ago
 //! max_batch = 4096
+//! max_queue = 32768                          # submissions held at once; past it 503 server_busy
 //! allow_test_keys = false                    # only for test deployments
 //!
 //! [replica]                                  # `lading replica`: a party's replica
@@ -163,6 +164,8 @@ pub struct RegistrySection {
     pub block_size: u64,
     pub checkpoint_interval_ms: u64,
     pub max_batch: usize,
+    /// Most submissions held at once; past it a request is refused as `server_busy`.
+    pub max_queue: usize,
     pub allow_test_keys: bool,
     /// How far a statement's `time` may be from the registry's clock.
     pub max_clock_skew_ms: u64,
@@ -203,6 +206,7 @@ impl Default for RegistrySection {
             block_size: lading_domain::merkle::BLOCK_SIZE,
             checkpoint_interval_ms: 500,
             max_batch: 4096,
+            max_queue: 32_768,
             allow_test_keys: false,
             max_clock_skew_ms: 300_000,
             max_offline_ms: 7 * 24 * 3_600_000,
@@ -277,8 +281,14 @@ impl Config {
         if let Some(v) = var("LADING_MAX_OFFLINE_MS") {
             self.registry.max_offline_ms = parse("LADING_MAX_OFFLINE_MS", v)?;
         }
+        if let Some(v) = var("LADING_BLOCK_SIZE") {
+            self.registry.block_size = parse("LADING_BLOCK_SIZE", v)?;
+        }
         if let Some(v) = var("LADING_MAX_BATCH") {
             self.registry.max_batch = parse("LADING_MAX_BATCH", v)?;
+        }
+        if let Some(v) = var("LADING_MAX_QUEUE") {
+            self.registry.max_queue = parse("LADING_MAX_QUEUE", v)?;
         }
         if let Some(v) = var("LADING_ALLOW_TEST_KEYS") {
             self.registry.allow_test_keys = parse("LADING_ALLOW_TEST_KEYS", v)?;
@@ -355,8 +365,13 @@ impl Config {
         if !(1..=10_000).contains(&self.replica.page_size) {
             bail!("replica.page_size must be 1 to 10000");
         }
-        if self.registry.block_size == 0 || self.registry.max_batch == 0 {
-            bail!("registry.block_size and registry.max_batch must be positive");
+        if self.registry.block_size == 0
+            || self.registry.max_batch == 0
+            || self.registry.max_queue == 0
+        {
+            bail!(
+                "registry.block_size, registry.max_batch and registry.max_queue must be positive"
+            );
         }
         Ok(())
     }
@@ -392,6 +407,7 @@ impl Config {
         lading_registry::RegistryConfig {
             block_size: self.registry.block_size,
             max_batch: self.registry.max_batch,
+            max_queue: self.registry.max_queue,
             checkpoint_interval: std::time::Duration::from_millis(
                 self.registry.checkpoint_interval_ms,
             ),

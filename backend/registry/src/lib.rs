@@ -14,9 +14,11 @@
 //! [`reconcile`]: the registry compares each replica with its ledger and repairs it.
 
 pub mod checkpoints;
+mod load;
 pub mod parties;
 pub mod reconcile;
 pub mod refusal;
+mod resolver;
 mod sequencer;
 pub mod verify;
 
@@ -31,11 +33,14 @@ use lading_store::{ledger, Store, StoreError};
 use tokio::sync::oneshot;
 
 pub use checkpoints::{CheckpointBook, ConsistencyAnswer, ProofAnswer, PublishedCheckpoint};
+pub use load::{Queue, WritePathThread};
 pub use parties::PartyBook;
 pub use refusal::Refusal;
+pub use resolver::RESOLVER;
 pub use sequencer::{DRAFTER, WRITER};
 pub use verify::Expect;
 
+use load::{Admission, Threads};
 use sequencer::{Job, Sequencer};
 
 /// Largest compact JWS the registry takes (an ISSUE carries the whole transport document).
@@ -48,6 +53,9 @@ pub struct RegistryConfig {
     pub block_size: u64,
     /// Largest number of submissions written in one transaction.
     pub max_batch: usize,
+    /// Most submissions held at once (being verified, queued, sequenced or answered); past it a
+    /// request is refused as `server_busy` (transient) before any work is done for it.
+    pub max_queue: usize,
     /// How often a new checkpoint is signed while the ledger grows.
     pub checkpoint_interval: Duration,
     /// Documents kept in the sequencer's memory before it starts over.
@@ -87,6 +95,7 @@ impl Default for RegistryConfig {
         Self {
             block_size: lading_domain::merkle::BLOCK_SIZE,
             max_batch: 4096,
+            max_queue: 32_768,
             checkpoint_interval: Duration::from_millis(500),
             document_cache: 500_000,
             verify_threads: 0,
@@ -119,6 +128,13 @@ pub enum RegistryError {
     Threads(String),
     #[error("the ledger and its stored checkpoints disagree: {0}")]
     Inconsistent(String),
+    /// Every stored block and checkpoint root depends on the block size: a ledger keeps the
+    /// one it began with.
+    #[error(
+        "the ledger was built with blocks of {stored} entries, but the configuration says \
+         {configured}: set registry.block_size = {stored}"
+    )]
+    BlockSize { stored: u64, configured: u64 },
 }
 
 /// A running registry. Cloning shares it; dropping the last clone (or [`Registry::shutdown`])
@@ -131,6 +147,8 @@ pub struct Registry {
 struct Inner {
     jobs: Mutex<Option<crossbeam_channel::Sender<Job>>>,
     sequencer: Mutex<Option<JoinHandle<()>>>,
+    admission: Arc<Admission>,
+    threads: Arc<Threads>,
     verifiers: rayon::ThreadPool,
     book: PartyBook,
     checkpoints: CheckpointBook,
@@ -147,11 +165,25 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// Loads the party registry and the ledger's Merkle state, and starts the sequencer.
+    ///
+    /// Refuses to start on a ledger built with another block size ([`RegistryError::BlockSize`])
+    /// or whose latest stored checkpoint is not what its stored entries give
+    /// ([`RegistryError::Inconsistent`]): either way it would sign roots that match neither.
     pub fn start(
         store: Store,
         signer: SigningKey,
         config: RegistryConfig,
     ) -> Result<Self, RegistryError> {
+        let stored = {
+            let mut conn = store.conn()?;
+            ledger::claim_block_size(&mut conn, config.block_size)?
+        };
+        if stored != config.block_size {
+            return Err(RegistryError::BlockSize {
+                stored,
+                configured: config.block_size,
+            });
+        }
         let book = PartyBook::load(store.clone())?;
         let latest = {
             let mut conn = store.conn()?;
@@ -165,22 +197,29 @@ impl Registry {
             .thread_name(|i| format!("lading-verify-{i}"))
             .build()
             .map_err(|e| RegistryError::Threads(e.to_string()))?;
+        let admission = Admission::new(config.max_queue.max(1));
+        let threads = Threads::new();
         let sequencer = Sequencer::start(
             store.clone(),
             book.clone(),
             checkpoints.clone(),
             signer,
             config,
+            &threads,
         )?;
+        // Unbounded as a channel, bounded by admission: every job in it holds a ticket.
         let (tx, rx) = crossbeam_channel::unbounded();
+        let running = threads.guard(WritePathThread::Drafter);
         let handle = std::thread::Builder::new()
             .name("lading-sequencer".into())
-            .spawn(move || sequencer.run(rx))
+            .spawn(move || sequencer.run(rx, running))
             .map_err(|e| RegistryError::Threads(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 jobs: Mutex::new(Some(tx)),
                 sequencer: Mutex::new(Some(handle)),
+                admission,
+                threads,
                 verifiers,
                 book,
                 checkpoints,
@@ -225,6 +264,9 @@ impl Registry {
         origin: Origin,
     ) -> Vec<Result<Receipt, Refusal>> {
         let count = items.len();
+        let Some(ticket) = self.inner.admission.admit(count) else {
+            return vec![Err(Refusal::busy()); count];
+        };
         let verified = self.verify_all(items, expect).await;
         let (reply, answer) = oneshot::channel();
         let sent = {
@@ -235,6 +277,7 @@ impl Registry {
                         items: verified,
                         origin,
                         reply,
+                        ticket,
                     })
                     .is_ok(),
                 None => false,
@@ -287,8 +330,8 @@ impl Registry {
             .unwrap_or_else(|_| vec![Err(Refusal::unavailable("verifier stopped"))])
     }
 
-    /// Whether the sequencer is still taking submissions (false after a shutdown or a crash
-    /// of its thread): readiness depends on it.
+    /// Whether the sequencer is still taking submissions: false after a shutdown, or once any
+    /// thread a submission needs has stopped ([`Self::stopped_thread`]). Readiness depends on it.
     pub fn is_sequencing(&self) -> bool {
         let jobs_open = self
             .inner
@@ -296,14 +339,25 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some();
-        let thread_alive = self
-            .inner
-            .sequencer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|handle| !handle.is_finished());
-        jobs_open && thread_alive
+        jobs_open && self.stopped_thread().is_none()
+    }
+
+    /// The first thread of the write path that is no longer running (by a crash: a panic
+    /// clears its flag as it unwinds), if any.
+    pub fn stopped_thread(&self) -> Option<WritePathThread> {
+        self.inner.threads.stopped()
+    }
+
+    /// How many submissions the registry holds now (see [`RegistryConfig::max_queue`]).
+    pub fn queue(&self) -> Queue {
+        self.inner.admission.queue()
+    }
+
+    /// TEST ONLY (feature `testing`): makes a thread of the write path panic the next time it
+    /// wakes, to see what readiness and submissions make of its death.
+    #[cfg(feature = "testing")]
+    pub fn doom_thread(&self, thread: WritePathThread) {
+        self.inner.threads.doom(thread);
     }
 
     pub fn latest_checkpoint(&self) -> Option<PublishedCheckpoint> {

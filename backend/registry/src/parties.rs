@@ -4,11 +4,16 @@
 //! memory. It is loaded from `parties`, `party_keys` and `operator_keys` — the genesis imported
 //! from `parties.json` plus what the party statements on the ledger changed, written in each
 //! statement's own transaction — and moved forward by the sequencer's writer as soon as a
-//! statement is durable. A kid not known in memory is looked for in the database once (a party
-//! imported into the genesis since start).
+//! statement is durable. A kid not known in memory is looked for in the database (a party
+//! imported into the genesis since start): once per request for all of the request's unknown
+//! kids, and a kid not found there is remembered as unknown for [`UNKNOWN_FOR`] (at most
+//! [`UNKNOWN_KIDS`] of them), so junk kids cost no database round trip each.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use foldhash::HashSet;
 
 use lading_domain::ids::{KeyId, PartyId, UnLocode};
 use lading_domain::jws::VerifyingKey;
@@ -29,6 +34,64 @@ pub struct PartyBook {
     /// Moves with every statement applied: a submission verified under an older generation is
     /// checked again by the sequencer.
     generation: Arc<AtomicU64>,
+    /// Kids looked for in the database and not found there.
+    unknown: Arc<Mutex<UnknownKids>>,
+}
+
+/// How long a kid not found in the database is answered `unknown_key` without asking it again
+/// (a genesis imported meanwhile is seen after this long; a key added by a party statement is
+/// in memory at once).
+pub const UNKNOWN_FOR: Duration = Duration::from_secs(10);
+
+/// Most kids remembered as unknown; the set starts over when full.
+pub const UNKNOWN_KIDS: usize = 10_000;
+
+/// Kids the database does not know, forgotten all at once every [`UNKNOWN_FOR`] or when
+/// [`UNKNOWN_KIDS`] of them are held: bounded, and never stale for long.
+#[derive(Debug)]
+struct UnknownKids {
+    kids: HashSet<String>,
+    since: Instant,
+}
+
+impl Default for UnknownKids {
+    fn default() -> Self {
+        Self {
+            kids: HashSet::default(),
+            since: Instant::now(),
+        }
+    }
+}
+
+impl UnknownKids {
+    fn contains(&mut self, kid: &str) -> bool {
+        self.expire();
+        self.kids.contains(kid)
+    }
+
+    fn insert(&mut self, kid: &str) {
+        self.expire();
+        if self.kids.len() >= UNKNOWN_KIDS {
+            self.kids.clear();
+        }
+        self.kids.insert(kid.to_owned());
+    }
+
+    fn expire(&mut self) {
+        if self.since.elapsed() >= UNKNOWN_FOR {
+            self.kids.clear();
+            self.since = Instant::now();
+        }
+    }
+}
+
+/// A signer's key as memory alone knows it.
+#[derive(Debug)]
+pub(crate) enum InMemory {
+    Key(VerifyingKey),
+    Refused(Refusal),
+    /// Not in memory, and not known to be unknown: the database must be asked.
+    NotThere,
 }
 
 /// "Now", for a membership check: after every statement applied so far.
@@ -40,6 +103,7 @@ impl PartyBook {
             store,
             membership: Arc::default(),
             generation: Arc::default(),
+            unknown: Arc::default(),
         };
         book.reload()?;
         Ok(book)
@@ -82,25 +146,80 @@ impl PartyBook {
     }
 
     /// The key `kid` if `signer` may sign with it now. A kid not in memory is looked for in the
-    /// database once.
+    /// database, unless it was not found there lately.
     pub fn signer_key(&self, kid: &str, signer: &str) -> Result<VerifyingKey, Refusal> {
-        let unknown = || Refusal::UnknownKey {
+        match self.key_in_memory(kid, signer) {
+            InMemory::Key(key) => return Ok(key),
+            InMemory::Refused(refusal) => return Err(refusal),
+            InMemory::NotThere => {}
+        }
+        if self.look_up_kids(&[kid]).map_err(Refusal::unavailable)? {
+            match self.key_in_memory(kid, signer) {
+                InMemory::Key(key) => return Ok(key),
+                InMemory::Refused(refusal) => return Err(refusal),
+                InMemory::NotThere => {}
+            }
+        }
+        Err(Refusal::UnknownKey {
             kid: kid.to_owned(),
+        })
+    }
+
+    /// [`Self::signer_key`] without the database: a kid memory does not hold is `NotThere`,
+    /// or `unknown_key` when the database was asked about it lately.
+    pub(crate) fn key_in_memory(&self, kid: &str, signer: &str) -> InMemory {
+        let unknown = || {
+            InMemory::Refused(Refusal::UnknownKey {
+                kid: kid.to_owned(),
+            })
         };
-        let parsed: KeyId = kid.parse().map_err(|_| unknown())?;
-        let signer: Principal = signer.parse().map_err(|_| unknown())?;
+        let (Ok(parsed), Ok(signer)) = (kid.parse::<KeyId>(), signer.parse::<Principal>()) else {
+            return unknown();
+        };
         match self.read().signer_key(&parsed, &signer, NOW) {
+            Ok(key) => return InMemory::Key(key.clone()),
             Err(MembershipViolation::UnknownKey { .. }) => {}
-            other => return other.cloned().map_err(refusal),
+            Err(violation) => return InMemory::Refused(refusal(violation)),
         }
-        if !self.in_database(kid).map_err(Refusal::unavailable)? {
-            return Err(unknown());
+        if self.lock_unknown().contains(kid) {
+            return unknown();
         }
-        self.reload().map_err(Refusal::unavailable)?;
-        self.read()
-            .signer_key(&parsed, &signer, NOW)
-            .cloned()
-            .map_err(refusal)
+        InMemory::NotThere
+    }
+
+    /// Looks for `kids` in the database, in one round trip: true when some were found, and
+    /// the membership was read again; the others are remembered as unknown.
+    pub(crate) fn look_up_kids(&self, kids: &[&str]) -> Result<bool, StoreError> {
+        let mut asked: Vec<&str> = {
+            let mut unknown = self.lock_unknown();
+            kids.iter()
+                .copied()
+                .filter(|kid| !unknown.contains(kid))
+                .collect()
+        };
+        asked.sort_unstable();
+        asked.dedup();
+        if asked.is_empty() {
+            return Ok(false);
+        }
+        let known = {
+            let mut conn = self.store.conn()?;
+            lading_store::parties::known_kids(&mut conn, &asked)?
+        };
+        if !known.is_empty() {
+            self.reload()?;
+        }
+        let mut unknown = self.lock_unknown();
+        for kid in asked {
+            if !known.iter().any(|k| k == kid) {
+                unknown.insert(kid);
+            }
+        }
+        Ok(!known.is_empty())
+    }
+
+    fn lock_unknown(&self) -> std::sync::MutexGuard<'_, UnknownKids> {
+        self.unknown.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The key `kid` of `signer` whatever its validity now: a signature by a key revoked since
@@ -112,14 +231,6 @@ impl PartyBook {
             .key(&kid)
             .filter(|record| record.owner == signer)
             .map(|record| record.key.clone())
-    }
-
-    fn in_database(&self, kid: &str) -> Result<bool, StoreError> {
-        let mut conn = self.store.conn()?;
-        Ok(lading_store::parties::key(&mut conn, kid)?.is_some()
-            || lading_store::parties::operator_keys(&mut conn)?
-                .iter()
-                .any(|k| k.kid == kid))
     }
 
     /// A current member.

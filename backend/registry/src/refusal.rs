@@ -42,6 +42,10 @@ pub enum Refusal {
     /// resubmitting the same bytes is safe.
     #[error("the ledger is unavailable: {detail}; resubmitting the same bytes is safe")]
     Unavailable { detail: String },
+    /// The registry holds as many submissions as it takes (`max_queue`): nothing was done for
+    /// this one; the same request may succeed shortly.
+    #[error("{detail}")]
+    Busy { detail: String },
 }
 
 impl Refusal {
@@ -59,6 +63,7 @@ impl Refusal {
             Self::DoubleSpend { .. } => "double_spend",
             Self::TooLarge { .. } => "body_too_large",
             Self::Unavailable { .. } => "ledger_unavailable",
+            Self::Busy { .. } => "server_busy",
         }
     }
 
@@ -72,7 +77,16 @@ impl Refusal {
 
     /// Whether the same submission may succeed later (the client should retry).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Unavailable { .. } | Self::Busy { .. })
+    }
+
+    /// The registry holds too many submissions to take more now.
+    pub(crate) fn busy() -> Self {
+        Self::Busy {
+            detail: "the registry holds as many submissions as it takes; nothing was done, \
+                     retry shortly"
+                .into(),
+        }
     }
 
     /// The ledger could not take the submission now. The cause is logged here and never

@@ -13,6 +13,10 @@
 //! - a check that must read the database first waits for the batch in flight;
 //! - when a write fails, the batch being drafted on top of it is refused as well (transient:
 //!   resubmit), and memory is reloaded from the database.
+//!
+//! A refusal is decided from memory too; what it may still need from the database (is it an
+//! exact resubmission? a double spend? may the signer be told?) is asked by the resolver
+//! thread once the batch is handed over (see [`crate::resolver`]), never by the drafter.
 
 // foldhash: seeded per process like std's SipHash, at a fraction of its cost per key.
 use foldhash::{HashMap, HashMapExt, HashSet};
@@ -42,9 +46,11 @@ use lading_store::models::{
 use lading_store::{to_i64, Store, StoreError};
 use tokio::sync::oneshot;
 
-use crate::checkpoints::{CheckpointBook, PublishedCheckpoint};
+use crate::checkpoints::CheckpointBook;
+use crate::load::{Running, Threads, Ticket, WritePathThread};
 use crate::parties::PartyBook;
 use crate::refusal::Refusal;
+use crate::resolver::{Ask, Pending, ResolverLink};
 use crate::verify::{Verified, VerifiedBody};
 use crate::{Receipt, RegistryConfig, RegistryError};
 use lading_domain::membership::{PartyStatement, SignedPartyStatement, Statement};
@@ -60,6 +66,8 @@ pub(crate) struct Job {
     pub items: Vec<Result<Verified, Refusal>>,
     pub origin: crate::Origin,
     pub reply: oneshot::Sender<Vec<Outcome>>,
+    /// The request's place in the queue, given up when it is answered (dropped).
+    pub ticket: Ticket,
 }
 
 impl Job {
@@ -108,6 +116,9 @@ pub(crate) struct Sequencer {
     /// A write failed: memory is ahead of the disk and the open batch was drafted on entries
     /// that will never be there.
     poisoned: bool,
+    /// Where requests with refusals to finish go (dropped at the end, to stop the resolver).
+    resolver: Option<ResolverLink>,
+    resolver_thread: Option<JoinHandle<()>>,
 }
 
 /// The drafter's end of the writer thread.
@@ -142,6 +153,28 @@ struct Draft {
     statement: Option<AppliedStatement>,
 }
 
+/// A refusal as the drafter decides it from memory, with what the resolver must still ask.
+struct Refuse {
+    /// The answer as it stands (provisional when there is something to ask).
+    refusal: Refusal,
+    ask: Option<Box<Ask>>,
+}
+
+impl Refuse {
+    fn asking(ask: Ask) -> Self {
+        Self {
+            refusal: ask.provisional(),
+            ask: Some(Box::new(ask)),
+        }
+    }
+}
+
+impl From<Refusal> for Refuse {
+    fn from(refusal: Refusal) -> Self {
+        Self { refusal, ask: None }
+    }
+}
+
 /// A party statement to apply to the membership when its batch is durable.
 struct AppliedStatement {
     index: u64,
@@ -159,8 +192,9 @@ struct Open {
     /// (job, item, position in the batch) of each accepted entry, and of in-batch repeats.
     accepted: Vec<(usize, usize, usize)>,
     repeats: Vec<(usize, usize, usize)>,
-    /// (job, item) refused by the rules: perhaps exact resubmissions of entries on the ledger.
-    refused: Vec<(usize, usize)>,
+    /// (job, refused item) of the refusals the resolver may still change: perhaps exact
+    /// resubmissions of entries on the ledger, perhaps told only to readers.
+    pending: Vec<(usize, Pending)>,
     started: Option<Instant>,
 }
 
@@ -171,6 +205,7 @@ struct Order {
     outcomes: Vec<Vec<Option<Outcome>>>,
     accepted: Vec<(usize, usize, usize)>,
     repeats: Vec<(usize, usize, usize)>,
+    pending: Vec<(usize, Pending)>,
     /// Roots of the blocks this batch seals, published once it is durable.
     sealed: Vec<Digest>,
     /// Document states after the batch's transitions, by index.
@@ -186,10 +221,16 @@ impl Sequencer {
         checkpoints: CheckpointBook,
         signer: SigningKey,
         config: RegistryConfig,
+        threads: &Arc<Threads>,
     ) -> Result<Self, RegistryError> {
         let mut conn = store.dedicated_connection(DRAFTER)?;
         let acc = load_accumulator(&mut conn, config.block_size)?;
+        if let Some(latest) = checkpoints.latest() {
+            check_latest_checkpoint(&mut conn, &acc, &latest.checkpoint)?;
+        }
         checkpoints.set_sealed_roots(acc.sealed_roots().to_vec());
+        let (resolver, resolver_thread) = crate::resolver::start(store.clone(), threads)
+            .map_err(|e| RegistryError::Threads(e.to_string()))?;
         let (orders, orders_rx) = crossbeam_channel::bounded::<Order>(1);
         let (done_tx, done) = crossbeam_channel::bounded::<bool>(1);
         let writer = Writer {
@@ -197,10 +238,13 @@ impl Sequencer {
             conn: None,
             checkpoints: checkpoints.clone(),
             book: book.clone(),
+            resolver: resolver.clone(),
+            threads: Arc::clone(threads),
         };
+        let running = threads.guard(WritePathThread::Writer);
         let thread = std::thread::Builder::new()
             .name("lading-writer".into())
-            .spawn(move || writer.run(orders_rx, done_tx))
+            .spawn(move || writer.run(orders_rx, done_tx, running))
             .map_err(|e| RegistryError::Threads(e.to_string()))?;
         Ok(Self {
             store,
@@ -219,14 +263,17 @@ impl Sequencer {
             },
             in_flight: false,
             poisoned: false,
+            resolver: Some(resolver),
+            resolver_thread: Some(resolver_thread),
         })
     }
 
     /// Runs until every sender is gone, then writes what is left and seals a last checkpoint.
-    pub(crate) fn run(mut self, jobs: Receiver<Job>) {
+    pub(crate) fn run(mut self, jobs: Receiver<Job>, running: Running) {
         let done = self.writer.done.clone();
         let mut open = Open::default();
         loop {
+            running.woke();
             if !self.in_flight && !open.jobs.is_empty() {
                 self.hand_over(std::mem::take(&mut open));
             }
@@ -265,7 +312,13 @@ impl Sequencer {
         if let Some(thread) = self.writer.thread.take() {
             let _ = thread.join();
         }
+        // The writer and the answerer are gone with their links: the resolver finishes.
+        self.resolver.take();
+        if let Some(thread) = self.resolver_thread.take() {
+            let _ = thread.join();
+        }
         tracing::info!(size = self.acc.size(), "sequencer stopped");
+        drop(running);
     }
 
     /// Waits for the batch in flight, if any.
@@ -305,12 +358,14 @@ impl Sequencer {
 
     /// Takes the job that arrived and whatever else is waiting, up to the batch limit, and
     /// drafts them into the open batch.
-    fn draft_arrivals(&mut self, open: &mut Open, first: Job, jobs: &Receiver<Job>) {
+    fn draft_arrivals(&mut self, open: &mut Open, mut first: Job, jobs: &Receiver<Job>) {
+        first.ticket.taken();
         let mut count = open.items + first.items.len();
         let mut arrived = vec![first];
         while count < self.config.max_batch {
             match jobs.try_recv() {
-                Ok(job) => {
+                Ok(mut job) => {
+                    job.ticket.taken();
                     count += job.items.len();
                     arrived.push(job);
                 }
@@ -401,7 +456,7 @@ impl Sequencer {
             outcomes,
             accepted,
             repeats,
-            refused,
+            pending,
             ..
         } = open;
         let items: Vec<(usize, usize, &Verified)> = jobs
@@ -422,21 +477,24 @@ impl Sequencer {
                 repeats.push((j, i, pos));
                 continue;
             }
+            // Refused from memory, perhaps the same bytes accepted earlier: a duplicate then.
+            let resubmission = Pending { item: i, ask: None };
             if let Some(refusal) = &v.stale_key {
-                refused.push((j, i));
+                pending.push((j, resubmission));
                 outcomes[j][i] = Some(Err(refusal.clone()));
                 continue;
             }
             if let Err(refusal) = self.check_time(v, &jobs[j].origin, now) {
-                // Perhaps the same bytes, accepted when they were fresh: a duplicate.
-                refused.push((j, i));
+                pending.push((j, resubmission));
                 outcomes[j][i] = Some(Err(refusal));
                 continue;
             }
             // A party statement since the key was checked: is it still valid?
             if v.generation != self.book.generation() {
                 if let Err(refusal) = self.book.signer_key(&v.kid, v.body.signer()) {
-                    refused.push((j, i));
+                    if !refusal.is_transient() {
+                        pending.push((j, resubmission));
+                    }
                     outcomes[j][i] = Some(Err(refusal));
                     continue;
                 }
@@ -444,8 +502,8 @@ impl Sequencer {
             let idx = draft.rows.expected_size + draft.rows.entries.len() as u64;
             let result = match &v.body {
                 VerifiedBody::Transition(t) => self.draft_transition(draft, t, idx),
-                VerifiedBody::Event(e) => self.draft_event(draft, v, e, idx),
-                VerifiedBody::Party(p) => self.draft_party(draft, p, idx),
+                VerifiedBody::Event(e) => self.draft_event(draft, v, e, idx).map_err(Refuse::from),
+                VerifiedBody::Party(p) => self.draft_party(draft, p, idx).map_err(Refuse::from),
             };
             match result {
                 Ok(()) => {
@@ -455,9 +513,9 @@ impl Sequencer {
                     draft.leaf_order.push(v.leaf);
                     accepted.push((j, i, pos));
                 }
-                Err(refusal) => {
+                Err(Refuse { refusal, ask }) => {
                     if !refusal.is_transient() {
-                        refused.push((j, i));
+                        pending.push((j, Pending { item: i, ask }));
                     }
                     outcomes[j][i] = Some(Err(refusal));
                 }
@@ -470,17 +528,14 @@ impl Sequencer {
     /// nothing. Memory moves forward now; a failed write reloads it.
     fn hand_over(&mut self, mut open: Open) {
         debug_assert!(!self.in_flight, "one batch in flight at most");
-        if let Err(e) = self.answer_resubmissions(&open.jobs, &open.refused, &mut open.outcomes) {
-            tracing::error!(error = %e, "cannot look up resubmissions; refusing the batch");
-            self.poisoned = true;
-            self.after_failure(&mut open);
-            return;
-        }
         let mut draft = std::mem::take(&mut open.draft);
         if draft.rows.entries.is_empty() {
-            for (job, outcomes) in open.jobs.into_iter().zip(open.outcomes) {
-                reply(job, outcomes);
-            }
+            finish_jobs(
+                self.resolver.as_ref(),
+                open.jobs,
+                open.outcomes,
+                open.pending,
+            );
             return;
         }
         let now = Utc::now();
@@ -525,13 +580,17 @@ impl Sequencer {
             outcomes: open.outcomes,
             accepted: open.accepted,
             repeats: open.repeats,
+            pending: open.pending,
             sealed,
             states: std::mem::take(&mut draft.states),
             statement: draft.statement.take(),
             drafted: open.started.map(|s| s.elapsed()).unwrap_or_default(),
         };
         let Some(orders) = self.writer.orders.as_ref() else {
-            order.fail(&Refusal::unavailable("the registry's writer stopped"));
+            order.fail(
+                &Refusal::unavailable("the registry's writer stopped"),
+                self.resolver.as_ref(),
+            );
             self.poisoned = true;
             return;
         };
@@ -539,76 +598,13 @@ impl Sequencer {
             Ok(()) => self.in_flight = true,
             Err(crossbeam_channel::SendError(order)) => {
                 tracing::error!("the writer thread is gone");
-                order.fail(&Refusal::unavailable("the registry's writer stopped"));
+                order.fail(
+                    &Refusal::unavailable("the registry's writer stopped"),
+                    self.resolver.as_ref(),
+                );
                 self.poisoned = true;
             }
         }
-    }
-
-    /// Turns refusals of bytes that are already on the ledger into their original answers.
-    /// They are looked up through the keys that make entries unique (a transition's checksum,
-    /// an event's actor and id) and must then have the same leaf hash: same bytes. Called with
-    /// no batch in flight, so the database holds every entry memory knows of.
-    fn answer_resubmissions(
-        &mut self,
-        jobs: &[Job],
-        refused: &[(usize, usize)],
-        outcomes: &mut [Vec<Option<Outcome>>],
-    ) -> Result<(), StoreError> {
-        let refused: Vec<(usize, usize, &Verified)> = refused
-            .iter()
-            .filter_map(|&(j, i)| jobs[j].items[i].as_ref().ok().map(|v| (j, i, v)))
-            .collect();
-        if refused.is_empty() {
-            return Ok(());
-        }
-        let mut documents = Vec::new();
-        let mut checksums = Vec::new();
-        let mut event_ids: HashMap<&str, Vec<&str>> = HashMap::new();
-        let mut statements = Vec::new();
-        for (_, _, v) in &refused {
-            match &v.body {
-                VerifiedBody::Party(_) => statements.push(v.leaf.0.to_vec()),
-                VerifiedBody::Transition(t) => {
-                    documents.push(t.payload().document_reference().as_str());
-                    checksums.push(t.checksum().0.to_vec());
-                }
-                VerifiedBody::Event(e) => event_ids
-                    .entry(e.event().actor().as_str())
-                    .or_default()
-                    .push(e.event().event_id()),
-            }
-        }
-        let conn = self.conn()?;
-        let mut found = ledger::transitions_by_checksum(conn, &documents, &checksums)?;
-        for (actor, ids) in &event_ids {
-            found.extend(ledger::events_by_id(conn, actor, ids)?);
-        }
-        found.extend(ledger::party_statements_by_leaf(conn, &statements)?);
-        let existing: HashMap<Digest, ledger::ExistingEntry> = found
-            .into_iter()
-            .filter_map(|e| Digest::from_slice(&e.leaf_hash).ok().map(|d| (d, e)))
-            .collect();
-        for (j, i, v) in refused {
-            let Some(found) = existing.get(&v.leaf) else {
-                continue;
-            };
-            let state = match (&v.body, &found.document_ref) {
-                (VerifiedBody::Transition(_), Some(reference)) => {
-                    Some(replayed_state(conn, reference, found.idx)?)
-                }
-                _ => None,
-            };
-            outcomes[j][i] = Some(Ok(Receipt {
-                index: found.idx as u64,
-                leaf_hash: v.leaf,
-                kind: EntryKind::parse(&found.kind).unwrap_or(EntryKind::Event),
-                document_reference: found.document_ref.clone(),
-                state,
-                duplicate: true,
-            }));
-        }
-        Ok(())
     }
 
     /// Loads the heads of the batch's documents that are not in memory yet.
@@ -665,13 +661,13 @@ impl Sequencer {
         draft: &mut Draft,
         t: &SignedTransition,
         idx: u64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Refuse> {
         let payload = t.payload();
         let reference = payload.document_reference().as_str().to_owned();
         let checksum = t.checksum();
         let entry = if payload.action() == Action::Issue {
             if self.doc(draft, &reference).is_some() {
-                return Err(Refusal::DocumentExists { reference });
+                return Err(Refusal::DocumentExists { reference }.into());
             }
             let document = payload
                 .transport_document()
@@ -705,13 +701,21 @@ impl Sequencer {
                 Err(violation) => {
                     // Every actor the rules let through may read the document; a refusal is
                     // explained only to a signer who may, so nobody learns of a document
-                    // from being refused about it.
-                    let fixed = Arc::clone(&current.fixed);
-                    let refusal = self.transition_refusal(draft, payload, &reference, violation)?;
-                    if !self.may_read(draft, &reference, &fixed, payload.actor())? {
-                        return Err(Refusal::UnknownDocument { reference });
+                    // from being refused about it. What memory cannot tell, the resolver asks.
+                    let (refusal, parent) =
+                        self.transition_refusal(draft, payload, &reference, violation);
+                    let reader =
+                        (!self.known_reader(draft, &reference, &current.fixed, payload.actor()))
+                            .then(|| payload.actor().to_string());
+                    if parent.is_none() && reader.is_none() {
+                        return Err(refusal.into());
                     }
-                    return Err(refusal);
+                    return Err(Refuse::asking(Ask {
+                        reference,
+                        refusal,
+                        parent,
+                        reader,
+                    }));
                 }
             };
             DocEntry {
@@ -803,16 +807,18 @@ impl Sequencer {
     }
 
     /// Why a transition of a document that exists breaks its rules: a double spend when its
-    /// parent is already in the chain, else the rule itself.
+    /// parent is already in the chain, else the rule itself. Memory holds the open batch's
+    /// transitions and each document's head only: for a parent elsewhere, the rule is
+    /// answered with the parent to ask about (a double spend if the chain holds it).
     fn transition_refusal(
-        &mut self,
+        &self,
         draft: &Draft,
         payload: &lading_domain::transition::TransitionPayload,
         reference: &str,
         violation: RuleViolation,
-    ) -> Result<Refusal, Refusal> {
+    ) -> (Refusal, Option<Digest>) {
         if !matches!(violation, RuleViolation::WrongPreviousChecksum { .. }) {
-            return Ok(rule_refusal(violation));
+            return (rule_refusal(violation), None);
         }
         let given = payload
             .previous_transition_checksum()
@@ -822,47 +828,40 @@ impl Sequencer {
             .checksums
             .get(&given)
             .is_some_and(|&pos| draft.rows.transitions[pos].document_ref == reference);
-        let on_ledger = !in_batch
-            && ledger::is_transition_of(self.settled_conn()?, reference, &given.0)
-                .map_err(Refusal::unavailable)?;
-        Ok(if in_batch || on_ledger {
-            Refusal::DoubleSpend {
+        if in_batch {
+            let refusal = Refusal::DoubleSpend {
                 reference: reference.to_owned(),
                 given: given.to_hex(),
-            }
-        } else {
-            rule_refusal(violation)
-        })
+            };
+            return (refusal, None);
+        }
+        (rule_refusal(violation), Some(given))
     }
 
-    /// Whether `party` may read document `reference` (the rule of document reads): named in
-    /// the document or its chain, or the customs authority of its port of loading or
-    /// discharge. Asked only on the way to a refusal, so the hot path never pays for it.
-    fn may_read(
-        &mut self,
+    /// Whether memory knows `party` may read document `reference` (the rule of document
+    /// reads): named in this batch, or the customs authority of its port of loading or
+    /// discharge. Otherwise only the database can tell (named earlier in the chain), which
+    /// the resolver asks. Asked only on the way to a refusal, so the hot path never pays.
+    fn known_reader(
+        &self,
         draft: &Draft,
         reference: &str,
         fixed: &DocFixed,
         party: &PartyId,
-    ) -> Result<bool, Refusal> {
+    ) -> bool {
         if draft
             .access
             .contains(&(reference.to_owned(), party.to_string()))
         {
-            return Ok(true);
+            return true;
         }
-        let customs = self.book.party(party.as_str()).is_some_and(|p| {
+        self.book.party(party.as_str()).is_some_and(|p| {
             p.role == lading_domain::Role::CustomsAuthority
                 && p.ports.iter().any(|port| {
                     port.as_str() == fixed.port_of_loading
                         || port.as_str() == fixed.port_of_discharge
                 })
-        });
-        if customs {
-            return Ok(true);
-        }
-        ledger::is_named_in(self.settled_conn()?, reference, party.as_str())
-            .map_err(Refusal::unavailable)
+        })
     }
 
     fn draft_event(
@@ -1116,16 +1115,25 @@ impl Sequencer {
             size: to_i64(size),
             root: checkpoint.root.0.to_vec(),
             block_size: i32::try_from(self.config.block_size).unwrap_or(i32::MAX),
-            signed: signed.clone(),
+            signed,
             created_at: Utc::now(),
         };
+        // Publish exactly the stored row: if a checkpoint of this size was stored before (an
+        // attempt whose answer was lost), that one, so every signature shown is shown again.
         let stored = self
             .conn()
-            .and_then(|conn| ledger::insert_checkpoint(conn, &row));
+            .and_then(|conn| ledger::insert_checkpoint(conn, &row))
+            .and_then(|row| crate::checkpoints::published(&row));
         match stored {
-            Ok(()) => self
-                .checkpoints
-                .publish(PublishedCheckpoint { checkpoint, signed }),
+            Ok(stored) if stored.checkpoint.root == checkpoint.root => {
+                self.checkpoints.publish(stored);
+            }
+            Ok(stored) => tracing::error!(
+                size,
+                stored = %stored.checkpoint.root.to_hex(),
+                computed = %checkpoint.root.to_hex(),
+                "a stored checkpoint of this size has another root; not publishing"
+            ),
             Err(e) => {
                 tracing::error!(error = %e, "checkpoint not stored; will retry");
                 self.conn = None;
@@ -1140,29 +1148,39 @@ struct Writer {
     conn: Option<PgConnection>,
     checkpoints: CheckpointBook,
     book: PartyBook,
+    resolver: ResolverLink,
+    threads: Arc<Threads>,
 }
 
 impl Writer {
     /// Writes orders until the drafter hangs up. Durable orders are answered on a thread of
     /// their own: replying and freeing a batch of a few thousand entries takes milliseconds
     /// that the next batch's write should not wait for.
-    fn run(mut self, orders: Receiver<Order>, done: Sender<bool>) {
+    fn run(mut self, orders: Receiver<Order>, done: Sender<bool>, running: Running) {
         let (answers, to_answer) = crossbeam_channel::unbounded::<Order>();
+        let answering = self.threads.guard(WritePathThread::Answerer);
+        let resolver = self.resolver.clone();
         let answerer = std::thread::Builder::new()
             .name("lading-answer".into())
-            .spawn(move || to_answer.into_iter().for_each(Order::answer));
+            .spawn(move || {
+                for order in to_answer {
+                    answering.woke();
+                    order.answer(Some(&resolver));
+                }
+            });
         let answerer = match answerer {
             Ok(thread) => Some(thread),
             Err(e) => {
-                tracing::warn!(error = %e, "no answering thread; the writer answers");
+                tracing::error!(error = %e, "no answering thread; the writer answers");
                 None
             }
         };
         for order in orders {
+            running.woke();
             let written = match self.write(order) {
                 Some(order) => {
                     if let Err(crossbeam_channel::SendError(order)) = answers.send(order) {
-                        order.answer();
+                        order.answer(Some(&self.resolver));
                     }
                     true
                 }
@@ -1176,6 +1194,7 @@ impl Writer {
         if let Some(thread) = answerer {
             let _ = thread.join();
         }
+        drop(running);
     }
 
     /// Makes the order durable and hands it back to be answered, or answers its failure
@@ -1210,9 +1229,10 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, "batch not written; the ledger state will be reloaded");
-                order.fail(&Refusal::unavailable(
-                    "the batch could not be made durable; resubmit",
-                ));
+                order.fail(
+                    &Refusal::unavailable("the batch could not be made durable; resubmit"),
+                    Some(&self.resolver),
+                );
                 None
             }
         }
@@ -1221,7 +1241,7 @@ impl Writer {
 
 impl Order {
     /// Answers every submitter of a durable batch.
-    fn answer(mut self) {
+    fn answer(mut self, resolver: Option<&ResolverLink>) {
         let mut states = std::mem::take(&mut self.states);
         let mut receipts: Vec<Option<Receipt>> = std::mem::take(&mut self.rows.entries)
             .into_iter()
@@ -1248,31 +1268,51 @@ impl Order {
         for &(j, i, pos) in &self.accepted {
             self.outcomes[j][i] = receipts[pos].take().map(Ok);
         }
-        for (job, outcomes) in self.jobs.into_iter().zip(self.outcomes) {
-            reply(job, outcomes);
-        }
+        finish_jobs(resolver, self.jobs, self.outcomes, self.pending);
     }
 
     /// Answers every submitter of a batch that was not written: its entries are refused
     /// (transient), the rest keeps its answer.
-    fn fail(mut self, refusal: &Refusal) {
+    fn fail(mut self, refusal: &Refusal, resolver: Option<&ResolverLink>) {
         for &(j, i, _) in self.accepted.iter().chain(&self.repeats) {
             self.outcomes[j][i] = Some(Err(refusal.clone()));
         }
-        for (job, outcomes) in self.jobs.into_iter().zip(self.outcomes) {
-            reply(job, outcomes);
+        finish_jobs(resolver, self.jobs, self.outcomes, self.pending);
+    }
+}
+
+/// Answers requests: straight away, or through the resolver for those with refusals to finish
+/// (`pending`, by request, in request order).
+fn finish_jobs(
+    resolver: Option<&ResolverLink>,
+    jobs: Vec<Job>,
+    outcomes: Vec<Vec<Option<Outcome>>>,
+    pending: Vec<(usize, Pending)>,
+) {
+    let mut pending = pending.into_iter().peekable();
+    for (j, (job, outcomes)) in jobs.into_iter().zip(outcomes).enumerate() {
+        let mut own = Vec::new();
+        while let Some((_, p)) = pending.next_if(|(pj, _)| *pj == j) {
+            own.push(p);
+        }
+        match resolver {
+            Some(resolver) => resolver.finish(job, outcomes, own),
+            None => reply(job, outcomes),
         }
     }
 }
 
 /// Sends a request its answers, one per item; an item left undecided is refused.
-fn reply(job: Job, outcomes: Vec<Option<Outcome>>) {
+pub(crate) fn reply(job: Job, outcomes: Vec<Option<Outcome>>) {
     let answers = outcomes
         .into_iter()
         .map(|o| o.unwrap_or_else(|| Err(Refusal::unavailable("not sequenced"))))
         .collect();
+    // Its place in the queue is free before the submitter hears: once answered, it is not held.
+    let Job { reply, ticket, .. } = job;
+    drop(ticket);
     // The submitter may have gone away; its entries are durable all the same.
-    let _ = job.reply.send(answers);
+    let _ = reply.send(answers);
 }
 
 fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTree, StoreError> {
@@ -1301,6 +1341,55 @@ fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTr
         table: "blocks",
         detail: e.to_string(),
     })
+}
+
+/// The latest stored checkpoint must be what the stored ledger gives: its block size, entries
+/// that are all stored, and the root they make. Otherwise the ledger was altered (or its
+/// checkpoints came from elsewhere), and whatever the registry signed next would contradict
+/// what it signed before.
+fn check_latest_checkpoint(
+    conn: &mut PgConnection,
+    acc: &LedgerTree,
+    checkpoint: &Checkpoint,
+) -> Result<(), RegistryError> {
+    let size = checkpoint.size;
+    let block_size = acc.block_size();
+    if u64::from(checkpoint.block_size) != block_size {
+        return Err(RegistryError::Inconsistent(format!(
+            "the latest checkpoint (size {size}) was signed with blocks of {} entries, the \
+             ledger's are of {block_size}",
+            checkpoint.block_size
+        )));
+    }
+    if size > acc.size() {
+        return Err(RegistryError::Inconsistent(format!(
+            "the latest checkpoint covers {size} entries, the ledger holds {}",
+            acc.size()
+        )));
+    }
+    let root = match acc.root_at(size) {
+        Some(root) => root,
+        None => {
+            // A checkpoint cut inside a block sealed since: that block as it was then.
+            let full = size / block_size;
+            let leaves = crate::checkpoints::leaf_digests(conn, full * block_size, size)?;
+            let mut roots = acc
+                .sealed_roots()
+                .get(..usize::try_from(full).unwrap_or(usize::MAX))
+                .map(<[Digest]>::to_vec)
+                .unwrap_or_default();
+            roots.push(lading_domain::merkle::merkle_root(&leaves));
+            lading_domain::merkle::merkle_root(&roots)
+        }
+    };
+    if root != checkpoint.root {
+        return Err(RegistryError::Inconsistent(format!(
+            "the latest checkpoint (size {size}) signs the root {}, the stored entries give {}",
+            checkpoint.root.to_hex(),
+            root.to_hex()
+        )));
+    }
+    Ok(())
 }
 
 /// What a party statement at `idx` writes to the registry's projection of the membership.
@@ -1385,34 +1474,6 @@ fn entry_row(v: &Verified, idx: u64, now: chrono::DateTime<Utc>) -> EntryRow {
         kid: v.kid.clone(),
         received_at: now,
     }
-}
-
-/// The state of document `reference` right after its transition at `idx`, recomputed from its
-/// signed chain (the ledger keeps the chain, not every intermediate state).
-fn replayed_state(
-    conn: &mut PgConnection,
-    reference: &str,
-    idx: i64,
-) -> Result<JsonText, StoreError> {
-    let corrupt = |detail: String| StoreError::Corrupt {
-        table: "transitions",
-        detail: format!("chain of {reference}: {detail}"),
-    };
-    let mut state: Option<DocumentState> = None;
-    for (entry, _) in lading_store::reads::chain(conn, reference)? {
-        if entry.idx > idx {
-            break;
-        }
-        let text = std::str::from_utf8(&entry.signed).map_err(|e| corrupt(e.to_string()))?;
-        let signed = SignedTransition::parse(text).map_err(|e| corrupt(e.to_string()))?;
-        let next = match &state {
-            None => DocumentState::issue(signed.payload(), signed.checksum()),
-            Some(state) => state.apply(signed.payload(), signed.checksum()),
-        };
-        state = Some(next.map_err(|e| corrupt(e.to_string()))?);
-    }
-    let state = state.ok_or_else(|| corrupt(format!("no transition at {idx}")))?;
-    JsonText::of(&state).map_err(|e| corrupt(e.to_string()))
 }
 
 fn rule_refusal(violation: RuleViolation) -> Refusal {

@@ -2,7 +2,8 @@
 //! the JWS parses, its payload is canonical and valid, its kid is registered to the payload's
 //! actor, and the signature verifies. Signatures are checked in batches (about half the cost
 //! of one-by-one checks, see `lading_domain::ed25519`); a batch that fails is checked again
-//! one signature at a time, so exactly the bad items are refused.
+//! one signature at a time, so exactly the bad items are refused. Kids that memory does not
+//! hold are looked for in the database once per request, all together (see [`PartyBook`]).
 
 use lading_domain::event::SignedEvent;
 use lading_domain::jws::{verify_batch, CompactJws, VerifyingKey};
@@ -13,7 +14,7 @@ use lading_domain::Digest;
 
 use rayon::prelude::*;
 
-use crate::parties::PartyBook;
+use crate::parties::{InMemory, PartyBook};
 use crate::refusal::Refusal;
 
 /// A submission whose signature and form are good; the sequencer still checks it against the
@@ -70,11 +71,12 @@ pub fn verify_all(
     items: Vec<String>,
     expect: Expect,
 ) -> Vec<Result<Verified, Refusal>> {
-    let mut checked: Vec<Result<(Verified, VerifyingKey), Refusal>> = items
+    let mut checked: Vec<Result<(Verified, VerifyingKey), Miss>> = items
         .into_par_iter()
         .with_min_len(16)
         .map(|signed| check_form(book, signed, expect))
         .collect();
+    look_up_kids(book, &mut checked, expect);
     checked.par_chunks_mut(SIGNATURE_BATCH).for_each(|chunk| {
         let pairs: Vec<(&lading_domain::jws::VerifyingKey, &CompactJws)> = chunk
             .iter()
@@ -94,19 +96,55 @@ pub fn verify_all(
                     .as_ref()
                     .map(|(v, _)| v.kid.clone())
                     .unwrap_or_default();
-                *item = Err(Refusal::BadSignature { kid });
+                *item = Err(Miss::Refused(Refusal::BadSignature { kid }));
             }
         }
     });
     checked
         .into_iter()
-        .map(|item| item.map(|(verified, _)| verified))
+        .map(|item| item.map(|(verified, _)| verified).map_err(Miss::refusal))
         .collect()
+}
+
+/// The items whose kid memory does not hold, checked again after one look-up of all their kids
+/// in the database. Costs nothing when every kid is in memory.
+fn look_up_kids(
+    book: &PartyBook,
+    checked: &mut [Result<(Verified, VerifyingKey), Miss>],
+    expect: Expect,
+) {
+    let kids: Vec<&str> = checked
+        .iter()
+        .filter_map(|item| match item {
+            Err(Miss::Kid { kid, .. }) => Some(kid.as_str()),
+            _ => None,
+        })
+        .collect();
+    if kids.is_empty() {
+        return;
+    }
+    let found = book.look_up_kids(&kids);
+    for item in checked.iter_mut() {
+        if !matches!(item, Err(Miss::Kid { .. })) {
+            continue;
+        }
+        let Err(Miss::Kid { signed, kid }) = std::mem::replace(item, Err(Miss::Looked)) else {
+            continue;
+        };
+        *item = match &found {
+            Ok(true) => check_form(book, signed, expect),
+            Ok(false) => Err(Miss::Refused(Refusal::UnknownKey { kid })),
+            Err(e) => Err(Miss::Refused(Refusal::unavailable(e))),
+        };
+    }
 }
 
 /// [`verify_all`] for one item.
 pub fn verify(book: &PartyBook, signed: String, expect: Expect) -> Result<Verified, Refusal> {
-    let (verified, key) = check_form(book, signed, expect)?;
+    let mut checked = [check_form(book, signed, expect)];
+    look_up_kids(book, &mut checked, expect);
+    let [checked] = checked;
+    let (verified, key) = checked.map_err(Miss::refusal)?;
     key.verify(verified.jws())
         .map_err(|_| Refusal::BadSignature {
             kid: verified.kid.clone(),
@@ -124,17 +162,48 @@ impl Verified {
     }
 }
 
+/// Why an item did not pass [`check_form`].
+enum Miss {
+    Refused(Refusal),
+    /// Its kid is not in memory: the database is to be asked (once for the whole request),
+    /// then the item checked again.
+    Kid {
+        signed: String,
+        kid: String,
+    },
+    /// Only while the item is being checked again.
+    Looked,
+}
+
+impl Miss {
+    fn refusal(self) -> Refusal {
+        match self {
+            Self::Refused(refusal) => refusal,
+            Self::Kid { kid, .. } => Refusal::UnknownKey { kid },
+            Self::Looked => Refusal::unavailable("an item was not checked"),
+        }
+    }
+}
+
+impl From<Refusal> for Miss {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(refusal)
+    }
+}
+
 /// Everything but the signature: the JWS parses, its payload is valid, and its kid is a live
-/// key of the payload's actor.
+/// key of the payload's actor — as far as memory knows: a kid it does not hold is a
+/// [`Miss::Kid`], for the caller to look up.
 fn check_form(
     book: &PartyBook,
     signed: String,
     expect: Expect,
-) -> Result<(Verified, VerifyingKey), Refusal> {
+) -> Result<(Verified, VerifyingKey), Miss> {
     if signed.len() > crate::MAX_ITEM_BYTES {
         return Err(Refusal::TooLarge {
             limit: crate::MAX_ITEM_BYTES,
-        });
+        }
+        .into());
     }
     let body = match expect {
         Expect::Transition => VerifiedBody::Transition(Box::new(
@@ -157,15 +226,16 @@ fn check_form(
         VerifiedBody::Party(p) => p.kid(),
     }
     .to_string();
-    let (key, stale_key) = match book.signer_key(&kid, body.signer()) {
-        Ok(key) => (key, None),
-        Err(refusal) if matches!(refusal.code(), "revoked_key" | "not_a_member") => {
+    let (key, stale_key) = match book.key_in_memory(&kid, body.signer()) {
+        InMemory::Key(key) => (key, None),
+        InMemory::Refused(refusal) if matches!(refusal.code(), "revoked_key" | "not_a_member") => {
             match book.historic_key(&kid, body.signer()) {
                 Some(key) => (key, Some(refusal)),
-                None => return Err(refusal),
+                None => return Err(refusal.into()),
             }
         }
-        Err(refusal) => return Err(refusal),
+        InMemory::Refused(refusal) => return Err(refusal.into()),
+        InMemory::NotThere => return Err(Miss::Kid { signed, kid }),
     };
     Ok((
         Verified {

@@ -74,6 +74,24 @@ pub fn ledger_size(conn: &mut PgConnection) -> Result<u64, StoreError> {
     u64::try_from(size).map_err(|_| StoreError::corrupt("ledger_head", "negative size"))
 }
 
+/// The ledger's block size: the one stored with it, or — for a ledger that has none yet —
+/// `configured`, which is stored now and fixed from then on (a trigger refuses a change). The
+/// caller compares the answer with `configured`.
+pub fn claim_block_size(conn: &mut PgConnection, configured: u64) -> Result<u64, StoreError> {
+    let configured = i32::try_from(configured)
+        .map_err(|_| StoreError::corrupt("ledger_head", "block size beyond 2^31"))?;
+    diesel::update(ledger_head::table)
+        .filter(ledger_head::block_size.is_null())
+        .set(ledger_head::block_size.eq(configured))
+        .execute(conn)?;
+    let stored: Option<i32> = ledger_head::table
+        .select(ledger_head::block_size)
+        .first(conn)?;
+    stored
+        .and_then(|b| u64::try_from(b).ok())
+        .ok_or_else(|| StoreError::corrupt("ledger_head", "no block size"))
+}
+
 /// Writes a batch durably, or nothing at all.
 pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreError> {
     let new_size = batch.expected_size + batch.entries.len() as u64;
@@ -378,12 +396,27 @@ pub fn entry(conn: &mut PgConnection, idx: u64) -> Result<Option<EntryRow>, Stor
         .optional()?)
 }
 
-pub fn insert_checkpoint(conn: &mut PgConnection, row: &CheckpointRow) -> Result<(), StoreError> {
-    diesel::insert_into(checkpoints::table)
+/// Stores a signed checkpoint and answers the row now stored for its size: `row` itself, or
+/// the checkpoint of that size stored before (say, by an attempt whose answer was lost). Only
+/// the answer may be published: it is the signature the registry will show again.
+pub fn insert_checkpoint(
+    conn: &mut PgConnection,
+    row: &CheckpointRow,
+) -> Result<CheckpointRow, StoreError> {
+    let inserted = diesel::insert_into(checkpoints::table)
         .values(row)
         .on_conflict_do_nothing()
         .execute(conn)?;
-    Ok(())
+    if inserted == 1 {
+        return Ok(row.clone());
+    }
+    let size = u64::try_from(row.size).unwrap_or(0);
+    checkpoint_at(conn, size)?.ok_or_else(|| {
+        StoreError::corrupt(
+            "checkpoints",
+            format!("the checkpoint of size {size} was neither inserted nor found"),
+        )
+    })
 }
 
 pub fn latest_checkpoint(conn: &mut PgConnection) -> Result<Option<CheckpointRow>, StoreError> {

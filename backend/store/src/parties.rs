@@ -135,6 +135,26 @@ pub fn key(conn: &mut PgConnection, kid: &str) -> Result<Option<PartyKeyRow>, St
         .optional()?)
 }
 
+/// Which of `kids` are registered, as a party's or the operator's: one round trip for any
+/// number of them.
+pub fn known_kids(conn: &mut PgConnection, kids: &[&str]) -> Result<Vec<String>, StoreError> {
+    #[derive(QueryableByName)]
+    struct Known {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        kid: String,
+    }
+    if kids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known: Vec<Known> = diesel::sql_query(
+        "SELECT kid FROM party_keys WHERE kid = ANY($1) \
+         UNION SELECT kid FROM operator_keys WHERE kid = ANY($1)",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(kids)
+    .load(conn)?;
+    Ok(known.into_iter().map(|k| k.kid).collect())
+}
+
 pub fn party(conn: &mut PgConnection, id: &str) -> Result<Option<PartyRow>, StoreError> {
     Ok(parties::table
         .find(id)

@@ -84,6 +84,7 @@ diesel::table! {
     ledger_head (singleton) {
         singleton -> Bool,
         size -> Int8,
+        block_size -> Nullable<Int4>,
     }
 }
 

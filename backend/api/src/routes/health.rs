@@ -1,4 +1,5 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (it can reach its database).
+//! `GET /healthz` (the process answers) and `GET /readyz` (it can take submissions: every
+//! thread of the sequencer's write path runs, and it can reach its database).
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -11,6 +12,16 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if let Some(thread) = state.registry.stopped_thread() {
+        tracing::error!(
+            thread = thread.name(),
+            "readiness: a write-path thread has stopped"
+        );
+        return Err(ApiError::NotReady(format!(
+            "the sequencer's {} thread is not running",
+            thread.name()
+        )));
+    }
     if !state.registry.is_sequencing() {
         return Err(ApiError::NotReady("the sequencer is not running".into()));
     }

@@ -123,6 +123,10 @@ pub async fn submit_batch(
         .registry
         .submit_from(items, Expect::Transition, origin)
         .await;
+    // A request shed for load is refused whole (nothing of it was done): 503 with Retry-After.
+    if let Some(Err(busy @ Refusal::Busy { .. })) = outcomes.first() {
+        return Err(ApiError::Refused(busy.clone()));
+    }
     // About 650 bytes an item (index, hashes, the state): one allocation, not a growing one.
     let mut body = Vec::with_capacity(outcomes.len() * 700 + 64);
     serde_json::to_writer(&mut body, &batch_answer(outcomes)).map_err(ApiError::unexpected)?;
