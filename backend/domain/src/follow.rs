@@ -298,6 +298,9 @@ pub struct Follower {
     documents: HashMap<DocumentReference, DocumentState>,
     /// Every checkpoint seen, by size: the signed form, and whether its root was checked.
     checkpoints: BTreeMap<u64, (SignedCheckpoint, bool)>,
+    /// The sizes of the checkpoints above not checked yet (beyond the leaves held): what a page
+    /// looks at, so its work does not grow with the number of checkpoints ever verified.
+    pending: std::collections::BTreeSet<u64>,
     /// Leaf hashes by index, so back-filled entries can be checked against them.
     leaves: Vec<Digest>,
     /// Checkpoints correctly signed whose root is not the root of the leaves held: the
@@ -327,6 +330,7 @@ impl Follower {
             registry_key,
             documents: HashMap::new(),
             checkpoints: BTreeMap::new(),
+            pending: std::collections::BTreeSet::new(),
             leaves: Vec::new(),
             disputed: BTreeMap::new(),
             unknown_chains: BTreeMap::new(),
@@ -423,11 +427,11 @@ impl Follower {
         }
         self.tree.push(entry.leaf_hash);
         self.leaves.push(entry.leaf_hash);
-        if let Some((signed, checked)) = self.checkpoints.get_mut(&(index + 1)) {
-            if !*checked {
+        if self.pending.remove(&(index + 1)) {
+            if let Some((signed, checked)) = self.checkpoints.get_mut(&(index + 1)) {
                 self.newly_verified.push(signed.as_str().to_owned());
+                *checked = true;
             }
-            *checked = true;
         }
         let (judged, state) = judged;
         if let (Judged::Party, Some(signed)) = (&judged, &entry.signed) {
@@ -474,6 +478,7 @@ impl Follower {
         }
         if checkpoint.size > self.size() {
             self.checkpoints.insert(checkpoint.size, (signed, false));
+            self.pending.insert(checkpoint.size);
             return Ok(CheckpointStatus::Pending);
         }
         let computed = self
@@ -658,11 +663,13 @@ impl Follower {
         }
         let size = tree.size();
         self.tree = tree;
-        for (_, (signed, checked)) in self.checkpoints.range_mut(..=size) {
-            if !*checked {
+        let reached: Vec<u64> = self.pending.range(..=size).copied().collect();
+        for at in reached {
+            self.pending.remove(&at);
+            if let Some((signed, checked)) = self.checkpoints.get_mut(&at) {
                 self.newly_verified.push(signed.as_str().to_owned());
+                *checked = true;
             }
-            *checked = true;
         }
         self.documents.extend(states);
         if let Some(membership) = membership {
