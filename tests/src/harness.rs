@@ -521,3 +521,37 @@ pub fn lading_ca(args: &[&str]) -> Result<()> {
     all.extend_from_slice(args);
     run_lading(&all, &[]).map(|_| ())
 }
+
+/// `GET url`: the status and the JSON body (`null` when there is none).
+pub async fn get(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<(reqwest::StatusCode, serde_json::Value)> {
+    let response = client.get(url).send().await?;
+    let status = response.status();
+    Ok((
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// `POST url` with no body: the status and the JSON body (`null` when there is none).
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<(reqwest::StatusCode, serde_json::Value)> {
+    let response = client.post(url).send().await?;
+    let status = response.status();
+    Ok((
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// A number one SQL query answers (as the superuser).
+pub fn sql_number(db: &TestDb, sql: &str) -> Result<u64> {
+    db.psql(sql)?
+        .trim()
+        .parse()
+        .with_context(|| format!("{sql} is not a number"))
+}

@@ -19,11 +19,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use lading_domain::transition::{Action, SignedTransition, TransitionDraft, TransitionPayload};
 use lading_e2e::gen::{fixtures_dir, FixtureParties};
 use lading_e2e::harness::{
-    free_port, run_lading as lading, ReplicaProcess, Server, ServerOptions, TestDb, Tls,
+    free_port, get, post, run_lading as lading, sql_number, ReplicaProcess, Server, ServerOptions,
+    TestDb, Tls,
 };
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
@@ -242,18 +243,6 @@ impl Pki {
     }
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> Result<(StatusCode, Value)> {
-    let response = client.get(url).send().await?;
-    let status = response.status();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
-async fn post(client: &reqwest::Client, url: &str) -> Result<(StatusCode, Value)> {
-    let response = client.post(url).send().await?;
-    let status = response.status();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
 /// `POST` of a compact JWS as a party's node forwards it: with when the node took it.
 async fn post_jose_received(
     client: &reqwest::Client,
@@ -314,13 +303,6 @@ async fn caught_up(client: &reqwest::Client, port: u16, size: u64) -> Result<Val
         )
     })
     .await
-}
-
-fn sql_number(db: &TestDb, sql: &str) -> Result<u64> {
-    db.psql(sql)?
-        .trim()
-        .parse()
-        .with_context(|| format!("{sql} is not a number"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

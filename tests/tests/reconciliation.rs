@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use lading_e2e::gen::fixtures_dir;
 use lading_e2e::harness::{
-    free_port, run_lading as lading, ReplicaProcess, Server, ServerOptions, TestDb, Tls,
+    free_port, get, post, run_lading as lading, sql_number, ReplicaProcess, Server, ServerOptions,
+    TestDb, Tls,
 };
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
@@ -179,18 +180,6 @@ impl Pki {
     }
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> Result<(StatusCode, Value)> {
-    let response = client.get(url).send().await?;
-    let status = response.status();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
-async fn post(client: &reqwest::Client, url: &str) -> Result<(StatusCode, Value)> {
-    let response = client.post(url).send().await?;
-    let status = response.status();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
 /// Every sample transition, in order, to the registry; how many.
 async fn submit_samples(client: &reqwest::Client, server: &Server) -> Result<u64> {
     let samples = Samples::load()?;
@@ -241,13 +230,6 @@ async fn caught_up(client: &reqwest::Client, port: u16, size: u64) -> Result<Val
         )
     })
     .await
-}
-
-fn sql_number(db: &TestDb, sql: &str) -> Result<u64> {
-    db.psql(sql)?
-        .trim()
-        .parse()
-        .with_context(|| format!("{sql} is not a number"))
 }
 
 /// The registry's incidents about `party`, by code, oldest first.

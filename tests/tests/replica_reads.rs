@@ -28,11 +28,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use lading_domain::merkle::leaf_hash;
 use lading_e2e::gen::{fixtures_dir, FixtureParties};
 use lading_e2e::harness::{
-    free_port, run_lading as lading, ReplicaProcess, Server, ServerOptions, TestDb, Tls,
+    free_port, get, post, run_lading as lading, sql_number, ReplicaProcess, Server, ServerOptions,
+    TestDb, Tls,
 };
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
@@ -180,18 +181,6 @@ impl Pki {
     }
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> Result<(StatusCode, Value)> {
-    let response = client.get(url).send().await?;
-    let status = response.status();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
-async fn post(client: &reqwest::Client, url: &str) -> Result<(StatusCode, Value)> {
-    let response = client.post(url).send().await?;
-    let status = response.status();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
 async fn post_jose(client: &reqwest::Client, url: &str, jws: &str) -> Result<(StatusCode, Value)> {
     let response = client
         .post(url)
@@ -234,13 +223,6 @@ async fn caught_up(client: &reqwest::Client, port: u16, size: u64) -> Result<Val
         )
     })
     .await
-}
-
-fn sql_number(db: &TestDb, sql: &str) -> Result<u64> {
-    db.psql(sql)?
-        .trim()
-        .parse()
-        .with_context(|| format!("{sql} is not a number"))
 }
 
 /// The index of the row holding `jws` in a replica's database.
