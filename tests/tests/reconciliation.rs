@@ -10,7 +10,10 @@
 //!   a proper outcome: they take turns, none breaks another's session;
 //! - a reconciliation that could not be carried through (a replica unreachable, a repair its
 //!   database refused) is recorded as such and opens no incident: findings are opened only
-//!   for the repair that was made.
+//!   for the repair that was made;
+//! - the registry reconciles a party's replica only if the certificate that answers names that
+//!   party: another member's replica at the configured address is refused in the handshake,
+//!   learns nothing and is accused of nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -513,5 +516,36 @@ async fn a_reconciliation_that_fails_records_a_failure_and_no_finding() -> Resul
         sql_number(&replica_db, "SELECT count(*) FROM replica_entries")?,
         total
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_members_replica_cannot_answer_for_a_party() -> Result<()> {
+    const PARTY: &str = "shipper-acme";
+    const OTHER: &str = "carrier-oceanic";
+    let pki = Pki::new(&[PARTY, OTHER])?;
+    let port = free_port()?;
+    // The registry is told that shipper-acme's replica is at `port`, where the carrier's is.
+    let (registry_db, server, _tls) = pki.registry(PARTY, port, 0).await?;
+    let plain = pki.client(None)?;
+    let total = submit_samples(&plain, &server).await?;
+    let (_other_db, _other) = pki.replica(OTHER, &server.base, port, &[]).await?;
+    let carrier = pki.client(Some(OTHER))?;
+    caught_up(&carrier, port, total).await?;
+
+    let operator = pki.client(Some("registry"))?;
+    let (status, report) = post(
+        &operator,
+        &server.url(&format!("/v1/replicas/{PARTY}/reconcile")),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["outcome"], "unreachable", "{report}");
+    assert_eq!(report["roundTrips"], 1, "{report}");
+    assert_eq!(outcomes(&registry_db, PARTY)?, ["unreachable"]);
+    assert_eq!(incident_codes(&registry_db, PARTY)?, Vec::<String>::new());
+    // The carrier's replica was never asked: it reconciled with no one.
+    let (_, status) = get(&carrier, &format!("https://127.0.0.1:{port}/v1/status")).await?;
+    assert!(status["lastReconciliation"].is_null(), "{status}");
     Ok(())
 }

@@ -531,6 +531,11 @@ async fn a_chain_whose_back_fill_gives_up_is_an_incident_and_is_not_served_as_ve
     .await?;
     assert_eq!(verified["length"], 5, "{verified}");
     assert_eq!(verified["possessor"], "forwarder-swift", "{verified}");
+    // ...and the incident that said it was not verified is closed.
+    wait_until("the chain_unverified incident to close", || async {
+        Ok((open_about(&db, "chain_unverified", "PLRS2026000202")? == 0).then_some(()))
+    })
+    .await?;
     Ok(())
 }
 

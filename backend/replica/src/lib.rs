@@ -347,6 +347,10 @@ pub trait Keeper {
     fn keep_checkpoint(&mut self, signed: &str, verified: bool) -> Result<(), ReplicaError>;
     /// Something refused, with its evidence.
     fn incident(&mut self, incident: &Incident) -> Result<(), ReplicaError>;
+    /// A back-fill completed `reference`'s chain: whatever said it was not verified is over.
+    fn chain_verified(&mut self, _reference: &DocumentReference) -> Result<(), ReplicaError> {
+        Ok(())
+    }
 }
 
 /// Keeps nothing: a replica held in memory only (tests, dry runs).
@@ -572,6 +576,11 @@ async fn catch_up_inner(
             .into_iter()
             .filter(|(r, _)| wanted.contains(r))
             .collect();
+        for (reference, _) in &late {
+            if !still.iter().any(|(r, _)| r == reference) {
+                keeper.chain_verified(reference)?;
+            }
+        }
         for (reference, late) in still {
             held.give_up_chain(&reference);
             let incident = Incident::ChainUnverified {
@@ -585,7 +594,8 @@ async fn catch_up_inner(
     }
     // The checkpoint signed meanwhile.
     take_latest_checkpoint(client, follower, keeper, &mut done).await?;
-    tracing::info!(
+    // A poll is not news (the node says at INFO what a poll brought, when it brought something).
+    tracing::debug!(
         size = lock(follower).size(),
         full = done.full,
         hash_only = done.hash_only,

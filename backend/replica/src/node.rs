@@ -1246,4 +1246,19 @@ impl Keeper for PgKeeper {
         self.last_incident = Some(detail);
         Ok(())
     }
+
+    fn chain_verified(&mut self, reference: &DocumentReference) -> Result<(), ReplicaError> {
+        let closed = self.with_conn(|conn| {
+            incidents::close_matching(
+                conn,
+                None,
+                "chain_unverified",
+                &serde_json::json!({ "document": reference }),
+            )
+        })?;
+        if closed > 0 {
+            tracing::info!(document = %reference, "a chain given up earlier is verified whole now");
+        }
+        Ok(())
+    }
 }
