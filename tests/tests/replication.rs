@@ -146,6 +146,36 @@ async fn consortium_registry(parties: &[&str]) -> Result<ConsortiumRegistry> {
     })
 }
 
+/// A follower of an empty ledger, with the fixtures' party registry and TEST registry key.
+fn fresh_follower() -> Result<std::sync::Mutex<lading_domain::follow::Follower>> {
+    use lading_e2e::gen::fixtures_dir;
+    let registry: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("keys/registry.jwk"),
+    )?)?;
+    Ok(std::sync::Mutex::new(lading_domain::follow::Follower::new(
+        lading_domain::merkle::BLOCK_SIZE,
+        registry.verifying_key()?,
+        lading_replica::genesis(&std::fs::read_to_string(
+            fixtures_dir().join("parties.json"),
+        )?)?,
+    )?))
+}
+
+/// The feed of `server` as `party` (its certificate from `issued`).
+fn feed_client(
+    server: &Server,
+    ca_pem: &Path,
+    issued: &Path,
+    party: &str,
+) -> Result<lading_replica::FeedClient> {
+    Ok(lading_replica::FeedClient::new(
+        &server.base,
+        &std::fs::read(ca_pem)?,
+        &std::fs::read(issued.join(format!("{party}.crt.pem")))?,
+        &std::fs::read(issued.join(format!("{party}.key.pem")))?,
+    )?)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_own_entries(
 ) -> Result<()> {
@@ -282,10 +312,6 @@ async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkpoint() -> Result<()>
 {
-    use lading_domain::follow::Follower;
-    use lading_domain::jws::Jwk;
-    use lading_e2e::gen::fixtures_dir;
-
     let ConsortiumRegistry {
         server,
         db,
@@ -322,23 +348,8 @@ async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkp
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
-    let client = lading_replica::FeedClient::new(
-        &server.base,
-        &std::fs::read(&ca_pem)?,
-        &std::fs::read(issued.join("shipper-acme.crt.pem"))?,
-        &std::fs::read(issued.join("shipper-acme.key.pem"))?,
-    )?;
-    let keys = lading_replica::genesis(&std::fs::read_to_string(
-        fixtures_dir().join("parties.json"),
-    )?)?;
-    let registry: Jwk = serde_json::from_str(&std::fs::read_to_string(
-        fixtures_dir().join("keys/registry.jwk"),
-    )?)?;
-    let held = std::sync::Mutex::new(Follower::new(
-        lading_domain::merkle::BLOCK_SIZE,
-        registry.verifying_key()?,
-        keys,
-    )?);
+    let client = feed_client(&server, &ca_pem, &issued, "shipper-acme")?;
+    let held = fresh_follower()?;
     // Pages of 3 entries: page boundaries fall inside chains.
     let done = lading_replica::catch_up(&client, &held, &mut lading_replica::InMemory, 3).await?;
     assert_eq!(done.registry_size, Some(total));
@@ -596,10 +607,6 @@ impl lading_replica::Keeper for CountingKeeper {
 /// about one per page — and every leaf is still checked against a signed root.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_takes_the_latest_checkpoint_not_every_one_the_registry_signed() -> Result<()> {
-    use lading_domain::follow::Follower;
-    use lading_domain::jws::Jwk;
-    use lading_e2e::gen::fixtures_dir;
-
     let ConsortiumRegistry {
         server,
         db,
@@ -648,24 +655,8 @@ async fn a_replica_takes_the_latest_checkpoint_not_every_one_the_registry_signed
         "the registry signed one checkpoint per entry"
     );
 
-    let client = lading_replica::FeedClient::new(
-        &server.base,
-        &std::fs::read(&ca_pem)?,
-        &std::fs::read(issued.join("shipper-acme.crt.pem"))?,
-        &std::fs::read(issued.join("shipper-acme.key.pem"))?,
-    )?;
-    let follower = || -> Result<std::sync::Mutex<Follower>> {
-        let registry: Jwk = serde_json::from_str(&std::fs::read_to_string(
-            fixtures_dir().join("keys/registry.jwk"),
-        )?)?;
-        Ok(std::sync::Mutex::new(Follower::new(
-            lading_domain::merkle::BLOCK_SIZE,
-            registry.verifying_key()?,
-            lading_replica::genesis(&std::fs::read_to_string(
-                fixtures_dir().join("parties.json"),
-            )?)?,
-        )?))
-    };
+    let client = feed_client(&server, &ca_pem, &issued, "shipper-acme")?;
+    let follower = fresh_follower;
 
     // In one page: the latest checkpoint only, taken ahead of the leaves and checked with them.
     let held = follower()?;
