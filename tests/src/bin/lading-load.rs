@@ -571,7 +571,7 @@ fn time_catch_up(
     registry: &str,
     expected: usize,
     differences: usize,
-) -> Result<()> {
+) -> Result<usize> {
     const DB: &str = "lading_replica";
     cluster.cluster()?.create_database(DB)?;
     let registry_key: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
@@ -654,12 +654,12 @@ fn time_catch_up(
         Ok(_) if differences > 0 => {
             bench_reconcile(cluster, consortium, registry, DB, expected, differences)
         }
-        _ => Ok(()),
+        _ => Ok(0),
     };
     let _ = child.kill();
     let _ = child.wait();
     let (elapsed, cpu_ms, full, incidents) = result?;
-    reconciled?;
+    let ingested = reconciled?;
     eprintln!(
         "lading-load: replica of {party} caught up on {expected} entries ({} in full) in {:.2} s \
          = {:.0}/s from its start; replica CPU {:.1} s, postgres CPU {:.1} s, incidents {}",
@@ -670,11 +670,12 @@ fn time_catch_up(
         pg.as_secs_f64(),
         incidents.trim()
     );
-    Ok(())
+    Ok(ingested)
 }
 
 /// Times the registry's reconciliation of the caught-up replica: three times in agreement,
-/// then three times after `differences` scattered rows were changed or deleted by hand.
+/// then three times after `differences` scattered rows were changed or deleted by hand, then
+/// three times more while the registry ingests; how many transitions it took meanwhile.
 fn bench_reconcile(
     cluster: &DurableCluster,
     consortium: &Consortium,
@@ -682,7 +683,7 @@ fn bench_reconcile(
     db: &str,
     size: usize,
     differences: usize,
-) -> Result<()> {
+) -> Result<usize> {
     let operator = consortium.operator()?;
     let url = format!("{registry}/v1/replicas/{}/reconcile", consortium.party);
     let reconcile = || -> Result<(serde_json::Value, Duration)> {
@@ -774,7 +775,7 @@ fn bench_reconcile(
     bench_reconcile_under_ingest(&operator, registry, &psql, &reconcile, size, differences)
 }
 
-/// The same repairs while the registry ingests at full speed: a sender posts batches of 1,000
+/// The same repairs while the registry ingests at full speed: four senders post batches of 1,000
 /// new transitions (documents of their own, prefix `R`) without pause, and the replica follows;
 /// each reconciliation must find exactly the rows changed (the replica being behind or ahead
 /// by what the feed brought meanwhile is no finding).
@@ -785,23 +786,41 @@ fn bench_reconcile_under_ingest(
     reconcile: &dyn Fn() -> Result<(serde_json::Value, Duration)>,
     size: usize,
     differences: usize,
-) -> Result<()> {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+) -> Result<usize> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     let parties = lading_e2e::gen::FixtureParties::load()?;
     let mut config = lading_e2e::gen::GeneratorConfig::new(200_000, 3, 0x5eed_1a7e);
     config.reference_prefix = "R".into();
     let mut generator = lading_e2e::gen::LedgerGenerator::new(&parties, config)?;
     let stream = generator.next_batch(600_000)?;
-    let bodies: Vec<Vec<u8>> = stream
-        .chunks(1000)
-        .map(serde_json::to_vec)
+    // A document's transitions in order: each sender takes whole documents (by reference).
+    let senders = 4usize;
+    let mut streams: Vec<Vec<String>> = vec![Vec::new(); senders];
+    for jws in stream {
+        let reference = lading_domain::transition::SignedTransition::parse(&jws)
+            .map(|t| t.payload().document_reference().to_string())
+            .unwrap_or_default();
+        let shard = reference.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        streams[shard % senders].push(jws);
+    }
+    let bodies: Vec<Vec<Vec<u8>>> = streams
+        .iter()
+        .map(|stream| {
+            stream
+                .chunks(1000)
+                .map(serde_json::to_vec)
+                .collect::<Result<Vec<_>, _>>()
+        })
         .collect::<Result<_, _>>()?;
     let stop = AtomicBool::new(false);
     let taken = AtomicU64::new(0);
+    let total_taken = AtomicUsize::new(0);
     let url = format!("{registry}/v1/transitions/batch");
-    std::thread::scope(|scope| -> Result<()> {
-        let sender = scope.spawn(|| -> Result<()> {
-            for body in &bodies {
+    std::thread::scope(|scope| -> Result<usize> {
+        let send = |bodies: &Vec<Vec<u8>>| -> Result<()> {
+            for body in bodies {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
@@ -813,10 +832,17 @@ fn bench_reconcile_under_ingest(
                 if !response.status().is_success() {
                     bail!("a batch under ingest answered {}", response.status());
                 }
-                taken.fetch_add(1000, Ordering::Relaxed);
+                let count =
+                    serde_json::from_slice::<Vec<serde_json::Value>>(body).map_or(0, |v| v.len());
+                taken.fetch_add(count as u64, Ordering::Relaxed);
+                total_taken.fetch_add(count, Ordering::Relaxed);
             }
             Ok(())
-        });
+        };
+        let sending: Vec<_> = bodies
+            .iter()
+            .map(|bodies| scope.spawn(move || send(bodies)))
+            .collect();
         let measured = (|| -> Result<()> {
             // Let the ingest reach full speed first.
             std::thread::sleep(Duration::from_secs(2));
@@ -865,10 +891,13 @@ fn bench_reconcile_under_ingest(
             Ok(())
         })();
         stop.store(true, Ordering::Relaxed);
-        let sent = sender
-            .join()
-            .map_err(|_| anyhow::anyhow!("the ingest sender panicked"))?;
-        measured.and(sent)
+        for sender in sending {
+            sender
+                .join()
+                .map_err(|_| anyhow::anyhow!("an ingest sender panicked"))??;
+        }
+        measured?;
+        Ok(total_taken.load(Ordering::Relaxed))
     })
 }
 
@@ -1039,8 +1068,10 @@ fn run_once(
     versions.dedup();
     let errors: Vec<String> = reports.iter().filter_map(|r| r.error.clone()).collect();
 
+    // Transitions the registry took while it was reconciled under ingest: acknowledged too.
+    let mut acked = acked;
     if let Some(consortium) = &consortium {
-        time_catch_up(
+        acked += time_catch_up(
             bin,
             &cluster,
             consortium,
