@@ -647,12 +647,12 @@ async fn a_replica_takes_the_latest_checkpoint_not_every_one_the_registry_signed
         wait_for_checkpoint(total).await?;
     }
     let signed: u64 = db
-        .psql("SELECT count(*) FROM checkpoints")?
+        .psql("SELECT count(*) FROM checkpoints WHERE size > 0")?
         .trim()
         .parse()?;
     assert_eq!(
         signed, total,
-        "the registry signed one checkpoint per entry"
+        "the registry signed one checkpoint per entry (besides the empty ledger's, if any)"
     );
 
     let client = feed_client(&server, &ca_pem, &issued, "shipper-acme")?;
