@@ -440,6 +440,7 @@ mod tests {
         let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
         let registry = Config::from_file(&deploy.join("lading.example.toml")).unwrap();
         assert!(registry.server.client_ca.is_some());
+        assert!(registry.database.url.is_some() && registry.database.owner_url.is_some());
         let replica = Config::from_file(&deploy.join("replica.example.toml")).unwrap();
         assert_eq!(
             replica.replica.registry.as_deref(),
