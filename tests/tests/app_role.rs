@@ -6,9 +6,15 @@
 // Test-only crate: lets the helpers below use the test allowances of `clippy.toml`.
 #![cfg(test)]
 
-use std::process::Command;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use lading_e2e::harness::{get, lading_bin, Server, ServerOptions, TestDb, Tls, WRITER_ROLE};
+use lading_e2e::harness::{
+    free_port, get, hand_over, lading_bin, repo_root, signal, wait_until_listening, Server,
+    ServerOptions, TestDb, Tls, WRITER_ROLE,
+};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 
@@ -140,4 +146,143 @@ fn one_role_for_both_warns_and_a_writer_alone_cannot_migrate() {
     let (ok, log) = migrate(&[("LADING_DATABASE_URL".into(), db.url.clone())]);
     assert!(ok, "{log}");
     assert!(log.contains("WARN") && log.contains(WARNING), "{log}");
+}
+
+/// `lading serve` on the embedded default (no database configured): it makes `lading_writer`,
+/// migrates as the cluster's superuser, and sequences and serves as the writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_default_sequences_and_serves_as_lading_writer() {
+    // Traversable by the `postgres` account when the tests run as root.
+    let data = tempfile::Builder::new()
+        .prefix("lading-e2e-embedded-")
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .unwrap();
+    let tls = Tls::new().unwrap();
+    let fixtures = repo_root().join("fixtures");
+    let env = [
+        ("LADING_CONFIG", "/dev/null".to_owned()),
+        ("LADING_DATA_DIR", data.path().display().to_string()),
+        ("LADING_TLS_CERT", tls.cert_path().display().to_string()),
+        ("LADING_TLS_KEY", tls.key_path().display().to_string()),
+        (
+            "LADING_SIGNING_KEY",
+            fixtures.join("keys/registry.jwk").display().to_string(),
+        ),
+        ("LADING_ALLOW_TEST_KEYS", "true".to_owned()),
+        (
+            "LADING_MAX_CLOCK_SKEW_MS",
+            lading_e2e::harness::FIXTURE_CLOCK_SKEW_MS.to_string(),
+        ),
+        ("LADING_WORKERS", "1".to_owned()),
+    ];
+    let import = Command::new(lading_bin().unwrap())
+        .arg("import-parties")
+        .arg(fixtures.join("parties.json"))
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let port = free_port().unwrap();
+    let mut command = Command::new(lading_bin().unwrap());
+    command
+        .arg("serve")
+        .envs(env.iter().cloned())
+        .env("LADING_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    hand_over(&mut command).unwrap();
+    let mut child = command.spawn().unwrap();
+    let started = wait_until_listening(&mut child, Duration::from_secs(60));
+    if let Err(e) = started {
+        let _ = child.kill();
+        panic!("lading serve on the embedded default: {e}");
+    }
+
+    let client = tls.client().unwrap();
+    let base = format!("https://127.0.0.1:{port}");
+    let chain = &Samples::load().unwrap().chains[0];
+    for jws in &chain.transitions {
+        let response = client
+            .post(format!("{base}/v1/transitions"))
+            .header(reqwest::header::CONTENT_TYPE, "application/jose")
+            .body(jws.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{}",
+            chain.reference
+        );
+    }
+    let (status, ready) = get(&client, &format!("{base}/readyz")).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["size"].as_u64(), Some(chain.transitions.len() as u64));
+
+    // Every session on the registry's database is lading_writer's (asked as lading_writer
+    // itself, with the password the binary keeps: pg_stat_activity shows everyone's user).
+    let users = embedded_psql(
+        data.path(),
+        "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity \
+         WHERE datname = 'lading' AND pid <> pg_backend_pid()",
+    );
+    assert_eq!(users, WRITER_ROLE);
+    let owner = embedded_psql(
+        data.path(),
+        "SELECT relowner::regrole FROM pg_class WHERE oid = 'ledger_entries'::regclass",
+    );
+    assert_ne!(owner, WRITER_ROLE);
+
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// One query on the embedded cluster's `lading` database, as lading_writer over loopback TCP.
+fn embedded_psql(data: &Path, sql: &str) -> String {
+    let root = data.join("postgres");
+    let read = |name: &str| {
+        std::fs::read_to_string(root.join(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let url = format!(
+        "postgres://{WRITER_ROLE}:{}@127.0.0.1:{}/lading",
+        read(&format!("role-{WRITER_ROLE}.password")),
+        read("port")
+    );
+    let psql = lading_pgcluster::find_bin_dir().unwrap().join("psql");
+    let psql = if psql.exists() {
+        psql
+    } else {
+        "/usr/bin/psql".into()
+    };
+    let out = Command::new(psql)
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
