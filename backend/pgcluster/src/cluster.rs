@@ -478,12 +478,19 @@ impl Cluster {
         Ok(stdout)
     }
 
-    /// [`Cluster::psql`] with the SQL on standard input instead of the command line.
+    /// [`Cluster::psql`] with the SQL on standard input and the password in the environment,
+    /// so that neither is on a command line other accounts can read.
     fn psql_stdin(&self, database: &str, sql: &str) -> Result<String, ClusterError> {
         let psql = client_tool(&self.bin_dir, "psql");
         let mut child = Command::new(&psql)
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-t", "-A", "-d"])
-            .arg(self.url(database))
+            .arg(format!(
+                "postgres://{}@127.0.0.1:{}/{}",
+                self.superuser,
+                self.port,
+                percent_encode(database)
+            ))
+            .env("PGPASSWORD", &self.password)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -231,12 +231,19 @@ fn migrations_run_as_the_owner_and_grant_the_writer_whom_the_check_tells_apart()
 #[test]
 fn settling_replica_rows_runs_as_the_owner() {
     let db = TestDatabase::new().unwrap();
+    let mut writer = db.writer_connection().unwrap();
+    // Committed durably, as a replica commits (the test cluster's default is asynchronous):
+    // VACUUM marks a page visible only once the commit that wrote its rows is flushed.
+    diesel::sql_query("SET synchronous_commit = on")
+        .execute(&mut writer)
+        .unwrap();
     diesel::sql_query(
         "INSERT INTO replica_entries (idx, leaf_hash) \
          SELECT i, sha256(int8send(i)) FROM generate_series(0, 199) AS i",
     )
-    .execute(&mut db.writer_connection().unwrap())
+    .execute(&mut writer)
     .unwrap();
+    drop(writer);
     #[derive(QueryableByName)]
     struct Visible {
         #[diesel(sql_type = diesel::sql_types::Integer)]
