@@ -16,231 +16,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use lading_domain::transition::{Action, SignedTransition, TransitionDraft, TransitionPayload};
+use lading_e2e::consortium::{caught_up, post_jose, replica_url, wait_until, Pki};
 use lading_e2e::gen::{fixtures_dir, FixtureParties};
-use lading_e2e::harness::{
-    free_port, get, post, run_lading as lading, sql_number, ReplicaProcess, Server, ServerOptions,
-    TestDb, Tls,
-};
+use lading_e2e::harness::{free_port, get, post, run_lading as lading, sql_number, TestDb};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
-}
-
-/// A consortium CA, the registry's certificate and the parties' (all for 127.0.0.1).
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new(parties: &[&str]) -> Result<Self> {
-        let pki = Self {
-            dir: tempfile::tempdir()?,
-        };
-        lading(&["ca", "init", "--dir", path(&pki.ca_dir())], &[])?;
-        let ca = pki.ca_dir();
-        lading(
-            &[
-                "ca",
-                "issue",
-                "--dir",
-                path(&ca),
-                "--registry",
-                "--server-name",
-                "127.0.0.1",
-                "--out",
-                path(&pki.issued()),
-            ],
-            &[],
-        )?;
-        for party in parties {
-            lading(
-                &[
-                    "ca",
-                    "issue",
-                    "--dir",
-                    path(&ca),
-                    "--party",
-                    party,
-                    "--server-name",
-                    "127.0.0.1",
-                    "--out",
-                    path(&pki.issued()),
-                ],
-                &[],
-            )?;
-        }
-        // The registry's public key, as replicas are given it.
-        let jwk: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
-            fixtures_dir().join("keys/registry.jwk"),
-        )?)?;
-        std::fs::write(pki.registry_key(), serde_json::to_vec(&jwk.to_public())?)?;
-        Ok(pki)
-    }
-
-    fn ca_dir(&self) -> PathBuf {
-        self.dir.path().join("ca")
-    }
-    fn ca_pem(&self) -> PathBuf {
-        self.ca_dir().join("ca.crt.pem")
-    }
-    fn issued(&self) -> PathBuf {
-        self.dir.path().join("issued")
-    }
-    fn cert(&self, who: &str) -> PathBuf {
-        self.issued().join(format!("{who}.crt.pem"))
-    }
-    fn key(&self, who: &str) -> PathBuf {
-        self.issued().join(format!("{who}.key.pem"))
-    }
-    fn registry_key(&self) -> PathBuf {
-        self.dir.path().join("registry.pub.jwk")
-    }
-
-    /// An HTTPS client trusting the consortium CA, presenting `who`'s certificate (a party
-    /// id, or `registry`), or none.
-    fn client(&self, who: Option<&str>) -> Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
-                self.ca_pem(),
-            )?)?);
-        if let Some(who) = who {
-            let mut pem = std::fs::read(self.cert(who))?;
-            pem.extend(std::fs::read(self.key(who))?);
-            builder = builder.identity(reqwest::Identity::from_pem(&pem)?);
-        }
-        Ok(builder.build()?)
-    }
-
-    /// A registry on a new database, serving with its consortium certificate and reconciling
-    /// the given replicas on demand.
-    async fn registry(&self, replicas: &[(&str, u16)]) -> Result<(TestDb, Server, Tls)> {
-        self.registry_every(replicas, 0).await
-    }
-
-    /// [`Self::registry`], reconciling every `interval_ms` as well (0: on demand only).
-    async fn registry_every(
-        &self,
-        replicas: &[(&str, u16)],
-        interval_ms: u64,
-    ) -> Result<(TestDb, Server, Tls)> {
-        self.registry_with(replicas, interval_ms, &[]).await
-    }
-
-    /// [`Self::registry_every`] with more settings (`LADING_...` variables).
-    async fn registry_with(
-        &self,
-        replicas: &[(&str, u16)],
-        interval_ms: u64,
-        extra: &[(&str, &str)],
-    ) -> Result<(TestDb, Server, Tls)> {
-        let tls = Tls::from_pem(
-            &std::fs::read_to_string(self.cert("registry"))?,
-            &std::fs::read_to_string(self.key("registry"))?,
-        )?;
-        let targets: Vec<String> = replicas
-            .iter()
-            .map(|(party, port)| format!("{party}=https://127.0.0.1:{port}"))
-            .collect();
-        let options = ServerOptions {
-            client_ca: Some(self.ca_pem()),
-            env: vec![
-                (
-                    "LADING_RECONCILE_CERT".into(),
-                    path(&self.cert("registry")).into(),
-                ),
-                (
-                    "LADING_RECONCILE_KEY".into(),
-                    path(&self.key("registry")).into(),
-                ),
-                ("LADING_RECONCILE_REPLICAS".into(), targets.join(",")),
-                (
-                    "LADING_RECONCILE_INTERVAL_MS".into(),
-                    interval_ms.to_string(),
-                ),
-            ],
-            ..ServerOptions::default()
-        };
-        let mut options = options;
-        options.env.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let db = TestDb::new()?;
-            let server = Server::start(&db, &tls, options)?;
-            Ok((db, server, tls))
-        })
-        .await?
-    }
-
-    /// `party`'s replica of `registry`, serving on `port`, comparing checkpoints with `peers`.
-    async fn replica(
-        &self,
-        party: &str,
-        registry: &str,
-        port: u16,
-        peers: &[u16],
-    ) -> Result<(TestDb, ReplicaProcess)> {
-        self.replica_with(party, registry, port, peers, &[]).await
-    }
-
-    /// [`Pki::replica`] with more settings (`LADING_...` variables).
-    async fn replica_with(
-        &self,
-        party: &str,
-        registry: &str,
-        port: u16,
-        peers: &[u16],
-        extra: &[(&str, &str)],
-    ) -> Result<(TestDb, ReplicaProcess)> {
-        let peers: Vec<String> = peers
-            .iter()
-            .map(|p| format!("https://127.0.0.1:{p}"))
-            .collect();
-        let mut env: Vec<(String, String)> = vec![
-            ("LADING_REPLICA_REGISTRY".into(), registry.into()),
-            ("LADING_REPLICA_CA".into(), path(&self.ca_pem()).into()),
-            ("LADING_REPLICA_CERT".into(), path(&self.cert(party)).into()),
-            ("LADING_REPLICA_KEY".into(), path(&self.key(party)).into()),
-            (
-                "LADING_REPLICA_PARTIES".into(),
-                path(&fixtures_dir().join("parties.json")).into(),
-            ),
-            (
-                "LADING_REPLICA_REGISTRY_KEY".into(),
-                path(&self.registry_key()).into(),
-            ),
-            ("LADING_REPLICA_POLL_INTERVAL_MS".into(), "100".into()),
-            ("LADING_REPLICA_PEER_INTERVAL_MS".into(), "200".into()),
-            ("LADING_REPLICA_PAGE_SIZE".into(), "50".into()),
-            ("LADING_REPLICA_LISTEN".into(), format!("127.0.0.1:{port}")),
-            ("LADING_REPLICA_PEERS".into(), peers.join(",")),
-            ("LADING_WORKERS".into(), "1".into()),
-        ];
-        env.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let db = TestDb::new()?;
-            env.extend(db.env());
-            let replica = ReplicaProcess::start(env)?;
-            Ok((db, replica))
-        })
-        .await?
-    }
 }
 
 /// `POST` of a compact JWS as a party's node forwards it: with when the node took it.
@@ -261,55 +49,11 @@ async fn post_jose_received(
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
 
-async fn post_jose(client: &reqwest::Client, url: &str, jws: &str) -> Result<(StatusCode, Value)> {
-    let response = client
-        .post(url)
-        .header("content-type", "application/jose")
-        .body(jws.to_owned())
-        .send()
-        .await?;
-    let status = response.status();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
-/// Polls `probe` every 100 ms until it returns `Some` (60 s deadline).
-async fn wait_until<T, F, Fut>(what: &str, mut probe: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(found)) = probe().await {
-            return Ok(found);
-        }
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the replica at `port` holds `size` entries and a verified checkpoint of it.
-async fn caught_up(client: &reqwest::Client, port: u16, size: u64) -> Result<Value> {
-    let url = format!("https://127.0.0.1:{port}/v1/status");
-    wait_until(&format!("the replica to hold {size} entries"), || async {
-        let (status, body) = get(client, &url).await?;
-        Ok(
-            (status == StatusCode::OK
-                && body["size"] == size
-                && body["checkpoint"]["size"] == size)
-                .then_some(body),
-        )
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciliation_finds_exactly_the_rows_changed_and_repairs_them() -> Result<()> {
     let pki = Pki::new(&["shipper-acme", "carrier-oceanic"])?;
     let port = free_port()?;
-    let (registry_db, server, _tls) = pki.registry(&[("shipper-acme", port)]).await?;
+    let (registry_db, server, _tls) = pki.registry(&[("shipper-acme", port)], 0, &[]).await?;
     let samples = Samples::load()?;
     let plain = pki.client(None)?;
     let mut total = 0u64;
@@ -320,7 +64,9 @@ async fn reconciliation_finds_exactly_the_rows_changed_and_repairs_them() -> Res
             total += 1;
         }
     }
-    let (replica_db, _replica) = pki.replica("shipper-acme", &server.base, port, &[]).await?;
+    let (replica_db, _replica) = pki
+        .replica("shipper-acme", &server.base, port, &[], &[])
+        .await?;
     let shipper = pki.client(Some("shipper-acme"))?;
     caught_up(&shipper, port, total).await?;
 
@@ -504,9 +250,7 @@ async fn reconciliation_finds_exactly_the_rows_changed_and_repairs_them() -> Res
 async fn the_registry_reconciles_on_its_schedule_without_being_asked() -> Result<()> {
     let pki = Pki::new(&["carrier-oceanic"])?;
     let port = free_port()?;
-    let (registry_db, server, _tls) = pki
-        .registry_every(&[("carrier-oceanic", port)], 300)
-        .await?;
+    let (registry_db, server, _tls) = pki.registry(&[("carrier-oceanic", port)], 300, &[]).await?;
     let samples = Samples::load()?;
     let plain = pki.client(None)?;
     let chain = samples.chain("OCNL2026000101")?;
@@ -516,7 +260,7 @@ async fn the_registry_reconciles_on_its_schedule_without_being_asked() -> Result
     }
     let total = chain.transitions.len() as u64;
     let (replica_db, _replica) = pki
-        .replica("carrier-oceanic", &server.base, port, &[])
+        .replica("carrier-oceanic", &server.base, port, &[], &[])
         .await?;
     let carrier = pki.client(Some("carrier-oceanic"))?;
     caught_up(&carrier, port, total).await?;
@@ -556,7 +300,7 @@ async fn a_submission_the_registry_keeps_refusing_as_unavailable_is_parked_and_t
 ) -> Result<()> {
     let pki = Pki::new(&["shipper-acme"])?;
     let port = free_port()?;
-    let (registry_db, server, _tls) = pki.registry(&[]).await?;
+    let (registry_db, server, _tls) = pki.registry(&[], 0, &[]).await?;
     let samples = Samples::load()?;
     let (first, other) = (
         samples.chain("OCNL2026000101")?,
@@ -568,7 +312,7 @@ async fn a_submission_the_registry_keeps_refusing_as_unavailable_is_parked_and_t
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let (_replica_db, _replica) = pki
-        .replica_with(
+        .replica(
             "shipper-acme",
             &server.base,
             port,
@@ -666,7 +410,7 @@ async fn a_statements_time_is_judged_against_the_clock_or_when_its_partys_node_t
     let pki = Pki::new(&["shipper-acme", "carrier-oceanic", "consignee-delta"])?;
     // The default rule: five minutes of skew, a week offline.
     let (_db, server, _tls) = pki
-        .registry_with(
+        .registry(
             &[],
             0,
             &[
@@ -809,14 +553,16 @@ async fn a_replica_serves_its_party_and_keeps_its_submissions_while_the_registry
 ) -> Result<()> {
     let pki = Pki::new(&["shipper-acme", "carrier-oceanic"])?;
     let port = free_port()?;
-    let (_registry_db, mut server, _tls) = pki.registry(&[]).await?;
+    let (_registry_db, mut server, _tls) = pki.registry(&[], 0, &[]).await?;
     let samples = Samples::load()?;
     let chain = samples.chain("OCNL2026000101")?;
     let (issue, transfer) = (&chain.transitions[0], &chain.transitions[1]);
     let plain = pki.client(None)?;
     let (status, _) = post_jose(&plain, &server.url("/v1/transitions"), issue).await?;
     assert_eq!(status, StatusCode::CREATED);
-    let (_replica_db, _replica) = pki.replica("shipper-acme", &server.base, port, &[]).await?;
+    let (_replica_db, _replica) = pki
+        .replica("shipper-acme", &server.base, port, &[], &[])
+        .await?;
     let shipper = pki.client(Some("shipper-acme"))?;
     caught_up(&shipper, port, 1).await?;
 
@@ -960,8 +706,8 @@ async fn a_replica_serves_its_party_and_keeps_its_submissions_while_the_registry
 async fn a_peer_ahead_is_checked_with_the_registrys_consistency_proof() -> Result<()> {
     let pki = Pki::new(&["shipper-acme", "carrier-oceanic"])?;
     // Two registries with the one key: B has A's entry and two more.
-    let (_db_a, server_a, _tls_a) = pki.registry(&[]).await?;
-    let (_db_b, server_b, _tls_b) = pki.registry(&[]).await?;
+    let (_db_a, server_a, _tls_a) = pki.registry(&[], 0, &[]).await?;
+    let (_db_b, server_b, _tls_b) = pki.registry(&[], 0, &[]).await?;
     let samples = Samples::load()?;
     let plain = pki.client(None)?;
     let first = &samples.chain("OCNL2026000101")?.transitions[0];
@@ -977,10 +723,22 @@ async fn a_peer_ahead_is_checked_with_the_registrys_consistency_proof() -> Resul
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (port_a, port_b) = (free_port()?, free_port()?);
     let (db_a, _a) = pki
-        .replica("shipper-acme", &server_a.base, port_a, &[port_b])
+        .replica(
+            "shipper-acme",
+            &server_a.base,
+            port_a,
+            &[replica_url(port_b)],
+            &[],
+        )
         .await?;
     let (db_b, _b) = pki
-        .replica("carrier-oceanic", &server_b.base, port_b, &[port_a])
+        .replica(
+            "carrier-oceanic",
+            &server_b.base,
+            port_b,
+            &[replica_url(port_a)],
+            &[],
+        )
         .await?;
     let evidence = wait_until("the unacknowledged checkpoint to be recorded", || async {
         let found = db_a.psql(
@@ -1016,8 +774,8 @@ async fn a_peer_ahead_is_checked_with_the_registrys_consistency_proof() -> Resul
 async fn replicas_comparing_checkpoints_catch_a_registry_with_two_histories() -> Result<()> {
     let pki = Pki::new(&["shipper-acme", "carrier-oceanic"])?;
     // Two registries with the one key, each fed a different entry.
-    let (_db_a, server_a, _tls_a) = pki.registry(&[]).await?;
-    let (_db_b, server_b, _tls_b) = pki.registry(&[]).await?;
+    let (_db_a, server_a, _tls_a) = pki.registry(&[], 0, &[]).await?;
+    let (_db_b, server_b, _tls_b) = pki.registry(&[], 0, &[]).await?;
     let samples = Samples::load()?;
     let plain = pki.client(None)?;
     for (server, reference) in [(&server_a, "OCNL2026000101"), (&server_b, "OCNL2026000103")] {
@@ -1027,10 +785,22 @@ async fn replicas_comparing_checkpoints_catch_a_registry_with_two_histories() ->
     }
     let (port_a, port_b) = (free_port()?, free_port()?);
     let (db_a, _a) = pki
-        .replica("shipper-acme", &server_a.base, port_a, &[port_b])
+        .replica(
+            "shipper-acme",
+            &server_a.base,
+            port_a,
+            &[replica_url(port_b)],
+            &[],
+        )
         .await?;
     let (db_b, _b) = pki
-        .replica("carrier-oceanic", &server_b.base, port_b, &[port_a])
+        .replica(
+            "carrier-oceanic",
+            &server_b.base,
+            port_b,
+            &[replica_url(port_a)],
+            &[],
+        )
         .await?;
 
     let registry = pki.registry_key();
@@ -1090,7 +860,7 @@ fn issue_by(
 async fn parties_and_keys_change_on_the_ledger_and_replicas_follow_without_a_restart() -> Result<()>
 {
     let pki = Pki::new(&["shipper-acme", "carrier-nova"])?;
-    let (_db, mut server, _tls) = pki.registry(&[]).await?;
+    let (_db, mut server, _tls) = pki.registry(&[], 0, &[]).await?;
     let registry = server.url("");
     let registry = registry.trim_end_matches('/');
     let plain = pki.client(None)?;
@@ -1098,7 +868,7 @@ async fn parties_and_keys_change_on_the_ledger_and_replicas_follow_without_a_res
     // does not know carrier-nova.
     let shipper_port = free_port()?;
     let (_shipper_db, _shipper_node) = pki
-        .replica("shipper-acme", registry, shipper_port, &[])
+        .replica("shipper-acme", registry, shipper_port, &[], &[])
         .await?;
     let shipper = pki.client(Some("shipper-acme"))?;
 
@@ -1262,7 +1032,7 @@ async fn parties_and_keys_change_on_the_ledger_and_replicas_follow_without_a_res
     // signed with the new key.
     let nova_port = free_port()?;
     let (_nova_db, mut nova_node) = pki
-        .replica("carrier-nova", registry, nova_port, &[])
+        .replica("carrier-nova", registry, nova_port, &[], &[])
         .await?;
     let nova = pki.client(Some("carrier-nova"))?;
     caught_up(&nova, nova_port, size).await?;

@@ -10,175 +10,22 @@
 //!   a proper outcome: they take turns, none breaks another's session;
 //! - a reconciliation that could not be carried through (a replica unreachable, a repair its
 //!   database refused) is recorded as such and opens no incident: findings are opened only
-//!   for the repair that was made.
+//!   for the repair that was made;
+//! - the registry reconciles a party's replica only if the certificate that answers names that
+//!   party: another member's replica at the configured address is refused in the handshake,
+//!   learns nothing and is accused of nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
-use lading_e2e::gen::fixtures_dir;
-use lading_e2e::harness::{
-    free_port, get, post, run_lading as lading, sql_number, ReplicaProcess, Server, ServerOptions,
-    TestDb, Tls,
-};
+use anyhow::{ensure, Context, Result};
+use lading_e2e::consortium::{caught_up, Pki};
+use lading_e2e::harness::{free_port, get, post, sql_number, Server, TestDb};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
-
-/// A consortium CA, the registry's certificate and the parties' (all for 127.0.0.1). The
-/// minimum of `tests/tests/consortium.rs`'s helper.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new(parties: &[&str]) -> Result<Self> {
-        let pki = Self {
-            dir: tempfile::tempdir()?,
-        };
-        let (ca, issued) = (pki.dir.path().join("ca"), pki.issued());
-        lading(&["ca", "init", "--dir", path(&ca)], &[])?;
-        let issue = |who: &[&str]| {
-            let mut args = vec!["ca", "issue", "--dir", path(&ca)];
-            args.extend_from_slice(who);
-            args.extend_from_slice(&["--server-name", "127.0.0.1", "--out", path(&issued)]);
-            lading(&args, &[])
-        };
-        issue(&["--registry"])?;
-        for party in parties {
-            issue(&["--party", party])?;
-        }
-        // The registry's public key, as replicas are given it.
-        let jwk: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
-            fixtures_dir().join("keys/registry.jwk"),
-        )?)?;
-        std::fs::write(pki.registry_key(), serde_json::to_vec(&jwk.to_public())?)?;
-        Ok(pki)
-    }
-
-    fn ca_pem(&self) -> PathBuf {
-        self.dir.path().join("ca/ca.crt.pem")
-    }
-    fn issued(&self) -> PathBuf {
-        self.dir.path().join("issued")
-    }
-    fn cert(&self, who: &str) -> PathBuf {
-        self.issued().join(format!("{who}.crt.pem"))
-    }
-    fn key(&self, who: &str) -> PathBuf {
-        self.issued().join(format!("{who}.key.pem"))
-    }
-    fn registry_key(&self) -> PathBuf {
-        self.dir.path().join("registry.pub.jwk")
-    }
-
-    /// An HTTPS client trusting the consortium CA, presenting `who`'s certificate (a party
-    /// id, or `registry`), or none.
-    fn client(&self, who: Option<&str>) -> Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
-                self.ca_pem(),
-            )?)?);
-        if let Some(who) = who {
-            let mut pem = std::fs::read(self.cert(who))?;
-            pem.extend(std::fs::read(self.key(who))?);
-            builder = builder.identity(reqwest::Identity::from_pem(&pem)?);
-        }
-        Ok(builder.build()?)
-    }
-
-    /// A registry on a new database, serving with its consortium certificate and reconciling
-    /// `party`'s replica at `port` every `interval_ms` (0: on demand only).
-    async fn registry(
-        &self,
-        party: &str,
-        port: u16,
-        interval_ms: u64,
-    ) -> Result<(TestDb, Server, Tls)> {
-        let tls = Tls::from_pem(
-            &std::fs::read_to_string(self.cert("registry"))?,
-            &std::fs::read_to_string(self.key("registry"))?,
-        )?;
-        let options = ServerOptions {
-            client_ca: Some(self.ca_pem()),
-            env: vec![
-                (
-                    "LADING_RECONCILE_CERT".into(),
-                    path(&self.cert("registry")).into(),
-                ),
-                (
-                    "LADING_RECONCILE_KEY".into(),
-                    path(&self.key("registry")).into(),
-                ),
-                (
-                    "LADING_RECONCILE_REPLICAS".into(),
-                    format!("{party}=https://127.0.0.1:{port}"),
-                ),
-                (
-                    "LADING_RECONCILE_INTERVAL_MS".into(),
-                    interval_ms.to_string(),
-                ),
-            ],
-            ..ServerOptions::default()
-        };
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let db = TestDb::new()?;
-            let server = Server::start(&db, &tls, options)?;
-            Ok((db, server, tls))
-        })
-        .await?
-    }
-
-    /// `party`'s replica of `registry`, serving on `port`, with more settings (`LADING_...`).
-    async fn replica(
-        &self,
-        party: &str,
-        registry: &str,
-        port: u16,
-        extra: &[(&str, &str)],
-    ) -> Result<(TestDb, ReplicaProcess)> {
-        let mut env: Vec<(String, String)> = vec![
-            ("LADING_REPLICA_REGISTRY".into(), registry.into()),
-            ("LADING_REPLICA_CA".into(), path(&self.ca_pem()).into()),
-            ("LADING_REPLICA_CERT".into(), path(&self.cert(party)).into()),
-            ("LADING_REPLICA_KEY".into(), path(&self.key(party)).into()),
-            (
-                "LADING_REPLICA_PARTIES".into(),
-                path(&fixtures_dir().join("parties.json")).into(),
-            ),
-            (
-                "LADING_REPLICA_REGISTRY_KEY".into(),
-                path(&self.registry_key()).into(),
-            ),
-            ("LADING_REPLICA_POLL_INTERVAL_MS".into(), "100".into()),
-            ("LADING_REPLICA_PAGE_SIZE".into(), "50".into()),
-            ("LADING_REPLICA_LISTEN".into(), format!("127.0.0.1:{port}")),
-            ("LADING_WORKERS".into(), "1".into()),
-        ];
-        env.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let db = TestDb::new()?;
-            env.extend(db.env());
-            let replica = ReplicaProcess::start(env)?;
-            Ok((db, replica))
-        })
-        .await?
-    }
-}
 
 /// Every sample transition, in order, to the registry; how many.
 async fn submit_samples(client: &reqwest::Client, server: &Server) -> Result<u64> {
@@ -197,39 +44,6 @@ async fn submit_samples(client: &reqwest::Client, server: &Server) -> Result<u64
         }
     }
     Ok(total)
-}
-
-/// Polls `probe` every 100 ms until it returns `Some` (120 s deadline).
-async fn wait_until<T, F, Fut>(what: &str, mut probe: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(Some(found)) = probe().await {
-            return Ok(found);
-        }
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the replica at `port` holds `size` entries and a verified checkpoint of it.
-async fn caught_up(client: &reqwest::Client, port: u16, size: u64) -> Result<Value> {
-    let url = format!("https://127.0.0.1:{port}/v1/status");
-    wait_until(&format!("the replica to hold {size} entries"), || async {
-        let (status, body) = get(client, &url).await?;
-        Ok(
-            (status == StatusCode::OK
-                && body["size"] == size
-                && body["checkpoint"]["size"] == size)
-                .then_some(body),
-        )
-    })
-    .await
 }
 
 /// The registry's incidents about `party`, by code, oldest first.
@@ -263,7 +77,7 @@ async fn under_ingest_at_full_speed_the_replica_is_never_accused() -> Result<()>
     const PARTY: &str = "customs-us";
     let pki = Pki::new(&[PARTY])?;
     let port = free_port()?;
-    let (registry_db, server, _tls) = pki.registry(PARTY, port, 0).await?;
+    let (registry_db, server, _tls) = pki.registry(&[(PARTY, port)], 0, &[]).await?;
     // A replica that follows as closely as it can (a customs authority holds most entries as
     // their hashes, which it checks fast): now and then it takes a page between the registry
     // reading its size and the replica reading its own.
@@ -272,6 +86,7 @@ async fn under_ingest_at_full_speed_the_replica_is_never_accused() -> Result<()>
             PARTY,
             &server.base,
             port,
+            &[],
             &[
                 ("LADING_REPLICA_POLL_INTERVAL_MS", "5"),
                 ("LADING_REPLICA_PAGE_SIZE", "20"),
@@ -396,10 +211,10 @@ async fn reconciliations_of_one_replica_asked_at_once_take_turns() -> Result<()>
     let pki = Pki::new(&[PARTY])?;
     let port = free_port()?;
     // The schedule runs as well, every 100 ms, beside the requests.
-    let (registry_db, server, _tls) = pki.registry(PARTY, port, 100).await?;
+    let (registry_db, server, _tls) = pki.registry(&[(PARTY, port)], 100, &[]).await?;
     let plain = pki.client(None)?;
     let total = submit_samples(&plain, &server).await?;
-    let (replica_db, _replica) = pki.replica(PARTY, &server.base, port, &[]).await?;
+    let (replica_db, _replica) = pki.replica(PARTY, &server.base, port, &[], &[]).await?;
     caught_up(&pki.client(Some(PARTY))?, port, total).await?;
     // The schedule's runs until now (the replica was not up at first).
     let before = outcomes(&registry_db, PARTY)?.len();
@@ -447,7 +262,7 @@ async fn a_reconciliation_that_fails_records_a_failure_and_no_finding() -> Resul
     const PARTY: &str = "shipper-acme";
     let pki = Pki::new(&[PARTY])?;
     let port = free_port()?;
-    let (registry_db, server, _tls) = pki.registry(PARTY, port, 0).await?;
+    let (registry_db, server, _tls) = pki.registry(&[(PARTY, port)], 0, &[]).await?;
     let plain = pki.client(None)?;
     let total = submit_samples(&plain, &server).await?;
     let operator = pki.client(Some("registry"))?;
@@ -461,7 +276,7 @@ async fn a_reconciliation_that_fails_records_a_failure_and_no_finding() -> Resul
     assert_eq!(outcomes(&registry_db, PARTY)?, ["unreachable"]);
     assert_eq!(incident_codes(&registry_db, PARTY)?, Vec::<String>::new());
 
-    let (replica_db, _replica) = pki.replica(PARTY, &server.base, port, &[]).await?;
+    let (replica_db, _replica) = pki.replica(PARTY, &server.base, port, &[], &[]).await?;
     caught_up(&pki.client(Some(PARTY))?, port, total).await?;
     // A row lost, and the replica's database refusing to write any row back.
     replica_db.psql("DELETE FROM replica_entries WHERE idx = 1")?;
@@ -513,5 +328,36 @@ async fn a_reconciliation_that_fails_records_a_failure_and_no_finding() -> Resul
         sql_number(&replica_db, "SELECT count(*) FROM replica_entries")?,
         total
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_members_replica_cannot_answer_for_a_party() -> Result<()> {
+    const PARTY: &str = "shipper-acme";
+    const OTHER: &str = "carrier-oceanic";
+    let pki = Pki::new(&[PARTY, OTHER])?;
+    let port = free_port()?;
+    // The registry is told that shipper-acme's replica is at `port`, where the carrier's is.
+    let (registry_db, server, _tls) = pki.registry(&[(PARTY, port)], 0, &[]).await?;
+    let plain = pki.client(None)?;
+    let total = submit_samples(&plain, &server).await?;
+    let (_other_db, _other) = pki.replica(OTHER, &server.base, port, &[], &[]).await?;
+    let carrier = pki.client(Some(OTHER))?;
+    caught_up(&carrier, port, total).await?;
+
+    let operator = pki.client(Some("registry"))?;
+    let (status, report) = post(
+        &operator,
+        &server.url(&format!("/v1/replicas/{PARTY}/reconcile")),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["outcome"], "unreachable", "{report}");
+    assert_eq!(report["roundTrips"], 1, "{report}");
+    assert_eq!(outcomes(&registry_db, PARTY)?, ["unreachable"]);
+    assert_eq!(incident_codes(&registry_db, PARTY)?, Vec::<String>::new());
+    // The carrier's replica was never asked: it reconciled with no one.
+    let (_, status) = get(&carrier, &format!("https://127.0.0.1:{port}/v1/status")).await?;
+    assert!(status["lastReconciliation"].is_null(), "{status}");
     Ok(())
 }

@@ -23,207 +23,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use lading_domain::merkle::leaf_hash;
-use lading_e2e::gen::{fixtures_dir, FixtureParties};
-use lading_e2e::harness::{
-    free_port, get, post, run_lading as lading, sql_number, ReplicaProcess, Server, ServerOptions,
-    TestDb, Tls,
-};
+use lading_e2e::consortium::{caught_up, post_jose, wait_until, Pki};
+use lading_e2e::gen::FixtureParties;
+use lading_e2e::harness::{free_port, get, post, sql_number, TestDb};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
-
-/// A consortium CA, the registry's certificate and the parties' (all for 127.0.0.1); the
-/// minimum of `tests/tests/consortium.rs`'s.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new(parties: &[&str]) -> Result<Self> {
-        let pki = Self {
-            dir: tempfile::tempdir()?,
-        };
-        let ca = pki.dir.path().join("ca");
-        lading(&["ca", "init", "--dir", path(&ca)], &[])?;
-        let issue = |who: &[&str]| {
-            let mut args = vec!["ca", "issue", "--dir", path(&ca)];
-            args.extend_from_slice(who);
-            args.extend_from_slice(&["--server-name", "127.0.0.1", "--out"]);
-            let out = pki.issued();
-            args.push(path(&out));
-            lading(&args, &[]).map(|_| ())
-        };
-        issue(&["--registry"])?;
-        for party in parties {
-            issue(&["--party", party])?;
-        }
-        let jwk: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
-            fixtures_dir().join("keys/registry.jwk"),
-        )?)?;
-        std::fs::write(pki.registry_key(), serde_json::to_vec(&jwk.to_public())?)?;
-        Ok(pki)
-    }
-
-    fn ca_pem(&self) -> PathBuf {
-        self.dir.path().join("ca/ca.crt.pem")
-    }
-    fn issued(&self) -> PathBuf {
-        self.dir.path().join("issued")
-    }
-    fn cert(&self, who: &str) -> PathBuf {
-        self.issued().join(format!("{who}.crt.pem"))
-    }
-    fn key(&self, who: &str) -> PathBuf {
-        self.issued().join(format!("{who}.key.pem"))
-    }
-    fn registry_key(&self) -> PathBuf {
-        self.dir.path().join("registry.pub.jwk")
-    }
-
-    /// An HTTPS client trusting the consortium CA, presenting `who`'s certificate, or none.
-    fn client(&self, who: Option<&str>) -> Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
-                self.ca_pem(),
-            )?)?);
-        if let Some(who) = who {
-            let mut pem = std::fs::read(self.cert(who))?;
-            pem.extend(std::fs::read(self.key(who))?);
-            builder = builder.identity(reqwest::Identity::from_pem(&pem)?);
-        }
-        Ok(builder.build()?)
-    }
-
-    /// A registry on a new database, serving with its consortium certificate and reconciling
-    /// the given replicas on demand.
-    async fn registry(&self, replicas: &[(&str, u16)]) -> Result<(TestDb, Server)> {
-        let tls = Tls::from_pem(
-            &std::fs::read_to_string(self.cert("registry"))?,
-            &std::fs::read_to_string(self.key("registry"))?,
-        )?;
-        let targets: Vec<String> = replicas
-            .iter()
-            .map(|(party, port)| format!("{party}=https://127.0.0.1:{port}"))
-            .collect();
-        let options = ServerOptions {
-            client_ca: Some(self.ca_pem()),
-            env: vec![
-                (
-                    "LADING_RECONCILE_CERT".into(),
-                    path(&self.cert("registry")).into(),
-                ),
-                (
-                    "LADING_RECONCILE_KEY".into(),
-                    path(&self.key("registry")).into(),
-                ),
-                ("LADING_RECONCILE_REPLICAS".into(), targets.join(",")),
-                ("LADING_RECONCILE_INTERVAL_MS".into(), "0".into()),
-            ],
-            ..ServerOptions::default()
-        };
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let db = TestDb::new()?;
-            let server = Server::start(&db, &tls, options)?;
-            Ok((db, server))
-        })
-        .await?
-    }
-
-    /// `party`'s replica of the registry at `registry`, serving on `port`, comparing
-    /// checkpoints with the replicas at `peers`.
-    async fn replica(
-        &self,
-        party: &str,
-        registry: &str,
-        port: u16,
-        peers: &[String],
-    ) -> Result<(TestDb, ReplicaProcess)> {
-        let mut env: Vec<(String, String)> = vec![
-            ("LADING_REPLICA_REGISTRY".into(), registry.into()),
-            ("LADING_REPLICA_CA".into(), path(&self.ca_pem()).into()),
-            ("LADING_REPLICA_CERT".into(), path(&self.cert(party)).into()),
-            ("LADING_REPLICA_KEY".into(), path(&self.key(party)).into()),
-            (
-                "LADING_REPLICA_PARTIES".into(),
-                path(&fixtures_dir().join("parties.json")).into(),
-            ),
-            (
-                "LADING_REPLICA_REGISTRY_KEY".into(),
-                path(&self.registry_key()).into(),
-            ),
-            ("LADING_REPLICA_POLL_INTERVAL_MS".into(), "100".into()),
-            ("LADING_REPLICA_PEER_INTERVAL_MS".into(), "100".into()),
-            ("LADING_REPLICA_PAGE_SIZE".into(), "50".into()),
-            ("LADING_REPLICA_LISTEN".into(), format!("127.0.0.1:{port}")),
-            ("LADING_REPLICA_PEERS".into(), peers.join(",")),
-            ("LADING_WORKERS".into(), "1".into()),
-        ];
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let db = TestDb::new()?;
-            env.extend(db.env());
-            let replica = ReplicaProcess::start(env)?;
-            Ok((db, replica))
-        })
-        .await?
-    }
-}
-
-async fn post_jose(client: &reqwest::Client, url: &str, jws: &str) -> Result<(StatusCode, Value)> {
-    let response = client
-        .post(url)
-        .header("content-type", "application/jose")
-        .body(jws.to_owned())
-        .send()
-        .await?;
-    let status = response.status();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
-}
-
-/// Polls `probe` every 100 ms until it returns `Some` (60 s deadline).
-async fn wait_until<T, F, Fut>(what: &str, mut probe: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(found)) = probe().await {
-            return Ok(found);
-        }
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the replica at `port` holds `size` entries and a verified checkpoint of it.
-async fn caught_up(client: &reqwest::Client, port: u16, size: u64) -> Result<Value> {
-    let url = format!("https://127.0.0.1:{port}/v1/status");
-    wait_until(&format!("the replica to hold {size} entries"), || async {
-        let (status, body) = get(client, &url).await?;
-        Ok(
-            (status == StatusCode::OK
-                && body["size"] == size
-                && body["checkpoint"]["size"] == size)
-                .then_some(body),
-        )
-    })
-    .await
-}
 
 /// The index of the row holding `jws` in a replica's database.
 fn index_of(db: &TestDb, jws: &str) -> Result<u64> {
@@ -256,7 +67,7 @@ fn open_about(db: &TestDb, code: &str, document: &str) -> Result<u64> {
 async fn a_document_is_served_as_its_verified_chain_whole_or_not_at_all() -> Result<()> {
     let pki = Pki::new(&["shipper-acme"])?;
     let port = free_port()?;
-    let (_registry_db, server) = pki.registry(&[("shipper-acme", port)]).await?;
+    let (_registry_db, server, _tls) = pki.registry(&[("shipper-acme", port)], 0, &[]).await?;
     let samples = Samples::load()?;
     let plain = pki.client(None)?;
     let mut total = 0u64;
@@ -272,7 +83,9 @@ async fn a_document_is_served_as_its_verified_chain_whole_or_not_at_all() -> Res
         assert_eq!(status, StatusCode::CREATED, "{body}");
         total += 1;
     }
-    let (db, mut replica) = pki.replica("shipper-acme", &server.base, port, &[]).await?;
+    let (db, mut replica) = pki
+        .replica("shipper-acme", &server.base, port, &[], &[])
+        .await?;
     let shipper = pki.client(Some("shipper-acme"))?;
     caught_up(&shipper, port, total).await?;
     let node = |p: &str| format!("https://127.0.0.1:{port}{p}");
@@ -440,7 +253,7 @@ async fn a_document_is_served_as_its_verified_chain_whole_or_not_at_all() -> Res
 async fn a_chain_whose_back_fill_gives_up_is_an_incident_and_is_not_served_as_verified(
 ) -> Result<()> {
     let pki = Pki::new(&["forwarder-swift"])?;
-    let (registry_db, server) = pki.registry(&[]).await?;
+    let (registry_db, server, _tls) = pki.registry(&[], 0, &[]).await?;
     let samples = Samples::load()?;
     // Issued to shipper-borealis, blank endorsed, then transferred to forwarder-swift, whom
     // the document does not name: the forwarder joins the chain at its fifth transition.
@@ -452,7 +265,7 @@ async fn a_chain_whose_back_fill_gives_up_is_an_incident_and_is_not_served_as_ve
     }
     let port = free_port()?;
     let (db, mut replica) = pki
-        .replica("forwarder-swift", &server.base, port, &[])
+        .replica("forwarder-swift", &server.base, port, &[], &[])
         .await?;
     let forwarder = pki.client(Some("forwarder-swift"))?;
     caught_up(&forwarder, port, 4).await?;
@@ -531,6 +344,11 @@ async fn a_chain_whose_back_fill_gives_up_is_an_incident_and_is_not_served_as_ve
     .await?;
     assert_eq!(verified["length"], 5, "{verified}");
     assert_eq!(verified["possessor"], "forwarder-swift", "{verified}");
+    // ...and the incident that said it was not verified is closed.
+    wait_until("the chain_unverified incident to close", || async {
+        Ok((open_about(&db, "chain_unverified", "PLRS2026000202")? == 0).then_some(()))
+    })
+    .await?;
     Ok(())
 }
 
@@ -655,7 +473,7 @@ async fn a_party_certificate_for_the_registrys_host_cannot_pose_as_the_registry(
     )?;
     let port = free_port()?;
     let (_db, _replica) = pki
-        .replica("carrier-oceanic", &impostor.base, port, &[])
+        .replica("carrier-oceanic", &impostor.base, port, &[], &[])
         .await?;
     let carrier = pki.client(Some("carrier-oceanic"))?;
     let samples = Samples::load()?;
@@ -713,7 +531,7 @@ fn forged_checkpoint(size: u64) -> Result<String> {
 async fn a_peers_bad_checkpoints_are_one_incident_about_the_peer_and_none_about_the_registry(
 ) -> Result<()> {
     let pki = Pki::new(&["shipper-acme", "carrier-oceanic"])?;
-    let (_registry_db, server) = pki.registry(&[]).await?;
+    let (_registry_db, server, _tls) = pki.registry(&[], 0, &[]).await?;
     let samples = Samples::load()?;
     let plain = pki.client(None)?;
     let bill = samples.chain("OCNL2026000101")?;
@@ -743,6 +561,7 @@ async fn a_peers_bad_checkpoints_are_one_incident_about_the_peer_and_none_about_
             &server.base,
             port,
             std::slice::from_ref(&peer.base),
+            &[],
         )
         .await?;
     let shipper = pki.client(Some("shipper-acme"))?;

@@ -146,6 +146,36 @@ async fn consortium_registry(parties: &[&str]) -> Result<ConsortiumRegistry> {
     })
 }
 
+/// A follower of an empty ledger, with the fixtures' party registry and TEST registry key.
+fn fresh_follower() -> Result<std::sync::Mutex<lading_domain::follow::Follower>> {
+    use lading_e2e::gen::fixtures_dir;
+    let registry: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("keys/registry.jwk"),
+    )?)?;
+    Ok(std::sync::Mutex::new(lading_domain::follow::Follower::new(
+        lading_domain::merkle::BLOCK_SIZE,
+        registry.verifying_key()?,
+        lading_replica::genesis(&std::fs::read_to_string(
+            fixtures_dir().join("parties.json"),
+        )?)?,
+    )?))
+}
+
+/// The feed of `server` as `party` (its certificate from `issued`).
+fn feed_client(
+    server: &Server,
+    ca_pem: &Path,
+    issued: &Path,
+    party: &str,
+) -> Result<lading_replica::FeedClient> {
+    Ok(lading_replica::FeedClient::new(
+        &server.base,
+        &std::fs::read(ca_pem)?,
+        &std::fs::read(issued.join(format!("{party}.crt.pem")))?,
+        &std::fs::read(issued.join(format!("{party}.key.pem")))?,
+    )?)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_own_entries(
 ) -> Result<()> {
@@ -282,10 +312,6 @@ async fn the_feed_needs_a_consortium_certificate_and_gives_each_party_only_its_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkpoint() -> Result<()>
 {
-    use lading_domain::follow::Follower;
-    use lading_domain::jws::Jwk;
-    use lading_e2e::gen::fixtures_dir;
-
     let ConsortiumRegistry {
         server,
         db,
@@ -322,23 +348,8 @@ async fn a_replica_catches_up_from_nothing_and_checks_every_entry_and_the_checkp
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
-    let client = lading_replica::FeedClient::new(
-        &server.base,
-        &std::fs::read(&ca_pem)?,
-        &std::fs::read(issued.join("shipper-acme.crt.pem"))?,
-        &std::fs::read(issued.join("shipper-acme.key.pem"))?,
-    )?;
-    let keys = lading_replica::genesis(&std::fs::read_to_string(
-        fixtures_dir().join("parties.json"),
-    )?)?;
-    let registry: Jwk = serde_json::from_str(&std::fs::read_to_string(
-        fixtures_dir().join("keys/registry.jwk"),
-    )?)?;
-    let held = std::sync::Mutex::new(Follower::new(
-        lading_domain::merkle::BLOCK_SIZE,
-        registry.verifying_key()?,
-        keys,
-    )?);
+    let client = feed_client(&server, &ca_pem, &issued, "shipper-acme")?;
+    let held = fresh_follower()?;
     // Pages of 3 entries: page boundaries fall inside chains.
     let done = lading_replica::catch_up(&client, &held, &mut lading_replica::InMemory, 3).await?;
     assert_eq!(done.registry_size, Some(total));
@@ -541,5 +552,171 @@ async fn a_replica_process_follows_survives_a_kill_and_holds_nothing_of_others()
     drop(replica);
     drop(server);
     drop(registry_db);
+    Ok(())
+}
+
+/// What a replica kept of the checkpoints: each size, and whether it was kept as checked.
+#[derive(Default)]
+struct CountingKeeper {
+    checkpoints: Vec<(u64, bool)>,
+    incidents: Vec<String>,
+}
+
+impl CountingKeeper {
+    /// The distinct sizes kept.
+    fn sizes(&self) -> std::collections::BTreeSet<u64> {
+        self.checkpoints.iter().map(|(size, _)| *size).collect()
+    }
+}
+
+impl lading_replica::Keeper for CountingKeeper {
+    fn keep_entries(
+        &mut self,
+        _: &[(
+            lading_domain::follow::FeedEntry,
+            Option<lading_domain::ids::DocumentReference>,
+        )],
+    ) -> Result<(), lading_replica::ReplicaError> {
+        Ok(())
+    }
+    fn keep_backfill(
+        &mut self,
+        _: u64,
+        _: &lading_domain::Digest,
+        _: &str,
+        _: Option<&lading_domain::ids::DocumentReference>,
+    ) -> Result<(), lading_replica::ReplicaError> {
+        Ok(())
+    }
+    fn keep_checkpoint(
+        &mut self,
+        signed: &str,
+        verified: bool,
+    ) -> Result<(), lading_replica::ReplicaError> {
+        let size = lading_domain::SignedCheckpoint::parse(signed)
+            .expect("a checkpoint kept parses")
+            .unverified()
+            .size;
+        self.checkpoints.push((size, verified));
+        Ok(())
+    }
+    fn incident(
+        &mut self,
+        incident: &lading_domain::follow::Incident,
+    ) -> Result<(), lading_replica::ReplicaError> {
+        self.incidents.push(incident.to_string());
+        Ok(())
+    }
+}
+
+/// The registry signs a checkpoint every interval while the ledger grows; a replica does not
+/// download (or keep) every one: a caught-up replica takes the latest, and a long catch-up
+/// about one per page — and every leaf is still checked against a signed root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_takes_the_latest_checkpoint_not_every_one_the_registry_signed() -> Result<()> {
+    let ConsortiumRegistry {
+        server,
+        db,
+        client: plain,
+        ca_pem,
+        issued,
+        pki: _pki,
+    } = consortium_registry(&["shipper-acme"]).await?;
+    // One checkpoint per entry: each submission waits for the checkpoint over it.
+    let latest_size = || async {
+        let body: Value = plain
+            .get(server.url("/v1/checkpoint"))
+            .send()
+            .await?
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        anyhow::Ok(body["size"].as_u64())
+    };
+    let wait_for_checkpoint = |size: u64| async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while latest_size().await? != Some(size) {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint of size {size}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        anyhow::Ok(())
+    };
+    let samples = Samples::load()?;
+    let transitions: Vec<&String> = samples.chains.iter().flat_map(|c| &c.transitions).collect();
+    let (first, rest) = transitions.split_at(transitions.len() - 4);
+    let mut total = 0u64;
+    for jws in first {
+        submit(&plain, &server, jws).await?;
+        total += 1;
+        wait_for_checkpoint(total).await?;
+    }
+    let signed: u64 = db
+        .psql("SELECT count(*) FROM checkpoints")?
+        .trim()
+        .parse()?;
+    assert_eq!(
+        signed, total,
+        "the registry signed one checkpoint per entry"
+    );
+
+    let client = feed_client(&server, &ca_pem, &issued, "shipper-acme")?;
+    let follower = fresh_follower;
+
+    // In one page: the latest checkpoint only, taken ahead of the leaves and checked with them.
+    let held = follower()?;
+    let mut keeper = CountingKeeper::default();
+    let done = lading_replica::catch_up(&client, &held, &mut keeper, 1000).await?;
+    assert_eq!(done.checkpoint, Some(total));
+    assert_eq!(keeper.checkpoints, vec![(total, false), (total, true)]);
+    assert!(keeper.incidents.is_empty(), "{:?}", keeper.incidents);
+    assert_eq!(held.lock().unwrap().checkpoints_held(), 1);
+
+    // In pages of 5: about one per page, each checked as its page lands.
+    let pages = total.div_ceil(5);
+    let paged = follower()?;
+    let mut paged_keeper = CountingKeeper::default();
+    let done = lading_replica::catch_up(&client, &paged, &mut paged_keeper, 5).await?;
+    assert_eq!(done.checkpoint, Some(total));
+    let sizes = paged_keeper.sizes();
+    assert!(
+        sizes.len() as u64 <= pages + 1 && (sizes.len() as u64) < signed,
+        "{} checkpoints kept in {pages} pages of {signed} signed",
+        sizes.len()
+    );
+    assert!(sizes.len() >= 2, "a long catch-up checks roots on the way");
+    for size in &sizes {
+        assert!(
+            paged_keeper.checkpoints.contains(&(*size, true)),
+            "the checkpoint of size {size} was checked against the leaves"
+        );
+    }
+    assert!(paged.lock().unwrap().checkpoints_held() <= 2);
+    assert!(
+        paged_keeper.incidents.is_empty(),
+        "{:?}",
+        paged_keeper.incidents
+    );
+
+    // Caught up, while the registry signs one checkpoint per entry: one per poll.
+    for jws in rest {
+        submit(&plain, &server, jws).await?;
+        total += 1;
+        wait_for_checkpoint(total).await?;
+    }
+    let mut keeper = CountingKeeper::default();
+    lading_replica::catch_up(&client, &held, &mut keeper, 1000).await?;
+    assert_eq!(keeper.sizes().into_iter().collect::<Vec<_>>(), vec![total]);
+    assert_eq!(
+        held.lock()
+            .unwrap()
+            .latest_verified_checkpoint()
+            .map(|c| c.unverified().size),
+        Some(total)
+    );
+    drop(server);
+    drop(db);
     Ok(())
 }

@@ -178,9 +178,27 @@ pub enum CheckpointStatus {
     Verified,
     /// Signed correctly, but beyond the leaves held: checked when they arrive.
     Pending,
-    /// The very checkpoint seen before.
+    /// The very checkpoint verified before.
     Known,
+    /// Signed correctly and beyond the leaves held, but [`MAX_PENDING`] checkpoints already
+    /// wait: not taken (a later one covers the same entries).
+    Deferred,
 }
+
+impl CheckpointStatus {
+    /// Whether the checkpoint's root was checked against the leaves held.
+    pub fn checked(self) -> bool {
+        matches!(self, Self::Verified | Self::Known)
+    }
+}
+
+/// Checkpoints ahead of the leaves a follower holds at most: a replica takes the registry's
+/// latest and about one per page of a catch-up, so more only come from a flood.
+pub const MAX_PENDING: usize = 1024;
+
+/// Disputed checkpoints (correctly signed, another history's root) a follower keeps to pair
+/// with this history's checkpoint of the same size.
+pub const MAX_DISPUTED: usize = 64;
 
 /// What a follower knows of one document's chain ([`Follower::chain`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -296,16 +314,21 @@ pub struct Follower {
     membership: Membership,
     registry_key: VerifyingKey,
     documents: HashMap<DocumentReference, DocumentState>,
-    /// Every checkpoint seen, by size: the signed form, and whether its root was checked.
-    checkpoints: BTreeMap<u64, (SignedCheckpoint, bool)>,
-    /// The sizes of the checkpoints above not checked yet (beyond the leaves held): what a page
-    /// looks at, so its work does not grow with the number of checkpoints ever verified.
-    pending: std::collections::BTreeSet<u64>,
+    /// Checkpoints ahead of the leaves held, by size: checked as the leaf of their size lands.
+    /// What a page looks at, so its work does not grow with the ledger's age; bounded by
+    /// [`MAX_PENDING`].
+    pending: BTreeMap<u64, SignedCheckpoint>,
+    /// The largest checkpoint whose root was checked against the leaves held: what proofs lead
+    /// to. Older verified checkpoints are not kept in memory (the keeper stores them): a
+    /// checkpoint of a size already passed is checked against the root recomputed from the
+    /// block roots, which needs nothing but the leaves.
+    latest_verified: Option<SignedCheckpoint>,
     /// Leaf hashes by index, so back-filled entries can be checked against them.
     leaves: Vec<Digest>,
     /// Checkpoints correctly signed whose root is not the root of the leaves held: the
     /// registry signed another history. Kept so that its checkpoint of the same size for this
-    /// history, arriving later, makes the pair of signatures that proves it.
+    /// history, arriving later, makes the pair of signatures that proves it. The latest
+    /// [`MAX_DISPUTED`] are kept (each is already an incident with its evidence).
     disputed: BTreeMap<u64, SignedCheckpoint>,
     /// Documents whose transitions arrived before their earlier entries did (the party joined
     /// the chain late): the latest such index, until the chain is back-filled. Kept here, not
@@ -329,8 +352,8 @@ impl Follower {
             membership: genesis,
             registry_key,
             documents: HashMap::new(),
-            checkpoints: BTreeMap::new(),
-            pending: std::collections::BTreeSet::new(),
+            pending: BTreeMap::new(),
+            latest_verified: None,
             leaves: Vec::new(),
             disputed: BTreeMap::new(),
             unknown_chains: BTreeMap::new(),
@@ -409,10 +432,9 @@ impl Follower {
         // A pending checkpoint of exactly the new size is checked before the leaf is kept, so
         // a mismatch leaves the follower as it was.
         let pending = self
-            .checkpoints
+            .pending
             .get(&(index + 1))
-            .filter(|(_, checked)| !checked)
-            .map(|(signed, _)| signed.unverified().root);
+            .map(|signed| signed.unverified().root);
         if let Some(signed_root) = pending {
             let mut tree = self.tree.clone();
             tree.push(entry.leaf_hash);
@@ -427,11 +449,8 @@ impl Follower {
         }
         self.tree.push(entry.leaf_hash);
         self.leaves.push(entry.leaf_hash);
-        if self.pending.remove(&(index + 1)) {
-            if let Some((signed, checked)) = self.checkpoints.get_mut(&(index + 1)) {
-                self.newly_verified.push(signed.as_str().to_owned());
-                *checked = true;
-            }
+        if let Some(signed) = self.pending.remove(&(index + 1)) {
+            self.verified(signed);
         }
         let (judged, state) = judged;
         if let (Judged::Party, Some(signed)) = (&judged, &entry.signed) {
@@ -466,7 +485,12 @@ impl Follower {
                 self.tree.block_size()
             )));
         }
-        if let Some((seen, _)) = self.checkpoints.get(&checkpoint.size) {
+        let held = self
+            .pending
+            .get(&checkpoint.size)
+            .or(self.latest_verified.as_ref())
+            .filter(|seen| seen.unverified().size == checkpoint.size);
+        if let Some(seen) = held {
             if seen.unverified().root != checkpoint.root {
                 return Err(Incident::ConflictingCheckpoints {
                     size: checkpoint.size,
@@ -474,11 +498,17 @@ impl Follower {
                     second: compact.to_owned(),
                 });
             }
-            return Ok(CheckpointStatus::Known);
+            return Ok(if checkpoint.size > self.size() {
+                CheckpointStatus::Pending
+            } else {
+                CheckpointStatus::Known
+            });
         }
         if checkpoint.size > self.size() {
-            self.checkpoints.insert(checkpoint.size, (signed, false));
-            self.pending.insert(checkpoint.size);
+            if self.pending.len() >= MAX_PENDING {
+                return Ok(CheckpointStatus::Deferred);
+            }
+            self.pending.insert(checkpoint.size, signed);
             return Ok(CheckpointStatus::Pending);
         }
         let computed = self
@@ -486,6 +516,9 @@ impl Follower {
             .ok_or_else(|| bad(format!("no root over the first {} leaves", checkpoint.size)))?;
         if computed != checkpoint.root {
             self.disputed.insert(checkpoint.size, signed);
+            while self.disputed.len() > MAX_DISPUTED {
+                self.disputed.pop_first();
+            }
             return Err(Incident::CheckpointRoot {
                 size: checkpoint.size,
                 signed: checkpoint.root,
@@ -495,15 +528,33 @@ impl Follower {
         if let Some(other) = self.disputed.get(&checkpoint.size) {
             // This history's checkpoint, after another history's of the same size.
             let first = other.as_str().to_owned();
-            self.checkpoints.insert(checkpoint.size, (signed, true));
+            self.take_verified(signed);
             return Err(Incident::ConflictingCheckpoints {
                 size: checkpoint.size,
                 first,
                 second: compact.to_owned(),
             });
         }
-        self.checkpoints.insert(checkpoint.size, (signed, true));
+        self.take_verified(signed);
         Ok(CheckpointStatus::Verified)
+    }
+
+    /// A checkpoint checked against the leaves as they arrived: kept as the latest verified
+    /// and handed to the keeper.
+    fn verified(&mut self, signed: SignedCheckpoint) {
+        self.newly_verified.push(signed.as_str().to_owned());
+        self.take_verified(signed);
+    }
+
+    /// Keeps `signed` (checked) as the latest verified when it is larger than the one held.
+    fn take_verified(&mut self, signed: SignedCheckpoint) {
+        let larger = self
+            .latest_verified
+            .as_ref()
+            .is_none_or(|held| held.unverified().size < signed.unverified().size);
+        if larger {
+            self.latest_verified = Some(signed);
+        }
     }
 
     /// An earlier entry, delivered in full now that its party is entitled to it: it must be
@@ -644,7 +695,7 @@ impl Follower {
             }
             // A checkpoint waiting for exactly this size is checked as the leaf lands.
             tree.push(prepared.entry.leaf_hash);
-            if let Some((signed, false)) = self.checkpoints.get(&tree.size()) {
+            if let Some(signed) = self.pending.get(&tree.size()) {
                 let signed_root = signed.unverified().root;
                 let computed = tree.root();
                 if computed != signed_root {
@@ -663,13 +714,10 @@ impl Follower {
         }
         let size = tree.size();
         self.tree = tree;
-        let reached: Vec<u64> = self.pending.range(..=size).copied().collect();
-        for at in reached {
-            self.pending.remove(&at);
-            if let Some((signed, checked)) = self.checkpoints.get_mut(&at) {
-                self.newly_verified.push(signed.as_str().to_owned());
-                *checked = true;
-            }
+        let ahead = self.pending.split_off(&(size + 1));
+        let reached = std::mem::replace(&mut self.pending, ahead);
+        for signed in reached.into_values() {
+            self.verified(signed);
         }
         self.documents.extend(states);
         if let Some(membership) = membership {
@@ -809,21 +857,34 @@ impl Follower {
 
     /// The size of the largest checkpoint held, checked or waiting for its leaves.
     pub fn latest_checkpoint_size(&self) -> Option<u64> {
-        self.checkpoints.keys().next_back().copied()
+        let pending = self.pending.keys().next_back().copied();
+        let verified = self.latest_verified.as_ref().map(|c| c.unverified().size);
+        pending.max(verified)
+    }
+
+    /// Whether a checkpoint of `size` is held: waiting for its entries, or the latest verified.
+    pub fn holds_checkpoint(&self, size: u64) -> bool {
+        self.pending.contains_key(&size)
+            || self
+                .latest_verified
+                .as_ref()
+                .is_some_and(|c| c.unverified().size == size)
+    }
+
+    /// Whether a checkpoint waits for entries in `sizes` (to fetch no other for them).
+    pub fn pending_within(&self, sizes: std::ops::RangeInclusive<u64>) -> bool {
+        self.pending.range(sizes).next().is_some()
+    }
+
+    /// How many checkpoints this follower holds in memory (bounded: the pending ones, the
+    /// latest verified, and the latest disputed).
+    pub fn checkpoints_held(&self) -> usize {
+        self.pending.len() + usize::from(self.latest_verified.is_some()) + self.disputed.len()
     }
 
     /// The largest checkpoint whose root was checked against the leaves held.
-    /// Whether a checkpoint of `size` is held (verified, or waiting for its entries).
-    pub fn holds_checkpoint(&self, size: u64) -> bool {
-        self.checkpoints.contains_key(&size)
-    }
-
     pub fn latest_verified_checkpoint(&self) -> Option<&SignedCheckpoint> {
-        self.checkpoints
-            .values()
-            .rev()
-            .find(|(_, checked)| *checked)
-            .map(|(signed, _)| signed)
+        self.latest_verified.as_ref()
     }
 
     /// An inclusion proof of entry `index` against the latest verified checkpoint that covers
@@ -915,18 +976,22 @@ impl Follower {
         })
     }
 
-    /// The root over the first `size` leaves.
+    /// The root over the first `size` leaves: the sealed block roots below it, and the root of
+    /// its last block rebuilt from the leaves when `size` falls inside a sealed block — work in
+    /// the number of blocks and the block size, never in the number of leaves.
     fn root_at(&self, size: u64) -> Option<Digest> {
-        // The accumulator answers sizes in its open block; older ones are rebuilt (rare: a
-        // checkpoint arriving after the entries it covers were passed).
         if let Some(root) = self.tree.root_at(size) {
             return Some(root);
         }
-        let mut tree = LedgerTree::new(self.tree.block_size()).ok()?;
-        for leaf in self.leaves.get(..usize::try_from(size).ok()?)? {
-            tree.push(*leaf);
+        let block_size = self.tree.block_size();
+        let full = usize::try_from(size / block_size).ok()?;
+        let mut roots: Vec<Digest> = self.tree.sealed_roots().get(..full)?.to_vec();
+        if size % block_size != 0 {
+            let start = full * usize::try_from(block_size).ok()?;
+            let end = usize::try_from(size).ok()?;
+            roots.push(crate::merkle::merkle_root(self.leaves.get(start..end)?));
         }
-        Some(tree.root())
+        Some(crate::merkle::merkle_root(&roots))
     }
 }
 
@@ -1572,8 +1637,9 @@ mod tests {
                 .code(),
             "checkpoint_root_mismatch"
         );
-        // The registry signing a second, different checkpoint of one size: both are evidence.
-        let other = checkpoint(&w, 1, Digest::of(b"another history"));
+        // The registry signing a second, different checkpoint of the latest verified size:
+        // both are evidence.
+        let other = checkpoint(&w, 7, Digest::of(b"another history"));
         let Err(Incident::ConflictingCheckpoints {
             size,
             first,
@@ -1582,8 +1648,25 @@ mod tests {
         else {
             panic!("a conflicting checkpoint went unnoticed");
         };
-        assert_eq!((size, second.as_str()), (1, other.as_str()));
-        assert_eq!(first, checkpoint(&w, 1, root_1));
+        assert_eq!((size, second.as_str()), (7, other.as_str()));
+        assert_eq!(first, checkpoint(&w, 7, now));
+        // Of an older size, no longer held in memory: refused against the leaves' own root
+        // (the keeper holds the first signature, which the node pairs with it).
+        let older = checkpoint(&w, 1, Digest::of(b"another history"));
+        assert_eq!(
+            w.follower.checkpoint(&older).unwrap_err().code(),
+            "checkpoint_root_mismatch"
+        );
+        // ...and remembered, so this history's checkpoint of that size, sent again, makes the
+        // pair of signatures.
+        assert_eq!(
+            w.follower.checkpoint(&checkpoint(&w, 1, root_1)),
+            Err(Incident::ConflictingCheckpoints {
+                size: 1,
+                first: older,
+                second: checkpoint(&w, 1, root_1),
+            })
+        );
         // Not signed by the registry.
         let forged = Checkpoint {
             size: 7,
@@ -1596,6 +1679,62 @@ mod tests {
             w.follower.checkpoint(&forged).unwrap_err().code(),
             "bad_checkpoint"
         );
+    }
+
+    /// However many checkpoints a follower verifies, it holds the latest only; those ahead of
+    /// its leaves are bounded; and old sizes are still checked, against the leaves.
+    #[test]
+    fn checkpoints_held_in_memory_are_bounded() {
+        let w = world();
+        let mut follower = fresh(&w);
+        let mut roots = Vec::new();
+        for i in 0..600u64 {
+            follower
+                .accept(&FeedEntry {
+                    index: i,
+                    leaf_hash: Digest::of(&i.to_be_bytes()),
+                    signed: None,
+                })
+                .unwrap();
+            roots.push(follower.root());
+            assert_eq!(
+                follower.checkpoint(&checkpoint(&w, i + 1, follower.root())),
+                Ok(CheckpointStatus::Verified)
+            );
+        }
+        assert_eq!(follower.checkpoints_held(), 1);
+        assert_eq!(follower.latest_checkpoint_size(), Some(600));
+        // Any earlier size, inside a sealed block or on its edge, checks against the leaves.
+        for size in [1u64, 3, 4, 5, 299, 300, 301] {
+            let root = roots[size as usize - 1];
+            assert_eq!(
+                follower.checkpoint(&checkpoint(&w, size, root)),
+                Ok(CheckpointStatus::Verified),
+                "size {size}"
+            );
+            assert_eq!(
+                follower
+                    .checkpoint(&checkpoint(&w, size, Digest::of(b"x")))
+                    .unwrap_err()
+                    .code(),
+                "checkpoint_root_mismatch"
+            );
+        }
+        assert_eq!(follower.latest_checkpoint_size(), Some(600));
+        // Ahead of the leaves: at most MAX_PENDING wait; more are not taken.
+        for size in 601..=(600 + MAX_PENDING as u64) {
+            assert_eq!(
+                follower.checkpoint(&checkpoint(&w, size, Digest::of(b"ahead"))),
+                Ok(CheckpointStatus::Pending)
+            );
+        }
+        let past = 601 + MAX_PENDING as u64;
+        assert_eq!(
+            follower.checkpoint(&checkpoint(&w, past, Digest::of(b"ahead"))),
+            Ok(CheckpointStatus::Deferred)
+        );
+        assert!(!follower.holds_checkpoint(past));
+        assert!(follower.checkpoints_held() <= 1 + MAX_PENDING + MAX_DISPUTED);
     }
 
     /// Another history's checkpoint can arrive (from a peer) before this history's one of

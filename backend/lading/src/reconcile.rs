@@ -9,7 +9,9 @@ use crate::config::Config;
 
 pub fn run(config: &Config, registry: Option<&str>, party: Option<&str>) -> Result<()> {
     let (ca, cert, key) = config.reconcile_material()?;
-    let tls = lading_pki::client_config(&ca, &cert, &key)?;
+    // Only the registry itself may answer: its certificate names `urn:lading:registry`.
+    let tls =
+        lading_pki::client_config_for(&ca, &cert, &key, lading_pki::ServerIdentity::Registry)?;
     let http = reqwest::blocking::Client::builder()
         .use_preconfigured_tls(std::sync::Arc::unwrap_or_clone(tls))
         .timeout(std::time::Duration::from_secs(600))

@@ -37,6 +37,6 @@ pub use ca::{Ca, PartyCert, PartyFiles, CA_CERT_FILE, CA_KEY_FILE};
 pub use error::PkiError;
 pub use name::{party_of, party_uri, subject_of, Subject, PARTY_URI_PREFIX, REGISTRY_URI};
 pub use tls::{
-    client_config, client_config_for, client_verifier, https_client, parse_certs, parse_key,
-    ServerIdentity, WrongServer,
+    client_config, client_config_for, client_verifier, https_client, https_client_for, parse_certs,
+    parse_key, ServerIdentity, WrongServer,
 };

@@ -92,7 +92,20 @@ pub fn https_client(
     cert_pem: impl AsRef<[u8]>,
     key_pem: impl AsRef<[u8]>,
 ) -> Result<reqwest::Client, PkiError> {
-    let tls = client_config(ca_pem, cert_pem, key_pem)?;
+    build_https_client(client_config(ca_pem, cert_pem, key_pem)?)
+}
+
+/// [`https_client`] over [`client_config_for`]: the server must be `server`.
+pub fn https_client_for(
+    ca_pem: impl AsRef<[u8]>,
+    cert_pem: impl AsRef<[u8]>,
+    key_pem: impl AsRef<[u8]>,
+    server: ServerIdentity,
+) -> Result<reqwest::Client, PkiError> {
+    build_https_client(client_config_for(ca_pem, cert_pem, key_pem, server)?)
+}
+
+fn build_https_client(tls: Arc<rustls::ClientConfig>) -> Result<reqwest::Client, PkiError> {
     reqwest::Client::builder()
         .use_preconfigured_tls(Arc::unwrap_or_clone(tls))
         .timeout(std::time::Duration::from_secs(60))
@@ -113,6 +126,8 @@ pub enum ServerIdentity {
     /// A party of the consortium, whichever (another party's replica, compared with); never
     /// the registry.
     AnyParty,
+    /// This party's own replica, and no other's: what the registry reconciles as that party's.
+    Party(lading_domain::ids::PartyId),
 }
 
 impl ServerIdentity {
@@ -120,6 +135,7 @@ impl ServerIdentity {
         match self {
             Self::Registry => *subject == Subject::Registry,
             Self::AnyParty => matches!(subject, Subject::Party(_)),
+            Self::Party(party) => matches!(subject, Subject::Party(p) if p == party),
         }
     }
 }
@@ -129,6 +145,7 @@ impl std::fmt::Display for ServerIdentity {
         match self {
             Self::Registry => f.write_str("the registry"),
             Self::AnyParty => f.write_str("a party"),
+            Self::Party(party) => write!(f, "party {party}"),
         }
     }
 }

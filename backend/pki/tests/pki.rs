@@ -591,6 +591,48 @@ fn a_replica_talks_only_to_a_server_whose_certificate_names_the_registry() {
     }
 }
 
+/// The registry reconciling one party's replica requires that party's certificate: another
+/// member's replica, reached at the configured address, cannot answer (or be accused) for it.
+#[test]
+fn the_registry_talks_to_a_partys_replica_only_if_the_certificate_names_that_party() {
+    let w = world();
+    let shipper =
+        w.ca.issue_party(&pid("shipper-acme"), &["localhost".to_owned()])
+            .unwrap();
+    let carrier =
+        w.ca.issue_party(&pid("carrier-maersk"), &["localhost".to_owned()])
+            .unwrap();
+    let registry =
+        w.ca.issue(&Subject::Registry, &["localhost".to_owned()])
+            .unwrap();
+    let as_registry = |server| {
+        client_config_for(
+            w.ca.cert_pem(),
+            &registry.cert_pem,
+            &registry.key_pem,
+            server,
+        )
+        .unwrap()
+    };
+    for version in ALL_VERSIONS {
+        let expect_shipper = || ServerIdentity::Party(pid("shipper-acme"));
+        let (addr, server) = serve_once(server_config(&w.ca, &shipper, version));
+        assert_eq!(talk(addr, as_registry(expect_shipper())).unwrap(), "ok\n");
+        assert!(server.join().unwrap().is_ok());
+
+        for other in [&carrier, &registry] {
+            let (addr, server) = serve_once(server_config(&w.ca, other, version));
+            let err = talk(addr, as_registry(expect_shipper()))
+                .expect_err("another member must not answer for shipper-acme");
+            assert!(
+                refused_as_wrong_server(&err).is_some(),
+                "{version:?}: {err:?}"
+            );
+            assert!(server.join().unwrap().is_err(), "the server heard nothing");
+        }
+    }
+}
+
 #[test]
 fn client_config_refuses_a_key_that_is_not_the_certificates() {
     let w = world();

@@ -143,7 +143,10 @@ pub struct Report {
 /// their turns (the schedule and the API use one).
 #[derive(Debug, Clone)]
 pub struct Reconciler {
-    http: reqwest::Client,
+    /// The consortium CA, the registry's certificate and key: each replica gets a client that
+    /// requires its own party's certificate ([`Self::client_for`]).
+    material: Arc<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    clients: Arc<Mutex<HashMap<PartyId, reqwest::Client>>>,
     store: Store,
     block_size: u64,
     /// One turn per replica: its reconciliations run one after another.
@@ -161,11 +164,32 @@ impl Reconciler {
         key_pem: &[u8],
     ) -> Result<Self, lading_pki::PkiError> {
         Ok(Self {
-            http: lading_pki::https_client(ca_pem, cert_pem, key_pem)?,
+            material: Arc::new((ca_pem.to_vec(), cert_pem.to_vec(), key_pem.to_vec())),
+            clients: Arc::default(),
             store,
             block_size,
             turns: Arc::default(),
         })
+    }
+
+    /// The client that talks to `party`'s replica: the server's certificate must name that
+    /// party, so no other member's replica — whatever host names its certificate carries —
+    /// can answer for it (and be told what the registry holds for it, or accused in its name).
+    fn client_for(&self, party: &PartyId) -> Result<reqwest::Client, RunError> {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = clients.get(party) {
+            return Ok(client.clone());
+        }
+        let (ca, cert, key) = &*self.material;
+        let client = lading_pki::https_client_for(
+            ca,
+            cert,
+            key,
+            lading_pki::ServerIdentity::Party(party.clone()),
+        )
+        .map_err(|e| RunError::Internal(e.to_string()))?;
+        clients.insert(party.clone(), client.clone());
+        Ok(client)
     }
 
     /// `party`'s turn: held for the whole of one reconciliation of its replica.
@@ -251,6 +275,7 @@ impl Reconciler {
         .map_err(|e| RunError::Internal(e.to_string()))?;
         let answer = self
             .post(
+                &target.party,
                 &format!("{base}/v1/reconciliation"),
                 "application/json",
                 request,
@@ -319,6 +344,7 @@ impl Reconciler {
             }
             let answer = self
                 .post(
+                    &target.party,
                     &format!("{base}/v1/reconciliation/{}/descend", summary.session),
                     "application/octet-stream",
                     descent.mask(),
@@ -364,6 +390,7 @@ impl Reconciler {
                 })
                 .map_err(|e| RunError::Internal(e.to_string()))?;
                 self.post(
+                    &target.party,
                     &format!("{base}/v1/reconciliation/{}/repair", summary.session),
                     "application/json",
                     body,
@@ -401,6 +428,7 @@ impl Reconciler {
         let repair_len = body.len() as u64;
         let answer = self
             .post(
+                &target.party,
                 &format!("{base}/v1/reconciliation/{}/repair", summary.session),
                 "application/json",
                 body,
@@ -429,6 +457,7 @@ impl Reconciler {
 
     async fn post(
         &self,
+        party: &PartyId,
         url: &str,
         content_type: &str,
         body: Vec<u8>,
@@ -437,7 +466,7 @@ impl Reconciler {
         report.round_trips += 1;
         report.exchanged_bytes += body.len() as u64;
         let response = self
-            .http
+            .client_for(party)?
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body)

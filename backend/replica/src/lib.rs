@@ -189,18 +189,41 @@ impl FeedClient {
             .await
     }
 
-    /// The signed checkpoints above size `after`, smallest first (`GET /v1/checkpoints`): every
-    /// one the registry signed, or every one another replica holds when this client points at
-    /// a replica.
-    pub async fn checkpoints_after(&self, after: u64) -> Result<Vec<String>, ReplicaError> {
+    /// The signed checkpoints above size `after`, smallest first, at most `limit` (1 to 1,000;
+    /// `GET /v1/checkpoints`): those the registry signed, or those another replica holds when
+    /// this client points at a replica.
+    pub async fn checkpoints_after(
+        &self,
+        after: u64,
+        limit: u64,
+    ) -> Result<Vec<String>, ReplicaError> {
         #[derive(Deserialize)]
         struct Held {
             checkpoints: Vec<String>,
         }
         let held: Held = self
-            .get_json(&format!("/v1/checkpoints?after={after}&limit=1000"))
+            .get_json(&format!("/v1/checkpoints?after={after}&limit={limit}"))
             .await?;
         Ok(held.checkpoints)
+    }
+
+    /// The registry's latest signed checkpoint (`GET /v1/checkpoint`); `None` before the
+    /// first.
+    pub async fn latest_checkpoint(&self) -> Result<Option<String>, ReplicaError> {
+        match self
+            .get_json::<lading_domain::PublishedCheckpoint>("/v1/checkpoint")
+            .await
+        {
+            Ok(published) => Ok(Some(published.signed)),
+            Err(ReplicaError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The smallest signed checkpoint of size above `after`, if any: one checkpoint for a page
+    /// of a catch-up, rather than every one signed over it.
+    pub async fn first_checkpoint_after(&self, after: u64) -> Result<Option<String>, ReplicaError> {
+        Ok(self.checkpoints_after(after, 1).await?.into_iter().next())
     }
 
     /// The registry's signed checkpoints of sizes `from` and `to` and its proof that the second
@@ -324,6 +347,10 @@ pub trait Keeper {
     fn keep_checkpoint(&mut self, signed: &str, verified: bool) -> Result<(), ReplicaError>;
     /// Something refused, with its evidence.
     fn incident(&mut self, incident: &Incident) -> Result<(), ReplicaError>;
+    /// A back-fill completed `reference`'s chain: whatever said it was not verified is over.
+    fn chain_verified(&mut self, _reference: &DocumentReference) -> Result<(), ReplicaError> {
+        Ok(())
+    }
 }
 
 /// Keeps nothing: a replica held in memory only (tests, dry runs).
@@ -435,12 +462,25 @@ async fn catch_up_inner(
     page_size: u64,
 ) -> Result<CatchUp, ReplicaError> {
     let mut done = CatchUp::default();
-    // Checkpoints first: those ahead of the leaves held wait in the follower and are checked
-    // exactly when the pages bring their last leaf.
-    take_checkpoints(client, follower, keeper, &mut done).await?;
+    // The registry's latest checkpoint first: ahead of the leaves held, it waits in the
+    // follower and is checked exactly when the pages bring its last leaf.
+    take_latest_checkpoint(client, follower, keeper, &mut done).await?;
+    let mut registry_size: Option<u64> = None;
     loop {
         let size = lock(follower).size();
+        // Far behind (a catch-up of many pages): one checkpoint per page, the first signed at
+        // or after the page's end, so a leaf that does not fit is caught within about a page
+        // rather than at the end — without fetching every checkpoint signed over the range.
+        let page_end = size.saturating_add(page_size);
+        if registry_size.is_some_and(|at| at > page_end)
+            && !lock(follower).pending_within(size + 1..=page_end.saturating_add(page_size))
+        {
+            if let Some(signed) = client.first_checkpoint_after(page_end - 1).await? {
+                take_checkpoint(follower, keeper, &mut done, &signed)?;
+            }
+        }
         let page = client.page(size, page_size).await?;
+        registry_size = Some(page.size);
         done.registry_size = Some(page.size);
         let last_page = page.entries.is_empty();
         let entries: Vec<FeedEntry> = page.entries.into_iter().map(FeedEntry::from).collect();
@@ -536,6 +576,11 @@ async fn catch_up_inner(
             .into_iter()
             .filter(|(r, _)| wanted.contains(r))
             .collect();
+        for (reference, _) in &late {
+            if !still.iter().any(|(r, _)| r == reference) {
+                keeper.chain_verified(reference)?;
+            }
+        }
         for (reference, late) in still {
             held.give_up_chain(&reference);
             let incident = Incident::ChainUnverified {
@@ -547,9 +592,10 @@ async fn catch_up_inner(
             keeper.incident(&incident)?;
         }
     }
-    // Every checkpoint signed meanwhile.
-    take_checkpoints(client, follower, keeper, &mut done).await?;
-    tracing::info!(
+    // The checkpoint signed meanwhile.
+    take_latest_checkpoint(client, follower, keeper, &mut done).await?;
+    // A poll is not news (the node says at INFO what a poll brought, when it brought something).
+    tracing::debug!(
         size = lock(follower).size(),
         full = done.full,
         hash_only = done.hash_only,
@@ -559,42 +605,54 @@ async fn catch_up_inner(
     Ok(done)
 }
 
-/// Takes every checkpoint the registry signed above the largest one the follower holds.
-/// Those ahead of the leaves are kept as not yet checked; the page that completes one keeps
-/// it as checked.
-async fn take_checkpoints(
+/// Takes the registry's latest checkpoint when it is larger than any the follower holds.
+///
+/// Only the latest: the registry signs one every checkpoint interval while the ledger grows,
+/// and a replica checks each one it takes against its own leaves, so every later checkpoint
+/// vouches for the leaves below it as well as the ones between. Taking every one would make
+/// each replica download (and store) two a second for ever; taking the latest costs one
+/// request per poll, whatever the registry's schedule. A checkpoint ahead of the leaves is
+/// kept as not yet checked; the page that completes it keeps it as checked.
+async fn take_latest_checkpoint(
     client: &FeedClient,
     follower: &Mutex<Follower>,
     keeper: &mut impl Keeper,
     done: &mut CatchUp,
 ) -> Result<(), ReplicaError> {
-    loop {
-        let after = lock(follower).latest_checkpoint_size().unwrap_or(0);
-        let signed = client.checkpoints_after(after).await?;
-        let Some(last) = signed.last() else {
-            return Ok(());
-        };
-        let last_size = lading_domain::SignedCheckpoint::parse(last)
-            .map_err(|e| Incident::BadCheckpoint {
-                detail: e.to_string(),
-            })?
-            .unverified()
-            .size;
-        for checkpoint in &signed {
-            let status = lock(follower).checkpoint(checkpoint)?;
-            let verified = status != CheckpointStatus::Pending;
-            keeper.keep_checkpoint(checkpoint, verified)?;
-            if verified {
-                done.checkpoint = lading_domain::SignedCheckpoint::parse(checkpoint)
-                    .ok()
-                    .map(|c| c.unverified().size);
-                done.checkpoints_verified += 1;
-            }
-        }
-        if last_size <= after {
-            return Ok(());
-        }
+    let Some(signed) = client.latest_checkpoint().await? else {
+        return Ok(());
+    };
+    let size = lading_domain::SignedCheckpoint::parse(&signed)
+        .map_err(|e| Incident::BadCheckpoint {
+            detail: e.to_string(),
+        })?
+        .unverified()
+        .size;
+    if lock(follower).holds_checkpoint(size) {
+        return Ok(());
     }
+    take_checkpoint(follower, keeper, done, &signed)
+}
+
+/// Judges one checkpoint the registry sent and keeps it (as checked, or waiting).
+fn take_checkpoint(
+    follower: &Mutex<Follower>,
+    keeper: &mut impl Keeper,
+    done: &mut CatchUp,
+    signed: &str,
+) -> Result<(), ReplicaError> {
+    let status = lock(follower).checkpoint(signed)?;
+    if status == CheckpointStatus::Deferred {
+        return Ok(());
+    }
+    keeper.keep_checkpoint(signed, status.checked())?;
+    if status.checked() {
+        done.checkpoint = lading_domain::SignedCheckpoint::parse(signed)
+            .ok()
+            .map(|c| c.unverified().size);
+        done.checkpoints_verified += 1;
+    }
+    Ok(())
 }
 
 /// The party registry as published (`parties.json`, [`lading_domain::party::PartyRegistryFile`])

@@ -618,7 +618,7 @@ impl Node {
         let mut seen = vec![0u64; peers.len()];
         loop {
             for (peer, seen) in peers.iter().zip(seen.iter_mut()) {
-                match peer.checkpoints_after(*seen).await {
+                match peer.checkpoints_after(*seen, 1000).await {
                     Ok(held) => {
                         // Sizes this replica holds are judged against its own leaves. A
                         // checkpoint ahead of it is checked against the registry's own word
@@ -771,9 +771,31 @@ impl Node {
     pub fn compare_checkpoint(&self, signed: &str) -> Result<(), NodeError> {
         let mut keeper = PgKeeper::new(self.0.store.clone());
         let judged = self.follower().checkpoint(signed);
+        // Of a size verified earlier (no longer in the follower's memory): the checkpoint of
+        // that size held here makes the pair of signatures that proves two histories.
+        let judged = match judged {
+            Err(Incident::CheckpointRoot { size, .. }) => {
+                let held = replica::largest_checkpoint_within(
+                    &mut *self.conn()?,
+                    size.saturating_sub(1),
+                    size,
+                )?;
+                match held {
+                    Some(row) if row.verified && row.size as u64 == size => {
+                        Err(Incident::ConflictingCheckpoints {
+                            size,
+                            first: row.signed,
+                            second: signed.to_owned(),
+                        })
+                    }
+                    _ => judged,
+                }
+            }
+            other => other,
+        };
         match judged {
             Ok(status) => {
-                let verified = status != lading_domain::follow::CheckpointStatus::Pending;
+                let verified = status.checked();
                 keeper
                     .keep_checkpoint(signed, verified)
                     .map_err(|e| NodeError::Reconcile(e.to_string()))
@@ -951,28 +973,20 @@ fn restore_into(
     follower: &mut Follower,
 ) -> Result<Option<(Incident, u64)>, NodeError> {
     let mut conn = store.conn()?;
-    // Checkpoints first: each is checked as the leaves reach its size, so leaves changed by
-    // hand are caught at the first checkpoint they break.
-    let held = replica::checkpoints(&mut conn)?;
-    let mut sizes = Vec::with_capacity(held.len());
-    for row in &held {
-        if let Err(incident) = follower.checkpoint(&row.signed) {
-            // A checkpoint row changed by hand: kept as evidence, not used.
-            let detail = format!("a checkpoint held here does not check: {incident}");
-            tracing::error!(%detail, "restoring");
-            incidents::open(
-                &mut conn,
-                None,
-                incident.code(),
-                &detail,
-                &serde_json::json!({ "size": row.size, "signed": row.signed }),
-            )?;
-            continue;
-        }
-        sizes.push(row.size as u64);
+    // Checkpoints ahead of the leaves, each checked as the leaves reach its size, so leaves
+    // changed by hand are caught at the first checkpoint they break: the latest held, and the
+    // largest held within each page — not every one ever stored, so a restore's memory and
+    // work do not grow with the ledger's age.
+    let mut sizes = Vec::new();
+    if let Some(row) = replica::latest_checkpoint(&mut conn)? {
+        judge_held_checkpoint(&mut conn, follower, &row, &mut sizes)?;
     }
     let mut from = 0u64;
     loop {
+        let page_end = from.saturating_add(RESTORE_PAGE as u64);
+        if let Some(row) = replica::largest_checkpoint_within(&mut conn, from, page_end)? {
+            judge_held_checkpoint(&mut conn, follower, &row, &mut sizes)?;
+        }
         let rows = replica::entries(&mut conn, from, RESTORE_PAGE)?;
         let Some(last) = rows.last() else {
             return Ok(None);
@@ -1007,6 +1021,30 @@ fn restore_into(
         }
         from = next;
     }
+}
+
+/// Judges a checkpoint row held here into `follower`; its size joins `sizes` when it checks.
+/// A row that does not (changed by hand) is kept as evidence in an incident, not used.
+fn judge_held_checkpoint(
+    conn: &mut PgConnection,
+    follower: &mut Follower,
+    row: &replica::ReplicaCheckpointRow,
+    sizes: &mut Vec<u64>,
+) -> Result<(), NodeError> {
+    if let Err(incident) = follower.checkpoint(&row.signed) {
+        let detail = format!("a checkpoint held here does not check: {incident}");
+        tracing::error!(%detail, "restoring");
+        incidents::open(
+            conn,
+            None,
+            incident.code(),
+            &detail,
+            &serde_json::json!({ "size": row.size, "signed": row.signed }),
+        )?;
+        return Ok(());
+    }
+    sizes.push(row.size as u64);
+    Ok(())
 }
 
 /// Puts back, on the rows of `entries` the follower accepted (`judged`), the document each
@@ -1205,6 +1243,21 @@ impl Keeper for PgKeeper {
             _ => incidents::open(conn, None, incident.code(), &detail, &evidence).map(|_| ()),
         })?;
         self.last_incident = Some(detail);
+        Ok(())
+    }
+
+    fn chain_verified(&mut self, reference: &DocumentReference) -> Result<(), ReplicaError> {
+        let closed = self.with_conn(|conn| {
+            incidents::close_matching(
+                conn,
+                None,
+                "chain_unverified",
+                &serde_json::json!({ "document": reference }),
+            )
+        })?;
+        if closed > 0 {
+            tracing::info!(document = %reference, "a chain given up earlier is verified whole now");
+        }
         Ok(())
     }
 }

@@ -110,3 +110,23 @@ pub fn close(
     };
     Ok(closed)
 }
+
+/// Closes the open incidents about `party` with `code` whose evidence contains `same` (as in
+/// [`open_unless_open`]): what was found about one document is over; returns how many.
+pub fn close_matching(
+    conn: &mut PgConnection,
+    party: Option<&str>,
+    code: &str,
+    same: &serde_json::Value,
+) -> Result<usize, StoreError> {
+    use diesel::sql_types::{Jsonb, Nullable, Text};
+    Ok(diesel::sql_query(
+        "UPDATE incidents SET closed_at = now() \
+         WHERE closed_at IS NULL AND code = $2 AND party IS NOT DISTINCT FROM $1 \
+           AND evidence @> $3",
+    )
+    .bind::<Nullable<Text>, _>(party)
+    .bind::<Text, _>(code)
+    .bind::<Jsonb, _>(same)
+    .execute(conn)?)
+}

@@ -156,6 +156,22 @@ pub fn checkpoints_after(
     Ok(query.load(conn)?)
 }
 
+/// The largest checkpoint held of size in `(above, up_to]`: one stored checkpoint for a page
+/// of entries, when a replica restores itself.
+pub fn largest_checkpoint_within(
+    conn: &mut PgConnection,
+    above: u64,
+    up_to: u64,
+) -> Result<Option<ReplicaCheckpointRow>, StoreError> {
+    Ok(replica_checkpoints::table
+        .filter(replica_checkpoints::size.gt(crate::ledger::to_i64(above)))
+        .filter(replica_checkpoints::size.le(crate::ledger::to_i64(up_to)))
+        .order(replica_checkpoints::size.desc())
+        .select(ReplicaCheckpointRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// The largest checkpoint held.
 pub fn latest_checkpoint(
     conn: &mut PgConnection,

@@ -771,7 +771,105 @@ fn bench_reconcile(
             bail!("after the repair: {after}");
         }
     }
-    Ok(())
+    bench_reconcile_under_ingest(&operator, registry, &psql, &reconcile, size, differences)
+}
+
+/// The same repairs while the registry ingests at full speed: a sender posts batches of 1,000
+/// new transitions (documents of their own, prefix `R`) without pause, and the replica follows;
+/// each reconciliation must find exactly the rows changed (the replica being behind or ahead
+/// by what the feed brought meanwhile is no finding).
+fn bench_reconcile_under_ingest(
+    operator: &reqwest::blocking::Client,
+    registry: &str,
+    psql: &dyn Fn(&str) -> Result<String>,
+    reconcile: &dyn Fn() -> Result<(serde_json::Value, Duration)>,
+    size: usize,
+    differences: usize,
+) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let parties = lading_e2e::gen::FixtureParties::load()?;
+    let mut config = lading_e2e::gen::GeneratorConfig::new(200_000, 3, 0x5eed_1a7e);
+    config.reference_prefix = "R".into();
+    let mut generator = lading_e2e::gen::LedgerGenerator::new(&parties, config)?;
+    let stream = generator.next_batch(600_000)?;
+    let bodies: Vec<Vec<u8>> = stream
+        .chunks(1000)
+        .map(serde_json::to_vec)
+        .collect::<Result<_, _>>()?;
+    let stop = AtomicBool::new(false);
+    let taken = AtomicU64::new(0);
+    let url = format!("{registry}/v1/transitions/batch");
+    std::thread::scope(|scope| -> Result<()> {
+        let sender = scope.spawn(|| -> Result<()> {
+            for body in &bodies {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let response = operator
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+                    .send()?;
+                if !response.status().is_success() {
+                    bail!("a batch under ingest answered {}", response.status());
+                }
+                taken.fetch_add(1000, Ordering::Relaxed);
+            }
+            Ok(())
+        });
+        let measured = (|| -> Result<()> {
+            // Let the ingest reach full speed first.
+            std::thread::sleep(Duration::from_secs(2));
+            for run in 1..=3u64 {
+                let stretch = size / differences;
+                let picked: Vec<String> = (0..differences)
+                    .map(|k| {
+                        (k * stretch + ((run as usize * 6007 + k * 7_919) % stretch)).to_string()
+                    })
+                    .collect();
+                let (deleted, altered) = picked.split_at(differences / 2);
+                psql(&format!(
+                    "UPDATE replica_entries SET signed = overlay(signed placing 'X'::bytea from 30 for 1) \
+                     WHERE idx IN ({0}) AND signed IS NOT NULL; \
+                     UPDATE replica_entries SET leaf_hash = sha256(leaf_hash) \
+                     WHERE idx IN ({0}) AND signed IS NULL; \
+                     DELETE FROM replica_entries WHERE idx IN ({1})",
+                    altered.join(","),
+                    deleted.join(",")
+                ))?;
+                let before = taken.load(Ordering::Relaxed);
+                let (report, elapsed) = reconcile()?;
+                let ingested = taken.load(Ordering::Relaxed) - before;
+                let found = report["lost"].as_array().map_or(0, Vec::len)
+                    + report["altered"].as_array().map_or(0, Vec::len);
+                if report["outcome"] != "repaired" || found != differences {
+                    bail!("under ingest, {differences} differences made, reconciliation said: {report}");
+                }
+                eprintln!(
+                    "lading-load: reconcile under ingest run {run}: {differences} differences in the first {size} of {} entries found and repaired in {:.1} ms \
+                     (registry {} ms; replica scan {} ms, trees {} ms); {} round trips, {} bytes of hashes = {:.0} per difference; \
+                     replica ahead {}, lag {}; the registry took {ingested} transitions meanwhile ({:.0}/s)",
+                    report["registrySize"],
+                    elapsed.as_secs_f64() * 1000.0,
+                    report["millis"],
+                    report["replicaScanMillis"],
+                    report["replicaTreeMillis"],
+                    report["roundTrips"],
+                    report["hashBytes"],
+                    report["hashBytes"].as_u64().unwrap_or(0) as f64 / differences as f64,
+                    report["ahead"],
+                    report["lag"],
+                    ingested as f64 / elapsed.as_secs_f64(),
+                );
+            }
+            Ok(())
+        })();
+        stop.store(true, Ordering::Relaxed);
+        let sent = sender
+            .join()
+            .map_err(|_| anyhow::anyhow!("the ingest sender panicked"))?;
+        measured.and(sent)
+    })
 }
 
 /// Waits until the machine has been nearly idle for 2 s, or `max` has passed.
