@@ -181,7 +181,7 @@ impl Pki {
         );
         tokio::task::spawn_blocking(move || -> Result<_> {
             let db = TestDb::new()?;
-            env.push(("LADING_DATABASE_URL".into(), db.url.clone()));
+            env.extend(db.env());
             let replica = ReplicaProcess::start(env)?;
             Ok((db, replica))
         })

@@ -57,11 +57,19 @@ fn build_lading() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// The application's role in the test cluster: `lading` connects as it (`LADING_DATABASE_URL`)
+/// and migrates as the superuser (`LADING_DATABASE_OWNER_URL`), as a deployment of two roles
+/// does.
+pub const WRITER_ROLE: &str = "lading_writer";
+
 /// A throwaway database in the process's test cluster.
 #[derive(Debug)]
 pub struct TestDb {
     pub name: String,
+    /// As the superuser, who owns the tables once `lading` migrated them.
     pub url: String,
+    /// As [`WRITER_ROLE`].
+    pub writer_url: String,
 }
 
 impl TestDb {
@@ -74,7 +82,31 @@ impl TestDb {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let url = cluster.create_database(&name)?;
-        Ok(Self { name, url })
+        static WRITER: std::sync::OnceLock<Result<lading_pgcluster::LoginRole, String>> =
+            std::sync::OnceLock::new();
+        let writer = WRITER
+            .get_or_init(|| {
+                cluster
+                    .ensure_login_role(WRITER_ROLE)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| anyhow::anyhow!("the test cluster's {WRITER_ROLE}: {e}"))?;
+        let writer_url = cluster.url_as(&writer, &name);
+        Ok(Self {
+            name,
+            url,
+            writer_url,
+        })
+    }
+
+    /// `lading`'s settings for this database: the application as [`WRITER_ROLE`], migrations
+    /// as the superuser.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("LADING_DATABASE_URL".into(), self.writer_url.clone()),
+            ("LADING_DATABASE_OWNER_URL".into(), self.url.clone()),
+        ]
     }
 
     /// Runs SQL as the superuser (to look behind the registry's back).
@@ -202,8 +234,8 @@ impl Server {
             None => free_port()?,
         };
         let fixtures = repo_root().join("fixtures");
-        let mut env: Vec<(String, String)> = vec![
-            ("LADING_DATABASE_URL".into(), db.url.clone()),
+        let mut env: Vec<(String, String)> = db.env();
+        env.extend([
             ("LADING_BIND".into(), format!("127.0.0.1:{port}")),
             (
                 "LADING_TLS_CERT".into(),
@@ -228,7 +260,7 @@ impl Server {
                 "LADING_MAX_CLOCK_SKEW_MS".into(),
                 FIXTURE_CLOCK_SKEW_MS.to_string(),
             ),
-        ];
+        ]);
         if let Some(ca) = &options.client_ca {
             env.push(("LADING_CLIENT_CA".into(), ca.display().to_string()));
         }

@@ -600,7 +600,7 @@ fn serve(db: &TestDb, tls: &Tls) -> Result<Command> {
     let mut command = lading()?;
     command
         .arg("serve")
-        .env("LADING_DATABASE_URL", &db.url)
+        .envs(db.env())
         .env("LADING_BIND", format!("127.0.0.1:{}", free_port()?))
         .env("LADING_TLS_CERT", tls.cert_path())
         .env("LADING_TLS_KEY", tls.key_path())

@@ -445,7 +445,14 @@ async fn a_replica_process_follows_survives_a_kill_and_holds_nothing_of_others()
     let public = pki.path().join("registry.jwk.pub");
     std::fs::write(&public, serde_json::to_vec(&registry_jwk.to_public())?)?;
     let env = vec![
-        ("LADING_DATABASE_URL".to_owned(), replica_db.url.clone()),
+        (
+            "LADING_DATABASE_URL".to_owned(),
+            replica_db.writer_url.clone(),
+        ),
+        (
+            "LADING_DATABASE_OWNER_URL".to_owned(),
+            replica_db.url.clone(),
+        ),
         ("LADING_REPLICA_REGISTRY".to_owned(), server.base.clone()),
         ("LADING_REPLICA_CA".to_owned(), ca_pem.display().to_string()),
         (

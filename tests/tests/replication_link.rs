@@ -632,7 +632,8 @@ impl Setup {
         std::fs::write(&public, serde_json::to_vec(&registry_jwk.to_public())?)?;
         let file = |name: &str| self.issued.join(name).display().to_string();
         let env: Vec<(String, String)> = [
-            ("LADING_DATABASE_URL", self.replica_db.url.clone()),
+            ("LADING_DATABASE_URL", self.replica_db.writer_url.clone()),
+            ("LADING_DATABASE_OWNER_URL", self.replica_db.url.clone()),
             ("LADING_REPLICA_REGISTRY", registry),
             ("LADING_REPLICA_CA", self.ca_pem.display().to_string()),
             ("LADING_REPLICA_CERT", file(&format!("{PARTY}.crt.pem"))),

@@ -146,17 +146,15 @@ impl Cli {
             Command::Migrate => {
                 let config = config()?;
                 let db = crate::database::Database::open(&config)?;
-                let store = lading_store::Store::connect(&db.url, 1)?;
-                let applied = store.migrate()?;
+                let applied = db.urls.migrate()?;
                 println!("applied {applied} migration(s)");
-                drop(store);
                 db.close()
             }
             Command::ImportParties { file, tokens } => {
                 let config = config()?;
                 let db = crate::database::Database::open(&config)?;
-                let store = lading_store::Store::connect(&db.url, 1)?;
-                store.migrate()?;
+                db.urls.migrate()?;
+                let store = db.urls.store(1)?;
                 let parties: crate::parties::PartyFile = read_json(file)?;
                 let tokens = match tokens {
                     Some(path) => read_json(path)?,

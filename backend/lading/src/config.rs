@@ -13,7 +13,8 @@
 //! body_timeout_ms = 30000                    # a request body must arrive within this
 //!
 //! [database]
-//! url = "postgres://lading:...@db.example:5432/lading"   # absent: the embedded cluster
+//! url = "postgres://lading_writer:...@db.example:5432/lading"   # absent: the embedded cluster
+//! owner_url = "postgres://lading_owner:...@db.example:5432/lading"
 //! pool_size = 16
 //!
 //! [registry]
@@ -150,10 +151,17 @@ pub struct ServerConfig {
     pub body_timeout_ms: u64,
 }
 
+/// Where the database is. Two roles keep the ledger append-only against the application
+/// itself (`lading_store::roles`): `url` is what the application connects with — a role that
+/// owns nothing — and `owner_url` what migrations run as, the role that owns every table and
+/// grants the first what it needs. With `url` alone (deployments of one role) migrations run
+/// as it, and a WARN at start says when it owns the ledger. Neither: the embedded cluster, which
+/// makes both roles itself.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: Option<String>,
+    pub owner_url: Option<String>,
     pub pool_size: Option<u32>,
 }
 
@@ -265,6 +273,9 @@ impl Config {
         }
         if let Some(v) = var("LADING_DATABASE_URL") {
             self.database.url = Some(v);
+        }
+        if let Some(v) = var("LADING_DATABASE_OWNER_URL") {
+            self.database.owner_url = Some(v);
         }
         if let Some(v) = var("LADING_POOL_SIZE") {
             self.database.pool_size = Some(parse("LADING_POOL_SIZE", v)?);
@@ -429,6 +440,7 @@ mod tests {
         let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
         let registry = Config::from_file(&deploy.join("lading.example.toml")).unwrap();
         assert!(registry.server.client_ca.is_some());
+        assert!(registry.database.url.is_some() && registry.database.owner_url.is_some());
         let replica = Config::from_file(&deploy.join("replica.example.toml")).unwrap();
         assert_eq!(
             replica.replica.registry.as_deref(),
@@ -468,9 +480,14 @@ mod tests {
             .apply_env(|name| match name {
                 "LADING_BIND" => Some("127.0.0.1:9443".into()),
                 "LADING_DATABASE_URL" => Some("postgres://x@h/db".into()),
+                "LADING_DATABASE_OWNER_URL" => Some("postgres://o@h/db".into()),
                 _ => None,
             })
             .unwrap();
+        assert_eq!(
+            config.database.owner_url.as_deref(),
+            Some("postgres://o@h/db")
+        );
         assert_eq!(config.server.bind.port(), 9443);
         assert_eq!(config.database.url.as_deref(), Some("postgres://x@h/db"));
         assert_eq!(config.data_dir, PathBuf::from("/srv/lading"));

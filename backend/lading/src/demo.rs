@@ -135,8 +135,8 @@ pub fn run(mut config: Config) -> Result<()> {
         serde_json::to_string_pretty(&public)?,
     )?;
 
-    let store = lading_store::Store::connect(&db.url, 2)?;
-    store.migrate()?;
+    db.urls.migrate()?;
+    let store = db.urls.store(2)?;
     let parties: crate::parties::PartyFile =
         serde_json::from_str(PARTIES).context("fixtures/parties.json")?;
     let tokens: crate::parties::Tokens =
@@ -153,9 +153,9 @@ pub fn run(mut config: Config) -> Result<()> {
     let registry_url = loopback(bind);
     let mut replicas = Vec::new();
     for (party, i) in REPLICAS.iter().zip(0u16..) {
-        let url = db.sibling(&format!("replica_{}", party.replace('-', "_")))?;
-        let store = lading_replica::node::open_store(&url, 4)?;
-        store.migrate()?;
+        let urls = db.sibling(&format!("replica_{}", party.replace('-', "_")))?;
+        urls.migrate()?;
+        let store = lading_replica::node::open_store(&urls.url, 4)?.with_owner_url(urls.owner_url);
         let (cert, key) = (consortium.cert(party), consortium.key(party));
         let client = lading_replica::FeedClient::new(
             &registry_url,

@@ -69,9 +69,10 @@ pub fn replica(config: Config) -> Result<()> {
 
     let db = Database::open(&config)?;
     let result = (|| {
-        let store = lading_replica::node::open_store(&db.url, 8)
-            .context("cannot connect to the database")?;
-        store.migrate()?;
+        db.urls.migrate()?;
+        let store = lading_replica::node::open_store(&db.urls.url, 8)
+            .context("cannot connect to the database")?
+            .with_owner_url(db.urls.owner_url.clone());
         let node = Node::start(
             NodeSettings {
                 party,

@@ -6,7 +6,6 @@ use anyhow::{bail, Context, Result};
 use lading_api::AppState;
 use lading_domain::jws::{Jwk, SigningKey};
 use lading_registry::Registry;
-use lading_store::Store;
 
 use crate::config::Config;
 use crate::database::Database;
@@ -71,11 +70,11 @@ pub fn run(
     preload: Option<&Preload>,
 ) -> Result<()> {
     let pool_size = config.database.pool_size.unwrap_or(16);
-    let store = Store::connect(&db.url, pool_size).context("cannot connect to the database")?;
-    let applied = store.migrate()?;
+    let applied = db.urls.migrate()?;
     if applied > 0 {
         tracing::info!(applied, "database migrated");
     }
+    let store = db.urls.store(pool_size)?;
     let registry = Registry::start(store, signer, config.registry_config())?;
     on_start_registry(&registry);
     if let Some(preload) = preload {

@@ -29,6 +29,9 @@ pub const LOG_FILE: &str = "postgres.log";
 pub const LOCK_FILE: &str = "lock";
 /// The Unix socket directory (0700, only the server's account may use it).
 pub const SOCKET_DIR: &str = "socket";
+/// A login role's password is kept in `<root>/role-<name>.password` (0600), beside the
+/// superuser's and for the same reasons ([`Cluster::ensure_login_role`]).
+pub const ROLE_PASSWORD_PREFIX: &str = "role-";
 
 /// initdb writes here first; renamed to `pgdata` only once complete, so a
 /// `pgdata` directory is always a whole cluster.
@@ -158,6 +161,32 @@ pub struct Cluster {
     _lock: File,
 }
 
+/// A login role of the cluster other than its superuser ([`Cluster::ensure_login_role`]).
+#[derive(Clone)]
+pub struct LoginRole {
+    name: String,
+    password: String,
+}
+
+impl LoginRole {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+}
+
+impl fmt::Debug for LoginRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRole")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
 impl fmt::Debug for Cluster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cluster")
@@ -273,13 +302,7 @@ impl Cluster {
 
     /// `postgres://<superuser>:<password>@127.0.0.1:<port>/<database>`.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://{}:{}@127.0.0.1:{}/{}",
-            self.superuser,
-            self.password,
-            self.port,
-            percent_encode(database)
-        )
+        self.tcp_url(&self.superuser, &self.password, database)
     }
 
     /// The URL for this process, the cluster's owner: through the Unix socket when there is
@@ -287,17 +310,90 @@ impl Cluster {
     /// which spares every query a trip through the TCP stack on both sides; otherwise
     /// [`Cluster::url`]. The socket is reachable only by the server's account (and root).
     pub fn local_url(&self, database: &str) -> String {
+        self.socket_url(&self.superuser, &self.password, database)
+    }
+
+    /// [`Cluster::url`], connecting as `role` instead of the superuser.
+    pub fn url_as(&self, role: &LoginRole, database: &str) -> String {
+        self.tcp_url(&role.name, &role.password, database)
+    }
+
+    /// [`Cluster::local_url`], connecting as `role` instead of the superuser.
+    pub fn local_url_as(&self, role: &LoginRole, database: &str) -> String {
+        self.socket_url(&role.name, &role.password, database)
+    }
+
+    fn tcp_url(&self, user: &str, password: &str, database: &str) -> String {
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{}",
+            self.port,
+            percent_encode(database)
+        )
+    }
+
+    fn socket_url(&self, user: &str, password: &str, database: &str) -> String {
         match &self.socket_dir {
             Some(dir) => format!(
-                "postgres://{}:{}@{}:{}/{}",
-                self.superuser,
-                self.password,
+                "postgres://{user}:{password}@{}:{}/{}",
                 percent_encode(&dir.display().to_string()),
                 self.port,
                 percent_encode(database)
             ),
-            None => self.url(database),
+            None => self.tcp_url(user, password, database),
         }
+    }
+
+    /// Makes sure the cluster has the login role `name` besides its superuser, and returns it
+    /// with its password. The role owns nothing and can bypass nothing: LOGIN, NOSUPERUSER,
+    /// NOCREATEDB, NOCREATEROLE, NOREPLICATION, NOBYPASSRLS (what it may do in a database is
+    /// granted there). Its password is random, made on first use and kept in
+    /// `<root>/role-<name>.password` (0600, beside the superuser's); later calls, in this run
+    /// or after a restart, reuse it. The attributes and the password are set again at every
+    /// call, so a role made by hand, by an older version without it, or by a call interrupted
+    /// between the file and the role, ends the same.
+    pub fn ensure_login_role(&self, name: &str) -> Result<LoginRole, ClusterError> {
+        if !is_plain_identifier(name) || name == self.superuser {
+            return Err(ClusterError::InvalidOption(format!(
+                "login role {name:?} must match [a-z_][a-z0-9_]*, be at most 63 bytes and not be the superuser"
+            )));
+        }
+        // Two callers in this process (tests share one cluster) must not make two passwords.
+        static ENSURING: Mutex<()> = Mutex::new(());
+        let _guard = ENSURING.lock().unwrap_or_else(PoisonError::into_inner);
+        let path = self
+            .root
+            .join(format!("{ROLE_PASSWORD_PREFIX}{name}.password"));
+        let password = match read_secret(&path)? {
+            Some(password) => password,
+            None => {
+                let password = hex::encode(rand::random::<[u8; 16]>());
+                let tmp = path.with_extension("password.tmp");
+                let _ = fs::remove_file(&tmp);
+                write_private(&tmp, &format!("{password}\n"), None)?;
+                fs::rename(&tmp, &path).ctx(|| format!("writing {}", path.display()))?;
+                File::open(&self.root)
+                    .and_then(|d| d.sync_all())
+                    .ctx(|| format!("syncing {}", self.root.display()))?;
+                password
+            }
+        };
+        // Through psql's standard input, so that the password is on no command line.
+        self.psql_stdin(
+            "postgres",
+            &format!(
+                "DO $$ BEGIN\n\
+                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN\n\
+                 CREATE ROLE {name};\n\
+                 END IF;\n\
+                 END $$;\n\
+                 ALTER ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+                 NOBYPASSRLS PASSWORD '{password}';\n"
+            ),
+        )?;
+        Ok(LoginRole {
+            name: name.to_owned(),
+            password,
+        })
     }
 
     /// The TCP port on 127.0.0.1.
@@ -373,6 +469,42 @@ impl Cluster {
             .ctx(|| format!("running {}", psql.display()))?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
+            return Err(ClusterError::CommandFailed {
+                program: psql.display().to_string(),
+                status: out.status.to_string(),
+                output: format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        Ok(stdout)
+    }
+
+    /// [`Cluster::psql`] with the SQL on standard input and the password in the environment,
+    /// so that neither is on a command line other accounts can read.
+    fn psql_stdin(&self, database: &str, sql: &str) -> Result<String, ClusterError> {
+        let psql = client_tool(&self.bin_dir, "psql");
+        let mut child = Command::new(&psql)
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-t", "-A", "-d"])
+            .arg(format!(
+                "postgres://{}@127.0.0.1:{}/{}",
+                self.superuser,
+                self.port,
+                percent_encode(database)
+            ))
+            .env("PGPASSWORD", &self.password)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .ctx(|| format!("running {}", psql.display()))?;
+        let written = child
+            .stdin
+            .take()
+            .map(|mut stdin| stdin.write_all(sql.as_bytes()));
+        let out = child
+            .wait_with_output()
+            .ctx(|| format!("running {}", psql.display()))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() || !matches!(written, Some(Ok(()))) {
             return Err(ClusterError::CommandFailed {
                 program: psql.display().to_string(),
                 status: out.status.to_string(),
@@ -877,6 +1009,24 @@ fn write_private(path: &Path, content: &str, owner: Option<&Account>) -> Result<
             .ctx(|| format!("giving {} to {SERVICE_USER}", path.display()))?;
     }
     Ok(())
+}
+
+/// A password file's content; `None` when there is no file. One that is empty or not
+/// alphanumeric is refused, not replaced: it was not written by us.
+fn read_secret(path: &Path) -> Result<Option<String>, ClusterError> {
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let pw = text.trim();
+            if pw.is_empty() || !pw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(ClusterError::PasswordMissing {
+                    path: path.to_path_buf(),
+                });
+            }
+            Ok(Some(pw.to_owned()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).ctx(|| format!("reading {}", path.display())),
+    }
 }
 
 fn read_password(root: &Path) -> Result<String, ClusterError> {

@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `pgdata/` | the PostgreSQL data directory | 0700, owned by the server's account |
 //! | `superuser.password` | 32 hex chars, the superuser's password | 0600 |
+//! | `role-<name>.password` | a login role's password ([`Cluster::ensure_login_role`]) | 0600 |
 //! | `port` | last port used | |
 //! | `postgres.log` | server stdout/stderr, appended | 0600 |
 //! | `lock` | `flock`ed by the owning process; holds its pid | 0600 |
@@ -85,7 +86,8 @@ mod test_cluster;
 
 pub use bin_dir::{find_bin_dir, PG_BIN_ENV};
 pub use cluster::{
-    Cluster, ClusterOptions, LOCK_FILE, LOG_FILE, PASSWORD_FILE, PGDATA_DIR, PORT_FILE, SOCKET_DIR,
+    Cluster, ClusterOptions, LoginRole, LOCK_FILE, LOG_FILE, PASSWORD_FILE, PGDATA_DIR, PORT_FILE,
+    ROLE_PASSWORD_PREFIX, SOCKET_DIR,
 };
 pub use error::ClusterError;
 pub use test_cluster::{shared_test_cluster, TEST_ROOT_PREFIX};

@@ -284,13 +284,12 @@ impl Node {
                     }
                     // After a large catch-up, and once it is over, settle the new rows so that
                     // reconciliation reads the leaves from the index alone (autovacuum would,
-                    // later; a reconciliation meanwhile would visit every new row).
+                    // later; a reconciliation meanwhile would visit every new row). VACUUM
+                    // needs the table's owner: the store runs it as the owner when it knows one.
                     unsettled += done.full + done.hash_only;
                     if unsettled >= 100_000 && done.full + done.hash_only < 1_000 {
-                        let settled = tokio::task::block_in_place(|| {
-                            self.conn()
-                                .and_then(|mut conn| Ok(replica::settle(&mut conn)?))
-                        });
+                        let settled =
+                            tokio::task::block_in_place(|| self.0.store.maintain(replica::settle));
                         match settled {
                             Ok(()) => unsettled = 0,
                             Err(e) => tracing::warn!(error = %e, "could not settle new rows"),

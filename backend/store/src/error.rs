@@ -16,6 +16,10 @@ pub enum StoreError {
     /// using this database, or the writer's view is stale. Nothing was written.
     #[error("ledger head moved: expected size {expected}, the database has {found}")]
     HeadMoved { expected: u64, found: u64 },
+    /// Tables that `roles::TABLES` does not name: what the application's role may do with them
+    /// is undecided, so none of the grants were made.
+    #[error("no grant for the application role is defined for table(s) {}: name them in lading_store::roles::TABLES", .0.join(", "))]
+    UngrantedTables(Vec<String>),
     /// A stored value does not parse back into its type: the row was altered outside Lading.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },

@@ -17,6 +17,7 @@ pub mod parties;
 pub mod reads;
 pub mod reconciliations;
 pub mod replica;
+pub mod roles;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -45,6 +46,8 @@ pub struct Store {
     /// Whether every session of the pool was prepared as a writer's
     /// ([`ledger::prepare_writer_session`]).
     durable: bool,
+    /// The tables' owner, for maintenance the application's role may not do ([`Store::maintain`]).
+    owner_url: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("pool_size", &self.pool.max_size())
             .field("durable", &self.durable)
+            .field("owner", &self.owner_url.is_some())
             .finish()
     }
 }
@@ -107,7 +111,28 @@ impl Store {
             pool,
             url: url.to_owned(),
             durable: writer.is_some(),
+            owner_url: None,
         })
+    }
+
+    /// This store, knowing the tables' owner (see [`roles`]): [`Store::maintain`] runs as it.
+    pub fn with_owner_url(mut self, owner_url: Option<String>) -> Self {
+        self.owner_url = owner_url;
+        self
+    }
+
+    /// Runs `f` — maintenance such as `VACUUM`, which PostgreSQL 15 lets only a table's owner
+    /// (or a superuser) do, and skips with a warning for anyone else — on a connection of its
+    /// own as the tables' owner when the store knows one ([`Store::with_owner_url`]), else on
+    /// one of the pool's. Autovacuum runs either way.
+    pub fn maintain<T>(
+        &self,
+        f: impl FnOnce(&mut PgConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &self.owner_url {
+            Some(owner) => f(&mut PgConnection::establish(owner)?),
+            None => f(&mut *self.conn()?),
+        }
     }
 
     /// Whether every session of this pool commits durably ([`Store::connect_durable`]).
@@ -127,7 +152,9 @@ impl Store {
         Ok(conn)
     }
 
-    /// Applies every pending migration; safe to call at each start.
+    /// Applies every pending migration, as the role the pool connects as (which must own the
+    /// tables); safe to call at each start. The binary migrates as the owner and connects the
+    /// application as another role instead ([`roles::migrate_for`]).
     pub fn migrate(&self) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         run_migrations(&mut conn)

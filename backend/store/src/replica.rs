@@ -286,7 +286,8 @@ pub(crate) fn leaves_in_ranges(
 
 /// Marks the rows written so far as visible to every transaction (`VACUUM`), so that
 /// [`held_leaves`] reads the primary key's index alone instead of visiting every row. Run
-/// outside any transaction.
+/// outside any transaction, as the table's owner (`Store::maintain`): for any other role
+/// PostgreSQL 15 skips the table with a warning, and the rows wait for autovacuum.
 pub fn settle(conn: &mut PgConnection) -> Result<(), StoreError> {
     diesel::sql_query("VACUUM (ANALYZE) replica_entries").execute(conn)?;
     Ok(())
