@@ -7,6 +7,7 @@
 pub mod gen;
 pub mod harness;
 pub mod load;
+pub mod portal;
 pub mod samples;
 pub mod schemas;
 pub mod soak;

@@ -129,8 +129,10 @@ pub fn https_server(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap(security::headers())
+            // The last wrapped is the outermost: the headers go on every answer, the
+            // cross-origin refusal included.
             .wrap(actix_web::middleware::from_fn(security::same_origin_posts))
+            .wrap(security::headers())
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::portal"))
             .configure(configure)
     })
