@@ -240,7 +240,7 @@ impl Page {
         let end = self.body.find(&marker)?;
         let start = self.body[..end].rfind("href=\"")? + "href=\"".len();
         let stop = self.body[start..].find('"')? + start;
-        Some(self.body[start..stop].replace("&amp;", "&"))
+        Some(unescape(&self.body[start..stop]))
     }
 }
 
@@ -470,4 +470,16 @@ pub fn encode(value: &str) -> String {
         }
     }
     out
+}
+
+/// Undoes HTML escaping of an attribute value (askama writes `&` as `&#38;`).
+pub fn unescape(text: &str) -> String {
+    text.replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#39;", "'")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#47;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
 }

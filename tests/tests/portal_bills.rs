@@ -73,7 +73,7 @@ async fn walk(browser: &mut Browser, path: &str) -> Result<(Vec<String>, Vec<usi
         sizes.push(refs.len());
         all.extend(refs);
         next = page.link("next");
-        assert!(sizes.len() < 20, "too many pages");
+        assert!(sizes.len() < 20, "too many pages: {path} -> {next:?}");
     }
     Ok((all, sizes))
 }
