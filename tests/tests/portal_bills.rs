@@ -4,8 +4,9 @@
 //! again from the verified chains when the node restarts.
 //!
 //! The registry takes the sample chains and events (`fixtures/samples.json`) and 110 bills
-//! issued to shipper-acme now (every tenth transferred on to its consignee), and 10 of another
-//! shipper's that shipper-acme's node never receives. What the pages show is compared with
+//! issued to shipper-acme now (every tenth transferred on to its consignee), 10 of another
+//! shipper's that shipper-acme's node never receives, and one of that shipper's handed on to
+//! shipper-acme after its node caught up (its earlier entries back-filled). What the pages show is compared with
 //! what the test signed, not with the node's own tables.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -186,10 +187,40 @@ async fn the_portal_lists_searches_pages_and_shows_what_the_node_verified() -> R
         )?;
         issues.push(signer.issue(&doc, "shipper-borealis", at(100))?);
     }
+    // A to-order bill of shipper-borealis's that shipper-acme receives only later: its node
+    // then fetches the earlier entries it was not entitled to before (a back-fill).
+    let late = sample_document(
+        "LATE0001",
+        "carrier-polaris",
+        "shipper-borealis",
+        None,
+        true,
+        2000,
+    )?;
+    let late_issue = signer.issue(&late, "shipper-borealis", at(90))?;
+    issues.push(late_issue.clone());
     submit_all(&client, &registry, &issues).await?;
     submit_all(&client, &registry, &transfers).await?;
 
     let mut node = tokio::task::block_in_place(|| PortalNode::start(&pki, ME, &registry, &[]))?;
+    tokio::task::block_in_place(|| node.wait_for_documents(expected.len() as u64))?;
+    let handed_on = signer.next(
+        &late,
+        &late_issue,
+        Action::Transfer,
+        "shipper-borealis",
+        Some(ME),
+        at(1),
+    )?;
+    submit_all(&client, &registry, &[handed_on]).await?;
+    expected.insert(
+        "LATE0001".into(),
+        Expected {
+            doc: late,
+            state: "ACTIVE",
+            holder: true,
+        },
+    );
     tokio::task::block_in_place(|| node.wait_for_documents(expected.len() as u64))?;
     tokio::task::block_in_place(|| node.add_user("vera", "viewer", "vera-password-1"))?;
     let mut browser = node.browser()?;
@@ -336,6 +367,13 @@ async fn the_portal_lists_searches_pages_and_shows_what_the_node_verified() -> R
     ] {
         assert!(page.body.contains(text), "{text} in {}", page.body);
     }
+    let backfilled = wait_for_badge(&mut browser, "/bills/LATE0001").await?;
+    assert!(backfilled.body.contains("Issued"), "{}", backfilled.body);
+    assert!(
+        backfilled.body.contains("Transferred"),
+        "{}",
+        backfilled.body
+    );
     let fresh = wait_for_badge(&mut browser, "/bills/ACME0003").await?;
     assert!(fresh
         .body
