@@ -234,3 +234,101 @@ pub fn event_time(signed: &str) -> Option<DateTime<Utc>> {
         .ok()
         .map(|e| e.event().time().as_datetime())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use lading_domain::document::sample_json;
+    use lading_domain::jws::Jwk;
+    use lading_domain::transition::{Action, TransitionDraft, TransitionPayload};
+    use lading_domain::{DocumentState, Timestamp, TransportDocument};
+
+    use super::*;
+
+    fn at(millis: i64) -> Timestamp {
+        Timestamp::from_unix_millis(1_790_000_000_000 + millis).unwrap()
+    }
+
+    /// The sample document's ISSUE (carrier-oceanic to shipper-acme) and a TRANSFER on to its
+    /// consignee, with the states after each.
+    fn chain() -> (Vec<String>, Vec<DocumentState>) {
+        let key = Jwk::generate("carrier-oceanic:k".parse().unwrap(), true)
+            .signing_key()
+            .unwrap();
+        let doc = TransportDocument::from_json(&sample_json()).unwrap();
+        let issue = TransitionPayload::issue(
+            doc.clone(),
+            "carrier-oceanic".parse().unwrap(),
+            "shipper-acme".parse().unwrap(),
+            at(0),
+        )
+        .unwrap()
+        .sign(&key);
+        let first = SignedTransition::parse(&issue).unwrap();
+        let issued = DocumentState::issue(first.payload(), first.checksum()).unwrap();
+        let transfer = TransitionPayload::new(TransitionDraft {
+            document_reference: doc.reference().clone(),
+            document_checksum: doc.checksum(),
+            previous_transition_checksum: Some(first.checksum()),
+            action: Action::Transfer,
+            actor: "shipper-acme".parse().unwrap(),
+            recipient: Some("consignee-globex".parse().unwrap()),
+            time: at(60_000),
+            reason_code: None,
+            transport_document: None,
+        })
+        .unwrap()
+        .sign(&key);
+        let second = SignedTransition::parse(&transfer).unwrap();
+        let moved = issued.apply(second.payload(), second.checksum()).unwrap();
+        (vec![issue, transfer], vec![issued, moved])
+    }
+
+    fn roles(row: &NodeDocumentRow) -> Vec<&str> {
+        row.party_roles
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn following_and_remaking_give_the_same_row() {
+        let (signed, states) = chain();
+        let projector = Projector::new("shipper-acme".parse().unwrap(), Vec::new());
+        let issue = SignedTransition::parse(&signed[0]).unwrap();
+        let mut followed = projector.issued(3, &issue, &states[0]).unwrap();
+        assert_eq!(followed.state, "ACTIVE");
+        assert_eq!(roles(&followed), ["shipper", "holder"]);
+        assert!(followed.search.contains("csqu3054383") && followed.search.contains("nlrtm"));
+        let transfer = SignedTransition::parse(&signed[1]).unwrap();
+        projector.advanced(&mut followed, 7, &transfer, &states[1]);
+        assert_eq!(followed.possessor, "consignee-globex");
+        assert_eq!(roles(&followed), ["shipper"]);
+        assert_eq!((followed.last_index, followed.length), (7, 2));
+        assert_eq!(followed.last_action, "TRANSFER");
+        assert_eq!(followed.updated_at, at(60_000).as_datetime());
+        assert_eq!(followed.issued_at, at(0).as_datetime());
+
+        let entries = [(3, signed[0].as_str()), (7, signed[1].as_str())];
+        assert_eq!(projector.rebuilt(&entries, &states[1]), Some(followed));
+    }
+
+    #[test]
+    fn the_party_is_what_the_document_and_its_state_make_it() {
+        let (signed, states) = chain();
+        let issue = SignedTransition::parse(&signed[0]).unwrap();
+        let row = |party: &str, ports: &[&str]| {
+            let ports = ports.iter().map(|p| p.parse().unwrap()).collect();
+            let projector = Projector::new(party.parse().unwrap(), ports);
+            let row = projector.issued(0, &issue, &states[0]).unwrap();
+            roles(&row).join(",")
+        };
+        assert_eq!(row("carrier-oceanic", &[]), "carrier");
+        assert_eq!(row("consignee-globex", &[]), "consignee");
+        assert_eq!(row("bank-north", &[]), "notify");
+        assert_eq!(row("customs-nl", &["NLRTM"]), "customs");
+        assert_eq!(row("forwarder-swift", &[]), "participant");
+    }
+}
