@@ -439,14 +439,18 @@ fn reserved(
 }
 
 /// Hands `command` the sockets reserved for the addresses it is told to listen on
-/// (`LADING_BIND`, `LADING_REPLICA_LISTEN`), as systemd's socket activation does (`LISTEN_FDS`,
+/// (`LADING_BIND`, `LADING_REPLICA_LISTEN`, `LADING_PORTAL_LISTEN`), as systemd's socket activation does (`LISTEN_FDS`,
 /// descriptors from 3): it serves on them without binding. A port whose socket was handed over
 /// before (a restarted process) is bound by the process itself.
 pub fn hand_over(command: &mut Command) -> Result<()> {
     use command_fds::{CommandFdExt, FdMapping};
     let ports: Vec<u16> = command
         .get_envs()
-        .filter(|(key, _)| *key == "LADING_BIND" || *key == "LADING_REPLICA_LISTEN")
+        .filter(|(key, _)| {
+            *key == "LADING_BIND"
+                || *key == "LADING_REPLICA_LISTEN"
+                || *key == "LADING_PORTAL_LISTEN"
+        })
         .filter_map(|(_, value)| value?.to_str()?.rsplit_once(':')?.1.parse().ok())
         .collect();
     let mut reserved = reserved();
@@ -501,8 +505,11 @@ impl ReplicaProcess {
 
     pub fn spawn(&mut self) -> Result<()> {
         // With a face, ready once it serves (it binds after the node starts following).
-        let ready = if self.env.iter().any(|(k, _)| k == "LADING_REPLICA_LISTEN") {
+        let has = |key: &str| self.env.iter().any(|(k, _)| k == key);
+        let ready = if has("LADING_REPLICA_LISTEN") {
             "serving "
+        } else if has("LADING_PORTAL_LISTEN") {
+            "portal "
         } else {
             "following "
         };

@@ -8,6 +8,7 @@ pub mod consortium;
 pub mod gen;
 pub mod harness;
 pub mod load;
+pub mod portal;
 pub mod samples;
 pub mod schemas;
 pub mod soak;

@@ -198,6 +198,12 @@ pub fn inherit_listeners(listeners: Vec<std::net::TcpListener>) {
         .extend(listeners);
 }
 
+/// The inherited socket bound to `addr`, if any (each is used once): for a face served by
+/// another crate (the portal) that binds its own listener.
+pub fn take_inherited(addr: SocketAddr) -> Option<std::net::TcpListener> {
+    inherited(addr)
+}
+
 /// The inherited socket bound to `addr`, if any (each is used once).
 fn inherited(addr: SocketAddr) -> Option<std::net::TcpListener> {
     let mut inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner());

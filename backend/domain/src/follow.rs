@@ -395,6 +395,15 @@ impl Follower {
             .map_or(Chain::Unknown, Chain::Verified)
     }
 
+    /// The state of every document whose chain this follower can vouch for
+    /// ([`Chain::Verified`]), in no particular order.
+    pub fn verified_documents(&self) -> impl Iterator<Item = &DocumentState> + '_ {
+        self.documents.values().filter(|state| {
+            !self.unknown_chains.contains_key(&state.reference)
+                && !self.given_up.contains(&state.reference)
+        })
+    }
+
     /// Checks that `compact` is a checkpoint the registry signed, for this ledger's block size,
     /// without taking it: its size, or the refusal. What another replica relays is judged this
     /// way first — a checkpoint the registry did not sign is the relay's doing, not the

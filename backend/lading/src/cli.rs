@@ -111,6 +111,12 @@ enum Command {
     /// --old, optional --to) or read from a saved answer (--answer). Exits non-zero when
     /// anything fails to verify.
     VerifyConsistency(crate::consistency::VerifyConsistency),
+    /// The people who sign in to this node's web portal ([portal]): `add`, `list`, `disable`,
+    /// `passwd`. Passwords come from standard input or --password-file, never the command line.
+    User {
+        #[command(subcommand)]
+        command: crate::user::UserCommand,
+    },
     /// The consortium's membership on the ledger: `add` and `remove` a party (the operator),
     /// `add-key` and `revoke-key` (the party itself, or the operator), `list`.
     Party {
@@ -131,6 +137,7 @@ impl Cli {
         match &self.command {
             Command::Serve => crate::serve::serve(config()?),
             Command::Party { command } => command.run(),
+            Command::User { command } => command.run(&config()?),
             Command::Replica => crate::replica::replica(config()?),
             Command::Reconcile { registry, party } => {
                 crate::reconcile::run(&config()?, registry.as_deref(), party.as_deref())

@@ -43,6 +43,12 @@
 //! peers = ["https://replica.carrier.example:8444"]   # replicas to compare checkpoints with
 //! peer_interval_ms = 5000
 //!
+//! [portal]                                   # `lading replica`: the party's web portal
+//! listen = "0.0.0.0:8450"                    # HTTPS with the node's server certificate
+//!                                            # (replica.cert/key); no client certificate
+//! session_ttl_ms = 28800000                  # a session unused this long ends (8 h)
+//! session_max_ms = 86400000                  # a session ends this long after sign-in (24 h)
+//!
 //! [reconcile]                                # the registry reconciles these replicas
 //! cert = "/etc/lading/registry.crt.pem"      # `lading ca issue --registry`
 //! key = "/etc/lading/registry.key.pem"
@@ -66,6 +72,29 @@ pub struct Config {
     pub registry: RegistrySection,
     pub replica: ReplicaSection,
     pub reconcile: ReconcileSection,
+    pub portal: PortalSection,
+}
+
+/// The web portal of a party's node (`lading replica`), served only when `listen` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalSection {
+    /// Where the portal listens (HTTPS with the node's certificate, `replica.cert`/`key`).
+    pub listen: Option<SocketAddr>,
+    /// A session unused for this long ends.
+    pub session_ttl_ms: u64,
+    /// A session ends this long after sign-in, however much it is used.
+    pub session_max_ms: u64,
+}
+
+impl Default for PortalSection {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            session_ttl_ms: 8 * 3_600_000,
+            session_max_ms: 24 * 3_600_000,
+        }
+    }
 }
 
 /// The replicas a registry reconciles, and the registry's certificate to ask them with.
@@ -190,6 +219,7 @@ impl Default for Config {
             registry: RegistrySection::default(),
             replica: ReplicaSection::default(),
             reconcile: ReconcileSection::default(),
+            portal: PortalSection::default(),
         }
     }
 }
@@ -373,6 +403,18 @@ impl Config {
                 })
                 .collect::<Result<_>>()?;
         }
+        if let Some(v) = var("LADING_PORTAL_LISTEN") {
+            self.portal.listen = Some(parse("LADING_PORTAL_LISTEN", v)?);
+        }
+        if let Some(v) = var("LADING_PORTAL_SESSION_TTL_MS") {
+            self.portal.session_ttl_ms = parse("LADING_PORTAL_SESSION_TTL_MS", v)?;
+        }
+        if let Some(v) = var("LADING_PORTAL_SESSION_MAX_MS") {
+            self.portal.session_max_ms = parse("LADING_PORTAL_SESSION_MAX_MS", v)?;
+        }
+        if self.portal.session_ttl_ms == 0 || self.portal.session_max_ms == 0 {
+            bail!("portal.session_ttl_ms and portal.session_max_ms must be positive");
+        }
         if !(1..=10_000).contains(&self.replica.page_size) {
             bail!("replica.page_size must be 1 to 10000");
         }
@@ -492,6 +534,26 @@ mod tests {
         assert_eq!(config.database.url.as_deref(), Some("postgres://x@h/db"));
         assert_eq!(config.data_dir, PathBuf::from("/srv/lading"));
         assert_eq!(config.registry.max_batch, 10);
+    }
+
+    #[test]
+    fn the_portal_section_reads_its_file_and_environment() {
+        let mut config: Config =
+            toml::from_str("[portal]\nlisten = \"127.0.0.1:8450\"\nsession_ttl_ms = 60000\n")
+                .unwrap();
+        assert_eq!(config.portal.listen.map(|a| a.port()), Some(8450));
+        assert_eq!(config.portal.session_ttl_ms, 60_000);
+        assert_eq!(config.portal.session_max_ms, 24 * 3_600_000);
+        config
+            .apply_env(|name| match name {
+                "LADING_PORTAL_LISTEN" => Some("127.0.0.1:9450".into()),
+                "LADING_PORTAL_SESSION_TTL_MS" => Some("1000".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.portal.listen.map(|a| a.port()), Some(9450));
+        assert_eq!(config.portal.session_ttl_ms, 1000);
+        assert!(toml::from_str::<Config>("[portal]\nlisten_on = \"x\"\n").is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod reconcile;
 mod replica;
 mod serve;
 mod tls;
+mod user;
 
 use clap::Parser;
 

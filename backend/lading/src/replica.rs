@@ -66,6 +66,19 @@ pub fn replica(config: Config) -> Result<()> {
         .listen
         .map(|_| crate::tls::server_config(&cert, &key, Some(&ca)))
         .transpose()?;
+    // The portal serves people's browsers with the node's own server certificate, and asks
+    // them for none.
+    let portal = config
+        .portal
+        .listen
+        .map(|bind| {
+            crate::tls::server_config(&cert, &key, None).map(|tls| PortalFace {
+                bind,
+                tls,
+                registry_key: registry_key.clone(),
+            })
+        })
+        .transpose()?;
 
     let db = Database::open(&config)?;
     let result = (|| {
@@ -92,20 +105,29 @@ pub fn replica(config: Config) -> Result<()> {
             size = node.follower().size(),
             "replica restored from its database"
         );
-        run(node, &config, &registry, peers, tls)
+        run(node, &config, &registry, peers, tls, portal)
     })();
     let closed = db.close();
     result.and(closed)
 }
 
-/// Runs the node's loops on a runtime of their own and, with `replica.listen`, its HTTPS face;
-/// until SIGINT or SIGTERM.
+/// The portal's listener, its TLS configuration and the registry's key (its pages check
+/// checkpoints with it).
+struct PortalFace {
+    bind: std::net::SocketAddr,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    registry_key: lading_domain::jws::VerifyingKey,
+}
+
+/// Runs the node's loops on a runtime of their own and, with `replica.listen`, its HTTPS face,
+/// and with `portal.listen` its web portal; until SIGINT or SIGTERM.
 fn run(
     node: Node,
     config: &Config,
     registry: &str,
     peers: Vec<FeedClient>,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    portal: Option<PortalFace>,
 ) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -118,19 +140,9 @@ fn run(
     );
     // One machine-readable line on stdout, for supervisors and tests.
     println!("following {registry}");
-    let result = match (config.replica.listen, tls) {
-        (Some(bind), Some(tls)) => {
-            let system = actix_web::rt::System::new();
-            system.block_on(async {
-                let (server, addr) =
-                    lading_api::node::https_server(node.clone(), bind, tls, config.http_settings())
-                        .with_context(|| format!("cannot listen on {bind}"))?;
-                println!("serving https://{addr}");
-                // The server stops on SIGINT or SIGTERM.
-                server.await.context("the HTTP server failed")
-            })
-        }
-        _ => runtime.block_on(async {
+    let face = config.replica.listen.zip(tls);
+    let result = match (face, portal) {
+        (None, None) => runtime.block_on(async {
             let mut terminate =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
@@ -139,6 +151,48 @@ fn run(
             }
             Ok(())
         }),
+        (face, portal) => {
+            let system = actix_web::rt::System::new();
+            system.block_on(async {
+                let mut servers = Vec::new();
+                // The portal first: a supervisor that waits for `serving` finds both up.
+                if let Some(portal) = portal {
+                    let bind = portal.bind;
+                    let settings = lading_portal::PortalSettings {
+                        session_idle: Duration::from_millis(config.portal.session_ttl_ms),
+                        session_max: Duration::from_millis(config.portal.session_max_ms),
+                        workers: config.server.workers.clamp(1, 4),
+                    };
+                    let app =
+                        lading_portal::Portal::new(node.clone(), portal.registry_key, settings);
+                    let (server, addr) = lading_portal::https_server(
+                        app,
+                        bind,
+                        lading_api::take_inherited(bind),
+                        portal.tls,
+                    )
+                    .with_context(|| format!("cannot listen on {bind} (portal)"))?;
+                    println!("portal https://{addr}");
+                    servers.push(server);
+                }
+                if let Some((bind, tls)) = face {
+                    let (server, addr) = lading_api::node::https_server(
+                        node.clone(),
+                        bind,
+                        tls,
+                        config.http_settings(),
+                    )
+                    .with_context(|| format!("cannot listen on {bind}"))?;
+                    println!("serving https://{addr}");
+                    servers.push(server);
+                }
+                // The servers stop on SIGINT or SIGTERM.
+                futures::future::try_join_all(servers)
+                    .await
+                    .context("the HTTP server failed")
+                    .map(|_| ())
+            })
+        }
     };
     runtime.shutdown_timeout(Duration::from_secs(5));
     tracing::info!(size = node.follower().size(), "replica stopped");

@@ -20,6 +20,7 @@
 
 pub mod answer;
 pub mod node;
+pub mod projection;
 
 use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
@@ -343,6 +344,30 @@ pub trait Keeper {
         signed: &str,
         document: Option<&DocumentReference>,
     ) -> Result<(), ReplicaError>;
+    /// A page of accepted entries as [`Keeper::keep_entries`] takes them, with the follower's
+    /// verdict on each (same order): the states the page's transitions led to. A keeper that
+    /// keeps more than the rows (the node's list of documents, [`projection`]) overrides this
+    /// to keep it in the same transaction; by default it keeps the entries.
+    fn keep_page(
+        &mut self,
+        entries: &[(FeedEntry, Option<DocumentReference>)],
+        judged: &[Judged],
+    ) -> Result<(), ReplicaError> {
+        let _ = judged;
+        self.keep_entries(entries)
+    }
+    /// [`Keeper::keep_backfill`], with the follower's verdict on the entry (the state its
+    /// chain reached, once replayed from its ISSUE); by default the same.
+    fn keep_backfilled(
+        &mut self,
+        entry: &FeedEntry,
+        document: Option<&DocumentReference>,
+        judged: &Judged,
+    ) -> Result<(), ReplicaError> {
+        let _ = judged;
+        let signed = entry.signed.as_deref().unwrap_or_default();
+        self.keep_backfill(entry.index, &entry.leaf_hash, signed, document)
+    }
     /// A signed checkpoint, verified or (ahead of the leaves) not yet.
     fn keep_checkpoint(&mut self, signed: &str, verified: bool) -> Result<(), ReplicaError>;
     /// Something refused, with its evidence.
@@ -492,7 +517,7 @@ async fn catch_up_inner(
         }
         let (verdicts, refusal) = judge_page(&mut held, &entries);
         let mut accepted = Vec::with_capacity(verdicts.len());
-        for (entry, judged) in entries.into_iter().zip(verdicts) {
+        for (entry, judged) in entries.into_iter().zip(&verdicts) {
             let document = match judged {
                 Judged::HashOnly => {
                     done.hash_only += 1;
@@ -500,7 +525,7 @@ async fn catch_up_inner(
                 }
                 Judged::ChainUnknown(reference) => {
                     done.full += 1;
-                    Some(reference)
+                    Some(reference.clone())
                 }
                 Judged::Transition(state) => {
                     done.full += 1;
@@ -517,7 +542,7 @@ async fn catch_up_inner(
             };
             accepted.push((entry, document));
         }
-        keeper.keep_entries(&accepted)?;
+        keeper.keep_page(&accepted, &verdicts)?;
         // Checkpoints this page completed are kept as checked with it.
         for signed in held.drain_newly_verified() {
             keeper.keep_checkpoint(&signed, true)?;
@@ -557,13 +582,14 @@ async fn catch_up_inner(
                     continue;
                 };
                 let mut held = lock(follower);
-                held.backfill(item.index, &signed)?;
-                keeper.keep_backfill(
-                    item.index,
-                    &item.leaf_hash,
-                    &signed,
-                    document_of(&signed).as_ref(),
-                )?;
+                let judged = held.backfill(item.index, &signed)?;
+                let document = document_of(&signed);
+                let entry = FeedEntry {
+                    index: item.index,
+                    leaf_hash: item.leaf_hash,
+                    signed: Some(signed),
+                };
+                keeper.keep_backfilled(&entry, document.as_ref(), &judged)?;
                 done.backfilled += 1;
             }
         }

@@ -22,10 +22,13 @@ use lading_domain::merkle::leaf_hash;
 use lading_domain::transition::{Action, SignedTransition};
 use lading_domain::Digest;
 use lading_store::replica::{self, ReplicaCheckpointRow, ReplicaEntryRow};
-use lading_store::{incidents, outbox, reconciliations, PgConnection, Store, StoreError};
+use lading_store::{
+    incidents, node_documents, outbox, reconciliations, PgConnection, Store, StoreError,
+};
 use serde::Serialize;
 
 use crate::answer::Sessions;
+use crate::projection::{self, Projector};
 use crate::{FeedClient, Keeper, ReplicaError};
 
 /// Rows read back per query when the replica restores itself.
@@ -217,7 +220,7 @@ impl Node {
             match restore_into(&self.0.store, &mut follower)? {
                 None => {
                     *self.follower() = follower;
-                    return Ok(());
+                    return self.sync_documents();
                 }
                 Some((incident, from)) => {
                     let mut conn = self.conn()?;
@@ -237,6 +240,89 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Makes the list of documents (`node_documents`) agree with the chains the follower
+    /// verified: rows of documents it does not vouch for are taken out, and rows missing, or
+    /// whose chain length or head is not the verified state's, are made again from the
+    /// document's rows — checked whole against what was verified first, as a read checks them
+    /// (a damaged chain is left out, and its reads say so). A node that kept its list as it
+    /// followed finds nothing to do; a database from before the list, or rows set aside on
+    /// restore, are made whole here.
+    fn sync_documents(&self) -> Result<(), NodeError> {
+        let (projector, verified, size) = {
+            let follower = self.follower();
+            let verified: HashMap<String, (u64, Digest)> = follower
+                .verified_documents()
+                .map(|state| (state.reference.to_string(), (state.length, state.head)))
+                .collect();
+            (
+                Projector::of(self.party(), &follower),
+                verified,
+                follower.size(),
+            )
+        };
+        let mut conn = self.conn()?;
+        let mut seen = std::collections::HashSet::new();
+        let mut stale = Vec::new();
+        let mut remake = Vec::new();
+        for node_documents::Head {
+            reference,
+            length,
+            head,
+        } in node_documents::heads(&mut conn)?
+        {
+            match verified.get(&reference) {
+                Some((l, h)) if *l as i64 == length && h.0.as_slice() == head.as_slice() => {
+                    seen.insert(reference);
+                }
+                Some(_) => {
+                    seen.insert(reference.clone());
+                    remake.push(reference);
+                }
+                None => stale.push(reference),
+            }
+        }
+        remake.extend(verified.keys().filter(|r| !seen.contains(*r)).cloned());
+        for chunk in stale.chunks(1000) {
+            node_documents::remove(&mut conn, chunk)?;
+        }
+        if !stale.is_empty() || !remake.is_empty() {
+            tracing::info!(
+                removed = stale.len(),
+                remade = remake.len(),
+                "made the list of documents agree with the verified chains"
+            );
+        }
+        remake.sort();
+        for chunk in remake.chunks(500) {
+            let rows = replica::documents_entries(&mut conn, chunk, size)?;
+            let mut made = Vec::with_capacity(chunk.len());
+            let follower = self.follower();
+            for (reference, rows) in group_by_document(&rows) {
+                let Ok(parsed) = reference.parse::<DocumentReference>() else {
+                    continue;
+                };
+                let Chain::Verified(state) = follower.chain(&parsed) else {
+                    continue;
+                };
+                match check_chain(&follower, &parsed, state, rows) {
+                    Ok(entries) => {
+                        let entries: Vec<(u64, &str)> = entries
+                            .iter()
+                            .map(|e| (e.index, e.signed.as_str()))
+                            .collect();
+                        made.extend(projector.rebuilt(&entries, state));
+                    }
+                    Err(detail) => {
+                        tracing::warn!(%reference, %detail, "a document's rows do not make its verified chain; left out of the list");
+                    }
+                }
+            }
+            drop(follower);
+            node_documents::upsert_many(&mut conn, &made)?;
+        }
+        Ok(())
     }
 
     /// Starts the node's loops on `runtime`: following the registry, forwarding submissions,
@@ -259,7 +345,8 @@ impl Node {
 
     /// Follows the registry for ever: catches up, then waits `poll_interval`.
     pub async fn follow(&self) {
-        let mut keeper = PgKeeper::new(self.0.store.clone());
+        let projector = Projector::of(self.party(), &self.follower());
+        let mut keeper = PgKeeper::new(self.0.store.clone()).with_projector(projector);
         // Rows appended since the table was last settled (see below).
         let mut unsettled = 0u64;
         loop {
@@ -888,6 +975,22 @@ pub struct HeldEntry {
     pub signed: String,
 }
 
+/// `rows` (ordered by document) as one slice per document.
+fn group_by_document(rows: &[ReplicaEntryRow]) -> Vec<(&str, &[ReplicaEntryRow])> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for i in 1..=rows.len() {
+        let boundary = i == rows.len() || rows[i].document_ref != rows[start].document_ref;
+        if boundary {
+            if let Some(reference) = rows[start].document_ref.as_deref() {
+                groups.push((reference, &rows[start..i]));
+            }
+            start = i;
+        }
+    }
+    groups
+}
+
 /// The entries of `rows` when they are exactly what this replica verified of `reference`:
 /// each the leaf verified at its index; its transitions the whole chain of `state` — from the
 /// ISSUE, each naming the one before, `state.length` of them, the last its head — and nothing
@@ -1118,6 +1221,8 @@ pub struct PgKeeper {
     /// The last incident recorded, so a registry that keeps sending the same bad entry does
     /// not fill the table with copies.
     last_incident: Option<String>,
+    /// Keeps the node's list of documents with the entries, when set.
+    projector: Option<Projector>,
 }
 
 impl PgKeeper {
@@ -1125,7 +1230,15 @@ impl PgKeeper {
         Self {
             store,
             last_incident: None,
+            projector: None,
         }
+    }
+
+    /// Also keeps the node's list of documents (`node_documents`), in the transaction that
+    /// keeps the entries it follows from.
+    pub fn with_projector(mut self, projector: Projector) -> Self {
+        self.projector = Some(projector);
+        self
     }
 
     fn with_conn<T>(
@@ -1149,21 +1262,137 @@ fn store_error(e: StoreError) -> ReplicaError {
     ReplicaError::Keep(e.to_string())
 }
 
+/// The rows of `entries` as `replica_entries` keeps them.
+fn entry_rows(entries: &[(FeedEntry, Option<DocumentReference>)]) -> Vec<ReplicaEntryRow> {
+    entries
+        .iter()
+        .map(|(entry, document)| ReplicaEntryRow {
+            idx: entry.index as i64,
+            leaf_hash: entry.leaf_hash.0.to_vec(),
+            signed: entry.signed.as_ref().map(|s| s.as_bytes().to_vec()),
+            document_ref: document.as_ref().map(ToString::to_string),
+        })
+        .collect()
+}
+
+/// Writes what `entries` (with the follower's verdicts) change of the list of documents: an
+/// ISSUE makes a row, a later transition moves it to the state it led to, a shipment event
+/// dates it. Rows are read once, changed in memory in index order, and written back.
+fn project(
+    conn: &mut PgConnection,
+    projector: &Projector,
+    entries: &[(FeedEntry, Option<DocumentReference>)],
+    judged: &[Judged],
+) -> Result<(), StoreError> {
+    let touched: Vec<String> = entries
+        .iter()
+        .zip(judged)
+        .filter(|(_, verdict)| matches!(verdict, Judged::Transition(_) | Judged::Event))
+        .filter_map(|((_, document), _)| document.as_ref().map(ToString::to_string))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let mut rows: HashMap<String, lading_store::node_documents::NodeDocumentRow> =
+        node_documents::get_many(conn, &touched)?
+            .into_iter()
+            .map(|row| (row.reference.clone(), row))
+            .collect();
+    let mut changed = std::collections::BTreeSet::new();
+    for ((entry, _), verdict) in entries.iter().zip(judged) {
+        let Some(signed) = entry.signed.as_deref() else {
+            continue;
+        };
+        match verdict {
+            Judged::Transition(state) => {
+                let Ok(transition) = SignedTransition::parse(signed) else {
+                    continue;
+                };
+                let reference = state.reference.to_string();
+                if transition.payload().action() == Action::Issue {
+                    if let Some(row) = projector.issued(entry.index, &transition, state) {
+                        rows.insert(reference.clone(), row);
+                        changed.insert(reference);
+                    }
+                } else if let Some(row) = rows.get_mut(&reference) {
+                    projector.advanced(row, entry.index, &transition, state);
+                    changed.insert(reference);
+                }
+            }
+            Judged::Event => {
+                let (Some(reference), Some(at)) =
+                    (crate::document_of(signed), projection::event_time(signed))
+                else {
+                    continue;
+                };
+                let reference = reference.to_string();
+                if let Some(row) = rows.get_mut(&reference) {
+                    projection::noted(row, entry.index, at);
+                    changed.insert(reference);
+                }
+            }
+            _ => {}
+        }
+    }
+    let changed: Vec<_> = changed
+        .into_iter()
+        .filter_map(|reference| rows.remove(&reference))
+        .collect();
+    node_documents::upsert_many(conn, &changed)
+}
+
 impl Keeper for PgKeeper {
     fn keep_entries(
         &mut self,
         entries: &[(FeedEntry, Option<DocumentReference>)],
     ) -> Result<(), ReplicaError> {
-        let rows: Vec<ReplicaEntryRow> = entries
-            .iter()
-            .map(|(entry, document)| ReplicaEntryRow {
-                idx: entry.index as i64,
-                leaf_hash: entry.leaf_hash.0.to_vec(),
-                signed: entry.signed.as_ref().map(|s| s.as_bytes().to_vec()),
-                document_ref: document.as_ref().map(ToString::to_string),
-            })
-            .collect();
+        let rows = entry_rows(entries);
         self.with_conn(|conn| replica::append(conn, &rows))
+    }
+
+    fn keep_page(
+        &mut self,
+        entries: &[(FeedEntry, Option<DocumentReference>)],
+        judged: &[Judged],
+    ) -> Result<(), ReplicaError> {
+        let Some(projector) = self.projector.clone() else {
+            return self.keep_entries(entries);
+        };
+        let rows = entry_rows(entries);
+        self.with_conn(|conn| {
+            lading_store::in_transaction(conn, |conn| {
+                replica::append(conn, &rows)?;
+                project(conn, &projector, entries, judged)
+            })
+        })
+    }
+
+    fn keep_backfilled(
+        &mut self,
+        entry: &FeedEntry,
+        document: Option<&DocumentReference>,
+        judged: &Judged,
+    ) -> Result<(), ReplicaError> {
+        let Some(projector) = self.projector.clone() else {
+            let signed = entry.signed.as_deref().unwrap_or_default();
+            return self.keep_backfill(entry.index, &entry.leaf_hash, signed, document);
+        };
+        let page = [(entry.clone(), document.cloned())];
+        let signed = entry.signed.clone().unwrap_or_default();
+        self.with_conn(|conn| {
+            lading_store::in_transaction(conn, |conn| {
+                replica::backfill(
+                    conn,
+                    entry.index,
+                    &entry.leaf_hash.0,
+                    signed.as_bytes(),
+                    document.map(DocumentReference::as_str),
+                )?;
+                project(conn, &projector, &page, std::slice::from_ref(judged))
+            })
+        })
     }
 
     fn keep_backfill(
@@ -1231,15 +1460,19 @@ impl Keeper for PgKeeper {
         self.with_conn(|conn| match incident {
             // Given up again at the document's next transition, or after a restart: one
             // incident while it is open.
-            Incident::ChainUnverified { reference, .. } => incidents::open_unless_open(
-                conn,
-                None,
-                incident.code(),
-                &detail,
-                &evidence,
-                &serde_json::json!({ "document": reference }),
-            )
-            .map(|_| ()),
+            Incident::ChainUnverified { reference, .. } => {
+                // No longer a chain the node vouches for: out of the list until it is whole.
+                node_documents::remove(conn, &[reference.to_string()])?;
+                incidents::open_unless_open(
+                    conn,
+                    None,
+                    incident.code(),
+                    &detail,
+                    &evidence,
+                    &serde_json::json!({ "document": reference }),
+                )
+                .map(|_| ())
+            }
             _ => incidents::open(conn, None, incident.code(), &detail, &evidence).map(|_| ()),
         })?;
         self.last_incident = Some(detail);

@@ -12,8 +12,10 @@ pub mod incidents;
 pub mod json;
 pub mod ledger;
 pub mod models;
+pub mod node_documents;
 pub mod outbox;
 pub mod parties;
+pub mod portal;
 pub mod reads;
 pub mod reconciliations;
 pub mod replica;
@@ -167,4 +169,13 @@ pub fn run_migrations(conn: &mut PgConnection) -> Result<usize, StoreError> {
         .run_pending_migrations(MIGRATIONS)
         .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(applied.len())
+}
+
+/// Runs `f` in one transaction on `conn` (a savepoint when one is open already): all of its
+/// writes or none. For callers above the store that write with several of its functions.
+pub fn in_transaction<T>(
+    conn: &mut PgConnection,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.transaction(f)
 }

@@ -371,3 +371,22 @@ pub fn document_entries(
         .select(ReplicaEntryRow::as_select())
         .load(conn)?)
 }
+
+/// [`document_entries`] of several documents in one query: their rows below `below`, held in
+/// full, by document then index.
+pub fn documents_entries(
+    conn: &mut PgConnection,
+    references: &[String],
+    below: u64,
+) -> Result<Vec<ReplicaEntryRow>, StoreError> {
+    Ok(replica_entries::table
+        .filter(replica_entries::document_ref.eq_any(references))
+        .filter(replica_entries::idx.lt(crate::ledger::to_i64(below)))
+        .filter(replica_entries::signed.is_not_null())
+        .order((
+            replica_entries::document_ref.asc(),
+            replica_entries::idx.asc(),
+        ))
+        .select(ReplicaEntryRow::as_select())
+        .load(conn)?)
+}

@@ -89,6 +89,37 @@ diesel::table! {
 }
 
 diesel::table! {
+    node_documents (reference) {
+        reference -> Text,
+        state -> Text,
+        type_code -> Text,
+        is_to_order -> Bool,
+        carrier -> Text,
+        shipper -> Text,
+        consignee -> Nullable<Text>,
+        notify_parties -> Array<Nullable<Text>>,
+        possessor -> Text,
+        endorsee -> Nullable<Text>,
+        vessel -> Text,
+        voyage -> Text,
+        port_of_loading -> Text,
+        port_of_discharge -> Text,
+        containers -> Array<Nullable<Text>>,
+        party_roles -> Array<Nullable<Text>>,
+        issue_date -> Date,
+        issued_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        issued_index -> Int8,
+        last_index -> Int8,
+        last_action -> Text,
+        last_actor -> Text,
+        length -> Int8,
+        head -> Bytea,
+        search -> Text,
+    }
+}
+
+diesel::table! {
     operator_keys (kid) {
         kid -> Text,
         public_key -> Bytea,
@@ -119,6 +150,41 @@ diesel::table! {
         revoked_at -> Nullable<Timestamptz>,
         added_idx -> Nullable<Int8>,
         revoked_idx -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    portal_audit (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        user_id -> Nullable<Int8>,
+        username -> Text,
+        action -> Text,
+        document_ref -> Nullable<Text>,
+        detail -> Jsonb,
+    }
+}
+
+diesel::table! {
+    portal_sessions (token_sha256) {
+        token_sha256 -> Bytea,
+        user_id -> Int8,
+        created_at -> Timestamptz,
+        last_seen -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    portal_users (id) {
+        id -> Int8,
+        username -> Text,
+        party -> Text,
+        role -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> Timestamptz,
+        password_changed_at -> Timestamptz,
     }
 }
 
@@ -189,6 +255,8 @@ diesel::table! {
 }
 
 diesel::joinable!(party_keys -> parties (party_id));
+diesel::joinable!(portal_audit -> portal_users (user_id));
+diesel::joinable!(portal_sessions -> portal_users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     blocks,
@@ -199,9 +267,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     ledger_entries,
     ledger_head,
+    node_documents,
     operator_keys,
     parties,
     party_keys,
+    portal_audit,
+    portal_sessions,
+    portal_users,
     reconciliations,
     replica_checkpoints,
     replica_entries,

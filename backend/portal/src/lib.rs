@@ -1,0 +1,158 @@
+//! The web portal of a party's node (`lading replica` with `[portal] listen`): server-rendered
+//! HTML over HTTPS for the people of the node's party, read from the node's own verified data.
+//!
+//! Where things are:
+//! - [`auth`]: roles and what each may do, argon2id password hashes, session tokens and the
+//!   CSRF token derived from them; [`users`]: adding and changing users (`lading user`);
+//! - [`session`]: the session cookie, the extractors that require a signed-in user with a
+//!   permission ([`session::Allowed`]) and a form with its CSRF token ([`session::CsrfForm`]);
+//! - [`limiter`]: the bounded in-memory counters that rate-limit sign-ins;
+//! - [`security`]: the headers every answer carries, and the Origin check of every POST;
+//! - [`assets`]: the stylesheet and htmx, compiled into the binary and served by content hash;
+//! - [`pages`]: one module per page (sign-in, dashboard, bills of lading, a bill, users), and
+//!   [`error`]: the error pages (404 for what does not exist *or* is not the party's);
+//! - [`view`]: formatting shared by the templates (`templates/`, askama).
+//!
+//! Every database call blocks (diesel): handlers run them with `web::block`.
+
+pub mod assets;
+pub mod auth;
+pub mod error;
+pub mod limiter;
+pub mod pages;
+pub mod security;
+pub mod session;
+pub mod users;
+pub mod view;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use lading_domain::jws::VerifyingKey;
+use lading_replica::node::Node;
+
+/// How a portal runs.
+#[derive(Debug, Clone)]
+pub struct PortalSettings {
+    /// A session unused for this long ends (idle timeout).
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, however much it is used.
+    pub session_max: Duration,
+    /// HTTP worker threads.
+    pub workers: usize,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            session_idle: Duration::from_secs(8 * 3600),
+            session_max: Duration::from_secs(24 * 3600),
+            workers: 2,
+        }
+    }
+}
+
+/// What every handler reaches: the node, the registry's key (to check checkpoints on the
+/// pages that show them), the settings and the sign-in counters. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Portal(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    node: Node,
+    registry_key: VerifyingKey,
+    settings: PortalSettings,
+    limiter: limiter::LoginLimiter,
+}
+
+impl Portal {
+    pub fn new(node: Node, registry_key: VerifyingKey, settings: PortalSettings) -> Self {
+        Self(Arc::new(Inner {
+            node,
+            registry_key,
+            settings,
+            limiter: limiter::LoginLimiter::default(),
+        }))
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.0.node
+    }
+
+    pub fn registry_key(&self) -> &VerifyingKey {
+        &self.0.registry_key
+    }
+
+    pub fn settings(&self) -> &PortalSettings {
+        &self.0.settings
+    }
+
+    pub fn limiter(&self) -> &limiter::LoginLimiter {
+        &self.0.limiter
+    }
+
+    pub(crate) fn conn(&self) -> Result<lading_store::PgPooled, error::PortalError> {
+        Ok(self.0.node.store().conn()?)
+    }
+}
+
+/// Mounts the portal's routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::FormConfig::default().limit(16 * 1024))
+        .service(web::resource("/assets/{hash}/{file}").route(web::get().to(assets::serve)))
+        .service(
+            web::resource("/login")
+                .route(web::get().to(pages::login::form))
+                .route(web::post().to(pages::login::submit)),
+        )
+        .service(web::resource("/logout").route(web::post().to(pages::login::logout)))
+        .service(web::resource("/").route(web::get().to(pages::dashboard::show)))
+        .service(web::resource("/bills").route(web::get().to(pages::bills::list)))
+        .service(web::resource("/bills/{reference}").route(web::get().to(pages::bill::show)))
+        .service(web::resource("/users").route(web::get().to(pages::users::list)))
+        .default_service(web::to(error::not_found));
+}
+
+/// The portal's HTTPS server on `bind`, or on `listener` when one was handed over already
+/// bound to it (socket activation, a test harness). `tls` asks no client certificate.
+pub fn https_server(
+    portal: Portal,
+    bind: SocketAddr,
+    listener: Option<TcpListener>,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let workers = portal.settings().workers.max(1);
+    let data = web::Data::new(portal);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            // The last wrapped is the outermost: the headers go on every answer, the
+            // cross-origin refusal included.
+            .wrap(actix_web::middleware::from_fn(security::same_origin_posts))
+            .wrap(security::headers())
+            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::portal"))
+            .configure(configure)
+    })
+    .workers(workers)
+    .tcp_nodelay(true)
+    .shutdown_timeout(10);
+    let server = match listener {
+        Some(listener) => {
+            let socket = socket2::Socket::from(listener);
+            socket.set_reuse_address(true)?;
+            socket.listen(1024)?;
+            socket.set_nonblocking(true)?;
+            server.listen_rustls_0_23(socket.into(), (*tls).clone())?
+        }
+        None => server.bind_rustls_0_23(bind, (*tls).clone())?,
+    };
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("the portal bound no address"))?;
+    Ok((server.run(), addr))
+}
