@@ -93,8 +93,8 @@ impl UserCommand {
         };
         let db = Database::open(config)?;
         let result = (|| -> Result<()> {
-            let store = lading_store::Store::connect(&db.url, 1)?;
-            store.migrate()?;
+            db.urls.migrate()?;
+            let store = db.urls.store(1)?;
             let mut conn = store.conn()?;
             match self {
                 Self::Add { username, role, .. } => {

@@ -56,6 +56,13 @@ pub const TABLES: &[(&str, &[&str])] = &[
     // Both sides: incidents are closed, reconciliations only recorded.
     ("incidents", &["SELECT", "INSERT", "UPDATE"]),
     ("reconciliations", &["SELECT", "INSERT"]),
+    // A node's portal: its users (disabled, passwords changed), their sessions (touched,
+    // ended), the audit log (only ever appended), and the documents the list searches (rows
+    // replaced as chains move, remade from the verified rows on restart).
+    ("portal_users", &["SELECT", "INSERT", "UPDATE"]),
+    ("portal_sessions", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
+    ("portal_audit", &["SELECT", "INSERT"]),
+    ("node_documents", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
     // Diesel's migration history: migrations run as the owner.
     ("__diesel_schema_migrations", &[]),
 ];
