@@ -313,10 +313,8 @@ impl Browser {
 
     /// The first element that `css` selects, now.
     pub async fn find(&self, css: &str) -> Result<Element> {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .with_context(|| format!("no element {css:?} on {}", self.where_()))
+        let found = self.client.find(Locator::Css(css)).await;
+        self.or_say(found, format!("no element {css:?}")).await
     }
 
     /// Every element that `css` selects, now.
@@ -326,12 +324,14 @@ impl Browser {
 
     /// The first element that `css` selects, waiting for it to appear.
     pub async fn wait_for(&self, css: &str) -> Result<Element> {
-        self.client
+        let found = self
+            .client
             .wait()
             .at_most(WAIT)
             .for_element(Locator::Css(css))
+            .await;
+        self.or_say(found, format!("no element {css:?} appeared"))
             .await
-            .with_context(|| format!("no element {css:?} appeared on {}", self.where_()))
     }
 
     /// Clicks the first element that `css` selects.
@@ -350,15 +350,17 @@ impl Browser {
 
     /// The form control a `<label>` whose text is `label` is for.
     pub async fn find_by_label(&self, label: &str) -> Result<Element> {
-        self.script_element(
-            "const want = arguments[0].trim();\
-             const l = [...document.querySelectorAll('label')]\
-               .find(l => l.textContent.replace(/\\s+/g, ' ').trim() === want);\
-             return l ? l.control : null;",
-            label,
-        )
-        .await
-        .with_context(|| format!("no field labelled {label:?} on {}", self.where_()))
+        let found = self
+            .script_element(
+                "const want = arguments[0].trim();\
+                 const l = [...document.querySelectorAll('label')]\
+                   .find(l => l.textContent.replace(/\\s+/g, ' ').trim() === want);\
+                 return l ? l.control : null;",
+                label,
+            )
+            .await;
+        self.or_say(found, format!("no field labelled {label:?}"))
+            .await
     }
 
     /// Replaces the value of the field labelled `label` with `value`, as typed.
@@ -371,18 +373,20 @@ impl Browser {
 
     /// Clicks the button or link whose text (or a submit input's value) is `text`.
     pub async fn click_text(&self, text: &str) -> Result<()> {
-        self.script_element(
-            "const want = arguments[0].trim();\
-             const all = document.querySelectorAll(\
-               'button, a, [role=button], input[type=submit], input[type=button]');\
-             return [...all].find(e =>\
-               (e.innerText || e.value || '').replace(/\\s+/g, ' ').trim() === want) || null;",
-            text,
-        )
-        .await
-        .with_context(|| format!("no button or link {text:?} on {}", self.where_()))?
-        .click()
-        .await?;
+        let found = self
+            .script_element(
+                "const want = arguments[0].trim();\
+                 const all = document.querySelectorAll(\
+                   'button, a, [role=button], input[type=submit], input[type=button]');\
+                 return [...all].find(e =>\
+                   (e.innerText || e.value || '').replace(/\\s+/g, ' ').trim() === want) || null;",
+                text,
+            )
+            .await;
+        let button = self
+            .or_say(found, format!("no button or link {text:?}"))
+            .await?;
+        button.click().await?;
         Ok(())
     }
 
@@ -422,7 +426,7 @@ impl Browser {
             .await
             .context("running axe-core")?;
         if let Some(err) = result.get("err") {
-            bail!("axe-core failed on {}: {err}", self.where_());
+            bail!("axe-core failed on {}: {err}", self.here().await);
         }
         let violations = result.get("ok").cloned().unwrap_or(Value::Null);
         serde_json::from_value(violations).context("reading axe-core's violations")
@@ -470,12 +474,23 @@ impl Browser {
         ))
     }
 
-    /// The page, for error messages (the tests' own output folder name).
-    fn where_(&self) -> String {
-        self.screenshots
-            .file_name()
-            .map(|n| format!("the page of test {}", n.to_string_lossy()))
-            .unwrap_or_else(|| "the page".into())
+    /// Where the browser is, for error messages.
+    async fn here(&self) -> String {
+        match self.client.current_url().await {
+            Ok(url) => url.to_string(),
+            Err(e) => format!("(no page: {e})"),
+        }
+    }
+
+    /// `result`, or its error saying `what` was wrong on which page.
+    async fn or_say<T, E>(&self, result: Result<T, E>, what: String) -> Result<T>
+    where
+        E: Into<anyhow::Error>,
+    {
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => Err(e.into().context(format!("{what} on {}", self.here().await))),
+        }
     }
 }
 

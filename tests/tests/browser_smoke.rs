@@ -148,7 +148,17 @@ async fn axe_reports_violations_and_passes_a_clean_page() -> Result<()> {
     browser.fill("#container", "TGHU0000000").await?;
     browser.click("#go").await?;
     assert_eq!(browser.text("#out").await?, "checked TGHU0000000");
-    assert!(browser.find_by_label("No such field").await.is_err());
+    let missing = browser
+        .find_by_label("No such field")
+        .await
+        .err()
+        .context("found a field that is not there")?;
+    let message = format!("{missing:#}");
+    assert!(
+        message.contains(r#"no field labelled "No such field" on file://"#)
+            && message.contains("clean.html"),
+        "the error names the field and the page: {message}"
+    );
     browser.screenshot("clean").await?;
     browser.close().await
 }
