@@ -6,7 +6,10 @@
 #   - the `postgres` account, which the server runs as when Lading runs as root
 #     (PostgreSQL refuses to run as root);
 #   - libpq headers and pkg-config, to build diesel's PostgreSQL backend;
-#   - with --browser: chromium and chromium-driver, for the portal's browser tests;
+#   - with --browser: Debian's chromium and chromium-driver, for the browser tests (driven
+#     over WebDriver), certutil (libnss3-tools), which makes a test's chromium trust the
+#     test's consortium CA through an NSS database of its own, and a font, so pages render
+#     text in screenshots;
 #   - with --dev: the diesel CLI (crates.io), which the store's tests use to check
 #     that src/schema.rs matches the migrations; and cargo-fuzz (crates.io) for
 #     tests/fuzz-smoke.sh, which also needs rustup's nightly toolchain (checked here,
@@ -28,7 +31,7 @@ for arg in "$@"; do
     --dev) want_dev=1 ;;
     --dry-run) dry_run=1 ;;
     -h | --help)
-      sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -71,6 +74,8 @@ has_libpq_headers() { [[ -f /usr/include/postgresql/libpq-fe.h ]]; }
 has_pkg_config() { command -v pkg-config > /dev/null 2>&1; }
 has_chromium() { command -v chromium > /dev/null 2>&1; }
 has_chromedriver() { command -v chromedriver > /dev/null 2>&1; }
+has_certutil() { command -v certutil > /dev/null 2>&1; }
+has_fonts() { [[ -n "$(fc-list 2> /dev/null | head -n 1)" ]]; }
 
 # name | check function | apt package that provides it
 things=(
@@ -83,6 +88,8 @@ if [[ $want_browser -eq 1 ]]; then
   things+=(
     "chromium|has_chromium|chromium"
     "chromedriver|has_chromedriver|chromium-driver"
+    "certutil|has_certutil|libnss3-tools"
+    "fonts|has_fonts|fonts-liberation"
   )
 fi
 
@@ -93,6 +100,8 @@ detail() {
     has_pkg_config) command -v pkg-config ;;
     has_chromium) command -v chromium ;;
     has_chromedriver) command -v chromedriver ;;
+    has_certutil) command -v certutil ;;
+    has_fonts) echo "$(fc-list 2> /dev/null | wc -l) fonts" ;;
     has_postgres_user) getent passwd postgres | cut -d: -f3 | sed 's/^/uid /' ;;
   esac
 }

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-deploy/ensure-deps.sh --dev
+deploy/ensure-deps.sh --dev --browser
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -4,6 +4,7 @@
 //! [`harness`] starts registries as child processes against throwaway databases and gives tests
 //! an HTTPS client that trusts only the registry's own certificate.
 
+pub mod browser;
 pub mod consortium;
 pub mod gen;
 pub mod harness;
