@@ -6,7 +6,7 @@
 //! - a wrong password and an unknown user get the same `401` page; a right one opens a
 //!   session whose cookie is `__Host-`, Secure, HttpOnly, SameSite=Strict, Path=/;
 //! - every answer carries the security headers (the CSP with no inline script or style,
-//!   nosniff, no-referrer, HSTS) and pages are `no-store`; the assets are cached for long,
+//!   nosniff, same-origin referrers, HSTS) and pages are `no-store`; the assets are cached for long,
 //!   by content hash and ETag;
 //! - a POST without the session's CSRF token, with another one, or from another origin is a
 //!   `403` page and changes nothing; logout ends the session in the database;
@@ -23,7 +23,7 @@ use lading_e2e::harness::sql_number;
 use lading_e2e::portal::{Pki, PortalNode};
 use reqwest::StatusCode;
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A registry and shipper-acme's node with its portal.
 fn node() -> Result<(
@@ -53,7 +53,7 @@ fn assert_security_headers(page: &lading_e2e::portal::Page, what: &str) {
     );
     assert_eq!(
         page.header("referrer-policy"),
-        Some("no-referrer"),
+        Some("same-origin"),
         "{what}"
     );
     assert!(

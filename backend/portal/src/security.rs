@@ -15,14 +15,14 @@ use actix_web::{HttpRequest, ResponseError};
 use crate::error::PortalError;
 
 /// The Content-Security-Policy of every answer.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The headers every answer carries (a handler's own value of one wins: the assets' caching).
 pub fn headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::REFERRER_POLICY, "same-origin"))
         .add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
