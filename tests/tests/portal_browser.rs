@@ -125,7 +125,7 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
             for cell in browser.find_all(".ref").await? {
                 refs.push(cell.text().await?.trim().to_owned());
             }
-            if refs == [wanted.clone()] {
+            if refs.len() == 1 && refs[0] == wanted {
                 return Ok(refs);
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -137,7 +137,7 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
         )
     }
     .await?;
-    ensure!(found == [wanted.clone()]);
+    ensure!(found.len() == 1 && found[0] == wanted);
     look(&browser, "bills-search").await?;
 
     // The bill's page, and the badge it earned by checking the proof.
