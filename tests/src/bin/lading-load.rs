@@ -135,6 +135,11 @@ struct Args {
     /// database and time the registry's reconciliation (and that of two agreeing copies).
     #[arg(long, default_value_t = 0)]
     reconcile: usize,
+    /// With --replica: once it has caught up, serve its portal and time this many requests of
+    /// each kind through it, signed in as a viewer: the bills list (a search, a filter, a page
+    /// of 50) and a bill's page (its badge checks the entry's inclusion proof).
+    #[arg(long, default_value_t = 0)]
+    portal_bench: usize,
     /// Instead of the benchmark, a crash soak of this many cycles: concurrent load (batches
     /// and single requests), `kill -9` of the registry at a random moment mid-load, restart on
     /// the same database, and a check of every acknowledged entry and signed checkpoint so far
@@ -503,6 +508,8 @@ struct Consortium {
     registry_key: String,
     /// Where the replica serves (the registry reconciles it there).
     replica_port: u16,
+    /// Where its portal serves (with --portal-bench).
+    portal_port: u16,
 }
 
 impl Consortium {
@@ -520,6 +527,7 @@ impl Consortium {
             registry_key: registry.key_pem.clone(),
             party: party.to_owned(),
             replica_port: lading_e2e::harness::free_port()?,
+            portal_port: lading_e2e::harness::free_port()?,
             dir,
         })
     }
@@ -571,6 +579,7 @@ fn time_catch_up(
     registry: &str,
     expected: usize,
     differences: usize,
+    portal_requests: usize,
 ) -> Result<usize> {
     const DB: &str = "lading_replica";
     cluster.cluster()?.create_database(DB)?;
@@ -610,6 +619,12 @@ fn time_catch_up(
             "LADING_REPLICA_LISTEN",
             format!("127.0.0.1:{}", consortium.replica_port),
         )
+        .envs((portal_requests > 0).then(|| {
+            (
+                "LADING_PORTAL_LISTEN",
+                format!("127.0.0.1:{}", consortium.portal_port),
+            )
+        }))
         // `LADING_LOAD_REPLICA_LOG=lading::http=info` logs each request the replica answers.
         .env(
             "RUST_LOG",
@@ -656,10 +671,17 @@ fn time_catch_up(
         }
         _ => Ok(0),
     };
+    let portal = match (&result, &reconciled) {
+        (Ok(_), Ok(_)) if portal_requests > 0 => {
+            bench_portal(bin, &command, cluster, DB, consortium, portal_requests)
+        }
+        _ => Ok(()),
+    };
     let _ = child.kill();
     let _ = child.wait();
     let (elapsed, cpu_ms, full, incidents) = result?;
     let ingested = reconciled?;
+    portal?;
     eprintln!(
         "lading-load: replica of {party} caught up on {expected} entries ({} in full) in {:.2} s \
          = {:.0}/s from its start; replica CPU {:.1} s, postgres CPU {:.1} s, incidents {}",
@@ -671,6 +693,150 @@ fn time_catch_up(
         incidents.trim()
     );
     Ok(ingested)
+}
+
+/// Times the caught-up node's portal, signed in as a viewer added with `lading user add` (the
+/// replica's own settings, from `replica`'s environment): `requests` list pages — a search
+/// for a reference prefix, a vessel, a port or a container, a state filter, or none; each a page
+/// of 50, the next page followed where there is one — then `requests` bill pages of references
+/// picked across the node's documents. Times are whole requests as the client sees them over
+/// TLS on loopback (so at least the server's time).
+fn bench_portal(
+    bin: &Path,
+    replica: &Command,
+    cluster: &DurableCluster,
+    db: &str,
+    consortium: &Consortium,
+    requests: usize,
+) -> Result<()> {
+    let documents: usize = cluster
+        .cluster()?
+        .psql(db, "SELECT count(*) FROM node_documents")?
+        .trim()
+        .parse()?;
+    let references: Vec<String> = cluster
+        .cluster()?
+        .psql(
+            db,
+            &format!(
+                "SELECT reference FROM node_documents ORDER BY md5(reference) LIMIT {requests}"
+            ),
+        )?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let vessels: Vec<String> = cluster
+        .cluster()?
+        .psql(db, "SELECT DISTINCT vessel FROM node_documents LIMIT 20")?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    // The user, added as an operator of the node would.
+    let password = "lading-load portal bench";
+    let password_file = consortium.dir.path().join("bench.password");
+    std::fs::write(&password_file, format!("{password}\n"))?;
+    let mut add = Command::new(bin);
+    add.args([
+        "user",
+        "add",
+        "--username",
+        "bench",
+        "--role",
+        "viewer",
+        "--password-file",
+    ])
+    .arg(&password_file);
+    for (key, value) in replica.get_envs() {
+        if let Some(value) = value {
+            add.env(key, value);
+        }
+    }
+    let added = add.env("RUST_LOG", "warn").output()?;
+    if !added.status.success() {
+        bail!(
+            "lading user add: {}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+    }
+    let base = format!("https://127.0.0.1:{}", consortium.portal_port);
+    let ca = consortium.ca_path();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut browser = lading_e2e::portal::Browser::new(&ca, base)?;
+        let signed_in = browser.sign_in("bench", password).await?;
+        if !signed_in.status.is_redirection() {
+            bail!("sign-in answered {}", signed_in.status);
+        }
+        let states = [
+            "ACTIVE",
+            "SURRENDER_FOR_DELIVERY_REQUESTED",
+            "SURRENDERED_FOR_DELIVERY",
+            "VOID",
+        ];
+        let mut lists = Vec::with_capacity(requests);
+        let mut shown = 0usize;
+        for i in 0..requests {
+            let reference = &references[i % references.len().max(1)];
+            let path = match i % 5 {
+                0 => format!("/bills?q={}", lading_e2e::portal::encode(&reference[..reference.len().min(8)])),
+                1 => format!(
+                    "/bills?q={}",
+                    lading_e2e::portal::encode(vessels.get(i % vessels.len().max(1)).map_or("", String::as_str))
+                ),
+                2 => format!("/bills?state={}", states[i % states.len()]),
+                3 => format!("/bills?state=ACTIVE&role=carrier&sort=issued&dir=asc&q={}", lading_e2e::portal::encode("NL")),
+                _ => "/bills".to_owned(),
+            };
+            let started = Instant::now();
+            let page = browser.get(&path).await?;
+            lists.push(started.elapsed());
+            if page.status != reqwest::StatusCode::OK {
+                bail!("{path} answered {}", page.status);
+            }
+            shown += page.body.matches("class=\"ref\"").count();
+            // The next page, where there is one: keyset pagination deep into the list.
+            if let Some(next) = page.link("next").filter(|_| i % 5 == 4) {
+                let started = Instant::now();
+                let page = browser.get(&next).await?;
+                lists.push(started.elapsed());
+                if page.status != reqwest::StatusCode::OK {
+                    bail!("{next} answered {}", page.status);
+                }
+            }
+        }
+        let mut bills = Vec::with_capacity(requests);
+        let mut verified = 0usize;
+        for reference in references.iter().cycle().take(requests) {
+            let path = format!("/bills/{reference}");
+            let started = Instant::now();
+            let page = browser.get(&path).await?;
+            bills.push(started.elapsed());
+            if page.status != reqwest::StatusCode::OK {
+                bail!("{path} answered {}", page.status);
+            }
+            verified += usize::from(page.body.contains("badge verified"));
+        }
+        let report = |what: &str, times: &mut Vec<Duration>| {
+            let summary = LatencySummary::of(times);
+            eprintln!(
+                "lading-load: portal {what}: {} requests over {documents} documents on the node, median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                times.len(),
+                summary.median.as_secs_f64() * 1000.0,
+                summary.p99.as_secs_f64() * 1000.0,
+                summary.max.as_secs_f64() * 1000.0,
+            );
+        };
+        report("bills list (search, filters, page of 50)", &mut lists);
+        report("bill page (proof checked)", &mut bills);
+        eprintln!("lading-load: portal: {shown} rows listed; {verified} of {} bill pages carried a verified badge", bills.len());
+        Ok(())
+    })
 }
 
 /// Times the registry's reconciliation of the caught-up replica: three times in agreement,
@@ -1078,6 +1244,7 @@ fn run_once(
             &server.base,
             acked_total(&reports),
             args.reconcile,
+            args.portal_bench,
         )?;
     }
 
