@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use lading_e2e::gen::fixtures_dir;
-use lading_e2e::harness::sql_number;
+use lading_e2e::harness::{sql_number, Server, ServerOptions, TestDb, Tls};
 use lading_e2e::portal::{Browser, Page, Pki, PortalNode};
 use reqwest::StatusCode;
 
@@ -395,13 +395,23 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_works_while_the_registry_is_away() -> Result<()> {
     let keys = tempfile::tempdir()?;
-    let (_pki, _registry_db, mut registry, carrier) =
+    let (_pki, _tls, _registry_db, mut registry, carrier) =
         tokio::task::block_in_place(|| -> Result<_> {
             let pki = Pki::new(&[CARRIER])?;
-            let (registry_db, registry) = pki.registry()?;
+            // The registry's certificate files are kept for its restart.
+            let tls = Tls::from_pem(
+                &std::fs::read_to_string(pki.cert("registry"))?,
+                &std::fs::read_to_string(pki.key("registry"))?,
+            )?;
+            let registry_db = TestDb::new()?;
+            let options = ServerOptions {
+                client_ca: Some(pki.ca_pem()),
+                ..ServerOptions::default()
+            };
+            let registry = Server::start(&registry_db, &tls, options)?;
             let carrier = start_node(&pki, CARRIER, &registry, &keys)?;
             carrier.add_user("sam", "signer", "signer password 1")?;
-            Ok((pki, registry_db, registry, carrier))
+            Ok((pki, tls, registry_db, registry, carrier))
         })?;
     let mut signer = carrier.browser()?;
     signer.sign_in("sam", "signer password 1").await?;
