@@ -325,6 +325,41 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
     let page = signer.get(&bill).await?;
     assert!(page.body.contains("id=\"no-actions\""), "{}", page.body);
 
+    // The carrier records a milestone of the container; the shipper's node sees it too.
+    assert!(page.body.contains("id=\"milestones\""), "{}", page.body);
+    assert!(
+        !sue.get(&bill).await?.body.contains("id=\"milestones\""),
+        "only the carrier records milestones"
+    );
+    let loaded = post_with_csrf(
+        &mut signer,
+        &bill,
+        &format!("{bill}/event"),
+        &[
+            ("code", "LOAD"),
+            ("location", "NLRTM"),
+            ("container", GOOD_CONTAINER),
+            ("remarks", ""),
+        ],
+    )
+    .await?;
+    assert_eq!(loaded.status, StatusCode::SEE_OTHER, "{}", loaded.body);
+    wait_sequenced(&carrier, seq_of(&location(&loaded)?)?)?;
+    wait_page(&mut sue, &bill, "Event LOAD").await?;
+    let bad = post_with_csrf(
+        &mut signer,
+        &bill,
+        &format!("{bill}/event"),
+        &[
+            ("code", "LOAD"),
+            ("location", "Rotterdam"),
+            ("container", ""),
+            ("remarks", ""),
+        ],
+    )
+    .await?;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+
     // The shipper surrenders it for amendment to the carrier.
     let act = format!("{bill}/act");
     let surrendered = post_with_csrf(
@@ -397,7 +432,7 @@ async fn signing_works_while_the_registry_is_away() -> Result<()> {
     let keys = tempfile::tempdir()?;
     let (_pki, _tls, _registry_db, mut registry, carrier) =
         tokio::task::block_in_place(|| -> Result<_> {
-            let pki = Pki::new(&[CARRIER])?;
+            let pki = Pki::new(&[CARRIER, SHIPPER])?;
             // The registry's certificate files are kept for its restart.
             let tls = Tls::from_pem(
                 &std::fs::read_to_string(pki.cert("registry"))?,
@@ -409,6 +444,20 @@ async fn signing_works_while_the_registry_is_away() -> Result<()> {
                 ..ServerOptions::default()
             };
             let registry = Server::start(&registry_db, &tls, options)?;
+            // Key custody: a node does not start with another party's key, nor with a key
+            // file others may read.
+            let foreign = key_settings(&keys, SHIPPER)?;
+            let foreign: Vec<(&str, &str)> = foreign
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let refused = PortalNode::start(&pki, CARRIER, &registry, &foreign).unwrap_err();
+            assert!(format!("{refused:#}").contains("exited"), "{refused:#}");
+            let open = key_settings(&keys, CARRIER)?;
+            std::fs::set_permissions(&open[0].1, std::fs::Permissions::from_mode(0o644))?;
+            let open: Vec<(&str, &str)> =
+                open.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            assert!(PortalNode::start(&pki, CARRIER, &registry, &open).is_err());
             let carrier = start_node(&pki, CARRIER, &registry, &keys)?;
             carrier.add_user("sam", "signer", "signer password 1")?;
             Ok((pki, tls, registry_db, registry, carrier))

@@ -7,6 +7,7 @@
 //! 0600, a key of the node's party in the membership the node follows; test keys only where
 //! allowed). Without one the portal still drafts, but signs nothing.
 
+use lading_domain::event::ShipmentEvent;
 use lading_domain::jws::SigningKey;
 use lading_domain::transition::TransitionPayload;
 use lading_replica::node::{NodeError, SubmissionKind};
@@ -45,32 +46,70 @@ pub fn sign_and_submit(
     payload: &TransitionPayload,
 ) -> Result<OutboxRow, PortalError> {
     let custody = portal.custody().ok_or(PortalError::NoSigningKey)?;
-    let signed = payload.sign(&custody.0);
-    let row = match portal
-        .node()
-        .take_submission(&signed, SubmissionKind::Transition)
-    {
+    hand_over(
+        portal,
+        user,
+        &payload.sign(&custody.0),
+        SubmissionKind::Transition,
+        payload.action().as_str(),
+        Some(payload.document_reference().as_str()),
+        payload.recipient().map(|r| r.as_str()),
+    )
+}
+
+/// The same for a shipment event (audit action `sign EVENT <code>`).
+pub fn sign_event_and_submit(
+    portal: &Portal,
+    user: &SignedIn,
+    event: &ShipmentEvent,
+) -> Result<OutboxRow, PortalError> {
+    let custody = portal.custody().ok_or(PortalError::NoSigningKey)?;
+    hand_over(
+        portal,
+        user,
+        &event.sign(&custody.0),
+        SubmissionKind::Event,
+        &format!("EVENT {}", event.event_code().as_str()),
+        event.document_reference().map(|d| d.as_str()),
+        None,
+    )
+}
+
+fn hand_over(
+    portal: &Portal,
+    user: &SignedIn,
+    signed: &str,
+    kind: SubmissionKind,
+    what: &str,
+    reference: Option<&str>,
+    recipient: Option<&str>,
+) -> Result<OutboxRow, PortalError> {
+    let kid = portal
+        .custody()
+        .map(|c| c.kid().to_string())
+        .unwrap_or_default();
+    let row = match portal.node().take_submission(signed, kind) {
         Ok(row) => row,
         Err(NodeError::Refused(incident)) => {
             return Err(PortalError::Refused(format!(
-                "the node refused the signed transition: {incident}"
+                "the node refused the signed {}: {incident}",
+                kind.as_str()
             )))
         }
         Err(e) => return Err(e.into()),
     };
-    let reference = payload.document_reference().as_str();
     lading_store::portal::audit(
         &mut *portal.conn()?,
         Some(user.user_id),
         &user.username,
-        &format!("sign {}", payload.action().as_str()),
-        Some(reference),
+        &format!("sign {what}"),
+        reference,
         &serde_json::json!({
-            "kid": custody.kid().as_str(),
+            "kid": kid,
             "outboxSeq": row.seq,
-            "recipient": payload.recipient().map(|r| r.as_str()),
+            "recipient": recipient,
         }),
     )?;
-    tracing::info!(user = %user.username, action = payload.action().as_str(), %reference, seq = row.seq, "signed and handed to the outbox");
+    tracing::info!(user = %user.username, what, ?reference, seq = row.seq, "signed and handed to the outbox");
     Ok(row)
 }

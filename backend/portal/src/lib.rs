@@ -140,6 +140,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(pages::issue::submit)),
         )
         .service(web::resource("/bills/{reference}/act").route(web::post().to(pages::act::act)))
+        .service(web::resource("/bills/{reference}/event").route(web::post().to(pages::act::event)))
         .service(web::resource("/drafts").route(web::get().to(pages::issue::list)))
         .service(web::resource("/drafts/{id}").route(web::get().to(pages::issue::show)))
         .service(web::resource("/drafts/{id}/sign").route(web::post().to(pages::issue::sign)))

@@ -185,3 +185,91 @@ pub async fn act(
         .insert_header((header::LOCATION, format!("/submissions/{seq}")))
         .finish())
 }
+
+/// The carrier milestones (DCSA Track & Trace) the bill page offers its carrier.
+pub const MILESTONES: &[(&str, &str)] = &[
+    ("GTIN", "Gate in"),
+    ("LOAD", "Loaded"),
+    ("DEPA", "Vessel departed"),
+    ("ARRI", "Vessel arrived"),
+    ("DISC", "Discharged"),
+    ("GTOT", "Gate out"),
+];
+
+#[derive(Debug, Deserialize)]
+pub struct EventForm {
+    pub code: String,
+    pub location: String,
+    #[serde(default)]
+    pub container: String,
+    #[serde(default)]
+    pub remarks: String,
+}
+
+/// `POST /bills/{reference}/event`: a signer of the document's carrier records a milestone
+/// of the document (or of one of its containers), signed and handed to the outbox.
+pub async fn event(
+    req: HttpRequest,
+    form: CsrfForm<EventForm>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PortalError> {
+    use lading_domain::event::{EventDraft, ShipmentEvent};
+    let CsrfForm { user, form } = form;
+    user.require(Permission::Sign)?;
+    let portal = portal_of(&req)?;
+    let reference: DocumentReference = path.parse().map_err(|_| PortalError::NotFound)?;
+    let seq = web::block(move || -> Result<i64, PortalError> {
+        let (state, _) = portal
+            .node()
+            .document_entries(&reference)?
+            .ok_or(PortalError::NotFound)?;
+        let me = portal.node().party().clone();
+        if state.carrier != me {
+            return Err(PortalError::Refused(format!(
+                "only the carrier of {reference} records its milestones"
+            )));
+        }
+        if !MILESTONES.iter().any(|(c, _)| *c == form.code) {
+            return Err(PortalError::Refused(format!(
+                "{:?} is not a carrier milestone",
+                form.code
+            )));
+        }
+        let refused = |what: &str, e: String| PortalError::Refused(format!("{what}: {e}"));
+        let text = |v: &str| serde_json::Value::String(v.trim().to_owned());
+        let optional = |v: &str| (!v.trim().is_empty()).then(|| text(v));
+        let now = chrono::Utc::now();
+        let draft = EventDraft {
+            event_id: serde_json::from_value(text(&format!(
+                "portal-{}-{}-{}",
+                reference,
+                form.code,
+                now.timestamp_millis()
+            )))
+            .map_err(|e| refused("event id", e.to_string()))?,
+            event_code: serde_json::from_value(text(&form.code))
+                .map_err(|e| refused("event code", e.to_string()))?,
+            actor: me,
+            time: Timestamp::from_datetime_truncated(now),
+            location: serde_json::from_value(text(&form.location))
+                .map_err(|e| refused("location (a UN/LOCODE)", e.to_string()))?,
+            document_reference: Some(reference.clone()),
+            equipment_reference: optional(&form.container)
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| refused("container", e.to_string()))?,
+            vessel_name: None,
+            voyage_number: None,
+            remarks: optional(&form.remarks)
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| refused("remarks", e.to_string()))?,
+        };
+        let event = ShipmentEvent::new(draft).map_err(|e| refused("the event", e.to_string()))?;
+        Ok(crate::custody::sign_event_and_submit(&portal, &user, &event)?.seq)
+    })
+    .await??;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/submissions/{seq}")))
+        .finish())
+}

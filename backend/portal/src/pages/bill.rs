@@ -129,6 +129,10 @@ struct BillPage {
     may_sign: bool,
     has_key: bool,
     csrf: String,
+    /// The node's party is the document's carrier: it records the shipment's milestones.
+    is_carrier: bool,
+    milestones: &'static [(&'static str, &'static str)],
+    container_numbers: Vec<String>,
 }
 
 /// The latest entry checked against the latest checkpoint the node verified.
@@ -442,6 +446,13 @@ pub async fn show(
         may_sign: user.role.may(crate::auth::Permission::Sign),
         has_key,
         csrf: user.csrf.clone(),
+        is_carrier: user.party == state.carrier.as_str(),
+        milestones: super::act::MILESTONES,
+        container_numbers: doc
+            .container_numbers()
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
     };
     super::html(&page)
 }
