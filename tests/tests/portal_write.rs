@@ -301,6 +301,14 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
     sue.sign_in("sue", "signer password 2").await?;
     let page = sue.get(&bill).await?;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    // A shipper's node issues nothing.
+    let not_carrier = sue.get("/bills/new").await?;
+    assert_eq!(not_carrier.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        not_carrier.body.contains("only a carrier issues"),
+        "{}",
+        not_carrier.body
+    );
     // What the state machine allows the shipper (possessor of a straight bill) now.
     assert!(
         page.body.contains("data-action=\"TRANSFER\""),

@@ -146,7 +146,7 @@ impl PortalError {
             ),
             Self::Refused(why) => (
                 "Not accepted",
-                "This was not signed: the rules of the bill of lading do not allow it now. Nothing was changed.".into(),
+                "This is not allowed now (the reason is below). Nothing was signed and nothing was changed.".into(),
                 Some(why.clone()),
             ),
             Self::Internal(_) => (

@@ -358,6 +358,23 @@ fn page(
     }
 }
 
+/// Refuses unless the node's party is a carrier (only a carrier issues bills of lading).
+fn carriers_only(portal: &crate::Portal) -> Result<(), PortalError> {
+    let follower = portal.node().follower();
+    let role = follower
+        .membership()
+        .member(portal.node().party())
+        .map(|m| m.party.role);
+    if role == Some(lading_domain::party::Role::Carrier) {
+        Ok(())
+    } else {
+        Err(PortalError::Refused(format!(
+            "only a carrier issues bills of lading, and {} is not one",
+            portal.node().party()
+        )))
+    }
+}
+
 /// `GET /bills/new`.
 pub async fn form(
     req: HttpRequest,
@@ -365,6 +382,7 @@ pub async fn form(
 ) -> Result<HttpResponse, PortalError> {
     let user = allowed.into_user();
     let portal = portal_of(&req)?;
+    carriers_only(&portal)?;
     let mut form = Form::new();
     form.insert(
         "issue_date".into(),
@@ -379,6 +397,7 @@ pub async fn submit(req: HttpRequest, form: CsrfForm<Form>) -> Result<HttpRespon
     let CsrfForm { user, form } = form;
     user.require(Permission::Draft)?;
     let portal = portal_of(&req)?;
+    carriers_only(&portal)?;
     let answer = web::block(move || -> Result<Result<i64, IssuePage>, PortalError> {
         let names = Names::of(portal.node());
         let carrier = portal.node().party().clone();
