@@ -270,6 +270,7 @@ diesel::table! {
 
 diesel::joinable!(party_keys -> parties (party_id));
 diesel::joinable!(portal_audit -> portal_users (user_id));
+diesel::joinable!(portal_drafts -> portal_users (created_by));
 diesel::joinable!(portal_sessions -> portal_users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
