@@ -48,6 +48,11 @@
 //!                                            # (replica.cert/key); no client certificate
 //! session_ttl_ms = 28800000                  # a session unused this long ends (8 h)
 //! session_max_ms = 86400000                  # a session ends this long after sign-in (24 h)
+//! signing_key = "/etc/lading/party.jwk"      # the party's private OKP JWK (`lading keygen`),
+//!                                            # mode 0600, a key of the node's party in the
+//!                                            # membership; without it the portal signs nothing
+//! allow_test_keys = false                    # accept a TEST key (fixtures) as signing_key:
+//!                                            # demos and tests only
 //!
 //! [reconcile]                                # the registry reconciles these replicas
 //! cert = "/etc/lading/registry.crt.pem"      # `lading ca issue --registry`
@@ -85,6 +90,12 @@ pub struct PortalSection {
     pub session_ttl_ms: u64,
     /// A session ends this long after sign-in, however much it is used.
     pub session_max_ms: u64,
+    /// The party's private signing key (an OKP JWK file, mode 0600): what the portal signs
+    /// with. Without it the portal drafts but signs nothing.
+    pub signing_key: Option<PathBuf>,
+    /// Accept a key marked as a TEST key (`lading_test_key`) as `signing_key`: never in
+    /// production.
+    pub allow_test_keys: bool,
 }
 
 impl Default for PortalSection {
@@ -93,6 +104,8 @@ impl Default for PortalSection {
             listen: None,
             session_ttl_ms: 8 * 3_600_000,
             session_max_ms: 24 * 3_600_000,
+            signing_key: None,
+            allow_test_keys: false,
         }
     }
 }
@@ -406,6 +419,12 @@ impl Config {
         if let Some(v) = var("LADING_PORTAL_LISTEN") {
             self.portal.listen = Some(parse("LADING_PORTAL_LISTEN", v)?);
         }
+        if let Some(v) = var("LADING_PORTAL_SIGNING_KEY") {
+            self.portal.signing_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LADING_PORTAL_ALLOW_TEST_KEYS") {
+            self.portal.allow_test_keys = parse("LADING_PORTAL_ALLOW_TEST_KEYS", v)?;
+        }
         if let Some(v) = var("LADING_PORTAL_SESSION_TTL_MS") {
             self.portal.session_ttl_ms = parse("LADING_PORTAL_SESSION_TTL_MS", v)?;
         }
@@ -538,19 +557,29 @@ mod tests {
 
     #[test]
     fn the_portal_section_reads_its_file_and_environment() {
-        let mut config: Config =
-            toml::from_str("[portal]\nlisten = \"127.0.0.1:8450\"\nsession_ttl_ms = 60000\n")
-                .unwrap();
+        let mut config: Config = toml::from_str(
+            "[portal]\nlisten = \"127.0.0.1:8450\"\nsession_ttl_ms = 60000\nsigning_key = \"/k.jwk\"\n",
+        )
+        .unwrap();
         assert_eq!(config.portal.listen.map(|a| a.port()), Some(8450));
+        assert_eq!(config.portal.signing_key, Some(PathBuf::from("/k.jwk")));
+        assert!(!config.portal.allow_test_keys);
         assert_eq!(config.portal.session_ttl_ms, 60_000);
         assert_eq!(config.portal.session_max_ms, 24 * 3_600_000);
         config
             .apply_env(|name| match name {
                 "LADING_PORTAL_LISTEN" => Some("127.0.0.1:9450".into()),
                 "LADING_PORTAL_SESSION_TTL_MS" => Some("1000".into()),
+                "LADING_PORTAL_SIGNING_KEY" => Some("/etc/lading/party.jwk".into()),
+                "LADING_PORTAL_ALLOW_TEST_KEYS" => Some("true".into()),
                 _ => None,
             })
             .unwrap();
+        assert_eq!(
+            config.portal.signing_key,
+            Some(PathBuf::from("/etc/lading/party.jwk"))
+        );
+        assert!(config.portal.allow_test_keys);
         assert_eq!(config.portal.listen.map(|a| a.port()), Some(9450));
         assert_eq!(config.portal.session_ttl_ms, 1000);
         assert!(toml::from_str::<Config>("[portal]\nlisten_on = \"x\"\n").is_err());

@@ -68,6 +68,14 @@ pub fn replica(config: Config) -> Result<()> {
         .transpose()?;
     // The portal serves people's browsers with the node's own server certificate, and asks
     // them for none.
+    // The party's signing key: refused before anything starts when it is not in custody as
+    // it must be (see `crate::custody`).
+    let signing_key = config
+        .portal
+        .signing_key
+        .as_deref()
+        .map(|path| crate::custody::load(path, config.portal.allow_test_keys))
+        .transpose()?;
     let portal = config
         .portal
         .listen
@@ -76,6 +84,7 @@ pub fn replica(config: Config) -> Result<()> {
                 bind,
                 tls,
                 registry_key: registry_key.clone(),
+                signing_key: signing_key.clone(),
             })
         })
         .transpose()?;
@@ -105,6 +114,10 @@ pub fn replica(config: Config) -> Result<()> {
             size = node.follower().size(),
             "replica restored from its database"
         );
+        if let Some(key) = &signing_key {
+            crate::custody::check_owner(key, node.party(), node.follower().membership())?;
+            tracing::info!(kid = %key.kid, "the portal signs with the party's key");
+        }
         run(node, &config, &registry, peers, tls, portal)
     })();
     let closed = db.close();
@@ -117,6 +130,7 @@ struct PortalFace {
     bind: std::net::SocketAddr,
     tls: std::sync::Arc<rustls::ServerConfig>,
     registry_key: lading_domain::jws::VerifyingKey,
+    signing_key: Option<lading_domain::jws::SigningKey>,
 }
 
 /// Runs the node's loops on a runtime of their own and, with `replica.listen`, its HTTPS face,
@@ -163,8 +177,11 @@ fn run(
                         session_max: Duration::from_millis(config.portal.session_max_ms),
                         workers: config.server.workers.clamp(1, 4),
                     };
-                    let app =
+                    let mut app =
                         lading_portal::Portal::new(node.clone(), portal.registry_key, settings);
+                    if let Some(key) = portal.signing_key {
+                        app = app.with_signing_key(key);
+                    }
                     let (server, addr) = lading_portal::https_server(
                         app,
                         bind,

@@ -34,6 +34,12 @@ pub enum PortalError {
     ChainUnverified { reference: String, given_up: bool },
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The node has no signing key (`[portal] signing_key`): nothing can be signed here.
+    #[error("no signing key")]
+    NoSigningKey,
+    /// The state machine, the node or the domain refused what was asked, in words.
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -133,6 +139,16 @@ impl PortalError {
                 None,
             ),
             Self::BadRequest(what) => ("Bad request", what.clone(), None),
+            Self::NoSigningKey => (
+                "No signing key",
+                "This node holds no signing key of its party ([portal] signing_key), so nothing can be signed here. Nothing was changed.".into(),
+                None,
+            ),
+            Self::Refused(why) => (
+                "Not accepted",
+                "This is not allowed now (the reason is below). Nothing was signed and nothing was changed.".into(),
+                Some(why.clone()),
+            ),
             Self::Internal(_) => (
                 "Something went wrong",
                 "The node could not answer this page. The problem was logged; try again in a moment.".into(),
@@ -152,6 +168,8 @@ impl ResponseError for PortalError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NoSigningKey => StatusCode::CONFLICT,
+            Self::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

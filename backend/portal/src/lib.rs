@@ -17,6 +17,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod custody;
 pub mod error;
 pub mod limiter;
 pub mod pages;
@@ -66,6 +67,7 @@ struct Inner {
     registry_key: VerifyingKey,
     settings: PortalSettings,
     limiter: limiter::LoginLimiter,
+    custody: Option<custody::Custody>,
 }
 
 impl Portal {
@@ -75,7 +77,28 @@ impl Portal {
             registry_key,
             settings,
             limiter: limiter::LoginLimiter::default(),
+            custody: None,
         }))
+    }
+
+    /// The portal, signing with the party's `key` (see [`custody`]); call before serving.
+    pub fn with_signing_key(self, key: lading_domain::jws::SigningKey) -> Self {
+        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|arc| Inner {
+            node: arc.node.clone(),
+            registry_key: arc.registry_key.clone(),
+            settings: arc.settings.clone(),
+            limiter: limiter::LoginLimiter::default(),
+            custody: arc.custody.clone(),
+        });
+        Self(Arc::new(Inner {
+            custody: Some(custody::Custody::new(key)),
+            ..inner
+        }))
+    }
+
+    /// The party's signing key, when the node has one.
+    pub fn custody(&self) -> Option<&custody::Custody> {
+        self.0.custody.as_ref()
     }
 
     pub fn node(&self) -> &Node {
@@ -111,6 +134,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/logout").route(web::post().to(pages::login::logout)))
         .service(web::resource("/").route(web::get().to(pages::dashboard::show)))
         .service(web::resource("/bills").route(web::get().to(pages::bills::list)))
+        .service(
+            web::resource("/bills/new")
+                .route(web::get().to(pages::issue::form))
+                .route(web::post().to(pages::issue::submit)),
+        )
+        .service(web::resource("/bills/{reference}/act").route(web::post().to(pages::act::act)))
+        .service(web::resource("/bills/{reference}/event").route(web::post().to(pages::act::event)))
+        .service(web::resource("/drafts").route(web::get().to(pages::issue::list)))
+        .service(web::resource("/drafts/{id}").route(web::get().to(pages::issue::show)))
+        .service(web::resource("/drafts/{id}/sign").route(web::post().to(pages::issue::sign)))
+        .service(web::resource("/submissions").route(web::get().to(pages::submissions::list)))
+        .service(web::resource("/submissions/{seq}").route(web::get().to(pages::submissions::show)))
+        .service(web::resource("/audit").route(web::get().to(pages::submissions::audit)))
         .service(web::resource("/bills/{reference}").route(web::get().to(pages::bill::show)))
         .service(web::resource("/users").route(web::get().to(pages::users::list)))
         .default_service(web::to(error::not_found));

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
-use crate::schema::{portal_audit, portal_sessions, portal_users};
+use crate::schema::{portal_audit, portal_drafts, portal_sessions, portal_users};
 use crate::StoreError;
 
 /// A user of a node's portal.
@@ -236,5 +236,107 @@ pub fn audit_log(conn: &mut PgConnection, limit: i64) -> Result<Vec<AuditRow>, S
         .order((portal_audit::at.desc(), portal_audit::id.desc()))
         .limit(limit)
         .select(AuditRow::as_select())
+        .load(conn)?)
+}
+
+/// A bill of lading prepared in the portal, not yet signed.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = portal_drafts)]
+pub struct DraftRow {
+    pub id: i64,
+    pub reference: String,
+    /// The transport document as the domain parsed it.
+    pub document: serde_json::Value,
+    /// The party the ISSUE names.
+    pub recipient: String,
+    pub created_by: Option<i64>,
+    pub created_by_name: String,
+    pub created_at: DateTime<Utc>,
+    /// `draft`, `submitted` or `discarded`.
+    pub state: String,
+    pub outbox_seq: Option<i64>,
+}
+
+/// Keeps a draft; its id.
+pub fn add_draft(
+    conn: &mut PgConnection,
+    reference: &str,
+    document: &serde_json::Value,
+    recipient: &str,
+    user_id: i64,
+    username: &str,
+) -> Result<i64, StoreError> {
+    Ok(diesel::insert_into(portal_drafts::table)
+        .values((
+            portal_drafts::reference.eq(reference),
+            portal_drafts::document.eq(document),
+            portal_drafts::recipient.eq(recipient),
+            portal_drafts::created_by.eq(Some(user_id)),
+            portal_drafts::created_by_name.eq(username),
+        ))
+        .returning(portal_drafts::id)
+        .get_result(conn)?)
+}
+
+pub fn draft(conn: &mut PgConnection, id: i64) -> Result<Option<DraftRow>, StoreError> {
+    Ok(portal_drafts::table
+        .find(id)
+        .select(DraftRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The latest `limit` drafts, newest first.
+pub fn drafts(conn: &mut PgConnection, limit: i64) -> Result<Vec<DraftRow>, StoreError> {
+    Ok(portal_drafts::table
+        .order(portal_drafts::id.desc())
+        .limit(limit)
+        .select(DraftRow::as_select())
+        .load(conn)?)
+}
+
+/// Marks a draft submitted as outbox submission `seq`; false when it was no longer a draft
+/// (signed or discarded meanwhile), and then nothing changes.
+pub fn draft_submitted(conn: &mut PgConnection, id: i64, seq: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        portal_drafts::table
+            .find(id)
+            .filter(portal_drafts::state.eq("draft")),
+    )
+    .set((
+        portal_drafts::state.eq("submitted"),
+        portal_drafts::outbox_seq.eq(Some(seq)),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// The audit lines of the signatures that made outbox submissions, by seq: who asked.
+pub fn signatures(conn: &mut PgConnection, seqs: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows: Vec<AuditRow> = portal_audit::table
+        .filter(portal_audit::action.like("sign %"))
+        .order(portal_audit::id.desc())
+        .limit(1000)
+        .select(AuditRow::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let seq = r.detail.get("outboxSeq")?.as_i64()?;
+            seqs.contains(&seq).then_some((seq, r.username))
+        })
+        .collect())
+}
+
+/// The latest `limit` submissions of the node's outbox, newest first (the portal's list).
+pub fn latest_submissions(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<crate::outbox::OutboxRow>, StoreError> {
+    use crate::schema::replica_outbox;
+    Ok(replica_outbox::table
+        .order(replica_outbox::seq.desc())
+        .limit(limit)
+        .select(crate::outbox::OutboxRow::as_select())
         .load(conn)?)
 }

@@ -62,6 +62,8 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("portal_users", &["SELECT", "INSERT", "UPDATE"]),
     ("portal_sessions", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
     ("portal_audit", &["SELECT", "INSERT"]),
+    // Drafts are written, then marked submitted or discarded; never deleted.
+    ("portal_drafts", &["SELECT", "INSERT", "UPDATE"]),
     ("node_documents", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
     // Diesel's migration history: migrations run as the owner.
     ("__diesel_schema_migrations", &[]),

@@ -166,6 +166,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    portal_drafts (id) {
+        id -> Int8,
+        reference -> Text,
+        document -> Jsonb,
+        recipient -> Text,
+        created_by -> Nullable<Int8>,
+        created_by_name -> Text,
+        created_at -> Timestamptz,
+        state -> Text,
+        outbox_seq -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     portal_sessions (token_sha256) {
         token_sha256 -> Bytea,
         user_id -> Int8,
@@ -256,6 +270,7 @@ diesel::table! {
 
 diesel::joinable!(party_keys -> parties (party_id));
 diesel::joinable!(portal_audit -> portal_users (user_id));
+diesel::joinable!(portal_drafts -> portal_users (created_by));
 diesel::joinable!(portal_sessions -> portal_users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -272,6 +287,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     parties,
     party_keys,
     portal_audit,
+    portal_drafts,
     portal_sessions,
     portal_users,
     reconciliations,

@@ -124,6 +124,15 @@ struct BillPage {
     timeline: Vec<Step>,
     holders: Vec<Holder>,
     badge: Badge,
+    /// What the node's party may do now (see [`super::act`]), and whether this user may sign.
+    offers: Vec<super::act::Offer>,
+    may_sign: bool,
+    has_key: bool,
+    csrf: String,
+    /// The node's party is the document's carrier: it records the shipment's milestones.
+    is_carrier: bool,
+    milestones: &'static [(&'static str, &'static str)],
+    container_numbers: Vec<String>,
 }
 
 /// The latest entry checked against the latest checkpoint the node verified.
@@ -377,18 +386,28 @@ pub async fn show(
     let portal = portal_of(&req)?;
     // Not a reference at all: the same page as a reference the node does not hold.
     let reference: DocumentReference = path.parse().map_err(|_| PortalError::NotFound)?;
-    let (state, entries, badge, names) = web::block(move || -> Result<_, PortalError> {
-        let (state, entries) = portal
-            .node()
-            .document_entries(&reference)?
-            .ok_or(PortalError::NotFound)?;
-        let badge = match entries.last() {
-            Some(latest) => earn_badge(&portal, latest),
-            None => return Err(PortalError::NotFound),
-        };
-        Ok((state, entries, badge, Names::of(portal.node())))
-    })
-    .await??;
+    let (state, entries, badge, names, offers, has_key) =
+        web::block(move || -> Result<_, PortalError> {
+            let (state, entries) = portal
+                .node()
+                .document_entries(&reference)?
+                .ok_or(PortalError::NotFound)?;
+            let badge = match entries.last() {
+                Some(latest) => earn_badge(&portal, latest),
+                None => return Err(PortalError::NotFound),
+            };
+            let names = Names::of(portal.node());
+            let offers = super::act::offered(&portal, &state, &names);
+            Ok((
+                state,
+                entries,
+                badge,
+                names,
+                offers,
+                portal.custody().is_some(),
+            ))
+        })
+        .await??;
     let (document, timeline, holders) = history(&entries, &names);
     let doc = document.ok_or(PortalError::NotFound)?;
     let (goods, total_weight, total_packages) = goods(&doc);
@@ -423,6 +442,17 @@ pub async fn show(
         timeline,
         holders,
         badge,
+        offers,
+        may_sign: user.role.may(crate::auth::Permission::Sign),
+        has_key,
+        csrf: user.csrf.clone(),
+        is_carrier: user.party == state.carrier.as_str(),
+        milestones: super::act::MILESTONES,
+        container_numbers: doc
+            .container_numbers()
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
     };
     super::html(&page)
 }

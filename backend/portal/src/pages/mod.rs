@@ -2,10 +2,13 @@
 //! [`crate::session`]), reads what it shows off the async workers (`web::block`) from the
 //! node's verified data, and renders one askama template.
 
+pub mod act;
 pub mod bill;
 pub mod bills;
 pub mod dashboard;
+pub mod issue;
 pub mod login;
+pub mod submissions;
 pub mod users;
 
 use actix_web::HttpResponse;
