@@ -780,6 +780,14 @@ fn bench_portal(
             "VOID",
         ];
         let mut lists = Vec::with_capacity(requests);
+        let kinds = [
+            "search a reference prefix",
+            "search a vessel",
+            "filter by state",
+            "state + role + search + sort by issue date",
+            "no filter, and the next page",
+        ];
+        let mut by_kind: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
         let mut shown = 0usize;
         for i in 0..requests {
             let reference = &references[i % references.len().max(1)];
@@ -796,6 +804,7 @@ fn bench_portal(
             let started = Instant::now();
             let page = browser.get(&path).await?;
             lists.push(started.elapsed());
+            by_kind[i % 5].push(started.elapsed());
             if page.status != reqwest::StatusCode::OK {
                 bail!("{path} answered {}", page.status);
             }
@@ -805,6 +814,7 @@ fn bench_portal(
                 let started = Instant::now();
                 let page = browser.get(&next).await?;
                 lists.push(started.elapsed());
+                by_kind[4].push(started.elapsed());
                 if page.status != reqwest::StatusCode::OK {
                     bail!("{next} answered {}", page.status);
                 }
@@ -833,6 +843,9 @@ fn bench_portal(
             );
         };
         report("bills list (search, filters, page of 50)", &mut lists);
+        for (kind, times) in kinds.iter().zip(by_kind.iter_mut()) {
+            report(&format!("bills list, {kind}"), times);
+        }
         report("bill page (proof checked)", &mut bills);
         eprintln!("lading-load: portal: {shown} rows listed; {verified} of {} bill pages carried a verified badge", bills.len());
         Ok(())
