@@ -397,9 +397,9 @@ fn print_welcome(
         println!("Lading demo replica of {party}: {url}");
     }
     println!();
-    println!("Web portals (HTTPS with the TEST consortium's certificates: import {ca} into the");
-    println!("browser as a trusted authority, or accept its certificate warning once per portal).");
-    println!("Passwords are new at every run:");
+    println!("Web portals, with passwords new at every run. Their certificates are the TEST");
+    println!("consortium's: import its CA into the browser as an authority, or accept the");
+    println!("certificate warning once per portal. The CA: {ca}");
     for portal in portals {
         println!("Lading demo {}: {}", portal.title, portal.url);
         for user in &portal.users {

@@ -60,10 +60,10 @@ pub struct Chart {
     pub per_second: String,
 }
 
-const BAR: u32 = 10;
+const BAR: u32 = 18;
 const LEFT: u32 = 56;
 const TOP: u32 = 12;
-const PLOT_HEIGHT: u32 = 200;
+const PLOT_HEIGHT: u32 = 240;
 
 /// The smallest of 1, 2, 5 × 10^k at least `n`: the chart's top value.
 fn nice_ceiling(n: u64) -> u64 {
@@ -121,7 +121,7 @@ pub fn draw(counts: &[u64]) -> Chart {
         right: LEFT + count * BAR,
         top: TOP,
         base,
-        bar_width: BAR - 2,
+        bar_width: BAR - 3,
         bars,
         ticks,
         total,
@@ -153,8 +153,8 @@ mod tests {
         counts[59] = 1;
         let chart = draw(&counts);
         assert_eq!(chart.ticks.last().map(|t| t.value), Some(10));
-        assert_eq!(chart.bars[10].height, 140);
-        assert_eq!(chart.bars[59].height, 20);
+        assert_eq!(chart.bars[10].height, 168);
+        assert_eq!(chart.bars[59].height, 24);
         assert_eq!(chart.bars[0].height, 0);
         assert_eq!(chart.bars[10].y + chart.bars[10].height, chart.base);
         assert_eq!((chart.total, chart.peak), (8, 7));
