@@ -11,7 +11,7 @@
 //!   registry, an operator not at a node, and a user of the registry's database made for a
 //!   party does not sign in at the operator view either.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use anyhow::{ensure, Context, Result};
 use lading_e2e::consortium::{caught_up, wait_until, Pki};
