@@ -85,11 +85,11 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
-/// A port whose next `len - 1` ports are free too: the demo serves its replicas on the ports
-/// after the registry's.
+/// A port whose next `len - 1` ports are free too: the demo serves its replicas, its operator
+/// view and its portals on the ports after the registry's.
 fn free_port_run(len: u16) -> u16 {
     for _ in 0..100 {
-        // Probed, not reserved: the demo binds its four ports itself.
+        // Probed, not reserved: the demo binds its ports itself.
         let base = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
@@ -105,9 +105,105 @@ fn free_port_run(len: u16) -> u16 {
     panic!("no run of {len} free ports");
 }
 
+/// A web portal the demo printed: what it is, where, and its users with their passwords.
+#[derive(Debug)]
+struct DemoPortal {
+    title: String,
+    url: String,
+    users: Vec<(String, String)>,
+}
+
+/// Signs in to a portal as a browser does: the sign-in page's form token and cookie, a form
+/// posted with the portal's origin, then the session cookie.
+struct DemoBrowser {
+    client: reqwest::blocking::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl DemoBrowser {
+    fn new(ca: &[u8], base: &str) -> Self {
+        let client = reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            client,
+            base: base.to_owned(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::blocking::Response) {
+        for line in response.headers().get_all("set-cookie") {
+            let pair = line.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Posts the sign-in form; the answer's status.
+    fn try_sign_in(&mut self, username: &str, password: &str) -> u16 {
+        let form = self
+            .client
+            .get(format!("{}/login", self.base))
+            .send()
+            .unwrap();
+        assert_eq!(form.status().as_u16(), 200);
+        self.keep_cookies(&form);
+        let body = form.text().unwrap();
+        let marker = "name=\"csrf\" value=\"";
+        let at = body.find(marker).unwrap() + marker.len();
+        let csrf = body[at..at + body[at..].find('"').unwrap()].to_owned();
+        let answer = self
+            .client
+            .post(format!("{}/login", self.base))
+            .header("origin", &self.base)
+            .header("cookie", self.cookie_header())
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/"),
+            ])
+            .send()
+            .unwrap();
+        self.keep_cookies(&answer);
+        answer.status().as_u16()
+    }
+
+    /// Signs in and follows to the first page: its HTML.
+    fn sign_in(&mut self, username: &str, password: &str) -> String {
+        assert_eq!(self.try_sign_in(username, password), 303, "{username}");
+        let page = self
+            .client
+            .get(format!("{}/", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        page.text().unwrap()
+    }
+}
+
 /// Runs the demo on `dir` until it has served its samples, then stops it with SIGINT.
 fn run_demo(dir: &Path) -> Ledger {
-    let port = free_port_run(4);
+    let port = free_port_run(8);
     let mut child = Command::new(lading_bin().unwrap())
         .arg("demo")
         .arg("--data-dir")
@@ -161,6 +257,50 @@ fn run_demo(dir: &Path) -> Ledger {
     }
     let parties: Vec<&str> = replicas.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(parties, ["shipper-acme", "carrier-oceanic", "customs-nl"]);
+    // Then its web portals, each with its users and their passwords, until the last line.
+    let mut portals: Vec<DemoPortal> = Vec::new();
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("Lading demo ") {
+            let (title, url) = rest.split_once(": ").unwrap();
+            portals.push(DemoPortal {
+                title: title.to_owned(),
+                url: url.trim().to_owned(),
+                users: Vec::new(),
+            });
+        } else if let Some(rest) = line.trim_start().strip_prefix("sign in as ") {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            assert_eq!(words[1], "password", "{line}");
+            portals
+                .last_mut()
+                .unwrap()
+                .users
+                .push((words[0].to_owned(), words[2].to_owned()));
+        }
+    }
+    let titles: Vec<&str> = portals.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "operator view",
+            "portal of shipper-acme",
+            "portal of carrier-oceanic",
+            "portal of customs-nl"
+        ]
+    );
+    assert_eq!(portals[0].users.len(), 1);
+    for portal in &portals[1..] {
+        let names: Vec<&str> = portal.users.iter().map(|(u, _)| u.as_str()).collect();
+        let party = portal.title.trim_start_matches("portal of ");
+        assert_eq!(
+            names,
+            ["viewer", "clerk", "signer", "admin"].map(|r| format!("{r}@{party}")),
+            "one user of each role"
+        );
+    }
 
     let cert = std::fs::read(dir.join("consortium/ca/ca.crt.pem")).unwrap();
     let client = reqwest::blocking::Client::builder()
@@ -171,6 +311,19 @@ fn run_demo(dir: &Path) -> Ledger {
         .build()
         .unwrap();
     let (samples, first_reference) = sample_count();
+
+    // Every portal answers over HTTPS with the consortium's certificate, and a printed user
+    // signs in with the printed password (the operator at the registry's view; at each party's
+    // portal, its admin): the page behind the sign-in is then theirs.
+    for portal in &portals {
+        let (username, password) = portal.users.last().unwrap();
+        let mut session = DemoBrowser::new(&cert, &portal.url);
+        let home = session.sign_in(username, password);
+        assert!(home.contains(username.as_str()), "{}: {home}", portal.title);
+        // A wrong password is refused.
+        let mut other = DemoBrowser::new(&cert, &portal.url);
+        assert_eq!(other.try_sign_in(username, "not the password"), 401);
+    }
 
     // The samples are on the ledger, sealed by a checkpoint the registry's key signed.
     let checkpoint = loop {

@@ -43,9 +43,11 @@
 //! peers = ["https://replica.carrier.example:8444"]   # replicas to compare checkpoints with
 //! peer_interval_ms = 5000
 //!
-//! [portal]                                   # `lading replica`: the party's web portal
+//! [portal]                                   # `lading replica`: the party's web portal;
+//!                                            # `lading serve`: the registry's operator view
 //! listen = "0.0.0.0:8450"                    # HTTPS with the node's server certificate
-//!                                            # (replica.cert/key); no client certificate
+//!                                            # (replica.cert/key; the registry's:
+//!                                            # server.tls_cert/key); no client certificate
 //! session_ttl_ms = 28800000                  # a session unused this long ends (8 h)
 //! session_max_ms = 86400000                  # a session ends this long after sign-in (24 h)
 //! signing_key = "/etc/lading/party.jwk"      # the party's private OKP JWK (`lading keygen`),
@@ -80,7 +82,8 @@ pub struct Config {
     pub portal: PortalSection,
 }
 
-/// The web portal of a party's node (`lading replica`), served only when `listen` is set.
+/// The web portal of a party's node (`lading replica`), or the registry's operator view
+/// (`lading serve`), served only when `listen` is set.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PortalSection {
@@ -468,6 +471,15 @@ impl Config {
     }
 
     /// How the HTTPS faces serve.
+    /// The settings of a portal: a node's, or the registry's operator view.
+    pub fn portal_settings(&self) -> lading_portal::PortalSettings {
+        lading_portal::PortalSettings {
+            session_idle: std::time::Duration::from_millis(self.portal.session_ttl_ms),
+            session_max: std::time::Duration::from_millis(self.portal.session_max_ms),
+            workers: self.server.workers.clamp(1, 4),
+        }
+    }
+
     pub fn http_settings(&self) -> lading_api::HttpSettings {
         lading_api::HttpSettings {
             workers: self.server.workers,

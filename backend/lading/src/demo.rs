@@ -3,6 +3,10 @@
 //! It starts a private PostgreSQL in `<data_dir>/postgres`, makes a self-signed certificate in
 //! `<data_dir>/tls`, loads the fixture parties (TEST keys) and sample bills of lading, and
 //! serves on loopback. Everything it loads is idempotent, so a second run keeps the data.
+//!
+//! Beside the registry (port P) and its three replicas (P+1..P+3) it serves the registry's
+//! operator view (P+4) and each replica's web portal (P+5..P+7), with a user of each role on
+//! every portal whose password is new at every run (printed, never stored but as a hash).
 
 use anyhow::{Context, Result};
 use lading_domain::jws::Jwk;
@@ -17,6 +21,21 @@ const PARTIES: &str = include_str!("../../../fixtures/parties.json");
 const TOKENS: &str = include_str!("../../../fixtures/tokens.json");
 const REGISTRY_KEY: &str = include_str!("../../../fixtures/keys/registry.jwk");
 const SAMPLES: &str = include_str!("../../../fixtures/samples.json");
+/// The TEST signing keys of the demo's nodes' parties: their portals sign with them.
+const NODE_KEYS: [(&str, &str); 3] = [
+    (
+        "shipper-acme",
+        include_str!("../../../fixtures/keys/shipper-acme.jwk"),
+    ),
+    (
+        "carrier-oceanic",
+        include_str!("../../../fixtures/keys/carrier-oceanic.jwk"),
+    ),
+    (
+        "customs-nl",
+        include_str!("../../../fixtures/keys/customs-nl.jwk"),
+    ),
+];
 
 /// Sample chains: each a list of compact JWS in chain order, plus shipment events.
 #[derive(Debug, Deserialize)]
@@ -79,11 +98,51 @@ impl Consortium {
     }
 }
 
-/// A replica of the demo: its node, where it serves, and its TLS.
+/// A replica of the demo: its node, where it serves, and its TLS; where its portal serves,
+/// with the portal's TLS (no client certificate) and users.
 struct DemoReplica {
     node: lading_replica::node::Node,
     bind: std::net::SocketAddr,
     tls: std::sync::Arc<rustls::ServerConfig>,
+    portal_bind: std::net::SocketAddr,
+    portal_tls: std::sync::Arc<rustls::ServerConfig>,
+    users: Vec<DemoUser>,
+}
+
+/// A portal user the demo made, with the password it printed.
+struct DemoUser {
+    username: String,
+    role: lading_portal::auth::Role,
+    password: String,
+}
+
+/// Adds each of `users` (name, role) for `party`, or gives it a new password when a run
+/// before added it: every run prints passwords that work.
+fn seed_users(
+    store: &lading_store::Store,
+    party: &str,
+    users: &[(String, lading_portal::auth::Role)],
+) -> Result<Vec<DemoUser>> {
+    let mut conn = store.conn()?;
+    users
+        .iter()
+        .map(|(username, role)| {
+            // 96 random bits, base64url: the session token's alphabet.
+            let password: String = lading_portal::auth::new_token().chars().take(16).collect();
+            match lading_portal::users::add(&mut conn, username, party, *role, &password) {
+                Ok(_) => {}
+                Err(lading_portal::users::UserError::Exists(_)) => {
+                    lading_portal::users::set_password(&mut conn, username, &password)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            Ok(DemoUser {
+                username: username.clone(),
+                role: *role,
+                password,
+            })
+        })
+        .collect()
 }
 
 pub fn run(mut config: Config) -> Result<()> {
@@ -102,6 +161,8 @@ pub fn run(mut config: Config) -> Result<()> {
     )?;
     let bind = config.server.bind;
     let replica_bind = |i: u16| std::net::SocketAddr::new(bind.ip(), bind.port() + 1 + i);
+    let operator_bind = std::net::SocketAddr::new(bind.ip(), bind.port() + 4);
+    let portal_bind = |i: u16| std::net::SocketAddr::new(bind.ip(), bind.port() + 5 + i);
     let loopback = |addr: std::net::SocketAddr| format!("https://127.0.0.1:{}", addr.port());
     config.server.client_ca = Some(ca.clone());
     config.reconcile = crate::config::ReconcileSection {
@@ -123,8 +184,20 @@ pub fn run(mut config: Config) -> Result<()> {
     // Hold the demo's listening ports while the private PostgreSQL picks a free one, so it
     // cannot take a port a replica is about to serve on. They are let go just before the
     // servers bind.
-    let reserved =
-        reserve_ports(std::iter::once(bind).chain((0..REPLICAS.len() as u16).map(replica_bind)))?;
+    let count = REPLICAS.len() as u16;
+    let reserved = reserve_ports(
+        [bind, operator_bind]
+            .into_iter()
+            .chain((0..count).map(replica_bind))
+            .chain((0..count).map(portal_bind)),
+    )?;
+    // The registry's operator view, with the registry's certificate and no client one.
+    config.portal.listen = Some(operator_bind);
+    let operator_tls = crate::tls::server_config(
+        &consortium.cert("registry"),
+        &consortium.key("registry"),
+        None,
+    )?;
     let db = Database::embedded(&config, crate::database::EMBEDDED_DATABASE)?;
 
     let jwk: Jwk = serde_json::from_str(REGISTRY_KEY).context("fixtures/keys/registry.jwk")?;
@@ -142,6 +215,11 @@ pub fn run(mut config: Config) -> Result<()> {
     let tokens: crate::parties::Tokens =
         serde_json::from_str(TOKENS).context("fixtures/tokens.json")?;
     crate::parties::import(&store, &parties, &tokens, true)?;
+    let operator_users = seed_users(
+        &store,
+        lading_portal::site::OPERATOR_PARTY,
+        &[("operator".to_owned(), lading_portal::auth::Role::Viewer)],
+    )?;
     drop(store);
 
     // The replicas, each with its own database in the private cluster.
@@ -193,11 +271,19 @@ pub fn run(mut config: Config) -> Result<()> {
                 .map_err(anyhow::Error::from)
             })
             .collect::<Result<Vec<_>>>()?;
+        let users = seed_users(
+            node.store(),
+            party,
+            &lading_portal::auth::Role::ALL.map(|role| (format!("{role}@{party}"), role)),
+        )?;
         replicas.push((
             DemoReplica {
                 node,
                 bind: replica_bind(i),
                 tls: crate::tls::server_config(&cert, &key, Some(&ca))?,
+                portal_bind: portal_bind(i),
+                portal_tls: crate::tls::server_config(&cert, &key, None)?,
+                users,
             },
             peers,
         ));
@@ -216,10 +302,18 @@ pub fn run(mut config: Config) -> Result<()> {
         &db,
         signer,
         public,
-        tls,
+        crate::serve::Tls {
+            api: tls,
+            portal: Some(operator_tls),
+        },
         |base| {
             let mut servers = Vec::new();
             let mut faces = Vec::new();
+            let mut portals = vec![Portal {
+                title: "operator view".to_owned(),
+                url: loopback(operator_bind),
+                users: operator_users,
+            }];
             for (replica, peers) in replicas {
                 let node = replica.node.clone();
                 node.spawn_loops(runtime.handle(), peers, std::time::Duration::from_secs(2));
@@ -238,12 +332,44 @@ pub fn run(mut config: Config) -> Result<()> {
                     node.party().to_string(),
                     format!("https://127.0.0.1:{}", addr.port()),
                 ));
+                let portal = lading_portal::Portal::new(
+                    node.clone(),
+                    registry_key.clone(),
+                    lading_portal::PortalSettings {
+                        workers: 1,
+                        ..config.portal_settings()
+                    },
+                );
+                // The demo's portals sign with their party's TEST key from the fixtures (the
+                // demo is the one configuration that may): a signer of the demo can issue and
+                // act as in production, through the node's outbox.
+                let portal = match demo_signing_key(&node) {
+                    Ok(key) => portal.with_signing_key(key),
+                    Err(e) => {
+                        tracing::warn!(party = %node.party(), error = %e, "this demo portal signs nothing");
+                        portal
+                    }
+                };
+                let (server, addr) = lading_portal::https_server(
+                    portal,
+                    replica.portal_bind,
+                    None,
+                    replica.portal_tls,
+                )
+                .with_context(|| format!("cannot listen on {} (portal)", replica.portal_bind))?;
+                servers.push(server);
+                portals.push(Portal {
+                    title: format!("portal of {}", node.party()),
+                    url: format!("https://127.0.0.1:{}", addr.port()),
+                    users: replica.users,
+                });
             }
             print_welcome(
                 &data_dir,
                 &consortium,
                 base,
                 &faces,
+                &portals,
                 &tokens,
                 first_reference.as_deref(),
             );
@@ -269,12 +395,20 @@ fn reserve_ports(
         .collect()
 }
 
+/// A web portal of the demo: what it is, where, and who signs in to it.
+struct Portal {
+    title: String,
+    url: String,
+    users: Vec<DemoUser>,
+}
+
 /// What the demo is and where, with commands to try.
 fn print_welcome(
     data_dir: &std::path::Path,
     consortium: &Consortium,
     base: &str,
     replicas: &[(String, String)],
+    portals: &[Portal],
     tokens: &crate::parties::Tokens,
     first_reference: Option<&str>,
 ) {
@@ -283,6 +417,19 @@ fn print_welcome(
     println!("Lading demo registry: {base}");
     for (party, url) in replicas {
         println!("Lading demo replica of {party}: {url}");
+    }
+    println!();
+    println!("Web portals, with passwords new at every run. Their certificates are the TEST");
+    println!("consortium's: import its CA into the browser as an authority, or accept the");
+    println!("certificate warning once per portal. The CA: {ca}");
+    for portal in portals {
+        println!("Lading demo {}: {}", portal.title, portal.url);
+        for user in &portal.users {
+            println!(
+                "    sign in as {:<26} password {}   ({})",
+                user.username, user.password, user.role
+            );
+        }
     }
     println!();
     println!(
@@ -364,4 +511,16 @@ fn samples_loader(samples: Samples) -> Box<crate::serve::Preload> {
         tracing::info!(added, "sample bills of lading loaded");
         Ok(())
     })
+}
+
+/// The fixtures' TEST key of `node`'s party, checked to be a live key of that party.
+fn demo_signing_key(node: &lading_replica::node::Node) -> Result<lading_domain::jws::SigningKey> {
+    let (_, text) = NODE_KEYS
+        .iter()
+        .find(|(party, _)| *party == node.party().as_str())
+        .with_context(|| format!("no TEST key in the fixtures for {}", node.party()))?;
+    let jwk: Jwk = serde_json::from_str(text).context("a fixture key")?;
+    let key = jwk.signing_key()?;
+    crate::custody::check_owner(&key, node.party(), node.follower().membership())?;
+    Ok(key)
 }

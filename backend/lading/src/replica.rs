@@ -172,11 +172,7 @@ fn run(
                 // The portal first: a supervisor that waits for `serving` finds both up.
                 if let Some(portal) = portal {
                     let bind = portal.bind;
-                    let settings = lading_portal::PortalSettings {
-                        session_idle: Duration::from_millis(config.portal.session_ttl_ms),
-                        session_max: Duration::from_millis(config.portal.session_max_ms),
-                        workers: config.server.workers.clamp(1, 4),
-                    };
+                    let settings = config.portal_settings();
                     let mut app =
                         lading_portal::Portal::new(node.clone(), portal.registry_key, settings);
                     if let Some(key) = portal.signing_key {

@@ -36,13 +36,21 @@ pub fn serve(config: Config) -> Result<()> {
         bail!("server.tls_cert and server.tls_key (or LADING_TLS_CERT/LADING_TLS_KEY) are required: Lading serves HTTPS only");
     };
     let tls = crate::tls::server_config(cert, key, config.server.client_ca.as_deref())?;
+    // The operator view asks browsers for no client certificate.
+    let portal_tls = match config.portal.listen {
+        Some(_) => Some(crate::tls::server_config(cert, key, None)?),
+        None => None,
+    };
     let db = Database::open(&config)?;
     let result = run(
         &config,
         &db,
         signer,
         public,
-        tls,
+        Tls {
+            api: tls,
+            portal: portal_tls,
+        },
         |base| {
             tracing::info!(%base, "registry listening");
             // One machine-readable line on stdout, for supervisors and tests.
@@ -58,14 +66,22 @@ pub fn serve(config: Config) -> Result<()> {
 /// Work done on the started registry before it serves (the demo loads its samples).
 pub type Preload = dyn Fn(&Registry) -> Result<()> + Sync;
 
+/// The registry's TLS: the API's (which may ask a client certificate), and, with
+/// `[portal] listen`, the operator view's (which asks none).
+pub struct Tls {
+    pub api: Arc<rustls::ServerConfig>,
+    pub portal: Option<Arc<rustls::ServerConfig>>,
+}
+
 /// Runs the registry until SIGINT/SIGTERM, then stops it in order: the HTTP server (no new
-/// requests), the sequencer (finishes its batch and signs a last checkpoint), the pool.
+/// requests), the sequencer (finishes its batch and signs a last checkpoint), the pool. With
+/// `[portal] listen` (and `tls.portal`) the operator view serves beside it.
 pub fn run(
     config: &Config,
     db: &Database,
     signer: SigningKey,
     public: Jwk,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Tls,
     on_start: impl FnOnce(&str) -> Result<Vec<actix_web::dev::Server>>,
     preload: Option<&Preload>,
 ) -> Result<()> {
@@ -90,6 +106,27 @@ pub fn run(
             return Err(e);
         }
     };
+    let operator = config
+        .portal
+        .listen
+        .zip(tls.portal)
+        .map(|(bind, portal_tls)| {
+            let links = config
+                .reconcile
+                .replicas
+                .iter()
+                .map(|t| lading_portal::operator::ReplicaLink {
+                    party: t.party.to_string(),
+                    url: t.url.clone(),
+                })
+                .collect();
+            let operator = lading_portal::operator::Operator::new(
+                registry.store().clone(),
+                links,
+                config.portal_settings(),
+            );
+            (operator, bind, portal_tls)
+        });
     let state = AppState {
         registry: registry.clone(),
         registry_key: public,
@@ -108,11 +145,26 @@ pub fn run(
                 }
             });
         }
+        // The operator view binds first: when the registry says it listens, both do.
+        let mut beside = Vec::new();
+        if let Some((operator, bind, portal_tls)) = operator {
+            let (server, addr) = lading_portal::operator::https_server(
+                operator,
+                bind,
+                lading_api::take_inherited(bind),
+                portal_tls,
+            )
+            .with_context(|| format!("cannot listen on {bind} (operator view)"))?;
+            tracing::info!(%addr, "operator view listening");
+            // One machine-readable line on stdout, for supervisors and tests.
+            println!("operator portal https://{addr}");
+            beside.push(server);
+        }
         let (server, addr) =
-            lading_api::https_server(state, config.server.bind, tls, config.http_settings())
+            lading_api::https_server(state, config.server.bind, tls.api, config.http_settings())
                 .with_context(|| format!("cannot listen on {}", config.server.bind))?;
         // Servers started beside the registry's (the demo's replicas) stop with it.
-        let beside = on_start(&format!("https://{addr}"))?;
+        beside.extend(on_start(&format!("https://{addr}"))?);
         let handles: Vec<_> = beside.iter().map(actix_web::dev::Server::handle).collect();
         for other in beside {
             actix_web::rt::spawn(other);

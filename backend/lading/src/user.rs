@@ -1,5 +1,7 @@
 //! `lading user`: the people who sign in to this node's web portal (`[portal]`). Every user
-//! acts for the node's party — the party its certificate names (`replica.cert`). Passwords
+//! acts for the node's party — the party its certificate names (`replica.cert`); against a
+//! registry's configuration (`registry.signing_key`, no `replica.cert`), for the registry's
+//! operators ([`lading_portal::site::OPERATOR_PARTY`]), who sign in to its operator view. Passwords
 //! are read from standard input (first line) or `--password-file`, never from the command
 //! line (where other users of the machine could read them), and only their argon2id hash is
 //! kept.
@@ -63,11 +65,15 @@ fn read_password(file: Option<&Path>) -> Result<String> {
     Ok(password)
 }
 
-/// The node's party: the one its certificate names.
+/// The party a new user acts for: the node's (the one its certificate names), or on a
+/// registry its operators'.
 fn node_party(config: &Config) -> Result<String> {
-    let cert = config.replica.cert.as_ref().context(
-        "replica.cert is needed: a user acts for the party the node's certificate names",
-    )?;
+    let Some(cert) = config.replica.cert.as_ref() else {
+        if config.registry.signing_key.is_some() {
+            return Ok(lading_portal::site::OPERATOR_PARTY.to_owned());
+        }
+        bail!("replica.cert (a party's node) or registry.signing_key (the registry) is needed: a user acts for the party the node's certificate names, or for the registry's operators");
+    };
     let pem = std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
     let party = lading_pki::party_of(
         lading_pki::parse_certs(&pem)?
@@ -106,7 +112,14 @@ impl UserCommand {
                         *role,
                         password.as_deref().unwrap_or_default(),
                     )?;
-                    println!("added {} ({}) for {}", user.username, user.role, user.party);
+                    if user.party == lading_portal::site::OPERATOR_PARTY {
+                        println!(
+                            "added {} ({}) for the registry's operator view",
+                            user.username, user.role
+                        );
+                    } else {
+                        println!("added {} ({}) for {}", user.username, user.role, user.party);
+                    }
                 }
                 Self::List => {
                     for user in lading_portal::users::list(&mut conn)? {

@@ -11,7 +11,9 @@
 //! - [`assets`]: the stylesheet and htmx, compiled into the binary and served by content hash;
 //! - [`pages`]: one module per page (sign-in, dashboard, bills of lading, a bill, users), and
 //!   [`error`]: the error pages (404 for what does not exist *or* is not the party's);
-//! - [`view`]: formatting shared by the templates (`templates/`, askama).
+//! - [`view`]: formatting shared by the templates (`templates/`, askama);
+//! - [`site`]: where a portal's users live and which party they act for, shared by the node's
+//!   portal and [`operator`], the registry's operator view on the same machinery.
 //!
 //! Every database call blocks (diesel): handlers run them with `web::block`.
 
@@ -20,9 +22,11 @@ pub mod auth;
 pub mod custody;
 pub mod error;
 pub mod limiter;
+pub mod operator;
 pub mod pages;
 pub mod security;
 pub mod session;
+pub mod site;
 pub mod users;
 pub mod view;
 
@@ -65,18 +69,17 @@ pub struct Portal(Arc<Inner>);
 struct Inner {
     node: Node,
     registry_key: VerifyingKey,
-    settings: PortalSettings,
-    limiter: limiter::LoginLimiter,
+    site: site::Site,
     custody: Option<custody::Custody>,
 }
 
 impl Portal {
     pub fn new(node: Node, registry_key: VerifyingKey, settings: PortalSettings) -> Self {
+        let site = site::Site::new(node.store().clone(), node.party().as_str(), settings);
         Self(Arc::new(Inner {
             node,
             registry_key,
-            settings,
-            limiter: limiter::LoginLimiter::default(),
+            site,
             custody: None,
         }))
     }
@@ -86,8 +89,7 @@ impl Portal {
         let inner = Arc::try_unwrap(self.0).unwrap_or_else(|arc| Inner {
             node: arc.node.clone(),
             registry_key: arc.registry_key.clone(),
-            settings: arc.settings.clone(),
-            limiter: limiter::LoginLimiter::default(),
+            site: arc.site.clone(),
             custody: arc.custody.clone(),
         });
         Self(Arc::new(Inner {
@@ -101,6 +103,11 @@ impl Portal {
         self.0.custody.as_ref()
     }
 
+    /// The node's users and their party.
+    pub fn site(&self) -> &site::Site {
+        &self.0.site
+    }
+
     pub fn node(&self) -> &Node {
         &self.0.node
     }
@@ -110,11 +117,11 @@ impl Portal {
     }
 
     pub fn settings(&self) -> &PortalSettings {
-        &self.0.settings
+        self.0.site.settings()
     }
 
     pub fn limiter(&self) -> &limiter::LoginLimiter {
-        &self.0.limiter
+        self.0.site.limiter()
     }
 
     pub(crate) fn conn(&self) -> Result<lading_store::PgPooled, error::PortalError> {
@@ -160,19 +167,35 @@ pub fn https_server(
     listener: Option<TcpListener>,
     tls: Arc<rustls::ServerConfig>,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    let workers = portal.settings().workers.max(1);
+    let workers = portal.settings().workers;
+    let site = web::Data::new(portal.site().clone());
     let data = web::Data::new(portal);
+    serve_https(workers, bind, listener, tls, move |cfg| {
+        cfg.app_data(data.clone())
+            .app_data(site.clone())
+            .configure(configure);
+    })
+}
+
+/// An HTTPS server of the portal's pages that `routes` mounts (with their app data), behind
+/// the headers and the Origin check every portal answer has.
+pub(crate) fn serve_https(
+    workers: usize,
+    bind: SocketAddr,
+    listener: Option<TcpListener>,
+    tls: Arc<rustls::ServerConfig>,
+    routes: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+) -> std::io::Result<(Server, SocketAddr)> {
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(data.clone())
             // The last wrapped is the outermost: the headers go on every answer, the
             // cross-origin refusal included.
             .wrap(actix_web::middleware::from_fn(security::same_origin_posts))
             .wrap(security::headers())
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::portal"))
-            .configure(configure)
+            .configure(routes.clone())
     })
-    .workers(workers)
+    .workers(workers.max(1))
     .tcp_nodelay(true)
     .shutdown_timeout(10);
     let server = match listener {

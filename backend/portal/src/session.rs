@@ -26,7 +26,7 @@ use lading_store::portal;
 
 use crate::auth::{self, Permission, Role};
 use crate::error::PortalError;
-use crate::Portal;
+use crate::site::Site;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "__Host-lading_session";
@@ -74,21 +74,21 @@ enum Lookup {
 }
 
 /// Finds the live session of `token`, ending it when its time is up. Blocks.
-fn lookup(portal: &Portal, token: &str) -> Result<Lookup, PortalError> {
+fn lookup(site: &Site, token: &str) -> Result<Lookup, PortalError> {
     let Some(hash) = auth::token_hash(token) else {
         return Ok(Lookup::Unknown);
     };
-    let mut conn = portal.conn()?;
+    let mut conn = site.conn()?;
     let Some((session, user)) = portal::session(&mut conn, &hash)? else {
         return Ok(Lookup::Unknown);
     };
     let now = Utc::now();
     let idle =
-        chrono::Duration::from_std(portal.settings().session_idle).unwrap_or(chrono::Duration::MAX);
+        chrono::Duration::from_std(site.settings().session_idle).unwrap_or(chrono::Duration::MAX);
     let ended = now >= session.expires_at || now - session.last_seen >= idle || user.disabled;
-    // A user is the node's party's: one made for another party (a database moved between
+    // A user is the site's party's: one made for another party (a database moved between
     // nodes) signs in nowhere.
-    let foreign = user.party != portal.node().party().as_str();
+    let foreign = user.party != site.party();
     let role = user.role.parse::<Role>();
     if ended || foreign || role.is_err() {
         portal::end_session(&mut conn, &hash)?;
@@ -107,10 +107,17 @@ fn lookup(portal: &Portal, token: &str) -> Result<Lookup, PortalError> {
     }))
 }
 
-pub(crate) fn portal_of(req: &HttpRequest) -> Result<Portal, PortalError> {
-    req.app_data::<web::Data<Portal>>()
+pub(crate) fn portal_of(req: &HttpRequest) -> Result<crate::Portal, PortalError> {
+    req.app_data::<web::Data<crate::Portal>>()
         .map(|p| p.get_ref().clone())
         .ok_or_else(|| PortalError::Internal("the portal is missing".into()))
+}
+
+/// The site a request signs in to: a node's portal or the registry's operator view.
+pub(crate) fn site_of(req: &HttpRequest) -> Result<Site, PortalError> {
+    req.app_data::<web::Data<Site>>()
+        .map(|s| s.get_ref().clone())
+        .ok_or_else(|| PortalError::Internal("the portal's site is missing".into()))
 }
 
 /// Where to come back to after signing in: this page for a GET, the dashboard otherwise (a
@@ -130,18 +137,18 @@ impl FromRequest for SignedIn {
     type Future = Pin<Box<dyn Future<Output = Result<Self, PortalError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let portal = portal_of(req);
+        let site = site_of(req);
         let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
         let next = come_back_to(req);
         Box::pin(async move {
-            let portal = portal?;
+            let site = site?;
             let Some(token) = token else {
                 return Err(PortalError::SignInRequired {
                     next,
                     expired: false,
                 });
             };
-            match web::block(move || lookup(&portal, &token)).await?? {
+            match web::block(move || lookup(&site, &token)).await?? {
                 Lookup::Live(user) => Ok(user),
                 Lookup::Ended => Err(PortalError::SignInRequired {
                     next,

@@ -13,6 +13,7 @@ pub mod json;
 pub mod ledger;
 pub mod models;
 pub mod node_documents;
+pub mod operator;
 pub mod outbox;
 pub mod parties;
 pub mod portal;

@@ -17,9 +17,9 @@ use serde::Deserialize;
 
 use crate::auth;
 use crate::error::PortalError;
-use crate::session::{self, portal_of, CsrfForm, SESSION_COOKIE};
+use crate::session::{self, site_of, CsrfForm, SESSION_COOKIE};
+use crate::site::Site;
 use crate::view::{self, Layout};
-use crate::Portal;
 
 /// The cookie that carries the sign-in form's token.
 pub const LOGIN_COOKIE: &str = "__Host-lading_login";
@@ -109,21 +109,19 @@ enum Attempt {
 
 /// Checks the password and opens a session. Blocks (argon2id, the database).
 fn attempt(
-    portal: &Portal,
+    site: &Site,
     username: &str,
     password: &str,
     old_token: Option<String>,
 ) -> Result<Attempt, PortalError> {
-    let mut conn = portal.conn()?;
+    let mut conn = site.conn()?;
     let user = portal::user_by_name(&mut conn, username)?;
     let hash = user.as_ref().map_or_else(
         || auth::decoy_hash().to_owned(),
         |u| u.password_hash.clone(),
     );
     let matches = auth::verify_password(password, &hash);
-    let Some(user) =
-        user.filter(|u| matches && !u.disabled && u.party == portal.node().party().as_str())
-    else {
+    let Some(user) = user.filter(|u| matches && !u.disabled && u.party == site.party()) else {
         return Ok(Attempt::Refused);
     };
     // A session the browser still held ends here: a sign-in always opens a new one.
@@ -133,7 +131,7 @@ fn attempt(
     let token = auth::new_token();
     let hash = auth::token_hash(&token)
         .ok_or_else(|| PortalError::Internal("a new token does not decode".into()))?;
-    let max = chrono::Duration::from_std(portal.settings().session_max)
+    let max = chrono::Duration::from_std(site.settings().session_max)
         .unwrap_or(chrono::Duration::days(1));
     portal::open_session(&mut conn, &hash, user.id, Utc::now() + max)?;
     portal::audit(
@@ -152,7 +150,7 @@ pub async fn submit(
     req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PortalError> {
-    let portal = portal_of(&req)?;
+    let site = site_of(&req)?;
     let form = form.into_inner();
     let cookie_token = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
     if !cookie_token.is_some_and(|t| !t.is_empty() && auth::same_secret(&t, &form.csrf)) {
@@ -161,7 +159,7 @@ pub async fn submit(
     let next = view::local_path(Some(&form.next));
     let username = form.username.trim().to_owned();
     let address = req.peer_addr().map(|a| a.ip());
-    if let Err(wait) = portal.limiter().check(&username, address) {
+    if let Err(wait) = site.limiter().check(&username, address) {
         tracing::warn!(%username, ?address, "sign-in refused: too many failures");
         let minutes = wait.as_secs().div_ceil(60).max(1);
         return login_page(
@@ -182,10 +180,10 @@ pub async fn submit(
         });
     }
     let old = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
-    let (p, u, password) = (portal.clone(), username.clone(), form.password);
-    match web::block(move || attempt(&p, &u, &password, old)).await?? {
+    let (s, u, password) = (site.clone(), username.clone(), form.password);
+    match web::block(move || attempt(&s, &u, &password, old)).await?? {
         Attempt::SignedIn(token) => {
-            portal.limiter().succeeded(&username);
+            site.limiter().succeeded(&username);
             let mut gone = Cookie::build(LOGIN_COOKIE, "")
                 .path("/")
                 .secure(true)
@@ -198,7 +196,7 @@ pub async fn submit(
                 .finish())
         }
         Attempt::Refused => {
-            portal.limiter().failed(&username, address);
+            site.limiter().failed(&username, address);
             tracing::info!(%username, "sign-in failed");
             login_page(
                 StatusCode::UNAUTHORIZED,
@@ -220,10 +218,10 @@ pub async fn logout(
     req: HttpRequest,
     form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, PortalError> {
-    let portal = portal_of(&req)?;
+    let site = site_of(&req)?;
     let user = form.user;
     web::block(move || -> Result<(), PortalError> {
-        let mut conn = portal.conn()?;
+        let mut conn = site.conn()?;
         portal::end_session(&mut conn, user.token_hash())?;
         portal::audit(
             &mut conn,
