@@ -114,7 +114,33 @@ pub struct PortalNode {
     passwords: tempfile::TempDir,
 }
 
+/// `party`'s TEST key copied into `dir` with mode 0600, and the settings that make its node's
+/// portal sign with it (`LADING_PORTAL_SIGNING_KEY`, `LADING_PORTAL_ALLOW_TEST_KEYS`).
+pub fn signing_settings(dir: &Path, party: &str) -> Result<Vec<(String, String)>> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("{party}.jwk"));
+    std::fs::copy(fixtures_dir().join(format!("keys/{party}.jwk")), &path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(vec![
+        (
+            "LADING_PORTAL_SIGNING_KEY".into(),
+            path.to_str().context("utf-8 paths")?.into(),
+        ),
+        ("LADING_PORTAL_ALLOW_TEST_KEYS".into(), "true".into()),
+    ])
+}
+
 impl PortalNode {
+    /// [`Self::start`] with the party's TEST signing key (a copy in `keys`).
+    pub fn start_signing(pki: &Pki, party: &str, registry: &Server, keys: &Path) -> Result<Self> {
+        let settings = signing_settings(keys, party)?;
+        let extra: Vec<(&str, &str)> = settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Self::start(pki, party, registry, &extra)
+    }
+
     /// Starts `party`'s node; `extra` settings (`LADING_PORTAL_*`, ...) come last.
     pub fn start(
         pki: &Pki,

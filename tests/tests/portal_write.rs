@@ -16,7 +16,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use lading_e2e::gen::fixtures_dir;
 use lading_e2e::harness::{sql_number, Server, ServerOptions, TestDb, Tls};
 use lading_e2e::portal::{Browser, Page, Pki, PortalNode};
 use reqwest::StatusCode;
@@ -27,18 +26,8 @@ const GOOD_CONTAINER: &str = "CSQU3054383";
 /// The same container number with a wrong ISO 6346 check digit.
 const BAD_CONTAINER: &str = "CSQU3054384";
 
-/// `party`'s TEST key in a file of mode 0600, and the settings that make its node sign with it.
 fn key_settings(dir: &tempfile::TempDir, party: &str) -> Result<Vec<(String, String)>> {
-    let path = dir.path().join(format!("{party}.jwk"));
-    std::fs::copy(fixtures_dir().join(format!("keys/{party}.jwk")), &path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(vec![
-        (
-            "LADING_PORTAL_SIGNING_KEY".into(),
-            path.to_str().context("utf-8")?.into(),
-        ),
-        ("LADING_PORTAL_ALLOW_TEST_KEYS".into(), "true".into()),
-    ])
+    lading_e2e::portal::signing_settings(dir.path(), party)
 }
 
 fn start_node(
@@ -47,12 +36,7 @@ fn start_node(
     registry: &lading_e2e::harness::Server,
     keys: &tempfile::TempDir,
 ) -> Result<PortalNode> {
-    let settings = key_settings(keys, party)?;
-    let extra: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    PortalNode::start(pki, party, registry, &extra)
+    PortalNode::start_signing(pki, party, registry, keys.path())
 }
 
 /// The issue form's fields, filled in for `reference` with `container`.

@@ -1,0 +1,230 @@
+//! The portal's write side in a real headless Chromium, on real processes: a registry, the
+//! carrier's node and the shipper's node, each portal signing with its party's key.
+//!
+//! The carrier's clerk fills in the issue form: a container number with a wrong check digit is
+//! shown next to its field, what was typed is kept; corrected, the bill is saved as a draft,
+//! which the clerk is not offered to sign. The carrier's signer signs it; the submission is
+//! sequenced, and the bill's page earns its badge. In a second browser the shipper's signer
+//! sees the bill arrive, is offered what the state machine allows, and surrenders it for
+//! amendment; the carrier's signer is then offered to accept the surrender, and accepts. Every
+//! page passes axe-core and is photographed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context, Result};
+use lading_e2e::browser::Browser;
+use lading_e2e::portal::{Pki, PortalNode};
+
+const CARRIER: &str = "carrier-oceanic";
+const SHIPPER: &str = "shipper-acme";
+const REFERENCE: &str = "OCNL2026BRWS01";
+
+async fn look(browser: &Browser, name: &str) -> Result<()> {
+    browser.screenshot(name).await?;
+    browser
+        .axe_check()
+        .await
+        .with_context(|| format!("axe on the {name} page"))?;
+    Ok(())
+}
+
+async fn sign_in(browser: &Browser, base: &str, user: &str, password: &str) -> Result<()> {
+    browser.goto(&format!("{base}/login")).await?;
+    browser.wait_for("form[action='/login']").await?;
+    browser.fill_label("Username", user).await?;
+    browser.fill_label("Password", password).await?;
+    browser.click_text("Sign in").await?;
+    browser.wait_for("form[action='/logout']").await?;
+    Ok(())
+}
+
+async fn sign_out(browser: &Browser) -> Result<()> {
+    browser.click_text("Sign out").await?;
+    browser.wait_for("form[action='/login']").await?;
+    Ok(())
+}
+
+/// Sets a text field or picks an option of a select, by the form's field name.
+async fn set(browser: &Browser, name: &str, value: &str) -> Result<()> {
+    let css = format!("#f-{name}");
+    let element = browser.find(&css).await?;
+    if element.attr("type").await?.as_deref() == Some("date") {
+        // Typing into a date input follows the browser's locale; set its value as a picker does.
+        browser
+            .client()
+            .execute(
+                "arguments[0].value = arguments[1];",
+                vec![serde_json::to_value(&element)?, serde_json::json!(value)],
+            )
+            .await?;
+    } else if element.tag_name().await? == "select" {
+        element
+            .select_by_value(value)
+            .await
+            .with_context(|| format!("{name}: no option {value}"))?;
+    } else {
+        browser.fill(&css, value).await?;
+    }
+    Ok(())
+}
+
+/// Reloads `url` until `needle` is on the page (60 s).
+async fn reload_until(browser: &Browser, url: &str, needle: &str) -> Result<String> {
+    for _ in 0..300 {
+        browser.goto(url).await?;
+        let text = browser.page_text().await?;
+        if text.contains(needle) {
+            return Ok(text);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("{url} never showed {needle:?}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_browsers(
+) -> Result<()> {
+    let pki = tokio::task::block_in_place(|| Pki::new(&[CARRIER, SHIPPER]))?;
+    let (_registry_db, registry) = tokio::task::block_in_place(|| pki.registry())?;
+    let keys = tempfile::tempdir()?;
+    let (carrier, shipper) = tokio::task::block_in_place(|| -> Result<_> {
+        let carrier = PortalNode::start_signing(&pki, CARRIER, &registry, keys.path())?;
+        let shipper = PortalNode::start_signing(&pki, SHIPPER, &registry, keys.path())?;
+        carrier.add_user("clara", "clerk", "clerk password 1")?;
+        carrier.add_user("sam", "signer", "signer password 1")?;
+        shipper.add_user("sue", "signer", "signer password 2")?;
+        Ok((carrier, shipper))
+    })?;
+    let carrier_base = carrier.url("");
+    let shipper_base = shipper.url("");
+
+    let browser = Browser::start("portal_browser_write", &[&pki.ca_pem()]).await?;
+
+    // The clerk fills in the form; a container number with a wrong check digit.
+    sign_in(&browser, &carrier_base, "clara", "clerk password 1").await?;
+    browser.goto(&carrier.url("/bills/new")).await?;
+    browser.wait_for("form[action='/bills/new']").await?;
+    look(&browser, "issue-form").await?;
+    let fields = [
+        ("reference", REFERENCE),
+        ("type_code", "BOL"),
+        ("carrier_code", "OCNL"),
+        ("shipper", SHIPPER),
+        ("consignee", "consignee-delta"),
+        ("issue_to", SHIPPER),
+        ("vessel", "Oceanic Harmony"),
+        ("voyage", "2026E"),
+        ("port_of_loading", "NLRTM"),
+        ("port_of_discharge", "SGSIN"),
+        ("issue_date", "2026-12-01"),
+        ("goods", "Bicycle parts"),
+        ("hs_code", "871499"),
+        ("container", "CSQU3054384"),
+        ("iso_code", "22G1"),
+        ("seal", "SEAL-77"),
+        ("packages", "40"),
+        ("package_code", "BX"),
+        ("package_description", "Boxes"),
+        ("weight", "3100.5"),
+        ("weight_unit", "KGM"),
+    ];
+    for (name, value) in fields {
+        set(&browser, name, value).await?;
+    }
+    browser.click_text("Save draft").await?;
+    let error = browser
+        .wait_for("p.error[data-field='container']")
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        !error.is_empty(),
+        "the container's error is shown next to it"
+    );
+    let kept = browser
+        .find("#f-container")
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    ensure!(kept == "CSQU3054384", "what was typed is kept: {kept}");
+    let mut refused = Vec::new();
+    for error in browser.find_all("p.error").await? {
+        refused.push(error.attr("data-field").await?.unwrap_or_default());
+    }
+    ensure!(
+        refused == ["container"],
+        "only the container is refused: {refused:?}"
+    );
+    look(&browser, "issue-form-refused").await?;
+
+    // Corrected: a draft, which a clerk is not offered to sign.
+    set(&browser, "container", "CSQU3054383").await?;
+    browser.click_text("Save draft").await?;
+    browser.wait_for(".crumbs").await?;
+    ensure!(
+        browser.current_url().await?.contains("/drafts/"),
+        "saved, the clerk reviews the draft"
+    );
+    ensure!(
+        browser
+            .find_all("form[action$='/sign'] button")
+            .await?
+            .is_empty(),
+        "a clerk is not offered to sign"
+    );
+    let draft = browser.current_url().await?;
+    look(&browser, "draft-clerk").await?;
+    sign_out(&browser).await?;
+
+    // The signer signs it; the submission is sequenced; the bill earns its badge.
+    sign_in(&browser, &carrier_base, "sam", "signer password 1").await?;
+    browser.goto(&draft).await?;
+    browser.click_text("Sign and submit the ISSUE").await?;
+    browser.wait_for("#submission").await?;
+    let submission = browser.current_url().await?;
+    reload_until(&browser, &submission, "On the ledger as entry").await?;
+    look(&browser, "submission").await?;
+    let bill = carrier.url(&format!("/bills/{REFERENCE}"));
+    reload_until(&browser, &bill, "Verified on the ledger").await?;
+    look(&browser, "bill-issued").await?;
+
+    // The shipper's signer, in a browser of its own, sees it arrive and surrenders it.
+    let second = browser.open_another().await?;
+    sign_in(&second, &shipper_base, "sue", "signer password 2").await?;
+    let shipper_bill = shipper.url(&format!("/bills/{REFERENCE}"));
+    let offered = reload_until(&second, &shipper_bill, "Surrender for amendment").await?;
+    ensure!(
+        !offered.contains("Accept the surrender"),
+        "the holder is not offered what only the carrier may do"
+    );
+    look(&second, "bill-at-shipper").await?;
+    second
+        .click_text("Surrender for amendment: sign and submit")
+        .await?;
+    second.wait_for("#submission").await?;
+    let surrendered = second.current_url().await?;
+    reload_until(&second, &surrendered, "On the ledger as entry").await?;
+
+    // The carrier is now offered to accept the surrender, and accepts.
+    let offered = reload_until(&browser, &bill, "Accept the surrender (SACC)").await?;
+    ensure!(
+        !offered.contains("Surrender for amendment: sign"),
+        "the carrier is not offered the holder's surrender"
+    );
+    look(&browser, "bill-surrender-requested").await?;
+    browser
+        .click_text("Accept the surrender (SACC): sign and submit")
+        .await?;
+    browser.wait_for("#submission").await?;
+    let accepted = browser.current_url().await?;
+    reload_until(&browser, &accepted, "On the ledger as entry").await?;
+    reload_until(&second, &shipper_bill, "Surrendered for amendment").await?;
+    look(&second, "bill-surrendered-at-shipper").await?;
+
+    second.close().await?;
+    browser.close().await?;
+    Ok(())
+}
