@@ -46,6 +46,19 @@ fn chains_of(samples: &Samples, party: &str) -> (BTreeSet<String>, BTreeSet<Stri
     (mine, others)
 }
 
+/// The references the list shows now, read in one script (htmx may swap the results between
+/// two WebDriver calls, which would leave an element reference stale).
+async fn listed_references(browser: &Browser) -> Result<Vec<String>> {
+    let value = browser
+        .client()
+        .execute(
+            "return Array.from(document.querySelectorAll('.ref')).map(e => e.textContent.trim());",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(value)?)
+}
+
 /// Runs axe-core on the page and photographs it.
 async fn look(browser: &Browser, name: &str) -> Result<()> {
     browser.screenshot(name).await?;
@@ -101,13 +114,7 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
         browser.current_url().await?.contains("/bills"),
         "signed in, the user lands where they were going"
     );
-    let listed: BTreeSet<String> = {
-        let mut refs = BTreeSet::new();
-        for cell in browser.find_all(".ref").await? {
-            refs.insert(cell.text().await?.trim().to_owned());
-        }
-        refs
-    };
+    let listed: BTreeSet<String> = listed_references(&browser).await?.into_iter().collect();
     ensure!(
         listed == mine,
         "listed {listed:?}, the party's bills are {mine:?}"
@@ -119,12 +126,9 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
     browser.fill("#q", &wanted).await?;
     browser.click("form.filters button[type=submit]").await?;
     let found = async {
-        let mut refs = Vec::new();
+        let mut refs: Vec<String> = Vec::new();
         for _ in 0..100 {
-            refs.clear();
-            for cell in browser.find_all(".ref").await? {
-                refs.push(cell.text().await?.trim().to_owned());
-            }
+            refs = listed_references(&browser).await?;
             if refs.len() == 1 && refs[0] == wanted {
                 return Ok(refs);
             }
