@@ -69,6 +69,10 @@ impl Pki {
     pub fn key(&self, who: &str) -> PathBuf {
         self.issued().join(format!("{who}.key.pem"))
     }
+    /// The folder everything of this consortium is kept in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
     /// The registry's public JWK (the fixtures' TEST registry key).
     pub fn registry_key(&self) -> PathBuf {
         self.dir.path().join("registry.pub.jwk")
@@ -89,6 +93,27 @@ impl Pki {
             builder = builder.identity(reqwest::Identity::from_pem(&pem)?);
         }
         Ok(builder.build()?)
+    }
+
+    /// An HTTPS client of the registry presenting no certificate (submissions need none).
+    pub fn registry_client(&self) -> Result<reqwest::Client> {
+        self.client(None)
+    }
+
+    /// A registry on a new database, serving with its consortium certificate and reconciling
+    /// no one; blocks while it starts (call it off the async workers).
+    pub fn plain_registry(&self) -> Result<(TestDb, Server)> {
+        let tls = Tls::from_pem(
+            &std::fs::read_to_string(self.cert("registry"))?,
+            &std::fs::read_to_string(self.key("registry"))?,
+        )?;
+        let options = ServerOptions {
+            client_ca: Some(self.ca_pem()),
+            ..ServerOptions::default()
+        };
+        let db = TestDb::new()?;
+        let server = Server::start(&db, &tls, options)?;
+        Ok((db, server))
     }
 
     /// A registry on a new database, serving with its consortium certificate, reconciling the

@@ -16,89 +16,10 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
 use crate::gen::{fixtures_dir, FixtureParties};
-use crate::harness::{free_port, run_lading, ReplicaProcess, Server, ServerOptions, TestDb, Tls};
+use crate::harness::{free_port, run_lading, ReplicaProcess, Server, TestDb};
 
-fn path_str(p: &Path) -> Result<&str> {
-    p.to_str().context("temporary paths are UTF-8")
-}
-
-/// A consortium CA with the registry's certificate and the parties' (server names 127.0.0.1).
-#[derive(Debug)]
-pub struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    pub fn new(parties: &[&str]) -> Result<Self> {
-        let pki = Self {
-            dir: tempfile::tempdir()?,
-        };
-        let ca = pki.dir.path().join("ca");
-        run_lading(&["ca", "init", "--dir", path_str(&ca)?], &[])?;
-        let out = pki.issued();
-        let issue = |who: &[&str]| -> Result<()> {
-            let mut args = vec!["ca", "issue", "--dir", path_str(&ca)?];
-            args.extend_from_slice(who);
-            args.extend_from_slice(&["--server-name", "127.0.0.1", "--out", path_str(&out)?]);
-            run_lading(&args, &[]).map(|_| ())
-        };
-        issue(&["--registry"])?;
-        for party in parties {
-            issue(&["--party", party])?;
-        }
-        let jwk: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
-            fixtures_dir().join("keys/registry.jwk"),
-        )?)?;
-        std::fs::write(pki.registry_key(), serde_json::to_vec(&jwk.to_public())?)?;
-        Ok(pki)
-    }
-
-    pub fn ca_pem(&self) -> PathBuf {
-        self.dir.path().join("ca/ca.crt.pem")
-    }
-    fn issued(&self) -> PathBuf {
-        self.dir.path().join("issued")
-    }
-    pub fn cert(&self, who: &str) -> PathBuf {
-        self.issued().join(format!("{who}.crt.pem"))
-    }
-    pub fn key(&self, who: &str) -> PathBuf {
-        self.issued().join(format!("{who}.key.pem"))
-    }
-    pub fn registry_key(&self) -> PathBuf {
-        self.dir.path().join("registry.pub.jwk")
-    }
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// A registry on a new database, serving with its consortium certificate.
-    pub fn registry(&self) -> Result<(TestDb, Server)> {
-        let tls = Tls::from_pem(
-            &std::fs::read_to_string(self.cert("registry"))?,
-            &std::fs::read_to_string(self.key("registry"))?,
-        )?;
-        let options = ServerOptions {
-            client_ca: Some(self.ca_pem()),
-            ..ServerOptions::default()
-        };
-        let db = TestDb::new()?;
-        let server = Server::start(&db, &tls, options)?;
-        Ok((db, server))
-    }
-
-    /// An HTTPS client of the registry (no client certificate: submissions need none).
-    pub fn registry_client(&self) -> Result<reqwest::Client> {
-        Ok(reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
-                self.ca_pem(),
-            )?)?)
-            .timeout(Duration::from_secs(60))
-            .build()?)
-    }
-}
+use crate::consortium::path as path_str;
+pub use crate::consortium::Pki;
 
 /// A party's node following `registry`, with its portal on a port of its own and no other
 /// face.
@@ -151,7 +72,6 @@ impl PortalNode {
         let db = TestDb::new()?;
         let port = free_port()?;
         let mut env: Vec<(String, String)> = vec![
-            ("LADING_DATABASE_URL".into(), db.url.clone()),
             ("LADING_REPLICA_REGISTRY".into(), registry.base.clone()),
             ("LADING_REPLICA_CA".into(), path_str(&pki.ca_pem())?.into()),
             (
@@ -175,6 +95,8 @@ impl PortalNode {
             ("LADING_PORTAL_LISTEN".into(), format!("127.0.0.1:{port}")),
             ("LADING_WORKERS".into(), "1".into()),
         ];
+        // As the application's role, which owns nothing; migrations as the owner.
+        env.extend(db.env());
         env.extend(
             extra
                 .iter()

@@ -97,7 +97,7 @@ fn expect(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portal_lists_searches_pages_and_shows_what_the_node_verified() -> Result<()> {
     let pki = tokio::task::block_in_place(|| Pki::new(&[ME]))?;
-    let (_registry_db, registry) = tokio::task::block_in_place(|| pki.registry())?;
+    let (_registry_db, registry) = tokio::task::block_in_place(|| pki.plain_registry())?;
     let client = pki.registry_client()?;
     let signer = Signer::new()?;
 

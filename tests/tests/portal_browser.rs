@@ -72,7 +72,7 @@ async fn look(browser: &Browser, name: &str) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Result<()> {
     let pki = tokio::task::block_in_place(|| Pki::new(&[ME]))?;
-    let (_registry_db, registry) = tokio::task::block_in_place(|| pki.registry())?;
+    let (_registry_db, registry) = tokio::task::block_in_place(|| pki.plain_registry())?;
     let client = pki.registry_client()?;
     let samples = Samples::load()?;
     for chain in &samples.chains {

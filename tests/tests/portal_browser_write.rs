@@ -87,7 +87,7 @@ async fn reload_until(browser: &Browser, url: &str, needle: &str) -> Result<Stri
 async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_browsers(
 ) -> Result<()> {
     let pki = tokio::task::block_in_place(|| Pki::new(&[CARRIER, SHIPPER]))?;
-    let (_registry_db, registry) = tokio::task::block_in_place(|| pki.registry())?;
+    let (_registry_db, registry) = tokio::task::block_in_place(|| pki.plain_registry())?;
     let keys = tempfile::tempdir()?;
     let (carrier, shipper) = tokio::task::block_in_place(|| -> Result<_> {
         let carrier = PortalNode::start_signing(&pki, CARRIER, &registry, keys.path())?;

@@ -34,7 +34,7 @@ fn node() -> Result<(
 )> {
     tokio::task::block_in_place(|| {
         let pki = Pki::new(&["shipper-acme"])?;
-        let (registry_db, registry) = pki.registry()?;
+        let (registry_db, registry) = pki.plain_registry()?;
         let node = PortalNode::start(&pki, "shipper-acme", &registry, &[])?;
         Ok((pki, registry_db, registry, node))
     })

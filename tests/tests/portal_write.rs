@@ -156,7 +156,7 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
     let (_pki, _registry_db, _registry, carrier, shipper) =
         tokio::task::block_in_place(|| -> Result<_> {
             let pki = Pki::new(&[CARRIER, SHIPPER])?;
-            let (registry_db, registry) = pki.registry()?;
+            let (registry_db, registry) = pki.plain_registry()?;
             let carrier = start_node(&pki, CARRIER, &registry, &keys)?;
             let shipper = start_node(&pki, SHIPPER, &registry, &keys)?;
             carrier.add_user("clara", "clerk", "clerk password 1")?;
