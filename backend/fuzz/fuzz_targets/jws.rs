@@ -66,10 +66,12 @@ fn check(text: &str, parts: Option<(&[u8], &[u8], &[u8])>) {
     );
     let members: Map<String, Value> = match serde_json::from_str(header) {
         Ok(members) => members,
-        // serde_json skips the escapes of members it ignores unchecked: a lone surrogate
-        // (`\ud800`) there is valid JSON grammar, which a `Value` refuses to hold.
+        // A member the parser ignores is skipped by grammar alone: a lone surrogate (`\ud800`)
+        // or a number beyond f64 (`1E400`) there is valid JSON, which a `Value` refuses to
+        // hold. The header must still be JSON by grammar.
         Err(_) => {
-            assert!(header.contains("\\u"), "a parsed header is a JSON object");
+            serde_json::from_str::<Box<serde_json::value::RawValue>>(header)
+                .expect("a parsed header is JSON by grammar");
             return;
         }
     };
