@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use lading_store::node_documents::SearchWord;
 
 use crate::session::SignedIn;
 
@@ -75,6 +76,19 @@ impl Names {
                 .map(|m| (m.party.id.to_string(), m.party.name.as_str().to_owned()))
                 .collect(),
         )
+    }
+
+    /// The ids of the parties whose name holds `word` (as the list matches words): a search
+    /// for a name finds the documents that carry the party's id.
+    pub fn parties_named(&self, word: &SearchWord) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(_, name)| word.found_in(name))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// The party's name, or its id when the membership does not know it.

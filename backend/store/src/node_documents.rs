@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::sql;
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text, Timestamptz};
+use diesel::sql_types::{Bool, Integer, Text, Timestamptz};
 
 use crate::schema::node_documents;
 use crate::StoreError;
@@ -176,12 +176,108 @@ pub struct Cursor {
     pub reference: String,
 }
 
+/// One word of a search, as the list matches it.
+///
+/// A word with a run of three letters or digits matches anywhere in the search text (the
+/// trigram index finds it); a shorter one matches the start of a word there (`NL` finds
+/// `NLRTM`, not every reference with an `nl` inside), which the trigram index also answers —
+/// a two-letter substring would read every row. A word may also stand for parties (whose
+/// names matched it): then a document naming one of them matches too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchWord {
+    text: String,
+    parties: Vec<String>,
+}
+
+impl SearchWord {
+    /// A word as typed (any case). `None` for one with no letter or digit, which no index can
+    /// look up and no search text holds on its own.
+    pub fn new(word: &str) -> Option<Self> {
+        let text = word.trim().to_lowercase();
+        (!text.contains(char::is_whitespace) && text.chars().any(char::is_alphanumeric)).then_some(
+            Self {
+                text,
+                parties: Vec::new(),
+            },
+        )
+    }
+
+    /// The words of a search box, and those left out (no letter or digit).
+    pub fn parse(text: &str) -> (Vec<Self>, Vec<String>) {
+        let mut words = Vec::new();
+        let mut left_out = Vec::new();
+        for word in text.split_whitespace() {
+            match Self::new(word) {
+                Some(w) if !words.contains(&w) => words.push(w),
+                Some(_) => {}
+                None => left_out.push(word.to_owned()),
+            }
+        }
+        (words, left_out)
+    }
+
+    /// The word as matched (lower case).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `text` (a party's name, say) holds the word as the list matches it: anywhere,
+    /// or at the start of one of its words (any case).
+    pub fn found_in(&self, text: &str) -> bool {
+        let text = text.to_lowercase();
+        if self.anywhere() {
+            text.contains(&self.text)
+        } else {
+            text.split_whitespace().any(|w| w.starts_with(&self.text))
+        }
+    }
+
+    /// Documents naming any of `parties` (party ids) match this word as well.
+    pub fn or_parties(mut self, parties: Vec<String>) -> Self {
+        self.parties = parties;
+        self
+    }
+
+    /// Whether the word matches anywhere (a run of three letters or digits), rather than at
+    /// the start of a word.
+    fn anywhere(&self) -> bool {
+        let mut run = 0;
+        self.text.chars().any(|c| {
+            run = if c.is_alphanumeric() { run + 1 } else { 0 };
+            run >= 3
+        })
+    }
+
+    /// The SQL condition, on the trigram-indexed `search` column only (so that PostgreSQL can
+    /// answer each alternative from the index and OR the bitmaps).
+    fn condition(&self) -> Box<dyn BoxableExpression<node_documents::table, Pg, SqlType = Bool>> {
+        let search = node_documents::search;
+        let escaped = like_escape(&self.text);
+        let mut condition: Box<dyn BoxableExpression<node_documents::table, Pg, SqlType = Bool>> =
+            if self.anywhere() {
+                Box::new(search.like(format!("%{escaped}%")))
+            } else {
+                Box::new(
+                    search
+                        .like(format!("{escaped}%"))
+                        .or(search.like(format!("% {escaped}%"))),
+                )
+            };
+        for party in &self.parties {
+            condition = Box::new(
+                condition.or(search.like(format!("%{}%", like_escape(&party.to_lowercase())))),
+            );
+        }
+        condition
+    }
+}
+
 /// What the list is asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
-    /// Free text (any case), matched anywhere in the reference, parties, vessel, voyage,
-    /// ports and container numbers.
-    pub text: Option<String>,
+    /// Words that must all match (see [`SearchWord`]) in the reference, parties, vessel,
+    /// voyage, ports and container numbers.
+    pub words: Vec<SearchWord>,
     pub state: Option<String>,
     /// One of the party's roles (`party_roles`).
     pub role: Option<String>,
@@ -214,14 +310,8 @@ type Boxed<'a> = node_documents::BoxedQuery<'a, Pg>;
 /// The filters of `query` (not its order or position).
 fn filtered(query: &ListQuery) -> Boxed<'static> {
     let mut q = node_documents::table.into_boxed();
-    if let Some(text) = query
-        .text
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
-        q = q.filter(node_documents::search.like(pattern));
+    for word in &query.words {
+        q = q.filter(word.condition());
     }
     if let Some(state) = &query.state {
         q = q.filter(node_documents::state.eq(state.clone()));
@@ -314,14 +404,15 @@ pub fn list(
     Ok(rows)
 }
 
-/// How many rows match `query`'s filters, counted up to `cap` (a count of everything would
-/// read every row of a large list).
+/// How many rows match `query`'s filters, counted up to `cap`: past it the count stops, so
+/// that a broad search costs about as much as reading `cap` rows, never the whole list.
 pub fn count(conn: &mut PgConnection, query: &ListQuery, cap: i64) -> Result<i64, StoreError> {
-    let refs: Vec<String> = filtered(query)
-        .select(node_documents::reference)
+    // A constant per row: what crosses the wire is at most `cap` small integers.
+    let rows: Vec<i32> = filtered(query)
+        .select(sql::<Integer>("1"))
         .limit(cap)
         .load(conn)?;
-    Ok(refs.len() as i64)
+    Ok(rows.len() as i64)
 }
 
 /// The number of documents in each state.
@@ -403,4 +494,33 @@ pub fn latest(conn: &mut PgConnection, limit: i64) -> Result<Vec<NodeDocumentRow
         .limit(limit)
         .select(NodeDocumentRow::as_select())
         .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SearchWord;
+
+    #[test]
+    fn a_word_with_three_letters_in_a_row_matches_anywhere_a_shorter_one_at_a_word_start() {
+        let word = |w: &str| SearchWord::new(w).expect(w);
+        assert!(word("NLR").anywhere());
+        assert!(word("a-bcd").anywhere());
+        assert!(!word("NL").anywhere());
+        assert!(!word("a-b").anywhere());
+        assert!(!word("x").anywhere());
+        assert_eq!(word("NLRTM").text(), "nlrtm");
+        assert!(word("CUST").found_in("Netherlands Customs"));
+        assert!(word("cu").found_in("Netherlands Customs"));
+        assert!(!word("us").found_in("Netherlands Customs"));
+    }
+
+    #[test]
+    fn words_without_a_letter_or_digit_are_left_out_and_repeats_kept_once() {
+        let (words, left_out) = SearchWord::parse("  NL  - nl 100% __ ");
+        let texts: Vec<&str> = words.iter().map(SearchWord::text).collect();
+        assert_eq!(texts, ["nl", "100%"]);
+        assert_eq!(left_out, ["-", "__"]);
+        assert_eq!(SearchWord::new("--"), None);
+        assert_eq!(SearchWord::new("a b"), None, "one word at a time");
+    }
 }
