@@ -291,6 +291,20 @@ async fn sign_in_sessions_csrf_and_roles() -> Result<()> {
     assert_eq!(admin.get("/").await?.status, StatusCode::SEE_OTHER);
     assert_eq!(sessions(&node)?, 0);
 
+    // Sessions that end and are never used again are not kept: the next sign-in clears them.
+    let mut left = node.browser()?;
+    left.sign_in("vera", "vera-password-1").await?;
+    let mut forgotten = node.browser()?;
+    forgotten.sign_in("vera", "vera-password-1").await?;
+    assert_eq!(sessions(&node)?, 2);
+    node.db
+        .psql("UPDATE portal_sessions SET last_seen = now() - interval '9 hours'")?;
+    let mut fresh = node.browser()?;
+    fresh.sign_in("vera", "vera-password-1").await?;
+    assert_eq!(sessions(&node)?, 1, "the two idle sessions are gone");
+    assert_eq!(fresh.get("/").await?.status, StatusCode::OK);
+    assert_eq!(left.get("/").await?.status, StatusCode::SEE_OTHER);
+
     // A user disabled, or given a new password, is signed out at once.
     let mut vera = node.browser()?;
     vera.sign_in("vera", "vera-password-1").await?;

@@ -76,6 +76,8 @@ struct Inner {
     new_follower: Box<dyn Fn() -> Follower + Send + Sync>,
     /// The registry's size as of the last page read (for the lag).
     registry_size: AtomicU64,
+    /// When the registry last answered the follow loop, and since when it has not.
+    contact: Mutex<RegistryContact>,
     /// Wakes the forwarder when a submission was taken.
     submitted: tokio::sync::Notify,
     pub(crate) sessions: Sessions,
@@ -168,6 +170,7 @@ impl Node {
             store,
             client,
             registry_size: AtomicU64::new(0),
+            contact: Mutex::new(RegistryContact::default()),
             submitted: tokio::sync::Notify::new(),
             sessions: Sessions::default(),
         }));
@@ -177,6 +180,18 @@ impl Node {
 
     pub fn party(&self) -> &PartyId {
         &self.0.settings.party
+    }
+
+    /// How the follow loop last fared with the registry.
+    pub fn registry_contact(&self) -> RegistryContact {
+        self.contact().clone()
+    }
+
+    fn contact(&self) -> MutexGuard<'_, RegistryContact> {
+        self.0
+            .contact
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn store(&self) -> &Store {
@@ -362,6 +377,7 @@ impl Node {
                     if let Some(size) = done.registry_size {
                         self.0.registry_size.store(size, Ordering::Relaxed);
                     }
+                    self.contact().answered(chrono::Utc::now());
                     if done.full + done.hash_only + done.backfilled > 0 {
                         tracing::info!(
                             size = self.follower().size(),
@@ -388,7 +404,12 @@ impl Node {
                     // something else next time is followed from here.
                 }
                 Err(e @ (ReplicaError::Http(_) | ReplicaError::Refused { .. })) => {
-                    tracing::warn!(error = %e, "the registry is not reachable; retrying");
+                    // Said once when it starts, not at every poll while it lasts.
+                    if self.contact().failed(chrono::Utc::now(), &e) {
+                        tracing::warn!(error = %e, "the registry is not reachable; retrying");
+                    } else {
+                        tracing::debug!(error = %e, "the registry is still not reachable");
+                    }
                 }
                 Err(e) => {
                     // Keeping failed: memory may be ahead of the database. Rebuild from it.
@@ -415,6 +436,7 @@ impl Node {
             (follower.size(), follower.root().to_hex(), checkpoint)
         };
         let registry_size = self.0.registry_size.load(Ordering::Relaxed).max(size);
+        let contact = self.contact().clone();
         let mut conn = self.conn()?;
         let last = reconciliations::last(&mut conn, self.party().as_str())?;
         let open = incidents::open_incidents(&mut conn, None)?;
@@ -426,6 +448,7 @@ impl Node {
             root,
             registry_size,
             lag: registry_size - size,
+            registry_contact: contact,
             checkpoint,
             last_reconciliation: last.map(|r| LastReconciliation {
                 at: r.finished_at.to_rfc3339(),
@@ -909,10 +932,45 @@ pub struct Status {
     /// The registry's size when it was last asked.
     pub registry_size: u64,
     pub lag: u64,
+    /// Whether the registry answers the follow loop: the lag above is as of `lastHeard`.
+    pub registry_contact: RegistryContact,
     pub checkpoint: Option<HeldCheckpoint>,
     pub last_reconciliation: Option<LastReconciliation>,
     pub open_incidents: Vec<IncidentView>,
     pub submissions: SubmissionCounts,
+}
+
+/// How the follow loop last fared with the registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryContact {
+    /// When the registry last answered a poll (none since the node started: `None`).
+    pub last_heard: Option<chrono::DateTime<chrono::Utc>>,
+    /// Since when every poll has failed (`None` while it answers).
+    pub unreachable_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why the last poll failed.
+    pub last_error: Option<String>,
+}
+
+impl RegistryContact {
+    fn answered(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        self.last_heard = Some(at);
+        self.unreachable_since = None;
+        self.last_error = None;
+    }
+
+    /// Records a failed poll; true when it is the first of a run.
+    fn failed(&mut self, at: chrono::DateTime<chrono::Utc>, error: &ReplicaError) -> bool {
+        self.last_error = Some(error.to_string());
+        let first = self.unreachable_since.is_none();
+        self.unreachable_since.get_or_insert(at);
+        first
+    }
+
+    /// Whether the registry answered the last poll.
+    pub fn reachable(&self) -> bool {
+        self.unreachable_since.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

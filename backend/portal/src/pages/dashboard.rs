@@ -53,6 +53,9 @@ struct IncidentLine {
 }
 
 struct Health {
+    /// Since when the registry has not answered (`None` while it does).
+    unreachable_since: Option<String>,
+    last_heard: Option<String>,
     in_sync: bool,
     size: u64,
     registry_size: u64,
@@ -117,6 +120,12 @@ pub async fn show(
         received: lines(&waiting.received),
         latest: lines(&latest),
         health: Health {
+            unreachable_since: status
+                .registry_contact
+                .unreachable_since
+                .as_ref()
+                .map(view::time),
+            last_heard: status.registry_contact.last_heard.as_ref().map(view::time),
             in_sync: status.lag == 0,
             size: status.size,
             registry_size: status.registry_size,

@@ -133,7 +133,13 @@ fn attempt(
         .ok_or_else(|| PortalError::Internal("a new token does not decode".into()))?;
     let max = chrono::Duration::from_std(site.settings().session_max)
         .unwrap_or(chrono::Duration::days(1));
-    portal::open_session(&mut conn, &hash, user.id, Utc::now() + max)?;
+    let now = Utc::now();
+    // Sessions that ended without a sign-out go when someone signs in: the table holds the
+    // live ones and those ended since the last sign-in, however long the node runs.
+    let idle = chrono::Duration::from_std(site.settings().session_idle)
+        .unwrap_or(chrono::Duration::hours(8));
+    portal::purge_sessions(&mut conn, now, idle)?;
+    portal::open_session(&mut conn, &hash, user.id, now + max)?;
     portal::audit(
         &mut conn,
         Some(user.id),

@@ -131,6 +131,8 @@ struct SubmissionPage {
     layout: Layout,
     s: SubmissionLine,
     pending: bool,
+    /// Why a pending submission waits, when the registry is not answering.
+    waiting: Option<String>,
 }
 
 /// `GET /submissions/{seq}`: one submission; a pending one refreshes itself (htmx) until the
@@ -150,9 +152,22 @@ pub async fn show(
             .submission(seq)?
             .ok_or(PortalError::NotFound)?;
         let signers = lading_store::portal::signatures(&mut *portal.conn()?, &[seq])?;
+        let pending = row.state == "pending";
+        let waiting = portal
+            .node()
+            .registry_contact()
+            .unreachable_since
+            .filter(|_| pending)
+            .map(|since| {
+                format!(
+                    "The registry has not answered since {}: this submission is kept on this node and is sent as soon as it answers.",
+                    view::time(&since)
+                )
+            });
         Ok(SubmissionPage {
             layout: Layout::signed_in(&format!("Submission {seq}"), "submissions", &user, &names),
-            pending: row.state == "pending",
+            pending,
+            waiting,
             s: line(&row, &signers),
         })
     })
