@@ -455,6 +455,47 @@ impl Browser {
         Ok(lesser)
     }
 
+    /// Photographs the page as `name` and runs axe-core on it (no serious or critical
+    /// violation).
+    pub async fn look(&self, name: &str) -> Result<()> {
+        self.screenshot(name).await?;
+        self.axe_check()
+            .await
+            .with_context(|| format!("axe on the {name} page"))?;
+        Ok(())
+    }
+
+    /// Signs in through the portal's form at `base` (a node's or the operator view's).
+    pub async fn sign_in(&self, base: &str, user: &str, password: &str) -> Result<()> {
+        self.goto(&format!("{base}/login")).await?;
+        self.wait_for("form[action='/login']").await?;
+        self.fill_label("Username", user).await?;
+        self.fill_label("Password", password).await?;
+        self.click_text("Sign in").await?;
+        self.wait_for("form[action='/logout']").await?;
+        Ok(())
+    }
+
+    /// Signs out with the page's button.
+    pub async fn sign_out(&self) -> Result<()> {
+        self.click_text("Sign out").await?;
+        self.wait_for("form[action='/login']").await?;
+        Ok(())
+    }
+
+    /// Opens `url` again and again until `needle` is in its text (60 s); that text.
+    pub async fn reload_until(&self, url: &str, needle: &str) -> Result<String> {
+        for _ in 0..300 {
+            self.goto(url).await?;
+            let text = self.page_text().await?;
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bail!("{url} never showed {needle:?}")
+    }
+
     /// Ends the WebDriver session (Chromium closes) and stops chromedriver.
     pub async fn close(self) -> Result<()> {
         self.client.clone().close().await?;

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use lading_domain::transition::SignedTransition;
 use lading_e2e::browser::Browser;
 use lading_e2e::portal::{submit_all, submit_events, Pki, PortalNode};
@@ -59,16 +59,6 @@ async fn listed_references(browser: &Browser) -> Result<Vec<String>> {
     Ok(serde_json::from_value(value)?)
 }
 
-/// Runs axe-core on the page and photographs it.
-async fn look(browser: &Browser, name: &str) -> Result<()> {
-    browser.screenshot(name).await?;
-    browser
-        .axe_check()
-        .await
-        .with_context(|| format!("axe on the {name} page"))?;
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Result<()> {
     let pki = tokio::task::block_in_place(|| Pki::new(&[ME]))?;
@@ -96,13 +86,13 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
     // Any page asks for a sign-in first; a wrong password is refused on the page.
     browser.goto(&node.url("/bills")).await?;
     browser.wait_for("form[action='/login']").await?;
-    look(&browser, "sign-in").await?;
+    browser.look("sign-in").await?;
     browser.fill_label("Username", "vera").await?;
     browser.fill_label("Password", "not the password").await?;
     browser.click_text("Sign in").await?;
     let refused = browser.wait_for("[role='alert']").await?.text().await?;
     ensure!(!refused.is_empty(), "a wrong password says so");
-    look(&browser, "sign-in-refused").await?;
+    browser.look("sign-in-refused").await?;
     browser
         .fill_label("Password", "correct horse battery staple")
         .await?;
@@ -119,7 +109,7 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
         listed == mine,
         "listed {listed:?}, the party's bills are {mine:?}"
     );
-    look(&browser, "bills").await?;
+    browser.look("bills").await?;
 
     // Search, through the form.
     let wanted = mine.iter().next().unwrap().clone();
@@ -142,7 +132,7 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
     }
     .await?;
     ensure!(found.len() == 1 && found[0] == wanted);
-    look(&browser, "bills-search").await?;
+    browser.look("bills-search").await?;
 
     // The bill's page, and the badge it earned by checking the proof.
     browser.click_text(&wanted).await?;
@@ -156,12 +146,12 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
             .contains("Verified on the ledger"),
         "the badge says it verified"
     );
-    look(&browser, "bill").await?;
+    browser.look("bill").await?;
 
     // The dashboard.
     browser.goto(&node.url("/")).await?;
     browser.wait_for("main").await?;
-    look(&browser, "dashboard").await?;
+    browser.look("dashboard").await?;
 
     // Another party's bill reads exactly as a bill that does not exist.
     let foreign = others.iter().next().unwrap();
@@ -176,7 +166,7 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
         "a foreign bill must read as a missing one:\n{foreign_text}\n---\n{missing_text}"
     );
     ensure!(!foreign_text.contains("Verified"), "{foreign_text}");
-    look(&browser, "not-found").await?;
+    browser.look("not-found").await?;
 
     // A form whose CSRF token was tampered with is refused, and the session is untouched.
     browser.goto(&node.url("/")).await?;
@@ -195,7 +185,7 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
         forged.contains("Form refused") && forged.contains("Nothing was changed"),
         "a forged form gets a refusal page: {forged}"
     );
-    look(&browser, "forged-form").await?;
+    browser.look("forged-form").await?;
     browser.goto(&node.url("/bills")).await?;
     browser.wait_for("#results").await?;
 

@@ -11,40 +11,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use lading_e2e::browser::Browser;
 use lading_e2e::portal::{Pki, PortalNode};
 
 const CARRIER: &str = "carrier-oceanic";
 const SHIPPER: &str = "shipper-acme";
 const REFERENCE: &str = "OCNL2026BRWS01";
-
-async fn look(browser: &Browser, name: &str) -> Result<()> {
-    browser.screenshot(name).await?;
-    browser
-        .axe_check()
-        .await
-        .with_context(|| format!("axe on the {name} page"))?;
-    Ok(())
-}
-
-async fn sign_in(browser: &Browser, base: &str, user: &str, password: &str) -> Result<()> {
-    browser.goto(&format!("{base}/login")).await?;
-    browser.wait_for("form[action='/login']").await?;
-    browser.fill_label("Username", user).await?;
-    browser.fill_label("Password", password).await?;
-    browser.click_text("Sign in").await?;
-    browser.wait_for("form[action='/logout']").await?;
-    Ok(())
-}
-
-async fn sign_out(browser: &Browser) -> Result<()> {
-    browser.click_text("Sign out").await?;
-    browser.wait_for("form[action='/login']").await?;
-    Ok(())
-}
 
 /// Sets a text field or picks an option of a select, by the form's field name.
 async fn set(browser: &Browser, name: &str, value: &str) -> Result<()> {
@@ -70,19 +43,6 @@ async fn set(browser: &Browser, name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reloads `url` until `needle` is on the page (60 s).
-async fn reload_until(browser: &Browser, url: &str, needle: &str) -> Result<String> {
-    for _ in 0..300 {
-        browser.goto(url).await?;
-        let text = browser.page_text().await?;
-        if text.contains(needle) {
-            return Ok(text);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    bail!("{url} never showed {needle:?}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_browsers(
 ) -> Result<()> {
@@ -103,10 +63,12 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
     let browser = Browser::start("portal_browser_write", &[&pki.ca_pem()]).await?;
 
     // The clerk fills in the form; a container number with a wrong check digit.
-    sign_in(&browser, &carrier_base, "clara", "clerk password 1").await?;
+    browser
+        .sign_in(&carrier_base, "clara", "clerk password 1")
+        .await?;
     browser.goto(&carrier.url("/bills/new")).await?;
     browser.wait_for("form[action='/bills/new']").await?;
-    look(&browser, "issue-form").await?;
+    browser.look("issue-form").await?;
     let fields = [
         ("reference", REFERENCE),
         ("type_code", "BOL"),
@@ -158,7 +120,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
         refused == ["container"],
         "only the container is refused: {refused:?}"
     );
-    look(&browser, "issue-form-refused").await?;
+    browser.look("issue-form-refused").await?;
 
     // Corrected: a draft, which a clerk is not offered to sign.
     set(&browser, "container", "CSQU3054383").await?;
@@ -176,53 +138,71 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
         "a clerk is not offered to sign"
     );
     let draft = browser.current_url().await?;
-    look(&browser, "draft-clerk").await?;
-    sign_out(&browser).await?;
+    browser.look("draft-clerk").await?;
+    browser.sign_out().await?;
 
     // The signer signs it; the submission is sequenced; the bill earns its badge.
-    sign_in(&browser, &carrier_base, "sam", "signer password 1").await?;
+    browser
+        .sign_in(&carrier_base, "sam", "signer password 1")
+        .await?;
     browser.goto(&draft).await?;
     browser.click_text("Sign and submit the ISSUE").await?;
     browser.wait_for("#submission").await?;
     let submission = browser.current_url().await?;
-    reload_until(&browser, &submission, "On the ledger as entry").await?;
-    look(&browser, "submission").await?;
+    browser
+        .reload_until(&submission, "On the ledger as entry")
+        .await?;
+    browser.look("submission").await?;
     let bill = carrier.url(&format!("/bills/{REFERENCE}"));
-    reload_until(&browser, &bill, "Verified on the ledger").await?;
-    look(&browser, "bill-issued").await?;
+    browser
+        .reload_until(&bill, "Verified on the ledger")
+        .await?;
+    browser.look("bill-issued").await?;
 
     // The shipper's signer, in a browser of its own, sees it arrive and surrenders it.
     let second = browser.open_another().await?;
-    sign_in(&second, &shipper_base, "sue", "signer password 2").await?;
+    second
+        .sign_in(&shipper_base, "sue", "signer password 2")
+        .await?;
     let shipper_bill = shipper.url(&format!("/bills/{REFERENCE}"));
-    let offered = reload_until(&second, &shipper_bill, "Surrender for amendment").await?;
+    let offered = second
+        .reload_until(&shipper_bill, "Surrender for amendment")
+        .await?;
     ensure!(
         !offered.contains("Accept the surrender"),
         "the holder is not offered what only the carrier may do"
     );
-    look(&second, "bill-at-shipper").await?;
+    second.look("bill-at-shipper").await?;
     second
         .click_text("Surrender for amendment: sign and submit")
         .await?;
     second.wait_for("#submission").await?;
     let surrendered = second.current_url().await?;
-    reload_until(&second, &surrendered, "On the ledger as entry").await?;
+    second
+        .reload_until(&surrendered, "On the ledger as entry")
+        .await?;
 
     // The carrier is now offered to accept the surrender, and accepts.
-    let offered = reload_until(&browser, &bill, "Accept the surrender (SACC)").await?;
+    let offered = browser
+        .reload_until(&bill, "Accept the surrender (SACC)")
+        .await?;
     ensure!(
         !offered.contains("Surrender for amendment: sign"),
         "the carrier is not offered the holder's surrender"
     );
-    look(&browser, "bill-surrender-requested").await?;
+    browser.look("bill-surrender-requested").await?;
     browser
         .click_text("Accept the surrender (SACC): sign and submit")
         .await?;
     browser.wait_for("#submission").await?;
     let accepted = browser.current_url().await?;
-    reload_until(&browser, &accepted, "On the ledger as entry").await?;
-    reload_until(&second, &shipper_bill, "Surrendered for amendment").await?;
-    look(&second, "bill-surrendered-at-shipper").await?;
+    browser
+        .reload_until(&accepted, "On the ledger as entry")
+        .await?;
+    second
+        .reload_until(&shipper_bill, "Surrendered for amendment")
+        .await?;
+    second.look("bill-surrendered-at-shipper").await?;
 
     second.close().await?;
     browser.close().await?;
