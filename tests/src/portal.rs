@@ -162,6 +162,38 @@ impl PortalNode {
     }
 }
 
+impl PortalNode {
+    /// What `sql` (a count) answers on this node's database now.
+    pub fn count(&self, sql: &str) -> Result<u64> {
+        crate::harness::sql_number(&self.db, sql)
+    }
+
+    /// Waits until `sql` (a count) answers `want` on this node's database (120 s).
+    pub fn wait_count(&self, sql: &str, want: u64) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let n = self.count(sql)?;
+            if n == want {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{sql}: {n}, not {want}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the node's outbox submission `seq` is sequenced by the registry.
+    pub fn wait_sequenced(&self, seq: i64) -> Result<()> {
+        self.wait_count(
+            &format!(
+                "SELECT count(*) FROM replica_outbox WHERE seq = {seq} AND state = 'sequenced'"
+            ),
+            1,
+        )
+    }
+}
+
 /// An answer: status, headers, body.
 #[derive(Debug)]
 pub struct Page {
@@ -171,6 +203,23 @@ pub struct Page {
 }
 
 impl Page {
+    /// Where a redirect leads (an error when the answer is none).
+    pub fn location(&self) -> Result<String> {
+        Ok(self
+            .header("location")
+            .with_context(|| format!("no redirect: {} {}", self.status, self.body))?
+            .to_owned())
+    }
+
+    /// The outbox seq of a redirect to `/submissions/{seq}`.
+    pub fn submission_seq(&self) -> Result<i64> {
+        let location = self.location()?;
+        Ok(location
+            .strip_prefix("/submissions/")
+            .with_context(|| format!("not a submission: {location}"))?
+            .parse()?)
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -299,6 +348,43 @@ impl Browser {
         }
         let response = request.send().await?;
         self.finish(response).await
+    }
+
+    /// POSTs `fields` to `path` with the form token of the page at `form_page`, as a browser
+    /// submitting that page's form does.
+    pub async fn post_form(
+        &mut self,
+        form_page: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Page> {
+        let csrf = self
+            .get(form_page)
+            .await?
+            .csrf()
+            .context("the page has no form token")?;
+        let mut all = fields.to_vec();
+        all.push(("csrf", &csrf));
+        self.post(path, &all).await
+    }
+
+    /// GETs `path` until it answers 200 with `needle` in it (120 s).
+    pub async fn wait_page(&mut self, path: &str, needle: &str) -> Result<Page> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let page = self.get(path).await?;
+            if page.status == StatusCode::OK && page.body.contains(needle) {
+                return Ok(page);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{path} never showed {needle:?}: {} {}",
+                    page.status,
+                    page.body
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Signs in through the sign-in page: the answer to the form.

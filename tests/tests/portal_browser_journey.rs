@@ -115,7 +115,10 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
         .reload_until(&shipper.url("/"), REFERENCE)
         .await
         .context("the issued bill reaches the shipper's dashboard")?;
-    ensure!(received.to_lowercase().contains("just received"), "{received}");
+    ensure!(
+        received.to_lowercase().contains("just received"),
+        "{received}"
+    );
     ensure!(received.contains("In sync"), "{received}");
     browser.look("shipper-dashboard").await?;
 
@@ -174,7 +177,10 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
         .sign_in(&bank_base, "bea", "viewer password 3")
         .await?;
     let dashboard = second.reload_until(&bank.url("/"), REFERENCE).await?;
-    ensure!(dashboard.to_lowercase().contains("just received"), "{dashboard}");
+    ensure!(
+        dashboard.to_lowercase().contains("just received"),
+        "{dashboard}"
+    );
     second.look("bank-dashboard").await?;
     let bank_bill = bank.url(&format!("/bills/{REFERENCE}"));
     let page = second

@@ -81,15 +81,15 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
         ("port_of_loading", "NLRTM"),
         ("port_of_discharge", "SGSIN"),
         ("issue_date", "2026-12-01"),
-        ("goods", "Bicycle parts"),
-        ("hs_code", "871499"),
-        ("container", "CSQU3054384"),
-        ("iso_code", "22G1"),
-        ("seal", "SEAL-77"),
-        ("packages", "40"),
-        ("package_code", "BX"),
-        ("package_description", "Boxes"),
-        ("weight", "3100.5"),
+        ("goods-0", "Bicycle parts"),
+        ("hs_code-0", "871499"),
+        ("container-0", "CSQU3054384"),
+        ("iso_code-0", "22G1"),
+        ("seal-0", "SEAL-77"),
+        ("packages-0", "40"),
+        ("package_code-0", "BX"),
+        ("package_description-0", "Boxes"),
+        ("weight-0", "3100.5"),
         ("weight_unit", "KGM"),
     ];
     for (name, value) in fields {
@@ -97,7 +97,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
     }
     browser.click_text("Save draft").await?;
     let error = browser
-        .wait_for("p.error[data-field='container']")
+        .wait_for("p.error[data-field='container.0']")
         .await?
         .text()
         .await?;
@@ -106,7 +106,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
         "the container's error is shown next to it"
     );
     let kept = browser
-        .find("#f-container")
+        .find("#f-container-0")
         .await?
         .prop("value")
         .await?
@@ -117,13 +117,13 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
         refused.push(error.attr("data-field").await?.unwrap_or_default());
     }
     ensure!(
-        refused == ["container"],
+        refused == ["container.0"],
         "only the container is refused: {refused:?}"
     );
     browser.look("issue-form-refused").await?;
 
     // Corrected: a draft, which a clerk is not offered to sign.
-    set(&browser, "container", "CSQU3054383").await?;
+    set(&browser, "container-0", "CSQU3054383").await?;
     browser.click_text("Save draft").await?;
     browser.wait_for(".crumbs").await?;
     ensure!(

@@ -13,11 +13,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use lading_e2e::harness::{sql_number, Server, ServerOptions, TestDb, Tls};
-use lading_e2e::portal::{Browser, Page, Pki, PortalNode};
+use anyhow::Result;
+use lading_e2e::harness::{Server, ServerOptions, TestDb, Tls};
+use lading_e2e::portal::{Pki, PortalNode};
 use reqwest::StatusCode;
 
 const CARRIER: &str = "carrier-oceanic";
@@ -57,97 +56,27 @@ fn bill_form<'a>(reference: &'a str, container: &'a str) -> Vec<(&'a str, &'a st
         ("place_of_delivery", ""),
         ("issue_date", "2026-12-01"),
         ("shipped_on_board", ""),
-        ("goods", "Bicycle parts"),
-        ("hs_code", "871499"),
-        ("container", container),
-        ("iso_code", "22G1"),
-        ("seal", "SEAL-77"),
-        ("packages", "40"),
-        ("package_code", "BX"),
-        ("package_description", "Boxes"),
-        ("weight", "3100.5"),
+        ("goods.0", "Bicycle parts"),
+        ("hs_code.0", "871499"),
+        ("container.0", container),
+        ("iso_code.0", "22G1"),
+        ("seal.0", "SEAL-77"),
+        ("packages.0", "40"),
+        ("package_code.0", "BX"),
+        ("package_description.0", "Boxes"),
+        ("weight.0", "3100.5"),
         ("weight_unit", "KGM"),
     ]
 }
 
-async fn post_with_csrf(
-    browser: &mut Browser,
-    form_page: &str,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> Result<Page> {
-    let csrf = browser
-        .get(form_page)
-        .await?
-        .csrf()
-        .context("the page has no form token")?;
-    let mut all = fields.to_vec();
-    all.push(("csrf", &csrf));
-    browser.post(path, &all).await
-}
-
-fn location(page: &Page) -> Result<String> {
-    Ok(page
-        .header("location")
-        .with_context(|| format!("no redirect: {} {}", page.status, page.body))?
-        .to_owned())
-}
-
-fn seq_of(location: &str) -> Result<i64> {
-    Ok(location
-        .strip_prefix("/submissions/")
-        .with_context(|| format!("not a submission: {location}"))?
-        .parse()?)
-}
-
-/// Waits until `node`'s `sql` counts `want`.
-fn wait_count(node: &PortalNode, sql: &str, want: u64) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let n = sql_number(&node.db, sql)?;
-        if n == want {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{sql}: {n}, not {want}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn wait_sequenced(node: &PortalNode, seq: i64) -> Result<()> {
-    tokio::task::block_in_place(|| {
-        wait_count(
-            node,
-            &format!(
-                "SELECT count(*) FROM replica_outbox WHERE seq = {seq} AND state = 'sequenced'"
-            ),
-            1,
-        )
-    })
-}
-
-/// Waits until `path` shows `needle`.
-async fn wait_page(browser: &mut Browser, path: &str, needle: &str) -> Result<Page> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let page = browser.get(path).await?;
-        if page.status == StatusCode::OK && page.body.contains(needle) {
-            return Ok(page);
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{path} never showed {needle:?}: {} {}",
-                page.status,
-                page.body
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
+/// A count on `node`'s database, off the async workers.
 fn count(node: &PortalNode, sql: &str) -> Result<u64> {
-    tokio::task::block_in_place(|| sql_number(&node.db, sql))
+    tokio::task::block_in_place(|| node.count(sql))
+}
+
+/// Waits, off the async workers, until `node`'s submission `seq` is sequenced.
+fn wait_sequenced(node: &PortalNode, seq: i64) -> Result<()> {
+    tokio::task::block_in_place(|| node.wait_sequenced(seq))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,13 +102,13 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
     let form = clerk.get("/bills/new").await?;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     assert!(form.body.contains("Shipper"), "{}", form.body);
-    let refused = post_with_csrf(
-        &mut clerk,
-        "/bills/new",
-        "/bills/new",
-        &bill_form(reference, BAD_CONTAINER),
-    )
-    .await?;
+    let refused = clerk
+        .post_form(
+            "/bills/new",
+            "/bills/new",
+            &bill_form(reference, BAD_CONTAINER),
+        )
+        .await?;
     assert_eq!(
         refused.status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -187,7 +116,7 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
         refused.body
     );
     assert!(
-        refused.body.contains("data-field=\"container\""),
+        refused.body.contains("data-field=\"container.0\""),
         "the container's error is shown next to it: {}",
         refused.body
     );
@@ -197,15 +126,15 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
     assert_eq!(count(&carrier, "SELECT count(*) FROM portal_drafts")?, 0);
 
     // Corrected, it is kept as a draft.
-    let saved = post_with_csrf(
-        &mut clerk,
-        "/bills/new",
-        "/bills/new",
-        &bill_form(reference, GOOD_CONTAINER),
-    )
-    .await?;
+    let saved = clerk
+        .post_form(
+            "/bills/new",
+            "/bills/new",
+            &bill_form(reference, GOOD_CONTAINER),
+        )
+        .await?;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let draft = location(&saved)?;
+    let draft = saved.location()?;
     assert!(draft.starts_with("/drafts/"), "{draft}");
     let review = clerk.get(&draft).await?;
     assert_eq!(review.status, StatusCode::OK);
@@ -217,7 +146,7 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
 
     // A clerk cannot sign: 403, and nothing changes.
     let sign = format!("{draft}/sign");
-    let forbidden = post_with_csrf(&mut clerk, &draft, &sign, &[]).await?;
+    let forbidden = clerk.post_form(&draft, &sign, &[]).await?;
     assert_eq!(
         forbidden.status,
         StatusCode::FORBIDDEN,
@@ -243,9 +172,9 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
     // The signer signs: the ISSUE goes through the node's outbox to the registry.
     let review = signer.get(&draft).await?;
     assert!(review.body.contains("Sign and submit"), "{}", review.body);
-    let signed = post_with_csrf(&mut signer, &draft, &sign, &[]).await?;
+    let signed = signer.post_form(&draft, &sign, &[]).await?;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-    let issue_seq = seq_of(&location(&signed)?)?;
+    let issue_seq = signed.submission_seq()?;
     wait_sequenced(&carrier, issue_seq)?;
     let shown = signer.get(&format!("/submissions/{issue_seq}")).await?;
     assert!(
@@ -323,69 +252,69 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
         !sue.get(&bill).await?.body.contains("id=\"milestones\""),
         "only the carrier records milestones"
     );
-    let loaded = post_with_csrf(
-        &mut signer,
-        &bill,
-        &format!("{bill}/event"),
-        &[
-            ("code", "LOAD"),
-            ("location", "NLRTM"),
-            ("container", GOOD_CONTAINER),
-            ("remarks", ""),
-        ],
-    )
-    .await?;
+    let loaded = signer
+        .post_form(
+            &bill,
+            &format!("{bill}/event"),
+            &[
+                ("code", "LOAD"),
+                ("location", "NLRTM"),
+                ("container", GOOD_CONTAINER),
+                ("remarks", ""),
+            ],
+        )
+        .await?;
     assert_eq!(loaded.status, StatusCode::SEE_OTHER, "{}", loaded.body);
-    wait_sequenced(&carrier, seq_of(&location(&loaded)?)?)?;
-    wait_page(&mut sue, &bill, "Event LOAD").await?;
-    let bad = post_with_csrf(
-        &mut signer,
-        &bill,
-        &format!("{bill}/event"),
-        &[
-            ("code", "LOAD"),
-            ("location", "Rotterdam"),
-            ("container", ""),
-            ("remarks", ""),
-        ],
-    )
-    .await?;
+    wait_sequenced(&carrier, loaded.submission_seq()?)?;
+    sue.wait_page(&bill, "Event LOAD").await?;
+    let bad = signer
+        .post_form(
+            &bill,
+            &format!("{bill}/event"),
+            &[
+                ("code", "LOAD"),
+                ("location", "Rotterdam"),
+                ("container", ""),
+                ("remarks", ""),
+            ],
+        )
+        .await?;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
 
     // The shipper surrenders it for amendment to the carrier.
     let act = format!("{bill}/act");
-    let surrendered = post_with_csrf(
-        &mut sue,
-        &bill,
-        &act,
-        &[
-            ("action", "SURRENDER_FOR_AMENDMENT"),
-            ("recipient", CARRIER),
-        ],
-    )
-    .await?;
+    let surrendered = sue
+        .post_form(
+            &bill,
+            &act,
+            &[
+                ("action", "SURRENDER_FOR_AMENDMENT"),
+                ("recipient", CARRIER),
+            ],
+        )
+        .await?;
     assert_eq!(
         surrendered.status,
         StatusCode::SEE_OTHER,
         "{}",
         surrendered.body
     );
-    wait_sequenced(&shipper, seq_of(&location(&surrendered)?)?)?;
+    wait_sequenced(&shipper, surrendered.submission_seq()?)?;
 
     // The carrier is now offered SACC and SREJ, and nothing else but those.
-    let page = wait_page(&mut signer, &bill, "data-action=\"SACC\"").await?;
+    let page = signer.wait_page(&bill, "data-action=\"SACC\"").await?;
     assert!(page.body.contains("data-action=\"SREJ\""));
     assert!(!page.body.contains("data-action=\"TRANSFER\""));
     assert!(!page.body.contains("data-action=\"VOID\""));
     // An action the state machine refuses now is refused in words, and nothing is signed.
     let before = count(&carrier, "SELECT count(*) FROM replica_outbox")?;
-    let refused = post_with_csrf(
-        &mut signer,
-        &bill,
-        &act,
-        &[("action", "TRANSFER"), ("recipient", "consignee-delta")],
-    )
-    .await?;
+    let refused = signer
+        .post_form(
+            &bill,
+            &act,
+            &[("action", "TRANSFER"), ("recipient", "consignee-delta")],
+        )
+        .await?;
     assert_eq!(
         refused.status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -399,16 +328,12 @@ async fn issue_draft_sign_and_act_across_two_nodes() -> Result<()> {
     );
 
     // The carrier accepts the surrender; voiding is offered next.
-    let accepted = post_with_csrf(
-        &mut signer,
-        &bill,
-        &act,
-        &[("action", "SACC"), ("recipient", SHIPPER)],
-    )
-    .await?;
+    let accepted = signer
+        .post_form(&bill, &act, &[("action", "SACC"), ("recipient", SHIPPER)])
+        .await?;
     assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
-    wait_sequenced(&carrier, seq_of(&location(&accepted)?)?)?;
-    let page = wait_page(&mut signer, &bill, "data-action=\"VOID\"").await?;
+    wait_sequenced(&carrier, accepted.submission_seq()?)?;
+    let page = signer.wait_page(&bill, "data-action=\"VOID\"").await?;
     assert!(!page.body.contains("data-action=\"SACC\""));
     let list = signer.get("/submissions").await?;
     assert!(
@@ -458,17 +383,19 @@ async fn signing_works_while_the_registry_is_away() -> Result<()> {
     signer.sign_in("sam", "signer password 1").await?;
     tokio::task::block_in_place(|| registry.stop())?;
 
-    let saved = post_with_csrf(
-        &mut signer,
-        "/bills/new",
-        "/bills/new",
-        &bill_form("OCNL2026770002", GOOD_CONTAINER),
-    )
-    .await?;
-    let draft = location(&saved)?;
-    let signed = post_with_csrf(&mut signer, &draft, &format!("{draft}/sign"), &[]).await?;
+    let saved = signer
+        .post_form(
+            "/bills/new",
+            "/bills/new",
+            &bill_form("OCNL2026770002", GOOD_CONTAINER),
+        )
+        .await?;
+    let draft = saved.location()?;
+    let signed = signer
+        .post_form(&draft, &format!("{draft}/sign"), &[])
+        .await?;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-    let seq = seq_of(&location(&signed)?)?;
+    let seq = signed.submission_seq()?;
     let pending = signer.get(&format!("/submissions/{seq}")).await?;
     assert!(
         pending.body.contains("id=\"submission-state\">pending<"),

@@ -151,6 +151,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/drafts").route(web::get().to(pages::issue::list)))
         .service(web::resource("/drafts/{id}").route(web::get().to(pages::issue::show)))
         .service(web::resource("/drafts/{id}/sign").route(web::post().to(pages::issue::sign)))
+        .service(web::resource("/drafts/{id}/discard").route(web::post().to(pages::issue::discard)))
         .service(web::resource("/submissions").route(web::get().to(pages::submissions::list)))
         .service(web::resource("/submissions/{seq}").route(web::get().to(pages::submissions::show)))
         .service(web::resource("/audit").route(web::get().to(pages::submissions::audit)))

@@ -221,7 +221,7 @@ pub struct CsrfForm<T> {
 }
 
 /// Largest form body read.
-const MAX_FORM: usize = 16 * 1024;
+const MAX_FORM: usize = 64 * 1024;
 
 impl<T: serde::de::DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     type Error = PortalError;

@@ -295,6 +295,41 @@ pub fn drafts(conn: &mut PgConnection, limit: i64) -> Result<Vec<DraftRow>, Stor
         .load(conn)?)
 }
 
+/// Replaces a draft's document and recipient; false when it was no longer a draft (signed or
+/// discarded meanwhile), and then nothing changes.
+pub fn update_draft(
+    conn: &mut PgConnection,
+    id: i64,
+    reference: &str,
+    document: &serde_json::Value,
+    recipient: &str,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        portal_drafts::table
+            .find(id)
+            .filter(portal_drafts::state.eq("draft")),
+    )
+    .set((
+        portal_drafts::reference.eq(reference),
+        portal_drafts::document.eq(document),
+        portal_drafts::recipient.eq(recipient),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Marks a draft discarded; false when it was no longer a draft.
+pub fn discard_draft(conn: &mut PgConnection, id: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        portal_drafts::table
+            .find(id)
+            .filter(portal_drafts::state.eq("draft")),
+    )
+    .set(portal_drafts::state.eq("discarded"))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Marks a draft submitted as outbox submission `seq`; false when it was no longer a draft
 /// (signed or discarded meanwhile), and then nothing changes.
 pub fn draft_submitted(conn: &mut PgConnection, id: i64, seq: i64) -> Result<bool, StoreError> {

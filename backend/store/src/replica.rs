@@ -290,6 +290,9 @@ pub(crate) fn leaves_in_ranges(
 /// PostgreSQL 15 skips the table with a warning, and the rows wait for autovacuum.
 pub fn settle(conn: &mut PgConnection) -> Result<(), StoreError> {
     diesel::sql_query("VACUUM (ANALYZE) replica_entries").execute(conn)?;
+    // The portal's list plans its searches by these statistics; a large catch-up changed
+    // most of its rows.
+    diesel::sql_query("VACUUM (ANALYZE) node_documents").execute(conn)?;
     Ok(())
 }
 

@@ -762,6 +762,27 @@ fn bench_portal(
             String::from_utf8_lossy(&added.stderr)
         );
     }
+    // A node that just caught up is still vacuuming (its own settling, autovacuum): measure
+    // the node as it runs afterwards, not those minutes.
+    let settle_started = Instant::now();
+    loop {
+        let busy: u64 = cluster
+            .cluster()?
+            .psql(
+                db,
+                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%vacuum%' AND pid <> pg_backend_pid()",
+            )?
+            .trim()
+            .parse()?;
+        if busy == 0 || settle_started.elapsed() > Duration::from_secs(300) {
+            eprintln!(
+                "lading-load: portal: waited {:.1} s for the node's vacuums ({busy} still running)",
+                settle_started.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let base = format!("https://127.0.0.1:{}", consortium.portal_port);
     let ca = consortium.ca_path();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -788,6 +809,8 @@ fn bench_portal(
             "no filter, and the next page",
         ];
         let mut by_kind: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
+        // Every list request in order, to say when the slowest came.
+        let mut timeline: Vec<(Duration, usize, String)> = Vec::new();
         let mut shown = 0usize;
         for i in 0..requests {
             let reference = &references[i % references.len().max(1)];
@@ -805,6 +828,7 @@ fn bench_portal(
             let page = browser.get(&path).await?;
             lists.push(started.elapsed());
             by_kind[i % 5].push(started.elapsed());
+            timeline.push((started.elapsed(), timeline.len(), path.clone()));
             if page.status != reqwest::StatusCode::OK {
                 bail!("{path} answered {}", page.status);
             }
@@ -847,6 +871,14 @@ fn bench_portal(
             report(&format!("bills list, {kind}"), times);
         }
         report("bill page (proof checked)", &mut bills);
+        timeline.sort_by_key(|t| std::cmp::Reverse(t.0));
+        for (took, at, path) in timeline.iter().take(5) {
+            eprintln!(
+                "lading-load: portal: slow list request #{at} of {}: {:.2} ms {path}",
+                timeline.len(),
+                took.as_secs_f64() * 1000.0
+            );
+        }
         eprintln!("lading-load: portal: {shown} rows listed; {verified} of {} bill pages carried a verified badge", bills.len());
         Ok(())
     })
