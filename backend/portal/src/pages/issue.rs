@@ -156,8 +156,8 @@ const LINE: &[Field] = &[
         "text",
         "ISO 6346, e.g. CSQU3054383",
     ),
-    ("iso_code", "ISO equipment code", "text", "e.g. 22G1"),
-    ("seal", "Seal number", "text", "optional"),
+    ("iso_code", "ISO equipment code", "text", "e.g. 22G1; once per container"),
+    ("seal", "Seal number", "text", "once per container"),
     ("goods", "Description of goods", "text", ""),
     ("hs_code", "HS code", "text", "6 to 10 digits"),
     ("packages", "Number of packages", "number", ""),
@@ -355,7 +355,7 @@ fn build(
         let at = |name: &str| line_name(name, i);
         check::<ContainerNumber>(&mut errors, form, &at("container"), false);
         check::<HsCode>(&mut errors, form, &at("hs_code"), false);
-        for name in ["goods", "iso_code", "package_description"] {
+        for name in ["goods", "package_description"] {
             if get(form, &at(name)).is_empty() {
                 errors.insert(at(name), "required".into());
             }
@@ -397,7 +397,16 @@ fn build(
                     );
                 }
             }
-            None => equipment.push((container.clone(), iso, seal, i)),
+            None => {
+                // A container's first line says what it is.
+                if iso.is_empty() {
+                    errors.insert(at("iso_code"), "required".into());
+                }
+                if seal.is_empty() {
+                    errors.insert(at("seal"), "required: the container's seal".into());
+                }
+                equipment.push((container.clone(), iso, seal, i));
+            }
         }
         let mut packaging = json!({
             "numberOfPackages": packages.unwrap_or_default(),
@@ -425,7 +434,7 @@ fn build(
             json!({
                 "equipment": {"equipmentReference": container, "ISOEquipmentCode": iso},
                 "isShipperOwned": false,
-                "seals": if seal.is_empty() { json!([]) } else { json!([{"number": seal}]) },
+                "seals": [{"number": seal}],
             })
         })
         .collect();
