@@ -120,6 +120,12 @@ async fn the_operator_view_shows_replicas_incidents_checkpoints_and_ingest() -> 
     // Nothing without signing in.
     let anonymous = browser.get("/").await?;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    let login = browser.get("/login").await?;
+    assert!(
+        !login.body.contains("party's own node"),
+        "the operator view's sign-in page is not a node's: {}",
+        login.body
+    );
     let signed_in = browser.sign_in("ops", "operator password 1").await?;
     assert_eq!(
         signed_in.status,

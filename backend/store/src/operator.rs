@@ -37,10 +37,13 @@ pub fn growth_since(
         #[diesel(sql_type = Int8)]
         size: i64,
     }
+    // The latest checkpoint by then is the largest (sizes only grow): one index probe.
     let start: Option<i64> = checkpoints::table
         .filter(checkpoints::created_at.le(since))
-        .select(diesel::dsl::max(checkpoints::size))
-        .first(conn)?;
+        .order((checkpoints::created_at.desc(), checkpoints::size.desc()))
+        .select(checkpoints::size)
+        .first(conn)
+        .optional()?;
     let minutes: Vec<Minute> = diesel::sql_query(
         "SELECT floor(extract(epoch FROM created_at - $1) / 60)::int4 AS minute, \
                 max(size) AS size \

@@ -1,0 +1,1 @@
+DROP INDEX checkpoints_created_at;
