@@ -11,7 +11,8 @@
 //!   the bank's portal (its dashboard, its page with the verification badge, the transfer in
 //!   the history, the actions now the bank's);
 //! - a session left idle past its time leads to the sign-in page, which says so, and back to
-//!   the page asked for;
+//!   the page asked for; the bank's user is refused at the shipper's portal as a wrong
+//!   password is;
 //! - the submissions, audit, drafts and users pages, and the operator view's three pages,
 //!   pass axe-core; every page is photographed.
 
@@ -219,6 +220,30 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
         second.current_url().await?.ends_with("/bills"),
         "back on the page asked for: {}",
         second.current_url().await?
+    );
+    // The bank's user is no user of the shipper's portal: the same refusal as a wrong password.
+    second.goto(&shipper.url("/login")).await?;
+    second.wait_for("form[action='/login']").await?;
+    second.fill_label("Username", "bea").await?;
+    second.fill_label("Password", "viewer password 3").await?;
+    second.click_text("Sign in").await?;
+    second.wait_for("form[action='/login']").await?;
+    let refused = second.page_text().await?;
+    ensure!(
+        second.find_all("form[action='/logout']").await?.is_empty(),
+        "not signed in: {refused}"
+    );
+    second.look("shipper-refuses-bank-user").await?;
+    second.goto(&shipper.url("/login")).await?;
+    second.wait_for("form[action='/login']").await?;
+    second.fill_label("Username", "sue").await?;
+    second.fill_label("Password", "not her password").await?;
+    second.click_text("Sign in").await?;
+    second.wait_for("form[action='/login']").await?;
+    let wrong = second.page_text().await?;
+    ensure!(
+        wrong == refused.replace("bea", "sue"),
+        "another party's user is refused as a wrong password is:\n{refused}\n---\n{wrong}"
     );
     second.close().await?;
 

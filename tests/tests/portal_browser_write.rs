@@ -6,8 +6,9 @@
 //! which the clerk is not offered to sign. The carrier's signer signs it; the submission is
 //! sequenced, and the bill's page earns its badge. In a second browser the shipper's signer
 //! sees the bill arrive, is offered what the state machine allows, and surrenders it for
-//! amendment; the carrier's signer is then offered to accept the surrender, and accepts. Every
-//! page passes axe-core and is photographed.
+//! amendment; the carrier's signer is then offered to accept the surrender, and accepts, voids
+//! it, and issues the amended bill from the form filled in from it, which reaches the shipper.
+//! Every page passes axe-core and is photographed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,6 +19,8 @@ use lading_e2e::portal::{Pki, PortalNode};
 const CARRIER: &str = "carrier-oceanic";
 const SHIPPER: &str = "shipper-acme";
 const REFERENCE: &str = "OCNL2026BRWS01";
+/// The amended bill that replaces it.
+const AMENDED: &str = "OCNL2026BRWS02";
 
 /// Sets a text field or picks an option of a select, by the form's field name.
 async fn set(browser: &Browser, name: &str, value: &str) -> Result<()> {
@@ -203,6 +206,62 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
         .reload_until(&shipper_bill, "Surrendered for amendment")
         .await?;
     second.look("bill-surrendered-at-shipper").await?;
+
+    // The carrier voids it and issues the amended bill: the form filled in from this one,
+    // for a new reference, to the shipper who surrendered it.
+    browser.reload_until(&bill, "Void: sign and submit").await?;
+    browser.click_text("Void: sign and submit").await?;
+    browser.wait_for("#submission").await?;
+    let voided = browser.current_url().await?;
+    browser
+        .reload_until(&voided, "On the ledger as entry")
+        .await?;
+    browser
+        .reload_until(&bill, "Issue the amended bill of lading")
+        .await?;
+    browser.look("bill-voided").await?;
+    browser
+        .click_text("Issue the amended bill of lading")
+        .await?;
+    browser.wait_for("#amends").await?;
+    let prefilled = |name: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .find(&format!("#f-{name}"))
+                .await?
+                .prop("value")
+                .await
+                .map(Option::unwrap_or_default)
+                .map_err(anyhow::Error::from)
+        }
+    };
+    ensure!(prefilled("reference").await?.is_empty(), "a new reference");
+    ensure!(
+        prefilled("issue_to").await? == SHIPPER,
+        "to who surrendered it"
+    );
+    ensure!(prefilled("container-0").await? == "CSQU3054383");
+    ensure!(prefilled("vessel").await? == "Oceanic Harmony");
+    browser.look("issue-amended").await?;
+    set(&browser, "reference", AMENDED).await?;
+    set(&browser, "vessel", "Oceanic Serenity").await?;
+    browser.click_text("Save draft").await?;
+    browser.wait_for("form[action$='/sign']").await?;
+    browser.click_text("Sign and submit the ISSUE").await?;
+    browser.wait_for("#submission").await?;
+    let reissued = browser.current_url().await?;
+    browser
+        .reload_until(&reissued, "On the ledger as entry")
+        .await?;
+    let amended = second
+        .reload_until(
+            &shipper.url(&format!("/bills/{AMENDED}")),
+            "Verified on the ledger",
+        )
+        .await?;
+    ensure!(amended.contains("Oceanic Serenity"), "{amended}");
+    second.look("amended-at-shipper").await?;
 
     second.close().await?;
     browser.close().await?;

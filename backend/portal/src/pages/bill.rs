@@ -127,6 +127,9 @@ struct BillPage {
     /// What the node's party may do now (see [`super::act`]), and whether this user may sign.
     offers: Vec<super::act::Offer>,
     may_sign: bool,
+    /// For a carrier's clerk or signer, once the bill was surrendered for amendment: the form
+    /// of the amended bill, filled in from this one.
+    amend: Option<String>,
     has_key: bool,
     csrf: String,
     /// The node's party is the document's carrier: it records the shipment's milestones.
@@ -444,6 +447,10 @@ pub async fn show(
         badge,
         offers,
         may_sign: user.role.may(crate::auth::Permission::Sign),
+        amend: (user.party == state.carrier.as_str()
+            && user.role.may(crate::auth::Permission::Draft)
+            && super::issue::amendable(&state))
+        .then(|| format!("/bills/new?amend={}", doc.reference())),
         has_key,
         csrf: user.csrf.clone(),
         is_carrier: user.party == state.carrier.as_str(),

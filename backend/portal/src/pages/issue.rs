@@ -72,6 +72,8 @@ struct IssuePage {
     may_add: bool,
     /// The draft being edited.
     draft: Option<i64>,
+    /// The bill this one amends (and replaces).
+    amends: Option<String>,
     parties: Vec<PartyOption>,
     general: Option<String>,
     has_key: bool,
@@ -156,7 +158,12 @@ const LINE: &[Field] = &[
         "text",
         "ISO 6346, e.g. CSQU3054383",
     ),
-    ("iso_code", "ISO equipment code", "text", "e.g. 22G1; once per container"),
+    (
+        "iso_code",
+        "ISO equipment code",
+        "text",
+        "e.g. 22G1; once per container",
+    ),
     ("seal", "Seal number", "text", "once per container"),
     ("goods", "Description of goods", "text", ""),
     ("hs_code", "HS code", "text", "6 to 10 digits"),
@@ -642,6 +649,7 @@ fn page(
         line_count: count,
         may_add: count < MAX_LINES,
         draft: get(form, "draft").parse().ok(),
+        amends: Some(get(form, "amends").to_owned()).filter(|a| !a.is_empty()),
         parties: parties(&names, portal),
         general,
         has_key: portal.custody().is_some(),
@@ -669,6 +677,61 @@ fn carriers_only(portal: &crate::Portal) -> Result<(), PortalError> {
 pub struct NewQuery {
     /// A draft to edit.
     draft: Option<i64>,
+    /// A bill surrendered for amendment, whose amended bill is to be issued.
+    amend: Option<String>,
+}
+
+/// Whether a bill in `state` waits for its amended replacement: its amendment surrender was
+/// accepted (then the carrier voids it) or it was voided.
+pub fn amendable(state: &lading_domain::DocumentState) -> bool {
+    matches!(
+        state.status,
+        lading_domain::Status::SurrenderedForAmendment | lading_domain::Status::Void
+    )
+}
+
+/// The form of the amended bill that replaces `reference`: its document as issued, a new
+/// reference to give, issued to the party that surrendered it for amendment.
+fn amendment_form(portal: &crate::Portal, reference: &str) -> Result<Form, PortalError> {
+    use lading_domain::transition::{Action, SignedTransition};
+    let reference: lading_domain::ids::DocumentReference =
+        reference.parse().map_err(|_| PortalError::NotFound)?;
+    let (state, entries) = portal
+        .node()
+        .document_entries(&reference)?
+        .ok_or(PortalError::NotFound)?;
+    if state.carrier != *portal.node().party() {
+        return Err(PortalError::Refused(format!(
+            "only the carrier of {reference} issues its amended bill of lading"
+        )));
+    }
+    if !amendable(&state) {
+        return Err(PortalError::Refused(format!(
+            "{reference} has no accepted amendment surrender: there is nothing to amend yet"
+        )));
+    }
+    let transitions: Vec<SignedTransition> = entries
+        .iter()
+        .filter_map(|e| SignedTransition::parse(&e.signed).ok())
+        .collect();
+    let document = transitions
+        .iter()
+        .find_map(|t| t.payload().transport_document().cloned())
+        .ok_or(PortalError::NotFound)?;
+    let requester = transitions
+        .iter()
+        .rev()
+        .find(|t| t.payload().action() == Action::SurrenderForAmendment)
+        .map(|t| t.payload().actor().to_string())
+        .unwrap_or_default();
+    let mut form = form_of(&document.to_json(), &requester);
+    form.insert("reference".into(), String::new());
+    form.insert("amends".into(), reference.to_string());
+    form.insert(
+        "issue_date".into(),
+        chrono::Utc::now().date_naive().to_string(),
+    );
+    Ok(form)
 }
 
 /// A draft that can still be changed (not signed, not discarded), or why not.
@@ -695,16 +758,17 @@ pub async fn form(
     let user = allowed.into_user();
     let portal = portal_of(&req)?;
     carriers_only(&portal)?;
-    let draft = query.draft;
+    let NewQuery { draft, amend } = query.into_inner();
     let page = web::block(move || -> Result<_, PortalError> {
-        let form = match draft {
-            Some(id) => {
+        let form = match (draft, amend) {
+            (None, Some(reference)) => amendment_form(&portal, &reference)?,
+            (Some(id), _) => {
                 let row = open_draft(&mut *portal.conn()?, id)?;
                 let mut form = form_of(&row.document, &row.recipient);
                 form.insert("draft".into(), id.to_string());
                 form
             }
-            None => {
+            (None, None) => {
                 let mut form = Form::new();
                 form.insert(
                     "issue_date".into(),
