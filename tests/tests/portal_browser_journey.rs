@@ -10,6 +10,8 @@
 //! - the registry comes back: the submission is sequenced on its own, and the bill arrives in
 //!   the bank's portal (its dashboard, its page with the verification badge, the transfer in
 //!   the history, the actions now the bank's);
+//! - the bank surrenders it for delivery; the carrier's portal offers to accept or reject it
+//!   (and lists it on the dashboard), the carrier accepts, and the bill is closed at the bank;
 //! - a session left idle past its time leads to the sign-in page, which says so, and back to
 //!   the page asked for; the bank's user is refused at the shipper's portal as a wrong
 //!   password is;
@@ -80,7 +82,9 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
         .await?;
     tokio::task::block_in_place(|| add_operator(&registry_db.env(), "ops", "operator password 1"))?;
     let keys = tempfile::tempdir()?;
-    let (shipper, bank) = tokio::task::block_in_place(|| -> Result<_> {
+    let (carrier, shipper, bank) = tokio::task::block_in_place(|| -> Result<_> {
+        let carrier = PortalNode::start_signing(&pki, CARRIER, &registry, keys.path())?;
+        carrier.add_user("sam", "signer", "signer password 1")?;
         let shipper = PortalNode::start_signing(&pki, SHIPPER, &registry, keys.path())?;
         let mut bank_settings = signing_settings(keys.path(), BANK)?;
         bank_settings.push((
@@ -95,7 +99,8 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
         shipper.add_user("sue", "signer", "signer password 2")?;
         shipper.add_user("ada", "admin", "admin password 2")?;
         bank.add_user("bea", "viewer", "viewer password 3")?;
-        Ok((shipper, bank))
+        bank.add_user("bob", "signer", "signer password 3")?;
+        Ok((carrier, shipper, bank))
     })?;
 
     // The carrier issues a straight bill to the shipper, consigned to the bank.
@@ -245,6 +250,58 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
         wrong == refused.replace("bea", "sue"),
         "another party's user is refused as a wrong password is:\n{refused}\n---\n{wrong}"
     );
+
+    // The bank, holding it as its consignee, surrenders it for delivery; the carrier accepts.
+    second
+        .sign_in(&bank_base, "bob", "signer password 3")
+        .await?;
+    second.goto(&bank_bill).await?;
+    second
+        .click_text("Surrender for delivery: sign and submit")
+        .await?;
+    second.wait_for("#submission").await?;
+    let surrendered = second.current_url().await?;
+    second
+        .reload_until(&surrendered, "On the ledger as entry")
+        .await?;
+    let third = browser.open_another().await?;
+    third
+        .sign_in(&carrier.url(""), "sam", "signer password 1")
+        .await?;
+    let carrier_bill = carrier.url(&format!("/bills/{REFERENCE}"));
+    let offered = third
+        .reload_until(&carrier_bill, "Accept the surrender (SACC)")
+        .await?;
+    ensure!(
+        offered.contains("Reject the surrender (SREJ)") && !offered.contains("Void"),
+        "the carrier is offered to accept or reject, nothing else: {offered}"
+    );
+    third.look("carrier-surrender-for-delivery").await?;
+    let dashboard = third.reload_until(&carrier.url("/"), REFERENCE).await?;
+    ensure!(
+        dashboard
+            .to_lowercase()
+            .contains("surrenders to accept or reject"),
+        "{dashboard}"
+    );
+    third.goto(&carrier_bill).await?;
+    third
+        .click_text("Accept the surrender (SACC): sign and submit")
+        .await?;
+    third.wait_for("#submission").await?;
+    let accepted = third.current_url().await?;
+    third
+        .reload_until(&accepted, "On the ledger as entry")
+        .await?;
+    let delivered = second
+        .reload_until(&bank_bill, "Surrendered for delivery")
+        .await?;
+    ensure!(
+        second.find_all("#actions form").await?.is_empty() && delivered.contains("Nothing"),
+        "a bill surrendered for delivery is closed: nothing more is offered: {delivered}"
+    );
+    second.look("bank-bill-delivered").await?;
+    third.close().await?;
     second.close().await?;
 
     // The shipper's other pages: its submissions, the audit log, drafts, users (an admin's).
