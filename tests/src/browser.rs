@@ -496,6 +496,17 @@ impl Browser {
         bail!("{url} never showed {needle:?}")
     }
 
+    /// Clicks the portal's "… sign and submit" button `button`, and waits until the submission
+    /// it leads to is on the ledger (60 s); the submission page's URL.
+    pub async fn sign_and_submit(&self, button: &str) -> Result<String> {
+        self.click_text(button).await?;
+        self.wait_for("#submission").await?;
+        let submission = self.current_url().await?;
+        self.reload_until(&submission, "On the ledger as entry")
+            .await?;
+        Ok(submission)
+    }
+
     /// Ends the WebDriver session (Chromium closes) and stops chromedriver.
     pub async fn close(self) -> Result<()> {
         self.client.clone().close().await?;

@@ -517,3 +517,42 @@ pub fn unescape(text: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
 }
+
+/// `lading user add` with `env` (a registry's settings, [`registry_env`], or a node's), the
+/// password in a file; what it printed.
+pub fn add_user(
+    env: &[(String, String)],
+    username: &str,
+    role: &str,
+    password: &str,
+) -> Result<String> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("password");
+    std::fs::write(&file, format!("{password}\n"))?;
+    run_lading(
+        &[
+            "user",
+            "add",
+            "--username",
+            username,
+            "--role",
+            role,
+            "--password-file",
+            path_str(&file)?,
+        ],
+        env,
+    )
+}
+
+/// A registry's settings for `lading user`: its database and its signing key.
+pub fn registry_env(db: &TestDb) -> Vec<(String, String)> {
+    let mut env = db.env();
+    env.push((
+        "LADING_SIGNING_KEY".into(),
+        fixtures_dir()
+            .join("keys/registry.jwk")
+            .display()
+            .to_string(),
+    ));
+    env
+}

@@ -25,9 +25,11 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use lading_domain::Timestamp;
 use lading_e2e::browser::Browser;
-use lading_e2e::gen::{fixtures_dir, sample_document};
-use lading_e2e::harness::{free_port, run_lading};
-use lading_e2e::portal::{signing_settings, submit_all, Pki, PortalNode, Signer};
+use lading_e2e::gen::sample_document;
+use lading_e2e::harness::free_port;
+use lading_e2e::portal::{
+    add_user, registry_env, signing_settings, submit_all, Pki, PortalNode, Signer,
+};
 
 const CARRIER: &str = "carrier-oceanic";
 const SHIPPER: &str = "shipper-acme";
@@ -35,35 +37,6 @@ const BANK: &str = "bank-harbour";
 const REFERENCE: &str = "OCNL2026JRNY01";
 /// The bank's portal ends a session idle this long.
 const BANK_IDLE_MS: u64 = 5_000;
-
-/// `lading user add` against the registry's database (an operator of its view).
-fn add_operator(env: &[(String, String)], username: &str, password: &str) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("password");
-    std::fs::write(&file, format!("{password}\n"))?;
-    let mut env = env.to_vec();
-    env.push((
-        "LADING_SIGNING_KEY".into(),
-        fixtures_dir()
-            .join("keys/registry.jwk")
-            .display()
-            .to_string(),
-    ));
-    run_lading(
-        &[
-            "user",
-            "add",
-            "--username",
-            username,
-            "--role",
-            "viewer",
-            "--password-file",
-            file.to_str().context("UTF-8 path")?,
-        ],
-        &env,
-    )?;
-    Ok(())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_portal() -> Result<()> {
@@ -80,7 +53,14 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
             )],
         )
         .await?;
-    tokio::task::block_in_place(|| add_operator(&registry_db.env(), "ops", "operator password 1"))?;
+    tokio::task::block_in_place(|| {
+        add_user(
+            &registry_env(&registry_db),
+            "ops",
+            "viewer",
+            "operator password 1",
+        )
+    })?;
     let keys = tempfile::tempdir()?;
     let (carrier, shipper, bank) = tokio::task::block_in_place(|| -> Result<_> {
         let carrier = PortalNode::start_signing(&pki, CARRIER, &registry, keys.path())?;
@@ -257,12 +237,7 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
         .await?;
     second.goto(&bank_bill).await?;
     second
-        .click_text("Surrender for delivery: sign and submit")
-        .await?;
-    second.wait_for("#submission").await?;
-    let surrendered = second.current_url().await?;
-    second
-        .reload_until(&surrendered, "On the ledger as entry")
+        .sign_and_submit("Surrender for delivery: sign and submit")
         .await?;
     let third = browser.open_another().await?;
     third
@@ -286,12 +261,7 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
     );
     third.goto(&carrier_bill).await?;
     third
-        .click_text("Accept the surrender (SACC): sign and submit")
-        .await?;
-    third.wait_for("#submission").await?;
-    let accepted = third.current_url().await?;
-    third
-        .reload_until(&accepted, "On the ledger as entry")
+        .sign_and_submit("Accept the surrender (SACC): sign and submit")
         .await?;
     let delivered = second
         .reload_until(&bank_bill, "Surrendered for delivery")

@@ -149,12 +149,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
         .sign_in(&carrier_base, "sam", "signer password 1")
         .await?;
     browser.goto(&draft).await?;
-    browser.click_text("Sign and submit the ISSUE").await?;
-    browser.wait_for("#submission").await?;
-    let submission = browser.current_url().await?;
-    browser
-        .reload_until(&submission, "On the ledger as entry")
-        .await?;
+    browser.sign_and_submit("Sign and submit the ISSUE").await?;
     browser.look("submission").await?;
     let bill = carrier.url(&format!("/bills/{REFERENCE}"));
     browser
@@ -177,12 +172,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
     );
     second.look("bill-at-shipper").await?;
     second
-        .click_text("Surrender for amendment: sign and submit")
-        .await?;
-    second.wait_for("#submission").await?;
-    let surrendered = second.current_url().await?;
-    second
-        .reload_until(&surrendered, "On the ledger as entry")
+        .sign_and_submit("Surrender for amendment: sign and submit")
         .await?;
 
     // The carrier is now offered to accept the surrender, and accepts.
@@ -195,12 +185,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
     );
     browser.look("bill-surrender-requested").await?;
     browser
-        .click_text("Accept the surrender (SACC): sign and submit")
-        .await?;
-    browser.wait_for("#submission").await?;
-    let accepted = browser.current_url().await?;
-    browser
-        .reload_until(&accepted, "On the ledger as entry")
+        .sign_and_submit("Accept the surrender (SACC): sign and submit")
         .await?;
     second
         .reload_until(&shipper_bill, "Surrendered for amendment")
@@ -210,12 +195,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
     // The carrier voids it and issues the amended bill: the form filled in from this one,
     // for a new reference, to the shipper who surrendered it.
     browser.reload_until(&bill, "Void: sign and submit").await?;
-    browser.click_text("Void: sign and submit").await?;
-    browser.wait_for("#submission").await?;
-    let voided = browser.current_url().await?;
-    browser
-        .reload_until(&voided, "On the ledger as entry")
-        .await?;
+    browser.sign_and_submit("Void: sign and submit").await?;
     browser
         .reload_until(&bill, "Issue the amended bill of lading")
         .await?;
@@ -248,12 +228,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
     set(&browser, "vessel", "Oceanic Serenity").await?;
     browser.click_text("Save draft").await?;
     browser.wait_for("form[action$='/sign']").await?;
-    browser.click_text("Sign and submit the ISSUE").await?;
-    browser.wait_for("#submission").await?;
-    let reissued = browser.current_url().await?;
-    browser
-        .reload_until(&reissued, "On the ledger as entry")
-        .await?;
+    browser.sign_and_submit("Sign and submit the ISSUE").await?;
     let amended = second
         .reload_until(
             &shipper.url(&format!("/bills/{AMENDED}")),

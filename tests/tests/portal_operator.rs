@@ -15,9 +15,8 @@
 
 use anyhow::{ensure, Context, Result};
 use lading_e2e::consortium::{caught_up, wait_until, Pki};
-use lading_e2e::gen::fixtures_dir;
-use lading_e2e::harness::{free_port, get, post, run_lading, Server, TestDb};
-use lading_e2e::portal::{Browser, Page};
+use lading_e2e::harness::{free_port, get, post, Server};
+use lading_e2e::portal::{add_user, registry_env, Browser, Page};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 
@@ -46,44 +45,6 @@ async fn submit_chains(
         }
     }
     Ok(total)
-}
-
-/// `lading user add` with `env` (a registry's or a node's settings), the password in a file.
-fn add_user(
-    env: &[(String, String)],
-    username: &str,
-    role: &str,
-    password: &str,
-) -> Result<String> {
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("password");
-    std::fs::write(&file, format!("{password}\n"))?;
-    run_lading(
-        &[
-            "user",
-            "add",
-            "--username",
-            username,
-            "--role",
-            role,
-            "--password-file",
-            file.to_str().context("UTF-8 path")?,
-        ],
-        env,
-    )
-}
-
-/// The registry's settings for `lading user`: its database and its signing key.
-fn registry_env(db: &TestDb) -> Vec<(String, String)> {
-    let mut env = db.env();
-    env.push((
-        "LADING_SIGNING_KEY".into(),
-        fixtures_dir()
-            .join("keys/registry.jwk")
-            .display()
-            .to_string(),
-    ));
-    env
 }
 
 /// The part of `page` from `start` to the first `end` after it.
