@@ -221,7 +221,17 @@ impl Browser {
             .prefix("lading-browser-")
             .tempdir()?;
         trust_in_nss(home.path(), &trusted)?;
-        let (driver, port) = spawn_chromedriver(&chromedriver, home.path())?;
+        // chromedriver picks its own port for `--port=0`, and now and then one that another
+        // process holds ("bind() failed: Address already in use"): it exits, and is started
+        // again with another pick.
+        let mut attempt = 0;
+        let (driver, port) = loop {
+            attempt += 1;
+            match spawn_chromedriver(&chromedriver, home.path()) {
+                Err(e) if attempt < 5 && format!("{e:#}").contains("ADDRESS_IN_USE") => continue,
+                other => break other?,
+            }
+        };
         // From here on a failure kills chromedriver (and the Chromium it may have started).
         let mut guard = DriverGuard(Some(driver), home.path());
         let client = connect(&chromium, home.path(), port)
