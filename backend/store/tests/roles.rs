@@ -278,7 +278,10 @@ fn settling_replica_rows_runs_as_the_owner() {
             break;
         }
         tries += 1;
-        assert!(tries < 50, "VACUUM as the owner never marked a page visible");
+        assert!(
+            tries < 50,
+            "VACUUM as the owner never marked a page visible"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
