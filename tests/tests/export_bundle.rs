@@ -1,0 +1,492 @@
+//! Customs export bundles, written and verified on a ledger made in memory from the signed
+//! samples of `fixtures/` (the registry's and the parties' TEST keys): the writer and the
+//! offline verifier of `lading-export`, without a database.
+//!
+//! What must hold:
+//! - an export of `customs-nl`'s entries verifies clean: manifest signature and hashes, every
+//!   entry's signature by a key its actor held, every proof against the signed checkpoint, the
+//!   CSV tables exactly what the signed entries say;
+//! - it holds exactly the entries the entitlement rule gives `customs-nl`;
+//! - each tampering is caught with its own rule: a CSV cell changed, an entry removed, a proof
+//!   altered, a file added, the manifest re-signed by another party's key, and a CSV cell
+//!   changed by an insider who re-hashed and re-signed the manifest with the authority's key;
+//! - consecutive exports chain: the second names the first, and a gap or an overlap is caught;
+//! - an interrupted export leaves no bundle behind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Read, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use lading_domain::checkpoint::Checkpoint;
+use lading_domain::event::SignedEvent;
+use lading_domain::ids::{DocumentReference, PartyId};
+use lading_domain::membership::Membership;
+use lading_domain::merkle::{leaf_hash, merkle_root, CheckpointTree};
+use lading_domain::party::PartyRegistryFile;
+use lading_domain::transition::SignedTransition;
+use lading_domain::{entitled, Digest, Jwk, SigningKey, Timestamp};
+use lading_e2e::gen::fixtures_dir;
+use lading_e2e::samples::Samples;
+use lading_export::{
+    verify_bundle, write_bundle, Checkpointed, ExportError, ExportRequest, PreviousExport, Source,
+    Verdict,
+};
+
+const AUTHORITY: &str = "customs-nl";
+/// Small blocks, so that the samples span several.
+const BLOCK_SIZE: u64 = 8;
+
+/// The samples sequenced as a registry would: every chain, then the events.
+struct Ledger {
+    entries: Vec<String>,
+    leaves: Vec<Digest>,
+    membership: Membership,
+}
+
+impl Ledger {
+    fn new() -> Result<Self> {
+        let samples = Samples::load()?;
+        let mut entries: Vec<String> = samples
+            .chains
+            .iter()
+            .flat_map(|c| c.transitions.iter().cloned())
+            .collect();
+        entries.extend(samples.events.iter().cloned());
+        let leaves = entries.iter().map(|e| leaf_hash(e.as_bytes())).collect();
+        let file = PartyRegistryFile::parse(&std::fs::read_to_string(
+            fixtures_dir().join("parties.json"),
+        )?)?;
+        Ok(Self {
+            entries,
+            leaves,
+            membership: Membership::genesis(&file)?,
+        })
+    }
+
+    fn size(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    /// The registry's checkpoint of the whole ledger, signed.
+    fn checkpoint(&self) -> Result<Checkpointed> {
+        let registry = key("registry")?;
+        let size = self.size();
+        let roots: Vec<Digest> = self
+            .leaves
+            .chunks(BLOCK_SIZE as usize)
+            .map(merkle_root)
+            .collect();
+        let tree = CheckpointTree::from_block_roots(BLOCK_SIZE, size, &roots)?;
+        let checkpoint = Checkpoint {
+            size,
+            root: tree.root(),
+            time: Timestamp::from_datetime_truncated(chrono::Utc::now()),
+            block_size: BLOCK_SIZE as u32,
+        };
+        Ok(Checkpointed {
+            signed: checkpoint.sign(&registry),
+            size,
+            root: tree.root(),
+            tree,
+            registry_key: Jwk::from_verifying_key(&registry.verifying_key(), true),
+        })
+    }
+
+    /// The entries of `range` that `party` is entitled to, as the entitlement rule gives them.
+    fn entitled(&self, party: &str, range: Range<u64>) -> Vec<(u64, String)> {
+        let party = self
+            .membership
+            .member(&party.parse::<PartyId>().unwrap())
+            .unwrap()
+            .party
+            .clone();
+        // Every document's ISSUE and the parties of its chain.
+        let mut docs: BTreeMap<String, (lading_domain::TransportDocument, Vec<PartyId>)> =
+            BTreeMap::new();
+        for e in &self.entries {
+            if let Ok(t) = SignedTransition::parse(e) {
+                let p = t.payload();
+                let entry = docs
+                    .entry(p.document_reference().to_string())
+                    .or_insert_with(|| (p.transport_document().cloned().unwrap(), Vec::new()));
+                entry.1.push(p.actor().clone());
+                entry.1.extend(p.recipient().cloned());
+            }
+        }
+        let seen: HashSet<String> = docs
+            .iter()
+            .filter(|(_, (doc, chain))| entitled(&party, doc, chain))
+            .map(|(r, _)| r.clone())
+            .collect();
+        let containers: HashSet<String> = docs
+            .iter()
+            .filter(|(r, _)| seen.contains(*r))
+            .flat_map(|(_, (doc, _))| {
+                doc.container_numbers()
+                    .into_iter()
+                    .map(|c| c.as_str().to_owned())
+            })
+            .collect();
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i as u64, e))
+            .filter(|(i, _)| range.contains(i))
+            .filter(|(_, e)| {
+                if let Ok(t) = SignedTransition::parse(e) {
+                    seen.contains(t.payload().document_reference().as_str())
+                } else if let Ok(ev) = SignedEvent::parse(e) {
+                    let ev = ev.event();
+                    ev.document_reference()
+                        .is_some_and(|r| seen.contains(r.as_str()))
+                        || ev
+                            .equipment_reference()
+                            .is_some_and(|c| containers.contains(c.as_str()))
+                } else {
+                    false
+                }
+            })
+            .map(|(i, e)| (i, e.clone()))
+            .collect()
+    }
+}
+
+impl Source for &Ledger {
+    fn leaves(&mut self, range: Range<u64>) -> Result<Vec<Digest>, ExportError> {
+        Ok(self.leaves[range.start as usize..range.end as usize].to_vec())
+    }
+
+    fn earlier_transitions(
+        &mut self,
+        reference: &DocumentReference,
+        before: u64,
+    ) -> Result<Vec<(u64, SignedTransition)>, ExportError> {
+        Ok(self.entries[..before as usize]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((i as u64, SignedTransition::parse(e).ok()?)))
+            .filter(|(_, t)| t.payload().document_reference() == reference)
+            .collect())
+    }
+}
+
+fn key(who: &str) -> Result<SigningKey> {
+    let jwk: Jwk = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join(format!("keys/{who}.jwk")),
+    )?)?;
+    Ok(jwk.signing_key()?)
+}
+
+/// Writes the export of `range` to `dir/name`.
+fn export(
+    ledger: &Ledger,
+    dir: &Path,
+    name: &str,
+    range: Range<u64>,
+    previous: Option<PreviousExport>,
+) -> Result<(PathBuf, lading_export::Summary)> {
+    let signer = key(AUTHORITY)?;
+    let checkpoint = ledger.checkpoint()?;
+    let request = ExportRequest {
+        authority: AUTHORITY.parse()?,
+        range: range.clone(),
+        signer: &signer,
+        previous,
+        created_at: chrono::Utc::now(),
+        membership: &ledger.membership,
+    };
+    let path = dir.join(name);
+    let entries = ledger.entitled(AUTHORITY, range).into_iter().map(Ok);
+    let mut source = ledger;
+    let summary = write_bundle(&path, &request, &checkpoint, entries, &mut source)?;
+    Ok((path, summary))
+}
+
+/// The bundle's files.
+fn unzip(path: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path)?)?;
+    let mut out = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        out.insert(file.name()?.into_owned(), bytes);
+    }
+    Ok(out)
+}
+
+/// A bundle of `files`, written to `path`.
+fn rezip(path: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path)?);
+    for (name, bytes) in files {
+        zip.start_file(name.as_str(), zip::write::SimpleFileOptions::default())?;
+        zip.write_all(bytes)?;
+    }
+    zip.finish()?;
+    Ok(())
+}
+
+fn rules(verdict: &Verdict) -> Vec<&'static str> {
+    let mut rules: Vec<&'static str> = verdict.findings.iter().map(|f| f.rule).collect();
+    rules.sort_unstable();
+    rules.dedup();
+    rules
+}
+
+/// The manifest, re-hashed for the files given and signed with `signer`, as an insider would.
+fn resign(files: &mut BTreeMap<String, Vec<u8>>, signer: &SigningKey) -> Result<()> {
+    let mut manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"])?;
+    for (name, bytes) in files.iter() {
+        if manifest["files"].get(name).is_some() {
+            manifest["files"][name] = serde_json::json!(lading_e2e_sha256(bytes));
+        }
+    }
+    manifest["exporter"] = serde_json::json!(signer.verifying_key().kid.to_string());
+    let text = serde_json::to_string_pretty(&manifest)? + "\n";
+    files.insert(
+        "manifest.jws".into(),
+        signer
+            .sign_compact(text.as_bytes(), "lading-export-manifest+jws")
+            .into_bytes(),
+    );
+    files.insert("manifest.json".into(), text.into_bytes());
+    Ok(())
+}
+
+fn lading_e2e_sha256(bytes: &[u8]) -> String {
+    lading_domain::Digest::of(bytes).to_hex()
+}
+
+#[test]
+fn an_export_verifies_clean_and_holds_exactly_what_the_authority_is_entitled_to() -> Result<()> {
+    let ledger = Ledger::new()?;
+    let dir = tempfile::tempdir()?;
+    let (path, summary) = export(&ledger, dir.path(), "nl.zip", 0..ledger.size(), None)?;
+    let verdict = verify_bundle(&path, None);
+    assert!(verdict.is_clean(), "{:#?}", verdict.findings);
+
+    let wanted = ledger.entitled(AUTHORITY, 0..ledger.size());
+    assert!(!wanted.is_empty() && (wanted.len() as u64) < ledger.size());
+    assert_eq!(verdict.entries_checked, wanted.len() as u64);
+    assert_eq!(summary.manifest.counts.entries, wanted.len() as u64);
+    let files = unzip(&path)?;
+    let held: Vec<u64> = String::from_utf8(files["entries.jsonl"].clone())?
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(held, wanted.iter().map(|(i, _)| *i).collect::<Vec<_>>());
+    assert!(
+        summary.manifest.counts.blocks > 1,
+        "the samples span several blocks"
+    );
+    assert!(verdict.documents_checked > 0);
+
+    // The tables load with an ordinary CSV reader, a header and one row per item.
+    let transitions = csv::Reader::from_reader(&files["transitions.csv"][..])
+        .records()
+        .count() as u64;
+    assert_eq!(transitions, summary.manifest.counts.transitions);
+    let documents = csv::Reader::from_reader(&files["documents.csv"][..])
+        .records()
+        .count() as u64;
+    assert_eq!(documents, summary.manifest.counts.documents);
+    assert!(summary.manifest.counts.events > 0);
+    Ok(())
+}
+
+#[test]
+fn each_tampering_is_caught_by_its_own_rule() -> Result<()> {
+    let ledger = Ledger::new()?;
+    let dir = tempfile::tempdir()?;
+    let (path, _) = export(&ledger, dir.path(), "nl.zip", 0..ledger.size(), None)?;
+    let clean = unzip(&path)?;
+    let tampered = dir.path().join("tampered.zip");
+    let check = |files: &BTreeMap<String, Vec<u8>>| -> Result<Vec<&'static str>> {
+        rezip(&tampered, files)?;
+        Ok(rules(&verify_bundle(&tampered, None)))
+    };
+
+    // Rezipped untouched: still clean (the check is of contents, not of the zip's bytes).
+    assert_eq!(check(&clean)?, Vec::<&str>::new());
+
+    // A CSV cell changed.
+    let mut files = clean.clone();
+    let text = String::from_utf8(files["transitions.csv"].clone())?;
+    files.insert(
+        "transitions.csv".into(),
+        text.replacen(",TRANSFER,", ",SURRENDER_FOR_DELIVERY,", 1)
+            .into_bytes(),
+    );
+    assert_ne!(files["transitions.csv"], clean["transitions.csv"]);
+    assert_eq!(
+        check(&files)?,
+        ["hash_mismatch", "row_differs_from_entries"]
+    );
+
+    // An entry removed (its line, and its proof's).
+    let mut files = clean.clone();
+    let entries = String::from_utf8(files["entries.jsonl"].clone())?;
+    let mut lines: Vec<&str> = entries.lines().collect();
+    lines.remove(3);
+    files.insert(
+        "entries.jsonl".into(),
+        (lines.join("\n") + "\n").into_bytes(),
+    );
+    let found = check(&files)?;
+    assert!(
+        found.contains(&"hash_mismatch") && found.contains(&"count_mismatch"),
+        "{found:?}"
+    );
+
+    // A proof altered: one hash of a path changed.
+    let mut files = clean.clone();
+    let proofs = String::from_utf8(files["proofs.jsonl"].clone())?;
+    let mut lines: Vec<String> = proofs.lines().map(str::to_owned).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("\"kind\":\"entry\""))
+        .unwrap();
+    let mut line: serde_json::Value = serde_json::from_str(&lines[at])?;
+    line["path"][0] = serde_json::json!("00".repeat(32));
+    lines[at] = line.to_string();
+    files.insert(
+        "proofs.jsonl".into(),
+        (lines.join("\n") + "\n").into_bytes(),
+    );
+    assert_eq!(check(&files)?, ["hash_mismatch", "proof_invalid"]);
+
+    // A file added.
+    let mut files = clean.clone();
+    files.insert("notes.txt".into(), b"nothing to see".to_vec());
+    assert_eq!(check(&files)?, ["unexpected_file"]);
+
+    // The manifest re-signed by another party's key.
+    let mut files = clean.clone();
+    resign(&mut files, &key("shipper-acme")?)?;
+    assert_eq!(check(&files)?, ["manifest_signer_not_allowed"]);
+
+    // An insider with the authority's key changes a cell and signs again: the tables no
+    // longer say what the signed entries say.
+    let mut files = clean.clone();
+    let text = String::from_utf8(files["documents.csv"].clone())?;
+    files.insert(
+        "documents.csv".into(),
+        text.replacen("NLRTM", "BEANR", 1).into_bytes(),
+    );
+    resign(&mut files, &key(AUTHORITY)?)?;
+    assert_eq!(check(&files)?, ["row_differs_from_entries"]);
+    Ok(())
+}
+
+#[test]
+fn consecutive_exports_chain_with_no_gap_and_no_overlap() -> Result<()> {
+    let ledger = Ledger::new()?;
+    let dir = tempfile::tempdir()?;
+    let middle = ledger.size() / 2;
+    let (first, summary) = export(&ledger, dir.path(), "1.zip", 0..middle, None)?;
+    let previous = PreviousExport {
+        manifest_sha256: summary.manifest_sha256.clone(),
+        range: summary.manifest.range,
+    };
+    let (second, _) = export(
+        &ledger,
+        dir.path(),
+        "2.zip",
+        middle..ledger.size(),
+        Some(previous.clone()),
+    )?;
+    let verdict = verify_bundle(&second, Some(&first));
+    assert!(verdict.is_clean(), "{:#?}", verdict.findings);
+    // Documents issued in the first export and changed in the second: their as-issued columns
+    // come from before the range.
+    assert!(verdict.documents_issued_before > 0 || verdict.documents_checked > 0);
+
+    let (gap, _) = export(
+        &ledger,
+        dir.path(),
+        "gap.zip",
+        middle + 1..ledger.size(),
+        Some(previous.clone()),
+    )?;
+    assert_eq!(rules(&verify_bundle(&gap, Some(&first))), ["series_gap"]);
+    let (overlap, _) = export(
+        &ledger,
+        dir.path(),
+        "overlap.zip",
+        middle - 1..ledger.size(),
+        Some(previous),
+    )?;
+    assert_eq!(
+        rules(&verify_bundle(&overlap, Some(&first))),
+        ["series_overlap"]
+    );
+    let (unchained, _) = export(
+        &ledger,
+        dir.path(),
+        "unchained.zip",
+        middle..ledger.size(),
+        None,
+    )?;
+    assert_eq!(
+        rules(&verify_bundle(&unchained, Some(&first))),
+        ["series_broken"]
+    );
+    Ok(())
+}
+
+#[test]
+fn an_interrupted_export_leaves_no_bundle_behind() -> Result<()> {
+    let ledger = Ledger::new()?;
+    let dir = tempfile::tempdir()?;
+    let signer = key(AUTHORITY)?;
+    let checkpoint = ledger.checkpoint()?;
+    let request = ExportRequest {
+        authority: AUTHORITY.parse()?,
+        range: 0..ledger.size(),
+        signer: &signer,
+        previous: None,
+        created_at: chrono::Utc::now(),
+        membership: &ledger.membership,
+    };
+    // The entries stop with an error halfway, as a failing database read would.
+    let wanted = ledger.entitled(AUTHORITY, 0..ledger.size());
+    let half = wanted.len() / 2;
+    let entries = wanted.into_iter().enumerate().map(|(n, e)| {
+        if n == half {
+            Err(ExportError::Source("the database went away".into()))
+        } else {
+            Ok(e)
+        }
+    });
+    let out = dir.path().join("nl.zip");
+    let mut source = &ledger;
+    let failed = write_bundle(&out, &request, &checkpoint, entries, &mut source);
+    assert!(matches!(failed, Err(ExportError::Source(_))), "{failed:?}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+
+    // Entries out of order are refused, and leave nothing either.
+    let mut reversed = ledger.entitled(AUTHORITY, 0..ledger.size());
+    reversed.reverse();
+    let refused = write_bundle(
+        &out,
+        &request,
+        &checkpoint,
+        reversed.into_iter().map(Ok),
+        &mut source,
+    );
+    assert!(
+        matches!(refused, Err(ExportError::Order { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+    Ok(())
+}
