@@ -118,6 +118,11 @@ impl PortalNode {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The node's settings (`LADING_*`), for other `lading` commands against it.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// `lading user <args>` against this node's database and certificate; its stdout.
     pub fn lading_user(&self, args: &[&str]) -> Result<String> {
         let mut all = vec!["user"];

@@ -904,22 +904,31 @@ impl Follower {
         if index >= size {
             return None;
         }
+        let tree = self.checkpoint_tree(size)?;
         let block_size = self.tree.block_size();
         let leaves = self.leaves.get(..usize::try_from(size).ok()?)?;
         let chunk = usize::try_from(block_size).ok()?;
-        // Sealed block roots come from the accumulator; the last block is rebuilt at `size`.
-        let sealed = (size / block_size) as usize;
-        let mut roots: Vec<Digest> = self.tree.sealed_roots().get(..sealed)?.to_vec();
-        if size % block_size != 0 {
-            roots.push(crate::merkle::merkle_root(leaves.get(sealed * chunk..)?));
-        }
-        let tree = crate::CheckpointTree::from_block_roots(block_size, size, &roots).ok()?;
         let block = usize::try_from(index / block_size).ok()?;
         let start = block * chunk;
         let end = (start + chunk).min(leaves.len());
         let block_tree = crate::BlockTree::build(leaves.get(start..end)?).ok()?;
         let proof = tree.prove(index, &block_tree).ok()?;
         Some((checkpoint, proof))
+    }
+
+    /// The tree over the block roots of the ledger at `size` (at most the size followed): to
+    /// prove many entries against the checkpoint of that size. Sealed block roots come from
+    /// the accumulator; the last block is rebuilt at `size`.
+    pub fn checkpoint_tree(&self, size: u64) -> Option<crate::CheckpointTree> {
+        let block_size = self.tree.block_size();
+        let leaves = self.leaves.get(..usize::try_from(size).ok()?)?;
+        let chunk = usize::try_from(block_size).ok()?;
+        let sealed = usize::try_from(size / block_size).ok()?;
+        let mut roots: Vec<Digest> = self.tree.sealed_roots().get(..sealed)?.to_vec();
+        if size % block_size != 0 {
+            roots.push(crate::merkle::merkle_root(leaves.get(sealed * chunk..)?));
+        }
+        crate::CheckpointTree::from_block_roots(block_size, size, &roots).ok()
     }
 
     /// Checks a submission this replica's `party` signed, before the replica keeps it to

@@ -14,6 +14,7 @@
 //! shown, with its inclusion proof, to fall under the authority is evidence of the omission.
 
 mod format;
+pub mod node;
 mod tables;
 mod verify;
 mod write;
@@ -50,4 +51,8 @@ pub enum ExportError {
     NoIssue { reference: String, index: u64 },
     #[error("{0}")]
     Source(String),
+    /// The export asked for is not one this exporter makes (another authority's, a party that
+    /// is no customs authority, nothing verified yet); nothing was written.
+    #[error("refused: {0}")]
+    Refused(String),
 }

@@ -111,6 +111,13 @@ enum Command {
     /// --old, optional --to) or read from a saved answer (--answer). Exits non-zero when
     /// anything fails to verify.
     VerifyConsistency(crate::consistency::VerifyConsistency),
+    /// A customs authority's export from its own node: every entry of a range it is entitled
+    /// to, with proofs, as one signed bundle (a zip). Signed with [portal] signing_key.
+    Export(crate::export::ExportArgs),
+    /// Check an export bundle offline: the manifest's signature and hashes, every entry's
+    /// signature and proof, the CSV tables against the signed entries, and the chain to the
+    /// previous export (--previous). Exits non-zero on any failure, naming file, line and rule.
+    VerifyBundle(crate::export::VerifyBundleArgs),
     /// The people who sign in to this node's web portal ([portal]): `add`, `list`, `disable`,
     /// `passwd`. Passwords come from standard input or --password-file, never the command line.
     User {
@@ -187,6 +194,8 @@ impl Cli {
                 leaf_hash,
             } => verify_proof(proof, registry_key, entry.as_deref(), leaf_hash.as_deref()),
             Command::VerifyConsistency(args) => args.run(),
+            Command::Export(args) => args.run(&config()?),
+            Command::VerifyBundle(args) => args.run(),
         }
     }
 }

@@ -13,6 +13,7 @@ mod consistency;
 mod custody;
 mod database;
 mod demo;
+mod export;
 mod parties;
 mod party;
 mod reconcile;

@@ -19,92 +19,105 @@ use lading_replica::FeedClient;
 use crate::config::Config;
 use crate::database::Database;
 
-pub fn replica(config: Config) -> Result<()> {
-    let section = &config.replica;
-    let need = |what: &str, value: &Option<std::path::PathBuf>| {
-        value
-            .clone()
-            .with_context(|| format!("replica.{what} is required for `lading replica`"))
-    };
-    let registry = section.registry.clone().context(
-        "replica.registry (or LADING_REPLICA_REGISTRY) must name the registry's https:// URL",
-    )?;
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-    };
-    let (ca, cert, key) = (
-        need("ca", &section.ca)?,
-        need("cert", &section.cert)?,
-        need("key", &section.key)?,
-    );
-    let (ca_pem, cert_pem, key_pem) = (read(&ca)?, read(&cert)?, read(&key)?);
-    let party = lading_pki::party_of(
-        lading_pki::parse_certs(&cert_pem)?
-            .first()
-            .context("replica.cert holds no certificate")?,
-    )
-    .context("replica.cert must be a party's certificate (`lading ca issue --party`)")?;
-    let client = FeedClient::new(&registry, &ca_pem, &cert_pem, &key_pem)?;
-    let peers = section
-        .peers
-        .iter()
-        .map(|peer| FeedClient::peer(peer, &ca_pem, &cert_pem, &key_pem))
-        .collect::<Result<Vec<_>, _>>()?;
-    let parties = String::from_utf8(read(&need("parties", &section.parties)?)?)
-        .context("the party registry is not UTF-8")?;
-    let keys = lading_replica::genesis(&parties)?;
-    let registry_key: Jwk = crate::cli::read_json(&need("registry_key", &section.registry_key)?)?;
-    if registry_key.is_private() {
-        bail!("replica.registry_key must be the registry's public JWK, not its private key");
-    }
-    let registry_key = registry_key.verifying_key()?;
-    let block_size = config.registry.block_size;
-    // Checked once here, so the node can build followers without failing.
-    Follower::new(block_size, registry_key.clone(), keys.clone())
-        .context("the follower's block size")?;
-    let tls = section
-        .listen
-        .map(|_| crate::tls::server_config(&cert, &key, Some(&ca)))
-        .transpose()?;
-    // The portal serves people's browsers with the node's own server certificate, and asks
-    // them for none.
-    // The party's signing key: refused before anything starts when it is not in custody as
-    // it must be (see `crate::custody`).
-    let signing_key = config
-        .portal
-        .signing_key
-        .as_deref()
-        .map(|path| crate::custody::load(path, config.portal.allow_test_keys))
-        .transpose()?;
-    let portal = config
-        .portal
-        .listen
-        .map(|bind| {
-            crate::tls::server_config(&cert, &key, None).map(|tls| PortalFace {
-                bind,
-                tls,
-                registry_key: registry_key.clone(),
-                signing_key: signing_key.clone(),
-            })
-        })
-        .transpose()?;
+/// What a node is made of, read from the configuration: who it is, how it reaches the
+/// registry, and what it checks entries and checkpoints with.
+pub struct NodeInputs {
+    pub party: lading_domain::ids::PartyId,
+    pub registry: String,
+    pub client: FeedClient,
+    /// The membership at the genesis (parties.json).
+    pub genesis: lading_domain::membership::Membership,
+    /// The registry's public key, as configured.
+    pub registry_jwk: Jwk,
+    pub registry_key: lading_domain::jws::VerifyingKey,
+    pub block_size: u64,
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    ca_pem: Vec<u8>,
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+}
 
-    let db = Database::open(&config)?;
-    let result = (|| {
+impl NodeInputs {
+    pub fn load(config: &Config) -> Result<Self> {
+        let section = &config.replica;
+        let need = |what: &str, value: &Option<std::path::PathBuf>| {
+            value
+                .clone()
+                .with_context(|| format!("replica.{what} is required for a node"))
+        };
+        let registry = section.registry.clone().context(
+            "replica.registry (or LADING_REPLICA_REGISTRY) must name the registry's https:// URL",
+        )?;
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        let (ca, cert, key) = (
+            need("ca", &section.ca)?,
+            need("cert", &section.cert)?,
+            need("key", &section.key)?,
+        );
+        let (ca_pem, cert_pem, key_pem) = (read(&ca)?, read(&cert)?, read(&key)?);
+        let party = lading_pki::party_of(
+            lading_pki::parse_certs(&cert_pem)?
+                .first()
+                .context("replica.cert holds no certificate")?,
+        )
+        .context("replica.cert must be a party's certificate (`lading ca issue --party`)")?;
+        let client = FeedClient::new(&registry, &ca_pem, &cert_pem, &key_pem)?;
+        let parties = String::from_utf8(read(&need("parties", &section.parties)?)?)
+            .context("the party registry is not UTF-8")?;
+        let keys = lading_replica::genesis(&parties)?;
+        let registry_jwk: Jwk =
+            crate::cli::read_json(&need("registry_key", &section.registry_key)?)?;
+        if registry_jwk.is_private() {
+            bail!("replica.registry_key must be the registry's public JWK, not its private key");
+        }
+        let registry_key = registry_jwk.verifying_key()?;
+        let block_size = config.registry.block_size;
+        // Checked once here, so the node can build followers without failing.
+        Follower::new(block_size, registry_key.clone(), keys.clone())
+            .context("the follower's block size")?;
+        Ok(Self {
+            party,
+            registry,
+            client,
+            genesis: keys,
+            registry_jwk,
+            registry_key,
+            block_size,
+            ca,
+            cert,
+            key,
+            ca_pem,
+            cert_pem,
+            key_pem,
+        })
+    }
+
+    /// The node on `db`, restored from its rows (its loops not started).
+    pub fn start(&self, config: &Config, db: &Database) -> Result<Node> {
+        let section = &config.replica;
         db.urls.migrate()?;
         let store = lading_replica::node::open_store(&db.urls.url, 8)
             .context("cannot connect to the database")?
             .with_owner_url(db.urls.owner_url.clone());
+        let (registry_key, keys, block_size) = (
+            self.registry_key.clone(),
+            self.genesis.clone(),
+            self.block_size,
+        );
         let node = Node::start(
             NodeSettings {
-                party,
-                registry: registry.clone(),
+                party: self.party.clone(),
+                registry: self.registry.clone(),
                 page_size: section.page_size,
                 poll_interval: Duration::from_millis(section.poll_interval_ms),
                 park_after: Duration::from_millis(section.park_after_ms),
             },
             store,
-            client,
+            self.client.clone(),
             move || {
                 Follower::new(block_size, registry_key.clone(), keys.clone())
                     .unwrap_or_else(|_| unreachable!("the block size was checked"))
@@ -114,11 +127,53 @@ pub fn replica(config: Config) -> Result<()> {
             size = node.follower().size(),
             "replica restored from its database"
         );
+        Ok(node)
+    }
+}
+
+pub fn replica(config: Config) -> Result<()> {
+    let inputs = NodeInputs::load(&config)?;
+    let section = &config.replica;
+    let peers = section
+        .peers
+        .iter()
+        .map(|peer| FeedClient::peer(peer, &inputs.ca_pem, &inputs.cert_pem, &inputs.key_pem))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tls = section
+        .listen
+        .map(|_| crate::tls::server_config(&inputs.cert, &inputs.key, Some(&inputs.ca)))
+        .transpose()?;
+    // The party's signing key: refused before anything starts when it is not in custody as
+    // it must be (see `crate::custody`).
+    let signing_key = config
+        .portal
+        .signing_key
+        .as_deref()
+        .map(|path| crate::custody::load(path, config.portal.allow_test_keys))
+        .transpose()?;
+    // The portal serves people's browsers with the node's own server certificate, and asks
+    // them for none.
+    let portal = config
+        .portal
+        .listen
+        .map(|bind| {
+            crate::tls::server_config(&inputs.cert, &inputs.key, None).map(|tls| PortalFace {
+                bind,
+                tls,
+                registry_key: inputs.registry_key.clone(),
+                signing_key: signing_key.clone(),
+            })
+        })
+        .transpose()?;
+
+    let db = Database::open(&config)?;
+    let result = (|| {
+        let node = inputs.start(&config, &db)?;
         if let Some(key) = &signing_key {
             crate::custody::check_owner(key, node.party(), node.follower().membership())?;
             tracing::info!(kid = %key.kid, "the portal signs with the party's key");
         }
-        run(node, &config, &registry, peers, tls, portal)
+        run(node, &config, &inputs.registry, peers, tls, portal)
     })();
     let closed = db.close();
     result.and(closed)

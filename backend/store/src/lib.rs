@@ -8,6 +8,7 @@
 //! thread, or `web::block` in the HTTP face), never on an async worker.
 
 pub mod error;
+pub mod export_series;
 pub mod incidents;
 pub mod json;
 pub mod ledger;

@@ -64,6 +64,8 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("portal_audit", &["SELECT", "INSERT"]),
     // Drafts are written, then marked submitted or discarded; never deleted.
     ("portal_drafts", &["SELECT", "INSERT", "UPDATE"]),
+    // A node's customs exports: recorded once each, never changed.
+    ("export_series", &["SELECT", "INSERT"]),
     ("node_documents", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
     // Diesel's migration history: migrations run as the owner.
     ("__diesel_schema_migrations", &[]),

@@ -55,6 +55,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    export_series (seq) {
+        seq -> Int8,
+        authority -> Text,
+        range_from -> Int8,
+        range_to -> Int8,
+        manifest_sha256 -> Text,
+        entries -> Int8,
+        path -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     incidents (id) {
         id -> Int8,
         code -> Text,
@@ -279,6 +292,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_access,
     documents,
     events,
+    export_series,
     incidents,
     ledger_entries,
     ledger_head,
