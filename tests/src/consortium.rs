@@ -176,6 +176,25 @@ impl Pki {
         peers: &[String],
         extra: &[(&str, &str)],
     ) -> Result<(TestDb, ReplicaProcess)> {
+        let mut env = self.replica_env(party, registry, port, peers, extra)?;
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let db = TestDb::new()?;
+            env.extend(db.env());
+            let replica = ReplicaProcess::start(env)?;
+            Ok((db, replica))
+        })
+        .await?
+    }
+
+    /// The settings of [`Self::replica`] (without its database's).
+    pub fn replica_env(
+        &self,
+        party: &str,
+        registry: &str,
+        port: u16,
+        peers: &[String],
+        extra: &[(&str, &str)],
+    ) -> Result<Vec<(String, String)>> {
         let mut env: Vec<(String, String)> = vec![
             ("LADING_REPLICA_REGISTRY".into(), registry.into()),
             ("LADING_REPLICA_CA".into(), path(&self.ca_pem())?.into()),
@@ -204,13 +223,7 @@ impl Pki {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let db = TestDb::new()?;
-            env.extend(db.env());
-            let replica = ReplicaProcess::start(env)?;
-            Ok((db, replica))
-        })
-        .await?
+        Ok(env)
     }
 }
 

@@ -81,26 +81,11 @@ pub fn export_from_node(
     let (signed, tree) = checkpoint;
     let size = signed.unverified().size;
     let mut conn = node.store().conn().map_err(store)?;
-    let last = export_series::last(&mut conn, authority.as_str()).map_err(store)?;
-    let previous = if wanted.since_last {
-        last.as_ref().map(|row| PreviousExport {
-            manifest_sha256: row.manifest_sha256.clone(),
-            range: crate::format::ManifestRange {
-                from: row.range_from as u64,
-                to: row.range_to as u64,
-            },
-        })
-    } else {
-        None
-    };
-    let from = wanted
-        .from
-        .or(previous.as_ref().map(|p| p.range.to))
-        .unwrap_or(0);
-    let to = wanted.to.unwrap_or(size);
-    if from > to || to > size {
-        return Err(ExportError::Range { from, to, size });
-    }
+    let (range, previous) = plan_within(&mut conn, authority, wanted, size)?;
+    let Range {
+        start: from,
+        end: to,
+    } = range;
     let checkpointed = Checkpointed {
         signed: signed.as_str().to_owned(),
         size,
@@ -129,6 +114,50 @@ pub fn export_from_node(
     )
     .map_err(store)?;
     Ok(summary)
+}
+
+/// The range `wanted` names when the checkpoint is of `size`, and the export it follows.
+fn plan_within(
+    conn: &mut lading_store::PgConnection,
+    authority: &PartyId,
+    wanted: &Wanted,
+    size: u64,
+) -> Result<(Range<u64>, Option<PreviousExport>), ExportError> {
+    let previous = if wanted.since_last {
+        export_series::last(conn, authority.as_str())
+            .map_err(store)?
+            .map(|row| PreviousExport {
+                manifest_sha256: row.manifest_sha256,
+                range: crate::format::ManifestRange {
+                    from: row.range_from as u64,
+                    to: row.range_to as u64,
+                },
+            })
+    } else {
+        None
+    };
+    let from = wanted
+        .from
+        .or(previous.as_ref().map(|p| p.range.to))
+        .unwrap_or(0);
+    let to = wanted.to.unwrap_or(size);
+    if from > to || to > size {
+        return Err(ExportError::Range { from, to, size });
+    }
+    Ok((from..to, previous))
+}
+
+/// The range an export `wanted` would cover now (to name its file before writing it).
+pub fn plan(node: &Node, authority: &PartyId, wanted: &Wanted) -> Result<Range<u64>, ExportError> {
+    let size = node
+        .follower()
+        .latest_verified_checkpoint()
+        .map(|c| c.unverified().size)
+        .ok_or_else(|| {
+            refuse("the node has verified no checkpoint yet: nothing can be proved".into())
+        })?;
+    let mut conn = node.store().conn().map_err(store)?;
+    Ok(plan_within(&mut conn, authority, wanted, size)?.0)
 }
 
 fn store(e: lading_store::StoreError) -> ExportError {

@@ -56,6 +56,12 @@
 //! allow_test_keys = false                    # accept a TEST key (fixtures) as signing_key:
 //!                                            # demos and tests only
 //!
+//! [export]                                   # `lading replica` of a customs authority:
+//! dir = "/var/lib/lading/exports"            # scheduled exports written here (none: off)
+//! interval_ms = 86400000                     # one export of what is new, daily
+//! retention = 30                             # bundles kept in dir (older ones deleted;
+//!                                            # the series in the database keeps every one)
+//!
 //! [reconcile]                                # the registry reconciles these replicas
 //! cert = "/etc/lading/registry.crt.pem"      # `lading ca issue --registry`
 //! key = "/etc/lading/registry.key.pem"
@@ -80,6 +86,29 @@ pub struct Config {
     pub replica: ReplicaSection,
     pub reconcile: ReconcileSection,
     pub portal: PortalSection,
+    pub export: ExportSection,
+}
+
+/// Scheduled customs exports of a node whose party is a customs authority, on when `dir` is
+/// set: every `interval_ms` the entries since the last export, signed with the party's key
+/// (`portal.signing_key`), written to `dir`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSection {
+    pub dir: Option<PathBuf>,
+    pub interval_ms: u64,
+    /// Bundles kept in `dir`; older ones are deleted (0: keep every one).
+    pub retention: usize,
+}
+
+impl Default for ExportSection {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            interval_ms: 24 * 3_600_000,
+            retention: 30,
+        }
+    }
 }
 
 /// The web portal of a party's node (`lading replica`), or the registry's operator view
@@ -236,6 +265,7 @@ impl Default for Config {
             replica: ReplicaSection::default(),
             reconcile: ReconcileSection::default(),
             portal: PortalSection::default(),
+            export: ExportSection::default(),
         }
     }
 }
@@ -427,6 +457,18 @@ impl Config {
         }
         if let Some(v) = var("LADING_PORTAL_ALLOW_TEST_KEYS") {
             self.portal.allow_test_keys = parse("LADING_PORTAL_ALLOW_TEST_KEYS", v)?;
+        }
+        if let Some(v) = var("LADING_EXPORT_DIR") {
+            self.export.dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LADING_EXPORT_INTERVAL_MS") {
+            self.export.interval_ms = parse("LADING_EXPORT_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = var("LADING_EXPORT_RETENTION") {
+            self.export.retention = parse("LADING_EXPORT_RETENTION", v)?;
+        }
+        if self.export.interval_ms == 0 {
+            bail!("export.interval_ms must be positive");
         }
         if let Some(v) = var("LADING_PORTAL_SESSION_TTL_MS") {
             self.portal.session_ttl_ms = parse("LADING_PORTAL_SESSION_TTL_MS", v)?;

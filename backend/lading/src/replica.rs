@@ -173,10 +173,50 @@ pub fn replica(config: Config) -> Result<()> {
             crate::custody::check_owner(key, node.party(), node.follower().membership())?;
             tracing::info!(kid = %key.kid, "the portal signs with the party's key");
         }
+        if let Some(dir) = &config.export.dir {
+            schedule_exports(&node, &inputs, signing_key.clone(), &config, dir)?;
+        }
         run(node, &config, &inputs.registry, peers, tls, portal)
     })();
     let closed = db.close();
     result.and(closed)
+}
+
+/// Starts the scheduled customs exports (`[export] dir`): only on a customs authority's node,
+/// and only with the party's key to sign them.
+fn schedule_exports(
+    node: &Node,
+    inputs: &NodeInputs,
+    signing_key: Option<lading_domain::jws::SigningKey>,
+    config: &Config,
+    dir: &std::path::Path,
+) -> Result<()> {
+    let role = node
+        .follower()
+        .membership()
+        .member(node.party())
+        .map(|m| m.party.role);
+    if role != Some(lading_domain::Role::CustomsAuthority) {
+        bail!(
+            "export.dir is set, but {} is not a customs authority: scheduled exports are for customs authorities",
+            node.party()
+        );
+    }
+    let signer = signing_key.context(
+        "export.dir is set: the exports are signed with the party's key, [portal] signing_key (LADING_PORTAL_SIGNING_KEY)",
+    )?;
+    lading_export::schedule::spawn(
+        node.clone(),
+        inputs.registry_jwk.clone(),
+        signer,
+        lading_export::schedule::Schedule {
+            dir: dir.to_owned(),
+            interval: Duration::from_millis(config.export.interval_ms),
+            retention: config.export.retention,
+        },
+    )?;
+    tracing::info!(dir = %dir.display(), interval_ms = config.export.interval_ms, "scheduled customs exports");
+    Ok(())
 }
 
 /// The portal's listener, its TLS configuration and the registry's key (its pages check

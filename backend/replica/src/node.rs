@@ -78,6 +78,8 @@ struct Inner {
     registry_size: AtomicU64,
     /// When the registry last answered the follow loop, and since when it has not.
     contact: Mutex<RegistryContact>,
+    /// How the node's scheduled customs exports fare (none: not scheduled).
+    exports: Mutex<Option<ExportsStatus>>,
     /// Wakes the forwarder when a submission was taken.
     submitted: tokio::sync::Notify,
     pub(crate) sessions: Sessions,
@@ -171,6 +173,7 @@ impl Node {
             client,
             registry_size: AtomicU64::new(0),
             contact: Mutex::new(RegistryContact::default()),
+            exports: Mutex::new(None),
             submitted: tokio::sync::Notify::new(),
             sessions: Sessions::default(),
         }));
@@ -180,6 +183,15 @@ impl Node {
 
     pub fn party(&self) -> &PartyId {
         &self.0.settings.party
+    }
+
+    /// Records how the scheduled customs exports fare (shown in the status).
+    pub fn set_exports_status(&self, status: ExportsStatus) {
+        *self
+            .0
+            .exports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(status);
     }
 
     /// How the follow loop last fared with the registry.
@@ -463,6 +475,12 @@ impl Node {
                 refused: counts.refused,
                 parked: counts.parked,
             },
+            exports: self
+                .0
+                .exports
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         })
     }
 
@@ -938,6 +956,26 @@ pub struct Status {
     pub last_reconciliation: Option<LastReconciliation>,
     pub open_incidents: Vec<IncidentView>,
     pub submissions: SubmissionCounts,
+    /// The scheduled customs exports, when the node makes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exports: Option<ExportsStatus>,
+}
+
+/// How a node's scheduled customs exports fare.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportsStatus {
+    /// Where they are written.
+    pub dir: String,
+    /// The last bundle written, its range and when.
+    pub last_file: Option<String>,
+    pub last_range: Option<[u64; 2]>,
+    pub last_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why the last attempt failed, and how many failed in a row (0: the last one worked).
+    pub last_error: Option<String>,
+    pub failures: u64,
+    /// When the next attempt is due.
+    pub next_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How the follow loop last fared with the registry.
