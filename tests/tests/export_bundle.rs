@@ -490,3 +490,45 @@ fn an_interrupted_export_leaves_no_bundle_behind() -> Result<()> {
     assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
     Ok(())
 }
+
+#[test]
+fn the_bundles_json_files_match_their_published_schemas() -> Result<()> {
+    let ledger = Ledger::new()?;
+    let dir = tempfile::tempdir()?;
+    let (path, _) = export(&ledger, dir.path(), "nl.zip", 0..ledger.size(), None)?;
+    let files = unzip(&path)?;
+    let check = |schema: &str, value: &serde_json::Value| -> Result<()> {
+        let validator = lading_e2e::schemas::validator(schema)?;
+        let errors: Vec<String> = validator
+            .iter_errors(value)
+            .map(|e| e.to_string())
+            .collect();
+        anyhow::ensure!(errors.is_empty(), "{schema}: {errors:?}\n{value}");
+        Ok(())
+    };
+    check(
+        "export-manifest.json",
+        &serde_json::from_slice(&files["manifest.json"])?,
+    )?;
+    check(
+        "export-parties.json",
+        &serde_json::from_slice(&files["parties.json"])?,
+    )?;
+    check("jwk.json", &serde_json::from_slice(&files["registry.jwk"])?)?;
+    let mut lines = 0;
+    for (file, schema) in [
+        ("entries.jsonl", "export-entry-line.json"),
+        ("proofs.jsonl", "export-proof-line.json"),
+    ] {
+        for line in String::from_utf8(files[file].clone())?.lines() {
+            check(schema, &serde_json::from_str(line)?)?;
+            lines += 1;
+        }
+    }
+    assert!(lines > 20);
+    // And a manifest with a member the format does not have is refused by the schema.
+    let mut manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"])?;
+    manifest["note"] = serde_json::json!("extra");
+    assert!(check("export-manifest.json", &manifest).is_err());
+    Ok(())
+}
