@@ -2,6 +2,11 @@
 //! authority is entitled to (the feed delivers the rest as leaf hashes), so the export reads the
 //! node's database and proves against the latest checkpoint the node verified — no load on the
 //! registry, and it works while the registry is away.
+//!
+//! It reads the database as it is, a page at a time, and needs no restored node: the tree of
+//! the checkpoint is rebuilt from the rows' leaves (a window of blocks at a time) and must give
+//! the verified checkpoint's root, so rows changed since the node checked them are refused
+//! rather than exported; the membership is the genesis folded with the party statements held.
 
 use std::ops::Range;
 use std::path::Path;
@@ -9,9 +14,12 @@ use std::path::Path;
 use lading_domain::event::SignedEvent;
 use lading_domain::ids::{DocumentReference, PartyId};
 use lading_domain::transition::SignedTransition;
+use lading_domain::checkpoint::SignedCheckpoint;
+use lading_domain::membership::{Membership, SignedPartyStatement};
+use lading_domain::merkle::{merkle_root, CheckpointTree};
 use lading_domain::{Digest, Jwk, Role, SigningKey};
 use lading_replica::node::Node;
-use lading_store::{export_series, replica};
+use lading_store::{export_series, replica, Store};
 
 use crate::format::PreviousExport;
 use crate::write::{write_bundle, Checkpointed, ExportRequest, Source, Summary};
@@ -36,41 +44,105 @@ fn refuse(why: String) -> ExportError {
     ExportError::Refused(why)
 }
 
-/// Writes the export of `authority`'s entries from `node` to `out`, signed with `signer` (the
-/// authority's key), and records it in the node's series.
-pub fn export_from_node(
-    node: &Node,
-    registry_key: &Jwk,
+/// A node's database, as the exporter reads it.
+#[derive(Debug)]
+pub struct NodeDatabase<'a> {
+    pub store: &'a Store,
+    /// The node's party.
+    pub party: PartyId,
+    /// The membership as of the checkpoint ([`fold_membership`], or the running node's).
+    pub membership: Membership,
+    /// The registry's public key, which signed the checkpoints.
+    pub registry_key: Jwk,
+    pub block_size: u64,
+}
+
+/// Blocks whose leaves are read at once when rebuilding the checkpoint's tree.
+const BLOCKS_AT_ONCE: u64 = 64;
+
+/// The genesis membership folded with the party statements the node holds below `below`.
+pub fn fold_membership(
+    store: &Store,
+    genesis: &Membership,
+    below: u64,
+) -> Result<Membership, ExportError> {
+    let mut membership = genesis.clone();
+    let mut conn = store.conn().map_err(self::store)?;
+    for row in replica::undocumented_entries(&mut conn, below).map_err(self::store)? {
+        let Some(signed) = row.signed.and_then(|s| String::from_utf8(s).ok()) else {
+            continue;
+        };
+        if let Ok(statement) = SignedPartyStatement::parse(&signed) {
+            membership
+                .apply(row.idx as u64, statement.kid(), statement.statement())
+                .map_err(|e| ExportError::Source(format!("the party statement at {}: {e}", row.idx)))?;
+        }
+    }
+    Ok(membership)
+}
+
+/// The latest checkpoint the node verified, with the tree of its block roots rebuilt from the
+/// rows — which must give the checkpoint's root.
+fn verified_checkpoint(db: &NodeDatabase<'_>) -> Result<(SignedCheckpoint, CheckpointTree), ExportError> {
+    let mut conn = db.store.conn().map_err(store)?;
+    let row = replica::latest_verified_checkpoint(&mut conn)
+        .map_err(store)?
+        .ok_or_else(|| refuse("the node has verified no checkpoint yet: nothing can be proved".into()))?;
+    let signed = SignedCheckpoint::parse(&row.signed)
+        .map_err(|e| ExportError::Source(format!("the node's checkpoint of size {}: {e}", row.size)))?;
+    let key = db
+        .registry_key
+        .verifying_key()
+        .map_err(|e| ExportError::Source(format!("the registry's key: {e}")))?;
+    let checkpoint = signed
+        .verify(&key)
+        .map_err(|e| ExportError::Source(format!("the node's checkpoint of size {}: {e}", row.size)))?;
+    let (size, block_size) = (checkpoint.size, db.block_size);
+    if u64::from(checkpoint.block_size) != block_size {
+        return Err(ExportError::Source(format!(
+            "the checkpoint's block size is {}, the node's {block_size}",
+            checkpoint.block_size
+        )));
+    }
+    let blocks = size.div_ceil(block_size);
+    let mut roots = Vec::with_capacity(usize::try_from(blocks).unwrap_or(0));
+    let mut block = 0;
+    while block < blocks {
+        let ranges: Vec<(u64, u64)> = (block..blocks.min(block + BLOCKS_AT_ONCE))
+            .map(|b| (b * block_size, size.min((b + 1) * block_size)))
+            .collect();
+        for leaves in replica::held_leaves_ranges(&mut conn, &ranges).map_err(store)? {
+            let leaves: Vec<Digest> = leaves.into_iter().map(Digest).collect();
+            roots.push(merkle_root(&leaves));
+        }
+        block += BLOCKS_AT_ONCE;
+    }
+    let tree = CheckpointTree::from_block_roots(block_size, size, &roots)
+        .map_err(|e| ExportError::Source(e.to_string()))?;
+    if tree.root() != checkpoint.root {
+        return Err(ExportError::Source(format!(
+            "the node's rows do not make the checkpoint of size {size} it verified: rows were changed since (start the node, which judges its rows again)"
+        )));
+    }
+    Ok((signed, tree))
+}
+
+/// Writes the export of `authority`'s entries from the node's database to `out`, signed with
+/// `signer` (the authority's key), and records it in the node's series.
+pub fn export_from_database(
+    db: &NodeDatabase<'_>,
     signer: &SigningKey,
     authority: &PartyId,
     wanted: &Wanted,
     out: &Path,
 ) -> Result<Summary, ExportError> {
-    if authority != node.party() {
+    if *authority != db.party {
         return Err(refuse(format!(
             "this node is {}'s: it exports for {} only, not for {authority}",
-            node.party(),
-            node.party()
+            db.party, db.party
         )));
     }
-    let (membership, checkpoint) = {
-        let follower = node.follower();
-        let membership = follower.membership().clone();
-        let signed = follower
-            .latest_verified_checkpoint()
-            .cloned()
-            .ok_or_else(|| {
-                refuse("the node has verified no checkpoint yet: nothing can be proved".into())
-            })?;
-        let size = signed.unverified().size;
-        let tree = follower.checkpoint_tree(size).ok_or_else(|| {
-            ExportError::Source(format!(
-                "the node cannot rebuild the tree of its checkpoint of size {size}"
-            ))
-        })?;
-        (membership, (signed, tree))
-    };
-    match membership.member(authority) {
+    match db.membership.member(authority) {
         Some(m) if m.party.role == Role::CustomsAuthority => {}
         _ => {
             return Err(refuse(format!(
@@ -78,20 +150,17 @@ pub fn export_from_node(
             )))
         }
     }
-    let (signed, tree) = checkpoint;
+    let (signed, tree) = verified_checkpoint(db)?;
     let size = signed.unverified().size;
-    let mut conn = node.store().conn().map_err(store)?;
+    let mut conn = db.store.conn().map_err(store)?;
     let (range, previous) = plan_within(&mut conn, authority, wanted, size)?;
-    let Range {
-        start: from,
-        end: to,
-    } = range;
+    let Range { start: from, end: to } = range;
     let checkpointed = Checkpointed {
         signed: signed.as_str().to_owned(),
         size,
         root: signed.unverified().root,
         tree,
-        registry_key: registry_key.to_public(),
+        registry_key: db.registry_key.to_public(),
     };
     let request = ExportRequest {
         authority: authority.clone(),
@@ -99,10 +168,10 @@ pub fn export_from_node(
         signer,
         previous,
         created_at: chrono::Utc::now(),
-        membership: &membership,
+        membership: &db.membership,
     };
-    let entries = Entries::new(node, from..to)?;
-    let mut source = NodeSource { node };
+    let entries = Entries::new(db.store, from..to);
+    let mut source = NodeSource { store: db.store };
     let summary = write_bundle(out, &request, &checkpointed, entries, &mut source)?;
     export_series::record(
         &mut conn,
@@ -114,6 +183,25 @@ pub fn export_from_node(
     )
     .map_err(store)?;
     Ok(summary)
+}
+
+/// [`export_from_database`] of a running node (its membership as it follows).
+pub fn export_from_node(
+    node: &Node,
+    registry_key: &Jwk,
+    signer: &SigningKey,
+    authority: &PartyId,
+    wanted: &Wanted,
+    out: &Path,
+) -> Result<Summary, ExportError> {
+    let db = NodeDatabase {
+        store: node.store(),
+        party: node.party().clone(),
+        membership: node.follower().membership().clone(),
+        registry_key: registry_key.clone(),
+        block_size: node.follower().block_size(),
+    };
+    export_from_database(&db, signer, authority, wanted, out)
 }
 
 /// The range `wanted` names when the checkpoint is of `size`, and the export it follows.
@@ -148,15 +236,12 @@ fn plan_within(
 }
 
 /// The range an export `wanted` would cover now (to name its file before writing it).
-pub fn plan(node: &Node, authority: &PartyId, wanted: &Wanted) -> Result<Range<u64>, ExportError> {
-    let size = node
-        .follower()
-        .latest_verified_checkpoint()
-        .map(|c| c.unverified().size)
-        .ok_or_else(|| {
-            refuse("the node has verified no checkpoint yet: nothing can be proved".into())
-        })?;
-    let mut conn = node.store().conn().map_err(store)?;
+pub fn plan(store_: &Store, authority: &PartyId, wanted: &Wanted) -> Result<Range<u64>, ExportError> {
+    let mut conn = store_.conn().map_err(store)?;
+    let size = replica::latest_verified_checkpoint(&mut conn)
+        .map_err(store)?
+        .map(|row| row.size as u64)
+        .ok_or_else(|| refuse("the node has verified no checkpoint yet: nothing can be proved".into()))?;
     Ok(plan_within(&mut conn, authority, wanted, size)?.0)
 }
 
@@ -167,24 +252,24 @@ fn store(e: lading_store::StoreError) -> ExportError {
 /// The node's entries of a range held in full that are transitions or events (party
 /// statements are the consortium's, not a document's), read a page at a time.
 struct Entries<'a> {
-    node: &'a Node,
+    store: &'a Store,
     next: u64,
     end: u64,
     page: std::vec::IntoIter<(u64, String)>,
 }
 
 impl<'a> Entries<'a> {
-    fn new(node: &'a Node, range: Range<u64>) -> Result<Self, ExportError> {
-        Ok(Self {
-            node,
+    fn new(store: &'a Store, range: Range<u64>) -> Self {
+        Self {
+            store,
             next: range.start,
             end: range.end,
             page: Vec::new().into_iter(),
-        })
+        }
     }
 
     fn fill(&mut self) -> Result<(), ExportError> {
-        let mut conn = self.node.store().conn().map_err(store)?;
+        let mut conn = self.store.conn().map_err(store)?;
         let rows = replica::entries(&mut conn, self.next, PAGE).map_err(store)?;
         let mut out = Vec::with_capacity(rows.len());
         self.next = self.end;
@@ -231,32 +316,15 @@ impl Iterator for Entries<'_> {
 
 /// Block leaves and earlier transitions, from the node's rows.
 struct NodeSource<'a> {
-    node: &'a Node,
+    store: &'a Store,
 }
 
 impl Source for NodeSource<'_> {
     fn leaves(&mut self, range: Range<u64>) -> Result<Vec<Digest>, ExportError> {
-        let mut conn = self.node.store().conn().map_err(store)?;
-        let want = range.end - range.start;
-        let rows = replica::entries(&mut conn, range.start, want as i64).map_err(store)?;
-        let leaves: Vec<Digest> = rows
-            .iter()
-            .take_while(|r| (r.idx as u64) < range.end)
-            .filter_map(|r| {
-                <[u8; 32]>::try_from(r.leaf_hash.as_slice())
-                    .ok()
-                    .map(Digest)
-            })
-            .collect();
-        if leaves.len() as u64 != want || rows.first().map(|r| r.idx as u64) != Some(range.start) {
-            return Err(ExportError::Source(format!(
-                "the node holds {} of the leaves {}..{}",
-                leaves.len(),
-                range.start,
-                range.end
-            )));
-        }
-        Ok(leaves)
+        let mut conn = self.store.conn().map_err(store)?;
+        let mut held = replica::held_leaves_ranges(&mut conn, &[(range.start, range.end)])
+            .map_err(store)?;
+        Ok(held.pop().unwrap_or_default().into_iter().map(Digest).collect())
     }
 
     fn earlier_transitions(
@@ -264,7 +332,7 @@ impl Source for NodeSource<'_> {
         reference: &DocumentReference,
         before: u64,
     ) -> Result<Vec<(u64, SignedTransition)>, ExportError> {
-        let mut conn = self.node.store().conn().map_err(store)?;
+        let mut conn = self.store.conn().map_err(store)?;
         replica::document_entries(&mut conn, reference.as_str(), before)
             .map_err(store)?
             .into_iter()

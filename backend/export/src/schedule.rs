@@ -86,7 +86,7 @@ fn once(
         since_last: true,
         ..Wanted::default()
     };
-    let range = plan(node, &authority, &since_last)?;
+    let range = plan(node.store(), &authority, &since_last)?;
     if range.is_empty() {
         return Ok(None);
     }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use lading_export::node::{export_from_node, Wanted};
+use lading_export::node::{export_from_database, fold_membership, NodeDatabase, Wanted};
 
 use crate::config::Config;
 use crate::database::Database;
@@ -49,11 +49,27 @@ impl ExportArgs {
         let inputs = NodeInputs::load(config)?;
         let db = Database::open(config)?;
         let result = (|| {
-            let node = inputs.start(config, &db)?;
-            crate::custody::check_owner(&signer, node.party(), node.follower().membership())?;
-            let summary = export_from_node(
-                &node,
-                &inputs.registry_jwk,
+            // The node's database read as it is: no restore, a page at a time (the rows are
+            // checked against the checkpoint the node verified).
+            db.urls.migrate()?;
+            let store = lading_replica::node::open_store(&db.urls.url, 2)
+                .context("cannot connect to the node's database")?;
+            let size = {
+                let mut conn = store.conn()?;
+                lading_store::replica::latest_verified_checkpoint(&mut conn)?
+                    .map_or(0, |row| row.size as u64)
+            };
+            let membership = fold_membership(&store, &inputs.genesis, size)?;
+            crate::custody::check_owner(&signer, &inputs.party, &membership)?;
+            let database = NodeDatabase {
+                store: &store,
+                party: inputs.party.clone(),
+                membership,
+                registry_key: inputs.registry_jwk.clone(),
+                block_size: inputs.block_size,
+            };
+            let summary = export_from_database(
+                &database,
                 &signer,
                 &authority,
                 &Wanted {

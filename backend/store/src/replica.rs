@@ -183,6 +183,33 @@ pub fn latest_checkpoint(
         .optional()?)
 }
 
+/// The largest checkpoint this replica verified.
+pub fn latest_verified_checkpoint(
+    conn: &mut PgConnection,
+) -> Result<Option<ReplicaCheckpointRow>, StoreError> {
+    Ok(replica_checkpoints::table
+        .filter(replica_checkpoints::verified.eq(true))
+        .order(replica_checkpoints::size.desc())
+        .select(ReplicaCheckpointRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The rows held in full below `below` that name no document (party statements, and events
+/// about a container alone), in index order.
+pub fn undocumented_entries(
+    conn: &mut PgConnection,
+    below: u64,
+) -> Result<Vec<ReplicaEntryRow>, StoreError> {
+    Ok(replica_entries::table
+        .filter(replica_entries::document_ref.is_null())
+        .filter(replica_entries::signed.is_not_null())
+        .filter(replica_entries::idx.lt(crate::ledger::to_i64(below)))
+        .order(replica_entries::idx.asc())
+        .select(ReplicaEntryRow::as_select())
+        .load(conn)?)
+}
+
 /// The leaves held for entries `[0, upto)` as rows say now (`held_leaf`: a row whose payload
 /// and leaf hash disagree stands for 0xff bytes), with 32 zero bytes where a row is missing.
 ///
