@@ -15,6 +15,7 @@
 
 mod format;
 pub mod node;
+mod report;
 mod tables;
 mod verify;
 mod write;
