@@ -107,7 +107,7 @@ impl Report {
             h,
             "<header>\n<p class=\"kicker\">Lading customs export</p>\n\
              <h1>Customs export for {auth}</h1>\n\
-             <p class=\"lead\">Ledger entries {range}, created {created}, signed by key <code>{exporter}</code>.</p>\n\
+             <p class=\"lead\">Ledger indexes {range}, created {created}, signed by key <code>{exporter}</code>.</p>\n\
              </header>\n<main>\n",
             auth = esc(&m.authority),
             created = esc(&m.created_at),
@@ -258,7 +258,7 @@ impl Report {
                 &["Documents"],
                 &bars,
             ));
-            h.push_str("<table class=\"data\" id=\"states-table\">\n<caption>Documents by state after their last transition in the range</caption>\n<thead><tr><th scope=\"col\">State</th><th scope=\"col\" class=\"n\">Documents</th></tr></thead>\n<tbody>\n");
+            h.push_str("<table class=\"data\" id=\"states-table\">\n<caption>Documents by state</caption>\n<thead><tr><th scope=\"col\">State</th><th scope=\"col\" class=\"n\">Documents</th></tr></thead>\n<tbody>\n");
             for (s, n) in &self.states {
                 let _ = writeln!(
                     h,
@@ -450,10 +450,10 @@ fn horizontal_chart(id: &str, title: &str, series: &[&str], bars: &[(String, Vec
     );
     for v in ticks(top) {
         let x = label_width + scale(v);
-        let _ = write!(
+        let _ = writeln!(
             s,
             "<line x1=\"{x}\" y1=\"{top_y}\" x2=\"{x}\" y2=\"{b}\" stroke=\"#d0d7de\"/>\
-             <text x=\"{x}\" y=\"{ty}\" text-anchor=\"middle\" fill=\"#57606a\">{}</text>\n",
+             <text x=\"{x}\" y=\"{ty}\" text-anchor=\"middle\" fill=\"#57606a\">{}</text>",
             group(v),
             b = top_y + plot_height,
             ty = top_y + plot_height + 18,
@@ -461,9 +461,9 @@ fn horizontal_chart(id: &str, title: &str, series: &[&str], bars: &[(String, Vec
     }
     for (g, (label, values)) in bars.iter().enumerate() {
         let y0 = top_y + g as u32 * per_group + GAP / 2;
-        let _ = write!(
+        let _ = writeln!(
             s,
-            "<text x=\"{lx}\" y=\"{ly}\" text-anchor=\"end\" fill=\"#1b1f24\">{}</text>\n",
+            "<text x=\"{lx}\" y=\"{ly}\" text-anchor=\"end\" fill=\"#1b1f24\">{}</text>",
             esc(label),
             lx = label_width - 8,
             ly = y0 + BAR * series.len() as u32 / 2 + 4,
@@ -472,10 +472,10 @@ fn horizontal_chart(id: &str, title: &str, series: &[&str], bars: &[(String, Vec
             let y = y0 + i as u32 * BAR;
             let w = scale(*v).max(u32::from(*v > 0));
             let name = series.get(i).copied().unwrap_or("");
-            let _ = write!(
+            let _ = writeln!(
                 s,
                 "<rect x=\"{label_width}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" fill=\"{fill}\"><title>{l}: {n} {v}</title></rect>\
-                 <text x=\"{tx}\" y=\"{ty}\" fill=\"#1b1f24\">{v}</text>\n",
+                 <text x=\"{tx}\" y=\"{ty}\" fill=\"#1b1f24\">{v}</text>",
                 h = BAR - 2,
                 fill = SERIES[i % SERIES.len()],
                 l = esc(label),
@@ -528,10 +528,10 @@ fn vertical_chart(id: &str, title: &str, series: &[&str], bars: &[(String, Vec<u
     );
     for v in ticks(top) {
         let y = base - scale(v);
-        let _ = write!(
+        let _ = writeln!(
             s,
             "<line x1=\"{LEFT}\" y1=\"{y}\" x2=\"{r}\" y2=\"{y}\" stroke=\"#d0d7de\"/>\
-             <text x=\"{tx}\" y=\"{ty}\" text-anchor=\"end\" fill=\"#57606a\">{}</text>\n",
+             <text x=\"{tx}\" y=\"{ty}\" text-anchor=\"end\" fill=\"#57606a\">{}</text>",
             group(v),
             r = LEFT + step * n,
             tx = LEFT - 6,
@@ -546,9 +546,9 @@ fn vertical_chart(id: &str, title: &str, series: &[&str], bars: &[(String, Vec<u
             let h = scale(*v).max(u32::from(*v > 0));
             y -= h.min(y - TOP);
             let name = series.get(k).copied().unwrap_or("");
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "<rect x=\"{x}\" y=\"{y}\" width=\"{bar}\" height=\"{h}\" fill=\"{fill}\"><title>{l}: {v} {n}</title></rect>\n",
+                "<rect x=\"{x}\" y=\"{y}\" width=\"{bar}\" height=\"{h}\" fill=\"{fill}\"><title>{l}: {v} {n}</title></rect>",
                 fill = SERIES[k % SERIES.len()],
                 l = esc(label),
                 v = group(*v),
@@ -556,18 +556,18 @@ fn vertical_chart(id: &str, title: &str, series: &[&str], bars: &[(String, Vec<u
             );
         }
         if step >= 28 {
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "<text x=\"{cx}\" y=\"{ty}\" text-anchor=\"middle\" fill=\"#1b1f24\">{}</text>\n",
+                "<text x=\"{cx}\" y=\"{ty}\" text-anchor=\"middle\" fill=\"#1b1f24\">{}</text>",
                 group(total),
                 cx = x + bar / 2,
                 ty = y.saturating_sub(4),
             );
         }
         if i % every == 0 {
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "<text x=\"{cx}\" y=\"{ty}\" text-anchor=\"middle\" fill=\"#1b1f24\">{}</text>\n",
+                "<text x=\"{cx}\" y=\"{ty}\" text-anchor=\"middle\" fill=\"#1b1f24\">{}</text>",
                 esc(label),
                 cx = x + bar / 2,
                 ty = base + 18,
@@ -630,6 +630,79 @@ fn esc(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::{ManifestCheckpoint, ManifestCounts, ManifestRange};
+
+    fn manifest() -> Manifest {
+        Manifest {
+            format: crate::BUNDLE_FORMAT.to_owned(),
+            authority: "customs-nl".to_owned(),
+            exporter: "customs-nl:k1".to_owned(),
+            created_at: "2026-01-01T00:00:00.000Z".to_owned(),
+            range: ManifestRange { from: 0, to: 1000 },
+            checkpoint: ManifestCheckpoint {
+                size: 1000,
+                block_size: 8,
+                root: "00".repeat(32),
+                sha256: "11".repeat(32),
+            },
+            counts: ManifestCounts::default(),
+            files: BTreeMap::new(),
+            previous: None,
+            completeness: "<every entry>".to_owned(),
+        }
+    }
+
+    fn event(index: u64, day: u32, code: &str) -> EventRow {
+        EventRow {
+            ledger_index: index,
+            time: format!("2026-01-{day:02}T10:00:00.000Z"),
+            event_code: code.to_owned(),
+            event_kind: "CUSTOMS".to_owned(),
+            actor: "customs-nl".to_owned(),
+            document: "DOC<1>".to_owned(),
+            container: String::new(),
+            location: "NLRTM".to_owned(),
+            vessel: String::new(),
+            voyage: String::new(),
+            remarks: String::new(),
+            kid: "customs-nl:k1".to_owned(),
+            leaf_hash: "22".repeat(32),
+        }
+    }
+
+    #[test]
+    fn the_customs_list_is_capped_and_the_rest_counted() {
+        let mut report = Report::default();
+        let total = CUSTOMS_LISTED as u64 + 7;
+        for i in 0..total {
+            let code = if i % 2 == 0 { "HOLD" } else { "RELEASE" };
+            report.event(&event(i, 1 + (i % 28) as u32, code));
+        }
+        let page = report.render(&manifest());
+        assert_eq!(page.matches("<tr><td>").count(), CUSTOMS_LISTED);
+        assert!(page.contains("… and 7 more"), "{page}");
+        assert!(page.contains("<td id=\"count-customs\">207</td>"));
+        assert!(page.contains("<td id=\"count-holds\">104</td>"));
+        // Every day has its row; text is escaped; the same rows make the same page.
+        assert_eq!(page.matches("<tr><th scope=\"row\">2026-01-").count(), 28);
+        assert!(page.contains("DOC&lt;1&gt;") && !page.contains("DOC<1>"));
+        assert!(page.contains("&lt;every entry&gt;"));
+        let mut again = Report::default();
+        for i in 0..total {
+            let code = if i % 2 == 0 { "HOLD" } else { "RELEASE" };
+            again.event(&event(i, 1 + (i % 28) as u32, code));
+        }
+        assert_eq!(again.render(&manifest()), page);
+    }
+
+    #[test]
+    fn an_empty_export_says_so() {
+        let page = Report::default().render(&manifest());
+        assert!(page.contains("No documents in this export."));
+        assert!(page.contains("No entries in this export."));
+        assert!(page.contains("customs-none"));
+        assert!(!page.contains("<svg"));
+    }
 
     #[test]
     fn numbers_are_grouped_and_axes_round() {
