@@ -13,7 +13,10 @@
 #   - with --dev: the diesel CLI (crates.io), which the store's tests use to check
 #     that src/schema.rs matches the migrations; and cargo-fuzz (crates.io) for
 #     tests/fuzz-smoke.sh, which also needs rustup's nightly toolchain (checked here,
-#     never installed: a missing one is an error).
+#     never installed: a missing one is an error); and a Python virtual environment with
+#     the `frictionless` tool (PyPI), in which the customs export tests validate a bundle's
+#     data package (LADING_PY_VENV, default ~/.cache/lading/venv; python3 -m venv, with
+#     Debian's python3-venv when the module is missing).
 #
 # Idempotent and a no-op when everything is present: apt-get update and install
 # run only when something is missing. Prints one line per thing checked.
@@ -31,7 +34,7 @@ for arg in "$@"; do
     --dev) want_dev=1 ;;
     --dry-run) dry_run=1 ;;
     -h | --help)
-      sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -142,6 +145,37 @@ ensure_fuzz_tools() {
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
 }
 
+# The customs export tests run `frictionless validate` from this virtual environment.
+FRICTIONLESS_VERSION=5.21.0
+PY_VENV="${LADING_PY_VENV:-$HOME/.cache/lading/venv}"
+ensure_py_tools() {
+  [[ $want_dev -eq 1 ]] || return 0
+  local version
+  if [[ -x "$PY_VENV/bin/frictionless" ]] && version="$("$PY_VENV/bin/frictionless" --version 2> /dev/null)" && [[ -n "$version" ]]; then
+    printf 'ok       %-18s %s\n' "frictionless" "$PY_VENV/bin/frictionless $version"
+    return 0
+  fi
+  if [[ $dry_run -eq 1 ]]; then
+    echo "dry run: would create $PY_VENV and pip install frictionless $FRICTIONLESS_VERSION"
+    return 0
+  fi
+  printf 'missing  %-18s -> python3 -m venv %s; pip install frictionless %s\n' "frictionless" "$PY_VENV" "$FRICTIONLESS_VERSION"
+  if ! python3 -c 'import venv, ensurepip' > /dev/null 2>&1; then
+    if [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null 2>&1; then
+      apt-get -o DPkg::Lock::Timeout=600 update -qq
+      apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3-venv
+    else
+      echo "ensure-deps: python3 has no venv module; install python3-venv (as root)" >&2
+      return 1
+    fi
+  fi
+  rm -rf "$PY_VENV"
+  mkdir -p "$(dirname "$PY_VENV")"
+  python3 -m venv "$PY_VENV"
+  "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check "frictionless==$FRICTIONLESS_VERSION"
+  printf 'ok       %-18s %s\n' "frictionless" "$PY_VENV/bin/frictionless $("$PY_VENV/bin/frictionless" --version)"
+}
+
 missing=()
 check_all() {
   # $1 = "final" after installing: a miss is then an error.
@@ -166,6 +200,7 @@ check_all || true
 if [[ ${#missing[@]} -eq 0 ]]; then
   ensure_dev_tools
   ensure_fuzz_tools
+  ensure_py_tools
   exit 0
 fi
 
@@ -204,3 +239,4 @@ fi
 check_all final
 ensure_dev_tools
 ensure_fuzz_tools
+ensure_py_tools

@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod consortium;
+pub mod export_ledger;
 pub mod gen;
 pub mod harness;
 pub mod load;

@@ -17,6 +17,7 @@ pub const FILES: &[&str] = &[
     "checkpoint.jws",
     "registry.jwk",
     "parties.json",
+    "index.html",
     "datapackage.json",
     "manifest.json",
     "manifest.jws",

@@ -15,6 +15,7 @@
 
 mod format;
 pub mod node;
+mod report;
 pub mod schedule;
 mod tables;
 mod verify;

@@ -18,6 +18,7 @@ use lading_domain::{Digest, Jwk, VerifyingKey};
 use crate::format::{
     sha256_hex, EntryLine, Manifest, PartiesFile, ProofLine, BUNDLE_FORMAT, FILES,
 };
+use crate::report::Report;
 use crate::tables::{DocumentRow, EventRow, TransitionRow};
 
 /// A rule the bundle breaks.
@@ -661,11 +662,15 @@ fn check_tables(
 ) {
     let mut transitions = Vec::new();
     let mut events = Vec::new();
+    // index.html, made again from the signed entries and documents.csv.
+    let mut report = Report::default();
     // Documents followed through the bundle's own transitions.
     let mut documents: BTreeMap<String, Seen> = BTreeMap::new();
     for entry in entries {
         if let Ok(t) = SignedTransition::parse(&entry.signed) {
-            transitions.push(TransitionRow::of(entry.index, &t, &entry.leaf));
+            let row = TransitionRow::of(entry.index, &t, &entry.leaf);
+            report.transition(&row);
+            transitions.push(row);
             let p = t.payload();
             let reference = p.document_reference().to_string();
             let time = p.time().to_string();
@@ -689,7 +694,9 @@ fn check_tables(
                 }
             }
         } else if let Ok(e) = SignedEvent::parse(&entry.signed) {
-            events.push(EventRow::of(entry.index, &e, &entry.leaf));
+            let row = EventRow::of(entry.index, &e, &entry.leaf);
+            report.event(&row);
+            events.push(row);
         }
     }
     compare_rows(verdict, bundle, "transitions.csv", &transitions);
@@ -712,6 +719,7 @@ fn check_tables(
             }
         };
         seen.insert(row.reference.clone());
+        report.document(&row);
         let Some(Seen {
             issued,
             last,
@@ -773,12 +781,45 @@ fn check_tables(
             );
         }
     }
+    drop(reader);
+    check_report(verdict, bundle, manifest, &report);
     let counts = &manifest.counts;
     if counts.transitions != transitions.len() as u64
         || counts.events != events.len() as u64
         || counts.documents != seen.len() as u64
     {
         verdict.find("manifest.json", None, "count_mismatch", format!("the manifest counts {} transitions, {} events, {} documents; the bundle holds {}, {}, {}", counts.transitions, counts.events, counts.documents, transitions.len(), events.len(), seen.len()));
+    }
+}
+
+/// `index.html` must be exactly the page the bundle's own entries, `documents.csv` and
+/// manifest make, so the human summary says nothing the signed data does not.
+fn check_report(verdict: &mut Verdict, bundle: &mut Bundle, manifest: &Manifest, report: &Report) {
+    let Some(page) = bundle.bytes("index.html") else {
+        return;
+    };
+    let want = report.render(manifest);
+    if page != want.as_bytes() {
+        let line = String::from_utf8_lossy(&page)
+            .lines()
+            .zip(want.lines())
+            .position(|(got, want)| got != want)
+            .map_or_else(
+                || {
+                    page.iter()
+                        .filter(|b| **b == b'\n')
+                        .count()
+                        .min(want.lines().count()) as u64
+                        + 1
+                },
+                |n| n as u64 + 1,
+            );
+        verdict.find(
+            "index.html",
+            Some(line),
+            "report_differs_from_entries",
+            "the summary page is not the one the signed entries and documents.csv make".into(),
+        );
     }
 }
 

@@ -21,6 +21,7 @@ use crate::format::{
     hashed_files, sha256_hex, EntryLine, Manifest, ManifestCheckpoint, ManifestCounts,
     ManifestRange, PartiesFile, PreviousExport, ProofLine, BUNDLE_FORMAT,
 };
+use crate::report::Report;
 use crate::tables::{self, DocumentRow, EventRow, TransitionRow};
 use crate::ExportError;
 
@@ -147,6 +148,7 @@ pub fn write_bundle(
         .unwrap_or(Path::new("."));
     let mut streams = Streams::new(near)?;
     let mut counts = ManifestCounts::default();
+    let mut report = Report::default();
     let mut documents: BTreeMap<String, Followed> = BTreeMap::new();
     let mut open: Option<OpenBlock> = None;
     let mut last_index: Option<u64> = None;
@@ -237,13 +239,15 @@ pub fn write_bundle(
         counts.entries += 1;
 
         if let Ok(t) = SignedTransition::parse(&signed) {
-            streams
-                .transitions
-                .serialize(TransitionRow::of(index, &t, &leaf))?;
+            let row = TransitionRow::of(index, &t, &leaf);
+            report.transition(&row);
+            streams.transitions.serialize(row)?;
             counts.transitions += 1;
             follow(&mut documents, source, index, &t)?;
         } else if let Ok(e) = SignedEvent::parse(&signed) {
-            streams.events.serialize(EventRow::of(index, &e, &leaf))?;
+            let row = EventRow::of(index, &e, &leaf);
+            report.event(&row);
+            streams.events.serialize(row)?;
             counts.events += 1;
         } else {
             return Err(ExportError::Unreadable {
@@ -257,13 +261,15 @@ pub fn write_bundle(
     let mut docs =
         csv::Writer::from_writer(BufWriter::new(File::create(streams.path("documents.csv"))?));
     for followed in documents.values() {
-        docs.serialize(DocumentRow::of(
+        let row = DocumentRow::of(
             &followed.document,
             &followed.state,
             followed.issued.clone(),
             followed.last.clone(),
             followed.in_export,
-        ))?;
+        );
+        report.document(&row);
+        docs.serialize(row)?;
         counts.documents += 1;
     }
     // A table with no rows still has its header (the csv crate writes it with the first row).
@@ -295,11 +301,7 @@ pub fn write_bundle(
     )?;
     std::fs::write(streams.path("datapackage.json"), datapackage(request)?)?;
 
-    let mut files = BTreeMap::new();
-    for name in hashed_files() {
-        files.insert(name.to_owned(), sha256_file(&streams.path(name))?);
-    }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: BUNDLE_FORMAT.to_owned(),
         authority: request.authority.to_string(),
         exporter: request.signer.verifying_key().kid.to_string(),
@@ -314,7 +316,8 @@ pub fn write_bundle(
             sha256: sha256_hex(checkpoint.signed.as_bytes()),
         },
         counts,
-        files,
+        // Hashed below, once index.html (made from the rest of the manifest) is written.
+        files: BTreeMap::new(),
         previous: request.previous.clone(),
         completeness: format!(
             "The exporter states that this bundle holds every ledger entry with an index from {from} to {} that {} is entitled to see. Each entry it holds is proved on the ledger by its inclusion proof; an entry of that range not in it, shown later with its inclusion proof to fall under {}, is evidence of an omission signed here.",
@@ -323,6 +326,12 @@ pub fn write_bundle(
             request.authority
         ),
     };
+    std::fs::write(streams.path("index.html"), report.render(&manifest))?;
+    for name in hashed_files() {
+        manifest
+            .files
+            .insert(name.to_owned(), sha256_file(&streams.path(name))?);
+    }
     let manifest_json = to_pretty(&manifest)?;
     std::fs::write(streams.path("manifest.json"), &manifest_json)?;
     let signed = request
@@ -509,7 +518,16 @@ fn datapackage(request: &ExportRequest<'_>) -> Result<String, ExportError> {
             },
         })
     };
-    let file = |name: &str, format: &str, mediatype: &str, description: &str| json!({"name": name.replace('.', "-"), "path": name, "format": format, "mediatype": mediatype, "description": description});
+    // The other files are plain data resources. JSON Lines would be read as a table by
+    // Frictionless tools (and proofs.jsonl mixes two kinds of line): `"type": "file"` says
+    // they are files to hash and read with their own schema, not tables.
+    let file = |name: &str, format: &str, mediatype: &str, description: &str| {
+        let mut resource = json!({"name": name.replace('.', "-"), "path": name, "profile": "data-resource", "format": format, "mediatype": mediatype, "description": description});
+        if format == "jsonl" {
+            resource["type"] = json!("file");
+        }
+        resource
+    };
     let package = json!({
         "profile": "data-package",
         "name": format!("lading-customs-export-{}-{}-{}", request.authority, request.range.start, request.range.end),
@@ -524,6 +542,7 @@ fn datapackage(request: &ExportRequest<'_>) -> Result<String, ExportError> {
             file("checkpoint.jws", "jws", "application/jose", "The registry's signed checkpoint."),
             file("registry.jwk", "json", "application/jwk+json", "The registry's public key."),
             file("parties.json", "json", "application/json", "Parties and their keys, with when each key could sign."),
+            file("index.html", "html", "text/html", "A human summary (counts per port, day and state; customs holds and releases), made from the entries and documents.csv; it opens offline in a browser."),
         ],
     });
     to_pretty(&package)
