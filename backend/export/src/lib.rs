@@ -15,6 +15,7 @@
 
 mod format;
 pub mod node;
+pub mod registry;
 mod tables;
 mod verify;
 mod write;

@@ -3,6 +3,7 @@
 pub mod checkpoints;
 pub mod documents;
 pub mod entries;
+pub mod exports;
 pub mod events;
 pub mod health;
 pub mod parties;
