@@ -3,8 +3,8 @@
 pub mod checkpoints;
 pub mod documents;
 pub mod entries;
-pub mod exports;
 pub mod events;
+pub mod exports;
 pub mod health;
 pub mod parties;
 pub mod replicas;
