@@ -11,7 +11,7 @@ use std::path::Path;
 
 use lading_domain::checkpoint::PublishedCheckpoint;
 use lading_domain::ids::{DocumentReference, PartyId};
-use lading_domain::membership::Membership;
+use lading_domain::membership::{KeyRecord, Member, Membership};
 use lading_domain::merkle::{BlockTree, CheckpointTree};
 use lading_domain::transition::SignedTransition;
 use lading_domain::{Digest, Jwk, Role, SigningKey};
@@ -33,7 +33,8 @@ pub struct RegistryExporter<'a> {
     pub signer: &'a SigningKey,
     /// The registry's public key, written as `registry.jwk`.
     pub registry_key: &'a Jwk,
-    /// The membership with every key's history, for `parties.json`.
+    /// The membership with every key's history; `parties.json` is written from it as of the
+    /// checkpoint.
     pub membership: &'a Membership,
 }
 
@@ -62,6 +63,7 @@ pub fn export_from_registry(
             size,
         });
     }
+    let membership = as_of(exporter.membership, size)?;
     let tree = checkpoint_tree(exporter.store, exporter.checkpoint)?;
     let checkpointed = Checkpointed {
         signed: exporter.checkpoint.signed.clone(),
@@ -76,7 +78,7 @@ pub fn export_from_registry(
         signer: exporter.signer,
         previous: None,
         created_at: chrono::Utc::now(),
-        membership: exporter.membership,
+        membership: &membership,
     };
     let entries = Entries {
         store: exporter.store,
@@ -89,6 +91,32 @@ pub fn export_from_registry(
         store: exporter.store,
     };
     write_bundle(out, &request, &checkpointed, entries, &mut source)
+}
+
+/// The membership as it stood at the checkpoint of `size`: what statements at indexes from
+/// `size` on did (the registry may have sequenced some since) is undone, so `parties.json` says
+/// what the checkpoint covers, as a node's export does.
+fn as_of(membership: &Membership, size: u64) -> Result<Membership, ExportError> {
+    let before = |at: Option<u64>| at.filter(|i| *i < size);
+    let members = membership
+        .members()
+        .into_iter()
+        .filter(|m| m.added_at.is_none_or(|a| a < size))
+        .map(|m| Member {
+            removed_at: before(m.removed_at),
+            ..m.clone()
+        })
+        .collect();
+    let keys = membership
+        .keys()
+        .into_iter()
+        .filter(|k| k.added_at.is_none_or(|a| a < size))
+        .map(|k| KeyRecord {
+            revoked_at: before(k.revoked_at),
+            ..k.clone()
+        })
+        .collect();
+    Membership::from_records(members, keys).map_err(|e| ExportError::Source(e.to_string()))
 }
 
 fn store(e: lading_store::StoreError) -> ExportError {
@@ -246,5 +274,83 @@ impl Source for StoreSource<'_> {
                 Ok((index, transition))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use lading_domain::jws::{SigningKey, VerifyingKey};
+    use lading_domain::membership::{KeyRecord, Member, Membership, Principal};
+    use lading_domain::party::Party;
+
+    use super::as_of;
+
+    fn member(id: &str, added_at: Option<u64>, removed_at: Option<u64>) -> Member {
+        let party: Party = serde_json::from_value(serde_json::json!({
+            "id": id, "name": id, "role": "shipper"
+        }))
+        .unwrap();
+        Member {
+            party,
+            added_at,
+            removed_at,
+        }
+    }
+
+    fn key(kid: &str, owner: &str, added_at: Option<u64>, revoked_at: Option<u64>) -> KeyRecord {
+        let signing = SigningKey::new(
+            kid.parse().unwrap(),
+            ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+        );
+        let key: VerifyingKey = signing.verifying_key();
+        KeyRecord {
+            key,
+            owner: Principal::Party(owner.parse().unwrap()),
+            added_at,
+            revoked_at,
+        }
+    }
+
+    #[test]
+    fn the_membership_at_a_checkpoint_forgets_the_statements_it_does_not_cover() {
+        let now = Membership::from_records(
+            vec![
+                member("shipper-a", None, Some(12)),
+                member("shipper-b", Some(10), None),
+            ],
+            vec![
+                key("shipper-a:1", "shipper-a", None, Some(11)),
+                key("shipper-b:1", "shipper-b", Some(10), None),
+            ],
+        )
+        .unwrap();
+        // Size 10 covers entries 0..9: the statement at 10 and those after are not yet made.
+        let at_10 = as_of(&now, 10).unwrap();
+        assert!(at_10.member(&"shipper-b".parse().unwrap()).is_none());
+        assert_eq!(at_10.keys().len(), 1);
+        let a = at_10.member(&"shipper-a".parse().unwrap()).unwrap();
+        assert_eq!(a.removed_at, None);
+        assert_eq!(at_10.keys()[0].revoked_at, None);
+        // Size 12 covers the addition at 10 and the revocation at 11, not the removal at 12.
+        let at_12 = as_of(&now, 12).unwrap();
+        assert!(at_12.member(&"shipper-b".parse().unwrap()).is_some());
+        assert_eq!(at_12.keys().len(), 2);
+        assert_eq!(
+            at_12
+                .key(&"shipper-a:1".parse().unwrap())
+                .unwrap()
+                .revoked_at,
+            Some(11)
+        );
+        assert_eq!(
+            at_12
+                .member(&"shipper-a".parse().unwrap())
+                .unwrap()
+                .removed_at,
+            None
+        );
+        assert_eq!(as_of(&now, 13).unwrap(), now);
     }
 }
