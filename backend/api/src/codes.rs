@@ -76,6 +76,8 @@ codes! {
     BadBody = "bad_body", 400, "The request body could not be read.";
     BadJson = "bad_json", 400, "A JSON request body does not parse or has the wrong shape.";
     BadHeader = "bad_header", 400, "A request header Lading reads (lading-received-at) does not parse.";
+    ExportFromAfterTo = "export_from_after_to", 400, "An export (GET /v1/exports) was asked with from after to.";
+    ExportBeyondCheckpoint = "export_beyond_checkpoint", 400, "An export (GET /v1/exports) was asked beyond the registry's latest checkpoint: it holds only entries it can prove.";
     ConsistencyFromAfterTo = "consistency_from_after_to", 400, "A consistency proof was asked from a larger checkpoint to a smaller one.";
     WrongKind = "wrong_kind", 400, "At a replica: a transition sent to /v1/events or an event to /v1/transitions; nothing was kept.";
     Reconciliation = "reconciliation", 400, "At a replica: a reconciliation request that does not fit the open session.";
@@ -94,6 +96,7 @@ codes! {
     ClientCertificateRequired = "client_certificate_required", 401, "This resource needs a client certificate from the consortium's CA (mutual TLS).";
     UnregisteredParty = "unregistered_party", 403, "The client certificate names a party that is not registered.";
     CertificateNamesNoParty = "certificate_names_no_party", 403, "The client certificate names no party, or more than one subject.";
+    NotACustomsAuthority = "not_a_customs_authority", 403, "An export was asked by a party that is no customs authority; nothing was written.";
     NotThisReplicasParty = "not_this_replicas_party", 403, "At a replica: the caller is not the replica's own party (or, for reconciliation, not the registry).";
     // What is asked for
     NotFound = "not_found", 404, "No such resource — or one the caller may not see: the two answers are the same.";

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{error::InternalError, web, App, HttpRequest, HttpResponse, HttpServer};
-use lading_domain::jws::Jwk;
+use lading_domain::jws::{Jwk, SigningKey};
 use lading_registry::Registry;
 
 use crate::problem::ApiError;
@@ -27,6 +27,8 @@ pub struct AppState {
     pub registry: Registry,
     /// The registry's public key, published so checkpoints can be verified.
     pub registry_key: Jwk,
+    /// The registry's private key, which signs the manifests of the exports it makes.
+    pub registry_signer: SigningKey,
     /// The replicas this registry reconciles, when it reconciles any.
     pub replicas: Option<Replicas>,
 }
@@ -108,6 +110,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(get("/checkpoints/{size}", routes::checkpoints::at_size))
                 .service(get("/entries/{index}", routes::entries::get))
                 .service(get("/entries/{index}/proof", routes::checkpoints::proof))
+                .service(get("/exports", routes::exports::export))
                 .service(get("/registry/key", registry_key))
                 .service(get("/replication/entries", routes::replication::entries))
                 .service(get(

@@ -3,8 +3,9 @@
 //!
 //! The format is written down for strangers in `schemas/export/README.md` (with JSON Schemas
 //! beside it); this crate writes it ([`write_bundle`]) and checks it ([`verify_bundle`]). It
-//! does no database work: the node (or the registry) hands it the entries, the block leaves a
-//! proof needs, and the chains of documents issued before the export's range.
+//! writes and checks the format from what a source hands it — the entries, the block leaves a
+//! proof needs, the chains of documents issued before the range — and has two sources: a
+//! node's database (`node`) and the registry's (`registry`).
 //!
 //! What a bundle proves: every entry in it is on the ledger (its inclusion proof leads to the
 //! registry's signed checkpoint), was signed by a key its party held at that index (the
@@ -15,6 +16,7 @@
 
 mod format;
 pub mod node;
+pub mod registry;
 mod report;
 pub mod schedule;
 mod tables;

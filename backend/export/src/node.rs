@@ -11,12 +11,12 @@
 use std::ops::Range;
 use std::path::Path;
 
+use lading_domain::checkpoint::SignedCheckpoint;
 use lading_domain::event::SignedEvent;
 use lading_domain::ids::{DocumentReference, PartyId};
-use lading_domain::transition::SignedTransition;
-use lading_domain::checkpoint::SignedCheckpoint;
 use lading_domain::membership::{Membership, SignedPartyStatement};
 use lading_domain::merkle::{merkle_root, CheckpointTree};
+use lading_domain::transition::SignedTransition;
 use lading_domain::{Digest, Jwk, Role, SigningKey};
 use lading_replica::node::Node;
 use lading_store::{export_series, replica, Store};
@@ -75,7 +75,9 @@ pub fn fold_membership(
         if let Ok(statement) = SignedPartyStatement::parse(&signed) {
             membership
                 .apply(row.idx as u64, statement.kid(), statement.statement())
-                .map_err(|e| ExportError::Source(format!("the party statement at {}: {e}", row.idx)))?;
+                .map_err(|e| {
+                    ExportError::Source(format!("the party statement at {}: {e}", row.idx))
+                })?;
         }
     }
     Ok(membership)
@@ -83,20 +85,25 @@ pub fn fold_membership(
 
 /// The latest checkpoint the node verified, with the tree of its block roots rebuilt from the
 /// rows — which must give the checkpoint's root.
-fn verified_checkpoint(db: &NodeDatabase<'_>) -> Result<(SignedCheckpoint, CheckpointTree), ExportError> {
+fn verified_checkpoint(
+    db: &NodeDatabase<'_>,
+) -> Result<(SignedCheckpoint, CheckpointTree), ExportError> {
     let mut conn = db.store.conn().map_err(store)?;
     let row = replica::latest_verified_checkpoint(&mut conn)
         .map_err(store)?
-        .ok_or_else(|| refuse("the node has verified no checkpoint yet: nothing can be proved".into()))?;
-    let signed = SignedCheckpoint::parse(&row.signed)
-        .map_err(|e| ExportError::Source(format!("the node's checkpoint of size {}: {e}", row.size)))?;
+        .ok_or_else(|| {
+            refuse("the node has verified no checkpoint yet: nothing can be proved".into())
+        })?;
+    let signed = SignedCheckpoint::parse(&row.signed).map_err(|e| {
+        ExportError::Source(format!("the node's checkpoint of size {}: {e}", row.size))
+    })?;
     let key = db
         .registry_key
         .verifying_key()
         .map_err(|e| ExportError::Source(format!("the registry's key: {e}")))?;
-    let checkpoint = signed
-        .verify(&key)
-        .map_err(|e| ExportError::Source(format!("the node's checkpoint of size {}: {e}", row.size)))?;
+    let checkpoint = signed.verify(&key).map_err(|e| {
+        ExportError::Source(format!("the node's checkpoint of size {}: {e}", row.size))
+    })?;
     let (size, block_size) = (checkpoint.size, db.block_size);
     if u64::from(checkpoint.block_size) != block_size {
         return Err(ExportError::Source(format!(
@@ -154,7 +161,10 @@ pub fn export_from_database(
     let size = signed.unverified().size;
     let mut conn = db.store.conn().map_err(store)?;
     let (range, previous) = plan_within(&mut conn, authority, wanted, size)?;
-    let Range { start: from, end: to } = range;
+    let Range {
+        start: from,
+        end: to,
+    } = range;
     let checkpointed = Checkpointed {
         signed: signed.as_str().to_owned(),
         size,
@@ -236,12 +246,18 @@ fn plan_within(
 }
 
 /// The range an export `wanted` would cover now (to name its file before writing it).
-pub fn plan(store_: &Store, authority: &PartyId, wanted: &Wanted) -> Result<Range<u64>, ExportError> {
+pub fn plan(
+    store_: &Store,
+    authority: &PartyId,
+    wanted: &Wanted,
+) -> Result<Range<u64>, ExportError> {
     let mut conn = store_.conn().map_err(store)?;
     let size = replica::latest_verified_checkpoint(&mut conn)
         .map_err(store)?
         .map(|row| row.size as u64)
-        .ok_or_else(|| refuse("the node has verified no checkpoint yet: nothing can be proved".into()))?;
+        .ok_or_else(|| {
+            refuse("the node has verified no checkpoint yet: nothing can be proved".into())
+        })?;
     Ok(plan_within(&mut conn, authority, wanted, size)?.0)
 }
 
@@ -322,9 +338,14 @@ struct NodeSource<'a> {
 impl Source for NodeSource<'_> {
     fn leaves(&mut self, range: Range<u64>) -> Result<Vec<Digest>, ExportError> {
         let mut conn = self.store.conn().map_err(store)?;
-        let mut held = replica::held_leaves_ranges(&mut conn, &[(range.start, range.end)])
-            .map_err(store)?;
-        Ok(held.pop().unwrap_or_default().into_iter().map(Digest).collect())
+        let mut held =
+            replica::held_leaves_ranges(&mut conn, &[(range.start, range.end)]).map_err(store)?;
+        Ok(held
+            .pop()
+            .unwrap_or_default()
+            .into_iter()
+            .map(Digest)
+            .collect())
     }
 
     fn earlier_transitions(

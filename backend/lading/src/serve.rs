@@ -91,7 +91,7 @@ pub fn run(
         tracing::info!(applied, "database migrated");
     }
     let store = db.urls.store(pool_size)?;
-    let registry = Registry::start(store, signer, config.registry_config())?;
+    let registry = Registry::start(store, signer.clone(), config.registry_config())?;
     on_start_registry(&registry);
     if let Some(preload) = preload {
         if let Err(e) = preload(&registry) {
@@ -130,6 +130,7 @@ pub fn run(
     let state = AppState {
         registry: registry.clone(),
         registry_key: public,
+        registry_signer: signer,
         replicas: replicas.clone(),
     };
     let system = actix_web::rt::System::new();

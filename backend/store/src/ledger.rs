@@ -92,6 +92,15 @@ pub fn claim_block_size(conn: &mut PgConnection, configured: u64) -> Result<u64,
         .ok_or_else(|| StoreError::corrupt("ledger_head", "no block size"))
 }
 
+/// The ledger's block size as stored with it (`None` before the registry first started), for
+/// readers that rebuild its trees.
+pub fn block_size(conn: &mut PgConnection) -> Result<Option<u64>, StoreError> {
+    let stored: Option<i32> = ledger_head::table
+        .select(ledger_head::block_size)
+        .first(conn)?;
+    Ok(stored.and_then(|b| u64::try_from(b).ok()))
+}
+
 /// Writes a batch durably, or nothing at all.
 pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreError> {
     let new_size = batch.expected_size + batch.entries.len() as u64;

@@ -226,3 +226,42 @@ pub fn feed_of_document(
     .bind::<Text, _>(reference)
     .load(conn)?)
 }
+
+/// The transitions and shipment events of `[from, to)` that `party` is entitled to by the rule
+/// of [`feed_for_party`], at most `limit` of them from `from` on, in index order: what a customs
+/// export from the registry holds (party statements are the consortium's, not a document's).
+pub fn entitled_statements(
+    conn: &mut PgConnection,
+    party: &str,
+    from: u64,
+    to: u64,
+    limit: u64,
+) -> Result<Vec<FeedEntry>, StoreError> {
+    Ok(diesel::sql_query(concat!(
+        "SELECT e.idx, e.leaf_hash, e.signed FROM ledger_entries e \
+         WHERE e.idx >= $2 AND e.idx < $3 AND e.kind IN ('transition', 'event') AND ",
+        entitled!(),
+        " ORDER BY e.idx LIMIT $4"
+    ))
+    .bind::<Text, _>(party)
+    .bind::<diesel::sql_types::Int8, _>(crate::ledger::to_i64(from))
+    .bind::<diesel::sql_types::Int8, _>(crate::ledger::to_i64(to))
+    .bind::<diesel::sql_types::Int8, _>(crate::ledger::to_i64(limit))
+    .load(conn)?)
+}
+
+/// The transitions of document `reference` below index `before`, oldest first, as signed: the
+/// ISSUE and earlier state an export needs for a document whose range starts mid-chain.
+pub fn chain_before(
+    conn: &mut PgConnection,
+    reference: &str,
+    before: u64,
+) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    Ok(ledger_entries::table
+        .inner_join(transitions::table)
+        .filter(transitions::document_ref.eq(reference))
+        .filter(ledger_entries::idx.lt(crate::ledger::to_i64(before)))
+        .order(ledger_entries::idx.asc())
+        .select((ledger_entries::idx, ledger_entries::signed))
+        .load(conn)?)
+}

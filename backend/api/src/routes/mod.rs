@@ -4,6 +4,7 @@ pub mod checkpoints;
 pub mod documents;
 pub mod entries;
 pub mod events;
+pub mod exports;
 pub mod health;
 pub mod parties;
 pub mod replicas;
