@@ -204,12 +204,17 @@ pub fn export_from_node(
     wanted: &Wanted,
     out: &Path,
 ) -> Result<Summary, ExportError> {
+    // One look at the follower (its lock is not reentrant), released before the export.
+    let (membership, block_size) = {
+        let follower = node.follower();
+        (follower.membership().clone(), follower.block_size())
+    };
     let db = NodeDatabase {
         store: node.store(),
         party: node.party().clone(),
-        membership: node.follower().membership().clone(),
+        membership,
         registry_key: registry_key.clone(),
-        block_size: node.follower().block_size(),
+        block_size,
     };
     export_from_database(&db, signer, authority, wanted, out)
 }
