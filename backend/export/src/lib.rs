@@ -16,6 +16,7 @@
 
 mod format;
 pub mod node;
+mod paged;
 pub mod registry;
 mod report;
 pub mod schedule;

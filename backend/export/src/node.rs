@@ -22,6 +22,7 @@ use lading_replica::node::Node;
 use lading_store::{export_series, replica, Store};
 
 use crate::format::PreviousExport;
+use crate::paged::Paged;
 use crate::write::{write_bundle, Checkpointed, ExportRequest, Source, Summary};
 use crate::ExportError;
 
@@ -180,7 +181,7 @@ pub fn export_from_database(
         created_at: chrono::Utc::now(),
         membership: &db.membership,
     };
-    let entries = Entries::new(db.store, from..to);
+    let entries = entries(db.store, from..to);
     let mut source = NodeSource { store: db.store };
     let summary = write_bundle(out, &request, &checkpointed, entries, &mut source)?;
     export_series::record(
@@ -272,34 +273,22 @@ fn store(e: lading_store::StoreError) -> ExportError {
 
 /// The node's entries of a range held in full that are transitions or events (party
 /// statements are the consortium's, not a document's), read a page at a time.
-struct Entries<'a> {
-    store: &'a Store,
-    next: u64,
-    end: u64,
-    page: std::vec::IntoIter<(u64, String)>,
-}
-
-impl<'a> Entries<'a> {
-    fn new(store: &'a Store, range: Range<u64>) -> Self {
-        Self {
-            store,
-            next: range.start,
-            end: range.end,
-            page: Vec::new().into_iter(),
-        }
-    }
-
-    fn fill(&mut self) -> Result<(), ExportError> {
-        let mut conn = self.store.conn().map_err(store)?;
-        let rows = replica::entries(&mut conn, self.next, PAGE).map_err(store)?;
+fn entries(
+    store_: &Store,
+    range: Range<u64>,
+) -> impl Iterator<Item = Result<(u64, String), ExportError>> + '_ {
+    let end = range.end;
+    Paged::new(range, move |from| {
+        let mut conn = store_.conn().map_err(store)?;
+        let rows = replica::entries(&mut conn, from, PAGE).map_err(store)?;
         let mut out = Vec::with_capacity(rows.len());
-        self.next = self.end;
+        let mut next = end;
         for row in rows {
             let index = row.idx as u64;
-            if index >= self.end {
+            if index >= end {
                 break;
             }
-            self.next = index + 1;
+            next = index + 1;
             let Some(signed) = row.signed else {
                 continue;
             };
@@ -311,28 +300,8 @@ impl<'a> Entries<'a> {
                 out.push((index, signed));
             }
         }
-        self.page = out.into_iter();
-        Ok(())
-    }
-}
-
-impl Iterator for Entries<'_> {
-    type Item = Result<(u64, String), ExportError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(entry) = self.page.next() {
-                return Some(Ok(entry));
-            }
-            if self.next >= self.end {
-                return None;
-            }
-            if let Err(e) = self.fill() {
-                self.next = self.end;
-                return Some(Err(e));
-            }
-        }
-    }
+        Ok((out, next))
+    })
 }
 
 /// Block leaves and earlier transitions, from the node's rows.

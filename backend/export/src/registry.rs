@@ -17,6 +17,7 @@ use lading_domain::transition::SignedTransition;
 use lading_domain::{Digest, Jwk, Role, SigningKey};
 use lading_store::{ledger, reads, Store};
 
+use crate::paged::Paged;
 use crate::write::{write_bundle, Checkpointed, ExportRequest, Source, Summary};
 use crate::ExportError;
 
@@ -80,13 +81,7 @@ pub fn export_from_registry(
         created_at: chrono::Utc::now(),
         membership: &membership,
     };
-    let entries = Entries {
-        store: exporter.store,
-        party: authority.as_str().to_owned(),
-        next: range.start,
-        end: range.end,
-        page: Vec::new().into_iter(),
-    };
+    let entries = entries(exporter.store, authority.as_str(), range.clone());
     let mut source = StoreSource {
         store: exporter.store,
     };
@@ -185,23 +180,19 @@ fn leaves(
 }
 
 /// The authority's entries of a range, a page at a time, by the registry's entitlement query.
-struct Entries<'a> {
-    store: &'a Store,
-    party: String,
-    next: u64,
-    end: u64,
-    page: std::vec::IntoIter<(u64, String)>,
-}
-
-impl Entries<'_> {
-    fn fill(&mut self) -> Result<(), ExportError> {
-        let mut conn = self.store.conn().map_err(store)?;
-        let rows = reads::entitled_statements(&mut conn, &self.party, self.next, self.end, PAGE)
-            .map_err(store)?;
+fn entries<'a>(
+    store_: &'a Store,
+    party: &'a str,
+    range: Range<u64>,
+) -> impl Iterator<Item = Result<(u64, String), ExportError>> + 'a {
+    let end = range.end;
+    Paged::new(range, move |from| {
+        let mut conn = store_.conn().map_err(store)?;
+        let rows = reads::entitled_statements(&mut conn, party, from, end, PAGE).map_err(store)?;
         // A short page is the last one.
-        self.next = match rows.last() {
+        let next = match rows.last() {
             Some(last) if rows.len() as u64 == PAGE => last.idx as u64 + 1,
-            _ => self.end,
+            _ => end,
         };
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -216,28 +207,8 @@ impl Entries<'_> {
             })?;
             out.push((index, signed));
         }
-        self.page = out.into_iter();
-        Ok(())
-    }
-}
-
-impl Iterator for Entries<'_> {
-    type Item = Result<(u64, String), ExportError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(entry) = self.page.next() {
-                return Some(Ok(entry));
-            }
-            if self.next >= self.end {
-                return None;
-            }
-            if let Err(e) = self.fill() {
-                self.next = self.end;
-                return Some(Err(e));
-            }
-        }
-    }
+        Ok((out, next))
+    })
 }
 
 /// Block leaves and earlier transitions, from the registry's rows.
