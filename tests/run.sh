@@ -15,6 +15,11 @@ echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
+# Build first: `target/<profile>/lading` comes out of this build (backend/lading's own tests
+# need it) with the workspace's features, and the end-to-end tests run that very binary
+# instead of building it again with the features of `lading` alone.
+cargo test --workspace --locked --no-run
+export LADING_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/lading"
 cargo test --workspace --locked --no-fail-fast "$@"
 
 echo "== fuzz smoke (each target over its corpus, then ${LADING_FUZZ_SECONDS:-10} s)"

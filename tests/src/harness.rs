@@ -17,8 +17,10 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The `lading` binary of the same profile as this test, built (or brought up to date) once
-/// per process with the cargo that runs the tests.
+/// The `lading` binary of the same profile as this test: `LADING_BIN` when set (the test
+/// command sets it to the binary `cargo test --workspace` built, with the workspace's
+/// features), otherwise built (or brought up to date) once per process with the cargo that
+/// runs the tests.
 pub fn lading_bin() -> Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| build_lading().map_err(|e| format!("{e:#}")))
@@ -27,6 +29,13 @@ pub fn lading_bin() -> Result<PathBuf> {
 }
 
 fn build_lading() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("LADING_BIN") {
+        let bin = PathBuf::from(bin);
+        if !bin.is_file() {
+            bail!("LADING_BIN={} is not a file", bin.display());
+        }
+        return Ok(bin);
+    }
     // target/<profile>/deps/<test binary> -> target/<profile>
     let exe = std::env::current_exe()?;
     let profile_dir = exe
