@@ -80,6 +80,29 @@
 //!
 //! (Positions can exceed 2⁶⁴ when `B = 1`; compute them in 128-bit integers.)
 //!
+//! # Multiproofs: several leaves of one tree at once
+//!
+//! Many leaves of one block (a customs export proves every entry of a block it holds) share
+//! most of their paths. A *multiproof* of the leaves at list positions `j_1 < … < j_m` of a
+//! CBMT of `n` leaves holds each node it needs once, and none that the leaves themselves give:
+//! it is the list of *lemmas* produced by this walk ([`BlockTree::multiproof`]):
+//!
+//! 1. A queue holds tree positions, first `n − 1 + j_m, …, n − 1 + j_1` (descending).
+//! 2. Take the front position `p`. If `p = 0`, stop. Its sibling is `s = p + 1` if `p` is odd,
+//!    `p − 1` if even. If the queue's front is now `s`, remove it (the proof computes that node
+//!    itself); otherwise `T[s]` is the next lemma.
+//! 3. Unless the parent `(p − 1) / 2` is 0, append it to the queue; go to 2.
+//!
+//! **Verification** ([`multiproof_root`]) runs the same walk on (position, hash) pairs: start
+//! with `(n − 1 + j, h_j)` in descending position order; take the front `(p, x)`; if `p = 0`,
+//! the root is `x`, and the proof is valid only if no pair and no lemma is left. Otherwise the
+//! sibling's hash `y` is the front pair's when its position is `s` (remove it), else the next
+//! lemma (none left: invalid); append `((p − 1) / 2, node(x, y))` if `p` is odd, else
+//! `((p − 1) / 2, node(y, x))`, and repeat. The queue stays in descending position order, so a
+//! node's sibling, when the proof computes it, is always next. When every leaf of the tree is
+//! given the proof has no lemma; for one leaf it is that leaf's path. The walk is the one of
+//! `merkle-cbt`'s `MerkleTree::build_proof` and `MerkleProof::root`.
+//!
 //! # Consistency proofs
 //!
 //! A [`ConsistencyProof`] shows that the ledger of `N` entries extends the ledger of `M ≤ N`
@@ -201,6 +224,21 @@ pub enum MerkleError {
     IndexOutOfRange { index: u64, size: u64 },
     #[error("the block tree given is not block {block} of the ledger at size {size}")]
     WrongBlock { block: u64, size: u64 },
+}
+
+/// Why a multiproof does not give a root.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MultiproofError {
+    #[error("a multiproof proves at least one leaf")]
+    NoLeaves,
+    #[error("leaf position {position} is not below the tree's {leaf_count} leaves")]
+    PositionOutOfRange { position: u64, leaf_count: u64 },
+    #[error("leaf positions must increase, {position} comes after {after}")]
+    PositionsNotIncreasing { position: u64, after: u64 },
+    #[error("the proof ran out of lemmas")]
+    TooFewLemmas,
+    #[error("the proof has lemmas it does not use")]
+    TooManyLemmas,
 }
 
 impl MerkleError {
@@ -473,6 +511,25 @@ fn fold_path(n: u64, j: u64, start: Digest, lemmas: &[Digest]) -> Digest {
     node
 }
 
+/// The ledger root that block `block`'s root and its path among the block roots (an inclusion
+/// proof's `blockPath`) give, for a ledger of `size` entries in blocks of `block_size`
+/// (steps 3 and 5 of the verification); `None` when the block is not in that ledger or the
+/// path has not exactly the lemmas of its position.
+pub fn fold_block_path(
+    size: u64,
+    block_size: u64,
+    block: u64,
+    block_root: Digest,
+    path: &[Digest],
+) -> Option<Digest> {
+    let block_size = check_block_size(block_size).ok()?;
+    let blocks = size.div_ceil(block_size);
+    if block >= blocks || path.len() != path_len(blocks, block) {
+        return None;
+    }
+    Some(fold_path(blocks, block, block_root, path))
+}
+
 /// Number of leaves of block `block` in a ledger of `size` entries (0 past the end).
 fn leaves_in_block(size: u64, block_size: u64, block: u64) -> u64 {
     match block.checked_mul(block_size) {
@@ -506,6 +563,61 @@ fn lemmas(nodes: &[Digest], n: u64, j: u64) -> Option<Vec<Digest>> {
         position = (position - 1) / 2;
     }
     Some(path)
+}
+
+/// The root of a CBMT of `leaf_count` leaves, from some of its leaves — `(list position, leaf
+/// hash)` in increasing position order — and their multiproof's lemmas (see the module docs).
+pub fn multiproof_root(
+    leaf_count: u64,
+    leaves: &[(u64, Digest)],
+    lemmas: &[Digest],
+) -> Result<Digest, MultiproofError> {
+    if leaves.is_empty() {
+        return Err(MultiproofError::NoLeaves);
+    }
+    let mut queue: std::collections::VecDeque<(u128, Digest)> =
+        std::collections::VecDeque::with_capacity(leaves.len());
+    let mut after: Option<u64> = None;
+    for &(j, hash) in leaves {
+        if j >= leaf_count {
+            return Err(MultiproofError::PositionOutOfRange {
+                position: j,
+                leaf_count,
+            });
+        }
+        if let Some(after) = after.filter(|a| j <= *a) {
+            return Err(MultiproofError::PositionsNotIncreasing { position: j, after });
+        }
+        after = Some(j);
+        // Positions in 128 bits: `2n − 2` exceeds 64 bits for no block size, but stay uniform
+        // with the paths' arithmetic.
+        queue.push_front((u128::from(leaf_count) - 1 + u128::from(j), hash));
+    }
+    let mut lemmas = lemmas.iter();
+    while let Some((p, x)) = queue.pop_front() {
+        if p == 0 {
+            if !queue.is_empty() || lemmas.next().is_some() {
+                return Err(MultiproofError::TooManyLemmas);
+            }
+            return Ok(x);
+        }
+        let sibling = if p % 2 == 1 { p + 1 } else { p - 1 };
+        let y = match queue.front() {
+            Some((s, y)) if *s == sibling => {
+                let y = *y;
+                queue.pop_front();
+                y
+            }
+            _ => *lemmas.next().ok_or(MultiproofError::TooFewLemmas)?,
+        };
+        let parent = if p % 2 == 1 {
+            node_hash(&x, &y)
+        } else {
+            node_hash(&y, &x)
+        };
+        queue.push_back(((p - 1) / 2, parent));
+    }
+    unreachable!("the walk ends at position 0")
 }
 
 /// The whole tree of one block, kept in memory so that proofs for its entries are cheap.
@@ -553,6 +665,39 @@ impl BlockTree {
     /// Lemmas of leaf `j`, leaf to root; `None` if the block has no leaf `j`.
     pub fn path(&self, j: u64) -> Option<Vec<Digest>> {
         lemmas(self.tree.nodes(), self.leaf_count, j)
+    }
+
+    /// The multiproof of the leaves at `positions` (strictly increasing, each below the leaf
+    /// count), as the module docs define it; `None` if the positions are not such.
+    pub fn multiproof(&self, positions: &[u64]) -> Option<Vec<Digest>> {
+        let nodes = self.tree.nodes();
+        let n = usize::try_from(self.leaf_count).ok()?;
+        let mut queue = std::collections::VecDeque::with_capacity(positions.len());
+        let mut after: Option<u64> = None;
+        for &j in positions.iter().rev() {
+            if j >= self.leaf_count || after.is_some_and(|a| j >= a) {
+                return None;
+            }
+            after = Some(j);
+            queue.push_back(n - 1 + usize::try_from(j).ok()?);
+        }
+        let mut lemmas = Vec::new();
+        while let Some(p) = queue.pop_front() {
+            if p == 0 {
+                break;
+            }
+            let sibling = if p % 2 == 1 { p + 1 } else { p - 1 };
+            if queue.front() == Some(&sibling) {
+                queue.pop_front();
+            } else {
+                lemmas.push(*nodes.get(sibling)?);
+            }
+            let parent = (p - 1) / 2;
+            if parent != 0 {
+                queue.push_back(parent);
+            }
+        }
+        Some(lemmas)
     }
 }
 
@@ -1408,6 +1553,110 @@ mod tests {
             verify_consistency(&empty, 0, EMPTY_ROOT, 0, new, 4),
             Err(ConsistencyError::NewRootMismatch)
         );
+    }
+
+    /// The leaves `keep` picks, with their positions.
+    fn picked(leaves: &[Digest], keep: &[bool]) -> (Vec<u64>, Vec<(u64, Digest)>) {
+        let positions: Vec<u64> = (0..leaves.len() as u64)
+            .filter(|j| keep[*j as usize % keep.len()])
+            .collect();
+        let given = positions
+            .iter()
+            .map(|j| (*j, leaves[*j as usize]))
+            .collect();
+        (positions, given)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A multiproof gives the tree's root, has merkle-cbt's lemmas in merkle-cbt's order,
+        /// and no lemma for a whole tree.
+        #[test]
+        fn multiproofs_give_the_root_and_match_merkle_cbt(
+            n in 1u64..70,
+            keep in proptest::collection::vec(any::<bool>(), 1..9),
+        ) {
+            let leaves: Vec<Digest> = (0..n).map(entry).collect();
+            let tree = BlockTree::build(&leaves).expect("tree");
+            let (positions, given) = picked(&leaves, &keep);
+            prop_assume!(!positions.is_empty());
+            let lemmas = tree.multiproof(&positions).expect("multiproof");
+            prop_assert_eq!(multiproof_root(n, &given, &lemmas), Ok(tree.root()));
+            let indices: Vec<u32> = positions.iter().map(|j| *j as u32).collect();
+            let theirs = Cbmt::build_merkle_proof(&leaves, &indices).expect("merkle-cbt proof");
+            prop_assert_eq!(theirs.lemmas(), lemmas.as_slice());
+            if positions.len() as u64 == n {
+                prop_assert!(lemmas.is_empty());
+            }
+            if let [j] = positions.as_slice() {
+                prop_assert_eq!(Some(lemmas.clone()), tree.path(*j));
+            }
+        }
+
+        /// Any change to a multiproof or its leaves loses the root.
+        #[test]
+        fn an_altered_multiproof_does_not_give_the_root(
+            n in 2u64..70,
+            keep in proptest::collection::vec(any::<bool>(), 1..9),
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let leaves: Vec<Digest> = (0..n).map(entry).collect();
+            let tree = BlockTree::build(&leaves).expect("tree");
+            let (positions, mut given) = picked(&leaves, &keep);
+            prop_assume!(!positions.is_empty());
+            let mut lemmas = tree.multiproof(&positions).expect("multiproof");
+            if lemmas.is_empty() {
+                let k = pick.index(given.len());
+                given[k].1 = entry(1_000 + k as u64);
+            } else {
+                let k = pick.index(lemmas.len());
+                lemmas[k] = entry(1_000 + k as u64);
+            }
+            prop_assert_ne!(multiproof_root(n, &given, &lemmas), Ok(tree.root()));
+        }
+    }
+
+    #[test]
+    fn a_multiproof_with_a_lemma_short_or_over_or_bad_positions_is_refused() {
+        let leaves: Vec<Digest> = (0..10).map(entry).collect();
+        let tree = BlockTree::build(&leaves).expect("tree");
+        let given = [(2, leaves[2]), (7, leaves[7])];
+        let lemmas = tree.multiproof(&[2, 7]).expect("multiproof");
+        assert_eq!(multiproof_root(10, &given, &lemmas), Ok(tree.root()));
+        assert_eq!(
+            multiproof_root(10, &given, &lemmas[1..]),
+            Err(MultiproofError::TooFewLemmas)
+        );
+        let mut over = lemmas.clone();
+        over.push(entry(99));
+        assert_eq!(
+            multiproof_root(10, &given, &over),
+            Err(MultiproofError::TooManyLemmas)
+        );
+        assert_eq!(
+            multiproof_root(10, &[(7, leaves[7]), (2, leaves[2])], &lemmas),
+            Err(MultiproofError::PositionsNotIncreasing {
+                position: 2,
+                after: 7
+            })
+        );
+        assert_eq!(
+            multiproof_root(10, &[(10, leaves[2])], &lemmas),
+            Err(MultiproofError::PositionOutOfRange {
+                position: 10,
+                leaf_count: 10
+            })
+        );
+        assert_eq!(
+            multiproof_root(10, &[], &lemmas),
+            Err(MultiproofError::NoLeaves)
+        );
+        assert_eq!(tree.multiproof(&[7, 2]), None);
+        assert_eq!(tree.multiproof(&[10]), None);
+        let one = BlockTree::build(&leaves[..1]).expect("tree");
+        assert_eq!(one.multiproof(&[0]), Some(Vec::new()));
+        assert_eq!(multiproof_root(1, &[(0, leaves[0])], &[]), Ok(leaves[0]));
     }
 
     proptest! {

@@ -9,10 +9,10 @@ pub const BUNDLE_FORMAT: &str = "lading-customs-export/1";
 
 /// Every file a bundle holds, in the order they are written; nothing else may be in it.
 pub const FILES: &[&str] = &[
+    "entries.jsonl",
     "documents.csv",
     "transitions.csv",
     "events.csv",
-    "entries.jsonl",
     "proofs.jsonl",
     "checkpoint.jws",
     "registry.jwk",
@@ -82,7 +82,7 @@ pub struct ManifestCounts {
     pub transitions: u64,
     pub events: u64,
     pub documents: u64,
-    /// Blocks whose paths `proofs.jsonl` holds.
+    /// Blocks whose proofs `proofs.jsonl` holds (one line each).
     pub blocks: u64,
 }
 
@@ -95,27 +95,23 @@ pub struct PreviousExport {
     pub range: ManifestRange,
 }
 
-/// One line of `proofs.jsonl`. A block line comes before the entry lines of its block: its
-/// root and its path in the checkpoint's tree, shared by every entry of the block; an entry
-/// line gives the entry's path in its block.
+/// One line of `proofs.jsonl`: the proof of every entry of one block the bundle holds, in
+/// block order. The entries of the block are those of `entries.jsonl` with an index in
+/// `first..end`; their leaf hashes and `lemmas` (their multiproof in the block's tree) give the
+/// block's `root`, and `path` leads from it to the checkpoint's root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
-pub enum ProofLine {
-    #[serde(rename_all = "camelCase")]
-    Block {
-        block: u64,
-        /// The block's first index and one past its last, at the checkpoint's size.
-        first: u64,
-        end: u64,
-        root: Digest,
-        path: Vec<Digest>,
-    },
-    #[serde(rename_all = "camelCase")]
-    Entry {
-        index: u64,
-        leaf_hash: Digest,
-        path: Vec<Digest>,
-    },
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProofLine {
+    pub block: u64,
+    /// The block's first index and one past its last, at the checkpoint's size.
+    pub first: u64,
+    pub end: u64,
+    pub root: Digest,
+    /// The block root's lemmas in the tree of block roots, block to checkpoint root.
+    pub path: Vec<Digest>,
+    /// The nodes of the block's tree that its entries in the bundle do not give, in the order
+    /// the multiproof walk takes them (none when the bundle holds the whole block).
+    pub lemmas: Vec<Digest>,
 }
 
 /// One line of `entries.jsonl`: the entry exactly as signed.

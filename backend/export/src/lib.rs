@@ -14,6 +14,7 @@
 //! for the range under its own signature (`manifest.jws`), so an entry of that range later
 //! shown, with its inclusion proof, to fall under the authority is evidence of the omission.
 
+mod follow;
 mod format;
 pub mod node;
 mod paged;
@@ -29,7 +30,9 @@ pub use format::{
     FILES,
 };
 pub use verify::{verify_bundle, Finding, Verdict};
-pub use write::{write_bundle, Checkpointed, ExportRequest, Source, Summary};
+pub use write::{
+    write_bundle, write_bundle_with_progress, Checkpointed, ExportRequest, Source, Summary,
+};
 
 /// Why an export could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
-//! Writing a bundle: one pass over the entries of the range, each table streamed to its own
-//! temporary file, then the files put into the zip; the zip is written under a temporary name
-//! and renamed when whole, so an interrupted export leaves no file that looks complete.
+//! Writing a bundle: one pass over the entries of the range (see [`write_bundle_with_progress`]);
+//! the zip is written under a temporary name and renamed when whole, so an interrupted export
+//! leaves no file that looks complete.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -10,16 +10,18 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use lading_domain::event::SignedEvent;
-use lading_domain::ids::{DocumentReference, PartyId};
+use lading_domain::ids::{DocumentReference, PartyId, Timestamp};
 use lading_domain::membership::Membership;
 use lading_domain::merkle::{leaf_hash, BlockTree, CheckpointTree};
 use lading_domain::transition::{Action, SignedTransition};
-use lading_domain::{Digest, DocumentState, Jwk, SigningKey, TransportDocument};
+use lading_domain::{Digest, DocumentState, Jwk, SigningKey};
+use rayon::prelude::*;
 use serde_json::json;
 
+use crate::follow::{ByReference, CompactState, Interner, RefKey};
 use crate::format::{
     hashed_files, sha256_hex, EntryLine, Manifest, ManifestCheckpoint, ManifestCounts,
-    ManifestRange, PartiesFile, PreviousExport, ProofLine, BUNDLE_FORMAT,
+    ManifestRange, PartiesFile, PreviousExport, ProofLine, BUNDLE_FORMAT, FILES,
 };
 use crate::report::Report;
 use crate::tables::{self, DocumentRow, EventRow, TransitionRow};
@@ -72,55 +74,12 @@ pub struct Summary {
     pub manifest_sha256: String,
 }
 
-/// The document a row of `documents.csv` is made from, followed through the range.
-struct Followed {
-    document: TransportDocument,
-    state: DocumentState,
-    issued: (u64, String),
-    last: (u64, String),
-    in_export: u64,
-}
-
-/// The tables being written, each to its own temporary file.
-struct Streams {
-    dir: tempfile::TempDir,
-    transitions: csv::Writer<BufWriter<File>>,
-    events: csv::Writer<BufWriter<File>>,
-    entries: BufWriter<File>,
-    proofs: BufWriter<File>,
-}
-
-impl Streams {
-    fn new(near: &Path) -> Result<Self, ExportError> {
-        let dir = tempfile::Builder::new()
-            .prefix(".lading-export-")
-            .tempdir_in(near)?;
-        let open = |name: &str| -> Result<BufWriter<File>, ExportError> {
-            Ok(BufWriter::with_capacity(
-                1 << 16,
-                File::create(dir.path().join(name))?,
-            ))
-        };
-        Ok(Self {
-            transitions: csv::Writer::from_writer(open("transitions.csv")?),
-            events: csv::Writer::from_writer(open("events.csv")?),
-            entries: open("entries.jsonl")?,
-            proofs: open("proofs.jsonl")?,
-            dir,
-        })
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-/// The block whose leaves are at hand, to prove the entries within it.
-struct OpenBlock {
-    block: u64,
-    tree: BlockTree,
-    first: u64,
-}
+/// Entries taken from the source at once, prepared in parallel, then written in order.
+const BATCH: usize = 512;
+/// Entries one parallel task prepares.
+const CHUNK: usize = 64;
+/// Bytes of `entries.jsonl` handed to the zip thread at once.
+const HANDOFF: usize = 256 << 10;
 
 /// Writes the bundle of `entries` (the range's entries the authority is entitled to, in index
 /// order, as signed) to `out`, proving each against `checkpoint`.
@@ -130,6 +89,25 @@ pub fn write_bundle(
     checkpoint: &Checkpointed,
     entries: impl Iterator<Item = Result<(u64, String), ExportError>>,
     source: &mut dyn Source,
+) -> Result<Summary, ExportError> {
+    write_bundle_with_progress(out, request, checkpoint, entries, source, &mut |_| {})
+}
+
+/// [`write_bundle`], telling `progress` how many entries are written so far after each batch.
+///
+/// The pass over the entries: each batch is prepared in parallel (leaf hash, parsing, the table
+/// rows and the `entries.jsonl` lines — most of the work), then taken in order (the proofs of
+/// each block, the documents followed through their transitions). `entries.jsonl` goes
+/// straight into the zip, compressed on a thread of its own while the pass goes on; the other
+/// tables go to temporary files and join the zip when the pass ends. Memory stays bounded by a
+/// batch, a block, and a small state per document (its as-issued row waits on disk).
+pub fn write_bundle_with_progress(
+    out: &Path,
+    request: &ExportRequest<'_>,
+    checkpoint: &Checkpointed,
+    entries: impl Iterator<Item = Result<(u64, String), ExportError>>,
+    source: &mut dyn Source,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<Summary, ExportError> {
     let Range {
         start: from,
@@ -147,146 +125,94 @@ pub fn write_bundle(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut streams = Streams::new(near)?;
-    let mut counts = ManifestCounts::default();
-    let mut report = Report::default();
-    let mut documents: BTreeMap<String, Followed> = BTreeMap::new();
-    let mut open: Option<OpenBlock> = None;
-    let mut last_index: Option<u64> = None;
-    let block_size = checkpoint.tree.block_size();
-
-    for entry in entries {
-        let (index, signed) = entry?;
-        if let Some(after) = last_index.filter(|after| index <= *after) {
-            return Err(ExportError::Order { index, after });
-        }
-        if !(from..to).contains(&index) {
-            return Err(ExportError::OutsideRange { index, from, to });
-        }
-        last_index = Some(index);
-        let leaf = leaf_hash(signed.as_bytes());
-
-        // The block's line, once, before its first entry.
-        let block = index / block_size;
-        if open.as_ref().is_none_or(|o| o.block != block) {
-            let range = checkpoint
-                .tree
-                .block_entries(index)
-                .ok_or(ExportError::Proof {
-                    index,
-                    why: "beyond the checkpoint".into(),
-                })?;
-            let leaves = source.leaves(range.clone())?;
-            let tree = BlockTree::build(&leaves).map_err(|e| ExportError::Proof {
-                index,
-                why: e.to_string(),
-            })?;
-            if Some(tree.root()) != checkpoint.tree.block_root(block) {
-                return Err(ExportError::BlockRoot { block });
+    let partial = tempfile::Builder::new()
+        .prefix(".lading-export-")
+        .suffix(".zip.partial")
+        .tempfile_in(near)?;
+    let zipper = Zipper::start(partial.as_file().try_clone()?, zip_options(request))?;
+    let mut pass = Pass {
+        checkpoint,
+        counts: ManifestCounts::default(),
+        report: Report::default(),
+        documents: Documents::new(&streams)?,
+        block: None,
+        entries_out: Vec::with_capacity(HANDOFF + (64 << 10)),
+    };
+    // Batches are prepared on a thread of their own (which spreads each over the cores) while
+    // this one reads the next batch from the source and takes the one before in order.
+    let written = std::thread::scope(|scope| -> Result<(), ExportError> {
+        let (to_prepare, batches) = std::sync::mpsc::sync_channel::<Vec<(u64, String)>>(1);
+        let (prepared_tx, prepared) =
+            std::sync::mpsc::sync_channel::<Result<Vec<Prepared>, ExportError>>(1);
+        scope.spawn(move || {
+            for batch in batches {
+                let result = batch
+                    .par_chunks(CHUNK)
+                    .map(prepare)
+                    .collect::<Result<Vec<_>, _>>();
+                if prepared_tx.send(result).is_err() {
+                    break;
+                }
             }
-            let proof = checkpoint
-                .tree
-                .prove(index, &tree)
-                .map_err(|e| ExportError::Proof {
-                    index,
-                    why: e.to_string(),
-                })?;
-            write_line(
-                &mut streams.proofs,
-                &ProofLine::Block {
-                    block,
-                    first: range.start,
-                    end: range.end,
-                    root: tree.root(),
-                    path: proof.block_path,
-                },
-            )?;
-            counts.blocks += 1;
-            open = Some(OpenBlock {
-                block,
-                tree,
-                first: range.start,
-            });
+        });
+        let mut last_index: Option<u64> = None;
+        let mut entries = entries.peekable();
+        let mut in_flight = 0usize;
+        loop {
+            if entries.peek().is_some() {
+                let mut batch = Vec::with_capacity(BATCH);
+                for entry in entries.by_ref().take(BATCH) {
+                    let (index, signed) = entry?;
+                    if let Some(after) = last_index.filter(|after| index <= *after) {
+                        return Err(ExportError::Order { index, after });
+                    }
+                    if !(from..to).contains(&index) {
+                        return Err(ExportError::OutsideRange { index, from, to });
+                    }
+                    last_index = Some(index);
+                    batch.push((index, signed));
+                }
+                if to_prepare.send(batch).is_err() {
+                    break;
+                }
+                in_flight += 1;
+                // Keep one batch being prepared while the one before is taken.
+                if in_flight < 2 {
+                    continue;
+                }
+            }
+            if in_flight == 0 {
+                break;
+            }
+            let chunks = prepared.recv().map_err(|_| {
+                ExportError::Io(std::io::Error::other("the preparing thread stopped"))
+            })??;
+            in_flight -= 1;
+            for chunk in chunks {
+                pass.take(chunk, &mut streams, source, &zipper)?;
+            }
+            progress(pass.counts.entries);
         }
-        let Some(current) = open.as_ref() else {
-            unreachable!("a block is open");
-        };
-        if current.tree.leaf(index - current.first) != Some(leaf) {
-            return Err(ExportError::BlockRoot { block });
-        }
-        let path = current
-            .tree
-            .path(index - current.first)
-            .ok_or(ExportError::Proof {
-                index,
-                why: "no path in its block".into(),
-            })?;
-        write_line(
-            &mut streams.proofs,
-            &ProofLine::Entry {
-                index,
-                leaf_hash: leaf,
-                path,
-            },
-        )?;
-        write_line(
-            &mut streams.entries,
-            &EntryLine {
-                index,
-                leaf_hash: leaf,
-                signed: signed.clone(),
-            },
-        )?;
-        counts.entries += 1;
-
-        if let Ok(t) = SignedTransition::parse(&signed) {
-            let row = TransitionRow::of(index, &t, &leaf);
-            report.transition(&row);
-            streams.transitions.serialize(row)?;
-            counts.transitions += 1;
-            follow(&mut documents, source, index, &t)?;
-        } else if let Ok(e) = SignedEvent::parse(&signed) {
-            let row = EventRow::of(index, &e, &leaf);
-            report.event(&row);
-            streams.events.serialize(row)?;
-            counts.events += 1;
-        } else {
-            return Err(ExportError::Unreadable {
-                index,
-                why: "not a transition or an event".into(),
-            });
-        }
+        drop(to_prepare);
+        pass.close_block(&mut streams)?;
+        zipper.data(std::mem::take(&mut pass.entries_out))?;
+        Ok(())
+    });
+    if let Err(e) = written {
+        // The zip thread's own failure (a full disk) says more than the closed channel.
+        return Err(zipper.finish().err().unwrap_or(e));
     }
+    let Pass {
+        mut counts,
+        mut report,
+        documents,
+        ..
+    } = pass;
 
     // documents.csv, in reference order.
-    let mut docs =
-        csv::Writer::from_writer(BufWriter::new(File::create(streams.path("documents.csv"))?));
-    for followed in documents.values() {
-        let row = DocumentRow::of(
-            &followed.document,
-            &followed.state,
-            followed.issued.clone(),
-            followed.last.clone(),
-            followed.in_export,
-        );
-        report.document(&row);
-        docs.serialize(row)?;
-        counts.documents += 1;
-    }
-    // A table with no rows still has its header (the csv crate writes it with the first row).
-    if counts.documents == 0 {
-        write_header(&mut docs, "documents")?;
-    }
-    if counts.transitions == 0 {
-        write_header(&mut streams.transitions, "transitions")?;
-    }
-    if counts.events == 0 {
-        write_header(&mut streams.events, "events")?;
-    }
-    docs.flush()?;
-    drop(docs);
+    documents.write(&streams.path("documents.csv"), &mut report, &mut counts)?;
     streams.transitions.flush()?;
     streams.events.flush()?;
-    streams.entries.flush()?;
     streams.proofs.flush()?;
 
     // The small files.
@@ -301,6 +227,7 @@ pub fn write_bundle(
     )?;
     std::fs::write(streams.path("datapackage.json"), datapackage(request)?)?;
 
+    let block_size = checkpoint.tree.block_size();
     let mut manifest = Manifest {
         format: BUNDLE_FORMAT.to_owned(),
         authority: request.authority.to_string(),
@@ -316,7 +243,8 @@ pub fn write_bundle(
             sha256: sha256_hex(checkpoint.signed.as_bytes()),
         },
         counts,
-        // Hashed below, once index.html (made from the rest of the manifest) is written.
+        // Hashed as the zip thread writes them, once index.html (made from the rest of the
+        // manifest) is written.
         files: BTreeMap::new(),
         previous: request.previous.clone(),
         completeness: format!(
@@ -327,48 +255,24 @@ pub fn write_bundle(
         ),
     };
     std::fs::write(streams.path("index.html"), report.render(&manifest))?;
-    for name in hashed_files() {
-        manifest
-            .files
-            .insert(name.to_owned(), sha256_file(&streams.path(name))?);
+    zipper.end_data();
+    for name in FILES {
+        if *name != "entries.jsonl" && !name.starts_with("manifest.") {
+            zipper.file(name, streams.path(name))?;
+        }
     }
+    manifest.files = zipper.hashes(hashed_files().count())?;
     let manifest_json = to_pretty(&manifest)?;
     std::fs::write(streams.path("manifest.json"), &manifest_json)?;
     let signed = request
         .signer
         .sign_compact(manifest_json.as_bytes(), "lading-export-manifest+jws");
     std::fs::write(streams.path("manifest.jws"), signed)?;
+    zipper.file("manifest.json", streams.path("manifest.json"))?;
+    zipper.file("manifest.jws", streams.path("manifest.jws"))?;
+    zipper.finish()?;
 
-    // The zip, under a temporary name, renamed when whole.
-    let partial = tempfile::Builder::new()
-        .prefix(".lading-export-")
-        .suffix(".zip.partial")
-        .tempfile_in(near)?;
-    {
-        let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(1 << 16, partial.as_file()));
-        let at = request.created_at.naive_utc();
-        let mut options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .large_file(true);
-        // The files are dated as the export (zip keeps local time to 2 s, no zone: UTC here).
-        if let Ok(time) = zip::DateTime::from_date_and_time(
-            u16::try_from(at.year()).unwrap_or(1980),
-            at.month() as u8,
-            at.day() as u8,
-            at.hour() as u8,
-            at.minute() as u8,
-            at.second() as u8,
-        ) {
-            options = options.last_modified_time(time);
-        }
-        for name in crate::format::FILES {
-            zip.start_file(*name, options)?;
-            let mut file = File::open(streams.path(name))?;
-            std::io::copy(&mut file, &mut zip)?;
-        }
-        let mut inner = zip.finish()?;
-        inner.flush()?;
-    }
+    // Whole: on disk, then under its name.
     partial.as_file().sync_all()?;
     partial.persist(out).map_err(|e| ExportError::Io(e.error))?;
     if let Ok(dir) = File::open(near) {
@@ -381,81 +285,606 @@ pub fn write_bundle(
     })
 }
 
-/// Follows a document through the transitions of the range; a document whose ISSUE came
-/// before the range is first brought to its state at the range's start.
-fn follow(
-    documents: &mut BTreeMap<String, Followed>,
-    source: &mut dyn Source,
+/// How the files are stored: deflated (every desktop opens it) at the fastest level — the
+/// entries are base64 and hashes, which the slower levels shrink only a little more — and
+/// dated as the export (zip keeps local time to 2 s, no zone: UTC here).
+fn zip_options(request: &ExportRequest<'_>) -> zip::write::SimpleFileOptions {
+    let at = request.created_at.naive_utc();
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .large_file(true);
+    match zip::DateTime::from_date_and_time(
+        u16::try_from(at.year()).unwrap_or(1980),
+        at.month() as u8,
+        at.day() as u8,
+        at.hour() as u8,
+        at.minute() as u8,
+        at.second() as u8,
+    ) {
+        Ok(time) => options.last_modified_time(time),
+        Err(_) => options,
+    }
+}
+
+/// One parallel task's share of a batch, ready to be written in order.
+struct Prepared {
+    entries: Vec<u8>,
+    transitions: Vec<u8>,
+    events: Vec<u8>,
+    items: Vec<Item>,
+}
+
+struct Item {
     index: u64,
-    t: &SignedTransition,
-) -> Result<(), ExportError> {
-    let p = t.payload();
-    let reference = p.document_reference().to_string();
-    let time = p.time().to_string();
-    let Some(current) = documents.remove(&reference) else {
-        let mut followed: Option<Followed> = None;
-        let earlier = if p.action() == Action::Issue {
-            Vec::new()
+    leaf: Digest,
+    kind: ItemKind,
+}
+
+enum ItemKind {
+    Transition(Box<SignedTransition>, TransitionRow),
+    Event(EventRow),
+}
+
+/// Leaf hashes, parsing and rows of a run of entries: the part of the pass that needs no
+/// order.
+fn prepare(chunk: &[(u64, String)]) -> Result<Prepared, ExportError> {
+    let mut transitions = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::with_capacity(chunk.len() * 200));
+    let mut events = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let mut entries = Vec::with_capacity(chunk.iter().map(|(_, s)| s.len() + 120).sum());
+    let mut items = Vec::with_capacity(chunk.len());
+    for (index, signed) in chunk {
+        let index = *index;
+        let leaf = leaf_hash(signed.as_bytes());
+        entry_line(&mut entries, index, &leaf, signed)?;
+        let kind = if let Ok(t) = SignedTransition::parse(signed) {
+            let row = TransitionRow::of(index, &t, &leaf);
+            transitions.serialize(&row)?;
+            ItemKind::Transition(Box::new(t), row)
+        } else if let Ok(e) = SignedEvent::parse(signed) {
+            let row = EventRow::of(index, &e, &leaf);
+            events.serialize(&row)?;
+            ItemKind::Event(row)
         } else {
-            source.earlier_transitions(p.document_reference(), index)?
+            return Err(ExportError::Unreadable {
+                index,
+                why: "not a transition or an event".into(),
+            });
         };
-        for (i, earlier) in earlier.iter().chain(std::iter::once(&(index, t.clone()))) {
-            followed = Some(step(followed, *i, earlier, &reference)?);
-        }
-        let mut followed = followed.ok_or_else(|| ExportError::NoIssue {
-            reference: reference.clone(),
-            index,
-        })?;
-        followed.in_export = 1;
-        documents.insert(reference, followed);
-        return Ok(());
+        items.push(Item { index, leaf, kind });
+    }
+    let inner = |w: csv::Writer<Vec<u8>>| {
+        w.into_inner()
+            .map_err(|e| ExportError::Io(std::io::Error::other(e.to_string())))
     };
-    let in_export = current.in_export + 1;
-    let mut next = step(Some(current), index, t, &reference)?;
-    next.in_export = in_export;
-    next.last = (index, time);
-    documents.insert(reference, next);
+    Ok(Prepared {
+        entries,
+        transitions: inner(transitions)?,
+        events: inner(events)?,
+        items,
+    })
+}
+
+/// A line of `entries.jsonl`. A compact JWS is base64url and dots, which JSON takes as they
+/// are; anything else goes through the JSON writer's escaping.
+fn entry_line(
+    out: &mut Vec<u8>,
+    index: u64,
+    leaf: &Digest,
+    signed: &str,
+) -> Result<(), ExportError> {
+    let plain = signed
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if plain {
+        out.extend_from_slice(b"{\"index\":");
+        out.extend_from_slice(index.to_string().as_bytes());
+        out.extend_from_slice(b",\"leafHash\":\"");
+        out.extend_from_slice(leaf.to_hex().as_bytes());
+        out.extend_from_slice(b"\",\"signed\":\"");
+        out.extend_from_slice(signed.as_bytes());
+        out.extend_from_slice(b"\"}\n");
+        Ok(())
+    } else {
+        write_line(
+            out,
+            &EntryLine {
+                index,
+                leaf_hash: *leaf,
+                signed: signed.to_owned(),
+            },
+        )
+    }
+}
+
+/// The state of the pass that must be taken in order.
+struct Pass<'a> {
+    checkpoint: &'a Checkpointed,
+    counts: ManifestCounts,
+    report: Report,
+    documents: Documents,
+    block: Option<OpenBlock>,
+    /// `entries.jsonl` bytes not yet handed to the zip thread.
+    entries_out: Vec<u8>,
+}
+
+impl Pass<'_> {
+    fn take(
+        &mut self,
+        chunk: Prepared,
+        streams: &mut Streams,
+        source: &mut dyn Source,
+        zipper: &Zipper,
+    ) -> Result<(), ExportError> {
+        self.entries_out.extend_from_slice(&chunk.entries);
+        if self.entries_out.len() >= HANDOFF {
+            let full = std::mem::replace(
+                &mut self.entries_out,
+                Vec::with_capacity(HANDOFF + (64 << 10)),
+            );
+            zipper.data(full)?;
+        }
+        streams.transitions.write_all(&chunk.transitions)?;
+        streams.events.write_all(&chunk.events)?;
+        for item in chunk.items {
+            self.prove(item.index, item.leaf, streams, source)?;
+            self.counts.entries += 1;
+            match item.kind {
+                ItemKind::Transition(t, row) => {
+                    self.report.transition(&row);
+                    self.counts.transitions += 1;
+                    self.documents.follow(source, item.index, &t)?;
+                }
+                ItemKind::Event(row) => {
+                    self.report.event(&row);
+                    self.counts.events += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the entry to its block's proof, opening the block (and closing the one before)
+    /// when it is the first of its block.
+    fn prove(
+        &mut self,
+        index: u64,
+        leaf: Digest,
+        streams: &mut Streams,
+        source: &mut dyn Source,
+    ) -> Result<(), ExportError> {
+        let tree_of = &self.checkpoint.tree;
+        let block = index / tree_of.block_size();
+        if self.block.as_ref().is_none_or(|o| o.block != block) {
+            self.close_block(streams)?;
+            let range = tree_of.block_entries(index).ok_or(ExportError::Proof {
+                index,
+                why: "beyond the checkpoint".into(),
+            })?;
+            let leaves = source.leaves(range.clone())?;
+            let tree = BlockTree::build(&leaves).map_err(|e| ExportError::Proof {
+                index,
+                why: e.to_string(),
+            })?;
+            if Some(tree.root()) != tree_of.block_root(block) {
+                return Err(ExportError::BlockRoot { block });
+            }
+            let path = tree_of
+                .prove(index, &tree)
+                .map_err(|e| ExportError::Proof {
+                    index,
+                    why: e.to_string(),
+                })?
+                .block_path;
+            self.block = Some(OpenBlock {
+                block,
+                tree,
+                first: range.start,
+                end: range.end,
+                path,
+                positions: Vec::new(),
+            });
+        }
+        let Some(open) = self.block.as_mut() else {
+            unreachable!("a block is open");
+        };
+        let position = index - open.first;
+        if open.tree.leaf(position) != Some(leaf) {
+            return Err(ExportError::BlockRoot { block });
+        }
+        open.positions.push(position);
+        Ok(())
+    }
+
+    /// Writes the proof line of the open block, if any.
+    fn close_block(&mut self, streams: &mut Streams) -> Result<(), ExportError> {
+        let Some(open) = self.block.take() else {
+            return Ok(());
+        };
+        let lemmas = open
+            .tree
+            .multiproof(&open.positions)
+            .ok_or_else(|| ExportError::Proof {
+                index: open.first,
+                why: "no multiproof for the block's entries".into(),
+            })?;
+        write_line(
+            &mut streams.proofs,
+            &ProofLine {
+                block: open.block,
+                first: open.first,
+                end: open.end,
+                root: open.tree.root(),
+                path: open.path,
+                lemmas,
+            },
+        )?;
+        self.counts.blocks += 1;
+        Ok(())
+    }
+}
+
+/// The block whose leaves are at hand, with the positions of the bundle's entries in it.
+struct OpenBlock {
+    block: u64,
+    tree: BlockTree,
+    first: u64,
+    end: u64,
+    /// Its root's path to the checkpoint's root.
+    path: Vec<Digest>,
+    positions: Vec<u64>,
+}
+
+/// The tables being written, each to its own temporary file (`entries.jsonl` goes straight
+/// into the zip).
+struct Streams {
+    dir: tempfile::TempDir,
+    transitions: BufWriter<File>,
+    events: BufWriter<File>,
+    proofs: BufWriter<File>,
+}
+
+impl Streams {
+    fn new(near: &Path) -> Result<Self, ExportError> {
+        let dir = tempfile::Builder::new()
+            .prefix(".lading-export-")
+            .tempdir_in(near)?;
+        let open = |name: &str| -> Result<BufWriter<File>, ExportError> {
+            Ok(BufWriter::with_capacity(
+                1 << 16,
+                File::create(dir.path().join(name))?,
+            ))
+        };
+        let mut transitions = open("transitions.csv")?;
+        let mut events = open("events.csv")?;
+        header_line(&mut transitions, "transitions")?;
+        header_line(&mut events, "events")?;
+        Ok(Self {
+            transitions,
+            events,
+            proofs: open("proofs.jsonl")?,
+            dir,
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A table's header line (the rows come from writers that write none).
+fn header_line(out: &mut impl Write, table: &str) -> Result<(), ExportError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(tables::columns(table).iter().map(|(name, ..)| *name))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ExportError::Io(std::io::Error::other(e.to_string())))?;
+    out.write_all(&bytes)?;
     Ok(())
 }
 
-/// The document after transition `t` at `index`.
-fn step(
-    before: Option<Followed>,
-    index: u64,
-    t: &SignedTransition,
-    reference: &str,
-) -> Result<Followed, ExportError> {
-    let p = t.payload();
-    let time = p.time().to_string();
-    match before {
-        None => {
-            let document = p
-                .transport_document()
-                .cloned()
-                .ok_or_else(|| ExportError::NoIssue {
-                    reference: reference.to_owned(),
-                    index,
-                })?;
-            let state = DocumentState::issue(p, t.checksum()).map_err(|e| {
-                ExportError::Source(format!("the ISSUE of {reference} at {index}: {e}"))
+/// What the zip thread is asked to do.
+enum ZipJob {
+    /// More bytes of `entries.jsonl`, the first file of the zip.
+    Data(Vec<u8>),
+    /// `entries.jsonl` is whole.
+    EndData,
+    /// A file to add whole.
+    File(&'static str, PathBuf),
+}
+
+/// The thread that writes the zip: it compresses and hashes every file as it comes, so
+/// compression overlaps the pass over the entries.
+struct Zipper {
+    jobs: Option<std::sync::mpsc::SyncSender<ZipJob>>,
+    hashes: std::sync::mpsc::Receiver<(String, String)>,
+    thread: Option<std::thread::JoinHandle<Result<(), ExportError>>>,
+}
+
+impl Zipper {
+    fn start(file: File, options: zip::write::SimpleFileOptions) -> Result<Self, ExportError> {
+        let (jobs, incoming) = std::sync::mpsc::sync_channel::<ZipJob>(2);
+        let (hashed, hashes) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("lading-export-zip".into())
+            .spawn(move || -> Result<(), ExportError> {
+                use sha2::{Digest as _, Sha256};
+                let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(1 << 16, file));
+                zip.start_file("entries.jsonl", options)?;
+                let mut hasher = Sha256::new();
+                for job in incoming {
+                    match job {
+                        ZipJob::Data(bytes) => {
+                            hasher.update(&bytes);
+                            zip.write_all(&bytes)?;
+                        }
+                        ZipJob::EndData => {
+                            let digest = std::mem::take(&mut hasher).finalize();
+                            let _ = hashed.send(("entries.jsonl".to_owned(), hex::encode(digest)));
+                        }
+                        ZipJob::File(name, path) => {
+                            zip.start_file(name, options)?;
+                            let mut file = File::open(&path)?;
+                            let mut hasher = Sha256::new();
+                            let mut buffer = vec![0u8; 1 << 16];
+                            loop {
+                                let n = file.read(&mut buffer)?;
+                                if n == 0 {
+                                    break;
+                                }
+                                hasher.update(&buffer[..n]);
+                                zip.write_all(&buffer[..n])?;
+                            }
+                            let _ = hashed.send((name.to_owned(), hex::encode(hasher.finalize())));
+                        }
+                    }
+                }
+                let mut inner = zip.finish()?;
+                inner.flush()?;
+                Ok(())
             })?;
-            Ok(Followed {
-                document,
-                state,
-                issued: (index, time.clone()),
-                last: (index, time),
-                in_export: 0,
-            })
+        Ok(Self {
+            jobs: Some(jobs),
+            hashes,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, job: ZipJob) -> Result<(), ExportError> {
+        match &self.jobs {
+            Some(jobs) if jobs.send(job).is_ok() => Ok(()),
+            _ => Err(ExportError::Io(std::io::Error::other(
+                "the zip writer stopped",
+            ))),
         }
-        Some(mut f) => {
-            f.state = f.state.apply(p, t.checksum()).map_err(|e| {
+    }
+
+    fn data(&self, bytes: Vec<u8>) -> Result<(), ExportError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.send(ZipJob::Data(bytes))
+    }
+
+    fn end_data(&self) {
+        let _ = self.send(ZipJob::EndData);
+    }
+
+    fn file(&self, name: &'static str, path: PathBuf) -> Result<(), ExportError> {
+        self.send(ZipJob::File(name, path))
+    }
+
+    /// The SHA-256 of the first `count` files written, by name, once they are.
+    fn hashes(&self, count: usize) -> Result<BTreeMap<String, String>, ExportError> {
+        let mut out = BTreeMap::new();
+        while out.len() < count {
+            let Ok((name, hash)) = self.hashes.recv() else {
+                return Err(ExportError::Io(std::io::Error::other(
+                    "the zip writer stopped",
+                )));
+            };
+            out.insert(name, hash);
+        }
+        Ok(out)
+    }
+
+    /// Waits for the zip to be whole (or for the thread's error).
+    fn finish(mut self) -> Result<(), ExportError> {
+        drop(self.jobs.take());
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(ExportError::Io(std::io::Error::other(
+                "the zip writer panicked",
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A document followed through the range: its state, small, and where its as-issued row
+/// waits in the spill file.
+struct Tracked {
+    state: CompactState,
+    last_time: Timestamp,
+    last_index: u64,
+    spill_at: u64,
+    in_export: u32,
+}
+
+/// The documents with a transition in the range, followed through them. A document's row is
+/// made, as issued, when its ISSUE is met and waits in a spill file; what changes after (its
+/// state, possessor, last change, count) is kept small in memory and patched in at the end.
+struct Documents {
+    tracked: ByReference<Tracked>,
+    parties: Interner,
+    /// The as-issued rows, counting the bytes written so each row's place is known.
+    spill: csv::Writer<Counted<BufWriter<File>>>,
+    spill_path: PathBuf,
+}
+
+/// Counts the bytes written through it. Its `flush` only hands bytes on (the csv writer
+/// flushes after every row to make the count exact; the file is flushed once, at the end).
+struct Counted<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Documents {
+    fn new(streams: &Streams) -> Result<Self, ExportError> {
+        let spill_path = streams.path("documents.spill");
+        Ok(Self {
+            tracked: ByReference::default(),
+            parties: Interner::default(),
+            spill: csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(Counted {
+                    inner: BufWriter::with_capacity(1 << 16, File::create(&spill_path)?),
+                    written: 0,
+                }),
+            spill_path,
+        })
+    }
+
+    /// Follows a document through transition `t` at `index`; a document whose ISSUE came
+    /// before the range is first brought to its state at the range's start.
+    fn follow(
+        &mut self,
+        source: &mut dyn Source,
+        index: u64,
+        t: &SignedTransition,
+    ) -> Result<(), ExportError> {
+        let p = t.payload();
+        let reference = p.document_reference();
+        let key = RefKey::of(reference).map_err(ExportError::Source)?;
+        if let Some(tracked) = self.tracked.get_mut(&key) {
+            let state = tracked
+                .state
+                .state(reference.clone(), &self.parties)
+                .map_err(ExportError::Source)?;
+            let next = state.apply(p, t.checksum()).map_err(|e| {
                 ExportError::Source(format!(
                     "{reference} at {index}: {e} (the chain is not one the ledger accepted)"
                 ))
             })?;
-            f.last = (index, time);
-            Ok(f)
+            tracked.state = CompactState::of(&next, &mut self.parties);
+            tracked.last_index = index;
+            tracked.last_time = p.time();
+            tracked.in_export += 1;
+            return Ok(());
         }
+        let earlier = if p.action() == Action::Issue {
+            Vec::new()
+        } else {
+            source.earlier_transitions(reference, index)?
+        };
+        let mut chain = earlier
+            .iter()
+            .map(|(i, t)| (*i, t))
+            .chain(std::iter::once((index, t)));
+        let no_issue = || ExportError::NoIssue {
+            reference: reference.to_string(),
+            index,
+        };
+        let (issued_index, issue) = chain.next().ok_or_else(no_issue)?;
+        let ip = issue.payload();
+        let document = ip.transport_document().ok_or_else(no_issue)?;
+        let mut state = DocumentState::issue(ip, issue.checksum()).map_err(|e| {
+            ExportError::Source(format!("the ISSUE of {reference} at {issued_index}: {e}"))
+        })?;
+        let issued_time = ip.time();
+        let row = DocumentRow::of(
+            document,
+            &state,
+            (issued_index, issued_time.to_string()),
+            (issued_index, issued_time.to_string()),
+            0,
+        );
+        self.spill.flush()?;
+        let spill_at = self.spill.get_ref().written;
+        self.spill.serialize(&row)?;
+        let (mut last_index, mut last_time) = (issued_index, issued_time);
+        for (i, t) in chain {
+            state = state.apply(t.payload(), t.checksum()).map_err(|e| {
+                ExportError::Source(format!(
+                    "{reference} at {i}: {e} (the chain is not one the ledger accepted)"
+                ))
+            })?;
+            (last_index, last_time) = (i, t.payload().time());
+        }
+        let tracked = Tracked {
+            state: CompactState::of(&state, &mut self.parties),
+            last_time,
+            last_index,
+            spill_at,
+            in_export: 1,
+        };
+        self.tracked.insert(key, tracked);
+        Ok(())
+    }
+
+    /// `documents.csv`, in reference order: each row as issued, read back from the spill
+    /// file, with what changed since patched in.
+    fn write(
+        self,
+        path: &Path,
+        report: &mut Report,
+        counts: &mut ManifestCounts,
+    ) -> Result<(), ExportError> {
+        let mut spill = self
+            .spill
+            .into_inner()
+            .map_err(|e| ExportError::Io(std::io::Error::other(e.to_string())))?;
+        spill.inner.flush()?;
+        // One reader over the spill file, moved to each row in turn (a reader is costly to
+        // build, a seek is not).
+        let mut spilled = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .buffer_capacity(4096)
+            .from_reader(File::open(&self.spill_path)?);
+        let mut out = BufWriter::with_capacity(1 << 16, File::create(path)?);
+        header_line(&mut out, "documents")?;
+        let mut rows = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(out);
+        let mut at = csv::Position::new();
+        for (key, tracked) in self.tracked.sorted() {
+            at.set_byte(tracked.spill_at);
+            spilled.seek(at.clone())?;
+            let mut row: DocumentRow = spilled
+                .deserialize()
+                .next()
+                .ok_or_else(|| ExportError::Source("a spilled row is missing".into()))??;
+            let possessor = self
+                .parties
+                .id(tracked.state.possessor)
+                .ok_or_else(|| ExportError::Source(format!("{}: no possessor", key.as_str())))?;
+            row.state = tracked.state.status.as_str().to_owned();
+            row.possessor = possessor.to_string();
+            row.last_change = tracked.last_time.to_string();
+            row.last_index = tracked.last_index;
+            row.transitions_in_export = u64::from(tracked.in_export);
+            report.document(&row);
+            rows.serialize(&row)?;
+            counts.documents += 1;
+        }
+        rows.flush()?;
+        Ok(())
     }
 }
 
@@ -465,20 +894,10 @@ fn write_line(out: &mut impl Write, value: &impl serde::Serialize) -> Result<(),
     Ok(())
 }
 
-fn write_header<W: Write>(w: &mut csv::Writer<W>, table: &str) -> Result<(), ExportError> {
-    w.write_record(tables::columns(table).iter().map(|(name, ..)| *name))?;
-    Ok(())
-}
-
 fn to_pretty(value: &impl serde::Serialize) -> Result<String, ExportError> {
     let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::from)?;
     text.push('\n');
     Ok(text)
-}
-
-/// SHA-256 of a file's bytes, as hex, read in chunks.
-pub(crate) fn sha256_file(path: &Path) -> Result<String, ExportError> {
-    sha256_reader(File::open(path)?)
 }
 
 pub(crate) fn sha256_reader(mut reader: impl Read) -> Result<String, ExportError> {

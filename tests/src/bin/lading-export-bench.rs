@@ -26,6 +26,10 @@ use lading_domain::{Digest, Jwk, Timestamp};
 use lading_e2e::gen::{fixtures_dir, FixtureParties, GeneratorConfig, LedgerGenerator};
 use lading_export::{write_bundle, Checkpointed, ExportError, ExportRequest, Source};
 
+/// The allocator of the `lading` binary, so the writer runs here as it does there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
