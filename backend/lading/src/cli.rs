@@ -195,7 +195,7 @@ impl Cli {
             } => verify_proof(proof, registry_key, entry.as_deref(), leaf_hash.as_deref()),
             Command::VerifyConsistency(args) => args.run(),
             Command::Export(args) => args.run(&config()?),
-            Command::VerifyBundle(args) => args.run(),
+            Command::VerifyBundle(args) => args.run(&config),
         }
     }
 }
