@@ -26,11 +26,7 @@ const SHIPPER: &str = "shipper-acme";
 
 /// A registry with the consortium CA, its temporary folder `tmp`, and `env` settings; the
 /// samples' chains submitted and checkpointed.
-async fn registry(
-    pki: &Pki,
-    tmp: &Path,
-    env: &[(&str, &str)],
-) -> Result<(TestDb, Server)> {
+async fn registry(pki: &Pki, tmp: &Path, env: &[(&str, &str)]) -> Result<(TestDb, Server)> {
     let (db, server) = tokio::task::block_in_place(|| -> Result<_> {
         let tls = Tls::from_pem(
             &std::fs::read_to_string(pki.cert("registry"))?,
@@ -80,7 +76,10 @@ async fn refused(response: reqwest::Response) -> Result<(StatusCode, Option<Stri
             .map(str::to_owned)
     };
     let media = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
-    ensure!(media.starts_with("application/problem+json"), "{status} {media}");
+    ensure!(
+        media.starts_with("application/problem+json"),
+        "{status} {media}"
+    );
     let retry = header(reqwest::header::RETRY_AFTER);
     let problem: Value = response.json().await?;
     Ok((

@@ -7,7 +7,8 @@
 //!   one the replica verified, every entry is there with the same leaf, and the replica holds
 //!   nothing in the range the bundle lacks;
 //! - a bundle rebuilt without one entry (its line gone from `entries.jsonl`, the manifest
-//!   re-signed) is caught by the cross-check as an omission naming that entry's index;
+//!   re-signed) is caught by the cross-check as an omission naming that entry's index, and one
+//!   whose line claims another leaf than the replica verified there, by that line;
 //! - the replica's reads for the cross-check answer its own party only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -47,8 +48,7 @@ fn cross_check(pki: &Pki, bundle: &Path, url: &str) -> Result<(bool, String)> {
         .output()?;
     Ok((
         out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     ))
 }
 
@@ -70,9 +70,7 @@ async fn a_bundle_is_cross_checked_against_the_authoritys_replica_and_an_omissio
         .map(|c| c.transitions.len())
         .sum::<usize>()
         + samples.events.len()) as u64;
-    let (_replica_db, _replica) = pki
-        .replica(CUSTOMS, &registry.base, port, &[], &[])
-        .await?;
+    let (_replica_db, _replica) = pki.replica(CUSTOMS, &registry.base, port, &[], &[]).await?;
     let customs = pki.client(Some(CUSTOMS))?;
     caught_up(&customs, port, total).await?;
 
@@ -128,6 +126,29 @@ async fn a_bundle_is_cross_checked_against_the_authoritys_replica_and_an_omissio
     ensure!(printed.contains("DISAGREES: 1 finding(s)"), "{printed}");
     ensure!(
         printed.contains(&format!("entries.jsonl: [omitted] entry {index} ")),
+        "{printed}"
+    );
+
+    // A line whose leaf is not the replica's at its index.
+    let mut files = unzip(&good)?;
+    let mut altered: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    let mut line: Value = serde_json::from_str(&altered[2])?;
+    line["leafHash"] = Value::String("00".repeat(32));
+    altered[2] = line.to_string();
+    files.insert(
+        "entries.jsonl".into(),
+        (altered.join("\n") + "\n").into_bytes(),
+    );
+    resign(&mut files, &key("registry")?)?;
+    let other = dir.path().join("other.zip");
+    rezip(&other, &files)?;
+    let (ok, printed) = tokio::task::block_in_place(|| cross_check(&pki, &other, &url))?;
+    ensure!(!ok, "{printed}");
+    ensure!(printed.contains("DISAGREES: 1 finding(s)"), "{printed}");
+    ensure!(
+        printed.contains(&format!(
+            "entries.jsonl:3: [leaf_differs_from_replica] entry {index}:"
+        )),
         "{printed}"
     );
 

@@ -29,7 +29,9 @@ const CUSTOMS: &str = "customs-nl";
 fn range_of(bundle: &Path) -> Result<(u64, u64)> {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(bundle)?)?;
     let mut text = String::new();
-    archive.by_name("manifest.json")?.read_to_string(&mut text)?;
+    archive
+        .by_name("manifest.json")?
+        .read_to_string(&mut text)?;
     let manifest: Value = serde_json::from_str(&text)?;
     Ok((
         manifest["range"]["from"].as_u64().unwrap(),

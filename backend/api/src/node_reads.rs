@@ -113,9 +113,13 @@ pub(crate) async fn root(
             .flatten();
         let checkpoint_held = {
             let mut conn = node.store().conn().map_err(ApiError::unexpected)?;
-            lading_store::replica::largest_checkpoint_within(&mut conn, size.saturating_sub(1), size)
-                .map_err(ApiError::unexpected)?
-                .is_some_and(|row| row.verified && row.size as u64 == size)
+            lading_store::replica::largest_checkpoint_within(
+                &mut conn,
+                size.saturating_sub(1),
+                size,
+            )
+            .map_err(ApiError::unexpected)?
+            .is_some_and(|row| row.verified && row.size as u64 == size)
         };
         Ok(ReplicaRoot {
             size,

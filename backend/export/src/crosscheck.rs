@@ -259,18 +259,27 @@ fn compare(out: &mut CrossCheck, ours: Option<&Held>, theirs: &ReplicaEntry) {
         return;
     };
     let leaf = leaf_hash(ours.entry.signed.as_bytes());
-    if leaf != theirs.leaf_hash || ours.entry.leaf_hash != theirs.leaf_hash {
-        out.find(
+    let differs = if leaf != theirs.leaf_hash {
+        Some(format!("its signed bytes hash to {leaf}"))
+    } else if ours.entry.leaf_hash != theirs.leaf_hash {
+        Some(format!(
+            "its line says leaf {} (its signed bytes do hash to the replica's)",
+            ours.entry.leaf_hash
+        ))
+    } else {
+        None
+    };
+    match differs {
+        Some(why) => out.find(
             ENTRIES,
             Some(ours.line),
             "leaf_differs_from_replica",
             format!(
-                "entry {}: the bundle's signed bytes hash to {leaf}, the replica verified {} at that index",
+                "entry {}: {why}; the replica verified {} at that index",
                 theirs.index, theirs.leaf_hash
             ),
-        );
-    } else {
-        out.entries_matched += 1;
+        ),
+        None => out.entries_matched += 1,
     }
 }
 
@@ -289,18 +298,31 @@ fn not_on_replica(out: &mut CrossCheck, held: &Held, replica_size: u64) {
 /// The manifest's `(from, to, checkpoint size, checkpoint root)` and the bundle's entries in
 /// index order; findings for what cannot be read.
 #[allow(clippy::type_complexity)]
-fn read_bundle(bundle: &Path, out: &mut CrossCheck) -> Option<((u64, u64, u64, Digest), Vec<Held>)> {
+fn read_bundle(
+    bundle: &Path,
+    out: &mut CrossCheck,
+) -> Option<((u64, u64, u64, Digest), Vec<Held>)> {
     let file = match std::fs::File::open(bundle) {
         Ok(file) => file,
         Err(e) => {
-            out.find(&bundle.display().to_string(), None, "unreadable", e.to_string());
+            out.find(
+                &bundle.display().to_string(),
+                None,
+                "unreadable",
+                e.to_string(),
+            );
             return None;
         }
     };
     let mut archive = match zip::ZipArchive::new(file) {
         Ok(archive) => archive,
         Err(e) => {
-            out.find(&bundle.display().to_string(), None, "not_a_zip", e.to_string());
+            out.find(
+                &bundle.display().to_string(),
+                None,
+                "not_a_zip",
+                e.to_string(),
+            );
             return None;
         }
     };
@@ -310,7 +332,9 @@ fn read_bundle(bundle: &Path, out: &mut CrossCheck) -> Option<((u64, u64, u64, D
             .by_name(MANIFEST)
             .map_err(|e| e.to_string())
             .and_then(|mut f| f.read_to_string(&mut text).map_err(|e| e.to_string()))
-            .and_then(|_| serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string()))
+            .and_then(|_| {
+                serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string())
+            })
             .and_then(|m| {
                 let number = |v: &serde_json::Value| v.as_u64().ok_or("not a number".to_owned());
                 let root = m["checkpoint"]["root"]

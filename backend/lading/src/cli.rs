@@ -116,7 +116,8 @@ enum Command {
     Export(crate::export::ExportArgs),
     /// Check an export bundle offline: the manifest's signature and hashes, every entry's
     /// signature and proof, the CSV tables against the signed entries, and the chain to the
-    /// previous export (--previous). Exits non-zero on any failure, naming file, line and rule.
+    /// previous export (--previous); with --against-replica, also against the authority's own
+    /// replica (nothing omitted). Exits non-zero on any failure, naming file, line and rule.
     VerifyBundle(crate::export::VerifyBundleArgs),
     /// The people who sign in to this node's web portal ([portal]): `add`, `list`, `disable`,
     /// `passwd`. Passwords come from standard input or --password-file, never the command line.

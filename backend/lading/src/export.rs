@@ -178,9 +178,12 @@ impl VerifyBundleArgs {
             (ca, cert, key) => {
                 let config = config()?;
                 let pick = |given: &Option<PathBuf>, configured: &Option<PathBuf>, what: &str| {
-                    given.clone().or_else(|| configured.clone()).with_context(|| {
-                        format!("--against-replica needs --{what} (or [replica] {what})")
-                    })
+                    given
+                        .clone()
+                        .or_else(|| configured.clone())
+                        .with_context(|| {
+                            format!("--against-replica needs --{what} (or [replica] {what})")
+                        })
                 };
                 (
                     pick(ca, &config.replica.ca, "ca")?,

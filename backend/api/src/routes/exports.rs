@@ -98,7 +98,10 @@ async fn authority(req: &HttpRequest) -> Result<lading_domain::party::Party, Api
 }
 
 /// A time of the window, RFC 3339.
-fn instant(name: &str, raw: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+fn instant(
+    name: &str,
+    raw: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
     raw.map(|raw| {
         chrono::DateTime::parse_from_rfc3339(raw)
             .map(|t| t.with_timezone(&chrono::Utc))
@@ -166,7 +169,11 @@ pub async fn export(
         if s > u {
             return Err(ApiError::BadRequest {
                 code: "export_from_after_to",
-                detail: format!("since ({}) is after until ({})", s.to_rfc3339(), u.to_rfc3339()),
+                detail: format!(
+                    "since ({}) is after until ({})",
+                    s.to_rfc3339(),
+                    u.to_rfc3339()
+                ),
             });
         }
     }
@@ -188,12 +195,8 @@ pub async fn export(
     let authority = party.id.clone();
     let (summary, file, from, to) = web::block(move || -> Result<_, ExportError> {
         let (from, to) = if window {
-            let range = lading_export::window::registry_range(
-                state.registry.store(),
-                since,
-                until,
-                size,
-            )?;
+            let range =
+                lading_export::window::registry_range(state.registry.store(), since, until, size)?;
             (range.start, range.end)
         } else {
             (from, to)
