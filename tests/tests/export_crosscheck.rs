@@ -9,6 +9,8 @@
 //! - a bundle rebuilt without one entry (its line gone from `entries.jsonl`, the manifest
 //!   re-signed) is caught by the cross-check as an omission naming that entry's index, and one
 //!   whose line claims another leaf than the replica verified there, by that line;
+//! - a registry whose reads forget one of the authority's documents writes an export that
+//!   verifies offline, and the cross-check names every entry of that document it left out;
 //! - the replica's reads for the cross-check answer its own party only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -57,7 +59,7 @@ async fn a_bundle_is_cross_checked_against_the_authoritys_replica_and_an_omissio
 ) -> Result<()> {
     let pki = tokio::task::block_in_place(|| Pki::new(&[CUSTOMS, SHIPPER]))?;
     let port = free_port()?;
-    let (_registry_db, registry, _tls) = pki.registry(&[], 0, &[]).await?;
+    let (registry_db, registry, _tls) = pki.registry(&[], 0, &[]).await?;
     let client = pki.registry_client()?;
     let samples = Samples::load()?;
     for chain in &samples.chains {
@@ -151,6 +153,50 @@ async fn a_bundle_is_cross_checked_against_the_authoritys_replica_and_an_omissio
         )),
         "{printed}"
     );
+
+    // A registry whose reads forget one of the authority's documents (its ports changed and
+    // its access rows gone, behind its back): its export verifies offline — every entry in it
+    // is proved — and only the replica shows what it left out.
+    let reference = registry_db.psql(&format!(
+        "SELECT document_ref FROM ledger_entries WHERE idx = {index}"
+    ))?;
+    let reference = reference.trim();
+    ensure!(!reference.is_empty());
+    registry_db.psql(&format!(
+        "UPDATE documents SET port_of_loading = 'USNYC', port_of_discharge = 'USNYC' \
+         WHERE reference = '{reference}'; \
+         DELETE FROM document_access WHERE party_id = '{CUSTOMS}' AND document_ref = '{reference}'"
+    ))?;
+    let response = client
+        .get(registry.url(&format!("/v1/exports?from=0&to={total}")))
+        .bearer_auth(token(CUSTOMS)?)
+        .send()
+        .await?;
+    ensure!(response.status() == StatusCode::OK, "{}", response.status());
+    let forgetful = dir.path().join("forgetful.zip");
+    std::fs::write(&forgetful, response.bytes().await?)?;
+    let forgotten: Vec<u64> = registry_db
+        .psql(&format!(
+            "SELECT idx FROM ledger_entries WHERE document_ref = '{reference}' \
+             AND actor <> '{CUSTOMS}' ORDER BY idx"
+        ))?
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    ensure!(forgotten.contains(&index), "{forgotten:?}");
+    let (ok, printed) = tokio::task::block_in_place(|| cross_check(&pki, &forgetful, &url))?;
+    ensure!(!ok, "{printed}");
+    ensure!(printed.contains("VERIFIED: every rule holds."), "{printed}");
+    ensure!(
+        printed.contains(&format!("DISAGREES: {} finding(s)", forgotten.len())),
+        "{printed}"
+    );
+    for omitted in &forgotten {
+        ensure!(
+            printed.contains(&format!("entries.jsonl: [omitted] entry {omitted} ")),
+            "{omitted}: {printed}"
+        );
+    }
 
     // The replica's reads for the cross-check are its party's alone.
     let shipper = pki.client(Some(SHIPPER))?;
