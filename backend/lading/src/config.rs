@@ -564,6 +564,7 @@ mod tests {
         let registry = Config::from_file(&deploy.join("lading.example.toml")).unwrap();
         assert!(registry.server.client_ca.is_some());
         assert!(registry.database.url.is_some() && registry.database.owner_url.is_some());
+        assert_eq!(registry.registry.max_exports, 2);
         let replica = Config::from_file(&deploy.join("replica.example.toml")).unwrap();
         assert_eq!(
             replica.replica.registry.as_deref(),
@@ -604,9 +605,12 @@ mod tests {
                 "LADING_BIND" => Some("127.0.0.1:9443".into()),
                 "LADING_DATABASE_URL" => Some("postgres://x@h/db".into()),
                 "LADING_DATABASE_OWNER_URL" => Some("postgres://o@h/db".into()),
+                "LADING_MAX_EXPORTS" => Some("0".into()),
                 _ => None,
             })
             .unwrap();
+        // 0 is a setting (the registry makes no exports), not "unset".
+        assert_eq!(config.registry.max_exports, 0);
         assert_eq!(
             config.database.owner_url.as_deref(),
             Some("postgres://o@h/db")
