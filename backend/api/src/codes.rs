@@ -76,7 +76,8 @@ codes! {
     BadBody = "bad_body", 400, "The request body could not be read.";
     BadJson = "bad_json", 400, "A JSON request body does not parse or has the wrong shape.";
     BadHeader = "bad_header", 400, "A request header Lading reads (lading-received-at) does not parse.";
-    ExportFromAfterTo = "export_from_after_to", 400, "An export (GET /v1/exports) was asked with from after to.";
+    ExportFromAfterTo = "export_from_after_to", 400, "An export (GET /v1/exports) was asked with from after to (or since after until).";
+    ExportWindowAndRange = "export_window_and_range", 400, "An export (GET /v1/exports) was asked both by ledger indexes (from, to) and by a time window (since, until): it takes one or the other.";
     ExportBeyondCheckpoint = "export_beyond_checkpoint", 400, "An export (GET /v1/exports) was asked beyond the registry's latest checkpoint: it holds only entries it can prove.";
     ConsistencyFromAfterTo = "consistency_from_after_to", 400, "A consistency proof was asked from a larger checkpoint to a smaller one.";
     WrongKind = "wrong_kind", 400, "At a replica: a transition sent to /v1/events or an event to /v1/transitions; nothing was kept.";
@@ -155,6 +156,7 @@ codes! {
     NotReady = "not_ready", 503, "The server cannot answer this now (its database, its sequencer, or damage a reconciliation repairs).";
     ChainDamaged = "chain_damaged", 503, "At a replica: the rows held of the document are not the chain the replica verified (a row altered, deleted or moved to another document); an incident is open, and the document is not served until they are repaired.";
     ChainUnverified = "chain_unverified", 503, "At a replica: the document's earlier entries have not come in full (being fetched, or withheld by the registry: an incident), so its chain is not verified and it is not served.";
+    TooManyExports = "too_many_exports", 503, "The registry is making as many exports as it makes at once (registry.max_exports); nothing was written: retry after Retry-After seconds.";
     ServerBusy = "server_busy", 503, "The registry holds as many submissions as it takes (registry.max_queue), or too many large bodies are being received; nothing was done: retry after Retry-After seconds.";
 }
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod codes;
 pub mod node;
+mod node_reads;
 pub mod problem;
 pub mod routes;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub registry_signer: SigningKey,
     /// The replicas this registry reconciles, when it reconciles any.
     pub replicas: Option<Replicas>,
+    /// How many customs exports (`GET /v1/exports`) are made at once.
+    pub exports: routes::exports::ExportSlots,
 }
 
 /// The replicas a registry reconciles, and how.

@@ -10,6 +10,7 @@
 //! A document is served only as a chain this replica verified whole, from rows that check
 //! against it: `503 chain_damaged` (an incident) when the rows do not, `503 chain_unverified`
 //! when its earlier entries never came in full — never a short, foreign or unchecked chain.
+//! | `GET /v1/entries?from&limit`, `GET /v1/roots/{size}` (a bundle's cross-check) | the party |
 //! | `POST /v1/transitions`, `POST /v1/events`, `GET /v1/submissions[/{seq}]` | the party |
 //! | `POST /v1/submissions/{seq}/retry` (a parked submission, and those behind it) | the party |
 //! | `GET /v1/checkpoints?after&limit` | any member of the consortium |
@@ -85,7 +86,7 @@ impl Caller {
 }
 
 /// The replica's own party (its systems use the party's certificate).
-struct OwnParty;
+pub(crate) struct OwnParty;
 /// The party, or the registry.
 struct PartyOrRegistry;
 /// The registry's own certificate.
@@ -515,6 +516,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     transitions,
                 ))
                 .service(crate::get("/entries/{index}/proof", proof))
+                .service(crate::get("/entries", crate::node_reads::entries))
+                .service(crate::get("/roots/{size}", crate::node_reads::root))
                 .service(crate::post("/transitions", submit))
                 .service(crate::post("/events", submit))
                 .service(crate::get("/submissions", submissions))

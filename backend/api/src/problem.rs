@@ -165,6 +165,12 @@ impl ResponseError for ApiError {
         ) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
+        if matches!(self, Self::Unavailable { code, .. } if *code == "too_many_exports") {
+            response.insert_header((
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::routes::exports::EXPORT_RETRY_AFTER_SECONDS),
+            ));
+        }
         if let Self::MethodNotAllowed { allowed } = self {
             response.insert_header((header::ALLOW, HeaderValue::from_static(allowed)));
         }

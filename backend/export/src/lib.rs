@@ -14,6 +14,7 @@
 //! for the range under its own signature (`manifest.jws`), so an entry of that range later
 //! shown, with its inclusion proof, to fall under the authority is evidence of the omission.
 
+pub mod crosscheck;
 mod follow;
 mod format;
 pub mod node;
@@ -23,6 +24,7 @@ mod report;
 pub mod schedule;
 mod tables;
 mod verify;
+pub mod window;
 mod write;
 
 pub use format::{

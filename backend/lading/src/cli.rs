@@ -116,7 +116,8 @@ enum Command {
     Export(crate::export::ExportArgs),
     /// Check an export bundle offline: the manifest's signature and hashes, every entry's
     /// signature and proof, the CSV tables against the signed entries, and the chain to the
-    /// previous export (--previous). Exits non-zero on any failure, naming file, line and rule.
+    /// previous export (--previous); with --against-replica, also against the authority's own
+    /// replica (nothing omitted). Exits non-zero on any failure, naming file, line and rule.
     VerifyBundle(crate::export::VerifyBundleArgs),
     /// The people who sign in to this node's web portal ([portal]): `add`, `list`, `disable`,
     /// `passwd`. Passwords come from standard input or --password-file, never the command line.
@@ -195,7 +196,7 @@ impl Cli {
             } => verify_proof(proof, registry_key, entry.as_deref(), leaf_hash.as_deref()),
             Command::VerifyConsistency(args) => args.run(),
             Command::Export(args) => args.run(&config()?),
-            Command::VerifyBundle(args) => args.run(),
+            Command::VerifyBundle(args) => args.run(&config),
         }
     }
 }

@@ -25,6 +25,8 @@
 //! max_offline_ms = 604800000                 # a node forwards what it took up to 7 days ago
 //! max_batch = 4096
 //! max_queue = 32768                          # submissions held at once; past it 503 server_busy
+//! max_exports = 2                            # customs exports (GET /v1/exports) made at once;
+//!                                            # past it 503 too_many_exports (0: none)
 //! allow_test_keys = false                    # only for test deployments
 //!
 //! [replica]                                  # `lading replica`: a party's replica
@@ -248,6 +250,8 @@ pub struct RegistrySection {
     pub max_batch: usize,
     /// Most submissions held at once; past it a request is refused as `server_busy`.
     pub max_queue: usize,
+    /// Most customs exports (`GET /v1/exports`) made at once; past it `too_many_exports`.
+    pub max_exports: usize,
     pub allow_test_keys: bool,
     /// How far a statement's `time` may be from the registry's clock.
     pub max_clock_skew_ms: u64,
@@ -291,6 +295,7 @@ impl Default for RegistrySection {
             checkpoint_interval_ms: 500,
             max_batch: 4096,
             max_queue: 32_768,
+            max_exports: 2,
             allow_test_keys: false,
             max_clock_skew_ms: 300_000,
             max_offline_ms: 7 * 24 * 3_600_000,
@@ -376,6 +381,9 @@ impl Config {
         }
         if let Some(v) = var("LADING_MAX_QUEUE") {
             self.registry.max_queue = parse("LADING_MAX_QUEUE", v)?;
+        }
+        if let Some(v) = var("LADING_MAX_EXPORTS") {
+            self.registry.max_exports = parse("LADING_MAX_EXPORTS", v)?;
         }
         if let Some(v) = var("LADING_ALLOW_TEST_KEYS") {
             self.registry.allow_test_keys = parse("LADING_ALLOW_TEST_KEYS", v)?;
@@ -556,6 +564,7 @@ mod tests {
         let registry = Config::from_file(&deploy.join("lading.example.toml")).unwrap();
         assert!(registry.server.client_ca.is_some());
         assert!(registry.database.url.is_some() && registry.database.owner_url.is_some());
+        assert_eq!(registry.registry.max_exports, 2);
         let replica = Config::from_file(&deploy.join("replica.example.toml")).unwrap();
         assert_eq!(
             replica.replica.registry.as_deref(),
@@ -596,9 +605,12 @@ mod tests {
                 "LADING_BIND" => Some("127.0.0.1:9443".into()),
                 "LADING_DATABASE_URL" => Some("postgres://x@h/db".into()),
                 "LADING_DATABASE_OWNER_URL" => Some("postgres://o@h/db".into()),
+                "LADING_MAX_EXPORTS" => Some("0".into()),
                 _ => None,
             })
             .unwrap();
+        // 0 is a setting (the registry makes no exports), not "unset".
+        assert_eq!(config.registry.max_exports, 0);
         assert_eq!(
             config.database.owner_url.as_deref(),
             Some("postgres://o@h/db")

@@ -25,6 +25,13 @@ pub struct ExportArgs {
     /// Start where this node's last export for the party ended, and chain to it.
     #[arg(long)]
     since_last: bool,
+    /// A time window instead of indexes (RFC 3339, half-open [since, until)): the entries
+    /// sequenced from this time, as far as the checkpoints the node verified tell.
+    #[arg(long, value_parser = rfc3339, conflicts_with_all = ["from", "to", "since_last"])]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The end of the time window (default: the latest checkpoint the node verified).
+    #[arg(long, value_parser = rfc3339, conflicts_with_all = ["from", "to", "since_last"])]
+    until: Option<chrono::DateTime<chrono::Utc>>,
     /// Where to write the bundle (a .zip); it appears only when whole.
     #[arg(long)]
     out: PathBuf,
@@ -61,6 +68,18 @@ impl ExportArgs {
             };
             let membership = fold_membership(&store, &inputs.genesis, size)?;
             crate::custody::check_owner(&signer, &inputs.party, &membership)?;
+            // A time window is the range between the checkpoints signed before its ends.
+            let (from, to) = if self.since.is_some() || self.until.is_some() {
+                let (from, to) = lading_export::window::node_range(
+                    &store,
+                    &inputs.registry_jwk,
+                    self.since,
+                    self.until,
+                )?;
+                (Some(from), to)
+            } else {
+                (self.from, self.to)
+            };
             let database = NodeDatabase {
                 store: &store,
                 party: inputs.party.clone(),
@@ -73,8 +92,8 @@ impl ExportArgs {
                 &signer,
                 &authority,
                 &Wanted {
-                    from: self.from,
-                    to: self.to,
+                    from,
+                    to,
                     since_last: self.since_last,
                 },
                 &self.out,
@@ -104,6 +123,13 @@ impl ExportArgs {
     }
 }
 
+/// An RFC 3339 time on the command line.
+fn rfc3339(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 time (2026-01-01T00:00:00Z): {e}"))
+}
+
 /// `lading verify-bundle`: checks a bundle with nothing but the file.
 #[derive(Debug, clap::Args)]
 pub struct VerifyBundleArgs {
@@ -112,10 +138,93 @@ pub struct VerifyBundleArgs {
     /// The export before it in its series: the chain between the two is checked too.
     #[arg(long)]
     previous: Option<PathBuf>,
+    /// Cross-check the bundle against the authority's own replica (its face, replica.listen):
+    /// every entry on the replica with the same leaf, every transition and event the replica
+    /// holds in the range in the bundle, the checkpoint one the replica verified or extends.
+    #[arg(long, value_name = "URL")]
+    against_replica: Option<String>,
+    /// The authority's consortium certificate (PEM) for the replica (default: [replica] cert).
+    #[arg(long, requires = "against_replica")]
+    cert: Option<PathBuf>,
+    /// Its private key (default: [replica] key).
+    #[arg(long, requires = "against_replica")]
+    key: Option<PathBuf>,
+    /// The consortium CA (default: [replica] ca).
+    #[arg(long, requires = "against_replica")]
+    ca: Option<PathBuf>,
 }
 
 impl VerifyBundleArgs {
-    pub fn run(&self) -> Result<()> {
+    pub fn run(&self, config: &dyn Fn() -> Result<Config>) -> Result<()> {
+        let offline = self.verify_offline();
+        let crossed = match &self.against_replica {
+            Some(url) => Some(self.cross_check(url, config)?),
+            None => None,
+        };
+        match (offline, crossed) {
+            (Ok(()), None | Some(true)) => Ok(()),
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(false)) => bail!(
+                "{} does not agree with the authority's replica",
+                self.file.display()
+            ),
+        }
+    }
+
+    /// The cross-check against the replica at `url`; whether it is clean.
+    fn cross_check(&self, url: &str, config: &dyn Fn() -> Result<Config>) -> Result<bool> {
+        let (ca, cert, key) = match (&self.ca, &self.cert, &self.key) {
+            (Some(ca), Some(cert), Some(key)) => (ca.clone(), cert.clone(), key.clone()),
+            (ca, cert, key) => {
+                let config = config()?;
+                let pick = |given: &Option<PathBuf>, configured: &Option<PathBuf>, what: &str| {
+                    given
+                        .clone()
+                        .or_else(|| configured.clone())
+                        .with_context(|| {
+                            format!("--against-replica needs --{what} (or [replica] {what})")
+                        })
+                };
+                (
+                    pick(ca, &config.replica.ca, "ca")?,
+                    pick(cert, &config.replica.cert, "cert")?,
+                    pick(key, &config.replica.key, "key")?,
+                )
+            }
+        };
+        let authority = lading_export::crosscheck::authority_of(&self.file).map_err(|e| {
+            anyhow::anyhow!("cannot read the authority of {}: {e}", self.file.display())
+        })?;
+        let mut replica = crate::crosscheck::HttpReplica::new(url, &authority, &ca, &cert, &key)?;
+        let result = lading_export::crosscheck::cross_check(&self.file, &mut replica);
+        println!(
+            "against the replica at {url}: indexes {}..{}, checkpoint of size {} ({}); {} entries of the bundle on the replica with the same leaf, {} transitions and events held there in the range",
+            result.from,
+            result.to,
+            result.checkpoint_size,
+            if result.checkpoint_held {
+                "one the replica verified"
+            } else {
+                "its root recomputed from the replica's verified leaves"
+            },
+            result.entries_matched,
+            result.replica_held
+        );
+        if result.is_clean() {
+            println!("AGREES: the replica holds every entry of the bundle, and the bundle every entry of the replica in its range.");
+            return Ok(true);
+        }
+        println!(
+            "DISAGREES: {} finding(s) against the replica",
+            result.findings.len()
+        );
+        for finding in &result.findings {
+            println!("  {finding}");
+        }
+        Ok(false)
+    }
+
+    fn verify_offline(&self) -> Result<()> {
         let verdict = lading_export::verify_bundle(&self.file, self.previous.as_deref());
         if let Some(m) = &verdict.manifest {
             println!(

@@ -10,6 +10,7 @@ mod ca;
 mod cli;
 mod config;
 mod consistency;
+mod crosscheck;
 mod custody;
 mod database;
 mod demo;

@@ -132,6 +132,7 @@ pub fn run(
         registry_key: public,
         registry_signer: signer,
         replicas: replicas.clone(),
+        exports: lading_api::routes::exports::ExportSlots::new(config.registry.max_exports),
     };
     let system = actix_web::rt::System::new();
     let result = system.block_on(async {

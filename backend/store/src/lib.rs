@@ -12,6 +12,7 @@ pub mod export_series;
 pub mod incidents;
 pub mod json;
 pub mod ledger;
+pub mod ledger_time;
 pub mod models;
 pub mod node_documents;
 pub mod operator;
