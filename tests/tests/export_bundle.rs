@@ -304,3 +304,48 @@ fn the_bundles_json_files_match_their_published_schemas() -> Result<()> {
     assert!(check("export-manifest.json", &manifest).is_err());
     Ok(())
 }
+
+#[test]
+fn progress_is_told_as_the_export_and_the_verification_go() -> Result<()> {
+    let ledger = Ledger::new()?;
+    let dir = tempfile::tempdir()?;
+    let signer = key(AUTHORITY)?;
+    let size = ledger.size();
+    let request = ExportRequest {
+        authority: AUTHORITY.parse()?,
+        range: 0..size,
+        signer: &signer,
+        previous: None,
+        created_at: chrono::Utc::now(),
+        membership: &ledger.membership,
+    };
+    let wanted = ledger.entitled(AUTHORITY, 0..size);
+    let last_index = wanted.last().map(|(i, _)| *i).expect("entitled entries");
+    let path = dir.path().join("nl.zip");
+    let mut told: Vec<(u64, u64)> = Vec::new();
+    let mut source = &ledger;
+    lading_export::write_bundle_with_progress(
+        &path,
+        &request,
+        &ledger.checkpoint()?,
+        wanted.clone().into_iter().map(Ok),
+        &mut source,
+        &mut |entries, reached| told.push((entries, reached)),
+    )?;
+    assert!(!told.is_empty());
+    assert!(told
+        .windows(2)
+        .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
+    assert_eq!(told.last(), Some(&(wanted.len() as u64, last_index + 1)));
+
+    let mut checked: Vec<(u64, u64)> = Vec::new();
+    let verdict = lading_export::verify_bundle_with_progress(&path, None, &mut |n, total| {
+        checked.push((n, total))
+    });
+    assert!(verdict.is_clean(), "{:#?}", verdict.findings);
+    assert_eq!(
+        checked.last(),
+        Some(&(wanted.len() as u64, wanted.len() as u64))
+    );
+    Ok(())
+}

@@ -31,7 +31,7 @@ pub use format::{
     Manifest, ManifestCounts, ManifestRange, PartiesFile, PreviousExport, ProofLine, BUNDLE_FORMAT,
     FILES,
 };
-pub use verify::{verify_bundle, Finding, Verdict};
+pub use verify::{verify_bundle, verify_bundle_with_progress, Finding, Verdict};
 pub use write::{
     write_bundle, write_bundle_with_progress, Checkpointed, ExportRequest, Source, Summary,
 };

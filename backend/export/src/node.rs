@@ -23,7 +23,7 @@ use lading_store::{export_series, replica, Store};
 
 use crate::format::PreviousExport;
 use crate::paged::Paged;
-use crate::write::{write_bundle, Checkpointed, ExportRequest, Source, Summary};
+use crate::write::{write_bundle_with_progress, Checkpointed, ExportRequest, Source, Summary};
 use crate::ExportError;
 
 /// Rows read from the database at once.
@@ -143,6 +143,7 @@ pub fn export_from_database(
     authority: &PartyId,
     wanted: &Wanted,
     out: &Path,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Summary, ExportError> {
     if *authority != db.party {
         return Err(refuse(format!(
@@ -183,7 +184,25 @@ pub fn export_from_database(
     };
     let entries = entries(db.store, from..to);
     let mut source = NodeSource { store: db.store };
-    let summary = write_bundle(out, &request, &checkpointed, entries, &mut source)?;
+    progress(Progress {
+        range: from..to,
+        reached: from,
+        entries: 0,
+    });
+    let summary = write_bundle_with_progress(
+        out,
+        &request,
+        &checkpointed,
+        entries,
+        &mut source,
+        &mut |entries, reached| {
+            progress(Progress {
+                range: from..to,
+                reached,
+                entries,
+            })
+        },
+    )?;
     export_series::record(
         &mut conn,
         authority.as_str(),
@@ -217,7 +236,15 @@ pub fn export_from_node(
         registry_key: registry_key.clone(),
         block_size,
     };
-    export_from_database(&db, signer, authority, wanted, out)
+    export_from_database(&db, signer, authority, wanted, out, &mut |_| {})
+}
+
+/// How far an export is: the range, the index the pass has reached in it, the entries written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub range: Range<u64>,
+    pub reached: u64,
+    pub entries: u64,
 }
 
 /// The range `wanted` names when the checkpoint is of `size`, and the export it follows.

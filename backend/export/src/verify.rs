@@ -113,6 +113,16 @@ impl Bundle {
 
 /// Verifies the bundle at `path`; `previous`, the export before it in its series, when given.
 pub fn verify_bundle(path: &Path, previous: Option<&Path>) -> Verdict {
+    verify_bundle_with_progress(path, previous, &mut |_, _| {})
+}
+
+/// [`verify_bundle`], telling `progress` after each batch how many entries are checked of the
+/// number the manifest counts.
+pub fn verify_bundle_with_progress(
+    path: &Path,
+    previous: Option<&Path>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Verdict {
     let mut verdict = Verdict::default();
     let mut bundle = match Bundle::open(path) {
         Ok(b) => b,
@@ -227,7 +237,8 @@ pub fn verify_bundle(path: &Path, previous: Option<&Path>) -> Verdict {
             ))
         })
         .collect();
-    let (streamed, report) = check_stream(&mut verdict, path, &manifest, &keys, checkpoint);
+    let (streamed, report) =
+        check_stream(&mut verdict, path, &manifest, &keys, checkpoint, progress);
     for name in STREAMED {
         match (streamed.get(name), manifest.files.get(*name)) {
             (Some(got), Some(want)) if got != want => verdict.find(
@@ -939,6 +950,7 @@ fn check_stream(
     manifest: &Manifest,
     keys: &HashMap<String, (VerifyingKey, crate::format::KeyLine)>,
     root: Option<Digest>,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> (BTreeMap<&'static str, String>, Report) {
     let mut hashes = BTreeMap::new();
     let mut archives: Vec<_> = (0..5).filter_map(|_| archive(path)).collect();
@@ -1073,6 +1085,7 @@ fn check_stream(
                         }
                     }
                 }
+                progress(count, manifest.counts.entries);
             }
             drop(to_check);
         });

@@ -90,10 +90,11 @@ pub fn write_bundle(
     entries: impl Iterator<Item = Result<(u64, String), ExportError>>,
     source: &mut dyn Source,
 ) -> Result<Summary, ExportError> {
-    write_bundle_with_progress(out, request, checkpoint, entries, source, &mut |_| {})
+    write_bundle_with_progress(out, request, checkpoint, entries, source, &mut |_, _| {})
 }
 
-/// [`write_bundle`], telling `progress` how many entries are written so far after each batch.
+/// [`write_bundle`], telling `progress` after each batch how many entries are written and the
+/// ledger index the pass has reached (one past the last entry taken).
 ///
 /// The pass over the entries: each batch is prepared in parallel (leaf hash, parsing, the table
 /// rows and the `entries.jsonl` lines — most of the work), then taken in order (the proofs of
@@ -107,7 +108,7 @@ pub fn write_bundle_with_progress(
     checkpoint: &Checkpointed,
     entries: impl Iterator<Item = Result<(u64, String), ExportError>>,
     source: &mut dyn Source,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Summary, ExportError> {
     let Range {
         start: from,
@@ -137,6 +138,7 @@ pub fn write_bundle_with_progress(
         documents: Documents::new(&streams)?,
         block: None,
         entries_out: Vec::with_capacity(HANDOFF + (64 << 10)),
+        reached: from,
     };
     // Batches are prepared on a thread of their own (which spreads each over the cores) while
     // this one reads the next batch from the source and takes the one before in order.
@@ -191,7 +193,7 @@ pub fn write_bundle_with_progress(
             for chunk in chunks {
                 pass.take(chunk, &mut streams, source, &zipper)?;
             }
-            progress(pass.counts.entries);
+            progress(pass.counts.entries, pass.reached);
         }
         drop(to_prepare);
         pass.close_block(&mut streams)?;
@@ -410,6 +412,8 @@ struct Pass<'a> {
     block: Option<OpenBlock>,
     /// `entries.jsonl` bytes not yet handed to the zip thread.
     entries_out: Vec<u8>,
+    /// One past the index of the last entry taken.
+    reached: u64,
 }
 
 impl Pass<'_> {
@@ -433,6 +437,7 @@ impl Pass<'_> {
         for item in chunk.items {
             self.prove(item.index, item.leaf, streams, source)?;
             self.counts.entries += 1;
+            self.reached = item.index + 1;
             match item.kind {
                 ItemKind::Transition(t, row) => {
                     self.report.transition(&row);

@@ -87,6 +87,7 @@ impl ExportArgs {
                 registry_key: inputs.registry_jwk.clone(),
                 block_size: inputs.block_size,
             };
+            let bar = progress_bar("exporting");
             let summary = export_from_database(
                 &database,
                 &signer,
@@ -97,7 +98,14 @@ impl ExportArgs {
                     since_last: self.since_last,
                 },
                 &self.out,
-            )?;
+                &mut |p| {
+                    bar.set_length(p.range.end - p.range.start);
+                    bar.set_position(p.reached - p.range.start);
+                    bar.set_message(format!("{} entries", p.entries));
+                },
+            );
+            bar.finish_and_clear();
+            let summary = summary?;
             let m = &summary.manifest;
             println!(
                 "{}: {} entries ({} transitions, {} events, {} documents) of indexes {}..{} for {}, proved against the checkpoint of size {}; manifest SHA-256 {}{}",
@@ -121,6 +129,20 @@ impl ExportArgs {
         let closed = db.close();
         result.and(closed)
     }
+}
+
+/// A progress bar on standard error for a long export or verification; indicatif draws
+/// nothing when standard error is not a terminal (a pipe, a log, a test), and the bar is
+/// cleared before the result is printed.
+fn progress_bar(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {percent:>3}% {msg} ({elapsed}, {eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(what.to_owned());
+    bar
 }
 
 /// An RFC 3339 time on the command line.
@@ -225,7 +247,16 @@ impl VerifyBundleArgs {
     }
 
     fn verify_offline(&self) -> Result<()> {
-        let verdict = lading_export::verify_bundle(&self.file, self.previous.as_deref());
+        let bar = progress_bar("verifying");
+        let verdict = lading_export::verify_bundle_with_progress(
+            &self.file,
+            self.previous.as_deref(),
+            &mut |checked, total| {
+                bar.set_length(total);
+                bar.set_position(checked);
+            },
+        );
+        bar.finish_and_clear();
         if let Some(m) = &verdict.manifest {
             println!(
                 "{}: export for {} of ledger indexes {}..{}, made {} by {}",
