@@ -140,6 +140,11 @@ struct Args {
     /// of 50) and a bill's page (its badge checks the entry's inclusion proof).
     #[arg(long, default_value_t = 0)]
     portal_bench: usize,
+    /// With --replica of a customs authority: once it has caught up, time `lading export` of
+    /// everything on the node (its own database, its TEST signing key) and `lading
+    /// verify-bundle` of the bundle, each a whole process, with its peak resident memory.
+    #[arg(long)]
+    export_bench: bool,
     /// Instead of the benchmark, a crash soak of this many cycles: concurrent load (batches
     /// and single requests), `kill -9` of the registry at a random moment mid-load, restart on
     /// the same database, and a check of every acknowledged entry and signed checkpoint so far
@@ -580,6 +585,7 @@ fn time_catch_up(
     expected: usize,
     differences: usize,
     portal_requests: usize,
+    export_bench: bool,
 ) -> Result<usize> {
     const DB: &str = "lading_replica";
     cluster.cluster()?.create_database(DB)?;
@@ -677,11 +683,16 @@ fn time_catch_up(
         }
         _ => Ok(()),
     };
+    let exported = match (&result, &portal) {
+        (Ok(_), Ok(_)) if export_bench => bench_export(bin, &command, consortium),
+        _ => Ok(()),
+    };
     let _ = child.kill();
     let _ = child.wait();
     let (elapsed, cpu_ms, full, incidents) = result?;
     let ingested = reconciled?;
     portal?;
+    exported?;
     eprintln!(
         "lading-load: replica of {party} caught up on {expected} entries ({} in full) in {:.2} s \
          = {:.0}/s from its start; replica CPU {:.1} s, postgres CPU {:.1} s, incidents {}",
@@ -693,6 +704,76 @@ fn time_catch_up(
         incidents.trim()
     );
     Ok(ingested)
+}
+
+/// Times `lading export` of everything the caught-up customs node holds, from its own
+/// database while it runs, then `lading verify-bundle` of the bundle: whole processes under
+/// `/usr/bin/time`, for their wall time and peak resident memory.
+fn bench_export(bin: &Path, replica: &Command, consortium: &Consortium) -> Result<()> {
+    let party = &consortium.party;
+    let out = consortium.dir.path().join("export.zip");
+    // The node refuses a signing key others can read: a copy of the TEST key, mode 0600.
+    let key = consortium.dir.path().join("signing.jwk");
+    std::fs::copy(fixtures_dir().join(format!("keys/{party}.jwk")), &key)?;
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let timed = |args: &[&std::ffi::OsStr]| -> Result<(f64, u64, String)> {
+        let mut command = Command::new("/usr/bin/time");
+        command
+            .args(["-f", "lading-load-time %e %M"])
+            .arg(bin)
+            .args(args);
+        for (key, value) in replica.get_envs() {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+        }
+        let output = command
+            .env("LADING_PORTAL_SIGNING_KEY", &key)
+            .env("LADING_PORTAL_ALLOW_TEST_KEYS", "true")
+            .env("RUST_LOG", "warn")
+            .output()
+            .context("running /usr/bin/time (Debian's `time` package)")?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            bail!("lading {args:?} failed: {stdout}{stderr}");
+        }
+        let line = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("lading-load-time "))
+            .context("no time in /usr/bin/time's output")?;
+        let mut parts = line.split_whitespace();
+        let seconds: f64 = parts.next().unwrap_or("0").parse()?;
+        let kb: u64 = parts.next().unwrap_or("0").parse()?;
+        Ok((seconds, kb, stdout))
+    };
+    let (export_s, export_kb, said) = timed(&[
+        "export".as_ref(),
+        "--party".as_ref(),
+        party.as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])?;
+    let manifest: serde_json::Value = serde_json::from_reader(
+        zip::ZipArchive::new(std::fs::File::open(&out)?)?.by_name("manifest.json")?,
+    )?;
+    let entries = manifest["counts"]["entries"].as_u64().unwrap_or(0);
+    let (verify_s, verify_kb, verdict) = timed(&["verify-bundle".as_ref(), out.as_os_str()])?;
+    if !verdict.contains("VERIFIED") {
+        bail!("the node's export does not verify: {verdict}");
+    }
+    let mb = std::fs::metadata(&out)?.len() as f64 / 1e6;
+    eprintln!(
+        "lading-load: export of {party}'s node: {entries} entries in {export_s:.2} s = {:.0}/s, \
+         peak RSS {:.0} MB, bundle {mb:.1} MB ({}); verify-bundle {verify_s:.2} s = {:.0}/s, \
+         peak RSS {:.0} MB",
+        entries as f64 / export_s,
+        export_kb as f64 / 1024.0,
+        said.trim(),
+        entries as f64 / verify_s,
+        verify_kb as f64 / 1024.0,
+    );
+    Ok(())
 }
 
 /// Times the caught-up node's portal, signed in as a viewer added with `lading user add` (the
@@ -1290,6 +1371,7 @@ fn run_once(
             acked_total(&reports),
             args.reconcile,
             args.portal_bench,
+            args.export_bench,
         )?;
     }
 
