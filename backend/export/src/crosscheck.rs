@@ -79,24 +79,8 @@ pub trait ReplicaReads {
     fn entries(&mut self, from: u64, limit: u64) -> Result<ReplicaEntriesPage, String>;
 }
 
-/// A rule the cross-check found broken, printed as `verify-bundle` prints its findings: file,
-/// line where there is one, and the rule's stable name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CrossFinding {
-    pub file: String,
-    pub line: Option<u64>,
-    pub rule: &'static str,
-    pub message: String,
-}
-
-impl std::fmt::Display for CrossFinding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: [{}] {}", self.file, self.rule, self.message),
-            None => write!(f, "{}: [{}] {}", self.file, self.rule, self.message),
-        }
-    }
-}
+/// A rule the cross-check found broken, named and printed as `verify-bundle`'s findings are.
+pub type CrossFinding = crate::Finding;
 
 /// What the cross-check found.
 #[derive(Debug, Clone, Default)]

@@ -577,16 +577,28 @@ impl Consortium {
 
 /// Starts `lading replica` for the consortium's party on a new database of the run's cluster
 /// and times it from start until it holds every one of `expected` entries.
+/// What to measure on the node once it has caught up (`--reconcile`, `--portal-bench`,
+/// `--export-bench`).
+#[derive(Debug, Clone, Copy)]
+struct AfterCatchUp {
+    differences: usize,
+    portal_requests: usize,
+    export_bench: bool,
+}
+
 fn time_catch_up(
     bin: &Path,
     cluster: &DurableCluster,
     consortium: &Consortium,
     registry: &str,
     expected: usize,
-    differences: usize,
-    portal_requests: usize,
-    export_bench: bool,
+    then: AfterCatchUp,
 ) -> Result<usize> {
+    let AfterCatchUp {
+        differences,
+        portal_requests,
+        export_bench,
+    } = then;
     const DB: &str = "lading_replica";
     cluster.cluster()?.create_database(DB)?;
     let registry_key: lading_domain::jws::Jwk = serde_json::from_str(&std::fs::read_to_string(
@@ -1369,9 +1381,11 @@ fn run_once(
             consortium,
             &server.base,
             acked_total(&reports),
-            args.reconcile,
-            args.portal_bench,
-            args.export_bench,
+            AfterCatchUp {
+                differences: args.reconcile,
+                portal_requests: args.portal_bench,
+                export_bench: args.export_bench,
+            },
         )?;
     }
 
