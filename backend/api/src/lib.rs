@@ -34,6 +34,8 @@ pub struct AppState {
     pub replicas: Option<Replicas>,
     /// How many customs exports (`GET /v1/exports`) are made at once.
     pub exports: routes::exports::ExportSlots,
+    /// Whether subscriptions may name callbacks on loopback or private addresses.
+    pub allow_private_callbacks: bool,
 }
 
 /// The replicas a registry reconciles, and how.
@@ -114,6 +116,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(get("/entries/{index}", routes::entries::get))
                 .service(get("/entries/{index}/proof", routes::checkpoints::proof))
                 .service(get("/exports", routes::exports::export))
+                .service(
+                    web::resource("/subscriptions")
+                        .route(web::get().to(routes::subscriptions::list))
+                        .route(web::post().to(routes::subscriptions::create))
+                        .default_service(web::to(|| method_not_allowed("GET, POST"))),
+                )
+                .service(
+                    web::resource("/subscriptions/{id}")
+                        .route(web::get().to(routes::subscriptions::get))
+                        .route(web::delete().to(routes::subscriptions::delete))
+                        .default_service(web::to(|| method_not_allowed("GET, DELETE"))),
+                )
+                .service(get(
+                    "/subscriptions/{id}/deliveries",
+                    routes::subscriptions::deliveries,
+                ))
+                .service(post(
+                    "/subscriptions/{id}/redeliver",
+                    routes::subscriptions::redeliver,
+                ))
                 .service(get("/registry/key", registry_key))
                 .service(get("/replication/entries", routes::replication::entries))
                 .service(get(

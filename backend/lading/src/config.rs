@@ -64,6 +64,15 @@
 //! retention = 30                             # bundles kept in dir (older ones deleted;
 //!                                            # the series in the database keeps every one)
 //!
+//! [notifications]                            # the registry's webhooks (/v1/subscriptions)
+//! enabled = true                             # deliver (LADING_NOTIFICATIONS_* for each)
+//! allow_private_targets = false              # callbacks to loopback/private addresses (SSRF)
+//! ca = "/etc/lading/callback-roots.pem"      # extra roots for callbacks' TLS (optional)
+//! poll_interval_ms = 500                     # how often idle subscriptions look again
+//! failing_after_ms = 86400000                # failing this long marks a subscription failing
+//! first_retry_ms = 1000                      # retries double from here, with jitter,
+//! max_retry_ms = 3600000                     # up to this
+//!
 //! [reconcile]                                # the registry reconciles these replicas
 //! cert = "/etc/lading/registry.crt.pem"      # `lading ca issue --registry`
 //! key = "/etc/lading/registry.key.pem"
@@ -89,6 +98,61 @@ pub struct Config {
     pub reconcile: ReconcileSection,
     pub portal: PortalSection,
     pub export: ExportSection,
+    pub notifications: NotificationsSection,
+}
+
+/// The registry's webhook deliveries (`/v1/subscriptions`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsSection {
+    /// Deliver at all (subscriptions can be made either way).
+    pub enabled: bool,
+    /// Let callbacks name loopback and private addresses: off, because a party could otherwise
+    /// make the registry call into the operator's own network (server-side request forgery).
+    pub allow_private_targets: bool,
+    /// A PEM file of roots trusted for callbacks besides the public ones.
+    pub ca: Option<PathBuf>,
+    pub poll_interval_ms: u64,
+    /// Failing this long marks a subscription `failing` (it is still retried).
+    pub failing_after_ms: u64,
+    pub first_retry_ms: u64,
+    pub max_retry_ms: u64,
+}
+
+impl Default for NotificationsSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_private_targets: false,
+            ca: None,
+            poll_interval_ms: 500,
+            failing_after_ms: 24 * 3_600_000,
+            first_retry_ms: 1_000,
+            max_retry_ms: 3_600_000,
+        }
+    }
+}
+
+impl NotificationsSection {
+    /// The deliverer's settings, with the roots read.
+    pub fn settings(&self) -> Result<lading_notify::Settings> {
+        let extra_roots = match &self.ca {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .with_context(|| format!("notifications.ca {}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(lading_notify::Settings {
+            poll: std::time::Duration::from_millis(self.poll_interval_ms.max(10)),
+            allow_private_targets: self.allow_private_targets,
+            extra_roots,
+            failing_after: std::time::Duration::from_millis(self.failing_after_ms),
+            first_retry: std::time::Duration::from_millis(self.first_retry_ms.max(1)),
+            max_retry: std::time::Duration::from_millis(self.max_retry_ms.max(1)),
+            ..lading_notify::Settings::default()
+        })
+    }
 }
 
 /// Scheduled customs exports of a node whose party is a customs authority, on when `dir` is
@@ -270,6 +334,7 @@ impl Default for Config {
             reconcile: ReconcileSection::default(),
             portal: PortalSection::default(),
             export: ExportSection::default(),
+            notifications: NotificationsSection::default(),
         }
     }
 }
@@ -477,6 +542,30 @@ impl Config {
         }
         if self.export.interval_ms == 0 {
             bail!("export.interval_ms must be positive");
+        }
+        if let Some(v) = var("LADING_NOTIFICATIONS_ENABLED") {
+            self.notifications.enabled = parse("LADING_NOTIFICATIONS_ENABLED", v)?;
+        }
+        if let Some(v) = var("LADING_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS") {
+            self.notifications.allow_private_targets =
+                parse("LADING_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS", v)?;
+        }
+        if let Some(v) = var("LADING_NOTIFICATIONS_CA") {
+            self.notifications.ca = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LADING_NOTIFICATIONS_POLL_INTERVAL_MS") {
+            self.notifications.poll_interval_ms =
+                parse("LADING_NOTIFICATIONS_POLL_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = var("LADING_NOTIFICATIONS_FAILING_AFTER_MS") {
+            self.notifications.failing_after_ms =
+                parse("LADING_NOTIFICATIONS_FAILING_AFTER_MS", v)?;
+        }
+        if let Some(v) = var("LADING_NOTIFICATIONS_FIRST_RETRY_MS") {
+            self.notifications.first_retry_ms = parse("LADING_NOTIFICATIONS_FIRST_RETRY_MS", v)?;
+        }
+        if let Some(v) = var("LADING_NOTIFICATIONS_MAX_RETRY_MS") {
+            self.notifications.max_retry_ms = parse("LADING_NOTIFICATIONS_MAX_RETRY_MS", v)?;
         }
         if let Some(v) = var("LADING_PORTAL_SESSION_TTL_MS") {
             self.portal.session_ttl_ms = parse("LADING_PORTAL_SESSION_TTL_MS", v)?;

@@ -133,6 +133,26 @@ pub fn run(
         registry_signer: signer,
         replicas: replicas.clone(),
         exports: lading_api::routes::exports::ExportSlots::new(config.registry.max_exports),
+        allow_private_callbacks: config.notifications.allow_private_targets,
+    };
+    // Webhook deliveries run beside the server and stop before the sequencer does.
+    let deliverer = if config.notifications.enabled {
+        let settings = match config.notifications.settings() {
+            Ok(settings) => settings,
+            Err(e) => {
+                registry.shutdown();
+                return Err(e);
+            }
+        };
+        match lading_notify::Deliverer::start(registry.store().clone(), settings) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                registry.shutdown();
+                return Err(e.into());
+            }
+        }
+    } else {
+        None
     };
     let system = actix_web::rt::System::new();
     let result = system.block_on(async {
@@ -177,6 +197,9 @@ pub fn run(
         }
         served
     });
+    if let Some(deliverer) = deliverer {
+        deliverer.stop();
+    }
     registry.shutdown();
     result
 }

@@ -67,6 +67,10 @@ pub const TABLES: &[(&str, &[&str])] = &[
     // A node's customs exports: recorded once each, never changed.
     ("export_series", &["SELECT", "INSERT"]),
     ("node_documents", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
+    // The registry's webhook subscriptions (moved on as deliveries succeed, marked deleted,
+    // never removed) and the log of every delivery attempt (only ever appended).
+    ("subscriptions", &["SELECT", "INSERT", "UPDATE"]),
+    ("subscription_deliveries", &["SELECT", "INSERT"]),
     // Diesel's migration history: migrations run as the owner.
     ("__diesel_schema_migrations", &[]),
 ];

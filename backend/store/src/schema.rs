@@ -270,6 +270,37 @@ diesel::table! {
 }
 
 diesel::table! {
+    subscription_deliveries (seq) {
+        seq -> Int8,
+        subscription_id -> Text,
+        entry_index -> Int8,
+        attempt -> Int4,
+        at -> Timestamptz,
+        status_code -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        millis -> Int4,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        party_id -> Text,
+        url -> Text,
+        filter -> Text,
+        secret -> Text,
+        next_index -> Int8,
+        status -> Text,
+        failures -> Int4,
+        failing_since -> Nullable<Timestamptz>,
+        retry_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     transitions (idx) {
         idx -> Int8,
         document_ref -> Text,
@@ -285,6 +316,7 @@ diesel::joinable!(party_keys -> parties (party_id));
 diesel::joinable!(portal_audit -> portal_users (user_id));
 diesel::joinable!(portal_drafts -> portal_users (created_by));
 diesel::joinable!(portal_sessions -> portal_users (user_id));
+diesel::joinable!(subscription_deliveries -> subscriptions (subscription_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     blocks,
@@ -308,5 +340,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     replica_checkpoints,
     replica_entries,
     replica_outbox,
+    subscription_deliveries,
+    subscriptions,
     transitions,
 );

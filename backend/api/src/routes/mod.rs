@@ -9,6 +9,7 @@ pub mod health;
 pub mod parties;
 pub mod replicas;
 pub mod replication;
+pub mod subscriptions;
 pub mod transitions;
 
 use lading_registry::Receipt;

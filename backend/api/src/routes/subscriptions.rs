@@ -1,0 +1,272 @@
+//! `/v1/subscriptions`: a party's webhooks. Each names an HTTPS callback and a filter; the
+//! registry delivers there every entry the party is entitled to and the filter takes, from the
+//! ledger's size when it was made (`lading-notify`). The secret that signs deliveries is shown
+//! once, in the answer that creates it. Another party's subscription answers exactly as a
+//! missing one.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, SecondsFormat, Utc};
+use lading_notify::{check_target, new_secret, Filter};
+use lading_store::subscriptions::{self, DeliveryRow, NewSubscription, SubscriptionRow};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::problem::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewSubscriptionBody {
+    pub url: String,
+    #[serde(default)]
+    pub filter: Filter,
+}
+
+/// A subscription as the API shows it (the secret only when it is made).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionAnswer {
+    pub id: String,
+    pub url: String,
+    pub filter: Filter,
+    /// `active`, or `failing` once deliveries have failed for longer than
+    /// `notifications.failing_after_ms` (they are still retried).
+    pub status: String,
+    /// The first ledger index not yet delivered (or passed over).
+    pub next_index: i64,
+    pub failures: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAnswer {
+    pub entry_index: i64,
+    pub attempt: i32,
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub millis: i32,
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn answer(row: SubscriptionRow, secret: bool) -> SubscriptionAnswer {
+    SubscriptionAnswer {
+        filter: serde_json::from_str(&row.filter).unwrap_or_default(),
+        status: row.status,
+        next_index: row.next_index,
+        failures: row.failures,
+        failing_since: row.failing_since.map(time),
+        retry_at: row.retry_at.map(time),
+        last_error: row.last_error,
+        created_at: time(row.created_at),
+        secret: secret.then_some(row.secret),
+        id: row.id,
+        url: row.url,
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound {
+        what: format!("subscription {id}"),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f).await.map_err(ApiError::unexpected)?
+}
+
+/// `POST /v1/subscriptions` `{url, filter}` → 201 with the subscription and its secret.
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: NewSubscriptionBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            code: "subscription_invalid",
+            detail: format!("the body is not a subscription ({{url, filter}}): {e}"),
+        })?;
+    let allow_private = state.allow_private_callbacks;
+    let store = state.registry.store().clone();
+    let party = caller.0.id.to_string();
+    let row = blocking(move || {
+        // Resolving the host blocks: off the async workers.
+        check_target(&body.url, allow_private).map_err(|e| ApiError::BadRequest {
+            code: e.code(),
+            detail: e.to_string(),
+        })?;
+        let mut conn = store.conn().map_err(ApiError::unexpected)?;
+        let next_index =
+            lading_store::ledger::ledger_size(&mut conn).map_err(ApiError::unexpected)?;
+        let new = NewSubscription {
+            id: uuid::Uuid::new_v4().to_string(),
+            party_id: party.clone(),
+            url: body.url,
+            filter: serde_json::to_string(&body.filter).map_err(ApiError::unexpected)?,
+            secret: new_secret(),
+            next_index: lading_store::ledger::to_i64(next_index),
+        };
+        subscriptions::create(&mut conn, &new).map_err(ApiError::unexpected)?;
+        subscriptions::get(&mut conn, &party, &new.id)
+            .map_err(ApiError::unexpected)?
+            .ok_or_else(|| ApiError::unexpected("the subscription just made is missing"))
+    })
+    .await?;
+    tracing::info!(subscription = %row.id, party = %row.party_id, url = %row.url, "subscription made");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/subscriptions/{}", row.id)))
+        .insert_header(("Cache-Control", "no-store"))
+        .json(answer(row, true)))
+}
+
+/// `GET /v1/subscriptions`: the caller's subscriptions.
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let store = state.registry.store().clone();
+    let party = caller.0.id.to_string();
+    let rows = blocking(move || {
+        let mut conn = store.conn().map_err(ApiError::unexpected)?;
+        subscriptions::list(&mut conn, &party).map_err(ApiError::unexpected)
+    })
+    .await?;
+    let subscriptions: Vec<SubscriptionAnswer> =
+        rows.into_iter().map(|r| answer(r, false)).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "private, no-store"))
+        .json(serde_json::json!({ "subscriptions": subscriptions })))
+}
+
+/// `GET /v1/subscriptions/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let store = state.registry.store().clone();
+    let party = caller.0.id.to_string();
+    let missing = not_found(&id);
+    let row = blocking(move || {
+        let mut conn = store.conn().map_err(ApiError::unexpected)?;
+        subscriptions::get(&mut conn, &party, &id).map_err(ApiError::unexpected)
+    })
+    .await?
+    .ok_or(missing)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "private, no-store"))
+        .json(answer(row, false)))
+}
+
+/// `DELETE /v1/subscriptions/{id}` → 204; nothing more is delivered to it.
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let store = state.registry.store().clone();
+    let party = caller.0.id.to_string();
+    let missing = not_found(&id);
+    let deleted = blocking(move || {
+        let mut conn = store.conn().map_err(ApiError::unexpected)?;
+        subscriptions::delete(&mut conn, &party, &id).map_err(ApiError::unexpected)
+    })
+    .await?;
+    if deleted {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(missing)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeliveriesQuery {
+    pub limit: Option<i64>,
+}
+
+/// `GET /v1/subscriptions/{id}/deliveries?limit=`: its latest delivery attempts, newest first.
+pub async fn deliveries(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<DeliveriesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let store = state.registry.store().clone();
+    let party = caller.0.id.to_string();
+    let missing = not_found(&id);
+    let rows: Option<Vec<DeliveryRow>> = blocking(move || {
+        let mut conn = store.conn().map_err(ApiError::unexpected)?;
+        if subscriptions::get(&mut conn, &party, &id)
+            .map_err(ApiError::unexpected)?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        subscriptions::deliveries(&mut conn, &party, &id, limit)
+            .map(Some)
+            .map_err(ApiError::unexpected)
+    })
+    .await?;
+    let deliveries: Vec<DeliveryAnswer> = rows
+        .ok_or(missing)?
+        .into_iter()
+        .map(|d| DeliveryAnswer {
+            entry_index: d.entry_index,
+            attempt: d.attempt,
+            at: time(d.at),
+            status_code: d.status_code,
+            error: d.error,
+            millis: d.millis,
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "private, no-store"))
+        .json(serde_json::json!({ "deliveries": deliveries })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RedeliverQuery {
+    pub from: u64,
+}
+
+/// `POST /v1/subscriptions/{id}/redeliver?from=N` → 202: delivers again from ledger index `N`
+/// (what the party may read and the filter takes), in order.
+pub async fn redeliver(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<RedeliverQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let from = query.from;
+    let store = state.registry.store().clone();
+    let party = caller.0.id.to_string();
+    let missing = not_found(&id);
+    let done = blocking(move || {
+        let mut conn = store.conn().map_err(ApiError::unexpected)?;
+        subscriptions::redeliver(&mut conn, &party, &id, from).map_err(ApiError::unexpected)
+    })
+    .await?;
+    if done {
+        Ok(HttpResponse::Accepted().json(serde_json::json!({ "nextIndex": from })))
+    } else {
+        Err(missing)
+    }
+}

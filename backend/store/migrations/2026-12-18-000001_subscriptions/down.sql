@@ -1,0 +1,2 @@
+DROP TABLE subscription_deliveries;
+DROP TABLE subscriptions;

@@ -1,0 +1,529 @@
+//! Webhooks (`/v1/subscriptions`): a real registry delivers to a receiver this test runs over
+//! HTTPS, on loopback (which the registry's configuration allows for the test).
+//!
+//! What must hold:
+//! - a party's subscription receives exactly the entries (transitions and shipment events)
+//!   the party may read, made after it subscribed, in ledger order, each a CloudEvent whose
+//!   Standard Webhooks signature verifies with the `standardwebhooks` library and the secret
+//!   shown once;
+//! - a receiver that fails is retried (the delivery log shows each attempt and its answer)
+//!   until it takes the delivery; nothing is skipped;
+//! - nothing is lost when the registry is killed (SIGKILL) while its receiver is down;
+//! - redelivery from an index sends those deliveries again, with the same `webhook-id`;
+//! - another party's subscription answers exactly as a missing one; a deleted one is gone;
+//! - a registry that does not allow private targets refuses callbacks to loopback and private
+//!   addresses (and non-HTTPS ones) and makes no subscription.
+
+#![cfg(test)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use anyhow::{bail, Result};
+use lading_e2e::harness::{token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::portal::{submit_all, submit_events};
+use lading_e2e::samples::Samples;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const SHIPPER: &str = "shipper-acme";
+const CARRIER: &str = "carrier-oceanic";
+
+/// What the receiver was sent.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+    /// Whether the receiver took it (2xx) or failed it on purpose.
+    taken: bool,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    received: Mutex<Vec<Received>>,
+    /// Requests still to be failed with 503.
+    fail: AtomicUsize,
+}
+
+/// An HTTPS receiver on loopback with a certificate of its own.
+struct Receiver {
+    state: Arc<ReceiverState>,
+    url: String,
+    tls: Tls,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn hook(req: HttpRequest, body: web::Bytes, state: web::Data<ReceiverState>) -> HttpResponse {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in req.headers() {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    let fail = state
+        .fail
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    state.received.lock().unwrap().push(Received {
+        headers,
+        body: body.to_vec(),
+        taken: !fail,
+    });
+    if fail {
+        HttpResponse::ServiceUnavailable().finish()
+    } else {
+        HttpResponse::NoContent().finish()
+    }
+}
+
+impl Receiver {
+    fn start() -> Result<Self> {
+        let tls = Tls::new()?;
+        let certs = rustls_pemfile_certs(&tls.cert_pem)?;
+        let key = {
+            use rustls::pki_types::pem::PemObject;
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(
+                std::fs::read_to_string(tls.key_path())?.as_bytes(),
+            )?
+        };
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        let state = Arc::new(ReceiverState::default());
+        let data = web::Data::from(state.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let system = actix_web::rt::System::new();
+            let run = system.block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .route("/hook", web::post().to(hook))
+                })
+                .workers(1)
+                .bind_rustls_0_23(("127.0.0.1", 0), config)?;
+                let port = server.addrs()[0].port();
+                let server = server.run();
+                let _ = tx.send((server.handle(), port));
+                server.await
+            });
+            if let Err(e) = run {
+                eprintln!("receiver: {e}");
+            }
+        });
+        let (handle, port) = rx.recv_timeout(Duration::from_secs(30))?;
+        Ok(Self {
+            state,
+            url: format!("https://127.0.0.1:{port}/hook"),
+            tls,
+            handle,
+        })
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// The bodies taken, as JSON, in the order they came.
+    fn taken(&self) -> Vec<Value> {
+        self.received()
+            .iter()
+            .filter(|r| r.taken)
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)));
+    }
+}
+
+fn rustls_pemfile_certs(pem: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
+    Ok(
+        rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()?,
+    )
+}
+
+/// A registry whose deliveries retry fast and may call the receiver on loopback.
+fn registry(db: &TestDb, tls: &Tls, receiver: &Receiver) -> Result<Server> {
+    Server::start(
+        db,
+        tls,
+        ServerOptions {
+            env: vec![
+                (
+                    "LADING_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS".into(),
+                    "true".into(),
+                ),
+                (
+                    "LADING_NOTIFICATIONS_CA".into(),
+                    receiver.tls.cert_path().display().to_string(),
+                ),
+                ("LADING_NOTIFICATIONS_POLL_INTERVAL_MS".into(), "50".into()),
+                ("LADING_NOTIFICATIONS_FIRST_RETRY_MS".into(), "100".into()),
+                ("LADING_NOTIFICATIONS_MAX_RETRY_MS".into(), "300".into()),
+            ],
+            ..ServerOptions::default()
+        },
+    )
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    party: &str,
+    body: Option<Value>,
+) -> Result<(StatusCode, Value)> {
+    let mut request = client.request(method, url).bearer_auth(token(party)?);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let text = response.text().await?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// The indexes from `from` on that `party` may read in full and that are transitions or
+/// events: what its subscription (with no filter) must be sent.
+async fn entitled(
+    client: &reqwest::Client,
+    server: &Server,
+    party: &str,
+    from: u64,
+) -> Result<Vec<u64>> {
+    let (_, latest) = call(
+        client,
+        reqwest::Method::GET,
+        server.url("/readyz"),
+        party,
+        None,
+    )
+    .await?;
+    let size = latest["size"].as_u64().unwrap_or(0);
+    let mut out = Vec::new();
+    for i in from..size {
+        let (status, entry) = call(
+            client,
+            reqwest::Method::GET,
+            server.url(&format!("/v1/entries/{i}")),
+            party,
+            None,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::OK, "{entry}");
+        if entry["signed"].is_string()
+            && matches!(entry["kind"].as_str(), Some("transition" | "event"))
+        {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// Waits (bounded) until `done` holds.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        if Instant::now() > deadline {
+            bail!("waited a minute for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+fn indexes(events: &[Value]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e["data"]["index"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and_never_lost(
+) -> Result<()> {
+    let receiver = Receiver::start()?;
+    let db = TestDb::new()?;
+    let tls = Tls::new()?;
+    let mut server = tokio::task::block_in_place(|| registry(&db, &tls, &receiver))?;
+    let client = tls.client()?;
+    let samples = Samples::load()?;
+
+    // Something on the ledger before: not delivered.
+    submit_all(&client, &server, &samples.chains[0].transitions).await?;
+
+    let (status, made) = call(
+        &client,
+        reqwest::Method::POST,
+        server.url("/v1/subscriptions"),
+        SHIPPER,
+        Some(json!({ "url": receiver.url, "filter": {} })),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    let from = made["nextIndex"].as_u64().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    // Shown once: never again.
+    let (status, shown) = call(
+        &client,
+        reqwest::Method::GET,
+        server.url(&format!("/v1/subscriptions/{id}")),
+        SHIPPER,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(shown.get("secret").is_none(), "{shown}");
+    // Another party's view of it is a missing one's.
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/v1/subscriptions/{id}")),
+        (reqwest::Method::DELETE, format!("/v1/subscriptions/{id}")),
+        (
+            reqwest::Method::GET,
+            format!("/v1/subscriptions/{id}/deliveries"),
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/subscriptions/00000000-0000-4000-8000-000000000000".to_owned(),
+        ),
+    ] {
+        let (status, problem) = call(&client, method, server.url(&path), CARRIER, None).await?;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {problem}");
+        assert_eq!(problem["code"], "not_found");
+    }
+
+    // Everything else, transitions and events: the shipper's share arrives, in order.
+    for chain in &samples.chains[1..] {
+        submit_all(&client, &server, &chain.transitions).await?;
+    }
+    submit_events(&client, &server, &samples.events).await?;
+    let want = entitled(&client, &server, SHIPPER, from).await?;
+    assert!(!want.is_empty());
+    wait_until("the shipper's deliveries", || {
+        receiver.taken().len() >= want.len()
+    })
+    .await?;
+    let taken = receiver.taken();
+    assert_eq!(
+        indexes(&taken),
+        want,
+        "exactly what it may read, in ledger order"
+    );
+    let webhook = standardwebhooks::Webhook::new(&secret)?;
+    let mut ids = BTreeSet::new();
+    for r in receiver.received() {
+        webhook
+            .verify(&r.body, &r.headers)
+            .map_err(|e| anyhow::anyhow!("signature: {e:?}"))?;
+        ids.insert(r.headers["webhook-id"].to_str()?.to_owned());
+        let event: Value = serde_json::from_slice(&r.body)?;
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["source"], "urn:lading:registry");
+        assert!(
+            event["id"].is_string()
+                && event["type"].is_string()
+                && event["data"]["signed"].is_string()
+        );
+        assert_eq!(
+            r.headers["content-type"].to_str()?,
+            "application/cloudevents+json; charset=utf-8"
+        );
+    }
+    assert_eq!(ids.len(), want.len(), "one webhook-id per entry");
+
+    // A receiver that fails twice: retried until it takes it, each attempt logged.
+    receiver.state.fail.store(2, Ordering::SeqCst);
+    let before = receiver.taken().len();
+    // Redelivered from where it began: the same deliveries again, through two failures.
+    let (status, _) = call(
+        &client,
+        reqwest::Method::POST,
+        server.url(&format!("/v1/subscriptions/{id}/redeliver?from={from}")),
+        SHIPPER,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    wait_until("the redelivery", || {
+        receiver.taken().len() >= before + want.len()
+    })
+    .await?;
+    let again = &receiver.taken()[before..];
+    assert_eq!(
+        indexes(again),
+        want,
+        "redelivered in order, nothing skipped"
+    );
+    let failed: Vec<Received> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| !r.taken)
+        .collect();
+    assert_eq!(failed.len(), 2);
+    let first_id = failed[0].headers["webhook-id"].to_str()?.to_owned();
+    assert!(ids.contains(&first_id), "a redelivery keeps the webhook-id");
+    let (_, log) = call(
+        &client,
+        reqwest::Method::GET,
+        server.url(&format!("/v1/subscriptions/{id}/deliveries?limit=1000")),
+        SHIPPER,
+        None,
+    )
+    .await?;
+    let attempts: Vec<(u64, u64, Option<u64>)> = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["entryIndex"].as_u64().unwrap(),
+                d["attempt"].as_u64().unwrap(),
+                d["statusCode"].as_u64(),
+            )
+        })
+        .collect();
+    let first = want[0];
+    let tries: Vec<(u64, Option<u64>)> = attempts
+        .iter()
+        .rev()
+        .filter(|(i, ..)| *i == first)
+        .map(|(_, a, s)| (*a, *s))
+        .collect();
+    assert_eq!(
+        tries,
+        [
+            (1, Some(204)),
+            (1, Some(503)),
+            (2, Some(503)),
+            (3, Some(204))
+        ],
+        "the first entry: delivered, then redelivered through two failures"
+    );
+
+    // The receiver is down when the registry is killed: nothing is lost. A backlog (every
+    // delivery again, from where it began) waits on a receiver that fails them all.
+    receiver.state.fail.store(usize::MAX, Ordering::SeqCst);
+    let taken_before = receiver.taken().len();
+    let failed_before = receiver.received().iter().filter(|r| !r.taken).count();
+    let (status, _) = call(
+        &client,
+        reqwest::Method::POST,
+        server.url(&format!("/v1/subscriptions/{id}/redeliver?from={from}")),
+        SHIPPER,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    wait_until("a failed attempt", || {
+        receiver.received().iter().filter(|r| !r.taken).count() > failed_before
+    })
+    .await?;
+    tokio::task::block_in_place(|| server.kill_9())?;
+    receiver.state.fail.store(0, Ordering::SeqCst);
+    tokio::task::block_in_place(|| server.spawn())?;
+    wait_until("deliveries after the restart", || {
+        receiver.taken().len() >= taken_before + want.len()
+    })
+    .await?;
+    assert_eq!(
+        indexes(&receiver.taken()[taken_before..]),
+        want,
+        "the backlog survived the kill, in order, nothing skipped"
+    );
+
+    // Deleted: gone for its owner too.
+    let (status, _) = call(
+        &client,
+        reqwest::Method::DELETE,
+        server.url(&format!("/v1/subscriptions/{id}")),
+        SHIPPER,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &client,
+        reqwest::Method::GET,
+        server.url(&format!("/v1/subscriptions/{id}")),
+        SHIPPER,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_to_private_addresses_or_without_https_are_refused_and_nothing_is_made(
+) -> Result<()> {
+    let db = TestDb::new()?;
+    let tls = Tls::new()?;
+    let server =
+        tokio::task::block_in_place(|| Server::start(&db, &tls, ServerOptions::default()))?;
+    let client = tls.client()?;
+    for (url, code) in [
+        ("https://127.0.0.1:9/hook", "callback_address_refused"),
+        ("https://10.0.0.1/hook", "callback_address_refused"),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            "callback_address_refused",
+        ),
+        ("https://[::1]/hook", "callback_address_refused"),
+        ("http://93.184.215.14/hook", "callback_url_invalid"),
+        (
+            "https://user:secret@93.184.215.14/hook",
+            "callback_url_invalid",
+        ),
+    ] {
+        let (status, problem) = call(
+            &client,
+            reqwest::Method::POST,
+            server.url("/v1/subscriptions"),
+            SHIPPER,
+            Some(json!({ "url": url })),
+        )
+        .await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {problem}");
+        assert_eq!(problem["code"], code, "{url}");
+    }
+    let (status, problem) = call(
+        &client,
+        reqwest::Method::POST,
+        server.url("/v1/subscriptions"),
+        SHIPPER,
+        Some(json!({ "url": "https://93.184.215.14/hook", "filter": { "colours": ["red"] } })),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["code"], "subscription_invalid");
+    let (status, listed) = call(
+        &client,
+        reqwest::Method::GET,
+        server.url("/v1/subscriptions"),
+        SHIPPER,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["subscriptions"], json!([]));
+    // Without a credential, nothing at all.
+    let response = client.get(server.url("/v1/subscriptions")).send().await?;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    Ok(())
+}
