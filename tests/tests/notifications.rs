@@ -527,3 +527,124 @@ async fn callbacks_to_private_addresses_or_without_https_are_refused_and_nothing
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     Ok(())
 }
+
+/// Reads server-sent events from `response` until one with id `last` arrives; their ids.
+async fn stream_until(mut response: reqwest::Response, last: u64) -> Result<Vec<u64>> {
+    let mut text = String::new();
+    let mut ids = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ids.last() != Some(&last) {
+        if Instant::now() > deadline {
+            bail!("the stream gave {ids:?}, not up to {last}, in a minute");
+        }
+        let Some(chunk) = tokio::time::timeout(Duration::from_secs(60), response.chunk()).await??
+        else {
+            bail!("the stream ended after {ids:?}");
+        };
+        text.push_str(std::str::from_utf8(&chunk)?);
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            if let Some(id) = event.lines().find_map(|l| l.strip_prefix("id: ")) {
+                let data: Value = serde_json::from_str(
+                    event
+                        .lines()
+                        .find_map(|l| l.strip_prefix("data: "))
+                        .unwrap_or("null"),
+                )?;
+                assert_eq!(data["data"]["index"].as_u64(), Some(id.parse()?));
+                ids.push(id.parse()?);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_without_callbacks_long_poll_or_stream_and_resume_where_they_were() -> Result<()> {
+    let db = TestDb::new()?;
+    let tls = Tls::new()?;
+    let server =
+        tokio::task::block_in_place(|| Server::start(&db, &tls, ServerOptions::default()))?;
+    let client = tls.client()?;
+    let samples = Samples::load()?;
+    submit_all(&client, &server, &samples.chains[0].transitions).await?;
+
+    // No place given: from now on; nothing yet.
+    let (status, now) = call(
+        &client,
+        reqwest::Method::GET,
+        server.url("/v1/notifications?wait=0"),
+        SHIPPER,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{now}");
+    assert_eq!(now["notifications"], json!([]));
+    let start = now["after"].as_u64().unwrap();
+
+    // A long-poll waiting when the entries come; then polls until caught up.
+    let waiting = {
+        let client = client.clone();
+        let url = server.url(&format!("/v1/notifications?after={start}&wait=30"));
+        tokio::spawn(async move {
+            let response = client.get(url).bearer_auth(token(SHIPPER)?).send().await?;
+            anyhow::Ok(response.json::<Value>().await?)
+        })
+    };
+    for chain in &samples.chains[1..] {
+        submit_all(&client, &server, &chain.transitions).await?;
+    }
+    submit_events(&client, &server, &samples.events).await?;
+    let want = entitled(&client, &server, SHIPPER, start + 1).await?;
+    let first = waiting.await??;
+    let mut got = indexes(first["notifications"].as_array().unwrap());
+    assert!(
+        !got.is_empty(),
+        "the waiting poll answered with what came: {first}"
+    );
+    let mut after = first["after"].as_u64().unwrap();
+    while got.last() != want.last() {
+        let (_, page) = call(
+            &client,
+            reqwest::Method::GET,
+            server.url(&format!("/v1/notifications?after={after}&wait=5")),
+            SHIPPER,
+            None,
+        )
+        .await?;
+        got.extend(indexes(page["notifications"].as_array().unwrap()));
+        after = page["after"].as_u64().unwrap();
+    }
+    assert_eq!(got, want, "exactly what the shipper may read, in order");
+
+    // The stream, resumed after the third of them (Last-Event-ID), gives the rest in order.
+    let resume = want[2];
+    let response = client
+        .get(server.url("/v1/notifications/stream"))
+        .bearer_auth(token(SHIPPER)?)
+        .header("Last-Event-ID", resume.to_string())
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str()?,
+        "text/event-stream"
+    );
+    let streamed = stream_until(response, *want.last().unwrap()).await?;
+    assert_eq!(streamed, want[3..].to_vec());
+
+    // Another party's poll from the same place sees only its own share.
+    let carrier_want = entitled(&client, &server, CARRIER, start + 1).await?;
+    assert_ne!(carrier_want, want);
+    let (_, page) = call(
+        &client,
+        reqwest::Method::GET,
+        server.url(&format!("/v1/notifications?after={start}&wait=0")),
+        CARRIER,
+        None,
+    )
+    .await?;
+    let carrier_got = indexes(page["notifications"].as_array().unwrap());
+    assert!(carrier_got.iter().all(|i| carrier_want.contains(i)));
+    Ok(())
+}

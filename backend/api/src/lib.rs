@@ -128,6 +128,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(routes::subscriptions::delete))
                         .default_service(web::to(|| method_not_allowed("GET, DELETE"))),
                 )
+                .service(get("/notifications", routes::notifications::poll))
+                .service(get("/notifications/stream", routes::notifications::stream))
                 .service(get(
                     "/subscriptions/{id}/deliveries",
                     routes::subscriptions::deliveries,

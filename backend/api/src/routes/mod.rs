@@ -6,6 +6,7 @@ pub mod entries;
 pub mod events;
 pub mod exports;
 pub mod health;
+pub mod notifications;
 pub mod parties;
 pub mod replicas;
 pub mod replication;
