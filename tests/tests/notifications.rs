@@ -180,6 +180,55 @@ fn registry(db: &TestDb, tls: &Tls, receiver: &Receiver) -> Result<Server> {
     )
 }
 
+/// The registry's API as a party calls it (its bearer token), answers as (status, JSON).
+struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(client: &reqwest::Client, server: &Server) -> Self {
+        Self {
+            client: client.clone(),
+            base: server.url(""),
+        }
+    }
+
+    async fn get(&self, path: &str, party: &str) -> Result<(StatusCode, Value)> {
+        self.call(reqwest::Method::GET, path, party, None).await
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        party: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value)> {
+        self.call(reqwest::Method::POST, path, party, body).await
+    }
+
+    async fn delete(&self, path: &str, party: &str) -> Result<(StatusCode, Value)> {
+        self.call(reqwest::Method::DELETE, path, party, None).await
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        party: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value)> {
+        call(
+            &self.client,
+            method,
+            format!("{}{path}", self.base),
+            party,
+            body,
+        )
+        .await
+    }
+}
+
 async fn call(
     client: &reqwest::Client,
     method: reqwest::Method,
@@ -199,31 +248,12 @@ async fn call(
 
 /// The indexes from `from` on that `party` may read in full and that are transitions or
 /// events: what its subscription (with no filter) must be sent.
-async fn entitled(
-    client: &reqwest::Client,
-    server: &Server,
-    party: &str,
-    from: u64,
-) -> Result<Vec<u64>> {
-    let (_, latest) = call(
-        client,
-        reqwest::Method::GET,
-        server.url("/readyz"),
-        party,
-        None,
-    )
-    .await?;
+async fn entitled(api: &Api, party: &str, from: u64) -> Result<Vec<u64>> {
+    let (_, latest) = api.get("/readyz", party).await?;
     let size = latest["size"].as_u64().unwrap_or(0);
     let mut out = Vec::new();
     for i in from..size {
-        let (status, entry) = call(
-            client,
-            reqwest::Method::GET,
-            server.url(&format!("/v1/entries/{i}")),
-            party,
-            None,
-        )
-        .await?;
+        let (status, entry) = api.get(&format!("/v1/entries/{i}"), party).await?;
         assert_eq!(status, StatusCode::OK, "{entry}");
         if entry["signed"].is_string()
             && matches!(entry["kind"].as_str(), Some("transition" | "event"))
@@ -261,33 +291,26 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
     let tls = Tls::new()?;
     let mut server = tokio::task::block_in_place(|| registry(&db, &tls, &receiver))?;
     let client = tls.client()?;
+    let api = Api::new(&client, &server);
     let samples = Samples::load()?;
 
     // Something on the ledger before: not delivered.
     submit_all(&client, &server, &samples.chains[0].transitions).await?;
 
-    let (status, made) = call(
-        &client,
-        reqwest::Method::POST,
-        server.url("/v1/subscriptions"),
-        SHIPPER,
-        Some(json!({ "url": receiver.url, "filter": {} })),
-    )
-    .await?;
+    let (status, made) = api
+        .post(
+            "/v1/subscriptions",
+            SHIPPER,
+            Some(json!({ "url": receiver.url, "filter": {} })),
+        )
+        .await?;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let id = made["id"].as_str().unwrap().to_owned();
     let secret = made["secret"].as_str().unwrap().to_owned();
     let from = made["nextIndex"].as_u64().unwrap();
     assert!(secret.starts_with("whsec_"));
     // Shown once: never again.
-    let (status, shown) = call(
-        &client,
-        reqwest::Method::GET,
-        server.url(&format!("/v1/subscriptions/{id}")),
-        SHIPPER,
-        None,
-    )
-    .await?;
+    let (status, shown) = api.get(&format!("/v1/subscriptions/{id}"), SHIPPER).await?;
     assert_eq!(status, StatusCode::OK);
     assert!(shown.get("secret").is_none(), "{shown}");
     // Another party's view of it is a missing one's.
@@ -303,7 +326,7 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
             "/v1/subscriptions/00000000-0000-4000-8000-000000000000".to_owned(),
         ),
     ] {
-        let (status, problem) = call(&client, method, server.url(&path), CARRIER, None).await?;
+        let (status, problem) = api.call(method, &path, CARRIER, None).await?;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {problem}");
         assert_eq!(problem["code"], "not_found");
     }
@@ -313,7 +336,7 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
         submit_all(&client, &server, &chain.transitions).await?;
     }
     submit_events(&client, &server, &samples.events).await?;
-    let want = entitled(&client, &server, SHIPPER, from).await?;
+    let want = entitled(&api, SHIPPER, from).await?;
     assert!(!want.is_empty());
     wait_until("the shipper's deliveries", || {
         receiver.taken().len() >= want.len()
@@ -351,14 +374,13 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
     receiver.state.fail.store(2, Ordering::SeqCst);
     let before = receiver.taken().len();
     // Redelivered from where it began: the same deliveries again, through two failures.
-    let (status, _) = call(
-        &client,
-        reqwest::Method::POST,
-        server.url(&format!("/v1/subscriptions/{id}/redeliver?from={from}")),
-        SHIPPER,
-        None,
-    )
-    .await?;
+    let (status, _) = api
+        .post(
+            &format!("/v1/subscriptions/{id}/redeliver?from={from}"),
+            SHIPPER,
+            None,
+        )
+        .await?;
     assert_eq!(status, StatusCode::ACCEPTED);
     wait_until("the redelivery", || {
         receiver.taken().len() >= before + want.len()
@@ -378,14 +400,12 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
     assert_eq!(failed.len(), 2);
     let first_id = failed[0].headers["webhook-id"].to_str()?.to_owned();
     assert!(ids.contains(&first_id), "a redelivery keeps the webhook-id");
-    let (_, log) = call(
-        &client,
-        reqwest::Method::GET,
-        server.url(&format!("/v1/subscriptions/{id}/deliveries?limit=1000")),
-        SHIPPER,
-        None,
-    )
-    .await?;
+    let (_, log) = api
+        .get(
+            &format!("/v1/subscriptions/{id}/deliveries?limit=1000"),
+            SHIPPER,
+        )
+        .await?;
     let attempts: Vec<(u64, u64, Option<u64>)> = log["deliveries"]
         .as_array()
         .unwrap()
@@ -421,14 +441,13 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
     receiver.state.fail.store(usize::MAX, Ordering::SeqCst);
     let taken_before = receiver.taken().len();
     let failed_before = receiver.received().iter().filter(|r| !r.taken).count();
-    let (status, _) = call(
-        &client,
-        reqwest::Method::POST,
-        server.url(&format!("/v1/subscriptions/{id}/redeliver?from={from}")),
-        SHIPPER,
-        None,
-    )
-    .await?;
+    let (status, _) = api
+        .post(
+            &format!("/v1/subscriptions/{id}/redeliver?from={from}"),
+            SHIPPER,
+            None,
+        )
+        .await?;
     assert_eq!(status, StatusCode::ACCEPTED);
     wait_until("a failed attempt", || {
         receiver.received().iter().filter(|r| !r.taken).count() > failed_before
@@ -448,23 +467,11 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
     );
 
     // Deleted: gone for its owner too.
-    let (status, _) = call(
-        &client,
-        reqwest::Method::DELETE,
-        server.url(&format!("/v1/subscriptions/{id}")),
-        SHIPPER,
-        None,
-    )
-    .await?;
+    let (status, _) = api
+        .delete(&format!("/v1/subscriptions/{id}"), SHIPPER)
+        .await?;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = call(
-        &client,
-        reqwest::Method::GET,
-        server.url(&format!("/v1/subscriptions/{id}")),
-        SHIPPER,
-        None,
-    )
-    .await?;
+    let (status, _) = api.get(&format!("/v1/subscriptions/{id}"), SHIPPER).await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
     Ok(())
 }
@@ -477,6 +484,7 @@ async fn callbacks_to_private_addresses_or_without_https_are_refused_and_nothing
     let server =
         tokio::task::block_in_place(|| Server::start(&db, &tls, ServerOptions::default()))?;
     let client = tls.client()?;
+    let api = Api::new(&client, &server);
     for (url, code) in [
         ("https://127.0.0.1:9/hook", "callback_address_refused"),
         ("https://10.0.0.1/hook", "callback_address_refused"),
@@ -491,35 +499,22 @@ async fn callbacks_to_private_addresses_or_without_https_are_refused_and_nothing
             "callback_url_invalid",
         ),
     ] {
-        let (status, problem) = call(
-            &client,
-            reqwest::Method::POST,
-            server.url("/v1/subscriptions"),
-            SHIPPER,
-            Some(json!({ "url": url })),
-        )
-        .await?;
+        let (status, problem) = api
+            .post("/v1/subscriptions", SHIPPER, Some(json!({ "url": url })))
+            .await?;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {problem}");
         assert_eq!(problem["code"], code, "{url}");
     }
-    let (status, problem) = call(
-        &client,
-        reqwest::Method::POST,
-        server.url("/v1/subscriptions"),
-        SHIPPER,
-        Some(json!({ "url": "https://93.184.215.14/hook", "filter": { "colours": ["red"] } })),
-    )
-    .await?;
+    let (status, problem) = api
+        .post(
+            "/v1/subscriptions",
+            SHIPPER,
+            Some(json!({ "url": "https://93.184.215.14/hook", "filter": { "colours": ["red"] } })),
+        )
+        .await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem["code"], "subscription_invalid");
-    let (status, listed) = call(
-        &client,
-        reqwest::Method::GET,
-        server.url("/v1/subscriptions"),
-        SHIPPER,
-        None,
-    )
-    .await?;
+    let (status, listed) = api.get("/v1/subscriptions", SHIPPER).await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed["subscriptions"], json!([]));
     // Without a credential, nothing at all.
@@ -566,18 +561,12 @@ async fn clients_without_callbacks_long_poll_or_stream_and_resume_where_they_wer
     let server =
         tokio::task::block_in_place(|| Server::start(&db, &tls, ServerOptions::default()))?;
     let client = tls.client()?;
+    let api = Api::new(&client, &server);
     let samples = Samples::load()?;
     submit_all(&client, &server, &samples.chains[0].transitions).await?;
 
     // No place given: from now on; nothing yet.
-    let (status, now) = call(
-        &client,
-        reqwest::Method::GET,
-        server.url("/v1/notifications?wait=0"),
-        SHIPPER,
-        None,
-    )
-    .await?;
+    let (status, now) = api.get("/v1/notifications?wait=0", SHIPPER).await?;
     assert_eq!(status, StatusCode::OK, "{now}");
     assert_eq!(now["notifications"], json!([]));
     let start = now["after"].as_u64().unwrap();
@@ -595,7 +584,7 @@ async fn clients_without_callbacks_long_poll_or_stream_and_resume_where_they_wer
         submit_all(&client, &server, &chain.transitions).await?;
     }
     submit_events(&client, &server, &samples.events).await?;
-    let want = entitled(&client, &server, SHIPPER, start + 1).await?;
+    let want = entitled(&api, SHIPPER, start + 1).await?;
     let first = waiting.await??;
     let mut got = indexes(first["notifications"].as_array().unwrap());
     assert!(
@@ -604,14 +593,9 @@ async fn clients_without_callbacks_long_poll_or_stream_and_resume_where_they_wer
     );
     let mut after = first["after"].as_u64().unwrap();
     while got.last() != want.last() {
-        let (_, page) = call(
-            &client,
-            reqwest::Method::GET,
-            server.url(&format!("/v1/notifications?after={after}&wait=5")),
-            SHIPPER,
-            None,
-        )
-        .await?;
+        let (_, page) = api
+            .get(&format!("/v1/notifications?after={after}&wait=5"), SHIPPER)
+            .await?;
         got.extend(indexes(page["notifications"].as_array().unwrap()));
         after = page["after"].as_u64().unwrap();
     }
@@ -634,16 +618,11 @@ async fn clients_without_callbacks_long_poll_or_stream_and_resume_where_they_wer
     assert_eq!(streamed, want[3..].to_vec());
 
     // Another party's poll from the same place sees only its own share.
-    let carrier_want = entitled(&client, &server, CARRIER, start + 1).await?;
+    let carrier_want = entitled(&api, CARRIER, start + 1).await?;
     assert_ne!(carrier_want, want);
-    let (_, page) = call(
-        &client,
-        reqwest::Method::GET,
-        server.url(&format!("/v1/notifications?after={start}&wait=0")),
-        CARRIER,
-        None,
-    )
-    .await?;
+    let (_, page) = api
+        .get(&format!("/v1/notifications?after={start}&wait=0"), CARRIER)
+        .await?;
     let carrier_got = indexes(page["notifications"].as_array().unwrap());
     assert!(carrier_got.iter().all(|i| carrier_want.contains(i)));
     Ok(())

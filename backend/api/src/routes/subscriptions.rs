@@ -91,6 +91,23 @@ async fn blocking<T: Send + 'static>(
     web::block(f).await.map_err(ApiError::unexpected)?
 }
 
+/// Runs `op` for the caller's party on a connection, off the async workers.
+async fn for_caller<T: Send + 'static>(
+    state: &AppState,
+    caller: &Caller,
+    op: impl FnOnce(&mut lading_store::PgConnection, &str) -> Result<T, lading_store::StoreError>
+        + Send
+        + 'static,
+) -> Result<T, ApiError> {
+    let store = state.registry.store().clone();
+    let party = caller.0.id.to_string();
+    blocking(move || {
+        let mut conn = store.conn().map_err(ApiError::unexpected)?;
+        op(&mut conn, &party).map_err(ApiError::unexpected)
+    })
+    .await
+}
+
 /// `POST /v1/subscriptions` `{url, filter}` → 201 with the subscription and its secret.
 pub async fn create(
     state: web::Data<AppState>,
@@ -137,11 +154,8 @@ pub async fn create(
 
 /// `GET /v1/subscriptions`: the caller's subscriptions.
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let store = state.registry.store().clone();
-    let party = caller.0.id.to_string();
-    let rows = blocking(move || {
-        let mut conn = store.conn().map_err(ApiError::unexpected)?;
-        subscriptions::list(&mut conn, &party).map_err(ApiError::unexpected)
+    let rows = for_caller(&state, &caller, |conn, party| {
+        subscriptions::list(conn, party)
     })
     .await?;
     let subscriptions: Vec<SubscriptionAnswer> =
@@ -158,12 +172,9 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let store = state.registry.store().clone();
-    let party = caller.0.id.to_string();
     let missing = not_found(&id);
-    let row = blocking(move || {
-        let mut conn = store.conn().map_err(ApiError::unexpected)?;
-        subscriptions::get(&mut conn, &party, &id).map_err(ApiError::unexpected)
+    let row = for_caller(&state, &caller, move |conn, party| {
+        subscriptions::get(conn, party, &id)
     })
     .await?
     .ok_or(missing)?;
@@ -179,12 +190,9 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let store = state.registry.store().clone();
-    let party = caller.0.id.to_string();
     let missing = not_found(&id);
-    let deleted = blocking(move || {
-        let mut conn = store.conn().map_err(ApiError::unexpected)?;
-        subscriptions::delete(&mut conn, &party, &id).map_err(ApiError::unexpected)
+    let deleted = for_caller(&state, &caller, move |conn, party| {
+        subscriptions::delete(conn, party, &id)
     })
     .await?;
     if deleted {
@@ -208,20 +216,12 @@ pub async fn deliveries(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let store = state.registry.store().clone();
-    let party = caller.0.id.to_string();
     let missing = not_found(&id);
-    let rows: Option<Vec<DeliveryRow>> = blocking(move || {
-        let mut conn = store.conn().map_err(ApiError::unexpected)?;
-        if subscriptions::get(&mut conn, &party, &id)
-            .map_err(ApiError::unexpected)?
-            .is_none()
-        {
+    let rows: Option<Vec<DeliveryRow>> = for_caller(&state, &caller, move |conn, party| {
+        if subscriptions::get(conn, party, &id)?.is_none() {
             return Ok(None);
         }
-        subscriptions::deliveries(&mut conn, &party, &id, limit)
-            .map(Some)
-            .map_err(ApiError::unexpected)
+        subscriptions::deliveries(conn, party, &id, limit).map(Some)
     })
     .await?;
     let deliveries: Vec<DeliveryAnswer> = rows
@@ -256,12 +256,9 @@ pub async fn redeliver(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let from = query.from;
-    let store = state.registry.store().clone();
-    let party = caller.0.id.to_string();
     let missing = not_found(&id);
-    let done = blocking(move || {
-        let mut conn = store.conn().map_err(ApiError::unexpected)?;
-        subscriptions::redeliver(&mut conn, &party, &id, from).map_err(ApiError::unexpected)
+    let done = for_caller(&state, &caller, move |conn, party| {
+        subscriptions::redeliver(conn, party, &id, from)
     })
     .await?;
     if done {
