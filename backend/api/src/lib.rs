@@ -7,6 +7,8 @@
 pub mod auth;
 pub mod body;
 pub mod codes;
+pub mod credentials;
+mod limits;
 pub mod node;
 mod node_reads;
 pub mod problem;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub replicas: Option<Replicas>,
     /// How many customs exports (`GET /v1/exports`) are made at once.
     pub exports: routes::exports::ExportSlots,
+    /// API credentials: whether writes need one, their last use, the rate limits.
+    pub credentials: credentials::Credentials,
 }
 
 /// The replicas a registry reconciles, and how.
@@ -87,6 +91,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/readyz", routes::health::readyz))
         .service(
             web::scope("/v1")
+                .wrap(actix_web::middleware::from_fn(limits::limit))
+                .service(
+                    web::resource("/tokens")
+                        .route(web::post().to(routes::tokens::issue))
+                        .route(web::get().to(routes::tokens::list))
+                        .default_service(web::to(|| method_not_allowed("GET, POST"))),
+                )
+                .service(
+                    web::resource("/tokens/{id}")
+                        .route(web::delete().to(routes::tokens::revoke))
+                        .default_service(web::to(|| method_not_allowed("DELETE"))),
+                )
                 .service(post("/transitions", routes::transitions::submit))
                 .service(post(
                     "/transitions/batch",

@@ -133,6 +133,10 @@ pub fn run(
         registry_signer: signer,
         replicas: replicas.clone(),
         exports: lading_api::routes::exports::ExportSlots::new(config.registry.max_exports),
+        credentials: lading_api::credentials::Credentials::new(
+            config.registry.require_write_credential,
+            config.registry.rate_limits(),
+        ),
     };
     let system = actix_web::rt::System::new();
     let result = system.block_on(async {
