@@ -50,7 +50,7 @@ impl TokenCommand {
                     label,
                 } => {
                     let known = lading_store::parties::party(&mut conn, party)?;
-                    if !known.is_some_and(|p| p.removed_idx.is_none()) {
+                    if known.is_none_or(|p| p.removed_idx.is_some()) {
                         bail!("{party} is not a registered party");
                     }
                     let (row, secret) = lading_api::routes::tokens::new_credential(
