@@ -128,6 +128,29 @@ async fn credentials_have_scopes_expire_and_are_revoked() -> Result<()> {
             .map(|s| s.trim().to_owned())
     };
 
+    // The command line refuses what cannot be a credential, and stores nothing.
+    for args in [
+        &["issue", "--party", "nobody", "--scope", "read"][..],
+        &["issue", "--party", SHIPPER, "--scope", "write"],
+        &[
+            "issue",
+            "--party",
+            SHIPPER,
+            "--scope",
+            "read",
+            "--expires",
+            "soon",
+        ],
+        &["revoke", "tok_0000000000000000"],
+    ] {
+        assert!(lading_token(&db, args).is_err(), "{args:?}");
+    }
+    assert_eq!(
+        db.psql("SELECT count(*) FROM api_credentials")?.trim(),
+        "10",
+        "the ten imported tokens, nothing more"
+    );
+
     // The fixtures' imported token is a credential with every scope.
     let imported = token(SHIPPER)?;
     let list = lading_token(&db, &["list", "--party", SHIPPER])?;
