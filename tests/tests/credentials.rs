@@ -292,6 +292,33 @@ async fn credentials_have_scopes_expire_and_are_revoked() -> Result<()> {
         (StatusCode::UNAUTHORIZED, "token_revoked")
     );
 
+    // `lading party` sends a credential with --token: without one, a party statement is
+    // refused here like any other write.
+    let operator = lading_e2e::harness::repo_root().join("fixtures/keys/operator.jwk");
+    let ca = pki.ca_pem();
+    let remove = |token: Option<&str>| {
+        let mut args = vec![
+            "party",
+            "remove",
+            "--id",
+            "consignee-delta",
+            "--key",
+            operator.to_str().unwrap(),
+            "--registry",
+            &server.base,
+            "--cacert",
+            ca.to_str().unwrap(),
+        ];
+        if let Some(token) = token {
+            args.extend(["--token", token]);
+        }
+        tokio::task::block_in_place(|| run_lading(&args, &[]))
+    };
+    let refused = remove(None).unwrap_err().to_string();
+    assert!(refused.contains("unauthenticated"), "{refused}");
+    let removed = remove(Some(&imported))?;
+    assert!(removed.contains("\"kind\":\"party\""), "{removed}");
+
     // An unknown secret is unauthenticated.
     let (status, code, _) = get(&client, &server, "/v1/parties", "lading_nothing").await?;
     assert_eq!(
