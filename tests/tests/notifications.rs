@@ -517,10 +517,45 @@ async fn callbacks_to_private_addresses_or_without_https_are_refused_and_nothing
     let (status, listed) = api.get("/v1/subscriptions", SHIPPER).await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed["subscriptions"], json!([]));
+    // A credential without the `subscribe` scope may not subscribe (nor poll).
+    let (status, issued) = api_post_token(
+        &client,
+        &server,
+        json!({ "scopes": ["read"], "label": "read only" }),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let read_only = issued["secret"].as_str().unwrap().to_owned();
+    for path in ["/v1/subscriptions", "/v1/notifications?wait=0"] {
+        let response = client
+            .get(server.url(path))
+            .bearer_auth(&read_only)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        let problem: Value = response.json().await?;
+        assert_eq!(problem["code"], "insufficient_scope", "{path}");
+    }
     // Without a credential, nothing at all.
     let response = client.get(server.url("/v1/subscriptions")).send().await?;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     Ok(())
+}
+
+/// A credential of the shipper's, issued by its admin credential over the API.
+async fn api_post_token(
+    client: &reqwest::Client,
+    server: &Server,
+    body: Value,
+) -> Result<(StatusCode, Value)> {
+    call(
+        client,
+        reqwest::Method::POST,
+        server.url("/v1/tokens"),
+        SHIPPER,
+        Some(body),
+    )
+    .await
 }
 
 /// Reads server-sent events from `response` until one with id `last` arrives; their ids.

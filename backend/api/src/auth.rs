@@ -1,8 +1,13 @@
 //! Party authentication.
 //!
-//! - Reads: `Authorization: Bearer <token>`. The registry stores only the SHA-256 of each
-//!   party's token. Signed submissions need no token — the signature is the authority — but
-//!   every read of a document does.
+//! - Bearer credentials: `Authorization: Bearer <secret>`, a party's API credential
+//!   ([`crate::credentials`]): the registry stores only the SHA-256 of each secret. A
+//!   credential that is unknown, expired or revoked is refused (401); one without the scope a
+//!   route needs, 403. Reads need `read` ([`Caller`]), writes `submit` ([`Writer`]), the
+//!   party's credentials `admin` ([`Admin`]).
+//! - Writes: the signature proves who signed; the credential says who may submit (and whom
+//!   to rate-limit). With `registry.require_write_credential` a write without a bearer
+//!   credential or a consortium client certificate is refused.
 //! - Replication: mutual TLS. The TLS layer has already checked that the client certificate
 //!   chains to the consortium's CA; [`Replica`] reads the party it names and requires that
 //!   party to be registered.
@@ -14,10 +19,120 @@ use actix_web::{web, FromRequest, HttpRequest};
 use lading_domain::party::Party;
 use lading_domain::Digest;
 
+use crate::credentials::Scope;
 use crate::problem::ApiError;
 use crate::AppState;
 
-/// The party making the request.
+/// A bearer credential that is valid now: known, not expired, not revoked.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub id: String,
+    pub party: Party,
+    pub scopes: Vec<Scope>,
+}
+
+impl Credential {
+    /// Refused as `insufficient_scope` unless the credential has `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden {
+            code: "insufficient_scope",
+            detail: format!("this credential has no {} scope", scope.as_str()),
+        })
+    }
+}
+
+/// The secret of the request's `Authorization: Bearer` header, if it has one.
+pub fn bearer_secret(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        // The scheme is case-insensitive (RFC 7235 §2.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned())
+}
+
+/// The request's bearer credential: `None` without an `Authorization` header, refused when
+/// the header names no valid credential.
+pub async fn bearer(req: &HttpRequest) -> Result<Option<Credential>, ApiError> {
+    if !req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION)
+    {
+        return Ok(None);
+    }
+    let secret = bearer_secret(req)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthenticated)?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::unexpected("application state missing"))?;
+    let hash = Digest::of(secret.as_bytes());
+    let store = state.registry.store().clone();
+    let found = web::block(move || {
+        let mut conn = store.conn()?;
+        lading_store::credentials::by_secret(&mut conn, &hash.0)
+    })
+    .await
+    .map_err(ApiError::unexpected)?
+    .map_err(ApiError::unexpected)?;
+    // A party removed by a party statement is no longer anyone to the registry.
+    let (row, party) = found
+        .filter(|(_, party)| party.removed_idx.is_none())
+        .ok_or(ApiError::Unauthenticated)?;
+    let now = chrono::Utc::now();
+    if row.revoked_at.is_some() {
+        return Err(ApiError::BadCredential {
+            code: "token_revoked",
+            detail: format!("credential {} is revoked", row.id),
+        });
+    }
+    if row.expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::BadCredential {
+            code: "token_expired",
+            detail: format!("credential {} has expired", row.id),
+        });
+    }
+    let party = lading_registry::parties::party_from_row(&party).map_err(ApiError::unexpected)?;
+    // Unknown names (a scope of a later version) are ignored, not fatal.
+    let scopes = row.scope_names().filter_map(|s| s.parse().ok()).collect();
+    if state
+        .credentials
+        .should_touch(&row.id, std::time::Instant::now())
+    {
+        let store = state.registry.store().clone();
+        let id = row.id.clone();
+        // Bookkeeping: the request does not wait for it, and a failure only logs.
+        actix_web::rt::spawn(async move {
+            let touched = web::block(move || {
+                let mut conn = store.conn()?;
+                lading_store::credentials::touch(&mut conn, &id, now)
+            })
+            .await;
+            if let Ok(Err(e)) = touched {
+                tracing::warn!(error = %e, "cannot record a credential's last use");
+            }
+        });
+    }
+    Ok(Some(Credential {
+        id: row.id,
+        party,
+        scopes,
+    }))
+}
+
+/// A bearer credential with `scope`, required.
+async fn bearer_with(req: &HttpRequest, scope: Scope) -> Result<Credential, ApiError> {
+    let credential = bearer(req).await?.ok_or(ApiError::Unauthenticated)?;
+    credential.require(scope)?;
+    Ok(credential)
+}
+
+/// The party making a read: a bearer credential with the `read` scope.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Party);
 
@@ -26,26 +141,72 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            // The scheme is case-insensitive (RFC 7235 §2.1).
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim().to_owned());
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let req = req.clone();
+        Box::pin(async move { Ok(Caller(bearer_with(&req, Scope::Read).await?.party)) })
+    }
+}
+
+/// A party that subscribes to notifications (`/v1/subscriptions`, `/v1/notifications`): a
+/// bearer credential with the `subscribe` scope.
+#[derive(Debug, Clone)]
+pub struct Subscriber(pub Party);
+
+impl FromRequest for Subscriber {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ok(Subscriber(bearer_with(&req, Scope::Subscribe).await?.party)) })
+    }
+}
+
+/// A party's admin: a bearer credential with the `admin` scope, for the party's credentials.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Credential);
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ok(Admin(bearer_with(&req, Scope::Admin).await?)) })
+    }
+}
+
+/// Who may write: a bearer credential with the `submit` scope, or a client certificate from
+/// the consortium's CA (a party's node forwarding, the registry's operators). Without either
+/// a write is refused when `registry.require_write_credential` is set, and taken (the
+/// signature being its only authority) when it is not.
+#[derive(Debug, Clone)]
+pub enum Writer {
+    Bearer(Credential),
+    Certificate,
+    Anonymous,
+}
+
+impl FromRequest for Writer {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
         Box::pin(async move {
-            let token = token
-                .filter(|t| !t.is_empty())
-                .ok_or(ApiError::Unauthenticated)?;
-            let hash = Digest::of(token.as_bytes());
-            let party = registered_party(state, move |conn| {
-                lading_store::parties::party_by_token(conn, &hash.0)
-            })
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
-            Ok(Caller(party))
+            if let Some(credential) = bearer(&req).await? {
+                credential.require(Scope::Submit)?;
+                return Ok(Writer::Bearer(credential));
+            }
+            if req.conn_data::<PeerCertificate>().is_some() {
+                return Ok(Writer::Certificate);
+            }
+            let required = req
+                .app_data::<web::Data<AppState>>()
+                .is_some_and(|s| s.credentials.require_write_credential);
+            if required {
+                return Err(ApiError::Unauthenticated);
+            }
+            Ok(Writer::Anonymous)
         })
     }
 }

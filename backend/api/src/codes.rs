@@ -96,8 +96,11 @@ codes! {
     UnacknowledgedCheckpoint = "unacknowledged_checkpoint", 400, "At a replica: a peer holds a checkpoint signed with the registry's key that the registry does not acknowledge (a split view).";
     InconsistentCheckpoints = "inconsistent_checkpoints", 400, "At a replica: the registry's consistency proof from the checkpoint the replica verified to a later one does not hold.";
     // Who calls
-    Unauthenticated = "unauthenticated", 401, "No bearer token, or one that is unknown (answered with WWW-Authenticate: Bearer).";
+    Unauthenticated = "unauthenticated", 401, "No bearer token, or one that is unknown (answered with WWW-Authenticate: Bearer); also a write without any credential where registry.require_write_credential is set.";
+    TokenExpired = "token_expired", 401, "The bearer credential has expired (answered with WWW-Authenticate: Bearer error=\"invalid_token\").";
+    TokenRevoked = "token_revoked", 401, "The bearer credential was revoked (answered with WWW-Authenticate: Bearer error=\"invalid_token\").";
     ClientCertificateRequired = "client_certificate_required", 401, "This resource needs a client certificate from the consortium's CA (mutual TLS).";
+    InsufficientScope = "insufficient_scope", 403, "The bearer credential lacks the scope this route needs (read for reads, submit for writes, admin for /v1/tokens).";
     UnregisteredParty = "unregistered_party", 403, "The client certificate names a party that is not registered.";
     CertificateNamesNoParty = "certificate_names_no_party", 403, "The client certificate names no party, or more than one subject.";
     NotACustomsAuthority = "not_a_customs_authority", 403, "An export was asked by a party that is no customs authority; nothing was written.";
@@ -153,6 +156,8 @@ codes! {
     WrongDocument = "wrong_document", 422, "The transition names another document than the chain it was applied to.";
     NotIssue = "not_issue", 422, "The first transition of a document must be its ISSUE.";
     DuplicateTransition = "duplicate_transition", 422, "The transition is already in the document's chain.";
+    // Load
+    RateLimited = "rate_limited", 429, "Too many requests from this credential or this address (registry.rate_limit_*); nothing was done: retry after Retry-After seconds. Never applied to requests with a consortium client certificate.";
     // The server
     InternalError = "internal_error", 500, "The server hit an unexpected error; it is logged, and the answer says nothing more.";
     LedgerUnavailable = "ledger_unavailable", 503, "Nothing was written; resubmitting the same bytes is safe.";

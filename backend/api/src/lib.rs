@@ -7,6 +7,8 @@
 pub mod auth;
 pub mod body;
 pub mod codes;
+pub mod credentials;
+mod limits;
 pub mod node;
 mod node_reads;
 pub mod problem;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub exports: routes::exports::ExportSlots,
     /// Whether subscriptions may name callbacks on loopback or private addresses.
     pub allow_private_callbacks: bool,
+    /// API credentials: whether writes need one, their last use, the rate limits.
+    pub credentials: credentials::Credentials,
 }
 
 /// The replicas a registry reconciles, and how.
@@ -89,6 +93,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/readyz", routes::health::readyz))
         .service(
             web::scope("/v1")
+                .wrap(actix_web::middleware::from_fn(limits::limit))
+                .service(
+                    web::resource("/tokens")
+                        .route(web::post().to(routes::tokens::issue))
+                        .route(web::get().to(routes::tokens::list))
+                        .default_service(web::to(|| method_not_allowed("GET, POST"))),
+                )
+                .service(
+                    web::resource("/tokens/{id}")
+                        .route(web::delete().to(routes::tokens::revoke))
+                        .default_service(web::to(|| method_not_allowed("DELETE"))),
+                )
                 .service(post("/transitions", routes::transitions::submit))
                 .service(post(
                     "/transitions/batch",

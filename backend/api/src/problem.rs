@@ -42,6 +42,15 @@ pub enum ApiError {
     BadRequest { code: &'static str, detail: String },
     #[error("missing or unknown bearer token")]
     Unauthenticated,
+    /// A known bearer credential that may not be used (expired, revoked).
+    #[error("{detail}")]
+    BadCredential { code: &'static str, detail: String },
+    /// Over a rate limit (`registry.rate_limit_*`): retry after so many seconds.
+    #[error("too many requests from this {whom}: retry after {retry_after} s")]
+    RateLimited {
+        whom: &'static str,
+        retry_after: u64,
+    },
     #[error("this resource needs a client certificate from the consortium's CA (mutual TLS)")]
     ClientCertificateRequired,
     #[error("{detail}")]
@@ -83,6 +92,8 @@ impl ApiError {
             Self::Refused(r) => (r.code(), r.pointer().map(str::to_owned)),
             Self::BadRequest { code, .. } => (*code, None),
             Self::Unauthenticated => ("unauthenticated", None),
+            Self::BadCredential { code, .. } => (*code, None),
+            Self::RateLimited { .. } => ("rate_limited", None),
             Self::ClientCertificateRequired => ("client_certificate_required", None),
             Self::Forbidden { code, .. } => (*code, None),
             Self::NotFound { .. } => ("not_found", None),
@@ -132,6 +143,8 @@ impl ResponseError for ApiError {
             Self::Refused(r) => refusal_status(r),
             Self::BadRequest { code, .. } => status_of(code, StatusCode::BAD_REQUEST),
             Self::Unauthenticated | Self::ClientCertificateRequired => StatusCode::UNAUTHORIZED,
+            Self::BadCredential { code, .. } => status_of(code, StatusCode::UNAUTHORIZED),
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden { code, .. } => status_of(code, StatusCode::FORBIDDEN),
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { code, .. } => status_of(code, StatusCode::CONFLICT),
@@ -158,6 +171,16 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
         if matches!(self, Self::Unauthenticated) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if matches!(self, Self::BadCredential { .. }) {
+            // RFC 6750 §3.1: a credential that is expired or revoked is an invalid_token.
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            ));
+        }
+        if let Self::RateLimited { retry_after, .. } = self {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
         }
         if matches!(
             self,

@@ -119,6 +119,12 @@ enum Command {
     /// previous export (--previous); with --against-replica, also against the authority's own
     /// replica (nothing omitted). Exits non-zero on any failure, naming file, line and rule.
     VerifyBundle(crate::export::VerifyBundleArgs),
+    /// A party's API credentials (bearer secrets with scopes): `issue` (prints the secret
+    /// once), `list`, `revoke`. Run on the registry's host, against its database.
+    Token {
+        #[command(subcommand)]
+        command: crate::token::TokenCommand,
+    },
     /// The people who sign in to this node's web portal ([portal]): `add`, `list`, `disable`,
     /// `passwd`. Passwords come from standard input or --password-file, never the command line.
     User {
@@ -146,6 +152,7 @@ impl Cli {
             Command::Serve => crate::serve::serve(config()?),
             Command::Party { command } => command.run(),
             Command::User { command } => command.run(&config()?),
+            Command::Token { command } => command.run(&config()?),
             Command::Replica => crate::replica::replica(config()?),
             Command::Reconcile { registry, party } => {
                 crate::reconcile::run(&config()?, registry.as_deref(), party.as_deref())

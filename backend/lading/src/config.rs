@@ -28,6 +28,15 @@
 //! max_exports = 2                            # customs exports (GET /v1/exports) made at once;
 //!                                            # past it 503 too_many_exports (0: none)
 //! allow_test_keys = false                    # only for test deployments
+//! require_write_credential = true            # a write needs a bearer credential (scope
+//!                                            # submit) or a consortium client certificate
+//!                                            # (default false: the signature alone)
+//! rate_limit_per_credential = 1200           # requests per period from one bearer
+//!                                            # credential; past it 429 rate_limited (0: none)
+//! rate_limit_per_address = 600               # requests per period from one client address
+//!                                            # (0: none); neither limit applies to requests
+//!                                            # with a consortium client certificate
+//! rate_limit_period_ms = 60000               # the period the limits count over
 //!
 //! [replica]                                  # `lading replica`: a party's replica
 //! registry = "https://registry.example:8443"
@@ -321,6 +330,26 @@ pub struct RegistrySection {
     pub max_clock_skew_ms: u64,
     /// How long ago a party's node may have taken a statement it forwards.
     pub max_offline_ms: u64,
+    /// Whether a write needs a credential (a bearer credential with the `submit` scope, or a
+    /// client certificate from the consortium's CA). Off by default: the signature alone is
+    /// the authority, as before credentials existed.
+    pub require_write_credential: bool,
+    /// Requests per `rate_limit_period_ms` one bearer credential may make (0: no limit).
+    pub rate_limit_per_credential: u32,
+    /// Requests per `rate_limit_period_ms` one client address may make (0: no limit).
+    pub rate_limit_per_address: u32,
+    pub rate_limit_period_ms: u64,
+}
+
+impl RegistrySection {
+    /// The rate limits of the HTTP face.
+    pub fn rate_limits(&self) -> lading_api::credentials::RateLimits {
+        lading_api::credentials::RateLimits {
+            per_credential: self.rate_limit_per_credential,
+            per_address: self.rate_limit_per_address,
+            period: std::time::Duration::from_millis(self.rate_limit_period_ms.max(1)),
+        }
+    }
 }
 
 impl Default for Config {
@@ -364,6 +393,10 @@ impl Default for RegistrySection {
             allow_test_keys: false,
             max_clock_skew_ms: 300_000,
             max_offline_ms: 7 * 24 * 3_600_000,
+            require_write_credential: false,
+            rate_limit_per_credential: 0,
+            rate_limit_per_address: 0,
+            rate_limit_period_ms: 60_000,
         }
     }
 }
@@ -452,6 +485,18 @@ impl Config {
         }
         if let Some(v) = var("LADING_ALLOW_TEST_KEYS") {
             self.registry.allow_test_keys = parse("LADING_ALLOW_TEST_KEYS", v)?;
+        }
+        if let Some(v) = var("LADING_REQUIRE_WRITE_CREDENTIAL") {
+            self.registry.require_write_credential = parse("LADING_REQUIRE_WRITE_CREDENTIAL", v)?;
+        }
+        if let Some(v) = var("LADING_RATE_LIMIT_PER_CREDENTIAL") {
+            self.registry.rate_limit_per_credential = parse("LADING_RATE_LIMIT_PER_CREDENTIAL", v)?;
+        }
+        if let Some(v) = var("LADING_RATE_LIMIT_PER_ADDRESS") {
+            self.registry.rate_limit_per_address = parse("LADING_RATE_LIMIT_PER_ADDRESS", v)?;
+        }
+        if let Some(v) = var("LADING_RATE_LIMIT_PERIOD_MS") {
+            self.registry.rate_limit_period_ms = parse("LADING_RATE_LIMIT_PERIOD_MS", v)?;
         }
         for (name, slot) in [
             ("LADING_REPLICA_CA", &mut self.replica.ca),
@@ -654,6 +699,10 @@ mod tests {
         assert!(registry.server.client_ca.is_some());
         assert!(registry.database.url.is_some() && registry.database.owner_url.is_some());
         assert_eq!(registry.registry.max_exports, 2);
+        assert!(registry.registry.require_write_credential);
+        let limits = registry.registry.rate_limits();
+        assert_eq!((limits.per_credential, limits.per_address), (1200, 600));
+        assert_eq!(limits.period, std::time::Duration::from_secs(60));
         let replica = Config::from_file(&deploy.join("replica.example.toml")).unwrap();
         assert_eq!(
             replica.replica.registry.as_deref(),
@@ -695,11 +744,18 @@ mod tests {
                 "LADING_DATABASE_URL" => Some("postgres://x@h/db".into()),
                 "LADING_DATABASE_OWNER_URL" => Some("postgres://o@h/db".into()),
                 "LADING_MAX_EXPORTS" => Some("0".into()),
+                "LADING_REQUIRE_WRITE_CREDENTIAL" => Some("true".into()),
+                "LADING_RATE_LIMIT_PER_CREDENTIAL" => Some("1".into()),
+                "LADING_RATE_LIMIT_PERIOD_MS" => Some("3600000".into()),
                 _ => None,
             })
             .unwrap();
         // 0 is a setting (the registry makes no exports), not "unset".
         assert_eq!(config.registry.max_exports, 0);
+        assert!(config.registry.require_write_credential);
+        assert_eq!(config.registry.rate_limits().per_credential, 1);
+        assert_eq!(config.registry.rate_limits().per_address, 0);
+        assert_eq!(config.registry.rate_limit_period_ms, 3_600_000);
         assert_eq!(
             config.database.owner_url.as_deref(),
             Some("postgres://o@h/db")

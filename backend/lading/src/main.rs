@@ -21,6 +21,7 @@ mod reconcile;
 mod replica;
 mod serve;
 mod tls;
+mod token;
 mod user;
 
 use clap::Parser;

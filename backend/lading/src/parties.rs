@@ -34,9 +34,6 @@ pub fn import(
             name: entry.name.clone(),
             role: entry.role.clone(),
             ports: entry.ports.iter().cloned().map(Some).collect(),
-            token_sha256: tokens
-                .get(&entry.id)
-                .map(|t| Digest::of(t.as_bytes()).0.to_vec()),
             created_at: Utc::now(),
             added_idx: None,
             removed_idx: None,
@@ -45,6 +42,26 @@ pub fn import(
         lading_registry::parties::party_from_row(&row)
             .with_context(|| format!("party {}", entry.id))?;
         lading_store::parties::upsert_party(&mut conn, &row)?;
+        if let Some(token) = tokens.get(&entry.id) {
+            // The party's one imported token: a credential with every scope.
+            lading_store::credentials::upsert_imported(
+                &mut conn,
+                &lading_store::credentials::CredentialRow {
+                    id: lading_store::credentials::imported_id(&entry.id),
+                    party_id: entry.id.clone(),
+                    secret_sha256: Digest::of(token.as_bytes()).0.to_vec(),
+                    scopes: lading_api::credentials::Scope::ALL
+                        .iter()
+                        .map(|s| Some(s.as_str().to_owned()))
+                        .collect(),
+                    label: "imported".into(),
+                    created_at: Utc::now(),
+                    expires_at: None,
+                    last_used_at: None,
+                    revoked_at: None,
+                },
+            )?;
+        }
         for jwk in &entry.keys {
             check_public_key(jwk, &entry.id, allow_test_keys)?;
             lading_store::parties::add_key(

@@ -98,6 +98,10 @@ pub struct Signer {
     /// Print the signed statement instead of submitting it.
     #[arg(long)]
     dry_run: bool,
+    /// A bearer credential with the `submit` scope, for a registry whose writes need one
+    /// (`registry.require_write_credential`).
+    #[arg(long, env = "LADING_TOKEN")]
+    token: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -181,13 +185,17 @@ impl PartyCommand {
             println!("{signed}");
             return Ok(());
         }
-        let answer = client(&signer.registry)?
+        let mut request = client(&signer.registry)?
             .post(format!(
                 "{}/v1/party-statements",
                 signer.registry.registry.trim_end_matches('/')
             ))
             .header("content-type", "application/jose")
-            .body(signed)
+            .body(signed);
+        if let Some(token) = &signer.token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request
             .send()
             .with_context(|| format!("cannot reach {}", signer.registry.registry))?;
         let status = answer.status();

@@ -134,6 +134,10 @@ pub fn run(
         replicas: replicas.clone(),
         exports: lading_api::routes::exports::ExportSlots::new(config.registry.max_exports),
         allow_private_callbacks: config.notifications.allow_private_targets,
+        credentials: lading_api::credentials::Credentials::new(
+            config.registry.require_write_credential,
+            config.registry.rate_limits(),
+        ),
     };
     // Webhook deliveries run beside the server and stop before the sequencer does.
     let deliverer = if config.notifications.enabled {

@@ -1422,7 +1422,6 @@ fn membership_rows(idx: u64, statement: &PartyStatement) -> Vec<MembershipRow> {
                 name: party.name.to_string(),
                 role: party.role.as_str().to_owned(),
                 ports: party.ports.iter().map(|p| Some(p.to_string())).collect(),
-                token_sha256: None,
                 created_at: Utc::now(),
                 added_idx: Some(idx),
                 removed_idx: None,

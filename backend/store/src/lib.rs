@@ -7,6 +7,7 @@
 //! Diesel is blocking: callers run these functions on a thread of their own (the sequencer's
 //! thread, or `web::block` in the HTTP face), never on an async worker.
 
+pub mod credentials;
 pub mod error;
 pub mod export_series;
 pub mod incidents;

@@ -22,7 +22,6 @@ pub struct PartyRow {
     pub name: String,
     pub role: String,
     pub ports: Vec<Option<String>>,
-    pub token_sha256: Option<Vec<u8>>,
     pub created_at: DateTime<Utc>,
     /// The index of the ADD_PARTY statement; `None` for a party of the genesis.
     pub added_idx: Option<i64>,

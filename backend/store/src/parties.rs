@@ -1,4 +1,4 @@
-//! The party registry: who exists, their keys, and the hashes of their API tokens.
+//! The party registry: who exists, and their keys (API credentials: [`crate::credentials`]).
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -7,7 +7,7 @@ use crate::models::{MembershipRow, OperatorKeyRow, PartyKeyRow, PartyRow};
 use crate::schema::{operator_keys, parties, party_keys};
 use crate::StoreError;
 
-/// Creates the party or brings its name, role, ports and token up to date.
+/// Creates the party or brings its name, role and ports up to date.
 pub fn upsert_party(conn: &mut PgConnection, row: &PartyRow) -> Result<(), StoreError> {
     diesel::insert_into(parties::table)
         .values(row)
@@ -17,7 +17,6 @@ pub fn upsert_party(conn: &mut PgConnection, row: &PartyRow) -> Result<(), Store
             parties::name.eq(&row.name),
             parties::role.eq(&row.role),
             parties::ports.eq(&row.ports),
-            parties::token_sha256.eq(&row.token_sha256),
         ))
         .execute(conn)?;
     Ok(())
@@ -158,18 +157,6 @@ pub fn known_kids(conn: &mut PgConnection, kids: &[&str]) -> Result<Vec<String>,
 pub fn party(conn: &mut PgConnection, id: &str) -> Result<Option<PartyRow>, StoreError> {
     Ok(parties::table
         .find(id)
-        .select(PartyRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-/// The party whose bearer token hashes to `token_sha256`.
-pub fn party_by_token(
-    conn: &mut PgConnection,
-    token_sha256: &[u8],
-) -> Result<Option<PartyRow>, StoreError> {
-    Ok(parties::table
-        .filter(parties::token_sha256.eq(token_sha256))
         .select(PartyRow::as_select())
         .first(conn)
         .optional()?)

@@ -49,6 +49,8 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("parties", &["SELECT", "INSERT", "UPDATE"]),
     ("party_keys", &["SELECT", "INSERT", "UPDATE"]),
     ("operator_keys", &["SELECT", "INSERT", "UPDATE"]),
+    // API credentials: issued, revoked and marked used (UPDATE), never deleted.
+    ("api_credentials", &["SELECT", "INSERT", "UPDATE"]),
     // A replica's: repaired and cut back by reconciliation (UPDATE, DELETE).
     ("replica_entries", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
     ("replica_checkpoints", &["SELECT", "INSERT", "UPDATE"]),

@@ -1,6 +1,20 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    api_credentials (id) {
+        id -> Text,
+        party_id -> Text,
+        secret_sha256 -> Bytea,
+        scopes -> Array<Nullable<Text>>,
+        label -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     blocks (block_no) {
         block_no -> Int8,
         block_size -> Int4,
@@ -147,7 +161,6 @@ diesel::table! {
         name -> Text,
         role -> Text,
         ports -> Array<Nullable<Text>>,
-        token_sha256 -> Nullable<Bytea>,
         created_at -> Timestamptz,
         added_idx -> Nullable<Int8>,
         removed_idx -> Nullable<Int8>,
@@ -312,6 +325,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(api_credentials -> parties (party_id));
 diesel::joinable!(party_keys -> parties (party_id));
 diesel::joinable!(portal_audit -> portal_users (user_id));
 diesel::joinable!(portal_drafts -> portal_users (created_by));
@@ -319,6 +333,7 @@ diesel::joinable!(portal_sessions -> portal_users (user_id));
 diesel::joinable!(subscription_deliveries -> subscriptions (subscription_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_credentials,
     blocks,
     checkpoints,
     document_access,

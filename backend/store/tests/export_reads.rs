@@ -18,7 +18,6 @@ fn party(id: &str, role: &str, ports: &[&str]) -> PartyRow {
         name: format!("{id} (TEST)"),
         role: role.into(),
         ports: ports.iter().map(|p| Some(p.to_string())).collect(),
-        token_sha256: None,
         created_at: Utc::now(),
         added_idx: None,
         removed_idx: None,

@@ -11,6 +11,7 @@ pub mod parties;
 pub mod replicas;
 pub mod replication;
 pub mod subscriptions;
+pub mod tokens;
 pub mod transitions;
 
 use lading_registry::Receipt;

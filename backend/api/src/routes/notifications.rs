@@ -10,7 +10,7 @@ use lading_domain::Digest;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::auth::Subscriber;
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -78,7 +78,7 @@ pub struct PollQuery {
 /// ask again with `after=M`.
 pub async fn poll(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Subscriber,
     query: web::Query<PollQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let party = caller.0.id.to_string();
@@ -114,7 +114,7 @@ pub struct StreamQuery {
 pub async fn stream(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Subscriber,
     query: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let resume = req

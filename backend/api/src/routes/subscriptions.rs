@@ -10,7 +10,7 @@ use lading_notify::{check_target, new_secret, Filter};
 use lading_store::subscriptions::{self, DeliveryRow, NewSubscription, SubscriptionRow};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Caller;
+use crate::auth::Subscriber;
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -94,7 +94,7 @@ async fn blocking<T: Send + 'static>(
 /// Runs `op` for the caller's party on a connection, off the async workers.
 async fn for_caller<T: Send + 'static>(
     state: &AppState,
-    caller: &Caller,
+    caller: &Subscriber,
     op: impl FnOnce(&mut lading_store::PgConnection, &str) -> Result<T, lading_store::StoreError>
         + Send
         + 'static,
@@ -111,7 +111,7 @@ async fn for_caller<T: Send + 'static>(
 /// `POST /v1/subscriptions` `{url, filter}` → 201 with the subscription and its secret.
 pub async fn create(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Subscriber,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body: NewSubscriptionBody =
@@ -153,7 +153,10 @@ pub async fn create(
 }
 
 /// `GET /v1/subscriptions`: the caller's subscriptions.
-pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Subscriber,
+) -> Result<HttpResponse, ApiError> {
     let rows = for_caller(&state, &caller, |conn, party| {
         subscriptions::list(conn, party)
     })
@@ -168,7 +171,7 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
 /// `GET /v1/subscriptions/{id}`.
 pub async fn get(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Subscriber,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -186,7 +189,7 @@ pub async fn get(
 /// `DELETE /v1/subscriptions/{id}` → 204; nothing more is delivered to it.
 pub async fn delete(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Subscriber,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -210,7 +213,7 @@ pub struct DeliveriesQuery {
 /// `GET /v1/subscriptions/{id}/deliveries?limit=`: its latest delivery attempts, newest first.
 pub async fn deliveries(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Subscriber,
     id: web::Path<String>,
     query: web::Query<DeliveriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -250,7 +253,7 @@ pub struct RedeliverQuery {
 /// (what the party may read and the filter takes), in order.
 pub async fn redeliver(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Subscriber,
     id: web::Path<String>,
     query: web::Query<RedeliverQuery>,
 ) -> Result<HttpResponse, ApiError> {

@@ -49,6 +49,8 @@ fn origin(req: &HttpRequest) -> Result<Origin, ApiError> {
 pub async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
+    // Who may write (a credential, where `registry.require_write_credential` asks for one).
+    _writer: crate::auth::Writer,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     submit_one(state, req, payload, Expect::Transition).await
@@ -101,6 +103,8 @@ pub struct BatchAnswer {
 pub async fn submit_batch(
     state: web::Data<AppState>,
     req: HttpRequest,
+    // Who may write (a credential, where `registry.require_write_credential` asks for one).
+    _writer: crate::auth::Writer,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_media_type(&req, "application/json")?;

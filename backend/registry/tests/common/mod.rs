@@ -64,7 +64,6 @@ pub fn world_with(config: RegistryConfig) -> World {
                 name: format!("{id} (TEST)"),
                 role: (*role).into(),
                 ports: ports.iter().map(|p| Some(p.to_string())).collect(),
-                token_sha256: None,
                 created_at: Utc::now(),
                 added_idx: None,
                 removed_idx: None,
