@@ -24,6 +24,7 @@ pub mod reconciliations;
 pub mod replica;
 pub mod roles;
 pub mod schema;
+pub mod search;
 #[cfg(feature = "testing")]
 pub mod testing;
 

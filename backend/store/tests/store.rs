@@ -270,6 +270,7 @@ fn events_are_found_by_actor_and_id_and_read_by_document() {
             event_code: "LOAD".into(),
             document_ref: Some("BL-1".into()),
             equipment_ref: None,
+            location: Some("NLRTM".into()),
         }],
         ..AppendBatch::default()
     };

@@ -9,6 +9,7 @@ pub mod health;
 pub mod parties;
 pub mod replicas;
 pub mod replication;
+pub mod search;
 pub mod transitions;
 
 use lading_registry::Receipt;
