@@ -103,6 +103,7 @@ fn issue_batch(expected: u64, idx: i64, reference: &str) -> AppendBatch {
             state: JsonText::of(&serde_json::json!({"status": "ACTIVE"})).unwrap(),
         }],
         updated_documents: vec![],
+        new_searchable: vec![],
         events: vec![],
         access: vec![],
         new_access: vec![
