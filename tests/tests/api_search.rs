@@ -583,6 +583,16 @@ async fn documents_and_events_are_found_by_every_filter_and_only_by_those_entitl
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     let anonymous = client.get(server.url("/v1/events")).send().await?;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    // /v1/events takes GET (the search) and POST (a submission), nothing else.
+    let wrong_method = client.put(server.url("/v1/events")).send().await?;
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        wrong_method
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("GET, POST")
+    );
 
     // Events: a party's own, and those of documents it may read; newest first.
     let events: Vec<SignedEvent> = samples

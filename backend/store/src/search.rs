@@ -11,6 +11,12 @@
 //! pages moves to the front, above every cursor already handed out, so it is never listed twice
 //! in one walk; every document that did not change during the walk is listed exactly once.
 //! Events never change, so their order (the ledger index) is fixed.
+//!
+//! Cost: a page walks the ledger's transitions backwards (newest first) and stops once it has
+//! a page of entitled matches, so it reads in proportion to how rare those are. For a party
+//! entitled to a tenth of the documents a page takes a few milliseconds; for one entitled to
+//! a handful among many, or a filter matching few, it reads far back (seconds at 200,000
+//! documents): see BENCHMARKS.md.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::{Pg, PgConnection};
@@ -247,22 +253,40 @@ pub fn documents(
         " ORDER BY tr.idx DESC, tr.document_ref DESC LIMIT {}",
         query.limit
     );
-    Ok(b.finish(
+    // The head is matched by a scalar subquery rather than a join condition: as a second join
+    // condition (`doc.head_idx = tr.idx`) PostgreSQL multiplies its selectivity with the
+    // first, expects one row, and plans nested loops over whole tables (minutes at 200,000
+    // documents). As a filter it walks `transitions` backwards and stops after a page.
+    let statement = b.finish(
         concat!(
             "SELECT doc.reference, doc.status, doc.possessor, doc.carrier, doc.port_of_loading, \
                     doc.port_of_discharge, doc.head_idx, doc.head_checksum, doc.issued_idx, \
                     le.received_at AS updated_at, s.vessel, s.voyage, s.shipper, s.consignee, \
                     s.notify_parties, s.containers \
              FROM transitions tr \
-             JOIN documents doc ON doc.reference = tr.document_ref AND doc.head_idx = tr.idx \
+             JOIN documents doc ON doc.reference = tr.document_ref \
              JOIN document_search s ON s.reference = doc.reference \
              JOIN ledger_entries le ON le.idx = tr.idx \
-             WHERE ",
+             WHERE tr.idx = (SELECT h.head_idx FROM documents h WHERE h.reference = tr.document_ref) \
+               AND ",
             may_read!("doc.reference")
         ),
         &tail,
-    )
-    .load(conn)?)
+    );
+    without_jit(conn, |conn| Ok(statement.load(conn)?))
+}
+
+/// Runs `read` in a transaction without JIT compilation: a page's plan is costed as if it read
+/// the whole ledger (the LIMIT stops it early), which would make PostgreSQL spend ~150 ms
+/// compiling it for a query that then takes 3.
+fn without_jit<T>(
+    conn: &mut PgConnection,
+    read: impl FnOnce(&mut PgConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.transaction(|conn| {
+        diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+        read(conn)
+    })
 }
 
 /// What `GET /v1/events` asks for; `None` filters nothing.
@@ -334,7 +358,7 @@ pub fn events(
         b.int("ev.idx < ?", before);
     }
     let tail = format!(" ORDER BY ev.idx DESC LIMIT {}", query.limit);
-    Ok(b.finish(
+    let statement = b.finish(
         concat!(
             "SELECT e.idx, e.leaf_hash, e.actor, e.received_at, e.signed, ev.event_code, \
                     ev.document_ref, ev.equipment_ref, ev.location \
@@ -343,6 +367,6 @@ pub fn events(
             entitled!()
         ),
         &tail,
-    )
-    .load(conn)?)
+    );
+    without_jit(conn, |conn| Ok(statement.load(conn)?))
 }

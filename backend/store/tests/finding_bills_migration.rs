@@ -107,7 +107,10 @@ fn documents_and_events_sequenced_before_the_migration_are_searchable_after_it()
     assert_eq!(row.notify_parties, vec![Some("forwarder-swift".to_owned())]);
     assert_eq!(
         row.containers,
-        vec![Some("CSQU3054383".to_owned()), Some("OCLU4127759".to_owned())]
+        vec![
+            Some("CSQU3054383".to_owned()),
+            Some("OCLU4127759".to_owned())
+        ]
     );
     for word in [
         "ocnl2026000101",
