@@ -852,10 +852,12 @@ async fn bench_search(
     let mut all = Vec::new();
     let mut by_kind: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
     let mut failures = 0usize;
+    let mut first_failure = None;
     for t in tasks {
         let (kind, latency, result) = t.await?;
-        if result.is_err() {
+        if let Err(e) = result {
             failures += 1;
+            first_failure.get_or_insert(format!("{e:#}"));
         }
         all.push(latency);
         by_kind.entry(kind).or_default().push(latency);
@@ -863,7 +865,9 @@ async fn bench_search(
     let wall = start.elapsed();
     let overall = LatencySummary::of(&mut all);
     eprintln!(
-        "lading-load: search: {requests} pages of 50 as {party} (first page listed {listed}) at          {rate}/s due, {:.0}/s done, {failures} failed; latency from due: median {:.1} ms,          p99 {:.1} ms, max {:.1} ms",
+        "lading-load: search: {requests} pages of 50 as {party} (first page listed {listed}) at \
+         {rate}/s due, {:.0}/s done, {failures} failed; latency from due: median {:.1} ms, \
+         p99 {:.1} ms, max {:.1} ms",
         requests as f64 / wall.as_secs_f64(),
         ms(overall.median),
         ms(overall.p99),
@@ -877,7 +881,11 @@ async fn bench_search(
             ms(s.p99)
         );
     }
-    anyhow::ensure!(failures == 0, "{failures} search requests failed");
+    anyhow::ensure!(
+        failures == 0,
+        "{failures} search requests failed, the first: {}",
+        first_failure.unwrap_or_default()
+    );
     Ok(())
 }
 
