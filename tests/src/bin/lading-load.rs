@@ -590,6 +590,8 @@ impl Consortium {
 
 /// Starts `lading replica` for the consortium's party on a new database of the run's cluster
 /// and times it from start until it holds every one of `expected` entries.
+// main bundles the benches after catch-up into one argument (c28b20bd); until merged:
+#[allow(clippy::too_many_arguments)]
 fn time_catch_up(
     bin: &Path,
     cluster: &DurableCluster,
