@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod cache;
 pub mod codes;
 pub mod credentials;
 mod limits;
@@ -110,9 +111,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     "/transitions/batch",
                     routes::transitions::submit_batch,
                 ))
-                .service(post("/events", routes::events::submit))
+                .service(
+                    web::resource("/events")
+                        .route(web::post().to(routes::events::submit))
+                        .route(web::get().to(routes::search::events))
+                        .default_service(web::to(|| method_not_allowed("GET, POST"))),
+                )
                 .service(post("/party-statements", routes::parties::submit))
                 .service(get("/parties", routes::parties::list))
+                .service(get("/documents", routes::search::documents))
                 .service(get("/documents/{reference}", routes::documents::get))
                 .service(get(
                     "/documents/{reference}/transitions",

@@ -19,6 +19,7 @@ pub mod parties;
 pub mod reconcile;
 pub mod refusal;
 mod resolver;
+mod search;
 mod sequencer;
 pub mod verify;
 

@@ -923,6 +923,7 @@ impl Sequencer {
             event_code: payload.event_code().as_str().to_owned(),
             document_ref: payload.document_reference().map(|r| r.to_string()),
             equipment_ref: payload.equipment_reference().map(|c| c.to_string()),
+            location: Some(payload.location().to_string()),
         });
         draft.event_ids.insert(key);
         Ok(())
@@ -1021,6 +1022,19 @@ impl Sequencer {
                     })?;
             let head_idx = entry.head_idx;
             if let Some(issued_idx) = draft.new_docs.get(reference) {
+                let document =
+                    entry
+                        .fixed
+                        .document
+                        .as_deref()
+                        .ok_or_else(|| StoreError::Corrupt {
+                            table: "documents",
+                            detail: format!("{reference} issued without its transport document"),
+                        })?;
+                draft
+                    .rows
+                    .new_searchable
+                    .push(crate::search::search_row(reference, document));
                 draft.rows.new_documents.push(DocumentRow {
                     reference: reference.clone(),
                     checksum: entry.state.document_checksum.0.to_vec(),

@@ -32,6 +32,8 @@ pub struct AppendBatch {
     pub events: Vec<EventRow>,
     /// Documents issued in this batch, with their state at the end of the batch.
     pub new_documents: Vec<DocumentRow>,
+    /// What a search filters on, for each document issued in this batch.
+    pub new_searchable: Vec<crate::models::DocumentSearchRow>,
     /// Documents that existed before this batch and moved in it (one row per document).
     pub updated_documents: Vec<DocumentStateUpdate>,
     /// Access to documents issued in this batch: new rows, written with COPY.
@@ -124,6 +126,11 @@ pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreE
         if !batch.new_documents.is_empty() {
             diesel::copy_from(documents::table)
                 .from_insertable(&batch.new_documents)
+                .execute(conn)?;
+        }
+        if !batch.new_searchable.is_empty() {
+            diesel::copy_from(crate::schema::document_search::table)
+                .from_insertable(&batch.new_searchable)
                 .execute(conn)?;
         }
         if !batch.transitions.is_empty() {

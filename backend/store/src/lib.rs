@@ -25,6 +25,7 @@ pub mod reconciliations;
 pub mod replica;
 pub mod roles;
 pub mod schema;
+pub mod search;
 pub mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 
 use crate::json::JsonText;
 use crate::schema::{
-    blocks, checkpoints, document_access, documents, events, ledger_entries, operator_keys,
-    parties, party_keys, transitions,
+    blocks, checkpoints, document_access, document_search, documents, events, ledger_entries,
+    operator_keys, parties, party_keys, transitions,
 };
 
 // Joins without a foreign key behind them (the migration explains why the hot tables have
@@ -130,9 +130,28 @@ pub struct EventRow {
     pub event_code: String,
     pub document_ref: Option<String>,
     pub equipment_ref: Option<String>,
+    /// Where the event happened (UN/LOCODE); `None` only if the row predates the column and
+    /// its migration could not read it.
+    pub location: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+/// What a search of documents filters on that never changes after ISSUE (see the migration
+/// `finding_bills`), written once with the document's row.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = document_search, treat_none_as_default_value = false)]
+pub struct DocumentSearchRow {
+    pub reference: String,
+    pub vessel: String,
+    pub voyage: String,
+    pub shipper: String,
+    pub consignee: Option<String>,
+    pub notify_parties: Vec<Option<String>>,
+    pub containers: Vec<Option<String>>,
+    /// Lowercase words of the above (and the carrier and endorsee) for a free-text search.
+    pub search: String,
+}
+
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = documents, treat_none_as_default_value = false)]
 pub struct DocumentRow {
     pub reference: String,

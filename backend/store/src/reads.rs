@@ -5,41 +5,59 @@
 //! `document_access`; a customs authority sees documents whose port of loading or discharge is
 //! in its jurisdiction.
 
-use diesel::dsl::exists;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
 use crate::models::{DocumentRow, EntryRow, TransitionRow};
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::Text;
 
-use crate::schema::{document_access, documents, events, ledger_entries, transitions};
+use crate::schema::{events, ledger_entries, transitions};
 use crate::StoreError;
 
+/// Whether party `$1` may read the document whose reference is the SQL expression `$document`:
+/// named in it or its chain, or the customs authority of its port of loading or discharge (the
+/// rule of [`document_for_party`]). The expression must not use the aliases `a`, `d` and `p`
+/// this one does: `d.reference` would name the inner row and make the rule true for any
+/// document in the authority's ports.
+macro_rules! may_read {
+    ($document:literal) => {
+        concat!(
+            "(EXISTS (SELECT 1 FROM document_access a \
+                      WHERE a.document_ref = ",
+            $document,
+            " AND a.party_id = $1) \
+              OR EXISTS (SELECT 1 FROM documents d JOIN parties p ON p.id = $1 \
+                         WHERE d.reference = ",
+            $document,
+            " AND p.role = 'customs_authority' \
+                           AND (d.port_of_loading = ANY(p.ports) \
+                                OR d.port_of_discharge = ANY(p.ports))))"
+        )
+    };
+}
+
+pub(crate) use may_read;
+
 /// The document, if it exists and `party` is entitled to it. `None` for both "no such
-/// document" and "not yours", so a caller cannot tell them apart.
+/// document" and "not yours", so a caller cannot tell them apart. The rule is `may_read!`'s,
+/// the one every read of a document uses (this, the feed, and the search of
+/// [`crate::search`]).
 pub fn document_for_party(
     conn: &mut PgConnection,
     reference: &str,
     party: &str,
 ) -> Result<Option<DocumentRow>, StoreError> {
-    let named = exists(
-        document_access::table
-            .filter(document_access::document_ref.eq(documents::reference))
-            .filter(document_access::party_id.eq(party)),
-    );
-    let customs = diesel::dsl::sql::<Bool>(
-        "EXISTS (SELECT 1 FROM parties p WHERE p.role = 'customs_authority' \
-         AND (documents.port_of_loading = ANY(p.ports) \
-              OR documents.port_of_discharge = ANY(p.ports)) AND p.id = ",
-    )
-    .bind::<Text, _>(party.to_owned())
-    .sql(")");
-    Ok(documents::table
-        .filter(documents::reference.eq(reference))
-        .filter(named.or(customs))
-        .select(DocumentRow::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(diesel::sql_query(concat!(
+        "SELECT doc.reference, doc.checksum, doc.carrier, doc.port_of_loading, \
+                doc.port_of_discharge, doc.status, doc.possessor, doc.head_checksum, \
+                doc.head_idx, doc.issued_idx, doc.state \
+         FROM documents doc WHERE doc.reference = $2 AND ",
+        may_read!("doc.reference")
+    ))
+    .bind::<Text, _>(party)
+    .bind::<Text, _>(reference)
+    .get_result(conn)
+    .optional()?)
 }
 
 /// The signed chain of a document, oldest first.
@@ -80,26 +98,6 @@ pub struct FeedEntry {
     pub signed: Option<Vec<u8>>,
 }
 
-/// Whether party `$1` may read the document whose reference is the SQL expression `$document`:
-/// named in it or its chain, or the customs authority of its port of loading or discharge (the
-/// rule of [`document_for_party`]).
-macro_rules! may_read {
-    ($document:literal) => {
-        concat!(
-            "(EXISTS (SELECT 1 FROM document_access a \
-                      WHERE a.document_ref = ",
-            $document,
-            " AND a.party_id = $1) \
-              OR EXISTS (SELECT 1 FROM documents d JOIN parties p ON p.id = $1 \
-                         WHERE d.reference = ",
-            $document,
-            " AND p.role = 'customs_authority' \
-                           AND (d.port_of_loading = ANY(p.ports) \
-                                OR d.port_of_discharge = ANY(p.ports))))"
-        )
-    };
-}
-
 /// Whether party `$1` is entitled to the entry `e` of `ledger_entries` (see [`feed_for_party`]):
 /// a party statement (public to every member), an entry it signed, or one of a document it may
 /// read.
@@ -112,6 +110,8 @@ macro_rules! entitled {
         )
     };
 }
+
+pub(crate) use entitled;
 
 /// An entry as `$1` may receive it (see [`feed_for_party`]).
 const FEED_SELECT: &str = concat!(

@@ -46,6 +46,8 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("ledger_head", &["SELECT", "UPDATE"]),
     ("documents", &["SELECT", "INSERT", "UPDATE"]),
     ("document_access", &["SELECT", "INSERT"]),
+    // What a search of documents filters on: written once at ISSUE.
+    ("document_search", &["SELECT", "INSERT"]),
     ("parties", &["SELECT", "INSERT", "UPDATE"]),
     ("party_keys", &["SELECT", "INSERT", "UPDATE"]),
     ("operator_keys", &["SELECT", "INSERT", "UPDATE"]),

@@ -42,6 +42,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    document_search (reference) {
+        reference -> Text,
+        vessel -> Text,
+        voyage -> Text,
+        shipper -> Text,
+        consignee -> Nullable<Text>,
+        notify_parties -> Array<Nullable<Text>>,
+        containers -> Array<Nullable<Text>>,
+        search -> Text,
+    }
+}
+
+diesel::table! {
     documents (reference) {
         reference -> Text,
         checksum -> Bytea,
@@ -65,6 +78,7 @@ diesel::table! {
         event_code -> Text,
         document_ref -> Nullable<Text>,
         equipment_ref -> Nullable<Text>,
+        location -> Nullable<Text>,
     }
 }
 
@@ -337,6 +351,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     blocks,
     checkpoints,
     document_access,
+    document_search,
     documents,
     events,
     export_series,

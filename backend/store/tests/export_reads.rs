@@ -68,6 +68,7 @@ fn issue(idx: i64, reference: &str, loading: &str) -> AppendBatch {
             state: JsonText::of(&serde_json::json!({"status": "ACTIVE"})).unwrap(),
         }],
         updated_documents: vec![],
+        new_searchable: vec![],
         events: vec![],
         access: vec![],
         new_access: vec![AccessRow {

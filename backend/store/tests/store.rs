@@ -102,6 +102,7 @@ fn issue_batch(expected: u64, idx: i64, reference: &str) -> AppendBatch {
             state: JsonText::of(&serde_json::json!({"status": "ACTIVE"})).unwrap(),
         }],
         updated_documents: vec![],
+        new_searchable: vec![],
         events: vec![],
         access: vec![],
         new_access: vec![
@@ -269,6 +270,7 @@ fn events_are_found_by_actor_and_id_and_read_by_document() {
             event_code: "LOAD".into(),
             document_ref: Some("BL-1".into()),
             equipment_ref: None,
+            location: Some("NLRTM".into()),
         }],
         ..AppendBatch::default()
     };

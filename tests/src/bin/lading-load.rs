@@ -145,6 +145,19 @@ struct Args {
     /// verify-bundle` of the bundle, each a whole process, with its peak resident memory.
     #[arg(long)]
     export_bench: bool,
+    /// After each batch run, time this many `GET /v1/documents` pages of 50 (issue 13's
+    /// finding bills) as `--search-party`, sent open-loop at `--search-rate` a second: a page
+    /// with no filter, one by role, one by a word of `q`, and the page after a cursor, in turn.
+    /// Latency counts from when each request was due, so a slow answer delays none of the
+    /// measurements after it.
+    #[arg(long, default_value_t = 0)]
+    search_bench: usize,
+    /// With --search-bench: requests a second.
+    #[arg(long, default_value_t = 500)]
+    search_rate: u32,
+    /// With --search-bench: the party whose documents are listed (its fixture token).
+    #[arg(long, default_value = "shipper-acme")]
+    search_party: String,
     /// Instead of the benchmark, a crash soak of this many cycles: concurrent load (batches
     /// and single requests), `kill -9` of the registry at a random moment mid-load, restart on
     /// the same database, and a check of every acknowledged entry and signed checkpoint so far
@@ -794,6 +807,100 @@ fn bench_export(bin: &Path, replica: &Command, consortium: &Consortium) -> Resul
 /// of 50, the next page followed where there is one — then `requests` bill pages of references
 /// picked across the node's documents. Times are whole requests as the client sees them over
 /// TLS on loopback (so at least the server's time).
+/// `requests` pages of `GET /v1/documents` (50 each) as `party`, due `rate` a second
+/// (open loop): the latency of each from when it was due, per kind of page and overall.
+async fn bench_search(
+    client: &reqwest::Client,
+    base: &str,
+    party: &str,
+    requests: usize,
+    rate: u32,
+) -> Result<()> {
+    let token = lading_e2e::harness::token(party)?;
+    let get = |query: String| {
+        let request = client
+            .get(format!("{base}/v1/documents?limit=50{query}"))
+            .bearer_auth(&token);
+        async move {
+            let response = request.send().await?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await?;
+            anyhow::ensure!(status.is_success(), "GET /v1/documents: {status} {body}");
+            Ok::<_, anyhow::Error>(body)
+        }
+    };
+    // What the party's first page holds: a word to search for, and the cursor of page 2.
+    let first = get(String::new()).await?;
+    let listed = first["documents"].as_array().map_or(0, Vec::len);
+    let cursor = first["next"].as_str().unwrap_or_default().to_owned();
+    let word = first["documents"][0]["vesselName"]
+        .as_str()
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or("a")
+        .to_owned();
+    let kinds: [(&str, String); 4] = [
+        ("first page", String::new()),
+        ("role=shipper", "&role=shipper".to_owned()),
+        (
+            "q=<vessel word>",
+            format!("&q={}", lading_e2e::portal::encode(&word)),
+        ),
+        ("page after a cursor", format!("&cursor={cursor}")),
+    ];
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let due = start + interval * i as u32;
+        tokio::time::sleep_until(due).await;
+        let (kind, query) = &kinds[i % kinds.len()];
+        let fut = get(query.clone());
+        let kind = *kind;
+        tasks.push(tokio::spawn(async move {
+            let result = fut.await.map(|_| ());
+            (kind, due.elapsed(), result)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut by_kind: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    let mut failures = 0usize;
+    let mut first_failure = None;
+    for t in tasks {
+        let (kind, latency, result) = t.await?;
+        if let Err(e) = result {
+            failures += 1;
+            first_failure.get_or_insert(format!("{e:#}"));
+        }
+        all.push(latency);
+        by_kind.entry(kind).or_default().push(latency);
+    }
+    let wall = start.elapsed();
+    let overall = LatencySummary::of(&mut all);
+    eprintln!(
+        "lading-load: search: {requests} pages of 50 as {party} (first page listed {listed}) at \
+         {rate}/s due, {:.0}/s done, {failures} failed; latency from due: median {:.1} ms, \
+         p99 {:.1} ms, max {:.1} ms",
+        requests as f64 / wall.as_secs_f64(),
+        ms(overall.median),
+        ms(overall.p99),
+        ms(overall.max)
+    );
+    for (kind, mut samples) in by_kind {
+        let s = LatencySummary::of(&mut samples);
+        eprintln!(
+            "lading-load: search:   {kind}: median {:.1} ms, p99 {:.1} ms",
+            ms(s.median),
+            ms(s.p99)
+        );
+    }
+    anyhow::ensure!(
+        failures == 0,
+        "{failures} search requests failed, the first: {}",
+        first_failure.unwrap_or_default()
+    );
+    Ok(())
+}
+
 fn bench_portal(
     bin: &Path,
     replica: &Command,
@@ -1371,6 +1478,16 @@ fn run_once(
     versions.sort();
     versions.dedup();
     let errors: Vec<String> = reports.iter().filter_map(|r| r.error.clone()).collect();
+
+    if args.search_bench > 0 && mode == Mode::Batch {
+        runtime.block_on(bench_search(
+            &clients[0],
+            &server.base,
+            &args.search_party,
+            args.search_bench,
+            args.search_rate,
+        ))?;
+    }
 
     // Transitions the registry took while it was reconciled under ingest: acknowledged too.
     let mut acked = acked;

@@ -1,7 +1,9 @@
 //! `GET /v1/documents/{reference}` and its chain and events, for entitled parties only.
 //! A document the caller may not see is answered exactly like one that does not exist.
+//! Every answer is `Cache-Control: private, no-store`; the document and its chain carry an
+//! `ETag` and answer `If-None-Match` with 304 ([`crate::cache`]).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SecondsFormat, Utc};
 use lading_domain::{Digest, IssuedDocument};
 use serde::Serialize;
@@ -99,6 +101,7 @@ async fn entitled<T: Send + 'static>(
 }
 
 pub async fn get(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     reference: web::Path<String>,
@@ -108,6 +111,12 @@ pub async fn get(
         Ok((doc, issue))
     })
     .await?;
+    // The answer is a function of the chain's head: the document never changes, its state
+    // only with a transition.
+    let etag = crate::cache::etag(&hex(&doc.head_checksum));
+    if crate::cache::not_modified(&req, &etag) {
+        return Ok(crate::cache::entitled_json(&req, etag, &()));
+    }
     let issue = issue.ok_or_else(|| {
         ApiError::unexpected(format!("the ISSUE of {} is missing", doc.reference))
     })?;
@@ -115,29 +124,39 @@ pub async fn get(
     let transport_document = IssuedDocument::parse(&issue.signed)
         .map_err(ApiError::unexpected)?
         .as_signed();
-    Ok(HttpResponse::Ok().json(DocumentAnswer {
-        document_checksum: hex(&doc.checksum),
-        head_checksum: hex(&doc.head_checksum),
-        reference: doc.reference,
-        status: doc.status,
-        possessor: doc.possessor,
-        head_index: doc.head_idx,
-        issued_index: doc.issued_idx,
-        state: doc.state.into_raw(),
-        transport_document,
-    }))
+    Ok(crate::cache::entitled_json(
+        &req,
+        etag,
+        &DocumentAnswer {
+            document_checksum: hex(&doc.checksum),
+            head_checksum: hex(&doc.head_checksum),
+            reference: doc.reference,
+            status: doc.status,
+            possessor: doc.possessor,
+            head_index: doc.head_idx,
+            issued_index: doc.issued_idx,
+            state: doc.state.into_raw(),
+            transport_document,
+        },
+    ))
 }
 
 pub async fn transitions(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     reference: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let reference = reference.into_inner();
-    let chain = entitled(&state, &caller, reference.clone(), |conn, doc| {
-        lading_store::reads::chain(conn, &doc.reference)
+    let (head, chain) = entitled(&state, &caller, reference.clone(), |conn, doc| {
+        Ok((
+            doc.head_checksum,
+            lading_store::reads::chain(conn, &doc.reference)?,
+        ))
     })
     .await?;
+    // Another resource than the document: its own tag, from the same head.
+    let etag = crate::cache::etag(&format!("chain-{}", hex(&head)));
     let transitions: Vec<ChainEntry> = chain
         .into_iter()
         .map(|(entry, t)| ChainEntry {
@@ -152,10 +171,14 @@ pub async fn transitions(
             signed: String::from_utf8_lossy(&entry.signed).into_owned(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "reference": reference,
-        "transitions": transitions,
-    })))
+    Ok(crate::cache::entitled_json(
+        &req,
+        etag,
+        &serde_json::json!({
+            "reference": reference,
+            "transitions": transitions,
+        }),
+    ))
 }
 
 pub async fn events(
@@ -179,7 +202,7 @@ pub async fn events(
             signed: String::from_utf8_lossy(&entry.signed).into_owned(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+    Ok(crate::cache::entitled_ok().json(serde_json::json!({
         "reference": reference,
         "events": events,
     })))

@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod parties;
 pub mod replicas;
 pub mod replication;
+pub mod search;
 pub mod subscriptions;
 pub mod tokens;
 pub mod transitions;

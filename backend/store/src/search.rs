@@ -1,0 +1,372 @@
+//! Finding bills: the documents and shipment events a party is entitled to, newest first, a
+//! page at a time (`GET /v1/documents`, `GET /v1/events`).
+//!
+//! Entitlement is the rule every other read of a document uses (`may_read!` and `entitled!` of
+//! [`crate::reads`]), decided in the query: a row the party may not see is never loaded, so
+//! neither a page nor its cursor can tell anything about it.
+//!
+//! Pages are keyset pages, never offsets. Documents are ordered by their last change (the
+//! ledger index of their head transition, unique per document) and then reference; a page
+//! starts strictly below the cursor it was asked with. A document that changes while a client
+//! pages moves to the front, above every cursor already handed out, so it is never listed twice
+//! in one walk; every document that did not change during the walk is listed exactly once.
+//! Events never change, so their order (the ledger index) is fixed.
+//!
+//! Cost: a page walks the ledger's transitions backwards (newest first) and stops once it has
+//! a page of entitled matches, so it reads in proportion to how rare those are. For a party
+//! entitled to a tenth of the documents a page takes a few milliseconds; for one entitled to
+//! a handful among many, or a filter matching few, it reads far back (seconds at 200,000
+//! documents): see BENCHMARKS.md.
+
+use chrono::{DateTime, Utc};
+use diesel::pg::{Pg, PgConnection};
+use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types::{Array, Bytea, Int8, Nullable, Text, Timestamptz};
+
+use crate::reads::{entitled, may_read};
+use crate::StoreError;
+
+/// A party's relation to a document, as `role=` filters on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Carrier,
+    Shipper,
+    Consignee,
+    Notify,
+    Endorsee,
+    Possessor,
+    Customs,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Carrier,
+        Role::Shipper,
+        Role::Consignee,
+        Role::Notify,
+        Role::Endorsee,
+        Role::Possessor,
+        Role::Customs,
+    ];
+
+    /// The name the API takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Carrier => "carrier",
+            Role::Shipper => "shipper",
+            Role::Consignee => "consignee",
+            Role::Notify => "notify",
+            Role::Endorsee => "endorsee",
+            Role::Possessor => "possessor",
+            Role::Customs => "customs",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// The condition that party `$1` has this role in document `doc` (search row `s`).
+    fn condition(self) -> &'static str {
+        match self {
+            Role::Carrier => "doc.carrier = $1",
+            Role::Shipper => "s.shipper = $1",
+            Role::Consignee => "s.consignee = $1",
+            Role::Notify => "$1 = ANY(s.notify_parties)",
+            // The endorsee moves with the chain: it is read from the document's state.
+            Role::Endorsee => "(doc.state::jsonb ->> 'endorsee') = $1",
+            Role::Possessor => "doc.possessor = $1",
+            Role::Customs => {
+                "EXISTS (SELECT 1 FROM parties cp WHERE cp.id = $1 \
+                 AND cp.role = 'customs_authority' \
+                 AND (doc.port_of_loading = ANY(cp.ports) OR doc.port_of_discharge = ANY(cp.ports)))"
+            }
+        }
+    }
+}
+
+/// What `GET /v1/documents` asks for; `None` filters nothing.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentQuery {
+    pub status: Option<String>,
+    pub role: Option<Role>,
+    /// Vessel name, compared without regard to case.
+    pub vessel: Option<String>,
+    pub voyage: Option<String>,
+    pub port_of_loading: Option<String>,
+    pub port_of_discharge: Option<String>,
+    pub container: Option<String>,
+    /// Another party named in the document or its chain.
+    pub party: Option<String>,
+    /// Only documents whose last change is at or after this ledger index.
+    pub changed_from: Option<u64>,
+    /// Words that must all appear in the reference, vessel, voyage, containers or parties.
+    pub words: Vec<String>,
+    /// Start strictly below this (last change index, reference).
+    pub after: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+/// One document of a page.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct DocumentHit {
+    #[diesel(sql_type = Text)]
+    pub reference: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Text)]
+    pub possessor: String,
+    #[diesel(sql_type = Text)]
+    pub carrier: String,
+    #[diesel(sql_type = Text)]
+    pub port_of_loading: String,
+    #[diesel(sql_type = Text)]
+    pub port_of_discharge: String,
+    #[diesel(sql_type = Int8)]
+    pub head_idx: i64,
+    #[diesel(sql_type = Bytea)]
+    pub head_checksum: Vec<u8>,
+    #[diesel(sql_type = Int8)]
+    pub issued_idx: i64,
+    /// When the registry sequenced the last change.
+    #[diesel(sql_type = Timestamptz)]
+    pub updated_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub vessel: String,
+    #[diesel(sql_type = Text)]
+    pub voyage: String,
+    #[diesel(sql_type = Text)]
+    pub shipper: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub consignee: Option<String>,
+    #[diesel(sql_type = Array<Nullable<Text>>)]
+    pub notify_parties: Vec<Option<String>>,
+    #[diesel(sql_type = Array<Nullable<Text>>)]
+    pub containers: Vec<Option<String>>,
+}
+
+/// A query whose binds are added as its conditions are: `$1` is always the reading party.
+struct Builder<'a> {
+    sql: String,
+    query: BoxedSqlQuery<'a, Pg, SqlQuery>,
+    binds: usize,
+}
+
+impl<'a> Builder<'a> {
+    fn new(party: &str) -> Self {
+        Self {
+            sql: String::new(),
+            query: diesel::sql_query("")
+                .into_boxed()
+                .bind::<Text, _>(party.to_owned()),
+            binds: 1,
+        }
+    }
+
+    /// Adds `AND <condition>`, with `?` in it standing for the next bind.
+    fn text(&mut self, condition: &str, value: String) {
+        self.binds += 1;
+        self.sql += &format!(
+            " AND {}",
+            condition.replace('?', &format!("${}", self.binds))
+        );
+        let query = std::mem::replace(&mut self.query, diesel::sql_query("").into_boxed());
+        self.query = query.bind::<Text, _>(value);
+    }
+
+    fn int(&mut self, condition: &str, value: i64) {
+        self.binds += 1;
+        self.sql += &format!(
+            " AND {}",
+            condition.replace('?', &format!("${}", self.binds))
+        );
+        let query = std::mem::replace(&mut self.query, diesel::sql_query("").into_boxed());
+        self.query = query.bind::<Int8, _>(value);
+    }
+
+    /// The whole statement: `head`, the conditions, then `tail`.
+    fn finish(self, head: &str, tail: &str) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+        self.query.sql(head).sql(self.sql).sql(tail)
+    }
+}
+
+/// `%text%` for LIKE, with LIKE's own characters taken literally.
+fn contains(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// A page of the documents `party` may read that match `query`, newest change first.
+pub fn documents(
+    conn: &mut PgConnection,
+    party: &str,
+    query: &DocumentQuery,
+) -> Result<Vec<DocumentHit>, StoreError> {
+    let mut b = Builder::new(party);
+    if let Some(status) = &query.status {
+        b.text("doc.status = ?", status.clone());
+    }
+    if let Some(role) = query.role {
+        b.sql += &format!(" AND {}", role.condition());
+    }
+    if let Some(vessel) = &query.vessel {
+        b.text("lower(s.vessel) = lower(?)", vessel.clone());
+    }
+    if let Some(voyage) = &query.voyage {
+        b.text("s.voyage = ?", voyage.clone());
+    }
+    if let Some(pol) = &query.port_of_loading {
+        b.text("doc.port_of_loading = ?", pol.clone());
+    }
+    if let Some(pod) = &query.port_of_discharge {
+        b.text("doc.port_of_discharge = ?", pod.clone());
+    }
+    if let Some(container) = &query.container {
+        b.text("s.containers @> ARRAY[?]::text[]", container.clone());
+    }
+    if let Some(other) = &query.party {
+        b.text(
+            "EXISTS (SELECT 1 FROM document_access o \
+             WHERE o.document_ref = doc.reference AND o.party_id = ?)",
+            other.clone(),
+        );
+    }
+    if let Some(from) = query.changed_from {
+        b.int("tr.idx >= ?", crate::to_i64(from));
+    }
+    for word in &query.words {
+        b.text("s.search LIKE ?", contains(&word.to_lowercase()));
+    }
+    if let Some((idx, reference)) = &query.after {
+        b.int("tr.idx <= ?", *idx);
+        let n = b.binds;
+        b.text(
+            &format!("(tr.idx < ${n} OR tr.document_ref < ?)"),
+            reference.clone(),
+        );
+    }
+    let tail = format!(
+        " ORDER BY tr.idx DESC, tr.document_ref DESC LIMIT {}",
+        query.limit
+    );
+    // The head is matched by a scalar subquery rather than a join condition: as a second join
+    // condition (`doc.head_idx = tr.idx`) PostgreSQL multiplies its selectivity with the
+    // first, expects one row, and plans nested loops over whole tables (minutes at 200,000
+    // documents). As a filter it walks `transitions` backwards and stops after a page.
+    let statement = b.finish(
+        concat!(
+            "SELECT doc.reference, doc.status, doc.possessor, doc.carrier, doc.port_of_loading, \
+                    doc.port_of_discharge, doc.head_idx, doc.head_checksum, doc.issued_idx, \
+                    le.received_at AS updated_at, s.vessel, s.voyage, s.shipper, s.consignee, \
+                    s.notify_parties, s.containers \
+             FROM transitions tr \
+             JOIN documents doc ON doc.reference = tr.document_ref \
+             JOIN document_search s ON s.reference = doc.reference \
+             JOIN ledger_entries le ON le.idx = tr.idx \
+             WHERE tr.idx = (SELECT h.head_idx FROM documents h WHERE h.reference = tr.document_ref) \
+               AND ",
+            may_read!("doc.reference")
+        ),
+        &tail,
+    );
+    without_jit(conn, |conn| Ok(statement.load(conn)?))
+}
+
+/// Runs `read` in a transaction without JIT compilation: a page's plan is costed as if it read
+/// the whole ledger (the LIMIT stops it early), which would make PostgreSQL spend ~150 ms
+/// compiling it for a query that then takes 3.
+fn without_jit<T>(
+    conn: &mut PgConnection,
+    read: impl FnOnce(&mut PgConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.transaction(|conn| {
+        diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+        read(conn)
+    })
+}
+
+/// What `GET /v1/events` asks for; `None` filters nothing.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub event_code: Option<String>,
+    pub document: Option<String>,
+    pub container: Option<String>,
+    pub location: Option<String>,
+    /// Only events signed by this party.
+    pub actor: Option<String>,
+    /// Only events at or after this ledger index.
+    pub from: Option<u64>,
+    /// Start strictly below this ledger index.
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// One event of a page.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct EventHit {
+    #[diesel(sql_type = Int8)]
+    pub idx: i64,
+    #[diesel(sql_type = Bytea)]
+    pub leaf_hash: Vec<u8>,
+    #[diesel(sql_type = Text)]
+    pub actor: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub received_at: DateTime<Utc>,
+    #[diesel(sql_type = Bytea)]
+    pub signed: Vec<u8>,
+    #[diesel(sql_type = Text)]
+    pub event_code: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub document_ref: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub equipment_ref: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub location: Option<String>,
+}
+
+/// A page of the shipment events `party` is entitled to (by the rule of the replication feed:
+/// its own, and those of documents it may read) that match `query`, newest first.
+pub fn events(
+    conn: &mut PgConnection,
+    party: &str,
+    query: &EventQuery,
+) -> Result<Vec<EventHit>, StoreError> {
+    let mut b = Builder::new(party);
+    if let Some(code) = &query.event_code {
+        b.text("ev.event_code = ?", code.clone());
+    }
+    if let Some(document) = &query.document {
+        b.text("ev.document_ref = ?", document.clone());
+    }
+    if let Some(container) = &query.container {
+        b.text("ev.equipment_ref = ?", container.clone());
+    }
+    if let Some(location) = &query.location {
+        b.text("ev.location = ?", location.clone());
+    }
+    if let Some(actor) = &query.actor {
+        b.text("ev.actor = ?", actor.clone());
+    }
+    if let Some(from) = query.from {
+        b.int("ev.idx >= ?", crate::to_i64(from));
+    }
+    if let Some(before) = query.before {
+        b.int("ev.idx < ?", before);
+    }
+    let tail = format!(" ORDER BY ev.idx DESC LIMIT {}", query.limit);
+    let statement = b.finish(
+        concat!(
+            "SELECT e.idx, e.leaf_hash, e.actor, e.received_at, e.signed, ev.event_code, \
+                    ev.document_ref, ev.equipment_ref, ev.location \
+             FROM events ev JOIN ledger_entries e ON e.idx = ev.idx \
+             WHERE e.kind = 'event' AND ",
+            entitled!()
+        ),
+        &tail,
+    );
+    without_jit(conn, |conn| Ok(statement.load(conn)?))
+}
