@@ -20,6 +20,9 @@ echo "== cargo test"
 # instead of building it again with the features of `lading` alone.
 cargo test --workspace --locked --no-run
 export LADING_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/lading"
+# Every answer of every test is checked against the published OpenAPI documents: one that
+# contradicts them becomes `500 contract_violation` (backend/api/src/contract/check.rs).
+export LADING_CONTRACT_CHECK=1
 cargo test --workspace --locked --no-fail-fast "$@"
 
 echo "== fuzz smoke (each target over its corpus, then ${LADING_FUZZ_SECONDS:-10} s)"

@@ -354,6 +354,8 @@ fn spawn_lading(
     let mut cmd = Command::new(lading_bin()?);
     cmd.arg(command)
         .env("LADING_CONFIG", "/dev/null")
+        // Every answer checked against the OpenAPI documents (unless a test says otherwise).
+        .env("LADING_CONTRACT_CHECK", "1")
         .envs(env.iter().cloned())
         .env(
             "RUST_LOG",

@@ -16,7 +16,12 @@ pub fn validator(reference: &str) -> Result<jsonschema::Validator> {
     let mut found = false;
     for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
         let path = entry?.path();
-        if path.extension().is_none_or(|x| x != "json") {
+        // The OpenAPI documents are not JSON Schemas (they hold them as components).
+        if path.extension().is_none_or(|x| x != "json")
+            || path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("openapi"))
+        {
             continue;
         }
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;

@@ -162,6 +162,7 @@ codes! {
     RateLimited = "rate_limited", 429, "Too many requests from this credential or this address (registry.rate_limit_*); nothing was done: retry after Retry-After seconds. Never applied to requests with a consortium client certificate.";
     // The server
     InternalError = "internal_error", 500, "The server hit an unexpected error; it is logged, and the answer says nothing more.";
+    ContractViolation = "contract_violation", 500, "The answer would have contradicted the published OpenAPI document (a bug); said only where answers are checked (LADING_CONTRACT_CHECK=1, as in the tests).";
     LedgerUnavailable = "ledger_unavailable", 503, "Nothing was written; resubmitting the same bytes is safe.";
     NotReady = "not_ready", 503, "The server cannot answer this now (its database, its sequencer, or damage a reconciliation repairs).";
     ChainDamaged = "chain_damaged", 503, "At a replica: the rows held of the document are not the chain the replica verified (a row altered, deleted or moved to another document); an incident is open, and the document is not served until they are repaired.";

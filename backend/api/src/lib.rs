@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod codes;
+pub mod contract;
 pub mod credentials;
 mod limits;
 pub mod node;
@@ -92,6 +93,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     error_handlers(cfg);
     cfg.service(get("/healthz", routes::health::healthz))
         .service(get("/readyz", routes::health::readyz))
+        .service(get("/v1/openapi.json", openapi_json))
+        .service(get("/v1/reference", reference_page))
         .service(
             web::scope("/v1")
                 .wrap(actix_web::middleware::from_fn(limits::limit))
@@ -200,10 +203,24 @@ where
         .default_service(web::to(|| method_not_allowed("POST")))
 }
 
+/// This document (OpenAPI 3.1), as `schemas/openapi.json` holds it.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "contract", responses((status = 200, description = "The OpenAPI 3.1 document of this face", body = Object)))]
+async fn openapi_json(req: HttpRequest) -> HttpResponse {
+    contract::serve(&req, contract::Face::Registry)
+}
+
+/// This document as a page to read.
+#[utoipa::path(get, path = "/v1/reference", tag = "contract", responses((status = 200, description = "The document rendered as HTML", content_type = "text/html", body = String)))]
+async fn reference_page() -> HttpResponse {
+    contract::reference::page(contract::Face::Registry)
+}
+
 async fn method_not_allowed(allowed: &'static str) -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed { allowed })
 }
 
+/// The registry's public key, which signs checkpoints and the exports it makes.
+#[utoipa::path(get, path = "/v1/registry/key", tag = "checkpoints", responses((status = 200, description = "The registry's public key (an OKP JWK)", body = contract::files::Jwk)))]
 async fn registry_key(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(&state.registry_key)
 }
@@ -235,7 +252,14 @@ pub fn https_server(
     tls: Arc<rustls::ServerConfig>,
     settings: HttpSettings,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    serve_https(web::Data::new(state), configure, bind, tls, settings)
+    serve_https(
+        web::Data::new(state),
+        configure,
+        contract::Face::Registry,
+        bind,
+        tls,
+        settings,
+    )
 }
 
 /// Listening sockets handed to the process by whoever started it (systemd socket activation,
@@ -279,6 +303,7 @@ pub struct HttpSettings {
 pub(crate) fn serve_https<T: Send + Sync + 'static>(
     data: web::Data<T>,
     configure: fn(&mut web::ServiceConfig),
+    face: contract::Face,
     bind: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
     settings: HttpSettings,
@@ -288,6 +313,8 @@ pub(crate) fn serve_https<T: Send + Sync + 'static>(
         App::new()
             .app_data(data.clone())
             .app_data(body_timeout)
+            .app_data(face)
+            .wrap(actix_web::middleware::from_fn(contract::check::answers))
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::http"))
             .configure(configure)
     })

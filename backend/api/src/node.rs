@@ -168,23 +168,31 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
+#[utoipa::path(get, path = "/v1/status", tag = "node", security(("mutualTLS" = [])), responses((status = 200, description = "What the replica holds and verified, its lag behind the registry, incidents, its outbox, scheduled exports", body = lading_replica::node::Status)))]
 async fn status(node: web::Data<Node>, _: PartyOrRegistry) -> Result<HttpResponse, ApiError> {
     let node = node.get_ref().clone();
     Ok(HttpResponse::Ok().json(blocking(move || node.status()).await?))
 }
 
-#[derive(Debug, Serialize)]
+/// A document as this replica verified it (the registry's answer, with the chain's length).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ReplicaDocumentAnswer)]
 #[serde(rename_all = "camelCase")]
 struct DocumentAnswer {
     reference: String,
     document_checksum: String,
+    #[schema(value_type = String)]
     status: lading_domain::Status,
     possessor: String,
     head_checksum: String,
     length: u64,
     head_index: u64,
     issued_index: u64,
+    /// As in `entry-answer.json`'s documentState.
+    #[schema(value_type = Object)]
     state: lading_domain::DocumentState,
+    /// The transport document as issued; null when the first entry held is not the ISSUE.
+    #[schema(value_type = Option<Object>)]
     transport_document: serde_json::Value,
 }
 
@@ -209,6 +217,7 @@ async fn held(
         })
 }
 
+#[utoipa::path(get, path = "/v1/documents/{reference}", tag = "documents", security(("mutualTLS" = [])), params(("reference" = String, Path)), responses((status = 200, description = "The document as this replica verified it", body = DocumentAnswer)))]
 async fn document(
     _: OwnParty,
     node: web::Data<Node>,
@@ -245,7 +254,7 @@ async fn document(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ChainEntry {
     index: u64,
@@ -260,6 +269,7 @@ struct ChainEntry {
     signed: String,
 }
 
+#[utoipa::path(get, path = "/v1/documents/{reference}/transitions", tag = "documents", security(("mutualTLS" = [])), params(("reference" = String, Path)), responses((status = 200, description = "The document's chain as this replica verified it, oldest first", body = Vec<ChainEntry>)))]
 async fn transitions(
     _: OwnParty,
     node: web::Data<Node>,
@@ -286,6 +296,7 @@ async fn transitions(
     Ok(HttpResponse::Ok().json(chain))
 }
 
+#[utoipa::path(get, path = "/v1/entries/{index}/proof", tag = "checkpoints", security(("mutualTLS" = [])), params(("index" = u64, Path)), responses((status = 200, description = "The entry's inclusion proof against a checkpoint this replica verified", body = crate::contract::files::ProofAnswer)))]
 async fn proof(
     _: OwnParty,
     node: web::Data<Node>,
@@ -308,7 +319,7 @@ async fn proof(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SubmissionAnswer {
     seq: i64,
@@ -318,7 +329,9 @@ struct SubmissionAnswer {
     /// `pending` until the registry answered; then `sequenced` or `refused`; `parked` when the
     /// registry kept refusing it as unavailable (see `answer` for why).
     state: String,
+    /// The registry's answer: an entry answer, or a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     answer: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     answered_at: Option<String>,
@@ -343,6 +356,7 @@ impl From<lading_store::outbox::OutboxRow> for SubmissionAnswer {
 
 /// A signed transition or event of the party's own: kept durably, answered `202 Accepted`,
 /// forwarded to the registry in the order taken. Its fate is at `Location`.
+#[utoipa::path(post, path = "/v1/transitions", tag = "submissions", security(("mutualTLS" = [])), request_body(content = String, content_type = "application/jose", description = "A signed transition of the party's own (compact JWS)"), responses((status = 202, description = "Kept durably; forwarded to the registry in the order taken. Its fate is at Location", body = SubmissionAnswer, headers(("Location" = String)))))]
 async fn submit(
     _: OwnParty,
     node: web::Data<Node>,
@@ -364,7 +378,8 @@ async fn submit(
         .json(SubmissionAnswer::from(row)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
     #[serde(default)]
     from: i64,
@@ -376,6 +391,7 @@ fn default_limit() -> i64 {
     100
 }
 
+#[utoipa::path(get, path = "/v1/submissions", tag = "submissions", security(("mutualTLS" = [])), params(Page), responses((status = 200, description = "The party's submissions from seq from", body = Vec<SubmissionAnswer>)))]
 async fn submissions(
     _: OwnParty,
     node: web::Data<Node>,
@@ -391,6 +407,7 @@ async fn submissions(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/submissions/{seq}", tag = "submissions", security(("mutualTLS" = [])), params(("seq" = i64, Path)), responses((status = 200, description = "The submission and the registry's answer to it", body = SubmissionAnswer)))]
 async fn submission(
     _: OwnParty,
     node: web::Data<Node>,
@@ -406,7 +423,8 @@ async fn submission(
     Ok(HttpResponse::Ok().json(SubmissionAnswer::from(row)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct After {
     #[serde(default)]
     after: u64,
@@ -415,6 +433,7 @@ struct After {
 }
 
 /// Signed checkpoints held, for other replicas to compare with theirs.
+#[utoipa::path(get, path = "/v1/checkpoints", tag = "checkpoints", security(("mutualTLS" = [])), params(After), responses((status = 200, description = "Signed checkpoints held above a size, smallest first", body = crate::contract::files::CheckpointList)))]
 async fn checkpoints(
     _: Member,
     node: web::Data<Node>,
@@ -426,6 +445,7 @@ async fn checkpoints(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "checkpoints": signed })))
 }
 
+#[utoipa::path(post, path = "/v1/reconciliation", tag = "reconciliation", security(("mutualTLS" = [])), request_body(content = OpenRequest, content_type = "application/json"), responses((status = 200, description = "What the replica holds, and its root over what both hold", body = lading_domain::reconcile::wire::Summary)))]
 async fn open_reconciliation(
     _: RegistryCaller,
     node: web::Data<Node>,
@@ -440,6 +460,7 @@ async fn open_reconciliation(
     Ok(HttpResponse::Ok().json(summary))
 }
 
+#[utoipa::path(post, path = "/v1/reconciliation/{session}/descend", tag = "reconciliation", security(("mutualTLS" = [])), params(("session" = u64, Path)), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A bit mask: which children of the last round's nodes to descend into"), responses((status = 200, description = "32-byte hashes, one per set bit", content_type = "application/octet-stream", body = Vec<u8>)))]
 async fn descend(
     _: RegistryCaller,
     node: web::Data<Node>,
@@ -461,6 +482,7 @@ async fn descend(
         .body(body))
 }
 
+#[utoipa::path(post, path = "/v1/reconciliation/{session}/repair", tag = "reconciliation", security(("mutualTLS" = [])), params(("session" = u64, Path)), request_body(content = RepairRequest, content_type = "application/json"), responses((status = 200, description = "What was repaired and the root after it", body = lading_domain::reconcile::wire::RepairAnswer)))]
 async fn repair(
     _: RegistryCaller,
     node: web::Data<Node>,
@@ -483,6 +505,7 @@ async fn repair(
 
 /// Puts a parked submission back in the queue, with the submissions of its document parked
 /// behind it; `409 not_parked` for any other.
+#[utoipa::path(post, path = "/v1/submissions/{seq}/retry", tag = "submissions", security(("mutualTLS" = [])), params(("seq" = i64, Path)), responses((status = 200, description = "Back in the queue, with those of its document parked behind it", body = SubmissionAnswer)))]
 async fn retry_submission(
     _: OwnParty,
     node: web::Data<Node>,
@@ -503,10 +526,76 @@ async fn retry_submission(
     }
 }
 
+/// `POST /v1/events`: as [`submit`], for a shipment event.
+#[utoipa::path(post, path = "/v1/events", tag = "submissions", security(("mutualTLS" = [])), request_body(content = String, content_type = "application/jose", description = "A signed shipment event of the party's own (compact JWS)"), responses((status = 202, description = "Kept durably; forwarded to the registry in the order taken. Its fate is at Location", body = SubmissionAnswer, headers(("Location" = String)))))]
+async fn submit_event(
+    party: OwnParty,
+    node: web::Data<Node>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    submit(party, node, req, payload).await
+}
+
+/// `GET /v1/openapi.json` of a replica.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "contract", responses((status = 200, description = "The OpenAPI 3.1 document of this face", body = Object)))]
+async fn openapi_json(req: HttpRequest) -> HttpResponse {
+    crate::contract::serve(&req, crate::contract::Face::Node)
+}
+
+/// The document as a page to read.
+#[utoipa::path(get, path = "/v1/reference", tag = "contract", responses((status = 200, description = "The document rendered as HTML", content_type = "text/html", body = String)))]
+async fn reference_page() -> HttpResponse {
+    crate::contract::reference::page(crate::contract::Face::Node)
+}
+
+/// A replica's face, as its OpenAPI document describes it.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Lading replica API",
+        description = "A party's own replica (`lading replica` with `replica.listen`): what the party's systems read and submit while the registry is away, what other replicas compare, and what the registry asks when it reconciles. Mutual TLS only: the client certificate says who calls. Every refusal is RFC 7807 application/problem+json with a stable `code`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        crate::routes::health::healthz,
+        openapi_json,
+        reference_page,
+        status,
+        document,
+        transitions,
+        proof,
+        crate::node_reads::entries,
+        crate::node_reads::root,
+        submit,
+        submit_event,
+        submissions,
+        submission,
+        retry_submission,
+        checkpoints,
+        open_reconciliation,
+        descend,
+        repair,
+    ),
+    tags(
+        (name = "node", description = "The replica itself"),
+        (name = "documents", description = "Documents as this replica verified them"),
+        (name = "checkpoints", description = "Checkpoints and proofs"),
+        (name = "submissions", description = "The party's outbox"),
+        (name = "exports", description = "What a customs bundle is cross-checked against"),
+        (name = "reconciliation", description = "Asked by the registry only"),
+        (name = "health", description = "Liveness"),
+        (name = "contract", description = "This document"),
+    )
+)]
+pub(crate) struct NodeApi;
+
 /// Mounts the replica's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::error_handlers(cfg);
     cfg.service(crate::get("/healthz", crate::routes::health::healthz))
+        .service(crate::get("/v1/openapi.json", openapi_json))
+        .service(crate::get("/v1/reference", reference_page))
         .service(
             web::scope("/v1")
                 .service(crate::get("/status", status))
@@ -519,7 +608,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(crate::get("/entries", crate::node_reads::entries))
                 .service(crate::get("/roots/{size}", crate::node_reads::root))
                 .service(crate::post("/transitions", submit))
-                .service(crate::post("/events", submit))
+                .service(crate::post("/events", submit_event))
                 .service(crate::get("/submissions", submissions))
                 .service(crate::get("/submissions/{seq}", submission))
                 .service(crate::post("/submissions/{seq}/retry", retry_submission))
@@ -539,5 +628,12 @@ pub fn https_server(
     tls: Arc<rustls::ServerConfig>,
     settings: crate::HttpSettings,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    crate::serve_https(web::Data::new(node), configure, bind, tls, settings)
+    crate::serve_https(
+        web::Data::new(node),
+        configure,
+        crate::contract::Face::Node,
+        bind,
+        tls,
+        settings,
+    )
 }

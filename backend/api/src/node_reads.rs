@@ -23,7 +23,8 @@ use serde::Deserialize;
 use crate::node::OwnParty;
 use crate::problem::ApiError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EntriesQuery {
     #[serde(default)]
     from: u64,
@@ -36,6 +37,7 @@ fn verified_size(node: &Node) -> u64 {
         .map_or(0, |c| c.unverified().size)
 }
 
+#[utoipa::path(get, path = "/v1/entries", tag = "exports", security(("mutualTLS" = [])), params(EntriesQuery), responses((status = 200, description = "Each index's verified leaf and what the replica holds of it in full", body = lading_export::crosscheck::ReplicaEntriesPage)))]
 pub(crate) async fn entries(
     _: OwnParty,
     node: web::Data<Node>,
@@ -99,6 +101,7 @@ fn kind(signed: &str) -> HeldKind {
     }
 }
 
+#[utoipa::path(get, path = "/v1/roots/{size}", tag = "exports", security(("mutualTLS" = [])), params(("size" = u64, Path)), responses((status = 200, description = "The root the replica's verified leaves give at size", body = lading_export::crosscheck::ReplicaRoot)))]
 pub(crate) async fn root(
     _: OwnParty,
     node: web::Data<Node>,

@@ -76,6 +76,10 @@ pub enum ApiError {
     /// Refused for load, not for what was asked: the same request may succeed shortly.
     #[error("{detail}")]
     Busy { detail: String },
+    /// An answer that would contradict the published OpenAPI document (only where answers
+    /// are checked: `LADING_CONTRACT_CHECK=1`, as in the tests).
+    #[error("{detail}")]
+    ContractViolation { detail: String },
     /// Logged with its cause; the client sees only a 500.
     #[error("internal error")]
     Unexpected(String),
@@ -105,6 +109,7 @@ impl ApiError {
             Self::Unavailable { code, .. } => (*code, None),
             Self::BodyTimeout { .. } => ("body_timeout", None),
             Self::Busy { .. } => ("server_busy", None),
+            Self::ContractViolation { .. } => ("contract_violation", None),
             Self::Unexpected(_) => ("internal_error", None),
         };
         let detail = match self {
@@ -154,7 +159,9 @@ impl ResponseError for ApiError {
             Self::NotReady(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable { code, .. } => status_of(code, StatusCode::SERVICE_UNAVAILABLE),
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unexpected(_) | Self::ContractViolation { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

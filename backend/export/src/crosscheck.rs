@@ -28,7 +28,7 @@ use crate::format::EntryLine;
 pub const REPLICA_PAGE: u64 = 10_000;
 
 /// What the replica holds in full at an index (hash-only entries carry none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HeldKind {
     Transition,
@@ -39,7 +39,7 @@ pub enum HeldKind {
 
 /// One index of `GET /v1/entries` at a replica: the leaf it verified there, and what it holds
 /// in full when it is entitled to the entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaEntry {
     pub index: u64,
@@ -49,7 +49,7 @@ pub struct ReplicaEntry {
 }
 
 /// `GET /v1/entries?from=I&limit=N` at a replica (its own party only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaEntriesPage {
     /// Leaves the replica holds (entries `0..size`).
@@ -61,7 +61,7 @@ pub struct ReplicaEntriesPage {
 }
 
 /// `GET /v1/roots/{size}` at a replica: the root its verified leaves give at `size`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaRoot {
     pub size: u64,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// is a transition is told when `eventCodes` alone is set only if `actions` is empty too, and
 /// likewise for events: setting `actions` alone subscribes to transitions, `eventCodes` alone
 /// to shipment events.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Filter {
     #[serde(default)]

@@ -70,7 +70,7 @@ pub struct ReplicaTarget {
 }
 
 /// How a reconciliation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Same entries, same root.
@@ -98,7 +98,7 @@ impl Outcome {
 }
 
 /// What one reconciliation of one replica found.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub party: String,

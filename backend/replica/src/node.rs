@@ -939,7 +939,7 @@ impl Node {
 }
 
 /// `GET /v1/status` of a replica.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub party: String,
@@ -962,7 +962,7 @@ pub struct Status {
 }
 
 /// How a node's scheduled customs exports fare.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportsStatus {
     /// Where they are written.
@@ -979,7 +979,7 @@ pub struct ExportsStatus {
 }
 
 /// How the follow loop last fared with the registry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistryContact {
     /// When the registry last answered a poll (none since the node started: `None`).
@@ -1011,14 +1011,14 @@ impl RegistryContact {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HeldCheckpoint {
     pub size: u64,
     pub root: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LastReconciliation {
     pub at: String,
@@ -1027,13 +1027,14 @@ pub struct LastReconciliation {
     pub differences: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IncidentView {
     pub id: i64,
     pub code: String,
     pub detail: String,
     pub opened_at: String,
+    #[schema(value_type = Object)]
     pub evidence: serde_json::Value,
     /// The party it is about, when not the registry or this replica (a peer).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1053,7 +1054,7 @@ impl From<incidents::IncidentRow> for IncidentView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubmissionCounts {
     pub pending: i64,

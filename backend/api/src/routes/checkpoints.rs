@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::problem::ApiError;
 use crate::AppState;
 
+#[utoipa::path(get, path = "/v1/checkpoint", tag = "checkpoints", responses((status = 200, description = "The latest signed checkpoint (compact JWS, payload Checkpoint) and its members", body = crate::contract::files::PublishedCheckpoint)))]
 pub async fn latest(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let checkpoint = state
         .registry
@@ -17,6 +18,7 @@ pub async fn latest(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::Ok().json(checkpoint))
 }
 
+#[utoipa::path(get, path = "/v1/checkpoints/{size}", tag = "checkpoints", params(("size" = u64, Path, description = "The ledger size it was signed at")), responses((status = 200, description = "The checkpoint signed at that size", body = crate::contract::files::PublishedCheckpoint)))]
 pub async fn at_size(
     state: web::Data<AppState>,
     size: web::Path<u64>,
@@ -37,7 +39,8 @@ pub async fn at_size(
     Ok(HttpResponse::Ok().json(published))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AfterQuery {
     #[serde(default)]
     pub after: u64,
@@ -52,6 +55,7 @@ fn hundred() -> i64 {
 /// `GET /v1/checkpoints?after&limit`: every signed checkpoint above a size, smallest first
 /// (at most 1,000), as compact JWS — so a replica checks each one, not only the latest. A
 /// replica answers the same call with the checkpoints it holds.
+#[utoipa::path(get, path = "/v1/checkpoints", tag = "checkpoints", params(AfterQuery), responses((status = 200, description = "Every signed checkpoint above a size, smallest first (at most 1,000)", body = crate::contract::files::CheckpointList)))]
 pub async fn after(
     state: web::Data<AppState>,
     query: web::Query<AfterQuery>,
@@ -69,7 +73,8 @@ pub async fn after(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "checkpoints": signed })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProofQuery {
     pub size: Option<u64>,
     /// Milliseconds to wait for a checkpoint covering the entry (at most [`MAX_WAIT_MS`]).
@@ -82,6 +87,7 @@ pub const MAX_WAIT_MS: u64 = 30_000;
 /// `GET /v1/entries/{index}/proof?size&wait`: the inclusion proof of an entry against the
 /// checkpoint of `size`, or the latest one; with `wait`, first waits (bounded) until a
 /// checkpoint covers the entry.
+#[utoipa::path(get, path = "/v1/entries/{index}/proof", tag = "checkpoints", params(("index" = u64, Path), ProofQuery), responses((status = 200, description = "The entry's inclusion proof and the signed checkpoint it leads to", body = crate::contract::files::ProofAnswer)))]
 pub async fn proof(
     state: web::Data<AppState>,
     index: web::Path<u64>,
@@ -121,7 +127,8 @@ pub async fn proof(
     Ok(HttpResponse::Ok().json(answer))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     pub from: u64,
     pub to: u64,
@@ -129,6 +136,7 @@ pub struct ConsistencyQuery {
 
 /// `GET /v1/checkpoints/consistency?from=M&to=N`: proof that the ledger signed at size `N`
 /// extends the one signed at size `M` (see `lading_domain::merkle`, "Consistency proofs").
+#[utoipa::path(get, path = "/v1/checkpoints/consistency", tag = "checkpoints", params(ConsistencyQuery), responses((status = 200, description = "Proof that the ledger signed at to extends the one signed at from", body = crate::contract::files::ConsistencyAnswer)))]
 pub async fn consistency(
     state: web::Data<AppState>,
     query: web::Query<ConsistencyQuery>,

@@ -100,6 +100,7 @@ async fn entitled<T: Send + 'static>(
     .ok_or(missing)
 }
 
+#[utoipa::path(get, path = "/v1/documents/{reference}", tag = "documents", security(("bearer" = ["read"]), ("mutualTLS" = [])), params(("reference" = String, Path, description = "The transport document reference"), ("If-None-Match" = Option<String>, Header)), responses((status = 200, description = "The document, its state and the transport document as issued", body = crate::contract::files::DocumentAnswer, headers(("ETag" = String))), (status = 304, description = "Not modified: the If-None-Match ETag is still the document's")))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -141,6 +142,7 @@ pub async fn get(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/documents/{reference}/transitions", tag = "documents", security(("bearer" = ["read"]), ("mutualTLS" = [])), params(("reference" = String, Path), ("If-None-Match" = Option<String>, Header)), responses((status = 200, description = "The document's signed transitions, oldest first", body = crate::contract::files::ChainAnswer, headers(("ETag" = String))), (status = 304, description = "Not modified: the If-None-Match ETag is still the document's")))]
 pub async fn transitions(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -181,6 +183,7 @@ pub async fn transitions(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/documents/{reference}/events", tag = "documents", security(("bearer" = ["read"]), ("mutualTLS" = [])), params(("reference" = String, Path)), responses((status = 200, description = "The signed shipment events about the document, oldest first", body = crate::contract::files::EventsAnswer)))]
 pub async fn events(
     state: web::Data<AppState>,
     caller: Caller,

@@ -31,7 +31,8 @@ use crate::AppState;
 /// Bytes of the bundle sent at once.
 const CHUNK: usize = 64 * 1024;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// The first ledger index (default 0).
     pub from: Option<u64>,
@@ -131,6 +132,7 @@ fn bad_range(from: u64, to: u64, size: u64) -> ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/v1/exports", tag = "exports", security(("bearer" = ["read"]), ("mutualTLS" = [])), params(ExportQuery), responses((status = 200, description = "A customs export bundle, streamed (schemas/export.md): the entries of the range the customs authority is entitled to, with proofs, signed", content_type = "application/zip", body = Vec<u8>, headers(("Content-Disposition" = String)))))]
 pub async fn export(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -2,15 +2,33 @@
 //! thread of the sequencer's write path runs, and it can reach its database).
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::problem::ApiError;
 use crate::AppState;
 
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// `GET /healthz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
 }
 
+/// `GET /readyz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// Always `ready`.
+    pub status: &'static str,
+    /// The ledger's size.
+    pub size: u64,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process answers", body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "The database answers; size is the ledger's", body = Ready)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if let Some(thread) = state.registry.stopped_thread() {
         tracing::error!(
@@ -36,5 +54,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         tracing::warn!(error = %e, "readiness: database unreachable");
         ApiError::NotReady("the database is unreachable".into())
     })?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "size": size })))
+    Ok(HttpResponse::Ok().json(Ready {
+        status: "ready",
+        size,
+    }))
 }

@@ -17,6 +17,7 @@ use crate::AppState;
 
 /// One signed party statement (`application/jose`): `201` with `Location`, or `200` for the
 /// same bytes already on the ledger.
+#[utoipa::path(post, path = "/v1/party-statements", tag = "membership", security((), ("bearer" = ["submit"]), ("mutualTLS" = [])), request_body(content = String, content_type = "application/jose", description = "One signed party statement as a compact JWS (typ lading-party+jws; payload PartyStatement)"), responses((status = 201, description = "Sequenced", body = crate::contract::files::EntryAnswer, headers(("Location" = String))), (status = 200, description = "Already on the ledger (duplicate: true)", body = crate::contract::files::EntryAnswer)))]
 pub async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -89,6 +90,7 @@ fn party_answer(member: &Member, keys: &[&KeyRecord]) -> PartyAnswer {
 }
 
 /// Every party and key, with their history, for any authenticated party.
+#[utoipa::path(get, path = "/v1/parties", tag = "membership", security(("bearer" = ["read"]), ("mutualTLS" = [])), responses((status = 200, description = "The consortium's membership", body = crate::contract::files::PartiesAnswer)))]
 pub async fn list(state: web::Data<AppState>, _caller: Caller) -> HttpResponse {
     let membership = state.registry.parties().snapshot();
     let keys = membership.keys();

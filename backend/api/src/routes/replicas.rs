@@ -14,9 +14,9 @@ use crate::auth::PeerCertificate;
 use crate::problem::ApiError;
 use crate::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ReplicaView {
+pub struct ReplicaView {
     party: String,
     url: String,
     /// As the last reconciliation found it.
@@ -27,15 +27,21 @@ struct ReplicaView {
     open_incidents: Vec<IncidentView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct LastRun {
+pub struct LastRun {
     at: String,
     outcome: String,
     registry_size: u64,
     differences: u64,
     hash_bytes: u64,
     round_trips: i32,
+}
+
+/// `GET /v1/replicas`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplicaList {
+    pub replicas: Vec<ReplicaView>,
 }
 
 /// The replicas the caller may see: all for the registry's certificate, else its own.
@@ -58,6 +64,7 @@ fn visible(state: &AppState, req: &HttpRequest) -> Result<Vec<ReplicaTarget>, Ap
     })
 }
 
+#[utoipa::path(get, path = "/v1/replicas", tag = "replication", security(("mutualTLS" = [])), responses((status = 200, description = "The replicas the caller may see and what their last reconciliation found", body = ReplicaList)))]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let targets = visible(&state, &req)?;
     let store = state.registry.store().clone();
@@ -96,9 +103,10 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     .await
     .map_err(ApiError::unexpected)?
     .map_err(ApiError::unexpected)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "replicas": views })))
+    Ok(HttpResponse::Ok().json(ReplicaList { replicas: views }))
 }
 
+#[utoipa::path(post, path = "/v1/replicas/{party}/reconcile", tag = "replication", security(("mutualTLS" = [])), params(("party" = String, Path)), responses((status = 200, description = "What the reconciliation found", body = lading_registry::reconcile::Report)))]
 pub async fn reconcile(
     state: web::Data<AppState>,
     party: web::Path<String>,

@@ -15,7 +15,8 @@ use crate::AppState;
 /// At most this many entries per page.
 pub const MAX_PAGE: u64 = 10_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// The first index wanted.
@@ -47,6 +48,7 @@ struct FeedItem {
 }
 
 /// `GET /v1/replication/entries?from=N&limit=M`
+#[utoipa::path(get, path = "/v1/replication/entries", tag = "replication", security(("mutualTLS" = [])), params(PageQuery), responses((status = 200, description = "The ledger as this party's replica may hold it: entries it is entitled to in full, others as leaf hashes", body = crate::contract::files::FeedPage)))]
 pub async fn entries(
     state: web::Data<AppState>,
     replica: Replica,
@@ -69,6 +71,7 @@ pub async fn entries(
 /// `GET /v1/replication/documents/{reference}`: the document's transitions as the feed gives
 /// them to this party (full when entitled, else hashes), in one page — what a replica
 /// back-fills when its party joined the chain late.
+#[utoipa::path(get, path = "/v1/replication/documents/{reference}", tag = "replication", security(("mutualTLS" = [])), params(("reference" = String, Path)), responses((status = 200, description = "The document's transitions as the feed gives them to this party, in one page", body = crate::contract::files::FeedPage)))]
 pub async fn document(
     state: web::Data<AppState>,
     replica: Replica,

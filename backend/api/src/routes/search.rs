@@ -27,7 +27,8 @@ pub const MAX_LIMIT: u32 = 200;
 const MAX_WORDS: usize = 8;
 const MAX_WORD: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DocumentParams {
     state: Option<String>,
@@ -44,7 +45,8 @@ pub struct DocumentParams {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EventParams {
     event_code: Option<String>,
@@ -191,6 +193,7 @@ fn strings(values: Vec<Option<String>>) -> Vec<String> {
     values.into_iter().flatten().collect()
 }
 
+#[utoipa::path(get, path = "/v1/documents", tag = "documents", security(("bearer" = ["read"]), ("mutualTLS" = [])), params(DocumentParams), responses((status = 200, description = "A page of the documents the caller may read, newest change first", body = crate::contract::files::DocumentList)))]
 pub async fn documents(
     state: web::Data<AppState>,
     caller: Caller,
@@ -297,6 +300,7 @@ pub async fn documents(
     }))
 }
 
+#[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = ["read"]), ("mutualTLS" = [])), params(EventParams), responses((status = 200, description = "A page of the shipment events the caller is entitled to, newest first", body = crate::contract::files::EventList)))]
 pub async fn events(
     state: web::Data<AppState>,
     caller: Caller,

@@ -14,7 +14,7 @@ use crate::auth::Subscriber;
 use crate::problem::ApiError;
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewSubscriptionBody {
     pub url: String,
@@ -23,7 +23,7 @@ pub struct NewSubscriptionBody {
 }
 
 /// A subscription as the API shows it (the secret only when it is made).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionAnswer {
     pub id: String,
@@ -46,7 +46,7 @@ pub struct SubscriptionAnswer {
     pub secret: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryAnswer {
     pub entry_index: i64,
@@ -57,6 +57,25 @@ pub struct DeliveryAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub millis: i32,
+}
+
+/// `GET /v1/subscriptions`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubscriptionList {
+    pub subscriptions: Vec<SubscriptionAnswer>,
+}
+
+/// `GET /v1/subscriptions/{id}/deliveries`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryList {
+    pub deliveries: Vec<DeliveryAnswer>,
+}
+
+/// `POST /v1/subscriptions/{id}/redeliver`: where deliveries start again.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Redelivery {
+    pub next_index: u64,
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -109,6 +128,7 @@ async fn for_caller<T: Send + 'static>(
 }
 
 /// `POST /v1/subscriptions` `{url, filter}` → 201 with the subscription and its secret.
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), request_body(content = NewSubscriptionBody, content_type = "application/json"), responses((status = 201, description = "Made; the secret that signs deliveries is shown only here", body = SubscriptionAnswer, headers(("Location" = String)))))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Subscriber,
@@ -153,6 +173,7 @@ pub async fn create(
 }
 
 /// `GET /v1/subscriptions`: the caller's subscriptions.
+#[utoipa::path(get, path = "/v1/subscriptions", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), responses((status = 200, description = "The party's subscriptions", body = SubscriptionList)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Subscriber,
@@ -165,10 +186,11 @@ pub async fn list(
         rows.into_iter().map(|r| answer(r, false)).collect();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "private, no-store"))
-        .json(serde_json::json!({ "subscriptions": subscriptions })))
+        .json(SubscriptionList { subscriptions }))
 }
 
 /// `GET /v1/subscriptions/{id}`.
+#[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), params(("id" = String, Path)), responses((status = 200, description = "The subscription", body = SubscriptionAnswer)))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Subscriber,
@@ -187,6 +209,7 @@ pub async fn get(
 }
 
 /// `DELETE /v1/subscriptions/{id}` → 204; nothing more is delivered to it.
+#[utoipa::path(delete, path = "/v1/subscriptions/{id}", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), params(("id" = String, Path)), responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Subscriber,
@@ -205,12 +228,14 @@ pub async fn delete(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     pub limit: Option<i64>,
 }
 
 /// `GET /v1/subscriptions/{id}/deliveries?limit=`: its latest delivery attempts, newest first.
+#[utoipa::path(get, path = "/v1/subscriptions/{id}/deliveries", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), params(("id" = String, Path), DeliveriesQuery), responses((status = 200, description = "Its latest delivery attempts, newest first", body = DeliveryList)))]
 pub async fn deliveries(
     state: web::Data<AppState>,
     caller: Subscriber,
@@ -241,16 +266,18 @@ pub async fn deliveries(
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "private, no-store"))
-        .json(serde_json::json!({ "deliveries": deliveries })))
+        .json(DeliveryList { deliveries }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RedeliverQuery {
     pub from: u64,
 }
 
 /// `POST /v1/subscriptions/{id}/redeliver?from=N` → 202: delivers again from ledger index `N`
 /// (what the party may read and the filter takes), in order.
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/redeliver", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), params(("id" = String, Path), RedeliverQuery), responses((status = 202, description = "Deliveries start again from ledger index from", body = Redelivery)))]
 pub async fn redeliver(
     state: web::Data<AppState>,
     caller: Subscriber,
@@ -265,7 +292,7 @@ pub async fn redeliver(
     })
     .await?;
     if done {
-        Ok(HttpResponse::Accepted().json(serde_json::json!({ "nextIndex": from })))
+        Ok(HttpResponse::Accepted().json(Redelivery { next_index: from }))
     } else {
         Err(missing)
     }

@@ -16,7 +16,7 @@ use crate::problem::ApiError;
 use crate::AppState;
 
 /// A credential as shown: never its secret (nor the secret's hash).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView {
     pub id: String,
@@ -45,7 +45,7 @@ impl From<&CredentialRow> for TokenView {
 }
 
 /// What `POST /v1/tokens` takes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
     /// `read`, `submit`, `subscribe`, `admin`.
@@ -58,7 +58,7 @@ pub struct IssueRequest {
 }
 
 /// The answer to `POST /v1/tokens`: the credential and, this once, its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Issued {
     #[serde(flatten)]
     pub token: TokenView,
@@ -94,6 +94,7 @@ pub fn new_credential(
 }
 
 /// Issues a credential of the caller's own party: `201` with the secret, shown this once.
+#[utoipa::path(post, path = "/v1/tokens", tag = "credentials", security(("bearer" = ["admin"]), ("mutualTLS" = [])), request_body(content = IssueRequest, content_type = "application/json"), responses((status = 201, description = "Issued; the secret is shown only here", body = Issued, headers(("Location" = String)))))]
 pub async fn issue(
     state: web::Data<AppState>,
     admin: Admin,
@@ -138,6 +139,7 @@ pub async fn issue(
 }
 
 /// The caller's party's credentials, revoked ones included, oldest first.
+#[utoipa::path(get, path = "/v1/tokens", tag = "credentials", security(("bearer" = ["admin"]), ("mutualTLS" = [])), responses((status = 200, description = "The party's credentials, without secrets", body = Vec<TokenView>)))]
 pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, ApiError> {
     let store = state.registry.store().clone();
     let party = admin.0.party.id.to_string();
@@ -153,6 +155,7 @@ pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpRespon
 
 /// Revokes one of the caller's party's credentials: `200` with it (revoking again answers
 /// the same). Another party's id is `404`, as an id that does not exist.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "credentials", security(("bearer" = ["admin"]), ("mutualTLS" = [])), params(("id" = String, Path, description = "The credential's id")), responses((status = 200, description = "Revoked (or already revoked)", body = TokenView)))]
 pub async fn revoke(
     state: web::Data<AppState>,
     admin: Admin,

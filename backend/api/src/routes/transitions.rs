@@ -46,6 +46,7 @@ fn origin(req: &HttpRequest) -> Result<Origin, ApiError> {
 
 /// One signed transition: `201` with `Location: /v1/entries/{index}` when it was added, `200`
 /// with the same answer when these exact bytes were already on the ledger.
+#[utoipa::path(post, path = "/v1/transitions", tag = "ledger", security((), ("bearer" = ["submit"]), ("mutualTLS" = [])), params(("lading-received-at" = Option<String>, Header, description = "From a party's own node only: when it took the submission")), request_body(content = String, content_type = "application/jose", description = "One signed transition as a compact JWS (typ lading-transition+jws; payload TransitionPayload)"), responses((status = 201, description = "Sequenced", body = crate::contract::files::EntryAnswer, headers(("Location" = String))), (status = 200, description = "Already on the ledger (duplicate: true)", body = crate::contract::files::EntryAnswer)))]
 pub async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -100,6 +101,7 @@ pub struct BatchAnswer {
 
 /// A JSON array of compact JWS; one result per item, in order. A refused item refuses
 /// nothing else, so the answer is `200` whenever the batch itself could be read.
+#[utoipa::path(post, path = "/v1/transitions/batch", tag = "ledger", security((), ("bearer" = ["submit"]), ("mutualTLS" = [])), params(("lading-received-at" = Option<String>, Header, description = "From a party's own node only: when it took the submissions")), request_body(content = Vec<String>, content_type = "application/json", description = "A JSON array of up to 10,000 compact JWS transitions"), responses((status = 200, description = "One result per item, in order; a refused item refuses nothing else", body = crate::contract::files::BatchAnswer)))]
 pub async fn submit_batch(
     state: web::Data<AppState>,
     req: HttpRequest,
