@@ -15,7 +15,8 @@
 #     tests/fuzz-smoke.sh, which also needs rustup's nightly toolchain (checked here,
 #     never installed: a missing one is an error); and a Python virtual environment with
 #     the `frictionless` tool (PyPI), in which the customs export tests validate a bundle's
-#     data package (LADING_PY_VENV, default ~/.cache/lading/venv; python3 -m venv, with
+#     data package, and `schemathesis` (PyPI), the API fuzzer the contract tests run
+#     against a live registry and node (LADING_PY_VENV, default ~/.cache/lading/venv; python3 -m venv, with
 #     Debian's python3-venv when the module is missing).
 #
 # Idempotent and a no-op when everything is present: apt-get update and install
@@ -145,21 +146,25 @@ ensure_fuzz_tools() {
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
 }
 
-# The customs export tests run `frictionless validate` from this virtual environment.
+# The customs export tests run `frictionless validate` from this virtual environment, and the
+# API contract tests run `schemathesis` (the property-based API fuzzer) from it.
 FRICTIONLESS_VERSION=5.21.0
+SCHEMATHESIS_VERSION=4.32.5
 PY_VENV="${LADING_PY_VENV:-$HOME/.cache/lading/venv}"
 ensure_py_tools() {
   [[ $want_dev -eq 1 ]] || return 0
   local version
-  if [[ -x "$PY_VENV/bin/frictionless" ]] && version="$("$PY_VENV/bin/frictionless" --version 2> /dev/null)" && [[ -n "$version" ]]; then
+  if [[ -x "$PY_VENV/bin/frictionless" ]] && version="$("$PY_VENV/bin/frictionless" --version 2> /dev/null)" && [[ -n "$version" ]] \
+    && [[ "$("$PY_VENV/bin/schemathesis" --version 2> /dev/null)" == *"$SCHEMATHESIS_VERSION"* ]]; then
     printf 'ok       %-18s %s\n' "frictionless" "$PY_VENV/bin/frictionless $version"
+    printf 'ok       %-18s %s\n' "schemathesis" "$PY_VENV/bin/schemathesis $SCHEMATHESIS_VERSION"
     return 0
   fi
   if [[ $dry_run -eq 1 ]]; then
-    echo "dry run: would create $PY_VENV and pip install frictionless $FRICTIONLESS_VERSION"
+    echo "dry run: would create $PY_VENV and pip install frictionless $FRICTIONLESS_VERSION schemathesis $SCHEMATHESIS_VERSION"
     return 0
   fi
-  printf 'missing  %-18s -> python3 -m venv %s; pip install frictionless %s\n' "frictionless" "$PY_VENV" "$FRICTIONLESS_VERSION"
+  printf 'missing  %-18s -> python3 -m venv %s; pip install frictionless %s schemathesis %s\n' "python tools" "$PY_VENV" "$FRICTIONLESS_VERSION" "$SCHEMATHESIS_VERSION"
   if ! python3 -c 'import venv, ensurepip' > /dev/null 2>&1; then
     if [[ $EUID -eq 0 ]] && command -v apt-get > /dev/null 2>&1; then
       apt-get -o DPkg::Lock::Timeout=600 update -qq
@@ -172,8 +177,10 @@ ensure_py_tools() {
   rm -rf "$PY_VENV"
   mkdir -p "$(dirname "$PY_VENV")"
   python3 -m venv "$PY_VENV"
-  "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check "frictionless==$FRICTIONLESS_VERSION"
+  "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "frictionless==$FRICTIONLESS_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
   printf 'ok       %-18s %s\n' "frictionless" "$PY_VENV/bin/frictionless $("$PY_VENV/bin/frictionless" --version)"
+  printf 'ok       %-18s %s\n' "schemathesis" "$("$PY_VENV/bin/schemathesis" --version)"
 }
 
 missing=()

@@ -109,6 +109,19 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
+/// In the API's contract a digest is what it serializes to: 64 lowercase hexadecimal characters.
+impl utoipa::PartialSchema for Digest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-f]{64}$"))
+            .description(Some("A SHA-256 digest, in lowercase hexadecimal"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Digest {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,16 +149,3 @@ mod tests {
         assert!(format!("{}g", &good[..63]).parse::<Digest>().is_err());
     }
 }
-
-/// In the API's contract a digest is what it serializes to: 64 lowercase hexadecimal characters.
-impl utoipa::PartialSchema for Digest {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .pattern(Some("^[0-9a-f]{64}$"))
-            .description(Some("A SHA-256 digest, in lowercase hexadecimal"))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Digest {}

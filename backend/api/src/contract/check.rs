@@ -104,7 +104,10 @@ fn expectation(
     });
     let response_pointer = match operation {
         Some(op) => {
-            let responses = &doc.pointer(&op).expect("found")["responses"];
+            let responses = doc
+                .pointer(&op)
+                .and_then(|o| o.get("responses"))
+                .ok_or_else(|| format!("{op} has no responses"))?;
             let key = [
                 status.to_string(),
                 format!("{}XX", status / 100),
@@ -125,7 +128,9 @@ fn expectation(
     {
         response_pointer = reference.trim_start_matches('#').to_owned();
     }
-    let response = doc.pointer(&response_pointer).expect("a response");
+    let response = doc
+        .pointer(&response_pointer)
+        .ok_or_else(|| format!("the document has no response at {response_pointer}"))?;
     let Some(content) = response.get("content").and_then(Value::as_object) else {
         return match media {
             None => Ok(None),
@@ -206,7 +211,11 @@ fn validator(face: Face, inner: &str) -> Result<Arc<jsonschema::Validator>, Stri
     static CACHE: OnceLock<Validators> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = format!("{face:?}{inner}");
-    if let Some(v) = cache.lock().expect("not poisoned").get(&key) {
+    if let Some(v) = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+    {
         return Ok(v.clone());
     }
     let doc = document(face);
@@ -222,7 +231,7 @@ fn validator(face: Face, inner: &str) -> Result<Arc<jsonschema::Validator>, Stri
     let built = Arc::new(built);
     cache
         .lock()
-        .expect("not poisoned")
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert(key, built.clone());
     Ok(built)
 }

@@ -131,6 +131,9 @@ pub fn serve(req: &HttpRequest, face: Face) -> HttpResponse {
 /// The generated document, completed: the schema files as components (their references
 /// rewritten to point inside the document), the problem answer every operation may give, the
 /// security schemes, and operation ids that are unique.
+// Built from what is compiled in (the handlers' attributes, schemas/): a failure here is a
+// bug in them, and the tests building both documents find it before any binary ships.
+#[allow(clippy::expect_used, clippy::panic)]
 fn build(api: utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(api).expect("an OpenAPI document serializes");
     doc["openapi"] = json!("3.1.0");
@@ -190,6 +193,7 @@ fn build(api: utoipa::openapi::OpenApi) -> Value {
             .map(|c| json!({ "code": c.as_str(), "status": c.status(), "meaning": c.sentence() }))
             .collect(),
     );
+    unsigned_formats(&mut doc);
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -204,6 +208,9 @@ fn build(api: utoipa::openapi::OpenApi) -> Value {
 }
 
 /// A unique operation id, the problem answer, and media types the generator cannot name.
+// Built from what is compiled in (the handlers' attributes, schemas/): a failure here is a
+// bug in them, and the tests building both documents find it before any binary ships.
+#[allow(clippy::expect_used, clippy::panic)]
 fn complete_operation(method: &str, path: &str, operation: &mut Value) {
     operation["operationId"] = json!(operation_id(method, path));
     let responses = operation["responses"]
@@ -239,9 +246,12 @@ fn complete_operation(method: &str, path: &str, operation: &mut Value) {
                         json!({ "$ref": "#/components/schemas/Defs/$defs/compactJws" });
                 }
                 "application/json" if body["schema"]["type"] == "array" => {
-                    // A batch: an array of compact JWS.
-                    body["schema"]["items"] =
-                        json!({ "$ref": "#/components/schemas/Defs/$defs/compactJws" });
+                    // A batch: strings, each judged on its own — one that is no JWS is
+                    // refused in its result (`malformed_jws`), not with the batch.
+                    body["schema"]["items"] = json!({
+                        "type": "string",
+                        "description": "A compact JWS (Defs/$defs/compactJws); anything else is refused in its own result"
+                    });
                     body["schema"]["maxItems"] = json!(crate::body::MAX_BATCH_ITEMS);
                 }
                 "application/octet-stream" => {
@@ -250,6 +260,34 @@ fn complete_operation(method: &str, path: &str, operation: &mut Value) {
                 _ => {}
             }
         }
+    }
+}
+
+/// Rust's unsigned integers, which the generator calls `int64`/`int32` with a minimum of 0,
+/// as what they take: up to `u64::MAX`/`u32::MAX` (a client taking `int64` at its word would
+/// think 2^63 refused, and it is not).
+fn unsigned_formats(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let unsigned =
+                map.get("type") == Some(&json!("integer")) && map.get("minimum") == Some(&json!(0));
+            if unsigned {
+                match map.get("format").and_then(Value::as_str) {
+                    Some("int64") => {
+                        map.insert("format".into(), json!("uint64"));
+                        map.insert("maximum".into(), json!(u64::MAX));
+                    }
+                    Some("int32") => {
+                        map.insert("format".into(), json!("uint32"));
+                        map.insert("maximum".into(), json!(u32::MAX));
+                    }
+                    _ => {}
+                }
+            }
+            map.values_mut().for_each(unsigned_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unsigned_formats),
+        _ => {}
     }
 }
 
@@ -286,6 +324,9 @@ fn rewrite_refs(value: &mut Value, own: &str) {
     }
 }
 
+// Built from what is compiled in (the handlers' attributes, schemas/): a failure here is a
+// bug in them, and the tests building both documents find it before any binary ships.
+#[allow(clippy::expect_used, clippy::panic)]
 fn rewritten(reference: &str, own: &str) -> String {
     let (file, fragment) = reference.split_once('#').unwrap_or((reference, ""));
     let component = if file.is_empty() {

@@ -31,17 +31,32 @@ const MAX_WORD: usize = 100;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DocumentParams {
+    /// The document's status: ACTIVE, SURRENDER_FOR_DELIVERY_REQUESTED,
+    /// SURRENDER_FOR_AMENDMENT_REQUESTED, SURRENDERED_FOR_DELIVERY, SURRENDERED_FOR_AMENDMENT or
+    /// VOID.
     state: Option<String>,
+    /// The caller's role on the document: carrier, shipper, consignee, notify, endorsee,
+    /// possessor or customs.
     role: Option<String>,
+    /// Vessel name, exactly.
     vessel: Option<String>,
+    /// Voyage number, exactly.
     voyage: Option<String>,
+    /// Port of loading (UN/LOCODE).
     pol: Option<String>,
+    /// Port of discharge (UN/LOCODE).
     pod: Option<String>,
+    /// A container on the document (ISO 6346).
     container: Option<String>,
+    /// A party named on the document.
     party: Option<String>,
+    /// Changed at or after this instant (RFC 3339).
     updated_since: Option<String>,
+    /// Words that must all be found in the reference, parties, vessel, ports or goods.
     q: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u32>,
+    /// The `next` of the previous page.
     cursor: Option<String>,
 }
 
@@ -49,13 +64,21 @@ pub struct DocumentParams {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EventParams {
+    /// ARRI, DEPA, GTIN, GTOT, LOAD, DISC, DECLARED, HOLD or RELEASE.
     event_code: Option<String>,
+    /// The document it is about.
     document: Option<String>,
+    /// The container it is about (ISO 6346).
     container: Option<String>,
+    /// Where it happened (UN/LOCODE).
     location: Option<String>,
+    /// The party that signed it.
     actor: Option<String>,
+    /// Sequenced at or after this instant (RFC 3339).
     since: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<u32>,
+    /// The `next` of the previous page.
     cursor: Option<String>,
 }
 
