@@ -150,12 +150,15 @@ ensure_fuzz_tools() {
 # API contract tests run `schemathesis` (the property-based API fuzzer) from it.
 FRICTIONLESS_VERSION=5.21.0
 SCHEMATHESIS_VERSION=4.32.5
+# The README's example client (docs/examples/forwarder_client.py), which a test runs.
+EXAMPLE_PACKAGES=(requests==2.34.2 cryptography==44.0.0 standardwebhooks==1.0.0)
 PY_VENV="${LADING_PY_VENV:-$HOME/.cache/lading/venv}"
 ensure_py_tools() {
   [[ $want_dev -eq 1 ]] || return 0
   local version
   if [[ -x "$PY_VENV/bin/frictionless" ]] && version="$("$PY_VENV/bin/frictionless" --version 2> /dev/null)" && [[ -n "$version" ]] \
-    && [[ "$("$PY_VENV/bin/schemathesis" --version 2> /dev/null)" == *"$SCHEMATHESIS_VERSION"* ]]; then
+    && [[ "$("$PY_VENV/bin/schemathesis" --version 2> /dev/null)" == *"$SCHEMATHESIS_VERSION"* ]] \
+    && "$PY_VENV/bin/python" -c 'import requests, cryptography, standardwebhooks' 2> /dev/null; then
     printf 'ok       %-18s %s\n' "frictionless" "$PY_VENV/bin/frictionless $version"
     printf 'ok       %-18s %s\n' "schemathesis" "$PY_VENV/bin/schemathesis $SCHEMATHESIS_VERSION"
     return 0
@@ -178,7 +181,7 @@ ensure_py_tools() {
   mkdir -p "$(dirname "$PY_VENV")"
   python3 -m venv "$PY_VENV"
   "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check \
-    "frictionless==$FRICTIONLESS_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
+    "frictionless==$FRICTIONLESS_VERSION" "schemathesis==$SCHEMATHESIS_VERSION" "${EXAMPLE_PACKAGES[@]}"
   printf 'ok       %-18s %s\n' "frictionless" "$PY_VENV/bin/frictionless $("$PY_VENV/bin/frictionless" --version)"
   printf 'ok       %-18s %s\n' "schemathesis" "$("$PY_VENV/bin/schemathesis" --version)"
 }
