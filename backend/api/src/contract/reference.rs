@@ -14,8 +14,11 @@ use super::{document, operations, Face};
 
 const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1b2733;background:#f7f8fa}\
 header{background:#12324a;color:#fff;padding:1rem 2rem}header h1{margin:0;font-size:1.4rem}header a{color:#fff}\
-main{display:grid;grid-template-columns:16rem 1fr;gap:2rem;padding:1rem 2rem}\
-nav{position:sticky;top:1rem;align-self:start;font-size:.9rem}nav a{display:block;color:#12324a;text-decoration:none;padding:.1rem 0}\
+main{display:grid;grid-template-columns:19rem minmax(0,1fr);gap:2rem;padding:1rem 2rem}\
+nav{position:sticky;top:1rem;align-self:start;font-size:.85rem;max-height:95vh;overflow-y:auto}\
+nav a{display:block;color:#12324a;text-decoration:none;padding:.05rem 0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
+nav h4{margin:.6rem 0 .1rem;text-transform:uppercase;font-size:.75rem;color:#5b6b7a}\
+td code{word-break:break-word}section.op{overflow-x:auto}\
 section.op{background:#fff;border:1px solid #d9dee4;border-radius:6px;padding:.8rem 1.2rem;margin:0 0 1rem}\
 .m{display:inline-block;min-width:4.2rem;font-weight:700;text-transform:uppercase;font-family:monospace}\
 .get{color:#1769aa}.post{color:#2e7d32}.delete{color:#b3261e}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}\
@@ -66,7 +69,32 @@ fn schema_link(schema: &Value) -> String {
     if schema.get("type").and_then(Value::as_str) == Some("array") {
         return format!("array of {}", schema_link(&schema["items"]));
     }
-    format!("<code>{}</code>", esc(&schema.to_string()))
+    // A plain type: its name, and what bounds it.
+    let mut words = vec![schema["type"].as_str().unwrap_or("any").to_owned()];
+    if let Some(format) = schema["format"].as_str() {
+        words.push(format!("({format})"));
+    }
+    if let Some(max) = schema
+        .get("maximum")
+        .filter(|_| schema["format"] != "uint64")
+    {
+        words.push(format!("≤ {max}"));
+    }
+    format!("<code>{}</code>", esc(&words.join(" ")))
+}
+
+/// Doc-comment prose as HTML: escaped, with `code` spans.
+fn prose(text: &str) -> String {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{}</code>", esc(part))
+            } else {
+                esc(part)
+            }
+        })
+        .collect()
 }
 
 fn render(face: Face) -> String {
@@ -83,10 +111,15 @@ fn render(face: Face) -> String {
          <a href=\"/v1/openapi.json\">/v1/openapi.json</a> (OpenAPI {o}).</p></header><main><nav>",
         t = esc(title),
         v = esc(doc["info"]["version"].as_str().unwrap_or("")),
-        d = esc(doc["info"]["description"].as_str().unwrap_or("")),
+        d = prose(doc["info"]["description"].as_str().unwrap_or("")),
         o = esc(doc["openapi"].as_str().unwrap_or("")),
     );
+    let mut nav_tag = "";
     for (method, path, op) in &ops {
+        if tag_of(op) != nav_tag {
+            nav_tag = tag_of(op);
+            let _ = write!(html, "<h4>{}</h4>", esc(nav_tag));
+        }
         let _ = write!(
             html,
             "<a href=\"#{id}\"><span class=\"m {method}\">{method}</span> {p}</a>",
@@ -110,7 +143,7 @@ fn render(face: Face) -> String {
         );
         for key in ["summary", "description"] {
             if let Some(text) = op.get(key).and_then(Value::as_str) {
-                let _ = write!(html, "<p>{}</p>", esc(text));
+                let _ = write!(html, "<p>{}</p>", prose(text));
             }
         }
         if let Some(security) = op.get("security").and_then(Value::as_array) {
@@ -156,7 +189,7 @@ fn render(face: Face) -> String {
                     },
                     esc(p["in"].as_str().unwrap_or("")),
                     schema_link(&p["schema"]),
-                    esc(p["description"].as_str().unwrap_or("")),
+                    prose(p["description"].as_str().unwrap_or("")),
                 );
             }
             html.push_str("</table>");
@@ -252,4 +285,43 @@ fn tag_of(op: &serde_json::Map<String, Value>) -> &str {
         .and_then(|t| t.first())
         .and_then(Value::as_str)
         .unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_has_every_operation_and_every_code_and_no_script() {
+        for face in [Face::Registry, Face::Node] {
+            let html = render(face);
+            for (_, _, op) in operations(document(face)) {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(html.contains(&format!("id=\"{id}\"")), "{face:?}: {id}");
+            }
+            for code in crate::codes::Code::ALL {
+                assert!(html.contains(&format!("<code>{}</code>", code.as_str())));
+            }
+            assert!(!html.contains("<script"), "{face:?}");
+        }
+    }
+
+    #[test]
+    fn its_only_style_is_the_one_its_policy_allows() {
+        let answer = page(Face::Registry);
+        let policy = answer
+            .headers()
+            .get("Content-Security-Policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let hash =
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+        assert!(
+            policy.contains(&format!("style-src 'sha256-{hash}'")),
+            "{policy}"
+        );
+        assert!(policy.starts_with("default-src 'none'"));
+        assert!(!render(Face::Registry).contains(" style=\""));
+    }
 }
