@@ -7,8 +7,9 @@
 //!
 //! When a request breaks several rules, the first in this order is the answer: the request
 //! itself (media type, size, read time), the JWS and its header, the payload's form, the key and
-//! signature, the time rule, the document (`unknown_document` also for a document the signer
-//! may not read), then the ledger (duplicates, double spends, the chain) and the state machine.
+//! signature, who submits it (`submitter_not_authorised`), the time rule, the document
+//! (`unknown_document` also for a document the signer may not read), then the ledger
+//! (duplicates, double spends, the chain) and the state machine.
 
 /// Declares [`Code`]: variant, wire name, HTTP status, one sentence.
 macro_rules! codes {
