@@ -220,6 +220,11 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// Where the registry's log (stderr) goes; the test's own stderr when `None`.
     pub log: Option<PathBuf>,
+    /// Whether the registry takes writes without a credential
+    /// (`LADING_REQUIRE_WRITE_CREDENTIAL=false`): true for the tests written before writes
+    /// needed one, which post signed statements with a bare client. `false` leaves the
+    /// registry's default (a credential required), as `tests/tests/submitters.rs` does.
+    pub anonymous_writes: bool,
 }
 
 impl Default for ServerOptions {
@@ -231,6 +236,7 @@ impl Default for ServerOptions {
             client_ca: None,
             env: Vec::new(),
             log: None,
+            anonymous_writes: true,
         }
     }
 }
@@ -272,6 +278,9 @@ impl Server {
         ]);
         if let Some(ca) = &options.client_ca {
             env.push(("LADING_CLIENT_CA".into(), ca.display().to_string()));
+        }
+        if options.anonymous_writes {
+            env.push(("LADING_REQUIRE_WRITE_CREDENTIAL".into(), "false".into()));
         }
         env.extend(options.env.iter().cloned());
         let bin = lading_bin()?;

@@ -179,6 +179,8 @@ async fn the_embedded_default_sequences_and_serves_as_lading_writer() {
     let import = Command::new(lading_bin().unwrap())
         .arg("import-parties")
         .arg(fixtures.join("parties.json"))
+        .arg("--tokens")
+        .arg(fixtures.join("tokens.json"))
         .envs(env.iter().cloned())
         .output()
         .unwrap();
@@ -207,8 +209,17 @@ async fn the_embedded_default_sequences_and_serves_as_lading_writer() {
     let base = format!("https://127.0.0.1:{port}");
     let chain = &Samples::load().unwrap().chains[0];
     for jws in &chain.transitions {
+        // A write needs a credential: each signer submits its own.
+        let payload = jws.split('.').nth(1).unwrap();
+        let payload: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        let signer = lading_e2e::harness::token(payload["actor"].as_str().unwrap()).unwrap();
         let response = client
             .post(format!("{base}/v1/transitions"))
+            .bearer_auth(signer)
             .header(reqwest::header::CONTENT_TYPE, "application/jose")
             .body(jws.clone())
             .send()

@@ -6,8 +6,10 @@
 //!   route needs, 403. Reads need `read` ([`Caller`]), writes `submit` ([`Writer`]), the
 //!   party's credentials `admin` ([`Admin`]).
 //! - Writes: the signature proves who signed; the credential says who may submit (and whom
-//!   to rate-limit). With `registry.require_write_credential` a write without a bearer
-//!   credential or a consortium client certificate is refused.
+//!   to rate-limit). A write without a bearer credential or a consortium client certificate
+//!   is refused unless `registry.require_write_credential` is turned off. A party's
+//!   credential submits its own party's statements, and another party's only where that
+//!   party has authorised it (`lading_registry::Submitter`).
 //! - Replication: mutual TLS. The TLS layer has already checked that the client certificate
 //!   chains to the consortium's CA; [`Replica`] reads the party it names and requires that
 //!   party to be registered.
@@ -176,14 +178,31 @@ impl FromRequest for Admin {
 }
 
 /// Who may write: a bearer credential with the `submit` scope, or a client certificate from
-/// the consortium's CA (a party's node forwarding, the registry's operators). Without either
-/// a write is refused when `registry.require_write_credential` is set, and taken (the
-/// signature being its only authority) when it is not.
+/// the consortium's CA (a party's node forwarding, the registry's own certificate). Without
+/// either a write is refused (`401`) unless `registry.require_write_credential` is turned off,
+/// and then taken with the signature as its only authority.
+///
+/// The credential's party is the submitter: it may hand in statements it signed itself, and
+/// another party's only where that party has authorised it (`/v1/submitters`).
 #[derive(Debug, Clone)]
 pub enum Writer {
     Bearer(Credential),
-    Certificate,
+    /// A client certificate: the party it names, or `None` for the registry's own.
+    Certificate(Option<lading_domain::PartyId>),
     Anonymous,
+}
+
+impl Writer {
+    /// Who hands the submission in, for the registry's submitter rule.
+    pub fn submitter(&self) -> lading_registry::Submitter {
+        match self {
+            Writer::Bearer(credential) => {
+                lading_registry::Submitter::Party(credential.party.id.clone())
+            }
+            Writer::Certificate(Some(party)) => lading_registry::Submitter::Party(party.clone()),
+            Writer::Certificate(None) | Writer::Anonymous => lading_registry::Submitter::Unchecked,
+        }
+    }
 }
 
 impl FromRequest for Writer {
@@ -197,12 +216,19 @@ impl FromRequest for Writer {
                 credential.require(Scope::Submit)?;
                 return Ok(Writer::Bearer(credential));
             }
-            if req.conn_data::<PeerCertificate>().is_some() {
-                return Ok(Writer::Certificate);
+            if let Some(cert) = req.conn_data::<PeerCertificate>() {
+                return match lading_pki::subject_of(&cert.0) {
+                    Ok(lading_pki::Subject::Party(party)) => Ok(Writer::Certificate(Some(party))),
+                    Ok(lading_pki::Subject::Registry) => Ok(Writer::Certificate(None)),
+                    Err(e) => Err(ApiError::Forbidden {
+                        code: "certificate_names_no_party",
+                        detail: e.to_string(),
+                    }),
+                };
             }
             let required = req
                 .app_data::<web::Data<AppState>>()
-                .is_some_and(|s| s.credentials.require_write_credential);
+                .is_none_or(|s| s.credentials.require_write_credential);
             if required {
                 return Err(ApiError::Unauthenticated);
             }

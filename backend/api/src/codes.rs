@@ -7,8 +7,9 @@
 //!
 //! When a request breaks several rules, the first in this order is the answer: the request
 //! itself (media type, size, read time), the JWS and its header, the payload's form, the key and
-//! signature, the time rule, the document (`unknown_document` also for a document the signer
-//! may not read), then the ledger (duplicates, double spends, the chain) and the state machine.
+//! signature, who submits it (`submitter_not_authorised`), the time rule, the document
+//! (`unknown_document` also for a document the signer may not read), then the ledger
+//! (duplicates, double spends, the chain) and the state machine.
 
 /// Declares [`Code`]: variant, wire name, HTTP status, one sentence.
 macro_rules! codes {
@@ -98,7 +99,7 @@ codes! {
     UnacknowledgedCheckpoint = "unacknowledged_checkpoint", 400, "At a replica: a peer holds a checkpoint signed with the registry's key that the registry does not acknowledge (a split view).";
     InconsistentCheckpoints = "inconsistent_checkpoints", 400, "At a replica: the registry's consistency proof from the checkpoint the replica verified to a later one does not hold.";
     // Who calls
-    Unauthenticated = "unauthenticated", 401, "No bearer token, or one that is unknown (answered with WWW-Authenticate: Bearer); also a write without any credential where registry.require_write_credential is set.";
+    Unauthenticated = "unauthenticated", 401, "No bearer token, or one that is unknown (answered with WWW-Authenticate: Bearer); also a write without any credential (registry.require_write_credential, on by default).";
     TokenExpired = "token_expired", 401, "The bearer credential has expired (answered with WWW-Authenticate: Bearer error=\"invalid_token\").";
     TokenRevoked = "token_revoked", 401, "The bearer credential was revoked (answered with WWW-Authenticate: Bearer error=\"invalid_token\").";
     ClientCertificateRequired = "client_certificate_required", 401, "This resource needs a client certificate from the consortium's CA (mutual TLS).";
@@ -106,6 +107,7 @@ codes! {
     UnregisteredParty = "unregistered_party", 403, "The client certificate names a party that is not registered.";
     CertificateNamesNoParty = "certificate_names_no_party", 403, "The client certificate names no party, or more than one subject.";
     NotACustomsAuthority = "not_a_customs_authority", 403, "An export was asked by a party that is no customs authority; nothing was written.";
+    SubmitterNotAuthorised = "submitter_not_authorised", 403, "A statement signed by another party than the submitting credential's, which has not authorised that party to submit for it (POST /v1/submitters); said the same whether or not the document exists, duplicates included.";
     NotThisReplicasParty = "not_this_replicas_party", 403, "At a replica: the caller is not the replica's own party (or, for reconciliation, not the registry).";
     // What is asked for
     NotFound = "not_found", 404, "No such resource — or one the caller may not see: the two answers are the same.";

@@ -109,6 +109,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(routes::tokens::revoke))
                         .default_service(web::to(|| method_not_allowed("DELETE"))),
                 )
+                .service(
+                    web::resource("/submitters")
+                        .route(web::post().to(routes::submitters::authorise))
+                        .route(web::get().to(routes::submitters::list))
+                        .default_service(web::to(|| method_not_allowed("GET, POST"))),
+                )
+                .service(
+                    web::resource("/submitters/{party}")
+                        .route(web::delete().to(routes::submitters::remove))
+                        .default_service(web::to(|| method_not_allowed("DELETE"))),
+                )
                 .service(post("/transitions", routes::transitions::submit))
                 .service(post(
                     "/transitions/batch",

@@ -125,6 +125,13 @@ enum Command {
         #[command(subcommand)]
         command: crate::token::TokenCommand,
     },
+    /// Which parties may submit statements another party signed (a forwarder submitting for
+    /// its customer): `add`, `list`, `remove`. Run on the registry's host, against its
+    /// database; the party's admin does the same over the API (/v1/submitters).
+    Submitter {
+        #[command(subcommand)]
+        command: crate::submitter::SubmitterCommand,
+    },
     /// The people who sign in to this node's web portal ([portal]): `add`, `list`, `disable`,
     /// `passwd`. Passwords come from standard input or --password-file, never the command line.
     User {
@@ -153,6 +160,7 @@ impl Cli {
             Command::Party { command } => command.run(),
             Command::User { command } => command.run(&config()?),
             Command::Token { command } => command.run(&config()?),
+            Command::Submitter { command } => command.run(&config()?),
             Command::Replica => crate::replica::replica(config()?),
             Command::Reconcile { registry, party } => {
                 crate::reconcile::run(&config()?, registry.as_deref(), party.as_deref())

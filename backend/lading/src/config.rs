@@ -30,7 +30,7 @@
 //! allow_test_keys = false                    # only for test deployments
 //! require_write_credential = true            # a write needs a bearer credential (scope
 //!                                            # submit) or a consortium client certificate
-//!                                            # (default false: the signature alone)
+//!                                            # (the default; false: the signature alone)
 //! rate_limit_per_credential = 1200           # requests per period from one bearer
 //!                                            # credential; past it 429 rate_limited (0: none)
 //! rate_limit_per_address = 600               # requests per period from one client address
@@ -331,8 +331,11 @@ pub struct RegistrySection {
     /// How long ago a party's node may have taken a statement it forwards.
     pub max_offline_ms: u64,
     /// Whether a write needs a credential (a bearer credential with the `submit` scope, or a
-    /// client certificate from the consortium's CA). Off by default: the signature alone is
-    /// the authority, as before credentials existed.
+    /// client certificate from the consortium's CA). On by default: the signature proves who
+    /// signed, the credential says who submits (a party other than the signer only where the
+    /// signer authorised it, `/v1/submitters`) and whom to rate-limit. `false` takes
+    /// anonymous writes with the signature as their only authority (recorded without a
+    /// submitter); a credential that is presented is still checked.
     pub require_write_credential: bool,
     /// Requests per `rate_limit_period_ms` one bearer credential may make (0: no limit).
     pub rate_limit_per_credential: u32,
@@ -393,7 +396,7 @@ impl Default for RegistrySection {
             allow_test_keys: false,
             max_clock_skew_ms: 300_000,
             max_offline_ms: 7 * 24 * 3_600_000,
-            require_write_credential: false,
+            require_write_credential: true,
             rate_limit_per_credential: 0,
             rate_limit_per_address: 0,
             rate_limit_period_ms: 60_000,
@@ -732,6 +735,14 @@ mod tests {
         }
     }
 
+    /// A write needs a credential unless the configuration says otherwise.
+    #[test]
+    fn writes_need_a_credential_by_default() {
+        let config: Config = toml::from_str("[registry]\nmax_batch = 10\n").unwrap();
+        assert!(config.registry.require_write_credential);
+        assert!(RegistrySection::default().require_write_credential);
+    }
+
     #[test]
     fn environment_overrides_the_file() {
         let mut config: Config = toml::from_str(
@@ -744,7 +755,7 @@ mod tests {
                 "LADING_DATABASE_URL" => Some("postgres://x@h/db".into()),
                 "LADING_DATABASE_OWNER_URL" => Some("postgres://o@h/db".into()),
                 "LADING_MAX_EXPORTS" => Some("0".into()),
-                "LADING_REQUIRE_WRITE_CREDENTIAL" => Some("true".into()),
+                "LADING_REQUIRE_WRITE_CREDENTIAL" => Some("false".into()),
                 "LADING_RATE_LIMIT_PER_CREDENTIAL" => Some("1".into()),
                 "LADING_RATE_LIMIT_PERIOD_MS" => Some("3600000".into()),
                 _ => None,
@@ -752,7 +763,7 @@ mod tests {
             .unwrap();
         // 0 is a setting (the registry makes no exports), not "unset".
         assert_eq!(config.registry.max_exports, 0);
-        assert!(config.registry.require_write_credential);
+        assert!(!config.registry.require_write_credential);
         assert_eq!(config.registry.rate_limits().per_credential, 1);
         assert_eq!(config.registry.rate_limits().per_address, 0);
         assert_eq!(config.registry.rate_limit_period_ms, 3_600_000);

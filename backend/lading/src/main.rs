@@ -20,6 +20,7 @@ mod party;
 mod reconcile;
 mod replica;
 mod serve;
+mod submitter;
 mod tls;
 mod token;
 mod user;

@@ -21,6 +21,7 @@ pub mod refusal;
 mod resolver;
 mod search;
 mod sequencer;
+mod submitters;
 pub mod verify;
 
 use std::sync::{Arc, Mutex};
@@ -116,8 +117,24 @@ pub struct Receipt {
     pub document_reference: Option<String>,
     /// The document's state right after this transition (transitions only).
     pub state: Option<lading_store::json::JsonText>,
+    /// The party whose credential handed the entry in (for a duplicate, the first time), when
+    /// it was a party's.
+    pub submitted_by: Option<String>,
     /// True when these exact bytes were already on the ledger: nothing new was written.
     pub duplicate: bool,
+}
+
+/// Who hands a submission to the registry, as against who signed it (the kid's party).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Submitter {
+    /// No party's credential: an anonymous write where the configuration allows one, the
+    /// consortium's own certificate, the operator's import. Nothing to check, nothing recorded.
+    #[default]
+    Unchecked,
+    /// A party's credential (bearer token or client certificate): it may hand in the party's
+    /// own statements, and another party's only where that party has authorised it
+    /// (`submitters`); recorded with each entry as `submitted_by`.
+    Party(lading_domain::PartyId),
 }
 
 /// Why the registry could not start.
@@ -246,15 +263,32 @@ impl Registry {
         expect: Expect,
         origin: Origin,
     ) -> Vec<Result<Receipt, Refusal>> {
+        self.submit_as(items, expect, origin, Submitter::Unchecked)
+            .await
+    }
+
+    /// [`Self::submit_from`] handed in by `submitter`: an item signed by another party than the
+    /// submitter's is refused (`submitter_not_authorised`) unless that party has authorised it,
+    /// before the ledger is consulted, so the refusal says nothing about any document.
+    pub async fn submit_as(
+        &self,
+        items: Vec<String>,
+        expect: Expect,
+        origin: Origin,
+        submitter: Submitter,
+    ) -> Vec<Result<Receipt, Refusal>> {
         if expect == Expect::Party && items.len() > 1 {
             // Each statement changes the membership the next is judged by: one job each.
             let mut outcomes = Vec::with_capacity(items.len());
             for item in items {
-                outcomes.extend(self.submit_job(vec![item], expect, origin.clone()).await);
+                outcomes.extend(
+                    self.submit_job(vec![item], expect, origin.clone(), submitter.clone())
+                        .await,
+                );
             }
             return outcomes;
         }
-        self.submit_job(items, expect, origin).await
+        self.submit_job(items, expect, origin, submitter).await
     }
 
     /// Verifies `items` and sends them to the sequencer as one job.
@@ -263,12 +297,17 @@ impl Registry {
         items: Vec<String>,
         expect: Expect,
         origin: Origin,
+        submitter: Submitter,
     ) -> Vec<Result<Receipt, Refusal>> {
         let count = items.len();
         let Some(ticket) = self.inner.admission.admit(count) else {
             return vec![Err(Refusal::busy()); count];
         };
-        let verified = self.verify_all(items, expect).await;
+        let verified = self.verify_all(items, expect, submitter.clone()).await;
+        let submitter = match submitter {
+            Submitter::Party(party) => Some(party.to_string()),
+            Submitter::Unchecked => None,
+        };
         let (reply, answer) = oneshot::channel();
         let sent = {
             let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
@@ -277,6 +316,7 @@ impl Registry {
                     .send(Job {
                         items: verified,
                         origin,
+                        submitter,
                         reply,
                         ticket,
                     })
@@ -303,7 +343,19 @@ impl Registry {
         expect: Expect,
         origin: Origin,
     ) -> Result<Receipt, Refusal> {
-        self.submit_from(vec![item], expect, origin)
+        self.submit_one_as(item, expect, origin, Submitter::Unchecked)
+            .await
+    }
+
+    /// [`Self::submit_as`] for one item.
+    pub async fn submit_one_as(
+        &self,
+        item: String,
+        expect: Expect,
+        origin: Origin,
+        submitter: Submitter,
+    ) -> Result<Receipt, Refusal> {
+        self.submit_as(vec![item], expect, origin, submitter)
             .await
             .pop()
             .unwrap_or_else(|| Err(Refusal::unavailable("no answer")))
@@ -313,11 +365,13 @@ impl Registry {
         &self,
         items: Vec<String>,
         expect: Expect,
+        submitter: Submitter,
     ) -> Vec<Result<verify::Verified, Refusal>> {
         let (tx, rx) = oneshot::channel();
         let book = self.inner.book.clone();
+        let store = self.inner.store.clone();
         self.inner.verifiers.spawn(move || {
-            let verified = if items.len() == 1 {
+            let mut verified = if items.len() == 1 {
                 items
                     .into_iter()
                     .map(|item| verify::verify(&book, item, expect))
@@ -325,6 +379,9 @@ impl Registry {
             } else {
                 verify::verify_all(&book, items, expect)
             };
+            if let Submitter::Party(party) = &submitter {
+                submitters::check(&store, party.as_str(), &mut verified);
+            }
             let _ = tx.send(verified);
         });
         rx.await

@@ -27,6 +27,10 @@ pub enum Refusal {
         owner: String,
         actor: String,
     },
+    /// The statement is signed by another party than the submitter's credential names, and
+    /// that party has not authorised the submitter to submit for it.
+    #[error("{signer} has not authorised {submitter} to submit statements it signed")]
+    SubmitterNotAuthorised { submitter: String, signer: String },
     #[error("document {reference} is not on the ledger")]
     UnknownDocument { reference: String },
     #[error("document {reference} has already been issued")]
@@ -58,6 +62,7 @@ impl Refusal {
             Self::RevokedKey { .. } => "revoked_key",
             Self::BadSignature { .. } => "bad_signature",
             Self::KeyNotActor { .. } => "key_not_actor",
+            Self::SubmitterNotAuthorised { .. } => "submitter_not_authorised",
             Self::UnknownDocument { .. } => "unknown_document",
             Self::DocumentExists { .. } => "document_exists",
             Self::DoubleSpend { .. } => "double_spend",

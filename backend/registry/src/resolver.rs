@@ -185,6 +185,7 @@ impl Resolver {
                         kind: EntryKind::parse(&found.kind).unwrap_or(EntryKind::Event),
                         document_reference: found.document_ref.clone(),
                         state,
+                        submitted_by: found.submitted_by.clone(),
                         duplicate: true,
                     }));
                     continue;

@@ -65,6 +65,9 @@ pub const WRITER: &str = "lading-writer";
 pub(crate) struct Job {
     pub items: Vec<Result<Verified, Refusal>>,
     pub origin: crate::Origin,
+    /// The party whose credential handed the job in, recorded with each entry
+    /// (`submitted_by`); `None` when no party's credential did.
+    pub submitter: Option<String>,
     pub reply: oneshot::Sender<Vec<Outcome>>,
     /// The request's place in the queue, given up when it is answered (dropped).
     pub ticket: Ticket,
@@ -508,7 +511,10 @@ impl Sequencer {
             match result {
                 Ok(()) => {
                     let pos = draft.rows.entries.len();
-                    draft.rows.entries.push(entry_row(v, idx, now));
+                    draft
+                        .rows
+                        .entries
+                        .push(entry_row(v, idx, now, jobs[j].submitter.as_deref()));
                     draft.leaves.insert(v.leaf, pos);
                     draft.leaf_order.push(v.leaf);
                     accepted.push((j, i, pos));
@@ -1266,6 +1272,7 @@ impl Order {
                     kind: EntryKind::parse(&e.kind).unwrap_or(EntryKind::Event),
                     state: states.remove(&e.idx),
                     document_reference: e.document_ref,
+                    submitted_by: e.submitted_by,
                     duplicate: false,
                 })
             })
@@ -1455,7 +1462,12 @@ fn membership_rows(idx: u64, statement: &PartyStatement) -> Vec<MembershipRow> {
     }
 }
 
-fn entry_row(v: &Verified, idx: u64, now: chrono::DateTime<Utc>) -> EntryRow {
+fn entry_row(
+    v: &Verified,
+    idx: u64,
+    now: chrono::DateTime<Utc>,
+    submitter: Option<&str>,
+) -> EntryRow {
     let (kind, document_ref, equipment_ref, actor) = match &v.body {
         VerifiedBody::Transition(t) => (
             EntryKind::Transition,
@@ -1486,6 +1498,7 @@ fn entry_row(v: &Verified, idx: u64, now: chrono::DateTime<Utc>) -> EntryRow {
         actor,
         kid: v.kid.clone(),
         received_at: now,
+        submitted_by: submitter.map(str::to_owned),
     }
 }
 

@@ -226,6 +226,7 @@ pub struct ExistingEntry {
     pub leaf_hash: Vec<u8>,
     pub kind: String,
     pub document_ref: Option<String>,
+    pub submitted_by: Option<String>,
 }
 
 /// The transitions of these documents with these checksums (SHA-256 of their signed bytes),

@@ -26,6 +26,7 @@ pub mod replica;
 pub mod roles;
 pub mod schema;
 pub mod search;
+pub mod submitters;
 pub mod subscriptions;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -107,6 +107,9 @@ pub struct EntryRow {
     pub actor: String,
     pub kid: String,
     pub received_at: DateTime<Utc>,
+    /// The party whose credential handed the entry in, when it was a party's (see the
+    /// `submitters` migration); the signer is `actor`.
+    pub submitted_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

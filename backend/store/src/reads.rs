@@ -134,6 +134,9 @@ pub struct EntryForParty {
     pub kind: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
     pub received_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who handed the entry in (NULL too for entries without a submitting party).
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub submitted_by: Option<String>,
 }
 
 /// Entry `index` for `party`, by the rule of [`feed_for_party`]; `None` past the ledger's end.
@@ -149,7 +152,8 @@ pub fn entry_for_party(
         "SELECT e.idx, e.leaf_hash, \
                 CASE WHEN ent.yes THEN e.signed END AS signed, \
                 CASE WHEN ent.yes THEN e.kind END AS kind, \
-                CASE WHEN ent.yes THEN e.received_at END AS received_at \
+                CASE WHEN ent.yes THEN e.received_at END AS received_at, \
+                CASE WHEN ent.yes THEN e.submitted_by END AS submitted_by \
          FROM ledger_entries e CROSS JOIN LATERAL (SELECT ",
         entitled!(),
         " AS yes) ent WHERE e.idx = $2"

@@ -53,6 +53,8 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("operator_keys", &["SELECT", "INSERT", "UPDATE"]),
     // API credentials: issued, revoked and marked used (UPDATE), never deleted.
     ("api_credentials", &["SELECT", "INSERT", "UPDATE"]),
+    // Who may submit for a party: authorised and withdrawn (DELETE) by its admin.
+    ("submitters", &["SELECT", "INSERT", "DELETE"]),
     // A replica's: repaired and cut back by reconciliation (UPDATE, DELETE).
     ("replica_entries", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
     ("replica_checkpoints", &["SELECT", "INSERT", "UPDATE"]),

@@ -118,6 +118,7 @@ diesel::table! {
         actor -> Text,
         kid -> Text,
         received_at -> Timestamptz,
+        submitted_by -> Nullable<Text>,
     }
 }
 
@@ -297,6 +298,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    submitters (party_id, submitter_id) {
+        party_id -> Text,
+        submitter_id -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     subscription_deliveries (seq) {
         seq -> Int8,
         subscription_id -> Text,
@@ -370,6 +379,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     replica_checkpoints,
     replica_entries,
     replica_outbox,
+    submitters,
     subscription_deliveries,
     subscriptions,
     transitions,

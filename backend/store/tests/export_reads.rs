@@ -44,6 +44,7 @@ fn issue(idx: i64, reference: &str, loading: &str) -> AppendBatch {
             actor: "carrier-a".into(),
             kid: "k-carrier".into(),
             received_at: Utc::now(),
+            submitted_by: None,
         }],
         transitions: vec![TransitionRow {
             idx,

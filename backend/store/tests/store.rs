@@ -66,6 +66,7 @@ fn entry(idx: i64, document: &str) -> EntryRow {
         actor: "carrier-a".into(),
         kid: "k-carrier".into(),
         received_at: Utc::now(),
+        submitted_by: None,
     }
 }
 

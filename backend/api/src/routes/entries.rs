@@ -34,6 +34,10 @@ pub struct EntryRead {
     /// The compact JWS as signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed: Option<String>,
+    /// The party whose credential handed the entry in, when it was a party's (the signer is
+    /// the JWS's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/entries/{index}", tag = "ledger", security((), ("bearer" = ["read"]), ("mutualTLS" = [])), params(("index" = u64, Path)), responses((status = 200, description = "The entry's leaf hash; to a caller entitled to it, the entry as signed", body = crate::contract::files::EntryRead)))]
@@ -57,6 +61,7 @@ pub async fn get(
     })?;
     let leaf_hash = Digest::from_slice(&row.leaf_hash).map_err(ApiError::unexpected)?;
     // All three are present together or not at all (the query decides entitlement once).
+    let submitted_by = row.submitted_by;
     let (signed, kind, received_at) = match (row.signed, row.kind, row.received_at) {
         (Some(signed), Some(kind), Some(received_at)) => (
             Some(String::from_utf8(signed).map_err(ApiError::unexpected)?),
@@ -71,5 +76,6 @@ pub async fn get(
         kind,
         received_at,
         signed,
+        submitted_by,
     }))
 }

@@ -11,9 +11,9 @@ use crate::AppState;
 pub async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
-    // Who may write (a credential, where `registry.require_write_credential` asks for one).
-    _writer: crate::auth::Writer,
+    // Who submits: its party is the submitter the registry checks and records.
+    writer: crate::auth::Writer,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    submit_one(state, req, payload, Expect::Event).await
+    submit_one(state, req, writer, payload, Expect::Event).await
 }

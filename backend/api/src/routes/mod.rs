@@ -11,6 +11,7 @@ pub mod parties;
 pub mod replicas;
 pub mod replication;
 pub mod search;
+pub mod submitters;
 pub mod subscriptions;
 pub mod tokens;
 pub mod transitions;
@@ -30,6 +31,9 @@ pub struct EntryAnswer {
     /// The document's state right after this transition.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<Box<serde_json::value::RawValue>>,
+    /// The party whose credential handed the entry in, when it was a party's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
     pub duplicate: bool,
 }
 
@@ -41,6 +45,7 @@ impl From<Receipt> for EntryAnswer {
             kind: r.kind.as_str(),
             document_reference: r.document_reference,
             state: r.state.map(lading_store::json::JsonText::into_raw),
+            submitted_by: r.submitted_by,
             duplicate: r.duplicate,
         }
     }

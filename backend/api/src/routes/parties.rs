@@ -21,11 +21,11 @@ use crate::AppState;
 pub async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
-    // Who may write (a credential, where `registry.require_write_credential` asks for one).
-    _writer: crate::auth::Writer,
+    // Who submits: its party is the submitter the registry checks and records.
+    writer: crate::auth::Writer,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    crate::routes::transitions::submit_one(state, req, payload, Expect::Party).await
+    crate::routes::transitions::submit_one(state, req, writer, payload, Expect::Party).await
 }
 
 #[derive(Debug, Serialize)]

@@ -50,16 +50,17 @@ fn origin(req: &HttpRequest) -> Result<Origin, ApiError> {
 pub async fn submit(
     state: web::Data<AppState>,
     req: HttpRequest,
-    // Who may write (a credential, where `registry.require_write_credential` asks for one).
-    _writer: crate::auth::Writer,
+    // Who submits: its party is the submitter the registry checks and records.
+    writer: crate::auth::Writer,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    submit_one(state, req, payload, Expect::Transition).await
+    submit_one(state, req, writer, payload, Expect::Transition).await
 }
 
 pub(crate) async fn submit_one(
     state: web::Data<AppState>,
     req: HttpRequest,
+    writer: crate::auth::Writer,
     payload: web::Payload,
     expect: Expect,
 ) -> Result<HttpResponse, ApiError> {
@@ -67,7 +68,10 @@ pub(crate) async fn submit_one(
     let body = read_limited(&req, payload, MAX_ITEM_BYTES).await?;
     let jws = jws_text(&body)?;
     let origin = origin(&req)?;
-    let receipt = state.registry.submit_one_from(jws, expect, origin).await?;
+    let receipt = state
+        .registry
+        .submit_one_as(jws, expect, origin, writer.submitter())
+        .await?;
     if receipt.duplicate {
         return Ok(HttpResponse::build(StatusCode::OK).json(EntryAnswer::from(receipt)));
     }
@@ -105,8 +109,8 @@ pub struct BatchAnswer {
 pub async fn submit_batch(
     state: web::Data<AppState>,
     req: HttpRequest,
-    // Who may write (a credential, where `registry.require_write_credential` asks for one).
-    _writer: crate::auth::Writer,
+    // Who submits: its party is the submitter the registry checks and records.
+    writer: crate::auth::Writer,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_media_type(&req, "application/json")?;
@@ -127,7 +131,7 @@ pub async fn submit_batch(
     let origin = origin(&req)?;
     let outcomes = state
         .registry
-        .submit_from(items, Expect::Transition, origin)
+        .submit_as(items, Expect::Transition, origin, writer.submitter())
         .await;
     // A request shed for load is refused whole (nothing of it was done): 503 with Retry-After.
     if let Some(Err(busy @ Refusal::Busy { .. })) = outcomes.first() {
