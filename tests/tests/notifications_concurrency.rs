@@ -97,13 +97,13 @@ async fn entitled(
     let (_, ready) = call(client, reqwest::Method::GET, server.url("/readyz"), party).await?;
     let size = ready["size"].as_u64().unwrap();
     let mut out = BTreeMap::new();
-    let mut after = from.checked_sub(1);
-    while after.map_or(0, |a| a + 1) < size {
-        let query = after.map_or_else(|| "after=0".to_owned(), |a| format!("after={a}"));
+    assert!(from > 0, "a long-poll reads after an index");
+    let mut after = from - 1;
+    while after + 1 < size {
         let (status, page) = call(
             client,
             reqwest::Method::GET,
-            server.url(&format!("/v1/notifications?{query}&wait=0")),
+            server.url(&format!("/v1/notifications?after={after}&wait=0")),
             party,
         )
         .await?;
@@ -114,7 +114,7 @@ async fn entitled(
                 out.insert(index, event["subject"].as_str().unwrap().to_owned());
             }
         }
-        after = page["after"].as_u64();
+        after = page["after"].as_u64().unwrap();
     }
     Ok(out)
 }
@@ -159,6 +159,13 @@ fn assert_per_document_order(receiver: &Receiver, name: &str) {
     }
 }
 
+/// Puts something on the ledger first, so that the entries of a test begin after index 0 (a
+/// long-poll names the index it reads after).
+async fn something_first(client: &reqwest::Client, server: &Server) -> Result<()> {
+    let samples = lading_e2e::samples::Samples::load()?;
+    submit_all(client, server, &samples.chains[0].transitions).await
+}
+
 /// 60 documents of 5 transitions each; the first document's reference and its issuer.
 fn generated() -> Result<(Vec<String>, String, String)> {
     let shards = lading_e2e::load::generate_shards(&[300], 4, 13, 1)?;
@@ -177,6 +184,7 @@ async fn one_document_held_up_holds_up_no_other_and_every_document_keeps_its_ord
     let server = tokio::task::block_in_place(|| registry(&db, &tls, &receiver))?;
     let client = tls.client()?;
     let (transitions, held, issuer) = generated()?;
+    something_first(&client, &server).await?;
 
     // Everything is on the ledger before the subscriptions begin: they are sent back to where
     // it began, so that their first page holds it all.
@@ -267,6 +275,7 @@ async fn a_receiver_holding_up_one_subscription_holds_back_no_other() -> Result<
     let server = tokio::task::block_in_place(|| registry(&db, &tls, &receiver))?;
     let client = tls.client()?;
     let (transitions, _, issuer) = generated()?;
+    something_first(&client, &server).await?;
 
     receiver.hold("slow");
     let slow = subscribe(&client, &server, &receiver, &issuer, "slow").await?;
@@ -287,10 +296,20 @@ async fn a_receiver_holding_up_one_subscription_holds_back_no_other() -> Result<
         .collect();
     assert!(!want.is_empty());
 
-    wait_until("the fast subscription's deliveries", || {
+    let waited = wait_until("the fast subscription's deliveries", || {
         taken_indexes(&receiver, "fast") == want
     })
-    .await?;
+    .await;
+    if waited.is_err() {
+        let got = taken_indexes(&receiver, "fast");
+        bail!(
+            "fast took {} of {}; missing {:?}; extra {:?}",
+            got.len(),
+            want.len(),
+            want.difference(&got).take(10).collect::<Vec<_>>(),
+            got.difference(&want).take(10).collect::<Vec<_>>()
+        );
+    }
     assert!(receiver.taken("slow").is_empty());
     assert!(receiver.state.waiting.load(Ordering::SeqCst) >= 1);
 
@@ -301,17 +320,30 @@ async fn a_receiver_holding_up_one_subscription_holds_back_no_other() -> Result<
     .await?;
     assert_per_document_order(&receiver, "slow");
     assert_per_document_order(&receiver, "fast");
-    // Held, never given up on: not one failed attempt.
-    let (_, log) = call(
-        &client,
-        reqwest::Method::GET,
-        server.url(&format!("/v1/subscriptions/{slow}/deliveries?limit=1000")),
-        &issuer,
-    )
-    .await?;
-    let attempts = log["deliveries"].as_array().unwrap();
-    assert!(attempts.len() >= want.len(), "{log}");
-    for attempt in attempts {
+    // Held, never given up on: not one failed attempt (the log is written after the answers).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let attempts = loop {
+        let (_, log) = call(
+            &client,
+            reqwest::Method::GET,
+            server.url(&format!("/v1/subscriptions/{slow}/deliveries?limit=1000")),
+            &issuer,
+        )
+        .await?;
+        let attempts = log["deliveries"].as_array().unwrap().clone();
+        if attempts.len() >= want.len() {
+            break attempts;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the log shows {} attempts of {}: {log}",
+                attempts.len(),
+                want.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for attempt in &attempts {
         assert_eq!(attempt["statusCode"], 204, "{attempt}");
         assert_eq!(attempt["attempt"], 1, "{attempt}");
     }

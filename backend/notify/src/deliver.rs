@@ -422,9 +422,10 @@ async fn read_page(
 }
 
 /// Posts `to_send` (in ledger order) with up to `in_flight` requests at once: each entry
-/// only after the previous entry of its document was acknowledged (a document whose entry
-/// failed sends nothing more this round), the earliest ready entry first. One document held
-/// up by its receiver holds up no other. Every attempt made.
+/// only after the previous entry of its document was acknowledged, the earliest ready entry
+/// first. One document held up by its receiver holds up no other. After a failure nothing more
+/// is started (the place cannot move past the failed entry, so whatever came after it would be
+/// sent again anyway): the requests in flight end, and the round with them. Every attempt made.
 async fn post_in_order(
     client: &reqwest::Client,
     settings: &Settings,
@@ -449,8 +450,9 @@ async fn post_in_order(
         .collect();
     let mut flying = FuturesUnordered::new();
     let mut attempts = Vec::new();
+    let mut failed = false;
     loop {
-        while flying.len() < settings.in_flight.max(1) {
+        while !failed && flying.len() < settings.in_flight.max(1) {
             let Some((_, key)) = ready.pop_first() else {
                 break;
             };
@@ -478,6 +480,8 @@ async fn post_in_order(
             if let Some((next, _)) = queues.get(&key).and_then(VecDeque::front) {
                 ready.insert(*next, key);
             }
+        } else {
+            failed = true;
         }
         attempts.push(attempt);
     }
@@ -543,6 +547,13 @@ async fn settle(
         })
         .collect();
     let wait = backoff(settings, subscription.failures);
+    tracing::debug!(
+        subscription = %subscription.id,
+        first,
+        next,
+        attempts = ?attempts.iter().map(|a| (a.index, a.sent.is_ok())).collect::<Vec<_>>(),
+        "notifications: a round"
+    );
     if let Some((index, error)) = &failure {
         tracing::info!(subscription = %subscription.id, index, %error, ?wait, "notification not delivered; retrying later");
     }
