@@ -224,7 +224,7 @@ async fn run(store: Store, settings: Arc<Settings>, stop: Arc<AtomicBool>) {
                 }
             }
         }
-        // Until a task ends (then look again at once if it worked), the next look, or a stop.
+        // Until a task ends (then look again at once), the next look, or a stop.
         let wait = next_look
             .saturating_duration_since(Instant::now())
             .min(Duration::from_millis(50));

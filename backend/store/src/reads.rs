@@ -220,12 +220,15 @@ pub fn entitlements(
     .load(conn)?)
 }
 
+/// An entry's index, leaf hash and signed bytes (see [`signed_entries`]).
+pub type SignedEntry = (i64, Vec<u8>, Vec<u8>);
+
 /// The entries at `indices`, whole, with no regard to who may read them: only for a caller that
-/// decided that already ([`entitlements`]). `(index, leaf hash, signed bytes)`, in index order.
+/// decided that already ([`entitlements`]). In index order.
 pub fn signed_entries(
     conn: &mut PgConnection,
     indices: &[u64],
-) -> Result<Vec<(i64, Vec<u8>, Vec<u8>)>, StoreError> {
+) -> Result<Vec<SignedEntry>, StoreError> {
     let indices: Vec<i64> = indices.iter().map(|i| crate::ledger::to_i64(*i)).collect();
     Ok(ledger_entries::table
         .filter(ledger_entries::idx.eq_any(indices))
