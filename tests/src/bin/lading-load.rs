@@ -1358,16 +1358,28 @@ fn wait_quiet(max: Duration) {
     }
 }
 
+/// Which run: its mode, protocol, number, and subscriptions (`--notify-bench`).
+#[derive(Debug, Clone, Copy)]
+struct Which {
+    mode: Mode,
+    http: Http,
+    run: usize,
+    notify: usize,
+}
+
 fn run_once(
     args: &Args,
     bin: &Path,
     log_dir: &Path,
-    mode: Mode,
-    http: Http,
-    run: usize,
+    which: Which,
     shards: &[Shard],
-    notify: usize,
 ) -> Result<RunResult> {
+    let Which {
+        mode,
+        http,
+        run,
+        notify,
+    } = which;
     const DB: &str = "lading_load";
     let mut cluster = if args.statements > 0 {
         DurableCluster::start_with(&[
@@ -1998,8 +2010,18 @@ fn main() -> Result<()> {
                 for notify in notifies {
                     for attempt in 0..=args.retry_noisy {
                         wait_quiet(Duration::from_secs(args.wait_quiet));
-                        let mut r =
-                            run_once(&args, &bin, &log_dir, mode, http, run, &shards, notify)?;
+                        let mut r = run_once(
+                            &args,
+                            &bin,
+                            &log_dir,
+                            Which {
+                                mode,
+                                http,
+                                run,
+                                notify,
+                            },
+                            &shards,
+                        )?;
                         let noisy = r.noisy(args.noisy_share);
                         let told = r
                         .notify
