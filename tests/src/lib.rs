@@ -11,6 +11,7 @@ pub mod gen;
 pub mod harness;
 pub mod load;
 pub mod portal;
+pub mod receiver;
 pub mod samples;
 pub mod schemas;
 pub mod soak;

@@ -174,6 +174,9 @@ fn registry(db: &TestDb, tls: &Tls, receiver: &Receiver) -> Result<Server> {
                 ("LADING_NOTIFICATIONS_POLL_INTERVAL_MS".into(), "50".into()),
                 ("LADING_NOTIFICATIONS_FIRST_RETRY_MS".into(), "100".into()),
                 ("LADING_NOTIFICATIONS_MAX_RETRY_MS".into(), "300".into()),
+                // One request at a time: these tests look at the whole order and at each
+                // attempt of one entry (notifications_concurrency.rs tests several at once).
+                ("LADING_NOTIFICATIONS_IN_FLIGHT".into(), "1".into()),
             ],
             ..ServerOptions::default()
         },

@@ -81,6 +81,10 @@
 //! failing_after_ms = 86400000                # failing this long marks a subscription failing
 //! first_retry_ms = 1000                      # retries double from here, with jitter,
 //! max_retry_ms = 3600000                     # up to this
+//! timeout_ms = 10000                         # how long a receiver has to answer
+//! concurrency = 16                           # subscriptions delivered to at once
+//! in_flight = 8                              # requests at once to one subscription (each
+//!                                            # about another document; per document in order)
 //!
 //! [reconcile]                                # the registry reconciles these replicas
 //! cert = "/etc/lading/registry.crt.pem"      # `lading ca issue --registry`
@@ -126,6 +130,13 @@ pub struct NotificationsSection {
     pub failing_after_ms: u64,
     pub first_retry_ms: u64,
     pub max_retry_ms: u64,
+    /// How long a receiver has to answer a delivery (then it counts as failed).
+    pub timeout_ms: u64,
+    /// Subscriptions delivered to at the same time: a slow receiver holds back only its own.
+    pub concurrency: usize,
+    /// Requests in flight at once to one subscription, each about another document (one
+    /// document's entries go one after the other, in ledger order).
+    pub in_flight: usize,
 }
 
 impl Default for NotificationsSection {
@@ -138,6 +149,9 @@ impl Default for NotificationsSection {
             failing_after_ms: 24 * 3_600_000,
             first_retry_ms: 1_000,
             max_retry_ms: 3_600_000,
+            timeout_ms: 10_000,
+            concurrency: 16,
+            in_flight: 8,
         }
     }
 }
@@ -159,6 +173,9 @@ impl NotificationsSection {
             failing_after: std::time::Duration::from_millis(self.failing_after_ms),
             first_retry: std::time::Duration::from_millis(self.first_retry_ms.max(1)),
             max_retry: std::time::Duration::from_millis(self.max_retry_ms.max(1)),
+            timeout: std::time::Duration::from_millis(self.timeout_ms.max(1)),
+            concurrency: self.concurrency.max(1),
+            in_flight: self.in_flight.max(1),
             ..lading_notify::Settings::default()
         })
     }
@@ -614,6 +631,15 @@ impl Config {
         }
         if let Some(v) = var("LADING_NOTIFICATIONS_MAX_RETRY_MS") {
             self.notifications.max_retry_ms = parse("LADING_NOTIFICATIONS_MAX_RETRY_MS", v)?;
+        }
+        if let Some(v) = var("LADING_NOTIFICATIONS_TIMEOUT_MS") {
+            self.notifications.timeout_ms = parse("LADING_NOTIFICATIONS_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = var("LADING_NOTIFICATIONS_CONCURRENCY") {
+            self.notifications.concurrency = parse("LADING_NOTIFICATIONS_CONCURRENCY", v)?;
+        }
+        if let Some(v) = var("LADING_NOTIFICATIONS_IN_FLIGHT") {
+            self.notifications.in_flight = parse("LADING_NOTIFICATIONS_IN_FLIGHT", v)?;
         }
         if let Some(v) = var("LADING_PORTAL_SESSION_TTL_MS") {
             self.portal.session_ttl_ms = parse("LADING_PORTAL_SESSION_TTL_MS", v)?;

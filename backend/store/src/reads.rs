@@ -193,6 +193,58 @@ pub fn feed_for_party(
     .load(conn)?)
 }
 
+/// Whether one party is entitled to one entry (see [`entitlements`]).
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct Entitlement {
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    pub idx: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub yes: bool,
+}
+
+/// Whether `party` is entitled to each of the entries `[from, from + limit)`, by the rule of
+/// [`feed_for_party`], without reading the entries themselves: the webhook deliverer asks this
+/// for each subscription and reads each entry once for all of them ([`signed_entries`]).
+pub fn entitlements(
+    conn: &mut PgConnection,
+    party: &str,
+    from: u64,
+    limit: u64,
+) -> Result<Vec<Entitlement>, StoreError> {
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(diesel::sql_query(concat!(
+        "SELECT e.idx, ",
+        entitled!(),
+        " AS yes FROM ledger_entries e WHERE e.idx >= $2 ORDER BY e.idx LIMIT $3"
+    ))
+    .bind::<Text, _>(party)
+    .bind::<diesel::sql_types::Int8, _>(from)
+    .bind::<diesel::sql_types::Int8, _>(limit)
+    .load(conn)?)
+}
+
+/// An entry's index, leaf hash and signed bytes (see [`signed_entries`]).
+pub type SignedEntry = (i64, Vec<u8>, Vec<u8>);
+
+/// The entries at `indices`, whole, with no regard to who may read them: only for a caller that
+/// decided that already ([`entitlements`]). In index order.
+pub fn signed_entries(
+    conn: &mut PgConnection,
+    indices: &[u64],
+) -> Result<Vec<SignedEntry>, StoreError> {
+    let indices: Vec<i64> = indices.iter().map(|i| crate::ledger::to_i64(*i)).collect();
+    Ok(ledger_entries::table
+        .filter(ledger_entries::idx.eq_any(indices))
+        .order(ledger_entries::idx)
+        .select((
+            ledger_entries::idx,
+            ledger_entries::leaf_hash,
+            ledger_entries::signed,
+        ))
+        .load(conn)?)
+}
+
 /// The entries at `indices` for `party`, by the same rule as [`feed_for_party`] (the originals
 /// that reconciliation puts back into a replica).
 pub fn feed_at(

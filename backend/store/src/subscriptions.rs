@@ -221,6 +221,41 @@ pub fn redeliver(
     Ok(n == 1)
 }
 
+/// Records one round of deliveries to a subscription in one transaction: its attempts, its
+/// move from `from` to `next` (as [`advance`]; none when `next == from`) and, when a delivery
+/// failed, the failure (as [`failed`]: the next try at `retry_at`). Whether it moved (or had
+/// nowhere to move); when it could not (a redelivery asked meanwhile) the failure is not
+/// recorded either, since the subscription starts again from its new place.
+///
+/// Committed without waiting for the disk (`synchronous_commit = off` for this transaction
+/// only): a crash may lose the last fraction of a second of it, which at worst delivers those
+/// entries again (at least once, with the same `webhook-id`); never an entry passed over. The
+/// deliverer no longer waits for a flush per delivery, nor takes turns with the sequencer's.
+pub fn settle(
+    conn: &mut PgConnection,
+    id: &str,
+    log: &[NewDelivery],
+    from: u64,
+    next: u64,
+    failure: Option<(DateTime<Utc>, &str, chrono::Duration)>,
+) -> Result<bool, StoreError> {
+    conn.transaction(|conn| {
+        diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn)?;
+        for chunk in log.chunks(1000) {
+            diesel::insert_into(subscription_deliveries::table)
+                .values(chunk)
+                .execute(conn)?;
+        }
+        let moved = next <= from || advance(conn, id, from, next)?;
+        if moved {
+            if let Some((retry_at, error, failing_after)) = failure {
+                failed(conn, id, retry_at, error, failing_after)?;
+            }
+        }
+        Ok(moved)
+    })
+}
+
 pub fn log_delivery(conn: &mut PgConnection, delivery: &NewDelivery) -> Result<(), StoreError> {
     diesel::insert_into(subscription_deliveries::table)
         .values(delivery)

@@ -42,6 +42,7 @@ use lading_e2e::load::{
     generate_shards, logged_request_times, machine_busy, median, own_cpu, split_evenly, tree_cpu,
     DurableCluster, LatencySummary, RegistryProcess, RegistrySettings,
 };
+use lading_e2e::receiver::Receiver;
 use lading_e2e::soak::{self, SoakConfig};
 use serde::Deserialize;
 
@@ -158,6 +159,14 @@ struct Args {
     /// With --search-bench: the party whose documents are listed (its fixture token).
     #[arg(long, default_value = "shipper-acme")]
     search_party: String,
+    /// Each batch run twice, first without and then with this many webhook subscriptions
+    /// (issue 13's notifications): one per fixture party in turn, no filter, to a receiver on
+    /// loopback over HTTPS that this harness runs (the registry allows private targets and
+    /// trusts its certificate). Reports the ingest rate of both, and per delivery the lag
+    /// from the entry's `received_at` (the registry's clock when it sequenced it, just before
+    /// the commit) to its arrival at the receiver, once every subscription has caught up.
+    #[arg(long, default_value_t = 0)]
+    notify_bench: usize,
     /// Instead of the benchmark, a crash soak of this many cycles: concurrent load (batches
     /// and single requests), `kill -9` of the registry at a random moment mid-load, restart on
     /// the same database, and a check of every acknowledged entry and signed checkpoint so far
@@ -453,6 +462,21 @@ struct RunResult {
     durable: usize,
     /// Repeated because other processes disturbed it: listed, left out of the medians.
     discarded: bool,
+    /// Webhook subscriptions during the run (`--notify-bench`), and what they were sent.
+    subscriptions: usize,
+    notify: Option<NotifySummary>,
+}
+
+/// What the receiver of `--notify-bench` was sent.
+#[derive(Debug, Clone)]
+struct NotifySummary {
+    deliveries: usize,
+    /// Of them, those that arrived before the last batch was answered.
+    during_ingest: usize,
+    /// From the entry's `received_at` to its arrival.
+    lag: LatencySummary,
+    /// From the ingest's start until every subscription had caught up.
+    drained: Duration,
 }
 
 impl RunResult {
@@ -1334,15 +1358,28 @@ fn wait_quiet(max: Duration) {
     }
 }
 
+/// Which run: its mode, protocol, number, and subscriptions (`--notify-bench`).
+#[derive(Debug, Clone, Copy)]
+struct Which {
+    mode: Mode,
+    http: Http,
+    run: usize,
+    notify: usize,
+}
+
 fn run_once(
     args: &Args,
     bin: &Path,
     log_dir: &Path,
-    mode: Mode,
-    http: Http,
-    run: usize,
+    which: Which,
     shards: &[Shard],
 ) -> Result<RunResult> {
+    let Which {
+        mode,
+        http,
+        run,
+        notify,
+    } = which;
     const DB: &str = "lading_load";
     let mut cluster = if args.statements > 0 {
         DurableCluster::start_with(&[
@@ -1378,6 +1415,26 @@ fn run_once(
         if http == Http::H2 { "h2" } else { "h1" }
     ));
     let _ = std::fs::remove_file(&log_path);
+    // With --notify-bench the registry is set up alike with subscriptions or without.
+    let receiver = if args.notify_bench > 0 && mode == Mode::Batch {
+        Some(Receiver::start_with(false, 1)?)
+    } else {
+        None
+    };
+    let mut env = consortium
+        .as_ref()
+        .map(Consortium::registry_env)
+        .unwrap_or_default();
+    if let Some(receiver) = &receiver {
+        env.push((
+            "LADING_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS".into(),
+            "true".into(),
+        ));
+        env.push((
+            "LADING_NOTIFICATIONS_CA".into(),
+            receiver.tls.cert_path().display().to_string(),
+        ));
+    }
     let mut server = RegistryProcess::start(&RegistrySettings {
         bin: bin.to_path_buf(),
         database_url,
@@ -1388,10 +1445,7 @@ fn run_once(
         log_filter: args.server_log.clone(),
         log_path: log_path.clone(),
         client_ca: consortium.as_ref().map(|c| c.ca_path()),
-        env: consortium
-            .as_ref()
-            .map(Consortium::registry_env)
-            .unwrap_or_default(),
+        env,
     })?;
     let lading_pid = server.pid().context("registry not running")?;
     let postgres_pid = cluster.cluster()?.pid();
@@ -1425,6 +1479,13 @@ fn run_once(
         futures::future::try_join_all(warm).await
     })?;
 
+    let subscriptions = match &receiver {
+        Some(receiver) if notify > 0 => {
+            runtime.block_on(subscribe(&clients[0], &server.base, receiver, notify))?
+        }
+        _ => Vec::new(),
+    };
+
     let (xid0, wal0) = pg_counters(&cluster, DB)?;
     let cpu0 = (
         tree_cpu(lading_pid),
@@ -1433,6 +1494,7 @@ fn run_once(
         machine_busy(),
     );
     let start = Instant::now();
+    let start_clock = std::time::SystemTime::now();
     let reports: Vec<SenderReport> = runtime.block_on(async {
         let tasks: Vec<_> = shards
             .iter()
@@ -1477,7 +1539,26 @@ fn run_once(
         .collect();
     versions.sort();
     versions.dedup();
-    let errors: Vec<String> = reports.iter().filter_map(|r| r.error.clone()).collect();
+    let mut errors: Vec<String> = reports.iter().filter_map(|r| r.error.clone()).collect();
+
+    let notify_summary = match &receiver {
+        Some(receiver) if !subscriptions.is_empty() => {
+            match runtime.block_on(drain(&clients[0], &server.base, &subscriptions, start)) {
+                Ok(drained) => Some(notify_summary(
+                    &cluster,
+                    DB,
+                    receiver,
+                    start_clock + wall,
+                    drained,
+                )?),
+                Err(e) => {
+                    errors.push(format!("notifications: {e:#}"));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
 
     if args.search_bench > 0 && mode == Mode::Batch {
         runtime.block_on(bench_search(
@@ -1530,7 +1611,6 @@ fn run_once(
         .map(|s| s.parse::<usize>().unwrap_or(usize::MAX));
     let rows = parts.next().unwrap_or(usize::MAX);
     let next_index = parts.next().unwrap_or(usize::MAX);
-    let mut errors = errors;
     if ready_size != acked as u64 {
         errors.push(format!("readyz size {ready_size} != {acked} acknowledged"));
     }
@@ -1566,7 +1646,190 @@ fn run_once(
         errors,
         durable: rows,
         discarded: false,
+        subscriptions: notify,
+        notify: notify_summary,
     })
+}
+
+/// `--notify-bench`: `n` subscriptions with no filter, one per fixture party in turn, each to
+/// a path of its own on `receiver`: `(party, id)` of each.
+async fn subscribe(
+    client: &reqwest::Client,
+    base: &str,
+    receiver: &Receiver,
+    n: usize,
+) -> Result<Vec<(String, String)>> {
+    let tokens: std::collections::BTreeMap<String, String> = serde_json::from_str(
+        &std::fs::read_to_string(lading_e2e::harness::repo_root().join("fixtures/tokens.json"))?,
+    )?;
+    let parties: Vec<&String> = tokens.keys().collect();
+    let mut made = Vec::with_capacity(n);
+    for i in 0..n {
+        let party = parties[i % parties.len()];
+        let response = client
+            .post(format!("{base}/v1/subscriptions"))
+            .bearer_auth(&tokens[party])
+            .json(&serde_json::json!({ "url": receiver.url(&format!("s{i}")), "filter": {} }))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await?;
+        anyhow::ensure!(status.is_success(), "subscribing {party}: {status} {body}");
+        made.push((
+            party.clone(),
+            body["id"].as_str().context("subscription id")?.to_owned(),
+        ));
+    }
+    Ok(made)
+}
+
+/// Waits (up to 10 minutes) until every subscription's place is at the ledger's end: the time
+/// from `start` until then.
+async fn drain(
+    client: &reqwest::Client,
+    base: &str,
+    subscriptions: &[(String, String)],
+    start: Instant,
+) -> Result<Duration> {
+    let size = client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await?
+        .json::<serde_json::Value>()
+        .await?["size"]
+        .as_u64()
+        .context("readyz size")?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut pending: Vec<&(String, String)> = subscriptions.iter().collect();
+    while !pending.is_empty() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} subscriptions not caught up with {size} entries in 10 minutes",
+            pending.len()
+        );
+        let mut still = Vec::new();
+        for sub in pending {
+            let (party, id) = sub;
+            let shown: serde_json::Value = client
+                .get(format!("{base}/v1/subscriptions/{id}"))
+                .bearer_auth(lading_e2e::harness::token(party)?)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if shown["nextIndex"].as_u64().unwrap_or(0) < size {
+                still.push(sub);
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(start.elapsed())
+}
+
+/// The lag of every delivery `receiver` took: its arrival minus its entry's `received_at`.
+fn notify_summary(
+    cluster: &DurableCluster,
+    db: &str,
+    receiver: &Receiver,
+    ingest_end: std::time::SystemTime,
+    drained: Duration,
+) -> Result<NotifySummary> {
+    let out = cluster.cluster()?.psql(
+        db,
+        "SELECT idx, (extract(epoch FROM received_at) * 1000000)::bigint FROM ledger_entries",
+    )?;
+    let mut received_at = std::collections::HashMap::new();
+    for line in out.lines() {
+        let mut parts = line.trim().split('|');
+        if let (Some(Ok(idx)), Some(Ok(micros))) = (
+            parts.next().map(str::parse::<u64>),
+            parts.next().map(str::parse::<u64>),
+        ) {
+            received_at.insert(idx, std::time::UNIX_EPOCH + Duration::from_micros(micros));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut lags = Vec::new();
+    let mut during_ingest = 0;
+    for r in receiver.received() {
+        let Some(index) = r.index() else { continue };
+        if !r.taken || !seen.insert((r.name.clone(), index)) {
+            continue;
+        }
+        let at = received_at
+            .get(&index)
+            .with_context(|| format!("entry {index} delivered but not in the ledger"))?;
+        lags.push(r.at.duration_since(*at).unwrap_or_default());
+        if r.at <= ingest_end {
+            during_ingest += 1;
+        }
+    }
+    Ok(NotifySummary {
+        deliveries: lags.len(),
+        during_ingest,
+        lag: LatencySummary::of(&mut lags),
+        drained,
+    })
+}
+
+/// `--notify-bench`: every run with and without subscriptions, then the medians of each.
+fn print_notify(results: &[RunResult]) {
+    println!();
+    println!("Notifications (`--notify-bench`):");
+    println!();
+    println!("| run | subscriptions | transitions/s | deliveries | of them during ingest | deliveries/s until caught up | lag median ms | p99 ms | max ms | caught up after s | lading CPU s | postgres CPU s |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let batch: Vec<&RunResult> = results.iter().filter(|r| r.mode == Mode::Batch).collect();
+    for r in &batch {
+        let n = r.notify.as_ref();
+        let or_dash = |f: &dyn Fn(&NotifySummary) -> String| n.map_or_else(|| "-".into(), f);
+        println!(
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |",
+            r.run,
+            r.subscriptions,
+            r.per_second(),
+            or_dash(&|n| n.deliveries.to_string()),
+            or_dash(&|n| n.during_ingest.to_string()),
+            or_dash(&|n| format!(
+                "{:.0}",
+                n.deliveries as f64 / n.drained.as_secs_f64().max(1e-9)
+            )),
+            or_dash(&|n| format!("{:.0}", ms(n.lag.median))),
+            or_dash(&|n| format!("{:.0}", ms(n.lag.p99))),
+            or_dash(&|n| format!("{:.0}", ms(n.lag.max))),
+            or_dash(&|n| format!("{:.2}", n.drained.as_secs_f64())),
+            r.lading_cpu.as_secs_f64(),
+            r.postgres_cpu.as_secs_f64(),
+        );
+    }
+    let rate = |subs: bool| {
+        let rates: Vec<f64> = batch
+            .iter()
+            .filter(|r| !r.discarded && (r.subscriptions > 0) == subs)
+            .map(|r| r.per_second())
+            .collect();
+        median(&rates).unwrap_or(f64::NAN)
+    };
+    let with: Vec<&NotifySummary> = batch
+        .iter()
+        .filter(|r| !r.discarded)
+        .filter_map(|r| r.notify.as_ref())
+        .collect();
+    let pick = |f: &dyn Fn(&NotifySummary) -> f64| {
+        median(&with.iter().map(|n| f(n)).collect::<Vec<_>>()).unwrap_or(f64::NAN)
+    };
+    let (without, with_rate) = (rate(false), rate(true));
+    println!();
+    println!(
+        "Medians: ingest {without:.0} /s without subscriptions, {with_rate:.0} /s with them ({:+.1} %); lag median {:.0} ms, p99 {:.0} ms; {:.0} deliveries/s until caught up",
+        (with_rate / without - 1.0) * 100.0,
+        pick(&|n| ms(n.lag.median)),
+        pick(&|n| ms(n.lag.p99)),
+        pick(&|n| n.deliveries as f64 / n.drained.as_secs_f64().max(1e-9)),
+    );
 }
 
 fn print_runs(results: &[RunResult]) {
@@ -1630,7 +1893,9 @@ fn print_medians(results: &[RunResult], args: &Args) {
         for http in args.protocols() {
             let rs: Vec<&RunResult> = results
                 .iter()
-                .filter(|r| r.mode == mode && r.http == http && !r.discarded)
+                .filter(|r| {
+                    r.mode == mode && r.http == http && !r.discarded && r.subscriptions == 0
+                })
                 .collect();
             if rs.is_empty() {
                 continue;
@@ -1736,12 +2001,45 @@ fn main() -> Result<()> {
         let shards = prepare(&args, mode)?;
         for http in args.protocols() {
             for run in 1..=args.runs.max(1) {
-                for attempt in 0..=args.retry_noisy {
-                    wait_quiet(Duration::from_secs(args.wait_quiet));
-                    let mut r = run_once(&args, &bin, &log_dir, mode, http, run, &shards)?;
-                    let noisy = r.noisy(args.noisy_share);
-                    eprintln!(
-                        "lading-load: {} {} run {run}: {} acked in {:.2} s = {:.0}/s, latency median {:.2} ms, p99 {:.2} ms, max {:.2} ms, other CPU {:.1} s{}{}",
+                // With --notify-bench: the same run without subscriptions, then with them.
+                let notifies = if args.notify_bench > 0 && mode == Mode::Batch {
+                    vec![0, args.notify_bench]
+                } else {
+                    vec![0]
+                };
+                for notify in notifies {
+                    for attempt in 0..=args.retry_noisy {
+                        wait_quiet(Duration::from_secs(args.wait_quiet));
+                        let mut r = run_once(
+                            &args,
+                            &bin,
+                            &log_dir,
+                            Which {
+                                mode,
+                                http,
+                                run,
+                                notify,
+                            },
+                            &shards,
+                        )?;
+                        let noisy = r.noisy(args.noisy_share);
+                        let told = r
+                        .notify
+                        .as_ref()
+                        .map(|n| {
+                            format!(
+                                ", {notify} subscriptions: {} deliveries ({} during ingest), lag median {:.0} ms, p99 {:.0} ms, max {:.0} ms, caught up after {:.2} s",
+                                n.deliveries,
+                                n.during_ingest,
+                                ms(n.lag.median),
+                                ms(n.lag.p99),
+                                ms(n.lag.max),
+                                n.drained.as_secs_f64()
+                            )
+                        })
+                        .unwrap_or_default();
+                        eprintln!(
+                        "lading-load: {} {} run {run}: {} acked in {:.2} s = {:.0}/s, latency median {:.2} ms, p99 {:.2} ms, max {:.2} ms, other CPU {:.1} s{told}{}{}",
                         mode_name(mode),
                         http_name(http),
                         r.acked,
@@ -1754,12 +2052,13 @@ fn main() -> Result<()> {
                         if noisy { " (noisy)" } else { "" },
                         if r.errors.is_empty() { String::new() } else { format!(" ERRORS: {:?}", r.errors) }
                     );
-                    let last = attempt == args.retry_noisy;
-                    r.discarded = noisy && !last;
-                    let keep = !r.discarded;
-                    results.push(r);
-                    if keep {
-                        break;
+                        let last = attempt == args.retry_noisy;
+                        r.discarded = noisy && !last;
+                        let keep = !r.discarded;
+                        results.push(r);
+                        if keep {
+                            break;
+                        }
                     }
                 }
             }
@@ -1767,6 +2066,9 @@ fn main() -> Result<()> {
     }
     print_runs(&results);
     print_medians(&results, &args);
+    if args.notify_bench > 0 {
+        print_notify(&results);
+    }
     if results
         .iter()
         .any(|r| !r.errors.is_empty() || r.durable != r.acked)
