@@ -8,7 +8,7 @@ use std::io::{BufWriter, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use lading_domain::event::SignedEvent;
 use lading_domain::ids::{DocumentReference, PartyId, Timestamp};
 use lading_domain::membership::Membership;
@@ -18,6 +18,7 @@ use lading_domain::{Digest, DocumentState, Jwk, SigningKey};
 use rayon::prelude::*;
 use serde_json::json;
 
+use crate::container::{self, ZipOut};
 use crate::follow::{ByReference, CompactState, Interner, RefKey};
 use crate::format::{
     hashed_files, sha256_hex, EntryLine, Manifest, ManifestCheckpoint, ManifestCounts,
@@ -130,7 +131,10 @@ pub fn write_bundle_with_progress(
         .prefix(".lading-export-")
         .suffix(".zip.partial")
         .tempfile_in(near)?;
-    let zipper = Zipper::start(partial.as_file().try_clone()?, zip_options(request))?;
+    let zipper = Zipper::start(
+        partial.as_file().try_clone()?,
+        request.created_at.naive_utc(),
+    )?;
     let mut pass = Pass {
         checkpoint,
         counts: ManifestCounts::default(),
@@ -285,28 +289,6 @@ pub fn write_bundle_with_progress(
         manifest_sha256: sha256_hex(manifest_json.as_bytes()),
         manifest,
     })
-}
-
-/// How the files are stored: deflated (every desktop opens it) at the fastest level — the
-/// entries are base64 and hashes, which the slower levels shrink only a little more — and
-/// dated as the export (zip keeps local time to 2 s, no zone: UTC here).
-fn zip_options(request: &ExportRequest<'_>) -> zip::write::SimpleFileOptions {
-    let at = request.created_at.naive_utc();
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1))
-        .large_file(true);
-    match zip::DateTime::from_date_and_time(
-        u16::try_from(at.year()).unwrap_or(1980),
-        at.month() as u8,
-        at.day() as u8,
-        at.hour() as u8,
-        at.minute() as u8,
-        at.second() as u8,
-    ) {
-        Ok(time) => options.last_modified_time(time),
-        Err(_) => options,
-    }
 }
 
 /// One parallel task's share of a batch, ready to be written in order.
@@ -602,8 +584,9 @@ enum ZipJob {
     File(&'static str, PathBuf),
 }
 
-/// The thread that writes the zip: it compresses and hashes every file as it comes, so
-/// compression overlaps the pass over the entries.
+/// The thread that writes the zip: it hashes every file as it comes and hands its pieces to
+/// the pool to deflate (see [`crate::container`]), so compression overlaps the pass over the
+/// entries and spreads over the cores.
 struct Zipper {
     jobs: Option<std::sync::mpsc::SyncSender<ZipJob>>,
     hashes: std::sync::mpsc::Receiver<(String, String)>,
@@ -611,45 +594,46 @@ struct Zipper {
 }
 
 impl Zipper {
-    fn start(file: File, options: zip::write::SimpleFileOptions) -> Result<Self, ExportError> {
+    fn start(file: File, at: chrono::NaiveDateTime) -> Result<Self, ExportError> {
         let (jobs, incoming) = std::sync::mpsc::sync_channel::<ZipJob>(2);
         let (hashed, hashes) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("lading-export-zip".into())
             .spawn(move || -> Result<(), ExportError> {
-                use sha2::{Digest as _, Sha256};
-                let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(1 << 16, file));
-                zip.start_file("entries.jsonl", options)?;
-                let mut hasher = Sha256::new();
+                let mut zip = ZipOut::new(BufWriter::with_capacity(1 << 16, file), at);
+                let mut entries = Some(zip.start("entries.jsonl")?);
                 for job in incoming {
                     match job {
                         ZipJob::Data(bytes) => {
-                            hasher.update(&bytes);
-                            zip.write_all(&bytes)?;
+                            if let Some(entries) = entries.as_mut() {
+                                entries.write(&mut zip, &bytes)?;
+                            }
                         }
                         ZipJob::EndData => {
-                            let digest = std::mem::take(&mut hasher).finalize();
-                            let _ = hashed.send(("entries.jsonl".to_owned(), hex::encode(digest)));
+                            if let Some(entries) = entries.take() {
+                                let digest = entries.finish(&mut zip)?;
+                                let _ = hashed.send(("entries.jsonl".to_owned(), digest));
+                            }
                         }
                         ZipJob::File(name, path) => {
-                            zip.start_file(name, options)?;
+                            let mut deflating = zip.start(name)?;
                             let mut file = File::open(&path)?;
-                            let mut hasher = Sha256::new();
-                            let mut buffer = vec![0u8; 1 << 16];
+                            let mut buffer = vec![0u8; container::PIECE];
                             loop {
                                 let n = file.read(&mut buffer)?;
                                 if n == 0 {
                                     break;
                                 }
-                                hasher.update(&buffer[..n]);
-                                zip.write_all(&buffer[..n])?;
+                                deflating.write(&mut zip, &buffer[..n])?;
                             }
-                            let _ = hashed.send((name.to_owned(), hex::encode(hasher.finalize())));
+                            let digest = deflating.finish(&mut zip)?;
+                            let _ = hashed.send((name.to_owned(), digest));
                         }
                     }
                 }
-                let mut inner = zip.finish()?;
-                inner.flush()?;
+                zip.finish()?
+                    .into_inner()
+                    .map_err(|e| ExportError::Io(e.into_error()))?;
                 Ok(())
             })?;
         Ok(Self {
