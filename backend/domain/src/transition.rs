@@ -286,6 +286,12 @@ impl TransitionPayload {
     /// the bytes canonical and in normal form. `None` means "use [`Self::from_json`] on the
     /// parsed value to learn the precise error"; both paths accept exactly the same payloads.
     fn from_canonical_bytes(bytes: &[u8]) -> Option<Self> {
+        Self::from_accepted_bytes(bytes).filter(|payload| payload.canonical_bytes() == bytes)
+    }
+
+    /// The typed parse of [`Self::from_canonical_bytes`] without its proof that the bytes are
+    /// canonical: for payloads the ledger took, which were proved canonical then.
+    fn from_accepted_bytes(bytes: &[u8]) -> Option<Self> {
         let raw: RawPayload<&serde_json::value::RawValue> = serde_json::from_slice(bytes).ok()?;
         // Once the whole payload is proven canonical, the document's slice of it is the
         // document's canonical form: its checksum is the hash of those bytes, with no second
@@ -298,8 +304,7 @@ impl TransitionPayload {
             }
             None => (None, None),
         };
-        let payload = Self::from_raw(raw, transport_document, document_checksum).ok()?;
-        (payload.canonical_bytes() == bytes).then_some(payload)
+        Self::from_raw(raw, transport_document, document_checksum).ok()
     }
 
     /// The cross-member rules on a parsed payload, shared by both parsing paths.
@@ -574,6 +579,24 @@ impl SignedTransition {
             payload,
             checksum,
         })
+    }
+
+    /// Reads an entry the ledger took, already parsed as a compact JWS: the typed parse of
+    /// [`Self::parse`] without proving its payload canonical again (the ledger proved it when it
+    /// took the entry; `verify-bundle` proves it again from the bundle). An exporter reads every
+    /// entry of a range this way. What is not a transition fails as [`Self::parse`] says.
+    pub fn from_accepted(jws: CompactJws) -> Result<Self, TransitionError> {
+        if jws.typ() == Some(TRANSITION_TYP) && jws.has_canonical_header() {
+            if let Some(payload) = TransitionPayload::from_accepted_bytes(jws.payload_bytes()) {
+                let checksum = jws.checksum();
+                return Ok(Self {
+                    jws,
+                    payload,
+                    checksum,
+                });
+            }
+        }
+        Self::parse(jws.as_str())
     }
 
     /// Checks the signature with the key the caller found for [`Self::kid`].

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use lading_domain::event::SignedEvent;
 use lading_domain::ids::{DocumentReference, PartyId, Timestamp};
+use lading_domain::jws::CompactJws;
 use lading_domain::membership::Membership;
 use lading_domain::merkle::{leaf_hash, BlockTree, CheckpointTree};
-use lading_domain::transition::{Action, SignedTransition};
+use lading_domain::transition::{Action, SignedTransition, TRANSITION_TYP};
 use lading_domain::{Digest, DocumentState, Jwk, SigningKey};
 use rayon::prelude::*;
 use serde_json::json;
@@ -21,11 +22,11 @@ use serde_json::json;
 use crate::container::{self, ZipOut};
 use crate::follow::{ByReference, CompactState, Interner, RefKey};
 use crate::format::{
-    hashed_files, sha256_hex, EntryLine, Manifest, ManifestCheckpoint, ManifestCounts,
-    ManifestRange, PartiesFile, PreviousExport, ProofLine, BUNDLE_FORMAT, FILES,
+    hashed_files, sha256_hex, Manifest, ManifestCheckpoint, ManifestCounts, ManifestRange,
+    PartiesFile, PreviousExport, ProofLine, BUNDLE_FORMAT, FILES,
 };
 use crate::report::Report;
-use crate::tables::{self, DocumentRow, EventRow, TransitionRow};
+use crate::tables::{self, DocumentRow, EventRow};
 use crate::ExportError;
 
 /// The checkpoint an export proves against, with the tree of its block roots.
@@ -79,8 +80,6 @@ pub struct Summary {
 const BATCH: usize = 512;
 /// Entries one parallel task prepares.
 const CHUNK: usize = 64;
-/// Bytes of `entries.jsonl` handed to the zip thread at once.
-const HANDOFF: usize = 256 << 10;
 
 /// Writes the bundle of `entries` (the range's entries the authority is entitled to, in index
 /// order, as signed) to `out`, proving each against `checkpoint`.
@@ -141,19 +140,18 @@ pub fn write_bundle_with_progress(
         report: Report::default(),
         documents: Documents::new(&streams)?,
         block: None,
-        entries_out: Vec::with_capacity(HANDOFF + (64 << 10)),
         reached: from,
     };
     // Batches are prepared on a thread of their own (which spreads each over the cores) while
     // this one reads the next batch from the source and takes the one before in order.
     let written = std::thread::scope(|scope| -> Result<(), ExportError> {
-        let (to_prepare, batches) = std::sync::mpsc::sync_channel::<Vec<(u64, String)>>(1);
+        let (to_prepare, batches) = std::sync::mpsc::sync_channel::<Vec<Vec<(u64, String)>>>(1);
         let (prepared_tx, prepared) =
             std::sync::mpsc::sync_channel::<Result<Vec<Prepared>, ExportError>>(1);
         scope.spawn(move || {
             for batch in batches {
                 let result = batch
-                    .par_chunks(CHUNK)
+                    .into_par_iter()
                     .map(prepare)
                     .collect::<Result<Vec<_>, _>>();
                 if prepared_tx.send(result).is_err() {
@@ -166,7 +164,7 @@ pub fn write_bundle_with_progress(
         let mut in_flight = 0usize;
         loop {
             if entries.peek().is_some() {
-                let mut batch = Vec::with_capacity(BATCH);
+                let mut batch: Vec<Vec<(u64, String)>> = Vec::with_capacity(BATCH / CHUNK);
                 for entry in entries.by_ref().take(BATCH) {
                     let (index, signed) = entry?;
                     if let Some(after) = last_index.filter(|after| index <= *after) {
@@ -176,7 +174,14 @@ pub fn write_bundle_with_progress(
                         return Err(ExportError::OutsideRange { index, from, to });
                     }
                     last_index = Some(index);
-                    batch.push((index, signed));
+                    match batch.last_mut() {
+                        Some(chunk) if chunk.len() < CHUNK => chunk.push((index, signed)),
+                        _ => {
+                            let mut chunk = Vec::with_capacity(CHUNK);
+                            chunk.push((index, signed));
+                            batch.push(chunk);
+                        }
+                    }
                 }
                 if to_prepare.send(batch).is_err() {
                     break;
@@ -201,7 +206,6 @@ pub fn write_bundle_with_progress(
         }
         drop(to_prepare);
         pass.close_block(&mut streams)?;
-        zipper.data(std::mem::take(&mut pass.entries_out))?;
         Ok(())
     });
     if let Err(e) = written {
@@ -306,13 +310,15 @@ struct Item {
 }
 
 enum ItemKind {
-    Transition(Box<SignedTransition>, TransitionRow),
+    /// A transition, with the day it was signed (`YYYY-MM-DD`, for the summary page).
+    Transition(Box<SignedTransition>, [u8; 10]),
     Event(EventRow),
 }
 
 /// Leaf hashes, parsing and rows of a run of entries: the part of the pass that needs no
-/// order.
-fn prepare(chunk: &[(u64, String)]) -> Result<Prepared, ExportError> {
+/// order. Each entry is read as the ledger took it ([`SignedTransition::from_accepted`]): its
+/// payload was proved canonical then, and `verify-bundle` proves it again from the bundle.
+fn prepare(chunk: Vec<(u64, String)>) -> Result<Prepared, ExportError> {
     let mut transitions = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::with_capacity(chunk.len() * 200));
@@ -321,23 +327,26 @@ fn prepare(chunk: &[(u64, String)]) -> Result<Prepared, ExportError> {
         .from_writer(Vec::new());
     let mut entries = Vec::with_capacity(chunk.iter().map(|(_, s)| s.len() + 120).sum());
     let mut items = Vec::with_capacity(chunk.len());
+    let mut scratch = tables::RowScratch::default();
     for (index, signed) in chunk {
-        let index = *index;
         let leaf = leaf_hash(signed.as_bytes());
-        entry_line(&mut entries, index, &leaf, signed)?;
-        let kind = if let Ok(t) = SignedTransition::parse(signed) {
-            let row = TransitionRow::of(index, &t, &leaf);
-            transitions.serialize(&row)?;
-            ItemKind::Transition(Box::new(t), row)
-        } else if let Ok(e) = SignedEvent::parse(signed) {
+        let unreadable = |why: String| ExportError::Unreadable { index, why };
+        // A compact JWS that parses is base64url and two dots: JSON takes it as it is.
+        let jws = CompactJws::parse_owned(signed).map_err(|e| unreadable(e.to_string()))?;
+        let kind = if jws.typ() == Some(TRANSITION_TYP) {
+            let t = SignedTransition::from_accepted(jws).map_err(|e| unreadable(e.to_string()))?;
+            entry_line(&mut entries, index, &leaf, t.as_str());
+            let time = scratch.transition(&mut transitions, index, &t, &leaf)?;
+            let mut day = [0u8; 10];
+            day.copy_from_slice(&time.as_bytes()[..10]);
+            ItemKind::Transition(Box::new(t), day)
+        } else if let Ok(e) = SignedEvent::parse(jws.as_str()) {
+            entry_line(&mut entries, index, &leaf, jws.as_str());
             let row = EventRow::of(index, &e, &leaf);
             events.serialize(&row)?;
             ItemKind::Event(row)
         } else {
-            return Err(ExportError::Unreadable {
-                index,
-                why: "not a transition or an event".into(),
-            });
+            return Err(unreadable("not a transition or an event".into()));
         };
         items.push(Item { index, leaf, kind });
     }
@@ -353,36 +362,19 @@ fn prepare(chunk: &[(u64, String)]) -> Result<Prepared, ExportError> {
     })
 }
 
-/// A line of `entries.jsonl`. A compact JWS is base64url and dots, which JSON takes as they
-/// are; anything else goes through the JSON writer's escaping.
-fn entry_line(
-    out: &mut Vec<u8>,
-    index: u64,
-    leaf: &Digest,
-    signed: &str,
-) -> Result<(), ExportError> {
-    let plain = signed
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if plain {
-        out.extend_from_slice(b"{\"index\":");
-        out.extend_from_slice(index.to_string().as_bytes());
-        out.extend_from_slice(b",\"leafHash\":\"");
-        out.extend_from_slice(leaf.to_hex().as_bytes());
-        out.extend_from_slice(b"\",\"signed\":\"");
-        out.extend_from_slice(signed.as_bytes());
-        out.extend_from_slice(b"\"}\n");
-        Ok(())
-    } else {
-        write_line(
-            out,
-            &EntryLine {
-                index,
-                leaf_hash: *leaf,
-                signed: signed.to_owned(),
-            },
-        )
-    }
+/// A line of `entries.jsonl` for a compact JWS that parsed: base64url and dots, which JSON
+/// takes as they are (what `EntryLine` would write, without its escaping pass).
+fn entry_line(out: &mut Vec<u8>, index: u64, leaf: &Digest, signed: &str) {
+    out.extend_from_slice(b"{\"index\":");
+    out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
+    out.extend_from_slice(b",\"leafHash\":\"");
+    let mut hex = [0u8; 64];
+    // Lower-case hex of 32 bytes always fits 64 bytes.
+    let _ = hex::encode_to_slice(leaf.0, &mut hex);
+    out.extend_from_slice(&hex);
+    out.extend_from_slice(b"\",\"signed\":\"");
+    out.extend_from_slice(signed.as_bytes());
+    out.extend_from_slice(b"\"}\n");
 }
 
 /// The state of the pass that must be taken in order.
@@ -392,8 +384,6 @@ struct Pass<'a> {
     report: Report,
     documents: Documents,
     block: Option<OpenBlock>,
-    /// `entries.jsonl` bytes not yet handed to the zip thread.
-    entries_out: Vec<u8>,
     /// One past the index of the last entry taken.
     reached: u64,
 }
@@ -406,14 +396,7 @@ impl Pass<'_> {
         source: &mut dyn Source,
         zipper: &Zipper,
     ) -> Result<(), ExportError> {
-        self.entries_out.extend_from_slice(&chunk.entries);
-        if self.entries_out.len() >= HANDOFF {
-            let full = std::mem::replace(
-                &mut self.entries_out,
-                Vec::with_capacity(HANDOFF + (64 << 10)),
-            );
-            zipper.data(full)?;
-        }
+        zipper.data(chunk.entries)?;
         streams.transitions.write_all(&chunk.transitions)?;
         streams.events.write_all(&chunk.events)?;
         for item in chunk.items {
@@ -421,8 +404,9 @@ impl Pass<'_> {
             self.counts.entries += 1;
             self.reached = item.index + 1;
             match item.kind {
-                ItemKind::Transition(t, row) => {
-                    self.report.transition(&row);
+                ItemKind::Transition(t, day) => {
+                    self.report
+                        .transition_on(std::str::from_utf8(&day).unwrap_or(""));
                     self.counts.transitions += 1;
                     self.documents.follow(source, item.index, &t)?;
                 }
