@@ -307,6 +307,21 @@ impl TransitionPayload {
         Self::from_raw(raw, transport_document, document_checksum).ok()
     }
 
+    /// The payload of an entry the ledger took, already parsed as a compact JWS: the typed
+    /// parse of [`SignedTransition::parse`] without proving the payload canonical again (the
+    /// ledger proved it when it took the entry; `verify-bundle` proves it again from a bundle)
+    /// and without the transition's checksum (a SHA-256 of the whole entry). An exporter reads
+    /// every entry of a range this way. What is not a transition fails as
+    /// [`SignedTransition::parse`] says.
+    pub fn from_accepted(jws: &CompactJws) -> Result<Self, TransitionError> {
+        if jws.typ() == Some(TRANSITION_TYP) && jws.has_canonical_header() {
+            if let Some(payload) = Self::from_accepted_bytes(jws.payload_bytes()) {
+                return Ok(payload);
+            }
+        }
+        SignedTransition::parse(jws.as_str()).map(|t| t.payload)
+    }
+
     /// The cross-member rules on a parsed payload, shared by both parsing paths.
     fn from_raw<D>(
         raw: RawPayload<D>,
@@ -581,24 +596,6 @@ impl SignedTransition {
         })
     }
 
-    /// Reads an entry the ledger took, already parsed as a compact JWS: the typed parse of
-    /// [`Self::parse`] without proving its payload canonical again (the ledger proved it when it
-    /// took the entry; `verify-bundle` proves it again from the bundle). An exporter reads every
-    /// entry of a range this way. What is not a transition fails as [`Self::parse`] says.
-    pub fn from_accepted(jws: CompactJws) -> Result<Self, TransitionError> {
-        if jws.typ() == Some(TRANSITION_TYP) && jws.has_canonical_header() {
-            if let Some(payload) = TransitionPayload::from_accepted_bytes(jws.payload_bytes()) {
-                let checksum = jws.checksum();
-                return Ok(Self {
-                    jws,
-                    payload,
-                    checksum,
-                });
-            }
-        }
-        Self::parse(jws.as_str())
-    }
-
     /// Checks the signature with the key the caller found for [`Self::kid`].
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), TransitionError> {
         key.verify(&self.jws)
@@ -868,6 +865,28 @@ mod tests {
         assert_eq!(e.code(), "non_canonical_payload");
         let e = SignedTransition::parse("a.b").unwrap_err();
         assert_eq!(e.code(), "malformed_jws");
+    }
+
+    #[test]
+    fn an_accepted_entry_is_read_without_proving_it_canonical_again() {
+        let canonical = canonicalize(&transfer_json());
+        let signed = sign_raw(&canonical, TRANSITION_TYP);
+        let expected = SignedTransition::parse(&signed).unwrap().payload().clone();
+        let jws = CompactJws::parse(&signed).unwrap();
+        assert_eq!(TransitionPayload::from_accepted(&jws).unwrap(), expected);
+        // A payload the ledger would never have taken (not canonical) is read by its members
+        // here; `parse` (the verifier's) refuses it.
+        let pretty = serde_json::to_vec_pretty(&transfer_json()).unwrap();
+        let jws = CompactJws::parse(&sign_raw(&pretty, TRANSITION_TYP)).unwrap();
+        assert_eq!(TransitionPayload::from_accepted(&jws).unwrap(), expected);
+        let jws = CompactJws::parse(&sign_raw(&canonical, "lading-event+jws")).unwrap();
+        let e = TransitionPayload::from_accepted(&jws).unwrap_err();
+        assert_eq!(e.code(), "wrong_type");
+        let mut v = transfer_json();
+        v["actor"] = json!("Not A Party");
+        let jws = CompactJws::parse(&sign_raw(&canonicalize(&v), TRANSITION_TYP)).unwrap();
+        let e = TransitionPayload::from_accepted(&jws).unwrap_err();
+        assert_eq!((e.code(), e.path()), ("invalid_payload", Some("/actor")));
     }
 
     fn payload_err(v: Value) -> TransitionError {

@@ -416,7 +416,7 @@ mod tests {
                 let mut bytes = Vec::new();
                 file.read_to_end(&mut bytes)
                     .expect("read (the CRC is checked at the end)");
-                (file.name().to_owned(), bytes)
+                (file.name().expect("a name").to_string(), bytes)
             })
             .collect()
     }

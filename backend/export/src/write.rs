@@ -14,7 +14,7 @@ use lading_domain::ids::{DocumentReference, PartyId, Timestamp};
 use lading_domain::jws::CompactJws;
 use lading_domain::membership::Membership;
 use lading_domain::merkle::{leaf_hash, BlockTree, CheckpointTree};
-use lading_domain::transition::{Action, SignedTransition, TRANSITION_TYP};
+use lading_domain::transition::{Action, SignedTransition, TransitionPayload, TRANSITION_TYP};
 use lading_domain::{Digest, DocumentState, Jwk, SigningKey};
 use rayon::prelude::*;
 use serde_json::json;
@@ -75,6 +75,10 @@ pub struct Summary {
     /// SHA-256 of `manifest.json`: what the next export of the series names as its previous.
     pub manifest_sha256: String,
 }
+
+/// The head of a document's state after a transition of the range: its checksum is not
+/// computed (see [`Documents::follow`]); the next transition states it.
+const UNHASHED: Digest = Digest([0; 32]);
 
 /// Entries taken from the source at once, prepared in parallel, then written in order.
 const BATCH: usize = 512;
@@ -310,13 +314,14 @@ struct Item {
 }
 
 enum ItemKind {
-    /// A transition, with the day it was signed (`YYYY-MM-DD`, for the summary page).
-    Transition(Box<SignedTransition>, [u8; 10]),
+    /// A transition's payload, with the day it was signed (`YYYY-MM-DD`, for the summary
+    /// page).
+    Transition(Box<TransitionPayload>, [u8; 10]),
     Event(EventRow),
 }
 
 /// Leaf hashes, parsing and rows of a run of entries: the part of the pass that needs no
-/// order. Each entry is read as the ledger took it ([`SignedTransition::from_accepted`]): its
+/// order. Each entry is read as the ledger took it ([`TransitionPayload::from_accepted`]): its
 /// payload was proved canonical then, and `verify-bundle` proves it again from the bundle.
 fn prepare(chunk: Vec<(u64, String)>) -> Result<Prepared, ExportError> {
     let mut transitions = csv::WriterBuilder::new()
@@ -334,12 +339,13 @@ fn prepare(chunk: Vec<(u64, String)>) -> Result<Prepared, ExportError> {
         // A compact JWS that parses is base64url and two dots: JSON takes it as it is.
         let jws = CompactJws::parse_owned(signed).map_err(|e| unreadable(e.to_string()))?;
         let kind = if jws.typ() == Some(TRANSITION_TYP) {
-            let t = SignedTransition::from_accepted(jws).map_err(|e| unreadable(e.to_string()))?;
-            entry_line(&mut entries, index, &leaf, t.as_str());
-            let time = scratch.transition(&mut transitions, index, &t, &leaf)?;
+            let p =
+                TransitionPayload::from_accepted(&jws).map_err(|e| unreadable(e.to_string()))?;
+            entry_line(&mut entries, index, &leaf, jws.as_str());
+            let time = scratch.transition(&mut transitions, index, &p, jws.kid(), &leaf)?;
             let mut day = [0u8; 10];
             day.copy_from_slice(&time.as_bytes()[..10]);
-            ItemKind::Transition(Box::new(t), day)
+            ItemKind::Transition(Box::new(p), day)
         } else if let Ok(e) = SignedEvent::parse(jws.as_str()) {
             entry_line(&mut entries, index, &leaf, jws.as_str());
             let row = EventRow::of(index, &e, &leaf);
@@ -404,11 +410,11 @@ impl Pass<'_> {
             self.counts.entries += 1;
             self.reached = item.index + 1;
             match item.kind {
-                ItemKind::Transition(t, day) => {
+                ItemKind::Transition(p, day) => {
                     self.report
                         .transition_on(std::str::from_utf8(&day).unwrap_or(""));
                     self.counts.transitions += 1;
-                    self.documents.follow(source, item.index, &t)?;
+                    self.documents.follow(source, item.index, &p)?;
                 }
                 ItemKind::Event(row) => {
                     self.report.event(&row);
@@ -734,50 +740,61 @@ impl Documents {
         })
     }
 
-    /// Follows a document through transition `t` at `index`; a document whose ISSUE came
-    /// before the range is first brought to its state at the range's start.
+    /// Follows a document through the transition of payload `p` at `index`; a document whose
+    /// ISSUE came before the range is first brought to its state at the range's start.
+    ///
+    /// Within the range, a transition's place in its document's chain is taken as it states it
+    /// (its `previousTransitionChecksum` is the head it follows): the ledger checked the chain
+    /// when it took each entry, and `verify-bundle` checks it again from the bundle, so the
+    /// writer spares itself a SHA-256 of every entry. The state machine's other rules (who may
+    /// do what, in which state) still run, as they give each document's state and possessor.
+    /// The link from a chain before the range to its first transition in it is checked, as the
+    /// verifier cannot.
     fn follow(
         &mut self,
         source: &mut dyn Source,
         index: u64,
-        t: &SignedTransition,
+        p: &TransitionPayload,
     ) -> Result<(), ExportError> {
-        let p = t.payload();
         let reference = p.document_reference();
         let key = RefKey::of(reference).map_err(ExportError::Source)?;
+        let broken = |e: lading_domain::state::RuleViolation| {
+            ExportError::Source(format!(
+                "{reference} at {index}: {e} (the chain is not one the ledger accepted)"
+            ))
+        };
         if let Some(tracked) = self.tracked.get_mut(&key) {
-            let state = tracked
+            let mut state = tracked
                 .state
                 .state(reference.clone(), &self.parties)
                 .map_err(ExportError::Source)?;
-            let next = state.apply(p, t.checksum()).map_err(|e| {
-                ExportError::Source(format!(
-                    "{reference} at {index}: {e} (the chain is not one the ledger accepted)"
-                ))
-            })?;
+            if let Some(previous) = p.previous_transition_checksum() {
+                state.head = *previous;
+            }
+            let next = state.apply(p, UNHASHED).map_err(broken)?;
             tracked.state = CompactState::of(&next, &mut self.parties);
             tracked.last_index = index;
             tracked.last_time = p.time();
             tracked.in_export += 1;
             return Ok(());
         }
-        let earlier = if p.action() == Action::Issue {
-            Vec::new()
-        } else {
-            source.earlier_transitions(reference, index)?
-        };
-        let mut chain = earlier
-            .iter()
-            .map(|(i, t)| (*i, t))
-            .chain(std::iter::once((index, t)));
         let no_issue = || ExportError::NoIssue {
             reference: reference.to_string(),
             index,
         };
-        let (issued_index, issue) = chain.next().ok_or_else(no_issue)?;
-        let ip = issue.payload();
+        let issued_before = p.action() != Action::Issue;
+        let earlier = if issued_before {
+            source.earlier_transitions(reference, index)?
+        } else {
+            Vec::new()
+        };
+        let (issued_index, ip, issue_checksum) = match earlier.first() {
+            Some((i, t)) => (*i, t.payload(), t.checksum()),
+            None if issued_before => return Err(no_issue()),
+            None => (index, p, UNHASHED),
+        };
         let document = ip.transport_document().ok_or_else(no_issue)?;
-        let mut state = DocumentState::issue(ip, issue.checksum()).map_err(|e| {
+        let mut state = DocumentState::issue(ip, issue_checksum).map_err(|e| {
             ExportError::Source(format!("the ISSUE of {reference} at {issued_index}: {e}"))
         })?;
         let issued_time = ip.time();
@@ -792,13 +809,17 @@ impl Documents {
         let spill_at = self.spill.get_ref().written;
         self.spill.serialize(&row)?;
         let (mut last_index, mut last_time) = (issued_index, issued_time);
-        for (i, t) in chain {
-            state = state.apply(t.payload(), t.checksum()).map_err(|e| {
-                ExportError::Source(format!(
-                    "{reference} at {i}: {e} (the chain is not one the ledger accepted)"
-                ))
-            })?;
-            (last_index, last_time) = (i, t.payload().time());
+        if issued_before {
+            // The chain before the range, each link checked, then this transition's link to it.
+            for (i, t) in earlier.iter().skip(1) {
+                state = state.apply(t.payload(), t.checksum()).map_err(|e| {
+                    ExportError::Source(format!(
+                        "{reference} at {i}: {e} (the chain is not one the ledger accepted)"
+                    ))
+                })?;
+            }
+            state = state.apply(p, UNHASHED).map_err(broken)?;
+            (last_index, last_time) = (index, p.time());
         }
         let tracked = Tracked {
             state: CompactState::of(&state, &mut self.parties),
