@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 /// stay busy and little waits in memory.
 pub(crate) const PIECE: usize = 1 << 20;
 /// Pieces handed to the pool and not yet written: bounds the memory held.
-const IN_FLIGHT: usize = 6;
+const IN_FLIGHT: usize = 4;
 /// The history a piece is primed with: deflate's whole window.
 const WINDOW: usize = 32 << 10;
 /// Deflate's fastest level: the entries are base64 and hashes, which slower levels shrink only
@@ -500,6 +500,76 @@ mod tests {
             read_back(&zip),
             vec![("a.txt".to_owned(), b"hello".to_vec())]
         );
+    }
+
+    /// What Python's `zipfile` and Info-ZIP's `unzip -t` make of `zip`: each file's name and
+    /// the SHA-256 of its bytes as Python reads them (both check every CRC).
+    fn ordinary_tools_read(zip: &[u8]) -> Vec<(String, String)> {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("bundle.zip");
+        std::fs::write(&path, zip).expect("write");
+        let unzip = std::process::Command::new("unzip")
+            .arg("-t")
+            .arg(&path)
+            .output()
+            .expect("Info-ZIP's unzip is installed");
+        let said = String::from_utf8_lossy(&unzip.stdout).into_owned();
+        assert!(unzip.status.success(), "unzip -t: {said}");
+        assert!(said.contains("No errors detected"), "unzip -t: {said}");
+        let python = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import hashlib, sys, zipfile\n\
+                 z = zipfile.ZipFile(sys.argv[1])\n\
+                 assert z.testzip() is None\n\
+                 for i in z.infolist():\n    \
+                 print(i.filename, hashlib.sha256(z.read(i)).hexdigest())\n",
+            )
+            .arg(&path)
+            .output()
+            .expect("python3 is installed");
+        assert!(
+            python.status.success(),
+            "python zipfile: {}",
+            String::from_utf8_lossy(&python.stderr)
+        );
+        String::from_utf8_lossy(&python.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(name, sha)| (name.to_owned(), sha.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn python_zipfile_and_unzip_read_what_is_written_with_and_without_zip64() {
+        let big = sample(PIECE * 2 + 777);
+        let small = b"ledger_index,time\n".to_vec();
+        let want = vec![
+            (
+                "entries.jsonl".to_owned(),
+                hex::encode(Sha256::digest(&big)),
+            ),
+            (
+                "transitions.csv".to_owned(),
+                hex::encode(Sha256::digest(&small)),
+            ),
+            ("empty.csv".to_owned(), hex::encode(Sha256::digest(b""))),
+        ];
+        for zip64_above in [None, Some(100)] {
+            let zip = write_zip(
+                &[
+                    ("entries.jsonl", &big),
+                    ("transitions.csv", &small),
+                    ("empty.csv", b""),
+                ],
+                zip64_above,
+            );
+            assert_eq!(
+                ordinary_tools_read(&zip),
+                want,
+                "ZIP64 above {zip64_above:?}"
+            );
+        }
     }
 
     #[test]
