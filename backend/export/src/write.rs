@@ -103,8 +103,9 @@ pub fn write_bundle(
 /// The pass over the entries: each batch is prepared in parallel (leaf hash, parsing, the table
 /// rows and the `entries.jsonl` lines — most of the work), then taken in order (the proofs of
 /// each block, the documents followed through their transitions). `entries.jsonl` goes
-/// straight into the zip, compressed on a thread of its own while the pass goes on; the other
-/// tables go to temporary files and join the zip when the pass ends. Memory stays bounded by a
+/// straight into the zip while the pass goes on: hashed on a thread of its own, deflated in
+/// pieces on the pool (see [`crate::container`]); the other tables go to temporary files and
+/// join the zip when the pass ends. Memory stays bounded by a
 /// batch, a block, and a small state per document (its as-issued row waits on disk).
 pub fn write_bundle_with_progress(
     out: &Path,
