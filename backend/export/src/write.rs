@@ -318,7 +318,7 @@ enum ItemKind {
     /// A transition's payload, with the day it was signed (`YYYY-MM-DD`, for the summary
     /// page).
     Transition(Box<TransitionPayload>, [u8; 10]),
-    Event(EventRow),
+    Event(Box<EventRow>),
 }
 
 /// Leaf hashes, parsing and rows of a run of entries: the part of the pass that needs no
@@ -351,7 +351,7 @@ fn prepare(chunk: Vec<(u64, String)>) -> Result<Prepared, ExportError> {
             entry_line(&mut entries, index, &leaf, jws.as_str());
             let row = EventRow::of(index, &e, &leaf);
             events.serialize(&row)?;
-            ItemKind::Event(row)
+            ItemKind::Event(Box::new(row))
         } else {
             return Err(unreadable("not a transition or an event".into()));
         };
