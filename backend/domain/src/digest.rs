@@ -72,15 +72,42 @@ impl HexBuffer {
     }
 }
 
+/// The value of each lower-case hexadecimal digit; 0x80 for every other byte.
+const NIBBLE: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 impl FromStr for Digest {
     type Err = DigestParseError;
 
+    /// Checked and decoded in one pass through a table (every transition carries two digests;
+    /// an exporter or a verifier reads millions).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
             return Err(DigestParseError);
         }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| DigestParseError)?;
+        let mut bad = 0u8;
+        for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            let (high, low) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
+            bad |= high | low;
+            *o = (high << 4) | (low & 0x0f);
+        }
+        if bad & 0x80 != 0 {
+            return Err(DigestParseError);
+        }
         Ok(Self(out))
     }
 }
@@ -125,6 +152,29 @@ impl utoipa::ToSchema for Digest {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_64_lower_case_hex_digits_parse() {
+        let hex = Digest::of(b"abc").to_hex();
+        assert_eq!(hex.parse::<Digest>(), Ok(Digest::of(b"abc")));
+        assert!(hex.to_uppercase().parse::<Digest>().is_err());
+        assert!(hex[..62].parse::<Digest>().is_err());
+        assert!(format!("{hex}00").parse::<Digest>().is_err());
+        for bad in ['g', '/', ':', '`', 'G', ' ', '\u{e9}'] {
+            let mut text = hex[..63].to_owned();
+            text.push(bad);
+            if text.len() == 64 {
+                assert!(text.parse::<Digest>().is_err(), "{text}");
+            }
+            let mut text = String::from(bad);
+            text.push_str(&hex[1..]);
+            if text.len() == 64 {
+                assert!(text.parse::<Digest>().is_err(), "{text}");
+            }
+        }
+        assert_eq!("0".repeat(64).parse::<Digest>(), Ok(Digest([0; 32])));
+        assert_eq!("f".repeat(64).parse::<Digest>(), Ok(Digest([0xff; 32])));
+    }
 
     #[test]
     fn sha256_of_abc_matches_fips_180_2() {

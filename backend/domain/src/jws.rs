@@ -442,6 +442,17 @@ const MAX_HEADER_B64: usize = MAX_HEADER_BYTES.div_ceil(3) * 4;
 
 impl CompactJws {
     pub fn parse(s: &str) -> Result<Self, JwsError> {
+        Self::parse_cow(std::borrow::Cow::Borrowed(s))
+    }
+
+    /// [`Self::parse`], keeping `s` itself rather than a copy of it (an exporter parses a
+    /// million entries it has just read).
+    pub fn parse_owned(s: String) -> Result<Self, JwsError> {
+        Self::parse_cow(std::borrow::Cow::Owned(s))
+    }
+
+    fn parse_cow(text: std::borrow::Cow<'_, str>) -> Result<Self, JwsError> {
+        let s: &str = &text;
         let malformed = |m: &str| JwsError::Malformed(m.to_owned());
         let mut parts = s.split('.');
         let (Some(h), Some(p), Some(sig), None) =
@@ -509,10 +520,11 @@ impl CompactJws {
         let canonical_header = typ
             .as_deref()
             .is_some_and(|typ| is_canonical_header(&header_bytes, &kid, typ));
+        let signing_input_len = h.len() + 1 + p.len();
         Ok(Self {
             canonical_header,
-            compact: s.to_owned(),
-            signing_input_len: h.len() + 1 + p.len(),
+            compact: text.into_owned(),
+            signing_input_len,
             kid,
             typ,
             payload,

@@ -286,6 +286,12 @@ impl TransitionPayload {
     /// the bytes canonical and in normal form. `None` means "use [`Self::from_json`] on the
     /// parsed value to learn the precise error"; both paths accept exactly the same payloads.
     fn from_canonical_bytes(bytes: &[u8]) -> Option<Self> {
+        Self::from_accepted_bytes(bytes).filter(|payload| payload.canonical_bytes() == bytes)
+    }
+
+    /// The typed parse of [`Self::from_canonical_bytes`] without its proof that the bytes are
+    /// canonical: for payloads the ledger took, which were proved canonical then.
+    fn from_accepted_bytes(bytes: &[u8]) -> Option<Self> {
         let raw: RawPayload<&serde_json::value::RawValue> = serde_json::from_slice(bytes).ok()?;
         // Once the whole payload is proven canonical, the document's slice of it is the
         // document's canonical form: its checksum is the hash of those bytes, with no second
@@ -298,8 +304,22 @@ impl TransitionPayload {
             }
             None => (None, None),
         };
-        let payload = Self::from_raw(raw, transport_document, document_checksum).ok()?;
-        (payload.canonical_bytes() == bytes).then_some(payload)
+        Self::from_raw(raw, transport_document, document_checksum).ok()
+    }
+
+    /// The payload of an entry the ledger took, already parsed as a compact JWS: the typed
+    /// parse of [`SignedTransition::parse`] without proving the payload canonical again (the
+    /// ledger proved it when it took the entry; `verify-bundle` proves it again from a bundle)
+    /// and without the transition's checksum (a SHA-256 of the whole entry). An exporter reads
+    /// every entry of a range this way. What is not a transition fails as
+    /// [`SignedTransition::parse`] says.
+    pub fn from_accepted(jws: &CompactJws) -> Result<Self, TransitionError> {
+        if jws.typ() == Some(TRANSITION_TYP) && jws.has_canonical_header() {
+            if let Some(payload) = Self::from_accepted_bytes(jws.payload_bytes()) {
+                return Ok(payload);
+            }
+        }
+        SignedTransition::parse(jws.as_str()).map(|t| t.payload)
     }
 
     /// The cross-member rules on a parsed payload, shared by both parsing paths.
@@ -845,6 +865,28 @@ mod tests {
         assert_eq!(e.code(), "non_canonical_payload");
         let e = SignedTransition::parse("a.b").unwrap_err();
         assert_eq!(e.code(), "malformed_jws");
+    }
+
+    #[test]
+    fn an_accepted_entry_is_read_without_proving_it_canonical_again() {
+        let canonical = canonicalize(&transfer_json());
+        let signed = sign_raw(&canonical, TRANSITION_TYP);
+        let expected = SignedTransition::parse(&signed).unwrap().payload().clone();
+        let jws = CompactJws::parse(&signed).unwrap();
+        assert_eq!(TransitionPayload::from_accepted(&jws).unwrap(), expected);
+        // A payload the ledger would never have taken (not canonical) is read by its members
+        // here; `parse` (the verifier's) refuses it.
+        let pretty = serde_json::to_vec_pretty(&transfer_json()).unwrap();
+        let jws = CompactJws::parse(&sign_raw(&pretty, TRANSITION_TYP)).unwrap();
+        assert_eq!(TransitionPayload::from_accepted(&jws).unwrap(), expected);
+        let jws = CompactJws::parse(&sign_raw(&canonical, "lading-event+jws")).unwrap();
+        let e = TransitionPayload::from_accepted(&jws).unwrap_err();
+        assert_eq!(e.code(), "wrong_type");
+        let mut v = transfer_json();
+        v["actor"] = json!("Not A Party");
+        let jws = CompactJws::parse(&sign_raw(&canonicalize(&v), TRANSITION_TYP)).unwrap();
+        let e = TransitionPayload::from_accepted(&jws).unwrap_err();
+        assert_eq!((e.code(), e.path()), ("invalid_payload", Some("/actor")));
     }
 
     fn payload_err(v: Value) -> TransitionError {

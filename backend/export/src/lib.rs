@@ -14,6 +14,7 @@
 //! for the range under its own signature (`manifest.jws`), so an entry of that range later
 //! shown, with its inclusion proof, to fall under the authority is evidence of the omission.
 
+mod container;
 pub mod crosscheck;
 mod follow;
 mod format;

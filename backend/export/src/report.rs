@@ -49,7 +49,18 @@ fn day(time: &str) -> String {
 
 impl Report {
     pub(crate) fn transition(&mut self, row: &TransitionRow) {
-        self.days.entry(day(&row.time)).or_default().0 += 1;
+        self.transition_on(row.time.get(..10).unwrap_or(&row.time));
+    }
+
+    /// A transition signed on `day` (`YYYY-MM-DD`, as [`day`] makes it).
+    pub(crate) fn transition_on(&mut self, day: &str) {
+        // Most entries fall on a day already counted: no key is made for them.
+        match self.days.get_mut(day) {
+            Some(counts) => counts.0 += 1,
+            None => {
+                self.days.entry(day.to_owned()).or_default().0 += 1;
+            }
+        }
     }
 
     pub(crate) fn event(&mut self, row: &EventRow) {

@@ -8,23 +8,25 @@ use std::io::{BufWriter, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use lading_domain::event::SignedEvent;
 use lading_domain::ids::{DocumentReference, PartyId, Timestamp};
+use lading_domain::jws::CompactJws;
 use lading_domain::membership::Membership;
 use lading_domain::merkle::{leaf_hash, BlockTree, CheckpointTree};
-use lading_domain::transition::{Action, SignedTransition};
+use lading_domain::transition::{Action, SignedTransition, TransitionPayload, TRANSITION_TYP};
 use lading_domain::{Digest, DocumentState, Jwk, SigningKey};
 use rayon::prelude::*;
 use serde_json::json;
 
+use crate::container::{self, ZipOut};
 use crate::follow::{ByReference, CompactState, Interner, RefKey};
 use crate::format::{
-    hashed_files, sha256_hex, EntryLine, Manifest, ManifestCheckpoint, ManifestCounts,
-    ManifestRange, PartiesFile, PreviousExport, ProofLine, BUNDLE_FORMAT, FILES,
+    hashed_files, sha256_hex, Manifest, ManifestCheckpoint, ManifestCounts, ManifestRange,
+    PartiesFile, PreviousExport, ProofLine, BUNDLE_FORMAT, FILES,
 };
 use crate::report::Report;
-use crate::tables::{self, DocumentRow, EventRow, TransitionRow};
+use crate::tables::{self, DocumentRow, EventRow};
 use crate::ExportError;
 
 /// The checkpoint an export proves against, with the tree of its block roots.
@@ -74,12 +76,14 @@ pub struct Summary {
     pub manifest_sha256: String,
 }
 
+/// The head of a document's state after a transition of the range: its checksum is not
+/// computed (see [`Documents::follow`]); the next transition states it.
+const UNHASHED: Digest = Digest([0; 32]);
+
 /// Entries taken from the source at once, prepared in parallel, then written in order.
 const BATCH: usize = 512;
 /// Entries one parallel task prepares.
 const CHUNK: usize = 64;
-/// Bytes of `entries.jsonl` handed to the zip thread at once.
-const HANDOFF: usize = 256 << 10;
 
 /// Writes the bundle of `entries` (the range's entries the authority is entitled to, in index
 /// order, as signed) to `out`, proving each against `checkpoint`.
@@ -99,8 +103,9 @@ pub fn write_bundle(
 /// The pass over the entries: each batch is prepared in parallel (leaf hash, parsing, the table
 /// rows and the `entries.jsonl` lines — most of the work), then taken in order (the proofs of
 /// each block, the documents followed through their transitions). `entries.jsonl` goes
-/// straight into the zip, compressed on a thread of its own while the pass goes on; the other
-/// tables go to temporary files and join the zip when the pass ends. Memory stays bounded by a
+/// straight into the zip while the pass goes on: hashed on a thread of its own, deflated in
+/// pieces on the pool (see [`crate::container`]); the other tables go to temporary files and
+/// join the zip when the pass ends. Memory stays bounded by a
 /// batch, a block, and a small state per document (its as-issued row waits on disk).
 pub fn write_bundle_with_progress(
     out: &Path,
@@ -130,26 +135,28 @@ pub fn write_bundle_with_progress(
         .prefix(".lading-export-")
         .suffix(".zip.partial")
         .tempfile_in(near)?;
-    let zipper = Zipper::start(partial.as_file().try_clone()?, zip_options(request))?;
+    let zipper = Zipper::start(
+        partial.as_file().try_clone()?,
+        request.created_at.naive_utc(),
+    )?;
     let mut pass = Pass {
         checkpoint,
         counts: ManifestCounts::default(),
         report: Report::default(),
         documents: Documents::new(&streams)?,
         block: None,
-        entries_out: Vec::with_capacity(HANDOFF + (64 << 10)),
         reached: from,
     };
     // Batches are prepared on a thread of their own (which spreads each over the cores) while
     // this one reads the next batch from the source and takes the one before in order.
     let written = std::thread::scope(|scope| -> Result<(), ExportError> {
-        let (to_prepare, batches) = std::sync::mpsc::sync_channel::<Vec<(u64, String)>>(1);
+        let (to_prepare, batches) = std::sync::mpsc::sync_channel::<Vec<Vec<(u64, String)>>>(1);
         let (prepared_tx, prepared) =
             std::sync::mpsc::sync_channel::<Result<Vec<Prepared>, ExportError>>(1);
         scope.spawn(move || {
             for batch in batches {
                 let result = batch
-                    .par_chunks(CHUNK)
+                    .into_par_iter()
                     .map(prepare)
                     .collect::<Result<Vec<_>, _>>();
                 if prepared_tx.send(result).is_err() {
@@ -162,7 +169,7 @@ pub fn write_bundle_with_progress(
         let mut in_flight = 0usize;
         loop {
             if entries.peek().is_some() {
-                let mut batch = Vec::with_capacity(BATCH);
+                let mut batch: Vec<Vec<(u64, String)>> = Vec::with_capacity(BATCH / CHUNK);
                 for entry in entries.by_ref().take(BATCH) {
                     let (index, signed) = entry?;
                     if let Some(after) = last_index.filter(|after| index <= *after) {
@@ -172,7 +179,14 @@ pub fn write_bundle_with_progress(
                         return Err(ExportError::OutsideRange { index, from, to });
                     }
                     last_index = Some(index);
-                    batch.push((index, signed));
+                    match batch.last_mut() {
+                        Some(chunk) if chunk.len() < CHUNK => chunk.push((index, signed)),
+                        _ => {
+                            let mut chunk = Vec::with_capacity(CHUNK);
+                            chunk.push((index, signed));
+                            batch.push(chunk);
+                        }
+                    }
                 }
                 if to_prepare.send(batch).is_err() {
                     break;
@@ -197,7 +211,6 @@ pub fn write_bundle_with_progress(
         }
         drop(to_prepare);
         pass.close_block(&mut streams)?;
-        zipper.data(std::mem::take(&mut pass.entries_out))?;
         Ok(())
     });
     if let Err(e) = written {
@@ -287,28 +300,6 @@ pub fn write_bundle_with_progress(
     })
 }
 
-/// How the files are stored: deflated (every desktop opens it) at the fastest level — the
-/// entries are base64 and hashes, which the slower levels shrink only a little more — and
-/// dated as the export (zip keeps local time to 2 s, no zone: UTC here).
-fn zip_options(request: &ExportRequest<'_>) -> zip::write::SimpleFileOptions {
-    let at = request.created_at.naive_utc();
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1))
-        .large_file(true);
-    match zip::DateTime::from_date_and_time(
-        u16::try_from(at.year()).unwrap_or(1980),
-        at.month() as u8,
-        at.day() as u8,
-        at.hour() as u8,
-        at.minute() as u8,
-        at.second() as u8,
-    ) {
-        Ok(time) => options.last_modified_time(time),
-        Err(_) => options,
-    }
-}
-
 /// One parallel task's share of a batch, ready to be written in order.
 struct Prepared {
     entries: Vec<u8>,
@@ -324,13 +315,16 @@ struct Item {
 }
 
 enum ItemKind {
-    Transition(Box<SignedTransition>, TransitionRow),
-    Event(EventRow),
+    /// A transition's payload, with the day it was signed (`YYYY-MM-DD`, for the summary
+    /// page).
+    Transition(Box<TransitionPayload>, [u8; 10]),
+    Event(Box<EventRow>),
 }
 
 /// Leaf hashes, parsing and rows of a run of entries: the part of the pass that needs no
-/// order.
-fn prepare(chunk: &[(u64, String)]) -> Result<Prepared, ExportError> {
+/// order. Each entry is read as the ledger took it ([`TransitionPayload::from_accepted`]): its
+/// payload was proved canonical then, and `verify-bundle` proves it again from the bundle.
+fn prepare(chunk: Vec<(u64, String)>) -> Result<Prepared, ExportError> {
     let mut transitions = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::with_capacity(chunk.len() * 200));
@@ -339,23 +333,27 @@ fn prepare(chunk: &[(u64, String)]) -> Result<Prepared, ExportError> {
         .from_writer(Vec::new());
     let mut entries = Vec::with_capacity(chunk.iter().map(|(_, s)| s.len() + 120).sum());
     let mut items = Vec::with_capacity(chunk.len());
+    let mut scratch = tables::RowScratch::default();
     for (index, signed) in chunk {
-        let index = *index;
         let leaf = leaf_hash(signed.as_bytes());
-        entry_line(&mut entries, index, &leaf, signed)?;
-        let kind = if let Ok(t) = SignedTransition::parse(signed) {
-            let row = TransitionRow::of(index, &t, &leaf);
-            transitions.serialize(&row)?;
-            ItemKind::Transition(Box::new(t), row)
-        } else if let Ok(e) = SignedEvent::parse(signed) {
+        let unreadable = |why: String| ExportError::Unreadable { index, why };
+        // A compact JWS that parses is base64url and two dots: JSON takes it as it is.
+        let jws = CompactJws::parse_owned(signed).map_err(|e| unreadable(e.to_string()))?;
+        let kind = if jws.typ() == Some(TRANSITION_TYP) {
+            let p =
+                TransitionPayload::from_accepted(&jws).map_err(|e| unreadable(e.to_string()))?;
+            entry_line(&mut entries, index, &leaf, jws.as_str());
+            let time = scratch.transition(&mut transitions, index, &p, jws.kid(), &leaf)?;
+            let mut day = [0u8; 10];
+            day.copy_from_slice(&time.as_bytes()[..10]);
+            ItemKind::Transition(Box::new(p), day)
+        } else if let Ok(e) = SignedEvent::parse(jws.as_str()) {
+            entry_line(&mut entries, index, &leaf, jws.as_str());
             let row = EventRow::of(index, &e, &leaf);
             events.serialize(&row)?;
-            ItemKind::Event(row)
+            ItemKind::Event(Box::new(row))
         } else {
-            return Err(ExportError::Unreadable {
-                index,
-                why: "not a transition or an event".into(),
-            });
+            return Err(unreadable("not a transition or an event".into()));
         };
         items.push(Item { index, leaf, kind });
     }
@@ -371,36 +369,19 @@ fn prepare(chunk: &[(u64, String)]) -> Result<Prepared, ExportError> {
     })
 }
 
-/// A line of `entries.jsonl`. A compact JWS is base64url and dots, which JSON takes as they
-/// are; anything else goes through the JSON writer's escaping.
-fn entry_line(
-    out: &mut Vec<u8>,
-    index: u64,
-    leaf: &Digest,
-    signed: &str,
-) -> Result<(), ExportError> {
-    let plain = signed
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if plain {
-        out.extend_from_slice(b"{\"index\":");
-        out.extend_from_slice(index.to_string().as_bytes());
-        out.extend_from_slice(b",\"leafHash\":\"");
-        out.extend_from_slice(leaf.to_hex().as_bytes());
-        out.extend_from_slice(b"\",\"signed\":\"");
-        out.extend_from_slice(signed.as_bytes());
-        out.extend_from_slice(b"\"}\n");
-        Ok(())
-    } else {
-        write_line(
-            out,
-            &EntryLine {
-                index,
-                leaf_hash: *leaf,
-                signed: signed.to_owned(),
-            },
-        )
-    }
+/// A line of `entries.jsonl` for a compact JWS that parsed: base64url and dots, which JSON
+/// takes as they are (what `EntryLine` would write, without its escaping pass).
+fn entry_line(out: &mut Vec<u8>, index: u64, leaf: &Digest, signed: &str) {
+    out.extend_from_slice(b"{\"index\":");
+    out.extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
+    out.extend_from_slice(b",\"leafHash\":\"");
+    let mut hex = [0u8; 64];
+    // Lower-case hex of 32 bytes always fits 64 bytes.
+    let _ = hex::encode_to_slice(leaf.0, &mut hex);
+    out.extend_from_slice(&hex);
+    out.extend_from_slice(b"\",\"signed\":\"");
+    out.extend_from_slice(signed.as_bytes());
+    out.extend_from_slice(b"\"}\n");
 }
 
 /// The state of the pass that must be taken in order.
@@ -410,8 +391,6 @@ struct Pass<'a> {
     report: Report,
     documents: Documents,
     block: Option<OpenBlock>,
-    /// `entries.jsonl` bytes not yet handed to the zip thread.
-    entries_out: Vec<u8>,
     /// One past the index of the last entry taken.
     reached: u64,
 }
@@ -424,14 +403,7 @@ impl Pass<'_> {
         source: &mut dyn Source,
         zipper: &Zipper,
     ) -> Result<(), ExportError> {
-        self.entries_out.extend_from_slice(&chunk.entries);
-        if self.entries_out.len() >= HANDOFF {
-            let full = std::mem::replace(
-                &mut self.entries_out,
-                Vec::with_capacity(HANDOFF + (64 << 10)),
-            );
-            zipper.data(full)?;
-        }
+        zipper.data(chunk.entries)?;
         streams.transitions.write_all(&chunk.transitions)?;
         streams.events.write_all(&chunk.events)?;
         for item in chunk.items {
@@ -439,10 +411,11 @@ impl Pass<'_> {
             self.counts.entries += 1;
             self.reached = item.index + 1;
             match item.kind {
-                ItemKind::Transition(t, row) => {
-                    self.report.transition(&row);
+                ItemKind::Transition(p, day) => {
+                    self.report
+                        .transition_on(std::str::from_utf8(&day).unwrap_or(""));
                     self.counts.transitions += 1;
-                    self.documents.follow(source, item.index, &t)?;
+                    self.documents.follow(source, item.index, &p)?;
                 }
                 ItemKind::Event(row) => {
                     self.report.event(&row);
@@ -602,8 +575,9 @@ enum ZipJob {
     File(&'static str, PathBuf),
 }
 
-/// The thread that writes the zip: it compresses and hashes every file as it comes, so
-/// compression overlaps the pass over the entries.
+/// The thread that writes the zip: it hashes every file as it comes and hands its pieces to
+/// the pool to deflate (see [`crate::container`]), so compression overlaps the pass over the
+/// entries and spreads over the cores.
 struct Zipper {
     jobs: Option<std::sync::mpsc::SyncSender<ZipJob>>,
     hashes: std::sync::mpsc::Receiver<(String, String)>,
@@ -611,45 +585,46 @@ struct Zipper {
 }
 
 impl Zipper {
-    fn start(file: File, options: zip::write::SimpleFileOptions) -> Result<Self, ExportError> {
+    fn start(file: File, at: chrono::NaiveDateTime) -> Result<Self, ExportError> {
         let (jobs, incoming) = std::sync::mpsc::sync_channel::<ZipJob>(2);
         let (hashed, hashes) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("lading-export-zip".into())
             .spawn(move || -> Result<(), ExportError> {
-                use sha2::{Digest as _, Sha256};
-                let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(1 << 16, file));
-                zip.start_file("entries.jsonl", options)?;
-                let mut hasher = Sha256::new();
+                let mut zip = ZipOut::new(BufWriter::with_capacity(1 << 16, file), at);
+                let mut entries = Some(zip.start("entries.jsonl")?);
                 for job in incoming {
                     match job {
                         ZipJob::Data(bytes) => {
-                            hasher.update(&bytes);
-                            zip.write_all(&bytes)?;
+                            if let Some(entries) = entries.as_mut() {
+                                entries.write(&mut zip, &bytes)?;
+                            }
                         }
                         ZipJob::EndData => {
-                            let digest = std::mem::take(&mut hasher).finalize();
-                            let _ = hashed.send(("entries.jsonl".to_owned(), hex::encode(digest)));
+                            if let Some(entries) = entries.take() {
+                                let digest = entries.finish(&mut zip)?;
+                                let _ = hashed.send(("entries.jsonl".to_owned(), digest));
+                            }
                         }
                         ZipJob::File(name, path) => {
-                            zip.start_file(name, options)?;
+                            let mut deflating = zip.start(name)?;
                             let mut file = File::open(&path)?;
-                            let mut hasher = Sha256::new();
-                            let mut buffer = vec![0u8; 1 << 16];
+                            let mut buffer = vec![0u8; container::PIECE];
                             loop {
                                 let n = file.read(&mut buffer)?;
                                 if n == 0 {
                                     break;
                                 }
-                                hasher.update(&buffer[..n]);
-                                zip.write_all(&buffer[..n])?;
+                                deflating.write(&mut zip, &buffer[..n])?;
                             }
-                            let _ = hashed.send((name.to_owned(), hex::encode(hasher.finalize())));
+                            let digest = deflating.finish(&mut zip)?;
+                            let _ = hashed.send((name.to_owned(), digest));
                         }
                     }
                 }
-                let mut inner = zip.finish()?;
-                inner.flush()?;
+                zip.finish()?
+                    .into_inner()
+                    .map_err(|e| ExportError::Io(e.into_error()))?;
                 Ok(())
             })?;
         Ok(Self {
@@ -766,50 +741,61 @@ impl Documents {
         })
     }
 
-    /// Follows a document through transition `t` at `index`; a document whose ISSUE came
-    /// before the range is first brought to its state at the range's start.
+    /// Follows a document through the transition of payload `p` at `index`; a document whose
+    /// ISSUE came before the range is first brought to its state at the range's start.
+    ///
+    /// Within the range, a transition's place in its document's chain is taken as it states it
+    /// (its `previousTransitionChecksum` is the head it follows): the ledger checked the chain
+    /// when it took each entry, and `verify-bundle` checks it again from the bundle, so the
+    /// writer spares itself a SHA-256 of every entry. The state machine's other rules (who may
+    /// do what, in which state) still run, as they give each document's state and possessor.
+    /// The link from a chain before the range to its first transition in it is checked, as the
+    /// verifier cannot.
     fn follow(
         &mut self,
         source: &mut dyn Source,
         index: u64,
-        t: &SignedTransition,
+        p: &TransitionPayload,
     ) -> Result<(), ExportError> {
-        let p = t.payload();
         let reference = p.document_reference();
         let key = RefKey::of(reference).map_err(ExportError::Source)?;
+        let broken = |e: lading_domain::state::RuleViolation| {
+            ExportError::Source(format!(
+                "{reference} at {index}: {e} (the chain is not one the ledger accepted)"
+            ))
+        };
         if let Some(tracked) = self.tracked.get_mut(&key) {
-            let state = tracked
+            let mut state = tracked
                 .state
                 .state(reference.clone(), &self.parties)
                 .map_err(ExportError::Source)?;
-            let next = state.apply(p, t.checksum()).map_err(|e| {
-                ExportError::Source(format!(
-                    "{reference} at {index}: {e} (the chain is not one the ledger accepted)"
-                ))
-            })?;
+            if let Some(previous) = p.previous_transition_checksum() {
+                state.head = *previous;
+            }
+            let next = state.apply(p, UNHASHED).map_err(broken)?;
             tracked.state = CompactState::of(&next, &mut self.parties);
             tracked.last_index = index;
             tracked.last_time = p.time();
             tracked.in_export += 1;
             return Ok(());
         }
-        let earlier = if p.action() == Action::Issue {
-            Vec::new()
-        } else {
-            source.earlier_transitions(reference, index)?
-        };
-        let mut chain = earlier
-            .iter()
-            .map(|(i, t)| (*i, t))
-            .chain(std::iter::once((index, t)));
         let no_issue = || ExportError::NoIssue {
             reference: reference.to_string(),
             index,
         };
-        let (issued_index, issue) = chain.next().ok_or_else(no_issue)?;
-        let ip = issue.payload();
+        let issued_before = p.action() != Action::Issue;
+        let earlier = if issued_before {
+            source.earlier_transitions(reference, index)?
+        } else {
+            Vec::new()
+        };
+        let (issued_index, ip, issue_checksum) = match earlier.first() {
+            Some((i, t)) => (*i, t.payload(), t.checksum()),
+            None if issued_before => return Err(no_issue()),
+            None => (index, p, UNHASHED),
+        };
         let document = ip.transport_document().ok_or_else(no_issue)?;
-        let mut state = DocumentState::issue(ip, issue.checksum()).map_err(|e| {
+        let mut state = DocumentState::issue(ip, issue_checksum).map_err(|e| {
             ExportError::Source(format!("the ISSUE of {reference} at {issued_index}: {e}"))
         })?;
         let issued_time = ip.time();
@@ -824,13 +810,17 @@ impl Documents {
         let spill_at = self.spill.get_ref().written;
         self.spill.serialize(&row)?;
         let (mut last_index, mut last_time) = (issued_index, issued_time);
-        for (i, t) in chain {
-            state = state.apply(t.payload(), t.checksum()).map_err(|e| {
-                ExportError::Source(format!(
-                    "{reference} at {i}: {e} (the chain is not one the ledger accepted)"
-                ))
-            })?;
-            (last_index, last_time) = (i, t.payload().time());
+        if issued_before {
+            // The chain before the range, each link checked, then this transition's link to it.
+            for (i, t) in earlier.iter().skip(1) {
+                state = state.apply(t.payload(), t.checksum()).map_err(|e| {
+                    ExportError::Source(format!(
+                        "{reference} at {i}: {e} (the chain is not one the ledger accepted)"
+                    ))
+                })?;
+            }
+            state = state.apply(p, UNHASHED).map_err(broken)?;
+            (last_index, last_time) = (index, p.time());
         }
         let tracked = Tracked {
             state: CompactState::of(&state, &mut self.parties),
