@@ -78,8 +78,8 @@ pub async fn after(
 pub struct ProofQuery {
     /// The size of the checkpoint to prove against (default: the latest).
     pub size: Option<u64>,
-    /// Milliseconds to wait for a checkpoint covering the entry (at most 30,000), when the
-    /// entry is on the ledger and no checkpoint covers it yet.
+    /// Milliseconds to wait for a checkpoint covering the entry (at most 30,000) — also for
+    /// an entry not yet on the ledger, which a client may ask for before it submits it.
     #[param(maximum = 30_000)]
     pub wait: Option<u64>,
 }
@@ -105,28 +105,9 @@ pub async fn proof(
                 detail: format!("wait is at most {MAX_WAIT_MS} ms, got {wait}"),
             });
         }
-        // Against a given size there is nothing to wait for: that checkpoint exists or not;
-        // nor for an entry not on the ledger: no checkpoint will cover what was never taken.
-        let on_ledger = if size.is_none()
-            && state
-                .registry
-                .latest_checkpoint()
-                .is_none_or(|c| c.checkpoint.size <= index)
-        {
-            let store = state.registry.store().clone();
-            let ledger = web::block(move || {
-                let mut conn = store.conn()?;
-                lading_store::ledger::ledger_size(&mut conn)
-            })
-            .await
-            .map_err(ApiError::unexpected)?
-            .map_err(ApiError::unexpected)?;
-            index < ledger
-        } else {
-            true
-        };
+        // Against a given size there is nothing to wait for: that checkpoint exists or not.
+        // An entry past the ledger is waited for too: a client may ask before it submits.
         let covered = size.is_some()
-            || !on_ledger
             || state
                 .registry
                 .wait_until_covered(index, std::time::Duration::from_millis(wait))
