@@ -18,14 +18,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::{bail, Result};
 use lading_e2e::harness::{token, Server, ServerOptions, TestDb, Tls};
 use lading_e2e::portal::{submit_all, submit_events};
+use lading_e2e::receiver::{Received, Receiver};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -33,127 +32,12 @@ use serde_json::{json, Value};
 const SHIPPER: &str = "shipper-acme";
 const CARRIER: &str = "carrier-oceanic";
 
-/// What the receiver was sent.
-#[derive(Debug, Clone)]
-struct Received {
-    headers: http::HeaderMap,
-    body: Vec<u8>,
-    /// Whether the receiver took it (2xx) or failed it on purpose.
-    taken: bool,
-}
+/// The receiver's path for this file's one subscription at a time.
+const HOOK: &str = "webhooks";
 
-#[derive(Default)]
-struct ReceiverState {
-    received: Mutex<Vec<Received>>,
-    /// Requests still to be failed with 503.
-    fail: AtomicUsize,
-}
-
-/// An HTTPS receiver on loopback with a certificate of its own.
-struct Receiver {
-    state: Arc<ReceiverState>,
-    url: String,
-    tls: Tls,
-    handle: actix_web::dev::ServerHandle,
-}
-
-async fn hook(req: HttpRequest, body: web::Bytes, state: web::Data<ReceiverState>) -> HttpResponse {
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in req.headers() {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_str().as_bytes()),
-            http::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            headers.insert(name, value);
-        }
-    }
-    let fail = state
-        .fail
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
-    state.received.lock().unwrap().push(Received {
-        headers,
-        body: body.to_vec(),
-        taken: !fail,
-    });
-    if fail {
-        HttpResponse::ServiceUnavailable().finish()
-    } else {
-        HttpResponse::NoContent().finish()
-    }
-}
-
-impl Receiver {
-    fn start() -> Result<Self> {
-        let tls = Tls::new()?;
-        let certs = rustls_pemfile_certs(&tls.cert_pem)?;
-        let key = {
-            use rustls::pki_types::pem::PemObject;
-            rustls::pki_types::PrivateKeyDer::from_pem_slice(
-                std::fs::read_to_string(tls.key_path())?.as_bytes(),
-            )?
-        };
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)?;
-        let state = Arc::new(ReceiverState::default());
-        let data = web::Data::from(state.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let system = actix_web::rt::System::new();
-            let run = system.block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(data.clone())
-                        .route("/hook", web::post().to(hook))
-                })
-                .workers(1)
-                .bind_rustls_0_23(("127.0.0.1", 0), config)?;
-                let port = server.addrs()[0].port();
-                let server = server.run();
-                let _ = tx.send((server.handle(), port));
-                server.await
-            });
-            if let Err(e) = run {
-                eprintln!("receiver: {e}");
-            }
-        });
-        let (handle, port) = rx.recv_timeout(Duration::from_secs(30))?;
-        Ok(Self {
-            state,
-            url: format!("https://127.0.0.1:{port}/hook"),
-            tls,
-            handle,
-        })
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.state.received.lock().unwrap().clone()
-    }
-
-    /// The bodies taken, as JSON, in the order they came.
-    fn taken(&self) -> Vec<Value> {
-        self.received()
-            .iter()
-            .filter(|r| r.taken)
-            .map(|r| serde_json::from_slice(&r.body).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)));
-    }
-}
-
-fn rustls_pemfile_certs(pem: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
-    use rustls::pki_types::pem::PemObject;
-    Ok(
-        rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()?,
-    )
+/// The bodies the receiver took, as JSON, in the order they came.
+fn taken_bodies(receiver: &Receiver) -> Vec<Value> {
+    receiver.taken(HOOK).iter().map(Received::json).collect()
 }
 
 /// A registry whose deliveries retry fast and may call the receiver on loopback.
@@ -304,7 +188,7 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
         .post(
             "/v1/subscriptions",
             SHIPPER,
-            Some(json!({ "url": receiver.url, "filter": {} })),
+            Some(json!({ "url": receiver.url(HOOK), "filter": {} })),
         )
         .await?;
     assert_eq!(status, StatusCode::CREATED, "{made}");
@@ -342,10 +226,10 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
     let want = entitled(&api, SHIPPER, from).await?;
     assert!(!want.is_empty());
     wait_until("the shipper's deliveries", || {
-        receiver.taken().len() >= want.len()
+        taken_bodies(&receiver).len() >= want.len()
     })
     .await?;
-    let taken = receiver.taken();
+    let taken = taken_bodies(&receiver);
     assert_eq!(
         indexes(&taken),
         want,
@@ -354,11 +238,14 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
     let webhook = standardwebhooks::Webhook::new(&secret)?;
     let mut ids = BTreeSet::new();
     for r in receiver.received() {
+        let (Some(body), Some(headers)) = (&r.body, &r.headers) else {
+            bail!("the receiver keeps every request whole");
+        };
         webhook
-            .verify(&r.body, &r.headers)
+            .verify(body, headers)
             .map_err(|e| anyhow::anyhow!("signature: {e:?}"))?;
-        ids.insert(r.headers["webhook-id"].to_str()?.to_owned());
-        let event: Value = serde_json::from_slice(&r.body)?;
+        ids.insert(r.id.clone());
+        let event: Value = serde_json::from_slice(body)?;
         assert_eq!(event["specversion"], "1.0");
         assert_eq!(event["source"], "urn:lading:registry");
         assert!(
@@ -367,7 +254,7 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
                 && event["data"]["signed"].is_string()
         );
         assert_eq!(
-            r.headers["content-type"].to_str()?,
+            headers["content-type"].to_str()?,
             "application/cloudevents+json; charset=utf-8"
         );
     }
@@ -375,7 +262,7 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
 
     // A receiver that fails twice: retried until it takes it, each attempt logged.
     receiver.state.fail.store(2, Ordering::SeqCst);
-    let before = receiver.taken().len();
+    let before = taken_bodies(&receiver).len();
     // Redelivered from where it began: the same deliveries again, through two failures.
     let (status, _) = api
         .post(
@@ -386,10 +273,10 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
         .await?;
     assert_eq!(status, StatusCode::ACCEPTED);
     wait_until("the redelivery", || {
-        receiver.taken().len() >= before + want.len()
+        taken_bodies(&receiver).len() >= before + want.len()
     })
     .await?;
-    let again = &receiver.taken()[before..];
+    let again = &taken_bodies(&receiver)[before..];
     assert_eq!(
         indexes(again),
         want,
@@ -401,7 +288,7 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
         .filter(|r| !r.taken)
         .collect();
     assert_eq!(failed.len(), 2);
-    let first_id = failed[0].headers["webhook-id"].to_str()?.to_owned();
+    let first_id = failed[0].id.clone();
     assert!(ids.contains(&first_id), "a redelivery keeps the webhook-id");
     let (_, log) = api
         .get(
@@ -442,7 +329,7 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
     // The receiver is down when the registry is killed: nothing is lost. A backlog (every
     // delivery again, from where it began) waits on a receiver that fails them all.
     receiver.state.fail.store(usize::MAX, Ordering::SeqCst);
-    let taken_before = receiver.taken().len();
+    let taken_before = taken_bodies(&receiver).len();
     let failed_before = receiver.received().iter().filter(|r| !r.taken).count();
     let (status, _) = api
         .post(
@@ -460,11 +347,11 @@ async fn a_subscription_gets_what_its_party_may_read_signed_in_order_retried_and
     receiver.state.fail.store(0, Ordering::SeqCst);
     tokio::task::block_in_place(|| server.spawn())?;
     wait_until("deliveries after the restart", || {
-        receiver.taken().len() >= taken_before + want.len()
+        taken_bodies(&receiver).len() >= taken_before + want.len()
     })
     .await?;
     assert_eq!(
-        indexes(&receiver.taken()[taken_before..]),
+        indexes(&taken_bodies(&receiver)[taken_before..]),
         want,
         "the backlog survived the kill, in order, nothing skipped"
     );
