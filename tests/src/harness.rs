@@ -614,3 +614,27 @@ pub fn sql_number(db: &TestDb, sql: &str) -> Result<u64> {
         .parse()
         .with_context(|| format!("{sql} is not a number"))
 }
+
+/// An HTTP answer as (status, the problem's `code` — empty when the answer is no problem —,
+/// the JSON body, or null).
+pub async fn answer(
+    response: reqwest::Response,
+) -> Result<(reqwest::StatusCode, String, serde_json::Value)> {
+    let status = response.status();
+    let media = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    let code = if media.starts_with("application/problem+json") {
+        body["code"]
+            .as_str()
+            .context("a problem without code")?
+            .to_owned()
+    } else {
+        String::new()
+    };
+    Ok((status, code, body))
+}

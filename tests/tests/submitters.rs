@@ -18,7 +18,7 @@
 use anyhow::{Context, Result};
 use base64::Engine;
 use lading_e2e::consortium::Pki;
-use lading_e2e::harness::{run_lading, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{answer, run_lading, token, Server, ServerOptions, TestDb, Tls};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -42,27 +42,6 @@ fn registry(pki: &Pki) -> Result<(TestDb, Server)> {
     let db = TestDb::new()?;
     let server = Server::start(&db, &tls, options)?;
     Ok((db, server))
-}
-
-/// The status, the problem's code (empty when the answer is no problem) and the body.
-async fn answer(response: reqwest::Response) -> Result<(StatusCode, String, Value)> {
-    let status = response.status();
-    let media = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    let code = if media.starts_with("application/problem+json") {
-        body["code"]
-            .as_str()
-            .context("a problem without code")?
-            .to_owned()
-    } else {
-        String::new()
-    };
-    Ok((status, code, body))
 }
 
 /// `POST path` of one compact JWS, with `secret` as bearer credential when given.
