@@ -638,3 +638,24 @@ pub async fn answer(
     };
     Ok((status, code, body))
 }
+
+/// The project's Python virtual environment (`LADING_PY_VENV`, default
+/// `~/.cache/lading/venv`), which `deploy/ensure-deps.sh --dev` makes, once it has every one of
+/// `tools` in its `bin/`; else an error saying how to make it.
+pub fn py_venv(tools: &[&str]) -> Result<PathBuf> {
+    let dir = match std::env::var_os("LADING_PY_VENV") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+            .join(".cache/lading/venv"),
+    };
+    for tool in tools {
+        if !dir.join("bin").join(tool).exists() {
+            bail!(
+                "{} has no bin/{tool}: run `deploy/ensure-deps.sh --dev`, which creates the \
+                 project's Python virtual environment (LADING_PY_VENV names another)",
+                dir.display()
+            );
+        }
+    }
+    Ok(dir)
+}

@@ -5,29 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use lading_e2e::consortium::Pki;
-use lading_e2e::harness::{repo_root, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{py_venv, repo_root, token, Server, ServerOptions, TestDb, Tls};
 use serde_json::Value;
-
-fn python() -> Result<PathBuf> {
-    let dir = match std::env::var_os("LADING_PY_VENV") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-            .join(".cache/lading/venv"),
-    };
-    let python = dir.join("bin/python");
-    if !python.exists() {
-        bail!(
-            "{} is missing: run `deploy/ensure-deps.sh --dev`",
-            python.display()
-        );
-    }
-    Ok(python)
-}
 
 #[test]
 fn the_example_client_signs_submits_searches_and_receives_a_verified_webhook() -> Result<()> {
@@ -60,7 +43,7 @@ fn the_example_client_signs_submits_searches_and_receives_a_verified_webhook() -
     )?;
     let root = repo_root();
     let reference = "FWDEXAMPLE0001";
-    let out = Command::new(python()?)
+    let out = Command::new(py_venv(&["python"])?.join("bin/python"))
         .arg(root.join("docs/examples/forwarder_client.py"))
         .args(["--registry", &server.base])
         .arg("--ca")

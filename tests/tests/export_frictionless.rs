@@ -13,32 +13,13 @@
 //!   manifest's row counts.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use lading_e2e::export_ledger::{export, unzip, Ledger};
+use lading_e2e::harness::py_venv;
 use lading_export::Manifest;
-
-/// The virtual environment with `frictionless`, or an error saying how to make it.
-fn venv() -> Result<PathBuf> {
-    let dir = match std::env::var_os("LADING_PY_VENV") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-            .join(".cache/lading/venv"),
-    };
-    for tool in ["frictionless", "python"] {
-        if !dir.join("bin").join(tool).exists() {
-            bail!(
-                "{} has no bin/{tool}: run `deploy/ensure-deps.sh --dev`, which creates the \
-                 Python virtual environment with the frictionless tool (LADING_PY_VENV names \
-                 another)",
-                dir.display()
-            );
-        }
-    }
-    Ok(dir)
-}
 
 /// A whole export of the in-memory ledger, unzipped into `dir`; its manifest.
 fn unzipped_bundle(dir: &Path) -> Result<(Manifest, BTreeMap<String, Vec<u8>>)> {
@@ -77,7 +58,7 @@ fn validate(venv: &Path, bundle: &Path) -> Result<serde_json::Value> {
 
 #[test]
 fn the_data_package_validates_with_frictionless() -> Result<()> {
-    let venv = venv()?;
+    let venv = py_venv(&["frictionless", "python"])?;
     let dir = tempfile::tempdir()?;
     unzipped_bundle(dir.path())?;
     let bundle = dir.path().join("bundle");
@@ -106,7 +87,7 @@ fn the_data_package_validates_with_frictionless() -> Result<()> {
 
 #[test]
 fn frictionless_catches_a_cell_that_breaks_its_type() -> Result<()> {
-    let venv = venv()?;
+    let venv = py_venv(&["frictionless", "python"])?;
     let dir = tempfile::tempdir()?;
     unzipped_bundle(dir.path())?;
     let bundle = dir.path().join("bundle");
@@ -152,7 +133,7 @@ print(json.dumps(out))
 
 #[test]
 fn pythons_csv_module_loads_every_table_with_the_manifests_counts() -> Result<()> {
-    let venv = venv()?;
+    let venv = py_venv(&["frictionless", "python"])?;
     let dir = tempfile::tempdir()?;
     let (manifest, _) = unzipped_bundle(dir.path())?;
     let output = run(Command::new(venv.join("bin/python"))

@@ -13,39 +13,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use lading_e2e::consortium::{caught_up, path, post_jose, Pki};
-use lading_e2e::harness::{free_port, get, repo_root, token};
+use lading_e2e::harness::{free_port, get, py_venv, repo_root, token};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// The virtual environment's schemathesis, or an error saying how to get it.
-fn schemathesis() -> Result<PathBuf> {
-    let dir = match std::env::var_os("LADING_PY_VENV") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-            .join(".cache/lading/venv"),
-    };
-    let tool = dir.join("bin/schemathesis");
-    if !tool.exists() {
-        bail!(
-            "{} is missing: run `deploy/ensure-deps.sh --dev` (LADING_PY_VENV names another \
-             virtual environment)",
-            tool.display()
-        );
-    }
-    Ok(tool)
-}
 
 /// Runs schemathesis against the document at `base`/v1/openapi.json; fails with its report.
 fn fuzz(base: &str, pki: &Pki, who: &str, extra: &[&str]) -> Result<()> {
     // Its cache and reports go to a directory of their own, not into the repository.
     let workdir = tempfile::tempdir()?;
-    let mut command = Command::new(schemathesis()?);
+    let mut command = Command::new(py_venv(&["schemathesis"])?.join("bin/schemathesis"));
     command
         .current_dir(workdir.path())
         .arg("run")

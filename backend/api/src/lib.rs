@@ -216,8 +216,8 @@ where
 
 /// This document (OpenAPI 3.1), as `schemas/openapi.json` holds it.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "contract", responses((status = 200, description = "The OpenAPI 3.1 document of this face", body = Object)))]
-async fn openapi_json(req: HttpRequest) -> HttpResponse {
-    contract::serve(&req, contract::Face::Registry)
+async fn openapi_json() -> HttpResponse {
+    contract::serve(contract::Face::Registry)
 }
 
 /// This document as a page to read.

@@ -539,8 +539,8 @@ async fn submit_event(
 
 /// `GET /v1/openapi.json` of a replica.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "contract", responses((status = 200, description = "The OpenAPI 3.1 document of this face", body = Object)))]
-async fn openapi_json(req: HttpRequest) -> HttpResponse {
-    crate::contract::serve(&req, crate::contract::Face::Node)
+async fn openapi_json() -> HttpResponse {
+    crate::contract::serve(crate::contract::Face::Node)
 }
 
 /// The document as a page to read.

@@ -12,7 +12,7 @@ pub mod reference;
 
 use std::sync::OnceLock;
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
@@ -124,8 +124,7 @@ pub fn document(face: Face) -> &'static Value {
 }
 
 /// `GET /v1/openapi.json` of either face.
-pub fn serve(req: &HttpRequest, face: Face) -> HttpResponse {
-    let _ = req;
+pub fn serve(face: Face) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .json(document(face))
