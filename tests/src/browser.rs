@@ -400,6 +400,41 @@ impl Browser {
         Ok(())
     }
 
+    /// Clicks the button or link whose text is `text` and waits until the page it leads to
+    /// has loaded. Waiting for an element after a plain click can find it on the page being
+    /// left, and the next read of that page fails as stale; a mark set on the old page's
+    /// `window`, which no new page carries, tells the two apart.
+    pub async fn click_to_load(&self, text: &str) -> Result<()> {
+        self.client
+            .execute("window.__ladingLeaving = true;", vec![])
+            .await?;
+        self.click_text(text).await?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            // While the browser is between pages a script may fail: that is "not yet".
+            let loaded = self
+                .client
+                .execute(
+                    "return window.__ladingLeaving !== true && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|answer| answer.as_bool())
+                .unwrap_or(false);
+            if loaded {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "clicking {text:?} on {} never led to a new page",
+                    self.here().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Saves a PNG of the window as `<name>.png` in this test's screenshot folder; its path.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let png = self.client.screenshot().await?;
@@ -481,14 +516,14 @@ impl Browser {
         self.wait_for("form[action='/login']").await?;
         self.fill_label("Username", user).await?;
         self.fill_label("Password", password).await?;
-        self.click_text("Sign in").await?;
+        self.click_to_load("Sign in").await?;
         self.wait_for("form[action='/logout']").await?;
         Ok(())
     }
 
     /// Signs out with the page's button.
     pub async fn sign_out(&self) -> Result<()> {
-        self.click_text("Sign out").await?;
+        self.click_to_load("Sign out").await?;
         self.wait_for("form[action='/login']").await?;
         Ok(())
     }
@@ -509,7 +544,7 @@ impl Browser {
     /// Clicks the portal's "… sign and submit" button `button`, and waits until the submission
     /// it leads to is on the ledger (60 s); the submission page's URL.
     pub async fn sign_and_submit(&self, button: &str) -> Result<String> {
-        self.click_text(button).await?;
+        self.click_to_load(button).await?;
         self.wait_for("#submission").await?;
         let submission = self.current_url().await?;
         self.reload_until(&submission, "On the ledger as entry")

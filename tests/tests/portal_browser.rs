@@ -89,14 +89,14 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
     browser.look("sign-in").await?;
     browser.fill_label("Username", "vera").await?;
     browser.fill_label("Password", "not the password").await?;
-    browser.click_text("Sign in").await?;
+    browser.click_to_load("Sign in").await?;
     let refused = browser.wait_for("[role='alert']").await?.text().await?;
     ensure!(!refused.is_empty(), "a wrong password says so");
     browser.look("sign-in-refused").await?;
     browser
         .fill_label("Password", "correct horse battery staple")
         .await?;
-    browser.click_text("Sign in").await?;
+    browser.click_to_load("Sign in").await?;
 
     // Back where it was going: the list, with exactly the party's bills.
     browser.wait_for("#results").await?;
@@ -135,7 +135,7 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
     browser.look("bills-search").await?;
 
     // The bill's page, and the badge it earned by checking the proof.
-    browser.click_text(&wanted).await?;
+    browser.click_to_load(&wanted).await?;
     let badge = browser.wait_for("#verification").await?;
     let class = badge.attr("class").await?.unwrap_or_default();
     ensure!(class.contains("verified"), "the badge is {class}");
@@ -190,7 +190,7 @@ async fn a_signed_in_user_reads_the_bills_of_the_party_in_a_real_browser() -> Re
     browser.wait_for("#results").await?;
 
     // Sign out: the next page asks for a sign-in again.
-    browser.click_text("Sign out").await?;
+    browser.click_to_load("Sign out").await?;
     browser.wait_for("form[action='/login']").await?;
     browser.goto(&node.url("/bills")).await?;
     browser.wait_for("form[action='/login']").await?;

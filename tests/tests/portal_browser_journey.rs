@@ -35,8 +35,9 @@ const CARRIER: &str = "carrier-oceanic";
 const SHIPPER: &str = "shipper-acme";
 const BANK: &str = "bank-harbour";
 const REFERENCE: &str = "OCNL2026JRNY01";
-/// The bank's portal ends a session idle this long.
-const BANK_IDLE_MS: u64 = 5_000;
+/// The bank's portal ends a session idle this long: long enough that a slow, shared host
+/// cannot let it lapse between two steps of the journey.
+const BANK_IDLE_MS: u64 = 12_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_portal() -> Result<()> {
@@ -124,7 +125,7 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
         .await
         .context("the bank is offered as the transfer's recipient")?;
     browser.look("shipper-bill-transfer").await?;
-    browser.click_text("Transfer: sign and submit").await?;
+    browser.click_to_load("Transfer: sign and submit").await?;
     browser.wait_for("#submission").await?;
     let waiting = browser.page_text().await?;
     ensure!(
@@ -199,7 +200,7 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
     second.look("bank-session-ended").await?;
     second.fill_label("Username", "bea").await?;
     second.fill_label("Password", "viewer password 3").await?;
-    second.click_text("Sign in").await?;
+    second.click_to_load("Sign in").await?;
     second.wait_for("form[action='/logout']").await?;
     ensure!(
         second.current_url().await?.ends_with("/bills"),
@@ -211,7 +212,7 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
     second.wait_for("form[action='/login']").await?;
     second.fill_label("Username", "bea").await?;
     second.fill_label("Password", "viewer password 3").await?;
-    second.click_text("Sign in").await?;
+    second.click_to_load("Sign in").await?;
     second.wait_for("form[action='/login']").await?;
     let refused = second.page_text().await?;
     ensure!(
@@ -223,7 +224,7 @@ async fn a_transfer_signed_while_the_registry_is_away_arrives_in_the_banks_porta
     second.wait_for("form[action='/login']").await?;
     second.fill_label("Username", "sue").await?;
     second.fill_label("Password", "not her password").await?;
-    second.click_text("Sign in").await?;
+    second.click_to_load("Sign in").await?;
     second.wait_for("form[action='/login']").await?;
     let wrong = second.page_text().await?;
     ensure!(

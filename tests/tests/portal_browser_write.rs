@@ -98,7 +98,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
     for (name, value) in fields {
         set(&browser, name, value).await?;
     }
-    browser.click_text("Save draft").await?;
+    browser.click_to_load("Save draft").await?;
     let error = browser
         .wait_for("p.error[data-field='container.0']")
         .await?
@@ -127,7 +127,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
 
     // Corrected: a draft, which a clerk is not offered to sign.
     set(&browser, "container-0", "CSQU3054383").await?;
-    browser.click_text("Save draft").await?;
+    browser.click_to_load("Save draft").await?;
     browser.wait_for(".crumbs").await?;
     ensure!(
         browser.current_url().await?.contains("/drafts/"),
@@ -201,7 +201,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
         .await?;
     browser.look("bill-voided").await?;
     browser
-        .click_text("Issue the amended bill of lading")
+        .click_to_load("Issue the amended bill of lading")
         .await?;
     browser.wait_for("#amends").await?;
     let prefilled = |name: &'static str| {
@@ -226,7 +226,7 @@ async fn a_bill_is_issued_signed_surrendered_and_the_surrender_accepted_in_real_
     browser.look("issue-amended").await?;
     set(&browser, "reference", AMENDED).await?;
     set(&browser, "vessel", "Oceanic Serenity").await?;
-    browser.click_text("Save draft").await?;
+    browser.click_to_load("Save draft").await?;
     browser.wait_for("form[action$='/sign']").await?;
     browser.sign_and_submit("Sign and submit the ISSUE").await?;
     let amended = second
