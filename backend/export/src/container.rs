@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 /// Bytes of a file deflated as one piece: big enough that a piece's own overhead (its flush
 /// marker, a cold start of the match finder) is nothing, small enough that the pool's threads
 /// stay busy and little waits in memory.
-pub(crate) const PIECE: usize = 1 << 20;
+pub(crate) const PIECE: usize = 1 << 18;
 /// Pieces handed to the pool and not yet written: bounds the memory held.
 const IN_FLIGHT: usize = 4;
 /// The history a piece is primed with: deflate's whole window.
@@ -231,6 +231,7 @@ impl<W: Write + Seek> ZipOut<W> {
             buffer: Vec::with_capacity(PIECE),
             history: Vec::new(),
             pending: VecDeque::new(),
+            spares: Vec::new(),
             crc: crc32fast::Hasher::new(),
             sha256: Sha256::new(),
             uncompressed: 0,
@@ -238,8 +239,25 @@ impl<W: Write + Seek> ZipOut<W> {
     }
 }
 
-/// A piece deflated by the pool: its bytes and the CRC-32 of its input.
-type Piece = std::io::Result<(Vec<u8>, crc32fast::Hasher)>;
+/// A piece deflated by the pool: its bytes and the CRC-32 of its input, with the buffers it
+/// was given back for the next piece.
+type Piece = std::io::Result<Deflated>;
+
+struct Deflated {
+    bytes: Vec<u8>,
+    crc: crc32fast::Hasher,
+    spare: Buffers,
+}
+
+/// A piece's input, the history it is primed with and the room for its output: handed to the
+/// pool and back, so a file of any size is deflated in the same few buffers (allocations
+/// freed on another thread than made them are what an allocator is slowest to take back).
+#[derive(Default)]
+struct Buffers {
+    input: Vec<u8>,
+    history: Vec<u8>,
+    output: Vec<u8>,
+}
 
 /// A file being deflated on the pool, piece by piece, and written in order; the SHA-256 of its
 /// bytes (which the manifest lists) is taken as they come.
@@ -251,6 +269,8 @@ pub(crate) struct Deflating {
     /// The last [`WINDOW`] bytes of the piece before, which the next is primed with.
     history: Vec<u8>,
     pending: VecDeque<mpsc::Receiver<Piece>>,
+    /// Buffers back from the pool, for the next pieces.
+    spares: Vec<Buffers>,
     crc: crc32fast::Hasher,
     sha256: Sha256,
     uncompressed: u64,
@@ -282,12 +302,21 @@ impl Deflating {
         while self.pending.len() >= IN_FLIGHT {
             self.write_oldest(zip)?;
         }
-        let input = std::mem::replace(&mut self.buffer, Vec::with_capacity(PIECE));
-        let history = std::mem::take(&mut self.history);
-        self.history = input[input.len().saturating_sub(WINDOW)..].to_vec();
+        let mut next = self.spares.pop().unwrap_or_default();
+        next.input.clear();
+        next.input.reserve(PIECE);
+        let mut buffers = Buffers {
+            input: std::mem::replace(&mut self.buffer, next.input),
+            history: std::mem::replace(&mut self.history, next.history),
+            output: next.output,
+        };
+        self.history.clear();
+        self.history
+            .extend_from_slice(&buffers.input[buffers.input.len().saturating_sub(WINDOW)..]);
+        buffers.output.clear();
         let (tx, rx) = mpsc::sync_channel(1);
         rayon::spawn(move || {
-            let _ = tx.send(deflate_piece(&input, &history));
+            let _ = tx.send(deflate_piece(buffers));
         });
         self.pending.push_back(rx);
         Ok(())
@@ -297,11 +326,16 @@ impl Deflating {
         let Some(rx) = self.pending.pop_front() else {
             return Ok(());
         };
-        let (bytes, crc) = rx
+        let Deflated { bytes, crc, spare } = rx
             .recv()
             .map_err(|_| std::io::Error::other("a deflating thread stopped"))??;
         self.crc.combine(&crc);
-        zip.put(&bytes)
+        zip.put(&bytes)?;
+        self.spares.push(Buffers {
+            output: bytes,
+            ..spare
+        });
+        Ok(())
     }
 
     /// Ends the file: the last piece, the stream's last block, its CRC and sizes. Gives the
@@ -329,16 +363,21 @@ impl Deflating {
 
 /// Deflates `input` as a raw stream ended by a sync flush (so it ends on a byte boundary and
 /// the next piece's stream may follow it), primed with `history`, the bytes before it.
-fn deflate_piece(input: &[u8], history: &[u8]) -> Piece {
+fn deflate_piece(buffers: Buffers) -> Piece {
+    let Buffers {
+        input,
+        history,
+        output: mut out,
+    } = buffers;
     let mut crc = crc32fast::Hasher::new();
-    crc.update(input);
+    crc.update(&input);
     let mut deflate = Compress::new(Compression::new(LEVEL), false);
     if !history.is_empty() {
         deflate
-            .set_dictionary(history)
+            .set_dictionary(&history)
             .map_err(std::io::Error::other)?;
     }
-    let mut out = Vec::with_capacity(input.len() / 2 + 1024);
+    out.reserve(input.len() / 2 + 1024);
     loop {
         if out.capacity() - out.len() < 1024 {
             out.reserve(out.capacity() / 2 + 1024);
@@ -350,7 +389,15 @@ fn deflate_piece(input: &[u8], history: &[u8]) -> Piece {
             .map_err(std::io::Error::other)?;
         // The flush is complete when all input is taken and the output did not fill its room.
         if deflate.total_in() == input.len() as u64 && out.len() < out.capacity() {
-            return Ok((out, crc));
+            return Ok(Deflated {
+                bytes: out,
+                crc,
+                spare: Buffers {
+                    input,
+                    history,
+                    output: Vec::new(),
+                },
+            });
         }
     }
 }
@@ -453,7 +500,16 @@ mod tests {
         let mut crc = crc32fast::Hasher::new();
         let mut history: &[u8] = &[];
         for piece in &pieces {
-            let (bytes, piece_crc) = deflate_piece(piece, history).expect("deflate");
+            let Deflated {
+                bytes,
+                crc: piece_crc,
+                ..
+            } = deflate_piece(Buffers {
+                input: piece.to_vec(),
+                history: history.to_vec(),
+                output: Vec::new(),
+            })
+            .expect("deflate");
             crc.combine(&piece_crc);
             stream.extend_from_slice(&bytes);
             history = &piece[piece.len().saturating_sub(WINDOW)..];

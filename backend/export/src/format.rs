@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 /// The format's name and version, in the manifest.
 pub const BUNDLE_FORMAT: &str = "lading-customs-export/1";
 
-/// Every file a bundle holds, in the order they are written; nothing else may be in it.
+/// Every file a bundle holds, in the order they are written (each table as soon as it is
+/// whole); nothing else may be in it.
 pub const FILES: &[&str] = &[
     "entries.jsonl",
-    "documents.csv",
     "transitions.csv",
     "events.csv",
     "proofs.jsonl",
+    "documents.csv",
     "checkpoint.jws",
     "registry.jwk",
     "parties.json",

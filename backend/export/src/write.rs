@@ -81,7 +81,7 @@ pub struct Summary {
 const UNHASHED: Digest = Digest([0; 32]);
 
 /// Entries taken from the source at once, prepared in parallel, then written in order.
-const BATCH: usize = 512;
+const BATCH: usize = 1024;
 /// Entries one parallel task prepares.
 const CHUNK: usize = 64;
 
@@ -224,11 +224,23 @@ pub fn write_bundle_with_progress(
         ..
     } = pass;
 
-    // documents.csv, in reference order.
-    documents.write(&streams.path("documents.csv"), &mut report, &mut counts)?;
+    // The tables that are whole already go to the zip first, deflated on the pool while this
+    // thread writes documents.csv; and the bytes written so far start on their way to disk.
+    zipper.end_data();
     streams.transitions.flush()?;
     streams.events.flush()?;
     streams.proofs.flush()?;
+    for name in ["transitions.csv", "events.csv", "proofs.jsonl"] {
+        zipper.file(name, streams.path(name))?;
+    }
+    let early_sync = partial.as_file().try_clone().map(|file| {
+        std::thread::spawn(move || {
+            let _ = file.sync_data();
+        })
+    });
+    // documents.csv, in reference order.
+    documents.write(&streams.path("documents.csv"), &mut report, &mut counts)?;
+    zipper.file("documents.csv", streams.path("documents.csv"))?;
 
     // The small files.
     std::fs::write(streams.path("checkpoint.jws"), &checkpoint.signed)?;
@@ -270,9 +282,12 @@ pub fn write_bundle_with_progress(
         ),
     };
     std::fs::write(streams.path("index.html"), report.render(&manifest))?;
-    zipper.end_data();
     for name in FILES {
-        if *name != "entries.jsonl" && !name.starts_with("manifest.") {
+        let queued = matches!(
+            *name,
+            "entries.jsonl" | "transitions.csv" | "events.csv" | "proofs.jsonl" | "documents.csv"
+        );
+        if !queued && !name.starts_with("manifest.") {
             zipper.file(name, streams.path(name))?;
         }
     }
@@ -288,6 +303,9 @@ pub fn write_bundle_with_progress(
     zipper.finish()?;
 
     // Whole: on disk, then under its name.
+    if let Ok(early) = early_sync {
+        let _ = early.join();
+    }
     partial.as_file().sync_all()?;
     partial.persist(out).map_err(|e| ExportError::Io(e.error))?;
     if let Ok(dir) = File::open(near) {
