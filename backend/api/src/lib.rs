@@ -42,6 +42,8 @@ pub struct AppState {
     pub allow_private_callbacks: bool,
     /// API credentials: whether writes need one, their last use, the rate limits.
     pub credentials: credentials::Credentials,
+    /// How each party's pages of `GET /v1/documents` are found, remembered for a while.
+    pub walks: std::sync::Arc<lading_store::search::WalkCache>,
 }
 
 /// The replicas a registry reconciles, and how.

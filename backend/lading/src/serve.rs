@@ -138,6 +138,7 @@ pub fn run(
             config.registry.require_write_credential,
             config.registry.rate_limits(),
         ),
+        walks: std::sync::Arc::default(),
     };
     // Webhook deliveries run beside the server and stop before the sequencer does.
     let deliverer = if config.notifications.enabled {

@@ -20,6 +20,7 @@ pub mod operator;
 pub mod outbox;
 pub mod parties;
 pub mod portal;
+mod prepared;
 pub mod reads;
 pub mod reconciliations;
 pub mod replica;

@@ -38,6 +38,30 @@ macro_rules! may_read {
 
 pub(crate) use may_read;
 
+/// [`may_read!`] for a `documents` row at hand, `$doc` (its alias): the same rule, written so
+/// that PostgreSQL looks up the party's jurisdiction once per statement (an uncorrelated
+/// subquery) instead of once per row. A page of `GET /v1/documents` tests hundreds of rows.
+macro_rules! may_read_row {
+    ($doc:literal) => {
+        concat!(
+            "(EXISTS (SELECT 1 FROM document_access a \
+                      WHERE a.document_ref = ",
+            $doc,
+            ".reference AND a.party_id = $1) \
+              OR ",
+            $doc,
+            ".port_of_loading = ANY(CAST((SELECT p.ports FROM parties p \
+                  WHERE p.id = $1 AND p.role = 'customs_authority') AS text[])) \
+              OR ",
+            $doc,
+            ".port_of_discharge = ANY(CAST((SELECT p.ports FROM parties p \
+                  WHERE p.id = $1 AND p.role = 'customs_authority') AS text[])))"
+        )
+    };
+}
+
+pub(crate) use may_read_row;
+
 /// The document, if it exists and `party` is entitled to it. `None` for both "no such
 /// document" and "not yours", so a caller cannot tell them apart. The rule is `may_read!`'s,
 /// the one every read of a document uses (this, the feed, and the search of

@@ -1,9 +1,9 @@
 //! Finding bills: the documents and shipment events a party is entitled to, newest first, a
 //! page at a time (`GET /v1/documents`, `GET /v1/events`).
 //!
-//! Entitlement is the rule every other read of a document uses (`may_read!` and `entitled!` of
-//! [`crate::reads`]), decided in the query: a row the party may not see is never loaded, so
-//! neither a page nor its cursor can tell anything about it.
+//! Entitlement is the rule every other read of a document uses (`may_read!`, `may_read_row!`
+//! and `entitled!` of [`crate::reads`]), decided in the query: a row the party may not see is
+//! never loaded, so neither a page nor its cursor can tell anything about it.
 //!
 //! Pages are keyset pages, never offsets. Documents are ordered by their last change (the
 //! ledger index of their head transition, unique per document) and then reference; a page
@@ -19,12 +19,12 @@
 //! documents): see BENCHMARKS.md.
 
 use chrono::{DateTime, Utc};
-use diesel::pg::{Pg, PgConnection};
+use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, Bytea, Int8, Nullable, Text, Timestamptz};
 
-use crate::reads::{entitled, may_read};
+use crate::prepared::{Prepared, Value};
+use crate::reads::{entitled, may_read, may_read_row};
 use crate::StoreError;
 
 /// A party's relation to a document, as `role=` filters on it.
@@ -146,48 +146,42 @@ pub struct DocumentHit {
     pub containers: Vec<Option<String>>,
 }
 
-/// A query whose binds are added as its conditions are: `$1` is always the reading party.
-struct Builder<'a> {
+/// A query whose binds are added as its conditions are: `$1` is always the reading party. The
+/// statement it makes is kept prepared per connection ([`Prepared`]): its text depends only on
+/// which filters are asked for, never on their values.
+struct Builder {
     sql: String,
-    query: BoxedSqlQuery<'a, Pg, SqlQuery>,
-    binds: usize,
+    values: Vec<Value>,
 }
 
-impl<'a> Builder<'a> {
+impl Builder {
     fn new(party: &str) -> Self {
         Self {
             sql: String::new(),
-            query: diesel::sql_query("")
-                .into_boxed()
-                .bind::<Text, _>(party.to_owned()),
-            binds: 1,
+            values: vec![Value::Text(party.to_owned())],
         }
+    }
+
+    /// The placeholder of a new bind of `value`.
+    fn bind(&mut self, value: Value) -> String {
+        self.values.push(value);
+        format!("${}", self.values.len())
     }
 
     /// Adds `AND <condition>`, with `?` in it standing for the next bind.
     fn text(&mut self, condition: &str, value: String) {
-        self.binds += 1;
-        self.sql += &format!(
-            " AND {}",
-            condition.replace('?', &format!("${}", self.binds))
-        );
-        let query = std::mem::replace(&mut self.query, diesel::sql_query("").into_boxed());
-        self.query = query.bind::<Text, _>(value);
+        let placeholder = self.bind(Value::Text(value));
+        self.sql += &format!(" AND {}", condition.replace('?', &placeholder));
     }
 
     fn int(&mut self, condition: &str, value: i64) {
-        self.binds += 1;
-        self.sql += &format!(
-            " AND {}",
-            condition.replace('?', &format!("${}", self.binds))
-        );
-        let query = std::mem::replace(&mut self.query, diesel::sql_query("").into_boxed());
-        self.query = query.bind::<Int8, _>(value);
+        let placeholder = self.bind(Value::Int(value));
+        self.sql += &format!(" AND {}", condition.replace('?', &placeholder));
     }
 
     /// The whole statement: `head`, the conditions, then `tail`.
-    fn finish(self, head: &str, tail: &str) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
-        self.query.sql(head).sql(self.sql).sql(tail)
+    fn finish(self, head: &str, tail: &str) -> Prepared {
+        Prepared::numbered(&format!("{head}{}{tail}", self.sql), self.values)
     }
 }
 
@@ -201,14 +195,53 @@ fn contains(text: &str) -> String {
 }
 
 /// A page of the documents `party` may read that match `query`, newest change first, found
-/// the cheaper way for that party ([`walk_for`]).
+/// the cheaper way for that party ([`walk_for`], as `walks` remembers it).
 pub fn documents(
     conn: &mut PgConnection,
+    walks: &WalkCache,
     party: &str,
     query: &DocumentQuery,
 ) -> Result<Vec<DocumentHit>, StoreError> {
-    let walk = walk_for(conn, party)?;
+    let walk = walks.walk_for(conn, party)?;
     documents_by(conn, party, query, walk)
+}
+
+/// Which walk each party's pages take, remembered for [`WalkCache::KEEP`]: choosing counts up
+/// to 10,001 of the party's rows, which costs about as much as a page. A party's share of the
+/// documents moves slowly, and either walk gives the same page: a choice a little out of date
+/// costs time, never a wrong answer.
+#[derive(Debug, Default)]
+pub struct WalkCache {
+    chosen: std::sync::Mutex<std::collections::HashMap<String, (Walk, std::time::Instant)>>,
+}
+
+impl WalkCache {
+    /// How long a choice is kept.
+    pub const KEEP: std::time::Duration = std::time::Duration::from_secs(60);
+    /// Parties remembered at most (then the map starts again).
+    const MAX: usize = 100_000;
+
+    /// [`walk_for`], from memory when chosen less than [`WalkCache::KEEP`] ago.
+    pub fn walk_for(&self, conn: &mut PgConnection, party: &str) -> Result<Walk, StoreError> {
+        let now = std::time::Instant::now();
+        let remembered = self
+            .chosen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(party)
+            .filter(|(_, at)| now.saturating_duration_since(*at) < Self::KEEP)
+            .map(|(walk, _)| *walk);
+        if let Some(walk) = remembered {
+            return Ok(walk);
+        }
+        let walk = walk_for(conn, party)?;
+        let mut chosen = self.chosen.lock().unwrap_or_else(|e| e.into_inner());
+        if chosen.len() >= Self::MAX {
+            chosen.clear();
+        }
+        chosen.insert(party.to_owned(), (walk, now));
+        Ok(walk)
+    }
 }
 
 /// [`documents`] found by the given walk; both give the same page.
@@ -254,17 +287,14 @@ pub fn documents_by(
         b.text("s.search LIKE ?", contains(&word.to_lowercase()));
     }
     if let Some((idx, reference)) = &query.after {
-        b.int("tr.idx <= ?", *idx);
-        let n = b.binds;
+        let idx = b.bind(Value::Int(*idx));
         b.text(
-            &format!("(tr.idx < ${n} OR tr.document_ref < ?)"),
+            &format!("tr.idx <= {idx} AND (tr.idx < {idx} OR tr.document_ref < ?)"),
             reference.clone(),
         );
     }
-    let tail = format!(
-        " ORDER BY tr.idx DESC, tr.document_ref DESC LIMIT {}",
-        query.limit
-    );
+    let limit = b.bind(Value::Int(i64::from(query.limit)));
+    let tail = format!(" ORDER BY tr.idx DESC, tr.document_ref DESC LIMIT {limit}");
     // `tr` is, either way, the document's head transition: (idx, document_ref).
     let head = match walk {
         // The head is matched by a scalar subquery rather than a join condition: as a second
@@ -283,7 +313,7 @@ pub fn documents_by(
              JOIN ledger_entries le ON le.idx = tr.idx \
              WHERE tr.idx = (SELECT h.head_idx FROM documents h WHERE h.reference = tr.document_ref) \
                AND ",
-            may_read!("doc.reference")
+            may_read_row!("doc")
         ),
         // From the party's own rows: for a party that is not a customs authority, these rows
         // are exactly `may_read!` (its customs clause needs the customs role), so the rule
@@ -435,7 +465,8 @@ pub fn events(
     if let Some(before) = query.before {
         b.int("ev.idx < ?", before);
     }
-    let tail = format!(" ORDER BY ev.idx DESC LIMIT {}", query.limit);
+    let limit = b.bind(Value::Int(i64::from(query.limit)));
+    let tail = format!(" ORDER BY ev.idx DESC LIMIT {limit}");
     let statement = b.finish(
         concat!(
             "SELECT e.idx, e.leaf_hash, e.actor, e.received_at, e.signed, ev.event_code, \

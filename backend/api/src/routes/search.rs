@@ -279,14 +279,14 @@ pub async fn documents(
         // One more than the page: whether there is a next page.
         limit: limit + 1,
     };
-    let store = state.registry.store().clone();
+    let state = state.into_inner();
     let reader = caller.0.id.to_string();
     let mut hits = web::block(move || {
-        let mut conn = store.conn()?;
+        let mut conn = state.registry.store().conn()?;
         if let Some(at) = updated_since {
             query.changed_from = Some(first_index_at(&mut conn, at)?);
         }
-        search::documents(&mut conn, &reader, &query)
+        search::documents(&mut conn, &state.walks, &reader, &query)
     })
     .await
     .map_err(ApiError::unexpected)?
