@@ -1,10 +1,10 @@
 //! SQL written by hand that the connection keeps prepared.
 //!
-//! diesel's `sql_query` is never kept prepared: every call is parsed and planned again. For the
-//! search pages that is most of their cost (planning a page's joins takes longer than running
-//! it). [`Prepared`] is the same hand-written SQL with its binds, marked safe to keep: each
+//! diesel's `sql_query` is never kept prepared: every call is sent, parsed and analysed again.
+//! [`Prepared`] is the same hand-written SQL with its binds, marked safe to keep: each
 //! connection prepares a statement once per distinct SQL text (its binds are never part of
-//! the text) and runs it again with new values, so PostgreSQL can settle on a plan it reuses.
+//! the text) and runs it again with new values. Whether PostgreSQL then plans each run for its
+//! values or reuses a generic plan is the caller's choice (`plan_cache_mode`).
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
