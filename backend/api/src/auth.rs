@@ -163,6 +163,37 @@ impl FromRequest for Subscriber {
     }
 }
 
+/// A party reading its own subscriptions (`GET /v1/subscriptions`, one of them, its
+/// deliveries): a bearer credential with the `subscribe` scope, or — without an
+/// `Authorization` header — the client certificate of a registered party's node from the
+/// consortium's CA. The node asks so it can tell its users when a subscription is failing
+/// (its portal, its status); the certificate reads, it never makes, changes or deletes one,
+/// and no answer to a read carries a secret.
+#[derive(Debug, Clone)]
+pub struct SubscriptionReader(pub Party);
+
+impl FromRequest for SubscriptionReader {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let has_bearer = req
+            .headers()
+            .contains_key(actix_web::http::header::AUTHORIZATION);
+        let certificate = req.conn_data::<PeerCertificate>().is_some();
+        if !has_bearer && certificate {
+            let replica = Replica::from_request(&req, payload);
+            return Box::pin(async move { Ok(SubscriptionReader(replica.await?.0)) });
+        }
+        Box::pin(async move {
+            Ok(SubscriptionReader(
+                bearer_with(&req, Scope::Subscribe).await?.party,
+            ))
+        })
+    }
+}
+
 /// A party's admin: a bearer credential with the `admin` scope, for the party's credentials.
 #[derive(Debug, Clone)]
 pub struct Admin(pub Credential);

@@ -53,6 +53,9 @@
 //!                                            # the registry); its certificate needs --server-name
 //! peers = ["https://replica.carrier.example:8444"]   # replicas to compare checkpoints with
 //! peer_interval_ms = 5000
+//! subscriptions_interval_ms = 60000          # how often the node asks the registry for its
+//!                                            # party's webhook subscriptions, to show a
+//!                                            # failing one in its status and portal (0: never)
 //!
 //! [portal]                                   # `lading replica`: the party's web portal;
 //!                                            # `lading serve`: the registry's operator view
@@ -282,6 +285,9 @@ pub struct ReplicaSection {
     /// Other replicas' base URLs: signed checkpoints are compared with theirs.
     pub peers: Vec<String>,
     pub peer_interval_ms: u64,
+    /// How often the node asks the registry for its party's webhook subscriptions (with its
+    /// client certificate), so its status and portal tell when one is failing; 0: never.
+    pub subscriptions_interval_ms: u64,
 }
 
 impl Default for ReplicaSection {
@@ -299,6 +305,7 @@ impl Default for ReplicaSection {
             listen: None,
             peers: Vec::new(),
             peer_interval_ms: 5000,
+            subscriptions_interval_ms: 60_000,
         }
     }
 }
@@ -558,6 +565,10 @@ impl Config {
         if let Some(v) = var("LADING_REPLICA_PEER_INTERVAL_MS") {
             self.replica.peer_interval_ms = parse("LADING_REPLICA_PEER_INTERVAL_MS", v)?;
         }
+        if let Some(v) = var("LADING_REPLICA_SUBSCRIPTIONS_INTERVAL_MS") {
+            self.replica.subscriptions_interval_ms =
+                parse("LADING_REPLICA_SUBSCRIPTIONS_INTERVAL_MS", v)?;
+        }
         for (name, slot) in [
             ("LADING_RECONCILE_CERT", &mut self.reconcile.cert),
             ("LADING_RECONCILE_KEY", &mut self.reconcile.key),
@@ -739,6 +750,7 @@ mod tests {
         );
         assert!(replica.replica.cert.is_some() && replica.replica.registry_key.is_some());
         assert_eq!(replica.database.url, None);
+        assert_eq!(replica.replica.subscriptions_interval_ms, 60_000);
 
         // The consortium of deploy/consortium: a registry reconciling three replicas, each
         // serving and comparing checkpoints with the other two.
@@ -831,6 +843,21 @@ mod tests {
         assert_eq!(config.portal.listen.map(|a| a.port()), Some(9450));
         assert_eq!(config.portal.session_ttl_ms, 1000);
         assert!(toml::from_str::<Config>("[portal]\nlisten_on = \"x\"\n").is_err());
+    }
+
+    /// The node asks for its party's subscriptions every minute unless told otherwise.
+    #[test]
+    fn the_subscriptions_check_has_a_default_a_file_setting_and_a_variable() {
+        assert_eq!(Config::default().replica.subscriptions_interval_ms, 60_000);
+        let mut config: Config =
+            toml::from_str("[replica]\nsubscriptions_interval_ms = 0\n").unwrap();
+        assert_eq!(config.replica.subscriptions_interval_ms, 0);
+        config
+            .apply_env(|name| {
+                (name == "LADING_REPLICA_SUBSCRIPTIONS_INTERVAL_MS").then(|| "250".to_owned())
+            })
+            .unwrap();
+        assert_eq!(config.replica.subscriptions_interval_ms, 250);
     }
 
     #[test]

@@ -249,6 +249,7 @@ pub fn run(mut config: Config) -> Result<()> {
                 page_size: 1000,
                 poll_interval: std::time::Duration::from_millis(500),
                 park_after: std::time::Duration::from_secs(600),
+                subscriptions_interval: std::time::Duration::from_secs(60),
             },
             store,
             client,

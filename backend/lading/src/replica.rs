@@ -115,6 +115,7 @@ impl NodeInputs {
                 page_size: section.page_size,
                 poll_interval: Duration::from_millis(section.poll_interval_ms),
                 park_after: Duration::from_millis(section.park_after_ms),
+                subscriptions_interval: Duration::from_millis(section.subscriptions_interval_ms),
             },
             store,
             self.client.clone(),

@@ -102,6 +102,11 @@ pub fn time(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// A moment to the second (when the node last asked the registry something).
+pub fn time_seconds(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 /// A status code in words.
 pub fn state_label(code: &str) -> &'static str {
     match code {

@@ -66,6 +66,26 @@ fn http_client(tls: Arc<rustls::ClientConfig>) -> Result<reqwest::Client, Replic
         .build()?)
 }
 
+/// A subscription of the party's, as `GET /v1/subscriptions` shows it (what the node needs of
+/// it; the registry's answer has more).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrySubscription {
+    pub id: String,
+    pub url: String,
+    /// `active`, or `failing`.
+    pub status: String,
+    #[serde(default)]
+    pub failures: i64,
+    #[serde(default)]
+    pub failing_since: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// The first ledger index not yet delivered: where a redelivery would start.
+    #[serde(default)]
+    pub next_index: u64,
+}
+
 /// One page of `GET /v1/replication/entries` (`schemas/feed-page.json`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -241,6 +261,18 @@ impl FeedClient {
             Err(ReplicaError::Refused { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The party's webhook subscriptions as the registry shows them (`GET /v1/subscriptions`,
+    /// which takes the party's client certificate for reading): the node tells its users
+    /// when one is failing.
+    pub async fn subscriptions(&self) -> Result<Vec<RegistrySubscription>, ReplicaError> {
+        #[derive(Deserialize)]
+        struct List {
+            subscriptions: Vec<RegistrySubscription>,
+        }
+        let list: List = self.get_json("/v1/subscriptions").await?;
+        Ok(list.subscriptions)
     }
 
     /// The base URL this client talks to.

@@ -61,6 +61,9 @@ pub struct NodeSettings {
     /// How long the registry may keep answering one submission as unavailable before it is
     /// parked and the queue moves on past it.
     pub park_after: Duration,
+    /// How often the node asks the registry for its party's webhook subscriptions, to tell
+    /// its users (status, portal) when one is failing; zero: never.
+    pub subscriptions_interval: Duration,
 }
 
 /// A party's replica; cheap to clone.
@@ -78,6 +81,9 @@ struct Inner {
     registry_size: AtomicU64,
     /// When the registry last answered the follow loop, and since when it has not.
     contact: Mutex<RegistryContact>,
+    /// The party's failing subscriptions as the registry last told them (asked in the
+    /// background, never on a request's path).
+    subscriptions: Mutex<SubscriptionsStatus>,
     /// How the node's scheduled customs exports fare (none: not scheduled).
     exports: Mutex<Option<ExportsStatus>>,
     /// Wakes the forwarder when a submission was taken.
@@ -173,6 +179,7 @@ impl Node {
             client,
             registry_size: AtomicU64::new(0),
             contact: Mutex::new(RegistryContact::default()),
+            subscriptions: Mutex::new(SubscriptionsStatus::default()),
             exports: Mutex::new(None),
             submitted: tokio::sync::Notify::new(),
             sessions: Sessions::default(),
@@ -197,6 +204,18 @@ impl Node {
     /// How the follow loop last fared with the registry.
     pub fn registry_contact(&self) -> RegistryContact {
         self.contact().clone()
+    }
+
+    /// The party's failing subscriptions as the registry last told them.
+    pub fn subscriptions_status(&self) -> SubscriptionsStatus {
+        self.subscriptions().clone()
+    }
+
+    fn subscriptions(&self) -> MutexGuard<'_, SubscriptionsStatus> {
+        self.0
+            .subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn contact(&self) -> MutexGuard<'_, RegistryContact> {
@@ -368,6 +387,31 @@ impl Node {
             let node = self.clone();
             runtime.spawn(async move { node.exchange(peers, peer_interval).await });
         }
+        if !self.0.settings.subscriptions_interval.is_zero() {
+            let node = self.clone();
+            runtime.spawn(async move { node.watch_subscriptions().await });
+        }
+    }
+
+    /// Asks the registry for the party's subscriptions every `subscriptions_interval`, for
+    /// ever, and keeps the answer: the status and the portal read it from here, so a page
+    /// never waits for the registry, and what they show is dated by when it was asked.
+    pub async fn watch_subscriptions(&self) {
+        loop {
+            let answer = self.0.client.subscriptions().await;
+            let now = chrono::Utc::now();
+            match answer {
+                Ok(list) => self.subscriptions().answered(now, list),
+                Err(e) => {
+                    if self.subscriptions().failed(now, &e) {
+                        tracing::warn!(error = %e, "cannot ask the registry for the party's subscriptions; retrying");
+                    } else {
+                        tracing::debug!(error = %e, "still cannot ask the registry for the party's subscriptions");
+                    }
+                }
+            }
+            tokio::time::sleep(self.0.settings.subscriptions_interval).await;
+        }
     }
 
     /// Follows the registry for ever: catches up, then waits `poll_interval`.
@@ -475,6 +519,7 @@ impl Node {
                 refused: counts.refused,
                 parked: counts.parked,
             },
+            subscriptions: self.subscriptions_status(),
             exports: self
                 .0
                 .exports
@@ -956,6 +1001,9 @@ pub struct Status {
     pub last_reconciliation: Option<LastReconciliation>,
     pub open_incidents: Vec<IncidentView>,
     pub submissions: SubmissionCounts,
+    /// The party's webhook subscriptions that are failing, as the registry said when last
+    /// asked (`checkedAt`).
+    pub subscriptions: SubscriptionsStatus,
     /// The scheduled customs exports, when the node makes them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exports: Option<ExportsStatus>,
@@ -1008,6 +1056,73 @@ impl RegistryContact {
     /// Whether the registry answered the last poll.
     pub fn reachable(&self) -> bool {
         self.unreachable_since.is_none()
+    }
+}
+
+/// The party's failing webhook subscriptions, as the registry last answered the node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionsStatus {
+    /// When the registry last answered (`None`: not yet since the node started); `failing`
+    /// is as of then.
+    pub checked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The subscriptions whose status was `failing` then.
+    pub failing: Vec<FailingSubscription>,
+    /// Since when every ask has failed (`None` while the registry answers).
+    pub unanswered_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why the last ask failed.
+    pub last_error: Option<String>,
+}
+
+/// A subscription the registry marked `failing`: its deliveries have failed for longer than
+/// the registry's `notifications.failing_after_ms` (they are still retried).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailingSubscription {
+    pub id: String,
+    /// Its callback.
+    pub url: String,
+    /// Since when its deliveries have failed.
+    pub failing_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Failed attempts in a row.
+    pub failures: i64,
+    /// What the last attempt met (the receiver's status, or why it could not be reached).
+    pub last_error: Option<String>,
+    /// The first ledger index not delivered yet: where deliveries resume once the receiver
+    /// answers.
+    pub next_index: u64,
+}
+
+impl SubscriptionsStatus {
+    fn answered(
+        &mut self,
+        at: chrono::DateTime<chrono::Utc>,
+        list: Vec<crate::RegistrySubscription>,
+    ) {
+        self.checked_at = Some(at);
+        self.failing = list
+            .into_iter()
+            .filter(|s| s.status == "failing")
+            .map(|s| FailingSubscription {
+                id: s.id,
+                url: s.url,
+                failing_since: s.failing_since,
+                failures: s.failures,
+                last_error: s.last_error,
+                next_index: s.next_index,
+            })
+            .collect();
+        self.unanswered_since = None;
+        self.last_error = None;
+    }
+
+    /// Records a failed ask (what was last answered stays, dated by `checked_at`); true when
+    /// it is the first of a run.
+    fn failed(&mut self, at: chrono::DateTime<chrono::Utc>, error: &ReplicaError) -> bool {
+        self.last_error = Some(error.to_string());
+        let first = self.unanswered_since.is_none();
+        self.unanswered_since.get_or_insert(at);
+        first
     }
 }
 

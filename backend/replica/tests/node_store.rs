@@ -45,6 +45,7 @@ fn node(store: lading_store::Store) -> Result<Node, NodeError> {
             page_size: 100,
             poll_interval: Duration::from_secs(1),
             park_after: Duration::from_secs(60),
+            subscriptions_interval: Duration::ZERO,
         },
         store,
         client,

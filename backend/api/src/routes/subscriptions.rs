@@ -10,7 +10,7 @@ use lading_notify::{check_target, new_secret, Filter};
 use lading_store::subscriptions::{self, DeliveryRow, NewSubscription, SubscriptionRow};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Subscriber;
+use crate::auth::{Subscriber, SubscriptionReader};
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -113,13 +113,13 @@ async fn blocking<T: Send + 'static>(
 /// Runs `op` for the caller's party on a connection, off the async workers.
 async fn for_caller<T: Send + 'static>(
     state: &AppState,
-    caller: &Subscriber,
+    caller: &lading_domain::party::Party,
     op: impl FnOnce(&mut lading_store::PgConnection, &str) -> Result<T, lading_store::StoreError>
         + Send
         + 'static,
 ) -> Result<T, ApiError> {
     let store = state.registry.store().clone();
-    let party = caller.0.id.to_string();
+    let party = caller.id.to_string();
     blocking(move || {
         let mut conn = store.conn().map_err(ApiError::unexpected)?;
         op(&mut conn, &party).map_err(ApiError::unexpected)
@@ -172,13 +172,15 @@ pub async fn create(
         .json(answer(row, true)))
 }
 
-/// `GET /v1/subscriptions`: the caller's subscriptions.
-#[utoipa::path(get, path = "/v1/subscriptions", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), responses((status = 200, description = "The party's subscriptions", body = SubscriptionList)))]
+/// `GET /v1/subscriptions`: the caller's subscriptions — to a bearer credential with the
+/// `subscribe` scope, or to the party's node's client certificate, which asks so the node can
+/// tell its users when one is failing ([`SubscriptionReader`]).
+#[utoipa::path(get, path = "/v1/subscriptions", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), responses((status = 200, description = "The party's subscriptions (also to its node's client certificate, for reading only)", body = SubscriptionList)))]
 pub async fn list(
     state: web::Data<AppState>,
-    caller: Subscriber,
+    caller: SubscriptionReader,
 ) -> Result<HttpResponse, ApiError> {
-    let rows = for_caller(&state, &caller, |conn, party| {
+    let rows = for_caller(&state, &caller.0, |conn, party| {
         subscriptions::list(conn, party)
     })
     .await?;
@@ -193,12 +195,12 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), params(("id" = String, Path)), responses((status = 200, description = "The subscription", body = SubscriptionAnswer)))]
 pub async fn get(
     state: web::Data<AppState>,
-    caller: Subscriber,
+    caller: SubscriptionReader,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let missing = not_found(&id);
-    let row = for_caller(&state, &caller, move |conn, party| {
+    let row = for_caller(&state, &caller.0, move |conn, party| {
         subscriptions::get(conn, party, &id)
     })
     .await?
@@ -217,7 +219,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let missing = not_found(&id);
-    let deleted = for_caller(&state, &caller, move |conn, party| {
+    let deleted = for_caller(&state, &caller.0, move |conn, party| {
         subscriptions::delete(conn, party, &id)
     })
     .await?;
@@ -238,14 +240,14 @@ pub struct DeliveriesQuery {
 #[utoipa::path(get, path = "/v1/subscriptions/{id}/deliveries", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), params(("id" = String, Path), DeliveriesQuery), responses((status = 200, description = "Its latest delivery attempts, newest first", body = DeliveryList)))]
 pub async fn deliveries(
     state: web::Data<AppState>,
-    caller: Subscriber,
+    caller: SubscriptionReader,
     id: web::Path<String>,
     query: web::Query<DeliveriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let missing = not_found(&id);
-    let rows: Option<Vec<DeliveryRow>> = for_caller(&state, &caller, move |conn, party| {
+    let rows: Option<Vec<DeliveryRow>> = for_caller(&state, &caller.0, move |conn, party| {
         if subscriptions::get(conn, party, &id)?.is_none() {
             return Ok(None);
         }
@@ -287,7 +289,7 @@ pub async fn redeliver(
     let id = id.into_inner();
     let from = query.from;
     let missing = not_found(&id);
-    let done = for_caller(&state, &caller, move |conn, party| {
+    let done = for_caller(&state, &caller.0, move |conn, party| {
         subscriptions::redeliver(conn, party, &id, from)
     })
     .await?;

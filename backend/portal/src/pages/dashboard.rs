@@ -1,6 +1,8 @@
 //! `GET /`: the dashboard — documents by state, what waits for the party (surrenders to
 //! accept or reject and amendments to void as a carrier, bills just received), the latest
-//! activity, and the node's health (in sync with the registry, lag, open incidents).
+//! activity, the node's health (in sync with the registry, lag, open incidents), and a notice
+//! when the registry says one of the party's webhook subscriptions is failing (as the node
+//! last heard it: the page never asks the registry itself).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -68,6 +70,47 @@ struct Health {
     parked: i64,
 }
 
+/// A subscription the registry marked failing, for the notice.
+struct FailingLine {
+    id: String,
+    url: String,
+    since: Option<String>,
+    failures: i64,
+    error: Option<String>,
+    next_index: u64,
+}
+
+/// What the node last heard of the party's subscriptions: the notice, and a line of the
+/// node's health that dates it.
+struct Subscriptions {
+    /// When the registry last answered (`None`: not since the node started).
+    checked_at: Option<String>,
+    failing: Vec<FailingLine>,
+    /// Since when the registry has not answered the node's question (`None` while it does).
+    unanswered_since: Option<String>,
+}
+
+impl Subscriptions {
+    fn of(status: &lading_replica::node::SubscriptionsStatus) -> Self {
+        Self {
+            checked_at: status.checked_at.as_ref().map(view::time_seconds),
+            failing: status
+                .failing
+                .iter()
+                .map(|f| FailingLine {
+                    id: f.id.clone(),
+                    url: f.url.clone(),
+                    since: f.failing_since.as_ref().map(view::time_seconds),
+                    failures: f.failures,
+                    error: f.last_error.clone(),
+                    next_index: f.next_index,
+                })
+                .collect(),
+            unanswered_since: status.unanswered_since.as_ref().map(view::time_seconds),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
@@ -79,6 +122,7 @@ struct DashboardPage {
     received: Vec<Line>,
     latest: Vec<Line>,
     health: Health,
+    subscriptions: Subscriptions,
 }
 
 pub async fn show(
@@ -111,7 +155,9 @@ pub async fn show(
                 .map_or(0, |(_, n)| *n),
         })
         .collect();
+    let subscriptions = Subscriptions::of(&status.subscriptions);
     let page = DashboardPage {
+        subscriptions,
         layout: Layout::signed_in("Dashboard", "dashboard", &user, &names),
         total: states.iter().map(|s| s.count).sum(),
         states,
