@@ -290,7 +290,7 @@ fn without_time(items: &[Value]) -> Result<Vec<Value>> {
 /// `sent` that `keep` keeps, newest first, as listed.
 fn expected(sent: &[Sent], keep: impl Fn(&Sent) -> bool) -> Vec<Value> {
     let mut kept: Vec<&Sent> = sent.iter().filter(|s| keep(s)).collect();
-    kept.sort_by(|a, b| b.index.cmp(&a.index));
+    kept.sort_by_key(|s| std::cmp::Reverse(s.index));
     kept.into_iter().map(Sent::item).collect()
 }
 
@@ -662,7 +662,7 @@ async fn a_walk_with_limit_2_while_submissions_land_skips_and_repeats_nothing() 
     let again = reader.walk(FORWARDER, "", 7).await?;
     let again: Vec<u64> = again.iter().filter_map(|i| i["index"].as_u64()).collect();
     let mut everything: Vec<u64> = before.iter().chain(&during).copied().collect();
-    everything.sort_unstable_by(|a, b| b.cmp(a));
+    everything.sort_unstable_by_key(|i| std::cmp::Reverse(*i));
     assert_eq!(again, everything);
     Ok(())
 }
