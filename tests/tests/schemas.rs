@@ -153,6 +153,7 @@ fn every_schema_is_a_valid_2020_12_schema_with_its_id() {
         "parties-answer.json",
         "document-list.json",
         "event-list.json",
+        "submission-page.json",
     ] {
         assert!(names.contains(&expected), "missing {expected}");
     }

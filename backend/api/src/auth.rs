@@ -273,6 +273,48 @@ impl FromRequest for Writer {
 #[derive(Debug, Clone)]
 pub struct PeerCertificate(pub Vec<u8>);
 
+/// Who lists its own submissions (`GET /v1/submissions`): a bearer credential with the `read`
+/// scope, or a consortium client certificate naming a registered party, so a node that
+/// submits by certificate lists what it sent with the same certificate. Without either, 401.
+#[derive(Debug, Clone)]
+pub struct SubmissionReader(pub Party);
+
+impl FromRequest for SubmissionReader {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            if let Some(credential) = bearer(&req).await? {
+                credential.require(Scope::Read)?;
+                return Ok(SubmissionReader(credential.party));
+            }
+            let cert = req
+                .conn_data::<PeerCertificate>()
+                .cloned()
+                .ok_or(ApiError::Unauthenticated)?;
+            let id = lading_pki::party_of(&cert.0).map_err(|e| ApiError::Forbidden {
+                code: "certificate_names_no_party",
+                detail: e.to_string(),
+            })?;
+            let wanted = id.to_string();
+            let party = registered_party(
+                req.app_data::<web::Data<AppState>>().cloned(),
+                move |conn| lading_store::parties::party(conn, &wanted),
+            )
+            .await?
+            .ok_or_else(|| ApiError::Forbidden {
+                code: "unregistered_party",
+                detail: format!(
+                    "the client certificate names {id}, which is not a registered party"
+                ),
+            })?;
+            Ok(SubmissionReader(party))
+        })
+    }
+}
+
 /// The registered party whose replica is calling, named by its client certificate.
 #[derive(Debug, Clone)]
 pub struct Replica(pub Party);

@@ -74,7 +74,7 @@ codes! {
     BatchTooLarge = "batch_too_large", 400, "A batch holds more than 10,000 items.";
     BadPath = "bad_path", 400, "A URL path parameter does not parse.";
     BadQuery = "bad_query", 400, "A query parameter does not parse or is out of range.";
-    BadFilter = "bad_filter", 400, "A search filter (GET /v1/documents, GET /v1/events) cannot match by its form: an unknown state, role or event code, a malformed port, container, party, reference or time, a limit outside 1..=200, or too long a q.";
+    BadFilter = "bad_filter", 400, "A search filter (GET /v1/documents, GET /v1/events, GET /v1/submissions) cannot match by its form: an unknown state, role, kind, action or event code, a malformed port, container, party, reference or time, a limit outside 1..=200, or too long a q.";
     BadCursor = "bad_cursor", 400, "A search cursor is not one the endpoint handed out as next (or was handed out by another endpoint).";
     BadBody = "bad_body", 400, "The request body could not be read.";
     BadJson = "bad_json", 400, "A JSON request body does not parse or has the wrong shape.";

@@ -136,6 +136,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(post("/party-statements", routes::parties::submit))
                 .service(get("/parties", routes::parties::list))
                 .service(get("/documents", routes::search::documents))
+                .service(get("/submissions", routes::search::submissions))
                 .service(get("/documents/{reference}", routes::documents::get))
                 .service(get(
                     "/documents/{reference}/transitions",

@@ -95,6 +95,7 @@ fn every_route_of_both_faces_is_in_its_document() {
         "get /v1/replication/documents/{reference}",
         "get /v1/replicas",
         "post /v1/replicas/{party}/reconcile",
+        "get /v1/submissions",
     ];
     let node = [
         "get /healthz",

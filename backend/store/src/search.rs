@@ -1,5 +1,6 @@
-//! Finding bills: the documents and shipment events a party is entitled to, newest first, a
-//! page at a time (`GET /v1/documents`, `GET /v1/events`).
+//! Finding bills: the documents and shipment events a party is entitled to, and the entries it
+//! submitted itself, newest first, a page at a time (`GET /v1/documents`, `GET /v1/events`,
+//! `GET /v1/submissions`).
 //!
 //! Entitlement is the rule every other read of a document uses (`may_read!`, `may_read_row!`
 //! and `entitled!` of [`crate::reads`]), decided in the query: a row the party may not see is
@@ -481,6 +482,119 @@ pub fn events(
              WHERE e.kind = 'event' AND ",
             entitled!()
         ),
+        &tail,
+    );
+    without_jit(conn, |conn| Ok(statement.load(conn)?))
+}
+
+/// Which ledger entries `GET /v1/submissions` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionKind {
+    Transition,
+    Event,
+}
+
+impl SubmissionKind {
+    /// The name the API takes and `ledger_entries.kind` holds.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionKind::Transition => "transition",
+            SubmissionKind::Event => "event",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SubmissionKind> {
+        [SubmissionKind::Transition, SubmissionKind::Event]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// What `GET /v1/submissions` asks for; `None` filters nothing.
+#[derive(Debug, Clone, Default)]
+pub struct SubmissionQuery {
+    pub kind: Option<SubmissionKind>,
+    /// A transition's action (`ISSUE`, `TRANSFER`, …).
+    pub action: Option<String>,
+    pub event_code: Option<String>,
+    pub document: Option<String>,
+    /// Only entries signed by this party.
+    pub signer: Option<String>,
+    /// Only entries at or after this ledger index.
+    pub from: Option<u64>,
+    /// Start strictly below this ledger index.
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// One entry of a page of submissions.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SubmissionHit {
+    #[diesel(sql_type = Int8)]
+    pub idx: i64,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Bytea)]
+    pub leaf_hash: Vec<u8>,
+    /// The signer.
+    #[diesel(sql_type = Text)]
+    pub actor: String,
+    #[diesel(sql_type = Text)]
+    pub submitted_by: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub received_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub action: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub event_code: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub document_ref: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub equipment_ref: Option<String>,
+}
+
+/// A page of the transitions and events `party` handed in itself (`submitted_by`, whoever
+/// signed them) that match `query`, newest first.
+///
+/// No entitlement rule is needed: a party is shown only what its own credential sent, so it
+/// learns nothing it did not already hold, and another party's submissions never enter the
+/// query. A page is read backwards along `ledger_entries_submitted_by` and stops after
+/// `limit` rows (the filters are checked on the party's own rows only).
+pub fn submissions(
+    conn: &mut PgConnection,
+    party: &str,
+    query: &SubmissionQuery,
+) -> Result<Vec<SubmissionHit>, StoreError> {
+    let mut b = Builder::new(party);
+    if let Some(kind) = query.kind {
+        b.text("e.kind = ?", kind.as_str().to_owned());
+    }
+    if let Some(action) = &query.action {
+        b.text("t.action = ?", action.clone());
+    }
+    if let Some(code) = &query.event_code {
+        b.text("ev.event_code = ?", code.clone());
+    }
+    if let Some(document) = &query.document {
+        b.text("e.document_ref = ?", document.clone());
+    }
+    if let Some(signer) = &query.signer {
+        b.text("e.actor = ?", signer.clone());
+    }
+    if let Some(from) = query.from {
+        b.int("e.idx >= ?", crate::to_i64(from));
+    }
+    if let Some(before) = query.before {
+        b.int("e.idx < ?", before);
+    }
+    let tail = format!(" ORDER BY e.idx DESC LIMIT {}", query.limit);
+    let statement = b.finish(
+        "SELECT e.idx, e.kind, e.leaf_hash, e.actor, e.submitted_by, e.received_at, t.action, \
+                ev.event_code, e.document_ref, e.equipment_ref \
+         FROM ledger_entries e \
+         LEFT JOIN transitions t ON t.idx = e.idx \
+         LEFT JOIN events ev ON ev.idx = e.idx \
+         WHERE e.submitted_by = $1 AND e.kind IN ('transition', 'event')",
         &tail,
     );
     without_jit(conn, |conn| Ok(statement.load(conn)?))

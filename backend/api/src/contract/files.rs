@@ -60,6 +60,7 @@ schema_files! {
     DocumentAnswer = "document-answer.json";
     DocumentList = "document-list.json";
     EventList = "event-list.json";
+    SubmissionPage = "submission-page.json";
     FeedPage = "feed-page.json";
     PartiesAnswer = "parties-answer.json";
     CloudEvent = "cloud-event.json";

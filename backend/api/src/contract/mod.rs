@@ -63,6 +63,7 @@ impl Face {
         routes::parties::submit,
         routes::parties::list,
         routes::search::documents,
+        routes::search::submissions,
         routes::documents::get,
         routes::documents::transitions,
         routes::documents::events,

@@ -1,5 +1,6 @@
 //! Finding bills: `GET /v1/documents` and `GET /v1/events`, the documents and shipment events
-//! the caller is entitled to, newest first, a page at a time.
+//! the caller is entitled to, and `GET /v1/submissions`, the entries the caller handed in
+//! itself; newest first, a page at a time.
 //!
 //! Pages are keyset pages ([`lading_store::search`] says what a walk guarantees while the
 //! ledger moves). `next` is an opaque cursor: hand it back as `cursor` for the next page; a
@@ -11,11 +12,14 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, SecondsFormat, Utc};
+use lading_domain::transition::Action;
 use lading_domain::{ContainerNumber, Digest, DocumentReference, PartyId, Status, UnLocode};
-use lading_store::search::{self, DocumentQuery, EventQuery, Role};
+use lading_store::search::{
+    self, DocumentQuery, EventQuery, Role, SubmissionKind, SubmissionQuery,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, SubmissionReader};
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -82,6 +86,29 @@ pub struct EventParams {
     cursor: Option<String>,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubmissionParams {
+    /// transition or event.
+    kind: Option<String>,
+    /// A transition's action: ISSUE, TRANSFER, ENDORSE, ENDORSE_TO_ORDER, BLANK_ENDORSE, SIGN,
+    /// SURRENDER_FOR_DELIVERY, SURRENDER_FOR_AMENDMENT, SACC, SREJ or VOID.
+    action: Option<String>,
+    /// An event's code: ARRI, DEPA, GTIN, GTOT, LOAD, DISC, DECLARED, HOLD or RELEASE.
+    event_code: Option<String>,
+    /// The document it is about.
+    document: Option<String>,
+    /// The party that signed it.
+    signer: Option<String>,
+    /// Sequenced at or after this instant (RFC 3339).
+    since: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<u32>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+}
+
 /// One document of a page.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -122,6 +149,26 @@ pub struct EventSummary {
     received_at: String,
     /// The compact JWS as signed.
     signed: String,
+}
+
+/// One entry the caller submitted.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmissionSummary {
+    index: i64,
+    received_at: String,
+    kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document_reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    equipment_reference: Option<String>,
+    signer: String,
+    submitted_by: String,
+    leaf_hash: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -201,6 +248,19 @@ fn decode_cursor(kind: &str, cursor: &str) -> Result<String, ApiError> {
         .and_then(|rest| rest.strip_prefix(':'))
         .map(str::to_owned)
         .ok_or_else(bad_cursor)
+}
+
+/// `eventCode` checked against the event codes, or `bad_filter`.
+fn event_code(value: Option<String>) -> Result<Option<String>, ApiError> {
+    value
+        .map(|code| {
+            serde_json::from_value::<lading_domain::event::EventCode>(serde_json::Value::String(
+                code.clone(),
+            ))
+            .map(|_| code.clone())
+            .map_err(|_| bad_filter(format!("eventCode {code:?} is no event code")))
+        })
+        .transpose()
 }
 
 /// The first ledger index sequenced at or after `at`.
@@ -331,16 +391,7 @@ pub async fn events(
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     let limit = limit(p.limit)?;
-    let event_code = p
-        .event_code
-        .map(|code| {
-            serde_json::from_value::<lading_domain::event::EventCode>(serde_json::Value::String(
-                code.clone(),
-            ))
-            .map(|_| code.clone())
-            .map_err(|_| bad_filter(format!("eventCode {code:?} is no event code")))
-        })
-        .transpose()?;
+    let event_code = event_code(p.event_code)?;
     let document = parsed::<DocumentReference>("document", p.document)?;
     let container = parsed::<ContainerNumber>("container", p.container)?;
     let location = parsed::<UnLocode>("location", p.location)?;
@@ -396,6 +447,81 @@ pub async fn events(
         .collect();
     Ok(crate::cache::entitled_ok().json(Page {
         items: serde_json::json!({ "events": events }),
+        next,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/submissions", tag = "ledger", security(("bearer" = ["read"]), ("mutualTLS" = [])), params(SubmissionParams), responses((status = 200, description = "A page of the transitions and events the caller's own credential handed in (whoever signed them), newest first", body = crate::contract::files::SubmissionPage)))]
+pub async fn submissions(
+    state: web::Data<AppState>,
+    caller: SubmissionReader,
+    params: web::Query<SubmissionParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let limit = limit(p.limit)?;
+    let kind = p
+        .kind
+        .map(|k| {
+            SubmissionKind::parse(&k)
+                .ok_or_else(|| bad_filter(format!("kind {k:?} is not transition or event")))
+        })
+        .transpose()?;
+    let action = parsed::<Action>("action", p.action)?;
+    let event_code = event_code(p.event_code)?;
+    let document = parsed::<DocumentReference>("document", p.document)?;
+    let signer = parsed::<PartyId>("signer", p.signer)?;
+    let since = time("since", p.since)?;
+    let before = p
+        .cursor
+        .map(|c| {
+            decode_cursor("s1", &c)?
+                .parse::<i64>()
+                .map_err(|_| bad_cursor())
+        })
+        .transpose()?;
+    let mut query = SubmissionQuery {
+        kind,
+        action: action.map(|a| a.as_str().to_owned()),
+        event_code,
+        document: document.map(|d| d.to_string()),
+        signer: signer.map(|s| s.to_string()),
+        from: None,
+        before,
+        limit: limit + 1,
+    };
+    let store = state.registry.store().clone();
+    let submitter = caller.0.id.to_string();
+    let mut hits = web::block(move || {
+        let mut conn = store.conn()?;
+        if let Some(at) = since {
+            query.from = Some(first_index_at(&mut conn, at)?);
+        }
+        search::submissions(&mut conn, &submitter, &query)
+    })
+    .await
+    .map_err(ApiError::unexpected)?
+    .map_err(ApiError::unexpected)?;
+    let next = (hits.len() > limit as usize).then(|| {
+        hits.truncate(limit as usize);
+        encode_cursor(&format!("s1:{}", hits[hits.len() - 1].idx))
+    });
+    let submissions: Vec<SubmissionSummary> = hits
+        .into_iter()
+        .map(|h| SubmissionSummary {
+            index: h.idx,
+            received_at: rfc3339(h.received_at),
+            kind: h.kind,
+            action: h.action,
+            event_code: h.event_code,
+            document_reference: h.document_ref,
+            equipment_reference: h.equipment_ref,
+            signer: h.actor,
+            submitted_by: h.submitted_by,
+            leaf_hash: hex(&h.leaf_hash),
+        })
+        .collect();
+    Ok(crate::cache::entitled_ok().json(Page {
+        items: serde_json::json!({ "submissions": submissions }),
         next,
     }))
 }
