@@ -381,7 +381,11 @@ async fn read_page(
 ) -> Result<Vec<PageEntry>, NotifyError> {
     let filter: Filter = serde_json::from_str(&subscription.filter)
         .map_err(|e| NotifyError::Entry(format!("the subscription's filter: {e}")))?;
-    let (store, notices, party) = (store.clone(), notices.clone(), subscription.party_id.clone());
+    let (store, notices, party) = (
+        store.clone(),
+        notices.clone(),
+        subscription.party_id.clone(),
+    );
     tokio::task::spawn_blocking(move || {
         let mut conn = store.conn()?;
         // What the party may read, decided by the database (the feed's rule); the entries
@@ -545,9 +549,7 @@ async fn post_batches(
     to_send: Vec<(u64, Arc<Made>)>,
     max: usize,
 ) -> Vec<Attempt> {
-    let batch_end = subscription
-        .batch_end
-        .and_then(|e| u64::try_from(e).ok());
+    let batch_end = subscription.batch_end.and_then(|e| u64::try_from(e).ok());
     let mut attempts = Vec::new();
     for batch in batches(to_send, max, batch_end) {
         let (Some((index, _)), Some((last, _))) = (batch.first(), batch.last()) else {
@@ -651,9 +653,7 @@ async fn settle(
                 error,
                 millis: a.millis,
                 last_index: a.events.map(|_| lading_store::to_i64(a.last)),
-                events: a
-                    .events
-                    .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+                events: a.events.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
             }
         })
         .collect();
@@ -767,5 +767,52 @@ async fn post(
         Ok(status)
     } else {
         Err(NotifyError::Status(status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn made(index: u64) -> (u64, Arc<Made>) {
+        let notice = Notice {
+            index,
+            document: Some("BL1".into()),
+            what: "TRANSFER".into(),
+            is_transition: true,
+            event: serde_json::json!({ "id": format!("lading-entry-{index}") }),
+        };
+        (
+            index,
+            Arc::new(Made {
+                body: serde_json::to_vec(&notice.event).unwrap_or_default(),
+                notice,
+            }),
+        )
+    }
+
+    fn cut(indexes: &[u64], max: usize, end: Option<u64>) -> Vec<Vec<u64>> {
+        batches(indexes.iter().map(|i| made(*i)).collect(), max, end)
+            .into_iter()
+            .map(|b| b.into_iter().map(|(i, _)| i).collect())
+            .collect()
+    }
+
+    #[test]
+    fn batches_hold_at_most_max_in_order_and_a_failed_one_is_cut_again_as_it_was() {
+        let page = [3, 4, 7, 8, 9, 12, 15];
+        assert_eq!(
+            cut(&page, 3, None),
+            [vec![3, 4, 7], vec![8, 9, 12], vec![15]]
+        );
+        assert_eq!(cut(&page, 10, None), [page.to_vec()]);
+        // The batch that failed ended at 7 (the page then ended there): the retry stops there
+        // too, and the rest is cut from after it.
+        assert_eq!(cut(&page, 10, Some(7)), [vec![3, 4, 7], vec![8, 9, 12, 15]]);
+        assert_eq!(
+            cut(&page, 2, Some(4)),
+            [vec![3, 4], vec![7, 8], vec![9, 12], vec![15]]
+        );
+        assert!(cut(&[], 3, Some(4)).is_empty());
     }
 }

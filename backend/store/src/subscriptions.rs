@@ -177,11 +177,7 @@ pub fn advance(
 /// Records a failed delivery: one failure more, the next try at `retry_at`, and `failing` once
 /// it has failed for longer than `failing_after`; for a batch, `batch_end` its last index, so
 /// that the retry sends the same batch.
-pub fn failed(
-    conn: &mut PgConnection,
-    id: &str,
-    failure: &Failure<'_>,
-) -> Result<(), StoreError> {
+pub fn failed(conn: &mut PgConnection, id: &str, failure: &Failure<'_>) -> Result<(), StoreError> {
     let Failure {
         retry_at,
         error,

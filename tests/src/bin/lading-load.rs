@@ -1484,15 +1484,13 @@ fn run_once(
     })?;
 
     let subscriptions = match &receiver {
-        Some(receiver) if notify > 0 => {
-            runtime.block_on(subscribe(
-                &clients[0],
-                &server.base,
-                receiver,
-                notify,
-                args.notify_batch,
-            ))?
-        }
+        Some(receiver) if notify > 0 => runtime.block_on(subscribe(
+            &clients[0],
+            &server.base,
+            receiver,
+            notify,
+            args.notify_batch,
+        ))?,
         _ => Vec::new(),
     };
 

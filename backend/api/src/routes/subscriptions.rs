@@ -212,9 +212,7 @@ pub async fn create(
             filter: serde_json::to_string(&body.filter).map_err(ApiError::unexpected)?,
             secret: new_secret(),
             next_index: lading_store::ledger::to_i64(next_index),
-            batch_max: body
-                .batch
-                .map(|b| i32::try_from(b.max_events).unwrap_or(1)),
+            batch_max: body.batch.map(|b| i32::try_from(b.max_events).unwrap_or(1)),
         };
         subscriptions::create(&mut conn, &new).map_err(ApiError::unexpected)?;
         subscriptions::get(&mut conn, &party, &new.id)
