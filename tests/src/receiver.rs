@@ -3,7 +3,9 @@
 //! notifications and the load harness's `--notify-bench` deliver to.
 //!
 //! Each subscription gets a path of its own (`/hook/<name>`). A receiver can fail requests on
-//! purpose, and hold every request of a path, or about a document, until it is let go.
+//! purpose, and hold every request of a path, or about a document, until it is let go. It
+//! takes one event a request (structured mode) and batches (`application/cloudevents-batch+json`)
+//! alike; of a batch it notes the ledger index of every event, whether it keeps bodies or not.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +31,8 @@ pub struct Received {
     pub body: Option<Vec<u8>>,
     /// Whether the receiver took it (2xx) or failed it on purpose.
     pub taken: bool,
+    /// For a batch: the ledger index of each of its events, in the order they came.
+    pub batch: Option<Vec<u64>>,
 }
 
 impl Received {
@@ -44,6 +48,27 @@ impl Received {
     pub fn index(&self) -> Option<u64> {
         self.id.rsplit('_').next()?.parse().ok()
     }
+
+    /// The ledger indexes the request told of: a batch's, or the one entry's.
+    pub fn indexes(&self) -> Vec<u64> {
+        match &self.batch {
+            Some(batch) => batch.clone(),
+            None => self.index().into_iter().collect(),
+        }
+    }
+}
+
+/// The ledger index of every event in a batch's body, found by each event's `id`
+/// (`lading-entry-<index>`) without parsing the whole body (a benchmark's receiver keeps up).
+fn batch_indexes(body: &[u8]) -> Vec<u64> {
+    const ID: &[u8] = b"\"id\":\"lading-entry-";
+    memchr::memmem::find_iter(body, ID)
+        .filter_map(|at| {
+            let digits = &body[at + ID.len()..];
+            let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+            std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+        })
+        .collect()
 }
 
 /// What the receiver holds and was told to do.
@@ -96,6 +121,12 @@ async fn hook(
         }
         state.waiting.fetch_sub(1, Ordering::SeqCst);
     }
+    let batch = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/cloudevents-batch+json"))
+        .then(|| batch_indexes(&body));
     let fail = state
         .fail
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -121,6 +152,7 @@ async fn hook(
         headers,
         body,
         taken: !fail,
+        batch,
     });
     if fail {
         HttpResponse::ServiceUnavailable().finish()

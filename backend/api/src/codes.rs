@@ -85,6 +85,7 @@ codes! {
     CallbackUrlInvalid = "callback_url_invalid", 400, "A subscription's callback is not an HTTPS URL the registry can resolve (no user name or password in it).";
     CallbackAddressRefused = "callback_address_refused", 400, "A subscription's callback resolves to a loopback, private or reserved address, which the registry does not call (server-side request forgery) unless notifications.allow_private_targets is set.";
     SubscriptionInvalid = "subscription_invalid", 400, "A subscription's body is not {url, filter} as the API describes it (filter: documents, actions, eventCodes).";
+    SubscriptionBatchInvalid = "subscription_batch_invalid", 400, "A subscription's batch is not {maxEvents} with maxEvents a whole number from 1 to 1000; absent, deliveries are one event a request.";
     ConsistencyFromAfterTo = "consistency_from_after_to", 400, "A consistency proof was asked from a larger checkpoint to a smaller one.";
     WrongKind = "wrong_kind", 400, "At a replica: a transition sent to /v1/events or an event to /v1/transitions; nothing was kept.";
     Reconciliation = "reconciliation", 400, "At a replica: a reconciliation request that does not fit the open session.";

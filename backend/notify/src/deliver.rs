@@ -290,9 +290,12 @@ async fn deliver(
 /// One entry of a page: its index and, when the subscription is to be told of it, its notice.
 type PageEntry = (u64, Option<Arc<Made>>);
 
-/// The outcome of one post.
+/// The outcome of one post: of one event (`index`), or of a batch (`index` its first entry,
+/// `last` its last, `events` how many it held).
 struct Attempt {
     index: u64,
+    last: u64,
+    events: Option<usize>,
     sent: Result<u16, NotifyError>,
     millis: i32,
 }
@@ -305,7 +308,13 @@ async fn round(
     client: &mut Option<Callback>,
 ) -> Result<bool, NotifyError> {
     let first = u64::try_from(subscription.next_index).unwrap_or(0);
-    let page = read_page(store, settings, notices, subscription, first).await?;
+    let batch_max = batch_max(subscription);
+    // A batched subscription reads further, so that its batches are not cut short by the
+    // page's end more than they need be.
+    let limit = batch_max.map_or(settings.page, |max| {
+        settings.page.max(2 * u64::try_from(max).unwrap_or(1))
+    });
+    let page = read_page(store, notices, subscription, first, limit).await?;
     if page.is_empty() {
         return Ok(false);
     }
@@ -340,6 +349,8 @@ async fn round(
                             &page,
                             vec![Attempt {
                                 index,
+                                last: index,
+                                events: None,
                                 sent: Err(e),
                                 millis: 0,
                             }],
@@ -349,7 +360,10 @@ async fn round(
                 }
             }
         };
-        let attempts = post_in_order(&c.client, settings, subscription, to_send).await;
+        let attempts = match batch_max {
+            Some(max) => post_batches(&c.client, subscription, to_send, max).await,
+            None => post_in_order(&c.client, settings, subscription, to_send).await,
+        };
         *client = Some(c);
         attempts
     };
@@ -360,18 +374,17 @@ async fn round(
 /// takes.
 async fn read_page(
     store: &Store,
-    settings: &Settings,
     notices: &Arc<Notices>,
     subscription: &SubscriptionRow,
     first: u64,
+    limit: u64,
 ) -> Result<Vec<PageEntry>, NotifyError> {
     let filter: Filter = serde_json::from_str(&subscription.filter)
         .map_err(|e| NotifyError::Entry(format!("the subscription's filter: {e}")))?;
-    let (store, notices, party, limit) = (
+    let (store, notices, party) = (
         store.clone(),
         notices.clone(),
         subscription.party_id.clone(),
-        settings.page,
     );
     tokio::task::spawn_blocking(move || {
         let mut conn = store.conn()?;
@@ -461,12 +474,17 @@ async fn post_in_order(
             };
             flying.push(async move {
                 let started = Instant::now();
-                let sent = post(client, subscription, index, &made.body).await;
+                // The same id on every attempt, so a receiver can drop a delivery it already
+                // took.
+                let id = format!("{}_{}", subscription.id, index);
+                let sent = post(client, subscription, &id, STRUCTURED, made.body.clone()).await;
                 let millis = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
                 (
                     key,
                     Attempt {
                         index,
+                        last: index,
+                        events: None,
                         sent,
                         millis,
                     },
@@ -484,6 +502,87 @@ async fn post_in_order(
             failed = true;
         }
         attempts.push(attempt);
+    }
+    attempts
+}
+
+/// A subscription's batch size, when it asked for batches.
+fn batch_max(subscription: &SubscriptionRow) -> Option<usize> {
+    subscription
+        .batch_max
+        .and_then(|m| usize::try_from(m).ok())
+        .map(|m| m.max(1))
+}
+
+/// Cuts `to_send` (in ledger order) into batches of at most `max`. When the subscription's
+/// last batch failed (`batch_end`), the first batch is that one again, up to the same entry,
+/// so that its retry is the same request (the same `webhook-id`).
+fn batches(
+    to_send: Vec<(u64, Arc<Made>)>,
+    max: usize,
+    batch_end: Option<u64>,
+) -> Vec<Vec<(u64, Arc<Made>)>> {
+    let mut out = Vec::new();
+    let mut current: Vec<(u64, Arc<Made>)> = Vec::new();
+    let mut end = batch_end;
+    for (index, made) in to_send {
+        let past_end = end.is_some_and(|e| index > e);
+        if !current.is_empty() && (current.len() >= max || past_end) {
+            out.push(std::mem::take(&mut current));
+        }
+        if past_end {
+            end = None;
+        }
+        current.push((index, made));
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Posts `to_send` as CloudEvents batches of at most `max` events, one at a time in ledger
+/// order (so every document's order is kept), until one fails. Every attempt made.
+async fn post_batches(
+    client: &reqwest::Client,
+    subscription: &SubscriptionRow,
+    to_send: Vec<(u64, Arc<Made>)>,
+    max: usize,
+) -> Vec<Attempt> {
+    let batch_end = subscription.batch_end.and_then(|e| u64::try_from(e).ok());
+    let mut attempts = Vec::new();
+    for batch in batches(to_send, max, batch_end) {
+        let (Some((index, _)), Some((last, _))) = (batch.first(), batch.last()) else {
+            continue;
+        };
+        let (index, last) = (*index, *last);
+        // The array of the events as structured mode sends them, their bytes made once.
+        let size = batch.iter().map(|(_, m)| m.body.len() + 1).sum::<usize>() + 1;
+        let mut body = Vec::with_capacity(size);
+        body.push(b'[');
+        for (n, (_, made)) in batch.iter().enumerate() {
+            if n > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&made.body);
+        }
+        body.push(b']');
+        // Stable for the same batch: a receiver drops a batch it already took by this id.
+        let id = format!("{}_{index}-{last}", subscription.id);
+        let started = Instant::now();
+        let sent = post(client, subscription, &id, BATCHED, body).await;
+        let millis = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+        let failed = sent.is_err();
+        attempts.push(Attempt {
+            index,
+            last,
+            events: Some(batch.len()),
+            sent,
+            millis,
+        });
+        if failed {
+            break;
+        }
     }
     attempts
 }
@@ -508,21 +607,31 @@ async fn settle(
     mut attempts: Vec<Attempt>,
 ) -> Result<bool, NotifyError> {
     attempts.sort_by_key(|a| a.index);
-    let acknowledged: HashSet<u64> = attempts
+    // What was acknowledged: each attempt's entries from its first to its last (one entry,
+    // or a batch's, which hold every entry to tell between them). The ranges do not overlap.
+    let acknowledged: Vec<(u64, u64)> = attempts
         .iter()
         .filter(|a| a.sent.is_ok())
-        .map(|a| a.index)
+        .map(|a| (a.index, a.last))
         .collect();
+    let is_acknowledged = |i: u64| {
+        let after = acknowledged.partition_point(|(from, _)| *from <= i);
+        after > 0 && acknowledged[after - 1].1 >= i
+    };
     // The first entry to tell that was not acknowledged (failed, or behind a failure of its
     // document): the place stops there; past the page's end when there is none.
     let stuck = page
         .iter()
-        .find(|(i, made)| made.is_some() && !acknowledged.contains(i))
+        .find(|(i, made)| made.is_some() && !is_acknowledged(*i))
         .map(|(i, _)| *i);
     let next = stuck.unwrap_or_else(|| page.last().map_or(first, |(i, _)| i + 1));
-    let failure = attempts
-        .iter()
-        .find_map(|a| a.sent.as_ref().err().map(|e| (a.index, e.to_string())));
+    // A failed batch is retried as it was: up to the same last entry.
+    let failure = attempts.iter().find_map(|a| {
+        a.sent
+            .as_ref()
+            .err()
+            .map(|e| (a.index, e.to_string(), a.events.map(|_| a.last)))
+    });
     let log: Vec<NewDelivery> = attempts
         .iter()
         .map(|a| {
@@ -543,6 +652,8 @@ async fn settle(
                 status_code,
                 error,
                 millis: a.millis,
+                last_index: a.events.map(|_| lading_store::to_i64(a.last)),
+                events: a.events.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
             }
         })
         .collect();
@@ -554,7 +665,7 @@ async fn settle(
         attempts = ?attempts.iter().map(|a| (a.index, a.sent.is_ok())).collect::<Vec<_>>(),
         "notifications: a round"
     );
-    if let Some((index, error)) = &failure {
+    if let Some((index, error, _)) = &failure {
         tracing::info!(subscription = %subscription.id, index, %error, ?wait, "notification not delivered; retrying later");
     }
     let retry_at =
@@ -572,7 +683,12 @@ async fn settle(
             next,
             failure
                 .as_ref()
-                .map(|(_, error)| (retry_at, error.as_str(), failing_after)),
+                .map(|(_, error, batch_end)| subscriptions::Failure {
+                    retry_at,
+                    error,
+                    failing_after,
+                    batch_end: *batch_end,
+                }),
         )?;
         Ok::<_, NotifyError>(())
     })
@@ -616,29 +732,31 @@ fn callback_client(settings: &Settings, raw: &str) -> Result<reqwest::Client, No
         .map_err(|e| NotifyError::Http(e.to_string()))
 }
 
-/// Posts one notice's body; the status when it is a success (2xx).
+/// The content type of one event (CloudEvents structured JSON mode).
+const STRUCTURED: &str = "application/cloudevents+json; charset=utf-8";
+/// The content type of a batch (CloudEvents batched JSON mode).
+const BATCHED: &str = "application/cloudevents-batch+json; charset=utf-8";
+
+/// Posts a body (one notice's, or a batch's) as `id`, signed over the whole body; the status
+/// when it is a success (2xx).
 async fn post(
     client: &reqwest::Client,
     subscription: &SubscriptionRow,
-    index: u64,
-    body: &[u8],
+    id: &str,
+    content_type: &str,
+    body: Vec<u8>,
 ) -> Result<u16, NotifyError> {
-    // The same id on every attempt, so a receiver can drop a delivery it already took.
-    let id = format!("{}_{}", subscription.id, index);
     let timestamp = Utc::now().timestamp();
-    let signature = sign(&subscription.secret, &id, timestamp, body).ok_or_else(|| {
+    let signature = sign(&subscription.secret, id, timestamp, &body).ok_or_else(|| {
         NotifyError::Entry("the subscription's secret is not a whsec_ secret".into())
     })?;
     let answer = client
         .post(&subscription.url)
-        .header(
-            "content-type",
-            "application/cloudevents+json; charset=utf-8",
-        )
-        .header("webhook-id", &id)
+        .header("content-type", content_type)
+        .header("webhook-id", id)
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
-        .body(body.to_vec())
+        .body(body)
         .send()
         .await
         .map_err(|e| NotifyError::Http(e.to_string()))?;
@@ -649,5 +767,52 @@ async fn post(
         Ok(status)
     } else {
         Err(NotifyError::Status(status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn made(index: u64) -> (u64, Arc<Made>) {
+        let notice = Notice {
+            index,
+            document: Some("BL1".into()),
+            what: "TRANSFER".into(),
+            is_transition: true,
+            event: serde_json::json!({ "id": format!("lading-entry-{index}") }),
+        };
+        (
+            index,
+            Arc::new(Made {
+                body: serde_json::to_vec(&notice.event).unwrap_or_default(),
+                notice,
+            }),
+        )
+    }
+
+    fn cut(indexes: &[u64], max: usize, end: Option<u64>) -> Vec<Vec<u64>> {
+        batches(indexes.iter().map(|i| made(*i)).collect(), max, end)
+            .into_iter()
+            .map(|b| b.into_iter().map(|(i, _)| i).collect())
+            .collect()
+    }
+
+    #[test]
+    fn batches_hold_at_most_max_in_order_and_a_failed_one_is_cut_again_as_it_was() {
+        let page = [3, 4, 7, 8, 9, 12, 15];
+        assert_eq!(
+            cut(&page, 3, None),
+            [vec![3, 4, 7], vec![8, 9, 12], vec![15]]
+        );
+        assert_eq!(cut(&page, 10, None), [page.to_vec()]);
+        // The batch that failed ended at 7 (the page then ended there): the retry stops there
+        // too, and the rest is cut from after it.
+        assert_eq!(cut(&page, 10, Some(7)), [vec![3, 4, 7], vec![8, 9, 12, 15]]);
+        assert_eq!(
+            cut(&page, 2, Some(4)),
+            [vec![3, 4], vec![7, 8], vec![9, 12], vec![15]]
+        );
+        assert!(cut(&[], 3, Some(4)).is_empty());
     }
 }

@@ -1,6 +1,9 @@
 //! The registry's notifications: a party subscribes a callback URL with a filter, and every
 //! ledger entry it is entitled to and the filter takes is delivered there as a CloudEvent
-//! (structured JSON mode), signed as the Standard Webhooks specification says.
+//! (structured JSON mode), signed as the Standard Webhooks specification says. A subscription
+//! may ask for batches instead (CloudEvents batched JSON mode): a JSON array of up to
+//! `maxEvents` of the same events a request, one batch in flight, a failed batch retried as it
+//! was — for receivers that one request per event would not keep up with.
 //!
 //! Nothing is lost: the ledger is the outbox (written in the transaction that sequences each
 //! entry), and a subscription's place in it moves only after its receiver acknowledged. A

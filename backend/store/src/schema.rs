@@ -315,6 +315,8 @@ diesel::table! {
         status_code -> Nullable<Int4>,
         error -> Nullable<Text>,
         millis -> Int4,
+        last_index -> Nullable<Int8>,
+        events -> Nullable<Int4>,
     }
 }
 
@@ -333,6 +335,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        batch_max -> Nullable<Int4>,
+        batch_end -> Nullable<Int8>,
     }
 }
 

@@ -30,6 +30,10 @@ pub struct SubscriptionRow {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Batched delivery: at most this many events a request (`None`: one event a request).
+    pub batch_max: Option<i32>,
+    /// The last index of the batch that failed and is retried as it was (see the migration).
+    pub batch_end: Option<i64>,
 }
 
 /// A new subscription.
@@ -42,6 +46,7 @@ pub struct NewSubscription {
     pub filter: String,
     pub secret: String,
     pub next_index: i64,
+    pub batch_max: Option<i32>,
 }
 
 /// One delivery attempt.
@@ -56,6 +61,10 @@ pub struct DeliveryRow {
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub millis: i32,
+    /// A batch's last entry (`entry_index` is its first); `None` for one event.
+    pub last_index: Option<i64>,
+    /// How many events the batch held; `None` for one event.
+    pub events: Option<i32>,
 }
 
 /// A delivery attempt to log.
@@ -68,6 +77,8 @@ pub struct NewDelivery {
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub millis: i32,
+    pub last_index: Option<i64>,
+    pub events: Option<i32>,
 }
 
 pub fn create(conn: &mut PgConnection, new: &NewSubscription) -> Result<(), StoreError> {
@@ -157,20 +168,22 @@ pub fn advance(
         subscriptions::failing_since.eq(None::<DateTime<Utc>>),
         subscriptions::retry_at.eq(None::<DateTime<Utc>>),
         subscriptions::last_error.eq(None::<String>),
+        subscriptions::batch_end.eq(None::<i64>),
     ))
     .execute(conn)?;
     Ok(n == 1)
 }
 
 /// Records a failed delivery: one failure more, the next try at `retry_at`, and `failing` once
-/// it has failed for longer than `failing_after`.
-pub fn failed(
-    conn: &mut PgConnection,
-    id: &str,
-    retry_at: DateTime<Utc>,
-    error: &str,
-    failing_after: chrono::Duration,
-) -> Result<(), StoreError> {
+/// it has failed for longer than `failing_after`; for a batch, `batch_end` its last index, so
+/// that the retry sends the same batch.
+pub fn failed(conn: &mut PgConnection, id: &str, failure: &Failure<'_>) -> Result<(), StoreError> {
+    let Failure {
+        retry_at,
+        error,
+        failing_after,
+        batch_end,
+    } = *failure;
     let now = Utc::now();
     let Some(row) = subscriptions::table
         .filter(subscriptions::id.eq(id))
@@ -194,9 +207,22 @@ pub fn failed(
             subscriptions::retry_at.eq(Some(retry_at)),
             subscriptions::last_error.eq(Some(error)),
             subscriptions::status.eq(status),
+            subscriptions::batch_end.eq(batch_end.map(crate::ledger::to_i64)),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// A failed delivery, as [`failed`] records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    /// When it is tried again.
+    pub retry_at: DateTime<Utc>,
+    pub error: &'a str,
+    /// Failing this long marks the subscription `failing`.
+    pub failing_after: chrono::Duration,
+    /// The failed batch's last index (none for one event).
+    pub batch_end: Option<u64>,
 }
 
 /// Sets the party's subscription back to `from`, to deliver again from there; whether there
@@ -216,6 +242,7 @@ pub fn redeliver(
     .set((
         subscriptions::next_index.eq(crate::ledger::to_i64(from)),
         subscriptions::retry_at.eq(None::<DateTime<Utc>>),
+        subscriptions::batch_end.eq(None::<i64>),
     ))
     .execute(conn)?;
     Ok(n == 1)
@@ -237,7 +264,7 @@ pub fn settle(
     log: &[NewDelivery],
     from: u64,
     next: u64,
-    failure: Option<(DateTime<Utc>, &str, chrono::Duration)>,
+    failure: Option<Failure<'_>>,
 ) -> Result<bool, StoreError> {
     conn.transaction(|conn| {
         diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn)?;
@@ -248,8 +275,8 @@ pub fn settle(
         }
         let moved = next <= from || advance(conn, id, from, next)?;
         if moved {
-            if let Some((retry_at, error, failing_after)) = failure {
-                failed(conn, id, retry_at, error, failing_after)?;
+            if let Some(failure) = &failure {
+                failed(conn, id, failure)?;
             }
         }
         Ok(moved)

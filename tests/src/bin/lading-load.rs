@@ -167,6 +167,10 @@ struct Args {
     /// the commit) to its arrival at the receiver, once every subscription has caught up.
     #[arg(long, default_value_t = 0)]
     notify_bench: usize,
+    /// With --notify-bench: the subscriptions are batched (`batch: {maxEvents: N}`, CloudEvents
+    /// batched mode), at most N events a request; 0 (the default) one event a request.
+    #[arg(long, default_value_t = 0)]
+    notify_batch: usize,
     /// Instead of the benchmark, a crash soak of this many cycles: concurrent load (batches
     /// and single requests), `kill -9` of the registry at a random moment mid-load, restart on
     /// the same database, and a check of every acknowledged entry and signed checkpoint so far
@@ -1480,9 +1484,13 @@ fn run_once(
     })?;
 
     let subscriptions = match &receiver {
-        Some(receiver) if notify > 0 => {
-            runtime.block_on(subscribe(&clients[0], &server.base, receiver, notify))?
-        }
+        Some(receiver) if notify > 0 => runtime.block_on(subscribe(
+            &clients[0],
+            &server.base,
+            receiver,
+            notify,
+            args.notify_batch,
+        ))?,
         _ => Vec::new(),
     };
 
@@ -1652,12 +1660,14 @@ fn run_once(
 }
 
 /// `--notify-bench`: `n` subscriptions with no filter, one per fixture party in turn, each to
-/// a path of its own on `receiver`: `(party, id)` of each.
+/// a path of its own on `receiver`, batched by `batch` events when it is not 0: `(party, id)`
+/// of each.
 async fn subscribe(
     client: &reqwest::Client,
     base: &str,
     receiver: &Receiver,
     n: usize,
+    batch: usize,
 ) -> Result<Vec<(String, String)>> {
     let tokens: std::collections::BTreeMap<String, String> = serde_json::from_str(
         &std::fs::read_to_string(lading_e2e::harness::repo_root().join("fixtures/tokens.json"))?,
@@ -1666,10 +1676,14 @@ async fn subscribe(
     let mut made = Vec::with_capacity(n);
     for i in 0..n {
         let party = parties[i % parties.len()];
+        let mut body = serde_json::json!({ "url": receiver.url(&format!("s{i}")), "filter": {} });
+        if batch > 0 {
+            body["batch"] = serde_json::json!({ "maxEvents": batch });
+        }
         let response = client
             .post(format!("{base}/v1/subscriptions"))
             .bearer_auth(&tokens[party])
-            .json(&serde_json::json!({ "url": receiver.url(&format!("s{i}")), "filter": {} }))
+            .json(&body)
             .send()
             .await?;
         let status = response.status();
@@ -1755,16 +1769,21 @@ fn notify_summary(
     let mut lags = Vec::new();
     let mut during_ingest = 0;
     for r in receiver.received() {
-        let Some(index) = r.index() else { continue };
-        if !r.taken || !seen.insert((r.name.clone(), index)) {
+        if !r.taken {
             continue;
         }
-        let at = received_at
-            .get(&index)
-            .with_context(|| format!("entry {index} delivered but not in the ledger"))?;
-        lags.push(r.at.duration_since(*at).unwrap_or_default());
-        if r.at <= ingest_end {
-            during_ingest += 1;
+        // One entry, or each of a batch's.
+        for index in r.indexes() {
+            if !seen.insert((r.name.clone(), index)) {
+                continue;
+            }
+            let at = received_at
+                .get(&index)
+                .with_context(|| format!("entry {index} delivered but not in the ledger"))?;
+            lags.push(r.at.duration_since(*at).unwrap_or_default());
+            if r.at <= ingest_end {
+                during_ingest += 1;
+            }
         }
     }
     Ok(NotifySummary {
@@ -1776,9 +1795,13 @@ fn notify_summary(
 }
 
 /// `--notify-bench`: every run with and without subscriptions, then the medians of each.
-fn print_notify(results: &[RunResult]) {
+fn print_notify(results: &[RunResult], batch: usize) {
     println!();
-    println!("Notifications (`--notify-bench`):");
+    if batch > 0 {
+        println!("Notifications (`--notify-bench`, batched: up to {batch} events a request; deliveries count events):");
+    } else {
+        println!("Notifications (`--notify-bench`):");
+    }
     println!();
     println!("| run | subscriptions | transitions/s | deliveries | of them during ingest | deliveries/s until caught up | lag median ms | p99 ms | max ms | caught up after s | lading CPU s | postgres CPU s |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -2067,7 +2090,7 @@ fn main() -> Result<()> {
     print_runs(&results);
     print_medians(&results, &args);
     if args.notify_bench > 0 {
-        print_notify(&results);
+        print_notify(&results, args.notify_batch);
     }
     if results
         .iter()

@@ -64,6 +64,7 @@ schema_files! {
     FeedPage = "feed-page.json";
     PartiesAnswer = "parties-answer.json";
     CloudEvent = "cloud-event.json";
+    CloudEventBatch = "cloud-event-batch.json";
     NotificationPage = "notification-page.json";
     ExportManifest = "export-manifest.json";
     ExportEntryLine = "export-entry-line.json";

@@ -2,7 +2,8 @@
 //! registry delivers there every entry the party is entitled to and the filter takes, from the
 //! ledger's size when it was made (`lading-notify`). The secret that signs deliveries is shown
 //! once, in the answer that creates it. Another party's subscription answers exactly as a
-//! missing one.
+//! missing one. With `batch` a subscription is sent CloudEvents batches (many events a
+//! request) instead of one event a request, for receivers that could not keep up otherwise.
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -20,6 +21,50 @@ pub struct NewSubscriptionBody {
     pub url: String,
     #[serde(default)]
     pub filter: Filter,
+    /// Deliver in CloudEvents batched mode: POSTs of `application/cloudevents-batch+json`, a
+    /// JSON array of up to `maxEvents` events in ledger order. Absent: one event a request
+    /// (`application/cloudevents+json`).
+    #[serde(default)]
+    pub batch: Option<BatchBody>,
+}
+
+/// A subscription's batched delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchBody {
+    /// The most events in one request (1 to 1000); a request holds fewer when fewer wait.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub max_events: i64,
+}
+
+/// The largest `batch.maxEvents`.
+const MAX_BATCH: i64 = 1000;
+
+/// The body of `POST /v1/subscriptions`, read so that a bad `batch` has a code of its own.
+fn parse_new(body: &[u8]) -> Result<NewSubscriptionBody, ApiError> {
+    let invalid = |e: serde_json::Error| ApiError::BadRequest {
+        code: "subscription_invalid",
+        detail: format!("the body is not a subscription ({{url, filter, batch}}): {e}"),
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    let batch_invalid = |detail: String| ApiError::BadRequest {
+        code: "subscription_batch_invalid",
+        detail,
+    };
+    if let Some(batch) = value.get("batch").filter(|b| !b.is_null()) {
+        let batch = BatchBody::deserialize(batch).map_err(|e| {
+            batch_invalid(format!(
+                "batch is not {{\"maxEvents\": 1..{MAX_BATCH}}}: {e}"
+            ))
+        })?;
+        if !(1..=MAX_BATCH).contains(&batch.max_events) {
+            return Err(batch_invalid(format!(
+                "batch.maxEvents is {}: it is from 1 to {MAX_BATCH}",
+                batch.max_events
+            )));
+        }
+    }
+    serde_json::from_value(value).map_err(invalid)
 }
 
 /// A subscription as the API shows it (the secret only when it is made).
@@ -42,6 +87,9 @@ pub struct SubscriptionAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     pub created_at: String,
+    /// Present when deliveries are batched (CloudEvents batched mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchBody>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
@@ -49,7 +97,14 @@ pub struct SubscriptionAnswer {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryAnswer {
+    /// The entry delivered; for a batch, its first.
     pub entry_index: i64,
+    /// For a batch: its last entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_entry_index: Option<i64>,
+    /// For a batch: how many events it held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<i32>,
     pub attempt: i32,
     pub at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,6 +147,9 @@ fn answer(row: SubscriptionRow, secret: bool) -> SubscriptionAnswer {
         retry_at: row.retry_at.map(time),
         last_error: row.last_error,
         created_at: time(row.created_at),
+        batch: row.batch_max.map(|m| BatchBody {
+            max_events: i64::from(m),
+        }),
         secret: secret.then_some(row.secret),
         id: row.id,
         url: row.url,
@@ -127,18 +185,14 @@ async fn for_caller<T: Send + 'static>(
     .await
 }
 
-/// `POST /v1/subscriptions` `{url, filter}` → 201 with the subscription and its secret.
+/// `POST /v1/subscriptions` `{url, filter, batch?}` → 201 with the subscription and its secret.
 #[utoipa::path(post, path = "/v1/subscriptions", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), request_body(content = NewSubscriptionBody, content_type = "application/json"), responses((status = 201, description = "Made; the secret that signs deliveries is shown only here", body = SubscriptionAnswer, headers(("Location" = String)))))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Subscriber,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: NewSubscriptionBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-            code: "subscription_invalid",
-            detail: format!("the body is not a subscription ({{url, filter}}): {e}"),
-        })?;
+    let body = parse_new(&body)?;
     let allow_private = state.allow_private_callbacks;
     let store = state.registry.store().clone();
     let party = caller.0.id.to_string();
@@ -158,6 +212,7 @@ pub async fn create(
             filter: serde_json::to_string(&body.filter).map_err(ApiError::unexpected)?,
             secret: new_secret(),
             next_index: lading_store::ledger::to_i64(next_index),
+            batch_max: body.batch.map(|b| i32::try_from(b.max_events).unwrap_or(1)),
         };
         subscriptions::create(&mut conn, &new).map_err(ApiError::unexpected)?;
         subscriptions::get(&mut conn, &party, &new.id)
@@ -259,6 +314,8 @@ pub async fn deliveries(
         .into_iter()
         .map(|d| DeliveryAnswer {
             entry_index: d.entry_index,
+            last_entry_index: d.last_index,
+            events: d.events,
             attempt: d.attempt,
             at: time(d.at),
             status_code: d.status_code,
