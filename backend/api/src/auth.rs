@@ -177,21 +177,28 @@ impl FromRequest for SubscriptionReader {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        let has_bearer = req
-            .headers()
-            .contains_key(actix_web::http::header::AUTHORIZATION);
-        let certificate = req.conn_data::<PeerCertificate>().is_some();
-        if !has_bearer && certificate {
-            let replica = Replica::from_request(&req, payload);
-            return Box::pin(async move { Ok(SubscriptionReader(replica.await?.0)) });
-        }
-        Box::pin(async move {
-            Ok(SubscriptionReader(
-                bearer_with(&req, Scope::Subscribe).await?.party,
-            ))
-        })
+        let party = bearer_or_certificate(req, payload, Scope::Subscribe);
+        Box::pin(async move { Ok(SubscriptionReader(party.await?)) })
     }
+}
+
+/// A bearer credential with `scope` when an `Authorization` header is sent; else, when the
+/// connection presented one, the consortium client certificate of a registered party (as
+/// [`Replica`] reads it); else `401`.
+fn bearer_or_certificate(
+    req: &HttpRequest,
+    payload: &mut actix_web::dev::Payload,
+    scope: Scope,
+) -> Pin<Box<dyn Future<Output = Result<Party, ApiError>>>> {
+    let has_bearer = req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION);
+    if !has_bearer && req.conn_data::<PeerCertificate>().is_some() {
+        let replica = Replica::from_request(req, payload);
+        return Box::pin(async move { Ok(replica.await?.0) });
+    }
+    let req = req.clone();
+    Box::pin(async move { Ok(bearer_with(&req, scope).await?.party) })
 }
 
 /// A party's admin: a bearer credential with the `admin` scope, for the party's credentials.
@@ -283,35 +290,9 @@ impl FromRequest for SubmissionReader {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            if let Some(credential) = bearer(&req).await? {
-                credential.require(Scope::Read)?;
-                return Ok(SubmissionReader(credential.party));
-            }
-            let cert = req
-                .conn_data::<PeerCertificate>()
-                .cloned()
-                .ok_or(ApiError::Unauthenticated)?;
-            let id = lading_pki::party_of(&cert.0).map_err(|e| ApiError::Forbidden {
-                code: "certificate_names_no_party",
-                detail: e.to_string(),
-            })?;
-            let wanted = id.to_string();
-            let party = registered_party(
-                req.app_data::<web::Data<AppState>>().cloned(),
-                move |conn| lading_store::parties::party(conn, &wanted),
-            )
-            .await?
-            .ok_or_else(|| ApiError::Forbidden {
-                code: "unregistered_party",
-                detail: format!(
-                    "the client certificate names {id}, which is not a registered party"
-                ),
-            })?;
-            Ok(SubmissionReader(party))
-        })
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let party = bearer_or_certificate(req, payload, Scope::Read);
+        Box::pin(async move { Ok(SubmissionReader(party.await?)) })
     }
 }
 
