@@ -134,7 +134,10 @@ async fn bearer_with(req: &HttpRequest, scope: Scope) -> Result<Credential, ApiE
     Ok(credential)
 }
 
-/// The party making a read: a bearer credential with the `read` scope.
+/// The party making a read: a bearer credential with the `read` scope or — without an
+/// `Authorization` header — the client certificate of a registered party's node from the
+/// consortium's CA, which reads exactly what its party's credential would (the same
+/// entitlement rule decides both).
 #[derive(Debug, Clone)]
 pub struct Caller(pub Party);
 
@@ -142,9 +145,9 @@ impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move { Ok(Caller(bearer_with(&req, Scope::Read).await?.party)) })
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let party = bearer_or_certificate(req, payload, Scope::Read);
+        Box::pin(async move { Ok(Caller(party.await?)) })
     }
 }
 

@@ -40,7 +40,7 @@ pub struct EntryRead {
     pub submitted_by: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/entries/{index}", tag = "ledger", security((), ("bearer" = ["read"]), ("mutualTLS" = [])), params(("index" = u64, Path)), responses((status = 200, description = "The entry's leaf hash; to a caller entitled to it, the entry as signed", body = crate::contract::files::EntryRead)))]
+#[utoipa::path(get, path = "/v1/entries/{index}", tag = "ledger", security(("bearer" = ["read"]), ("mutualTLS" = [])), params(("index" = u64, Path)), responses((status = 200, description = "The entry's leaf hash; to a caller entitled to it, the entry as signed", body = crate::contract::files::EntryRead)))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,

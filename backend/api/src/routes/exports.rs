@@ -24,7 +24,7 @@ use lading_export::registry::{export_from_registry, RegistryExporter};
 use lading_export::ExportError;
 use serde::Deserialize;
 
-use crate::auth::{Caller, PeerCertificate, Replica};
+use crate::auth::Caller;
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -89,12 +89,6 @@ pub const EXPORT_RETRY_AFTER_SECONDS: u32 = 10;
 /// The authority asking: its bearer token's party, or its client certificate's when it sends
 /// no token (the registry's certificate names no party, and is refused).
 async fn authority(req: &HttpRequest) -> Result<lading_domain::party::Party, ApiError> {
-    let has_token = req
-        .headers()
-        .contains_key(actix_web::http::header::AUTHORIZATION);
-    if !has_token && req.conn_data::<PeerCertificate>().is_some() {
-        return Ok(Replica::extract(req).await?.0);
-    }
     Ok(Caller::extract(req).await?.0)
 }
 

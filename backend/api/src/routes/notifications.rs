@@ -77,7 +77,7 @@ pub struct PollQuery {
 /// `GET /v1/notifications?after=N&wait=S` → `{notifications: [CloudEvent…], after: M}`: what
 /// the caller may read after index `N`, waiting up to `S` seconds when there is nothing yet;
 /// ask again with `after=M`.
-#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), params(PollQuery), responses((status = 200, description = "What the caller may read after index after, oldest first", body = crate::contract::files::NotificationPage)))]
+#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", security(("bearer" = ["subscribe"])), params(PollQuery), responses((status = 200, description = "What the caller may read after index after, oldest first", body = crate::contract::files::NotificationPage)))]
 pub async fn poll(
     state: web::Data<AppState>,
     caller: Subscriber,
@@ -114,7 +114,7 @@ pub struct StreamQuery {
 /// `GET /v1/notifications/stream`: `text/event-stream`, one event per entry the caller may
 /// read (`id:` its index, `event:` the CloudEvent's type, `data:` the CloudEvent), resuming
 /// after `Last-Event-ID` (or `?after=`) when given, else from now on.
-#[utoipa::path(get, path = "/v1/notifications/stream", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), params(StreamQuery, ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this ledger index")), responses((status = 200, description = "Server-Sent Events: id the ledger index, event the CloudEvent type, data the CloudEvent (schemas/cloud-event.json)", content_type = "text/event-stream", body = String)))]
+#[utoipa::path(get, path = "/v1/notifications/stream", tag = "notifications", security(("bearer" = ["subscribe"])), params(StreamQuery, ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this ledger index")), responses((status = 200, description = "Server-Sent Events: id the ledger index, event the CloudEvent type, data the CloudEvent (schemas/cloud-event.json)", content_type = "text/event-stream", body = String)))]
 pub async fn stream(
     req: HttpRequest,
     state: web::Data<AppState>,

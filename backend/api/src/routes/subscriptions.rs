@@ -186,7 +186,7 @@ async fn for_caller<T: Send + 'static>(
 }
 
 /// `POST /v1/subscriptions` `{url, filter, batch?}` → 201 with the subscription and its secret.
-#[utoipa::path(post, path = "/v1/subscriptions", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), request_body(content = NewSubscriptionBody, content_type = "application/json"), responses((status = 201, description = "Made; the secret that signs deliveries is shown only here", body = SubscriptionAnswer, headers(("Location" = String)))))]
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "notifications", security(("bearer" = ["subscribe"])), request_body(content = NewSubscriptionBody, content_type = "application/json"), responses((status = 201, description = "Made; the secret that signs deliveries is shown only here", body = SubscriptionAnswer, headers(("Location" = String)))))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Subscriber,
@@ -266,7 +266,7 @@ pub async fn get(
 }
 
 /// `DELETE /v1/subscriptions/{id}` → 204; nothing more is delivered to it.
-#[utoipa::path(delete, path = "/v1/subscriptions/{id}", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), params(("id" = String, Path)), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/v1/subscriptions/{id}", tag = "notifications", security(("bearer" = ["subscribe"])), params(("id" = String, Path)), responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Subscriber,
@@ -336,7 +336,7 @@ pub struct RedeliverQuery {
 
 /// `POST /v1/subscriptions/{id}/redeliver?from=N` → 202: delivers again from ledger index `N`
 /// (what the party may read and the filter takes), in order.
-#[utoipa::path(post, path = "/v1/subscriptions/{id}/redeliver", tag = "notifications", security(("bearer" = ["subscribe"]), ("mutualTLS" = [])), params(("id" = String, Path), RedeliverQuery), responses((status = 202, description = "Deliveries start again from ledger index from", body = Redelivery)))]
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/redeliver", tag = "notifications", security(("bearer" = ["subscribe"])), params(("id" = String, Path), RedeliverQuery), responses((status = 202, description = "Deliveries start again from ledger index from", body = Redelivery)))]
 pub async fn redeliver(
     state: web::Data<AppState>,
     caller: Subscriber,

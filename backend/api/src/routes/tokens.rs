@@ -94,7 +94,7 @@ pub fn new_credential(
 }
 
 /// Issues a credential of the caller's own party: `201` with the secret, shown this once.
-#[utoipa::path(post, path = "/v1/tokens", tag = "credentials", security(("bearer" = ["admin"]), ("mutualTLS" = [])), request_body(content = IssueRequest, content_type = "application/json"), responses((status = 201, description = "Issued; the secret is shown only here", body = Issued, headers(("Location" = String)))))]
+#[utoipa::path(post, path = "/v1/tokens", tag = "credentials", security(("bearer" = ["admin"])), request_body(content = IssueRequest, content_type = "application/json"), responses((status = 201, description = "Issued; the secret is shown only here", body = Issued, headers(("Location" = String)))))]
 pub async fn issue(
     state: web::Data<AppState>,
     admin: Admin,
@@ -139,7 +139,7 @@ pub async fn issue(
 }
 
 /// The caller's party's credentials, revoked ones included, oldest first.
-#[utoipa::path(get, path = "/v1/tokens", tag = "credentials", security(("bearer" = ["admin"]), ("mutualTLS" = [])), responses((status = 200, description = "The party's credentials, without secrets", body = Vec<TokenView>)))]
+#[utoipa::path(get, path = "/v1/tokens", tag = "credentials", security(("bearer" = ["admin"])), responses((status = 200, description = "The party's credentials, without secrets", body = Vec<TokenView>)))]
 pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpResponse, ApiError> {
     let store = state.registry.store().clone();
     let party = admin.0.party.id.to_string();
@@ -155,7 +155,7 @@ pub async fn list(state: web::Data<AppState>, admin: Admin) -> Result<HttpRespon
 
 /// Revokes one of the caller's party's credentials: `200` with it (revoking again answers
 /// the same). Another party's id is `404`, as an id that does not exist.
-#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "credentials", security(("bearer" = ["admin"]), ("mutualTLS" = [])), params(("id" = String, Path, description = "The credential's id")), responses((status = 200, description = "Revoked (or already revoked)", body = TokenView)))]
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "credentials", security(("bearer" = ["admin"])), params(("id" = String, Path, description = "The credential's id")), responses((status = 200, description = "Revoked (or already revoked)", body = TokenView)))]
 pub async fn revoke(
     state: web::Data<AppState>,
     admin: Admin,
