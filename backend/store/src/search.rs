@@ -341,7 +341,42 @@ pub fn documents_by(
         }
     };
     let statement = b.finish(head, &tail);
-    without_jit(conn, |conn| Ok(statement.load(conn)?))
+    without_jit(
+        conn,
+        plan_for(walk, query),
+        |conn| Ok(statement.load(conn)?),
+    )
+}
+
+/// How a page of documents is planned. The ledger walk with no filter but the caller's role
+/// and the cursor has one good plan whatever the values (walk the ledger back until the page
+/// is full), so the connection's generic plan is reused: planning it for each run cost as
+/// much PostgreSQL time as running it (0.9 ms of a 1.8 ms page at 1,000,000 documents). A
+/// filter by value (state, vessel, ports, container, party, time, words) may be rare or
+/// common, and is planned for its values each time; so is the walk through the party's own
+/// rows, whose plan depends on how many it holds.
+fn plan_for(walk: Walk, query: &DocumentQuery) -> Plan {
+    let by_value = query.status.is_some()
+        || query.vessel.is_some()
+        || query.voyage.is_some()
+        || query.port_of_loading.is_some()
+        || query.port_of_discharge.is_some()
+        || query.container.is_some()
+        || query.party.is_some()
+        || query.changed_from.is_some()
+        || !query.words.is_empty();
+    if walk == Walk::Ledger && !by_value {
+        Plan::Generic
+    } else {
+        Plan::ForTheValues
+    }
+}
+
+/// Whether a prepared search statement is planned for each run's values or once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    ForTheValues,
+    Generic,
 }
 
 /// How a page of documents is found.
@@ -391,16 +426,23 @@ pub fn walk_for(conn: &mut PgConnection, party: &str) -> Result<Walk, StoreError
 
 /// Runs `read` in a transaction without JIT compilation: a page's plan is costed as if it read
 /// the whole ledger (the LIMIT stops it early), which would make PostgreSQL spend ~150 ms
-/// compiling it for a query that then takes 3.
+/// compiling it for a query that then takes 3. Both settings go in one round trip.
 fn without_jit<T>(
     conn: &mut PgConnection,
+    plan: Plan,
     read: impl FnOnce(&mut PgConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
+    use diesel::connection::SimpleConnection;
     conn.transaction(|conn| {
-        diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
-        // Planned for the values at hand each time (a generic plan, costed for the average
-        // party, may walk far for a rare one); what being prepared saves is the parsing.
-        diesel::sql_query("SET LOCAL plan_cache_mode = force_custom_plan").execute(conn)?;
+        conn.batch_execute(match plan {
+            // Planned for the values at hand each time (a generic plan, costed for the
+            // average party, may walk far for a rare one); what being prepared saves is the
+            // parsing.
+            Plan::ForTheValues => {
+                "SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_custom_plan"
+            }
+            Plan::Generic => "SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_generic_plan",
+        })?;
         read(conn)
     })
 }
@@ -484,7 +526,7 @@ pub fn events(
         ),
         &tail,
     );
-    without_jit(conn, |conn| Ok(statement.load(conn)?))
+    without_jit(conn, Plan::ForTheValues, |conn| Ok(statement.load(conn)?))
 }
 
 /// Which ledger entries `GET /v1/submissions` lists.
@@ -597,5 +639,71 @@ pub fn submissions(
          WHERE e.submitted_by = $1 AND e.kind IN ('transition', 'event')",
         &tail,
     );
-    without_jit(conn, |conn| Ok(statement.load(conn)?))
+    without_jit(conn, Plan::ForTheValues, |conn| Ok(statement.load(conn)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_ledger_walk_without_a_filter_by_value_reuses_a_generic_plan() {
+        let plain = DocumentQuery {
+            limit: 50,
+            ..DocumentQuery::default()
+        };
+        let role_and_cursor = DocumentQuery {
+            role: Some(Role::Shipper),
+            after: Some((10, "REF".into())),
+            ..plain.clone()
+        };
+        assert_eq!(plan_for(Walk::Ledger, &plain), Plan::Generic);
+        assert_eq!(plan_for(Walk::Ledger, &role_and_cursor), Plan::Generic);
+        assert_eq!(plan_for(Walk::OwnDocuments, &plain), Plan::ForTheValues);
+        let by_value = [
+            DocumentQuery {
+                status: Some("ISSUED".into()),
+                ..plain.clone()
+            },
+            DocumentQuery {
+                vessel: Some("Oceanic Star".into()),
+                ..plain.clone()
+            },
+            DocumentQuery {
+                voyage: Some("001W".into()),
+                ..plain.clone()
+            },
+            DocumentQuery {
+                port_of_loading: Some("NLRTM".into()),
+                ..plain.clone()
+            },
+            DocumentQuery {
+                port_of_discharge: Some("SGSIN".into()),
+                ..plain.clone()
+            },
+            DocumentQuery {
+                container: Some("CSQU3054383".into()),
+                ..plain.clone()
+            },
+            DocumentQuery {
+                party: Some("bank-harbour".into()),
+                ..plain.clone()
+            },
+            DocumentQuery {
+                changed_from: Some(7),
+                ..plain.clone()
+            },
+            DocumentQuery {
+                words: vec!["star".into()],
+                ..role_and_cursor.clone()
+            },
+        ];
+        for query in &by_value {
+            assert_eq!(
+                plan_for(Walk::Ledger, query),
+                Plan::ForTheValues,
+                "{query:?}"
+            );
+        }
+    }
 }
