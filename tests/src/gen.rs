@@ -1422,6 +1422,10 @@ pub struct GeneratorConfig {
     pub start: Timestamp,
     /// Milliseconds between consecutive transitions.
     pub step_millis: i64,
+    /// Name this party as a notify party on one document in every `n` (the first, the
+    /// `n+1`-th, …): a party entitled to a known share of the ledger, for benchmarks of what
+    /// a party with part of the documents reads. `None`: no notify parties.
+    pub notify: Option<(PartyId, u64)>,
 }
 
 impl GeneratorConfig {
@@ -1439,6 +1443,7 @@ impl GeneratorConfig {
                 Timestamp::from_datetime_truncated(chrono::DateTime::UNIX_EPOCH)
             }),
             step_millis: 1000,
+            notify: None,
         }
     }
 
@@ -1666,6 +1671,13 @@ impl LedgerGenerator {
         let seed = self.rng.next_u64();
         let carrier_id = self.carriers[carrier].id.clone();
         let shipment = shipment_from_seed(carrier_id.as_str(), seed)?;
+        let extras = match &self.config.notify {
+            Some((party, every)) if *every > 0 && (self.issued - 1) % every == 0 => Extras {
+                notify: vec![party.clone()],
+                ..Extras::default()
+            },
+            _ => Extras::default(),
+        };
         let document = build_document(
             reference.clone(),
             carrier_id.clone(),
@@ -1673,7 +1685,7 @@ impl LedgerGenerator {
             None,
             true,
             &shipment,
-            Extras::default(),
+            extras,
         )?;
         let document_bytes = document.canonical_bytes();
         let document_checksum = Digest::of(&document_bytes);

@@ -296,6 +296,18 @@ pub fn generate_shards(
     seed: u64,
     threads: usize,
 ) -> Result<Vec<Vec<String>>> {
+    generate_shards_naming(counts, transfers, seed, threads, None)
+}
+
+/// [`generate_shards`], each shard naming `notify.0` as a notify party on one document in
+/// `notify.1` ([`GeneratorConfig::notify`]).
+pub fn generate_shards_naming(
+    counts: &[usize],
+    transfers: u32,
+    seed: u64,
+    threads: usize,
+    notify: Option<(lading_domain::PartyId, u64)>,
+) -> Result<Vec<Vec<String>>> {
     let parties = FixtureParties::load()?;
     let threads = threads.clamp(1, counts.len().max(1));
     let per_doc = u64::from(transfers) + 1;
@@ -304,6 +316,7 @@ pub fn generate_shards(
         let mut config =
             GeneratorConfig::new((count as u64).div_ceil(per_doc), transfers, seed + i as u64);
         config.reference_prefix = format!("L{i}");
+        config.notify = notify.clone();
         let mut generator = LedgerGenerator::new(&parties, config)?;
         let shard = generator.next_batch(count)?;
         if shard.len() != count {

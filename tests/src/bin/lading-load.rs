@@ -39,8 +39,8 @@ use clap::{Parser, ValueEnum};
 use lading_e2e::gen::fixtures_dir;
 use lading_e2e::harness::Tls;
 use lading_e2e::load::{
-    generate_shards, logged_request_times, machine_busy, median, own_cpu, split_evenly, tree_cpu,
-    DurableCluster, LatencySummary, RegistryProcess, RegistrySettings,
+    generate_shards_naming, logged_request_times, machine_busy, median, own_cpu, split_evenly,
+    tree_cpu, DurableCluster, LatencySummary, RegistryProcess, RegistrySettings,
 };
 use lading_e2e::receiver::Receiver;
 use lading_e2e::soak::{self, SoakConfig};
@@ -159,6 +159,11 @@ struct Args {
     /// With --search-bench: the party whose documents are listed (its fixture token).
     #[arg(long, default_value = "shipper-acme")]
     search_party: String,
+    /// Name `bank-harbour` as a notify party on one generated document in N, so that it is
+    /// entitled to that share of the ledger (1,000,000 documents and 10: 100,000 of them,
+    /// issue 13's search target); it holds nothing else when --transfers is 0. 0: never.
+    #[arg(long, default_value_t = 0)]
+    notify_party_every: u64,
     /// Each batch run twice, first without and then with this many webhook subscriptions
     /// (issue 13's notifications): one per fixture party in turn, no filter, to a receiver on
     /// loopback over HTTPS that this harness runs (the registry allows private targets and
@@ -243,7 +248,16 @@ fn prepare(args: &Args, mode: Mode) -> Result<Vec<Shard>> {
     let total = args.total(mode);
     let senders = args.concurrency(mode);
     let started = Instant::now();
-    let shards = generate_shards(&split_evenly(total, senders), args.transfers, args.seed, 2)?;
+    let notify = (args.notify_party_every > 0)
+        .then(|| "bank-harbour".parse().map(|p| (p, args.notify_party_every)))
+        .transpose()?;
+    let shards = generate_shards_naming(
+        &split_evenly(total, senders),
+        args.transfers,
+        args.seed,
+        2,
+        notify,
+    )?;
     let bytes: usize = shards.iter().flatten().map(String::len).sum();
     let prepared = shards
         .into_iter()
@@ -866,9 +880,33 @@ async fn bench_search(
         .and_then(|v| v.split_whitespace().next())
         .unwrap_or("a")
         .to_owned();
+    // The role filter asks for a role the party has in its newest document, so that it keeps
+    // a share of the party's documents (a role it never has would walk the whole ledger).
+    let newest = &first["documents"][0];
+    let role = if newest["shipper"] == party {
+        "shipper"
+    } else if newest["carrier"] == party {
+        "carrier"
+    } else if newest["consignee"] == party {
+        "consignee"
+    } else if newest["notifyParties"]
+        .as_array()
+        .is_some_and(|n| n.iter().any(|p| p == party))
+    {
+        "notify"
+    } else {
+        "possessor"
+    };
+    let role_kind: &'static str = match role {
+        "shipper" => "role=shipper",
+        "carrier" => "role=carrier",
+        "consignee" => "role=consignee",
+        "notify" => "role=notify",
+        _ => "role=possessor",
+    };
     let kinds: [(&str, String); 4] = [
         ("first page", String::new()),
-        ("role=shipper", "&role=shipper".to_owned()),
+        (role_kind, format!("&role={role}")),
         (
             "q=<vessel word>",
             format!("&q={}", lading_e2e::portal::encode(&word)),
