@@ -54,6 +54,22 @@ impl Pki {
         Ok(pki)
     }
 
+    /// A registry serving this CA's registry certificate and trusting its client certificates
+    /// (`options.client_ca` is set here), on a throwaway database; blocks while it starts.
+    pub fn registry_with(&self, options: ServerOptions) -> Result<(TestDb, Server)> {
+        let tls = Tls::from_pem(
+            &std::fs::read_to_string(self.cert("registry"))?,
+            &std::fs::read_to_string(self.key("registry"))?,
+        )?;
+        let options = ServerOptions {
+            client_ca: Some(self.ca_pem()),
+            ..options
+        };
+        let db = TestDb::new()?;
+        let server = Server::start(&db, &tls, options)?;
+        Ok((db, server))
+    }
+
     pub fn ca_dir(&self) -> PathBuf {
         self.dir.path().join("ca")
     }
@@ -103,17 +119,7 @@ impl Pki {
     /// A registry on a new database, serving with its consortium certificate and reconciling
     /// no one; blocks while it starts (call it off the async workers).
     pub fn plain_registry(&self) -> Result<(TestDb, Server)> {
-        let tls = Tls::from_pem(
-            &std::fs::read_to_string(self.cert("registry"))?,
-            &std::fs::read_to_string(self.key("registry"))?,
-        )?;
-        let options = ServerOptions {
-            client_ca: Some(self.ca_pem()),
-            ..ServerOptions::default()
-        };
-        let db = TestDb::new()?;
-        let server = Server::start(&db, &tls, options)?;
-        Ok((db, server))
+        self.registry_with(ServerOptions::default())
     }
 
     /// A registry on a new database, serving with its consortium certificate, reconciling the

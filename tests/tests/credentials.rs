@@ -18,7 +18,7 @@
 
 use anyhow::{ensure, Context, Result};
 use lading_e2e::consortium::Pki;
-use lading_e2e::harness::{answer, run_lading, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{answer, run_lading, token, Server, ServerOptions, TestDb};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -28,21 +28,13 @@ const CARRIER: &str = "carrier-oceanic";
 
 /// A registry with the consortium CA and `env` settings; blocks while it starts.
 fn registry(pki: &Pki, env: &[(&str, &str)]) -> Result<(TestDb, Server)> {
-    let tls = Tls::from_pem(
-        &std::fs::read_to_string(pki.cert("registry"))?,
-        &std::fs::read_to_string(pki.key("registry"))?,
-    )?;
-    let options = ServerOptions {
-        client_ca: Some(pki.ca_pem()),
+    pki.registry_with(ServerOptions {
         env: env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         ..ServerOptions::default()
-    };
-    let db = TestDb::new()?;
-    let server = Server::start(&db, &tls, options)?;
-    Ok((db, server))
+    })
 }
 
 /// `GET path` with `secret` as bearer credential.

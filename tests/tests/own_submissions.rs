@@ -26,7 +26,7 @@ use lading_domain::transition::Action;
 use lading_domain::{Timestamp, TransportDocument};
 use lading_e2e::consortium::Pki;
 use lading_e2e::gen::sample_document;
-use lading_e2e::harness::{answer, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{answer, token, Server, ServerOptions, TestDb};
 use lading_e2e::portal::{encode, submit_all, Signer};
 use lading_e2e::samples::Samples;
 use lading_e2e::schemas::validator;
@@ -43,18 +43,10 @@ const BANK: &str = "bank-harbour";
 /// A registry with the consortium CA that also takes anonymous writes (recorded without a
 /// submitter), so the fixtures' chains can be put on the ledger as nobody's submissions.
 fn registry(pki: &Pki) -> Result<(TestDb, Server)> {
-    let tls = Tls::from_pem(
-        &std::fs::read_to_string(pki.cert("registry"))?,
-        &std::fs::read_to_string(pki.key("registry"))?,
-    )?;
-    let options = ServerOptions {
-        client_ca: Some(pki.ca_pem()),
+    pki.registry_with(ServerOptions {
         anonymous_writes: true,
         ..ServerOptions::default()
-    };
-    let db = TestDb::new()?;
-    let server = Server::start(&db, &tls, options)?;
-    Ok((db, server))
+    })
 }
 
 /// What the test expects of one submission, from what it sent and what the registry answered.

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use lading_e2e::consortium::Pki;
-use lading_e2e::harness::{answer, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{answer, token, Server, ServerOptions, TestDb};
 use lading_e2e::portal::{submit_all, submit_events};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
@@ -30,19 +30,13 @@ const BANK: &str = "bank-harbour";
 /// Issued a certificate by the consortium's CA but never registered as a party.
 const STRANGER: &str = "stranger-freight";
 
+/// A registry with the consortium CA that also takes anonymous writes, so the fixtures' chains
+/// can be put on the ledger without a credential.
 fn registry(pki: &Pki) -> Result<(TestDb, Server)> {
-    let tls = Tls::from_pem(
-        &std::fs::read_to_string(pki.cert("registry"))?,
-        &std::fs::read_to_string(pki.key("registry"))?,
-    )?;
-    let options = ServerOptions {
-        client_ca: Some(pki.ca_pem()),
+    pki.registry_with(ServerOptions {
         anonymous_writes: true,
         ..ServerOptions::default()
-    };
-    let db = TestDb::new()?;
-    let server = Server::start(&db, &tls, options)?;
-    Ok((db, server))
+    })
 }
 
 /// Status, problem code and body of `GET path` by `client`, with `bearer` when given.

@@ -18,7 +18,7 @@
 use anyhow::{Context, Result};
 use base64::Engine;
 use lading_e2e::consortium::Pki;
-use lading_e2e::harness::{answer, run_lading, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{answer, run_lading, token, Server, ServerOptions, TestDb};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -30,18 +30,10 @@ const SHIPPER: &str = "shipper-acme";
 /// A registry with the consortium CA at the registry's defaults (a write needs a credential);
 /// blocks while it starts.
 fn registry(pki: &Pki) -> Result<(TestDb, Server)> {
-    let tls = Tls::from_pem(
-        &std::fs::read_to_string(pki.cert("registry"))?,
-        &std::fs::read_to_string(pki.key("registry"))?,
-    )?;
-    let options = ServerOptions {
-        client_ca: Some(pki.ca_pem()),
+    pki.registry_with(ServerOptions {
         anonymous_writes: false,
         ..ServerOptions::default()
-    };
-    let db = TestDb::new()?;
-    let server = Server::start(&db, &tls, options)?;
-    Ok((db, server))
+    })
 }
 
 /// `POST path` of one compact JWS, with `secret` as bearer credential when given.
