@@ -54,13 +54,18 @@ impl Pki {
         Ok(pki)
     }
 
+    /// The registry's TLS material: the certificate this CA issued it, and its key.
+    pub fn registry_tls(&self) -> Result<Tls> {
+        Tls::from_pem(
+            &std::fs::read_to_string(self.cert("registry"))?,
+            &std::fs::read_to_string(self.key("registry"))?,
+        )
+    }
+
     /// A registry serving this CA's registry certificate and trusting its client certificates
     /// (`options.client_ca` is set here), on a throwaway database; blocks while it starts.
     pub fn registry_with(&self, options: ServerOptions) -> Result<(TestDb, Server)> {
-        let tls = Tls::from_pem(
-            &std::fs::read_to_string(self.cert("registry"))?,
-            &std::fs::read_to_string(self.key("registry"))?,
-        )?;
+        let tls = self.registry_tls()?;
         let options = ServerOptions {
             client_ca: Some(self.ca_pem()),
             ..options
@@ -131,10 +136,7 @@ impl Pki {
         interval_ms: u64,
         extra: &[(&str, &str)],
     ) -> Result<(TestDb, Server, Tls)> {
-        let tls = Tls::from_pem(
-            &std::fs::read_to_string(self.cert("registry"))?,
-            &std::fs::read_to_string(self.key("registry"))?,
-        )?;
+        let tls = self.registry_tls()?;
         let targets: Vec<String> = replicas
             .iter()
             .map(|(party, port)| format!("{party}={}", replica_url(*port)))

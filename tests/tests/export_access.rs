@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{ensure, Result};
-use lading_e2e::harness::{lading_bin, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{lading_bin, token, Server, ServerOptions, TestDb};
 use lading_e2e::portal::{submit_all, Pki};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
@@ -27,21 +27,13 @@ const SHIPPER: &str = "shipper-acme";
 /// A registry with the consortium CA, its temporary folder `tmp`, and `env` settings; the
 /// samples' chains submitted and checkpointed.
 async fn registry(pki: &Pki, tmp: &Path, env: &[(&str, &str)]) -> Result<(TestDb, Server)> {
-    let (db, server) = tokio::task::block_in_place(|| -> Result<_> {
-        let tls = Tls::from_pem(
-            &std::fs::read_to_string(pki.cert("registry"))?,
-            &std::fs::read_to_string(pki.key("registry"))?,
-        )?;
-        let mut settings = vec![("TMPDIR".to_owned(), tmp.display().to_string())];
-        settings.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        let options = ServerOptions {
-            client_ca: Some(pki.ca_pem()),
+    let mut settings = vec![("TMPDIR".to_owned(), tmp.display().to_string())];
+    settings.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let (db, server) = tokio::task::block_in_place(|| {
+        pki.registry_with(ServerOptions {
             env: settings,
             ..ServerOptions::default()
-        };
-        let db = TestDb::new()?;
-        let server = Server::start(&db, &tls, options)?;
-        Ok((db, server))
+        })
     })?;
     let client = pki.registry_client()?;
     let samples = Samples::load()?;

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{ensure, Result};
-use lading_e2e::harness::{lading_bin, run_lading, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{lading_bin, run_lading, token, ServerOptions};
 use lading_e2e::portal::{submit_all, submit_events, Pki, PortalNode};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
@@ -79,19 +79,11 @@ async fn the_registry_exports_for_a_customs_authority_what_its_node_exports() ->
     let pki = tokio::task::block_in_place(|| Pki::new(&[CUSTOMS, SHIPPER]))?;
     // The registry's temporary folder is the test's, to see what an export leaves there.
     let tmp = tempfile::tempdir()?;
-    let (_registry_db, registry) = tokio::task::block_in_place(|| -> Result<_> {
-        let tls = Tls::from_pem(
-            &std::fs::read_to_string(pki.cert("registry"))?,
-            &std::fs::read_to_string(pki.key("registry"))?,
-        )?;
-        let options = ServerOptions {
-            client_ca: Some(pki.ca_pem()),
+    let (_registry_db, registry) = tokio::task::block_in_place(|| {
+        pki.registry_with(ServerOptions {
             env: vec![("TMPDIR".into(), tmp.path().display().to_string())],
             ..ServerOptions::default()
-        };
-        let db = TestDb::new()?;
-        let server = Server::start(&db, &tls, options)?;
-        Ok((db, server))
+        })
     })?;
     let client = pki.registry_client()?;
     let samples = Samples::load()?;

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use lading_e2e::harness::{lading_bin, run_lading, token, Server, ServerOptions, TestDb, Tls};
+use lading_e2e::harness::{lading_bin, run_lading, token};
 use lading_e2e::portal::{submit_all, submit_events, Pki, PortalNode};
 use lading_e2e::samples::Samples;
 use reqwest::StatusCode;
@@ -50,19 +50,7 @@ fn a_moment_between() -> chrono::DateTime<chrono::Utc> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_time_window_is_the_range_of_the_entries_sequenced_within_it() -> Result<()> {
     let pki = tokio::task::block_in_place(|| Pki::new(&[CUSTOMS]))?;
-    let (_registry_db, registry) = tokio::task::block_in_place(|| -> Result<_> {
-        let tls = Tls::from_pem(
-            &std::fs::read_to_string(pki.cert("registry"))?,
-            &std::fs::read_to_string(pki.key("registry"))?,
-        )?;
-        let options = ServerOptions {
-            client_ca: Some(pki.ca_pem()),
-            ..ServerOptions::default()
-        };
-        let db = TestDb::new()?;
-        let server = Server::start(&db, &tls, options)?;
-        Ok((db, server))
-    })?;
+    let (_registry_db, registry) = tokio::task::block_in_place(|| pki.plain_registry())?;
     let client = pki.registry_client()?;
     let samples = Samples::load()?;
     let keys = tempfile::tempdir()?;

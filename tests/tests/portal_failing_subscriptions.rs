@@ -33,10 +33,7 @@ const NOTICE: &str = "Notifications are not reaching you";
 /// 300 ms of failures, retried every few hundred milliseconds, and that may call loopback.
 /// The TLS material is returned with it: the registry reads it again when it restarts.
 fn registry(pki: &Pki) -> Result<(TestDb, Server, Tls)> {
-    let tls = Tls::from_pem(
-        &std::fs::read_to_string(pki.cert("registry"))?,
-        &std::fs::read_to_string(pki.key("registry"))?,
-    )?;
+    let tls = pki.registry_tls()?;
     let env = [
         ("LADING_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS", "true"),
         ("LADING_NOTIFICATIONS_FAILING_AFTER_MS", "300"),

@@ -283,22 +283,6 @@ impl FromRequest for Writer {
 #[derive(Debug, Clone)]
 pub struct PeerCertificate(pub Vec<u8>);
 
-/// Who lists its own submissions (`GET /v1/submissions`): a bearer credential with the `read`
-/// scope, or a consortium client certificate naming a registered party, so a node that
-/// submits by certificate lists what it sent with the same certificate. Without either, 401.
-#[derive(Debug, Clone)]
-pub struct SubmissionReader(pub Party);
-
-impl FromRequest for SubmissionReader {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let party = bearer_or_certificate(req, payload, Scope::Read);
-        Box::pin(async move { Ok(SubmissionReader(party.await?)) })
-    }
-}
-
 /// The registered party whose replica is calling, named by its client certificate.
 #[derive(Debug, Clone)]
 pub struct Replica(pub Party);

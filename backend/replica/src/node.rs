@@ -142,21 +142,9 @@ pub fn open_store(url: &str, size: u32) -> Result<Store, NodeError> {
     Ok(Store::connect_durable(url, size, "lading-replica")?)
 }
 
-/// What a submission endpoint takes: `/v1/transitions` or `/v1/events`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubmissionKind {
-    Transition,
-    Event,
-}
-
-impl SubmissionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Transition => "transition",
-            Self::Event => "event",
-        }
-    }
-}
+/// What a submission endpoint takes: `/v1/transitions` or `/v1/events` (the ledger's own two
+/// kinds of submission, named as the registry names them).
+pub use lading_store::search::SubmissionKind;
 
 impl Node {
     /// Builds the node and restores its follower from the database (see [`Node::restore`]).

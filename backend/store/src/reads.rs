@@ -14,6 +14,18 @@ use diesel::sql_types::Text;
 use crate::schema::{events, ledger_entries, transitions};
 use crate::StoreError;
 
+/// The ports of party `$1`'s jurisdiction when it is a customs authority, else NULL: an
+/// uncorrelated subquery, so PostgreSQL looks it up once per statement, not once per row. Uses
+/// the alias `p`.
+macro_rules! jurisdiction {
+    () => {
+        "CAST((SELECT p.ports FROM parties p \
+               WHERE p.id = $1 AND p.role = 'customs_authority') AS text[])"
+    };
+}
+
+pub(crate) use jurisdiction;
+
 /// Whether party `$1` may read the document whose reference is the SQL expression `$document`:
 /// named in it or its chain, or the customs authority of its port of loading or discharge (the
 /// rule of [`document_for_party`]). The expression must not use the aliases `a`, `d` and `p`
@@ -24,47 +36,45 @@ use crate::StoreError;
 /// `OFFSET 0` keeps PostgreSQL from turning each `EXISTS` into a hashed subplan, which reads
 /// the party's whole `document_access` (or the whole `documents` table, for customs) on every
 /// execution — per page of the feed or of a subscription, that grew with the ledger. The
-/// party's jurisdiction is looked up once per statement (an uncorrelated subquery), and a
-/// party that has none skips the documents probe.
+/// party's [`jurisdiction!`] is looked up once per statement, and a party that has none skips
+/// the documents probe.
 macro_rules! may_read {
     ($document:literal) => {
         concat!(
-            "(EXISTS (SELECT 1 FROM document_access a \
-                      WHERE a.document_ref = ",
+            "(EXISTS (SELECT 1 FROM document_access a WHERE a.document_ref = ",
             $document,
-            " AND a.party_id = $1 OFFSET 0) \
-              OR (COALESCE(cardinality(CAST((SELECT p.ports FROM parties p \
-                      WHERE p.id = $1 AND p.role = 'customs_authority') AS text[])), 0) > 0 \
-                  AND EXISTS (SELECT 1 FROM documents d WHERE d.reference = ",
+            " AND a.party_id = $1 OFFSET 0) OR (COALESCE(cardinality(",
+            $crate::reads::jurisdiction!(),
+            "), 0) > 0 AND EXISTS (SELECT 1 FROM documents d WHERE d.reference = ",
             $document,
-            " AND (d.port_of_loading = ANY(CAST((SELECT p.ports FROM parties p \
-                      WHERE p.id = $1 AND p.role = 'customs_authority') AS text[])) \
-                   OR d.port_of_discharge = ANY(CAST((SELECT p.ports FROM parties p \
-                      WHERE p.id = $1 AND p.role = 'customs_authority') AS text[]))) OFFSET 0)))"
+            " AND (d.port_of_loading = ANY(",
+            $crate::reads::jurisdiction!(),
+            ") OR d.port_of_discharge = ANY(",
+            $crate::reads::jurisdiction!(),
+            ")) OFFSET 0)))"
         )
     };
 }
 
 pub(crate) use may_read;
 
-/// [`may_read!`] for a `documents` row at hand, `$doc` (its alias): the same rule, written so
-/// that PostgreSQL looks up the party's jurisdiction once per statement (an uncorrelated
-/// subquery) instead of once per row. A page of `GET /v1/documents` tests hundreds of rows.
+/// [`may_read!`] for a `documents` row at hand, `$doc` (its alias): the same rule, with the
+/// party's [`jurisdiction!`] looked up once per statement. A page of `GET /v1/documents` tests
+/// hundreds of rows.
 macro_rules! may_read_row {
     ($doc:literal) => {
         concat!(
-            "(EXISTS (SELECT 1 FROM document_access a \
-                      WHERE a.document_ref = ",
+            "(EXISTS (SELECT 1 FROM document_access a WHERE a.document_ref = ",
             $doc,
-            ".reference AND a.party_id = $1) \
-              OR ",
+            ".reference AND a.party_id = $1) OR ",
             $doc,
-            ".port_of_loading = ANY(CAST((SELECT p.ports FROM parties p \
-                  WHERE p.id = $1 AND p.role = 'customs_authority') AS text[])) \
-              OR ",
+            ".port_of_loading = ANY(",
+            $crate::reads::jurisdiction!(),
+            ") OR ",
             $doc,
-            ".port_of_discharge = ANY(CAST((SELECT p.ports FROM parties p \
-                  WHERE p.id = $1 AND p.role = 'customs_authority') AS text[])))"
+            ".port_of_discharge = ANY(",
+            $crate::reads::jurisdiction!(),
+            "))"
         )
     };
 }

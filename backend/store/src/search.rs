@@ -530,7 +530,8 @@ pub fn events(
     without_jit(conn, Plan::ForTheValues, |conn| Ok(statement.load(conn)?))
 }
 
-/// Which ledger entries `GET /v1/submissions` lists.
+/// A submission's kind: a transition or a shipment event. What `GET /v1/submissions` filters
+/// on, and what a node's outbox records of each submission it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubmissionKind {
     Transition,

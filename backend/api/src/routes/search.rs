@@ -19,7 +19,7 @@ use lading_store::search::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Caller, SubmissionReader};
+use crate::auth::Caller;
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -454,7 +454,7 @@ pub async fn events(
 #[utoipa::path(get, path = "/v1/submissions", tag = "ledger", security(("bearer" = ["read"]), ("mutualTLS" = [])), params(SubmissionParams), responses((status = 200, description = "A page of the transitions and events the caller's own credential handed in (whoever signed them), newest first", body = crate::contract::files::SubmissionPage)))]
 pub async fn submissions(
     state: web::Data<AppState>,
-    caller: SubmissionReader,
+    caller: Caller,
     params: web::Query<SubmissionParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
