@@ -19,8 +19,10 @@ INSERT INTO document_search (reference, vessel, voyage, shipper, consignee, noti
 SELECT 'D' || d, 'Vessel ' || (d % 300), 'V' || (d % 50), 'shipper-z', NULL, '{}', ARRAY['CONT' || d],
        lower('D' || d || ' vessel ' || (d % 300) || ' v' || (d % 50) || ' cont' || d || ' carrier-x shipper-z')
 FROM generate_series(0, 199999) d;
-INSERT INTO document_access (document_ref, party_id)
-SELECT 'D' || d, 'carrier-x' FROM generate_series(0, 199999) d
-UNION ALL SELECT 'D' || d, 'p-big' FROM generate_series(0, 199999, 10) d
-UNION ALL SELECT 'D' || d, 'p-small' FROM generate_series(0, 199999, 4000) d;
+INSERT INTO document_access (document_ref, party_id, head_idx)
+SELECT a.document_ref, a.party_id, d.head_idx
+FROM (SELECT 'D' || d AS document_ref, 'carrier-x' AS party_id FROM generate_series(0, 199999) d
+      UNION ALL SELECT 'D' || d, 'p-big' FROM generate_series(0, 199999, 10) d
+      UNION ALL SELECT 'D' || d, 'p-small' FROM generate_series(0, 199999, 4000) d) a
+JOIN documents d ON d.reference = a.document_ref;
 ANALYZE;

@@ -1066,6 +1066,15 @@ impl Sequencer {
             }
         }
         for (document_ref, party_id) in draft.access.drain() {
+            // Every access this batch grants is to a document it moved.
+            let head_idx = draft
+                .docs
+                .get(&document_ref)
+                .map(|entry| entry.head_idx)
+                .ok_or_else(|| StoreError::Corrupt {
+                    table: "document_access",
+                    detail: format!("{document_ref} granted without moving"),
+                })?;
             let rows = if draft.new_docs.contains_key(&document_ref) {
                 &mut draft.rows.new_access
             } else {
@@ -1074,6 +1083,7 @@ impl Sequencer {
             rows.push(AccessRow {
                 document_ref,
                 party_id,
+                head_idx,
             });
         }
         Ok(())

@@ -145,6 +145,7 @@ pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreE
         }
         if !batch.updated_documents.is_empty() {
             update_documents(conn, &batch.updated_documents)?;
+            move_access(conn, &batch.updated_documents)?;
         }
         if !batch.new_access.is_empty() {
             diesel::copy_from(document_access::table)
@@ -165,17 +166,37 @@ pub fn append(conn: &mut PgConnection, batch: &AppendBatch) -> Result<(), StoreE
 }
 
 /// Access rows that may exist already (a party named again later in a chain). One statement
-/// with two array parameters, rather than a VALUES list PostgreSQL would parse and plan anew
-/// for every batch size.
+/// with array parameters, rather than a VALUES list PostgreSQL would parse and plan anew for
+/// every batch size. A row that exists was moved to the document's new head by
+/// [`move_access`], which runs first.
 fn grant_access(conn: &mut PgConnection, access: &[AccessRow]) -> Result<(), StoreError> {
     let documents: Vec<&str> = access.iter().map(|a| a.document_ref.as_str()).collect();
     let parties: Vec<&str> = access.iter().map(|a| a.party_id.as_str()).collect();
+    let heads: Vec<i64> = access.iter().map(|a| a.head_idx).collect();
     diesel::sql_query(
-        "INSERT INTO document_access (document_ref, party_id) \
-         SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+        "INSERT INTO document_access (document_ref, party_id, head_idx) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) ON CONFLICT DO NOTHING",
     )
     .bind::<Array<Text>, _>(documents)
     .bind::<Array<Text>, _>(parties)
+    .bind::<Array<Int8>, _>(heads)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Every access row of the moved documents follows its document's head, so that each party's
+/// documents stay ordered by their last change (`document_access_recent`, which a page of
+/// `GET /v1/documents` reads). Found by the primary key's leading `document_ref`.
+fn move_access(conn: &mut PgConnection, moved: &[DocumentStateUpdate]) -> Result<(), StoreError> {
+    let references: Vec<&str> = moved.iter().map(|u| u.reference.as_str()).collect();
+    let heads: Vec<i64> = moved.iter().map(|u| u.head_idx).collect();
+    diesel::sql_query(
+        "UPDATE document_access AS a SET head_idx = v.head_idx \
+         FROM unnest($1::text[], $2::int8[]) AS v(reference, head_idx) \
+         WHERE a.document_ref = v.reference",
+    )
+    .bind::<Array<Text>, _>(references)
+    .bind::<Array<Int8>, _>(heads)
     .execute(conn)?;
     Ok(())
 }

@@ -198,6 +198,9 @@ pub struct DocumentHead {
 pub struct AccessRow {
     pub document_ref: String,
     pub party_id: String,
+    /// The ledger index of the document's head transition, as the batch leaves it: what the
+    /// party's documents are ordered by (`document_access_recent`).
+    pub head_idx: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

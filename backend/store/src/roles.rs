@@ -45,7 +45,8 @@ pub const TABLES: &[(&str, &[&str])] = &[
     // Its projections, moved by every batch.
     ("ledger_head", &["SELECT", "UPDATE"]),
     ("documents", &["SELECT", "INSERT", "UPDATE"]),
-    ("document_access", &["SELECT", "INSERT"]),
+    // Rows only added, but each moved to its document's new head (`head_idx`).
+    ("document_access", &["SELECT", "INSERT", "UPDATE"]),
     // What a search of documents filters on: written once at ISSUE.
     ("document_search", &["SELECT", "INSERT"]),
     ("parties", &["SELECT", "INSERT", "UPDATE"]),

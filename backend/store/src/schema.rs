@@ -35,9 +35,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    document_access (party_id, document_ref) {
+    document_access (document_ref, party_id) {
         document_ref -> Text,
         party_id -> Text,
+        head_idx -> Int8,
     }
 }
 

@@ -13,11 +13,13 @@
 //! in one walk; every document that did not change during the walk is listed exactly once.
 //! Events never change, so their order (the ledger index) is fixed.
 //!
-//! Cost: a page walks the ledger's transitions backwards (newest first) and stops once it has
-//! a page of entitled matches, so it reads in proportion to how rare those are. For a party
-//! entitled to a tenth of the documents a page takes a few milliseconds; for one entitled to
-//! a handful among many, or a filter matching few, it reads far back (seconds at 200,000
-//! documents): see BENCHMARKS.md.
+//! Cost: a party's page reads its own rows of `document_access`, newest head first, along
+//! one index (every transition moves the rows of its document to the new head), and stops
+//! once it has a page of matches: about `limit` rows with no other filter, whatever the
+//! party's share of the ledger; a filter that matches few of the party's documents reads
+//! further, at most all of them. A customs authority, entitled by its ports, walks the
+//! ledger's transitions backwards instead and reads in proportion to how rare its documents
+//! are. See BENCHMARKS.md.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
@@ -207,10 +209,9 @@ pub fn documents(
     documents_by(conn, party, query, walk)
 }
 
-/// Which walk each party's pages take, remembered for [`WalkCache::KEEP`]: choosing counts up
-/// to 10,001 of the party's rows, which costs about as much as a page. A party's share of the
-/// documents moves slowly, and either walk gives the same page: a choice a little out of date
-/// costs time, never a wrong answer.
+/// Which walk each party's pages take, remembered for [`WalkCache::KEEP`]: it saves each page
+/// a round trip to ask whether the party is a customs authority, which changes rarely. Either
+/// walk gives the same page: a choice a little out of date costs time, never a wrong answer.
 #[derive(Debug, Default)]
 pub struct WalkCache {
     chosen: std::sync::Mutex<std::collections::HashMap<String, (Walk, std::time::Instant)>>,
@@ -320,17 +321,18 @@ pub fn documents_by(
                AND ",
             may_read_row!("doc")
         ),
-        // From the party's own rows: for a party that is not a customs authority, these rows
-        // are exactly `may_read!` (its customs clause needs the customs role), so the rule
-        // stays the one every read uses. Sorting them costs in proportion to what the party
-        // holds, not to the ledger.
+        // From the party's own rows, newest head first along `document_access_recent`: a
+        // page reads its 50 rows of one index range, whatever the party's share of the
+        // ledger. For a party that is not a customs authority these rows are exactly
+        // `may_read!` (its customs clause needs the customs role), so the rule stays the one
+        // every read uses.
         Walk::OwnDocuments => {
             "SELECT doc.reference, doc.status, doc.possessor, doc.carrier, doc.port_of_loading, \
                     doc.port_of_discharge, doc.head_idx, doc.head_checksum, doc.issued_idx, \
                     le.received_at AS updated_at, s.vessel, s.voyage, s.shipper, s.consignee, \
                     s.notify_parties, s.containers \
-             FROM (SELECT d.head_idx AS idx, d.reference AS document_ref \
-                   FROM document_access a JOIN documents d ON d.reference = a.document_ref \
+             FROM (SELECT a.head_idx AS idx, a.document_ref \
+                   FROM document_access a \
                    WHERE a.party_id = $1 \
                      AND NOT EXISTS (SELECT 1 FROM parties p \
                                      WHERE p.id = $1 AND p.role = 'customs_authority')) tr \
@@ -341,21 +343,17 @@ pub fn documents_by(
         }
     };
     let statement = b.finish(head, &tail);
-    without_jit(
-        conn,
-        plan_for(walk, query),
-        |conn| Ok(statement.load(conn)?),
-    )
+    without_jit(conn, plan_for(query), |conn| Ok(statement.load(conn)?))
 }
 
-/// How a page of documents is planned. The ledger walk with no filter but the cursor has one
-/// good plan whatever the values (walk the ledger back until the page is full), so the
-/// connection's generic plan is reused: planning it for each run cost as much PostgreSQL time
-/// as running it (0.9 ms of a 1.8 ms page at 1,000,000 documents). Every filter may be rare or
-/// common for the caller — even its role: a generic plan for `role=notify` read the whole
-/// search table (2.1 s a page) — and is planned for its values each time; so is the walk
-/// through the party's own rows, whose plan depends on how many it holds.
-fn plan_for(walk: Walk, query: &DocumentQuery) -> Plan {
+/// How a page of documents is planned. Either walk with no filter but the cursor has one good
+/// plan whatever the values (read back along the ledger, or along the party's index, until the
+/// page is full), so the connection's generic plan is reused: planning it for each run cost as
+/// much PostgreSQL time as running it (0.9 ms of a 1.8 ms page at 1,000,000 documents). Every
+/// filter may be rare or common for the caller — even its role: a generic plan for
+/// `role=notify` read the whole search table (2.1 s a page) — and is planned for its values
+/// each time.
+fn plan_for(query: &DocumentQuery) -> Plan {
     let by_value = query.status.is_some()
         || query.role.is_some()
         || query.vessel.is_some()
@@ -366,10 +364,10 @@ fn plan_for(walk: Walk, query: &DocumentQuery) -> Plan {
         || query.party.is_some()
         || query.changed_from.is_some()
         || !query.words.is_empty();
-    if walk == Walk::Ledger && !by_value {
-        Plan::Generic
-    } else {
+    if by_value {
         Plan::ForTheValues
+    } else {
+        Plan::Generic
     }
 }
 
@@ -384,44 +382,33 @@ enum Plan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Walk {
     /// Backwards through the ledger's transitions, keeping the entitled heads, until a page is
-    /// full: cheap when the party may read a good share of the documents (a page reads about
-    /// `limit / share` transitions), slow when it may read few (2.2 s for 50 of 200,000).
+    /// full: a page reads about `limit / share` transitions. Only for a customs authority,
+    /// which is entitled by its ports and so has no rows of its own for most of what it reads.
     Ledger,
-    /// Through the party's own `document_access` rows, sorted by their heads: cheap when they
-    /// are few. Never for a customs authority (entitled by its ports, not by rows).
+    /// Through the party's own `document_access` rows, newest head first
+    /// (`document_access_recent`): a page reads about `limit` rows when nothing else filters.
+    /// Never for a customs authority.
     OwnDocuments,
 }
 
-/// At most this many documents of its own, a party's pages are read from its own rows.
-pub const OWN_DOCUMENTS_AT_MOST: i64 = 5_000;
-
-/// The walk for `party`: its own rows when it is not a customs authority and holds at most
-/// [`OWN_DOCUMENTS_AT_MOST`] documents, or up to 10,000 that are at most one in twenty of all
-/// documents (by the planner's estimate); else the ledger. Counting stops at 10,001 rows of
-/// the party's index, so the choice costs about a millisecond at most.
+/// The walk for `party`: the ledger for a customs authority, else its own rows. One probe of
+/// the party's row.
 pub fn walk_for(conn: &mut PgConnection, party: &str) -> Result<Walk, StoreError> {
     #[derive(QueryableByName)]
     struct Shape {
-        #[diesel(sql_type = Int8)]
-        own: i64,
-        #[diesel(sql_type = Int8)]
-        all: i64,
         #[diesel(sql_type = diesel::sql_types::Bool)]
         customs: bool,
     }
     let shape: Shape = diesel::sql_query(
-        "SELECT (SELECT count(*) FROM (SELECT 1 FROM document_access WHERE party_id = $1 \
-                                       LIMIT 10001) x) AS own, \
-                greatest((SELECT reltuples FROM pg_class WHERE oid = 'documents'::regclass), 0)::int8 AS all, \
-                EXISTS (SELECT 1 FROM parties WHERE id = $1 AND role = 'customs_authority') AS customs",
+        "SELECT EXISTS (SELECT 1 FROM parties WHERE id = $1 AND role = 'customs_authority') \
+         AS customs",
     )
     .bind::<Text, _>(party)
     .get_result(conn)?;
-    let sparse = shape.own <= OWN_DOCUMENTS_AT_MOST || shape.own.saturating_mul(20) <= shape.all;
-    Ok(if !shape.customs && sparse && shape.own <= 10_000 {
-        Walk::OwnDocuments
-    } else {
+    Ok(if shape.customs {
         Walk::Ledger
+    } else {
+        Walk::OwnDocuments
     })
 }
 
@@ -649,7 +636,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_ledger_walk_without_a_filter_reuses_a_generic_plan() {
+    fn only_a_walk_without_a_filter_reuses_a_generic_plan() {
         let plain = DocumentQuery {
             limit: 50,
             ..DocumentQuery::default()
@@ -659,14 +646,13 @@ mod tests {
             after: Some((10, "REF".into())),
             ..plain.clone()
         };
-        assert_eq!(plan_for(Walk::Ledger, &plain), Plan::Generic);
+        assert_eq!(plan_for(&plain), Plan::Generic);
         let cursor = DocumentQuery {
             after: Some((10, "REF".into())),
             ..plain.clone()
         };
-        assert_eq!(plan_for(Walk::Ledger, &cursor), Plan::Generic);
-        assert_eq!(plan_for(Walk::Ledger, &role_and_cursor), Plan::ForTheValues);
-        assert_eq!(plan_for(Walk::OwnDocuments, &plain), Plan::ForTheValues);
+        assert_eq!(plan_for(&cursor), Plan::Generic);
+        assert_eq!(plan_for(&role_and_cursor), Plan::ForTheValues);
         let by_value = [
             DocumentQuery {
                 status: Some("ISSUED".into()),
@@ -706,11 +692,7 @@ mod tests {
             },
         ];
         for query in &by_value {
-            assert_eq!(
-                plan_for(Walk::Ledger, query),
-                Plan::ForTheValues,
-                "{query:?}"
-            );
+            assert_eq!(plan_for(query), Plan::ForTheValues, "{query:?}");
         }
     }
 }

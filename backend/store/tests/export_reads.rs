@@ -75,6 +75,7 @@ fn issue(idx: i64, reference: &str, loading: &str) -> AppendBatch {
         new_access: vec![AccessRow {
             document_ref: reference.into(),
             party_id: "carrier-a".into(),
+            head_idx: idx,
         }],
         sealed_blocks: vec![],
         membership: vec![],

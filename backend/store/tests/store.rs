@@ -110,10 +110,12 @@ fn issue_batch(expected: u64, idx: i64, reference: &str) -> AppendBatch {
             AccessRow {
                 document_ref: reference.into(),
                 party_id: "carrier-a".into(),
+                head_idx: idx,
             },
             AccessRow {
                 document_ref: reference.into(),
                 party_id: "shipper-a".into(),
+                head_idx: idx,
             },
         ],
         sealed_blocks: vec![],
@@ -336,22 +338,36 @@ fn moved_documents_are_updated_in_one_statement() {
             AccessRow {
                 document_ref: "BL-1".into(),
                 party_id: "carrier-a".into(),
+                head_idx: 1,
             },
             AccessRow {
                 document_ref: "BL-1".into(),
                 party_id: "customs-x".into(),
+                head_idx: 1,
             },
         ],
         ..AppendBatch::default()
     };
     ledger::append(&mut conn, &batch).unwrap();
-    let named: Vec<String> = lading_store::schema::document_access::table
+    let named: Vec<(String, i64)> = lading_store::schema::document_access::table
         .filter(lading_store::schema::document_access::document_ref.eq("BL-1"))
-        .select(lading_store::schema::document_access::party_id)
+        .select((
+            lading_store::schema::document_access::party_id,
+            lading_store::schema::document_access::head_idx,
+        ))
         .order(lading_store::schema::document_access::party_id.asc())
         .load(&mut conn)
         .unwrap();
-    assert_eq!(named, vec!["carrier-a", "customs-x", "shipper-a"]);
+    // Every row, old (shipper-a), named again (carrier-a) or new (customs-x), is at the
+    // document's new head: what each party's documents are ordered by.
+    assert_eq!(
+        named,
+        vec![
+            ("carrier-a".to_owned(), 1),
+            ("customs-x".to_owned(), 1),
+            ("shipper-a".to_owned(), 1)
+        ]
+    );
     let head = ledger::document_heads(&mut conn, &["BL-1"]).unwrap();
     assert_eq!(head[0].head_idx, 1);
     assert_eq!(
