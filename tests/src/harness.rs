@@ -365,11 +365,12 @@ fn spawn_lading(
         .env("LADING_CONFIG", "/dev/null")
         // Every answer checked against the OpenAPI documents (unless a test says otherwise).
         .env("LADING_CONTRACT_CHECK", "1")
-        .envs(env.iter().cloned())
         .env(
             "RUST_LOG",
             std::env::var("LADING_TEST_LOG").unwrap_or_else(|_| "warn".into()),
         )
+        // After the defaults, so that a test may set its own (a log level, say).
+        .envs(env.iter().cloned())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr);

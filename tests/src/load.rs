@@ -121,7 +121,8 @@ pub struct RegistrySettings {
     /// HTTP worker threads of the registry.
     pub workers: usize,
     pub checkpoint_interval_ms: u64,
-    /// `RUST_LOG` of the registry; `lading::http=info` logs every request with its time.
+    /// `RUST_LOG` of the registry; `lading::http=info` logs every write with its time,
+    /// `lading::http=debug` every request.
     pub log_filter: String,
     /// Where the registry's stderr (its log) goes.
     pub log_path: PathBuf,
@@ -512,9 +513,9 @@ pub fn own_cpu() -> Duration {
     Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
 }
 
-/// The request times the registry logged (`lading::http` at `info`: `"<request line> <status>
-/// <ms>ms"`) for requests whose line contains `request`, in the order logged. Lines of other
-/// shapes are skipped.
+/// The request times the registry logged (`lading::http`: `answered request=<method> <path>
+/// status=<status> ms=<ms>`, writes at `info`, reads at `debug`) for requests whose line
+/// contains `request`, in the order logged. Lines of other shapes are skipped.
 pub fn logged_request_times(log: &Path, request: &str) -> Result<Vec<Duration>> {
     let text =
         std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
@@ -523,8 +524,7 @@ pub fn logged_request_times(log: &Path, request: &str) -> Result<Vec<Duration>> 
         .filter(|l| l.contains("lading::http") && l.contains(request))
         .filter_map(|l| {
             l.split_whitespace()
-                .last()?
-                .strip_suffix("ms")?
+                .find_map(|word| word.strip_prefix("ms="))?
                 .parse::<f64>()
                 .ok()
         })
@@ -628,10 +628,10 @@ mod tests {
         let log = dir.path().join("lading.log");
         std::fs::write(
             &log,
-            "2026-11-24T00:00:00Z  INFO lading::http: POST /v1/transitions HTTP/1.1 201 3.250000ms\n\
+            "2026-11-24T00:00:00Z  INFO lading::http: answered request=POST /v1/transitions status=201 ms=3.25\n\
              2026-11-24T00:00:00Z  INFO lading_registry: sequencer stopped\n\
-             2026-11-24T00:00:01Z  INFO lading::http: GET /healthz HTTP/1.1 200 0.100000ms\n\
-             2026-11-24T00:00:01Z  INFO lading::http: POST /v1/transitions/batch HTTP/2.0 200 120.5ms\n",
+             2026-11-24T00:00:01Z DEBUG lading::http: answered request=GET /healthz status=200 ms=0.1\n\
+             2026-11-24T00:00:01Z  INFO lading::http: answered request=POST /v1/transitions/batch status=200 ms=120.5\n",
         )
         .unwrap();
         let times = logged_request_times(&log, "POST /v1/transitions").unwrap();

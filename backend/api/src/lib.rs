@@ -329,7 +329,7 @@ pub(crate) fn serve_https<T: Send + Sync + 'static>(
             .app_data(body_timeout)
             .app_data(face)
             .wrap(actix_web::middleware::from_fn(contract::check::answers))
-            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::http"))
+            .wrap(actix_web::middleware::from_fn(lading_weblog::api))
             .configure(configure)
     })
     .on_connect(keep_peer_certificate)

@@ -193,7 +193,7 @@ pub(crate) fn serve_https(
             // cross-origin refusal included.
             .wrap(actix_web::middleware::from_fn(security::same_origin_posts))
             .wrap(security::headers())
-            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lading::portal"))
+            .wrap(actix_web::middleware::from_fn(lading_weblog::portal))
             .configure(routes.clone())
     })
     .workers(workers.max(1))

@@ -423,7 +423,8 @@ impl Node {
                     }
                     self.contact().answered(chrono::Utc::now());
                     if done.full + done.hash_only + done.backfilled > 0 {
-                        tracing::info!(
+                        // Polling: twice a second while the registry takes writes.
+                        tracing::debug!(
                             size = self.follower().size(),
                             ?done,
                             "followed the registry"

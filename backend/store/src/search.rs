@@ -343,20 +343,28 @@ pub fn documents_by(
         }
     };
     let statement = b.finish(head, &tail);
-    without_jit(conn, plan_for(query), |conn| Ok(statement.load(conn)?))
+    without_jit(
+        conn,
+        plan_for(walk, query),
+        |conn| Ok(statement.load(conn)?),
+    )
 }
 
-/// How a page of documents is planned. Either walk with no filter but the cursor has one good
-/// plan whatever the values (read back along the ledger, or along the party's index, until the
-/// page is full), so the connection's generic plan is reused: planning it for each run cost as
-/// much PostgreSQL time as running it (0.9 ms of a 1.8 ms page at 1,000,000 documents). Every
-/// filter may be rare or common for the caller — even its role: a generic plan for
-/// `role=notify` read the whole search table (2.1 s a page) — and is planned for its values
-/// each time.
-fn plan_for(query: &DocumentQuery) -> Plan {
-    let by_value = query.status.is_some()
-        || query.role.is_some()
-        || query.vessel.is_some()
+/// How a page of documents is planned. Planning a page for its values costs about as much
+/// PostgreSQL time as running it (0.9 ms of a 1.8 ms page at 1,000,000 documents), so the
+/// connection's generic plan is reused wherever the plan cannot depend on the values:
+///
+/// - either walk with no filter but the cursor: read back along the ledger, or along the
+///   party's index, until the page is full;
+/// - the party's own rows filtered by `state` or `role`: no index serves those columns, so
+///   every plan reads the party's rows in order and tests each.
+///
+/// Every filter an index serves (vessel, voyage, ports, container, another party, the time,
+/// words) may be rare or common and is planned for its values each time; so is any filter on
+/// the ledger walk — a generic plan for `role=notify` there read the whole search table (2.1 s
+/// a page).
+fn plan_for(walk: Walk, query: &DocumentQuery) -> Plan {
+    let by_index = query.vessel.is_some()
         || query.voyage.is_some()
         || query.port_of_loading.is_some()
         || query.port_of_discharge.is_some()
@@ -364,7 +372,8 @@ fn plan_for(query: &DocumentQuery) -> Plan {
         || query.party.is_some()
         || query.changed_from.is_some()
         || !query.words.is_empty();
-    if by_value {
+    let by_row = query.status.is_some() || query.role.is_some();
+    if by_index || (by_row && walk == Walk::Ledger) {
         Plan::ForTheValues
     } else {
         Plan::Generic
@@ -412,9 +421,11 @@ pub fn walk_for(conn: &mut PgConnection, party: &str) -> Result<Walk, StoreError
     })
 }
 
-/// Runs `read` in a transaction without JIT compilation: a page's plan is costed as if it read
-/// the whole ledger (the LIMIT stops it early), which would make PostgreSQL spend ~150 ms
-/// compiling it for a query that then takes 3. Both settings go in one round trip.
+/// Runs `read` in a transaction without JIT compilation and without parallel workers: a
+/// page's plan is costed as if it read the whole ledger (the LIMIT stops it early), which
+/// would make PostgreSQL spend ~150 ms compiling it for a query that then takes 3, or start
+/// background workers (a millisecond or more each, on the cores the other pages need) for a
+/// page of 50 rows. The settings go in one round trip.
 fn without_jit<T>(
     conn: &mut PgConnection,
     plan: Plan,
@@ -427,9 +438,13 @@ fn without_jit<T>(
             // average party, may walk far for a rare one); what being prepared saves is the
             // parsing.
             Plan::ForTheValues => {
-                "SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_custom_plan"
+                "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; \
+                 SET LOCAL plan_cache_mode = force_custom_plan"
             }
-            Plan::Generic => "SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_generic_plan",
+            Plan::Generic => {
+                "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; \
+                 SET LOCAL plan_cache_mode = force_generic_plan"
+            }
         })?;
         read(conn)
     })
@@ -636,7 +651,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_walk_without_a_filter_reuses_a_generic_plan() {
+    fn a_generic_plan_only_where_no_index_could_serve_a_filter() {
         let plain = DocumentQuery {
             limit: 50,
             ..DocumentQuery::default()
@@ -646,18 +661,28 @@ mod tests {
             after: Some((10, "REF".into())),
             ..plain.clone()
         };
-        assert_eq!(plan_for(&plain), Plan::Generic);
+        let status = DocumentQuery {
+            status: Some("ISSUED".into()),
+            ..plain.clone()
+        };
         let cursor = DocumentQuery {
             after: Some((10, "REF".into())),
             ..plain.clone()
         };
-        assert_eq!(plan_for(&cursor), Plan::Generic);
-        assert_eq!(plan_for(&role_and_cursor), Plan::ForTheValues);
-        let by_value = [
-            DocumentQuery {
-                status: Some("ISSUED".into()),
-                ..plain.clone()
-            },
+        for walk in [Walk::Ledger, Walk::OwnDocuments] {
+            assert_eq!(plan_for(walk, &plain), Plan::Generic);
+            assert_eq!(plan_for(walk, &cursor), Plan::Generic);
+        }
+        // Along the party's own rows a role or a state is tested row by row whatever its
+        // value; on the ledger walk its rarity decides the plan.
+        assert_eq!(
+            plan_for(Walk::OwnDocuments, &role_and_cursor),
+            Plan::Generic
+        );
+        assert_eq!(plan_for(Walk::OwnDocuments, &status), Plan::Generic);
+        assert_eq!(plan_for(Walk::Ledger, &role_and_cursor), Plan::ForTheValues);
+        assert_eq!(plan_for(Walk::Ledger, &status), Plan::ForTheValues);
+        let by_index = [
             DocumentQuery {
                 vessel: Some("Oceanic Star".into()),
                 ..plain.clone()
@@ -691,8 +716,10 @@ mod tests {
                 ..role_and_cursor.clone()
             },
         ];
-        for query in &by_value {
-            assert_eq!(plan_for(query), Plan::ForTheValues, "{query:?}");
+        for query in &by_index {
+            for walk in [Walk::Ledger, Walk::OwnDocuments] {
+                assert_eq!(plan_for(walk, query), Plan::ForTheValues, "{query:?}");
+            }
         }
     }
 }

@@ -104,8 +104,9 @@ struct Args {
     transfers: u32,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// RUST_LOG of the registry. `warn,lading::http=info` logs each request's server-side time,
-    /// which the summary then reports (at some cost in throughput).
+    /// RUST_LOG of the registry. `warn,lading::http=info` logs each write's server-side time
+    /// (`lading::http=debug` every request's), which the summary then reports (at some cost in
+    /// throughput).
     #[arg(long, default_value = "warn")]
     server_log: String,
     /// Where the registry logs go.
@@ -698,7 +699,7 @@ fn time_catch_up(
                 format!("127.0.0.1:{}", consortium.portal_port),
             )
         }))
-        // `LADING_LOAD_REPLICA_LOG=lading::http=info` logs each request the replica answers.
+        // `LADING_LOAD_REPLICA_LOG=lading::http=debug` logs each request the replica answers.
         .env(
             "RUST_LOG",
             std::env::var("LADING_LOAD_REPLICA_LOG").unwrap_or_else(|_| "warn".into()),
@@ -1610,8 +1611,12 @@ fn run_once(
         // A ledger that grew to this size over months has been vacuumed and analysed by
         // autovacuum many times over; one just bulk-loaded has not, and pages planned on the
         // empty tables' statistics (or racing autovacuum's first pass) measure the load, not
-        // the search. Bring it to that steady state first.
+        // the search. Bring it to that steady state first. Likewise the checkpoint: the bulk
+        // load leaves gigabytes of WAL behind it, and the checkpoint it sets off writes them
+        // out for a minute or so, stalling reads now and then (pages of the same run waited
+        // up to a second); a registry that is only read has nothing to write out.
         cluster.cluster()?.psql(DB, "VACUUM ANALYZE")?;
+        cluster.cluster()?.psql(DB, "CHECKPOINT")?;
         runtime.block_on(bench_search(
             &clients[0],
             &server.base,

@@ -203,7 +203,10 @@ pub async fn submit(
         }
         Attempt::Refused => {
             site.limiter().failed(&username, address);
-            tracing::info!(%username, "sign-in failed");
+            // Under the client-error limit: anyone can fail to sign in as often as they like.
+            if let Some(suppressed) = lading_weblog::client_error_admitted() {
+                tracing::info!(%username, suppressed, "sign-in failed");
+            }
             login_page(
                 StatusCode::UNAUTHORIZED,
                 next,
