@@ -63,7 +63,10 @@ async fn both_walks_give_the_same_pages_and_each_party_gets_the_cheap_one() -> R
     let samples = Samples::load()?;
     // Round robin over the chains, so the order of the documents' last changes (the chain
     // of two ends early, the chain of seven last) differs from the order they were issued in:
-    // a page read from access rows left at the ISSUE would come out in the wrong order.
+    // a page read from access rows left at the ISSUE would come out in the wrong order. One
+    // transition a request, so that most land in a batch of their own and move the rows of a
+    // document issued in an earlier batch (a batch that issues a document writes its rows at
+    // the batch's final head).
     let longest = samples
         .chains
         .iter()

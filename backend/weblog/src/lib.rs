@@ -16,7 +16,6 @@
 //! What the limit holds back is counted, and the next line that is written says how many
 //! (`suppressed`), so the log still tells that a burst happened and how large it was.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -122,8 +121,16 @@ pub fn client_error_admitted() -> Option<u64> {
 /// At most [`ClientErrors::PER_SECOND`] lines in each second; the rest counted.
 #[derive(Debug)]
 pub struct ClientErrors {
-    window: Mutex<Option<(Instant, u32)>>,
-    held_back: AtomicU64,
+    window: Mutex<Window>,
+}
+
+/// The second being counted: when it began (none before the first line), the lines written
+/// in it, and the lines held back since the last one written.
+#[derive(Debug)]
+struct Window {
+    start: Option<Instant>,
+    written: u32,
+    held_back: u64,
 }
 
 impl ClientErrors {
@@ -132,8 +139,11 @@ impl ClientErrors {
 
     pub const fn new() -> Self {
         Self {
-            window: Mutex::new(None),
-            held_back: AtomicU64::new(0),
+            window: Mutex::new(Window {
+                start: None,
+                written: 0,
+                held_back: 0,
+            }),
         }
     }
 
@@ -144,22 +154,19 @@ impl ClientErrors {
     }
 
     fn admit_at(&self, now: Instant) -> Option<u64> {
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        let written = match *window {
-            Some((start, written)) if now.saturating_duration_since(start).as_secs() < 1 => written,
-            _ => {
-                *window = Some((now, 0));
-                0
-            }
-        };
-        if written >= Self::PER_SECOND {
-            self.held_back.fetch_add(1, Ordering::Relaxed);
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if w.start
+            .is_none_or(|start| now.saturating_duration_since(start).as_secs() >= 1)
+        {
+            w.start = Some(now);
+            w.written = 0;
+        }
+        if w.written >= Self::PER_SECOND {
+            w.held_back += 1;
             return None;
         }
-        if let Some((_, n)) = window.as_mut() {
-            *n = written + 1;
-        }
-        Some(self.held_back.swap(0, Ordering::Relaxed))
+        w.written += 1;
+        Some(std::mem::take(&mut w.held_back))
     }
 }
 

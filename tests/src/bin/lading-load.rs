@@ -1650,9 +1650,9 @@ fn run_once(
         // autovacuum many times over; one just bulk-loaded has not, and pages planned on the
         // empty tables' statistics (or racing autovacuum's first pass) measure the load, not
         // the search. Bring it to that steady state first. Likewise the checkpoint: the bulk
-        // load leaves gigabytes of WAL behind it, and the checkpoint it sets off writes them
-        // out for a minute or so, stalling reads now and then (pages of the same run waited
-        // up to a second); a registry that is only read has nothing to write out.
+        // load leaves gigabytes of WAL behind it, and the checkpoint it sets off would still
+        // be writing them out while pages are timed; a registry that is only read has nothing
+        // to write out. (It did not remove the tail of slow pages; the warm-up below did.)
         cluster.cluster()?.psql(DB, "VACUUM ANALYZE")?;
         cluster.cluster()?.psql(DB, "CHECKPOINT")?;
         runtime.block_on(bench_search(
