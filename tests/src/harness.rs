@@ -320,6 +320,29 @@ impl Server {
         Ok(())
     }
 
+    /// A second registry process on the same database and settings, on a port of its own
+    /// (two registries: one sequences, the other stands by; see `lading_registry::lease`).
+    pub fn beside(&self) -> Result<Self> {
+        let port = free_port()?;
+        let mut env = self.env.clone();
+        env.retain(|(name, _)| name != "LADING_BIND");
+        env.push(("LADING_BIND".into(), format!("127.0.0.1:{port}")));
+        let mut server = Self {
+            child: None,
+            base: format!("https://127.0.0.1:{port}"),
+            port,
+            env,
+            log: self.log.clone(),
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// The process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: the process dies between any two instructions, as in a crash.
     pub fn kill_9(&mut self) -> Result<()> {
         kill_9(&mut self.child)

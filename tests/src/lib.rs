@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod consortium;
 pub mod export_ledger;
+pub mod failover;
 pub mod gen;
 pub mod harness;
 pub mod load;

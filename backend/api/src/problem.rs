@@ -86,7 +86,17 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn unexpected(e: impl std::fmt::Display) -> Self {
+    /// A failure the client can do nothing about. A database that cannot be reached or has no
+    /// primary now (being failed over) is answered `503 not_ready` with `Retry-After`: the
+    /// same request may succeed shortly. Anything else is a bare 500, its cause logged.
+    pub fn unexpected(e: impl std::fmt::Display + 'static) -> Self {
+        let any: &dyn std::any::Any = &e;
+        if let Some(store) = any.downcast_ref::<lading_store::StoreError>() {
+            if store.is_unavailable() {
+                tracing::warn!(error = %store, "the database cannot answer now");
+                return Self::NotReady("the database cannot answer now; retry shortly".into());
+            }
+        }
         Self::Unexpected(e.to_string())
     }
 
@@ -168,8 +178,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             Self::Unexpected(cause) => tracing::error!(%cause, "request failed"),
+            // Its cause was logged where it arose (Refusal::unavailable, the lease).
             Self::Refused(r @ Refusal::Unavailable { .. }) => {
-                tracing::warn!(refusal = %r, "submission not sequenced")
+                tracing::debug!(refusal = %r, "submission not sequenced")
             }
             _ => {}
         }
@@ -189,9 +200,12 @@ impl ResponseError for ApiError {
         if let Self::RateLimited { retry_after, .. } = self {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
         }
+        // Refused for now, not for what was asked: say when to ask again.
         if matches!(
             self,
-            Self::Busy { .. } | Self::Refused(Refusal::Busy { .. })
+            Self::Busy { .. }
+                | Self::NotReady(_)
+                | Self::Refused(Refusal::Busy { .. } | Refusal::Unavailable { .. })
         ) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }

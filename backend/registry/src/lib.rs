@@ -14,6 +14,7 @@
 //! [`reconcile`]: the registry compares each replica with its ledger and repairs it.
 
 pub mod checkpoints;
+pub mod lease;
 mod load;
 pub mod parties;
 pub mod reconcile;
@@ -171,6 +172,8 @@ struct Inner {
     book: PartyBook,
     checkpoints: CheckpointBook,
     store: Store,
+    lease: Arc<lease::Lease>,
+    keeper: Mutex<Option<lease::Keeper>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -217,6 +220,13 @@ impl Registry {
             .map_err(|e| RegistryError::Threads(e.to_string()))?;
         let admission = Admission::new(config.max_queue.max(1));
         let threads = Threads::new();
+        let (lease, woken) = lease::Lease::new();
+        let lease = Arc::new(lease);
+        if !lease.try_take(&store)? {
+            tracing::info!(
+                "another registry process sequences this ledger: standing by, serving reads"
+            );
+        }
         let sequencer = Sequencer::start(
             store.clone(),
             book.clone(),
@@ -224,7 +234,16 @@ impl Registry {
             signer,
             config,
             &threads,
+            Arc::clone(&lease),
         )?;
+        let keeper = lease::Keeper::start(
+            Arc::clone(&lease),
+            store.clone(),
+            checkpoints.clone(),
+            book.clone(),
+            woken,
+        )
+        .map_err(|e| RegistryError::Threads(e.to_string()))?;
         // Unbounded as a channel, bounded by admission: every job in it holds a ticket.
         let (tx, rx) = crossbeam_channel::unbounded();
         let running = threads.guard(WritePathThread::Drafter);
@@ -242,6 +261,8 @@ impl Registry {
                 book,
                 checkpoints,
                 store,
+                lease,
+                keeper: Mutex::new(Some(keeper)),
             }),
         })
     }
@@ -300,6 +321,9 @@ impl Registry {
         submitter: Submitter,
     ) -> Vec<Result<Receipt, Refusal>> {
         let count = items.len();
+        if !self.inner.lease.is_active() {
+            return vec![Err(Refusal::standing_by()); count];
+        }
         let Some(ticket) = self.inner.admission.admit(count) else {
             return vec![Err(Refusal::busy()); count];
         };
@@ -397,7 +421,13 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some();
-        jobs_open && self.stopped_thread().is_none()
+        jobs_open && self.stopped_thread().is_none() && !self.is_standing_by()
+    }
+
+    /// Whether another registry process holds the sequencer's lease (or this one lost it and
+    /// has not taken it again): this one serves reads and refuses submissions (see [`lease`]).
+    pub fn is_standing_by(&self) -> bool {
+        !self.inner.lease.is_active()
     }
 
     /// The first thread of the write path that is no longer running (by a crash: a panic
@@ -458,6 +488,10 @@ impl Registry {
 
 impl Inner {
     fn shutdown(&self) {
+        let keeper = self.keeper.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut keeper) = keeper {
+            keeper.stop();
+        }
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
         let handle = self
             .sequencer

@@ -94,6 +94,17 @@ impl Refusal {
         }
     }
 
+    /// This process stands by (another registry process sequences the ledger, or the
+    /// database has no primary now): nothing was done; the active registry, or this one
+    /// shortly, takes the same bytes. Not logged: a client retrying must not flood the log.
+    pub(crate) fn standing_by() -> Self {
+        Self::Unavailable {
+            detail: "this registry process is not sequencing now (another one is, or the \
+                     database is being failed over); nothing was acknowledged"
+                .into(),
+        }
+    }
+
     /// The ledger could not take the submission now. The cause is logged here and never
     /// answered: it may be a database error whose text is nobody's business outside.
     pub(crate) fn unavailable(cause: impl std::fmt::Display) -> Self {

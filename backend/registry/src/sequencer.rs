@@ -47,6 +47,7 @@ use lading_store::{to_i64, Store, StoreError};
 use tokio::sync::oneshot;
 
 use crate::checkpoints::CheckpointBook;
+use crate::lease::Lease;
 use crate::load::{Running, Threads, Ticket, WritePathThread};
 use crate::parties::PartyBook;
 use crate::refusal::Refusal;
@@ -122,6 +123,10 @@ pub(crate) struct Sequencer {
     /// Where requests with refusals to finish go (dropped at the end, to stop the resolver).
     resolver: Option<ResolverLink>,
     resolver_thread: Option<JoinHandle<()>>,
+    /// Which process sequences; when this one takes the lease again, memory is reloaded.
+    lease: Arc<Lease>,
+    /// [`Lease::taken`] as of the ledger state in memory.
+    lease_seen: u64,
 }
 
 /// The drafter's end of the writer thread.
@@ -225,7 +230,9 @@ impl Sequencer {
         signer: SigningKey,
         config: RegistryConfig,
         threads: &Arc<Threads>,
+        lease: Arc<Lease>,
     ) -> Result<Self, RegistryError> {
+        let lease_seen = lease.taken();
         let mut conn = store.dedicated_connection(DRAFTER)?;
         let acc = load_accumulator(&mut conn, config.block_size)?;
         if let Some(latest) = checkpoints.latest() {
@@ -237,12 +244,12 @@ impl Sequencer {
         let (orders, orders_rx) = crossbeam_channel::bounded::<Order>(1);
         let (done_tx, done) = crossbeam_channel::bounded::<bool>(1);
         let writer = Writer {
-            store: store.clone(),
             conn: None,
             checkpoints: checkpoints.clone(),
             book: book.clone(),
             resolver: resolver.clone(),
             threads: Arc::clone(threads),
+            lease: Arc::clone(&lease),
         };
         let running = threads.guard(WritePathThread::Writer);
         let thread = std::thread::Builder::new()
@@ -268,6 +275,8 @@ impl Sequencer {
             poisoned: false,
             resolver: Some(resolver),
             resolver_thread: Some(resolver_thread),
+            lease,
+            lease_seen,
         })
     }
 
@@ -277,6 +286,7 @@ impl Sequencer {
         let mut open = Open::default();
         loop {
             running.woke();
+            self.resume_if_taken(&mut open);
             if !self.in_flight && !open.jobs.is_empty() {
                 self.hand_over(std::mem::take(&mut open));
             }
@@ -346,6 +356,16 @@ impl Sequencer {
             return;
         }
         let open = std::mem::take(open);
+        if !open.jobs.is_empty() {
+            Self::refuse_all(open);
+        }
+        self.recover();
+        self.poisoned = false;
+    }
+
+    /// Refuses every item of a batch drafted on memory that turned out stale (resubmitting
+    /// is safe).
+    fn refuse_all(open: Open) {
         let refusal = Refusal::unavailable("an earlier batch could not be made durable; resubmit");
         for (job, mut outcomes) in open.jobs.into_iter().zip(open.outcomes) {
             for (slot, item) in outcomes.iter_mut().zip(&job.items) {
@@ -355,13 +375,51 @@ impl Sequencer {
             }
             reply(job, outcomes);
         }
-        self.recover();
-        self.poisoned = false;
+    }
+
+    /// When this process has taken the sequencer's lease again since memory was loaded (it
+    /// stood by, or lost its connection), another process may have written meanwhile: refuse
+    /// what was drafted (resubmitting is safe) and read the ledger, its parties and its latest
+    /// checkpoint again.
+    fn resume_if_taken(&mut self, open: &mut Open) {
+        let taken = self.lease.taken();
+        if taken == self.lease_seen {
+            return;
+        }
+        self.lease_seen = taken;
+        self.poisoned = true;
+        self.after_failure(open);
+        if let Err(e) = self.book.reload() {
+            tracing::error!(error = %e, "cannot read the party registry again");
+        }
+        let latest = self
+            .conn()
+            .and_then(ledger::latest_checkpoint)
+            .and_then(|row| {
+                row.map(|row| crate::checkpoints::published(&row))
+                    .transpose()
+            });
+        match latest {
+            Ok(Some(latest)) => {
+                let shown = self.checkpoints.latest().map(|c| c.checkpoint.size);
+                if shown.is_none_or(|size| size < latest.checkpoint.size) {
+                    self.checkpoints.publish(latest);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the latest checkpoint"),
+        }
+        tracing::info!(
+            size = self.acc.size(),
+            "sequencing from the ledger as stored"
+        );
     }
 
     /// Takes the job that arrived and whatever else is waiting, up to the batch limit, and
     /// drafts them into the open batch.
     fn draft_arrivals(&mut self, open: &mut Open, mut first: Job, jobs: &Receiver<Job>) {
+        // Taken again while waiting for this job: what it is judged by must be read first.
+        self.resume_if_taken(open);
         first.ticket.taken();
         let mut count = open.items + first.items.len();
         let mut arrived = vec![first];
@@ -1120,6 +1178,10 @@ impl Sequencer {
     /// Signs and stores a checkpoint when the ledger grew and the interval has passed
     /// (or always, with `force`, when the ledger grew).
     fn checkpoint_if_due(&mut self, force: bool) {
+        // A process standing by signs nothing: the one sequencing does.
+        if !self.lease.is_active() {
+            return;
+        }
         let size = self.acc.size();
         let published = self.checkpoints.latest().map(|c| c.checkpoint.size);
         if published == Some(size) || (size == 0 && published.is_some()) {
@@ -1174,12 +1236,12 @@ impl Sequencer {
 
 /// The writer thread: makes each order durable, then answers its submitters.
 struct Writer {
-    store: Store,
     conn: Option<PgConnection>,
     checkpoints: CheckpointBook,
     book: PartyBook,
     resolver: ResolverLink,
     threads: Arc<Threads>,
+    lease: Arc<Lease>,
 }
 
 impl Writer {
@@ -1231,9 +1293,10 @@ impl Writer {
     /// (`None`).
     fn write(&mut self, order: Order) -> Option<Order> {
         let started = Instant::now();
+        // Only the session holding the lease writes (see crate::lease).
         let conn = match self.conn.take() {
             Some(conn) => Ok(conn),
-            None => self.store.dedicated_connection(WRITER),
+            None => self.lease.connection(),
         };
         let result = conn.and_then(|mut conn| {
             ledger::append(&mut conn, &order.rows)?;
@@ -1258,6 +1321,8 @@ impl Writer {
                 Some(order)
             }
             Err(e) => {
+                // The connection is gone with the error, and the lease with it.
+                self.lease.lost();
                 tracing::error!(error = %e, "batch not written; the ledger state will be reloaded");
                 order.fail(
                     &Refusal::unavailable("the batch could not be made durable; resubmit"),
@@ -1346,17 +1411,21 @@ pub(crate) fn reply(job: Job, outcomes: Vec<Option<Outcome>>) {
     let _ = reply.send(answers);
 }
 
-fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTree, StoreError> {
-    let size = ledger::ledger_size(conn)?;
-    let blocks = ledger::block_roots(conn)?;
-    let roots = blocks
+/// The roots of the ledger's sealed blocks, in order.
+pub(crate) fn sealed_roots(conn: &mut PgConnection) -> Result<Vec<Digest>, StoreError> {
+    ledger::block_roots(conn)?
         .iter()
         .map(|b| Digest::from_slice(&b.root))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StoreError::Corrupt {
             table: "blocks",
             detail: e.to_string(),
-        })?;
+        })
+}
+
+fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTree, StoreError> {
+    let size = ledger::ledger_size(conn)?;
+    let roots = sealed_roots(conn)?;
     let sealed = roots.len() as u64 * block_size;
     if sealed > size || size - sealed >= block_size {
         return Err(StoreError::Corrupt {

@@ -596,6 +596,15 @@ async fn hold_the_writer(w: &World) -> Locked {
     held
 }
 
+/// After the writer's session died with the sequencer's lease: the registry stands by until
+/// it has taken the lease again on a new session.
+async fn sequencing_again(registry: &Registry) {
+    eventually("the registry takes its lease again", || {
+        !registry.is_standing_by()
+    })
+    .await;
+}
+
 async fn writer_waits(w: &World) {
     eventually("the writer waits with a batch", || {
         waiting_for_a_lock(w, lading_registry::WRITER) == 1
@@ -633,6 +642,7 @@ async fn a_batch_drafted_on_top_of_one_that_fails_is_refused_with_it_and_the_led
         );
     }
     assert_eq!(size(&w), 0, "nothing of either batch is on the ledger");
+    sequencing_again(&w.registry).await;
 
     // Memory was read again from the database: the document is not there.
     let unknown = submit(&w.registry, &transfer).await.unwrap_err();
@@ -719,6 +729,7 @@ async fn an_event_about_a_document_issued_in_flight_waits_for_it() {
         );
     }
     assert_eq!(size(&w), 2);
+    sequencing_again(&w.registry).await;
     let refused = w
         .registry
         .submit_one(loaded.clone(), Expect::Event)
@@ -801,6 +812,7 @@ async fn no_checkpoint_covers_entries_in_flight() {
             "{answer:?}"
         );
     }
+    sequencing_again(&w.registry).await;
     for i in 4..6 {
         submit(&w.registry, &issue(&w, &format!("BL-CPFLIGHT-{i}")).0)
             .await

@@ -23,9 +23,42 @@ pub enum StoreError {
     /// A stored value does not parse back into its type: the row was altered outside Lading.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// This process does not hold the sequencer's lease ([`crate::lease`]): another registry
+    /// process sequences this ledger, or this one lost its lock with its connection. Nothing
+    /// was written.
+    #[error("this registry process does not hold the sequencer's lease")]
+    NoLease,
 }
 
 impl StoreError {
+    /// Whether the database could not be asked at all, or could not take a write now (no
+    /// primary: being failed over, read-only, restarting): the same request may succeed
+    /// shortly, and nothing was done. Everything else is a real answer or a defect.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Connect(_) | Self::Pool(_) | Self::NoLease => true,
+            Self::Query(Error::DatabaseError(kind, info)) => {
+                matches!(
+                    kind,
+                    DatabaseErrorKind::ClosedConnection
+                        | DatabaseErrorKind::UnableToSendCommand
+                        | DatabaseErrorKind::ReadOnlyTransaction
+                ) || {
+                    // Server going away or not yet a primary (SQLSTATE 57P01-57P03, 25006);
+                    // diesel names no kind for these, so their messages tell.
+                    let message = info.message();
+                    message.starts_with("terminating connection")
+                        || message.starts_with("the database system is")
+                        || message.contains("read-only transaction")
+                        || message.contains("server closed the connection")
+                }
+            }
+            Self::Query(Error::BrokenTransactionManager) => true,
+            _ => false,
+        }
+    }
+
     pub fn corrupt(table: &'static str, detail: impl std::fmt::Display) -> Self {
         Self::Corrupt {
             table,

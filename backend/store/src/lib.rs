@@ -12,6 +12,7 @@ pub mod error;
 pub mod export_series;
 pub mod incidents;
 pub mod json;
+pub mod lease;
 pub mod ledger;
 pub mod ledger_time;
 pub mod models;
@@ -110,7 +111,8 @@ impl Store {
         let manager = ConnectionManager::<PgConnection>::new(url);
         let mut builder = Pool::builder()
             .max_size(size)
-            .connection_timeout(Duration::from_secs(10));
+            // While the database has no primary, a request waits this long before its 503.
+            .connection_timeout(Duration::from_secs(5));
         if let Some(name) = writer {
             builder = builder.connection_customizer(Box::new(WriterSessions {
                 application_name: name.to_owned(),

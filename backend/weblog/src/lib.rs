@@ -9,12 +9,17 @@
 //! | a read (`GET`, `HEAD`) answered 1xx–3xx | DEBUG |
 //! | a write (any other method) answered 1xx–3xx | INFO |
 //! | a client error (4xx) | INFO, at most [`ClientErrors::PER_SECOND`] lines a second |
-//! | a server error (5xx) | WARN (its cause is logged at ERROR where it arose) |
+//! | unavailable for now (503: busy, standing by, no database primary) | INFO, under the same limit |
+//! | any other server error (5xx) | WARN (its cause is logged at ERROR where it arose) |
 //!
 //! Client errors are limited because a client chooses how many it makes: a burst of bad
 //! requests, or of failed sign-ins, must not be able to fill the disk or hide everything else.
 //! What the limit holds back is counted, and the next line that is written says how many
 //! (`suppressed`), so the log still tells that a burst happened and how large it was.
+//!
+//! A `503` is limited too: it answers every retry of every client while a registry stands by
+//! or its database fails over, and the cause is logged once where it arose (the lease lost,
+//! the database unreachable), not once a request.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -42,6 +47,11 @@ macro_rules! access_log {
                 Kind::ClientError => {
                     if let Some(suppressed) = CLIENT_ERRORS.admit() {
                         tracing::info!(target: $target, %request, status, ms, suppressed, "client error");
+                    }
+                }
+                Kind::Unavailable => {
+                    if let Some(suppressed) = CLIENT_ERRORS.admit() {
+                        tracing::info!(target: $target, %request, status, ms, suppressed, "unavailable");
                     }
                 }
                 Kind::ServerError => {
@@ -85,6 +95,7 @@ impl Seen {
 
     fn kind(&self, status: u16) -> Kind {
         match status {
+            503 => Kind::Unavailable,
             500.. => Kind::ServerError,
             400..=499 => Kind::ClientError,
             _ if self.read => Kind::Read,
@@ -104,6 +115,7 @@ enum Kind {
     Read,
     Write,
     ClientError,
+    Unavailable,
     ServerError,
 }
 
@@ -211,6 +223,9 @@ mod tests {
         assert_eq!(seen(false).kind(201), Kind::Write);
         assert_eq!(seen(true).kind(404), Kind::ClientError);
         assert_eq!(seen(false).kind(429), Kind::ClientError);
-        assert_eq!(seen(true).kind(503), Kind::ServerError);
+        assert_eq!(seen(true).kind(500), Kind::ServerError);
+        assert_eq!(seen(false).kind(502), Kind::ServerError);
+        assert_eq!(seen(false).kind(503), Kind::Unavailable);
+        assert_eq!(seen(true).kind(503), Kind::Unavailable);
     }
 }

@@ -40,6 +40,11 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             thread.name()
         )));
     }
+    if state.registry.is_standing_by() {
+        return Err(ApiError::NotReady(
+            "this registry stands by: another process holds the sequencer's lease".into(),
+        ));
+    }
     if !state.registry.is_sequencing() {
         return Err(ApiError::NotReady("the sequencer is not running".into()));
     }
