@@ -21,6 +21,8 @@ pub const PGDATA_DIR: &str = "pgdata";
 /// The superuser's password, inside the root (outside `pgdata`, so no
 /// server-side file access can read it, and 0600).
 pub const PASSWORD_FILE: &str = "superuser.password";
+mod replication;
+
 /// The last port used, so a restarted cluster keeps its URL.
 pub const PORT_FILE: &str = "port";
 /// The postmaster's stdout and stderr, appended across runs.
