@@ -489,8 +489,12 @@ pub fn https_server(
             .shutdown_timeout(5);
     let server = match inherited {
         Some(listener) => {
-            listener.set_nonblocking(true)?;
-            server.listen_rustls_0_23(listener, (*tls).clone())?
+            // Handed over bound, perhaps not yet listening (as the other faces take theirs).
+            let socket = socket2::Socket::from(listener);
+            socket.set_reuse_address(true)?;
+            socket.listen(128)?;
+            socket.set_nonblocking(true)?;
+            server.listen_rustls_0_23(socket.into(), (*tls).clone())?
         }
         None => server.bind_rustls_0_23(bind, (*tls).clone())?,
     };
