@@ -13,7 +13,7 @@
 //! - a replica's metrics are its own: its size equal to the registry's, no lag, an empty
 //!   outbox, and none of the sequencer's metrics.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 

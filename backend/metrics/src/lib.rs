@@ -616,6 +616,55 @@ mod tests {
         assert!(!text.contains("lading_submissions"), "{text}");
     }
 
+    /// The Grafana dashboard in deploy/ asks only for metrics that exist.
+    #[test]
+    fn the_dashboard_names_only_metrics_that_are_served() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/grafana/lading-dashboard.json"
+        );
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let m = Metrics::new();
+        // A family is written once it has a series.
+        m.submission(Ok(false));
+        m.http_request("api", 200);
+        let party = PartyLabels {
+            party: "shipper-acme".into(),
+        };
+        m.replica_lag_entries.get_or_create(&party).set(0);
+        m.replica_open_incidents.get_or_create(&party).set(0);
+        m.replica_reconciled_age_seconds
+            .get_or_create(&party)
+            .set(0.0);
+        m.outbox_depth
+            .get_or_create(&OutboxLabels { state: "pending" })
+            .set(0);
+        let served = m.encode(Role::Registry) + &m.encode(Role::Node);
+        let mut asked = 0;
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().unwrap();
+                for (at, _) in expr.match_indices("lading_") {
+                    let name: String = expr[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    let family = ["_total", "_bucket", "_count", "_sum"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s))
+                        .unwrap_or(&name);
+                    assert!(
+                        served.contains(&format!("# TYPE {family} ")),
+                        "the dashboard asks for {name}, which is not served"
+                    );
+                    asked += 1;
+                }
+            }
+        }
+        assert!(asked > 20, "{asked}");
+    }
+
     #[test]
     fn a_short_or_spaced_token_is_refused() {
         let sampler: Sampler = Arc::new(|_| Ok(()));
