@@ -483,7 +483,7 @@ fn reserved(
 }
 
 /// Hands `command` the sockets reserved for the addresses it is told to listen on
-/// (`LADING_BIND`, `LADING_REPLICA_LISTEN`, `LADING_PORTAL_LISTEN`), as systemd's socket activation does (`LISTEN_FDS`,
+/// (`LADING_BIND`, `LADING_REPLICA_LISTEN`, `LADING_PORTAL_LISTEN`, `LADING_METRICS_LISTEN`), as systemd's socket activation does (`LISTEN_FDS`,
 /// descriptors from 3): it serves on them without binding. A port whose socket was handed over
 /// before (a restarted process) is bound by the process itself.
 pub fn hand_over(command: &mut Command) -> Result<()> {
@@ -494,6 +494,7 @@ pub fn hand_over(command: &mut Command) -> Result<()> {
             *key == "LADING_BIND"
                 || *key == "LADING_REPLICA_LISTEN"
                 || *key == "LADING_PORTAL_LISTEN"
+                || *key == "LADING_METRICS_LISTEN"
         })
         .filter_map(|(_, value)| value?.to_str()?.rsplit_once(':')?.1.parse().ok())
         .collect();

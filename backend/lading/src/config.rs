@@ -95,6 +95,13 @@
 //! ca = "/etc/lading/ca/ca.crt.pem"           # default: server.client_ca
 //! interval_ms = 60000                        # 0: on demand only
 //! replicas = [{ party = "shipper-acme", url = "https://replica.shipper.example:8444" }]
+//!
+//! [metrics]                                  # Prometheus metrics (`lading serve`, `lading
+//!                                            # replica`): GET /metrics on a listener of its own
+//! listen = "127.0.0.1:9443"                  # HTTPS with the process's own certificate;
+//!                                            # unset: no metrics endpoint
+//! token_file = "/etc/lading/metrics.token"   # the bearer token Prometheus sends
+//!                                            # (bearer_token_file); required with listen
 //! ```
 
 use std::net::SocketAddr;
@@ -115,6 +122,34 @@ pub struct Config {
     pub portal: PortalSection,
     pub export: ExportSection,
     pub notifications: NotificationsSection,
+    pub metrics: MetricsSection,
+}
+
+/// Prometheus metrics (`lading_metrics`): served only when `listen` is set, on that address
+/// alone (never on a public face), over HTTPS with the process's own certificate, to requests
+/// bearing the token in `token_file` (`Authorization: Bearer`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    pub listen: Option<SocketAddr>,
+    /// A file holding the token (at least 16 printable characters; a last newline is not part
+    /// of it). Required with `listen`.
+    pub token_file: Option<PathBuf>,
+}
+
+impl MetricsSection {
+    /// The listener and the token, when metrics are on.
+    pub fn endpoint(&self) -> Result<Option<(SocketAddr, String)>> {
+        let Some(listen) = self.listen else {
+            return Ok(None);
+        };
+        let path = self.token_file.as_ref().context(
+            "metrics.listen is set: metrics.token_file (LADING_METRICS_TOKEN_FILE) must name the bearer token's file",
+        )?;
+        let token = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read metrics.token_file {}", path.display()))?;
+        Ok(Some((listen, token)))
+    }
 }
 
 /// The registry's webhook deliveries (`/v1/subscriptions`).
@@ -391,6 +426,7 @@ impl Default for Config {
             portal: PortalSection::default(),
             export: ExportSection::default(),
             notifications: NotificationsSection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 }
@@ -652,6 +688,15 @@ impl Config {
         if let Some(v) = var("LADING_NOTIFICATIONS_IN_FLIGHT") {
             self.notifications.in_flight = parse("LADING_NOTIFICATIONS_IN_FLIGHT", v)?;
         }
+        if let Some(v) = var("LADING_METRICS_LISTEN") {
+            self.metrics.listen = Some(parse("LADING_METRICS_LISTEN", v)?);
+        }
+        if let Some(v) = var("LADING_METRICS_TOKEN_FILE") {
+            self.metrics.token_file = Some(PathBuf::from(v));
+        }
+        if self.metrics.listen.is_some() && self.metrics.token_file.is_none() {
+            bail!("metrics.listen needs metrics.token_file (LADING_METRICS_TOKEN_FILE): the metrics are served to the token's bearer only");
+        }
         if let Some(v) = var("LADING_PORTAL_SESSION_TTL_MS") {
             self.portal.session_ttl_ms = parse("LADING_PORTAL_SESSION_TTL_MS", v)?;
         }
@@ -843,6 +888,47 @@ mod tests {
         assert_eq!(config.portal.listen.map(|a| a.port()), Some(9450));
         assert_eq!(config.portal.session_ttl_ms, 1000);
         assert!(toml::from_str::<Config>("[portal]\nlisten_on = \"x\"\n").is_err());
+    }
+
+    /// Metrics are off unless `listen` is set, and then only with a token.
+    #[test]
+    fn the_metrics_section_reads_its_file_and_environment() {
+        let config = Config::default();
+        assert!(config.metrics.listen.is_none());
+        assert!(config.metrics.endpoint().unwrap().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("metrics.token");
+        std::fs::write(&token, "0123456789abcdef\n").unwrap();
+        let mut config: Config = toml::from_str(&format!(
+            "[metrics]\nlisten = \"127.0.0.1:9443\"\ntoken_file = {:?}\n",
+            token.display().to_string()
+        ))
+        .unwrap();
+        assert_eq!(config.metrics.listen.map(|a| a.port()), Some(9443));
+        let (listen, read) = config.metrics.endpoint().unwrap().unwrap();
+        assert_eq!((listen.port(), read.trim()), (9443, "0123456789abcdef"));
+        config
+            .apply_env(|name| match name {
+                "LADING_METRICS_LISTEN" => Some("127.0.0.1:9543".into()),
+                "LADING_METRICS_TOKEN_FILE" => Some("/etc/lading/metrics.token".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.metrics.listen.map(|a| a.port()), Some(9543));
+        assert_eq!(
+            config.metrics.token_file,
+            Some(PathBuf::from("/etc/lading/metrics.token"))
+        );
+        // A listener without a token is refused, from the file or the environment.
+        let mut config: Config =
+            toml::from_str("[metrics]\nlisten = \"127.0.0.1:9443\"\n").unwrap();
+        assert!(config.apply_env(|_| None).is_err());
+        let mut config = Config::default();
+        let err = config
+            .apply_env(|name| (name == "LADING_METRICS_LISTEN").then(|| "127.0.0.1:1".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("token_file"), "{err}");
+        assert!(toml::from_str::<Config>("[metrics]\nport = 1\n").is_err());
     }
 
     /// The node asks for its party's subscriptions every minute unless told otherwise.

@@ -15,6 +15,7 @@ mod custody;
 mod database;
 mod demo;
 mod export;
+mod metrics;
 mod parties;
 mod party;
 mod reconcile;

@@ -166,6 +166,12 @@ pub fn replica(config: Config) -> Result<()> {
             })
         })
         .transpose()?;
+    // The metrics listener serves with the node's own certificate too, and asks for none.
+    let metrics_tls = config
+        .metrics
+        .listen
+        .map(|_| crate::tls::server_config(&inputs.cert, &inputs.key, None))
+        .transpose()?;
 
     let db = Database::open(&config)?;
     let result = (|| {
@@ -177,7 +183,15 @@ pub fn replica(config: Config) -> Result<()> {
         if let Some(dir) = &config.export.dir {
             schedule_exports(&node, &inputs, signing_key.clone(), &config, dir)?;
         }
-        run(node, &config, &inputs.registry, peers, tls, portal)
+        run(
+            node,
+            &config,
+            &inputs.registry,
+            peers,
+            tls,
+            portal,
+            metrics_tls,
+        )
     })();
     let closed = db.close();
     result.and(closed)
@@ -230,7 +244,8 @@ struct PortalFace {
 }
 
 /// Runs the node's loops on a runtime of their own and, with `replica.listen`, its HTTPS face,
-/// and with `portal.listen` its web portal; until SIGINT or SIGTERM.
+/// with `portal.listen` its web portal, and with `metrics.listen` its metrics; until SIGINT or
+/// SIGTERM.
 fn run(
     node: Node,
     config: &Config,
@@ -238,6 +253,7 @@ fn run(
     peers: Vec<FeedClient>,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     portal: Option<PortalFace>,
+    metrics_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -252,7 +268,7 @@ fn run(
     println!("following {registry}");
     let face = config.replica.listen.zip(tls);
     let result = match (face, portal) {
-        (None, None) => runtime.block_on(async {
+        (None, None) if metrics_tls.is_none() => runtime.block_on(async {
             let mut terminate =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
@@ -265,6 +281,10 @@ fn run(
             let system = actix_web::rt::System::new();
             system.block_on(async {
                 let mut servers = Vec::new();
+                // `[metrics] listen`: bound first, so it is up when the others say they are.
+                if let Some(tls) = metrics_tls {
+                    servers.extend(crate::metrics::node(config, &node, tls)?);
+                }
                 // The portal first: a supervisor that waits for `serving` finds both up.
                 if let Some(portal) = portal {
                     let bind = portal.bind;

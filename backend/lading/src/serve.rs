@@ -187,6 +187,12 @@ pub fn run(
             println!("operator portal https://{addr}");
             beside.push(server);
         }
+        // `[metrics] listen`: its own listener, with the API's certificate.
+        beside.extend(crate::metrics::registry(
+            config,
+            &registry,
+            tls.api.clone(),
+        )?);
         let (server, addr) =
             lading_api::https_server(state, config.server.bind, tls.api, config.http_settings())
                 .with_context(|| format!("cannot listen on {}", config.server.bind))?;

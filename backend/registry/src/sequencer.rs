@@ -1305,6 +1305,7 @@ impl Writer {
         match result {
             Ok(conn) => {
                 self.conn = Some(conn);
+                lading_metrics::global().batch_written(order.rows.entries.len(), started.elapsed());
                 tracing::debug!(
                     entries = order.rows.entries.len(),
                     draft_ms = order.drafted.as_millis() as u64,

@@ -90,6 +90,17 @@ pub fn open_incidents(
     Ok(query.load(conn)?)
 }
 
+/// How many incidents are open, by the party they are about (`None`: none named).
+pub fn count_open_by_party(
+    conn: &mut PgConnection,
+) -> Result<Vec<(Option<String>, i64)>, StoreError> {
+    Ok(incidents::table
+        .filter(incidents::closed_at.is_null())
+        .group_by(incidents::party)
+        .select((incidents::party, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
 /// Closes the open incidents about `party` with `code` (a replica that was behind has caught
 /// up); returns how many.
 pub fn close(

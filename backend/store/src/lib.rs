@@ -152,6 +152,17 @@ impl Store {
         self.durable
     }
 
+    /// The pool's connections now (open, of which idle) and its maximum size: what the
+    /// metrics show of it.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections,
+            state.idle_connections,
+            self.pool.max_size(),
+        )
+    }
+
     pub fn conn(&self) -> Result<PgPooled, StoreError> {
         Ok(self.pool.get()?)
     }

@@ -31,7 +31,7 @@ use actix_web::middleware::Next;
 
 /// An access-log middleware writing to `$target`.
 macro_rules! access_log {
-    ($(#[$doc:meta])* $name:ident, $target:literal) => {
+    ($(#[$doc:meta])* $name:ident, $target:literal, $face:literal) => {
         $(#[$doc])*
         pub async fn $name(
             req: ServiceRequest,
@@ -40,6 +40,7 @@ macro_rules! access_log {
             let seen = Seen::of(&req);
             let res = next.call(req).await?;
             let status = res.status().as_u16();
+            lading_metrics::global().http_request($face, status);
             let (request, ms) = (&seen.request, seen.millis());
             match seen.kind(status) {
                 Kind::Read => tracing::debug!(target: $target, %request, status, ms, "answered"),
@@ -67,13 +68,15 @@ access_log!(
     /// The access log of the registry's API (target `lading::http`), as middleware:
     /// `.wrap(actix_web::middleware::from_fn(lading_weblog::api))`.
     api,
-    "lading::http"
+    "lading::http",
+    "api"
 );
 
 access_log!(
     /// The access log of a node's portal (target `lading::portal`), as [`api`].
     portal,
-    "lading::portal"
+    "lading::portal",
+    "portal"
 );
 
 /// What is logged of a request, taken before it is handled: its method and path (never its

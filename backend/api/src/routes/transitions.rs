@@ -71,7 +71,9 @@ pub(crate) async fn submit_one(
     let receipt = state
         .registry
         .submit_one_as(jws, expect, origin, writer.submitter())
-        .await?;
+        .await;
+    count_submission(&receipt);
+    let receipt = receipt?;
     if receipt.duplicate {
         return Ok(HttpResponse::build(StatusCode::OK).json(EntryAnswer::from(receipt)));
     }
@@ -133,6 +135,7 @@ pub async fn submit_batch(
         .registry
         .submit_as(items, Expect::Transition, origin, writer.submitter())
         .await;
+    outcomes.iter().for_each(count_submission);
     // A request shed for load is refused whole (nothing of it was done): 503 with Retry-After.
     if let Some(Err(busy @ Refusal::Busy { .. })) = outcomes.first() {
         return Err(ApiError::Refused(busy.clone()));
@@ -180,4 +183,12 @@ fn batch_answer(outcomes: Vec<Result<lading_registry::Receipt, Refusal>>) -> Bat
         });
     }
     answer
+}
+
+/// Counts a submission's outcome in `lading_submissions_total` (see `lading_metrics`).
+fn count_submission(outcome: &Result<lading_registry::Receipt, Refusal>) {
+    lading_metrics::global().submission(match outcome {
+        Ok(receipt) => Ok(receipt.duplicate),
+        Err(refusal) => Err(refusal.code()),
+    });
 }
