@@ -244,12 +244,22 @@ impl Default for ServerOptions {
 impl Server {
     /// Imports the fixture parties into `db` and starts a registry on it.
     pub fn start(db: &TestDb, tls: &Tls, options: ServerOptions) -> Result<Self> {
+        Self::start_with_database(db.env(), tls, options)
+    }
+
+    /// [`Server::start`] on the database that `database` (`LADING_DATABASE_URL`,
+    /// `LADING_DATABASE_OWNER_URL`) names: one a test runs itself (a primary and its standby).
+    pub fn start_with_database(
+        database: Vec<(String, String)>,
+        tls: &Tls,
+        options: ServerOptions,
+    ) -> Result<Self> {
         let port = match options.port {
             Some(port) => port,
             None => free_port()?,
         };
         let fixtures = repo_root().join("fixtures");
-        let mut env: Vec<(String, String)> = db.env();
+        let mut env: Vec<(String, String)> = database;
         env.extend([
             ("LADING_BIND".into(), format!("127.0.0.1:{port}")),
             (

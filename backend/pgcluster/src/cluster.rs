@@ -23,6 +23,8 @@ pub const PGDATA_DIR: &str = "pgdata";
 pub const PASSWORD_FILE: &str = "superuser.password";
 mod replication;
 
+pub use replication::failover_url;
+
 /// The last port used, so a restarted cluster keeps its URL.
 pub const PORT_FILE: &str = "port";
 /// The postmaster's stdout and stderr, appended across runs.

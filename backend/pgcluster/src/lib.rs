@@ -86,8 +86,8 @@ mod test_cluster;
 
 pub use bin_dir::{find_bin_dir, PG_BIN_ENV};
 pub use cluster::{
-    Cluster, ClusterOptions, LoginRole, LOCK_FILE, LOG_FILE, PASSWORD_FILE, PGDATA_DIR, PORT_FILE,
-    ROLE_PASSWORD_PREFIX, SOCKET_DIR,
+    failover_url, Cluster, ClusterOptions, LoginRole, LOCK_FILE, LOG_FILE, PASSWORD_FILE,
+    PGDATA_DIR, PORT_FILE, ROLE_PASSWORD_PREFIX, SOCKET_DIR,
 };
 pub use error::ClusterError;
 pub use test_cluster::{shared_test_cluster, TEST_ROOT_PREFIX};

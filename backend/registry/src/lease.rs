@@ -34,6 +34,9 @@ const PARTIES_EVERY: Duration = Duration::from_secs(2);
 /// taken again since it last loaded the ledger?) and the writer (the lease's connection).
 pub(crate) struct Lease {
     active: AtomicBool,
+    /// The sequencer cannot read the ledger (the database is away): submissions are refused
+    /// until it can, even while the lease is held.
+    recovering: AtomicBool,
     /// How many times this process has taken the lease.
     taken: AtomicU64,
     /// The connection that holds the lock, until the writer takes it.
@@ -48,6 +51,7 @@ impl Lease {
         let (wake, woken) = crossbeam_channel::bounded(1);
         let lease = Self {
             active: AtomicBool::new(false),
+            recovering: AtomicBool::new(false),
             taken: AtomicU64::new(0),
             handed: Mutex::new(None),
             wake,
@@ -71,6 +75,15 @@ impl Lease {
     /// write).
     pub(crate) fn is_active(&self) -> bool {
         self.active.load(Ordering::SeqCst)
+    }
+
+    /// Whether submissions are taken now: the lease is held and the ledger can be read.
+    pub(crate) fn takes_submissions(&self) -> bool {
+        self.is_active() && !self.recovering.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_recovering(&self, recovering: bool) {
+        self.recovering.store(recovering, Ordering::SeqCst);
     }
 
     /// How many times the lease was taken: the drafter reloads when this moves.

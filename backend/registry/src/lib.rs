@@ -321,7 +321,7 @@ impl Registry {
         submitter: Submitter,
     ) -> Vec<Result<Receipt, Refusal>> {
         let count = items.len();
-        if !self.inner.lease.is_active() {
+        if !self.inner.lease.takes_submissions() {
             return vec![Err(Refusal::standing_by()); count];
         }
         let Some(ticket) = self.inner.admission.admit(count) else {
@@ -424,10 +424,11 @@ impl Registry {
         jobs_open && self.stopped_thread().is_none() && !self.is_standing_by()
     }
 
-    /// Whether another registry process holds the sequencer's lease (or this one lost it and
-    /// has not taken it again): this one serves reads and refuses submissions (see [`lease`]).
+    /// Whether this process takes no submissions now, though it runs: another registry process
+    /// holds the sequencer's lease (or this one lost it and has not taken it again), or the
+    /// database cannot be read (failing over). It serves reads meanwhile (see [`lease`]).
     pub fn is_standing_by(&self) -> bool {
-        !self.inner.lease.is_active()
+        !self.inner.lease.takes_submissions()
     }
 
     /// The first thread of the write path that is no longer running (by a crash: a panic

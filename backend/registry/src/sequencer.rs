@@ -127,6 +127,9 @@ pub(crate) struct Sequencer {
     lease: Arc<Lease>,
     /// [`Lease::taken`] as of the ledger state in memory.
     lease_seen: u64,
+    /// The submissions' queue (set by [`Sequencer::run`]), to refuse what waits in it while
+    /// the ledger cannot be read.
+    jobs: Option<Receiver<Job>>,
 }
 
 /// The drafter's end of the writer thread.
@@ -277,11 +280,13 @@ impl Sequencer {
             resolver_thread: Some(resolver_thread),
             lease,
             lease_seen,
+            jobs: None,
         })
     }
 
     /// Runs until every sender is gone, then writes what is left and seals a last checkpoint.
     pub(crate) fn run(mut self, jobs: Receiver<Job>, running: Running) {
+        self.jobs = Some(jobs.clone());
         let done = self.writer.done.clone();
         let mut open = Open::default();
         loop {
@@ -359,8 +364,32 @@ impl Sequencer {
         if !open.jobs.is_empty() {
             Self::refuse_all(open);
         }
-        self.recover();
-        self.poisoned = false;
+        if self.recover() {
+            self.poisoned = false;
+        }
+    }
+
+    /// Refuses (as transient) the jobs waiting while the ledger cannot be read; false once
+    /// every sender is gone (the registry is stopping).
+    fn refuse_waiting(&mut self) -> bool {
+        let Some(jobs) = &self.jobs else {
+            return true;
+        };
+        loop {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    let refusal = Refusal::standing_by();
+                    let outcomes = job
+                        .items
+                        .iter()
+                        .map(|_| Some(Err(refusal.clone())))
+                        .collect();
+                    reply(job, outcomes);
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => return true,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
+            }
+        }
     }
 
     /// Refuses every item of a batch drafted on memory that turned out stale (resubmitting
@@ -1147,12 +1176,16 @@ impl Sequencer {
         Ok(())
     }
 
-    /// After a failed write: forget what memory holds and read the ledger again.
-    fn recover(&mut self) {
+    /// After a failed write: forget what memory holds and read the ledger again. Until it is
+    /// read, the registry takes no submissions (they are refused as transient, those already
+    /// waiting too) rather than hold them for as long as the database is away. False when the
+    /// registry stopped before the ledger could be read.
+    fn recover(&mut self) -> bool {
         self.settle();
         self.conn = None;
         self.docs.clear();
-        let mut delay = Duration::from_millis(100);
+        let mut delay = Duration::from_millis(50);
+        let mut failures = 0u32;
         loop {
             let block_size = self.config.block_size;
             let reloaded = self
@@ -1163,13 +1196,25 @@ impl Sequencer {
                     self.checkpoints
                         .set_sealed_roots(acc.sealed_roots().to_vec());
                     self.acc = acc;
-                    return;
+                    self.lease.set_recovering(false);
+                    return true;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot reload the ledger; retrying");
+                    // Once an outage, not once a try: a failover takes seconds.
+                    if failures == 0 {
+                        tracing::error!(error = %e, "cannot reload the ledger; retrying");
+                        self.lease.set_recovering(true);
+                    } else {
+                        tracing::debug!(error = %e, failures, "cannot reload the ledger yet");
+                    }
+                    failures += 1;
                     self.conn = None;
+                    if !self.refuse_waiting() {
+                        return false;
+                    }
                     std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    // Short: a promoted standby is sequenced on as soon as it takes writes.
+                    delay = (delay * 2).min(Duration::from_millis(500));
                 }
             }
         }

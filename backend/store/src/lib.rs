@@ -72,6 +72,18 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// r2d2 logs every failed attempt to open a connection at ERROR, several a second while a
+/// database fails over. The failure reaches whoever asked for the connection, who logs it once
+/// where it matters (the sequencer's lease, readiness); here it is DEBUG.
+#[derive(Debug)]
+struct QuietConnectErrors;
+
+impl<E: std::fmt::Display> diesel::r2d2::HandleError<E> for QuietConnectErrors {
+    fn handle_error(&self, error: E) {
+        tracing::debug!(%error, "a pool connection could not be opened");
+    }
+}
+
 /// Prepares each new session of a pool as a writer's (see [`Store::connect_durable`]).
 #[derive(Debug)]
 struct WriterSessions {
@@ -110,6 +122,7 @@ impl Store {
     fn build(url: &str, size: u32, writer: Option<&str>) -> Result<Self, StoreError> {
         let manager = ConnectionManager::<PgConnection>::new(url);
         let mut builder = Pool::builder()
+            .error_handler(Box::new(QuietConnectErrors))
             .max_size(size)
             // While the database has no primary, a request waits this long before its 503.
             .connection_timeout(Duration::from_secs(5));

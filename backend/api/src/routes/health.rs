@@ -42,7 +42,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     }
     if state.registry.is_standing_by() {
         return Err(ApiError::NotReady(
-            "this registry stands by: another process holds the sequencer's lease".into(),
+            "this registry stands by: another process holds the sequencer's lease, or the \
+             database cannot take writes now"
+                .into(),
         ));
     }
     if !state.registry.is_sequencing() {

@@ -12,15 +12,35 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{
-    acquire_lock, check_traversable, client_tool, is_plain_identifier, prepare_child_env,
-    prepare_root, service_account, write_private, Cluster, ClusterOptions, PASSWORD_FILE,
-    PGDATA_DIR,
+    acquire_lock, check_traversable, client_tool, is_plain_identifier, percent_encode,
+    prepare_child_env, prepare_root, service_account, write_private, Cluster, ClusterOptions,
+    LoginRole, PASSWORD_FILE, PGDATA_DIR,
 };
 use crate::error::{ClusterError, IoContext};
 use crate::sys;
 
 /// `pg_basebackup` writes here; renamed to `pgdata` only once complete.
 const BASEBACKUP_DIR: &str = "pgdata.basebackup";
+
+/// A URL that reaches whichever of `hosts` is the primary now, for a client that must follow a
+/// failover: libpq tries the hosts in order and keeps the first that takes writes
+/// (`target_session_attrs=read-write`). As `role`, or the superuser with `None`.
+pub fn failover_url(hosts: &[&Cluster], role: Option<&LoginRole>, database: &str) -> String {
+    let (user, password) = match (role, hosts.first()) {
+        (Some(role), _) => (role.name.as_str(), role.password.as_str()),
+        (None, Some(first)) => (first.superuser.as_str(), first.password.as_str()),
+        (None, None) => ("", ""),
+    };
+    let hosts = hosts
+        .iter()
+        .map(|c| format!("127.0.0.1:{}", c.port))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!(
+        "postgres://{user}:{password}@{hosts}/{}?target_session_attrs=read-write",
+        percent_encode(database)
+    )
+}
 
 impl Cluster {
     /// Starts a streaming hot standby of this running cluster in `opts.data_dir`, making it

@@ -1,0 +1,211 @@
+//! The registry on a PostgreSQL primary with a synchronous standby, reached by a multi-host
+//! URL (`target_session_attrs=read-write`). Under load the primary's postmaster is killed with
+//! SIGKILL; while there is no primary the registry answers `503` with `Retry-After`, never a
+//! wrong answer; the standby is promoted, the registry reconnects, reloads its state and goes
+//! on. Every acknowledged entry is on the promoted standby, in order, once; the checkpoints
+//! signed before the kill are ancestors of the one after.
+
+// Test-only crate: lets the helpers below use the test allowances of `clippy.toml`.
+#![cfg(test)]
+
+use std::collections::{HashMap, VecDeque};
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lading_e2e::failover::{check_ledger, retrying_submitter, Submissions};
+use lading_e2e::gen::{FixtureParties, GeneratorConfig, LedgerGenerator};
+use lading_e2e::harness::{Server, ServerOptions, Tls, WRITER_ROLE};
+use lading_e2e::soak::{get_json, watch_checkpoints};
+use lading_pgcluster::{failover_url, Cluster, ClusterOptions};
+
+/// Concurrent submitters.
+const TASKS: usize = 8;
+/// Acknowledgements after which the primary is killed.
+const KILL_AFTER: usize = 200;
+/// How long the test leaves the registry without a primary before it promotes the standby.
+const OUTAGE: Duration = Duration::from_secs(2);
+/// Every wait of this test ends by then.
+const BUDGET: Duration = Duration::from_secs(300);
+
+#[test]
+fn the_registry_follows_a_promoted_synchronous_standby_and_loses_nothing_acknowledged() {
+    let deadline = Instant::now() + BUDGET;
+    let base = tempfile::Builder::new()
+        .prefix("lading-failover-")
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .unwrap();
+    // fsync is off as in every test cluster: what is under test is the standby's copy, and
+    // the server dies, not the machine.
+    let options = |name: &str| {
+        ClusterOptions::new(base.path().join(name))
+            .setting("fsync", "off")
+            .setting("full_page_writes", "off")
+    };
+    let mut primary = Cluster::start(options("primary")).unwrap();
+    let standby = primary
+        .start_standby(options("standby"), "lading_standby")
+        .unwrap();
+    primary.require_synchronous_standby().unwrap();
+    primary
+        .wait_for_synchronous_standby(Duration::from_secs(30))
+        .unwrap();
+    primary.create_database("lading").unwrap();
+    let writer = primary.ensure_login_role(WRITER_ROLE).unwrap();
+    let database = vec![
+        (
+            "LADING_DATABASE_URL".to_owned(),
+            failover_url(&[&primary, &standby], Some(&writer), "lading"),
+        ),
+        (
+            "LADING_DATABASE_OWNER_URL".to_owned(),
+            failover_url(&[&primary, &standby], None, "lading"),
+        ),
+    ];
+    let tls = Tls::new().unwrap();
+    let server = Server::start_with_database(
+        database,
+        &tls,
+        ServerOptions {
+            checkpoint_interval_ms: 20,
+            ..ServerOptions::default()
+        },
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = tls.client().unwrap();
+
+    let parties = FixtureParties::load().unwrap();
+    let mut config = GeneratorConfig::new(120, 4, 0xFA11_0FE4);
+    config.reference_prefix = "FAILOVER".into();
+    let mut generator = LedgerGenerator::new(&parties, config).unwrap();
+    let mut queues: Vec<VecDeque<String>> = vec![VecDeque::new(); TASKS];
+    let mut owner: HashMap<String, usize> = HashMap::new();
+    let mut sent = Vec::new();
+    while let Some(t) = generator.next_transition().unwrap() {
+        let next = owner.len() % TASKS;
+        let task = *owner.entry(t.reference.to_string()).or_insert(next);
+        queues[task].push_back(t.compact.clone());
+        sent.push(t.compact);
+    }
+    assert!(sent.len() > 2 * KILL_AFTER, "{} transitions", sent.len());
+
+    let bases = Arc::new(vec![server.base.clone()]);
+    let shared = Arc::new(Submissions::default());
+    let stop_watch = Arc::new(AtomicBool::new(false));
+    let watcher = runtime.spawn(watch_checkpoints(
+        client.clone(),
+        server.base.clone(),
+        stop_watch.clone(),
+        Duration::from_millis(5),
+    ));
+    let tasks: Vec<_> = queues
+        .into_iter()
+        .enumerate()
+        .map(|(i, queue)| {
+            runtime.spawn(retrying_submitter(
+                i,
+                client.clone(),
+                bases.clone(),
+                queue,
+                shared.clone(),
+                deadline,
+            ))
+        })
+        .collect();
+    while shared.acked.load(Ordering::SeqCst) < KILL_AFTER {
+        assert!(Instant::now() < deadline, "too few acknowledgements");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    stop_watch.store(true, Ordering::SeqCst);
+    let seen = runtime.block_on(watcher).unwrap();
+
+    primary.kill_postmaster();
+    let killed = Instant::now();
+    // No primary: the registry is up and says so, with when to ask again.
+    runtime.block_on(async {
+        loop {
+            let (status, body) = get_json(&client, &server.url("/readyz")).await.unwrap();
+            if status == 503 {
+                assert_eq!(body["code"], "not_ready", "{body}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "still ready without a primary");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let refused = client
+            .post(server.url("/v1/transitions"))
+            .header("content-type", "application/jose")
+            .body(sent[sent.len() - 1].clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status().as_u16(), 503);
+        assert!(refused.headers().contains_key("retry-after"));
+        let (status, _) = get_json(&client, &server.url("/v1/checkpoint"))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "the latest checkpoint is still served");
+    });
+    std::thread::sleep(OUTAGE.saturating_sub(killed.elapsed()));
+    standby.promote().unwrap();
+    let promoted = Instant::now();
+    for task in tasks {
+        runtime.block_on(task).unwrap().unwrap();
+    }
+    let acks = shared.acks.lock().unwrap().clone();
+    let first_after = acks
+        .iter()
+        .filter(|a| a.at > promoted)
+        .map(|a| a.at)
+        .min()
+        .expect("nothing acknowledged after the promotion");
+    assert!(
+        seen.len() >= 2,
+        "saw {} checkpoints before the kill",
+        seen.len()
+    );
+
+    let report = runtime
+        .block_on(check_ledger(
+            &client,
+            &server.base,
+            &sent,
+            &acks,
+            &seen,
+            deadline,
+        ))
+        .unwrap();
+    // What the registry reads is the promoted standby, now a primary.
+    assert!(!standby.is_standby().unwrap());
+    assert_eq!(
+        standby
+            .psql("lading", "SELECT count(*) FROM ledger_entries")
+            .unwrap()
+            .trim(),
+        sent.len().to_string()
+    );
+    let outage = shared.outage.lock().unwrap();
+    assert!(
+        outage.unavailable.values().sum::<usize>() > 0,
+        "no 503 seen during the outage"
+    );
+    eprintln!(
+        "failover: {} entries, {} acknowledged as duplicates on retry, {} checkpoints before the \
+         kill proven ancestors; promoted {} ms after the kill; first acknowledgement {} ms after \
+         the promotion; during the outage {} requests unanswered, 503s by code {:?}",
+        report.size,
+        report.duplicates,
+        report.checkpoints_checked,
+        promoted.duration_since(killed).as_millis(),
+        first_after.duration_since(promoted).as_millis(),
+        outage.unanswered,
+        outage.unavailable,
+    );
+}
