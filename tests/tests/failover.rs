@@ -209,3 +209,118 @@ fn the_registry_follows_a_promoted_synchronous_standby_and_loses_nothing_acknowl
         outage.unavailable,
     );
 }
+
+/// `lading cluster run` makes the pair and the registry's settings; after the primary's
+/// postmaster is killed, `lading cluster promote` makes the standby the primary, and the
+/// registry on those settings takes the same transition it refused meanwhile.
+#[test]
+fn lading_cluster_run_and_promote_carry_a_registry_through_the_loss_of_its_primary() {
+    use lading_e2e::harness::{run_lading, wait_for_line};
+    use std::process::{Command, Stdio};
+
+    let deadline = Instant::now() + BUDGET;
+    let dir = tempfile::Builder::new()
+        .prefix("lading-cluster-cli-")
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .unwrap();
+    let cluster_dir = dir.path().join("pair");
+    let cluster_arg = cluster_dir.display().to_string();
+    let mut pair = Command::new(lading_e2e::harness::lading_bin().unwrap())
+        .args(["cluster", "run", "--dir", &cluster_arg])
+        .env("LADING_CONFIG", "/dev/null")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_line(&mut pair, "database settings in ", BUDGET).unwrap();
+    let settings = std::fs::read_to_string(cluster_dir.join("database.toml")).unwrap();
+    let value = |key: &str| {
+        settings
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} = \"")))
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("no {key} in {settings}"))
+            .to_owned()
+    };
+    let url = value("url");
+    assert!(url.contains("target_session_attrs=read-write"), "{url}");
+    let database = vec![
+        ("LADING_DATABASE_URL".to_owned(), url),
+        ("LADING_DATABASE_OWNER_URL".to_owned(), value("owner_url")),
+    ];
+    let tls = Tls::new().unwrap();
+    let server = Server::start_with_database(database, &tls, ServerOptions::default()).unwrap();
+    let client = tls.client().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    let parties = FixtureParties::load().unwrap();
+    let mut config = GeneratorConfig::new(2, 2, 0xC1_0057E);
+    config.reference_prefix = "PAIR".into();
+    let mut generator = LedgerGenerator::new(&parties, config).unwrap();
+    let mut transitions = Vec::new();
+    while let Some(t) = generator.next_transition().unwrap() {
+        transitions.push(t.compact);
+    }
+    let post = |signed: &str| {
+        let request = client
+            .post(server.url("/v1/transitions"))
+            .header("content-type", "application/jose")
+            .body(signed.to_owned());
+        runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            (status, retry_after)
+        })
+    };
+    assert_eq!(post(&transitions[0]).0, 201);
+
+    // The primary's postmaster dies (its pid is the first line of postmaster.pid).
+    let pid = std::fs::read_to_string(cluster_dir.join("primary/pgdata/postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    loop {
+        let (status, retry_after) = post(&transitions[1]);
+        assert_ne!(status, 201, "acknowledged without a primary");
+        if status == 503 {
+            assert!(retry_after, "503 without Retry-After");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never refused without a primary");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let promoted = run_lading(&["cluster", "promote", "--dir", &cluster_arg], &[]).unwrap();
+    assert!(promoted.starts_with("promoted "), "{promoted}");
+    loop {
+        match post(&transitions[1]) {
+            (201, _) => break,
+            (503, true) => {}
+            other => panic!("after the promotion: {other:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not sequencing after the promotion"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for signed in &transitions[2..] {
+        assert_eq!(post(signed).0, 201);
+    }
+    drop(server);
+    lading_e2e::harness::signal(&pair, "TERM");
+    assert!(
+        pair.wait().unwrap().success(),
+        "lading cluster run did not stop cleanly"
+    );
+}

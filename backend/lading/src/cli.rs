@@ -138,6 +138,12 @@ enum Command {
         #[command(subcommand)]
         command: crate::user::UserCommand,
     },
+    /// A local PostgreSQL primary and its synchronous standby for trying failover: `run` (makes
+    /// and runs both, writes the registry's [database] settings), `promote` (the standby).
+    Cluster {
+        #[command(subcommand)]
+        command: crate::cluster::ClusterCommand,
+    },
     /// The consortium's membership on the ledger: `add` and `remove` a party (the operator),
     /// `add-key` and `revoke-key` (the party itself, or the operator), `list`.
     Party {
@@ -158,6 +164,7 @@ impl Cli {
         match &self.command {
             Command::Serve => crate::serve::serve(config()?),
             Command::Party { command } => command.run(),
+            Command::Cluster { command } => command.run(),
             Command::User { command } => command.run(&config()?),
             Command::Token { command } => command.run(&config()?),
             Command::Submitter { command } => command.run(&config()?),

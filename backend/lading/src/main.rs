@@ -8,6 +8,7 @@
 
 mod ca;
 mod cli;
+mod cluster;
 mod config;
 mod consistency;
 mod crosscheck;
