@@ -102,6 +102,40 @@ impl DurableCluster {
     }
 }
 
+/// A synchronous standby of a [`DurableCluster`]'s server in a temporary directory of its own,
+/// on the same machine: every commit on the primary waits until it has flushed the WAL.
+#[derive(Debug)]
+pub struct SyncStandby {
+    cluster: Option<Cluster>,
+    _dir: tempfile::TempDir,
+}
+
+impl SyncStandby {
+    pub fn start(primary: &Cluster) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("lading-load-standby-")
+            .permissions(std::fs::Permissions::from_mode(0o711))
+            .tempdir_in("/tmp")?;
+        let cluster = primary
+            .start_standby(ClusterOptions::new(dir.path()), "load_standby")
+            .context("starting the synchronous standby")?;
+        primary.require_synchronous_standby()?;
+        primary.wait_for_synchronous_standby(std::time::Duration::from_secs(60))?;
+        Ok(Self {
+            cluster: Some(cluster),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for SyncStandby {
+    fn drop(&mut self) {
+        if let Some(cluster) = self.cluster.take() {
+            let _ = cluster.stop();
+        }
+    }
+}
+
 /// The options of a cluster in `dir` with the durable defaults and `settings` on top.
 fn options(dir: &std::path::Path, settings: &[(String, String)]) -> ClusterOptions {
     settings

@@ -25,7 +25,7 @@ use crate::parties::PartyBook;
 use crate::sequencer::WRITER;
 
 /// How often a standing-by process tries the lease and follows the ledger.
-pub const TRY_EVERY: Duration = Duration::from_millis(250);
+pub const TRY_EVERY: Duration = Duration::from_millis(100);
 
 /// How often a standing-by process reads the party registry again.
 const PARTIES_EVERY: Duration = Duration::from_secs(2);

@@ -1214,7 +1214,7 @@ impl Sequencer {
                     }
                     std::thread::sleep(delay);
                     // Short: a promoted standby is sequenced on as soon as it takes writes.
-                    delay = (delay * 2).min(Duration::from_millis(500));
+                    delay = (delay * 2).min(Duration::from_millis(100));
                 }
             }
         }

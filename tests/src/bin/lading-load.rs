@@ -193,6 +193,11 @@ struct Args {
     /// N-th cycle; 0 never.
     #[arg(long, default_value_t = 5)]
     soak_postgres_every: usize,
+    /// Give the registry's PostgreSQL a synchronous standby on this machine (pg_basebackup, a
+    /// replication slot, `synchronous_standby_names = '*'`): every commit waits until the
+    /// standby has flushed it (issue 14's ingest with a synchronous standby).
+    #[arg(long)]
+    sync_standby: bool,
 }
 
 impl Args {
@@ -1469,6 +1474,11 @@ fn run_once(
         ])?
     } else {
         DurableCluster::start()?
+    };
+    let _standby = if args.sync_standby {
+        Some(lading_e2e::load::SyncStandby::start(cluster.cluster()?)?)
+    } else {
+        None
     };
     cluster.cluster()?.create_database(DB)?;
     // As in the embedded default: registry and database on one machine, over the Unix socket.
