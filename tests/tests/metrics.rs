@@ -196,6 +196,7 @@ async fn the_registry_and_a_replica_serve_their_metrics_to_the_token_only() -> R
     // signed it — a checkpoint of the whole ledger, seconds old.
     assert_eq!(present(&after, "lading_sequencer_queue_depth"), 0.0);
     assert_eq!(present(&after, "lading_sequencer_queue_waiting"), 0.0);
+    assert_eq!(present(&after, "lading_registry_sequencing"), 1.0);
     assert!(present(&after, "lading_db_pool_connections") >= 1.0);
     assert!(present(&after, "lading_db_pool_idle_connections") >= 0.0);
     assert_eq!(present(&after, "lading_db_pool_max_connections"), 16.0);

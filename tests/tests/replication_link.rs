@@ -837,7 +837,13 @@ async fn a_replica_whose_link_is_cut_mid_stream_loses_nothing_and_stores_nothing
     link.reset(2).await?;
     let cuts_done = Instant::now();
 
-    // The cuts happened, mid-stream.
+    // The cuts happened, mid-stream. A frozen connection is counted when its task sees the
+    // cut, which may come after `reset` counted another connection cut with it (the replica
+    // may hold more than one): wait for the count rather than read it at once.
+    let deadline = Instant::now() + PATIENCE;
+    while link.stats().mid_stream_cuts.load(Ordering::SeqCst) < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let stats = link.stats();
     let (mid_stream, reset) = (
         stats.mid_stream_cuts.load(Ordering::SeqCst),

@@ -83,6 +83,9 @@ pub struct Metrics {
     /// `lading_sequencer_queue_depth`: submissions held (admitted, not yet answered; what
     /// `registry.max_queue` bounds), sampled at scrape (registry).
     pub queue_depth: Gauge,
+    /// `lading_registry_sequencing`: 1 while this registry process sequences (it holds the
+    /// sequencer's lease and its database takes writes), 0 while it stands by (registry).
+    pub sequencing: Gauge,
     /// `lading_sequencer_queue_waiting`: of those, the ones the sequencer has not taken yet.
     pub queue_waiting: Gauge,
     /// `lading_checkpoint_age_seconds`: now − the latest signed checkpoint's time (registry).
@@ -141,6 +144,7 @@ impl Metrics {
             // 0.5 ms … ~8 s.
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
             queue_depth: Gauge::default(),
+            sequencing: Gauge::default(),
             queue_waiting: Gauge::default(),
             checkpoint_age_seconds: Gauge::default(),
             checkpoint_size: Gauge::default(),
@@ -230,6 +234,11 @@ impl Metrics {
                 "sequencer_queue_depth",
                 "Submissions held by the registry: admitted and not yet answered",
                 self.queue_depth.clone(),
+            );
+            r.register(
+                "registry_sequencing",
+                "1 while this registry process sequences, 0 while it stands by",
+                self.sequencing.clone(),
             );
             r.register(
                 "sequencer_queue_waiting",
