@@ -21,8 +21,10 @@ pub const PGDATA_DIR: &str = "pgdata";
 /// The superuser's password, inside the root (outside `pgdata`, so no
 /// server-side file access can read it, and 0600).
 pub const PASSWORD_FILE: &str = "superuser.password";
+mod backup;
 mod replication;
 
+pub use backup::{BaseBackup, RecoveryTarget};
 pub use replication::failover_url;
 
 /// The last port used, so a restarted cluster keeps its URL.

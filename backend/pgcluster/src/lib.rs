@@ -72,6 +72,13 @@
 //! the uid switch, because Linux clears it when credentials change. As a
 //! normal user, everything runs as that user.
 //!
+//! # Backups
+//!
+//! [`ClusterOptions::archive_wal_to`] archives every WAL segment into a folder,
+//! [`Cluster::base_backup`] makes a verified `pg_basebackup` copy, and
+//! [`Cluster::restore`] replays a base backup and the archive into a fresh root, up to
+//! the archive's end or a [`RecoveryTarget`] (see the `backup` module of `cluster`).
+//!
 //! # Binaries
 //!
 //! [`find_bin_dir`]: `$LADING_PG_BIN`, else `pg_config --bindir` if it has
@@ -86,8 +93,8 @@ mod test_cluster;
 
 pub use bin_dir::{find_bin_dir, PG_BIN_ENV};
 pub use cluster::{
-    failover_url, Cluster, ClusterOptions, LoginRole, LOCK_FILE, LOG_FILE, PASSWORD_FILE,
-    PGDATA_DIR, PORT_FILE, ROLE_PASSWORD_PREFIX, SOCKET_DIR,
+    failover_url, BaseBackup, Cluster, ClusterOptions, LoginRole, RecoveryTarget, LOCK_FILE,
+    LOG_FILE, PASSWORD_FILE, PGDATA_DIR, PORT_FILE, ROLE_PASSWORD_PREFIX, SOCKET_DIR,
 };
 pub use error::ClusterError;
 pub use test_cluster::{shared_test_cluster, TEST_ROOT_PREFIX};

@@ -61,12 +61,12 @@ impl Cluster {
             if let Some(acct) = &run_as {
                 check_traversable(&root, acct)?;
             }
-            self.base_backup(&root, run_as.as_ref(), slot)?;
+            self.copy_for_standby(&root, run_as.as_ref(), slot)?;
         }
         Cluster::start(opts)
     }
 
-    fn base_backup(
+    fn copy_for_standby(
         &self,
         root: &std::path::Path,
         run_as: Option<&sys::Account>,
