@@ -44,6 +44,16 @@ fn number(cluster: &Cluster, sql: &str) -> Result<u64> {
         .with_context(|| format!("{sql}: {out:?} is not a number"))
 }
 
+/// The transactions committed on the standby's database so far (its statistics are flushed
+/// about once a second: read after that).
+async fn standby_transactions(standby: &Cluster) -> Result<u64> {
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    number(
+        standby,
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = 'lading'",
+    )
+}
+
 struct Clients {
     /// Trusts the consortium CA; presents no certificate (bearer reads, submissions).
     plain: reqwest::Client,
@@ -316,9 +326,9 @@ async fn reads_from_a_hot_standby_show_nothing_beyond_its_checkpoint_and_fall_ba
         size += 1;
     }
 
-    // (a) Caught up: the registry with read_url answers every read as the one without.
+    // A checkpoint over the batch, on the standby too. Compared below (a): here the time
+    // counts, until the next batch is replayed before the checkpoint interval has passed.
     wait_for_checkpoint(&clients, servers, &standby, size).await?;
-    same_answers(&clients, &plain, &reading, size, &references).await?;
     let first = size;
 
     // The standby holds a batch beyond its latest checkpoint: replay paused after the batch
@@ -391,10 +401,41 @@ async fn reads_from_a_hot_standby_show_nothing_beyond_its_checkpoint_and_fall_ba
         "the document changed after the pause: {document}"
     );
 
-    // Resumed, the standby catches up and answers everything again.
+    // (a) Resumed, the standby catches up: the registry with read_url answers every read as
+    // the one without.
     standby.psql("lading", "SELECT pg_wal_replay_resume()")?;
     wait_for_checkpoint(&clients, servers, &standby, size).await?;
     same_answers(&clients, &plain, &reading, size, &references).await?;
+
+    // (b) The standby does the reading: its own transactions count the reads sent to the
+    // registry with read_url (entries below the bound; the chains of documents whose head is
+    // below it), none of which the registry without it causes.
+    let before = standby_transactions(&standby).await?;
+    for _ in 0..4 {
+        for reference in &references {
+            for party in ["carrier-oceanic", "carrier-polaris"] {
+                let path = format!("/v1/documents/{reference}/transitions");
+                get(&clients.plain, &plain, &path, Some(party)).await?;
+                get(&clients.plain, &reading, &path, Some(party)).await?;
+            }
+        }
+    }
+    let documents = standby_transactions(&standby).await? - before;
+    ensure!(
+        documents >= 20,
+        "{documents} transactions on the standby for 20 chains"
+    );
+    let before = standby_transactions(&standby).await?;
+    for index in 0..20 {
+        let path = format!("/v1/entries/{index}");
+        get(&clients.plain, &plain, &path, Some("carrier-oceanic")).await?;
+        get(&clients.plain, &reading, &path, Some("carrier-oceanic")).await?;
+    }
+    let entries = standby_transactions(&standby).await? - before;
+    ensure!(
+        entries >= 20,
+        "{entries} transactions on the standby for 20 entries"
+    );
 
     // (d) The standby stopped: every read is answered, from the primary. The synchronous
     // standby gone, the primary would wait for it on every commit; nothing is written now.
