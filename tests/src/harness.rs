@@ -333,10 +333,16 @@ impl Server {
     /// A second registry process on the same database and settings, on a port of its own
     /// (two registries: one sequences, the other stands by; see `lading_registry::lease`).
     pub fn beside(&self) -> Result<Self> {
+        self.beside_with(Vec::new())
+    }
+
+    /// [`Server::beside`], with further settings (`LADING_*`) that win over this one's.
+    pub fn beside_with(&self, settings: Vec<(String, String)>) -> Result<Self> {
         let port = free_port()?;
         let mut env = self.env.clone();
         env.retain(|(name, _)| name != "LADING_BIND");
         env.push(("LADING_BIND".into(), format!("127.0.0.1:{port}")));
+        env.extend(settings);
         let mut server = Self {
             child: None,
             base: format!("https://127.0.0.1:{port}"),

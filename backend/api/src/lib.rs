@@ -46,6 +46,16 @@ pub struct AppState {
     pub walks: std::sync::Arc<lading_store::search::WalkCache>,
 }
 
+impl AppState {
+    /// The size of the latest checkpoint this registry published (0 before the first): what
+    /// caps a read from a hot standby (`lading_store::standby`).
+    pub fn published_size(&self) -> u64 {
+        self.registry
+            .latest_checkpoint()
+            .map_or(0, |c| c.checkpoint.size)
+    }
+}
+
 /// The replicas a registry reconciles, and how.
 #[derive(Debug, Clone)]
 pub struct Replicas {

@@ -16,6 +16,10 @@
 //! url = "postgres://lading_writer:...@db.example:5432/lading"   # absent: the embedded cluster
 //! owner_url = "postgres://lading_owner:...@db.example:5432/lading"
 //! pool_size = 16
+//! read_url = "postgres://lading_writer:...@db-standby:5432/lading"   # a hot standby: bounded
+//!                                            # reads (feed, entries, proofs, checkpoints,
+//!                                            # documents' chains) are served from it
+//! read_pool_size = 16                        # default: pool_size
 //!
 //! [registry]
 //! signing_key = "/etc/lading/registry.jwk"   # private OKP JWK; fixture TEST keys are refused
@@ -371,6 +375,24 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     pub owner_url: Option<String>,
     pub pool_size: Option<u32>,
+    /// A hot standby of the same database (PostgreSQL streaming replication): reads that can
+    /// be bounded by the latest checkpoint stored on it are served from it, the rest from
+    /// `url` (`lading_store::standby`). Only with `url`.
+    pub read_url: Option<String>,
+    /// The standby's pool; default `pool_size`.
+    pub read_pool_size: Option<u32>,
+}
+
+impl DatabaseConfig {
+    /// The size of the application's pool.
+    pub fn pool_size(&self) -> u32 {
+        self.pool_size.unwrap_or(16)
+    }
+
+    /// The size of the standby's pool.
+    pub fn read_pool_size(&self) -> u32 {
+        self.read_pool_size.unwrap_or_else(|| self.pool_size())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -521,6 +543,12 @@ impl Config {
         }
         if let Some(v) = var("LADING_POOL_SIZE") {
             self.database.pool_size = Some(parse("LADING_POOL_SIZE", v)?);
+        }
+        if let Some(v) = var("LADING_DATABASE_READ_URL") {
+            self.database.read_url = Some(v);
+        }
+        if let Some(v) = var("LADING_READ_POOL_SIZE") {
+            self.database.read_pool_size = Some(parse("LADING_READ_POOL_SIZE", v)?);
         }
         if let Some(v) = var("LADING_SIGNING_KEY") {
             self.registry.signing_key = Some(v.into());
@@ -858,6 +886,41 @@ mod tests {
         assert_eq!(config.database.url.as_deref(), Some("postgres://x@h/db"));
         assert_eq!(config.data_dir, PathBuf::from("/srv/lading"));
         assert_eq!(config.registry.max_batch, 10);
+    }
+
+    /// A hot standby for reads: off unless named; its pool as large as the primary's unless
+    /// told otherwise.
+    #[test]
+    fn the_read_url_has_a_file_setting_and_variables() {
+        let config = Config::default();
+        assert_eq!(config.database.read_url, None);
+        assert_eq!(config.database.read_pool_size(), 16);
+        let mut config: Config = toml::from_str(
+            "[database]\nurl = \"postgres://w@a/db\"\nread_url = \"postgres://w@b/db\"\npool_size = 8\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.database.read_url.as_deref(),
+            Some("postgres://w@b/db")
+        );
+        assert_eq!(config.database.read_pool_size(), 8);
+        config
+            .apply_env(|name| match name {
+                "LADING_DATABASE_READ_URL" => Some("postgres://w@c/db".into()),
+                "LADING_READ_POOL_SIZE" => Some("32".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            config.database.read_url.as_deref(),
+            Some("postgres://w@c/db")
+        );
+        assert_eq!(config.database.read_pool_size(), 32);
+        assert_eq!(config.database.pool_size(), 8);
+        let err = Config::default()
+            .apply_env(|name| (name == "LADING_READ_POOL_SIZE").then(|| "x".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("LADING_READ_POOL_SIZE"), "{err}");
     }
 
     #[test]

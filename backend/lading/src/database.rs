@@ -93,6 +93,9 @@ impl Database {
         if config.database.owner_url.is_some() {
             bail!("database.owner_url is set without database.url: set both, or neither for the embedded PostgreSQL");
         }
+        if config.database.read_url.is_some() {
+            bail!("database.read_url is set without database.url: a hot standby is one of the primary named by database.url (the embedded PostgreSQL has none)");
+        }
         Self::embedded(config, EMBEDDED_DATABASE)
     }
 

@@ -85,12 +85,18 @@ pub fn run(
     on_start: impl FnOnce(&str) -> Result<Vec<actix_web::dev::Server>>,
     preload: Option<&Preload>,
 ) -> Result<()> {
-    let pool_size = config.database.pool_size.unwrap_or(16);
+    let pool_size = config.database.pool_size();
     let applied = db.urls.migrate()?;
     if applied > 0 {
         tracing::info!(applied, "database migrated");
     }
-    let store = db.urls.store(pool_size)?;
+    let store = db.urls.store(pool_size)?.with_standby(
+        config.database.read_url.as_deref(),
+        config.database.read_pool_size(),
+    )?;
+    if store.standby().is_some() {
+        tracing::info!("bounded reads are served from the hot standby (database.read_url)");
+    }
     let registry = Registry::start(store, signer.clone(), config.registry_config())?;
     on_start_registry(&registry);
     if let Some(preload) = preload {

@@ -107,10 +107,7 @@ impl CheckpointBook {
                 code: "unknown_checkpoint",
                 detail: "no checkpoint has been signed yet".into(),
             })?,
-            Some(size) => {
-                let mut conn = store.conn().map_err(Refusal::unavailable)?;
-                stored_checkpoint(&mut conn, size)?
-            }
+            Some(size) => self.stored_checkpoint(store, size)?,
         };
         let size = checkpoint.checkpoint.size;
         if index >= size {
@@ -153,13 +150,10 @@ impl CheckpointBook {
         from: u64,
         to: u64,
     ) -> Result<ConsistencyAnswer, Refusal> {
-        let (old, new) = {
-            let mut conn = store.conn().map_err(Refusal::unavailable)?;
-            (
-                stored_checkpoint(&mut conn, from)?,
-                stored_checkpoint(&mut conn, to)?,
-            )
-        };
+        let (old, new) = (
+            self.stored_checkpoint(store, from)?,
+            self.stored_checkpoint(store, to)?,
+        );
         let tree = self
             .checkpoint_tree(store, to)
             .map_err(Refusal::unavailable)?;
@@ -233,9 +227,24 @@ impl CheckpointBook {
         if let Some(tree) = self.lock_trees().blocks.get(&key) {
             return Ok(tree.clone());
         }
-        let mut conn = store.conn()?;
-        let leaves = leaf_digests(&mut conn, range.start, range.end)?;
-        if leaves.len() as u64 != range.end - range.start {
+        // Every entry below a signed checkpoint was acknowledged: a hot standby that holds a
+        // checkpoint covering the range answers it (with all of it, or not at all).
+        let wanted = range.end - range.start;
+        let standby = store.on_standby(range.end, |conn, bound| {
+            if range.end > bound {
+                return Ok(None);
+            }
+            let leaves = leaf_digests(conn, range.start, range.end)?;
+            Ok((leaves.len() as u64 == wanted).then_some(leaves))
+        });
+        let leaves = match standby {
+            Some(leaves) => leaves,
+            None => {
+                let mut conn = store.conn()?;
+                leaf_digests(&mut conn, range.start, range.end)?
+            }
+        };
+        if leaves.len() as u64 != wanted {
             return Err(StoreError::Corrupt {
                 table: "ledger_entries",
                 detail: format!("entries {range:?} are not all stored"),
@@ -251,6 +260,23 @@ impl CheckpointBook {
         }
         trees.blocks.insert(key, tree.clone());
         Ok(tree)
+    }
+
+    /// The signed checkpoint of `size`, as stored: from a hot standby when it holds it within
+    /// its bound (at most the latest checkpoint published here), else from the primary.
+    fn stored_checkpoint(&self, store: &Store, size: u64) -> Result<PublishedCheckpoint, Refusal> {
+        let cap = self.latest().map_or(0, |c| c.checkpoint.size);
+        let standby = store.on_standby(cap, |conn, bound| {
+            if size > bound {
+                return Ok(None);
+            }
+            ledger::checkpoint_at(conn, size)
+        });
+        if let Some(row) = standby {
+            return published(&row).map_err(Refusal::unavailable);
+        }
+        let mut conn = store.conn().map_err(Refusal::unavailable)?;
+        stored_checkpoint(&mut conn, size)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {

@@ -527,3 +527,19 @@ pub fn event_context(
         .load(conn)?;
     Ok(Some(EventContext { issue, parties }))
 }
+
+/// [`checkpoints_after`], of size at most `bound` (a hot standby's, `crate::standby`).
+pub fn checkpoints_after_upto(
+    conn: &mut PgConnection,
+    after: u64,
+    limit: i64,
+    bound: u64,
+) -> Result<Vec<CheckpointRow>, StoreError> {
+    Ok(checkpoints::table
+        .filter(checkpoints::size.gt(to_i64(after)))
+        .filter(checkpoints::size.le(to_i64(bound)))
+        .order(checkpoints::size.asc())
+        .limit(limit)
+        .select(CheckpointRow::as_select())
+        .load(conn)?)
+}

@@ -28,6 +28,7 @@ pub mod replica;
 pub mod roles;
 pub mod schema;
 pub mod search;
+pub mod standby;
 pub mod submitters;
 pub mod subscriptions;
 #[cfg(feature = "testing")]
@@ -59,6 +60,8 @@ pub struct Store {
     durable: bool,
     /// The tables' owner, for maintenance the application's role may not do ([`Store::maintain`]).
     owner_url: Option<String>,
+    /// A hot standby that bounded reads may be served from ([`Store::on_standby`]).
+    standby: Option<std::sync::Arc<standby::Standby>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -68,6 +71,7 @@ impl std::fmt::Debug for Store {
             .field("pool_size", &self.pool.max_size())
             .field("durable", &self.durable)
             .field("owner", &self.owner_url.is_some())
+            .field("standby", &self.standby)
             .finish()
     }
 }
@@ -76,7 +80,7 @@ impl std::fmt::Debug for Store {
 /// database fails over. The failure reaches whoever asked for the connection, who logs it once
 /// where it matters (the sequencer's lease, readiness); here it is DEBUG.
 #[derive(Debug)]
-struct QuietConnectErrors;
+pub(crate) struct QuietConnectErrors;
 
 impl<E: std::fmt::Display> diesel::r2d2::HandleError<E> for QuietConnectErrors {
     fn handle_error(&self, error: E) {
@@ -137,7 +141,36 @@ impl Store {
             url: url.to_owned(),
             durable: writer.is_some(),
             owner_url: None,
+            standby: None,
         })
+    }
+
+    /// This store, serving bounded reads from the hot standby at `read_url` (a pool of `size`
+    /// connections, opened as reads need them): see [`standby`] and [`Store::on_standby`].
+    pub fn with_standby(mut self, read_url: Option<&str>, size: u32) -> Result<Self, StoreError> {
+        self.standby = match read_url {
+            Some(url) => Some(standby::Standby::connect(url, size)?),
+            None => None,
+        };
+        Ok(self)
+    }
+
+    /// The hot standby, when reads may be served from one.
+    pub fn standby(&self) -> Option<&standby::Standby> {
+        self.standby.as_deref()
+    }
+
+    /// Runs `read` on the hot standby with the bound — the size of the latest checkpoint stored
+    /// on it, at most `cap` (the checkpoint the caller knows was published) — in one
+    /// `REPEATABLE READ, READ ONLY` transaction. `None`: the caller reads the primary as it
+    /// would without a standby (there is none, the bound allows no answer, or the standby
+    /// failed). See [`standby`].
+    pub fn on_standby<T>(
+        &self,
+        cap: u64,
+        read: impl FnOnce(&mut PgConnection, u64) -> Result<Option<T>, StoreError>,
+    ) -> Option<T> {
+        self.standby.as_ref()?.bounded(cap, read)
     }
 
     /// This store, knowing the tables' owner (see [`roles`]): [`Store::maintain`] runs as it.

@@ -364,3 +364,98 @@ pub fn chain_before(
         .select((ledger_entries::idx, ledger_entries::signed))
         .load(conn)?)
 }
+
+// Reads bounded by an index, for a hot standby (`crate::standby`): each reads nothing at or
+// past the index it is given.
+
+/// [`feed_for_party`], with entries below `bound` only.
+pub fn feed_for_party_below(
+    conn: &mut PgConnection,
+    party: &str,
+    from: u64,
+    limit: u64,
+    bound: u64,
+) -> Result<Vec<FeedEntry>, StoreError> {
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(diesel::sql_query(format!(
+        "{FEED_SELECT} WHERE e.idx >= $2 AND e.idx < $4 ORDER BY e.idx LIMIT $3"
+    ))
+    .bind::<Text, _>(party)
+    .bind::<diesel::sql_types::Int8, _>(from)
+    .bind::<diesel::sql_types::Int8, _>(limit)
+    .bind::<diesel::sql_types::Int8, _>(crate::ledger::to_i64(bound))
+    .load(conn)?)
+}
+
+/// [`feed_of_document`], with the document's transitions up to index `upto` only.
+pub fn feed_of_document_upto(
+    conn: &mut PgConnection,
+    party: &str,
+    reference: &str,
+    upto: i64,
+) -> Result<Vec<FeedEntry>, StoreError> {
+    Ok(diesel::sql_query(format!(
+        "{FEED_SELECT} WHERE e.idx IN (SELECT t.idx FROM transitions t WHERE t.document_ref = $2 \
+                                         AND t.idx <= $3) \
+           AND {MAY_READ_DOCUMENT} \
+         ORDER BY e.idx"
+    ))
+    .bind::<Text, _>(party)
+    .bind::<Text, _>(reference)
+    .bind::<diesel::sql_types::Int8, _>(upto)
+    .load(conn)?)
+}
+
+/// [`chain`], up to index `upto` (the document's head as the primary has it).
+pub fn chain_upto(
+    conn: &mut PgConnection,
+    reference: &str,
+    upto: i64,
+) -> Result<Vec<(EntryRow, TransitionRow)>, StoreError> {
+    Ok(ledger_entries::table
+        .inner_join(transitions::table)
+        .filter(transitions::document_ref.eq(reference))
+        .filter(ledger_entries::idx.le(upto))
+        .order(ledger_entries::idx.asc())
+        .select((EntryRow::as_select(), TransitionRow::as_select()))
+        .load(conn)?)
+}
+
+/// [`document_events`], up to index `upto`.
+pub fn document_events_upto(
+    conn: &mut PgConnection,
+    reference: &str,
+    upto: i64,
+) -> Result<Vec<EntryRow>, StoreError> {
+    Ok(ledger_entries::table
+        .inner_join(events::table)
+        .filter(events::document_ref.eq(reference))
+        .filter(ledger_entries::idx.le(upto))
+        .order(ledger_entries::idx.asc())
+        .select(EntryRow::as_select())
+        .load(conn)?)
+}
+
+/// The index of the latest shipment event tied to a document (one probe of the index
+/// `events_document`); `None` without one.
+pub fn latest_event_index(
+    conn: &mut PgConnection,
+    reference: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(events::table
+        .filter(events::document_ref.eq(reference))
+        .select(diesel::dsl::max(events::idx))
+        .first(conn)?)
+}
+
+/// The head index of a document (its latest transition), on the primary: whether a read of it
+/// can be answered below a standby's bound.
+pub fn document_head(conn: &mut PgConnection, reference: &str) -> Result<Option<i64>, StoreError> {
+    use crate::schema::documents;
+    Ok(documents::table
+        .find(reference)
+        .select(documents::head_idx)
+        .first(conn)
+        .optional()?)
+}

@@ -25,7 +25,18 @@ pub async fn at_size(
 ) -> Result<HttpResponse, ApiError> {
     let size = size.into_inner();
     let store = state.registry.store().clone();
+    let cap = state.published_size();
     let row = web::block(move || {
+        // A standby that holds it answers; one that does not (yet) leaves it to the primary.
+        let standby = store.on_standby(cap, |conn, bound| {
+            if size > bound {
+                return Ok(None);
+            }
+            lading_store::ledger::checkpoint_at(conn, size)
+        });
+        if let Some(row) = standby {
+            return Ok(Some(row));
+        }
         let mut conn = store.conn()?;
         lading_store::ledger::checkpoint_at(&mut conn, size)
     })
@@ -62,7 +73,18 @@ pub async fn after(
 ) -> Result<HttpResponse, ApiError> {
     let (after, limit) = (query.after, query.limit.clamp(1, 1000));
     let store = state.registry.store().clone();
+    let cap = state.published_size();
     let rows = web::block(move || {
+        // The standby answers when its answer is the whole one: a full page, or every
+        // checkpoint up to the latest published here.
+        let standby = store.on_standby(cap, |conn, bound| {
+            let rows = lading_store::ledger::checkpoints_after_upto(conn, after, limit, bound)?;
+            let whole = rows.len() as i64 == limit || bound >= cap;
+            Ok(whole.then_some(rows))
+        });
+        if let Some(rows) = standby {
+            return Ok(rows);
+        }
         let mut conn = store.conn()?;
         lading_store::ledger::checkpoints_after(&mut conn, after, limit)
     })

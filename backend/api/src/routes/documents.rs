@@ -71,11 +71,32 @@ fn not_found(reference: &str) -> ApiError {
     }
 }
 
+/// What a read of a document needs from the ledger beyond the document's row: up to which
+/// index (`None`: nothing), as the primary has it now, and how to read it there or on a hot
+/// standby.
+type Upto = fn(
+    &mut lading_store::PgConnection,
+    &lading_store::models::DocumentRow,
+) -> Result<Option<i64>, lading_store::StoreError>;
+
 /// Runs `read` on a blocking thread after checking that `caller` may see `reference`.
+///
+/// With a hot standby, the document's row (entitlement, state, head) is still read on the
+/// primary, and so is `upto` — the latest index the rest of the answer needs, one index probe;
+/// when that is below the standby's bound, `bounded` reads the rest (the signed entries) there,
+/// up to that index: the answer is the primary's, entry for entry.
 async fn entitled<T: Send + 'static>(
     state: &AppState,
     caller: &Caller,
     reference: String,
+    upto: Upto,
+    bounded: impl FnOnce(
+            &mut lading_store::PgConnection,
+            &lading_store::models::DocumentRow,
+            i64,
+        ) -> Result<T, lading_store::StoreError>
+        + Send
+        + 'static,
     read: impl FnOnce(
             &mut lading_store::PgConnection,
             lading_store::models::DocumentRow,
@@ -87,12 +108,30 @@ async fn entitled<T: Send + 'static>(
     let store = state.registry.store().clone();
     let party = caller.0.id.to_string();
     let missing = not_found(&reference);
+    let cap = state.published_size();
     web::block(move || {
         let mut conn = store.conn()?;
-        match lading_store::reads::document_for_party(&mut conn, &reference, &party)? {
-            Some(doc) => read(&mut conn, doc).map(Some),
-            None => Ok(None),
+        let Some(doc) = lading_store::reads::document_for_party(&mut conn, &reference, &party)?
+        else {
+            return Ok(None);
+        };
+        if store.standby().is_some() {
+            if let Some(upto) = upto(&mut conn, &doc)? {
+                // The primary's connection is not held while the standby reads.
+                drop(conn);
+                let standby = store.on_standby(cap, |conn, bound| {
+                    if upto >= lading_store::to_i64(bound) {
+                        return Ok(None);
+                    }
+                    bounded(conn, &doc, upto).map(Some)
+                });
+                if let Some(answer) = standby {
+                    return Ok(Some(answer));
+                }
+                conn = store.conn()?;
+            }
         }
+        read(&mut conn, doc).map(Some)
     })
     .await
     .map_err(ApiError::unexpected)?
@@ -107,10 +146,20 @@ pub async fn get(
     caller: Caller,
     reference: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (doc, issue) = entitled(&state, &caller, reference.into_inner(), |conn, doc| {
-        let issue = lading_store::ledger::entry(conn, doc.issued_idx as u64)?;
-        Ok((doc, issue))
-    })
+    let (doc, issue) = entitled(
+        &state,
+        &caller,
+        reference.into_inner(),
+        |_, doc| Ok(Some(doc.issued_idx)),
+        |conn, doc, _| {
+            let issue = lading_store::ledger::entry(conn, doc.issued_idx as u64)?;
+            Ok((doc.clone(), issue))
+        },
+        |conn, doc| {
+            let issue = lading_store::ledger::entry(conn, doc.issued_idx as u64)?;
+            Ok((doc, issue))
+        },
+    )
     .await?;
     // The answer is a function of the chain's head: the document never changes, its state
     // only with a transition.
@@ -150,12 +199,24 @@ pub async fn transitions(
     reference: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let reference = reference.into_inner();
-    let (head, chain) = entitled(&state, &caller, reference.clone(), |conn, doc| {
-        Ok((
-            doc.head_checksum,
-            lading_store::reads::chain(conn, &doc.reference)?,
-        ))
-    })
+    let (head, chain) = entitled(
+        &state,
+        &caller,
+        reference.clone(),
+        |_, doc| Ok(Some(doc.head_idx)),
+        |conn, doc, head| {
+            Ok((
+                doc.head_checksum.clone(),
+                lading_store::reads::chain_upto(conn, &doc.reference, head)?,
+            ))
+        },
+        |conn, doc| {
+            Ok((
+                doc.head_checksum,
+                lading_store::reads::chain(conn, &doc.reference)?,
+            ))
+        },
+    )
     .await?;
     // Another resource than the document: its own tag, from the same head.
     let etag = crate::cache::etag(&format!("chain-{}", hex(&head)));
@@ -190,9 +251,14 @@ pub async fn events(
     reference: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let reference = reference.into_inner();
-    let rows = entitled(&state, &caller, reference.clone(), |conn, doc| {
-        lading_store::reads::document_events(conn, &doc.reference)
-    })
+    let rows = entitled(
+        &state,
+        &caller,
+        reference.clone(),
+        |conn, doc| lading_store::reads::latest_event_index(conn, &doc.reference),
+        |conn, doc, latest| lading_store::reads::document_events_upto(conn, &doc.reference, latest),
+        |conn, doc| lading_store::reads::document_events(conn, &doc.reference),
+    )
     .await?;
     let events: Vec<EventEntry> = rows
         .into_iter()

@@ -62,9 +62,23 @@ pub async fn entries(
         });
     }
     let from = query.from;
-    page(state, replica, move |conn, party| {
-        lading_store::reads::feed_for_party(conn, party, from, limit)
-    })
+    page(
+        state,
+        replica,
+        // From a hot standby: the page up to its bound, which it reports as the size. A page
+        // from the bound on is the primary's, as without a standby.
+        move |store, cap, party| {
+            store.on_standby(cap, |conn, bound| {
+                if from >= bound {
+                    return Ok(None);
+                }
+                let rows =
+                    lading_store::reads::feed_for_party_below(conn, party, from, limit, bound)?;
+                Ok(Some((bound, rows)))
+            })
+        },
+        move |conn, party| lading_store::reads::feed_for_party(conn, party, from, limit),
+    )
     .await
 }
 
@@ -78,16 +92,42 @@ pub async fn document(
     reference: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let reference = crate::problem::document_reference(&reference)?.to_string();
-    page(state, replica, move |conn, party| {
-        lading_store::reads::feed_of_document(conn, party, &reference)
-    })
+    let of_standby = reference.clone();
+    page(
+        state,
+        replica,
+        // From a hot standby when the document's head, as the primary has it, is below the
+        // standby's bound: the transitions up to that head, with the primary's size — the
+        // primary's answer, read mostly on the standby.
+        move |store, cap, party| {
+            let (head, size) = {
+                let mut conn = store.conn().ok()?;
+                let head = lading_store::reads::document_head(&mut conn, &of_standby).ok()??;
+                (head, lading_store::ledger::ledger_size(&mut conn).ok()?)
+            };
+            store.on_standby(cap, |conn, bound| {
+                if head >= lading_store::to_i64(bound) {
+                    return Ok(None);
+                }
+                let rows =
+                    lading_store::reads::feed_of_document_upto(conn, party, &of_standby, head)?;
+                Ok(Some((size, rows)))
+            })
+        },
+        move |conn, party| lading_store::reads::feed_of_document(conn, party, &reference),
+    )
     .await
 }
 
-/// A feed page for the calling party: the ledger's size and the entries `read` finds.
+/// The ledger's size as a page saw it, and the page's entries.
+type Rows = (u64, Vec<lading_store::reads::FeedEntry>);
+
+/// A feed page for the calling party: the ledger's size and the entries `read` finds — or,
+/// with a hot standby, what `bounded` finds there (`None`: ask the primary).
 async fn page(
     state: web::Data<AppState>,
     replica: Replica,
+    bounded: impl FnOnce(&lading_store::Store, u64, &str) -> Option<Rows> + Send + 'static,
     read: impl FnOnce(
             &mut lading_store::PgConnection,
             &str,
@@ -98,7 +138,13 @@ async fn page(
     let party = replica.0.id.to_string();
     let store = state.registry.store().clone();
     let who = party.clone();
+    let cap = state.published_size();
     let (size, rows) = web::block(move || {
+        if store.standby().is_some() {
+            if let Some(answer) = bounded(&store, cap, &who) {
+                return Ok(answer);
+            }
+        }
         let mut conn = store.conn()?;
         let size = lading_store::ledger::ledger_size(&mut conn)?;
         let rows = read(&mut conn, &who)?;
