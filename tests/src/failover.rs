@@ -17,6 +17,7 @@ use lading_domain::jws::Jwk;
 use lading_domain::merkle::{leaf_hash, verify_consistency, verify_inclusion, ConsistencyProof};
 use serde_json::Value;
 
+use crate::gen::LedgerGenerator;
 use crate::soak::{self, get_json, CheckpointAnswer, EntryAnswer};
 
 /// One answer that put (or found) a transition on the ledger.
@@ -152,6 +153,62 @@ pub async fn retrying_submitter(
                 _ => bail!("task {task}: a wrong answer, {status}: {body}"),
             }
         }
+    }
+    Ok(())
+}
+
+/// Every transition `generator` makes, in its order, and the same split into `tasks` queues
+/// with each document wholly in one, so that no transition is sent before its parent was
+/// acknowledged.
+pub fn split(
+    mut generator: LedgerGenerator,
+    tasks: usize,
+) -> Result<(Vec<VecDeque<String>>, Vec<String>)> {
+    let mut queues: Vec<VecDeque<String>> = vec![VecDeque::new(); tasks];
+    let mut owner: HashMap<String, usize> = HashMap::new();
+    let mut sent = Vec::new();
+    while let Some(t) = generator.next_transition()? {
+        let next = owner.len() % tasks;
+        let task = *owner.entry(t.reference.to_string()).or_insert(next);
+        queues[task].push_back(t.compact.clone());
+        sent.push(t.compact);
+    }
+    Ok((queues, sent))
+}
+
+/// A [`retrying_submitter`] for each queue, on `runtime`.
+pub fn spawn_submitters(
+    runtime: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    bases: &Arc<Vec<String>>,
+    queues: Vec<VecDeque<String>>,
+    shared: &Arc<Submissions>,
+    deadline: Instant,
+) -> Vec<tokio::task::JoinHandle<Result<()>>> {
+    queues
+        .into_iter()
+        .enumerate()
+        .map(|(i, queue)| {
+            runtime.spawn(retrying_submitter(
+                i,
+                client.clone(),
+                bases.clone(),
+                queue,
+                shared.clone(),
+                deadline,
+            ))
+        })
+        .collect()
+}
+
+/// Blocks until at least `n` transitions are acknowledged.
+pub fn wait_for_acks(shared: &Submissions, n: usize, deadline: Instant) -> Result<()> {
+    while shared.acked.load(Ordering::SeqCst) < n {
+        ensure!(
+            Instant::now() < deadline,
+            "fewer than {n} acknowledgements in time"
+        );
+        std::thread::sleep(Duration::from_millis(2));
     }
     Ok(())
 }

@@ -6,12 +6,11 @@
 // Test-only crate: lets the helpers below use the test allowances of `clippy.toml`.
 #![cfg(test)]
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lading_e2e::failover::{check_ledger, retrying_submitter, Submissions};
+use lading_e2e::failover::{check_ledger, spawn_submitters, split, wait_for_acks, Submissions};
 use lading_e2e::gen::{FixtureParties, GeneratorConfig, LedgerGenerator};
 use lading_e2e::harness::{Server, ServerOptions, TestDb, Tls};
 use lading_e2e::soak::{get_json, watch_checkpoints};
@@ -65,16 +64,8 @@ fn the_standby_registry_takes_over_after_kill_9_and_retried_submissions_land_onc
     let parties = FixtureParties::load().unwrap();
     let mut config = GeneratorConfig::new(120, 4, 0x7A4E0FF);
     config.reference_prefix = "TAKEOVER".into();
-    let mut generator = LedgerGenerator::new(&parties, config).unwrap();
-    let mut queues: Vec<VecDeque<String>> = vec![VecDeque::new(); TASKS];
-    let mut owner: HashMap<String, usize> = HashMap::new();
-    let mut sent = Vec::new();
-    while let Some(t) = generator.next_transition().unwrap() {
-        let next = owner.len() % TASKS;
-        let task = *owner.entry(t.reference.to_string()).or_insert(next);
-        queues[task].push_back(t.compact.clone());
-        sent.push(t.compact);
-    }
+    let generator = LedgerGenerator::new(&parties, config).unwrap();
+    let (queues, sent) = split(generator, TASKS).unwrap();
     assert!(sent.len() > 2 * KILL_AFTER, "{} transitions", sent.len());
 
     runtime.block_on(async {
@@ -117,24 +108,8 @@ fn the_standby_registry_takes_over_after_kill_9_and_retried_submissions_land_onc
         stop_watch.clone(),
         Duration::from_millis(5),
     ));
-    let tasks: Vec<_> = queues
-        .into_iter()
-        .enumerate()
-        .map(|(i, queue)| {
-            runtime.spawn(retrying_submitter(
-                i,
-                client.clone(),
-                bases.clone(),
-                queue,
-                shared.clone(),
-                deadline,
-            ))
-        })
-        .collect();
-    while shared.acked.load(Ordering::SeqCst) < KILL_AFTER {
-        assert!(Instant::now() < deadline, "too few acknowledgements");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let tasks = spawn_submitters(&runtime, &client, &bases, queues, &shared, deadline);
+    wait_for_acks(&shared, KILL_AFTER, deadline).unwrap();
     stop_watch.store(true, Ordering::SeqCst);
     let seen = runtime.block_on(watcher).unwrap();
     active.kill_9().unwrap();
