@@ -75,6 +75,10 @@ fn sample_registry(m: &Metrics, registry: &Registry, parties: &[String]) -> Resu
     m.queue_depth.set(as_gauge(queue.held));
     m.queue_waiting.set(as_gauge(queue.waiting));
     m.sequencing.set(i64::from(!registry.is_standing_by()));
+    if let Some(standby) = registry.store().standby() {
+        let counts = standby.counts();
+        m.standby_reads(counts.served, counts.fell_back);
+    }
     if let Some(latest) = registry.latest_checkpoint() {
         m.checkpoint_age_seconds
             .set(seconds_since(latest.checkpoint.time.as_datetime()));

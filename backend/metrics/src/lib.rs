@@ -43,6 +43,12 @@ pub struct SubmissionLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StandbyLabels {
+    /// `served` (on the hot standby) or `fell_back` (to the primary).
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartyLabels {
     pub party: String,
 }
@@ -86,6 +92,10 @@ pub struct Metrics {
     /// `lading_registry_sequencing`: 1 while this registry process sequences (it holds the
     /// sequencer's lease and its database takes writes), 0 while it stands by (registry).
     pub sequencing: Gauge,
+    /// `lading_standby_reads_total{outcome}`: reads offered to the hot standby
+    /// (`database.read_url`), answered there (`served`) or by the primary (`fell_back`: beyond
+    /// the bound, a failure, or the standby held down after one) (registry).
+    pub standby_reads: Family<StandbyLabels, Counter>,
     /// `lading_sequencer_queue_waiting`: of those, the ones the sequencer has not taken yet.
     pub queue_waiting: Gauge,
     /// `lading_checkpoint_age_seconds`: now − the latest signed checkpoint's time (registry).
@@ -145,6 +155,7 @@ impl Metrics {
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
             queue_depth: Gauge::default(),
             sequencing: Gauge::default(),
+            standby_reads: Family::default(),
             queue_waiting: Gauge::default(),
             checkpoint_age_seconds: Gauge::default(),
             checkpoint_size: Gauge::default(),
@@ -211,6 +222,15 @@ impl Metrics {
         self.pool_max_connections.set(i64::from(max));
     }
 
+    /// Brings the standby's read counters up to the totals its store keeps (`served`,
+    /// `fell_back`), sampled at scrape: only this moves them, so they only grow.
+    pub fn standby_reads(&self, served: u64, fell_back: u64) {
+        for (outcome, total) in [("served", served), ("fell_back", fell_back)] {
+            let counter = self.standby_reads.get_or_create(&StandbyLabels { outcome });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+    }
+
     /// The metrics of `role` as a prometheus-client registry (handles shared with `self`).
     fn registry(&self, role: Role) -> Registry {
         let mut r = Registry::with_prefix("lading");
@@ -234,6 +254,11 @@ impl Metrics {
                 "sequencer_queue_depth",
                 "Submissions held by the registry: admitted and not yet answered",
                 self.queue_depth.clone(),
+            );
+            r.register(
+                "standby_reads",
+                "Reads offered to the hot standby (database.read_url), by where they were answered",
+                self.standby_reads.clone(),
             );
             r.register(
                 "registry_sequencing",
@@ -546,7 +571,17 @@ mod tests {
         m.pool(5, 3, 16);
         m.http_request("api", 201);
         m.http_request("api", 404);
+        m.standby_reads(3, 1);
+        m.standby_reads(5, 1);
         let text = m.encode(Role::Registry);
+        assert_eq!(
+            value(&text, "lading_standby_reads_total{outcome=\"served\"}"),
+            Some(5.0)
+        );
+        assert_eq!(
+            value(&text, "lading_standby_reads_total{outcome=\"fell_back\"}"),
+            Some(1.0)
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
         assert!(text.contains("# TYPE lading_submissions counter"), "{text}");
         assert_eq!(
