@@ -213,6 +213,12 @@ impl Store {
         Ok(self.pool.get()?)
     }
 
+    /// [`Store::conn`], waiting at most `timeout` for a connection: for a probe (readiness)
+    /// that must answer quickly while the database is away, rather than after the pool's wait.
+    pub fn conn_within(&self, timeout: Duration) -> Result<PgPooled, StoreError> {
+        Ok(self.pool.get_timeout(timeout)?)
+    }
+
     /// A connection of its own, outside the pool, for one of the sequencer's threads; it shows
     /// in `pg_stat_activity` as `application_name`.
     pub fn dedicated_connection(&self, application_name: &str) -> Result<PgConnection, StoreError> {
