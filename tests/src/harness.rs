@@ -124,6 +124,36 @@ impl TestDb {
     }
 }
 
+/// A folder for PostgreSQL clusters a test runs itself (a primary and its standby, a
+/// restore), which the `postgres` account can traverse: it runs the servers when we are root.
+pub fn cluster_dir(prefix: &str) -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()?)
+}
+
+/// `lading`'s settings for a database in clusters a test runs itself: the application as
+/// `writer`, migrations as the superuser, each through `hosts` in order (the first that
+/// takes writes: `lading_pgcluster::failover_url`).
+pub fn database_env(
+    hosts: &[&lading_pgcluster::Cluster],
+    writer: &lading_pgcluster::LoginRole,
+    database: &str,
+) -> Vec<(String, String)> {
+    vec![
+        (
+            "LADING_DATABASE_URL".into(),
+            lading_pgcluster::failover_url(hosts, Some(writer), database),
+        ),
+        (
+            "LADING_DATABASE_OWNER_URL".into(),
+            lading_pgcluster::failover_url(hosts, None, database),
+        ),
+    ]
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(cluster) = lading_pgcluster::shared_test_cluster() {

@@ -12,7 +12,6 @@
 #![cfg(test)]
 
 use std::collections::{HashMap, VecDeque};
-use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,9 +25,11 @@ use lading_domain::merkle::{
 };
 use lading_e2e::failover::{check_ledger, retrying_submitter, Submissions};
 use lading_e2e::gen::{FixtureParties, GeneratorConfig, LedgerGenerator};
-use lading_e2e::harness::{repo_root, Server, ServerOptions, Tls, WRITER_ROLE};
+use lading_e2e::harness::{
+    cluster_dir, database_env, repo_root, Server, ServerOptions, Tls, WRITER_ROLE,
+};
 use lading_e2e::soak::{checkpoint_of, get_json, watch_checkpoints};
-use lading_pgcluster::{failover_url, Cluster, ClusterOptions};
+use lading_pgcluster::{Cluster, ClusterOptions};
 
 /// Concurrent submitters.
 const TASKS: usize = 8;
@@ -102,11 +103,7 @@ fn root_of(leaves: &[Digest], size: u64, block_size: u64) -> Digest {
 #[test]
 fn a_restored_backup_holds_every_acknowledged_entry_and_checkpoint() {
     let deadline = Instant::now() + BUDGET;
-    let base = tempfile::Builder::new()
-        .prefix("lading-backup-")
-        .permissions(std::fs::Permissions::from_mode(0o755))
-        .tempdir()
-        .unwrap();
+    let base = cluster_dir("lading-backup-").unwrap();
     let archive = base.path().join("archive");
     // fsync is off as in every test cluster: what is under test is what the backup and the
     // archive hold, and the machine does not crash. The archive itself is flushed regardless.
@@ -114,18 +111,7 @@ fn a_restored_backup_holds_every_acknowledged_entry_and_checkpoint() {
     let primary = Cluster::start(options("primary").archive_wal_to(&archive).unwrap()).unwrap();
     primary.create_database("lading").unwrap();
     let writer = primary.ensure_login_role(WRITER_ROLE).unwrap();
-    let database_of = |cluster: &Cluster, writer| {
-        vec![
-            (
-                "LADING_DATABASE_URL".to_owned(),
-                failover_url(&[cluster], Some(writer), "lading"),
-            ),
-            (
-                "LADING_DATABASE_OWNER_URL".to_owned(),
-                failover_url(&[cluster], None, "lading"),
-            ),
-        ]
-    };
+    let database_of = |cluster: &Cluster, writer| database_env(&[cluster], writer, "lading");
     let server_options = || ServerOptions {
         checkpoint_interval_ms: 20,
         ..ServerOptions::default()

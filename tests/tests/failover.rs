@@ -8,16 +8,15 @@
 // Test-only crate: lets the helpers below use the test allowances of `clippy.toml`.
 #![cfg(test)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lading_e2e::failover::{check_ledger, spawn_submitters, split, wait_for_acks, Submissions};
 use lading_e2e::gen::{FixtureParties, GeneratorConfig, LedgerGenerator};
-use lading_e2e::harness::{Server, ServerOptions, Tls, WRITER_ROLE};
+use lading_e2e::harness::{cluster_dir, database_env, Server, ServerOptions, Tls, WRITER_ROLE};
 use lading_e2e::soak::{get_json, watch_checkpoints};
-use lading_pgcluster::{failover_url, Cluster, ClusterOptions};
+use lading_pgcluster::{Cluster, ClusterOptions};
 
 /// Concurrent submitters.
 const TASKS: usize = 8;
@@ -32,11 +31,7 @@ const BUDGET: Duration = Duration::from_secs(300);
 #[test]
 fn the_registry_follows_a_promoted_synchronous_standby_and_loses_nothing_acknowledged() {
     let deadline = Instant::now() + BUDGET;
-    let base = tempfile::Builder::new()
-        .prefix("lading-failover-")
-        .permissions(std::fs::Permissions::from_mode(0o755))
-        .tempdir()
-        .unwrap();
+    let base = cluster_dir("lading-failover-").unwrap();
     // fsync is off as in every test cluster: what is under test is the standby's copy, and
     // the server dies, not the machine.
     let options = |name: &str| {
@@ -54,16 +49,7 @@ fn the_registry_follows_a_promoted_synchronous_standby_and_loses_nothing_acknowl
         .unwrap();
     primary.create_database("lading").unwrap();
     let writer = primary.ensure_login_role(WRITER_ROLE).unwrap();
-    let database = vec![
-        (
-            "LADING_DATABASE_URL".to_owned(),
-            failover_url(&[&primary, &standby], Some(&writer), "lading"),
-        ),
-        (
-            "LADING_DATABASE_OWNER_URL".to_owned(),
-            failover_url(&[&primary, &standby], None, "lading"),
-        ),
-    ];
+    let database = database_env(&[&primary, &standby], &writer, "lading");
     let tls = Tls::new().unwrap();
     let server = Server::start_with_database(
         database,
@@ -203,11 +189,7 @@ fn lading_cluster_run_and_promote_carry_a_registry_through_the_loss_of_its_prima
     use std::process::{Command, Stdio};
 
     let deadline = Instant::now() + BUDGET;
-    let dir = tempfile::Builder::new()
-        .prefix("lading-cluster-cli-")
-        .permissions(std::fs::Permissions::from_mode(0o755))
-        .tempdir()
-        .unwrap();
+    let dir = cluster_dir("lading-cluster-cli-").unwrap();
     let cluster_dir = dir.path().join("pair");
     let cluster_arg = cluster_dir.display().to_string();
     let mut pair = Command::new(lading_e2e::harness::lading_bin().unwrap())

@@ -9,12 +9,13 @@
 // Test-only crate: lets the helpers below use the test allowances of `clippy.toml`.
 #![cfg(test)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use lading_e2e::harness::{lading_ca, token, Server, ServerOptions, Tls, WRITER_ROLE};
+use lading_e2e::harness::{
+    cluster_dir, database_env, lading_ca, token, Server, ServerOptions, Tls, WRITER_ROLE,
+};
 use lading_e2e::samples::Samples;
 use lading_pgcluster::{failover_url, Cluster, ClusterOptions};
 use reqwest::StatusCode;
@@ -207,10 +208,7 @@ async fn same_answers(
 async fn reads_from_a_hot_standby_show_nothing_beyond_its_checkpoint_and_fall_back_to_the_primary(
 ) -> Result<()> {
     let deadline = Instant::now() + BUDGET;
-    let base = tempfile::Builder::new()
-        .prefix("lading-standby-reads-")
-        .permissions(std::fs::Permissions::from_mode(0o755))
-        .tempdir()?;
+    let base = cluster_dir("lading-standby-reads-")?;
     let root = base.path().to_path_buf();
     let options = move |name: &str| {
         ClusterOptions::new(root.join(name))
@@ -259,16 +257,7 @@ async fn reads_from_a_hot_standby_show_nothing_beyond_its_checkpoint_and_fall_ba
             primary.wait_for_synchronous_standby(Duration::from_secs(30))?;
             primary.create_database("lading")?;
             let writer = primary.ensure_login_role(WRITER_ROLE)?;
-            let database = vec![
-                (
-                    "LADING_DATABASE_URL".to_owned(),
-                    failover_url(&[&primary], Some(&writer), "lading"),
-                ),
-                (
-                    "LADING_DATABASE_OWNER_URL".to_owned(),
-                    failover_url(&[&primary], None, "lading"),
-                ),
-            ];
+            let database = database_env(&[&primary], &writer, "lading");
             let tls = Tls::from_pem(
                 &std::fs::read_to_string(registry_out.join("registry.crt.pem"))?,
                 &std::fs::read_to_string(registry_out.join("registry.key.pem"))?,

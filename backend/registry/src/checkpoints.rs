@@ -88,6 +88,11 @@ impl CheckpointBook {
         self.write().sealed_roots = roots;
     }
 
+    /// How many sealed block roots proofs can use now.
+    pub(crate) fn sealed_count(&self) -> u64 {
+        self.read().sealed_roots.len() as u64
+    }
+
     pub(crate) fn extend_sealed_roots(&self, roots: &[Digest]) {
         if !roots.is_empty() {
             self.write().sealed_roots.extend_from_slice(roots);

@@ -213,9 +213,10 @@ fn follow(
         return Ok(());
     }
     let published = crate::checkpoints::published(&row)?;
-    // Roots read after the checkpoint cover at least the blocks it needs.
-    let roots = crate::sequencer::sealed_roots(conn)?;
-    checkpoints.set_sealed_roots(roots);
+    // Roots read after the checkpoint cover at least the blocks it needs; only the blocks
+    // sealed since the last look are read (the ledger only grows).
+    let roots = crate::sequencer::sealed_roots(conn, checkpoints.sealed_count())?;
+    checkpoints.extend_sealed_roots(&roots);
     checkpoints.publish(published);
     Ok(())
 }

@@ -1457,9 +1457,9 @@ pub(crate) fn reply(job: Job, outcomes: Vec<Option<Outcome>>) {
     let _ = reply.send(answers);
 }
 
-/// The roots of the ledger's sealed blocks, in order.
-pub(crate) fn sealed_roots(conn: &mut PgConnection) -> Result<Vec<Digest>, StoreError> {
-    ledger::block_roots(conn)?
+/// The roots of the ledger's sealed blocks from block `first` on, in order.
+pub(crate) fn sealed_roots(conn: &mut PgConnection, first: u64) -> Result<Vec<Digest>, StoreError> {
+    ledger::block_roots_from(conn, first)?
         .iter()
         .map(|b| Digest::from_slice(&b.root))
         .collect::<Result<Vec<_>, _>>()
@@ -1471,7 +1471,7 @@ pub(crate) fn sealed_roots(conn: &mut PgConnection) -> Result<Vec<Digest>, Store
 
 fn load_accumulator(conn: &mut PgConnection, block_size: u64) -> Result<LedgerTree, StoreError> {
     let size = ledger::ledger_size(conn)?;
-    let roots = sealed_roots(conn)?;
+    let roots = sealed_roots(conn, 0)?;
     let sealed = roots.len() as u64 * block_size;
     if sealed > size || size - sealed >= block_size {
         return Err(StoreError::Corrupt {

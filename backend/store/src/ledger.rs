@@ -371,7 +371,13 @@ pub fn event_id_taken(
 
 /// Roots of all sealed blocks, in order.
 pub fn block_roots(conn: &mut PgConnection) -> Result<Vec<BlockRow>, StoreError> {
+    block_roots_from(conn, 0)
+}
+
+/// The sealed blocks from block `first` on, in order (a reader that holds the earlier ones).
+pub fn block_roots_from(conn: &mut PgConnection, first: u64) -> Result<Vec<BlockRow>, StoreError> {
     Ok(blocks::table
+        .filter(blocks::block_no.ge(to_i64(first)))
         .order(blocks::block_no.asc())
         .select(BlockRow::as_select())
         .load(conn)?)
